@@ -1,0 +1,21 @@
+"""SQLAlchemy 2 typed models of the SOP bot; Alembic migrations in ``migrations/``."""
+from models.base import Base, utcnow
+from models.documents import (
+    Approval,
+    Delivery,
+    Document,
+    LetterCounter,
+    LetterNumber,
+    StoredFile,
+)
+from models.indicators import Indicator, Target
+from models.organisation import Invitation, Office, Person, Unit
+from models.records import AuditHead, AuditLog, Outbox, ProcessedUpdate, Reminder
+from models.workflow import Conversation, Cycle, CycleIndicator, Evidence, StepRun, Submission
+
+__all__ = [
+    "Approval", "AuditHead", "AuditLog", "Base", "Conversation", "Cycle", "CycleIndicator",
+    "Delivery", "Document", "Evidence", "Indicator", "Invitation", "LetterCounter",
+    "LetterNumber", "Office", "Outbox", "Person", "ProcessedUpdate", "Reminder", "StepRun",
+    "StoredFile", "Submission", "Target", "Unit", "utcnow",
+]

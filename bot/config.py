@@ -1,0 +1,317 @@
+"""Configuration: ``config.toml`` (path by ``--config``), built-in defaults, env overrides.
+
+Every key is documented in ``config.example.toml``. A bad file stops start-up with a
+``ConfigError`` that names the key (``[reminders] share_of_time: ...``).
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+import typing
+from dataclasses import dataclass, field
+from datetime import time
+from pathlib import Path
+from typing import Any
+
+ENV_TOKEN = "SOPBOT_TELEGRAM_TOKEN"
+ENV_DATABASE_URL = "SOPBOT_DATABASE_URL"
+
+
+class ConfigError(ValueError):
+    """A configuration value is missing, unknown or of the wrong kind."""
+
+
+@dataclass
+class OfficeConfig:
+    name: str = "Dinas Tenaga Kerja dan Perindustrian"
+    regency: str = "Kabupaten Lampung Barat"
+    place: str = "Liwa"
+    unit_code: str = "II.08"
+
+
+@dataclass
+class TelegramConfig:
+    token: str = ""
+    api_base_url: str = "https://api.telegram.org/bot"
+    file_base_url: str = "https://api.telegram.org/file/bot"
+    mode: str = "polling"
+    webhook_url: str = ""
+    webhook_listen: str = "127.0.0.1"
+    webhook_port: int = 8443
+    webhook_secret: str = ""
+    bot_username: str = ""
+
+
+@dataclass
+class DatabaseConfig:
+    url: str = "sqlite:///data/sopbot.db"
+    echo: bool = False
+
+
+@dataclass
+class StorageConfig:
+    path: str = "data/files"
+    max_evidence_mb: int = 10
+
+
+@dataclass
+class SopConfig:
+    definition: str = ""  # empty: the packaged definition of this SOP
+    invitation_valid_days: int = 14
+
+
+@dataclass
+class CalendarConfig:
+    timezone: str = "Asia/Jakarta"
+    office_start: str = "07:30"
+    office_end: str = "16:00"
+    extra_holidays: list[str] = field(default_factory=list)
+    extra_workdays: list[str] = field(default_factory=list)
+    holiday_file: str = ""
+
+
+@dataclass
+class MeasurementConfig:
+    lower_formula: str = "mirror"
+    cap_enabled: bool = False
+    cap_above: float = 110.0
+    cap_score: float = 120.0
+    band_thresholds: list[float] = field(default_factory=lambda: [100.0, 75.0, 55.0])
+    band_labels: list[str] = field(
+        default_factory=lambda: ["Sangat Berhasil", "Berhasil", "Cukup", "Kurang"]
+    )
+
+
+@dataclass
+class NumberingConfig:
+    format: str = "{kode}/{urut}/{jenis}/{unit}/{tahun}"
+    kode: str = "050"
+    jenis: str = "KPTS"
+
+
+@dataclass
+class RemindersConfig:
+    sweep_interval_seconds: int = 60
+    share_of_time: float = 0.5
+    last_day_morning: bool = True
+    escalation_interval_working_days: int = 1
+    office_hours_only: bool = True
+    escalation: dict[str, str] = field(
+        default_factory=lambda: {
+            "staf": "kasubag",
+            "kabid": "kasubag",
+            "kasubag": "sekretaris",
+            "sekretaris": "kadis",
+        }
+    )
+    digest_enabled: bool = True
+    quarterly_prompt: bool = True
+
+
+@dataclass
+class Agency:
+    key: str = ""
+    name: str = ""
+
+
+@dataclass
+class DeliveryConfig:
+    agencies: list[Agency] = field(
+        default_factory=lambda: [
+            Agency("bappeda", "Bappeda Kabupaten Lampung Barat"),
+            Agency("inspektorat", "Inspektorat Kabupaten Lampung Barat"),
+            Agency("organisasi", "Bagian Organisasi Setdakab Lampung Barat"),
+        ]
+    )
+
+
+@dataclass
+class OutboxConfig:
+    interval_seconds: float = 0.5
+    max_attempts: int = 8
+
+
+@dataclass
+class Config:
+    office: OfficeConfig = field(default_factory=OfficeConfig)
+    telegram: TelegramConfig = field(default_factory=TelegramConfig)
+    database: DatabaseConfig = field(default_factory=DatabaseConfig)
+    storage: StorageConfig = field(default_factory=StorageConfig)
+    sop: SopConfig = field(default_factory=SopConfig)
+    calendar: CalendarConfig = field(default_factory=CalendarConfig)
+    measurement: MeasurementConfig = field(default_factory=MeasurementConfig)
+    numbering: NumberingConfig = field(default_factory=NumberingConfig)
+    reminders: RemindersConfig = field(default_factory=RemindersConfig)
+    delivery: DeliveryConfig = field(default_factory=DeliveryConfig)
+    outbox: OutboxConfig = field(default_factory=OutboxConfig)
+    base_dir: Path = field(default_factory=Path.cwd)
+
+    def resolve(self, relative: str) -> Path:
+        """A path from the config, relative to the folder of the config file."""
+        p = Path(relative)
+        return p if p.is_absolute() else self.base_dir / p
+
+    @property
+    def storage_dir(self) -> Path:
+        return self.resolve(self.storage.path)
+
+    @property
+    def database_url(self) -> str:
+        url = self.database.url
+        if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
+            rel = url.removeprefix("sqlite:///")
+            if rel and rel != ":memory:":
+                return "sqlite:///" + str(self.resolve(rel))
+        return url
+
+
+def _parse_time(text: str, key: str) -> time:
+    try:
+        hh, mm = text.split(":")
+        return time(int(hh), int(mm))
+    except ValueError:
+        raise ConfigError(f"{key}: '{text}' bukan jam yang sah (contoh 07:30)") from None
+
+
+def _convert(value: Any, hint: Any, key: str) -> Any:
+    origin = typing.get_origin(hint)
+    if dataclasses.is_dataclass(hint):
+        if not isinstance(value, dict):
+            raise ConfigError(f"{key}: harus berupa tabel")
+        return _build(hint, value, key)
+    if origin is list:
+        (item,) = typing.get_args(hint)
+        if not isinstance(value, list):
+            raise ConfigError(f"{key}: harus berupa daftar (list)")
+        return [_convert(v, item, f"{key}[{i}]") for i, v in enumerate(value)]
+    if origin is dict:
+        _, vt = typing.get_args(hint)
+        if not isinstance(value, dict):
+            raise ConfigError(f"{key}: harus berupa tabel")
+        return {k: _convert(v, vt, f"{key}.{k}") for k, v in value.items()}
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{key}: harus true atau false")
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{key}: harus bilangan bulat")
+        return value
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{key}: harus angka")
+        return float(value)
+    if hint is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{key}: harus teks")
+        return value
+    raise ConfigError(f"{key}: jenis nilai tidak dikenal")
+
+
+def _build(cls: type, data: dict[str, Any], prefix: str) -> Any:
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls) if f.name != "base_dir"}
+    for key in data:
+        if key not in names:
+            where = f"[{prefix}] {key}" if prefix else f"[{key}]"
+            raise ConfigError(f"{where}: kunci tidak dikenal")
+    kwargs = {}
+    for name in names:
+        if name in data:
+            full = f"{prefix}.{name}" if prefix else name
+            kwargs[name] = _convert(data[name], hints[name], full)
+    return cls(**kwargs)
+
+
+def _validate(cfg: Config) -> None:
+    start = _parse_time(cfg.calendar.office_start, "calendar.office_start")
+    end = _parse_time(cfg.calendar.office_end, "calendar.office_end")
+    if end <= start:
+        raise ConfigError("calendar.office_end: harus setelah office_start")
+    if cfg.telegram.mode not in ("polling", "webhook"):
+        raise ConfigError("telegram.mode: harus 'polling' atau 'webhook'")
+    if cfg.telegram.mode == "webhook" and not cfg.telegram.webhook_url:
+        raise ConfigError("telegram.webhook_url: wajib diisi bila mode = 'webhook'")
+    if cfg.measurement.lower_formula not in ("mirror", "ratio"):
+        raise ConfigError("measurement.lower_formula: harus 'mirror' atau 'ratio'")
+    m = cfg.measurement
+    if len(m.band_labels) != len(m.band_thresholds) + 1:
+        raise ConfigError("measurement.band_labels: harus satu lebih banyak dari band_thresholds")
+    if sorted(m.band_thresholds, reverse=True) != m.band_thresholds:
+        raise ConfigError("measurement.band_thresholds: harus urut dari besar ke kecil")
+    if not 0 < cfg.reminders.share_of_time < 1:
+        raise ConfigError("reminders.share_of_time: harus antara 0 dan 1")
+    if cfg.reminders.sweep_interval_seconds < 1:
+        raise ConfigError("reminders.sweep_interval_seconds: minimal 1")
+    roles = {"kadis", "sekretaris", "kasubag", "kabid", "staf"}
+    for k, v in cfg.reminders.escalation.items():
+        if k not in roles or v not in roles:
+            raise ConfigError(f"reminders.escalation.{k}: peran tidak dikenal")
+    for i, day in enumerate(cfg.calendar.extra_holidays):
+        _parse_date(day, f"calendar.extra_holidays[{i}]")
+    for i, day in enumerate(cfg.calendar.extra_workdays):
+        _parse_date(day, f"calendar.extra_workdays[{i}]")
+    for key in ("{urut}",):
+        if key not in cfg.numbering.format:
+            raise ConfigError("numbering.format: harus memuat {urut}")
+    try:
+        cfg.numbering.format.format(
+            kode="1", urut=1, jenis="X", unit="U", tahun=2024, bulan=1, bulan_romawi="I"
+        )
+    except (KeyError, IndexError, ValueError) as exc:
+        raise ConfigError(f"numbering.format: tidak sah ({exc})") from None
+    for i, agency in enumerate(cfg.delivery.agencies):
+        if not agency.key or not agency.name:
+            raise ConfigError(f"delivery.agencies[{i}]: key dan name wajib diisi")
+    if cfg.storage.max_evidence_mb < 1:
+        raise ConfigError("storage.max_evidence_mb: minimal 1")
+
+
+def _parse_date(text: str, key: str):
+    from datetime import date
+
+    try:
+        return date.fromisoformat(text)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{key}: '{text}' bukan tanggal (format YYYY-MM-DD)") from None
+
+
+def load_config(path: str | Path | None = None, *, env: typing.Mapping[str, str] | None = None,
+                required: bool = False) -> Config:
+    """Load and validate the configuration.
+
+    ``path`` None means ``config.toml`` in the working folder, used when present.
+    Environment overrides: ``SOPBOT_TELEGRAM_TOKEN``, ``SOPBOT_DATABASE_URL``.
+    """
+    env = os.environ if env is None else env
+    explicit = path is not None
+    p = Path(path) if path is not None else Path("config.toml")
+    data: dict[str, Any] = {}
+    base_dir = Path.cwd()
+    if p.exists():
+        try:
+            data = tomllib.loads(p.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{p}: TOML tidak sah: {exc}") from None
+        base_dir = p.resolve().parent
+    elif explicit or required:
+        raise ConfigError(f"{p}: berkas konfigurasi tidak ditemukan")
+    cfg = _build(Config, data, "")
+    cfg.base_dir = base_dir
+    if env.get(ENV_TOKEN):
+        cfg.telegram.token = env[ENV_TOKEN]
+    if env.get(ENV_DATABASE_URL):
+        cfg.database.url = env[ENV_DATABASE_URL]
+    _validate(cfg)
+    return cfg
+
+
+def office_hours(cfg: Config) -> tuple[time, time]:
+    return (
+        _parse_time(cfg.calendar.office_start, "calendar.office_start"),
+        _parse_time(cfg.calendar.office_end, "calendar.office_end"),
+    )
+
+
+__all__ = ["Config", "ConfigError", "load_config", "office_hours", "Agency"]

@@ -1,0 +1,115 @@
+"""Stored files, document versions, approvals, the agenda register, deliveries."""
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from models.base import Base, enum_column, utcnow
+from models.enums import ApprovalAction, DeliveryStatus, DocumentStatus
+
+
+class StoredFile(Base):
+    """A file in the storage folder, named by its sha256."""
+
+    __tablename__ = "stored_file"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    size: Mapped[int]
+    mime_type: Mapped[str] = mapped_column(String(100), default="application/octet-stream")
+    filename: Mapped[str] = mapped_column(String(255), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Document(Base):
+    """One version of a cycle's document set (workbook, PDF, chart)."""
+
+    __tablename__ = "document"
+    __table_args__ = (UniqueConstraint("cycle_id", "version"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    cycle_id: Mapped[int] = mapped_column(ForeignKey("cycle.id"))
+    version: Mapped[int]
+    status: Mapped[DocumentStatus] = mapped_column(
+        enum_column(DocumentStatus), default=DocumentStatus.DRAFT
+    )
+    sha256: Mapped[str] = mapped_column(String(64))  # digest over the version's files
+    workbook_file_id: Mapped[int | None] = mapped_column(ForeignKey("stored_file.id"))
+    pdf_file_id: Mapped[int | None] = mapped_column(ForeignKey("stored_file.id"))
+    chart_file_id: Mapped[int | None] = mapped_column(ForeignKey("stored_file.id"))
+    source: Mapped[str] = mapped_column(String(20), default="compiled")  # or "uploaded"
+    verification_code: Mapped[str | None] = mapped_column(String(20), unique=True)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("person.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Approval(Base):
+    """Paraf, signature or return of exactly one document version."""
+
+    __tablename__ = "approval"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    document_id: Mapped[int] = mapped_column(ForeignKey("document.id"))
+    step_run_id: Mapped[int] = mapped_column(ForeignKey("step_run.id"))
+    person_id: Mapped[int] = mapped_column(ForeignKey("person.id"))
+    action: Mapped[ApprovalAction] = mapped_column(enum_column(ApprovalAction))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    document_sha256: Mapped[str] = mapped_column(String(64))
+    acting_as: Mapped[str] = mapped_column(String(20), default="")  # "Plh."/"Plt."
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class LetterCounter(Base):
+    """The last sequence number of the agenda register, per office and year."""
+
+    __tablename__ = "letter_counter"
+
+    office_id: Mapped[int] = mapped_column(ForeignKey("office.id"), primary_key=True)
+    year: Mapped[int] = mapped_column(primary_key=True)
+    last_sequence: Mapped[int] = mapped_column(default=0)
+
+
+class LetterNumber(Base):
+    """An entry of the agenda register (buku agenda surat)."""
+
+    __tablename__ = "letter_number"
+    __table_args__ = (
+        UniqueConstraint("office_id", "year", "sequence"),
+        UniqueConstraint("office_id", "number"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    office_id: Mapped[int] = mapped_column(ForeignKey("office.id"))
+    year: Mapped[int]
+    sequence: Mapped[int]
+    number: Mapped[str] = mapped_column(String(100))
+    letter_date: Mapped[date]
+    subject: Mapped[str] = mapped_column(Text, default="")
+    recipient: Mapped[str] = mapped_column(Text, default="")
+    cycle_id: Mapped[int | None] = mapped_column(ForeignKey("cycle.id"))
+    document_id: Mapped[int | None] = mapped_column(ForeignKey("document.id"))
+    person_id: Mapped[int | None] = mapped_column(ForeignKey("person.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Delivery(Base):
+    """The documents' delivery to one agency (OPD terkait) and its receipt."""
+
+    __tablename__ = "delivery"
+    __table_args__ = (UniqueConstraint("cycle_id", "agency_key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    cycle_id: Mapped[int] = mapped_column(ForeignKey("cycle.id"))
+    agency_key: Mapped[str] = mapped_column(String(40))
+    agency_name: Mapped[str] = mapped_column(String(200))
+    status: Mapped[DeliveryStatus] = mapped_column(
+        enum_column(DeliveryStatus), default=DeliveryStatus.PENDING
+    )
+    contact_person_id: Mapped[int | None] = mapped_column(ForeignKey("person.id"))
+    sent_at: Mapped[datetime | None]
+    received_at: Mapped[datetime | None]
+    received_by: Mapped[str] = mapped_column(String(200), default="")
+    receipt_file_id: Mapped[int | None] = mapped_column(ForeignKey("stored_file.id"))
+    recorded_by_id: Mapped[int | None] = mapped_column(ForeignKey("person.id"))

@@ -1,0 +1,83 @@
+"""Append-only audit log, the outbox of messages, reminders, processed updates."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, ForeignKey, Index, JSON, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from models.base import Base, enum_column, utcnow
+from models.enums import OutboxStatus
+
+
+class AuditLog(Base):
+    """One state change; ``hash`` chains each row to the one before it."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("person.id"))
+    cycle_id: Mapped[int | None] = mapped_column(ForeignKey("cycle.id"))
+    action: Mapped[str] = mapped_column(String(60))
+    payload: Mapped[str] = mapped_column(Text, default="{}")  # canonical JSON
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditHead(Base):
+    """A single row locked while appending, so the chain has no forks."""
+
+    __tablename__ = "audit_head"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    last_hash: Mapped[str] = mapped_column(String(64))
+    count: Mapped[int] = mapped_column(default=0)
+
+
+class Outbox(Base):
+    """A message to a person, written in the transaction that caused it."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_pending", "status", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    person_id: Mapped[int | None] = mapped_column(ForeignKey("person.id"))
+    chat_id: Mapped[int | None] = mapped_column(BigInteger)
+    kind: Mapped[str] = mapped_column(String(40))
+    payload: Mapped[dict] = mapped_column(JSON)
+    status: Mapped[OutboxStatus] = mapped_column(
+        enum_column(OutboxStatus), default=OutboxStatus.PENDING
+    )
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[datetime | None]
+    telegram_message_id: Mapped[int | None] = mapped_column(BigInteger)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    claimed_by: Mapped[str] = mapped_column(String(64), default="")
+
+
+class Reminder(Base):
+    """A reminder point of a step run, recorded before its message is queued."""
+
+    __tablename__ = "reminder"
+    __table_args__ = (UniqueConstraint("step_run_id", "kind", "level"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    step_run_id: Mapped[int] = mapped_column(ForeignKey("step_run.id"))
+    kind: Mapped[str] = mapped_column(String(20))  # share, lastday, due, escalate
+    level: Mapped[int] = mapped_column(default=0)
+    due_at: Mapped[datetime]
+    sent_at: Mapped[datetime] = mapped_column(default=utcnow)
+    person_id: Mapped[int | None] = mapped_column(ForeignKey("person.id"))
+    outbox_id: Mapped[int | None] = mapped_column(ForeignKey("outbox.id"))
+
+
+class ProcessedUpdate(Base):
+    """Telegram update ids already handled, so a redelivery has no effect."""
+
+    __tablename__ = "processed_update"
+
+    update_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

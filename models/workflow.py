@@ -1,0 +1,115 @@
+"""A cycle of the SOP, its step runs, the indicators asked and the answers given."""
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import ForeignKey, Index, JSON, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from models.base import Base, enum_column, utcnow
+from models.enums import CycleKind, CycleStatus, Role, StepStatus
+
+
+class Cycle(Base):
+    """One run of the SOP for one period (a quarter or a year)."""
+
+    __tablename__ = "cycle"
+    __table_args__ = (UniqueConstraint("office_id", "kind", "year", "quarter"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    office_id: Mapped[int] = mapped_column(ForeignKey("office.id"))
+    kind: Mapped[CycleKind] = mapped_column(enum_column(CycleKind))
+    year: Mapped[int]
+    quarter: Mapped[int] = mapped_column(default=0)  # 0 for an annual cycle
+    document_type: Mapped[str] = mapped_column(String(100), default="Pengukuran Kinerja")
+    status: Mapped[CycleStatus] = mapped_column(
+        enum_column(CycleStatus), default=CycleStatus.ACTIVE
+    )
+    instruction: Mapped[str] = mapped_column(Text, default="")
+    letter_file_id: Mapped[int | None] = mapped_column(ForeignKey("stored_file.id"))
+    started_by_id: Mapped[int] = mapped_column(ForeignKey("person.id"))
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    closed_at: Mapped[datetime | None]
+
+
+class StepRun(Base):
+    """One person's turn at one step of a cycle (step 4 runs once per bidang)."""
+
+    __tablename__ = "step_run"
+    __table_args__ = (
+        Index("ix_step_run_open_due", "status", "due_at"),
+        Index("ix_step_run_cycle_step", "cycle_id", "step_no"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    cycle_id: Mapped[int] = mapped_column(ForeignKey("cycle.id"))
+    step_no: Mapped[int]
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("unit.id"))
+    role: Mapped[Role] = mapped_column(enum_column(Role))
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("person.id"))
+    status: Mapped[StepStatus] = mapped_column(enum_column(StepStatus), default=StepStatus.OPEN)
+    round: Mapped[int] = mapped_column(default=1)  # 2 after one return, ...
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    due_at: Mapped[datetime | None]
+    completed_at: Mapped[datetime | None]
+    completed_by_id: Mapped[int | None] = mapped_column(ForeignKey("person.id"))
+    note: Mapped[str] = mapped_column(Text, default="")
+
+
+class CycleIndicator(Base):
+    """An indicator asked of a bidang in a cycle, with the target of the period."""
+
+    __tablename__ = "cycle_indicator"
+    __table_args__ = (UniqueConstraint("cycle_id", "indicator_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    cycle_id: Mapped[int] = mapped_column(ForeignKey("cycle.id"))
+    indicator_id: Mapped[int] = mapped_column(ForeignKey("indicator.id"))
+    unit_id: Mapped[int] = mapped_column(ForeignKey("unit.id"))
+    position: Mapped[int] = mapped_column(default=0)
+    target: Mapped[Decimal | None]
+    target_text: Mapped[str | None] = mapped_column(String(200))
+    assigned_to_id: Mapped[int | None] = mapped_column(ForeignKey("person.id"))
+
+
+class Submission(Base):
+    """One revision of an answer for an indicator in a cycle; never overwritten."""
+
+    __tablename__ = "submission"
+    __table_args__ = (UniqueConstraint("cycle_id", "indicator_id", "revision"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    cycle_id: Mapped[int] = mapped_column(ForeignKey("cycle.id"))
+    indicator_id: Mapped[int] = mapped_column(ForeignKey("indicator.id"))
+    revision: Mapped[int]
+    raw_text: Mapped[str] = mapped_column(Text, default="")
+    value: Mapped[Decimal | None]
+    value_text: Mapped[str | None] = mapped_column(Text)
+    skipped: Mapped[bool] = mapped_column(default=False)
+    note: Mapped[str] = mapped_column(Text, default="")
+    person_id: Mapped[int] = mapped_column(ForeignKey("person.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Evidence(Base):
+    """A file attached to a submission as evidence (bukti dukung)."""
+
+    __tablename__ = "evidence"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    submission_id: Mapped[int] = mapped_column(ForeignKey("submission.id"))
+    file_id: Mapped[int] = mapped_column(ForeignKey("stored_file.id"))
+
+
+class Conversation(Base):
+    """Where a person is in a guided conversation, so a restart resumes it."""
+
+    __tablename__ = "conversation"
+
+    person_id: Mapped[int] = mapped_column(ForeignKey("person.id"), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    state: Mapped[str] = mapped_column(String(40))
+    data: Mapped[dict] = mapped_column(JSON, default=dict)
+    message_id: Mapped[int | None]
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
