@@ -34,7 +34,7 @@ from datetime import date, datetime, time, timedelta
 from functools import lru_cache
 from pathlib import Path
 from types import MappingProxyType
-from typing import Final, Literal
+from typing import Final, Literal, cast
 from zoneinfo import ZoneInfo
 
 import holidays
@@ -191,8 +191,8 @@ def load_holiday_file(path: Path | str) -> HolidayFile:
     for index, raw in enumerate(_section(path, data, "libur"), start=1):
         tanggal, nama, keterangan = _parse_common(path, "libur", index, raw, _LIBUR_KEYS)
         label = _entry_label(path, "libur", index, raw)
-        jenis = raw.get("jenis") if isinstance(raw, Mapping) else None
-        if jenis not in HOLIDAY_KINDS:
+        jenis = cast(Mapping[str, object], raw).get("jenis")
+        if not isinstance(jenis, str) or jenis not in HOLIDAY_KINDS:
             raise HolidayFileError(
                 f"{label}: 'jenis' harus salah satu dari {', '.join(HOLIDAY_KINDS)} "
                 f"(didapat {jenis!r})"
@@ -202,7 +202,7 @@ def load_holiday_file(path: Path | str) -> HolidayFile:
                 f"{label}: tanggal {tanggal.isoformat()} sudah tercantum sebagai "
                 f'"{libur[tanggal].nama}"'
             )
-        libur[tanggal] = HolidayEntry(tanggal, nama, jenis, keterangan)  # type: ignore[arg-type]
+        libur[tanggal] = HolidayEntry(tanggal, nama, cast(HolidayKind, jenis), keterangan)
 
     bukan_libur: dict[date, str] = {}
     for index, raw in enumerate(_section(path, data, "bukan_libur"), start=1):

@@ -8,9 +8,10 @@ echo that reading back for confirmation.
 
 Decisions (documented here because they are policy, not accident):
 
-* Input is normalised with Unicode NFKC first, so full-width digits (``８５``) and the
-  digits of other scripts are accepted, as are the no-break space, thin space and narrow no-break space are accepted; the Unicode minus
-  ``−`` and the figure/en dashes count as a minus sign; zero-width characters are dropped.
+* Input is normalised with Unicode NFKC first, so full-width digits (``８５``), the
+  digits of other scripts, the no-break space, thin space and narrow no-break space are
+  accepted; the Unicode minus ``−`` and the figure/en dashes count as a minus sign;
+  zero-width characters are dropped.
   Superscripts, vulgar fractions and circled digits are *not* folded (``10²`` must not
   become 102) and so are rejected as not a number.
 * ``,5`` and ``.5`` are accepted as 0,5 (the reading shows the leading zero).
