@@ -14,6 +14,7 @@ class Role(enum.StrEnum):
     KABID = "kabid"
     STAF = "staf"
     ADMIN = "admin"
+    CONTACT = "kontak"  # a contact person at a receiving agency (OPD terkait)
 
 
 class IndicatorLevel(enum.StrEnum):

@@ -47,6 +47,7 @@ class Person(Base):
     role: Mapped[Role] = mapped_column(enum_column(Role))
     rank: Mapped[str] = mapped_column(String(100), default="")  # pangkat/golongan
     position: Mapped[str] = mapped_column(String(200), default="")  # jabatan
+    agency_key: Mapped[str | None] = mapped_column(String(40))  # for role kontak
     telegram_user_id: Mapped[int | None] = mapped_column(BigInteger, unique=True)
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,0 +1,87 @@
+"""The one codec for inline-button callback data: ``action:id[:id...]``.
+
+Callback data is untrusted input: ``decode`` accepts only known actions with the right
+number of integer arguments, and the handlers still check who may press what.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+MAX_BYTES = 64
+
+# action -> (number of integer arguments, meaning)
+ACTIONS: dict[str, tuple[int, str]] = {
+    "dsp": (1, "terima dan teruskan disposisi (step run)"),
+    "crd": (1, "buka koordinasi bidang (step run)"),
+    "crdok": (1, "kirim permintaan data ke bidang (step run)"),
+    "crdu": (2, "pilih/batal pilih bidang (step run, unit)"),
+    "crdd": (2, "pilih batas waktu hari kerja (step run, hari)"),
+    "ent": (1, "mulai/lanjut isi data (step run)"),
+    "eskip": (1, "lewati indikator (step run)"),
+    "eback": (1, "kembali ke indikator sebelumnya (step run)"),
+    "ecanc": (1, "batalkan pengisian (step run)"),
+    "eok": (1, "ya, nilai janggal itu benar (step run)"),
+    "eno": (1, "ulangi nilai (step run)"),
+    "esum": (1, "ringkasan sebelum kirim (step run)"),
+    "esend": (1, "kirim data bidang ke Kasubag (step run)"),
+    "eassign": (2, "serahkan indikator ke staf (step run, cycle indicator)"),
+    "eto": (3, "serahkan indikator ke orang (step run, cycle indicator, person)"),
+    "rtn": (2, "kembalikan data bidang (cycle, unit)"),
+    "cls": (1, "tutup pengumpulan (cycle)"),
+    "proc": (1, "selesai mengolah data (step run)"),
+    "cmp": (1, "susun dokumen (step run)"),
+    "subm": (2, "ajukan dokumen untuk paraf (step run, document)"),
+    "prf": (2, "paraf (step run, document)"),
+    "sgn": (2, "tandatangani (step run, document)"),
+    "ret": (2, "kembalikan dokumen (step run, document)"),
+    "num": (1, "beri nomor (step run)"),
+    "arc": (1, "arsipkan (step run)"),
+    "dlv": (1, "catat penyampaian (delivery)"),
+    "rcv": (1, "konfirmasi terima (delivery)"),
+    "start": (3, "mulai siklus (jenis 1=triwulan 2=tahunan, tahun, triwulan)"),
+    "task": (1, "buka tugas (step run)"),
+}
+
+
+class InvalidCallback(ValueError):
+    """Callback data that this bot did not make."""
+
+
+@dataclass(frozen=True)
+class Callback:
+    action: str
+    args: tuple[int, ...]
+
+    def arg(self, i: int) -> int:
+        return self.args[i]
+
+
+def encode(action: str, *args: int) -> str:
+    count, _ = ACTIONS[action]
+    if len(args) != count:
+        raise ValueError(f"{action} takes {count} arguments, got {len(args)}")
+    data = ":".join([action, *(str(int(a)) for a in args)])
+    if len(data.encode()) > MAX_BYTES:
+        raise ValueError("callback data over 64 bytes")
+    return data
+
+
+def decode(data: str | None) -> Callback:
+    if not data or len(data.encode("utf-8", "replace")) > MAX_BYTES:
+        raise InvalidCallback(data)
+    parts = data.split(":")
+    spec = ACTIONS.get(parts[0])
+    if spec is None or len(parts) - 1 != spec[0]:
+        raise InvalidCallback(data)
+    try:
+        args = tuple(int(p) for p in parts[1:])
+    except ValueError:
+        raise InvalidCallback(data) from None
+    if any(a < 0 or a > 2**53 or str(a) != p for a, p in zip(args, parts[1:])):
+        raise InvalidCallback(data)
+    return Callback(parts[0], args)
+
+
+def pattern(*actions: str) -> str:
+    """An anchored regex for a CallbackQueryHandler of these actions."""
+    return r"^(?:" + "|".join(actions) + r")(?::\d+)*$"

@@ -1,0 +1,145 @@
+"""EXAMPLE DATA (data contoh) for the demo and the tests.
+
+An office shaped like the Dinas Tenaga Kerja dan Perindustrian of Kabupaten Lampung
+Barat, with its four units and realistic indicators of a manpower and industry office.
+The people, NIPs and figures are invented; every document made from them is marked
+"DATA CONTOH".
+"""
+from __future__ import annotations
+
+from decimal import Decimal
+
+from bot.office_data import IndicatorSpec, OfficeSpec, PersonSpec, TargetSpec, UnitSpec
+from models.enums import IndicatorLevel as L
+from models.enums import LowerFormula, Polarity, Role, ValueType
+
+SEK, PPTK, HIJS, IND = "SEK", "PPTK", "HIJS", "IND"
+
+
+def _targets(year: int, annual, quarters=None, text: bool = False) -> tuple[TargetSpec, ...]:
+    def spec(period, v):
+        if text:
+            return TargetSpec(year, period, None, v)
+        return TargetSpec(year, period, Decimal(str(v)))
+
+    q = quarters if quarters is not None else [annual] * 4
+    return (spec(0, annual), *(spec(i + 1, v) for i, v in enumerate(q)))
+
+
+def example_office(year: int) -> OfficeSpec:
+    units = (
+        UnitSpec(SEK, "Sekretariat", is_secretariat=True),
+        UnitSpec(PPTK, "Bidang Pelatihan dan Penempatan Tenaga Kerja"),
+        UnitSpec(HIJS, "Bidang Hubungan Industrial dan Jaminan Sosial Tenaga Kerja"),
+        UnitSpec(IND, "Bidang Perindustrian"),
+    )
+    people = (
+        PersonSpec("Drs. Contoh Kepala Dinas, M.M.", Role.KADIS, "196601011990031001", None,
+                   "Pembina Utama Muda", "Kepala Dinas"),
+        PersonSpec("Contoh Sekretaris, S.E., M.M.", Role.SEKRETARIS, "197002021995031002", SEK,
+                   "Pembina Tk. I", "Sekretaris"),
+        PersonSpec("Contoh Kasubag Perencanaan, S.T.", Role.KASUBAG, "198003032005012003", SEK,
+                   "Penata Tk. I", "Kasubag Perencanaan dan Keuangan"),
+        PersonSpec("Contoh Kasubag Umum, S.Sos.", Role.KABID, "198104042006042004", SEK,
+                   "Penata Tk. I", "Kasubag Umum dan Kepegawaian"),
+        PersonSpec("Contoh Kabid Pelatihan, S.Pd.", Role.KABID, "197505052000031005", PPTK,
+                   "Pembina", "Kepala Bidang Pelatihan dan Penempatan Tenaga Kerja"),
+        PersonSpec("Contoh Kabid Hubungan Industrial, S.H.", Role.KABID, "197606062001121006",
+                   HIJS, "Pembina", "Kepala Bidang Hubungan Industrial dan Jamsos"),
+        PersonSpec("Contoh Kabid Perindustrian, S.T., M.T.", Role.KABID, "197707072002121007",
+                   IND, "Pembina", "Kepala Bidang Perindustrian"),
+        PersonSpec("Contoh Staf Sekretariat", Role.STAF, "199001012015031008", SEK,
+                   "Penata Muda", "Pengadministrasi Umum"),
+        PersonSpec("Contoh Staf Pelatihan", Role.STAF, "199102022019032009", PPTK,
+                   "Penata Muda", "Analis Pasar Kerja"),
+        PersonSpec("Contoh Staf Hubungan Industrial", Role.STAF, "199203032019031010", HIJS,
+                   "Penata Muda", "Mediator Hubungan Industrial Ahli Pertama"),
+        PersonSpec("Contoh Staf Perindustrian", Role.STAF, "199304042020122011", IND,
+                   "Penata Muda", "Pembina Industri Ahli Pertama"),
+        PersonSpec("Contoh Petugas Bappeda", Role.CONTACT, None, None, "", "Bappeda",
+                   agency_key="bappeda"),
+    )
+    s1 = "Meningkatnya tata kelola pemerintahan yang akuntabel"
+    s2 = "Meningkatnya kompetensi dan penempatan tenaga kerja"
+    s3 = "Terciptanya hubungan industrial yang harmonis dan perlindungan pekerja"
+    s4 = "Meningkatnya daya saing industri kecil dan menengah"
+    I = IndicatorSpec  # noqa: E741
+    indicators = (
+        I("SEK-01", SEK, "Predikat SAKIP Dinas", L.SASARAN, s1,
+          "Predikat hasil evaluasi SAKIP oleh Inspektorat (AA, A, BB, B, CC, C, D)", "predikat",
+          value_type=ValueType.TEXT, targets=_targets(year, "BB", text=True)),
+        I("SEK-02", SEK, "Persentase dokumen perencanaan dan pelaporan yang tersusun tepat waktu",
+          L.PROGRAM, s1, "Dokumen tepat waktu / dokumen wajib x 100%", "%",
+          value_type=ValueType.PERCENT, targets=_targets(year, 100)),
+        I("SEK-03", SEK, "Persentase realisasi anggaran", L.PROGRAM, s1,
+          "Realisasi belanja / pagu anggaran x 100%", "%", value_type=ValueType.PERCENT,
+          targets=_targets(year, 95, [20, 45, 70, 95])),
+        I("SEK-04", SEK, "Indeks Kepuasan Masyarakat terhadap layanan dinas", L.SASARAN, s1,
+          "Survei Kepuasan Masyarakat (Permenpan-RB 14/2017), skala 0-100", "nilai",
+          targets=_targets(year, 82)),
+        I("SEK-05", SEK, "Persentase ASN yang memenuhi standar kompetensi jabatan", L.PROGRAM, s1,
+          "ASN memenuhi standar / seluruh ASN x 100%", "%", value_type=ValueType.PERCENT,
+          targets=_targets(year, 80)),
+        I("PPTK-01", PPTK, "Tingkat Pengangguran Terbuka", L.TUJUAN, s2,
+          "Pengangguran / angkatan kerja x 100% (BPS, Sakernas); semakin rendah semakin baik",
+          "%", polarity=Polarity.LOWER, value_type=ValueType.PERCENT,
+          targets=_targets(year, "4.10", ["4.30", "4.25", "4.15", "4.10"])),
+        I("PPTK-02", PPTK, "Persentase kelulusan peserta pelatihan berbasis kompetensi",
+          L.SASARAN, s2, "Peserta lulus uji kompetensi / peserta pelatihan x 100%", "%",
+          value_type=ValueType.PERCENT, targets=_targets(year, 85)),
+        I("PPTK-03", PPTK, "Persentase lowongan kerja yang terpenuhi", L.SASARAN, s2,
+          "Lowongan terisi / lowongan terdaftar x 100%", "%", value_type=ValueType.PERCENT,
+          targets=_targets(year, 70)),
+        I("PPTK-04", PPTK, "Jumlah pencari kerja yang ditempatkan", L.PROGRAM, s2,
+          "Jumlah pencari kerja terdaftar yang ditempatkan (kumulatif)", "orang",
+          cumulative=True, targets=_targets(year, 260, [60, 130, 200, 260])),
+        I("PPTK-05", PPTK,
+          "Persentase peserta pelatihan kewirausahaan yang membentuk wirausaha baru",
+          L.PROGRAM, s2, "Wirausaha baru / peserta pelatihan kewirausahaan x 100%", "%",
+          value_type=ValueType.PERCENT, targets=_targets(year, 30)),
+        I("PPTK-06", PPTK, "Jumlah tenaga kerja yang dilatih", L.KEGIATAN, s2,
+          "Peserta pelatihan berbasis kompetensi (kumulatif)", "orang", cumulative=True,
+          targets=_targets(year, 200, [40, 100, 160, 200])),
+        I("HIJS-01", HIJS, "Persentase kasus hubungan industrial yang ditindaklanjuti",
+          L.SASARAN, s3, "Kasus ditindaklanjuti / kasus tercatat x 100%", "%",
+          value_type=ValueType.PERCENT, targets=_targets(year, 100)),
+        I("HIJS-02", HIJS, "Persentase perusahaan yang memiliki Peraturan Perusahaan atau PKB",
+          L.PROGRAM, s3, "Perusahaan ber-PP/PKB / perusahaan wajib x 100%", "%",
+          value_type=ValueType.PERCENT, targets=_targets(year, 60)),
+        I("HIJS-03", HIJS, "Persentase pekerja yang terdaftar BPJS Ketenagakerjaan", L.SASARAN,
+          s3, "Peserta aktif BPJS TK / pekerja formal x 100%", "%",
+          value_type=ValueType.PERCENT, targets=_targets(year, 45)),
+        I("HIJS-04", HIJS, "Jumlah perselisihan hubungan industrial", L.PROGRAM, s3,
+          "Perselisihan tercatat (kumulatif); semakin rendah semakin baik; capaian = T/R",
+          "kasus", polarity=Polarity.LOWER, lower_formula=LowerFormula.RATIO, cumulative=True,
+          targets=_targets(year, 12, [3, 6, 9, 12])),
+        I("HIJS-05", HIJS, "Jumlah perusahaan yang dibina norma ketenagakerjaan", L.KEGIATAN,
+          s3, "Perusahaan yang dibina (kumulatif)", "perusahaan", cumulative=True,
+          targets=_targets(year, 40, [10, 20, 30, 40])),
+        I("IND-01", IND, "Jumlah IKM yang dibina", L.SASARAN, s4,
+          "IKM yang mendapat pembinaan (kumulatif)", "unit", cumulative=True,
+          targets=_targets(year, 100, [25, 50, 75, 100])),
+        I("IND-02", IND, "Pertumbuhan jumlah IKM", L.SASARAN, s4,
+          "(IKM tahun n - IKM tahun n-1) / IKM tahun n-1 x 100%", "%",
+          value_type=ValueType.PERCENT, targets=_targets(year, 3)),
+        I("IND-03", IND, "Persentase IKM yang memiliki sertifikat halal atau SNI", L.PROGRAM, s4,
+          "IKM bersertifikat / IKM binaan x 100%", "%", value_type=ValueType.PERCENT,
+          targets=_targets(year, 20)),
+        I("IND-04", IND, "Jumlah produk IKM yang dipromosikan", L.KEGIATAN, s4,
+          "Produk IKM yang ikut pameran atau promosi daring (kumulatif)", "produk",
+          cumulative=True, targets=_targets(year, 30, [5, 12, 20, 30])),
+        I("IND-05", IND, "Nilai investasi sektor industri", L.SASARAN, s4,
+          "Nilai investasi IKM dan industri menengah (kumulatif)", "Rp", cumulative=True,
+          targets=_targets(year, 12_500_000_000,
+                           [2_000_000_000, 5_500_000_000, 9_000_000_000, 12_500_000_000])),
+    )
+    return OfficeSpec(
+        name="Dinas Tenaga Kerja dan Perindustrian",
+        regency="Kabupaten Lampung Barat",
+        place="Liwa",
+        unit_code="II.08",
+        units=units,
+        people=people,
+        indicators=indicators,
+        example_data=True,
+    )

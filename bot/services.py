@@ -1,0 +1,63 @@
+"""The services a workflow call needs, assembled once from the configuration."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+
+from bot.clock import Clock, SystemClock
+from bot.config import Config, office_hours
+from bot.sop import SopDefinition, load_definition
+from bot.storage import FileStore
+from bot.workcal import DEFAULT_HOLIDAY_FILE, WorkCalendar
+
+
+@dataclass
+class Services:
+    config: Config
+    sop: SopDefinition
+    calendar: WorkCalendar
+    clock: Clock
+    store: FileStore
+    extras: dict = field(default_factory=dict)
+
+    @property
+    def day_minutes(self) -> int:
+        start, end = office_hours(self.config)
+        return (end.hour * 60 + end.minute) - (start.hour * 60 + start.minute)
+
+    def measurement_options(self) -> dict:
+        from models.enums import LowerFormula
+        from reports.measure import CapPolicy, RatingBand
+
+        m = self.config.measurement
+        bands = tuple(
+            RatingBand(Decimal(str(th)), label)
+            for th, label in zip([*m.band_thresholds, float("-inf")], m.band_labels)
+        )
+        cap = CapPolicy(Decimal(str(m.cap_above)), Decimal(str(m.cap_score))) if m.cap_enabled else None
+        return {"bands": bands, "cap": cap, "lower_formula": LowerFormula(m.lower_formula)}
+
+
+def build_calendar(config: Config) -> WorkCalendar:
+    start, end = office_hours(config)
+    cal = config.calendar
+    return WorkCalendar(
+        tz=cal.timezone,
+        office_start=start,
+        office_end=end,
+        extra_holidays={date.fromisoformat(d): "Libur kantor" for d in cal.extra_holidays},
+        extra_workdays=[date.fromisoformat(d) for d in cal.extra_workdays],
+        holiday_file=config.resolve(cal.holiday_file) if cal.holiday_file else DEFAULT_HOLIDAY_FILE,
+    )
+
+
+def build_services(config: Config, clock: Clock | None = None) -> Services:
+    sop = load_definition(config.resolve(config.sop.definition) if config.sop.definition else None)
+    return Services(
+        config=config,
+        sop=sop,
+        calendar=build_calendar(config),
+        clock=clock or SystemClock(),
+        store=FileStore(config.storage_dir, config.storage.max_evidence_mb * 1024 * 1024),
+    )

@@ -1,0 +1,50 @@
+"""Evidence and generated documents on disk, named by their sha256."""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from models import StoredFile
+
+
+class FileTooLarge(ValueError):
+    def __init__(self, size: int, limit: int) -> None:
+        super().__init__(f"{size} > {limit}")
+        self.size = size
+        self.limit = limit
+
+
+class FileStore:
+    def __init__(self, root: Path, max_bytes: int | None = None) -> None:
+        self.root = Path(root)
+        self.max_bytes = max_bytes
+
+    def path_for(self, sha256: str) -> Path:
+        return self.root / sha256[:2] / sha256
+
+    def read(self, stored: StoredFile) -> bytes:
+        return self.path_for(stored.sha256).read_bytes()
+
+    async def put(self, session: AsyncSession, data: bytes, filename: str = "",
+                  mime_type: str = "application/octet-stream", *, limit: bool = False) -> StoredFile:
+        if limit and self.max_bytes is not None and len(data) > self.max_bytes:
+            raise FileTooLarge(len(data), self.max_bytes)
+        digest = hashlib.sha256(data).hexdigest()
+        path = self.path_for(digest)
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(".tmp")
+            tmp.write_bytes(data)
+            tmp.replace(path)
+        existing = (
+            await session.execute(select(StoredFile).where(StoredFile.sha256 == digest))
+        ).scalar_one_or_none()
+        if existing is not None:
+            return existing
+        row = StoredFile(sha256=digest, size=len(data), mime_type=mime_type, filename=filename)
+        session.add(row)
+        await session.flush()
+        return row

@@ -1,0 +1,1012 @@
+"""The workflow engine: moves a cycle of the SOP through its steps.
+
+No Telegram here. Every function takes a database session and the services (clock,
+calendar, SOP definition); it checks role, person and state first (a wrong one raises a
+``WorkflowError`` before anything is written), then changes state, sets the next step's
+due time in working time, writes an audit row and queues the messages it causes. The
+caller commits once (``async with session.begin()``), so all of it lands together or
+not at all.
+
+Legal moves, in one place (step kinds from the SOP definition file):
+
+    start_cycle          -> step 1 (dispose, kadis) done, step 2 opened
+    forward_disposition  dispose open          -> done, next step opened
+    open_collection      coordinate open       -> done, one collect run per bidang
+    record_answer        collect open (unit)   -> a new submission revision
+    submit_unit          collect open (unit)   -> done; process opened when all are in
+    return_unit          collect done, process not done -> a new collect run (round+1)
+    close_collection     collect runs open     -> skipped, process opened
+    complete_process     process open, no collect open -> done, compile opened
+    submit_documents     compile open          -> done, review opened
+    approve              review/sign open      -> done, next opened
+    return_documents     review/sign open      -> returned, compile reopened (round+1)
+    assign_number        number open           -> done, archive opened
+    archive              archive open          -> done, deliver opened, deliveries made
+    record_receipt       deliver open          -> delivery received; all in: cycle closed
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Iterable, Sequence
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot import audit, callbacks
+from bot.outbox import enqueue
+from bot.services import Services
+from bot.sop import Step
+from bot.texts import period_label, t
+from bot.workcal import format_wib, to_wib
+from models import (
+    Approval,
+    Cycle,
+    CycleIndicator,
+    Delivery,
+    Document,
+    Evidence,
+    Indicator,
+    LetterCounter,
+    LetterNumber,
+    Office,
+    Person,
+    StepRun,
+    Submission,
+    Target,
+    Unit,
+)
+from models.enums import (
+    ApprovalAction,
+    CycleKind,
+    CycleStatus,
+    DeliveryStatus,
+    DocumentStatus,
+    Role,
+    StepStatus,
+    ValueType,
+)
+
+ROMAN = ["I", "II", "III", "IV", "V", "VI", "VII", "VIII", "IX", "X", "XI", "XII"]
+
+
+class WorkflowError(Exception):
+    """A move the SOP does not allow now; nothing has been changed."""
+
+    key = "err.generic"
+
+    def __init__(self, message: str | None = None, **params: object) -> None:
+        self.params = params
+        self.message = message or t(self.key, **params)
+        super().__init__(self.message)
+
+
+class NotAllowed(WorkflowError):
+    key = "err.not_allowed"
+
+
+class NotAssignee(NotAllowed):
+    key = "err.not_assignee"
+
+
+class WrongState(WorkflowError):
+    key = "err.wrong_state"
+
+
+class StaleAction(WrongState):
+    key = "err.stale_button"
+
+
+class NotFound(WorkflowError):
+    key = "err.not_found"
+
+
+class InvalidInput(WorkflowError):
+    key = "err.generic"
+
+
+@dataclass(frozen=True)
+class RunView:
+    run: StepRun
+    step: Step
+    unit: Unit | None
+    assignee: Person | None
+
+
+class Workflow:
+    def __init__(self, session: AsyncSession, services: Services) -> None:
+        self.s = session
+        self.sv = services
+        self.sop = services.sop
+
+    # ----------------------------------------------------------------- helpers
+    @property
+    def now(self) -> datetime:
+        return self.sv.clock.now()
+
+    def fmt_due(self, due: datetime | None) -> str:
+        return format_wib(due) if due else "-"
+
+    async def office(self) -> Office:
+        office = (await self.s.execute(select(Office).order_by(Office.id))).scalars().first()
+        if office is None:
+            raise NotFound("Kantor belum disiapkan. Jalankan 'sopbot setup import'.")
+        return office
+
+    async def _audit(self, action: str, actor: Person | None, cycle: Cycle | None,
+                     **payload: object) -> None:
+        await audit.record(self.s, action, actor_id=actor.id if actor else None,
+                           cycle_id=cycle.id if cycle else None, at=self.now, **payload)
+
+    async def _notify(self, person: Person | None, kind: str, text: str,
+                      buttons: Sequence[Sequence[tuple[str, str]]] | None = None,
+                      files: Sequence[dict] | None = None) -> None:
+        if person is None:
+            return
+        await enqueue(self.s, person, kind, text, buttons, at=self.now, files=files)
+
+    def _check_active(self, actor: Person) -> None:
+        if not actor.active:
+            raise NotAllowed(t("err.inactive"))
+
+    async def get_cycle(self, cycle_id: int) -> Cycle:
+        cycle = await self.s.get(Cycle, cycle_id)
+        if cycle is None:
+            raise NotFound()
+        return cycle
+
+    async def get_run(self, run_id: int, *, lock: bool = False) -> StepRun:
+        stmt = select(StepRun).where(StepRun.id == run_id)
+        if lock:
+            stmt = stmt.with_for_update()
+        run = (await self.s.execute(stmt)).scalar_one_or_none()
+        if run is None:
+            raise NotFound()
+        return run
+
+    def period(self, cycle: Cycle) -> str:
+        return period_label(cycle.kind, cycle.year, cycle.quarter)
+
+    async def holder_for(self, office_id: int, step: Step, unit_id: int | None = None) -> Person:
+        """Who holds a step: the person of its role (of the bidang for a Kabid)."""
+        stmt = select(Person).where(
+            Person.office_id == office_id, Person.role == step.role, Person.active.is_(True)
+        )
+        where = ""
+        if step.role == Role.KABID:
+            stmt = stmt.where(Person.unit_id == unit_id)
+            unit = await self.s.get(Unit, unit_id) if unit_id else None
+            where = f" untuk {unit.name}" if unit else ""
+        elif step.role == Role.STAF and step.unit == "sekretariat":
+            stmt = stmt.join(Unit, Unit.id == Person.unit_id).where(Unit.is_secretariat.is_(True))
+            where = " di Sekretariat"
+        person = (await self.s.execute(stmt.order_by(Person.id))).scalars().first()
+        if person is None:
+            raise InvalidInput(t("err.no_person", role=step.role.value, where=where))
+        return person
+
+    def _require_holder(self, run: StepRun, actor: Person, step: Step) -> None:
+        self._check_active(actor)
+        if run.assignee_id != actor.id:
+            if actor.role != step.role:
+                raise NotAllowed()
+            raise NotAssignee()
+
+    def _require_open(self, run: StepRun, *kinds: str) -> Step:
+        step = self.sop.step(run.step_no)
+        if step.kind not in kinds:
+            raise StaleAction()
+        if run.status != StepStatus.OPEN:
+            raise StaleAction()
+        return step
+
+    async def _open_run(self, cycle: Cycle, step: Step, *, unit_id: int | None = None,
+                        round_: int = 1, due: datetime | None = None,
+                        assignee: Person | None = None) -> StepRun:
+        if assignee is None:
+            assignee = await self.holder_for(cycle.office_id, step, unit_id)
+        run = StepRun(
+            cycle_id=cycle.id, step_no=step.number, unit_id=unit_id, role=step.role,
+            assignee_id=assignee.id, status=StepStatus.OPEN, round=round_,
+            started_at=self.now, due_at=due or step.time.due(self.sv.calendar, self.now),
+        )
+        self.s.add(run)
+        await self.s.flush()
+        await self._audit("step.open", None, cycle, step=step.number, run=run.id,
+                          unit=unit_id, assignee=assignee.id, due=run.due_at.isoformat())
+        return run
+
+    async def _complete(self, run: StepRun, actor: Person, note: str = "",
+                        status: StepStatus = StepStatus.DONE) -> None:
+        run.status = status
+        run.completed_at = self.now
+        run.completed_by_id = actor.id
+        if note:
+            run.note = note
+        await self.s.flush()
+
+    async def _notify_step(self, cycle: Cycle, run: StepRun, buttons=None) -> None:
+        step = self.sop.step(run.step_no)
+        person = await self.s.get(Person, run.assignee_id)
+        await self._notify(
+            person, f"step{step.number}",
+            t("n.step_opened", step=step.number, activity=step.activity,
+              period=self.period(cycle), due=self.fmt_due(run.due_at)),
+            buttons,
+        )
+
+    # ----------------------------------------------------------- steps 1 - 2
+    async def start_cycle(self, actor: Person, kind: CycleKind, year: int, quarter: int,
+                          instruction: str = "", letter_file_id: int | None = None) -> Cycle:
+        self._check_active(actor)
+        first = self.sop.step(1)
+        if actor.role != first.role:
+            raise NotAllowed()
+        if kind == CycleKind.QUARTERLY and quarter not in (1, 2, 3, 4):
+            raise InvalidInput("Triwulan harus 1 sampai 4.")
+        if kind == CycleKind.ANNUAL:
+            quarter = 0
+        if not 2000 <= year <= 2100:
+            raise InvalidInput("Tahun tidak sah.")
+        existing = (
+            await self.s.execute(
+                select(Cycle).where(Cycle.office_id == actor.office_id, Cycle.kind == kind,
+                                    Cycle.year == year, Cycle.quarter == quarter)
+            )
+        ).scalar_one_or_none()
+        if existing is not None:
+            raise WrongState(t("err.cycle_exists", period=period_label(kind, year, quarter)))
+        cycle = Cycle(office_id=actor.office_id, kind=kind, year=year, quarter=quarter,
+                      document_type=self.sop.document_title,
+                      instruction=instruction.strip(), letter_file_id=letter_file_id,
+                      started_by_id=actor.id, started_at=self.now, status=CycleStatus.ACTIVE)
+        self.s.add(cycle)
+        await self.s.flush()
+        run1 = StepRun(cycle_id=cycle.id, step_no=1, role=first.role, assignee_id=actor.id,
+                       status=StepStatus.DONE, started_at=self.now,
+                       due_at=first.time.due(self.sv.calendar, self.now),
+                       completed_at=self.now, completed_by_id=actor.id, note=cycle.instruction)
+        self.s.add(run1)
+        await self.s.flush()
+        await self._audit("cycle.start", actor, cycle, kind=kind.value, year=year,
+                          quarter=quarter, instruction=cycle.instruction)
+        nxt = self.sop.step(2)
+        run2 = await self._open_run(cycle, nxt)
+        holder = await self.s.get(Person, run2.assignee_id)
+        await self._notify(
+            holder, "disposition",
+            t("n.disposition", sender=actor.name, document=cycle.document_type,
+              period=self.period(cycle), instruction=cycle.instruction or "-",
+              due=self.fmt_due(run2.due_at), step=nxt.number, activity=nxt.activity),
+            [[(t("b.accept_forward"), callbacks.encode("dsp", run2.id))]],
+            files=[{"file_id": letter_file_id, "kind": "document"}] if letter_file_id else None,
+        )
+        return cycle
+
+    async def forward_disposition(self, actor: Person, run_id: int, note: str = "") -> StepRun:
+        run = await self.get_run(run_id, lock=True)
+        step = self._require_open(run, "dispose")
+        self._require_holder(run, actor, step)
+        cycle = await self.get_cycle(run.cycle_id)
+        await self._complete(run, actor, note.strip())
+        await self._audit("disposition.forward", actor, cycle, step=step.number, run=run.id,
+                          note=note.strip())
+        nxt = self.sop.next_step(step.number)
+        new = await self._open_run(cycle, nxt)
+        holder = await self.s.get(Person, new.assignee_id)
+        if nxt.kind == "dispose":
+            text = t("n.disposition", sender=actor.name, document=cycle.document_type,
+                     period=self.period(cycle), instruction=note or cycle.instruction or "-",
+                     due=self.fmt_due(new.due_at), step=nxt.number, activity=nxt.activity)
+            buttons = [[(t("b.accept_forward"), callbacks.encode("dsp", new.id))]]
+        else:
+            text = t("n.coordinate", sender=actor.name, document=cycle.document_type,
+                     period=self.period(cycle), note=note or "-",
+                     instruction=cycle.instruction or "-", due=self.fmt_due(new.due_at),
+                     step=nxt.number, activity=nxt.activity)
+            buttons = [[(t("b.coordinate"), callbacks.encode("crd", new.id))]]
+        files = None
+        if cycle.letter_file_id:
+            files = [{"file_id": cycle.letter_file_id, "kind": "document"}]
+        await self._notify(holder, "disposition", text, buttons, files=files)
+        return new
+
+    # ------------------------------------------------------------- step 3
+    async def target_for(self, indicator: Indicator, cycle: Cycle) -> Target | None:
+        period = 0 if cycle.kind == CycleKind.ANNUAL else cycle.quarter
+        return (
+            await self.s.execute(
+                select(Target).where(Target.indicator_id == indicator.id,
+                                     Target.year == cycle.year, Target.period == period)
+            )
+        ).scalar_one_or_none()
+
+    async def default_selection(self, cycle: Cycle) -> dict[int, list[int]]:
+        """Every bidang that has active indicators with a target for the period."""
+        rows = (
+            await self.s.execute(
+                select(Indicator)
+                .where(Indicator.office_id == cycle.office_id, Indicator.active.is_(True))
+                .order_by(Indicator.unit_id, Indicator.sort_order, Indicator.id)
+            )
+        ).scalars().all()
+        selection: dict[int, list[int]] = {}
+        for ind in rows:
+            target = await self.target_for(ind, cycle)
+            if target is not None and (target.value is not None or target.value_text):
+                selection.setdefault(ind.unit_id, []).append(ind.id)
+        return selection
+
+    def deadline_bounds(self, step: Step) -> tuple[datetime, datetime]:
+        cal = self.sv.calendar
+        return (step.time.due(cal, self.now, step.time.minimum),
+                step.time.due(cal, self.now, step.time.maximum))
+
+    async def open_collection(self, actor: Person, run_id: int,
+                              selection: dict[int, list[int]] | None = None,
+                              days: int | None = None) -> list[StepRun]:
+        run = await self.get_run(run_id, lock=True)
+        step = self._require_open(run, "coordinate")
+        self._require_holder(run, actor, step)
+        cycle = await self.get_cycle(run.cycle_id)
+        collect = self.sop.first_of_kind("collect")
+        if days is not None and not collect.time.minimum <= days <= collect.time.maximum:
+            raise InvalidInput(t("err.deadline_range", minimum=collect.time.minimum,
+                                 maximum=collect.time.maximum))
+        if selection is None:
+            selection = await self.default_selection(cycle)
+        selection = {u: ids for u, ids in selection.items() if ids}
+        if not selection:
+            raise InvalidInput("Belum ada indikator dengan target untuk periode ini.")
+        due = collect.time.due(self.sv.calendar, self.now, days)
+        # validate every bidang before writing anything
+        holders: dict[int, Person] = {}
+        for unit_id in selection:
+            holders[unit_id] = await self.holder_for(cycle.office_id, collect, unit_id)
+        await self._complete(run, actor)
+        await self._audit("collection.open", actor, cycle, units=sorted(selection),
+                          due=due.isoformat())
+        runs = []
+        for unit_id, indicator_ids in sorted(selection.items()):
+            unit = await self.s.get(Unit, unit_id)
+            items = []
+            for pos, ind_id in enumerate(indicator_ids, start=1):
+                ind = await self.s.get(Indicator, ind_id)
+                if ind is None or ind.unit_id != unit_id or ind.office_id != cycle.office_id:
+                    raise InvalidInput(f"Indikator {ind_id} bukan milik {unit.name}.")
+                target = await self.target_for(ind, cycle)
+                self.s.add(CycleIndicator(
+                    cycle_id=cycle.id, indicator_id=ind.id, unit_id=unit_id, position=pos,
+                    target=target.value if target else None,
+                    target_text=target.value_text if target else None))
+                items.append(t("n.data_request_item", no=pos, name=ind.name,
+                               unit=ind.unit_of_measure or "-",
+                               target=self.target_text(ind, target)))
+            new = await self._open_run(cycle, collect, unit_id=unit_id, due=due,
+                                       assignee=holders[unit_id])
+            runs.append(new)
+            await self._notify(
+                holders[unit_id], "data_request",
+                t("n.data_request", period=self.period(cycle), sender=actor.name,
+                  unit=unit.name, due=self.fmt_due(due), count=len(items),
+                  items="\n".join(items)),
+                [[(t("b.start_entry"), callbacks.encode("ent", new.id))]],
+            )
+        await self.s.flush()
+        return runs
+
+    @staticmethod
+    def target_text(ind: Indicator, target: Target | CycleIndicator | None) -> str:
+        from reports.numbers import format_number
+
+        if target is None:
+            return "-"
+        if ind.value_type == ValueType.TEXT:
+            return (target.value_text if isinstance(target, Target) else target.target_text) or "-"
+        if target.value is None:
+            return "-"
+        return format_number(target.value)
+
+    # ------------------------------------------------------------- step 4
+    async def collect_run_for(self, cycle_id: int, unit_id: int) -> StepRun | None:
+        collect = self.sop.first_of_kind("collect")
+        return (
+            await self.s.execute(
+                select(StepRun)
+                .where(StepRun.cycle_id == cycle_id, StepRun.step_no == collect.number,
+                       StepRun.unit_id == unit_id)
+                .order_by(StepRun.round.desc(), StepRun.id.desc())
+            )
+        ).scalars().first()
+
+    def _can_enter(self, actor: Person, run: StepRun, item: CycleIndicator | None) -> None:
+        self._check_active(actor)
+        if actor.unit_id != run.unit_id or actor.role not in (Role.KABID, Role.STAF):
+            raise NotAllowed()
+        if actor.role == Role.STAF and item is not None and item.assigned_to_id != actor.id:
+            raise NotAssignee("Indikator ini belum diserahkan kepada Anda oleh Kabid.")
+
+    async def cycle_items(self, cycle_id: int, unit_id: int | None = None
+                          ) -> list[CycleIndicator]:
+        stmt = select(CycleIndicator).where(CycleIndicator.cycle_id == cycle_id)
+        if unit_id is not None:
+            stmt = stmt.where(CycleIndicator.unit_id == unit_id)
+        return list(
+            (await self.s.execute(stmt.order_by(CycleIndicator.unit_id,
+                                                CycleIndicator.position))).scalars()
+        )
+
+    async def latest_submission(self, cycle_id: int, indicator_id: int) -> Submission | None:
+        return (
+            await self.s.execute(
+                select(Submission)
+                .where(Submission.cycle_id == cycle_id, Submission.indicator_id == indicator_id)
+                .order_by(Submission.revision.desc())
+                .limit(1)
+            )
+        ).scalar_one_or_none()
+
+    async def record_answer(self, actor: Person, run_id: int, item_id: int, *,
+                            raw_text: str, value: Decimal | None = None,
+                            value_text: str | None = None, note: str = "",
+                            skipped: bool = False,
+                            evidence_file_ids: Iterable[int] = ()) -> Submission:
+        run = await self.get_run(run_id)
+        self._require_open(run, "collect")
+        item = await self.s.get(CycleIndicator, item_id)
+        if item is None or item.cycle_id != run.cycle_id or item.unit_id != run.unit_id:
+            raise NotFound()
+        self._can_enter(actor, run, item)
+        prev = await self.latest_submission(run.cycle_id, item.indicator_id)
+        sub = Submission(
+            cycle_id=run.cycle_id, indicator_id=item.indicator_id,
+            revision=(prev.revision + 1) if prev else 1, raw_text=raw_text,
+            value=value, value_text=value_text, note=note.strip(), skipped=skipped,
+            person_id=actor.id, created_at=self.now)
+        self.s.add(sub)
+        await self.s.flush()
+        for fid in evidence_file_ids:
+            self.s.add(Evidence(submission_id=sub.id, file_id=fid))
+        cycle = await self.get_cycle(run.cycle_id)
+        await self._audit("data.answer", actor, cycle, indicator=item.indicator_id,
+                          revision=sub.revision, raw=raw_text,
+                          value=str(value) if value is not None else value_text,
+                          skipped=skipped)
+        await self.s.flush()
+        return sub
+
+    async def add_evidence(self, actor: Person, run_id: int, submission_id: int,
+                           file_id: int) -> None:
+        run = await self.get_run(run_id)
+        self._require_open(run, "collect")
+        sub = await self.s.get(Submission, submission_id)
+        if sub is None or sub.cycle_id != run.cycle_id:
+            raise NotFound()
+        self._can_enter(actor, run, None)
+        self.s.add(Evidence(submission_id=sub.id, file_id=file_id))
+        cycle = await self.get_cycle(run.cycle_id)
+        await self._audit("data.evidence", actor, cycle, submission=sub.id, file=file_id)
+
+    async def assign_item(self, actor: Person, run_id: int, item_id: int,
+                          staff_id: int | None) -> CycleIndicator:
+        run = await self.get_run(run_id)
+        self._require_open(run, "collect")
+        self._check_active(actor)
+        if actor.role != Role.KABID or actor.unit_id != run.unit_id:
+            raise NotAllowed()
+        item = await self.s.get(CycleIndicator, item_id)
+        if item is None or item.cycle_id != run.cycle_id or item.unit_id != run.unit_id:
+            raise NotFound()
+        staff = None
+        if staff_id is not None:
+            staff = await self.s.get(Person, staff_id)
+            if (staff is None or not staff.active or staff.role != Role.STAF
+                    or staff.unit_id != run.unit_id):
+                raise InvalidInput("Staf tersebut bukan staf aktif bidang ini.")
+        item.assigned_to_id = staff_id
+        cycle = await self.get_cycle(run.cycle_id)
+        await self._audit("data.assign", actor, cycle, item=item.id, staff=staff_id)
+        if staff is not None:
+            ind = await self.s.get(Indicator, item.indicator_id)
+            await self._notify(
+                staff, "assignment",
+                f"{actor.name} menyerahkan pengisian indikator <b>{_esc(ind.name)}</b> "
+                f"({self.period(cycle)}) kepada Anda. Batas waktu: {self.fmt_due(run.due_at)}",
+                [[(t("b.start_entry"), callbacks.encode("ent", run.id))]],
+            )
+        return item
+
+    async def missing_answers(self, run: StepRun) -> list[CycleIndicator]:
+        missing = []
+        for item in await self.cycle_items(run.cycle_id, run.unit_id):
+            sub = await self.latest_submission(run.cycle_id, item.indicator_id)
+            if sub is None:
+                missing.append(item)
+        return missing
+
+    async def submit_unit(self, actor: Person, run_id: int) -> StepRun | None:
+        """The Kabid sends the bidang's data to the Kasubag. Returns step 5 if it opened."""
+        run = await self.get_run(run_id, lock=True)
+        step = self._require_open(run, "collect")
+        self._check_active(actor)
+        if actor.role != Role.KABID or actor.unit_id != run.unit_id:
+            raise NotAllowed()
+        missing = await self.missing_answers(run)
+        if missing:
+            raise WrongState(t("err.answers_missing", count=len(missing)))
+        cycle = await self.get_cycle(run.cycle_id)
+        items = await self.cycle_items(run.cycle_id, run.unit_id)
+        await self._complete(run, actor)
+        await self._audit("data.submit", actor, cycle, unit=run.unit_id, run=run.id,
+                          round=run.round, count=len(items))
+        unit = await self.s.get(Unit, run.unit_id)
+        coordinator = await self._coordinator_of(cycle)
+        await self._notify(coordinator, "unit_submitted",
+                           t("n.unit_submitted", unit=unit.name, period=self.period(cycle),
+                             count=len(items)))
+        return await self._maybe_open_process(cycle, actor, closed_units=())
+
+    async def _coordinator_of(self, cycle: Cycle) -> Person | None:
+        coordinate = self.sop.first_of_kind("coordinate")
+        run = (
+            await self.s.execute(
+                select(StepRun).where(StepRun.cycle_id == cycle.id,
+                                      StepRun.step_no == coordinate.number)
+                .order_by(StepRun.id.desc())
+            )
+        ).scalars().first()
+        return await self.s.get(Person, run.assignee_id) if run else None
+
+    async def _latest_runs(self, cycle_id: int, step_no: int) -> list[StepRun]:
+        rows = (
+            await self.s.execute(
+                select(StepRun).where(StepRun.cycle_id == cycle_id, StepRun.step_no == step_no)
+                .order_by(StepRun.id)
+            )
+        ).scalars().all()
+        latest: dict[int | None, StepRun] = {}
+        for r in rows:
+            latest[r.unit_id] = r
+        return list(latest.values())
+
+    async def _maybe_open_process(self, cycle: Cycle, actor: Person,
+                                  closed_units: Sequence[str]) -> StepRun | None:
+        collect = self.sop.first_of_kind("collect")
+        latest = await self._latest_runs(cycle.id, collect.number)
+        if any(r.status == StepStatus.OPEN for r in latest):
+            return None
+        process = self.sop.next_step(collect.number)
+        existing = await self._latest_runs(cycle.id, process.number)
+        if existing:
+            return None  # step 5 already running (a returned bidang came back)
+        new = await self._open_run(cycle, process)
+        holder = await self.s.get(Person, new.assignee_id)
+        if closed_units:
+            text = t("n.collection_closed", period=self.period(cycle), sender=actor.name,
+                     units=", ".join(closed_units), due=self.fmt_due(new.due_at))
+        else:
+            text = t("n.all_units_in", period=self.period(cycle), due=self.fmt_due(new.due_at))
+        await self._notify(holder, "process_open", text,
+                           [[(t("b.process_done"), callbacks.encode("proc", new.id))]])
+        return new
+
+    async def close_collection(self, actor: Person, cycle_id: int, note: str = "") -> StepRun | None:
+        cycle = await self.get_cycle(cycle_id)
+        coordinator = await self._coordinator_of(cycle)
+        self._check_active(actor)
+        if coordinator is None or actor.id != coordinator.id:
+            raise NotAllowed()
+        collect = self.sop.first_of_kind("collect")
+        open_runs = [r for r in await self._latest_runs(cycle.id, collect.number)
+                     if r.status == StepStatus.OPEN]
+        if not open_runs:
+            raise WrongState(t("err.wrong_state", detail="tidak ada bidang yang masih mengisi."))
+        names = []
+        for r in open_runs:
+            await self._complete(r, actor, note.strip() or "Ditutup tanpa data",
+                                 status=StepStatus.SKIPPED)
+            names.append((await self.s.get(Unit, r.unit_id)).name)
+        await self._audit("collection.close", actor, cycle, missing=names, note=note.strip())
+        return await self._maybe_open_process(cycle, actor, closed_units=names)
+
+    async def return_unit(self, actor: Person, cycle_id: int, unit_id: int, note: str) -> StepRun:
+        """The Kasubag sends one bidang's data back (5 -> 4 for that bidang)."""
+        cycle = await self.get_cycle(cycle_id)
+        self._check_active(actor)
+        coordinator = await self._coordinator_of(cycle)
+        if coordinator is None or actor.id != coordinator.id:
+            raise NotAllowed()
+        if not note.strip():
+            raise InvalidInput(t("err.reason_required"))
+        collect = self.sop.first_of_kind("collect")
+        process = self.sop.next_step(collect.number)
+        proc_runs = await self._latest_runs(cycle.id, process.number)
+        if proc_runs and proc_runs[-1].status != StepStatus.OPEN:
+            raise WrongState(t("err.wrong_state", detail="data sudah selesai diolah."))
+        run = await self.collect_run_for(cycle.id, unit_id)
+        if run is None or run.status != StepStatus.DONE:
+            raise WrongState(t("err.wrong_state", detail="bidang ini belum mengirim data."))
+        run.status = StepStatus.RETURNED
+        run.note = note.strip()
+        new = await self._open_run(cycle, collect, unit_id=unit_id, round_=run.round + 1)
+        await self._audit("data.return", actor, cycle, unit=unit_id, run=run.id,
+                          new_run=new.id, note=note.strip())
+        unit = await self.s.get(Unit, unit_id)
+        holder = await self.s.get(Person, new.assignee_id)
+        await self._notify(holder, "unit_returned",
+                           t("n.unit_returned", unit=unit.name, sender=actor.name,
+                             note=note.strip(), due=self.fmt_due(new.due_at)),
+                           [[(t("b.start_entry"), callbacks.encode("ent", new.id))]])
+        return new
+
+    # ------------------------------------------------------------- steps 5 - 6
+    async def complete_process(self, actor: Person, run_id: int, note: str = "") -> StepRun:
+        run = await self.get_run(run_id, lock=True)
+        step = self._require_open(run, "process")
+        self._require_holder(run, actor, step)
+        cycle = await self.get_cycle(run.cycle_id)
+        collect = self.sop.first_of_kind("collect")
+        still = [r for r in await self._latest_runs(cycle.id, collect.number)
+                 if r.status == StepStatus.OPEN]
+        if still:
+            names = [(await self.s.get(Unit, r.unit_id)).name for r in still]
+            raise WrongState(t("err.unit_not_done", units=", ".join(names)))
+        await self._complete(run, actor, note)
+        await self._audit("process.done", actor, cycle, run=run.id)
+        nxt = self.sop.next_step(step.number)
+        new = await self._open_run(cycle, nxt)
+        await self._notify_step(cycle, new, [[(t("b.compile"), callbacks.encode("cmp", new.id))]])
+        return new
+
+    async def current_document(self, cycle_id: int) -> Document | None:
+        return (
+            await self.s.execute(
+                select(Document).where(Document.cycle_id == cycle_id)
+                .order_by(Document.version.desc()).limit(1)
+            )
+        ).scalar_one_or_none()
+
+    async def add_document(self, actor: Person, cycle: Cycle, *, sha256: str,
+                           workbook_file_id: int | None, pdf_file_id: int | None,
+                           chart_file_id: int | None, source: str = "compiled") -> Document:
+        """Record a new version of the cycle's documents (compiled or uploaded)."""
+        prev = await self.current_document(cycle.id)
+        if prev is not None and prev.status in (DocumentStatus.DRAFT, DocumentStatus.RETURNED,
+                                                DocumentStatus.SUBMITTED,
+                                                DocumentStatus.INITIALLED):
+            prev.status = DocumentStatus.SUPERSEDED
+        doc = Document(cycle_id=cycle.id, version=(prev.version + 1) if prev else 1,
+                       status=DocumentStatus.DRAFT, sha256=sha256,
+                       workbook_file_id=workbook_file_id, pdf_file_id=pdf_file_id,
+                       chart_file_id=chart_file_id, source=source, created_by_id=actor.id,
+                       created_at=self.now)
+        self.s.add(doc)
+        await self.s.flush()
+        await self._audit("document.version", actor, cycle, document=doc.id,
+                          version=doc.version, sha256=sha256, source=source)
+        return doc
+
+    async def submit_documents(self, actor: Person, run_id: int, document_id: int) -> StepRun:
+        run = await self.get_run(run_id, lock=True)
+        step = self._require_open(run, "compile")
+        self._require_holder(run, actor, step)
+        cycle = await self.get_cycle(run.cycle_id)
+        doc = await self.current_document(cycle.id)
+        if doc is None or doc.id != document_id or doc.status != DocumentStatus.DRAFT:
+            raise StaleAction()
+        doc.status = DocumentStatus.SUBMITTED
+        await self._complete(run, actor)
+        await self._audit("document.submit", actor, cycle, document=doc.id, sha256=doc.sha256)
+        return await self._open_review(cycle, self.sop.next_step(step.number), doc, actor)
+
+    async def _open_review(self, cycle: Cycle, step: Step, doc: Document,
+                           sender: Person) -> StepRun:
+        new = await self._open_run(cycle, step)
+        holder = await self.s.get(Person, new.assignee_id)
+        approve_key, action = ("prf", "b.paraf") if step.kind == "review" else ("sgn", "b.sign")
+        label = "paraf" if step.kind == "review" else "tanda tangan"
+        files = [{"file_id": fid, "kind": "document"}
+                 for fid in (doc.pdf_file_id, doc.workbook_file_id) if fid]
+        await self._notify(
+            holder, f"review{step.number}",
+            t("n.review_request", period=self.period(cycle), action=label,
+              version=doc.version, sender=sender.name, due=self.fmt_due(new.due_at)),
+            [[(t(action), callbacks.encode(approve_key, new.id, doc.id)),
+              (t("b.return"), callbacks.encode("ret", new.id, doc.id))]],
+            files=files,
+        )
+        return new
+
+    # ------------------------------------------------------------- steps 7 - 8
+    async def _review_target(self, actor: Person, run_id: int, document_id: int
+                             ) -> tuple[StepRun, Step, Cycle, Document]:
+        run = await self.get_run(run_id, lock=True)
+        step = self._require_open(run, "review", "sign")
+        self._require_holder(run, actor, step)
+        cycle = await self.get_cycle(run.cycle_id)
+        doc = await self.current_document(cycle.id)
+        expected = DocumentStatus.SUBMITTED if step.kind == "review" else DocumentStatus.INITIALLED
+        if doc is None or doc.id != document_id or doc.status != expected:
+            raise StaleAction()
+        return run, step, cycle, doc
+
+    async def approve(self, actor: Person, run_id: int, document_id: int) -> StepRun:
+        run, step, cycle, doc = await self._review_target(actor, run_id, document_id)
+        action = ApprovalAction.PARAF if step.kind == "review" else ApprovalAction.SIGN
+        self.s.add(Approval(document_id=doc.id, step_run_id=run.id, person_id=actor.id,
+                            action=action, document_sha256=doc.sha256, created_at=self.now))
+        doc.status = (DocumentStatus.INITIALLED if step.kind == "review"
+                      else DocumentStatus.SIGNED)
+        await self._complete(run, actor)
+        await self._audit(f"document.{action.value}", actor, cycle, document=doc.id,
+                          version=doc.version, sha256=doc.sha256)
+        nxt = self.sop.next_step(step.number)
+        if nxt.kind in ("review", "sign"):
+            return await self._open_review(cycle, nxt, doc, actor)
+        new = await self._open_run(cycle, nxt)
+        await self._notify_step(cycle, new, [[(t("b.number"), callbacks.encode("num", new.id))]]
+                                if nxt.kind == "number" else None)
+        return new
+
+    async def return_documents(self, actor: Person, run_id: int, document_id: int,
+                               reason: str) -> StepRun:
+        if not reason or not reason.strip():
+            raise InvalidInput(t("err.reason_required"))
+        run, step, cycle, doc = await self._review_target(actor, run_id, document_id)
+        self.s.add(Approval(document_id=doc.id, step_run_id=run.id, person_id=actor.id,
+                            action=ApprovalAction.RETURN, reason=reason.strip(),
+                            document_sha256=doc.sha256, created_at=self.now))
+        doc.status = DocumentStatus.RETURNED
+        await self._complete(run, actor, reason.strip(), status=StepStatus.RETURNED)
+        await self._audit("document.return", actor, cycle, document=doc.id, step=step.number,
+                          reason=reason.strip(), sha256=doc.sha256)
+        back = self.sop.step(step.return_to or step.number - 1)
+        prev_runs = await self._latest_runs(cycle.id, back.number)
+        round_ = (prev_runs[-1].round + 1) if prev_runs else 1
+        new = await self._open_run(cycle, back, round_=round_)
+        holder = await self.s.get(Person, new.assignee_id)
+        await self._notify(holder, "documents_returned",
+                           t("n.documents_returned", period=self.period(cycle),
+                             sender=actor.name, reason=reason.strip(),
+                             due=self.fmt_due(new.due_at)),
+                           [[(t("b.compile"), callbacks.encode("cmp", new.id))]])
+        return new
+
+    # ------------------------------------------------------------- step 9
+    def format_letter_number(self, sequence: int, on: date) -> str:
+        n = self.sv.config.numbering
+        return n.format.format(kode=n.kode, urut=sequence, jenis=n.jenis,
+                               unit=self.sv.config.office.unit_code, tahun=on.year,
+                               bulan=on.month, bulan_romawi=ROMAN[on.month - 1])
+
+    async def allocate_number(self, office_id: int, on: date, *, subject: str = "",
+                              recipient: str = "", cycle_id: int | None = None,
+                              document_id: int | None = None,
+                              person_id: int | None = None) -> LetterNumber:
+        """The next number of the agenda register; the database serialises it."""
+        year = on.year
+        stmt = (update(LetterCounter)
+                .where(LetterCounter.office_id == office_id, LetterCounter.year == year)
+                .values(last_sequence=LetterCounter.last_sequence + 1)
+                .returning(LetterCounter.last_sequence))
+        seq = (await self.s.execute(stmt)).scalar_one_or_none()
+        if seq is None:
+            # first number of the year: create the counter (a racing creator loses on
+            # the primary key and retries through the update above)
+            from sqlalchemy.exc import IntegrityError
+
+            try:
+                async with self.s.begin_nested():
+                    self.s.add(LetterCounter(office_id=office_id, year=year, last_sequence=1))
+                seq = 1
+            except IntegrityError:
+                seq = (await self.s.execute(stmt)).scalar_one()
+        letter = LetterNumber(office_id=office_id, year=year, sequence=seq,
+                              number=self.format_letter_number(seq, on), letter_date=on,
+                              subject=subject, recipient=recipient, cycle_id=cycle_id,
+                              document_id=document_id, person_id=person_id,
+                              created_at=self.now)
+        self.s.add(letter)
+        await self.s.flush()
+        return letter
+
+    async def assign_number(self, actor: Person, run_id: int) -> LetterNumber:
+        run = await self.get_run(run_id, lock=True)
+        step = self._require_open(run, "number")
+        self._require_holder(run, actor, step)
+        cycle = await self.get_cycle(run.cycle_id)
+        doc = await self.current_document(cycle.id)
+        if doc is None or doc.status != DocumentStatus.SIGNED:
+            raise WrongState(t("err.wrong_state", detail="dokumen belum ditandatangani."))
+        today = to_wib(self.now).date()
+        recipients = ", ".join(a.name for a in self.sv.config.delivery.agencies)
+        letter = await self.allocate_number(
+            cycle.office_id, today, subject=f"{cycle.document_type} {self.period(cycle)}",
+            recipient=recipients, cycle_id=cycle.id, document_id=doc.id, person_id=actor.id)
+        doc.status = DocumentStatus.NUMBERED
+        await self._complete(run, actor, letter.number)
+        await self._audit("document.number", actor, cycle, document=doc.id,
+                          number=letter.number, sequence=letter.sequence)
+        nxt = self.sop.next_step(step.number)
+        new = await self._open_run(cycle, nxt)
+        await self._notify_step(cycle, new, [[(t("b.archive"), callbacks.encode("arc", new.id))]])
+        for person_id in {cycle.started_by_id}:
+            await self._notify(await self.s.get(Person, person_id), "numbered",
+                               t("n.numbered", period=self.period(cycle), number=letter.number,
+                                 date=_fmt_date(today)))
+        return letter
+
+    async def letter_of(self, cycle_id: int) -> LetterNumber | None:
+        return (
+            await self.s.execute(
+                select(LetterNumber).where(LetterNumber.cycle_id == cycle_id)
+                .order_by(LetterNumber.id.desc())
+            )
+        ).scalars().first()
+
+    # ------------------------------------------------------------- steps 10 - 11
+    async def archive(self, actor: Person, run_id: int) -> StepRun:
+        run = await self.get_run(run_id, lock=True)
+        step = self._require_open(run, "archive")
+        self._require_holder(run, actor, step)
+        cycle = await self.get_cycle(run.cycle_id)
+        doc = await self.current_document(cycle.id)
+        if doc is None or doc.status != DocumentStatus.NUMBERED:
+            raise WrongState(t("err.wrong_state", detail="dokumen belum diberi nomor."))
+        doc.status = DocumentStatus.ARCHIVED
+        await self._complete(run, actor)
+        await self._audit("document.archive", actor, cycle, document=doc.id, sha256=doc.sha256)
+        nxt = self.sop.next_step(step.number)
+        new = await self._open_run(cycle, nxt)
+        for agency in self.sv.config.delivery.agencies:
+            contact = (
+                await self.s.execute(
+                    select(Person).where(Person.office_id == cycle.office_id,
+                                         Person.role == Role.CONTACT,
+                                         Person.agency_key == agency.key,
+                                         Person.active.is_(True))
+                )
+            ).scalars().first()
+            self.s.add(Delivery(cycle_id=cycle.id, agency_key=agency.key,
+                                agency_name=agency.name, contact_person_id=contact.id
+                                if contact else None))
+        await self.s.flush()
+        await self._notify_step(cycle, new, [[(t("b.deliver"), callbacks.encode("task", new.id))]])
+        return new
+
+    async def deliveries(self, cycle_id: int) -> list[Delivery]:
+        return list((await self.s.execute(
+            select(Delivery).where(Delivery.cycle_id == cycle_id).order_by(Delivery.id)
+        )).scalars())
+
+    async def send_delivery(self, actor: Person, delivery_id: int) -> Delivery:
+        """The staf sends the documents to an agency contact registered in the bot."""
+        delivery = await self.s.get(Delivery, delivery_id)
+        if delivery is None:
+            raise NotFound()
+        run = await self._deliver_run(delivery.cycle_id)
+        step = self._require_open(run, "deliver")
+        self._require_holder(run, actor, step)
+        if delivery.status != DeliveryStatus.PENDING:
+            raise StaleAction()
+        if delivery.contact_person_id is None:
+            raise WrongState(t("err.wrong_state", detail="OPD ini tidak punya kontak di bot."))
+        cycle = await self.get_cycle(delivery.cycle_id)
+        doc = await self.current_document(cycle.id)
+        letter = await self.letter_of(cycle.id)
+        delivery.status = DeliveryStatus.SENT
+        delivery.sent_at = self.now
+        delivery.recorded_by_id = actor.id
+        await self._audit("delivery.send", actor, cycle, agency=delivery.agency_key)
+        contact = await self.s.get(Person, delivery.contact_person_id)
+        files = [{"file_id": fid, "kind": "document"}
+                 for fid in (doc.pdf_file_id, doc.workbook_file_id) if fid]
+        await self._notify(contact, "delivery",
+                           t("n.delivery_request", period=self.period(cycle),
+                             number=letter.number if letter else "-",
+                             agency=delivery.agency_name),
+                           [[(t("b.confirm_receipt"), callbacks.encode("rcv", delivery.id))]],
+                           files=files)
+        return delivery
+
+    async def _deliver_run(self, cycle_id: int) -> StepRun:
+        deliver = self.sop.first_of_kind("deliver")
+        runs = await self._latest_runs(cycle_id, deliver.number)
+        if not runs:
+            raise StaleAction()
+        return runs[-1]
+
+    async def record_receipt(self, actor: Person, delivery_id: int, *, received_by: str = "",
+                             receipt_file_id: int | None = None) -> Delivery:
+        """A receipt: confirmed by the agency's contact, or recorded by the staf."""
+        delivery = await self.s.get(Delivery, delivery_id)
+        if delivery is None:
+            raise NotFound()
+        run = await self._deliver_run(delivery.cycle_id)
+        step = self._require_open(run, "deliver")
+        self._check_active(actor)
+        if actor.id == delivery.contact_person_id:
+            if delivery.status != DeliveryStatus.SENT:
+                raise StaleAction()
+        else:
+            self._require_holder(run, actor, step)
+            if receipt_file_id is None:
+                raise InvalidInput("Kirim foto tanda terima yang sudah ditandatangani.")
+        if delivery.status == DeliveryStatus.RECEIVED:
+            raise StaleAction()
+        cycle = await self.get_cycle(delivery.cycle_id)
+        delivery.status = DeliveryStatus.RECEIVED
+        delivery.received_at = self.now
+        delivery.received_by = received_by or actor.name
+        delivery.receipt_file_id = receipt_file_id
+        if delivery.recorded_by_id is None:
+            delivery.recorded_by_id = actor.id
+        await self._audit("delivery.receipt", actor, cycle, agency=delivery.agency_key,
+                          received_by=delivery.received_by, file=receipt_file_id)
+        holder = await self.s.get(Person, run.assignee_id)
+        await self._notify(holder, "receipt", t("n.receipt_recorded", agency=delivery.agency_name))
+        await self.s.flush()
+        pending = [d for d in await self.deliveries(cycle.id)
+                   if d.status != DeliveryStatus.RECEIVED]
+        if not pending:
+            await self._close_cycle(cycle, run, actor)
+        return delivery
+
+    async def _close_cycle(self, cycle: Cycle, run: StepRun, actor: Person) -> None:
+        await self._complete(run, actor)
+        cycle.status = CycleStatus.CLOSED
+        cycle.closed_at = self.now
+        letter = await self.letter_of(cycle.id)
+        await self._audit("cycle.close", actor, cycle, number=letter.number if letter else None)
+        involved = set(
+            (await self.s.execute(
+                select(StepRun.assignee_id).where(StepRun.cycle_id == cycle.id)
+            )).scalars()
+        )
+        for pid in sorted(p for p in involved if p):
+            await self._notify(await self.s.get(Person, pid), "cycle_closed",
+                               t("n.cycle_closed", period=self.period(cycle),
+                                 number=letter.number if letter else "-"))
+
+    # ------------------------------------------------------------- queries
+    async def runs_of(self, cycle_id: int) -> list[StepRun]:
+        return list((await self.s.execute(
+            select(StepRun).where(StepRun.cycle_id == cycle_id).order_by(StepRun.id)
+        )).scalars())
+
+    async def open_runs_for(self, person: Person) -> list[StepRun]:
+        return list((await self.s.execute(
+            select(StepRun).where(StepRun.assignee_id == person.id,
+                                  StepRun.status == StepStatus.OPEN)
+            .order_by(StepRun.due_at)
+        )).scalars())
+
+    async def active_cycles(self, office_id: int | None = None) -> list[Cycle]:
+        stmt = select(Cycle).where(Cycle.status == CycleStatus.ACTIVE)
+        if office_id is not None:
+            stmt = stmt.where(Cycle.office_id == office_id)
+        return list((await self.s.execute(stmt.order_by(Cycle.id))).scalars())
+
+    async def current_steps(self, cycle_id: int) -> list[StepRun]:
+        return list((await self.s.execute(
+            select(StepRun).where(StepRun.cycle_id == cycle_id,
+                                  StepRun.status == StepStatus.OPEN).order_by(StepRun.step_no)
+        )).scalars())
+
+    async def count_submissions(self, cycle_id: int) -> int:
+        return (await self.s.execute(
+            select(func.count()).select_from(Submission).where(Submission.cycle_id == cycle_id)
+        )).scalar_one()
+
+
+def _esc(text: str) -> str:
+    import html
+
+    return html.escape(text, quote=False)
+
+
+def _fmt_date(d: date) -> str:
+    from reports.numbers import format_date
+
+    return format_date(d)
