@@ -4,7 +4,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 from sqlalchemy import select
@@ -40,6 +40,7 @@ async def record(session: AsyncSession, action: str, *, actor_id: int | None,
         session.add(head)
         await session.flush()
     body = _canonical(payload)
+    at = at.astimezone(timezone.utc)  # hashed as it is stored
     digest = row_hash(head.last_hash, at, actor_id, cycle_id, action, body)
     row = AuditLog(created_at=at, actor_id=actor_id, cycle_id=cycle_id, action=action,
                    payload=body, prev_hash=head.last_hash, hash=digest)

@@ -47,6 +47,15 @@ def cal() -> WorkCalendar:
 # --------------------------------------------------------------------------------------
 
 CUTI_BERSAMA = {
+    2024: [
+        date(2024, 2, 9),  # Imlek
+        date(2024, 3, 12),  # Nyepi
+        date(2024, 4, 8), date(2024, 4, 9), date(2024, 4, 12), date(2024, 4, 15),  # Idulfitri
+        date(2024, 5, 10),  # Kenaikan
+        date(2024, 5, 24),  # Waisak
+        date(2024, 6, 18),  # Iduladha
+        date(2024, 12, 26),  # Natal
+    ],
     2025: [
         date(2025, 1, 28),  # Imlek
         date(2025, 3, 28),  # Nyepi
@@ -99,7 +108,7 @@ def test_shipped_file_matches_decree_list() -> None:
     data = load_holiday_file(DEFAULT_HOLIDAY_FILE)
     shipped = sorted(d for d, e in data.libur.items() if e.jenis == "cuti_bersama")
     assert shipped == sorted(d for days in CUTI_BERSAMA.values() for d in days)
-    assert data.tahun_lengkap == {2025, 2026}
+    assert data.tahun_lengkap == {2024, 2025, 2026}
     # 2027 is deliberately left empty until its SKB is published.
     assert not [d for d in data.libur if d.year == 2027]
 

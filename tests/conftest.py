@@ -1,0 +1,79 @@
+"""Shared fixtures: a database (SQLite, or PostgreSQL when SOPBOT_TEST_DATABASE_URL is
+set), the services with a movable clock, and the example office."""
+from __future__ import annotations
+
+import os
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import text
+
+import models
+from bot.clock import ManualClock
+from bot.config import Config
+from bot.example_data import example_office
+from bot.office_data import apply_office
+from bot.services import build_services
+from models.session import is_sqlite, make_engine, make_sessionmaker
+
+WIB = ZoneInfo("Asia/Jakarta")
+POSTGRES_URL = os.environ.get("SOPBOT_TEST_DATABASE_URL", "")
+
+
+def wib(*args: int) -> datetime:
+    return datetime(*args, tzinfo=WIB)
+
+
+@pytest.fixture
+def db_url(tmp_path: Path) -> str:
+    return POSTGRES_URL or f"sqlite:///{tmp_path / 'test.db'}"
+
+
+async def reset_schema(engine, url: str) -> None:
+    async with engine.begin() as conn:
+        if not is_sqlite(url):
+            await conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
+            await conn.execute(text("CREATE SCHEMA public"))
+        await conn.run_sync(models.Base.metadata.create_all)
+
+
+@pytest.fixture
+async def engine(db_url: str):
+    eng = make_engine(db_url)
+    await reset_schema(eng, db_url)
+    yield eng
+    await eng.dispose()
+
+
+@pytest.fixture
+def sessionmaker(engine):
+    return make_sessionmaker(engine)
+
+
+@pytest.fixture
+def config(tmp_path: Path, db_url: str) -> Config:
+    cfg = Config()
+    cfg.base_dir = tmp_path
+    cfg.database.url = db_url
+    cfg.storage.path = str(tmp_path / "files")
+    return cfg
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    # Monday 7 October 2024, 08:00 WIB: the first working day after Triwulan III
+    return ManualClock(wib(2024, 10, 7, 8, 0))
+
+
+@pytest.fixture
+def services(config: Config, clock: ManualClock):
+    return build_services(config, clock)
+
+
+@pytest.fixture
+async def office(sessionmaker):
+    async with sessionmaker() as session, session.begin():
+        office = await apply_office(session, example_office(2024))
+    return office

@@ -1,0 +1,29 @@
+"""Test helpers: look people up by role, snapshot the whole database."""
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+import models
+from models import Person, Unit
+from models.enums import Role
+
+
+async def person(session: AsyncSession, role: Role, unit_code: str | None = None) -> Person:
+    stmt = select(Person).where(Person.role == role)
+    if unit_code:
+        stmt = stmt.join(Unit, Unit.id == Person.unit_id).where(Unit.code == unit_code)
+    return (await session.execute(stmt.order_by(Person.id))).scalars().first()
+
+
+async def unit(session: AsyncSession, code: str) -> Unit:
+    return (await session.execute(select(Unit).where(Unit.code == code))).scalar_one()
+
+
+async def snapshot(session: AsyncSession) -> dict[str, list[tuple]]:
+    """Every row of every table, to prove a refused move changed nothing."""
+    result = {}
+    for table in models.Base.metadata.sorted_tables:
+        rows = (await session.execute(select(table))).all()
+        result[table.name] = sorted((tuple(map(repr, r)) for r in rows))
+    return result
