@@ -1,0 +1,243 @@
+"""The ``sopbot`` command line (also ``python -m bot``)."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from pathlib import Path
+from typing import Awaitable, Callable
+
+from bot.config import Config, ConfigError, load_config
+
+log = logging.getLogger("sopbot")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="sopbot",
+        description="Bot SOP Pengumpulan dan Pengukuran Data Kinerja (SAKIP)",
+    )
+    p.add_argument("--config", help="berkas konfigurasi (bawaan: config.toml bila ada)")
+    p.add_argument("-v", "--verbose", action="store_true", help="log lebih rinci")
+    sub = p.add_subparsers(dest="command", required=True, metavar="PERINTAH")
+
+    run = sub.add_parser("run", help="jalankan bot (polling, atau webhook sesuai config)")
+    run.add_argument("--no-upgrade", action="store_true",
+                     help="jangan menjalankan migrasi basis data saat mulai")
+
+    demo = sub.add_parser("demo", help="peragaan satu siklus penuh tanpa token dan internet")
+    demo.add_argument("--out", default="sopbot-demo", help="folder keluaran (bawaan ./sopbot-demo)")
+    demo.add_argument("--keep-running", action="store_true",
+                      help="biarkan emulator dan bot tetap berjalan setelah peragaan")
+
+    emu = sub.add_parser("emulator", help="jalankan emulator Bot API lokal saja")
+    emu.add_argument("--port", type=int, default=8081)
+
+    db = sub.add_parser("db", help="basis data")
+    dbs = db.add_subparsers(dest="db_command", required=True, metavar="AKSI")
+    dbs.add_parser("upgrade", help="terapkan migrasi Alembic sampai yang terbaru")
+
+    setup = sub.add_parser("setup", help="penyiapan kantor dari workbook")
+    ss = setup.add_subparsers(dest="setup_command", required=True, metavar="AKSI")
+    tpl = ss.add_parser("template", help="tulis workbook isian")
+    tpl.add_argument("file", type=Path)
+    tpl.add_argument("--year", type=int, default=None, help="tahun target (bawaan: tahun ini)")
+    tpl.add_argument("--example", action="store_true", help="isi dengan data contoh")
+    imp = ss.add_parser("import", help="impor workbook isian (semua atau tidak sama sekali)")
+    imp.add_argument("file", type=Path)
+
+    people = sub.add_parser("people", help="pegawai")
+    ps = people.add_subparsers(dest="people_command", required=True, metavar="AKSI")
+    inv = ps.add_parser("invite", help="buat kode undangan sekali pakai")
+    g = inv.add_mutually_exclusive_group(required=True)
+    g.add_argument("--nip")
+    g.add_argument("--all", action="store_true", help="semua yang belum terdaftar")
+    ps.add_parser("list", help="daftar pegawai dan status pendaftaran")
+
+    aud = sub.add_parser("audit", help="jejak audit")
+    auds = aud.add_subparsers(dest="audit_command", required=True, metavar="AKSI")
+    auds.add_parser("verify", help="periksa rantai hash jejak audit")
+    return p
+
+
+async def _with_db(cfg: Config, fn: Callable[..., Awaitable[int]], *args) -> int:
+    from models.session import make_engine, make_sessionmaker
+
+    engine = make_engine(cfg.database_url, echo=cfg.database.echo)
+    try:
+        return await fn(make_sessionmaker(engine), *args)
+    finally:
+        await engine.dispose()
+
+
+def cmd_db_upgrade(cfg: Config, _args) -> int:
+    from models.migrate import upgrade
+    from models.session import sqlite_path
+
+    path = sqlite_path(cfg.database_url)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    upgrade(cfg.database_url)
+    print("Basis data sudah pada versi terbaru.")
+    return 0
+
+
+def cmd_setup_template(cfg: Config, args) -> int:
+    from datetime import date
+
+    from bot.example_data import example_office
+    from reports.setup_workbook import write_template
+
+    year = args.year or date.today().year
+    write_template(args.file, year=year, example=example_office(year) if args.example else None)
+    print(f"Workbook isian ditulis: {args.file}")
+    return 0
+
+
+def cmd_setup_import(cfg: Config, args) -> int:
+    from reports.setup_workbook import SetupWorkbookError, import_setup
+
+    cmd_db_upgrade_quiet(cfg)
+
+    async def go(sm) -> int:
+        async with sm() as session, session.begin():
+            result = await import_setup(session, args.file)
+            if result.errors:
+                await session.rollback()
+                print(f"Impor dibatalkan, tidak ada yang disimpan. {len(result.errors)} kesalahan:",
+                      file=sys.stderr)
+                for err in result.errors:
+                    print(f"  - {err}", file=sys.stderr)
+                return 1
+        spec = result.spec
+        print(f"Impor berhasil: {len(spec.units)} bidang, {len(spec.people)} pegawai, "
+              f"{len(spec.indicators)} indikator.")
+        return 0
+
+    try:
+        return asyncio.run(_with_db(cfg, go))
+    except SetupWorkbookError as exc:
+        print(str(exc), file=sys.stderr)
+        return 1
+
+
+def cmd_db_upgrade_quiet(cfg: Config) -> None:
+    from models.migrate import upgrade
+    from models.session import sqlite_path
+
+    path = sqlite_path(cfg.database_url)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    upgrade(cfg.database_url)
+
+
+def cmd_people_invite(cfg: Config, args) -> int:
+    from sqlalchemy import select
+
+    from bot.clock import SystemClock
+    from bot.onboarding import create_invitation, deep_link
+    from models import Person
+    from models.enums import Role
+
+    async def go(sm) -> int:
+        now = SystemClock().now()
+        async with sm() as session, session.begin():
+            stmt = select(Person).where(Person.active.is_(True)).order_by(Person.id)
+            if args.nip:
+                stmt = stmt.where(Person.nip == args.nip)
+            else:
+                stmt = stmt.where(Person.telegram_user_id.is_(None), Person.role != Role.ADMIN)
+            people = (await session.execute(stmt)).scalars().all()
+            if not people:
+                print("Tidak ada pegawai yang cocok." if args.nip else
+                      "Semua pegawai aktif sudah terdaftar.", file=sys.stderr)
+                return 1
+            for person in people:
+                inv = await create_invitation(session, person, now=now,
+                                              valid_days=cfg.sop.invitation_valid_days)
+                print(f"{person.name}\t{person.nip or '-'}\t{person.role.value}\t{inv.code}\t"
+                      f"{deep_link(cfg.telegram.bot_username, inv.code)}")
+        return 0
+
+    return asyncio.run(_with_db(cfg, go))
+
+
+def cmd_people_list(cfg: Config, _args) -> int:
+    from sqlalchemy import select
+
+    from models import Person, Unit
+
+    async def go(sm) -> int:
+        async with sm() as session:
+            rows = (await session.execute(
+                select(Person, Unit).outerjoin(Unit, Unit.id == Person.unit_id)
+                .order_by(Unit.sort_order, Person.role, Person.name)
+            )).all()
+        print(f"{'Nama':40} {'NIP':18} {'Peran':10} {'Bidang':32} Terdaftar")
+        for person, unit in rows:
+            status = "ya" if person.telegram_user_id else "belum"
+            if not person.active:
+                status = "nonaktif"
+            print(f"{person.name[:40]:40} {(person.nip or '-'):18} {person.role.value:10} "
+                  f"{(unit.name if unit else '-')[:32]:32} {status}")
+        registered = sum(1 for p, _ in rows if p.telegram_user_id)
+        print(f"\n{registered} dari {len(rows)} pegawai sudah terdaftar di bot.")
+        return 0
+
+    return asyncio.run(_with_db(cfg, go))
+
+
+def cmd_audit_verify(cfg: Config, _args) -> int:
+    from bot.audit import verify
+
+    async def go(sm) -> int:
+        async with sm() as session:
+            result = await verify(session)
+        if result.ok:
+            print(f"OK: {result.rows} baris jejak audit utuh.")
+            return 0
+        print(f"RUSAK: {len(result.problems)} masalah pada {result.rows} baris:", file=sys.stderr)
+        for problem in result.problems:
+            print(f"  - {problem}", file=sys.stderr)
+        return 1
+
+    return asyncio.run(_with_db(cfg, go))
+
+
+COMMANDS: dict[tuple[str, ...], Callable[[Config, argparse.Namespace], int]] = {
+    ("db", "upgrade"): cmd_db_upgrade,
+    ("setup", "template"): cmd_setup_template,
+    ("setup", "import"): cmd_setup_import,
+    ("people", "invite"): cmd_people_invite,
+    ("people", "list"): cmd_people_list,
+    ("audit", "verify"): cmd_audit_verify,
+}
+
+
+def _key(args: argparse.Namespace) -> tuple[str, ...]:
+    sub = getattr(args, f"{args.command}_command", None)
+    return (args.command, sub) if sub else (args.command,)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    try:
+        cfg = load_config(args.config)
+    except ConfigError as exc:
+        print(f"Konfigurasi salah: {exc}", file=sys.stderr)
+        return 2
+    handler = COMMANDS.get(_key(args))
+    if handler is None:
+        print(f"Perintah '{' '.join(_key(args))}' belum tersedia.", file=sys.stderr)
+        return 2
+    return handler(cfg, args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
