@@ -1,0 +1,132 @@
+"""The PTB Application, assembled in one place.
+
+Handler groups, in order:
+  -1  drop a Telegram update already processed (a redelivery has no effect)
+   0  commands, buttons, then free text and files routed to the person's conversation
+"""
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy.exc import IntegrityError
+from telegram import BotCommand, BotCommandScopeAllPrivateChats, BotCommandScopeChat, Update
+from telegram.constants import ParseMode
+from telegram.ext import (
+    AIORateLimiter, Application, ApplicationBuilder, ApplicationHandlerStop, ContextTypes,
+    Defaults, TypeHandler,
+)
+
+from bot.outbox_sender import OutboxSender
+from bot.services import Services
+from bot.texts import t
+from models import Person, ProcessedUpdate
+from models.enums import Role
+
+log = logging.getLogger(__name__)
+
+COMMON_COMMANDS = [("tugas", "Tugas saya"), ("bantuan", "Bantuan"), ("batal", "Batalkan isian")]
+ROLE_COMMANDS = {
+    Role.KADIS: [("mulai", "Mulai siklus pengumpulan data"), ("status", "Papan status siklus")],
+    Role.SEKRETARIS: [("status", "Papan status siklus")],
+    Role.KASUBAG: [("status", "Papan status siklus")],
+    Role.ADMIN: [("status", "Papan status siklus")],
+}
+
+
+def commands_for(role: Role) -> list[BotCommand]:
+    pairs = ROLE_COMMANDS.get(role, []) + COMMON_COMMANDS + [("cek", "Cek keaslian dokumen")]
+    return [BotCommand(c, d) for c, d in pairs]
+
+
+async def set_person_commands(bot, person: Person) -> None:
+    """A registered person's menu shows what their role can do."""
+    if person.telegram_user_id is None:
+        return
+    try:
+        await bot.set_my_commands(commands_for(person.role),
+                                  scope=BotCommandScopeChat(person.telegram_user_id))
+    except Exception:  # a menu is a convenience; never fail a registration for it
+        log.warning("could not set the command menu for person %s", person.id)
+
+
+async def drop_duplicate_update(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    sm = context.application.bot_data["sessionmaker"]
+    try:
+        async with sm() as session, session.begin():
+            session.add(ProcessedUpdate(update_id=update.update_id))
+    except IntegrityError:
+        log.info("update %s already processed: dropped", update.update_id)
+        raise ApplicationHandlerStop from None
+
+
+async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+    log.error("error while handling an update", exc_info=context.error)
+    if isinstance(update, Update):
+        try:
+            if update.callback_query is not None:
+                await update.callback_query.answer(t("err.generic"), show_alert=True)
+            elif update.effective_chat is not None:
+                await update.effective_chat.send_message(t("err.generic"))
+        except Exception:
+            log.warning("could not tell the user about the error")
+
+
+async def _post_init(app: Application) -> None:
+    bot_data = app.bot_data
+    await app.bot.set_my_commands(
+        [BotCommand("start", "Daftar dengan kode undangan"), *commands_for(Role.STAF)],
+        scope=BotCommandScopeAllPrivateChats(),
+    )
+    # leadership menus: a handful of people, set at start-up; others at registration
+    from sqlalchemy import select
+
+    async with bot_data["sessionmaker"]() as session:
+        leaders = (await session.execute(select(Person).where(
+            Person.role.in_([Role.KADIS, Role.SEKRETARIS, Role.KASUBAG, Role.ADMIN]),
+            Person.active.is_(True), Person.telegram_user_id.is_not(None)))).scalars().all()
+    for person in leaders:
+        await set_person_commands(app.bot, person)
+    sender = OutboxSender(app.bot, bot_data["sessionmaker"], bot_data["services"])
+    bot_data["sender"] = sender
+    if bot_data.get("run_sender", True):
+        sender.start()
+    if bot_data.get("run_jobs", True) and app.job_queue is not None:
+        from bot.scheduling import schedule
+
+        schedule(app)
+
+
+async def _post_stop(app: Application) -> None:
+    sender = app.bot_data.get("sender")
+    if sender is not None:
+        await sender.stop()
+
+
+def build_application(services: Services, sessionmaker, *, token: str, base_url: str | None = None,
+                      base_file_url: str | None = None, rate_limit: bool = True,
+                      run_sender: bool = True, run_jobs: bool = True) -> Application:
+    builder = (
+        ApplicationBuilder()
+        .token(token)
+        .defaults(Defaults(parse_mode=ParseMode.HTML, tzinfo=services.calendar.tz))
+        .post_init(_post_init)
+        .post_stop(_post_stop)
+        .concurrent_updates(False)  # one update at a time: conversations stay ordered
+    )
+    if base_url:
+        builder = builder.base_url(base_url)
+    if base_file_url:
+        builder = builder.base_file_url(base_file_url)
+    if rate_limit:
+        builder = builder.rate_limiter(AIORateLimiter(max_retries=3))
+    app = builder.build()
+    app.bot_data.update(services=services, sessionmaker=sessionmaker, run_sender=run_sender,
+                        run_jobs=run_jobs)
+
+    from handlers import register_all
+
+    app.add_handler(TypeHandler(Update, drop_duplicate_update), group=-1)
+    register_all(app)
+    app.add_error_handler(on_error)
+    return app
+

@@ -1,0 +1,291 @@
+"""What every handler shares: one database session per update, who is asking, the
+callback codec, replies, and the routing of free text and files to the conversation a
+person is in (the state lives in the ``conversation`` table, so a restart resumes it).
+
+A handler is wiring: it parses the update, checks who is asking, calls one workflow
+function inside ``transaction()``, and renders the result.
+"""
+from __future__ import annotations
+
+import functools
+import logging
+from contextlib import asynccontextmanager
+from typing import Any, Awaitable, Callable, Sequence
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from telegram import ForceReply, Update
+from telegram.error import BadRequest
+from telegram.ext import ContextTypes
+
+from bot import callbacks
+from bot.onboarding import person_by_telegram
+from bot.outbox_sender import keyboard
+from bot.services import Services
+from bot.texts import t
+from bot.workflow import WorkflowError, Workflow
+from models import Conversation, Person
+from models.enums import Role
+
+log = logging.getLogger(__name__)
+
+Context = ContextTypes.DEFAULT_TYPE
+Buttons = Sequence[Sequence[tuple[str, str]]]
+
+
+def services(context: Context) -> Services:
+    return context.application.bot_data["services"]
+
+
+def sessionmaker(context: Context):
+    return context.application.bot_data["sessionmaker"]
+
+
+def wake_sender(context: Context) -> None:
+    sender = context.application.bot_data.get("sender")
+    if sender is not None:
+        sender.wake()
+
+
+@asynccontextmanager
+async def transaction(context: Context):
+    """One session and transaction; the outbox sender is woken after the commit."""
+    async with sessionmaker(context)() as session:
+        async with session.begin():
+            yield session, Workflow(session, services(context))
+    wake_sender(context)
+
+
+async def load_person(context: Context, update: Update) -> Person | None:
+    user = update.effective_user
+    if user is None:
+        return None
+    async with sessionmaker(context)() as session:
+        return await person_by_telegram(session, user.id)
+
+
+async def reply(update: Update, text: str, buttons: Buttons | None = None, *,
+                force_reply: bool = False, edit: bool = False) -> Any:
+    """Answer the person in their chat; ``edit`` replaces the pressed message's text."""
+    markup = ForceReply(selective=True) if force_reply else keyboard(buttons)
+    query = update.callback_query
+    if edit and query is not None and query.message is not None:
+        try:
+            return await query.edit_message_text(text, reply_markup=markup)
+        except BadRequest as exc:
+            if "not modified" not in exc.message.lower():
+                raise
+            return query.message
+    chat = update.effective_chat
+    return await chat.send_message(text, reply_markup=markup)
+
+
+async def drop_buttons(update: Update) -> None:
+    """Remove the keyboard of the pressed message, so it cannot be pressed again."""
+    query = update.callback_query
+    if query is None or query.message is None:
+        return
+    try:
+        await query.edit_message_reply_markup(reply_markup=None)
+    except BadRequest:
+        pass
+
+
+Handler = Callable[..., Awaitable[Any]]
+
+
+def action(*roles: Role, callback: bool = False):
+    """Wraps a handler: the person must be registered (and of ``roles`` if given).
+
+    Callback data is decoded with the one codec; bad data and workflow refusals get a
+    short Indonesian answer and change nothing. The handler gets ``(update, context,
+    person, cb)`` and may return a text to show as the callback answer.
+    """
+
+    def wrap(fn: Handler) -> Handler:
+        @functools.wraps(fn)
+        async def inner(update: Update, context: Context) -> None:
+            query = update.callback_query
+            cb = None
+            if callback:
+                try:
+                    cb = callbacks.decode(query.data if query else None)
+                except callbacks.InvalidCallback:
+                    log.warning("invalid callback data %r from %s", query.data if query else None,
+                                update.effective_user.id if update.effective_user else None)
+                    await query.answer(t("err.stale_button"), show_alert=True)
+                    return
+            person = await load_person(context, update)
+            if person is None:
+                await refuse_stranger(update)
+                return
+            if not person.active:
+                await _answer(update, t("err.inactive"))
+                return
+            if roles and person.role not in roles:
+                log.warning("%s (%s) tried %s", person.id, person.role, fn.__name__)
+                await _answer(update, t("err.not_allowed"))
+                return
+            try:
+                answer = await fn(update, context, person, cb)
+            except WorkflowError as exc:
+                if isinstance(exc, (callbacks.InvalidCallback,)):
+                    raise
+                log.info("refused %s for person %s: %s", fn.__name__, person.id, exc.message)
+                await _answer(update, exc.message)
+                return
+            if query is not None:
+                try:
+                    await query.answer(answer or None)
+                except BadRequest:
+                    pass
+
+        return inner
+
+    return wrap
+
+
+async def _answer(update: Update, text: str) -> None:
+    query = update.callback_query
+    if query is not None:
+        try:
+            await query.answer(text, show_alert=True)
+        except BadRequest:
+            pass
+        return
+    if update.effective_chat is not None:
+        await update.effective_chat.send_message(text)
+
+
+async def refuse_stranger(update: Update) -> None:
+    await _answer(update, t("o.stranger"))
+
+
+# ----------------------------------------------------------- conversations in the DB
+async def get_conversation(session: AsyncSession, person_id: int) -> Conversation | None:
+    return await session.get(Conversation, person_id)
+
+
+async def set_conversation(session: AsyncSession, person_id: int, kind: str, state: str,
+                           data: dict | None = None, message_id: int | None = None) -> Conversation:
+    conv = await session.get(Conversation, person_id)
+    if conv is None:
+        conv = Conversation(person_id=person_id, kind=kind, state=state, data=data or {},
+                            message_id=message_id)
+        session.add(conv)
+    else:
+        conv.kind, conv.state, conv.data = kind, state, dict(data or {})
+        if message_id is not None:
+            conv.message_id = message_id
+    await session.flush()
+    return conv
+
+
+async def clear_conversation(session: AsyncSession, person_id: int) -> None:
+    conv = await session.get(Conversation, person_id)
+    if conv is not None:
+        await session.delete(conv)
+        await session.flush()
+
+
+TextRoute = Callable[[Update, Context, Person, Conversation], Awaitable[None]]
+TEXT_ROUTES: dict[str, TextRoute] = {}
+FILE_ROUTES: dict[str, TextRoute] = {}
+
+
+def text_route(kind: str):
+    def deco(fn: TextRoute) -> TextRoute:
+        TEXT_ROUTES[kind] = fn
+        return fn
+    return deco
+
+
+def file_route(kind: str):
+    def deco(fn: TextRoute) -> TextRoute:
+        FILE_ROUTES[kind] = fn
+        return fn
+    return deco
+
+
+async def current_conversation(context: Context, person: Person) -> Conversation | None:
+    async with sessionmaker(context)() as session:
+        return await get_conversation(session, person.id)
+
+
+@action()
+async def on_text(update: Update, context: Context, person: Person, _cb) -> None:
+    conv = await current_conversation(context, person)
+    route = TEXT_ROUTES.get(conv.kind) if conv else None
+    if route is None:
+        await reply(update, t("o.no_conversation"))
+        return
+    await route(update, context, person, conv)
+
+
+@action()
+async def on_file(update: Update, context: Context, person: Person, _cb) -> None:
+    conv = await current_conversation(context, person)
+    route = FILE_ROUTES.get(conv.kind) if conv else None
+    if route is None:
+        await reply(update, t("o.file_unexpected"))
+        return
+    await route(update, context, person, conv)
+
+
+async def download(update: Update, context: Context, max_bytes: int) -> tuple[bytes, str, str] | None:
+    """The document or largest photo of the message, or None when it is too large."""
+    msg = update.effective_message
+    if msg.document is not None:
+        size = msg.document.file_size or 0
+        name = msg.document.file_name or "dokumen"
+        mime = msg.document.mime_type or "application/octet-stream"
+        file_obj = msg.document
+    elif msg.photo:
+        file_obj = msg.photo[-1]
+        size = file_obj.file_size or 0
+        name, mime = f"foto-{msg.message_id}.jpg", "image/jpeg"
+    else:
+        return None
+    if size > max_bytes:
+        raise FileTooBig(size, max_bytes)
+    tg_file = await file_obj.get_file()
+    data = bytes(await tg_file.download_as_bytearray())
+    if len(data) > max_bytes:
+        raise FileTooBig(len(data), max_bytes)
+    return data, name, mime
+
+
+class FileTooBig(WorkflowError):
+    def __init__(self, size: int, limit: int) -> None:
+        super().__init__(t("e.file_too_big", size=_mb(size), limit=_mb(limit)))
+
+
+def _mb(size: int) -> str:
+    return f"{size / 1024 / 1024:.1f}".replace(".", ",")
+
+
+async def office_people(session: AsyncSession, *roles: Role) -> list[Person]:
+    return list((await session.execute(
+        select(Person).where(Person.role.in_(roles), Person.active.is_(True))
+        .order_by(Person.id))).scalars())
+
+
+@action()
+async def cancel(update: Update, context: Context, person: Person, _cb) -> None:
+    """/batal: leave the current conversation; answers already saved stay saved."""
+    async with transaction(context) as (session, _wf):
+        conv = await get_conversation(session, person.id)
+        await clear_conversation(session, person.id)
+    await reply(update, t("o.cancelled") if conv else t("o.nothing_to_cancel"))
+
+
+async def stale_button(update: Update, context: Context) -> None:
+    """Any button no handler claimed: made by an older version, or forged."""
+    query = update.callback_query
+    log.warning("unhandled callback data %r from %s", query.data,
+                update.effective_user.id if update.effective_user else None)
+    await query.answer(t("err.stale_button"), show_alert=True)
+
+
+async def unknown_command(update: Update, context: Context) -> None:
+    await reply(update, t("o.unknown_command"))

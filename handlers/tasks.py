@@ -1,0 +1,171 @@
+"""/tugas: my open tasks; /status: a cycle's board; the "task" button."""
+from __future__ import annotations
+
+import html
+
+from sqlalchemy import select
+from telegram import Update
+from telegram.ext import CallbackQueryHandler, CommandHandler
+
+from bot import callbacks
+from bot.task_buttons import task_buttons
+from bot.texts import duration_text, period_label, t
+from bot.workcal import format_wib
+from bot.workflow import NotAllowed
+from handlers.common import Context, action, reply, services, transaction
+from models import Cycle, CycleIndicator, Person, StepRun, Unit
+from models.enums import CycleStatus, Role, StepStatus
+
+BOARD_ROLES = (Role.KADIS, Role.SEKRETARIS, Role.KASUBAG, Role.ADMIN)
+STATUS_MARK = {StepStatus.DONE: "✅", StepStatus.OPEN: "⏳", StepStatus.RETURNED: "↩️",
+               StepStatus.SKIPPED: "⛔", StepStatus.CANCELLED: "✖️"}
+
+
+def late_text(context: Context, due) -> str:
+    sv = services(context)
+    now = sv.clock.now()
+    if due is None or now <= due:
+        return ""
+    minutes = sv.calendar.working_minutes_between(due, now)
+    if minutes <= 0:
+        return ""
+    return t("s.late", duration=duration_text(minutes, sv.day_minutes))
+
+
+@action()
+async def my_tasks(update: Update, context: Context, person: Person, _cb) -> None:
+    async with transaction(context) as (session, wf):
+        runs = await wf.open_runs_for(person)
+        lines, buttons = [], []
+        for run in runs:
+            step = wf.sop.step(run.step_no)
+            cycle = await session.get(Cycle, run.cycle_id)
+            unit = await session.get(Unit, run.unit_id) if run.unit_id else None
+            lines.append(t("s.task_line", step=step.number, activity=step.activity,
+                           period=period_label(cycle.kind, cycle.year, cycle.quarter),
+                           unit=f" - {unit.name}" if unit else "",
+                           due=format_wib(run.due_at), late=late_text(context, run.due_at)))
+            buttons.append([(t("s.open_task", step=step.number),
+                             callbacks.encode("task", run.id))])
+        # indicators handed to a staf by their Kabid
+        if person.role == Role.STAF:
+            items = (await session.execute(
+                select(CycleIndicator, StepRun)
+                .join(StepRun, (StepRun.cycle_id == CycleIndicator.cycle_id)
+                      & (StepRun.unit_id == CycleIndicator.unit_id))
+                .where(CycleIndicator.assigned_to_id == person.id,
+                       StepRun.status == StepStatus.OPEN))).all()
+            seen = set()
+            for item, run in items:
+                if run.id in seen:
+                    continue
+                seen.add(run.id)
+                lines.append(t("s.assigned_line", due=format_wib(run.due_at),
+                               late=late_text(context, run.due_at)))
+                buttons.append([(t("b.start_entry"), callbacks.encode("ent", run.id))])
+    if not lines:
+        await reply(update, t("s.no_tasks"))
+        return
+    await reply(update, t("s.tasks_head", count=len(lines)) + "\n\n" + "\n\n".join(lines),
+                buttons)
+
+
+@action(callback=True)
+async def open_task(update: Update, context: Context, person: Person, cb) -> str | None:
+    async with transaction(context) as (session, wf):
+        run = await wf.get_run(cb.arg(0))
+        if run.assignee_id != person.id:
+            raise NotAllowed(t("err.not_assignee"))
+        step = wf.sop.step(run.step_no)
+        cycle = await session.get(Cycle, run.cycle_id)
+        if run.status != StepStatus.OPEN:
+            return t("err.stale_button")
+        buttons = await task_buttons(wf, run)
+        extra = ""
+        if step.kind == "deliver":
+            extra, buttons = await delivery_card(wf, run)
+    await reply(update, t("n.step_opened", step=step.number, activity=step.activity,
+                          period=period_label(cycle.kind, cycle.year, cycle.quarter),
+                          due=format_wib(run.due_at)) + extra, buttons)
+    return None
+
+
+async def delivery_card(wf, run) -> tuple[str, list]:
+    """The delivery step: one line and one button per agency."""
+    from models.enums import DeliveryStatus
+
+    lines, buttons = [], []
+    for d in await wf.deliveries(run.cycle_id):
+        lines.append(t("s.delivery_line", agency=d.agency_name,
+                       status=t(f"s.delivery_{d.status.value}")))
+        if d.status == DeliveryStatus.PENDING:
+            buttons.append([(t("b.deliver_to", agency=d.agency_name[:40]),
+                             callbacks.encode("dlv", d.id))])
+    return "\n\n" + "\n".join(lines), buttons
+
+
+async def board_text(context: Context, wf, cycle: Cycle) -> str:
+    session = wf.s
+    runs = await wf.runs_of(cycle.id)
+    latest: dict[tuple[int, int | None], StepRun] = {}
+    for r in runs:
+        latest[(r.step_no, r.unit_id)] = r
+    lines = [t("s.board_head", period=period_label(cycle.kind, cycle.year, cycle.quarter),
+               status=t(f"s.cycle_{cycle.status.value}"))]
+    collect = wf.sop.first_of_kind("collect").number
+    for step in wf.sop.steps:
+        step_runs = [r for (n, _), r in latest.items() if n == step.number]
+        if not step_runs:
+            mark = "▫️"
+        elif any(r.status == StepStatus.OPEN for r in step_runs):
+            mark = STATUS_MARK[StepStatus.OPEN]
+        else:
+            mark = STATUS_MARK[StepStatus.DONE]
+        holder = ""
+        open_runs = [r for r in step_runs if r.status == StepStatus.OPEN]
+        if open_runs and step.number != collect:
+            p = await session.get(Person, open_runs[0].assignee_id)
+            holder = t("s.board_holder", name=p.name, due=format_wib(open_runs[0].due_at),
+                       late=late_text(context, open_runs[0].due_at))
+        lines.append(f"{mark} {step.number}. {html.escape(step.activity[:70])}{holder}")
+        if step.number == collect and step_runs:
+            for r in sorted(step_runs, key=lambda r: r.unit_id or 0):
+                unit = await session.get(Unit, r.unit_id)
+                items = await wf.cycle_items(cycle.id, r.unit_id)
+                answered = 0
+                for item in items:
+                    if await wf.latest_submission(cycle.id, item.indicator_id):
+                        answered += 1
+                state = t(f"s.unit_{r.status.value}", answered=answered, total=len(items),
+                          round=r.round)
+                late = late_text(context, r.due_at) if r.status == StepStatus.OPEN else ""
+                lines.append(f"    • {html.escape(unit.name)}: {state}{late}")
+    return "\n".join(lines)
+
+
+@action(*BOARD_ROLES)
+async def status(update: Update, context: Context, person: Person, _cb) -> None:
+    from handlers.collection import kasubag_buttons
+
+    async with transaction(context) as (session, wf):
+        cycles = await wf.active_cycles()
+        if not cycles:
+            last = (await session.execute(select(Cycle).order_by(Cycle.id.desc()).limit(1))
+                    ).scalars().first()
+            cycles = [last] if last else []
+        if not cycles:
+            await reply(update, t("s.no_cycle"))
+            return
+        for cycle in cycles:
+            text = await board_text(context, wf, cycle)
+            buttons = await kasubag_buttons(wf, cycle, person) \
+                if cycle.status == CycleStatus.ACTIVE else []
+            await reply(update, text, buttons)
+
+
+def register(app) -> None:
+    app.add_handler(CommandHandler("tugas", my_tasks))
+    app.add_handler(CommandHandler("status", status))
+    app.add_handler(CallbackQueryHandler(open_task, pattern=callbacks.pattern("task")))
+
+
