@@ -104,7 +104,6 @@ def cmd_setup_import(cfg: Config, args) -> int:
         async with sm() as session, session.begin():
             result = await import_setup(session, args.file)
             if result.errors:
-                await session.rollback()
                 print(f"Impor dibatalkan, tidak ada yang disimpan. {len(result.errors)} kesalahan:",
                       file=sys.stderr)
                 for err in result.errors:
@@ -205,7 +204,49 @@ def cmd_audit_verify(cfg: Config, _args) -> int:
     return asyncio.run(_with_db(cfg, go))
 
 
+def cmd_run(cfg: Config, args) -> int:
+    from bot.app import build_application
+    from bot.services import build_services
+    from models.session import make_engine, make_sessionmaker
+
+    if not cfg.telegram.token:
+        print("Token Telegram belum diisi: isi [telegram] token di config.toml atau "
+              "SOPBOT_TELEGRAM_TOKEN. Untuk mencoba tanpa Telegram: sopbot demo.",
+              file=sys.stderr)
+        return 2
+    if not args.no_upgrade:
+        cmd_db_upgrade_quiet(cfg)
+    services = build_services(cfg)
+    engine = make_engine(cfg.database_url, echo=cfg.database.echo)
+    app = build_application(services, make_sessionmaker(engine), token=cfg.telegram.token,
+                            base_url=cfg.telegram.api_base_url,
+                            base_file_url=cfg.telegram.file_base_url)
+    log.info("bot berjalan (%s) dengan basis data %s", cfg.telegram.mode,
+             cfg.database_url.split("@")[-1])
+    try:
+        if cfg.telegram.mode == "webhook":
+            from urllib.parse import urlparse
+
+            app.run_webhook(listen=cfg.telegram.webhook_listen, port=cfg.telegram.webhook_port,
+                            url_path=urlparse(cfg.telegram.webhook_url).path.lstrip("/"),
+                            webhook_url=cfg.telegram.webhook_url,
+                            secret_token=cfg.telegram.webhook_secret or None)
+        else:
+            app.run_polling(allowed_updates=["message", "callback_query"])
+    finally:
+        asyncio.run(engine.dispose())
+    return 0
+
+
+def cmd_emulator(cfg: Config, args) -> int:
+    from bot.emulator import main as emulator_main
+
+    return emulator_main(["--port", str(args.port)]) or 0
+
+
 COMMANDS: dict[tuple[str, ...], Callable[[Config, argparse.Namespace], int]] = {
+    ("run",): cmd_run,
+    ("emulator",): cmd_emulator,
     ("db", "upgrade"): cmd_db_upgrade,
     ("setup", "template"): cmd_setup_template,
     ("setup", "import"): cmd_setup_import,

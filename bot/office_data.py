@@ -95,12 +95,13 @@ async def apply_office(session: AsyncSession, spec: OfficeSpec) -> Office:
         row.name, row.is_secretariat, row.sort_order = u.name, u.is_secretariat, pos
     await session.flush()
 
-    people = {
-        p.nip: p for p in (await session.execute(
-            select(Person).where(Person.office_id == office.id))).scalars() if p.nip
-    }
+    existing = list((await session.execute(
+        select(Person).where(Person.office_id == office.id))).scalars())
+    by_nip = {p.nip: p for p in existing if p.nip}
+    # people without a NIP (agency contacts, honorary staff) are matched by name and role
+    by_name = {(p.name, p.role): p for p in existing if not p.nip}
     for p in spec.people:
-        row = people.get(p.nip) if p.nip else None
+        row = by_nip.get(p.nip) if p.nip else by_name.get((p.name, p.role))
         if row is None:
             row = Person(office_id=office.id, name=p.name, role=p.role, nip=p.nip)
             session.add(row)

@@ -1,0 +1,1076 @@
+"""The office set-up workbook: a fill-in template and its importer.
+
+An office sets itself up (``sopbot setup template`` / ``sopbot setup import``) by filling
+one Excel workbook:
+
+* **Petunjuk**  - how to fill it in (generated from the column definitions below);
+* **Kantor**    - key/value rows: nama dinas, kabupaten, tempat, kode unit, data contoh;
+* **Bidang**    - kode, nama, sekretariat (Ya/Tidak);
+* **Pegawai**   - nama, NIP (text!), peran, kode bidang, pangkat, jabatan, kode OPD;
+* **Indikator** - kode, kode bidang, tingkat, sasaran, nama, penjelasan, satuan,
+  polaritas, rumus turun, jenis nilai, kumulatif, and target column groups
+  ``Target YYYY``, ``Target TW I YYYY`` ... ``Target TW IV YYYY`` (any number of years).
+
+:func:`read_setup` checks everything and collects every problem as a
+:class:`SetupError` with an Indonesian message; it is all-or-nothing (``spec`` is None
+when there is any error) and never raises on a malformed workbook except
+:class:`SetupWorkbookError` for a file that is not an xlsx or lacks a required sheet.
+:func:`import_setup` applies the result with :func:`bot.office_data.apply_office` inside
+the caller's transaction.
+
+Decisions:
+
+* Columns are found by their header text (case and punctuation ignored, a few aliases),
+  so inserting or moving columns does not break the import.
+* NIP is 18 digits, kept as text. A whole-number cell is accepted (converted with
+  ``str(int)``, no digit lost); a decimal/float cell is refused because Excel has
+  already rounded the last digits away. Spaces inside a NIP (``19660101 199003 1 001``)
+  are removed. NIP is required for every role except ``staf`` (tenaga honorer have
+  none) and ``kontak``.
+* Numeric targets: number cells are taken as they are (a cell formatted as percent,
+  where Excel stores 85 % as 0,85, is multiplied by 100); text is read with
+  :func:`reports.numbers.parse_number` (``85,5``, ``1.250.000``, ``85 %``). A percent
+  above 100 is allowed. A date cell (Excel turning ``4.10`` into 4 October) is refused.
+* A formula without a stored result (a file written by a program, never opened in
+  Excel) is refused rather than read as empty.
+* Matching of kode bidang is case-insensitive and resolves to the code written on the
+  Bidang sheet; duplicate codes and NIPs are found the same way.
+"""
+from __future__ import annotations
+
+import asyncio
+import datetime as _dt
+import re
+import unicodedata
+import zipfile
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+from openpyxl import Workbook, load_workbook
+from openpyxl.comments import Comment
+from openpyxl.styles import Alignment, Font, PatternFill
+from openpyxl.utils import get_column_letter, quote_sheetname
+from openpyxl.worksheet.datavalidation import DataValidation
+from openpyxl.worksheet.worksheet import Worksheet
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.office_data import (
+    IndicatorSpec,
+    OfficeSpec,
+    PersonSpec,
+    TargetSpec,
+    UnitSpec,
+    apply_office,
+)
+from models.enums import IndicatorLevel, LowerFormula, Polarity, Role, ValueType
+from reports.numbers import NumberParseError, parse_number
+
+__all__ = [
+    "SetupError",
+    "SetupResult",
+    "SetupWorkbookError",
+    "import_setup",
+    "read_setup",
+    "write_template",
+    "SHEET_GUIDE",
+    "SHEET_OFFICE",
+    "SHEET_UNITS",
+    "SHEET_PEOPLE",
+    "SHEET_INDICATORS",
+    "VALIDATION_LAST_ROW",
+]
+
+SHEET_GUIDE = "Petunjuk"
+SHEET_OFFICE = "Kantor"
+SHEET_UNITS = "Bidang"
+SHEET_PEOPLE = "Pegawai"
+SHEET_INDICATORS = "Indikator"
+REQUIRED_SHEETS = (SHEET_OFFICE, SHEET_UNITS, SHEET_PEOPLE, SHEET_INDICATORS)
+
+VALIDATION_LAST_ROW = 1000  # drop-downs and text format reach this row
+NIP_LENGTH = 18
+QUARTER_NAMES = ("I", "II", "III", "IV")
+
+HEADER_FONT = Font(bold=True)
+HEADER_FILL = PatternFill("solid", start_color="FFD9E1F2", end_color="FFD9E1F2")
+TITLE_FONT = Font(bold=True, size=14)
+SECTION_FONT = Font(bold=True, size=12)
+WRAP = Alignment(wrap_text=True, vertical="top")
+
+# ----------------------------------------------------------------- allowed values
+
+YES, NO = "Ya", "Tidak"
+_YES_WORDS = {"ya", "y", "yes", "true", "benar", "1"}
+_NO_WORDS = {"tidak", "t", "tdk", "no", "n", "false", "salah", "0", "bukan"}
+
+ROLE_CHOICES = ("kadis", "sekretaris", "kasubag", "kabid", "staf", "kontak")
+_ROLE_WORDS: dict[str, Role] = {
+    "kadis": Role.KADIS, "kepala dinas": Role.KADIS, "kepala": Role.KADIS,
+    "sekretaris": Role.SEKRETARIS, "sekdin": Role.SEKRETARIS,
+    "kasubag": Role.KASUBAG, "kasubbag": Role.KASUBAG, "kasubag perencanaan": Role.KASUBAG,
+    "kasubbag perencanaan": Role.KASUBAG,
+    "kabid": Role.KABID, "kepala bidang": Role.KABID,
+    "staf": Role.STAF, "staff": Role.STAF, "pelaksana": Role.STAF,
+    "kontak": Role.CONTACT, "kontak opd": Role.CONTACT,
+}
+ROLES_NEEDING_NIP = {Role.KADIS, Role.SEKRETARIS, Role.KASUBAG, Role.KABID}
+ROLES_NEEDING_UNIT = {Role.KABID, Role.STAF}
+
+LEVEL_CHOICES = tuple(level.value for level in IndicatorLevel)
+POLARITY_CHOICES = ("naik", "turun")
+_POLARITY_WORDS: dict[str, Polarity] = {
+    "naik": Polarity.HIGHER, "semakin tinggi semakin baik": Polarity.HIGHER,
+    "tinggi": Polarity.HIGHER, "positif": Polarity.HIGHER, "higher": Polarity.HIGHER,
+    "turun": Polarity.LOWER, "semakin rendah semakin baik": Polarity.LOWER,
+    "rendah": Polarity.LOWER, "negatif": Polarity.LOWER, "lower": Polarity.LOWER,
+}
+FORMULA_CHOICES = ("2T-R", "T/R")
+_FORMULA_WORDS: dict[str, LowerFormula] = {
+    "2t-r": LowerFormula.MIRROR, "(2t-r)/t": LowerFormula.MIRROR, "mirror": LowerFormula.MIRROR,
+    "t/r": LowerFormula.RATIO, "ratio": LowerFormula.RATIO, "rasio": LowerFormula.RATIO,
+}
+FORMULA_LABEL = {LowerFormula.MIRROR: "2T-R", LowerFormula.RATIO: "T/R"}
+VALUE_TYPE_CHOICES = ("angka", "persen", "teks")
+_VALUE_TYPE_WORDS: dict[str, ValueType] = {
+    "angka": ValueType.NUMERIC, "numerik": ValueType.NUMERIC, "bilangan": ValueType.NUMERIC,
+    "numeric": ValueType.NUMERIC,
+    "persen": ValueType.PERCENT, "persentase": ValueType.PERCENT, "%": ValueType.PERCENT,
+    "percent": ValueType.PERCENT,
+    "teks": ValueType.TEXT, "text": ValueType.TEXT, "predikat": ValueType.TEXT,
+}
+VALUE_TYPE_LABEL = {ValueType.NUMERIC: "angka", ValueType.PERCENT: "persen",
+                    ValueType.TEXT: "teks"}
+POLARITY_LABEL = {Polarity.HIGHER: "naik", Polarity.LOWER: "turun"}
+
+
+# ----------------------------------------------------------------- results
+
+
+class SetupWorkbookError(Exception):
+    """The file cannot be read as a set-up workbook at all (Indonesian message)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+@dataclass(frozen=True)
+class SetupError:
+    """One problem in the workbook; ``row`` is the Excel row number (1 = header)."""
+
+    sheet: str
+    row: int | None
+    column: str | None
+    message: str
+
+    def __str__(self) -> str:
+        where = self.sheet
+        if self.row is not None:
+            where += f" baris {self.row}"
+        if self.column:
+            where += ("," if self.row is not None else "") + f" kolom {self.column}"
+        return f"{where}: {self.message}"
+
+
+@dataclass
+class SetupResult:
+    spec: OfficeSpec | None
+    errors: list[SetupError] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.spec is not None and not self.errors
+
+
+# ----------------------------------------------------------------- column definitions
+
+
+@dataclass(frozen=True)
+class Col:
+    key: str
+    header: str
+    width: float
+    note: str
+    required: bool = False
+    aliases: tuple[str, ...] = ()
+    choices: tuple[str, ...] = ()
+    max_len: int | None = None
+
+
+OFFICE_ROWS: tuple[Col, ...] = (
+    Col("name", "Nama Dinas", 0, "Nama lengkap perangkat daerah, misalnya "
+        "\"Dinas Tenaga Kerja dan Perindustrian\".", True,
+        ("nama dinas", "nama kantor", "nama opd", "nama perangkat daerah", "nama"),
+        max_len=200),
+    Col("regency", "Kabupaten/Kota", 0, "Pemerintah daerah, misalnya "
+        "\"Kabupaten Lampung Barat\".", True, ("kabupaten", "kota", "pemerintah"),
+        max_len=200),
+    Col("place", "Tempat (kota penandatanganan)", 0, "Kota yang ditulis di atas tanda tangan, "
+        "misalnya \"Liwa\".", True, ("tempat", "kota penandatanganan"), max_len=100),
+    Col("unit_code", "Kode Unit", 0, "Kode unit untuk nomor surat, misalnya \"II.08\" "
+        "(nomor surat: 050/123/II.08/2024).", True, ("kode unit", "kode"), max_len=40),
+    Col("example", "Data Contoh", 0, "Ya bila isi buku kerja ini hanya data contoh; setiap "
+        "dokumen lalu diberi tanda \"DATA CONTOH\". Untuk kantor sungguhan isi Tidak.",
+        False, ("data contoh", "contoh"), (YES, NO)),
+)
+
+UNIT_COLS: tuple[Col, ...] = (
+    Col("code", "Kode", 12, "Kode singkat bidang, unik, misalnya SEK, PPTK, IND. Dipakai di "
+        "lembar Pegawai dan Indikator.", True, ("kode bidang",), max_len=40),
+    Col("name", "Nama", 60, "Nama lengkap bidang atau sekretariat.", True,
+        ("nama bidang",), max_len=200),
+    Col("secretariat", "Sekretariat", 14, "Ya untuk Sekretariat (tempat Sekretaris dan "
+        "Kasubag Perencanaan), Tidak untuk bidang lain. Kosong berarti Tidak.", False,
+        ("sekretariat ya tidak",), (YES, NO)),
+)
+
+PEOPLE_COLS: tuple[Col, ...] = (
+    Col("name", "Nama", 40, "Nama lengkap dengan gelar, seperti ditulis di bawah tanda "
+        "tangan.", True, ("nama pegawai", "nama lengkap"), max_len=200),
+    Col("nip", "NIP", 22, "NIP 18 angka (spasi di dalamnya diabaikan). Kolom ini "
+        "berformat Teks supaya angka tidak dibulatkan Excel. Wajib kecuali untuk staf "
+        "honorer dan kontak.", False, ("nip pegawai",)),
+    Col("role", "Peran", 14, "Peran dalam SOP: kadis (Kepala Dinas), sekretaris, kasubag "
+        "(Kasubag Perencanaan), kabid (Kepala Bidang / penanggung jawab data bidang), "
+        "staf, kontak (petugas di OPD penerima dokumen).", True, (), ROLE_CHOICES),
+    Col("unit", "Kode Bidang", 14, "Kode dari lembar Bidang. Wajib untuk kabid dan staf; "
+        "kosongkan untuk kadis dan kontak.", False, ("bidang", "kode unit")),
+    Col("rank", "Pangkat/Golongan", 26, "Pangkat dan golongan, misalnya \"Pembina, IV/a\".",
+        False, ("pangkat", "golongan", "pangkat golongan"), max_len=100),
+    Col("position", "Jabatan", 44, "Jabatan lengkap, misalnya \"Kepala Bidang Perindustrian\". "
+        "Untuk kontak: nama OPD-nya.", False, (), max_len=200),
+    Col("agency", "Kode OPD", 14, "Hanya untuk peran kontak: kode singkat OPD penerima "
+        "dokumen, misalnya bappeda, inspektorat.", False, ("opd", "kode opd terkait"),
+        max_len=40),
+)
+
+INDICATOR_COLS: tuple[Col, ...] = (
+    Col("code", "Kode", 12, "Kode indikator, unik, misalnya PPTK-01.", True,
+        ("kode indikator",), max_len=40),
+    Col("unit", "Kode Bidang", 14, "Kode bidang penanggung jawab data (dari lembar Bidang).",
+        True, ("bidang",)),
+    Col("level", "Tingkat", 12, "Tingkat dalam pohon kinerja: tujuan, sasaran, program "
+        "atau kegiatan.",
+        True, ("tingkatan", "level"), LEVEL_CHOICES),
+    Col("sasaran", "Sasaran/Program yang Didukung", 40, "Sasaran strategis atau program "
+        "yang didukung indikator ini (kolom Sasaran pada tabel pengukuran).", False,
+        ("sasaran", "sasaran strategis", "program", "sasaran program"), ),
+    Col("name", "Nama Indikator", 50, "Nama indikator kinerja.", True,
+        ("indikator", "indikator kinerja", "nama")),
+    Col("definition", "Penjelasan/Formulasi", 50, "Penjelasan atau rumus perhitungan, "
+        "misalnya \"Peserta lulus / peserta pelatihan x 100%\".", False,
+        ("penjelasan", "formulasi", "definisi", "penjelasan formulasi perhitungan")),
+    Col("uom", "Satuan", 12, "Satuan: %, orang, unit, dokumen, Rp, predikat ...", False,
+        ("satuan ukur",), max_len=60),
+    Col("polarity", "Polaritas", 12, "naik = semakin tinggi semakin baik (capaian = R/T x "
+        "100%); turun = semakin rendah semakin baik, misalnya tingkat pengangguran.", True,
+        ("arah",), POLARITY_CHOICES),
+    Col("formula", "Rumus Turun", 13, "Hanya untuk polaritas turun: 2T-R (bawaan, capaian = "
+        "(2T-R)/T x 100%) atau T/R (capaian = T/R x 100%). Kosong berarti 2T-R.", False,
+        ("rumus", "rumus capaian"), FORMULA_CHOICES),
+    Col("value_type", "Jenis Nilai", 12, "angka, persen (tulis 85 untuk 85%) atau teks "
+        "(misalnya predikat \"BB\").", True, ("jenis", "tipe nilai"), VALUE_TYPE_CHOICES),
+    Col("cumulative", "Kumulatif", 12, "Ya bila realisasi triwulan menjumlah sejak awal "
+        "tahun (TW III mencakup TW I-II); Tidak bila per triwulan. Kosong berarti Tidak.",
+        False, (), (YES, NO)),
+)
+
+TARGET_NOTE_ANNUAL = ("Target tahunan {year}. Angka boleh ditulis 85,5 atau 1.250.000; "
+                      "untuk jenis teks tulis teksnya (misalnya BB). Kosong = tidak ada target.")
+TARGET_NOTE_QUARTER = ("Target sampai dengan Triwulan {q} {year} (untuk indikator kumulatif: "
+                       "angka kumulatif). Kosong = tidak ada target triwulan ini.")
+_TARGET_HEADER = re.compile(
+    r"^target\s+(?:(?:tw|triwulan)\s*(iv|iii|ii|i|[1-4])\s+)?(\d{4})$", re.IGNORECASE)
+
+
+def target_header(year: int, period: int) -> str:
+    return f"Target {year}" if period == 0 else f"Target TW {QUARTER_NAMES[period - 1]} {year}"
+
+
+def _parse_target_header(text: str) -> tuple[int, int] | None:
+    m = _TARGET_HEADER.match(" ".join(text.split()))
+    if not m:
+        return None
+    q = m.group(1)
+    if q is None:
+        period = 0
+    elif q.isdigit():
+        period = int(q)
+    else:
+        period = QUARTER_NAMES.index(q.upper()) + 1
+    return int(m.group(2)), period
+
+
+# ----------------------------------------------------------------- the template
+
+
+def _style_header(ws: Worksheet, cols: Iterable[tuple[str, float, str]]) -> None:
+    for idx, (header, width, note) in enumerate(cols, start=1):
+        cell = ws.cell(row=1, column=idx, value=header)
+        cell.font = HEADER_FONT
+        cell.fill = HEADER_FILL
+        cell.alignment = Alignment(wrap_text=True, vertical="center")
+        comment = Comment(note, "SOP Bot")
+        comment.width, comment.height = 320, 140
+        cell.comment = comment
+        ws.column_dimensions[get_column_letter(idx)].width = width
+    ws.freeze_panes = "A2"
+    ws.row_dimensions[1].height = 32
+
+
+def _list_validation(ws: Worksheet, column: int, formula: str, prompt: str,
+                     *, first_row: int = 2, last_row: int = VALIDATION_LAST_ROW) -> DataValidation:
+    dv = DataValidation(type="list", formula1=formula, allow_blank=True,
+                        showDropDown=False, showErrorMessage=True, showInputMessage=True)
+    dv.errorTitle = "Nilai tidak dikenal"
+    dv.error = f"Pilih dari daftar. {prompt}"[:255]
+    dv.promptTitle = "Pilih dari daftar"[:32]
+    dv.prompt = prompt[:255]
+    letter = get_column_letter(column)
+    dv.add(f"{letter}{first_row}:{letter}{last_row}")
+    ws.add_data_validation(dv)
+    return dv
+
+
+def _choices_formula(choices: Iterable[str]) -> str:
+    return '"' + ",".join(choices) + '"'
+
+
+def _excel_number(value: Decimal) -> int | float:
+    return int(value) if value == value.to_integral_value() else float(value)
+
+
+def _guide_rows(year: int) -> list[tuple[str, str]]:
+    """(kind, text) rows of the Petunjuk sheet; kind is title/section/text."""
+    rows: list[tuple[str, str]] = [
+        ("title", "Petunjuk Pengisian Buku Kerja Penyiapan Kantor"),
+        ("text", "Buku kerja ini mengisi data kantor untuk Bot SOP Pengumpulan dan Pengukuran "
+                 "Data Kinerja (SAKIP): identitas dinas, bidang, pegawai dan indikator "
+                 "kinerja beserta targetnya. Setelah diisi, impor dengan perintah "
+                 "\"sopbot setup import NAMA-BERKAS.xlsx\"."),
+        ("text", "Aturan umum: isi mulai baris 2 (baris 1 adalah judul kolom; jangan ubah "
+                 "judulnya). Arahkan tetikus ke judul kolom untuk membaca penjelasannya. "
+                 "Kolom berpilihan memiliki daftar tarik-turun. Baris yang seluruhnya "
+                 "kosong dilewati."),
+        ("text", "Impor bersifat semua-atau-tidak-sama-sekali: bila ada satu kesalahan, "
+                 "tidak ada yang disimpan dan semua kesalahan dicantumkan beserta lembar, "
+                 "baris dan kolomnya. Perbaiki lalu impor ulang. Impor ulang memperbarui "
+                 "data yang sudah ada (dicocokkan menurut kode bidang, NIP, kode indikator)."),
+        ("text", "Penulisan angka: gaya Indonesia, titik pemisah ribuan dan koma desimal "
+                 "(85,5 atau 1.250.000). Sel angka biasa juga diterima. Untuk jenis persen "
+                 "tulis angkanya saja: 85 berarti 85%. Target persen di atas 100 boleh."),
+        ("section", f"Lembar {SHEET_OFFICE}"),
+        ("text", "Isi kolom Nilai pada setiap baris:"),
+    ]
+    rows += [("text", f"- {c.header}: {c.note}" + ("" if c.required else " (boleh kosong)"))
+             for c in OFFICE_ROWS]
+    for sheet, cols in ((SHEET_UNITS, UNIT_COLS), (SHEET_PEOPLE, PEOPLE_COLS),
+                        (SHEET_INDICATORS, INDICATOR_COLS)):
+        rows.append(("section", f"Lembar {sheet}"))
+        for c in cols:
+            text = f"- {c.header}{' (wajib)' if c.required else ''}: {c.note}"
+            if c.choices:
+                text += " Pilihan: " + ", ".join(c.choices) + "."
+            rows.append(("text", text))
+        if sheet == SHEET_PEOPLE:
+            rows.append(("text", "Harus ada tepat satu kadis, tepat satu sekretaris dan "
+                                 "sekurang-kurangnya satu kasubag. Setiap bidang (selain "
+                                 "sekretariat) yang memiliki indikator harus memiliki kabid."))
+        if sheet == SHEET_INDICATORS:
+            rows += [
+                ("text", f"- {target_header(year, 0)}, {target_header(year, 1)} ... "
+                         f"{target_header(year, 4)}: target tahunan dan target setiap "
+                         "triwulan. Kosong berarti tidak ada target untuk periode itu."),
+                ("text", "Target tahun lain dapat ditambahkan sebagai kelompok kolom baru "
+                         f"dengan judul yang sama polanya, misalnya \"Target {year + 1}\", "
+                         f"\"Target TW I {year + 1}\" ... \"Target TW IV {year + 1}\"."),
+            ]
+    return rows
+
+
+def write_template(path: Path | str, *, year: int, example: OfficeSpec | None = None) -> Path:
+    """Write the fill-in workbook to ``path``; pre-filled with ``example`` when given."""
+    path = Path(path)
+    wb = Workbook()
+
+    # Petunjuk
+    ws = wb.active
+    ws.title = SHEET_GUIDE
+    ws.column_dimensions["A"].width = 110
+    for r, (kind, text) in enumerate(_guide_rows(year), start=1):
+        cell = ws.cell(row=r, column=1, value=text)
+        cell.alignment = WRAP
+        if kind == "title":
+            cell.font = TITLE_FONT
+        elif kind == "section":
+            cell.font = SECTION_FONT
+
+    # Kantor
+    ws = wb.create_sheet(SHEET_OFFICE)
+    _style_header(ws, [("Isian", 32, "Nama isian (jangan diubah)."),
+                       ("Nilai", 50, "Isi nilainya di kolom ini."),
+                       ("Keterangan", 80, "Penjelasan setiap isian.")])
+    values = {
+        "name": example.name if example else "",
+        "regency": example.regency if example else "",
+        "place": example.place if example else "",
+        "unit_code": example.unit_code if example else "",
+        "example": (YES if example.example_data else NO) if example else NO,
+    }
+    for r, col in enumerate(OFFICE_ROWS, start=2):
+        ws.cell(row=r, column=1, value=col.header).font = HEADER_FONT
+        ws.cell(row=r, column=2, value=values[col.key] or None)
+        ws.cell(row=r, column=3, value=col.note).alignment = WRAP
+        if col.choices:
+            _list_validation(ws, 2, _choices_formula(col.choices), col.note,
+                             first_row=r, last_row=r)
+
+    # Bidang
+    ws = wb.create_sheet(SHEET_UNITS)
+    _style_header(ws, [(c.header, c.width, c.note) for c in UNIT_COLS])
+    _list_validation(ws, 3, _choices_formula((YES, NO)), UNIT_COLS[2].note)
+    for r, u in enumerate(example.units if example else (), start=2):
+        ws.cell(row=r, column=1, value=u.code)
+        ws.cell(row=r, column=2, value=u.name)
+        ws.cell(row=r, column=3, value=YES if u.is_secretariat else NO)
+    unit_range = f"={quote_sheetname(SHEET_UNITS)}!$A$2:$A${VALIDATION_LAST_ROW}"
+
+    # Pegawai
+    ws = wb.create_sheet(SHEET_PEOPLE)
+    _style_header(ws, [(c.header, c.width, c.note) for c in PEOPLE_COLS])
+    ws.column_dimensions["B"].number_format = "@"  # NIP as text: new cells too
+    _list_validation(ws, 3, _choices_formula(ROLE_CHOICES), PEOPLE_COLS[2].note)
+    _list_validation(ws, 4, unit_range, "Kode bidang dari lembar Bidang.")
+    for r, p in enumerate(example.people if example else (), start=2):
+        ws.cell(row=r, column=1, value=p.name)
+        nip = ws.cell(row=r, column=2, value=p.nip)
+        nip.number_format = "@"
+        ws.cell(row=r, column=3, value=p.role.value)
+        ws.cell(row=r, column=4, value=p.unit_code)
+        ws.cell(row=r, column=5, value=p.rank or None)
+        ws.cell(row=r, column=6, value=p.position or None)
+        ws.cell(row=r, column=7, value=p.agency_key)
+
+    # Indikator
+    ws = wb.create_sheet(SHEET_INDICATORS)
+    years = sorted({year} | {t.year for i in (example.indicators if example else ())
+                             for t in i.targets})
+    years.remove(year)
+    years.insert(0, year)
+    target_cols = [(y, p) for y in years for p in range(5)]
+    headers = [(c.header, c.width, c.note) for c in INDICATOR_COLS]
+    headers += [(target_header(y, p), 13 if p == 0 else 15,
+                 TARGET_NOTE_ANNUAL.format(year=y) if p == 0
+                 else TARGET_NOTE_QUARTER.format(q=QUARTER_NAMES[p - 1], year=y))
+                for y, p in target_cols]
+    _style_header(ws, headers)
+    ws.freeze_panes = "C2"
+    keys = [c.key for c in INDICATOR_COLS]
+    _list_validation(ws, keys.index("unit") + 1, unit_range, "Kode bidang dari lembar Bidang.")
+    for c in INDICATOR_COLS:
+        if c.choices:
+            _list_validation(ws, keys.index(c.key) + 1, _choices_formula(c.choices), c.note)
+    first_target = len(INDICATOR_COLS) + 1
+    for r, ind in enumerate(example.indicators if example else (), start=2):
+        row = {
+            "code": ind.code, "unit": ind.unit_code, "level": ind.level.value,
+            "sasaran": ind.sasaran, "name": ind.name, "definition": ind.definition,
+            "uom": ind.unit_of_measure, "polarity": POLARITY_LABEL[ind.polarity],
+            "formula": (FORMULA_LABEL[ind.lower_formula]
+                        if ind.polarity == Polarity.LOWER
+                        or ind.lower_formula != LowerFormula.MIRROR else None),
+            "value_type": VALUE_TYPE_LABEL[ind.value_type],
+            "cumulative": YES if ind.cumulative else NO,
+        }
+        for idx, key in enumerate(keys, start=1):
+            ws.cell(row=r, column=idx, value=row[key] if row[key] != "" else None)
+        for t in ind.targets:
+            if (t.year, t.period) not in target_cols:
+                continue
+            col = first_target + target_cols.index((t.year, t.period))
+            if t.text is not None:
+                ws.cell(row=r, column=col, value=t.text)
+            elif t.value is not None:
+                ws.cell(row=r, column=col, value=_excel_number(t.value))
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    wb.save(path)
+    return path
+
+
+# ----------------------------------------------------------------- reading helpers
+
+
+def _norm(text: Any) -> str:
+    """Header/label/choice normal form: lower case, punctuation as spaces."""
+    s = unicodedata.normalize("NFKC", str(text)).lower()
+    s = re.sub(r"[^0-9a-z%/+\-]+", " ", s)
+    s = s.replace("/", " ").strip()
+    return " ".join(s.split())
+
+
+def _norm_choice(text: str) -> str:
+    s = unicodedata.normalize("NFKC", text).lower()
+    return " ".join(s.replace("\u2212", "-").split())
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
+        return str(int(value))
+    if isinstance(value, _dt.datetime):
+        return value.date().isoformat() if value.time() == _dt.time() else value.isoformat()
+    return str(value)
+
+
+def _as_text(value: Any) -> str:
+    """A cell as text: numbers without a spurious ``.0``; blank is ``""``."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return YES if value else NO
+    if isinstance(value, str):
+        return " ".join(value.replace("\u00a0", " ").split()) if "\n" not in value \
+            else value.strip()
+    return _shown(value)
+
+
+class _Formula:
+    """Marks a formula cell whose result was never stored."""
+
+
+_UNCALCULATED = _Formula()
+
+
+@dataclass
+class _Sheet:
+    """One sheet as {(row, col): value}, plus the header map of a table sheet."""
+
+    name: str
+    cells: dict[tuple[int, int], Any]
+    percent_cells: set[tuple[int, int]]
+    max_row: int
+    max_col: int
+
+    def value(self, row: int, col: int) -> Any:
+        return self.cells.get((row, col))
+
+    def row_blank(self, row: int) -> bool:
+        return all(
+            (v := self.cells.get((row, c))) is None or (isinstance(v, str) and not v.strip())
+            for c in range(1, self.max_col + 1)
+        )
+
+
+def _load(path: Path) -> dict[str, _Sheet]:
+    if not path.exists():
+        raise SetupWorkbookError(f"Berkas {path} tidak ditemukan.")
+    if not zipfile.is_zipfile(path):
+        raise SetupWorkbookError(
+            f"Berkas {path.name} bukan buku kerja Excel (.xlsx). Simpan berkas dengan "
+            "format \"Excel Workbook (.xlsx)\" lalu impor ulang.")
+    try:
+        values_wb = load_workbook(path, data_only=True)
+        formulas_wb = load_workbook(path, data_only=False)
+    except Exception as exc:  # noqa: BLE001 - any reader failure means "not an xlsx"
+        raise SetupWorkbookError(
+            f"Berkas {path.name} tidak dapat dibaca sebagai buku kerja Excel (.xlsx): "
+            f"{type(exc).__name__}. Simpan ulang sebagai \"Excel Workbook (.xlsx)\".") from exc
+
+    by_norm = {_norm(name): name for name in values_wb.sheetnames}
+    missing = [s for s in REQUIRED_SHEETS if _norm(s) not in by_norm]
+    if missing:
+        raise SetupWorkbookError(
+            f"Berkas {path.name} tidak memiliki lembar {', '.join(missing)}. Gunakan buku "
+            "kerja isian dari perintah \"sopbot setup template\".")
+    sheets: dict[str, _Sheet] = {}
+    for wanted in REQUIRED_SHEETS:
+        actual = by_norm[_norm(wanted)]
+        ws_v = values_wb[actual]
+        ws_f = formulas_wb[actual]
+        if not isinstance(ws_v, Worksheet):
+            raise SetupWorkbookError(f"Lembar {wanted} bukan lembar kerja biasa.")
+        cells: dict[tuple[int, int], Any] = {}
+        percent: set[tuple[int, int]] = set()
+        max_row = max_col = 0
+        for row in ws_v.iter_rows():
+            for cell in row:
+                v = cell.value
+                if v is None:
+                    f = ws_f.cell(row=cell.row, column=cell.column).value
+                    if f is None or (isinstance(f, str) and not f.startswith("=")):
+                        continue
+                    v = _UNCALCULATED
+                elif isinstance(v, str) and not v.strip():
+                    continue
+                cells[(cell.row, cell.column)] = v
+                if isinstance(v, (int, float)) and "%" in (cell.number_format or ""):
+                    percent.add((cell.row, cell.column))
+                max_row, max_col = max(max_row, cell.row), max(max_col, cell.column)
+        sheets[wanted] = _Sheet(wanted, cells, percent, max_row, max_col)
+    return sheets
+
+
+class _Errors(list):
+    def add(self, sheet: str, row: int | None, column: str | None, message: str) -> None:
+        self.append(SetupError(sheet, row, column, message))
+
+
+@dataclass
+class _Table:
+    """A table sheet: its header map, its non-blank data rows and error collection."""
+
+    sheet: _Sheet
+    cols: dict[str, int]  # key -> column index
+    headers: dict[str, str]  # key -> header text for messages
+    errors: _Errors
+
+    def rows(self) -> list[int]:
+        rows = sorted({r for (r, _c) in self.sheet.cells if r >= 2})
+        return [r for r in rows if not self.sheet.row_blank(r)]
+
+    def raw(self, row: int, key: str) -> Any:
+        col = self.cols.get(key)
+        return None if col is None else self.sheet.value(row, col)
+
+    def err(self, row: int | None, key_or_header: str | None, message: str) -> None:
+        column = self.headers.get(key_or_header, key_or_header) if key_or_header else None
+        self.errors.add(self.sheet.name, row, column, message)
+
+    def text(self, row: int, key: str, col_def: Col | None = None) -> str | None:
+        """The cell as text; None (with an error recorded) when it cannot be used."""
+        v = self.raw(row, key)
+        if v is _UNCALCULATED:
+            self.err(row, key, "Sel berisi rumus yang belum dihitung. Buka dan simpan berkas "
+                               "di Excel, atau tulis nilainya langsung.")
+            return None
+        s = _as_text(v)
+        if col_def is not None:
+            if col_def.required and not s and key in self.cols:
+                self.err(row, key, f"{col_def.header} wajib diisi.")
+                return None
+            if col_def.max_len and len(s) > col_def.max_len:
+                self.err(row, key, f"Terlalu panjang ({len(s)} karakter, paling banyak "
+                                   f"{col_def.max_len}).")
+                return None
+        return s
+
+
+def _table(sheet: _Sheet, cols: tuple[Col, ...], errors: _Errors,
+           extra: Callable[[int, str], bool] | None = None) -> _Table:
+    found: dict[str, int] = {}
+    lookup: dict[str, str] = {}
+    for c in cols:
+        for name in (c.header, *c.aliases):
+            lookup.setdefault(_norm(name), c.key)
+    for col in range(1, sheet.max_col + 1):
+        v = sheet.value(1, col)
+        if v is None or v is _UNCALCULATED:
+            continue
+        text = _as_text(v)
+        key = lookup.get(_norm(text))
+        if key is not None:
+            if key in found:
+                errors.add(sheet.name, 1, text, "Judul kolom ini muncul dua kali.")
+            else:
+                found[key] = col
+        elif extra is not None:
+            extra(col, text)
+    headers = {c.key: c.header for c in cols}
+    for c in cols:
+        if c.required and c.key not in found:
+            errors.add(sheet.name, 1, c.header,
+                       f"Kolom \"{c.header}\" tidak ditemukan di baris judul (baris 1).")
+    return _Table(sheet, found, headers, errors)
+
+
+def _choice(table: _Table, row: int, col_def: Col, words: dict[str, Any],
+            default: Any = None) -> Any:
+    """Look a drop-down value up; records an error and returns None when unknown."""
+    s = table.text(row, col_def.key, col_def)
+    if s is None:
+        return None
+    if not s:
+        return default
+    key = _norm_choice(s)
+    if key in words:
+        return words[key]
+    table.err(row, col_def.key, f"\"{s}\" tidak dikenal. Pilihan: {', '.join(col_def.choices)}.")
+    return None
+
+
+_YES_NO = {**{w: True for w in _YES_WORDS}, **{w: False for w in _NO_WORDS}}
+
+
+def _col(cols: tuple[Col, ...], key: str) -> Col:
+    return next(c for c in cols if c.key == key)
+
+
+# ----------------------------------------------------------------- the sheets
+
+
+def _read_office(sheet: _Sheet, errors: _Errors) -> dict[str, Any]:
+    lookup: list[tuple[str, Col]] = []
+    for c in OFFICE_ROWS:
+        lookup += [(_norm(a), c) for a in (c.header, *c.aliases)]
+    lookup.sort(key=lambda pair: -len(pair[0]))  # longest label first
+    seen: dict[str, int] = {}
+    out: dict[str, Any] = {}
+    for row in range(1, sheet.max_row + 1):
+        label = sheet.value(row, 1)
+        if label is None or label is _UNCALCULATED:
+            continue
+        norm = _norm(label)
+        if norm in ("isian", "") and row == 1:
+            continue
+        col = next((c for name, c in lookup if norm == name or norm.startswith(name + " ")),
+                   None)
+        if col is None:
+            continue
+        if col.key in seen:
+            errors.add(sheet.name, row, "Isian",
+                       f"\"{col.header}\" sudah diisi di baris {seen[col.key]}.")
+            continue
+        seen[col.key] = row
+        raw = sheet.value(row, 2)
+        if raw is _UNCALCULATED:
+            errors.add(sheet.name, row, "Nilai", "Sel berisi rumus yang belum dihitung.")
+            continue
+        value = _as_text(raw)
+        if col.key == "example":
+            if value and _norm_choice(value) not in _YES_NO:
+                errors.add(sheet.name, row, "Nilai",
+                           f"\"{value}\" tidak dikenal. Pilihan: {YES}, {NO}.")
+                continue
+            out["example"] = _YES_NO.get(_norm_choice(value), False) if value else False
+            continue
+        if not value:
+            errors.add(sheet.name, row, "Nilai", f"{col.header} wajib diisi.")
+            continue
+        if col.max_len and len(value) > col.max_len:
+            errors.add(sheet.name, row, "Nilai",
+                       f"Terlalu panjang ({len(value)} karakter, paling banyak {col.max_len}).")
+            continue
+        out[col.key] = value
+    for c in OFFICE_ROWS:
+        if c.required and c.key not in seen:
+            errors.add(sheet.name, None, "Isian",
+                       f"Baris \"{c.header}\" tidak ditemukan; tambahkan baris dengan isian "
+                       f"\"{c.header}\" dan nilainya di kolom Nilai.")
+    return out
+
+
+@dataclass
+class _UnitRow:
+    row: int
+    spec: UnitSpec
+
+
+def _read_units(sheet: _Sheet, errors: _Errors) -> tuple[list[_UnitRow], set[str]]:
+    """The accepted units, and every code written on the sheet (casefolded)."""
+    t = _table(sheet, UNIT_COLS, errors)
+    units: list[_UnitRow] = []
+    seen: dict[str, int] = {}
+    for row in t.rows():
+        code = t.text(row, "code", _col(UNIT_COLS, "code"))
+        name = t.text(row, "name", _col(UNIT_COLS, "name"))
+        secretariat = _choice(t, row, _col(UNIT_COLS, "secretariat"), _YES_NO, False)
+        if code and code.casefold() in seen:
+            t.err(row, "code", f"Kode bidang \"{code}\" sudah dipakai di baris "
+                               f"{seen[code.casefold()]}.")
+            continue
+        if code:
+            seen[code.casefold()] = row
+        if code and name and secretariat is not None:
+            units.append(_UnitRow(row, UnitSpec(code, name, secretariat)))
+    return units, set(seen)
+
+
+def _resolve_unit(t: _Table, row: int, key: str, units: dict[str, str],
+                  written: set[str]) -> tuple[bool, str | None]:
+    """(ok, canonical code or None when blank). A code written on the Bidang sheet but
+    refused there is not reported again."""
+    s = t.text(row, key, None)
+    if s is None:
+        return False, None
+    if not s:
+        return True, None
+    code = units.get(s.casefold())
+    if code is None:
+        if s.casefold() not in written:
+            t.err(row, key, f"Kode bidang \"{s}\" tidak ada di lembar {SHEET_UNITS}.")
+        return False, None
+    return True, code
+
+
+def _read_nip(t: _Table, row: int) -> tuple[bool, str | None]:
+    v = t.raw(row, "nip")
+    if v is None:
+        return True, None
+    if v is _UNCALCULATED:
+        t.text(row, "nip")
+        return False, None
+    if isinstance(v, bool):
+        t.err(row, "nip", f"NIP harus {NIP_LENGTH} angka (tertulis '{v}')")
+        return False, None
+    if isinstance(v, float):
+        if v.is_integer() and abs(v) < 2**53:
+            v = int(v)
+        else:
+            t.err(row, "nip", f"NIP tertulis sebagai angka ({v!r}) sehingga angka terakhirnya "
+                              "sudah dibulatkan Excel. Format kolom NIP sebagai Teks lalu "
+                              "ketik ulang NIP-nya.")
+            return False, None
+    if isinstance(v, int):
+        nip = str(v)
+    elif isinstance(v, str):
+        nip = re.sub(r"[\s.\-]", "", unicodedata.normalize("NFKC", v)).lstrip("'")
+    else:
+        t.err(row, "nip", f"NIP harus {NIP_LENGTH} angka (tertulis '{_shown(v)}')")
+        return False, None
+    if not nip:
+        return True, None
+    if not (nip.isascii() and nip.isdigit() and len(nip) == NIP_LENGTH):
+        t.err(row, "nip", f"NIP harus {NIP_LENGTH} angka (tertulis '{_as_text(v)}')")
+        return False, None
+    return True, nip
+
+
+@dataclass
+class _PersonRow:
+    row: int
+    spec: PersonSpec
+
+
+def _read_people(sheet: _Sheet, errors: _Errors, units: dict[str, str],
+                 written: set[str]
+                 ) -> tuple[list[_PersonRow], list[tuple[int, Role, str | None]]]:
+    """The accepted people, and (row, role, unit) of every row whose role is known."""
+    t = _table(sheet, PEOPLE_COLS, errors)
+    people: list[_PersonRow] = []
+    nips: dict[str, int] = {}
+    roles: list[tuple[int, Role, str | None]] = []
+    for row in t.rows():
+        name = t.text(row, "name", _col(PEOPLE_COLS, "name"))
+        role = _choice(t, row, _col(PEOPLE_COLS, "role"), _ROLE_WORDS)
+        nip_ok, nip = _read_nip(t, row)
+        unit_ok, unit = _resolve_unit(t, row, "unit", units, written)
+        if role is not None:
+            roles.append((row, role, unit))
+        rank = t.text(row, "rank", _col(PEOPLE_COLS, "rank"))
+        position = t.text(row, "position", _col(PEOPLE_COLS, "position"))
+        agency = t.text(row, "agency", _col(PEOPLE_COLS, "agency"))
+        ok = bool(name) and role is not None and nip_ok and unit_ok and None not in (
+            rank, position, agency)
+        if nip:
+            if nip in nips:
+                t.err(row, "nip", f"NIP {nip} sudah dipakai di baris {nips[nip]}.")
+                ok = False
+            else:
+                nips[nip] = row
+        if role is not None:
+            if role in ROLES_NEEDING_NIP and nip_ok and nip is None:
+                t.err(row, "nip", f"NIP wajib diisi untuk peran {role.value}.")
+                ok = False
+            if role in ROLES_NEEDING_UNIT and unit_ok and unit is None:
+                t.err(row, "unit", f"Kode bidang wajib diisi untuk peran {role.value}.")
+                ok = False
+            if role == Role.CONTACT and agency == "":
+                t.err(row, "agency", "Kode OPD wajib diisi untuk peran kontak.")
+                ok = False
+            if role != Role.CONTACT and agency:
+                t.err(row, "agency", "Kode OPD hanya diisi untuk peran kontak; kosongkan "
+                                     "atau ubah perannya menjadi kontak.")
+                ok = False
+        if ok:
+            people.append(_PersonRow(row, PersonSpec(
+                name=name, role=role, nip=nip, unit_code=unit, rank=rank or "",
+                position=position or "", agency_key=agency or None)))
+    return people, roles
+
+
+def _count_roles(sheet: _Sheet, roles: list[tuple[int, Role, str | None]], errors: _Errors,
+                 header: str) -> None:
+    for role, title in ((Role.KADIS, "Kepala Dinas"), (Role.SEKRETARIS, "Sekretaris")):
+        found = [r for r, rl, _u in roles if rl == role]
+        if not found:
+            errors.add(sheet.name, None, header,
+                       f"Belum ada pegawai dengan peran {role.value} ({title}); harus ada "
+                       "tepat satu.")
+        for extra in found[1:]:
+            errors.add(sheet.name, extra, header,
+                       f"Peran {role.value} sudah diberikan di baris {found[0]}; harus tepat "
+                       "satu.")
+    if not any(rl == Role.KASUBAG for _r, rl, _u in roles):
+        errors.add(sheet.name, None, header,
+                   "Belum ada pegawai dengan peran kasubag (Kasubag Perencanaan); harus ada "
+                   "sekurang-kurangnya satu.")
+
+
+def _target_value(t: _Table, row: int, col: int, header: str, value_type: ValueType
+                  ) -> tuple[bool, Decimal | None, str | None]:
+    v = t.sheet.value(row, col)
+    if v is None:
+        return True, None, None
+    if v is _UNCALCULATED:
+        t.err(row, header, "Sel berisi rumus yang belum dihitung. Buka dan simpan berkas di "
+                           "Excel, atau tulis nilainya langsung.")
+        return False, None, None
+    if value_type == ValueType.TEXT:
+        text = _as_text(v)
+        if len(text) > 200:
+            t.err(row, header, "Target teks terlalu panjang (paling banyak 200 karakter).")
+            return False, None, None
+        return True, None, text
+    if isinstance(v, bool) or isinstance(v, (_dt.date, _dt.time, _dt.timedelta)):
+        t.err(row, header, f"Target harus angka, tetapi sel berisi "
+                           f"{'tanggal' if not isinstance(v, bool) else 'nilai benar/salah'} "
+                           f"({_shown(v)}). Format sel sebagai Teks atau Angka lalu ketik "
+                           "ulang, misalnya 4,10.")
+        return False, None, None
+    if isinstance(v, (int, float)):
+        try:
+            d = Decimal(v) if isinstance(v, int) else (
+                Decimal(int(v)) if v.is_integer() else Decimal(repr(v)))
+        except (InvalidOperation, ValueError, OverflowError):
+            t.err(row, header, f"Target \"{v!r}\" bukan angka yang sah.")
+            return False, None, None
+        if (row, col) in t.sheet.percent_cells:
+            d = d * 100
+            d = d.quantize(Decimal(1)) if d == d.to_integral_value() else d.normalize()
+        return True, d, None
+    try:
+        return True, parse_number(_as_text(v)).value, None
+    except NumberParseError as exc:
+        t.err(row, header, exc.message)
+        return False, None, None
+
+
+def _read_indicators(sheet: _Sheet, errors: _Errors, units: dict[str, str], written: set[str]
+                     ) -> tuple[list[IndicatorSpec], set[str]]:
+    """The indicators, and the bidang codes that some indicator row names."""
+    target_cols: list[tuple[int, str, int, int]] = []  # (col, header, year, period)
+
+    def extra(col: int, header: str) -> bool:
+        parsed = _parse_target_header(header)
+        if parsed is None:
+            if _norm(header).startswith("target"):
+                errors.add(sheet.name, 1, header,
+                           f"Judul kolom \"{header}\" tidak dikenali. Gunakan pola "
+                           "\"Target 2025\" atau \"Target TW I 2025\" ... \"Target TW IV 2025\".")
+            return False
+        for _c, other, y, p in target_cols:
+            if (y, p) == parsed:
+                errors.add(sheet.name, 1, header, f"Kolom target ini sama dengan \"{other}\".")
+                return False
+        if not 2000 <= parsed[0] <= 2100:
+            errors.add(sheet.name, 1, header, f"Tahun {parsed[0]} tidak wajar.")
+            return False
+        target_cols.append((col, header, *parsed))
+        return True
+
+    t = _table(sheet, INDICATOR_COLS, errors, extra)
+    target_cols.sort(key=lambda c: (c[2], c[3]))
+    out: list[IndicatorSpec] = []
+    codes: dict[str, int] = {}
+    used_units: set[str] = set()
+    C = lambda key: _col(INDICATOR_COLS, key)  # noqa: E731
+    for row in t.rows():
+        code = t.text(row, "code", C("code"))
+        unit_ok, unit = _resolve_unit(t, row, "unit", units, written)
+        if unit_ok and unit is None and "unit" in t.cols:
+            t.err(row, "unit", "Kode Bidang wajib diisi.")
+            unit_ok = False
+        if unit:
+            used_units.add(unit)
+        level = _choice(t, row, C("level"), {v: IndicatorLevel(v) for v in LEVEL_CHOICES})
+        sasaran = t.text(row, "sasaran", C("sasaran"))
+        name = t.text(row, "name", C("name"))
+        definition = t.text(row, "definition", C("definition"))
+        uom = t.text(row, "uom", C("uom"))
+        polarity = _choice(t, row, C("polarity"), _POLARITY_WORDS)
+        formula = _choice(t, row, C("formula"), _FORMULA_WORDS, LowerFormula.MIRROR)
+        value_type = _choice(t, row, C("value_type"), _VALUE_TYPE_WORDS)
+        cumulative = _choice(t, row, C("cumulative"), _YES_NO, False)
+        ok = bool(code) and unit_ok and bool(name) and None not in (
+            level, sasaran, definition, uom, polarity, formula, value_type, cumulative)
+        if code:
+            if code.casefold() in codes:
+                t.err(row, "code", f"Kode indikator \"{code}\" sudah dipakai di baris "
+                                   f"{codes[code.casefold()]}.")
+                ok = False
+            else:
+                codes[code.casefold()] = row
+        targets: list[TargetSpec] = []
+        if value_type is not None:
+            for col, header, year, period in target_cols:
+                t_ok, value, text = _target_value(t, row, col, header, value_type)
+                ok = ok and t_ok
+                if t_ok and (value is not None or text):
+                    targets.append(TargetSpec(year, period, value, text or None))
+        if ok:
+            out.append(IndicatorSpec(
+                code=code, unit_code=unit, name=name, level=level, sasaran=sasaran,
+                definition=definition, unit_of_measure=uom, polarity=polarity,
+                lower_formula=formula, value_type=value_type, cumulative=cumulative,
+                targets=tuple(targets)))
+    return out, used_units
+
+
+# ----------------------------------------------------------------- public entry points
+
+
+def read_setup(path: Path | str) -> SetupResult:
+    """Read and check a filled set-up workbook; every problem is collected.
+
+    Raises :class:`SetupWorkbookError` only when the file is not an xlsx or lacks one of
+    the sheets Kantor, Bidang, Pegawai, Indikator.
+    """
+    path = Path(path)
+    sheets = _load(path)
+    errors = _Errors()
+    office = _read_office(sheets[SHEET_OFFICE], errors)
+
+    unit_rows, written = _read_units(sheets[SHEET_UNITS], errors)
+    units = {u.spec.code.casefold(): u.spec.code for u in unit_rows}
+
+    people, roles = _read_people(sheets[SHEET_PEOPLE], errors, units, written)
+    _count_roles(sheets[SHEET_PEOPLE], roles, errors, _col(PEOPLE_COLS, "role").header)
+
+    indicators, used_units = _read_indicators(sheets[SHEET_INDICATORS], errors, units,
+                                              written)
+
+    # every bidang (other than the secretariat) with indicators needs a kabid
+    with_kabid = {unit for _r, role, unit in roles if role == Role.KABID}
+    for u in unit_rows:
+        if not u.spec.is_secretariat and u.spec.code in used_units \
+                and u.spec.code not in with_kabid:
+            errors.add(SHEET_UNITS, u.row, _col(UNIT_COLS, "code").header,
+                       f"Bidang {u.spec.code} memiliki indikator tetapi belum ada pegawai "
+                       f"dengan peran kabid di bidang ini (lembar {SHEET_PEOPLE}).")
+
+    if errors:
+        return SetupResult(None, list(errors))
+    spec = OfficeSpec(
+        name=office["name"], regency=office["regency"], place=office["place"],
+        unit_code=office["unit_code"],
+        units=tuple(u.spec for u in unit_rows),
+        people=tuple(p.spec for p in people),
+        indicators=tuple(indicators),
+        example_data=office.get("example", False),
+    )
+    return SetupResult(spec, [])
+
+
+async def import_setup(session: AsyncSession, path: Path | str) -> SetupResult:
+    """Read the workbook and, when it has no errors, apply it in the caller's transaction.
+
+    With errors nothing is written. Raises :class:`SetupWorkbookError` like
+    :func:`read_setup`.
+    """
+    result = await asyncio.to_thread(read_setup, Path(path))
+    if result.spec is not None and not result.errors:
+        await apply_office(session, result.spec)
+    return result

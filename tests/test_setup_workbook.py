@@ -1,0 +1,464 @@
+"""The office set-up workbook: template -> filled with openpyxl -> read -> imported."""
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+import datetime as dt
+import zipfile
+
+import openpyxl
+import pytest
+from sqlalchemy import func, select
+
+from bot.example_data import example_office
+from bot.office_data import TargetSpec
+from models import Indicator, Office, Person, Target, Unit
+from models.enums import IndicatorLevel, LowerFormula, Polarity, Role, ValueType
+from reports.setup_workbook import (
+    SetupError,
+    SetupWorkbookError,
+    import_setup,
+    read_setup,
+    write_template,
+)
+
+YEAR = 2024
+
+
+# ----------------------------------------------------------------- helpers
+
+
+def header_col(ws, header: str) -> int:
+    for cell in ws[1]:
+        if cell.value == header:
+            return cell.column
+    raise AssertionError(f"no column {header!r} in {ws.title}")
+
+
+def set_cell(ws, row: int, header: str, value) -> None:
+    ws.cell(row=row, column=header_col(ws, header)).value = value  # None clears the cell
+
+
+def fill_row(ws, row: int, values: dict) -> None:
+    for header, value in values.items():
+        set_cell(ws, row, header, value)
+
+
+def kantor_row(ws, label: str) -> int:
+    for row in range(2, ws.max_row + 1):
+        if ws.cell(row=row, column=1).value == label:
+            return row
+    raise AssertionError(label)
+
+
+def clear_row(ws, row: int) -> None:
+    for cell in ws[row]:
+        cell.value = None
+
+
+@pytest.fixture
+def example_path(tmp_path: Path) -> Path:
+    return write_template(tmp_path / "contoh.xlsx", year=YEAR, example=example_office(YEAR))
+
+
+def where(errors: list[SetupError]) -> list[tuple]:
+    return sorted(((e.sheet, e.row or 0, e.column or "") for e in errors))
+
+
+# ----------------------------------------------------------------- the template
+
+
+def test_template_layout_and_dropdowns(tmp_path: Path):
+    path = write_template(tmp_path / "isian.xlsx", year=YEAR)
+    assert path.exists()
+    wb = openpyxl.load_workbook(path)
+    assert wb.sheetnames == ["Petunjuk", "Kantor", "Bidang", "Pegawai", "Indikator"]
+
+    guide = "\n".join(str(c.value) for c in wb["Petunjuk"]["A"] if c.value)
+    assert "kadis" in guide and "naik" in guide and "2T-R" in guide and "Target 2025" in guide
+
+    kantor = wb["Kantor"]
+    labels = [kantor.cell(row=r, column=1).value for r in range(2, 7)]
+    assert labels == ["Nama Dinas", "Kabupaten/Kota", "Tempat (kota penandatanganan)",
+                      "Kode Unit", "Data Contoh"]
+
+    def lists(ws) -> dict[str, str]:
+        """column letter -> list formula of the drop-down covering rows 2..1000"""
+        out = {}
+        for dv in ws.data_validations.dataValidation:
+            assert dv.type == "list"
+            for rng in dv.sqref.ranges:
+                if rng.min_row == 2 and rng.max_row == 1000:
+                    out[openpyxl.utils.get_column_letter(rng.min_col)] = dv.formula1
+        return out
+
+    bidang = wb["Bidang"]
+    assert [c.value for c in bidang[1]] == ["Kode", "Nama", "Sekretariat"]
+    assert lists(bidang) == {"C": '"Ya,Tidak"'}
+
+    pegawai = wb["Pegawai"]
+    assert [c.value for c in pegawai[1]] == [
+        "Nama", "NIP", "Peran", "Kode Bidang", "Pangkat/Golongan", "Jabatan", "Kode OPD"]
+    assert lists(pegawai) == {
+        "C": '"kadis,sekretaris,kasubag,kabid,staf,kontak"',
+        "D": "='Bidang'!$A$2:$A$1000",
+    }
+    assert pegawai.column_dimensions["B"].number_format == "@"
+
+    ind = wb["Indikator"]
+    headers = [c.value for c in ind[1]]
+    assert headers[-5:] == ["Target 2024", "Target TW I 2024", "Target TW II 2024",
+                            "Target TW III 2024", "Target TW IV 2024"]
+    col = {h: openpyxl.utils.get_column_letter(i) for i, h in enumerate(headers, start=1)}
+    assert lists(ind) == {
+        col["Kode Bidang"]: "='Bidang'!$A$2:$A$1000",
+        col["Tingkat"]: '"tujuan,sasaran,program,kegiatan"',
+        col["Polaritas"]: '"naik,turun"',
+        col["Rumus Turun"]: '"2T-R,T/R"',
+        col["Jenis Nilai"]: '"angka,persen,teks"',
+        col["Kumulatif"]: '"Ya,Tidak"',
+    }
+
+    for ws in (kantor, bidang, pegawai, ind):
+        assert ws.freeze_panes in ("A2", "C2")
+        for cell in ws[1]:
+            assert cell.font.bold
+            assert cell.fill.fill_type == "solid"
+            assert cell.comment is not None and cell.comment.text
+            assert ws.column_dimensions[cell.column_letter].width > 5
+    # an empty template has no data rows, so rows can be appended
+    assert pegawai.max_row == 1 and ind.max_row == 1
+
+
+def test_example_template_prefilled_with_nip_as_text(example_path: Path):
+    wb = openpyxl.load_workbook(example_path)
+    ws = wb["Pegawai"]
+    nip = ws.cell(row=2, column=2)
+    assert nip.value == "196601011990031001" and nip.number_format == "@"
+    assert wb["Kantor"].cell(row=2, column=2).value == "Dinas Tenaga Kerja dan Perindustrian"
+    ind = wb["Indikator"]
+    row = next(r for r in range(2, ind.max_row + 1) if ind.cell(row=r, column=1).value == "HIJS-04")
+    assert ind.cell(row=row, column=header_col(ind, "Polaritas")).value == "turun"
+    assert ind.cell(row=row, column=header_col(ind, "Rumus Turun")).value == "T/R"
+
+
+# ----------------------------------------------------------------- reading
+
+
+def test_example_round_trip(example_path: Path):
+    result = read_setup(example_path)
+    assert result.errors == []
+    spec = result.spec
+    expected = example_office(YEAR)
+    assert spec == expected  # every unit, person, indicator and target
+    assert [u.code for u in spec.units] == ["SEK", "PPTK", "HIJS", "IND"]
+    assert spec.units[0].is_secretariat and not spec.units[1].is_secretariat
+    kadis = spec.people[0]
+    assert kadis.role == Role.KADIS and kadis.nip == "196601011990031001"
+    assert all(isinstance(p.nip, str) and len(p.nip) == 18 for p in spec.people if p.nip)
+    contact = spec.people[-1]
+    assert contact.role == Role.CONTACT and contact.agency_key == "bappeda" and contact.nip is None
+    by_code = {i.code: i for i in spec.indicators}
+    tpt = by_code["PPTK-01"]
+    assert tpt.polarity == Polarity.LOWER and tpt.lower_formula == LowerFormula.MIRROR
+    assert tpt.value_type == ValueType.PERCENT and tpt.level == IndicatorLevel.TUJUAN
+    assert [t.value for t in tpt.targets] == [Decimal("4.1"), Decimal("4.3"), Decimal("4.25"),
+                                             Decimal("4.15"), Decimal("4.1")]
+    hijs4 = by_code["HIJS-04"]
+    assert (hijs4.polarity, hijs4.lower_formula, hijs4.cumulative) == (
+        Polarity.LOWER, LowerFormula.RATIO, True)
+    assert by_code["SEK-01"].targets[0] == TargetSpec(YEAR, 0, None, "BB")
+    assert by_code["IND-05"].targets[0].value == Decimal(12_500_000_000)
+    for ind in spec.indicators:
+        for t in ind.targets:
+            assert (t.value is None) == (ind.value_type == ValueType.TEXT)
+            assert t.value is None or isinstance(t.value, Decimal)
+
+
+def test_fill_empty_template_row_by_row(tmp_path: Path):
+    path = write_template(tmp_path / "isian.xlsx", year=YEAR)
+    wb = openpyxl.load_workbook(path)
+
+    kantor = wb["Kantor"]
+    for label, value in {"Nama Dinas": "Dinas Koperasi dan UKM",
+                         "Kabupaten/Kota": "Kabupaten Contoh",
+                         "Tempat (kota penandatanganan)": "Kota Contoh",
+                         "Kode Unit": "II.09"}.items():
+        kantor.cell(row=kantor_row(kantor, label), column=2, value=value)
+
+    bidang = wb["Bidang"]
+    fill_row(bidang, 2, {"Kode": "SEK", "Nama": "Sekretariat", "Sekretariat": "Ya"})
+    # row 3 left blank on purpose: blank rows are skipped
+    fill_row(bidang, 4, {"Kode": "KOP", "Nama": "Bidang Koperasi"})  # Sekretariat blank = Tidak
+
+    pegawai = wb["Pegawai"]
+    rows = [
+        ("Kepala", "096601011990031001", "kadis", None, "Pembina Utama Muda, IV/c", "Kepala Dinas"),
+        ("Sekretaris", "197002021995031002", "Sekretaris", "sek", "", "Sekretaris"),
+        ("Kasubag", "198003032005012003", "kasubag", "SEK", "Penata Tk. I", "Kasubag"),
+        ("Kabid", "19750505 200003 1 005", "kabid", "KOP", "Pembina", "Kepala Bidang"),
+        ("Staf Honorer", None, "staf", "KOP", "", "Pengadministrasi"),
+    ]
+    for r, (name, nip, role, unit, rank, pos) in enumerate(rows, start=2):
+        fill_row(pegawai, r, {"Nama": name, "NIP": nip, "Peran": role, "Kode Bidang": unit,
+                              "Pangkat/Golongan": rank, "Jabatan": pos})
+    fill_row(pegawai, 8, {"Nama": "Petugas Inspektorat", "Peran": "kontak",
+                          "Jabatan": "Inspektorat", "Kode OPD": "inspektorat"})
+
+    ind = wb["Indikator"]
+    # an extra year as a further column group
+    last = ind.max_column
+    ind.cell(row=1, column=last + 1, value="Target 2025")
+    ind.cell(row=1, column=last + 2, value="Target TW I 2025")
+    base = {"Tingkat": "sasaran", "Polaritas": "naik", "Jenis Nilai": "angka"}
+    fill_row(ind, 2, {**base, "Kode": "KOP-01", "Kode Bidang": "KOP",
+                      "Nama Indikator": "Persentase koperasi aktif", "Jenis Nilai": "persen",
+                      "Satuan": "%", "Target 2024": "85,5", "Target TW I 2024": 80,
+                      "Target TW II 2024": 82.25, "Target TW IV 2024": "112",
+                      "Target 2025": "90", "Target TW I 2025": "86 %"})
+    fill_row(ind, 3, {**base, "Kode": "KOP-02", "Kode Bidang": "kop", "Tingkat": "program",
+                      "Nama Indikator": "Nilai pinjaman bergulir", "Satuan": "Rp",
+                      "Kumulatif": "Ya", "Target 2024": "1.250.000",
+                      "Target TW I 2024": "Rp 250.000", "Target TW II 2024": 500000})
+    fill_row(ind, 4, {**base, "Kode": "KOP-03", "Kode Bidang": "KOP", "Tingkat": "tujuan",
+                      "Nama Indikator": "Angka kredit macet", "Polaritas": "turun",
+                      "Target 2024": "2,5"})
+    fill_row(ind, 5, {**base, "Kode": "SEK-01", "Kode Bidang": "SEK",
+                      "Nama Indikator": "Predikat SAKIP", "Jenis Nilai": "teks",
+                      "Satuan": "predikat", "Target 2024": "BB", "Target 2025": "A"})
+    wb.save(path)
+
+    result = read_setup(path)
+    assert result.errors == []
+    spec = result.spec
+    assert (spec.name, spec.regency, spec.place, spec.unit_code, spec.example_data) == (
+        "Dinas Koperasi dan UKM", "Kabupaten Contoh", "Kota Contoh", "II.09", False)
+    assert [(u.code, u.is_secretariat) for u in spec.units] == [("SEK", True), ("KOP", False)]
+
+    people = spec.people
+    assert [p.nip for p in people] == [
+        "096601011990031001", "197002021995031002", "198003032005012003",
+        "197505052000031005", None, None]
+    assert [p.role for p in people] == [Role.KADIS, Role.SEKRETARIS, Role.KASUBAG, Role.KABID,
+                                        Role.STAF, Role.CONTACT]
+    assert people[1].unit_code == "SEK"  # "sek" resolved to the code on the Bidang sheet
+    assert people[0].unit_code is None and people[0].rank == "Pembina Utama Muda, IV/c"
+    assert people[5].agency_key == "inspektorat" and people[5].position == "Inspektorat"
+
+    kop1, kop2, kop3, sek1 = spec.indicators
+    assert kop1.value_type == ValueType.PERCENT and not kop1.cumulative
+    assert [(t.year, t.period, t.value) for t in kop1.targets] == [
+        (2024, 0, Decimal("85.5")), (2024, 1, Decimal(80)), (2024, 2, Decimal("82.25")),
+        (2024, 4, Decimal(112)),  # a percent above 100 is allowed; TW III left empty
+        (2025, 0, Decimal(90)), (2025, 1, Decimal(86)),
+    ]
+    assert kop2.unit_code == "KOP" and kop2.cumulative and kop2.level == IndicatorLevel.PROGRAM
+    assert [t.value for t in kop2.targets] == [Decimal(1_250_000), Decimal(250_000),
+                                              Decimal(500_000)]
+    assert (kop3.polarity, kop3.lower_formula) == (Polarity.LOWER, LowerFormula.MIRROR)
+    assert kop3.targets == (TargetSpec(2024, 0, Decimal("2.5")),)
+    assert sek1.targets == (TargetSpec(2024, 0, None, "BB"), TargetSpec(2025, 0, None, "A"))
+
+
+def test_broken_workbook_reports_every_problem(example_path: Path):
+    wb = openpyxl.load_workbook(example_path)
+    peg, ind = wb["Pegawai"], wb["Indikator"]
+    clear_row(peg, 2)  # the only kadis
+    set_cell(peg, 9, "Peran", "direktur")
+    set_cell(peg, 10, "NIP", "1991020220")
+    set_cell(ind, 5, "Target TW II 2024", "delapan puluh")
+    set_cell(ind, 6, "Kode Bidang", "XYZ")
+    set_cell(ind, 8, "Kode", "PPTK-01")  # already on row 7
+    wb.save(example_path)
+
+    result = read_setup(example_path)
+    assert result.spec is None
+    assert where(result.errors) == sorted([
+        ("Pegawai", 0, "Peran"),
+        ("Pegawai", 9, "Peran"),
+        ("Pegawai", 10, "NIP"),
+        ("Indikator", 5, "Target TW II 2024"),
+        ("Indikator", 6, "Kode Bidang"),
+        ("Indikator", 8, "Kode"),
+    ]), [str(e) for e in result.errors]
+    text = {(e.sheet, e.row): str(e) for e in result.errors}
+    assert text[("Pegawai", 10)] == (
+        "Pegawai baris 10, kolom NIP: NIP harus 18 angka (tertulis '1991020220')")
+    assert "direktur" in text[("Pegawai", 9)] and "kadis" in text[("Pegawai", 9)]
+    assert "kadis" in text[("Pegawai", None)]
+    assert "XYZ" in text[("Indikator", 6)]
+    assert "baris 7" in text[("Indikator", 8)]
+    assert "delapan puluh" in text[("Indikator", 5)]
+
+
+async def test_broken_workbook_imports_nothing(example_path: Path, sessionmaker):
+    wb = openpyxl.load_workbook(example_path)
+    set_cell(wb["Pegawai"], 10, "NIP", "1991020220")
+    wb.save(example_path)
+    async with sessionmaker() as session, session.begin():
+        result = await import_setup(session, example_path)
+    assert result.spec is None and len(result.errors) == 1
+    async with sessionmaker() as session:
+        for model in (Office, Unit, Person, Indicator, Target):
+            assert await session.scalar(select(func.count()).select_from(model)) == 0
+
+
+def test_more_checks(example_path: Path):
+    wb = openpyxl.load_workbook(example_path)
+    peg, ind, bid, kan = wb["Pegawai"], wb["Indikator"], wb["Bidang"], wb["Kantor"]
+    set_cell(peg, 3, "Peran", "kadis")  # a second kadis, and no sekretaris any more
+    set_cell(peg, 4, "Peran", "staf")  # no kasubag left
+    set_cell(peg, 5, "NIP", 1.96601011990031e17)  # a float: digits already lost
+    set_cell(peg, 11, "NIP", "197002021995031002")  # duplicate of row 3
+    set_cell(peg, 13, "Kode OPD", None)  # kontak without kode OPD
+    set_cell(peg, 8, "Peran", "staf")  # IND loses its kabid
+    set_cell(ind, 7, "Polaritas", "menurun")
+    set_cell(ind, 7, "Jenis Nilai", "desimal")
+    set_cell(ind, 9, "Kumulatif", "mungkin")
+    set_cell(ind, 10, "Tingkat", "misi")
+    set_cell(ind, 11, "Nama Indikator", None)
+    fill_row(bid, 6, {"Kode": "ind", "Nama": "Duplikat"})
+    kan.cell(row=kantor_row(kan, "Kode Unit"), column=2).value = None
+    wb.save(example_path)
+
+    errors = read_setup(example_path).errors
+    assert where(errors) == sorted([
+        ("Kantor", 5, "Nilai"),
+        ("Bidang", 5, "Kode"),  # IND has indicators but no kabid
+        ("Bidang", 6, "Kode"),  # duplicate unit code
+        ("Pegawai", 3, "Peran"),  # second kadis
+        ("Pegawai", 0, "Peran"),  # no sekretaris
+        ("Pegawai", 0, "Peran"),  # no kasubag
+        ("Pegawai", 5, "NIP"),
+        ("Pegawai", 11, "NIP"),
+        ("Pegawai", 13, "Kode OPD"),
+        ("Indikator", 7, "Polaritas"),
+        ("Indikator", 7, "Jenis Nilai"),
+        ("Indikator", 9, "Kumulatif"),
+        ("Indikator", 10, "Tingkat"),
+        ("Indikator", 11, "Nama Indikator"),
+    ]), [str(e) for e in errors]
+    msg = {(e.sheet, e.row, e.column): e.message for e in errors}
+    assert "Teks" in msg[("Pegawai", 5, "NIP")]  # tells to format the column as text
+    assert "baris 3" in msg[("Pegawai", 11, "NIP")]
+
+
+def patch_xml(path: Path, old: bytes, new: bytes) -> None:
+    """Rewrite the stored XML: openpyxl itself writes big numbers as floats, as Excel
+    does, but other programs write an 18-digit integer literally."""
+    with zipfile.ZipFile(path) as z:
+        items = [(info, z.read(info)) for info in z.infolist()]
+    assert any(old in data for _i, data in items)
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        for info, data in items:
+            z.writestr(info, data.replace(old, new))
+
+
+def test_number_cells_for_nip_and_targets(tmp_path: Path, example_path: Path):
+    wb = openpyxl.load_workbook(example_path)
+    peg, ind = wb["Pegawai"], wb["Indikator"]
+    set_cell(peg, 2, "NIP", 196601011990031001)  # stored as 1.96601011990031e+17 ...
+    cell = ind.cell(row=3, column=header_col(ind, "Target 2024"), value=0.85)
+    cell.number_format = "0%"  # Excel keeps 85 % as 0,85
+    set_cell(ind, 4, "Target 2024", "=90+5")  # a formula never calculated
+    set_cell(ind, 6, "Target TW I 2024", dt.datetime(2024, 10, 4))  # "4.10" become a date
+    ind.cell(row=1, column=ind.max_column + 1, value="Target 2024 TW1")
+    wb.save(example_path)
+    errors = read_setup(example_path).errors
+    assert where(errors) == sorted([
+        ("Pegawai", 2, "NIP"),  # ... so the last digits are gone
+        ("Indikator", 1, "Target 2024 TW1"),
+        ("Indikator", 4, "Target 2024"),
+        ("Indikator", 6, "Target TW I 2024"),
+    ]), [str(e) for e in errors]
+
+    ind.cell(row=1, column=ind.max_column).value = None
+    set_cell(ind, 4, "Target 2024", 95)
+    set_cell(ind, 6, "Target TW I 2024", 80)
+    ind.cell(row=6, column=header_col(ind, "Target TW I 2024")).number_format = "General"
+    wb.save(example_path)
+    patch_xml(example_path, b"<v>1.96601011990031e+17</v>", b"<v>196601011990031001</v>")
+    assert openpyxl.load_workbook(example_path)["Pegawai"]["B2"].value == 196601011990031001
+    result = read_setup(example_path)
+    assert result.errors == []
+    assert result.spec.people[0].nip == "196601011990031001"
+    sek02 = result.spec.indicators[1]
+    assert sek02.code == "SEK-02" and sek02.targets[0].value == Decimal(85)
+
+
+def test_setup_error_text():
+    assert str(SetupError("Pegawai", 5, "NIP", "NIP harus 18 angka (tertulis '1980')")) == (
+        "Pegawai baris 5, kolom NIP: NIP harus 18 angka (tertulis '1980')")
+    assert str(SetupError("Pegawai", None, "Peran", "x")) == "Pegawai kolom Peran: x"
+    assert str(SetupError("Kantor", None, None, "x")) == "Kantor: x"
+
+
+def test_not_an_xlsx(tmp_path: Path):
+    bad = tmp_path / "bukan.xlsx"
+    bad.write_text("nama,nip\nA,1\n")
+    with pytest.raises(SetupWorkbookError) as exc:
+        read_setup(bad)
+    assert "bukan buku kerja Excel" in exc.value.message
+    with pytest.raises(SetupWorkbookError):
+        read_setup(tmp_path / "tidak-ada.xlsx")
+    wb = openpyxl.Workbook()
+    wb.active.title = "Kantor"
+    wb.save(tmp_path / "kurang.xlsx")
+    with pytest.raises(SetupWorkbookError) as exc:
+        read_setup(tmp_path / "kurang.xlsx")
+    assert "Bidang" in exc.value.message and "Indikator" in exc.value.message
+
+
+# ----------------------------------------------------------------- importing
+
+
+async def test_import_into_database(example_path: Path, sessionmaker):
+    async with sessionmaker() as session, session.begin():
+        result = await import_setup(session, example_path)
+    assert result.errors == []
+    spec = example_office(YEAR)
+    n_targets = sum(len(i.targets) for i in spec.indicators)
+
+    async def counts():
+        async with sessionmaker() as session:
+            return [await session.scalar(select(func.count()).select_from(m))
+                    for m in (Office, Unit, Person, Indicator, Target)]
+
+    assert await counts() == [1, 4, len(spec.people), len(spec.indicators), n_targets]
+    assert n_targets == 105
+
+    async with sessionmaker() as session:
+        office = (await session.execute(select(Office))).scalar_one()
+        assert (office.name, office.unit_code, office.example_data) == (
+            "Dinas Tenaga Kerja dan Perindustrian", "II.08", True)
+        kadis = (await session.execute(
+            select(Person).where(Person.role == Role.KADIS))).scalar_one()
+        assert kadis.nip == "196601011990031001" and kadis.unit_id is None
+        tpt = (await session.execute(
+            select(Indicator).where(Indicator.code == "PPTK-01"))).scalar_one()
+        assert tpt.polarity == Polarity.LOWER and tpt.lower_formula == LowerFormula.MIRROR
+        assert tpt.value_type == ValueType.PERCENT
+        unit = await session.get(Unit, tpt.unit_id)
+        assert unit.code == "PPTK"
+        targets = (await session.execute(
+            select(Target).where(Target.indicator_id == tpt.id).order_by(Target.period)
+        )).scalars().all()
+        assert [(t.year, t.period, t.value) for t in targets] == [
+            (YEAR, 0, Decimal("4.10")), (YEAR, 1, Decimal("4.30")), (YEAR, 2, Decimal("4.25")),
+            (YEAR, 3, Decimal("4.15")), (YEAR, 4, Decimal("4.10"))]
+        sakip = (await session.execute(
+            select(Indicator).where(Indicator.code == "SEK-01"))).scalar_one()
+        texts = (await session.execute(
+            select(Target.value_text).where(Target.indicator_id == sakip.id))).scalars().all()
+        assert set(texts) == {"BB"}
+
+    # importing the same workbook again updates in place: no duplicate office, unit,
+    # indicator, target or person (matched by NIP, or by name and role without one)
+    async with sessionmaker() as session, session.begin():
+        assert (await import_setup(session, example_path)).errors == []
+    assert await counts() == [1, 4, len(spec.people), len(spec.indicators), n_targets]
+    async with sessionmaker() as session:
+        with_nip = await session.scalar(
+            select(func.count()).select_from(Person).where(Person.nip.is_not(None)))
+    assert with_nip == sum(1 for p in spec.people if p.nip)
