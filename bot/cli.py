@@ -58,6 +58,8 @@ def _parser() -> argparse.ArgumentParser:
     aud = sub.add_parser("audit", help="jejak audit")
     auds = aud.add_subparsers(dest="audit_command", required=True, metavar="AKSI")
     auds.add_parser("verify", help="periksa rantai hash jejak audit")
+    bk = sub.add_parser("backup", help="cadangkan basis data SQLite dan berkas tersimpan")
+    bk.add_argument("out", type=Path, help="folder tujuan (kosong)")
     return p
 
 
@@ -244,6 +246,19 @@ def cmd_emulator(cfg: Config, args) -> int:
     return emulator_main(["--port", str(args.port)]) or 0
 
 
+def cmd_backup(cfg: Config, args) -> int:
+    from bot.backup import BackupError, backup
+
+    try:
+        result = backup(cfg, args.out)
+    except BackupError as exc:
+        print(str(exc), file=sys.stderr)
+        return 1
+    print(f"Cadangan selesai: {result.database} ({result.pages} halaman), "
+          f"{result.files} berkas di {result.files_dir}")
+    return 0
+
+
 COMMANDS: dict[tuple[str, ...], Callable[[Config, argparse.Namespace], int]] = {
     ("run",): cmd_run,
     ("emulator",): cmd_emulator,
@@ -253,6 +268,7 @@ COMMANDS: dict[tuple[str, ...], Callable[[Config, argparse.Namespace], int]] = {
     ("people", "invite"): cmd_people_invite,
     ("people", "list"): cmd_people_list,
     ("audit", "verify"): cmd_audit_verify,
+    ("backup",): cmd_backup,
 }
 
 
@@ -267,7 +283,8 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    for noisy in ("httpx", "alembic", "apscheduler"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
         cfg = load_config(args.config)
     except ConfigError as exc:
