@@ -130,6 +130,8 @@ class DeliveryConfig:
 class OutboxConfig:
     interval_seconds: float = 0.5
     max_attempts: int = 8
+    rate_per_second: float = 29.0
+    per_chat_interval_seconds: float = 1.0
 
 
 @dataclass
@@ -264,6 +266,8 @@ def _validate(cfg: Config) -> None:
     for i, agency in enumerate(cfg.delivery.agencies):
         if not agency.key or not agency.name:
             raise ConfigError(f"delivery.agencies[{i}]: key dan name wajib diisi")
+    if not 0 < cfg.outbox.rate_per_second <= 30:
+        raise ConfigError("outbox.rate_per_second: harus di atas 0 dan paling banyak 30")
     if cfg.storage.max_evidence_mb < 1:
         raise ConfigError("storage.max_evidence_mb: minimal 1")
 

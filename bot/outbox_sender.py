@@ -41,12 +41,36 @@ def _retry_seconds(exc: RetryAfter) -> float:
     return value.total_seconds() if isinstance(value, timedelta) else float(value)
 
 
+class Pacer:
+    """Spaces sends below Telegram's limits (overall rate, one message per chat per
+    interval), so 429s are the exception rather than the way the limit is found."""
+
+    def __init__(self, rate: float, per_chat_interval: float) -> None:
+        self.gap = 1.0 / rate
+        self.per_chat = per_chat_interval
+        self._next = 0.0
+        self._next_chat: dict[int, float] = {}
+
+    async def wait(self, chat_id: int) -> None:
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        at = max(now, self._next, self._next_chat.get(chat_id, 0.0))
+        self._next = at + self.gap
+        self._next_chat[chat_id] = at + self.per_chat
+        if len(self._next_chat) > 10_000:
+            self._next_chat = {c: t for c, t in self._next_chat.items() if t > now}
+        if at > now:
+            await asyncio.sleep(at - now)
+
+
 class OutboxSender:
-    def __init__(self, bot, sessionmaker, services, *, batch: int = 30) -> None:
+    def __init__(self, bot, sessionmaker, services, *, batch: int = 60) -> None:
         self.bot = bot
         self.sm = sessionmaker
         self.sv = services
         self.batch = batch
+        cfg = services.config.outbox
+        self.pacer = Pacer(cfg.rate_per_second, cfg.per_chat_interval_seconds)
         self.worker = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
         self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
@@ -91,10 +115,12 @@ class OutboxSender:
                 continue
             data = self.sv.store.read(stored)
             doc = InputFile(data, filename=stored.filename or "berkas")
+            await self.pacer.wait(row.chat_id)
             if f.get("kind") == "photo":
                 await self.bot.send_photo(row.chat_id, doc)
             else:
                 await self.bot.send_document(row.chat_id, doc)
+        await self.pacer.wait(row.chat_id)
         msg = await self.bot.send_message(row.chat_id, payload["text"], reply_markup=markup)
         message_id = msg.message_id
         return message_id
@@ -106,37 +132,51 @@ class OutboxSender:
                 setattr(row, k, v)
 
     async def deliver_once(self) -> int:
-        """Send what is due now; returns how many rows were handled."""
+        """Send what is due now; returns how many rows were handled.
+
+        Sends are paced (``Pacer``) and overlap, so network latency does not eat into
+        the rate; each row is finished in its own short transaction."""
         rows = await self._claim()
+        by_chat: dict[int, list[Outbox]] = {}
         for row in rows:
-            now = self.sv.clock.now()
-            try:
-                message_id = await self._send(row)
-            except RetryAfter as exc:
-                wait = _retry_seconds(exc)
-                log.info("outbox %s: 429, retry after %ss", row.id, wait)
-                await self._finish(row.id, status=OutboxStatus.PENDING,
-                                   next_attempt_at=now + timedelta(seconds=wait),
-                                   last_error=f"429 retry_after={wait}")
-            except (Forbidden, BadRequest) as exc:
-                log.warning("outbox %s: refused by Telegram: %s", row.id, exc.message)
-                await self._finish(row.id, status=OutboxStatus.FAILED, last_error=exc.message)
-            except (TimedOut, NetworkError) as exc:
-                if row.attempts >= self.sv.config.outbox.max_attempts:
-                    log.error("outbox %s: giving up after %s attempts: %s", row.id,
-                              row.attempts, exc)
-                    await self._finish(row.id, status=OutboxStatus.FAILED, last_error=str(exc))
-                else:
-                    delay = min(60, 2 ** row.attempts)
-                    log.info("outbox %s: %s, retry in %ss", row.id, exc.__class__.__name__, delay)
-                    await self._finish(row.id, status=OutboxStatus.PENDING,
-                                       next_attempt_at=now + timedelta(seconds=delay),
-                                       last_error=str(exc))
-            else:
-                self.sent += 1
-                await self._finish(row.id, status=OutboxStatus.SENT, sent_at=now,
-                                   telegram_message_id=message_id, last_error="")
+            by_chat.setdefault(row.chat_id, []).append(row)
+
+        async def chat_in_order(chat_rows: list[Outbox]) -> None:
+            for row in chat_rows:
+                await self._deliver(row)
+
+        if by_chat:
+            await asyncio.gather(*(chat_in_order(r) for r in by_chat.values()))
         return len(rows)
+
+    async def _deliver(self, row: Outbox) -> None:
+        now = self.sv.clock.now()
+        try:
+            message_id = await self._send(row)
+        except RetryAfter as exc:
+            wait = _retry_seconds(exc)
+            log.info("outbox %s: 429, retry after %ss", row.id, wait)
+            await self._finish(row.id, status=OutboxStatus.PENDING,
+                               next_attempt_at=now + timedelta(seconds=wait),
+                               last_error=f"429 retry_after={wait}")
+        except (Forbidden, BadRequest) as exc:
+            log.warning("outbox %s: refused by Telegram: %s", row.id, exc.message)
+            await self._finish(row.id, status=OutboxStatus.FAILED, last_error=exc.message)
+        except (TimedOut, NetworkError) as exc:
+            if row.attempts >= self.sv.config.outbox.max_attempts:
+                log.error("outbox %s: giving up after %s attempts: %s", row.id,
+                          row.attempts, exc)
+                await self._finish(row.id, status=OutboxStatus.FAILED, last_error=str(exc))
+            else:
+                delay = min(60, 2 ** row.attempts)
+                log.info("outbox %s: %s, retry in %ss", row.id, exc.__class__.__name__, delay)
+                await self._finish(row.id, status=OutboxStatus.PENDING,
+                                   next_attempt_at=now + timedelta(seconds=delay),
+                                   last_error=str(exc))
+        else:
+            self.sent += 1
+            await self._finish(row.id, status=OutboxStatus.SENT, sent_at=now,
+                               telegram_message_id=message_id, last_error="")
 
     async def run(self) -> None:
         interval = self.sv.config.outbox.interval_seconds

@@ -1,0 +1,24 @@
+"""Shared set-up for the benchmark scripts (not tests: they print measured figures)."""
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import models
+from bot.clock import SystemClock
+from bot.config import Config
+from bot.services import build_services
+from models.session import make_engine, make_sessionmaker
+
+
+async def fresh_database(folder: Path | None = None, url: str | None = None):
+    folder = Path(folder or tempfile.mkdtemp(prefix="sopbot-bench-"))
+    cfg = Config()
+    cfg.base_dir = folder
+    cfg.database.url = url or f"sqlite:///{folder / 'bench.db'}"
+    cfg.storage.path = str(folder / "files")
+    engine = make_engine(cfg.database_url)
+    async with engine.begin() as conn:
+        await conn.run_sync(models.Base.metadata.drop_all)
+        await conn.run_sync(models.Base.metadata.create_all)
+    return cfg, engine, make_sessionmaker(engine), build_services(cfg, SystemClock())
