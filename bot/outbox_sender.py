@@ -15,7 +15,8 @@ import os
 import socket
 from datetime import timedelta
 
-from sqlalchemy import or_, select
+from sqlalchemy import exists, or_, select, update
+from sqlalchemy.orm import aliased
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, InputFile, ForceReply
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
 
@@ -72,6 +73,7 @@ class OutboxSender:
         cfg = services.config.outbox
         self.pacer = Pacer(cfg.rate_per_second, cfg.per_chat_interval_seconds)
         self.worker = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
+        self._claims = 0
         self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
         self.sent = 0
@@ -80,25 +82,39 @@ class OutboxSender:
         self._wake.set()
 
     async def _claim(self) -> list[Outbox]:
+        """Take up to ``batch`` due rows for this sender.
+
+        The candidates are read with ``FOR UPDATE SKIP LOCKED`` (PostgreSQL: another
+        sender skips them), then taken with one conditional UPDATE that only matches
+        rows still free, so on SQLite too two senders never take the same row."""
         now = self.sv.clock.now()
+        self._claims += 1
+        token = f"{self.worker}:{self._claims}"
+        free = or_(Outbox.status == OutboxStatus.PENDING,
+                   (Outbox.status == OutboxStatus.SENDING)
+                   & (Outbox.next_attempt_at <= now - STALE_CLAIM))
+        earlier = aliased(Outbox)
+        # a chat's messages go out in order: a row waits while an earlier one is unsent
+        waits = exists().where(earlier.chat_id == Outbox.chat_id, earlier.id < Outbox.id,
+                               earlier.status.in_([OutboxStatus.PENDING, OutboxStatus.SENDING]))
         async with self.sm() as session, session.begin():
-            stmt = (
-                select(Outbox)
-                .where(Outbox.chat_id.is_not(None),
-                       or_(Outbox.status == OutboxStatus.PENDING,
-                           (Outbox.status == OutboxStatus.SENDING)
-                           & (Outbox.next_attempt_at <= now - STALE_CLAIM)),
-                       Outbox.next_attempt_at <= now)
+            ids = list((await session.execute(
+                select(Outbox.id)
+                .where(Outbox.chat_id.is_not(None), free, Outbox.next_attempt_at <= now, ~waits)
                 .order_by(Outbox.next_attempt_at, Outbox.id)
                 .limit(self.batch)
                 .with_for_update(skip_locked=True)
-            )
-            rows = list((await session.execute(stmt)).scalars())
-            for row in rows:
-                row.status = OutboxStatus.SENDING
-                row.claimed_by = self.worker
-                row.attempts += 1
-                row.next_attempt_at = now
+            )).scalars())
+            if not ids:
+                return []
+            await session.execute(
+                update(Outbox).where(Outbox.id.in_(ids), free)
+                .values(status=OutboxStatus.SENDING, claimed_by=token,
+                        attempts=Outbox.attempts + 1, next_attempt_at=now)
+                .execution_options(synchronize_session=False))
+            rows = list((await session.execute(
+                select(Outbox).where(Outbox.id.in_(ids), Outbox.claimed_by == token)
+                .order_by(Outbox.id))).scalars())
         return rows
 
     async def _send(self, row: Outbox) -> int:

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 22:28:37.778977
+Create Date: 2026-11-23 22:42:24.761912
 """
 from __future__ import annotations
 
@@ -167,6 +167,7 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_outbox'))
     )
     with op.batch_alter_table('outbox', schema=None) as batch_op:
+        batch_op.create_index('ix_outbox_chat_order', ['chat_id', 'status', 'id'], unique=False)
         batch_op.create_index('ix_outbox_pending', ['status', 'next_attempt_at'], unique=False)
 
     op.create_table('target',
@@ -373,6 +374,7 @@ def downgrade() -> None:
     op.drop_table('target')
     with op.batch_alter_table('outbox', schema=None) as batch_op:
         batch_op.drop_index('ix_outbox_pending')
+        batch_op.drop_index('ix_outbox_chat_order')
 
     op.drop_table('outbox')
     op.drop_table('invitation')
