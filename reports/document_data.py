@@ -1,0 +1,279 @@
+"""Plain input for the document builders (workbook, PDF, chart, summary text).
+
+The builders in :mod:`reports.workbook`, :mod:`reports.pdf`, :mod:`reports.chart` and
+:mod:`reports.summary` never touch the database: the caller fills a
+:class:`DocumentData` from it and hands it over. Everything here is a frozen dataclass
+of plain values (``str``, :class:`~decimal.Decimal`, :class:`~datetime.datetime`), so
+the builders are pure functions of their input and easy to test.
+
+This module also holds the few helpers every builder shares: measuring all rows with
+:func:`reports.measure.capaian`, the short Indonesian label of a capaian status, and
+the formatting of working time ("2 hari 3 jam").
+"""
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from datetime import date, datetime
+from decimal import Decimal
+
+from models.enums import LowerFormula, Polarity, ValueType
+from reports.measure import DEFAULT_BANDS, Capaian, CapaianStatus, CapPolicy, RatingBand, capaian
+from reports.numbers import NumberParseError, parse_number
+
+#: Working minutes in one working day (office hours 07:30-16:00 WIB).
+WORKING_DAY_MINUTES = 510
+
+#: The value an indicator holds: a number, a text (predicate "BB") or nothing yet.
+Value = Decimal | str | None
+
+#: Short label shown in the capaian column when no percentage can be computed.
+#: The workbook formulas produce exactly these texts (plus the verdict " (tercapai)" /
+#: " (belum tercapai)" where :func:`capaian_label` adds it), so the workbook, the PDF
+#: and the chart agree.
+STATUS_LABELS: dict[CapaianStatus, str] = {
+    CapaianStatus.NO_DATA: "Belum ada data",
+    CapaianStatus.NO_TARGET: "Belum ada target",
+    CapaianStatus.TARGET_ZERO: "Target 0",
+    CapaianStatus.REALISATION_ZERO: "Realisasi 0",
+    CapaianStatus.NEGATIVE_VALUE: "Nilai negatif",
+    CapaianStatus.TEXT_MET: "Tercapai",
+    CapaianStatus.TEXT_NOT_MET: "Belum tercapai",
+}
+#: Statuses whose label gets the verdict appended, as in "Target 0 (tercapai)".
+_WITH_VERDICT = frozenset(
+    {CapaianStatus.TARGET_ZERO, CapaianStatus.REALISATION_ZERO, CapaianStatus.NEGATIVE_VALUE}
+)
+
+
+@dataclass(frozen=True)
+class IndicatorRow:
+    """One performance indicator with its target and realisation for the period.
+
+    ``sasaran`` is the goal (sasaran/program) the indicator serves; ``definition`` is
+    the explanation / calculation formula shown in column (4). ``target`` and
+    ``realisasi`` are :class:`~decimal.Decimal` for numeric and percent indicators
+    (a percent indicator holds 85 for 85 %), ``str`` for text indicators (a predicate
+    such as "BB"), ``None`` when not filled in. ``evidence`` lists file names or short
+    references to the supporting documents (bukti dukung).
+    """
+
+    bidang: str
+    sasaran: str
+    code: str
+    name: str
+    definition: str
+    unit: str
+    polarity: Polarity
+    lower_formula: LowerFormula
+    value_type: ValueType
+    target: Value
+    realisasi: Value
+    note: str = ""
+    evidence: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class StepTiming:
+    """How long one SOP step took, in working time, for the "Kepatuhan SOP" table.
+
+    ``standard_text`` is the SOP's wording ("1-5 hari"); ``standard_max_minutes`` is
+    its upper bound in working minutes (1 day = :data:`WORKING_DAY_MINUTES`).
+    ``actual_minutes`` is ``None`` while the step is still open.
+    """
+
+    number: int
+    name: str
+    role_title: str
+    holder: str
+    standard_text: str
+    standard_max_minutes: int
+    actual_minutes: int | None
+    started: datetime | None
+    completed: datetime | None
+
+    @property
+    def late(self) -> bool:
+        """True when the finished step took longer than its time standard.
+
+        An open step (``actual_minutes is None``) is never reported late here: the
+        builders have no clock. The caller may pass the elapsed working time so far
+        as ``actual_minutes`` if it wants an open, overdue step flagged.
+        """
+        return self.actual_minutes is not None and self.actual_minutes > self.standard_max_minutes
+
+
+@dataclass(frozen=True)
+class Signatory:
+    """Who signs the document, printed at the bottom right.
+
+    ``acting`` is "Plh." or "Plt." when a deputy signs, else "". ``signed_at`` dates
+    the signature line ("Liwa, 10 Februari 2024"); when ``None`` the builders fall
+    back to the letter date, else leave the date blank to be written by hand.
+    """
+
+    place: str
+    title: str
+    name: str
+    rank: str
+    nip: str
+    acting: str = ""
+    signed_at: datetime | None = None
+
+    @property
+    def full_title(self) -> str:
+        """The title with the acting prefix, e.g. "Plh. Kepala Dinas ..."."""
+        return f"{self.acting.strip()} {self.title}".strip()
+
+
+@dataclass(frozen=True)
+class DocumentData:
+    """Everything a measurement document shows. Filled by the caller from the database."""
+
+    office_name: str
+    regency: str
+    title: str
+    period_label: str
+    year: int
+    rows: tuple[IndicatorRow, ...]
+    steps: tuple[StepTiming, ...] = ()
+    signatory: Signatory | None = None
+    letter_number: str | None = None
+    letter_date: date | None = None
+    verification_code: str | None = None
+    verification_url_or_text: str | None = None
+    cap: CapPolicy | None = None
+    bands: tuple[RatingBand, ...] = DEFAULT_BANDS
+    example_data: bool = False
+    version: int = 1
+
+    @property
+    def office_line(self) -> str:
+        """Office and regency in one line, e.g. "Dinas ... Kabupaten Lampung Barat"."""
+        office = self.office_name.strip()
+        regency = self.regency.strip()
+        if regency and regency.lower() not in office.lower():
+            return f"{office} {regency}"
+        return office
+
+    def measured(self) -> list[tuple[IndicatorRow, Capaian]]:
+        """Every row with its capaian, computed with :func:`reports.measure.capaian`.
+
+        Computed once per instance (the data is frozen) and shared by the builders.
+        """
+        return list(self._measured)
+
+    @cached_property
+    def _measured(self) -> tuple[tuple[IndicatorRow, Capaian], ...]:
+        # cached_property writes the instance __dict__ directly, so it works on a
+        # frozen dataclass
+        return tuple((row, measure_row(row, self)) for row in self.rows)
+
+    def bidang_groups(self) -> list[tuple[str, list[IndicatorRow]]]:
+        """Rows grouped by bidang, bidang in order of first appearance, rows in order."""
+        groups: dict[str, list[IndicatorRow]] = {}
+        for row in self.rows:
+            groups.setdefault(row.bidang, []).append(row)
+        return list(groups.items())
+
+    def signature_date(self) -> date | None:
+        """The date printed beside the place in the signature block."""
+        if self.signatory is not None and self.signatory.signed_at is not None:
+            return self.signatory.signed_at.date()
+        return self.letter_date
+
+
+def _as_number(value: object) -> tuple[Decimal | None, str | None]:
+    """A numeric indicator's value as Decimal; (None, text) when it is not a number."""
+    if value is None or isinstance(value, Decimal):
+        return value, None
+    if isinstance(value, bool):
+        return None, str(value)
+    if isinstance(value, int):
+        return Decimal(value), None
+    if isinstance(value, float):
+        return Decimal(repr(value)), None
+    try:
+        return parse_number(str(value)).value, None
+    except NumberParseError:
+        return None, str(value)
+
+
+def measure_row(row: IndicatorRow, data: DocumentData) -> Capaian:
+    """The capaian of one row under the document's cap policy and bands.
+
+    Defensive about its input: a numeric indicator whose value arrives as text is
+    parsed the Indonesian way ("85,5"); text that is no number gives a NO_DATA result
+    whose keterangan names the value, instead of an exception in the middle of a
+    document.
+    """
+    target, realisasi = row.target, row.realisasi
+    if ValueType(row.value_type) is not ValueType.TEXT:
+        target, bad_t = _as_number(target)
+        realisasi, bad_r = _as_number(realisasi)
+        if bad_t is not None or bad_r is not None:
+            bad = bad_t if bad_t is not None else bad_r
+            return Capaian(CapaianStatus.NO_DATA, None, None, None, None,
+                           f"Nilai '{bad}' bukan angka")
+    return capaian(
+        target,
+        realisasi,
+        polarity=row.polarity,
+        lower_formula=row.lower_formula,
+        value_type=row.value_type,
+        cap=data.cap,
+        bands=data.bands,
+    )
+
+
+def capaian_label(result: Capaian) -> str:
+    """The short text shown in place of a percentage, "" when there is a percentage.
+
+    "Belum ada data", "Belum ada target", "Target 0 (tercapai)", "Realisasi 0
+    (tercapai)", "Nilai negatif (belum tercapai)", "Tercapai", "Belum tercapai".
+    """
+    label = STATUS_LABELS.get(result.status, "")
+    if result.status in _WITH_VERDICT and result.reached is not None:
+        label += " (tercapai)" if result.reached else " (belum tercapai)"
+    return label
+
+
+def iter_lowest(
+    measured: Sequence[tuple[IndicatorRow, Capaian]], count: int = 3
+) -> Iterator[tuple[IndicatorRow, Capaian]]:
+    """The ``count`` rows with the lowest capaian percentage (rows without one skipped).
+
+    Ties keep document order. Uses a partial sort, so it stays cheap for 5,000 rows.
+    """
+    import heapq
+
+    with_percent = [
+        (item[1].percent, index, item)
+        for index, item in enumerate(measured)
+        if item[1].percent is not None
+    ]
+    for _, _, item in heapq.nsmallest(count, with_percent, key=lambda t: (t[0], t[1])):
+        yield item
+
+
+def format_working_minutes(minutes: int | None) -> str:
+    """Working time in Indonesian: "2 hari 3 jam", "1 jam 5 menit", "25 menit".
+
+    One working day is :data:`WORKING_DAY_MINUTES` minutes (07:30-16:00). ``None``
+    (step still open) gives "-"; zero gives "0 menit".
+    """
+    if minutes is None:
+        return "-"
+    if minutes <= 0:
+        return "0 menit"
+    days, rest = divmod(int(minutes), WORKING_DAY_MINUTES)
+    hours, mins = divmod(rest, 60)
+    parts = []
+    if days:
+        parts.append(f"{days} hari")
+    if hours:
+        parts.append(f"{hours} jam")
+    if mins:
+        parts.append(f"{mins} menit")
+    return " ".join(parts)
