@@ -182,7 +182,162 @@ TEXTS: dict[str, str] = {
     "b.deliver": "Catat penyampaian",
     "b.confirm_receipt": "Konfirmasi terima",
     "b.open_task": "Buka tugas",
+    "b.view_unit": "Lihat data",
+    "b.return_unit": "Kembalikan",
+    # reminders, escalation, digest and the quarterly prompt (bot/reminders.py)
+    "r.share": (
+        "<b>Pengingat tugas</b>: {percent} waktu langkah {step} telah berlalu.\n"
+        "{activity}\n{where}\n"
+        "Sisa waktu kerja: {left}. Batas waktu: {due}"
+    ),
+    "r.lastday": (
+        "<b>Hari ini hari terakhir</b> langkah {step}.\n{activity}\n{where}\n"
+        "Batas waktu: {due}"
+    ),
+    "r.due": (
+        "<b>Batas waktu langkah {step} telah tiba</b> ({due}).\n{activity}\n{where}\n"
+        "Mohon segera diselesaikan."
+    ),
+    "r.overdue": (
+        "<b>Langkah {step} terlambat {late}.</b>\n{activity}\n{where}\n"
+        "Batas waktu: {due}{reported}\nMohon segera diselesaikan."
+    ),
+    "r.overdue_reported": "\nKeterlambatan ini telah dilaporkan kepada {title} ({name}).",
+    "r.escalate": (
+        "<b>Eskalasi: langkah {step} terlambat {late}.</b>\n"
+        "{holder} ({role}) belum menyelesaikan: {activity}\n{where}\n"
+        "Batas waktu: {due}"
+    ),
+    "r.digest_head": "<b>Ringkasan harian SOP Data Kinerja</b>\n{date}",
+    "r.digest_cycle": "\n<b>{period}</b>",
+    "r.digest_line": "- Langkah {step}{unit}: {holder}, batas {due}",
+    "r.digest_late": "- Langkah {step}{unit}: {holder}, batas {due} - <b>terlambat {late}</b>",
+    "r.digest_no_open": "- Tidak ada langkah yang sedang berjalan.",
+    "r.digest_summary": "\nTerlambat: {late} dari {total} tugas terbuka.",
+    "r.prompt": (
+        "<b>{period} telah berakhir.</b>\n"
+        "Mulai pengumpulan dan pengukuran data kinerja {period} sekarang?"
+    ),
+    "r.b_start": "Mulai {period}",
 }
+
+
+# guided data entry (step 4) and the Kasubag's side of steps 4-5
+TEXTS.update({
+    "e.card_head": "<b>Data kinerja {unit} - {period}</b>",
+    "e.card_progress": "<b>Indikator {no} dari {total}</b>",
+    "e.card_body": (
+        "<b>{name}</b>\n"
+        "Satuan: {uom}\n"
+        "Target {period}: <b>{target}</b>\n"
+        "Realisasi periode lalu{prev_period}: {prev}\n"
+        "Definisi/formula: {definition}"
+    ),
+    "e.card_assigned": "Diserahkan kepada: {name}",
+    "e.card_current": "Jawaban tersimpan: <b>{value}</b>{extra}",
+    "e.ask_number": "Ketik nilai realisasinya (contoh: 85,5 atau 1.250).",
+    "e.ask_text": "Ketik nilainya (teks, paling banyak {limit} karakter).",
+    "e.keep_hint": "Tekan <b>Tetap</b> untuk memakai jawaban tersimpan, atau ketik nilai baru.",
+    "e.text_invalid": "Nilai teks harus diisi, paling banyak {limit} karakter.",
+    "e.saved": "✅ Tersimpan: <b>{name}</b> = <b>{value}</b>",
+    "e.skipped": "⏭ Indikator <b>{name}</b> dilewati.",
+    "e.evidence_prompt": (
+        "Kirim foto/dokumen bukti (opsional: foto, PDF, Word, Excel, PowerPoint; "
+        "maks. {limit}), atau tekan <b>Lanjut</b>."
+    ),
+    "e.evidence_count": "Bukti dukung: {count} berkas",
+    "e.note_line": "Catatan: {note}",
+    "e.evidence_saved": "📎 Bukti diterima: {name}",
+    "e.evidence_dup": "Berkas ini sudah dilampirkan sebagai bukti indikator ini.",
+    "e.note_prompt": "Tulis catatan untuk indikator <b>{name}</b> (paling banyak {limit} karakter), lalu kirim.",
+    "e.note_saved": "✏️ Catatan tersimpan.",
+    "e.note_invalid": "Catatan harus diisi, paling banyak {limit} karakter.",
+    "e.evidence_hint": "Untuk menulis catatan tekan <b>Tambah catatan</b>; untuk indikator berikutnya tekan <b>Lanjut</b>.",
+    "e.file_first": "Isi dulu nilai indikatornya; bukti dukung dikirim sesudah nilai tersimpan.",
+    "e.file_type": (
+        "Jenis berkas \"{name}\" tidak diterima sebagai bukti. Kirim foto, PDF, "
+        "Word (.doc/.docx), Excel (.xls/.xlsx) atau PowerPoint (.ppt/.pptx); "
+        "arsip ZIP tidak diterima, kirim berkasnya satu per satu."
+    ),
+    "e.evidence_too_big": (
+        "Berkas terlalu besar ({size}). Batas ukuran bukti dukung {limit}; "
+        "kirim berkas yang lebih kecil (misalnya foto, atau PDF yang dikompres). "
+        "Tidak ada yang disimpan."
+    ),
+    "e.confirm_head": "⚠️ Periksa kembali nilai untuk <b>{name}</b>: <b>{value}</b>",
+    "e.confirm_question": "Apakah nilai ini benar? Nilai belum disimpan.",
+    "e.why_negative": "- nilainya negatif",
+    "e.why_percent": "- persentase lebih dari 100%",
+    "e.why_high": "- lebih dari 10 kali realisasi periode lalu ({prev})",
+    "e.why_low": "- kurang dari sepersepuluh realisasi periode lalu ({prev})",
+    "e.summary_head": "<b>Ringkasan data {unit} - {period}</b>",
+    "e.summary_line": "{no}. {name}: <b>{value}</b>{evidence}{assigned}",
+    "e.summary_evidence": " (📎 {count})",
+    "e.summary_missing": "\n❗ {count} indikator belum diisi atau dilewati.",
+    "e.summary_ready_kabid": "\nSemua indikator sudah diisi atau dilewati. Periksa lalu tekan <b>Kirim ke Kasubag</b>, atau <b>Ubah</b> nomor indikatornya.",
+    "e.summary_ready_staf": "\nSemua indikator yang diserahkan kepada Anda sudah diisi. Tekan <b>Selesai</b>, atau <b>Ubah</b> nomor indikatornya.",
+    "e.value_skipped": "dilewati",
+    "e.value_missing": "belum diisi",
+    "e.first_item": "Ini indikator pertama.",
+    "e.not_yours": "Belum ada indikator yang diserahkan kepada Anda oleh Kabid.",
+    "e.no_items": "Tidak ada indikator untuk diisi.",
+    "e.cancelled": "Pengisian dihentikan. Jawaban yang sudah tersimpan tetap tersimpan. Tekan <b>Lanjutkan</b> untuk meneruskan.",
+    "e.closed": "Pengisian data ini sudah ditutup; jawaban Anda yang tersimpan tetap tersimpan.",
+    "e.submitted": "✅ Data <b>{unit}</b> ({count} indikator) telah dikirim kepada Kasubag Perencanaan.",
+    "e.staff_done": "✅ Terima kasih. Kabid telah diberi tahu bahwa {count} indikator Anda selesai diisi.",
+    "e.staff_done_notify": "{name} selesai mengisi {count} indikator yang Anda serahkan ({unit}, {period}).",
+    "e.assign_head": "<b>Serahkan indikator kepada staf</b>\nPilih indikatornya:",
+    "e.assign_line": "{no}. {name} - {who}",
+    "e.assign_self": "dikerjakan Kabid",
+    "e.assign_choose": "Serahkan <b>{name}</b> kepada:",
+    "e.assign_done": "✅ {name} diserahkan kepada {who}.",
+    "e.assign_back": "✅ {name} dikerjakan Kabid sendiri.",
+    "e.no_staff": "Belum ada staf aktif di bidang ini.",
+    "e.b_skip": "Lewati",
+    "e.b_back": "◀ Kembali",
+    "e.b_cancel": "Batal",
+    "e.b_keep": "Tetap: {value} ▶",
+    "e.b_next": "Lanjut ▶",
+    "e.b_note": "Tambah catatan",
+    "e.b_change": "Ubah nilai",
+    "e.b_yes": "Ya, benar",
+    "e.b_retry": "Ulangi",
+    "e.b_summary": "Ringkasan",
+    "e.b_send": "Kirim ke Kasubag",
+    "e.b_edit": "Ubah {no}",
+    "e.b_hand": "Serahkan ke staf",
+    "e.b_done": "Selesai",
+    "e.b_resume": "Lanjutkan",
+    "e.b_self": "Kabid sendiri",
+    "e.b_no_note": "Lanjut tanpa catatan ▶",
+    "c.b_view": "Lihat data {unit}",
+    "c.b_return": "Kembalikan data {unit}",
+    "c.b_close": "Tutup pengumpulan",
+    "c.b_close_yes": "Ya, tutup sekarang",
+    "c.b_close_no": "Batal",
+    "c.view_head": "<b>Data {unit} - {period}</b> ({status})",
+    "c.view_line": "{no}. {name}: <b>{value}</b>{evidence}{note}{who}",
+    "c.view_note": "\n    catatan: {note}",
+    "c.view_who": "\n    diisi oleh {name}",
+    "c.status_open": "masih mengisi, putaran {round}",
+    "c.status_done": "terkirim, putaran {round}",
+    "c.status_skipped": "ditutup tanpa data",
+    "c.status_returned": "dikembalikan",
+    "c.ask_reason": "Tulis alasan pengembalian data <b>{unit}</b> untuk Kabid (balas pesan ini):",
+    "c.reason_length": "Alasan harus diisi, paling banyak {limit} karakter. Silakan tulis ulang:",
+    "c.returned": "↩️ Data <b>{unit}</b> dikembalikan kepada {name} dengan alasan: {reason}",
+    "c.close_confirm": (
+        "<b>Tutup pengumpulan data {period}?</b>\n"
+        "Bidang yang belum mengirim: {units}.\n"
+        "Bidang itu dicatat \"ditutup tanpa data\" dan langkah 5 (mengolah data) dimulai.\n\n"
+        "Ketik catatan bila perlu (pengumpulan langsung ditutup dengan catatan itu), "
+        "atau tekan <b>Ya, tutup sekarang</b>."
+    ),
+    "c.close_note_length": "Catatan paling banyak {limit} karakter. Silakan tulis ulang:",
+    "c.closed": "Pengumpulan data ditutup. Bidang tanpa data: {units}.",
+    "c.closed_cancelled": "Pengumpulan data tidak ditutup.",
+    "c.processed": "✅ Pengolahan data selesai. Langkah {step} ({activity}) dimulai; batas waktu {due}.",
+})
 
 
 def t(key: str, **kwargs: Any) -> str:
@@ -208,3 +363,87 @@ def duration_text(minutes: int, day_minutes: int) -> str:
     if mins or not parts:
         parts.append(f"{mins} menit")
     return " ".join(parts)
+
+
+# documents, sign-off, numbering, archive, delivery and verification (steps 6-11)
+TEXTS.update({
+    "g.compiling": "Menyusun dokumen {period}... mohon tunggu.",
+    "g.compiled": "Dokumen {period} versi {version} selesai disusun.",
+    "g.compile_failed": "Dokumen gagal disusun. Silakan coba lagi; bila berulang, hubungi admin kantor.",
+    "g.summary_head": "<b>Pengukuran Kinerja</b> - {period} (versi {version})",
+    "g.summary_counts": (
+        "{total} indikator: {reached} mencapai target, {not_reached} belum mencapai, "
+        "{no_data} belum ada data."
+    ),
+    "g.summary_average": "Rata-rata capaian: <b>{average}</b>",
+    "g.summary_lowest": "Capaian terendah:",
+    "g.summary_line": "- {name}: {percent}",
+    "g.compile_hint": (
+        "Periksa berkasnya. Untuk memperbaiki angka, unduh workbook, ubah kolom Target, "
+        "Realisasi atau Keterangan, lalu kirim kembali berkas .xlsx itu ke sini. "
+        "Bila sudah benar, tekan <b>Ajukan untuk paraf</b>."
+    ),
+    "g.uploaded_head": "Workbook yang Anda kirim telah dibaca: dokumen versi {version} dibuat dari isinya.",
+    "g.upload_warnings": "Mohon periksa pembacaan berikut:\n{lines}",
+    "g.upload_xlsx_only": "Kirim workbook .xlsx hasil unduhan dari bot (bukan foto atau berkas lain).",
+    "g.upload_unreadable": "Workbook tidak dapat dibaca: {error}",
+    "g.upload_errors": (
+        "<b>Workbook belum dapat dipakai</b>, tidak ada yang disimpan. {count} kesalahan:\n"
+        "{lines}\n\nPerbaiki lalu kirim kembali berkasnya."
+    ),
+    "g.upload_more_errors": "... dan {count} kesalahan lain.",
+    "g.text_in_compile": "Saya menunggu workbook .xlsx yang sudah diperbaiki, atau tekan tombol <b>Ajukan untuk paraf</b>.",
+    "g.submitted": "Dokumen versi {version} diajukan kepada <b>{name}</b> untuk paraf. Batas waktu: {due}",
+    "g.initialled": "✅ Diparaf oleh {name} pada {time}.",
+    "g.signed": "✅ Ditandatangani oleh {name} pada {time}.",
+    "g.initialled_short": "Dokumen telah diparaf.",
+    "g.signed_short": "Dokumen telah ditandatangani.",
+    "g.already_initialled": "Dokumen versi {version} sudah Anda paraf pada {time}.",
+    "g.already_signed": "Dokumen versi {version} sudah Anda tandatangani pada {time}.",
+    "g.next_holder": "Dokumen diteruskan kepada <b>{name}</b>. Batas waktu: {due}",
+    "g.ask_reason": "Tulis alasan pengembalian dokumen versi {version} untuk Kasubag Perencanaan (balas pesan ini):",
+    "g.reason_length": "Alasan harus diisi, paling banyak {limit} karakter. Silakan tulis ulang (balas pesan ini):",
+    "g.returned": "↩️ Dokumen versi {version} dikembalikan kepada <b>{name}</b> dengan alasan: {reason}",
+    "g.numbered": (
+        "Dokumen diberi nomor <b>{number}</b> tanggal {date}.\n"
+        "Kode verifikasi: <code>{code}</code>\n"
+        "Dokumen final (bernomor, dengan kode QR) terlampir."
+    ),
+    "g.numbered_card": "✅ Diberi nomor {number} oleh {name} pada {time}.",
+    "g.already_numbered": "Dokumen ini sudah diberi nomor {number}.",
+    "g.archived": "Dokumen diperiksa dan diarsipkan. Tugas penyampaian dikirim kepada <b>{name}</b>.",
+    "g.archived_card": "✅ Diarsipkan oleh {name} pada {time}.",
+    "g.delivery_sent": (
+        "Dokumen dikirim kepada {contact} ({agency}) melalui bot. "
+        "Tanda terima tercatat setelah penerima menekan <b>Konfirmasi terima</b>."
+    ),
+    "g.ask_receipt_photo": (
+        "Penyampaian ke <b>{agency}</b>: kirim foto tanda terima yang sudah ditandatangani "
+        "penerima. Tulis nama penerima sebagai keterangan (caption) foto; bila kosong "
+        "dicatat sebagai \"{default}\"."
+    ),
+    "g.receiver_default": "Petugas penerima {agency}",
+    "g.receipt_photo_only": "Kirim foto (atau PDF) tanda terima yang sudah ditandatangani.",
+    "g.receipt_recorded": "Tanda terima dari <b>{agency}</b> dicatat (diterima oleh {received_by}).",
+    "g.receipt_confirmed": "✅ Penerimaan dikonfirmasi oleh {name} pada {time}. Terima kasih.",
+    "g.already_received": "Penerimaan dokumen ini sudah dicatat.",
+    "g.receipt_document": "Tanda terima {agency} (diterima oleh {received_by}) terlampir.",
+    "g.receipt_by_contact": "Dikonfirmasi oleh penerima melalui bot",
+    "g.receipt_by_photo": "Foto tanda terima bertanda tangan, dicatat oleh staf",
+    "g.deliveries_left": "Masih ada OPD yang belum menerima dokumen:",
+    "g.deliveries_done": "Semua OPD telah menerima dokumen.",
+    "g.cek_usage": "Kirim /cek KODE, misalnya /cek ABCD-EFGH (kode verifikasi tercetak di dokumen).",
+    "g.cek_genuine": (
+        "✅ <b>Dokumen asli.</b>\n"
+        "Kode verifikasi: <code>{code}</code>\n"
+        "Nomor surat: {number}\nTanggal surat: {date}\n"
+        "Ditandatangani oleh: {signer}\nWaktu tanda tangan: {signed_at}\n"
+        "Versi dokumen: {version}\nSHA-256 PDF: <code>{sha256}</code>"
+    ),
+    "g.cek_not_found": (
+        "❌ Kode <code>{code}</code> tidak ditemukan. Dokumen dengan kode ini tidak "
+        "diterbitkan oleh bot ini; periksa penulisan kodenya."
+    ),
+    "b.submit": "Ajukan untuk paraf",
+    "b.recompile": "Susun ulang",
+})

@@ -402,11 +402,13 @@ class Workflow:
 
         if target is None:
             return "-"
+        if isinstance(target, Target):
+            number, text = target.value, target.value_text
+        else:
+            number, text = target.target, target.target_text
         if ind.value_type == ValueType.TEXT:
-            return (target.value_text if isinstance(target, Target) else target.target_text) or "-"
-        if target.value is None:
-            return "-"
-        return format_number(target.value)
+            return text or "-"
+        return "-" if number is None else format_number(number)
 
     # ------------------------------------------------------------- step 4
     async def collect_run_for(self, cycle_id: int, unit_id: int) -> StepRun | None:
@@ -544,7 +546,9 @@ class Workflow:
         coordinator = await self._coordinator_of(cycle)
         await self._notify(coordinator, "unit_submitted",
                            t("n.unit_submitted", unit=unit.name, period=self.period(cycle),
-                             count=len(items)))
+                             count=len(items)),
+                           [[(t("b.view_unit"), callbacks.encode("eview", cycle.id, unit.id)),
+                             (t("b.return_unit"), callbacks.encode("rtn", cycle.id, unit.id))]])
         return await self._maybe_open_process(cycle, actor, closed_units=())
 
     async def _coordinator_of(self, cycle: Cycle) -> Person | None:

@@ -1,0 +1,941 @@
+"""Step 4: guided data entry for the Kabid and the staf of a bidang.
+
+One indicator at a time, in ONE card message that is edited in place; the card's
+message id, the current indicator, a value waiting for confirmation and the state live in
+the ``conversation`` row (kind ``entry``), so a restart resumes at the same question.
+
+States of the conversation:
+
+    ask       the card asks the current indicator; text is the answer
+    confirm   an implausible value waits for "Ya, benar" / "Ulangi" (``data["pending"]``)
+    evidence  the answer is saved; a photo/document is evidence, "Lanjut" moves on
+    note      waiting for a note on the saved answer
+    summary   every indicator with its value; Kirim ke Kasubag (Kabid) / Selesai (staf)
+    assign    the Kabid hands indicators to staf of the bidang
+
+UX decisions:
+* Every answer is committed (``Workflow.record_answer``) before the card says so.
+* Buttons edit the card in place. A typed answer, a note or a file arrives *below* the
+  card, so the reply to it is a new card (the old card loses its buttons and stays as a
+  record); the next question then edits that card.
+* Every card button must come from the person's current card and fit the state;
+  anything else (an older card, a finished step, forged data) is "tombol ini sudah tidak
+  berlaku" and changes nothing.
+* "Lewati" records an explicit skipped revision; "Kirim ke Kasubag" is refused while an
+  indicator is neither answered nor skipped (the engine checks it).
+* Evidence: photos and PDF / Word / Excel / PowerPoint documents (checked by name and by
+  content); ZIP archives are refused (the Kasubag must be able to open every file on a
+  phone). A note is added with the "Tambah catatan" button; both make a new revision
+  or an Evidence row, never an overwrite. A new value keeps the evidence of the answer
+  it replaces (a corrected figure is usually backed by the same document).
+* A returned bidang starts again at the first indicator, the earlier answers shown and
+  kept with "Tetap: <nilai>".
+"""
+from __future__ import annotations
+
+import html
+import io
+import logging
+import zipfile
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from sqlalchemy import func, select
+from telegram import Update
+from telegram.error import BadRequest
+from telegram.ext import CallbackQueryHandler
+
+from bot import audit, callbacks
+from bot.outbox import enqueue
+from bot.outbox_sender import keyboard
+from bot.storage import FileTooLarge
+from bot.texts import Raw, period_label, t
+from bot.workflow import InvalidInput, NotAllowed, NotAssignee, StaleAction, Workflow, WrongState
+from handlers.common import (
+    Context, FileTooBig, action, clear_conversation, download, file_route, get_conversation,
+    reply, services, set_conversation, text_route, transaction,
+)
+from models import (
+    Conversation, Cycle, CycleIndicator, Evidence, Indicator, Person, StepRun, Submission, Unit,
+)
+from models.enums import CycleKind, Role, StepStatus, ValueType
+from reports.numbers import NumberParseError, format_number, format_rupiah, parse_number
+
+log = logging.getLogger(__name__)
+
+ENTRY = "entry"
+MAX_TEXT = 200
+MAX_NOTE = 500
+TELEGRAM_DOWNLOAD_LIMIT = 20 * 1024 * 1024  # the Bot API's getFile limit
+
+# evidence types: extension -> accepted MIME types and the content check
+OOXML = "application/vnd.openxmlformats-officedocument."
+EVIDENCE_TYPES: dict[str, tuple[frozenset[str], str]] = {
+    ".jpg": (frozenset({"image/jpeg"}), "jpeg"),
+    ".jpeg": (frozenset({"image/jpeg"}), "jpeg"),
+    ".png": (frozenset({"image/png"}), "png"),
+    ".webp": (frozenset({"image/webp"}), "webp"),
+    ".pdf": (frozenset({"application/pdf"}), "pdf"),
+    ".doc": (frozenset({"application/msword"}), "ole"),
+    ".xls": (frozenset({"application/vnd.ms-excel"}), "ole"),
+    ".ppt": (frozenset({"application/vnd.ms-powerpoint"}), "ole"),
+    ".docx": (frozenset({OOXML + "wordprocessingml.document"}), "ooxml"),
+    ".xlsx": (frozenset({OOXML + "spreadsheetml.sheet"}), "ooxml"),
+    ".pptx": (frozenset({OOXML + "presentationml.presentation"}), "ooxml"),
+    ".odt": (frozenset({"application/vnd.oasis.opendocument.text"}), "odf"),
+    ".ods": (frozenset({"application/vnd.oasis.opendocument.spreadsheet"}), "odf"),
+}
+GENERIC_MIME = {"application/octet-stream", "", None}
+
+
+# ----------------------------------------------------------------- loading and checks
+@dataclass
+class Entry:
+    """The run being filled in, as seen by one person."""
+
+    person: Person
+    run: StepRun
+    cycle: Cycle
+    unit: Unit
+    items: list[CycleIndicator]
+    indicators: dict[int, Indicator] = field(default_factory=dict)
+
+    @property
+    def is_kabid(self) -> bool:
+        return self.person.role == Role.KABID
+
+    def ind(self, item: CycleIndicator) -> Indicator:
+        return self.indicators[item.indicator_id]
+
+    def position(self, item: CycleIndicator) -> int:
+        return [i.id for i in self.items].index(item.id)
+
+    def item(self, item_id: int | None) -> CycleIndicator | None:
+        return next((i for i in self.items if i.id == item_id), None)
+
+
+async def load_entry(wf: Workflow, person: Person, run_id: int | None) -> Entry:
+    """The open step-4 run of the person's bidang, with the indicators they fill in."""
+    if not isinstance(run_id, int):
+        raise StaleAction()
+    run = await wf.get_run(run_id)
+    step = wf.sop.step(run.step_no)
+    if step.kind != "collect" or run.status != StepStatus.OPEN:
+        raise StaleAction()
+    if (not person.active or person.unit_id != run.unit_id
+            or person.role not in (Role.KABID, Role.STAF)):
+        raise NotAllowed()
+    cycle = await wf.get_cycle(run.cycle_id)
+    unit = await wf.s.get(Unit, run.unit_id)
+    items = await wf.cycle_items(run.cycle_id, run.unit_id)
+    if person.role == Role.STAF:
+        items = [i for i in items if i.assigned_to_id == person.id]
+    entry = Entry(person, run, cycle, unit, items)
+    for item in items:
+        entry.indicators[item.indicator_id] = await wf.s.get(Indicator, item.indicator_id)
+    return entry
+
+
+async def entry_conversation(session, entry: Entry, update: Update,
+                             states: tuple[str, ...] = ()) -> Conversation:
+    """The person's entry conversation for this run, pressed on its current card."""
+    conv = await get_conversation(session, entry.person.id)
+    if conv is None or conv.kind != ENTRY or (conv.data or {}).get("run") != entry.run.id:
+        raise StaleAction()
+    query = update.callback_query
+    if query is not None and (query.message is None
+                              or query.message.message_id != conv.message_id):
+        raise StaleAction()
+    if states and conv.state not in states:
+        raise StaleAction()
+    return conv
+
+
+def current_item(entry: Entry, data: dict) -> CycleIndicator:
+    item = entry.item(data.get("item"))
+    if item is None:
+        if not entry.items:
+            raise NotAssignee(t("e.not_yours"))
+        item = entry.items[0]
+        data["item"] = item.id
+    return item
+
+
+# ----------------------------------------------------------------- values
+def show_value(ind: Indicator, sub: Submission | None) -> str:
+    if sub is None:
+        return t("e.value_missing")
+    if sub.skipped:
+        return t("e.value_skipped")
+    if ind.value_type == ValueType.TEXT or sub.value is None:
+        return sub.value_text or "-"
+    return show_number(ind, sub.value)
+
+
+def show_number(ind: Indicator, value: Decimal) -> str:
+    uom = (ind.unit_of_measure or "").strip()
+    if ind.value_type == ValueType.PERCENT or uom == "%":
+        return format_number(value) + "%"
+    if uom.lower() in ("rp", "rupiah"):
+        return format_rupiah(value)
+    return f"{format_number(value)} {uom}".strip()
+
+
+def target_text(ind: Indicator, item: CycleIndicator) -> str:
+    """The period's target as the card shows it (copied into the cycle at step 3)."""
+    if ind.value_type == ValueType.TEXT:
+        return item.target_text or "-"
+    return show_number(ind, item.target) if item.target is not None else "-"
+
+
+def previous_cycle_keys(cycle: Cycle) -> list[tuple[CycleKind, int, int]]:
+    """The cycle whose realisation is "last period's": the previous quarter (for Q1 the
+    previous year's Q4, else its annual report), or the previous year."""
+    if cycle.kind == CycleKind.QUARTERLY:
+        if cycle.quarter > 1:
+            return [(CycleKind.QUARTERLY, cycle.year, cycle.quarter - 1)]
+        return [(CycleKind.QUARTERLY, cycle.year - 1, 4), (CycleKind.ANNUAL, cycle.year - 1, 0)]
+    return [(CycleKind.ANNUAL, cycle.year - 1, 0)]
+
+
+async def previous_realisation(wf: Workflow, cycle: Cycle, ind: Indicator
+                               ) -> tuple[str, Submission] | None:
+    for kind, year, quarter in previous_cycle_keys(cycle):
+        prev = (await wf.s.execute(select(Cycle).where(
+            Cycle.office_id == cycle.office_id, Cycle.kind == kind, Cycle.year == year,
+            Cycle.quarter == quarter))).scalar_one_or_none()
+        if prev is None:
+            continue
+        sub = await wf.latest_submission(prev.id, ind.id)
+        if sub is not None and not sub.skipped and (sub.value is not None or sub.value_text):
+            return period_label(kind, year, quarter), sub
+    return None
+
+
+class Rejected(Exception):
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def read_answer(ind: Indicator, text: str) -> dict:
+    """The pending answer as JSON-able data, or ``Rejected`` with an Indonesian message."""
+    text = (text or "").strip()
+    if ind.value_type == ValueType.TEXT:
+        if not text or len(text) > MAX_TEXT:
+            raise Rejected(t("e.text_invalid", limit=MAX_TEXT))
+        return {"raw": text, "value": None, "text": text, "reading": ""}
+    try:
+        parsed = parse_number(text)
+    except NumberParseError as exc:
+        raise Rejected(html.escape(exc.message, quote=False)) from None
+    return {"raw": text, "value": str(parsed.value), "text": None,
+            "reading": parsed.reading if parsed.ambiguous else ""}
+
+
+def implausible(ind: Indicator, pending: dict, prev: Submission | None) -> list[str]:
+    """Why a value looks wrong (asked to confirm, never refused)."""
+    if pending.get("value") is None:
+        return []
+    value = Decimal(pending["value"])
+    reasons = []
+    if value < 0:
+        reasons.append(t("e.why_negative"))
+    if ind.value_type == ValueType.PERCENT and value > 100:
+        reasons.append(t("e.why_percent"))
+    if prev is not None and prev.value is not None and prev.value > 0 and value >= 0:
+        shown = show_number(ind, prev.value)
+        if value > prev.value * 10:
+            reasons.append(t("e.why_high", prev=shown))
+        elif value * 10 < prev.value:
+            reasons.append(t("e.why_low", prev=shown))
+    return reasons
+
+
+async def evidence_ids(session, sub: Submission | None) -> list[int]:
+    if sub is None:
+        return []
+    return list((await session.execute(
+        select(Evidence.file_id).where(Evidence.submission_id == sub.id).order_by(Evidence.id)
+    )).scalars())
+
+
+async def evidence_count(session, sub: Submission | None) -> int:
+    if sub is None:
+        return 0
+    return (await session.execute(select(func.count()).select_from(Evidence)
+                                  .where(Evidence.submission_id == sub.id))).scalar_one()
+
+
+async def record(wf: Workflow, entry: Entry, item: CycleIndicator, pending: dict, *,
+                 note: str = "") -> Submission:
+    """A new revision; the evidence of the answer it replaces is kept with it."""
+    prev = await wf.latest_submission(entry.cycle.id, item.indicator_id)
+    carry = [] if prev is None or prev.skipped else await evidence_ids(wf.s, prev)
+    value = Decimal(pending["value"]) if pending.get("value") is not None else None
+    return await wf.record_answer(entry.person, entry.run.id, item.id,
+                                  raw_text=pending.get("raw", ""), value=value,
+                                  value_text=pending.get("text"), note=note,
+                                  evidence_file_ids=carry)
+
+
+def size_text(size: int) -> str:
+    if size < 1024 * 1024:
+        return f"{max(1, -(-size // 1024))} KB"
+    return f"{size / 1024 / 1024:.1f} MB".replace(".", ",")
+
+
+def evidence_limit(context: Context) -> int:
+    limit = services(context).store.max_bytes
+    return min(limit, TELEGRAM_DOWNLOAD_LIMIT) if limit else TELEGRAM_DOWNLOAD_LIMIT
+
+
+def evidence_limit_from(wf: Workflow) -> int:
+    limit = wf.sv.store.max_bytes
+    return min(limit, TELEGRAM_DOWNLOAD_LIMIT) if limit else TELEGRAM_DOWNLOAD_LIMIT
+
+
+# ----------------------------------------------------------------- cards
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "\u2026"
+
+
+def _head(entry: Entry) -> str:
+    return t("e.card_head", unit=entry.unit.name,
+             period=period_label(entry.cycle.kind, entry.cycle.year, entry.cycle.quarter))
+
+
+def _progress(entry: Entry, item: CycleIndicator) -> str:
+    return t("e.card_progress", no=entry.position(item) + 1, total=len(entry.items))
+
+
+def _rid(entry: Entry) -> int:
+    return entry.run.id
+
+
+async def question_card(wf: Workflow, entry: Entry, data: dict, head: str = ""
+                        ) -> tuple[str, list]:
+    item = current_item(entry, data)
+    ind = entry.ind(item)
+    cycle = entry.cycle
+    prev = await previous_realisation(wf, cycle, ind)
+    lines = [head] if head else []
+    lines += [_head(entry), _progress(entry, item),
+              t("e.card_body", name=ind.name, uom=ind.unit_of_measure or "-",
+                period=period_label(cycle.kind, cycle.year, cycle.quarter),
+                target=target_text(ind, item),
+                prev_period=f" ({prev[0]})" if prev else "",
+                prev=show_value(ind, prev[1]) if prev else "-",
+                definition=_clip(ind.definition or "-", 1000))]
+    if entry.is_kabid and item.assigned_to_id:
+        staff = await wf.s.get(Person, item.assigned_to_id)
+        lines.append(t("e.card_assigned", name=staff.name if staff else "-"))
+    sub = await wf.latest_submission(cycle.id, ind.id)
+    rid = _rid(entry)
+    buttons: list[list[tuple[str, str]]] = []
+    if sub is not None:
+        extra = ""
+        count = await evidence_count(wf.s, sub)
+        if count:
+            extra += t("e.summary_evidence", count=count)
+        lines.append(t("e.card_current", value=show_value(ind, sub), extra=Raw(extra)))
+        buttons.append([(html.unescape(t("e.b_keep", value=show_value(ind, sub)[:28])),
+                         callbacks.encode("enext", rid))])
+    lines.append("")
+    lines.append(t("e.ask_text", limit=MAX_TEXT) if ind.value_type == ValueType.TEXT
+                 else t("e.ask_number"))
+    if sub is not None:
+        lines.append(t("e.keep_hint"))
+    nav = [(t("e.b_skip"), callbacks.encode("eskip", rid))]
+    if entry.position(item) > 0:
+        nav.insert(0, (t("e.b_back"), callbacks.encode("eback", rid)))
+    buttons.append(nav)
+    extra_row = [(t("e.b_summary"), callbacks.encode("esum", rid))]
+    if entry.is_kabid:
+        extra_row.append((t("e.b_hand"), callbacks.encode("ehand", rid)))
+    buttons.append(extra_row)
+    buttons.append([(t("e.b_cancel"), callbacks.encode("ecanc", rid))])
+    return "\n".join(lines), buttons
+
+
+async def confirm_card(wf: Workflow, entry: Entry, data: dict, head: str = ""
+                       ) -> tuple[str, list]:
+    item = current_item(entry, data)
+    ind = entry.ind(item)
+    pending = data["pending"]
+    value = (show_number(ind, Decimal(pending["value"])) if pending.get("value") is not None
+             else pending.get("text") or "")
+    prev = await previous_realisation(wf, entry.cycle, ind)
+    lines = [head] if head else []
+    lines += [_head(entry), _progress(entry, item),
+              t("e.confirm_head", name=ind.name, value=value),
+              *implausible(ind, pending, prev[1] if prev else None)]
+    if pending.get("reading"):
+        lines.append(html.escape(pending["reading"], quote=False))
+    lines += ["", t("e.confirm_question")]
+    rid = _rid(entry)
+    return "\n".join(lines), [[(t("e.b_yes"), callbacks.encode("eok", rid)),
+                               (t("e.b_retry"), callbacks.encode("eno", rid))]]
+
+
+async def saved_card(wf: Workflow, entry: Entry, state: str, data: dict, head: str = ""
+                     ) -> tuple[str, list]:
+    item = current_item(entry, data)
+    ind = entry.ind(item)
+    sub = await wf.latest_submission(entry.cycle.id, ind.id)
+    lines = [head] if head else []
+    lines += [_head(entry), _progress(entry, item),
+              t("e.saved", name=ind.name, value=show_value(ind, sub))]
+    if data.get("reading"):
+        lines.append(html.escape(data["reading"], quote=False))
+    if sub is not None and sub.note:
+        lines.append(t("e.note_line", note=sub.note))
+    lines.append(t("e.evidence_count", count=await evidence_count(wf.s, sub)))
+    lines.append("")
+    rid = _rid(entry)
+    if state == "note":
+        lines.append(t("e.note_prompt", name=ind.name, limit=MAX_NOTE))
+        return "\n".join(lines), [[(t("e.b_no_note"), callbacks.encode("enext", rid))],
+                                  [(t("e.b_cancel"), callbacks.encode("ecanc", rid))]]
+    lines.append(t("e.evidence_prompt", limit=size_text(evidence_limit_from(wf))))
+    buttons = [[(t("e.b_next"), callbacks.encode("enext", rid))],
+               [(t("e.b_note"), callbacks.encode("enote", rid)),
+                (t("e.b_change"), callbacks.encode("eno", rid))]]
+    last = []
+    if entry.position(item) > 0:
+        last.append((t("e.b_back"), callbacks.encode("eback", rid)))
+    last.append((t("e.b_cancel"), callbacks.encode("ecanc", rid)))
+    buttons.append(last)
+    return "\n".join(lines), buttons
+
+
+async def summary_card(wf: Workflow, entry: Entry, data: dict, head: str = ""
+                       ) -> tuple[str, list]:
+    lines = [head] if head else []
+    lines.append(t("e.summary_head", unit=entry.unit.name,
+                   period=period_label(entry.cycle.kind, entry.cycle.year, entry.cycle.quarter)))
+    missing = 0
+    for no, item in enumerate(entry.items, start=1):
+        ind = entry.ind(item)
+        sub = await wf.latest_submission(entry.cycle.id, ind.id)
+        missing += sub is None
+        count = await evidence_count(wf.s, sub)
+        assigned = ""
+        if entry.is_kabid and item.assigned_to_id:
+            staff = await wf.s.get(Person, item.assigned_to_id)
+            assigned = f" \u2192 {html.escape(staff.name)}" if staff else ""
+        lines.append(t("e.summary_line", no=no, name=ind.name, value=show_value(ind, sub),
+                       evidence=Raw(t("e.summary_evidence", count=count) if count else ""),
+                       assigned=Raw(assigned)))
+    if missing:
+        lines.append(t("e.summary_missing", count=missing))
+    else:
+        lines.append(t("e.summary_ready_kabid" if entry.is_kabid else "e.summary_ready_staf"))
+    rid = _rid(entry)
+    buttons: list[list[tuple[str, str]]] = []
+    if entry.is_kabid:
+        buttons.append([(t("e.b_send"), callbacks.encode("esend", rid))])
+    else:
+        buttons.append([(t("e.b_done"), callbacks.encode("edone", rid))])
+    edits = [(t("e.b_edit", no=no), callbacks.encode("egoto", rid, item.id))
+             for no, item in enumerate(entry.items, start=1)]
+    buttons += [edits[i:i + 4] for i in range(0, len(edits), 4)]
+    if entry.is_kabid:
+        buttons.append([(t("e.b_hand"), callbacks.encode("ehand", rid))])
+    buttons.append([(t("e.b_cancel"), callbacks.encode("ecanc", rid))])
+    return "\n".join(lines), buttons
+
+
+async def staff_of(wf: Workflow, unit_id: int) -> list[Person]:
+    return list((await wf.s.execute(select(Person).where(
+        Person.unit_id == unit_id, Person.role == Role.STAF, Person.active.is_(True))
+        .order_by(Person.id))).scalars())
+
+
+async def assign_card(wf: Workflow, entry: Entry, data: dict, head: str = ""
+                      ) -> tuple[str, list]:
+    rid = _rid(entry)
+    lines = [head] if head else []
+    pick = entry.item(data.get("pick"))
+    if pick is not None:
+        staff = await staff_of(wf, entry.unit.id)
+        lines.append(t("e.assign_choose", name=entry.ind(pick).name))
+        if not staff:
+            lines.append(t("e.no_staff"))
+        buttons = [[(s.name[:40], callbacks.encode("eto", rid, pick.id, s.id))] for s in staff]
+        buttons.append([(t("e.b_self"), callbacks.encode("eto", rid, pick.id, 0))])
+        buttons.append([(t("e.b_back"), callbacks.encode("ehand", rid))])
+        return "\n".join(lines), buttons
+    lines.append(t("e.assign_head"))
+    buttons = []
+    for no, item in enumerate(entry.items, start=1):
+        ind = entry.ind(item)
+        who = t("e.assign_self")
+        if item.assigned_to_id:
+            staff_person = await wf.s.get(Person, item.assigned_to_id)
+            who = staff_person.name if staff_person else who
+        lines.append(t("e.assign_line", no=no, name=ind.name, who=who))
+        buttons.append([(f"{no}. {ind.name}"[:40], callbacks.encode("eassign", rid, item.id))])
+    buttons.append([(t("e.b_summary"), callbacks.encode("esum", rid))])
+    return "\n".join(lines), buttons
+
+
+async def render(wf: Workflow, entry: Entry, state: str, data: dict, head: str = ""
+                 ) -> tuple[str, list]:
+    if state == "summary":
+        return await summary_card(wf, entry, data, head)
+    if state == "assign":
+        return await assign_card(wf, entry, data, head)
+    if state == "confirm" and data.get("pending"):
+        return await confirm_card(wf, entry, data, head)
+    if state in ("evidence", "note"):
+        return await saved_card(wf, entry, state, data, head)
+    return await question_card(wf, entry, data, head)
+
+
+async def put_card(update: Update, context: Context, person_id: int, message_id: int | None,
+                   text: str, buttons, *, new: bool = False) -> None:
+    """Show the card: edit the stored message, or send a new one and remember its id."""
+    bot = context.bot
+    chat_id = update.effective_chat.id
+    markup = keyboard(buttons)
+    if message_id and not new:
+        try:
+            await bot.edit_message_text(text, chat_id=chat_id, message_id=message_id,
+                                        reply_markup=markup)
+            return
+        except BadRequest as exc:
+            if "not modified" in exc.message.lower():
+                return
+            log.info("card %s of person %s could not be edited (%s): sending a new one",
+                     message_id, person_id, exc.message)
+    elif message_id:
+        try:  # the old card stays as a record, without buttons
+            await bot.edit_message_reply_markup(chat_id=chat_id, message_id=message_id,
+                                                reply_markup=None)
+        except BadRequest:
+            pass
+    msg = await bot.send_message(chat_id, text, reply_markup=markup)
+    async with transaction(context) as (session, _wf):
+        conv = await get_conversation(session, person_id)
+        if conv is not None and conv.kind == ENTRY:
+            conv.message_id = msg.message_id
+
+
+# ----------------------------------------------------------------- moves
+@dataclass
+class Move:
+    state: str | None  # None: the conversation ends
+    data: dict
+    head: str = ""
+    answer: str | None = None
+    final_text: str = ""
+    final_buttons: list | None = None
+
+
+def advance(entry: Entry, data: dict, item: CycleIndicator) -> tuple[str, dict]:
+    """After an indicator: the next one, or the summary (also after an "Ubah")."""
+    data = {k: v for k, v in data.items() if k in ("run", "item", "review")}
+    pos = entry.position(item)
+    if data.pop("review", False) or pos + 1 >= len(entry.items):
+        return "summary", data
+    data["item"] = entry.items[pos + 1].id
+    return "ask", data
+
+
+def ask(data: dict, item_id: int | None = None, **keep) -> dict:
+    new = {"run": data["run"], "item": item_id if item_id is not None else data.get("item")}
+    new.update(keep)
+    return new
+
+
+async def do_skip(wf, entry, conv, cb) -> Move:
+    data = dict(conv.data)
+    item = current_item(entry, data)
+    await wf.record_answer(entry.person, entry.run.id, item.id, raw_text="", skipped=True)
+    state, data = advance(entry, data, item)
+    return Move(state, data, head=t("e.skipped", name=entry.ind(item).name))
+
+
+async def do_back(wf, entry, conv, cb) -> Move:
+    data = dict(conv.data)
+    item = current_item(entry, data)
+    pos = entry.position(item)
+    if pos == 0:
+        return Move("ask", ask(data, item.id), answer=t("e.first_item"))
+    return Move("ask", ask(data, entry.items[pos - 1].id))
+
+
+async def do_cancel(wf, entry, conv, cb) -> Move:
+    return Move(None, {}, final_text=t("e.cancelled"),
+                final_buttons=[[(t("e.b_resume"), callbacks.encode("ent", entry.run.id))]])
+
+
+async def do_ok(wf, entry, conv, cb) -> Move:
+    data = dict(conv.data)
+    item = current_item(entry, data)
+    pending = data.get("pending")
+    if not pending:
+        raise StaleAction()
+    await record(wf, entry, item, pending)
+    return Move("evidence", ask(data, item.id, reading=pending.get("reading", ""),
+                                review=data.get("review", False)))
+
+
+async def do_retry(wf, entry, conv, cb) -> Move:
+    data = dict(conv.data)
+    item = current_item(entry, data)
+    return Move("ask", ask(data, item.id, review=data.get("review", False)))
+
+
+async def do_summary(wf, entry, conv, cb) -> Move:
+    return Move("summary", ask(conv.data))
+
+
+async def do_next(wf, entry, conv, cb) -> Move:
+    data = dict(conv.data)
+    item = current_item(entry, data)
+    if conv.state == "ask":  # "Tetap": keep the saved answer
+        sub = await wf.latest_submission(entry.cycle.id, item.indicator_id)
+        if sub is None:
+            raise StaleAction()
+    state, data = advance(entry, data, item)
+    return Move(state, data)
+
+
+async def do_note(wf, entry, conv, cb) -> Move:
+    data = dict(conv.data)
+    return Move("note", data)
+
+
+async def do_goto(wf, entry, conv, cb) -> Move:
+    item = entry.item(cb.arg(1))
+    if item is None:
+        raise StaleAction()
+    return Move("ask", ask(conv.data, item.id, review=True))
+
+
+async def do_send(wf, entry, conv, cb) -> Move:
+    if not entry.is_kabid:
+        raise NotAllowed()
+    await wf.submit_unit(entry.person, entry.run.id)
+    return Move(None, {}, final_text=t("e.submitted", unit=entry.unit.name,
+                                       count=len(entry.items)))
+
+
+async def do_done(wf, entry, conv, cb) -> Move:
+    """A staf finished the indicators handed to them: the Kabid is told."""
+    if entry.is_kabid:
+        raise NotAllowed()
+    missing = [i for i in entry.items
+               if await wf.latest_submission(entry.cycle.id, i.indicator_id) is None]
+    if missing:
+        raise WrongState(t("err.answers_missing", count=len(missing)))
+    kabid = await wf.s.get(Person, entry.run.assignee_id)
+    period = period_label(entry.cycle.kind, entry.cycle.year, entry.cycle.quarter)
+    await enqueue(wf.s, kabid, "staff_done",
+                  t("e.staff_done_notify", name=entry.person.name, count=len(entry.items),
+                    unit=entry.unit.name, period=period),
+                  [[(t("e.b_resume"), callbacks.encode("ent", entry.run.id))]], at=wf.now)
+    await audit.record(wf.s, "data.staff_done", actor_id=entry.person.id,
+                       cycle_id=entry.cycle.id, at=wf.now, run=entry.run.id,
+                       count=len(entry.items))
+    return Move(None, {}, final_text=t("e.staff_done", count=len(entry.items)))
+
+
+def _kabid_only(entry: Entry) -> None:
+    if not entry.is_kabid:
+        raise NotAllowed()
+
+
+async def do_hand(wf, entry, conv, cb) -> Move:
+    _kabid_only(entry)
+    return Move("assign", ask(conv.data))
+
+
+async def do_assign(wf, entry, conv, cb) -> Move:
+    _kabid_only(entry)
+    item = entry.item(cb.arg(1))
+    if item is None:
+        raise StaleAction()
+    return Move("assign", ask(conv.data, pick=item.id))
+
+
+async def do_assign_to(wf, entry, conv, cb) -> Move:
+    _kabid_only(entry)
+    item = entry.item(cb.arg(1))
+    if item is None or (conv.data or {}).get("pick") != item.id:
+        raise StaleAction()
+    staff_id = cb.arg(2) or None
+    await wf.assign_item(entry.person, entry.run.id, item.id, staff_id)
+    name = entry.ind(item).name
+    if staff_id:
+        staff = await wf.s.get(Person, staff_id)
+        head = t("e.assign_done", name=name, who=staff.name)
+    else:
+        head = t("e.assign_back", name=name)
+    return Move("assign", ask(conv.data), head=head)
+
+
+@dataclass(frozen=True)
+class ButtonSpec:
+    fn: object
+    states: tuple[str, ...] = ()
+
+
+BUTTONS: dict[str, ButtonSpec] = {
+    "eskip": ButtonSpec(do_skip, ("ask",)),
+    "eback": ButtonSpec(do_back, ("ask", "evidence", "note")),
+    "ecanc": ButtonSpec(do_cancel),
+    "eok": ButtonSpec(do_ok, ("confirm",)),
+    "eno": ButtonSpec(do_retry, ("confirm", "evidence", "note")),
+    "esum": ButtonSpec(do_summary, ("ask", "evidence", "note", "assign", "summary")),
+    "enext": ButtonSpec(do_next, ("ask", "evidence", "note")),
+    "enote": ButtonSpec(do_note, ("evidence",)),
+    "egoto": ButtonSpec(do_goto, ("summary",)),
+    "esend": ButtonSpec(do_send, ("summary",)),
+    "edone": ButtonSpec(do_done, ("summary",)),
+    "ehand": ButtonSpec(do_hand, ("ask", "summary", "assign")),
+    "eassign": ButtonSpec(do_assign, ("assign",)),
+    "eto": ButtonSpec(do_assign_to, ("assign",)),
+}
+
+
+@action(Role.KABID, Role.STAF, callback=True)
+async def on_button(update: Update, context: Context, person: Person, cb) -> str | None:
+    spec = BUTTONS[cb.action]
+    async with transaction(context) as (session, wf):
+        entry = await load_entry(wf, person, cb.arg(0))
+        conv = await entry_conversation(session, entry, update, spec.states)
+        message_id = conv.message_id
+        move = await spec.fn(wf, entry, conv, cb)
+        if move.state is None:
+            await clear_conversation(session, person.id)
+            text, buttons = move.final_text, move.final_buttons
+        else:
+            await set_conversation(session, person.id, ENTRY, move.state, move.data)
+            text, buttons = await render(wf, entry, move.state, move.data, move.head)
+    await put_card(update, context, person.id, message_id, text, buttons)
+    return move.answer
+
+
+# ----------------------------------------------------------------- start / resume
+def first_position(entry: Entry, answered: set[int]) -> CycleIndicator | None:
+    """Where a fresh start begins: the first unanswered indicator (a returned bidang
+    starts at the first, its earlier answers shown as defaults)."""
+    if entry.run.round > 1:
+        return entry.items[0]
+    return next((i for i in entry.items if i.indicator_id not in answered), None)
+
+
+@action(Role.KABID, Role.STAF, callback=True)
+async def enter(update: Update, context: Context, person: Person, cb) -> str | None:
+    """"ent:<run>": start or resume the entry; the card is sent anew at the bottom."""
+    async with transaction(context) as (session, wf):
+        entry = await load_entry(wf, person, cb.arg(0))
+        if not entry.items:
+            if entry.is_kabid:
+                raise InvalidInput(t("e.no_items"))
+            raise NotAssignee(t("e.not_yours"))
+        conv = await get_conversation(session, person.id)
+        old_message = conv.message_id if conv is not None and conv.kind == ENTRY else None
+        if conv is not None and conv.kind == ENTRY and conv.data.get("run") == entry.run.id:
+            state, data = conv.state, dict(conv.data)
+            if state == "confirm" and not data.get("pending"):
+                state = "ask"
+            if entry.item(data.get("item")) is None:
+                state, data = "ask", {"run": entry.run.id, "item": entry.items[0].id}
+        else:
+            answered = set()
+            for item in entry.items:
+                if await wf.latest_submission(entry.cycle.id, item.indicator_id) is not None:
+                    answered.add(item.indicator_id)
+            first = first_position(entry, answered)
+            if first is None:
+                state, data = "summary", {"run": entry.run.id, "item": entry.items[0].id}
+            else:
+                state, data = "ask", {"run": entry.run.id, "item": first.id}
+        await set_conversation(session, person.id, ENTRY, state, data)
+        text, buttons = await render(wf, entry, state, data)
+    await put_card(update, context, person.id, old_message, text, buttons, new=True)
+    return None
+
+
+# ----------------------------------------------------------------- typed text
+async def _closed(update: Update, context: Context, person: Person) -> None:
+    async with transaction(context) as (session, _wf):
+        await clear_conversation(session, person.id)
+    await reply(update, t("e.closed"))
+
+
+@text_route(ENTRY)
+async def entry_text(update: Update, context: Context, person: Person, _conv) -> None:
+    text = update.effective_message.text or ""
+    try:
+        async with transaction(context) as (session, wf):
+            conv = await get_conversation(session, person.id)
+            if conv is None or conv.kind != ENTRY:
+                raise StaleAction()
+            entry = await load_entry(wf, person, conv.data.get("run"))
+            message_id = conv.message_id
+            data = dict(conv.data)
+            state = conv.state
+            head = ""
+            if state in ("ask", "confirm"):
+                item = current_item(entry, data)
+                ind = entry.ind(item)
+                try:
+                    pending = read_answer(ind, text)
+                except Rejected as exc:
+                    state, data, head = "ask", ask(data, review=data.get("review", False)), \
+                        "\u274C " + exc.message
+                else:
+                    prev = await previous_realisation(wf, entry.cycle, ind)
+                    if implausible(ind, pending, prev[1] if prev else None):
+                        state = "confirm"
+                        data = ask(data, pending=pending, review=data.get("review", False))
+                    else:
+                        await record(wf, entry, item, pending)
+                        state = "evidence"
+                        data = ask(data, reading=pending["reading"],
+                                   review=data.get("review", False))
+            elif state == "note":
+                note = text.strip()
+                item = current_item(entry, data)
+                sub = await wf.latest_submission(entry.cycle.id, item.indicator_id)
+                if not note or len(note) > MAX_NOTE:
+                    head = "\u274C " + t("e.note_invalid", limit=MAX_NOTE)
+                elif sub is None or sub.skipped:
+                    state, head = "ask", ""
+                else:
+                    await record(wf, entry, item, {"raw": sub.raw_text,
+                                                   "value": str(sub.value)
+                                                   if sub.value is not None else None,
+                                                   "text": sub.value_text}, note=note)
+                    state, head = "evidence", t("e.note_saved")
+            elif state == "evidence":
+                head = t("e.evidence_hint")
+            else:  # summary, assign: show the card again at the bottom
+                pass
+            await set_conversation(session, person.id, ENTRY, state, data)
+            card_text, buttons = await render(wf, entry, state, data, head)
+    except StaleAction:
+        await _closed(update, context, person)
+        return
+    await put_card(update, context, person.id, message_id, card_text, buttons, new=True)
+
+
+# ----------------------------------------------------------------- evidence files
+def _ext(name: str) -> str:
+    dot = name.rfind(".")
+    return name[dot:].lower() if dot >= 0 else ""
+
+
+def type_allowed(name: str, mime: str | None) -> bool:
+    spec = EVIDENCE_TYPES.get(_ext(name))
+    if spec is None:
+        return False
+    return mime in GENERIC_MIME or mime in spec[0]
+
+
+def content_ok(name: str, data: bytes) -> bool:
+    """The bytes are what the name says (a renamed archive or program is refused)."""
+    kind = EVIDENCE_TYPES[_ext(name)][1]
+    if kind == "jpeg":
+        return data.startswith(b"\xff\xd8\xff")
+    if kind == "png":
+        return data.startswith(b"\x89PNG\r\n\x1a\n")
+    if kind == "webp":
+        return data[:4] == b"RIFF" and data[8:12] == b"WEBP"
+    if kind == "pdf":
+        return data[:1024].lstrip().startswith(b"%PDF-")
+    if kind == "ole":
+        return data.startswith(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1")
+    if kind in ("ooxml", "odf"):
+        try:
+            with zipfile.ZipFile(io.BytesIO(data)) as zf:
+                names = set(zf.namelist())
+        except (zipfile.BadZipFile, ValueError, OSError):
+            return False
+        return "[Content_Types].xml" in names if kind == "ooxml" else "mimetype" in names
+    return False
+
+
+@file_route(ENTRY)
+async def entry_file(update: Update, context: Context, person: Person, conv) -> None:
+    msg = update.effective_message
+    if conv.state not in ("evidence", "note"):
+        await reply(update, t("e.file_first"))
+        return
+    limit = evidence_limit(context)
+    if msg.document is not None:
+        name = msg.document.file_name or "dokumen"
+        size = msg.document.file_size or 0
+        if size > limit:
+            await reply(update, t("e.evidence_too_big", size=size_text(size),
+                                  limit=size_text(limit)))
+            return
+        if not type_allowed(name, msg.document.mime_type):
+            await reply(update, t("e.file_type", name=name))
+            return
+    elif msg.photo:
+        size = msg.photo[-1].file_size or 0
+        if size > limit:
+            await reply(update, t("e.evidence_too_big", size=size_text(size),
+                                  limit=size_text(limit)))
+            return
+    else:
+        await reply(update, t("e.file_type", name="-"))
+        return
+    # who and where, before anything is downloaded
+    try:
+        async with transaction(context) as (session, wf):
+            entry = await load_entry(wf, person, conv.data.get("run"))
+    except StaleAction:
+        await _closed(update, context, person)
+        return
+    try:
+        got = await download(update, context, limit)
+    except FileTooBig as exc:
+        await reply(update, exc.message)
+        return
+    data, name, mime = got
+    if msg.document is not None and not content_ok(name, data):
+        await reply(update, t("e.file_type", name=name))
+        return
+    sv = services(context)
+    try:
+        async with transaction(context) as (session, wf):
+            current = await get_conversation(session, person.id)
+            if (current is None or current.kind != ENTRY
+                    or current.data.get("run") != conv.data.get("run")
+                    or current.state not in ("evidence", "note")):
+                raise StaleAction()
+            entry = await load_entry(wf, person, current.data.get("run"))
+            cdata = dict(current.data)
+            message_id = current.message_id
+            item = current_item(entry, cdata)
+            sub = await wf.latest_submission(entry.cycle.id, item.indicator_id)
+            if sub is None or sub.skipped:
+                raise InvalidInput(t("e.file_first"))
+            stored = await sv.store.put(session, data, name, mime, limit=True)
+            if stored.id in await evidence_ids(session, sub):
+                head = t("e.evidence_dup")
+            else:
+                await wf.add_evidence(person, entry.run.id, sub.id, stored.id)
+                head = t("e.evidence_saved", name=name)
+            await set_conversation(session, person.id, ENTRY, "evidence", cdata)
+            card_text, buttons = await render(wf, entry, "evidence", cdata, head)
+    except FileTooLarge as exc:
+        await reply(update, t("e.evidence_too_big", size=size_text(exc.size),
+                              limit=size_text(exc.limit)))
+        return
+    except StaleAction:
+        await _closed(update, context, person)
+        return
+    await put_card(update, context, person.id, message_id, card_text, buttons, new=True)
+
+
+def register(app) -> None:
+    app.add_handler(CallbackQueryHandler(enter, pattern=callbacks.pattern("ent")))
+    app.add_handler(CallbackQueryHandler(on_button, pattern=callbacks.pattern(*BUTTONS)))
