@@ -244,6 +244,8 @@ def _validate(cfg: Config) -> None:
         raise ConfigError("measurement.band_thresholds: harus urut dari besar ke kecil")
     if not 0 < cfg.reminders.share_of_time < 1:
         raise ConfigError("reminders.share_of_time: harus antara 0 dan 1")
+    if cfg.reminders.escalation_interval_working_days < 1:
+        raise ConfigError("reminders.escalation_interval_working_days: minimal 1")
     if cfg.reminders.sweep_interval_seconds < 1:
         raise ConfigError("reminders.sweep_interval_seconds: minimal 1")
     roles = {"kadis", "sekretaris", "kasubag", "kabid", "staf"}

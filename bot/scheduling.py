@@ -1,0 +1,75 @@
+"""Periodic jobs on PTB's JobQueue: the deadline sweep, the daily digest, the prompt.
+
+JobQueue jobs are not persisted, and need not be: every job reads what is due from the
+database, so ``schedule(application)`` in ``post_init`` re-derives everything after a
+restart. The one repeating job runs at start-up (``first=0``, so points missed while the
+bot was down go out at once, or at the next opening) and then every
+``[reminders] sweep_interval_seconds``. Each part opens its own session and
+transaction; an exception is logged and the next tick tries again.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any, Awaitable, Callable
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.reminders import daily_digest, quarterly_prompt, sweep
+from bot.services import Services
+
+log = logging.getLogger(__name__)
+
+JOB_NAME = "sopbot-deadlines"
+
+Task = Callable[[AsyncSession, Services], Awaitable[Any]]
+TASKS: tuple[tuple[str, Task], ...] = (
+    ("sweep", sweep),
+    ("digest", daily_digest),
+    ("prompt", quarterly_prompt),
+)
+
+
+async def run_deadline_tasks(sessionmaker: async_sessionmaker, services: Services
+                             ) -> dict[str, int]:
+    """One tick: the sweep, then the digest and the prompt (each guarded by its own
+    "office open and not yet sent" check). Returns how many each produced; a part that
+    failed is logged and reported as -1."""
+    done: dict[str, int] = {}
+    for name, task in TASKS:
+        try:
+            async with sessionmaker() as session, session.begin():
+                result = await task(session, services)
+            done[name] = len(result) if isinstance(result, list) else int(result)
+        except Exception:  # noqa: BLE001 - a failing job must not stop the loop
+            log.exception("deadline job %s failed; retrying at the next tick", name)
+            done[name] = -1
+    if any(done.values()):
+        log.info("deadline job: %s", done)
+    return done
+
+
+async def deadline_job(context: Any) -> None:
+    """The JobQueue callback."""
+    data = context.application.bot_data
+    await run_deadline_tasks(data["sessionmaker"], data["services"])
+
+
+def schedule(application: Any) -> None:
+    """Register the repeating deadline job (replacing an earlier registration)."""
+    job_queue = application.job_queue
+    if job_queue is None:
+        raise RuntimeError(
+            "JobQueue tidak tersedia: pasang python-telegram-bot[job-queue]")
+    services: Services = application.bot_data["services"]
+    for job in job_queue.get_jobs_by_name(JOB_NAME):
+        job.schedule_removal()
+    job_queue.run_repeating(
+        deadline_job,
+        interval=services.config.reminders.sweep_interval_seconds,
+        first=0,
+        name=JOB_NAME,
+        job_kwargs={"max_instances": 1, "coalesce": True, "misfire_grace_time": None},
+    )
+
+
+__all__ = ["JOB_NAME", "deadline_job", "run_deadline_tasks", "schedule"]
