@@ -60,6 +60,18 @@ def _parser() -> argparse.ArgumentParser:
     auds.add_parser("verify", help="periksa rantai hash jejak audit")
     bk = sub.add_parser("backup", help="cadangkan basis data SQLite dan berkas tersimpan")
     bk.add_argument("out", type=Path, help="folder tujuan (kosong)")
+    agenda = sub.add_parser("agenda", help="buku agenda surat")
+    ags = agenda.add_subparsers(dest="agenda_command", required=True, metavar="AKSI")
+    agx = ags.add_parser("export", help="tulis buku agenda ke berkas .xlsx")
+    agx.add_argument("file", type=Path)
+    agx.add_argument("--year", type=int, default=None, help="tahun (bawaan: semua tahun)")
+
+    arc = sub.add_parser("archive", help="arsip satu siklus sebagai .zip dengan MANIFEST")
+    arc.add_argument("cycle_id", type=int, metavar="CYCLE_ID")
+    arc.add_argument("out", type=Path, metavar="OUT.zip")
+
+    ver = sub.add_parser("verify", help="periksa keaslian dokumen dari kode verifikasinya")
+    ver.add_argument("code", metavar="KODE")
     return p
 
 
@@ -206,6 +218,67 @@ def cmd_audit_verify(cfg: Config, _args) -> int:
     return asyncio.run(_with_db(cfg, go))
 
 
+def cmd_agenda_export(cfg: Config, args) -> int:
+    from bot.archive import export_agenda
+
+    cmd_db_upgrade_quiet(cfg)
+
+    async def go(sm) -> int:
+        async with sm() as session:
+            count = await export_agenda(session, args.file, year=args.year)
+        print(f"Buku agenda ditulis: {args.file} ({count} surat)")
+        return 0
+
+    return asyncio.run(_with_db(cfg, go))
+
+
+def cmd_archive(cfg: Config, args) -> int:
+    from bot.archive import build_archive
+    from bot.services import build_services
+
+    store = build_services(cfg).store
+    cmd_db_upgrade_quiet(cfg)
+
+    async def go(sm) -> int:
+        async with sm() as session:
+            try:
+                result = await build_archive(session, store, args.cycle_id, args.out)
+            except LookupError as exc:
+                print(str(exc), file=sys.stderr)
+                return 1
+        size = sum(e.size for e in result.entries)
+        print(f"Arsip ditulis: {result.path} ({len(result.entries)} berkas, {size} byte)")
+        print(f"SHA-256 MANIFEST.txt: {result.manifest_sha256}")
+        return 0
+
+    return asyncio.run(_with_db(cfg, go))
+
+
+def cmd_verify(cfg: Config, args) -> int:
+    from bot.archive import wib_text
+    from bot.documents import verify_code
+
+    cmd_db_upgrade_quiet(cfg)
+
+    async def go(sm) -> int:
+        async with sm() as session:
+            found = await verify_code(session, args.code)
+        if found is None:
+            print(f"TIDAK DITEMUKAN: kode {args.code.strip().upper()} tidak diterbitkan "
+                  "oleh bot ini.", file=sys.stderr)
+            return 1
+        print(f"ASLI: kode {found['code']}")
+        print(f"Nomor surat   : {found['letter_number'] or '-'}")
+        print(f"Tanggal surat : {found['letter_date'] or '-'}")
+        print(f"Penanda tangan: {found['signer']}")
+        print(f"Waktu tanda tangan: {wib_text(found['signed_at']) or '-'}")
+        print(f"Versi dokumen : {found['version']}")
+        print(f"SHA-256 PDF   : {found['sha256']}")
+        return 0
+
+    return asyncio.run(_with_db(cfg, go))
+
+
 def cmd_run(cfg: Config, args) -> int:
     from bot.app import build_application
     from bot.services import build_services
@@ -240,6 +313,17 @@ def cmd_run(cfg: Config, args) -> int:
     return 0
 
 
+def cmd_demo(cfg: Config, args) -> int:
+    from bot.demo import run_demo
+
+    logging.getLogger().setLevel(logging.WARNING if not args.verbose else logging.DEBUG)
+    try:
+        asyncio.run(run_demo(Path(args.out), keep_running=args.keep_running))
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
 def cmd_emulator(cfg: Config, args) -> int:
     from bot.emulator import main as emulator_main
 
@@ -261,6 +345,7 @@ def cmd_backup(cfg: Config, args) -> int:
 
 COMMANDS: dict[tuple[str, ...], Callable[[Config, argparse.Namespace], int]] = {
     ("run",): cmd_run,
+    ("demo",): cmd_demo,
     ("emulator",): cmd_emulator,
     ("db", "upgrade"): cmd_db_upgrade,
     ("setup", "template"): cmd_setup_template,
@@ -268,6 +353,9 @@ COMMANDS: dict[tuple[str, ...], Callable[[Config, argparse.Namespace], int]] = {
     ("people", "invite"): cmd_people_invite,
     ("people", "list"): cmd_people_list,
     ("audit", "verify"): cmd_audit_verify,
+    ("agenda", "export"): cmd_agenda_export,
+    ("archive",): cmd_archive,
+    ("verify",): cmd_verify,
     ("backup",): cmd_backup,
 }
 

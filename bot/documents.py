@@ -7,8 +7,10 @@ import asyncio
 import hashlib
 import secrets
 import tempfile
-
+from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
@@ -21,6 +23,9 @@ from models import (
 from models.enums import ApprovalAction, Role, StepStatus, ValueType
 from reports.document_data import DocumentData, IndicatorRow, Signatory, StepTiming
 from reports.measure import CapPolicy
+
+if TYPE_CHECKING:
+    from reports.workbook import RowEdit
 
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I
 
@@ -167,6 +172,38 @@ async def compile_documents(wf: Workflow, actor: Person, cycle: Cycle) -> Docume
     version = (current.version + 1) if current else 1
     data = await document_data(wf, cycle, version=version)
     return await _store_version(wf, actor, cycle, data, file_stem(cycle, version), "compiled")
+
+
+def apply_edits(data: DocumentData, edits: Mapping[str, "RowEdit"]) -> DocumentData:
+    """``data`` with each row's target, realisation and note taken from an edited
+    workbook (rows without an edit stay as they are)."""
+    rows = []
+    for row in data.rows:
+        edit = edits.get(row.code)
+        rows.append(row if edit is None else
+                    replace(row, target=edit.target, realisasi=edit.realisasi, note=edit.note))
+    return replace(data, rows=tuple(rows))
+
+
+async def workbook_expectations(wf: Workflow, cycle: Cycle) -> tuple[list[str], dict[str, ValueType]]:
+    """The indicator codes (and their value types) a returned workbook must hold."""
+    codes, types = [], {}
+    for item in await wf.cycle_items(cycle.id):
+        ind = await wf.s.get(Indicator, item.indicator_id)
+        codes.append(ind.code)
+        types[ind.code] = ind.value_type
+    return codes, types
+
+
+async def compile_uploaded(wf: Workflow, actor: Person, cycle: Cycle,
+                           edits: Mapping[str, "RowEdit"]) -> tuple[Document, DocumentData]:
+    """A workbook edited offline and sent back: the documents rebuilt from its figures,
+    kept as a new version with source "uploaded" (step 6)."""
+    current = await wf.current_document(cycle.id)
+    version = (current.version + 1) if current else 1
+    data = apply_edits(await document_data(wf, cycle, version=version), edits)
+    doc = await _store_version(wf, actor, cycle, data, file_stem(cycle, version), "uploaded")
+    return doc, data
 
 
 async def stamp_numbered(wf: Workflow, actor: Person, cycle: Cycle, letter: LetterNumber) -> Document:

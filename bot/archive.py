@@ -1,0 +1,343 @@
+"""What a cycle leaves behind as the office's records (SOP "Pencatatan"): the tanda
+terima of each delivery (step 11), the agenda book (buku agenda, step 9) and the
+archive bundle of a cycle (step 10, ``sopbot archive``).
+
+The archive is a zip with every document version's files (by version folder), the
+evidence (by bidang and indicator), the incoming letter, the receipts, the approvals,
+the cycle's audit rows with their hashes, its agenda row(s) and ``MANIFEST.txt`` that
+lists every file with its sha256 and size.
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import re
+import zipfile
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot import audit
+from bot.outbox import enqueue
+from bot.storage import FileStore
+from bot.texts import period_label, role_title, t
+from bot.workcal import to_wib
+from bot.workflow import Workflow
+from models import (
+    Approval, AuditLog, Cycle, Delivery, Document, Evidence, Indicator, LetterNumber,
+    Office, Person, StoredFile, Submission, Unit,
+)
+from models.enums import ApprovalAction
+from reports.numbers import format_date
+from reports.receipt import ReceiptData, build_receipt_pdf
+
+RECEIPT_DOCUMENT = "delivery.receipt_document"  # audit action naming the tanda terima PDF
+ACTION_LABELS = {ApprovalAction.PARAF: "paraf", ApprovalAction.SIGN: "tanda tangan",
+                 ApprovalAction.RETURN: "dikembalikan"}
+AGENDA_HEADERS = ("No urut", "Nomor surat", "Tanggal", "Perihal", "Tujuan", "Dicatat oleh")
+ZIP_TIME = (1980, 1, 1, 0, 0, 0)
+
+
+def wib_text(moment: datetime | None) -> str:
+    """"2024-10-07 08:30:00 WIB" (sortable, for CSV files and the command line)."""
+    if moment is None:
+        return ""
+    return f"{to_wib(moment):%Y-%m-%d %H:%M:%S} WIB"
+
+
+def safe_name(text: str, limit: int = 80) -> str:
+    """A file or folder name from free text: letters, digits, dot, dash, underscore."""
+    name = re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-.") or "berkas"
+    return name[:limit]
+
+
+# ------------------------------------------------------------------ receipts
+async def receipt_data(wf: Workflow, delivery: Delivery) -> ReceiptData:
+    cycle = await wf.get_cycle(delivery.cycle_id)
+    office = await wf.office()
+    letter = await wf.letter_of(cycle.id)
+    recorder = await wf.s.get(Person, delivery.recorded_by_id) if delivery.recorded_by_id else None
+    by_contact = (delivery.contact_person_id is not None
+                  and delivery.receipt_file_id is None)
+    doc = await wf.current_document(cycle.id)
+    documents = []
+    for fid in ((doc.pdf_file_id, doc.workbook_file_id) if doc else ()):
+        stored = await wf.s.get(StoredFile, fid) if fid else None
+        if stored is not None:
+            documents.append(stored.filename or "dokumen")
+    return ReceiptData(
+        office_name=office.name, regency=office.regency, place=office.place,
+        letter_number=letter.number if letter else "-",
+        letter_date=letter.letter_date if letter else None,
+        subject=(letter.subject if letter and letter.subject
+                 else f"{cycle.document_type} {period_label(cycle.kind, cycle.year, cycle.quarter)}"),
+        agency=delivery.agency_name, received_by=delivery.received_by,
+        received_at=to_wib(delivery.received_at or wf.now),
+        method=t("g.receipt_by_contact") if by_contact else t("g.receipt_by_photo"),
+        delivered_by=recorder.name if recorder else "",
+        documents=tuple(documents), example_data=office.example_data,
+        receipt_no=f"{delivery.cycle_id}-{delivery.id}")
+
+
+async def record_receipt(wf: Workflow, actor: Person, delivery_id: int, *,
+                         received_by: str = "", receipt_file_id: int | None = None
+                         ) -> tuple[Delivery, StoredFile]:
+    """``Workflow.record_receipt`` plus the tanda terima PDF: stored, named in the audit
+    trail and sent to the holder of the delivery step, in the same transaction."""
+    delivery = await wf.record_receipt(actor, delivery_id, received_by=received_by,
+                                       receipt_file_id=receipt_file_id)
+    data = await receipt_data(wf, delivery)
+    pdf = build_receipt_pdf(data)
+    name = f"Tanda-Terima-{safe_name(delivery.agency_key)}-{delivery.cycle_id}.pdf"
+    stored = await wf.sv.store.put(wf.s, pdf, name, "application/pdf")
+    await audit.record(wf.s, RECEIPT_DOCUMENT, actor_id=actor.id, cycle_id=delivery.cycle_id,
+                       at=wf.now, delivery=delivery.id, agency=delivery.agency_key,
+                       file=stored.id, sha256=stored.sha256)
+    holder = await wf.s.get(Person, delivery.recorded_by_id) if delivery.recorded_by_id else None
+    if holder is not None:
+        await enqueue(wf.s, holder, "receipt_document",
+                      t("g.receipt_document", agency=delivery.agency_name,
+                        received_by=delivery.received_by),
+                      at=wf.now, files=[{"file_id": stored.id, "kind": "document"}])
+    return delivery, stored
+
+
+async def receipt_document(session: AsyncSession, delivery_id: int) -> StoredFile | None:
+    """The tanda terima PDF made for a delivery (the latest, if made twice)."""
+    delivery = await session.get(Delivery, delivery_id)
+    if delivery is None:
+        return None
+    rows = (await session.execute(
+        select(AuditLog.payload).where(AuditLog.action == RECEIPT_DOCUMENT,
+                                       AuditLog.cycle_id == delivery.cycle_id)
+        .order_by(AuditLog.id.desc()))).scalars()
+    for payload in rows:
+        data = json.loads(payload)
+        if data.get("delivery") == delivery_id:
+            return await session.get(StoredFile, data["file"])
+    return None
+
+
+# ------------------------------------------------------------------ agenda book
+@dataclass(frozen=True)
+class AgendaRow:
+    sequence: int
+    number: str
+    letter_date: date
+    subject: str
+    recipient: str
+    recorded_by: str
+
+
+async def agenda_rows(session: AsyncSession, *, year: int | None = None,
+                      cycle_id: int | None = None) -> list[AgendaRow]:
+    stmt = (select(LetterNumber, Person)
+            .outerjoin(Person, Person.id == LetterNumber.person_id)
+            .order_by(LetterNumber.office_id, LetterNumber.year, LetterNumber.sequence))
+    if year is not None:
+        stmt = stmt.where(LetterNumber.year == year)
+    if cycle_id is not None:
+        stmt = stmt.where(LetterNumber.cycle_id == cycle_id)
+    return [AgendaRow(letter.sequence, letter.number, letter.letter_date, letter.subject,
+                      letter.recipient, person.name if person else "")
+            for letter, person in (await session.execute(stmt)).all()]
+
+
+async def export_agenda(session: AsyncSession, path: Path, *, year: int | None = None) -> int:
+    """Write the agenda book as .xlsx; returns the number of entries."""
+    from openpyxl import Workbook
+    from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
+
+    rows = await agenda_rows(session, year=year)
+    office = (await session.execute(select(Office).order_by(Office.id))).scalars().first()
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "Buku Agenda"
+    ws.append([f"BUKU AGENDA SURAT KELUAR{f' TAHUN {year}' if year else ''}"])
+    ws.append([f"{office.name} {office.regency}".strip() if office else ""])
+    if office is not None and office.example_data:
+        ws.append(["DATA CONTOH"])
+        ws["A3"].font = Font(bold=True, color="C00000")
+    ws.append([])
+    ws.append(list(AGENDA_HEADERS))
+    head_row = ws.max_row
+    thin = Side(style="thin")
+    border = Border(left=thin, right=thin, top=thin, bottom=thin)
+    for cell in ws[head_row]:
+        cell.font = Font(bold=True)
+        cell.fill = PatternFill("solid", fgColor="D9E1F2")
+        cell.alignment = Alignment(horizontal="center", vertical="center", wrap_text=True)
+        cell.border = border
+    ws["A1"].font = Font(bold=True, size=13)
+    for row in rows:
+        ws.append([row.sequence, row.number, format_date(row.letter_date), row.subject,
+                   row.recipient, row.recorded_by])
+        for cell in ws[ws.max_row]:
+            cell.border = border
+            cell.alignment = Alignment(vertical="top", wrap_text=True)
+    for letter, width in zip("ABCDEF", (9, 28, 18, 48, 48, 30)):
+        ws.column_dimensions[letter].width = width
+    ws.freeze_panes = ws.cell(row=head_row + 1, column=1)
+    ws.print_title_rows = f"{head_row}:{head_row}"
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    wb.save(path)
+    return len(rows)
+
+
+# ------------------------------------------------------------------ the bundle
+@dataclass(frozen=True)
+class ArchiveEntry:
+    name: str
+    sha256: str
+    size: int
+
+
+@dataclass(frozen=True)
+class ArchiveResult:
+    path: Path
+    entries: tuple[ArchiveEntry, ...]
+    manifest_sha256: str
+
+
+class _Bundle:
+    def __init__(self) -> None:
+        self.files: dict[str, bytes] = {}
+
+    def add(self, name: str, data: bytes) -> str:
+        base, dot, ext = name.rpartition(".")
+        if not dot:
+            base, ext = name, ""
+        candidate, n = name, 2
+        while candidate in self.files:
+            if self.files[candidate] == data:
+                return candidate
+            candidate = f"{base}-{n}.{ext}" if ext else f"{base}-{n}"
+            n += 1
+        self.files[candidate] = data
+        return candidate
+
+
+def _csv(header: list[str], rows: list[list[object]]) -> bytes:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    return buf.getvalue().encode("utf-8")
+
+
+async def build_archive(session: AsyncSession, store: FileStore, cycle_id: int,
+                        out: Path) -> ArchiveResult:
+    """Write the archive zip of one cycle to ``out``."""
+    cycle = await session.get(Cycle, cycle_id)
+    if cycle is None:
+        raise LookupError(f"Siklus {cycle_id} tidak ditemukan.")
+    bundle = _Bundle()
+
+    async def stored(file_id: int | None) -> tuple[StoredFile, bytes] | None:
+        if not file_id:
+            return None
+        row = await session.get(StoredFile, file_id)
+        if row is None:
+            return None
+        return row, store.read(row)
+
+    # document versions
+    docs = (await session.execute(select(Document).where(Document.cycle_id == cycle_id)
+                                  .order_by(Document.version))).scalars().all()
+    for doc in docs:
+        for kind, fid in (("pdf", doc.pdf_file_id), ("xlsx", doc.workbook_file_id),
+                          ("png", doc.chart_file_id)):
+            got = await stored(fid)
+            if got is not None:
+                row, data = got
+                name = safe_name(row.filename or f"dokumen.{kind}")
+                bundle.add(f"dokumen/v{doc.version}/{name}", data)
+
+    # evidence by bidang / indicator (every revision's files)
+    units = {u.id: u for u in (await session.execute(select(Unit))).scalars()}
+    evidence = (await session.execute(
+        select(Evidence, Submission, Indicator)
+        .join(Submission, Submission.id == Evidence.submission_id)
+        .join(Indicator, Indicator.id == Submission.indicator_id)
+        .where(Submission.cycle_id == cycle_id)
+        .order_by(Indicator.unit_id, Indicator.sort_order, Submission.revision, Evidence.id)
+    )).all()
+    for ev, sub, ind in evidence:
+        got = await stored(ev.file_id)
+        if got is not None:
+            row, data = got
+            unit = units.get(ind.unit_id)
+            folder = f"bukti/{safe_name(unit.name if unit else 'bidang')}/{safe_name(ind.code)}"
+            bundle.add(f"{folder}/r{sub.revision}-{safe_name(row.filename or 'bukti')}", data)
+
+    # the incoming letter
+    got = await stored(cycle.letter_file_id)
+    if got is not None:
+        row, data = got
+        bundle.add(f"surat-masuk/{safe_name(row.filename or 'surat-masuk')}", data)
+
+    # receipts: the photo of the signed receipt and the tanda terima PDF
+    deliveries = (await session.execute(select(Delivery).where(Delivery.cycle_id == cycle_id)
+                                        .order_by(Delivery.id))).scalars().all()
+    for d in deliveries:
+        folder = f"tanda-terima/{safe_name(d.agency_key)}"
+        got = await stored(d.receipt_file_id)
+        if got is not None:
+            row, data = got
+            bundle.add(f"{folder}/foto-{safe_name(row.filename or 'tanda-terima.jpg')}", data)
+        receipt = await receipt_document(session, d.id)
+        if receipt is not None:
+            bundle.add(f"{folder}/{safe_name(receipt.filename or 'tanda-terima.pdf')}",
+                       store.read(receipt))
+
+    # approvals
+    versions = {d.id: d.version for d in docs}
+    approvals = (await session.execute(
+        select(Approval, Person).join(Person, Person.id == Approval.person_id)
+        .where(Approval.document_id.in_(list(versions) or [-1])).order_by(Approval.id)
+    )).all()
+    bundle.add("approvals.csv", _csv(
+        ["nama", "peran", "aksi", "alasan", "waktu", "versi_dokumen", "sha256"],
+        [[p.name, role_title(p.role), ACTION_LABELS[a.action], a.reason,
+          wib_text(a.created_at), versions.get(a.document_id, ""), a.document_sha256]
+         for a, p in approvals]))
+
+    # the cycle's audit rows with their hashes
+    people = {p.id: p.name for p in (await session.execute(select(Person))).scalars()}
+    rows = (await session.execute(select(AuditLog).where(AuditLog.cycle_id == cycle_id)
+                                  .order_by(AuditLog.id))).scalars().all()
+    lines = [json.dumps({
+        "id": r.id, "created_at": r.created_at.isoformat(), "waktu": wib_text(r.created_at),
+        "actor_id": r.actor_id, "actor": people.get(r.actor_id, ""), "action": r.action,
+        "payload": json.loads(r.payload), "prev_hash": r.prev_hash, "hash": r.hash,
+    }, ensure_ascii=False, sort_keys=True) for r in rows]
+    bundle.add("audit.jsonl", ("\n".join(lines) + "\n").encode("utf-8"))
+
+    # the agenda entry of the letter
+    bundle.add("agenda.csv", _csv(
+        ["no_urut", "nomor_surat", "tanggal", "perihal", "tujuan", "dicatat_oleh"],
+        [[r.sequence, r.number, r.letter_date.isoformat(), r.subject, r.recipient,
+          r.recorded_by] for r in await agenda_rows(session, cycle_id=cycle_id)]))
+
+    entries = tuple(ArchiveEntry(name, hashlib.sha256(data).hexdigest(), len(data))
+                    for name, data in sorted(bundle.files.items()))
+    period = period_label(cycle.kind, cycle.year, cycle.quarter)
+    manifest = "\n".join(
+        [f"# Arsip siklus {cycle_id}: {cycle.document_type} {period}",
+         "# sha256  ukuran(byte)  berkas", *(f"{e.sha256}  {e.size}  {e.name}" for e in entries)]
+    ) + "\n"
+    manifest_bytes = manifest.encode("utf-8")
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as z:
+        for name, data in [*sorted(bundle.files.items()), ("MANIFEST.txt", manifest_bytes)]:
+            info = zipfile.ZipInfo(name, date_time=ZIP_TIME)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            z.writestr(info, data)
+    return ArchiveResult(out, entries, hashlib.sha256(manifest_bytes).hexdigest())

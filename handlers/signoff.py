@@ -1,0 +1,495 @@
+"""Steps 6-11: the Kasubag compiles the documents (and may send back an edited
+workbook), the Sekretaris initials, the Kadis signs (either may return them with a
+reason), the staf numbers them, the Kasubag archives them, the staf delivers them and
+records the receipts; ``/cek KODE`` verifies a numbered document for anyone.
+
+Conversations (kept in the database): ``compile`` (an .xlsx sent while step 6 is open
+is read as an edited workbook), ``ret_reason`` (the reason of a return), ``receipt``
+(the photo of a signed receipt).
+"""
+from __future__ import annotations
+
+import asyncio
+import html
+import importlib
+import logging
+import tempfile
+from pathlib import Path
+
+from sqlalchemy import select
+from telegram import InputFile, Update
+from telegram.error import BadRequest
+from telegram.ext import CallbackQueryHandler, CommandHandler
+
+from bot import archive, callbacks
+from bot.documents import (
+    compile_documents, compile_uploaded, document_data, stamp_numbered, verify_code,
+    workbook_expectations,
+)
+from bot.texts import TEXTS, Raw, t
+from bot.workcal import format_wib
+from bot.workflow import NotAllowed, NotFound, StaleAction, Workflow
+from handlers.common import (
+    Context, action, clear_conversation, download, drop_buttons, file_route,
+    get_conversation, reply, services, sessionmaker, set_conversation, text_route,
+    transaction,
+)
+from handlers.tasks import delivery_card
+from models import Approval, Delivery, Document, LetterNumber, Person, StepRun, StoredFile
+from models.enums import DeliveryStatus, DocumentStatus, Role, StepStatus
+from reports.document_data import DocumentData, iter_lowest
+from reports.measure import summarise
+from reports.numbers import format_date, format_percent
+
+log = logging.getLogger(__name__)
+
+COMPILE, RET_REASON, RECEIPT = "compile", "ret_reason", "receipt"
+MAX_REASON = 1000
+MAX_ERRORS_SHOWN = 15
+XLSX_MIME = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+# ------------------------------------------------------------------ helpers
+async def _open_run(wf: Workflow, person: Person, run_id: int, *kinds: str) -> StepRun:
+    """The run of a pressed button: open, of the expected kind, held by ``person``."""
+    run = await wf.get_run(run_id)
+    if wf.sop.step(run.step_no).kind not in kinds or run.status != StepStatus.OPEN:
+        raise StaleAction()
+    if run.assignee_id != person.id:
+        raise NotAllowed(t("err.not_assignee"))
+    return run
+
+
+async def _files(session, doc: Document) -> list[tuple[str, str, StoredFile]]:
+    """(kind, file name, stored file) of a version: workbook, PDF, chart."""
+    out = []
+    for kind, fid in (("document", doc.workbook_file_id), ("document", doc.pdf_file_id),
+                      ("photo", doc.chart_file_id)):
+        stored = await session.get(StoredFile, fid) if fid else None
+        if stored is not None:
+            out.append((kind, stored.filename or "dokumen", stored))
+    return out
+
+
+def summary_text(data: DocumentData) -> str:
+    """The reports' own summary when it exists, else counts and the lowest capaian."""
+    try:
+        module = importlib.import_module("reports.summary")
+    except ModuleNotFoundError:
+        module = None
+    if module is not None and hasattr(module, "summary_text"):
+        return f"{module.summary_text(data)}\n<i>Versi {data.version}</i>"
+    measured = data.measured()
+    s = summarise([result for _, result in measured])
+    lines = [t("g.summary_head", period=data.period_label, version=data.version),
+             t("g.summary_counts", total=s.total, reached=s.reached,
+               not_reached=s.not_reached, no_data=s.no_data)]
+    if s.average_score is not None:
+        lines.append(t("g.summary_average", average=format_percent(s.average_score)))
+    lowest = list(iter_lowest(measured, 3))
+    if lowest:
+        lines.append(t("g.summary_lowest"))
+        lines += [t("g.summary_line", name=row.name[:70], percent=format_percent(r.percent))
+                  for row, r in lowest]
+    return "\n".join(lines)
+
+
+async def _send_documents(update: Update, context: Context, files, text: str,
+                          buttons) -> None:
+    chat = update.effective_chat
+    sv = services(context)
+    for kind, name, stored in files:
+        data = sv.store.read(stored)
+        if kind == "photo":
+            await chat.send_photo(InputFile(data, filename=name))
+        else:
+            await chat.send_document(InputFile(data, filename=name))
+    await chat.send_message(text, reply_markup=_markup(buttons))
+
+
+def _markup(buttons):
+    from bot.outbox_sender import keyboard
+
+    return keyboard(buttons)
+
+
+def _compiled_buttons(run_id: int, doc_id: int):
+    return [[(t("b.submit"), callbacks.encode("subm", run_id, doc_id))],
+            [(t("b.recompile"), callbacks.encode("cmp", run_id))]]
+
+
+async def _edit_card(update: Update, line: str) -> None:
+    """The pressed card keeps its text, loses its buttons and gains ``line``."""
+    query = update.callback_query
+    message = query.message if query else None
+    if message is None:
+        return
+    try:
+        if message.text is not None:
+            await query.edit_message_text(f"{message.text_html}\n\n{line}", reply_markup=None)
+        else:
+            await query.edit_message_reply_markup(reply_markup=None)
+    except BadRequest:
+        await drop_buttons(update)
+
+
+def _now_text(context: Context) -> str:
+    return format_wib(services(context).clock.now())
+
+
+# ------------------------------------------------------------------ step 6: compile
+@action(Role.KASUBAG, callback=True)
+async def compile_press(update: Update, context: Context, person: Person, cb) -> str | None:
+    async with transaction(context) as (session, wf):
+        run = await _open_run(wf, person, cb.arg(0), "compile")
+        period = wf.period(await wf.get_cycle(run.cycle_id))
+    await drop_buttons(update)
+    progress = await reply(update, t("g.compiling", period=period))
+    try:
+        async with transaction(context) as (session, wf):
+            run = await wf.get_run(cb.arg(0), lock=True)
+            run = await _open_run(wf, person, run.id, "compile")
+            cycle = await wf.get_cycle(run.cycle_id)
+            doc = await compile_documents(wf, person, cycle)
+            data = await document_data(wf, cycle, version=doc.version)
+            files = await _files(session, doc)
+            await set_conversation(session, person.id, COMPILE, "review",
+                                   {"run": run.id, "doc": doc.id})
+    except Exception:
+        await progress.edit_text(t("g.compile_failed"))
+        raise
+    await progress.edit_text(t("g.compiled", period=period, version=doc.version))
+    await _send_documents(update, context, files,
+                          summary_text(data) + "\n\n" + t("g.compile_hint"),
+                          _compiled_buttons(run.id, doc.id))
+    return None
+
+
+@file_route(COMPILE)
+async def compile_upload(update: Update, context: Context, person: Person, conv) -> None:
+    """An edited workbook sent back while step 6 is open."""
+    msg = update.effective_message
+    document = msg.document
+    if document is None or not (document.file_name or "").lower().endswith(".xlsx"):
+        await reply(update, t("g.upload_xlsx_only"))
+        return
+    from reports.workbook import WorkbookError, read_workbook
+
+    sv = services(context)
+    got = await download(update, context, sv.store.max_bytes)
+    async with transaction(context) as (session, wf):
+        run = await _open_run(wf, person, conv.data["run"], "compile")
+        codes, types = await workbook_expectations(wf, await wf.get_cycle(run.cycle_id))
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "kiriman.xlsx"
+        path.write_bytes(got[0])
+        try:
+            result = await asyncio.to_thread(read_workbook, path, codes, types)
+        except WorkbookError as exc:
+            await reply(update, t("g.upload_unreadable", error=str(exc)))
+            return
+    if result.errors:
+        shown = [f"- {html.escape(str(e))}" for e in result.errors[:MAX_ERRORS_SHOWN]]
+        if len(result.errors) > MAX_ERRORS_SHOWN:
+            shown.append(t("g.upload_more_errors", count=len(result.errors) - MAX_ERRORS_SHOWN))
+        await reply(update, t("g.upload_errors", count=len(result.errors),
+                              lines=Raw("\n".join(shown))))
+        return
+    async with transaction(context) as (session, wf):
+        run = await wf.get_run(conv.data["run"], lock=True)
+        run = await _open_run(wf, person, run.id, "compile")
+        cycle = await wf.get_cycle(run.cycle_id)
+        doc, data = await compile_uploaded(wf, person, cycle, result.rows)
+        files = await _files(session, doc)
+        await set_conversation(session, person.id, COMPILE, "review",
+                               {"run": run.id, "doc": doc.id})
+    text = t("g.uploaded_head", version=doc.version) + "\n\n" + summary_text(data)
+    if result.warnings:
+        text += "\n\n" + t("g.upload_warnings", lines=Raw("\n".join(
+            f"- {html.escape(str(w))}" for w in result.warnings[:MAX_ERRORS_SHOWN])))
+    await _send_documents(update, context, files, text, _compiled_buttons(run.id, doc.id))
+
+
+@text_route(COMPILE)
+async def compile_text(update: Update, context: Context, person: Person, conv) -> None:
+    await reply(update, t("g.text_in_compile"))
+
+
+@action(Role.KASUBAG, callback=True)
+async def submit_press(update: Update, context: Context, person: Person, cb) -> str | None:
+    async with transaction(context) as (session, wf):
+        doc = await session.get(Document, cb.arg(1))
+        new = await wf.submit_documents(person, cb.arg(0), cb.arg(1))
+        holder = await session.get(Person, new.assignee_id)
+        await clear_conversation(session, person.id)
+    await drop_buttons(update)
+    await reply(update, t("g.submitted", version=doc.version, name=holder.name,
+                          due=format_wib(new.due_at)))
+    return None
+
+
+# ------------------------------------------------------------------ steps 7-8
+async def _already_approved(context: Context, person: Person, run_id: int,
+                            doc_id: int) -> Approval | None:
+    async with sessionmaker(context)() as session:
+        return (await session.execute(select(Approval).where(
+            Approval.step_run_id == run_id, Approval.document_id == doc_id,
+            Approval.person_id == person.id))).scalars().first()
+
+
+@action(Role.SEKRETARIS, Role.KADIS, callback=True)
+async def approve_press(update: Update, context: Context, person: Person, cb) -> str | None:
+    """"prf"/"sgn": initial or sign exactly the version on the card."""
+    run_id, doc_id = cb.arg(0), cb.arg(1)
+    signing = cb.action == "sgn"
+    try:
+        async with transaction(context) as (session, wf):
+            run = await wf.get_run(run_id)
+            kind = wf.sop.step(run.step_no).kind
+            if kind != ("sign" if signing else "review"):
+                raise StaleAction()
+            new = await wf.approve(person, run_id, doc_id)
+            holder = await session.get(Person, new.assignee_id)
+            conv = await get_conversation(session, person.id)
+            if conv is not None and conv.kind == RET_REASON and conv.data.get("run") == run_id:
+                await clear_conversation(session, person.id)  # pressed Paraf after all
+    except StaleAction:
+        done = await _already_approved(context, person, run_id, doc_id)
+        if done is None or done.action.value == "return":
+            raise
+        async with sessionmaker(context)() as session:
+            version = (await session.get(Document, doc_id)).version
+        await drop_buttons(update)
+        key = "g.already_signed" if signing else "g.already_initialled"
+        return t(key, version=version, time=format_wib(done.created_at))
+    when = _now_text(context)
+    await _edit_card(update, t("g.signed" if signing else "g.initialled",
+                               name=person.name, time=when))
+    await reply(update, t("g.next_holder", name=holder.name, due=format_wib(new.due_at)))
+    return t("g.signed_short" if signing else "g.initialled_short")
+
+
+async def _review_check(wf: Workflow, person: Person, run_id: int, doc_id: int) -> Document:
+    """The card may be returned now: open review/sign run, its holder, current version."""
+    run = await _open_run(wf, person, run_id, "review", "sign")
+    doc = await wf.current_document(run.cycle_id)
+    expected = (DocumentStatus.SUBMITTED if wf.sop.step(run.step_no).kind == "review"
+                else DocumentStatus.INITIALLED)
+    if doc is None or doc.id != doc_id or doc.status != expected:
+        raise StaleAction()
+    return doc
+
+
+@action(Role.SEKRETARIS, Role.KADIS, callback=True)
+async def return_press(update: Update, context: Context, person: Person, cb) -> str | None:
+    query = update.callback_query
+    async with transaction(context) as (session, wf):
+        doc = await _review_check(wf, person, cb.arg(0), cb.arg(1))
+        await set_conversation(session, person.id, RET_REASON, "reason",
+                               {"run": cb.arg(0), "doc": cb.arg(1), "version": doc.version},
+                               message_id=query.message.message_id if query.message else None)
+    await reply(update, t("g.ask_reason", version=doc.version), force_reply=True)
+    return None
+
+
+@text_route(RET_REASON)
+async def return_reason(update: Update, context: Context, person: Person, conv) -> None:
+    reason = (update.effective_message.text or "").strip()
+    if not reason or len(reason) > MAX_REASON:
+        await reply(update, t("g.reason_length", limit=MAX_REASON), force_reply=True)
+        return
+    try:
+        async with transaction(context) as (session, wf):
+            new = await wf.return_documents(person, conv.data["run"], conv.data["doc"], reason)
+            holder = await session.get(Person, new.assignee_id)
+            await clear_conversation(session, person.id)
+    except StaleAction:
+        # the card was approved or returned meanwhile: leave the conversation
+        async with transaction(context) as (session, _wf):
+            await clear_conversation(session, person.id)
+        raise
+    if conv.message_id:
+        try:
+            await context.bot.edit_message_reply_markup(
+                chat_id=update.effective_chat.id, message_id=conv.message_id, reply_markup=None)
+        except BadRequest:
+            pass
+    await reply(update, t("g.returned", version=conv.data.get("version", "-"),
+                          name=holder.name, reason=reason))
+
+
+# ------------------------------------------------------------------ step 9
+@action(Role.STAF, callback=True)
+async def number_press(update: Update, context: Context, person: Person, cb) -> str | None:
+    """Number the signed documents and stamp the number, code and QR in one transaction."""
+    try:
+        async with transaction(context) as (session, wf):
+            letter = await wf.assign_number(person, cb.arg(0))
+            cycle = await wf.get_cycle(letter.cycle_id)
+            final = await stamp_numbered(wf, person, cycle, letter)
+            pdf = await session.get(StoredFile, final.pdf_file_id)
+            number, on, code = letter.number, letter.letter_date, final.verification_code
+    except StaleAction:
+        async with sessionmaker(context)() as session:
+            run = await session.get(StepRun, cb.arg(0))
+            letter = (await session.execute(select(LetterNumber).where(
+                LetterNumber.cycle_id == run.cycle_id))).scalars().first() if run else None
+        if letter is None:
+            raise
+        await drop_buttons(update)
+        return t("g.already_numbered", number=letter.number)
+    await _edit_card(update, t("g.numbered_card", number=number, name=person.name,
+                               time=_now_text(context)))
+    await reply(update, t("g.numbered", number=number, date=format_date(on), code=code))
+    await update.effective_chat.send_document(
+        InputFile(services(context).store.read(pdf), filename=pdf.filename or "dokumen.pdf"))
+    return None
+
+
+# ------------------------------------------------------------------ step 10
+@action(Role.KASUBAG, callback=True)
+async def archive_press(update: Update, context: Context, person: Person, cb) -> str | None:
+    async with transaction(context) as (session, wf):
+        new = await wf.archive(person, cb.arg(0))
+        holder = await session.get(Person, new.assignee_id)
+    await _edit_card(update, t("g.archived_card", name=person.name, time=_now_text(context)))
+    await reply(update, t("g.archived", name=holder.name))
+    return None
+
+
+# ------------------------------------------------------------------ step 11
+async def _delivery_for(wf: Workflow, person: Person, delivery_id: int) -> tuple[Delivery, StepRun]:
+    delivery = await wf.s.get(Delivery, delivery_id)
+    if delivery is None:
+        raise NotFound()
+    deliver = wf.sop.first_of_kind("deliver")
+    run = (await wf.s.execute(select(StepRun).where(
+        StepRun.cycle_id == delivery.cycle_id, StepRun.step_no == deliver.number)
+        .order_by(StepRun.id.desc()))).scalars().first()
+    if run is None:
+        raise StaleAction()
+    run = await _open_run(wf, person, run.id, "deliver")
+    if delivery.status != DeliveryStatus.PENDING:
+        raise StaleAction()
+    return delivery, run
+
+
+async def _remaining(update: Update, context: Context, run_id: int) -> None:
+    """After a delivery action: the deliveries still pending, or nothing when all are in."""
+    async with transaction(context) as (session, wf):
+        run = await wf.get_run(run_id)
+        if run.status != StepStatus.OPEN:
+            return
+        text, buttons = await delivery_card(wf, run)
+    await reply(update, t("g.deliveries_left") + text, buttons)
+
+
+@action(Role.STAF, callback=True)
+async def deliver_press(update: Update, context: Context, person: Person, cb) -> str | None:
+    """"dlv:<delivery>": send to the agency's contact in the bot, or ask for the photo
+    of the signed receipt."""
+    async with transaction(context) as (session, wf):
+        delivery, run = await _delivery_for(wf, person, cb.arg(0))
+        contact = (await session.get(Person, delivery.contact_person_id)
+                   if delivery.contact_person_id else None)
+        if contact is not None and contact.active:
+            await wf.send_delivery(person, delivery.id)
+        else:
+            contact = None
+            await set_conversation(session, person.id, RECEIPT, "photo",
+                                   {"delivery": delivery.id, "run": run.id})
+        agency = delivery.agency_name
+    await drop_buttons(update)
+    if contact is not None:
+        await reply(update, t("g.delivery_sent", contact=contact.name, agency=agency))
+        await _remaining(update, context, run.id)
+    else:
+        await reply(update, t("g.ask_receipt_photo", agency=agency,
+                              default=TEXTS["g.receiver_default"].format(agency=agency)))
+    return None
+
+
+@file_route(RECEIPT)
+async def receipt_photo(update: Update, context: Context, person: Person, conv) -> None:
+    sv = services(context)
+    got = await download(update, context, sv.store.max_bytes)
+    if got is None:
+        await reply(update, t("g.receipt_photo_only"))
+        return
+    data, name, mime = got
+    caption = " ".join((update.effective_message.caption or "").split())[:200]
+    try:
+        async with transaction(context) as (session, wf):
+            delivery = await session.get(Delivery, conv.data["delivery"])
+            if delivery is None:
+                raise NotFound()
+            received_by = caption or TEXTS["g.receiver_default"].format(
+                agency=delivery.agency_name)
+            stored = await sv.store.put(session, data, name, mime)
+            delivery, _pdf = await archive.record_receipt(
+                wf, person, delivery.id, received_by=received_by, receipt_file_id=stored.id)
+            await clear_conversation(session, person.id)
+            agency = delivery.agency_name
+    except StaleAction:
+        # recorded meanwhile (or the step closed): leave the conversation
+        async with transaction(context) as (session, _wf):
+            await clear_conversation(session, person.id)
+        raise
+    await reply(update, t("g.receipt_recorded", agency=agency, received_by=received_by))
+    await _remaining(update, context, conv.data["run"])
+
+
+@text_route(RECEIPT)
+async def receipt_text(update: Update, context: Context, person: Person, conv) -> None:
+    await reply(update, t("g.receipt_photo_only"))
+
+
+@action(Role.CONTACT, callback=True)
+async def confirm_receipt(update: Update, context: Context, person: Person, cb) -> str | None:
+    """"rcv:<delivery>": the agency's contact confirms they received the documents."""
+    try:
+        async with transaction(context) as (session, wf):
+            await archive.record_receipt(wf, person, cb.arg(0))
+    except StaleAction:
+        async with sessionmaker(context)() as session:
+            delivery = await session.get(Delivery, cb.arg(0))
+        if (delivery is None or delivery.contact_person_id != person.id
+                or delivery.status != DeliveryStatus.RECEIVED):
+            raise
+        await drop_buttons(update)
+        return t("g.already_received")
+    await _edit_card(update, t("g.receipt_confirmed", name=person.name, time=_now_text(context)))
+    return None
+
+
+# ------------------------------------------------------------------ /cek
+async def check_code(update: Update, context: Context) -> None:
+    """/cek KODE: anyone, registered or not, may check a document's verification code."""
+    code = (context.args[0] if context.args else "").strip()[:20]
+    if not code:
+        await reply(update, t("g.cek_usage"))
+        return
+    async with sessionmaker(context)() as session:
+        found = await verify_code(session, code)
+    if found is None:
+        log.info("verification code not found: %r", code)
+        await reply(update, t("g.cek_not_found", code=code.upper()))
+        return
+    await reply(update, t(
+        "g.cek_genuine", code=found["code"], number=found["letter_number"] or "-",
+        date=format_date(found["letter_date"]) if found["letter_date"] else "-",
+        signer=found["signer"],
+        signed_at=format_wib(found["signed_at"]) if found["signed_at"] else "-",
+        version=found["version"], sha256=found["sha256"]))
+
+
+def register(app) -> None:
+    app.add_handler(CommandHandler("cek", check_code))
+    app.add_handler(CallbackQueryHandler(compile_press, pattern=callbacks.pattern("cmp")))
+    app.add_handler(CallbackQueryHandler(submit_press, pattern=callbacks.pattern("subm")))
+    app.add_handler(CallbackQueryHandler(approve_press, pattern=callbacks.pattern("prf", "sgn")))
+    app.add_handler(CallbackQueryHandler(return_press, pattern=callbacks.pattern("ret")))
+    app.add_handler(CallbackQueryHandler(number_press, pattern=callbacks.pattern("num")))
+    app.add_handler(CallbackQueryHandler(archive_press, pattern=callbacks.pattern("arc")))
+    app.add_handler(CallbackQueryHandler(deliver_press, pattern=callbacks.pattern("dlv")))
+    app.add_handler(CallbackQueryHandler(confirm_receipt, pattern=callbacks.pattern("rcv")))
