@@ -31,6 +31,7 @@ class Harness:
     app: object = None
     users: dict[int, SimUser] = field(default_factory=dict)  # person id -> user
     run_jobs: bool = False
+    rate_limit: bool = True
 
     async def start(self, *, emulator: BotApiEmulator | None = None) -> "Harness":
         if emulator is None:
@@ -44,7 +45,7 @@ class Harness:
         self.app = build_application(
             self.services, self.sessionmaker, token=TEST_TOKEN,
             base_url=self.emulator.base_url, base_file_url=self.emulator.base_file_url,
-            run_jobs=self.run_jobs)
+            run_jobs=self.run_jobs, rate_limit=self.rate_limit)
         await self.app.initialize()
         await self.app.post_init(self.app)  # run_polling() would call it; we drive by hand
         await self.app.start()

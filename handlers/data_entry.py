@@ -33,6 +33,8 @@ UX decisions:
 """
 from __future__ import annotations
 
+from sqlalchemy import select
+
 import html
 import io
 import logging
@@ -131,8 +133,10 @@ async def load_entry(wf: Workflow, person: Person, run_id: int | None) -> Entry:
     if person.role == Role.STAF:
         items = [i for i in items if i.assigned_to_id == person.id]
     entry = Entry(person, run, cycle, unit, items)
-    for item in items:
-        entry.indicators[item.indicator_id] = await wf.s.get(Indicator, item.indicator_id)
+    if items:  # one query for all of them, not one per indicator
+        rows = await wf.s.execute(select(Indicator).where(
+            Indicator.id.in_([i.indicator_id for i in items])))
+        entry.indicators = {ind.id: ind for ind in rows.scalars()}
     return entry
 
 

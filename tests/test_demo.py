@@ -1,0 +1,54 @@
+"""The main job: `sopbot demo` plays a whole cycle over the emulator and exits 0."""
+from __future__ import annotations
+
+import zipfile
+
+from pypdf import PdfReader
+from sqlalchemy import select
+
+from bot.cli import main
+from models import Cycle, Delivery, Submission
+from models.enums import CycleStatus, DeliveryStatus
+
+
+def test_demo_runs_a_full_cycle_twice_from_a_clean_folder(tmp_path, capsys):
+    out = tmp_path / "demo"
+    assert main(["demo", "--out", str(out)]) == 0
+    first = capsys.readouterr().out
+    assert "11/11" in first and "Lini waktu" in first and "Selesai dalam" in first
+    for name in ("dokumen/Pengukuran-Kinerja-2024-TW3-final.xlsx",
+                 "dokumen/Pengukuran-Kinerja-2024-TW3-final.pdf",
+                 "dokumen/Pengukuran-Kinerja-2024-TW3-final.png",
+                 "arsip-siklus-1.zip", "buku-agenda.xlsx"):
+        assert (out / name).stat().st_size > 0, name
+    text = "".join(p.extract_text() for p in PdfReader(out / "dokumen/Pengukuran-Kinerja-2024-TW3-final.pdf").pages)
+    assert "050/1/KPTS/II.08/2024" in text and "DATA CONTOH" in text
+    assert "Tingkat Pengangguran Terbuka" in text
+    with zipfile.ZipFile(out / "arsip-siklus-1.zip") as z:
+        assert "MANIFEST.txt" in z.namelist()
+    # the timeline shows the returned bidang
+    assert "dikembalikan" in first
+
+    import asyncio
+
+    from models.session import make_engine, make_sessionmaker
+
+    async def check():
+        engine = make_engine(f"sqlite:///{out / 'sopbot-demo.db'}")
+        async with make_sessionmaker(engine)() as s:
+            cycle = (await s.execute(select(Cycle))).scalar_one()
+            deliveries = (await s.execute(select(Delivery))).scalars().all()
+            revisions = (await s.execute(select(Submission))).scalars().all()
+        await engine.dispose()
+        return cycle, deliveries, revisions
+
+    cycle, deliveries, revisions = asyncio.run(check())
+    assert cycle.status == CycleStatus.CLOSED
+    assert [d.status for d in deliveries] == [DeliveryStatus.RECEIVED] * 3
+    assert len(revisions) == 22  # 21 indicators + one correction after the return
+
+    # a second run starts clean
+    assert main(["demo", "--out", str(out)]) == 0
+    assert "11/11" in capsys.readouterr().out
+    cycle, _, revisions = asyncio.run(check())
+    assert cycle.id == 1 and len(revisions) == 22
