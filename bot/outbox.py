@@ -42,4 +42,5 @@ async def enqueue(session: AsyncSession, person: Person | None, kind: str, text:
         next_attempt_at=at,
     )
     session.add(row)
+    session.info["outbox_written"] = True  # the caller wakes the sender after commit
     return row

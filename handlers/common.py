@@ -49,11 +49,14 @@ def wake_sender(context: Context) -> None:
 
 @asynccontextmanager
 async def transaction(context: Context):
-    """One session and transaction; the outbox sender is woken after the commit."""
+    """One session and transaction; the outbox sender is woken after a commit that
+    queued messages."""
     async with sessionmaker(context)() as session:
         async with session.begin():
             yield session, Workflow(session, services(context))
-    wake_sender(context)
+        queued = session.info.pop("outbox_written", False)
+    if queued:
+        wake_sender(context)
 
 
 async def load_person(context: Context, update: Update) -> Person | None:
