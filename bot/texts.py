@@ -110,7 +110,7 @@ TEXTS: dict[str, str] = {
     "o.code_used": "Kode undangan ini sudah dipakai. Minta kode baru kepada admin kantor bila Anda belum terdaftar.",
     "o.code_expired": "Kode undangan ini sudah kedaluwarsa. Minta kode baru kepada admin kantor.",
     "o.code_taken": "Akun Telegram ini sudah terdaftar atas nama pegawai lain. Hubungi admin kantor.",
-    "o.registered": "Selamat datang, <b>{name}</b>. Anda terdaftar sebagai <b>{role}</b>.\nKetik /bantuan untuk melihat apa yang dapat Anda lakukan, atau /tugas untuk tugas Anda.",
+    "o.registered": "Selamat datang, <b>{name}</b>! Anda terdaftar sebagai <b>{role}</b>.\nKetik /bantuan untuk melihat apa yang dapat Anda lakukan, atau /tugas untuk tugas Anda.",
     "o.welcome_back": "Halo, <b>{name}</b> ({role}). Ketik /tugas untuk tugas Anda atau /bantuan untuk bantuan.",
     "o.no_conversation": "Saya tidak sedang menunggu jawaban dari Anda. Ketik /tugas untuk melihat tugas Anda.",
     "o.file_unexpected": "Saya tidak sedang menunggu berkas dari Anda. Ketik /tugas untuk melihat tugas Anda.",
