@@ -33,8 +33,6 @@ UX decisions:
 """
 from __future__ import annotations
 
-from sqlalchemy import select
-
 import html
 import io
 import logging
@@ -55,7 +53,7 @@ from bot.texts import Raw, period_label, t
 from bot.workflow import InvalidInput, NotAllowed, NotAssignee, StaleAction, Workflow, WrongState
 from handlers.common import (
     Context, FileTooBig, action, clear_conversation, download, file_route, get_conversation,
-    reply, services, set_conversation, text_route, transaction,
+    reply, services, set_conversation, text_route, transaction, typed_text,
 )
 from models import (
     Conversation, Cycle, CycleIndicator, Evidence, Indicator, Person, StepRun, Submission, Unit,
@@ -104,7 +102,8 @@ class Entry:
 
     @property
     def is_kabid(self) -> bool:
-        return self.person.role == Role.KABID
+        """The holder of the run: the Kabid, a Plh., or whoever it was moved to."""
+        return self.person.id == self.run.assignee_id
 
     def ind(self, item: CycleIndicator) -> Indicator:
         return self.indicators[item.indicator_id]
@@ -124,13 +123,14 @@ async def load_entry(wf: Workflow, person: Person, run_id: int | None) -> Entry:
     step = wf.sop.step(run.step_no)
     if step.kind != "collect" or run.status != StepStatus.OPEN:
         raise StaleAction()
-    if (not person.active or person.unit_id != run.unit_id
-            or person.role not in (Role.KABID, Role.STAF)):
-        raise NotAllowed()
+    holder = person.active and person.id == run.assignee_id
+    if not holder and (not person.active or person.unit_id != run.unit_id
+                       or person.role != Role.STAF):
+        raise NotAllowed(t("err.not_assignee")) if person.role == Role.KABID else NotAllowed()
     cycle = await wf.get_cycle(run.cycle_id)
     unit = await wf.s.get(Unit, run.unit_id)
     items = await wf.cycle_items(run.cycle_id, run.unit_id)
-    if person.role == Role.STAF:
+    if not holder:
         items = [i for i in items if i.assigned_to_id == person.id]
     entry = Entry(person, run, cycle, unit, items)
     if items:  # one query for all of them, not one per indicator
@@ -224,11 +224,12 @@ class Rejected(Exception):
 
 def read_answer(ind: Indicator, text: str) -> dict:
     """The pending answer as JSON-able data, or ``Rejected`` with an Indonesian message."""
-    text = (text or "").strip()
     if ind.value_type == ValueType.TEXT:
+        text = typed_text(text)  # nothing visible is no answer; no control characters
         if not text or len(text) > MAX_TEXT:
             raise Rejected(t("e.text_invalid", limit=MAX_TEXT))
         return {"raw": text, "value": None, "text": text, "reading": ""}
+    text = (text or "").strip()
     try:
         parsed = parse_number(text)
     except NumberParseError as exc:
@@ -804,7 +805,7 @@ async def entry_text(update: Update, context: Context, person: Person, _conv) ->
                         data = ask(data, reading=pending["reading"],
                                    review=data.get("review", False))
             elif state == "note":
-                note = text.strip()
+                note = typed_text(text)
                 item = current_item(entry, data)
                 sub = await wf.latest_submission(entry.cycle.id, item.indicator_id)
                 if not note or len(note) > MAX_NOTE:

@@ -20,7 +20,7 @@ from decimal import Decimal
 
 from models.enums import LowerFormula, Polarity, ValueType
 from reports.measure import DEFAULT_BANDS, Capaian, CapaianStatus, CapPolicy, RatingBand, capaian
-from reports.numbers import NumberParseError, parse_number
+from reports.numbers import NumberParseError, format_duration, parse_number
 
 #: Working minutes in one working day (office hours 07:30-16:00 WIB).
 WORKING_DAY_MINUTES = 510
@@ -265,15 +265,4 @@ def format_working_minutes(minutes: int | None) -> str:
     """
     if minutes is None:
         return "-"
-    if minutes <= 0:
-        return "0 menit"
-    days, rest = divmod(int(minutes), WORKING_DAY_MINUTES)
-    hours, mins = divmod(rest, 60)
-    parts = []
-    if days:
-        parts.append(f"{days} hari")
-    if hours:
-        parts.append(f"{hours} jam")
-    if mins:
-        parts.append(f"{mins} menit")
-    return " ".join(parts)
+    return format_duration(minutes, WORKING_DAY_MINUTES)

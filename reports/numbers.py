@@ -57,6 +57,7 @@ __all__ = [
     "ParsedNumber",
     "format_date",
     "format_date_long",
+    "format_duration",
     "format_number",
     "format_percent",
     "format_rupiah",
@@ -409,3 +410,17 @@ def parse_number(text: str) -> ParsedNumber:
         ambiguous=split.ambiguous,
         is_rupiah=rupiah,
     )
+
+
+def format_duration(minutes: int, day_minutes: int) -> str:
+    """Working time in words: "2 hari 3 jam", "1 jam 5 menit", "0 menit"."""
+    days, rest = divmod(max(0, int(minutes)), day_minutes)
+    hours, mins = divmod(rest, 60)
+    parts = []
+    if days:
+        parts.append(f"{days} hari")
+    if hours:
+        parts.append(f"{hours} jam")
+    if mins or not parts:
+        parts.append(f"{mins} menit")
+    return " ".join(parts)

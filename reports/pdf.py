@@ -118,21 +118,26 @@ def _find_fonts() -> dict[str, Path] | None:
 # ====================================================================== PDF class
 
 
+def add_unicode_font(pdf: FPDF) -> bool:
+    """Embed DejaVu Sans when it can be found; False means: use the core font."""
+    fonts = _find_fonts()
+    if fonts is None:
+        return False
+    try:
+        for style, path in fonts.items():
+            pdf.add_font(_FONT, style, str(path))
+    except Exception:  # a broken font file: fall back to the core font
+        return False
+    return True
+
+
 class _Pdf(FPDF):
     """FPDF with the running head and footer of this document."""
 
     def __init__(self, data: DocumentData) -> None:
         super().__init__(orientation="L", unit="mm", format="A4")
         self.data = data
-        self.unicode_font = False
-        fonts = _find_fonts()
-        if fonts is not None:
-            try:
-                for style, path in fonts.items():
-                    self.add_font(_FONT, style, str(path))
-                self.unicode_font = True
-            except Exception:  # a broken font file: fall back to the core font
-                self.unicode_font = False
+        self.unicode_font = add_unicode_font(self)
         self.family = _FONT if self.unicode_font else _CORE_FONT
         self.set_auto_page_break(False)
         self.set_margins(_MARGIN, _TOP, _MARGIN)
@@ -568,7 +573,7 @@ class _DocumentWriter:
         pdf.set_y(y + 2)
 
     def summary_box(self) -> None:
-        pdf, data = self.pdf, self.data
+        pdf = self.pdf
         results = [c for _, c in self.measured]
         s = summarise(results)
         average = (format_percent(round_half_up(s.average_score, 2))
@@ -612,7 +617,7 @@ class _DocumentWriter:
         pdf.set_y(y + height + 4)
 
     def indicator_table(self) -> None:
-        pdf, data = self.pdf, self.data
+        pdf = self.pdf
         table = _Table(pdf, _INDICATOR_COLUMNS, merge_repeats=(1,))
         table.start(40)
         by_bidang: dict[str, list[tuple[IndicatorRow, Capaian]]] = {}

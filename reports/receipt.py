@@ -16,7 +16,7 @@ from fpdf import FPDF
 from fpdf.enums import XPos, YPos
 
 from reports.numbers import format_date
-from reports.pdf import _find_fonts, latin1_text
+from reports.pdf import add_unicode_font, latin1_text
 
 _FONT = "DejaVu"
 _CORE_FONT = "Helvetica"
@@ -57,15 +57,7 @@ class _ReceiptPdf(FPDF):
     def __init__(self, data: ReceiptData) -> None:
         super().__init__(orientation="P", unit="mm", format="A4")
         self.data = data
-        self.unicode_font = False
-        fonts = _find_fonts()
-        if fonts is not None:
-            try:
-                for style, path in fonts.items():
-                    self.add_font(_FONT, style, str(path))
-                self.unicode_font = True
-            except Exception:  # a broken font file: the core font will do
-                self.unicode_font = False
+        self.unicode_font = add_unicode_font(self)
         self.family = _FONT if self.unicode_font else _CORE_FONT
         self.set_margins(_MARGIN, _MARGIN, _MARGIN)
         self.set_auto_page_break(True, _MARGIN)
