@@ -213,7 +213,12 @@ class _Plan:
         deadline, its lastday point at most one; two working days are added for the
         rounding.
         """
-        queries = [_candidates().where(StepRun.due_at <= self.now)]
+        # a run whose deadline or escalation point was recorded less than one interval
+        # ago has nothing due before its next point, at least that many calendar days on
+        recent = exists().where(
+            Reminder.step_run_id == StepRun.id, Reminder.kind.in_([DUE, OVERDUE]),
+            Reminder.due_at > self.now - timedelta(days=max(1, self.interval)))
+        queries = [_candidates().where(StepRun.due_at <= self.now, ~recent)]
         if self.days_steps:
             lead = math.ceil((1 - self.cfg.share_of_time) * self.max_days) + 2
             early = _candidates().where(
