@@ -106,6 +106,7 @@ import argparse
 import asyncio
 import base64
 import contextlib
+import copy
 import dataclasses
 import hashlib
 import itertools
@@ -151,6 +152,7 @@ MAX_TEXT_LENGTH = 4096
 MAX_CAPTION_LENGTH = 1024
 MAX_CALLBACK_DATA_BYTES = 64
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
+UPDATE_LOG_SIZE = 1000  # updates kept for BotApiEmulator.redeliver()
 GLOBAL_LIMIT_PER_SECOND = 30
 PER_CHAT_INTERVAL = 1.0
 FAULT_KINDS = ("429", "500", "502", "slow", "drop", "drop_after")
@@ -1097,6 +1099,7 @@ class BotApiEmulator:
         self.webhook: JSON = {}
         self._users: dict[int, SimUser] = {}
         self._updates: list[JSON] = []
+        self._update_log: dict[int, JSON] = {}  # recent updates by id, for redeliver()
         self._next_update_id = 1
         self._allowed_updates: frozenset[str] = _DEFAULT_ALLOWED
         self._poll_generation = 0
@@ -1213,6 +1216,20 @@ class BotApiEmulator:
         """Updates queued and not yet confirmed by getUpdates."""
         return len(self._updates)
 
+    async def redeliver(self, update_id: int) -> None:
+        """Queue an update again, unchanged (same ``update_id``), as Telegram does when
+        the bot's confirmation of it was lost (e.g. a crash before the next getUpdates).
+
+        As on Telegram, a poller that has already confirmed a higher offset skips it; a
+        restarted bot (whose first getUpdates has no offset) receives it again.
+        """
+        update = self._update_log.get(update_id)
+        if update is None:
+            raise EmulatorError(f"no recent update {update_id}")
+        self._updates.append(copy.deepcopy(update))
+        self._updates.sort(key=lambda u: u["update_id"])
+        await self._notify_updates()
+
     def sent_files(self, chat_id: int, kind: str | None = None) -> list[StoredFile]:
         """Files the bot sent to ``chat_id`` (documents and photos), in order."""
         user = self._users.get(chat_id)
@@ -1262,6 +1279,9 @@ class BotApiEmulator:
         update = {"update_id": self._next_update_id, **body}
         self._next_update_id += 1
         self._updates.append(update)
+        self._update_log[update["update_id"]] = copy.deepcopy(update)
+        while len(self._update_log) > UPDATE_LOG_SIZE:
+            del self._update_log[next(iter(self._update_log))]
         async with self._updates_changed:
             self._updates_changed.notify_all()
 

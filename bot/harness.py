@@ -102,13 +102,25 @@ class Harness:
         return self.users
 
     async def settle(self, timeout: float = 10.0) -> None:
-        """Wait until the bot has taken every update and the outbox is empty."""
+        """Wait until the bot has taken every update and no due message is unsent
+        (the background sender may be in the middle of one: wait for it too)."""
+        from models import Outbox
+        from models.enums import OutboxStatus
+
         loop = asyncio.get_running_loop()
         end = loop.time() + timeout
         while loop.time() < end:
             await asyncio.sleep(0.02)
-            if self.emulator.updates_pending() == 0 and self.app.update_queue.empty():
-                await self.sender.drain(timeout=max(0.1, end - loop.time()))
-                if self.emulator.updates_pending() == 0:
-                    return
+            if self.emulator.updates_pending() or not self.app.update_queue.empty():
+                continue
+            await self.sender.drain(timeout=max(0.1, end - loop.time()))
+            async with self.sessionmaker() as session:
+                unsent = (await session.execute(
+                    select(Outbox.id).where(
+                        Outbox.chat_id.is_not(None),
+                        Outbox.status.in_([OutboxStatus.PENDING, OutboxStatus.SENDING]),
+                        Outbox.next_attempt_at <= self.services.clock.now()).limit(1))
+                ).first()
+            if unsent is None and self.emulator.updates_pending() == 0:
+                return
         raise TimeoutError("the bot did not settle")

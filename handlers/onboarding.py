@@ -8,7 +8,9 @@ from telegram.ext import CommandHandler
 
 from bot.onboarding import InvitationError, person_by_telegram, redeem
 from bot.texts import role_title, t
-from handlers.common import Context, action, reply, sessionmaker, services, wake_sender
+from handlers.common import (
+    Context, action, reply, sessionmaker, services, typed_text, wake_sender,
+)
 from models.enums import Role
 
 log = logging.getLogger(__name__)
@@ -26,11 +28,14 @@ HELP_BY_ROLE = {
 
 async def start(update: Update, context: Context) -> None:
     user = update.effective_user
-    code = context.args[0] if context.args else ""
+    code = typed_text(context.args[0] if context.args else "")  # no NUL into a query
     sm = sessionmaker(context)
     async with sm() as session:
         known = await person_by_telegram(session, user.id)
     if known is not None:
+        if not known.active:  # a deactivated account is not welcomed back
+            await reply(update, t("err.inactive"))
+            return
         await reply(update, t("o.welcome_back", name=known.name, role=role_title(known.role)))
         return
     if not code:
