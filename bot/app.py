@@ -26,10 +26,13 @@ log = logging.getLogger(__name__)
 
 COMMON_COMMANDS = [("tugas", "Tugas saya"), ("bantuan", "Bantuan"), ("batal", "Batalkan isian")]
 ROLE_COMMANDS = {
-    Role.KADIS: [("mulai", "Mulai siklus pengumpulan data"), ("status", "Papan status siklus")],
-    Role.SEKRETARIS: [("status", "Papan status siklus")],
-    Role.KASUBAG: [("status", "Papan status siklus")],
-    Role.ADMIN: [("status", "Papan status siklus")],
+    Role.KADIS: [("mulai", "Mulai siklus pengumpulan data"), ("status", "Papan status siklus"),
+                 ("pegawai", "Daftar pegawai dan Plh./Plt."), ("alihkan", "Alihkan tugas")],
+    Role.SEKRETARIS: [("status", "Papan status siklus"),
+                      ("pegawai", "Daftar pegawai dan Plh./Plt."), ("alihkan", "Alihkan tugas")],
+    Role.KASUBAG: [("status", "Papan status siklus"), ("alihkan", "Alihkan tugas")],
+    Role.ADMIN: [("status", "Papan status siklus"),
+                 ("pegawai", "Pegawai, nonaktifkan, Plh./Plt.")],
 }
 
 
@@ -86,6 +89,14 @@ async def _post_init(app: Application) -> None:
             Person.active.is_(True), Person.telegram_user_id.is_not(None)))).scalars().all()
     for person in leaders:
         await set_person_commands(app.bot, person)
+    # acting officials (Plh./Plt.) that began or ended while the bot was down
+    from bot.administration import sync_acting
+
+    try:
+        async with bot_data["sessionmaker"]() as session, session.begin():
+            await sync_acting(session, bot_data["services"])
+    except Exception:  # the deadline job retries; never fail start-up for it
+        log.exception("could not sync acting appointments at start-up")
     sender = OutboxSender(app.bot, bot_data["sessionmaker"], bot_data["services"])
     bot_data["sender"] = sender
     if bot_data.get("run_sender", True):

@@ -48,6 +48,18 @@ ACTIONS: dict[str, tuple[int, str]] = {
     "rcv": (1, "konfirmasi terima (delivery)"),
     "start": (3, "mulai siklus (jenis 1=triwulan 2=tahunan, tahun, triwulan)"),
     "task": (1, "buka tugas (step run)"),
+    # office administration (handlers/admin.py)
+    "pgw": (1, "menu pegawai (1=nonaktifkan, 2=tunjuk Plh./Plt., 9=tutup)"),
+    "pgx": (1, "pilih pegawai yang dinonaktifkan (person)"),
+    "pgxs": (2, "pilih pengganti (person, pengganti; 0 = tanpa tugas)"),
+    "pgxr": (3, "nonaktifkan (person, pengganti, alasan 1=mutasi 2=pensiun 3=lainnya)"),
+    "plhr": (2, "Plh./Plt.: pilih jabatan (peran 1=kadis 2=sekretaris 3=kasubag 4=kabid, unit)"),
+    "plhp": (1, "Plh./Plt.: pilih pelaksana (person)"),
+    "plhk": (1, "Plh./Plt.: jenis (1=Plh. 2=Plt.)"),
+    "plhok": (1, "Plh./Plt.: simpan (1) atau batal (0)"),
+    "plhx": (1, "batalkan penunjukan Plh./Plt. (appointment)"),
+    "alh": (1, "alihkan tugas: pilih tugas (step run)"),
+    "alhp": (2, "alihkan tugas kepada (step run, person)"),
 }
 
 

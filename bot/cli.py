@@ -54,6 +54,38 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--nip")
     g.add_argument("--all", action="store_true", help="semua yang belum terdaftar")
     ps.add_parser("list", help="daftar pegawai dan status pendaftaran")
+    roles = ["kadis", "sekretaris", "kasubag", "kabid", "staf", "admin", "kontak"]
+    add = ps.add_parser("add", help="tambah pegawai (admin pertama: --role admin)")
+    add.add_argument("--name", required=True, help="nama lengkap dengan gelar")
+    add.add_argument("--role", required=True, choices=roles)
+    add.add_argument("--unit", help="kode bidang (wajib untuk kabid dan staf)")
+    add.add_argument("--nip", help="NIP 18 angka")
+    add.add_argument("--rank", default="", help="pangkat/golongan")
+    add.add_argument("--position", default="", help="jabatan")
+    add.add_argument("--agency", help="kunci OPD untuk peran kontak")
+    chg = ps.add_parser("change", help="ubah peran, bidang, nama, pangkat atau jabatan")
+    _who(chg)
+    chg.add_argument("--role", choices=roles)
+    chg.add_argument("--unit", help="kode bidang baru")
+    chg.add_argument("--name")
+    chg.add_argument("--rank")
+    chg.add_argument("--position")
+    chg.add_argument("--successor-nip", help="penerima tugas terbuka yang tidak lagi cocok")
+    dea = ps.add_parser("deactivate", help="nonaktifkan pegawai (mutasi/pensiun)")
+    _who(dea)
+    dea.add_argument("--reason", default="mutasi", choices=["mutasi", "pensiun", "lainnya"])
+    dea.add_argument("--successor-nip",
+                     help="penerima tugas terbuka (bawaan: Kabid bidangnya atau atasannya)")
+    app = ps.add_parser("appoint", help="tunjuk Plh./Plt. untuk suatu jabatan, atau batalkan")
+    app.add_argument("--role", choices=["kadis", "sekretaris", "kasubag", "kabid"])
+    app.add_argument("--unit", help="kode bidang (untuk kabid)")
+    app.add_argument("--acting-nip", help="NIP pegawai yang ditunjuk")
+    app.add_argument("--absent-nip", help="NIP pejabat yang berhalangan (bawaan: pemegang jabatan)")
+    app.add_argument("--kind", default="plh", choices=["plh", "plt"])
+    app.add_argument("--from", dest="date_from", help="tanggal mulai (YYYY-MM-DD), WIB")
+    app.add_argument("--to", dest="date_to", help="tanggal selesai (YYYY-MM-DD), WIB, termasuk")
+    app.add_argument("--decree", default="", help="nomor surat perintah")
+    app.add_argument("--cancel", type=int, metavar="ID", help="batalkan penunjukan nomor ID")
 
     aud = sub.add_parser("audit", help="jejak audit")
     auds = aud.add_subparsers(dest="audit_command", required=True, metavar="AKSI")
@@ -73,6 +105,12 @@ def _parser() -> argparse.ArgumentParser:
     ver = sub.add_parser("verify", help="periksa keaslian dokumen dari kode verifikasinya")
     ver.add_argument("code", metavar="KODE")
     return p
+
+
+def _who(parser: argparse.ArgumentParser) -> None:
+    g = parser.add_mutually_exclusive_group(required=True)
+    g.add_argument("--nip")
+    g.add_argument("--id", type=int, help="nomor pegawai (untuk yang tanpa NIP)")
 
 
 async def _with_db(cfg: Config, fn: Callable[..., Awaitable[int]], *args) -> int:
@@ -199,6 +237,106 @@ def cmd_people_list(cfg: Config, _args) -> int:
         return 0
 
     return asyncio.run(_with_db(cfg, go))
+
+
+def _admin(cfg: Config, fn) -> int:
+    """Run ``fn(adm)`` in one transaction as the operator; a refusal prints why."""
+    import html
+    import re
+
+    from bot.administration import Administration
+    from bot.services import build_services
+    from bot.workflow import WorkflowError
+
+    services = build_services(cfg)
+
+    async def go(sm) -> int:
+        try:
+            async with sm() as session, session.begin():
+                lines = await fn(Administration(session, services))
+        except WorkflowError as exc:
+            print(html.unescape(re.sub(r"<[^>]+>", "", exc.message)), file=sys.stderr)
+            return 1
+        for line in lines:
+            print(html.unescape(re.sub(r"<[^>]+>", "", line)))
+        return 0
+
+    return asyncio.run(_with_db(cfg, go))
+
+
+async def _target(adm, args):
+    return await adm.person_by_nip(args.nip) if args.nip else await adm.person(args.id)
+
+
+def cmd_people_add(cfg: Config, args) -> int:
+    from models.enums import Role
+
+    async def fn(adm):
+        p = await adm.add_person(None, name=args.name, role=Role(args.role),
+                                 unit_code=args.unit, nip=args.nip, rank=args.rank,
+                                 position=args.position, agency_key=args.agency)
+        return [f"Pegawai ditambahkan: {p.name} ({p.role.value}), nomor {p.id}. "
+                f"Buat kode undangan: sopbot people invite "
+                + (f"--nip {p.nip}" if p.nip else "--all")]
+
+    return _admin(cfg, fn)
+
+
+def cmd_people_change(cfg: Config, args) -> int:
+    from models.enums import Role
+
+    async def fn(adm):
+        person = await _target(adm, args)
+        successor = await adm.person_by_nip(args.successor_nip) if args.successor_nip else None
+        p, moved = await adm.change_person(
+            None, person.id, role=Role(args.role) if args.role else None, unit_code=args.unit,
+            name=args.name, rank=args.rank, position=args.position,
+            successor_id=successor.id if successor else None)
+        return [f"Data {p.name} diubah ({p.role.value}); {len(moved)} tugas terbuka dialihkan."]
+
+    return _admin(cfg, fn)
+
+
+def cmd_people_deactivate(cfg: Config, args) -> int:
+    async def fn(adm):
+        person = await _target(adm, args)
+        successor = await adm.person_by_nip(args.successor_nip) if args.successor_nip else None
+        r = await adm.deactivate(None, person.id, reason=args.reason,
+                                 successor_id=successor.id if successor else None)
+        moved = (f"; {len(r.runs)} tugas dan {len(r.items)} indikator dialihkan kepada "
+                 f"{r.successor.name}") if (r.runs or r.items) else ""
+        return [f"{r.person.name} dinonaktifkan ({args.reason}){moved}."]
+
+    return _admin(cfg, fn)
+
+
+def cmd_people_appoint(cfg: Config, args) -> int:
+    from bot.administration import parse_range, range_text
+    from models import ActingKind
+    from models.enums import Role
+
+    async def fn(adm):
+        if args.cancel:
+            appt = await adm.cancel_appointment(None, args.cancel)
+            return [f"Penunjukan {appt.id} dibatalkan."]
+        if not (args.role and args.acting_nip and args.date_from):
+            from bot.workflow import InvalidInput
+
+            raise InvalidInput("Isi --role, --acting-nip dan --from (dan --to), "
+                               "atau --cancel ID.")
+        unit_id = (await adm.unit_by_code(args.unit)).id if args.unit else None
+        acting = await adm.person_by_nip(args.acting_nip)
+        absent = await adm.person_by_nip(args.absent_nip) if args.absent_nip else None
+        starts, ends = parse_range(f"{args.date_from} {args.date_to or args.date_from}")
+        appt = await adm.appoint(None, role=Role(args.role), unit_id=unit_id,
+                                 acting_id=acting.id, absent_id=absent.id if absent else None,
+                                 kind=ActingKind(args.kind), starts_at=starts, ends_at=ends,
+                                 decree=args.decree)
+        title = await adm.slot_title(appt.role, appt.unit_id)
+        return [f"Penunjukan {appt.id}: {appt.kind.label} {title} {acting.name}, "
+                f"{range_text(appt.starts_at, appt.ends_at)}."]
+
+    return _admin(cfg, fn)
 
 
 def cmd_audit_verify(cfg: Config, _args) -> int:
@@ -352,6 +490,10 @@ COMMANDS: dict[tuple[str, ...], Callable[[Config, argparse.Namespace], int]] = {
     ("setup", "import"): cmd_setup_import,
     ("people", "invite"): cmd_people_invite,
     ("people", "list"): cmd_people_list,
+    ("people", "add"): cmd_people_add,
+    ("people", "change"): cmd_people_change,
+    ("people", "deactivate"): cmd_people_deactivate,
+    ("people", "appoint"): cmd_people_appoint,
     ("audit", "verify"): cmd_audit_verify,
     ("agenda", "export"): cmd_agenda_export,
     ("archive",): cmd_archive,

@@ -97,9 +97,17 @@ async def signatory(wf: Workflow, cycle: Cycle, signed_doc: Document | None) -> 
         person = await s.get(Person, approval.person_id)
         acting = approval.acting_as
     else:
-        person = (await s.execute(select(Person).where(
-            Person.role == Role.KADIS, Person.active.is_(True)).order_by(Person.id))).scalars().first()
-        acting = ""
+        # not signed yet: whoever holds the Kadis' post now (a Plh./Plt. included)
+        from bot.administration import covering
+
+        appt = await covering(s, cycle.office_id, Role.KADIS, None, wf.now)
+        if appt is not None:
+            person, acting = await s.get(Person, appt.acting_person_id), appt.kind.label
+        else:
+            person = (await s.execute(select(Person).where(
+                Person.role == Role.KADIS, Person.active.is_(True)).order_by(Person.id))
+            ).scalars().first()
+            acting = ""
     office = await wf.office()
     return Signatory(
         place=office.place,

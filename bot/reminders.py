@@ -364,8 +364,12 @@ class _Composer:
                 self.documents[doc.cycle_id] = doc
         wanted = {(self.cycles[r.cycle_id].office_id, self.plan.escalation[r.role])
                   for r in rows if r.role in self.plan.escalation}
+        from bot.administration import acting_people
+
         for office_id, role in sorted(wanted):
-            self.superiors[(office_id, role)] = (await s.execute(
+            acting = await acting_people(s, office_id, (role,), self.plan.now)
+            # escalation goes to whoever holds the post now: the Plh./Plt. if there is one
+            self.superiors[(office_id, role)] = acting[0] if acting else (await s.execute(
                 select(Person).where(Person.office_id == office_id, Person.role == role,
                                      Person.active.is_(True)).order_by(Person.id)
             )).scalars().first()
@@ -515,14 +519,21 @@ async def _record(session: AsyncSession, services: Services, plan: _Plan,
 
 # ----------------------------------------------------------------- the digest
 
-async def _claim_people(session: AsyncSession, office_id: int, roles: Sequence[Role]
-                        ) -> list[Person]:
-    """The active people of these roles, locked (skipping those another process holds)."""
-    return list((await session.execute(
+async def _claim_people(session: AsyncSession, office_id: int, roles: Sequence[Role],
+                        at: datetime) -> list[Person]:
+    """The active people of these roles, and whoever acts for them (Plh./Plt.) at ``at``,
+    locked (skipping those another process holds)."""
+    from bot.administration import acting_people
+
+    people = list((await session.execute(
         select(Person).where(Person.office_id == office_id, Person.role.in_(roles),
                              Person.active.is_(True))
         .order_by(Person.id).with_for_update(skip_locked=True)
     )).scalars())
+    for person in await acting_people(session, office_id, roles, at):
+        if person not in people and person.active:
+            people.append(person)
+    return people
 
 
 async def _already_sent(session: AsyncSession, person: Person, kind: str) -> bool:
@@ -556,7 +567,7 @@ async def daily_digest(session: AsyncSession, services: Services) -> int:
         )).scalars().all()
         if not cycles:
             continue
-        people = [p for p in await _claim_people(session, office.id, DIGEST_ROLES)
+        people = [p for p in await _claim_people(session, office.id, DIGEST_ROLES, now)
                   if not await _already_sent(session, p, kind)]
         if not people:
             continue
@@ -628,11 +639,8 @@ async def quarterly_prompt(session: AsyncSession, services: Services) -> int:
     sent = 0
     offices = (await session.execute(select(Office).order_by(Office.id))).scalars().all()
     for office in offices:
-        kadis = await _claim_people(session, office.id, (Role.KADIS,))
-        if not kadis:
-            continue
-        head = kadis[0]
-        for kind, year, quarter in periods:
+        heads = await _claim_people(session, office.id, (Role.KADIS,), now)
+        for head, (kind, year, quarter) in [(h, p) for p in periods for h in heads]:
             started = (await session.execute(
                 select(Cycle.id).where(Cycle.office_id == office.id, Cycle.kind == kind,
                                        Cycle.year == year, Cycle.quarter == quarter)

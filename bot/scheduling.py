@@ -14,6 +14,7 @@ from typing import Any, Awaitable, Callable
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.administration import sync_acting
 from bot.reminders import daily_digest, quarterly_prompt, sweep
 from bot.services import Services
 
@@ -35,6 +36,15 @@ async def run_deadline_tasks(sessionmaker: async_sessionmaker, services: Service
     "office open and not yet sent" check). Returns how many each produced; a part that
     failed is logged and reported as -1."""
     done: dict[str, int] = {}
+    # first, acting officials (Plh./Plt.) start and end, so reminders reach the holder
+    try:
+        async with sessionmaker() as session, session.begin():
+            moved = await sync_acting(session, services)
+        if moved:
+            done["acting"] = moved
+    except Exception:  # noqa: BLE001 - a failing job must not stop the loop
+        log.exception("acting appointments failed; retrying at the next tick")
+        done["acting"] = -1
     for name, task in TASKS:
         try:
             async with sessionmaker() as session, session.begin():

@@ -44,7 +44,9 @@ class FileStore:
         ).scalar_one_or_none()
         if existing is not None:
             return existing
-        row = StoredFile(sha256=digest, size=len(data), mime_type=mime_type, filename=filename)
+        # a Telegram file name can be longer than the column (PostgreSQL would refuse it)
+        row = StoredFile(sha256=digest, size=len(data), mime_type=(mime_type or "")[:100],
+                         filename=(filename or "")[:255])
         session.add(row)
         await session.flush()
         return row

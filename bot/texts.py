@@ -353,16 +353,9 @@ def role_title(role: Role | str) -> str:
 
 def duration_text(minutes: int, day_minutes: int) -> str:
     """Working time in words: "2 hari 3 jam", "25 menit"."""
-    days, rest = divmod(max(0, int(minutes)), day_minutes)
-    hours, mins = divmod(rest, 60)
-    parts = []
-    if days:
-        parts.append(f"{days} hari")
-    if hours:
-        parts.append(f"{hours} jam")
-    if mins or not parts:
-        parts.append(f"{mins} menit")
-    return " ".join(parts)
+    from reports.numbers import format_duration
+
+    return format_duration(minutes, day_minutes)
 
 
 # documents, sign-off, numbering, archive, delivery and verification (steps 6-11)
@@ -447,3 +440,134 @@ TEXTS.update({
     "b.submit": "Ajukan untuk paraf",
     "b.recompile": "Susun ulang",
 })
+
+
+# office administration: people, acting officials (Plh./Plt.), reassigning tasks
+TEXTS.update({
+    "a.range": "{start} s.d. {end}",
+    "a.decree": " (surat perintah {decree})",
+    "a.err_range_format": (
+        "Rentang tanggal tidak terbaca. Tulis misalnya <code>14-10-2024 s.d. 16-10-2024</code> "
+        "(satu tanggal untuk satu hari)."
+    ),
+    "a.err_range_order": "Tanggal selesai tidak boleh sebelum tanggal mulai.",
+    "a.err_range_past": "Rentang tanggal itu sudah lewat.",
+    "a.err_no_nip": "Tidak ada pegawai dengan NIP {nip}.",
+    "a.err_no_unit": "Bidang '{code}' tidak dikenal. Kode bidang: {codes}.",
+    "a.err_name": "Nama pegawai wajib diisi.",
+    "a.err_nip_format": "NIP {nip} tidak sah: NIP terdiri dari 18 angka.",
+    "a.err_unit_needed": "Peran {role} harus ditempatkan pada sebuah bidang.",
+    "a.err_nip_taken": "NIP {nip} sudah dipakai oleh {name}.",
+    "a.err_inactive_person": "{name} sudah tidak aktif.",
+    "a.err_no_successor": (
+        "{name} masih memegang tugas terbuka dan tidak ada pengganti bawaan. "
+        "Pilih siapa yang mengambil alih tugasnya."
+    ),
+    "a.err_successor": "{name} tidak dapat menerima tugas ini (tidak aktif atau perannya tidak sesuai).",
+    "a.err_reason": "Alasan harus salah satu dari: {reasons}.",
+    "a.err_deactivate_self": "Anda tidak dapat menonaktifkan akun Anda sendiri.",
+    "a.err_same_holder": "Tugas ini sudah dipegang oleh {name}.",
+    "a.err_item_staff": "{name} bukan staf aktif bidang indikator ini.",
+    "a.err_role_appoint": (
+        "Plh./Plt. hanya untuk Kepala Dinas, Sekretaris, Kasubag Perencanaan atau Kepala Bidang."
+    ),
+    "a.err_absent_role": "{name} bukan pejabat {title}.",
+    "a.err_self": "{name} adalah pejabat {title} sendiri; tunjuk pegawai lain sebagai Plh./Plt.",
+    "a.err_acting": "{name} tidak dapat ditunjuk (tidak aktif atau bukan pegawai dinas).",
+    "a.err_overlap": (
+        "Penunjukan ditolak: sudah ada {kind} {title} ({name}) untuk {range}. "
+        "Rentang penunjukan tidak boleh tumpang tindih; batalkan penunjukan itu dulu."
+    ),
+    "a.err_acting_away": "{name} sendiri berhalangan pada {range}, sehingga tidak dapat ditunjuk.",
+    "a.why_change": "perubahan jabatan {name}",
+    "a.why_deactivate": "{name} nonaktif, {reason}",
+    "a.why_reassign": "dialihkan oleh {name}",
+    "a.why_acting": "penunjukan {kind} {title}",
+    "a.why_acting_end": "masa {kind} {title} berakhir",
+    "a.n_task_to": (
+        "<b>Tugas dialihkan kepada Anda</b> ({why})\n"
+        "Langkah {step}: {activity}\n{period}{where}\n"
+        "Sebelumnya dipegang: {old}\nBatas waktu: {due}"
+    ),
+    "a.n_task_from": (
+        "Tugas langkah {step} ({activity}, {period}{where}) kini dipegang {new} ({why}). "
+        "Tombol lama untuk tugas ini tidak berlaku lagi."
+    ),
+    "a.n_item_to": "<b>Indikator diserahkan kepada Anda</b> oleh {name}: {indicator} ({period}). Batas waktu: {due}",
+    "a.n_item_from": "Indikator {indicator} ({period}) kini diisi oleh {new}.",
+    "a.n_done_in_name": "{kind} {name} telah {verb} langkah {step} ({activity}) {period} atas nama Anda.",
+    "a.n_deactivated": (
+        "Akun Anda di bot ini dinonaktifkan ({reason}). Tugas terbuka Anda telah dialihkan. "
+        "Terima kasih atas kerja sama Anda."
+    ),
+    "a.n_appointed": (
+        "<b>Penunjukan {kind} {title}</b>\n"
+        "Anda ditunjuk sebagai {kind} {title} untuk {range}{decree}, menggantikan {absent}.\n"
+        "Selama masa itu tugas, pengingat dan tombol jabatan tersebut datang kepada Anda; "
+        "dokumen yang Anda tandatangani tercetak \"{kind} {title}\" dengan nama dan NIP Anda."
+    ),
+    "a.n_appointed_absent": (
+        "{name} ditunjuk sebagai {kind} {title} untuk {range}. Selama itu tugas Anda "
+        "dijalankan olehnya; Anda diberi tahu setiap langkah yang diselesaikan atas nama Anda "
+        "dan tetap dapat melihat perkembangannya."
+    ),
+    "a.n_cancelled": "Penunjukan Anda sebagai {kind} {title} dibatalkan. Tugas yang masih terbuka dikembalikan.",
+    "a.n_acting_over": "Masa tugas Anda sebagai {kind} {title} berakhir. {count} tugas terbuka dikembalikan kepada pejabatnya.",
+    "a.appt_line": "• {kind} {title}: {name} (menggantikan {absent}), {range}{decree} - {state}",
+    "a.appt_running": "sedang berjalan",
+    "a.appt_planned": "terjadwal",
+    "a.roster_head": "<b>Daftar pegawai {office}</b>\n{count} pegawai aktif, {registered} terdaftar di bot.",
+    "a.roster_no_unit": "Pimpinan dan lainnya",
+    "a.roster_group": "{name}",
+    "a.roster_line": "• {name} - {role} - {state}",
+    "a.reg_yes": "terdaftar",
+    "a.reg_no": "belum terdaftar",
+    "a.roster_acting": "\n   ↳ sedang menjadi {kind} {title}",
+    "a.roster_absent": "\n   ↳ berhalangan; {kind}: {name}",
+    "a.roster_inactive": "{count} pegawai nonaktif (mutasi/pensiun) tidak ditampilkan.",
+    "a.appts_head": "Penunjukan Plh./Plt.",
+    # bot UI
+    "a.b_deactivate": "Nonaktifkan pegawai",
+    "a.b_appoint": "Tunjuk Plh./Plt.",
+    "a.b_cancel_appt": "Batalkan {kind} {title}",
+    "a.b_cancel": "Batal",
+    "a.b_save": "Simpan",
+    "a.b_default": "{name} (bawaan)",
+    "a.b_plh": "Plh. (berhalangan sementara)",
+    "a.b_plt": "Plt. (jabatan kosong/lama)",
+    "a.b_reason_mutasi": "Mutasi",
+    "a.b_reason_pensiun": "Pensiun",
+    "a.b_reason_lainnya": "Lainnya",
+    "a.pick_person": "Pilih pegawai yang dinonaktifkan (mutasi/pensiun):",
+    "a.pick_successor": (
+        "<b>{name}</b> masih memegang {runs} tugas dan {items} indikator terbuka. "
+        "Siapa yang mengambil alih? Pilihan pertama adalah bawaan."
+    ),
+    "a.pick_reason": "Nonaktifkan <b>{name}</b>{successor}? Pilih alasannya:",
+    "a.successor_note": "; tugasnya dialihkan kepada {name}",
+    "a.deactivated": "✅ {name} dinonaktifkan ({reason}). {runs} tugas dan {items} indikator dialihkan kepada {successor}.",
+    "a.deactivated_plain": "✅ {name} dinonaktifkan ({reason}).",
+    "a.pick_slot": "Jabatan mana yang diisi Plh./Plt.?",
+    "a.pick_acting": "Siapa yang ditunjuk sebagai pelaksana <b>{title}</b>{absent}?",
+    "a.absent_note": " (pejabat: {name})",
+    "a.pick_kind": "Jenis penunjukan {name} sebagai pelaksana {title}?",
+    "a.ask_range": "Kirim rentang tanggal (WIB), misalnya <code>{example}</code>. Satu tanggal untuk satu hari.",
+    "a.ask_decree": "Nomor surat perintah Plh./Plt.? Kirim <code>-</code> bila tidak ada.",
+    "a.confirm": "<b>Periksa penunjukan</b>\n{kind} {title}: {name}\nMenggantikan: {absent}\nMasa: {range}{decree}",
+    "a.appointed": "✅ {kind} {title} disimpan: {name}, {range}. Yang bersangkutan dan pejabatnya telah diberi tahu.",
+    "a.appt_cancelled": "Penunjukan {kind} {title} ({name}) dibatalkan.",
+    "a.flow_cancelled": "Dibatalkan, tidak ada yang disimpan.",
+    "a.pick_run": "Pilih tugas terbuka yang akan dialihkan:",
+    "a.no_runs": "Tidak ada tugas terbuka yang dapat Anda alihkan.",
+    "a.run_label": "{step}. {activity}{unit} - {name}",
+    "a.pick_to": "Alihkan langkah {step} ({activity}{unit}, kini dipegang {name}) kepada siapa?",
+    "a.reassigned": "✅ Langkah {step} dialihkan kepada {name}. Keduanya telah diberi tahu.",
+})
+TEXTS["h.admin"] = (
+    "/pegawai - daftar pegawai per bidang, status pendaftaran dan Plh./Plt.; menonaktifkan "
+    "pegawai (mutasi/pensiun) dan menunjuk Plh./Plt.\n/status - papan status semua siklus"
+)
+for _role in ("h.kadis", "h.sekretaris"):
+    TEXTS[_role] += "\n/pegawai - daftar pegawai dan Plh./Plt.\n/alihkan - alihkan tugas terbuka kepada pegawai lain"
+TEXTS["h.kadis"] += " (juga menunjuk Plh./Plt. lewat /pegawai)"
+TEXTS["h.kasubag"] += "\n/alihkan - alihkan tugas pengisian data (langkah 4) kepada pegawai lain"

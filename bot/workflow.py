@@ -169,7 +169,13 @@ class Workflow:
         return period_label(cycle.kind, cycle.year, cycle.quarter)
 
     async def holder_for(self, office_id: int, step: Step, unit_id: int | None = None) -> Person:
-        """Who holds a step: the person of its role (of the bidang for a Kabid)."""
+        """Who holds a step: the person of its role (of the bidang for a Kabid), or the
+        acting official (Plh./Plt.) whose appointment covers now."""
+        from bot.administration import covering
+
+        appt = await covering(self.s, office_id, step.role, unit_id, self.now)
+        if appt is not None:
+            return await self.s.get(Person, appt.acting_person_id)
         stmt = select(Person).where(
             Person.office_id == office_id, Person.role == step.role, Person.active.is_(True)
         )
@@ -225,6 +231,16 @@ class Workflow:
         if note:
             run.note = note
         await self.s.flush()
+        from bot.administration import tell_absent
+
+        await tell_absent(self, run, actor)  # done by a Plh./Plt.: the official is told
+
+    async def acting_label(self, actor: Person, run: StepRun) -> str:
+        """"Plh."/"Plt." when ``actor`` acts for the run's role now, else ""."""
+        from bot.administration import acting_for
+
+        appt = await acting_for(self.s, actor, run.role, run.unit_id, self.now)
+        return appt.kind.label if appt is not None else ""
 
     async def _notify_step(self, cycle: Cycle, run: StepRun, buttons=None) -> None:
         step = self.sop.step(run.step_no)
@@ -242,7 +258,11 @@ class Workflow:
         self._check_active(actor)
         first = self.sop.step(1)
         if actor.role != first.role:
-            raise NotAllowed()
+            from bot.administration import covering
+
+            appt = await covering(self.s, actor.office_id, first.role, None, self.now)
+            if appt is None or appt.acting_person_id != actor.id:
+                raise NotAllowed()
         if kind == CycleKind.QUARTERLY and quarter not in (1, 2, 3, 4):
             raise InvalidInput("Triwulan harus 1 sampai 4.")
         if kind == CycleKind.ANNUAL:
@@ -424,6 +444,10 @@ class Workflow:
 
     def _can_enter(self, actor: Person, run: StepRun, item: CycleIndicator | None) -> None:
         self._check_active(actor)
+        if actor.id == run.assignee_id:  # the Kabid, a Plh., or whoever it was moved to
+            return
+        if actor.role == Role.KABID and actor.unit_id == run.unit_id:
+            raise NotAssignee()
         if actor.unit_id != run.unit_id or actor.role not in (Role.KABID, Role.STAF):
             raise NotAllowed()
         if actor.role == Role.STAF and item is not None and item.assigned_to_id != actor.id:
@@ -495,7 +519,7 @@ class Workflow:
         run = await self.get_run(run_id)
         self._require_open(run, "collect")
         self._check_active(actor)
-        if actor.role != Role.KABID or actor.unit_id != run.unit_id:
+        if actor.id != run.assignee_id:
             raise NotAllowed()
         item = await self.s.get(CycleIndicator, item_id)
         if item is None or item.cycle_id != run.cycle_id or item.unit_id != run.unit_id:
@@ -530,9 +554,9 @@ class Workflow:
     async def submit_unit(self, actor: Person, run_id: int) -> StepRun | None:
         """The Kabid sends the bidang's data to the Kasubag. Returns step 5 if it opened."""
         run = await self.get_run(run_id, lock=True)
-        step = self._require_open(run, "collect")
+        self._require_open(run, "collect")
         self._check_active(actor)
-        if actor.role != Role.KABID or actor.unit_id != run.unit_id:
+        if actor.id != run.assignee_id:
             raise NotAllowed()
         missing = await self.missing_answers(run)
         if missing:
@@ -560,7 +584,18 @@ class Workflow:
                 .order_by(StepRun.id.desc())
             )
         ).scalars().first()
-        return await self.s.get(Person, run.assignee_id) if run else None
+        person = await self.s.get(Person, run.assignee_id) if run else None
+        if person is None:
+            return None
+        # a Plh./Plt. of the Kasubag, or the new Kasubag after a mutasi, coordinates now
+        from bot.administration import covering
+
+        appt = await covering(self.s, cycle.office_id, coordinate.role, None, self.now)
+        if appt is not None and appt.absent_person_id in (person.id, None):
+            return await self.s.get(Person, appt.acting_person_id)
+        if not person.active:
+            return await self.holder_for(cycle.office_id, coordinate)
+        return person
 
     async def _latest_runs(self, cycle_id: int, step_no: int) -> list[StepRun]:
         rows = (
@@ -739,7 +774,8 @@ class Workflow:
         run, step, cycle, doc = await self._review_target(actor, run_id, document_id)
         action = ApprovalAction.PARAF if step.kind == "review" else ApprovalAction.SIGN
         self.s.add(Approval(document_id=doc.id, step_run_id=run.id, person_id=actor.id,
-                            action=action, document_sha256=doc.sha256, created_at=self.now))
+                            action=action, document_sha256=doc.sha256, created_at=self.now,
+                            acting_as=await self.acting_label(actor, run)))
         doc.status = (DocumentStatus.INITIALLED if step.kind == "review"
                       else DocumentStatus.SIGNED)
         await self._complete(run, actor)
@@ -760,7 +796,8 @@ class Workflow:
         run, step, cycle, doc = await self._review_target(actor, run_id, document_id)
         self.s.add(Approval(document_id=doc.id, step_run_id=run.id, person_id=actor.id,
                             action=ApprovalAction.RETURN, reason=reason.strip(),
-                            document_sha256=doc.sha256, created_at=self.now))
+                            document_sha256=doc.sha256, created_at=self.now,
+                            acting_as=await self.acting_label(actor, run)))
         doc.status = DocumentStatus.RETURNED
         await self._complete(run, actor, reason.strip(), status=StepStatus.RETURNED)
         await self._audit("document.return", actor, cycle, document=doc.id, step=step.number,

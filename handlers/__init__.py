@@ -6,7 +6,8 @@ import importlib
 from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
 # use-case modules; each has register(app)
-MODULES = ("onboarding", "tasks", "disposition", "data_entry", "collection", "signoff")
+MODULES = ("onboarding", "tasks", "disposition", "data_entry", "collection", "signoff",
+           "admin")
 
 
 def register_all(app) -> None:

@@ -19,7 +19,7 @@ from bot.workcal import format_wib
 from bot.workflow import NotAllowed, StaleAction, Workflow, WorkflowError
 from handlers.common import (
     Context, action, clear_conversation, drop_buttons, get_conversation, reply,
-    set_conversation, text_route, transaction,
+    set_conversation, text_route, transaction, typed_text,
 )
 from handlers.data_entry import evidence_count, show_value
 from models import Cycle, Indicator, Person, StepRun, Unit
@@ -154,7 +154,7 @@ async def ask_return(update: Update, context: Context, person: Person, cb) -> st
 
 @text_route("rtn_reason")
 async def return_reason(update: Update, context: Context, person: Person, conv) -> None:
-    reason = (update.effective_message.text or "").strip()
+    reason = typed_text(update.effective_message.text)
     if not reason or len(reason) > MAX_REASON:
         await reply(update, t("c.reason_length", limit=MAX_REASON), force_reply=True)
         return
@@ -226,7 +226,7 @@ async def confirm_close(update: Update, context: Context, person: Person, cb) ->
 
 @text_route("cls_note")
 async def close_note(update: Update, context: Context, person: Person, conv) -> None:
-    note = (update.effective_message.text or "").strip()
+    note = typed_text(update.effective_message.text)
     if len(note) > MAX_REASON:
         await reply(update, t("c.close_note_length", limit=MAX_REASON))
         return

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import unicodedata
 from contextlib import asynccontextmanager
 from typing import Any, Awaitable, Callable, Sequence
 
@@ -125,7 +126,7 @@ def action(*roles: Role, callback: bool = False):
             if not person.active:
                 await _answer(update, t("err.inactive"))
                 return
-            if roles and person.role not in roles:
+            if roles and person.role not in roles and not await _acting_in(context, person, roles):
                 log.warning("%s (%s) tried %s", person.id, person.role, fn.__name__)
                 await _answer(update, t("err.not_allowed"))
                 return
@@ -146,6 +147,15 @@ def action(*roles: Role, callback: bool = False):
         return inner
 
     return wrap
+
+
+async def _acting_in(context: Context, person: Person, roles) -> bool:
+    """A Plh./Plt. may use the commands and buttons of the role they act for."""
+    from bot.administration import acting_roles
+
+    async with sessionmaker(context)() as session:
+        acting = await acting_roles(session, person, services(context).clock.now())
+    return bool(acting & set(roles))
 
 
 async def _answer(update: Update, text: str) -> None:
@@ -292,3 +302,14 @@ async def stale_button(update: Update, context: Context) -> None:
 
 async def unknown_command(update: Update, context: Context) -> None:
     await reply(update, t("o.unknown_command"))
+
+
+def typed_text(text: str | None) -> str:
+    """What a person typed, as the bot keeps it: control characters other than line
+    breaks and tabs removed (PostgreSQL refuses NUL), outer whitespace stripped, and ""
+    when nothing visible is left (only spaces, zero-width or direction marks)."""
+    text = "".join(c for c in (text or "") if c in "\n\t" or unicodedata.category(c) != "Cc")
+    text = text.strip()
+    if not any(unicodedata.category(c)[0] not in "CZ" for c in text):
+        return ""
+    return text

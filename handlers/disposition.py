@@ -13,7 +13,7 @@ from bot.workcal import format_wib, to_wib
 from bot.workflow import InvalidInput, NotAllowed, StaleAction
 from handlers.common import (
     Context, action, clear_conversation, download, drop_buttons, file_route, reply, services,
-    set_conversation, text_route, transaction,
+    set_conversation, text_route, transaction, typed_text,
 )
 from models import Cycle, Indicator, Person, Unit
 from models.enums import CycleKind, Role, StepStatus
@@ -71,7 +71,7 @@ async def choose_period(update: Update, context: Context, person: Person, cb) ->
 
 @text_route("mulai")
 async def mulai_text(update: Update, context: Context, person: Person, conv) -> None:
-    text = (update.effective_message.text or "").strip()
+    text = typed_text(update.effective_message.text)
     if conv.state != "instruction":
         await reply(update, t("d.ask_letter"), [[(t("b.no_letter"), callbacks.encode("start", 0, 0, 0))]])
         return
@@ -90,9 +90,18 @@ async def mulai_letter(update: Update, context: Context, person: Person, conv) -
     if conv.state != "letter":
         await reply(update, t("d.ask_instruction_first"), force_reply=True)
         return
+    from handlers.data_entry import content_ok, type_allowed
+
     sv = services(context)
+    doc = update.effective_message.document
+    if doc is not None and not type_allowed(doc.file_name or "", doc.mime_type):
+        await reply(update, t("d.ask_letter"), [[(t("b.no_letter"), callbacks.encode("start", 0, 0, 0))]])
+        return
     got = await download(update, context, sv.store.max_bytes)
     data, name, mime = got
+    if not data or (doc is not None and not content_ok(name, data)):  # empty, or not what it says
+        await reply(update, t("d.ask_letter"), [[(t("b.no_letter"), callbacks.encode("start", 0, 0, 0))]])
+        return
     await _start_cycle(update, context, person, conv.data, (data, name, mime))
 
 
@@ -161,7 +170,7 @@ async def _forward(update: Update, context: Context, person: Person, run_id: int
 
 @text_route("dsp_note")
 async def disposition_note(update: Update, context: Context, person: Person, conv) -> None:
-    note = (update.effective_message.text or "").strip()
+    note = typed_text(update.effective_message.text)
     if len(note) > MAX_INSTRUCTION:
         await reply(update, t("d.instruction_length", limit=MAX_INSTRUCTION), force_reply=True)
         return
@@ -278,8 +287,8 @@ async def confirm_dispatch(update: Update, context: Context, person: Person, cb)
         run = await wf.get_run(cb.arg(0))
         kind = wf.sop.step(run.step_no).kind
     if kind == "dispose":
+        await _forward(update, context, person, run.id, "")  # checks the holder first
         await drop_buttons(update)
-        await _forward(update, context, person, run.id, "")
     elif kind == "coordinate":
         await coordinate_send(update, context, person, run.id)
     else:

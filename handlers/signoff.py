@@ -32,7 +32,7 @@ from bot.workflow import NotAllowed, NotFound, StaleAction, Workflow
 from handlers.common import (
     Context, action, clear_conversation, download, drop_buttons, file_route,
     get_conversation, reply, services, sessionmaker, set_conversation, text_route,
-    transaction,
+    transaction, typed_text,
 )
 from handlers.tasks import delivery_card
 from models import Approval, Delivery, Document, LetterNumber, Person, StepRun, StoredFile
@@ -46,6 +46,7 @@ log = logging.getLogger(__name__)
 COMPILE, RET_REASON, RECEIPT = "compile", "ret_reason", "receipt"
 MAX_REASON = 1000
 MAX_ERRORS_SHOWN = 15
+RECEIPT_TYPES = (".pdf", ".jpg", ".jpeg", ".png")  # a scan or a photo of the receipt
 XLSX_MIME = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
@@ -294,7 +295,7 @@ async def return_press(update: Update, context: Context, person: Person, cb) -> 
 
 @text_route(RET_REASON)
 async def return_reason(update: Update, context: Context, person: Person, conv) -> None:
-    reason = (update.effective_message.text or "").strip()
+    reason = typed_text(update.effective_message.text)
     if not reason or len(reason) > MAX_REASON:
         await reply(update, t("g.reason_length", limit=MAX_REASON), force_reply=True)
         return
@@ -411,13 +412,23 @@ async def deliver_press(update: Update, context: Context, person: Person, cb) ->
 
 @file_route(RECEIPT)
 async def receipt_photo(update: Update, context: Context, person: Person, conv) -> None:
+    from handlers.data_entry import content_ok, type_allowed
+
     sv = services(context)
+    doc = update.effective_message.document
+    if doc is not None and (not (doc.file_name or "").lower().endswith(RECEIPT_TYPES)
+                            or not type_allowed(doc.file_name, doc.mime_type)):
+        await reply(update, t("g.receipt_photo_only"))
+        return
     got = await download(update, context, sv.store.max_bytes)
     if got is None:
         await reply(update, t("g.receipt_photo_only"))
         return
     data, name, mime = got
-    caption = " ".join((update.effective_message.caption or "").split())[:200]
+    if not data or (doc is not None and not content_ok(name, data)):  # empty or mislabelled
+        await reply(update, t("g.receipt_photo_only"))
+        return
+    caption = " ".join(typed_text(update.effective_message.caption).split())[:200]
     try:
         async with transaction(context) as (session, wf):
             delivery = await session.get(Delivery, conv.data["delivery"])
@@ -465,7 +476,7 @@ async def confirm_receipt(update: Update, context: Context, person: Person, cb) 
 # ------------------------------------------------------------------ /cek
 async def check_code(update: Update, context: Context) -> None:
     """/cek KODE: anyone, registered or not, may check a document's verification code."""
-    code = (context.args[0] if context.args else "").strip()[:20]
+    code = typed_text(context.args[0] if context.args else "")[:20]
     if not code:
         await reply(update, t("g.cek_usage"))
         return

@@ -1,4 +1,5 @@
 """SQLAlchemy 2 typed models of the SOP bot; Alembic migrations in ``migrations/``."""
+from models.administration import ActingAppointment, ActingKind
 from models.base import Base, utcnow
 from models.documents import (
     Approval,
@@ -14,7 +15,7 @@ from models.records import AuditHead, AuditLog, Outbox, ProcessedUpdate, Reminde
 from models.workflow import Conversation, Cycle, CycleIndicator, Evidence, StepRun, Submission
 
 __all__ = [
-    "Approval", "AuditHead", "AuditLog", "Base", "Conversation", "Cycle", "CycleIndicator",
+    "ActingAppointment", "ActingKind", "Approval", "AuditHead", "AuditLog", "Base", "Conversation", "Cycle", "CycleIndicator",
     "Delivery", "Document", "Evidence", "Indicator", "Invitation", "LetterCounter",
     "LetterNumber", "Office", "Outbox", "Person", "ProcessedUpdate", "Reminder", "StepRun",
     "StoredFile", "Submission", "Target", "Unit", "utcnow",

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 22:42:24.761912
+Create Date: 2026-11-23 23:32:26.990574
 """
 from __future__ import annotations
 
@@ -108,6 +108,35 @@ def upgrade() -> None:
     sa.UniqueConstraint('office_id', 'nip', name=op.f('uq_person_office_id_nip')),
     sa.UniqueConstraint('telegram_user_id', name=op.f('uq_person_telegram_user_id'))
     )
+    op.create_table('acting_appointment',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('office_id', sa.Integer(), nullable=False),
+    sa.Column('role', sa.Enum('kadis', 'sekretaris', 'kasubag', 'kabid', 'staf', 'admin', 'kontak', name='role', native_enum=False, length=24), nullable=False),
+    sa.Column('unit_id', sa.Integer(), nullable=True),
+    sa.Column('absent_person_id', sa.Integer(), nullable=True),
+    sa.Column('acting_person_id', sa.Integer(), nullable=False),
+    sa.Column('kind', sa.Enum('plh', 'plt', name='actingkind', native_enum=False, length=24), nullable=False),
+    sa.Column('starts_at', models.base.UTCDateTime(), nullable=False),
+    sa.Column('ends_at', models.base.UTCDateTime(), nullable=False),
+    sa.Column('decree', sa.String(length=100), nullable=False),
+    sa.Column('created_by_id', sa.Integer(), nullable=True),
+    sa.Column('created_at', models.base.UTCDateTime(), nullable=False),
+    sa.Column('cancelled', sa.Boolean(), nullable=False),
+    sa.Column('cancelled_at', models.base.UTCDateTime(), nullable=True),
+    sa.Column('cancelled_by_id', sa.Integer(), nullable=True),
+    sa.Column('activated_at', models.base.UTCDateTime(), nullable=True),
+    sa.Column('finished_at', models.base.UTCDateTime(), nullable=True),
+    sa.ForeignKeyConstraint(['absent_person_id'], ['person.id'], name=op.f('fk_acting_appointment_absent_person_id_person')),
+    sa.ForeignKeyConstraint(['acting_person_id'], ['person.id'], name=op.f('fk_acting_appointment_acting_person_id_person')),
+    sa.ForeignKeyConstraint(['cancelled_by_id'], ['person.id'], name=op.f('fk_acting_appointment_cancelled_by_id_person')),
+    sa.ForeignKeyConstraint(['created_by_id'], ['person.id'], name=op.f('fk_acting_appointment_created_by_id_person')),
+    sa.ForeignKeyConstraint(['office_id'], ['office.id'], name=op.f('fk_acting_appointment_office_id_office')),
+    sa.ForeignKeyConstraint(['unit_id'], ['unit.id'], name=op.f('fk_acting_appointment_unit_id_unit')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_acting_appointment'))
+    )
+    with op.batch_alter_table('acting_appointment', schema=None) as batch_op:
+        batch_op.create_index('ix_acting_appointment_role_range', ['role', 'starts_at', 'ends_at'], unique=False)
+
     op.create_table('conversation',
     sa.Column('person_id', sa.Integer(), nullable=False),
     sa.Column('kind', sa.String(length=40), nullable=False),
@@ -380,6 +409,10 @@ def downgrade() -> None:
     op.drop_table('invitation')
     op.drop_table('cycle')
     op.drop_table('conversation')
+    with op.batch_alter_table('acting_appointment', schema=None) as batch_op:
+        batch_op.drop_index('ix_acting_appointment_role_range')
+
+    op.drop_table('acting_appointment')
     op.drop_table('person')
     op.drop_table('indicator')
     op.drop_table('unit')
