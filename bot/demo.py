@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-import struct
 import sys
 import time
-import zlib
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -20,43 +18,11 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
+from bot.scenario import Player, ScriptedCycle
+
 WIB = ZoneInfo("Asia/Jakarta")
 START = datetime(2024, 10, 7, 8, 0, tzinfo=WIB)  # Monday after Triwulan III
 YEAR, QUARTER = 2024, 3
-
-# what each bidang reports (the Bidang Perindustrian first sends a wrong investment figure)
-ANSWERS: dict[str, list[tuple[str, str]]] = {
-    "SEK": [("SEK-01", "BB"), ("SEK-02", "100"), ("SEK-03", "68,4"), ("SEK-04", "83,2"),
-            ("SEK-05", "77,5")],
-    "PPTK": [("PPTK-01", "4,05"), ("PPTK-02", "88,5"), ("PPTK-03", "64"), ("PPTK-04", "195"),
-             ("PPTK-05", "26"), ("PPTK-06", "150")],
-    "HIJS": [("HIJS-01", "100"), ("HIJS-02", "55"), ("HIJS-03", "41,3"), ("HIJS-04", "8"),
-             ("HIJS-05", "31")],
-    "IND": [("IND-01", "72"), ("IND-02", "2,4"), ("IND-03", "15"), ("IND-04", "21"),
-            ("IND-05", "Rp 875.000.000")],
-}
-CORRECTION = ("IND-05", "Rp 8.750.000.000")
-EVIDENCE = {"PPTK-02": "photo", "SEK-03": "pdf"}
-
-
-def _png(width: int = 64, height: int = 48) -> bytes:
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return (struct.pack(">I", len(data)) + kind + data
-                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
-    raw = b"".join(b"\x00" + b"\x30\x90\x50" * width for _ in range(height))
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
-            + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
-
-
-def _pdf(text: str) -> bytes:
-    from fpdf import FPDF
-
-    pdf = FPDF()
-    pdf.add_page()
-    pdf.set_font("helvetica", size=12)
-    pdf.multi_cell(0, 8, text)
-    return bytes(pdf.output())
 
 
 class Progress:
@@ -73,6 +39,20 @@ class Progress:
 
     def note(self, text: str) -> None:
         print(f"{'':>{self.total + 9}}{text}", file=self.out, flush=True)
+
+
+class DemoPlayer(Player):
+    """Patient people on the demo's movable clock, reporting progress."""
+
+    def __init__(self, clock, progress: Progress) -> None:
+        super().__init__(clock)
+        self.progress = progress
+
+    def step(self, n: int, text: str) -> None:
+        self.progress.step(n, text, self.clock)
+
+    def note(self, text: str) -> None:
+        self.progress.note(text[:100])
 
 
 @dataclass
@@ -123,267 +103,12 @@ class Demo:
         await self.h.stop()
         await self.engine.dispose()
 
-    # ------------------------------------------------------------------ people
-    async def user(self, role, unit_code: str | None = None):
-        from models import Person, Unit
-
-        async with self.sm() as s:
-            stmt = select(Person).where(Person.role == role)
-            if unit_code:
-                stmt = stmt.join(Unit, Unit.id == Person.unit_id).where(Unit.code == unit_code)
-            p = (await s.execute(stmt.order_by(Person.id))).scalars().first()
-        return self.h.users[p.id], p
-
-    def at(self, **delta) -> None:
-        self.clock.advance(**delta)
-
-    def at_time(self, day: int, hour: int, minute: int = 0) -> None:
-        target = datetime(2024, 10, day, hour, minute, tzinfo=WIB)
-        if target > self.clock.now():
-            self.clock.set(target)
-
-    @staticmethod
-    async def press(user, msg, text=None, *, prefix=None, wait=None, timeout=15.0):
-        if prefix is not None:
-            button = next(b for b in msg.buttons if b.get("callback_data", "").startswith(prefix))
-            q = await user.press(msg, data=button["callback_data"])
-        else:
-            q = await user.press(msg, text=text)
-        if wait is None:
-            return q
-        return await user.wait_for(after=q, text_contains=wait, timeout=timeout)
-
     # ------------------------------------------------------------------ the cycle
     async def run_cycle(self, progress: Progress) -> int:
-        from models.enums import Role
-
-        # step 1
-        kadis, _ = await self.user(Role.KADIS)
-        sent = await kadis.send_command("/mulai")
-        menu = await kadis.wait_for(after=sent, text_contains="Pilih periodenya")
-        ask = await self.press(kadis, menu, "Triwulan III Tahun 2024", wait="instruksi")
-        sent = await kadis.reply_to(ask, "Siapkan pengukuran kinerja Triwulan III Tahun 2024 "
-                                         "sesuai SOP; laporkan ke Bappeda dan Inspektorat.")
-        await kadis.wait_for(after=sent, text_contains="surat masuk")
-        sent = await kadis.send_document(
-            _pdf("DATA CONTOH - Surat masuk: permintaan laporan pengukuran kinerja TW III 2024"),
-            "surat-masuk-bappeda.pdf", "application/pdf")
-        await kadis.wait_for(after=sent, text_contains="dimulai")
-        progress.step(1, "Kadis memulai siklus dan mendisposisi Sekretaris", self.clock)
-
-        # step 2
-        self.at(minutes=4)
-        sek, _ = await self.user(Role.SEKRETARIS)
-        card = await sek.wait_for(text_contains="Disposisi dari")
-        ask = await self.press(sek, card, "Terima", wait="catatan disposisi")
-        sent = await sek.reply_to(ask, "Koordinasikan dengan semua bidang, tenggat 3 hari kerja.")
-        await sek.wait_for(after=sent, text_contains="diteruskan")
-        progress.step(2, "Sekretaris meneruskan disposisi kepada Kasubag Perencanaan", self.clock)
-
-        # step 3
-        self.at(minutes=21)
-        kasubag, _ = await self.user(Role.KASUBAG)
-        card = await kasubag.wait_for(text_contains="Catatan Sekretaris")
-        coord = await self.press(kasubag, card, "Koordinasikan bidang", wait="Koordinasi bidang")
-        q = await kasubag.press(coord, text="3 hari")
-        coord = await kasubag.wait_for(after=q, predicate=lambda m: "3 hari kerja" in m.text)
-        await self.press(kasubag, coord, "Kirim permintaan data", wait="Permintaan data dikirim")
-        progress.step(3, "Kasubag meminta data kepada 4 bidang (tenggat 3 hari kerja)", self.clock)
-
-        # step 4: the four bidang answer, one with the help of a staf
-        schedule = {"PPTK": (8, 10), "HIJS": (8, 14), "SEK": (9, 9), "IND": (9, 11)}
-        for code, (day, hour) in schedule.items():
-            self.at_time(day, hour)
-            await self.enter_unit(code, handover="PPTK-04" if code == "PPTK" else None)
-            progress.note(f"bidang {code} mengirim data")
-        # the Kasubag returns the Bidang Perindustrian once (5 -> 4)
-        self.at_time(9, 13)
-        started = await kasubag.wait_for(text_contains="Semua bidang telah mengirim")
-        sent = await kasubag.send_command("/status")
-        board = await kasubag.wait_for(after=sent, text_contains="Siklus Triwulan III")
-        ask = await self.press(kasubag, board, "Kembalikan data Bidang Perindustrian",
-                               wait="alasan pengembalian")
-        sent = await kasubag.reply_to(ask, "Nilai investasi tidak sesuai laporan DPMPTSP "
-                                           "(kurang satu angka nol).")
-        await kasubag.wait_for(after=sent, text_contains="dikembalikan kepada")
-        progress.note("Kasubag mengembalikan data Bidang Perindustrian (langkah 5 -> 4)")
-        self.at_time(10, 9)
-        await self.correct_unit("IND")
-        progress.step(4, "Semua bidang mengirim data kinerja (satu kali dikembalikan)", self.clock)
-
-        # step 5
-        self.at_time(11, 10)
-        await self.press(kasubag, started, "Selesai mengolah data", wait="Pengolahan data selesai")
-        progress.step(5, "Kasubag selesai mengolah data", self.clock)
-
-        # step 6
-        self.at_time(14, 9)
-        card = await kasubag.wait_for(predicate=lambda m: any(
-            b.get("callback_data", "").startswith("cmp:") for b in m.buttons))
-        q = await self.press(kasubag, card, prefix="cmp:")
-        ready = await kasubag.wait_for(after=q, predicate=lambda m: any(
-            b.get("callback_data", "").startswith("subm:") for b in m.buttons), timeout=60)
-        q = await self.press(kasubag, ready, prefix="subm:")
-        await kasubag.wait_for(after=q)
-        progress.step(6, "Kasubag menyusun dokumen (workbook, PDF, grafik) dan mengajukan paraf",
-                      self.clock)
-
-        # step 7
-        self.at(minutes=8)
-        card = await sek.wait_for(predicate=lambda m: "Paraf" in m.button_texts)
-        q = await sek.press(card, text="Paraf")
-        await sek.wait_for(after=q, predicate=lambda m: m.message_id == card.message_id
-                           and "Paraf" not in m.button_texts)
-        progress.step(7, "Sekretaris memaraf dokumen", self.clock)
-
-        # step 8
-        self.at(minutes=7)
-        card = await kadis.wait_for(predicate=lambda m: "Tandatangani" in m.button_texts)
-        q = await kadis.press(card, text="Tandatangani")
-        await kadis.wait_for(after=q, predicate=lambda m: m.message_id == card.message_id
-                             and "Tandatangani" not in m.button_texts)
-        progress.step(8, "Kadis menandatangani dokumen", self.clock)
-
-        # step 9
-        self.at(minutes=3)
-        staf, _ = await self.user(Role.STAF, "SEK")
-        card = await staf.wait_for(predicate=lambda m: "Beri nomor" in m.button_texts)
-        q = await staf.press(card, text="Beri nomor")
-        numbered = await staf.wait_for(after=q, text_contains="/KPTS/", timeout=60)
-        progress.step(9, "Staf memberi nomor surat dari buku agenda", self.clock)
-        progress.note(next((ln for ln in numbered.text.splitlines() if "/KPTS/" in ln),
-                           "")[:100])
-
-        # step 10
-        self.at(minutes=6)
-        card = await kasubag.wait_for(predicate=lambda m: "Periksa & arsipkan" in m.button_texts)
-        q = await kasubag.press(card, text="Periksa & arsipkan")
-        await kasubag.wait_for(after=q, predicate=lambda m: m.message_id == card.message_id
-                               and "Periksa & arsipkan" not in m.button_texts)
-        progress.step(10, "Kasubag memeriksa dan mengarsipkan dokumen", self.clock)
-
-        # step 11
-        self.at(minutes=2)
-        await self.deliver(staf)
-        progress.step(11, "Dokumen disampaikan; tanda terima dari 3 OPD tercatat", self.clock)
-        from models import Cycle
-
-        async with self.sm() as s:
-            return (await s.execute(select(Cycle.id))).scalar_one()
-
-    async def enter_unit(self, code: str, handover: str | None = None) -> None:
-        from models.enums import Role
-
-        kabid, _ = await self.user(Role.KABID, code)
-        request = await kabid.wait_for(text_contains="Permintaan data kinerja")
-        card = await self.press(kabid, request, "Mulai isi data", wait="Indikator 1 dari")
-        answers = ANSWERS[code]
-        if handover:
-            idx = [c for c, _ in answers].index(handover) + 1
-            card = await self.press(kabid, card, "Serahkan ke staf", wait="Pilih indikatornya")
-            card = await self.press(kabid, card, f"{idx}. ", wait="Serahkan")
-            staf_user, staf_person = await self.user(Role.STAF, code)
-            card = await self.press(kabid, card, staf_person.name, wait="diserahkan kepada")
-            note = await staf_user.wait_for(text_contains="menyerahkan pengisian indikator")
-            scard = await self.press(staf_user, note, "Mulai isi data", wait="Indikator 1 dari 1")
-            scard = await self.answer(staf_user, scard, dict(answers)[handover], None)
-            scard = await self.press(staf_user, scard, "Lanjut", wait="Ringkasan data")
-            await self.press(staf_user, scard, "Selesai", wait="Terima kasih")
-            await kabid.wait_for(text_contains="selesai mengisi")
-            sent = await kabid.send_command("/batal")
-            await kabid.wait_for(after=sent)
-            q = await kabid.press(request, text="Mulai isi data")
-            card = await kabid.wait_for(after=q, text_contains="Indikator")
-        names = await self.indicator_names()
-        by_name = dict(answers)
-
-        def next_card(m) -> bool:
-            return bool(m.buttons) and ("Ringkasan data" in m.text or (
-                "Indikator " in m.text and " dari " in m.text and "Tersimpan" not in m.text))
-
-        while "Ringkasan data" not in card.text:
-            code_now = next(c for c, name in names.items() if c in by_name and name in card.text)
-            if code_now == handover:  # answered by the staf: keep it
-                q = await kabid.press(card, text="Tetap")
-            else:
-                card = await self.answer(kabid, card, by_name[code_now], EVIDENCE.get(code_now))
-                q = await kabid.press(card, text="Lanjut")
-            card = await kabid.wait_for(after=q, predicate=next_card)
-        await self.press(kabid, card, "Kirim ke Kasubag", wait="telah dikirim")
-
-    async def indicator_names(self) -> dict[str, str]:
-        from models import Indicator
-
-        async with self.sm() as s:
-            return {c: n for c, n in (await s.execute(select(Indicator.code, Indicator.name)))}
-
-    async def answer(self, user, card, value: str, evidence: str | None):
-        sent = await user.send_text(value)
-        msg = await user.wait_for(after=sent, predicate=lambda m: "Tersimpan" in m.text
-                                  or "Periksa kembali" in m.text)
-        if "Periksa kembali" in msg.text:
-            msg = await self.press(user, msg, "Ya, benar", wait="Tersimpan")
-        if evidence == "photo":
-            sent = await user.send_photo(_png())
-            msg = await user.wait_for(after=sent, text_contains="Bukti diterima")
-        elif evidence == "pdf":
-            sent = await user.send_document(_pdf("DATA CONTOH - laporan realisasi anggaran"),
-                                            "realisasi-anggaran.pdf", "application/pdf")
-            msg = await user.wait_for(after=sent, text_contains="Bukti diterima")
-        return msg
-
-    async def correct_unit(self, code: str) -> None:
-        from models.enums import Role
-
-        kabid, _ = await self.user(Role.KABID, code)
-        back = await kabid.wait_for(text_contains="dikembalikan")
-        card = await self.press(kabid, back, "Mulai isi data", wait="Indikator 1 dari")
-        card = await self.press(kabid, card, "Ringkasan", wait="Ringkasan data")
-        idx = [c for c, _ in ANSWERS[code]].index(CORRECTION[0]) + 1
-        card = await self.press(kabid, card, f"Ubah {idx}", wait=f"Indikator {idx} dari")
-        card = await self.answer(kabid, card, CORRECTION[1], None)
-        card = await self.press(kabid, card, "Lanjut", wait="Ringkasan data")
-        await self.press(kabid, card, "Kirim ke Kasubag", wait="telah dikirim")
-
-    async def deliver(self, staf) -> None:
-        from models.enums import Role
-
-        def has(prefix):
-            return lambda m: any(b.get("callback_data", "").startswith(prefix) for b in m.buttons)
-
-        card = await staf.wait_for(predicate=lambda m: has("task:")(m)
-                                   and "langkah 11" in (m.text or "").lower())
-        contact, _ = await self.user(Role.CONTACT)
-        while True:
-            q = await self.press(staf, card, prefix="task:")
-            opened = await staf.wait_for(after=q, predicate=lambda m: has("dlv:")(m)
-                                         or "OPD" in (m.text or ""), timeout=10)
-            button = next((b for b in opened.buttons
-                           if b.get("callback_data", "").startswith("dlv:")), None)
-            if button is None:
-                return
-            q = await staf.press(opened, data=button["callback_data"])
-            await staf.wait_for(after=q)
-            if "Bappeda" in button["text"]:  # a registered contact confirms with a button
-                confirm = await contact.wait_for(
-                    predicate=lambda m: "Konfirmasi terima" in m.button_texts)
-                self.at(minutes=2)
-                await contact.press(confirm, text="Konfirmasi terima")
-                await staf.wait_for(text_contains="Tanda terima dari Bappeda")
-            else:  # no contact: the staf sends a photo of the signed receipt
-                self.at(minutes=2)
-                sent = await staf.send_photo(_png(80, 60), caption="Petugas Tata Usaha")
-                await staf.wait_for(after=sent, text_contains="dicatat")
-            if await self.cycle_closed():
-                return
-
-    async def cycle_closed(self) -> bool:
-        from models import Cycle
-        from models.enums import CycleStatus
-
-        await self.h.settle()
-        async with self.sm() as s:
-            return (await s.execute(select(Cycle.status))).scalar_one() == CycleStatus.CLOSED
+        """The cycle of :mod:`bot.scenario`, on the demo's simulated clock."""
+        self.script = ScriptedCycle(self.sm, self.h.users, DemoPlayer(self.clock, progress),
+                                    period=f"Triwulan III Tahun {YEAR}")
+        return await self.script.run()
 
     # ------------------------------------------------------------------ reporting
     async def timeline(self, cycle_id: int) -> list[str]:

@@ -20,6 +20,7 @@ from sqlalchemy.orm import aliased
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, InputFile, ForceReply
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
 
+from bot import crashpoints
 from models import Outbox, StoredFile
 from models.enums import OutboxStatus
 
@@ -40,6 +41,23 @@ def keyboard(buttons) -> InlineKeyboardMarkup | None:
 def _retry_seconds(exc: RetryAfter) -> float:
     value = exc.retry_after
     return value.total_seconds() if isinstance(value, timedelta) else float(value)
+
+
+def _process_alive(claimed_by: str, host: str) -> bool:
+    """Whether the process named in ``claimed_by`` ("host:pid:...") still runs here."""
+    try:
+        pid = int(claimed_by[len(host) + 1:].split(":", 1)[0])
+    except ValueError:
+        return True  # not ours to judge: wait for STALE_CLAIM
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 class Pacer:
@@ -190,12 +208,39 @@ class OutboxSender:
                                    next_attempt_at=now + timedelta(seconds=delay),
                                    last_error=str(exc))
         else:
+            crashpoints.hit("outbox_sent")  # test-only; inert unless SOPBOT_CRASH_AT is set
             self.sent += 1
             await self._finish(row.id, status=OutboxStatus.SENT, sent_at=now,
                                telegram_message_id=message_id, last_error="")
 
+    async def release_orphans(self) -> int:
+        """Rows left ``sending`` by a process of this machine that is gone (a crash) are
+        due again now, instead of after ``STALE_CLAIM``: at most one duplicate each,
+        where the crash fell between Telegram accepting a message and its recording."""
+        host = socket.gethostname()
+        async with self.sm() as session, session.begin():
+            rows = (await session.execute(
+                select(Outbox.id, Outbox.claimed_by).where(
+                    Outbox.status == OutboxStatus.SENDING,
+                    Outbox.claimed_by.like(f"{host}:%")))).all()
+            orphans = [row_id for row_id, by in rows if not _process_alive(by, host)]
+            if orphans:
+                await session.execute(
+                    update(Outbox).where(Outbox.id.in_(orphans),
+                                         Outbox.status == OutboxStatus.SENDING)
+                    .values(status=OutboxStatus.PENDING, next_attempt_at=self.sv.clock.now())
+                    .execution_options(synchronize_session=False))
+        if orphans:
+            log.warning("outbox: %s message(s) claimed by a stopped process are due again",
+                        len(orphans))
+        return len(orphans)
+
     async def run(self) -> None:
         interval = self.sv.config.outbox.interval_seconds
+        try:
+            await self.release_orphans()
+        except Exception:  # never keep the sender from starting
+            log.exception("outbox: could not release the claims of stopped processes")
         while True:
             try:
                 handled = await self.deliver_once()

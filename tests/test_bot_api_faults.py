@@ -1,0 +1,161 @@
+"""Bot API faults: a full cycle completes while 10 % of the Bot API calls fail.
+
+The emulator injects, on a seeded 10 % of all calls (``getUpdates`` included): 429 with
+``retry_after``, 500, 502, responses slower than the bot's (shortened) timeout, and
+dropped connections. The simulated people of :mod:`bot.scenario` retry when no answer
+comes. Asserted: the cycle closes, the outbox delivers every row, the bot never crashes
+(polling and the outbox sender still run, no sender pass failed), never busy-loops
+(getUpdates calls and outbox claims per second stay bounded), and logs each outbox
+retry once.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+
+from sqlalchemy import select
+from telegram.request import HTTPXRequest
+
+from bot.clock import SystemClock
+from bot.emulator import BotApiEmulator, FaultPlan
+from bot.harness import TEST_TOKEN, Harness
+from bot.onboarding import create_invitation
+from bot.scenario import Player, ScriptedCycle
+from bot.services import build_services
+from bot.texts import period_label
+from bot.workcal import to_wib
+from handlers.disposition import period_choices
+from models import Outbox, Person
+from models.enums import OutboxStatus
+
+SEED = 7
+TIMEOUT = 1.0        # the bot's HTTP timeouts in this test (PTB's default is 5 s)
+SLOW = 2.0           # a "slow" fault answers after this long: beyond the timeout
+
+
+class ShortTimeouts(Harness):
+    """The harness, with PTB's HTTP timeouts shortened so "slow" is a timeout."""
+
+    async def start_bot(self) -> None:
+        from bot.app import build_application
+
+        self.app = build_application(
+            self.services, self.sessionmaker, token=TEST_TOKEN,
+            base_url=self.emulator.base_url, base_file_url=self.emulator.base_file_url,
+            run_jobs=False, rate_limit=True)
+        short = dict(connect_timeout=TIMEOUT, read_timeout=TIMEOUT, write_timeout=TIMEOUT,
+                     pool_timeout=TIMEOUT)
+        # PTB keeps (getUpdates request, other requests); replaced before initialize()
+        self.app.bot._request = (HTTPXRequest(**short),
+                                 HTTPXRequest(connection_pool_size=64, **short))
+        await self.app.initialize()
+        await self.app.post_init(self.app)
+        await self.app.start()
+        await self.app.updater.start_polling(poll_interval=0, timeout=1)
+
+
+class ImpatientPlayer(Player):
+    answer_wait = 8.0
+    notice_wait = 6.0
+    slow_wait = 20.0  # compiling takes a few seconds; no card after 20 s: try again
+    max_attempts = 20
+    retry_pause = 0.2
+
+    def __init__(self) -> None:
+        super().__init__(None)
+        self.retries: Counter[str] = Counter()
+
+        self.t0 = time.monotonic()
+
+    def retried(self, goal: str, exc: BaseException) -> None:
+        self.retries[goal] += 1
+        self._say(f"retry {goal}: {exc.__class__.__name__}: {str(exc)[:160]}")
+
+    def step(self, n: int, text: str) -> None:
+        self._say(f"step {n} done: {text}")
+
+    def _say(self, text: str) -> None:
+        print(f"[{time.monotonic() - self.t0:6.1f}s] {text}", flush=True)
+
+
+async def test_a_cycle_completes_with_10_percent_bot_api_faults(config, sessionmaker, caplog):
+    t0 = time.monotonic()
+    caplog.set_level(logging.INFO)
+    today = to_wib(SystemClock().now()).date()
+    kind, year, quarter = period_choices(today)[0]
+    from bot.example_data import example_office
+    from bot.office_data import apply_office
+
+    codes = {}
+    async with sessionmaker() as s, s.begin():
+        await apply_office(s, example_office(year))
+        for p in (await s.execute(select(Person).where(Person.active.is_(True))
+                                  .order_by(Person.id))).scalars().all():
+            codes[p.id] = (await create_invitation(s, p, now=SystemClock().now(),
+                                                   valid_days=2)).code
+
+    plan = FaultPlan(rate=0.1, kinds=("429", "500", "502", "slow", "drop"), seed=SEED,
+                     slow_seconds=SLOW, retry_after=1, include_get_updates=True)
+    emulator = BotApiEmulator(token=TEST_TOKEN, faults=plan)
+    await emulator.start()
+    services = build_services(config, SystemClock())
+    h = ShortTimeouts(services, sessionmaker)
+    await h.start(emulator=emulator)
+    users = {pid: emulator.add_user(user_id=900_000 + pid, first_name=f"P{pid}")
+             for pid in codes}
+    player = ImpatientPlayer()
+    script = ScriptedCycle(sessionmaker, users, player,
+                           period=period_label(kind, year, quarter))
+    polls: list[float] = []
+    name, get_updates = emulator._methods["getupdates"]
+
+    async def counted(params):
+        polls.append(time.monotonic())
+        return await get_updates(params)
+
+    emulator._methods["getupdates"] = (name, counted)
+    try:
+        for pid, code in codes.items():
+            await script.register(pid, code)
+        await script.run()
+        assert await script.cycle_closed()
+        # the outbox delivers everything
+        for _ in range(240):
+            async with sessionmaker() as s:
+                rows = (await s.execute(select(Outbox))).scalars().all()
+            if all(r.status == OutboxStatus.SENT for r in rows):
+                break
+            await __import__("asyncio").sleep(0.25)
+        assert [r.id for r in rows if r.status != OutboxStatus.SENT] == []
+        # never crashed
+        sender = h.sender
+        assert h.app.running and h.app.updater.running
+        assert sender._task is not None and not sender._task.done()
+        claims = sender._claims
+    finally:
+        seconds = time.monotonic() - t0
+        stats = emulator.stats
+        await h.stop()
+
+    records = [r for r in caplog.records if r.name == "bot.outbox_sender"]
+    assert not [r for r in records if "pass failed" in r.getMessage()]
+    retry_logs = [r.getMessage() for r in records if "retry" in r.getMessage()]
+    # each retry is logged once: one line per failed attempt of a row that was then sent
+    failed_attempts = sum(r.attempts - 1 for r in rows)
+    assert len(retry_logs) == failed_attempts, (retry_logs, failed_attempts)
+    assert len(retry_logs) == len(set(retry_logs))
+    # no busy loop
+    per_second = Counter(int(t - polls[0]) for t in polls)
+    duration = max(1.0, polls[-1] - polls[0])
+    assert len(polls) / duration < 5, (len(polls), duration)
+    assert max(per_second.values()) <= 15, per_second.most_common(3)
+    assert claims / seconds < 25, (claims, seconds)
+    faults = dict(stats.faults_injected)
+    print(f"\nBot API faults: {sum(faults.values())} injected {faults} over "
+          f"{stats.total_requests} calls; {len(rows)} notifications delivered, "
+          f"{failed_attempts} outbox retries (logged once each), "
+          f"{sum(player.retries.values())} retries by the people; getUpdates "
+          f"{len(polls)} calls in {duration:.0f} s (max {max(per_second.values())}/s), "
+          f"{claims} outbox claims in {seconds:.0f} s")
+    assert sum(faults.values()) > 0 and set(faults) >= {"429", "500", "502", "slow", "drop"}

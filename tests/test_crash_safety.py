@@ -1,0 +1,414 @@
+"""Crash safety: a full cycle survives the bot being killed with SIGKILL 30+ times.
+
+The bot runs as its own process (``python -m bot --config ... run``) against an
+:class:`EmulatorThread` in the test process; the simulated people of
+:mod:`bot.scenario` are driven from the test and retry what they were doing when no
+answer came. The bot is killed at many points: after the N-th database commit that wrote
+something (``SOPBOT_CRASH_AT=commit:N``, between a state change and its reply or
+notification), after Telegram accepted an outbox message and before the bot recorded it
+(``outbox_sent:N``), when the N-th Bot API request arrives (from the emulator), and at
+fixed moments after a button press: during compiling, signing, numbering, delivering.
+Each time it is restarted. At the end: every answer the bot confirmed ("Tersimpan") is
+in the database, the letter numbers are gapless and unique, every notification was
+delivered exactly once (or, where a crash fell between Telegram accepting it and the
+bot recording it, with one duplicate, counted), and the cycle is closed.
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from bot.clock import SystemClock
+from bot.emulator import EmulatorThread, parse_html
+from bot.example_data import example_office
+from bot.office_data import apply_office
+from bot.onboarding import create_invitation
+from bot.scenario import NoAnswer, Player, ScriptedCycle
+from bot.texts import period_label
+from bot.workcal import to_wib
+from handlers.disposition import period_choices
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[1]
+SEED = 20241007
+MIN_KILLS = 30
+# a button press whose processing is killed after a delay (seconds): during compiling,
+# submitting, initialling, signing, numbering, archiving, delivering, sending the data
+KILL_AFTER_PRESS = {"cmp:": 0.6, "subm:": 0.1, "prf:": 0.05, "sgn:": 0.05, "num:": 0.02,
+                    "arc:": 0.05, "dlv:": 0.05, "esend:": 0.02, "proc:": 0.02, "rcv:": 0.02}
+
+
+class BotProcess:
+    """``python -m bot run``, restarted whenever it dies; each start may carry a crash
+    point (``SOPBOT_CRASH_AT``) from the plan."""
+
+    def __init__(self, config: Path, cwd: Path, plan: list[str]) -> None:
+        self.config, self.cwd, self.plan = config, cwd, list(plan)
+        self.proc: subprocess.Popen | None = None
+        self.generation = 0
+        self.started_at = 0.0
+        self.kills: Counter[str] = Counter()
+        self.spec = ""
+        self.stopping = False
+        self.unexpected: list[int] = []
+        self.lock = threading.Lock()
+        self.log = open(os.environ.get("SOPBOT_CRASH_TEST_LOG") or cwd / "bot.log", "a")
+        self.thread = threading.Thread(target=self._watch, daemon=True)
+
+    def _spawn(self) -> None:
+        env = dict(os.environ, SOPBOT_TELEGRAM_TOKEN="123:local-emulator")
+        env.pop("SOPBOT_CRASH_AT", None)
+        # the code under test, whatever the working folder
+        env["PYTHONPATH"] = os.pathsep.join([str(ROOT), *filter(None, [env.get("PYTHONPATH")])])
+        self.spec = self.plan.pop(0) if self.plan else ""
+        if self.spec and not self.spec.startswith("request:"):
+            env["SOPBOT_CRASH_AT"] = self.spec
+        self.log.write(f"=== start {self.generation} crash={self.spec or '-'}\n")
+        self.log.flush()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "bot", "--config", str(self.config), "run", "--no-upgrade"],
+            cwd=self.cwd, env=env, stdout=self.log, stderr=subprocess.STDOUT)
+        self.started_at = time.monotonic()
+
+    def start(self) -> None:
+        self._spawn()
+        self.thread.start()
+
+    def _watch(self) -> None:
+        while True:
+            rc = self.proc.wait()
+            with self.lock:
+                if self.stopping:
+                    return
+                if rc != -signal.SIGKILL:
+                    self.unexpected.append(rc)
+                kind = self.killed_by or self.spec.split(":")[0] or "?"
+                self.kills[kind] += 1
+                self.killed_by = ""
+                self.generation += 1
+                self._spawn()
+
+    killed_by = ""
+
+    def kill(self, why: str) -> None:
+        with self.lock:
+            if self.stopping or self.proc is None or self.proc.poll() is not None:
+                return
+            self.killed_by = why
+            os.kill(self.proc.pid, signal.SIGKILL)
+
+    def stop(self) -> int:
+        with self.lock:
+            self.stopping = True
+            self.proc.send_signal(signal.SIGINT)
+        try:
+            return self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            return self.proc.wait()
+        finally:
+            self.log.close()
+
+
+class CrashAwarePlayer(Player):
+    """People who notice that the bot went away: no answer after a restart (and a
+    moment for the bot to catch up) means "try again"."""
+
+    answer_wait = 20.0
+    notice_wait = 4.0
+    slow_wait = 120.0
+    max_attempts = 40
+    retry_pause = 0.3
+    grace = 1.5  # seconds after the restarted bot first polled
+
+    def __init__(self, bot: BotProcess, polls: dict) -> None:
+        super().__init__(None)
+        self.bot = bot
+        self.polls = polls
+        self.retries: Counter[str] = Counter()
+        self.phases: list[str] = []
+        self.t0 = time.monotonic()
+
+    async def wait(self, user, *, after=None, predicate=None, text_contains=None, timeout=None):
+        generation = self.bot.generation
+        if time.monotonic() - self.bot.started_at < 2.0:  # acted just as the bot came back
+            generation -= 1
+        loop = asyncio.get_running_loop()
+        end = loop.time() + (timeout or self.answer_wait)
+        while True:
+            try:
+                return await user.wait_for(predicate, text_contains=text_contains, after=after,
+                                           timeout=0.25)
+            except TimeoutError:
+                pass
+            if loop.time() > end:
+                raise NoAnswer("no answer in time")
+            if self.bot.generation != generation:
+                first_poll = self.polls.get(self.bot.generation)
+                if first_poll is not None and time.monotonic() - first_poll > self.grace:
+                    raise NoAnswer("the bot restarted and did not answer")
+
+    def phase(self, name: str) -> None:
+        self.phases.append(name)
+        self._say(f"phase {name}")
+
+    def step(self, n: int, text: str) -> None:
+        self._say(f"step {n} done: {text}")
+
+    def retried(self, goal: str, exc: BaseException) -> None:
+        self.retries[goal] += 1
+        self._say(f"retry {goal}: {exc.__class__.__name__}: {str(exc)[:160]}")
+
+    def _say(self, text: str) -> None:
+        print(f"[{time.monotonic() - self.t0:6.1f}s gen {self.bot.generation}] {text}",
+              flush=True)
+
+
+def _seed(db_url: str, year: int) -> dict[int, str]:
+    from models import Person
+    from models.migrate import upgrade
+    from models.session import make_engine, make_sessionmaker
+
+    upgrade(db_url)
+
+    async def go() -> dict[int, str]:
+        engine = make_engine(db_url)
+        sm = make_sessionmaker(engine)
+        async with sm() as s, s.begin():
+            await apply_office(s, example_office(year))
+            people = (await s.execute(select(Person).where(Person.active.is_(True))
+                                      .order_by(Person.id))).scalars().all()
+            codes = {}
+            for p in people:
+                inv = await create_invitation(s, p, now=SystemClock().now(), valid_days=2)
+                codes[p.id] = inv.code
+        await engine.dispose()
+        return codes
+
+    return asyncio.run(go())
+
+
+def _arm(emu: EmulatorThread, bot: BotProcess, polls: dict, log: list[str]) -> None:
+    """Wrap the emulator's methods (test-local): note when each bot generation first
+    polls, kill at the N-th request of a start planned as ``request:N``, and kill a few
+    moments after chosen button presses reach the bot."""
+    emulator = emu.emulator
+    pending_press = dict(KILL_AFTER_PRESS)
+    state = {"requests": 0, "generation": -1}
+
+    name, get_updates = emulator._methods["getupdates"]
+
+    async def wrapped_get_updates(params):
+        polls.setdefault(bot.generation, time.monotonic())
+        result = await get_updates(params)
+        for update in result:
+            data = (update.get("callback_query") or {}).get("data", "")
+            for prefix, delay in list(pending_press.items()):
+                if data.startswith(prefix):
+                    del pending_press[prefix]
+                    log.append(f"press {prefix} +{delay}s")
+                    threading.Timer(delay, bot.kill, args=(f"press {prefix}",)).start()
+        return result
+
+    emulator._methods["getupdates"] = (name, wrapped_get_updates)
+
+    def counting(method_name, handler):
+        async def wrapped(params):
+            if state["generation"] != bot.generation:
+                state["generation"], state["requests"] = bot.generation, 0
+            state["requests"] += 1
+            spec = bot.spec
+            if spec.startswith("request:") and state["requests"] == int(spec.split(":")[1]):
+                bot.kill("request")
+                await asyncio.sleep(0.2)  # the bot is gone: the answer never arrives
+            return await handler(params)
+        return wrapped
+
+    for key, (method_name, handler) in list(emulator._methods.items()):
+        if key != "getupdates":
+            emulator._methods[key] = (method_name, counting(method_name, handler))
+
+
+def _plan(rng: random.Random) -> list[str]:
+    plan = []
+    for i in range(34):
+        kind = ("commit", "commit", "outbox_sent", "commit", "request")[i % 5]
+        n = {"commit": rng.randint(2, 16), "outbox_sent": rng.randint(1, 6),
+             "request": rng.randint(2, 12)}[kind]
+        plan.append(f"{kind}:{n}")
+    return plan
+
+
+def test_a_cycle_survives_sigkill_at_30_points(tmp_path):
+    t0 = time.monotonic()
+    db_path = tmp_path / "crash.db"
+    db_url = f"sqlite:///{db_path}"
+    today = to_wib(SystemClock().now()).date()
+    kind, year, quarter = period_choices(today)[0]
+    codes = _seed(db_url, year)
+    rng = random.Random(SEED)
+    polls: dict[int, float] = {}
+    kill_log: list[str] = []
+
+    with EmulatorThread() as emu:
+        cfg = tmp_path / "config.toml"
+        cfg.write_text(
+            f'[telegram]\napi_base_url = "{emu.base_url}"\nfile_base_url = "{emu.base_file_url}"\n'
+            f'[database]\nurl = "{db_url}"\n[storage]\npath = "{tmp_path / "files"}"\n')
+        bot = BotProcess(cfg, tmp_path, _plan(rng))
+        _arm(emu, bot, polls, kill_log)
+        player = CrashAwarePlayer(bot, polls)
+        bot.start()
+        try:
+            result = emu.run(_play(emu, db_url, codes, player,
+                                   period_label(kind, year, quarter)), timeout=420)
+            outbox = emu.run(_wait_outbox(db_url), timeout=120)
+        finally:
+            rc = bot.stop()
+        check = _check(emu, result, outbox)
+
+    kills = sum(bot.kills.values())
+    seconds = time.monotonic() - t0
+    print(f"\ncrash safety: {kills} kill points survived ({dict(bot.kills)}), "
+          f"{check['duplicates']} duplicate notification(s) of {check['notifications']}, "
+          f"{result['updates']} updates processed, {result['commits_confirmed']} answers "
+          f"confirmed, {sum(player.retries.values())} retries by the people, "
+          f"letter numbers {result['numbers']}, {seconds:.0f} s")
+    assert rc == 0 and not bot.unexpected, (rc, bot.unexpected)
+    assert kills >= MIN_KILLS, (bot.kills, kill_log)
+    # a duplicate needs a crash between Telegram accepting a message and the bot
+    # recording it: never more duplicates than crashes
+    print(f"duplicated notifications: {check['duplicated']}")
+    assert check["duplicates"] <= kills, check
+    assert result["closed"]
+
+
+async def _play(emu: EmulatorThread, db_url: str, codes: dict[int, str], player, period) -> dict:
+    from models import ProcessedUpdate
+    from models.session import make_engine, make_sessionmaker
+
+    engine = make_engine(db_url)
+    sm = make_sessionmaker(engine)
+    users = {pid: emu.emulator.add_user(user_id=800_000 + pid, first_name=f"P{pid}")
+             for pid in codes}
+    script = ScriptedCycle(sm, users, player, period=period)
+    try:
+        for pid, code in codes.items():
+            await script.register(pid, code)
+        await script.run()
+        closed = await script.cycle_closed()
+        missing = []
+        for code, value in script.confirmed:
+            if not await _saved_any(sm, code, value):
+                missing.append((code, value))
+        numbers = await _numbers(sm)
+        async with sm() as s:
+            updates = (await s.execute(select(func.count(ProcessedUpdate.update_id)))).scalar()
+    finally:
+        await engine.dispose()
+    assert not missing, f"answers confirmed with 'Tersimpan' but not in the database: {missing}"
+    return {"closed": closed, "numbers": numbers, "updates": updates,
+            "commits_confirmed": len(script.confirmed), "direct": script.direct_cards}
+
+
+async def _saved_any(sm, code: str, value: str) -> bool:
+    from models import Indicator, Submission
+
+    async with sm() as s:
+        return (await s.execute(
+            select(func.count(Submission.id)).join(Indicator, Indicator.id == Submission.indicator_id)
+            .where(Indicator.code == code, Submission.raw_text == value))).scalar() > 0
+
+
+async def _numbers(sm) -> list[str]:
+    from models import LetterNumber
+    from models.documents import LetterCounter
+
+    async with sm() as s:
+        rows = (await s.execute(select(LetterNumber.year, LetterNumber.sequence, LetterNumber.number)
+                                .order_by(LetterNumber.year, LetterNumber.sequence))).all()
+        counters = {y: n for y, n in (await s.execute(
+            select(LetterCounter.year, LetterCounter.last_sequence))).all()}
+    by_year: dict[int, list[int]] = {}
+    for year, seq, _ in rows:
+        by_year.setdefault(year, []).append(seq)
+    for year, seqs in by_year.items():
+        assert seqs == list(range(1, len(seqs) + 1)), f"letter numbers of {year}: {seqs}"
+        assert counters[year] == len(seqs), (counters, seqs)
+    assert len({n for _, _, n in rows}) == len(rows)
+    assert len(rows) == 1  # one cycle, one letter
+    return [n for _, _, n in rows]
+
+
+async def _wait_outbox(db_url: str) -> list:
+    """Wait until the outbox has delivered everything; return the rows."""
+    from models import Outbox
+    from models.enums import OutboxStatus
+    from models.session import make_engine, make_sessionmaker
+
+    engine = make_engine(db_url)
+    sm = make_sessionmaker(engine)
+    try:
+        for _ in range(400):
+            async with sm() as s:
+                rows = (await s.execute(select(Outbox).order_by(Outbox.id))).scalars().all()
+            if rows and all(r.status == OutboxStatus.SENT for r in rows):
+                return rows
+            assert not [r for r in rows if r.status == OutboxStatus.FAILED]
+            await asyncio.sleep(0.25)
+        raise AssertionError(f"outbox not delivered: {[(r.id, r.status) for r in rows if r.status != OutboxStatus.SENT]}")
+    finally:
+        await engine.dispose()
+
+
+def _original_text(msg) -> str:
+    return msg.edits[0].text if msg.edits else msg.text
+
+
+def _check(emu: EmulatorThread, result: dict, outbox: list) -> dict:
+    """Every outbox row is in its chat; per (chat, text) the emulator shows as many
+    messages as there are rows, or one more per row at most (a crash between Telegram
+    accepting and the bot recording)."""
+    direct = result["direct"]
+    expected: Counter[tuple[int, str]] = Counter()
+    for row in outbox:
+        text, _ = parse_html(row.payload["text"])
+        expected[(row.chat_id, text.strip())] += 1
+
+    def collect():
+        seen: Counter[tuple[int, str]] = Counter()
+        ids: dict[int, set[int]] = {}
+        for user in emu.emulator.users:
+            ids[user.chat_id] = {m.message_id for m in user.messages}
+            for m in user.messages:
+                if (user.chat_id, m.message_id) in direct or m.text is None:
+                    continue
+                key = (user.chat_id, (_original_text(m) or "").strip())
+                if key in expected:
+                    seen[key] += 1
+        return seen, ids
+
+    seen, ids = emu.run(_call(collect))
+    for row in outbox:
+        assert row.telegram_message_id in ids[row.chat_id], row.id
+    lost = {k: (n, seen[k]) for k, n in expected.items() if seen[k] < n}
+    assert not lost, f"notifications not delivered: {lost}"
+    extra = {k: seen[k] - n for k, n in expected.items() if seen[k] > n}
+    return {"duplicates": sum(extra.values()), "notifications": len(outbox),
+            "duplicated": {f"{chat}: {text[:50]!r}": n for (chat, text), n in extra.items()}}
+
+
+async def _call(fn):
+    return fn()
