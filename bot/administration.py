@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot import callbacks
 from bot.services import Services
 from bot.task_buttons import task_buttons
-from bot.texts import period_label, role_title, t
+from bot.texts import role_title, t
 from bot.workcal import WIB, format_wib, to_wib
 from bot.workflow import (
     InvalidInput, NotAllowed, NotFound, StaleAction, WorkflowError, Workflow, WrongState,

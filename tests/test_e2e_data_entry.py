@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import struct
-import zlib
 from decimal import Decimal
 
 from sqlalchemy import func, select
@@ -17,20 +15,10 @@ from models import (
 )
 from models.enums import CycleKind, CycleStatus, Role, StepStatus
 from tests.e2e import harness, people  # noqa: F401  (fixtures)
+from bot.scenario import png  # a small valid PNG
 from tests.helpers import person, snapshot, unit
 
 STALE = "Tombol ini sudah tidak berlaku."
-
-
-def png(width: int = 40, height: int = 30) -> bytes:
-    """A small valid PNG (the emulator reads its size from the header)."""
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return (struct.pack(">I", len(data)) + kind + data
-                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
-    raw = b"".join(b"\x00" + b"\x80\x20\x20" * width for _ in range(height))
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
-            + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
 
 
 async def to_collection(h, sm, units=("PPTK", "IND")) -> int:
