@@ -36,6 +36,32 @@ ROLE_COMMANDS = {
 }
 
 
+_REDACTED: set[str] = set()
+
+
+def redact_token_in_logs(token: str) -> None:
+    """Every log record, of any logger, has the bot token replaced (httpx and PTB log
+    request URLs, which carry it). The message is formatted when the record is made (only
+    records that will be emitted are made), so neither a handler nor an argument changed
+    later can bring the token back."""
+    if not token or token in _REDACTED:
+        return
+    _REDACTED.add(token)
+    previous = logging.getLogRecordFactory()
+
+    def factory(*args, **kwargs) -> logging.LogRecord:
+        record = previous(*args, **kwargs)
+        try:
+            message = record.getMessage()
+        except Exception:  # a broken record is logging's business, not ours
+            return record
+        record.msg = message.replace(token, "<token>") if token in message else message
+        record.args = ()
+        return record
+
+    logging.setLogRecordFactory(factory)
+
+
 def commands_for(role: Role) -> list[BotCommand]:
     pairs = ROLE_COMMANDS.get(role, []) + COMMON_COMMANDS + [("cek", "Cek keaslian dokumen")]
     return [BotCommand(c, d) for c, d in pairs]
@@ -116,6 +142,7 @@ async def _post_stop(app: Application) -> None:
 def build_application(services: Services, sessionmaker, *, token: str, base_url: str | None = None,
                       base_file_url: str | None = None, rate_limit: bool = True,
                       run_sender: bool = True, run_jobs: bool = True) -> Application:
+    redact_token_in_logs(token)
     builder = (
         ApplicationBuilder()
         .token(token)
