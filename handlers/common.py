@@ -16,7 +16,7 @@ from typing import Any, Awaitable, Callable, Sequence
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import ForceReply, Update
-from telegram.error import BadRequest
+from telegram.error import BadRequest, NetworkError
 from telegram.ext import ContextTypes
 
 from bot import callbacks
@@ -91,8 +91,8 @@ async def drop_buttons(update: Update) -> None:
         return
     try:
         await query.edit_message_reply_markup(reply_markup=None)
-    except BadRequest:
-        pass
+    except (BadRequest, NetworkError):  # cosmetic: never abort the action for it
+        log.info("could not remove the buttons of message %s", query.message.message_id)
 
 
 Handler = Callable[..., Awaitable[Any]]
