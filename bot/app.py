@@ -3,6 +3,7 @@
 Handler groups, in order:
   -1  drop a Telegram update already processed (a redelivery has no effect)
    0  commands, buttons, then free text and files routed to the person's conversation
+  99  record the update as processed (after the handlers, so a crash re-handles it)
 """
 from __future__ import annotations
 
@@ -79,13 +80,26 @@ async def set_person_commands(bot, person: Person) -> None:
 
 
 async def drop_duplicate_update(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Group -1: an update already handled (redelivered by Telegram) has no effect."""
+    sm = context.application.bot_data["sessionmaker"]
+    async with sm() as session:
+        seen = await session.get(ProcessedUpdate, update.update_id)
+    if seen is not None:
+        log.info("update %s already processed: dropped", update.update_id)
+        raise ApplicationHandlerStop
+
+
+async def mark_update_processed(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """The last group: the update is recorded as handled only after the handlers ran, so
+    a crash in the middle leaves it to be handled again when Telegram redelivers it
+    (the handlers check state, so a second run of a finished action is refused), rather
+    than dropping input the person never got an answer to."""
     sm = context.application.bot_data["sessionmaker"]
     try:
         async with sm() as session, session.begin():
             session.add(ProcessedUpdate(update_id=update.update_id))
     except IntegrityError:
-        log.info("update %s already processed: dropped", update.update_id)
-        raise ApplicationHandlerStop from None
+        pass
 
 
 async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -165,6 +179,7 @@ def build_application(services: Services, sessionmaker, *, token: str, base_url:
 
     app.add_handler(TypeHandler(Update, drop_duplicate_update), group=-1)
     register_all(app)
+    app.add_handler(TypeHandler(Update, mark_update_processed), group=99)
     app.add_error_handler(on_error)
     return app
 
