@@ -19,7 +19,7 @@ from bot.workcal import format_wib
 from bot.workflow import NotAllowed, StaleAction, Workflow, WorkflowError
 from handlers.common import (
     Context, action, clear_conversation, drop_buttons, get_conversation, reply,
-    set_conversation, text_route, transaction, typed_text,
+    set_conversation, text_route, transaction, typed_reason, typed_text,
 )
 from handlers.data_entry import evidence_count, show_value
 from models import Cycle, Indicator, Person, StepRun, Unit
@@ -154,9 +154,8 @@ async def ask_return(update: Update, context: Context, person: Person, cb) -> st
 
 @text_route("rtn_reason")
 async def return_reason(update: Update, context: Context, person: Person, conv) -> None:
-    reason = typed_text(update.effective_message.text)
-    if not reason or len(reason) > MAX_REASON:
-        await reply(update, t("c.reason_length", limit=MAX_REASON), force_reply=True)
+    reason = await typed_reason(update, MAX_REASON, "c.reason_length")
+    if reason is None:
         return
     try:
         async with transaction(context) as (session, wf):

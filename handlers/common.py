@@ -225,24 +225,33 @@ async def current_conversation(context: Context, person: Person) -> Conversation
         return await get_conversation(session, person.id)
 
 
-@action()
-async def on_text(update: Update, context: Context, person: Person, _cb) -> None:
+async def _route(update: Update, context: Context, person: Person,
+                 routes: dict[str, TextRoute], nothing_expected: str) -> None:
     conv = await current_conversation(context, person)
-    route = TEXT_ROUTES.get(conv.kind) if conv else None
+    route = routes.get(conv.kind) if conv else None
     if route is None:
-        await reply(update, t("o.no_conversation"))
+        await reply(update, t(nothing_expected))
         return
     await route(update, context, person, conv)
+
+
+@action()
+async def on_text(update: Update, context: Context, person: Person, _cb) -> None:
+    await _route(update, context, person, TEXT_ROUTES, "o.no_conversation")
 
 
 @action()
 async def on_file(update: Update, context: Context, person: Person, _cb) -> None:
-    conv = await current_conversation(context, person)
-    route = FILE_ROUTES.get(conv.kind) if conv else None
-    if route is None:
-        await reply(update, t("o.file_unexpected"))
-        return
-    await route(update, context, person, conv)
+    await _route(update, context, person, FILE_ROUTES, "o.file_unexpected")
+
+
+async def typed_reason(update: Update, limit: int, length_key: str) -> str | None:
+    """The reason the person typed, or None after asking again (empty or too long)."""
+    reason = typed_text(update.effective_message.text)
+    if not reason or len(reason) > limit:
+        await reply(update, t(length_key, limit=limit), force_reply=True)
+        return None
+    return reason
 
 
 async def download(update: Update, context: Context, max_bytes: int) -> tuple[bytes, str, str] | None:

@@ -32,7 +32,7 @@ from bot.workflow import NotAllowed, NotFound, StaleAction, Workflow
 from handlers.common import (
     Context, action, clear_conversation, download, drop_buttons, file_route,
     get_conversation, reply, services, sessionmaker, set_conversation, text_route,
-    transaction, typed_text,
+    transaction, typed_reason, typed_text,
 )
 from handlers.tasks import delivery_card
 from models import Approval, Delivery, Document, LetterNumber, Person, StepRun, StoredFile
@@ -295,9 +295,8 @@ async def return_press(update: Update, context: Context, person: Person, cb) -> 
 
 @text_route(RET_REASON)
 async def return_reason(update: Update, context: Context, person: Person, conv) -> None:
-    reason = typed_text(update.effective_message.text)
-    if not reason or len(reason) > MAX_REASON:
-        await reply(update, t("g.reason_length", limit=MAX_REASON), force_reply=True)
+    reason = await typed_reason(update, MAX_REASON, "g.reason_length")
+    if reason is None:
         return
     try:
         async with transaction(context) as (session, wf):
