@@ -1,0 +1,36 @@
+"""trust: signing capacity, outbox failures, durable intake, audit, upload quota
+
+Revision ID: 0002
+Revises: 0001
+Create Date: 2026-11-26
+"""
+from __future__ import annotations
+
+import sqlalchemy as sa  # noqa: F401
+from alembic import op  # noqa: F401
+
+import models.base  # noqa: F401
+
+
+revision = '0002'
+down_revision = '0001'
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    # -- signing capacity --------------------------------------------------------
+    # -- outbox failures ---------------------------------------------------------
+    # -- durable intake ----------------------------------------------------------
+    # -- audit -------------------------------------------------------------------
+    # -- uploads -----------------------------------------------------------------
+    pass
+
+
+def downgrade() -> None:
+    # -- uploads -----------------------------------------------------------------
+    # -- audit -------------------------------------------------------------------
+    # -- durable intake ----------------------------------------------------------
+    # -- outbox failures ---------------------------------------------------------
+    # -- signing capacity --------------------------------------------------------
+    pass
