@@ -1,6 +1,7 @@
 """The PTB Application, assembled in one place.
 
 Handler groups, in order:
+  -2  refuse every update from a group, supergroup or channel (private chats only)
   -1  drop a Telegram update already processed (a redelivery has no effect)
    0  commands, buttons, then free text and files routed to the person's conversation
   99  record the update as processed (after the handlers, so a crash re-handles it)
@@ -11,7 +12,8 @@ import logging
 
 from sqlalchemy.exc import IntegrityError
 from telegram import BotCommand, BotCommandScopeAllPrivateChats, BotCommandScopeChat, Update
-from telegram.constants import ParseMode
+from telegram.constants import ChatType, ParseMode
+from telegram.error import TelegramError
 from telegram.ext import (
     AIORateLimiter, Application, ApplicationBuilder, ApplicationHandlerStop, ContextTypes,
     Defaults, TypeHandler,
@@ -20,7 +22,7 @@ from telegram.ext import (
 from bot.outbox_sender import OutboxSender
 from bot.services import Services
 from bot.texts import t
-from models import Person, ProcessedUpdate
+from models import GroupChat, Person, ProcessedUpdate
 from models.enums import Role
 
 log = logging.getLogger(__name__)
@@ -77,6 +79,38 @@ async def set_person_commands(bot, person: Person) -> None:
                                   scope=BotCommandScopeChat(person.telegram_user_id))
     except Exception:  # a menu is a convenience; never fail a registration for it
         log.warning("could not set the command menu for person %s", person.id)
+
+
+async def private_chats_only(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Group -2: the bot works only in private chats. In a group, supergroup or channel no
+    handler runs: a button press is refused, and the chat is told once (remembered in
+    ``group_chat``, so a restart does not repeat it) that the bot works only in a
+    private chat. Nothing of the office is ever posted there."""
+    chat = update.effective_chat
+    if chat is None or chat.type == ChatType.PRIVATE:
+        return
+    log.info("update %s from a %s chat refused", update.update_id, chat.type)
+    if update.callback_query is not None:
+        try:
+            await update.callback_query.answer(t("err.private_only"), show_alert=True)
+        except TelegramError:
+            log.info("could not answer a button press in chat %s", chat.id)
+        raise ApplicationHandlerStop
+    sm = context.application.bot_data["sessionmaker"]
+    async with sm() as session:
+        told = await session.get(GroupChat, chat.id)
+    if told is None:
+        try:
+            await chat.send_message(t("err.private_only"))
+        except TelegramError:
+            log.info("could not tell chat %s that the bot works only in private", chat.id)
+            raise ApplicationHandlerStop from None
+        try:
+            async with sm() as session, session.begin():
+                session.add(GroupChat(chat_id=chat.id, chat_type=str(chat.type)))
+        except IntegrityError:
+            pass
+    raise ApplicationHandlerStop
 
 
 async def drop_duplicate_update(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -177,6 +211,7 @@ def build_application(services: Services, sessionmaker, *, token: str, base_url:
 
     from handlers import register_all
 
+    app.add_handler(TypeHandler(Update, private_chats_only), group=-2)
     app.add_handler(TypeHandler(Update, drop_duplicate_update), group=-1)
     register_all(app)
     app.add_handler(TypeHandler(Update, mark_update_processed), group=99)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import tomllib
 import typing
 from dataclasses import dataclass, field
@@ -235,6 +236,12 @@ def _validate(cfg: Config) -> None:
         raise ConfigError("telegram.mode: harus 'polling' atau 'webhook'")
     if cfg.telegram.mode == "webhook" and not cfg.telegram.webhook_url:
         raise ConfigError("telegram.webhook_url: wajib diisi bila mode = 'webhook'")
+    if cfg.telegram.mode == "webhook" and not cfg.telegram.webhook_secret.strip():
+        raise ConfigError("telegram.webhook_secret: wajib diisi bila mode = 'webhook' "
+                          "(token rahasia yang dikirim Telegram di setiap update)")
+    if cfg.telegram.webhook_secret and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}",
+                                                        cfg.telegram.webhook_secret):
+        raise ConfigError("telegram.webhook_secret: 1-256 karakter A-Z, a-z, 0-9, _ atau -")
     if cfg.measurement.lower_formula not in ("mirror", "ratio"):
         raise ConfigError("measurement.lower_formula: harus 'mirror' atau 'ratio'")
     m = cfg.measurement

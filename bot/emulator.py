@@ -1047,6 +1047,26 @@ class SimUser:
         return message
 
 
+class SimGroup(SimUser):
+    """A group chat (negative id) with the bot in it; ``member`` is who writes and presses.
+
+    The bot's messages to the group are kept like a private chat's (``messages``)."""
+
+    def __init__(self, emulator: "BotApiEmulator", chat_id: int, title: str, member: SimUser,
+                 chat_type: str = "supergroup") -> None:
+        super().__init__(emulator, chat_id, title)
+        self.title, self.member, self.chat_type = title, member, chat_type
+
+    def user_api(self) -> JSON:
+        return self.member.user_api()
+
+    def chat_api(self) -> JSON:
+        return {"id": self.user_id, "type": self.chat_type, "title": self.title}
+
+    def __repr__(self) -> str:
+        return f"SimGroup({self.user_id}, {self.title!r}, member={self.member!r})"
+
+
 # --------------------------------------------------------------------------------------
 # The emulator
 # --------------------------------------------------------------------------------------
@@ -1201,6 +1221,15 @@ class BotApiEmulator:
         user = SimUser(self, user_id, first_name, last_name, username, language_code)
         self._users[user_id] = user
         return user
+
+    def add_group(self, chat_id: int, title: str, member: SimUser,
+                  chat_type: str = "supergroup") -> SimGroup:
+        """A group chat (``chat_id`` < 0) in which ``member`` writes to the bot."""
+        if chat_id >= 0:
+            raise ValueError("a group chat id is negative")
+        group = SimGroup(self, chat_id, title, member, chat_type)
+        self._users[chat_id] = group
+        return group
 
     def user(self, user_id: int) -> SimUser:
         try:

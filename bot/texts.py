@@ -48,6 +48,10 @@ TEXTS: dict[str, str] = {
     "err.answers_missing": "Masih ada {count} indikator yang belum diisi atau dilewati.",
     "err.reason_required": "Alasan pengembalian wajib diisi.",
     "err.generic": "Maaf, terjadi kesalahan. Silakan coba lagi sebentar lagi.",
+    "err.private_only": (
+        "Bot ini hanya melayani percakapan pribadi. Silakan buka chat pribadi dengan bot; "
+        "data kantor tidak pernah dikirim ke grup."
+    ),
     # notifications
     "n.disposition": (
         "<b>Disposisi dari {sender}</b>\n"

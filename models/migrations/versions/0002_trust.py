@@ -22,6 +22,12 @@ def upgrade() -> None:
     # -- signing capacity --------------------------------------------------------
     # -- outbox failures ---------------------------------------------------------
     # -- durable intake ----------------------------------------------------------
+    op.create_table('group_chat',
+    sa.Column('chat_id', sa.BigInteger(), nullable=False),
+    sa.Column('chat_type', sa.String(length=20), nullable=False),
+    sa.Column('told_at', models.base.UTCDateTime(), nullable=False),
+    sa.PrimaryKeyConstraint('chat_id', name=op.f('pk_group_chat'))
+    )
     # -- audit -------------------------------------------------------------------
     # -- uploads -----------------------------------------------------------------
     pass
@@ -31,6 +37,7 @@ def downgrade() -> None:
     # -- uploads -----------------------------------------------------------------
     # -- audit -------------------------------------------------------------------
     # -- durable intake ----------------------------------------------------------
+    op.drop_table('group_chat')
     # -- outbox failures ---------------------------------------------------------
     # -- signing capacity --------------------------------------------------------
     pass
