@@ -3,16 +3,25 @@
 Rows are claimed in their own short transaction (``FOR UPDATE SKIP LOCKED`` on
 PostgreSQL, so two bot processes never take the same row), sent, and marked sent with
 the Telegram message id. A 429 is honoured (``retry_after``), network errors and 5xx
-are retried with backoff, a permanent refusal (blocked bot, chat not found) is marked
-failed. A row left ``sending`` by a crash is retried: at most one duplicate, where the
-crash fell between Telegram accepting the message and the bot recording it.
+are retried with backoff. No message is dropped silently: a row Telegram refuses with
+400 (bad HTML, too long, invalid button data, ...) is sent again at once in a safe form
+(:func:`safe_pieces`: plain text without parse mode, in pieces of at most 4,096
+characters, the valid buttons on the last piece; files go as documents without caption,
+before the text). What is refused in that form too, or refused with 403 (the bot is
+blocked), is marked failed with ``failed_reason``, and the office's admins get a notice
+(kind ``outbox_failed``; a notice that fails is not reported again). A row left
+``sending`` by a crash is retried: at most one duplicate, where the crash fell between
+Telegram accepting the message and the bot recording it.
 """
 from __future__ import annotations
 
 import asyncio
+import html
 import logging
 import os
+import re
 import socket
+from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy import exists, or_, select, update
@@ -21,12 +30,21 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, InputFile, Forc
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
 
 from bot import crashpoints
-from models import Outbox, StoredFile
-from models.enums import OutboxStatus
+from bot.outbox import enqueue
+from bot.texts import role_title, t
+from models import Outbox, Person, StoredFile
+from models.enums import OutboxStatus, Role
 
 log = logging.getLogger(__name__)
 
 STALE_CLAIM = timedelta(minutes=2)
+NOTICE_KIND = "outbox_failed"  # the admin's notice of a refused row: never reported again
+TEXT_LIMIT = 4096      # characters of a message after entity parsing (UTF-16 units)
+CALLBACK_LIMIT = 64    # bytes of callback data
+# the tags Telegram's HTML knows: the safe form keeps their text; any other "<...>" is
+# text (an unescaped name such as "<Rahayu>") and stays as it was typed
+_TAGS = re.compile(r"</?(?:b|strong|i|em|u|ins|s|strike|del|span|tg-spoiler|tg-emoji|a|"
+                   r"code|pre|blockquote)(?:\s[^<>]*)?/?>", re.IGNORECASE)
 
 
 def keyboard(buttons) -> InlineKeyboardMarkup | None:
@@ -36,6 +54,74 @@ def keyboard(buttons) -> InlineKeyboardMarkup | None:
         [[InlineKeyboardButton(label, callback_data=data) for label, data in row]
          for row in buttons]
     )
+
+
+def plain_text(text: str) -> str:
+    """What a person reads of an HTML message: Telegram's tags removed, entities
+    decoded. Sent without parse mode, it cannot fail to parse."""
+    return html.unescape(_TAGS.sub("", text))
+
+
+def _units(ch: str) -> int:
+    return 2 if ord(ch) > 0xFFFF else 1
+
+
+def split_text(text: str, limit: int = TEXT_LIMIT) -> list[str]:
+    """``text`` in pieces of at most ``limit`` UTF-16 units (what Telegram counts), cut
+    at a line end, else at a space, else anywhere; no piece is blank."""
+    pieces, rest = [], text.strip()
+    while rest:
+        used, fit = 0, len(rest)
+        for i, ch in enumerate(rest):
+            used += _units(ch)
+            if used > limit:
+                fit = i
+                break
+        if fit == len(rest):
+            pieces.append(rest)
+            break
+        head = rest[:fit]
+        cut = head.rfind("\n")
+        if cut < fit // 2:
+            cut = max(cut, head.rfind(" "))
+        if cut <= 0:
+            cut = fit
+        if head[:cut].strip():
+            pieces.append(head[:cut].strip())
+        rest = rest[cut:].strip()
+    return pieces
+
+
+def valid_buttons(buttons) -> tuple[list, bool]:
+    """The buttons Telegram accepts (a label, 1-64 bytes of callback data), and whether
+    any had to be left out."""
+    rows, dropped = [], False
+    for row in buttons or []:
+        kept = [(label, data) for label, data in row
+                if isinstance(label, str) and label.strip() and isinstance(data, str)
+                and 0 < len(data.encode("utf-8")) <= CALLBACK_LIMIT]
+        dropped = dropped or len(kept) < len(row)
+        if kept:
+            rows.append(kept)
+    return rows, dropped
+
+
+def safe_pieces(payload: dict) -> tuple[list[str], list]:
+    """The safe form of a payload: plain text in pieces, and the valid buttons (for the
+    last piece). When buttons were left out, the person is pointed to /tugas."""
+    text = plain_text(payload.get("text") or "")
+    buttons, dropped = valid_buttons(payload.get("buttons"))
+    if dropped:
+        text = f"{text.rstrip()}\n\n{plain_text(t('x.buttons_dropped'))}"
+    return split_text(text), buttons
+
+
+@dataclass
+class _Progress:
+    """What of one row Telegram has accepted in this attempt: a retry in the safe form
+    does not send a file twice."""
+    files: int = 0
+    pieces: int = 0
 
 
 def _retry_seconds(exc: RetryAfter) -> float:
@@ -135,28 +221,49 @@ class OutboxSender:
                 .order_by(Outbox.id))).scalars())
         return rows
 
-    async def _send(self, row: Outbox) -> int:
+    async def _send(self, row: Outbox, done: _Progress, *, safe: bool = False) -> int:
+        """Send a row's files, then its text; ``safe``: as plain text in pieces, without
+        parse mode (see :func:`safe_pieces`). Returns the id of the message that carries
+        the buttons (the last one)."""
         payload = row.payload
-        markup = keyboard(payload.get("buttons"))
-        if payload.get("force_reply"):
-            markup = ForceReply(selective=True)
-        message_id = None
         files = payload.get("files") or []
-        for f in files:
+        for i, f in enumerate(files):
+            if i < done.files:
+                continue
             async with self.sm() as session:
                 stored = await session.get(StoredFile, f["file_id"])
-            if stored is None:
-                continue
-            data = self.sv.store.read(stored)
-            doc = InputFile(data, filename=stored.filename or "berkas")
+            if stored is not None:
+                data = self.sv.store.read(stored)
+                doc = InputFile(data, filename=stored.filename or "berkas")
+                await self.pacer.wait(row.chat_id)
+                if f.get("kind") == "photo":
+                    await self.bot.send_photo(row.chat_id, doc)
+                else:
+                    await self.bot.send_document(row.chat_id, doc)
+            done.files = i + 1
+        if not safe:
+            markup = keyboard(payload.get("buttons"))
+            if payload.get("force_reply"):
+                markup = ForceReply(selective=True)
             await self.pacer.wait(row.chat_id)
-            if f.get("kind") == "photo":
-                await self.bot.send_photo(row.chat_id, doc)
-            else:
-                await self.bot.send_document(row.chat_id, doc)
-        await self.pacer.wait(row.chat_id)
-        msg = await self.bot.send_message(row.chat_id, payload["text"], reply_markup=markup)
-        message_id = msg.message_id
+            msg = await self.bot.send_message(row.chat_id, payload["text"], reply_markup=markup)
+            return msg.message_id
+        pieces, buttons = safe_pieces(payload)
+        if not pieces:
+            raise BadRequest("Message text is empty")
+        message_id = None
+        for i, piece in enumerate(pieces):
+            if i < done.pieces:
+                continue
+            markup = None
+            if i == len(pieces) - 1:
+                markup = (ForceReply(selective=True) if payload.get("force_reply")
+                          else keyboard(buttons))
+            await self.pacer.wait(row.chat_id)
+            msg = await self.bot.send_message(row.chat_id, piece, parse_mode=None,
+                                              reply_markup=markup)
+            message_id = msg.message_id
+            done.pieces = i + 1
         return message_id
 
     async def _finish(self, row_id: int, **values) -> None:
@@ -185,17 +292,30 @@ class OutboxSender:
 
     async def _deliver(self, row: Outbox) -> None:
         now = self.sv.clock.now()
+        done = _Progress()
+        note = ""
         try:
-            message_id = await self._send(row)
+            try:
+                message_id = await self._send(row, done)
+            except BadRequest as exc:
+                # refused for its content (or its chat): the same row at once in the
+                # safe form; what was accepted already is not sent again
+                note = f"400 {exc.message}"
+                log.warning("outbox %s: refused by Telegram: %s; sending it as plain text",
+                            row.id, exc.message)
+                try:
+                    message_id = await self._send(row, done, safe=True)
+                except BadRequest as again:
+                    await self._refused(row, now, f"{note}; as plain text: {again.message}")
+                    return
         except RetryAfter as exc:
             wait = _retry_seconds(exc)
             log.info("outbox %s: 429, retry after %ss", row.id, wait)
             await self._finish(row.id, status=OutboxStatus.PENDING,
                                next_attempt_at=now + timedelta(seconds=wait),
                                last_error=f"429 retry_after={wait}")
-        except (Forbidden, BadRequest) as exc:
-            log.warning("outbox %s: refused by Telegram: %s", row.id, exc.message)
-            await self._finish(row.id, status=OutboxStatus.FAILED, last_error=exc.message)
+        except Forbidden as exc:
+            await self._refused(row, now, f"403 {exc.message}")
         except (TimedOut, NetworkError) as exc:
             if row.attempts >= self.sv.config.outbox.max_attempts:
                 log.error("outbox %s: giving up after %s attempts: %s", row.id,
@@ -211,7 +331,43 @@ class OutboxSender:
             crashpoints.hit("outbox_sent")  # test-only; inert unless SOPBOT_CRASH_AT is set
             self.sent += 1
             await self._finish(row.id, status=OutboxStatus.SENT, sent_at=now,
-                               telegram_message_id=message_id, last_error="")
+                               telegram_message_id=message_id,
+                               last_error=f"sent as plain text after {note}" if note else "")
+
+    async def _refused(self, row: Outbox, now, reason: str) -> None:
+        """Telegram will not take this row: mark it failed with the reason and, in the
+        same transaction, queue a notice to the admins of the person's office (unless
+        the row is such a notice itself: no loop)."""
+        log.warning("outbox %s: refused by Telegram, not delivered: %s", row.id, reason)
+        told = 0
+        async with self.sm() as session, session.begin():
+            failed = await session.get(Outbox, row.id)
+            failed.status = OutboxStatus.FAILED
+            failed.last_error = failed.failed_reason = reason
+            if failed.kind != NOTICE_KIND:
+                told = await self._tell_admins(session, failed, reason, now)
+        if told:
+            self.wake()
+        elif row.kind != NOTICE_KIND:
+            log.error("outbox %s: no admin to tell that it was not delivered", row.id)
+
+    async def _tell_admins(self, session, row: Outbox, reason: str, now) -> int:
+        person = await session.get(Person, row.person_id) if row.person_id else None
+        if person is None and row.chat_id is not None:
+            person = (await session.execute(select(Person).where(
+                Person.telegram_user_id == row.chat_id))).scalars().first()
+        if person is None:
+            return 0
+        admins = (await session.execute(select(Person).where(
+            Person.office_id == person.office_id, Person.role == Role.ADMIN,
+            Person.active.is_(True)).order_by(Person.id))).scalars().all()
+        lines = plain_text(row.payload.get("text") or "").strip().splitlines() or [""]
+        summary = lines[0] if len(lines[0]) <= 100 else lines[0][:99] + "\u2026"
+        text = t("x.outbox_failed", name=person.name, role=role_title(person.role),
+                 summary=summary, reason=reason)
+        for admin in admins:
+            await enqueue(session, admin, NOTICE_KIND, text, at=now)
+        return len(admins)
 
     async def release_orphans(self) -> int:
         """Rows left ``sending`` by a process of this machine that is gone (a crash) are

@@ -343,6 +343,20 @@ TEXTS.update({
     "c.processed": "✅ Pengolahan data selesai. Langkah {step} ({activity}) dimulai; batas waktu {due}.",
 })
 
+# the outbox sender (bot/outbox_sender.py): a message Telegram refused
+TEXTS.update({
+    # appended (as plain text) to a message re-sent without the buttons Telegram refused
+    "x.buttons_dropped": "(Tombol pesan ini tidak dapat ditampilkan. Ketik /tugas untuk membuka tugas Anda.)",
+    "x.outbox_failed": (
+        "⚠️ <b>Pesan bot tidak terkirim</b>\n"
+        "Untuk: {name} ({role})\n"
+        "Pesan: {summary}\n"
+        "Alasan dari Telegram: {reason}\n\n"
+        "Mohon hubungi yang bersangkutan dan minta ia mengirim /tugas kepada bot: "
+        "tugas dan tombolnya ada di sana."
+    ),
+})
+
 
 def t(key: str, **kwargs: Any) -> str:
     template = TEXTS[key]

@@ -58,6 +58,8 @@ class Outbox(Base):
     sent_at: Mapped[datetime | None]
     telegram_message_id: Mapped[int | None] = mapped_column(BigInteger)
     last_error: Mapped[str] = mapped_column(Text, default="")
+    # why Telegram refused the row in every form (status failed); the admin was told
+    failed_reason: Mapped[str] = mapped_column(Text, default="", server_default="")
     claimed_by: Mapped[str] = mapped_column(String(64), default="")
 
 

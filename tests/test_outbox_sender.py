@@ -3,6 +3,8 @@ senders on one database (rows claimed with FOR UPDATE SKIP LOCKED on PostgreSQL)
 from __future__ import annotations
 
 import asyncio
+import os
+from collections import Counter
 
 from sqlalchemy import select
 from telegram.ext import ExtBot
@@ -13,6 +15,7 @@ from bot.outbox import enqueue
 from bot.outbox_sender import OutboxSender
 from models import Office, Outbox, Person
 from models.enums import OutboxStatus, Role
+from tests.e2e import harness, people  # noqa: F401  (fixtures)
 
 
 async def _people_with_messages(sessionmaker, emu, clock, n: int, per_person: int = 1):
@@ -36,29 +39,124 @@ async def _bot(emu):
     return bot
 
 
-async def test_two_senders_never_send_the_same_row(sessionmaker, services, clock):
-    services.config.outbox.rate_per_second = 30
-    services.config.outbox.per_chat_interval_seconds = 0.01
+def run_sender_process() -> None:
+    """The body of one sender process (``python -c``): argv is the database URL, the
+    emulator's two base URLs and a storage folder. Prints "ready", waits for "go" on
+    stdin, delivers until no row is left pending, prints a JSON report."""
+    import json
+    import sys
+
+    from bot.clock import SystemClock
+    from bot.config import Config
+    from bot.services import build_services
+    from models.session import make_engine, make_sessionmaker
+
+    db_url, base_url, base_file_url, storage = sys.argv[1:5]
+
+    class MeetingSender(OutboxSender):
+        """Holds its first claimed batch until the other process has claimed rows too,
+        so both processes hold claims at the same time: the overlap the test is about
+        happens on every run, however the two processes are scheduled."""
+
+        met = False
+
+        async def _claim(self):
+            rows = await super()._claim()
+            if rows and not self.met:
+                self.met = True
+                for _ in range(600):
+                    async with self.sm() as s:
+                        other = (await s.execute(select(Outbox.id).where(
+                            Outbox.claimed_by != "",
+                            ~Outbox.claimed_by.startswith(self.worker, autoescape=True))
+                            .limit(1))).first()
+                    if other is not None:
+                        break
+                    await asyncio.sleep(0.05)
+            return rows
+
+    async def main() -> dict:
+        cfg = Config()
+        cfg.database.url = db_url
+        cfg.storage.path = storage
+        cfg.outbox.rate_per_second = 10
+        cfg.outbox.per_chat_interval_seconds = 0.01
+        engine = make_engine(db_url)
+        sm = make_sessionmaker(engine)
+        bot = ExtBot(TEST_TOKEN, base_url=base_url, base_file_url=base_file_url)
+        await bot.initialize()
+        sender = MeetingSender(bot, sm, build_services(cfg, SystemClock()), batch=5)
+        print("ready", flush=True)
+        await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
+        for _ in range(2000):
+            if await sender.deliver_once():
+                continue
+            async with sm() as s:  # rows of a chat whose earlier row the other one sends
+                left = (await s.execute(select(Outbox.id).where(
+                    Outbox.status == OutboxStatus.PENDING).limit(1))).first()
+            if left is None:
+                break
+            await asyncio.sleep(0.05)
+        await bot.shutdown()
+        await engine.dispose()
+        return {"pid": os.getpid(), "worker": sender.worker, "sent": sender.sent}
+
+    print(json.dumps(asyncio.run(main())), flush=True)
+
+
+async def test_two_senders_never_send_the_same_row(db_url, sessionmaker, clock, tmp_path):
+    """Two OS processes, each with its own OutboxSender, on one database (SQLite file,
+    or PostgreSQL with FOR UPDATE SKIP LOCKED) and one emulator over HTTP: both send,
+    no row is sent twice, every row is sent, each chat in order."""
+    import json
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
     async with BotApiEmulator(token=TEST_TOKEN) as emu:
         await _people_with_messages(sessionmaker, emu, clock, 40, per_person=2)
-        bot_a, bot_b = await _bot(emu), await _bot(emu)
-        a = OutboxSender(bot_a, sessionmaker, services, batch=7)
-        b = OutboxSender(bot_b, sessionmaker, services, batch=7)
-        for _ in range(30):
-            n = await asyncio.gather(a.deliver_once(), b.deliver_once())
-            if sum(n) == 0:
-                break
+        procs = [await asyncio.create_subprocess_exec(
+            sys.executable, "-c",
+            "from tests.test_outbox_sender import run_sender_process; run_sender_process()",
+            db_url, emu.base_url, emu.base_file_url, str(tmp_path / "files"), cwd=root,
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE) for _ in range(2)]
+        try:
+            for p in procs:
+                line = await asyncio.wait_for(p.stdout.readline(), 120)
+                assert line == b"ready\n", (line, await p.stderr.read())
+            for p in procs:
+                p.stdin.write(b"go\n")
+                await p.stdin.drain()
+            results = [await asyncio.wait_for(p.communicate(), 120) for p in procs]
+        finally:
+            for p in procs:
+                if p.returncode is None:
+                    p.kill()
+                    await p.wait()
+        for p, (out, err) in zip(procs, results):
+            assert p.returncode == 0, err.decode()[-3000:]
+        reports = [json.loads(out.decode().splitlines()[-1]) for out, _ in results]
+        assert len({r["pid"] for r in reports}) == 2
+
+        # both processes sent, and together exactly the 80 rows, each once
+        assert all(r["sent"] >= 1 for r in reports), reports
+        assert sum(r["sent"] for r in reports) == 80, reports
         texts = [m.text for u in emu.users for m in u.messages]
         assert len(texts) == 80 and len(set(texts)) == 80
-        # per chat the order is kept
-        for u in emu.users:
+        for u in emu.users:  # per chat the order is kept
             assert [m.text for m in u.messages] == sorted(m.text for m in u.messages)
         async with sessionmaker() as s:
             rows = (await s.execute(select(Outbox))).scalars().all()
-            assert all(r.status == OutboxStatus.SENT and r.telegram_message_id for r in rows)
-        assert a.sent > 0 and b.sent > 0 or a.sent + b.sent == 80
-        await bot_a.shutdown()
-        await bot_b.shutdown()
+        assert len(rows) == 80
+        for r in rows:  # claimed once, by one of the two, sent and recorded
+            assert r.status == OutboxStatus.SENT and r.attempts == 1, r.last_error
+            sent = [m for m in emu.user(r.chat_id).messages if m.text == r.payload["text"]]
+            assert [m.message_id for m in sent] == [r.telegram_message_id]
+        by_worker = Counter(next(rep["worker"] for rep in reports
+                                 if r.claimed_by.startswith(rep["worker"] + ":"))
+                            for r in rows)
+        assert by_worker == {rep["worker"]: rep["sent"] for rep in reports}
 
 
 async def test_faults_are_retried_and_refusals_recorded(sessionmaker, services, clock):
@@ -87,3 +185,192 @@ async def test_faults_are_retried_and_refusals_recorded(sessionmaker, services, 
         for u in emu.users[1:]:
             assert len([m for m in u.messages if m.text.startswith("pesan")]) == 1
         await bot.shutdown()
+
+
+# ------------------------------------------------------------------ refusals (400)
+# Telegram refuses a message with 400 for its content (bad HTML, too long, bad button
+# data) or its chat. The sender sends it again in a safe form (plain text, in pieces);
+# what cannot be delivered at all is marked failed with its reason and the office's
+# admin is told. The rows below are enqueued directly, as a text builder with a bug
+# would queue them; the emulator refuses them exactly as Telegram does.
+
+HOSTILE = 'Sri <Rahayu> & "Ani" O\'Neil, S.E., M.M. 🌾 '
+LONG_NAME = (HOSTILE * 4)[:120]
+
+
+async def _html_bot(emu):
+    """The bot as production builds it: HTML is the default parse mode."""
+    from telegram.constants import ParseMode
+    from telegram.ext import Defaults
+
+    bot = ExtBot(TEST_TOKEN, base_url=emu.base_url, base_file_url=emu.base_file_url,
+                 defaults=Defaults(parse_mode=ParseMode.HTML))
+    await bot.initialize()
+    return bot
+
+
+async def _office_with(s, emu, *people):
+    office = Office(name="Dinas Tenaga Kerja & Perindustrian <Lampung Barat>", regency="Kab")
+    s.add(office)
+    await s.flush()
+    made = []
+    for uid, role, name, started in people:
+        if started is not None:
+            emu.add_user(user_id=uid, first_name=name[:30]).started = started
+        p = Person(office_id=office.id, name=name, role=role, telegram_user_id=uid)
+        s.add(p)
+        await s.flush()
+        made.append(p)
+    return made
+
+
+def _queue_raw(s, person, kind: str, text: str, buttons=None, *, at) -> None:
+    """A row as it stands in the outbox, bypassing ``enqueue``'s escaping and paging."""
+    payload = {"text": text, **({"buttons": buttons} if buttons else {})}
+    s.add(Outbox(person_id=person.id, chat_id=person.telegram_user_id, kind=kind,
+                 payload=payload, created_at=at, next_attempt_at=at))
+
+
+async def _deliver_all(sender, rounds: int = 10) -> None:
+    for _ in range(rounds):
+        if await sender.deliver_once() == 0:
+            return
+
+
+async def test_a_refused_message_is_sent_again_as_plain_text_in_pieces(
+        sessionmaker, services, clock):
+    services.config.outbox.rate_per_second = 30
+    services.config.outbox.per_chat_interval_seconds = 0.01
+    import html
+
+    lines = [f"{i}. {LONG_NAME} ({i}): target Rp 1.234.567.890.123" for i in range(1, 61)]
+    items = html.escape("\n".join(lines), quote=False)  # valid HTML, only too long
+    bad_html = ("<b>Permintaan data</b>\nNilai <5% & naik >3 untuk "
+                f"{HOSTILE}\nRealisasi Rp 1.234.567.890.123 &amp; selesai")
+    cases = {
+        "bad_html": (bad_html, [[["Isi data", "ent:1"]]]),
+        "too_long": (f"<b>Permintaan data kinerja</b>\n{items}", [[["Isi data", "ent:2"]]]),
+        "button_data": ("<b>Tugas baru</b>: langkah 2",
+                        [[["Terima", "dsp:3"], ["Rusak", "x" * 65]]]),
+    }
+    async with BotApiEmulator(token=TEST_TOKEN) as emu:
+        async with sessionmaker() as s, s.begin():
+            people = await _office_with(
+                s, emu, *[(810_000 + i, Role.STAF, f"{LONG_NAME[:100]} {i}", True)
+                          for i in range(len(cases))])
+            for p, (kind, (text, buttons)) in zip(people, cases.items()):
+                _queue_raw(s, p, kind, text, buttons, at=clock.now())
+        bot = await _html_bot(emu)
+        sender = OutboxSender(bot, sessionmaker, services)
+        await _deliver_all(sender)
+        async with sessionmaker() as s:
+            rows = {r.kind: r for r in (await s.execute(select(Outbox))).scalars()}
+        users = dict(zip(cases, emu.users))
+
+        # every row was delivered, and records the refusal that made it plain
+        for kind, row in rows.items():
+            assert row.status == OutboxStatus.SENT, (kind, row.last_error)
+            assert "plain" in row.last_error, row.last_error
+        assert "can't parse entities" in rows["bad_html"].last_error.lower()
+        assert "too long" in rows["too_long"].last_error.lower()
+        assert "button_data_invalid" in rows["button_data"].last_error.lower()
+
+        # bad HTML: one plain message, tags stripped, entities decoded, data intact
+        [msg] = users["bad_html"].messages
+        assert msg.parse_mode is None
+        assert msg.text == ("Permintaan data\nNilai <5% & naik >3 untuk "
+                            f"{HOSTILE}\nRealisasi Rp 1.234.567.890.123 & selesai")
+        assert msg.button_texts == ["Isi data"]
+
+        # too long: pieces of at most 4,096 characters, cut at line ends, buttons on the
+        # last piece only, nothing lost; the recorded id is the piece with the buttons
+        msgs = users["too_long"].messages
+        assert len(msgs) == 3  # 60 lines of about 160 characters
+        assert all(len(m.text) <= 4096 and m.parse_mode is None for m in msgs)
+        assert [m.button_texts for m in msgs] == [[], [], ["Isi data"]]
+        assert "\n".join(m.text for m in msgs) == "Permintaan data kinerja\n" + "\n".join(lines)
+        assert rows["too_long"].telegram_message_id == msgs[-1].message_id
+
+        # invalid button data: the text with the valid button, and the way to /tugas
+        [msg] = users["button_data"].messages
+        assert msg.button_texts == ["Terima"] and msg.text.startswith("Tugas baru: langkah 2")
+        assert "/tugas" in msg.text
+        await bot.shutdown()
+
+
+async def test_a_message_refused_in_every_form_is_failed_with_its_reason_and_the_admin_told(
+        sessionmaker, services, clock):
+    services.config.outbox.rate_per_second = 30
+    services.config.outbox.per_chat_interval_seconds = 0.01
+    async with BotApiEmulator(token=TEST_TOKEN) as emu:
+        async with sessionmaker() as s, s.begin():
+            # the staf never started the bot (chat not found); one admin reads the bot,
+            # the other one has not started it either: their notice fails, silently
+            staf, admin, absent_admin = await _office_with(
+                s, emu, (820_001, Role.STAF, LONG_NAME, False),
+                (820_002, Role.ADMIN, 'Admin <Dinas> & "TI" 🛠️', True),
+                (820_003, Role.ADMIN, "Admin Cadangan", None))
+            _queue_raw(s, staf, "step_opened", "<b>Tugas baru</b>: langkah 4",
+                       [[["Mulai isi", "ent:9"]]], at=clock.now())
+        bot = await _html_bot(emu)
+        sender = OutboxSender(bot, sessionmaker, services)
+        await _deliver_all(sender)
+        async with sessionmaker() as s:
+            rows = (await s.execute(select(Outbox).order_by(Outbox.id))).scalars().all()
+        card, *notices = rows
+        assert card.status == OutboxStatus.FAILED
+        assert "chat not found" in card.failed_reason.lower()
+        # one notice per admin of the office; the one that failed is not reported again
+        assert [(n.kind, n.person_id) for n in notices] == [
+            ("outbox_failed", admin.id), ("outbox_failed", absent_admin.id)]
+        assert [n.status for n in notices] == [OutboxStatus.SENT, OutboxStatus.FAILED]
+        assert "chat not found" in notices[1].failed_reason.lower()
+        [told] = emu.user(820_002).messages
+        assert LONG_NAME in told.text  # whom it was for, escaped and shown as typed
+        assert "Staf" in told.text and "chat not found" in told.text.lower()
+        assert "Tugas baru: langkah 4" in told.text and "tidak terkirim" in told.text
+        await bot.shutdown()
+
+
+async def test_after_a_refused_card_tugas_gives_the_person_the_working_buttons(
+        harness, people, sessionmaker):
+    """The Sekretaris' disposition card (letter and "Terima" button) is refused by
+    Telegram in every form: the row is failed with the reason, the admin is told whom it
+    was for, and the Sekretaris' /tugas still opens the step with its working button."""
+    async with sessionmaker() as s, s.begin():
+        office_id = (await s.get(Person, people.person(Role.KADIS).id)).office_id
+        admin = Person(office_id=office_id, name='Admin <TI> & "Data" 🛠️', role=Role.ADMIN)
+        s.add(admin)
+    admin_user = await harness.register(admin)
+    kadis, sek = people.user(Role.KADIS), people.user(Role.SEKRETARIS)
+    sek.started = False  # from now on Telegram answers "400 chat not found" to this chat
+
+    sent = await kadis.send_command("/mulai")
+    menu = await kadis.wait_for(after=sent, text_contains="Pilih periodenya")
+    q = await kadis.press(menu, text="Triwulan III Tahun 2024")
+    ask = await kadis.wait_for(after=q, text_contains="instruksi disposisi")
+    sent = await kadis.reply_to(ask, "Siapkan pengukuran kinerja TW III <segera>")
+    await kadis.wait_for(after=sent, text_contains="surat masuk")
+    sent = await kadis.send_document(b"%PDF-1.4 surat masuk", "surat-masuk.pdf", "application/pdf")
+    await kadis.wait_for(after=sent, text_contains="dimulai")
+
+    notice = await admin_user.wait_for(text_contains="tidak terkirim")
+    sek_name = people.person(Role.SEKRETARIS).name
+    assert sek_name in notice.text and "Sekretaris" in notice.text
+    assert "Disposisi dari" in notice.text and "chat not found" in notice.text.lower()
+    await harness.settle()
+    async with sessionmaker() as s:
+        [card] = (await s.execute(select(Outbox).where(
+            Outbox.person_id == people.person(Role.SEKRETARIS).id))).scalars().all()
+    assert card.status == OutboxStatus.FAILED and "chat not found" in card.failed_reason.lower()
+    assert not [m for m in sek.messages if "Disposisi" in (m.text or "")]
+
+    # the Sekretaris writes to the bot again: /tugas lists the step, its button works
+    sent = await sek.send_command("/tugas")
+    tasks = await sek.wait_for(after=sent, text_contains="Tugas Anda")
+    q = await sek.press(tasks, text="Buka langkah 2")
+    opened = await sek.wait_for(after=q, text_contains="langkah 2")
+    q = await sek.press(opened, text="Terima")
+    ask = await sek.wait_for(after=q, text_contains="catatan disposisi")
+    sent = await sek.reply_to(ask, "Mohon dikoordinasikan dengan semua bidang")
+    await sek.wait_for(after=sent, text_contains="diteruskan")

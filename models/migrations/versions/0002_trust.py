@@ -21,6 +21,9 @@ depends_on = None
 def upgrade() -> None:
     # -- signing capacity --------------------------------------------------------
     # -- outbox failures ---------------------------------------------------------
+    with op.batch_alter_table('outbox') as batch:
+        batch.add_column(sa.Column('failed_reason', sa.Text(), nullable=False,
+                                   server_default=''))
     # -- durable intake ----------------------------------------------------------
     op.create_table('group_chat',
     sa.Column('chat_id', sa.BigInteger(), nullable=False),
@@ -39,5 +42,7 @@ def downgrade() -> None:
     # -- durable intake ----------------------------------------------------------
     op.drop_table('group_chat')
     # -- outbox failures ---------------------------------------------------------
+    with op.batch_alter_table('outbox') as batch:
+        batch.drop_column('failed_reason')
     # -- signing capacity --------------------------------------------------------
     pass
