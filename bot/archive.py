@@ -328,8 +328,11 @@ async def build_archive(session: AsyncSession, store: FileStore, cycle_id: int,
     entries = tuple(ArchiveEntry(name, hashlib.sha256(data).hexdigest(), len(data))
                     for name, data in sorted(bundle.files.items()))
     period = period_label(cycle.kind, cycle.year, cycle.quarter)
+    head = await audit.current_head(session)  # proves a later rewrite of the trail
     manifest = "\n".join(
         [f"# Arsip siklus {cycle_id}: {cycle.document_type} {period}",
+         f"# Kepala jejak audit: {head.line}; periksa: sopbot audit verify --expect-head "
+         f"{head.hash}",
          "# sha256  ukuran(byte)  berkas", *(f"{e.sha256}  {e.size}  {e.name}" for e in entries)]
     ) + "\n"
     manifest_bytes = manifest.encode("utf-8")

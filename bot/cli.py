@@ -89,7 +89,10 @@ def _parser() -> argparse.ArgumentParser:
 
     aud = sub.add_parser("audit", help="jejak audit")
     auds = aud.add_subparsers(dest="audit_command", required=True, metavar="AKSI")
-    auds.add_parser("verify", help="periksa rantai hash jejak audit")
+    av = auds.add_parser("verify", help="periksa rantai hash jejak audit")
+    av.add_argument("--expect-head", metavar="HASH",
+                    help="kepala jejak audit dari salinan lama (PDF final, MANIFEST.txt arsip): "
+                         "periksa bahwa hash itu masih ada di rantai")
     bk = sub.add_parser("backup", help="cadangkan basis data SQLite dan berkas tersimpan")
     bk.add_argument("out", type=Path, help="folder tujuan (kosong)")
     agenda = sub.add_parser("agenda", help="buku agenda surat")
@@ -339,19 +342,48 @@ def cmd_people_appoint(cfg: Config, args) -> int:
     return _admin(cfg, fn)
 
 
-def cmd_audit_verify(cfg: Config, _args) -> int:
-    from bot.audit import verify
+def cmd_audit_verify(cfg: Config, args) -> int:
+    from bot.audit import HASH_RE, KEY_ENV, audit_key, verify
+
+    expect = getattr(args, "expect_head", None)
+    if expect is not None and not HASH_RE.match(expect.strip().lower()):
+        print("HASH untuk --expect-head harus 64 karakter heksadesimal (0-9, a-f), seperti "
+              "tercetak pada PDF final atau MANIFEST.txt arsip.", file=sys.stderr)
+        return 2
 
     async def go(sm) -> int:
         async with sm() as session:
-            result = await verify(session)
-        if result.ok:
-            print(f"OK: {result.rows} baris jejak audit utuh.")
-            return 0
-        print(f"RUSAK: {len(result.problems)} masalah pada {result.rows} baris:", file=sys.stderr)
-        for problem in result.problems:
-            print(f"  - {problem}", file=sys.stderr)
-        return 1
+            result = await verify(session, key=audit_key(), expect_head=expect)
+        if not result.ok:
+            print(f"RUSAK: {len(result.problems)} masalah pada {result.rows} baris:",
+                  file=sys.stderr)
+            for problem in result.problems:
+                print(f"  - {problem}", file=sys.stderr)
+            return 1
+        for note in result.notes:
+            print(f"Catatan: {note}")
+        if expect is not None:
+            print(f"Kepala {expect.strip().lower()} ada di rantai (baris {result.expected_at}): "
+                  "tidak ada yang ditulis ulang sebelumnya.")
+        if result.unchecked:
+            print(f"BELUM PASTI: {result.rows} baris tersambung, tetapi hash {result.unchecked} "
+                  f"baris berkunci HMAC tidak dapat diperiksa tanpa {KEY_ENV}.")
+            return 3
+        mode = " (HMAC-SHA256)" if result.mode != "sha256" else ""
+        print(f"OK: {result.rows} baris jejak audit utuh{mode}. Kepala: {result.head or '-'}")
+        return 0
+
+    return asyncio.run(_with_db(cfg, go))
+
+
+def audit_key_refusal(cfg: Config) -> str | None:
+    """Why `sopbot run` must not start: a keyed audit trail and no (or another) key."""
+    from bot.audit import audit_key, key_problem
+    from models import AuditHead
+
+    async def go(sm) -> str | None:
+        async with sm() as session:
+            return key_problem(await session.get(AuditHead, 1), audit_key())
 
     return asyncio.run(_with_db(cfg, go))
 
@@ -429,6 +461,10 @@ def cmd_run(cfg: Config, args) -> int:
         return 2
     if not args.no_upgrade:
         cmd_db_upgrade_quiet(cfg)
+    refusal = audit_key_refusal(cfg)
+    if refusal is not None:
+        print(f"Bot tidak dijalankan: {refusal}", file=sys.stderr)
+        return 2
     services = build_services(cfg)
     engine = make_engine(cfg.database_url, echo=cfg.database.echo)
     app = build_application(services, make_sessionmaker(engine), token=cfg.telegram.token,

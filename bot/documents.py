@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
+from bot import audit
 from bot.texts import role_title
 from bot.workflow import Workflow
 from models import (
@@ -119,7 +120,8 @@ async def signatory(wf: Workflow, cycle: Cycle, signed_doc: Document | None) -> 
 
 async def document_data(wf: Workflow, cycle: Cycle, *, version: int,
                         letter: LetterNumber | None = None, verification_code: str | None = None,
-                        signed_doc: Document | None = None) -> DocumentData:
+                        signed_doc: Document | None = None,
+                        audit_head: str | None = None) -> DocumentData:
     office = await wf.office()
     opts = wf.sv.measurement_options()
     return DocumentData(
@@ -135,7 +137,8 @@ async def document_data(wf: Workflow, cycle: Cycle, *, version: int,
         verification_url_or_text=(f"Cek keaslian: kirim /cek {verification_code} ke bot"
                                   if verification_code else None),
         cap=opts["cap"] if isinstance(opts["cap"], CapPolicy) else None,
-        bands=opts["bands"], example_data=office.example_data, version=version)
+        bands=opts["bands"], example_data=office.example_data, version=version,
+        audit_head=audit_head)
 
 
 def _build_files(data: DocumentData, folder: Path, stem: str) -> dict[str, Path]:
@@ -222,8 +225,9 @@ async def stamp_numbered(wf: Workflow, actor: Person, cycle: Cycle, letter: Lett
     signed = await wf.current_document(cycle.id)
     version = signed.version + 1
     code = new_verification_code()
+    head = await audit.current_head(wf.s)  # printed on the final PDF
     data = await document_data(wf, cycle, version=version, letter=letter,
-                               verification_code=code, signed_doc=signed)
+                               verification_code=code, signed_doc=signed, audit_head=head.line)
     doc = await _store_version(wf, actor, cycle, data, file_stem(cycle, version, "-final"),
                                "numbered")
     doc.status = DocumentStatus.NUMBERED

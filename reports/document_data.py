@@ -147,6 +147,7 @@ class DocumentData:
     bands: tuple[RatingBand, ...] = DEFAULT_BANDS
     example_data: bool = False
     version: int = 1
+    audit_head: str | None = None  # "hash (n baris, mode)" of the audit trail (final PDF)
 
     @property
     def office_line(self) -> str:

@@ -797,6 +797,25 @@ class _DocumentWriter:
             pdf.text(tx, ty, line)
         pdf.set_text_color(*_BLACK)
 
+    def audit_line(self) -> None:
+        """The head of the audit trail when this document was made: an old copy proves a
+        later rewrite of the trail (``sopbot audit verify --expect-head``)."""
+        pdf, data = self.pdf, self.data
+        if not data.audit_head:
+            return
+        pdf.font(7, "", _GREY)
+        y = pdf.get_y() + 2
+        text = (f"Kepala jejak audit saat dokumen ini dibuat: {data.audit_head}. Periksa "
+                f"dengan: sopbot audit verify --expect-head {data.audit_head.split()[0]}")
+        for line in pdf.wrap(text, _BODY_W):
+            if y + 3.2 > _BOTTOM:
+                pdf.add_page()
+                y = _TOP
+            y += 3.2
+            pdf.text(_MARGIN, y - 0.8, line)
+        pdf.set_text_color(*_BLACK)
+        pdf.set_y(y + 1)
+
     def metadata(self) -> None:
         pdf, data = self.pdf, self.data
         pdf.set_title(pdf.t(f"{data.title} - {data.period_label}"))
@@ -821,6 +840,7 @@ class _DocumentWriter:
         self.indicator_table()
         self.signature_and_verification()
         self.steps_table()
+        self.audit_line()
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         self.pdf.output(str(path))

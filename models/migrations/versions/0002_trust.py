@@ -32,6 +32,11 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('chat_id', name=op.f('pk_group_chat'))
     )
     # -- audit -------------------------------------------------------------------
+    with op.batch_alter_table('audit_head') as batch:
+        batch.add_column(sa.Column('mode', sa.String(length=20), server_default='sha256',
+                                   nullable=False))
+        batch.add_column(sa.Column('keyed_from', sa.Integer(), nullable=True))
+        batch.add_column(sa.Column('key_id', sa.String(length=16), nullable=True))
     # -- uploads -----------------------------------------------------------------
     pass
 
@@ -39,6 +44,10 @@ def upgrade() -> None:
 def downgrade() -> None:
     # -- uploads -----------------------------------------------------------------
     # -- audit -------------------------------------------------------------------
+    with op.batch_alter_table('audit_head') as batch:
+        batch.drop_column('key_id')
+        batch.drop_column('keyed_from')
+        batch.drop_column('mode')
     # -- durable intake ----------------------------------------------------------
     op.drop_table('group_chat')
     # -- outbox failures ---------------------------------------------------------
