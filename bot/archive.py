@@ -33,6 +33,7 @@ from models import (
     Office, Person, StoredFile, Submission, Unit,
 )
 from models.enums import ApprovalAction
+from reports.cells import append_text_row, csv_text
 from reports.numbers import format_date
 from reports.receipt import ReceiptData, build_receipt_pdf
 
@@ -159,7 +160,7 @@ async def export_agenda(session: AsyncSession, path: Path, *, year: int | None =
     ws = wb.active
     ws.title = "Buku Agenda"
     ws.append([f"BUKU AGENDA SURAT KELUAR{f' TAHUN {year}' if year else ''}"])
-    ws.append([f"{office.name} {office.regency}".strip() if office else ""])
+    append_text_row(ws, [f"{office.name} {office.regency}".strip() if office else ""])
     if office is not None and office.example_data:
         ws.append(["DATA CONTOH"])
         ws["A3"].font = Font(bold=True, color="C00000")
@@ -175,8 +176,8 @@ async def export_agenda(session: AsyncSession, path: Path, *, year: int | None =
         cell.border = border
     ws["A1"].font = Font(bold=True, size=13)
     for row in rows:
-        ws.append([row.sequence, row.number, format_date(row.letter_date), row.subject,
-                   row.recipient, row.recorded_by])
+        append_text_row(ws, [row.sequence, row.number, format_date(row.letter_date),
+                             row.subject, row.recipient, row.recorded_by])
         for cell in ws[ws.max_row]:
             cell.border = border
             cell.alignment = Alignment(vertical="top", wrap_text=True)
@@ -224,10 +225,14 @@ class _Bundle:
 
 
 def _csv(header: list[str], rows: list[list[object]]) -> bytes:
+    """A CSV file whose text fields cannot start a formula (``reports.cells.csv_text``:
+    a leading =, +, -, @, tab or CR gets a single quote). The fields the office needs as
+    numbers (no_urut, versi_dokumen) are passed as ints and stay numbers; dates, times,
+    letter numbers and hashes are text and start with a digit anyway."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(header)
-    writer.writerows(rows)
+    writer.writerows([csv_text(value) for value in row] for row in rows)
     return buf.getvalue().encode("utf-8")
 
 

@@ -41,6 +41,8 @@ ANSWERS: dict[str, list[tuple[str, str]]] = {
 CORRECTION = ("IND-05", "Rp 8.750.000.000")
 EVIDENCE = {"PPTK-02": "photo", "SEK-03": "pdf"}
 HANDOVER = {"PPTK": "PPTK-04"}  # indicator a Kabid hands to a staf
+NOTES: dict[str, str] = {}  # indicator -> a note ("Tambah catatan") typed after the answer
+RECEIVED_BY = "Petugas Tata Usaha"  # the receiver typed as the caption of a receipt photo
 # when each bidang answers (day of the month, hour) on the demo's simulated clock
 SCHEDULE = {"PPTK": (8, 10), "HIJS": (8, 14), "SEK": (9, 9), "IND": (9, 11)}
 
@@ -513,6 +515,8 @@ class ScriptedCycle:
                 if kind and "Bukti diterima" not in text:
                     card = await self._evidence(user, kind)
                     continue
+                if now in NOTES:
+                    card = await self._note(user, card, NOTES[now])
                 card = await self.press(user, card, "Lanjut", predicate=is_next_card(card))
                 continue
             # a question
@@ -546,6 +550,12 @@ class ScriptedCycle:
             sent = await user.send_document(pdf("DATA CONTOH - laporan realisasi anggaran"),
                                             "realisasi-anggaran.pdf", "application/pdf")
         return await self.player.wait(user, after=sent, text_contains="Bukti diterima")
+
+    async def _note(self, user: SimUser, card: BotMessage, note: str) -> BotMessage:
+        """"Tambah catatan" and the note typed; returns the card to go on from."""
+        card = await self.press(user, card, "Tambah catatan", wait="Tulis catatan")
+        sent = await user.send_text(note)
+        return await self.player.wait(user, after=sent, text_contains="Catatan tersimpan")
 
     async def _staff_fills(self, code: str, handover: str) -> None:
         from models.enums import Role
@@ -600,7 +610,7 @@ class ScriptedCycle:
             await self.player.wait(staf, after=q)
             if "Bappeda" not in agency:
                 self.player.at(minutes=2)
-                sent = await staf.send_photo(png(80, 60), caption="Petugas Tata Usaha")
+                sent = await staf.send_photo(png(80, 60), caption=RECEIVED_BY)
                 await self.player.wait(staf, after=sent, text_contains="dicatat")
                 return
         if "Bappeda" in agency:  # a registered contact confirms with a button

@@ -74,6 +74,7 @@ from reports.document_data import (
     format_working_minutes,
     measure_row,
 )
+from reports.cells import append_text_row, formula_cell, text_cell
 from reports.measure import CapPolicy, RatingBand
 from reports.numbers import NumberParseError, format_date, format_percent, parse_number
 
@@ -350,13 +351,17 @@ def _local_naive(moment: datetime | None) -> datetime | None:
 _STYLE_ARRAYS: dict[int, dict[str, StyleArray]] = {}
 
 
-def _put(ws: Worksheet, row: int, column: int, value: object, style: str) -> None:
+def _put(ws: Worksheet, row: int, column: int, value: object, style: str, *,
+         formula: bool = False) -> None:
     """Write a value with one of the registered named styles.
 
     Equivalent to ``cell.style = style`` but copies the style array computed once at
     registration instead of looking the named style up for each of 100,000+ cells.
+    A ``str`` is stored as text even when it starts with "=" (names, notes and text
+    values come from people: :mod:`reports.cells`); only the builder's own formulas
+    pass ``formula=True``.
     """
-    cell = ws.cell(row=row, column=column, value=value)
+    cell = formula_cell(ws, row, column, value) if formula else text_cell(ws, row, column, value)
     arrays = _STYLE_ARRAYS.get(id(ws.parent))
     if arrays is None:
         cell.style = style
@@ -554,8 +559,9 @@ class _WorkbookBuilder:
             t_ref, r_ref = f"F{row}", f"G{row}"
             _put(ws, row, _COL_CAP,
                  capaian_formula(item.polarity, item.lower_formula, t_ref, r_ref, cap),
-                 "sk_cap")
-            _put(ws, row, _COL_KAT, kategori_formula(f"H{row}", bands), "sk_center")
+                 "sk_cap", formula=True)
+            _put(ws, row, _COL_KAT, kategori_formula(f"H{row}", bands), "sk_center",
+                 formula=True)
         _put(ws, row, _COL_NOTE, item.note or None, "sk_text")
         _put(ws, row, 11, evidence or None, "sk_text")
         if code:
@@ -630,7 +636,7 @@ class _WorkbookBuilder:
                                    (_COL_CAP, "sk_cap"), (_COL_KAT, "sk_center"),
                                    (_COL_NOTE, "sk_text")):
                     ref = f"{office}!{get_column_letter(col)}{src}"
-                    _put(ws, row, col, f'=IF({ref}="","",{ref})', style)
+                    _put(ws, row, col, f'=IF({ref}="","",{ref})', style, formula=True)
                 _put(ws, row, 11, evidence or None, "sk_text")
                 ws.row_dimensions[row].height = _row_height(
                     [(item.sasaran, 24), (item.name, 30), (item.definition, 34),
@@ -657,9 +663,10 @@ class _WorkbookBuilder:
         for bidang, first, last in self.bidang_ranges:
             rng = f"{office}!H{first}:H{last}"
             _put(ws, row, 1, bidang, "sk_text")
-            _put(ws, row, 2, f"=IFERROR(AVERAGE({rng}),NA())", "sk_cap")
+            _put(ws, row, 2, f"=IFERROR(AVERAGE({rng}),NA())", "sk_cap", formula=True)
             _put(ws, row, 3, 100, "sk_int")
-            _put(ws, row, 4, f"=COUNT({rng})&\" dari {last - first + 1}\"", "sk_center")
+            _put(ws, row, 4, f"=COUNT({rng})&\" dari {last - first + 1}\"", "sk_center",
+                 formula=True)
             row += 1
         last_row = row - 1
         _merged_line(
@@ -772,9 +779,9 @@ class _WorkbookBuilder:
             values: list[object] = [item.code, placed.sheet_row, str(ValueType(item.value_type))]
             if index < len(doc_info):
                 values += ["", *doc_info[index]]
-            ws.append(values)
+            append_text_row(ws, values)
         for index in range(len(self.placed), len(doc_info)):
-            ws.append([""] * 4 + list(doc_info[index]))
+            append_text_row(ws, [""] * 4 + list(doc_info[index]))
         ws.sheet_state = "hidden"
 
     def build(self, path: Path) -> Path:
