@@ -8,8 +8,11 @@ office is open, every hour while it is closed.
 from __future__ import annotations
 
 import asyncio
+import os
+from collections import Counter
 from datetime import datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -333,39 +336,226 @@ async def test_nothing_is_sent_at_night_even_when_due(db_url, config, sessionmak
     assert [r.kind for r in await bot.sweep()] == ["overdue", "escalate"]
 
 
-async def test_two_processes_never_send_the_same_reminder(db_url, config, sessionmaker, office):
-    first = Bot(db_url, config, wib(2024, 10, 7, 8, 0), sessionmaker)
-    second = Bot(db_url, config, wib(2024, 10, 7, 8, 0))
-    try:
-        kadis = await first.who(Role.KADIS)
-        await first.do(lambda wf, s: wf.start_cycle(kadis, CycleKind.QUARTERLY, 2024, 3))
-        for b in (first, second):
-            b.clock.set(wib(2024, 10, 7, 8, 5))
-        if POSTGRES_URL:
-            async with first.sm() as s1, s1.begin():
-                mine = await sweep(s1, first.sv)
-                assert [r.kind for r in mine] == ["due"]
-                # the second process runs while the first holds the run: it skips it
-                assert await asyncio.wait_for(second.sweep(), 10) == []
-        else:
-            # SQLite has one writer: both sweep at once; one records the reminder, the
-            # other finds it recorded, or its insert is refused by the unique constraint
-            # (or it loses the write lock) and its whole transaction, message included,
-            # rolls back
-            from sqlalchemy.exc import IntegrityError, OperationalError
+def run_sweep_process() -> None:
+    """The body of one bot process (``python -c``) for the two-process test: argv is the
+    database URL, a storage folder, the moment (ISO), a meeting folder and the process'
+    index (0 or 1). Prints "ready", waits for "go" on stdin, runs one tick of the
+    reminder sweep as the deadline job does (its own session and transaction), prints a
+    JSON report; waits for "again", runs the next tick, prints its report.
 
-            results = await asyncio.gather(first.sweep(), second.sweep(), return_exceptions=True)
-            assert all(isinstance(r, (list, IntegrityError, OperationalError))
-                       for r in results), results
-            assert sorted(r.kind for res in results if isinstance(res, list) for r in res) == ["due"]
-        # and after the first committed, the second sees the reminder recorded
-        assert await second.sweep() == []
-        async with first.sm() as s:
-            assert len((await s.execute(select(Reminder))).scalars().all()) == 1
-            assert len((await s.execute(select(Outbox).where(
-                Outbox.kind.like("reminder%")))).scalars().all()) <= 1
+    Two meeting points (marker files in the meeting folder) make both processes contend
+    on every run, however the OS schedules them: "claim", after this process' first claim
+    chunk that got runs (the claim holds its row locks on PostgreSQL), waits until the
+    other has claimed runs too; "write", before anything is written, waits until the
+    other has also read the recorded state of its claimed runs. The claim goes in chunks
+    of 4 runs here (500 in the bot) so that the 30 runs are several chunks and a process
+    that finds the first chunk locked by the other goes on to the next.
+    """
+    import json
+    import sys
+    import time
+
+    from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+    from bot import reminders
+    from bot.config import Config
+
+    db_url, storage, moment, meet_dir, index = sys.argv[1:6]
+    met: dict[str, bool] = {}
+    reminders._chunks.__defaults__ = (4,)
+
+    async def meet(name: str) -> None:
+        folder = Path(meet_dir)
+        (folder / f"{name}.{index}").touch()
+        other = folder / f"{name}.{1 - int(index)}"
+        give_up = time.monotonic() + 120  # only a broken claim (a lock that blocks) waits
+        while time.monotonic() < give_up:  # this long: then it goes on, and says so
+            if other.exists():
+                met[name] = True
+                return
+            await asyncio.sleep(0.01)
+        met[name] = False
+
+    class MeetingSession(AsyncSession):
+        async def execute(self, statement, *args, **kwargs):
+            result = await super().execute(statement, *args, **kwargs)
+            if "claim" in met or getattr(statement, "_for_update_arg", None) is None:
+                return result
+            frozen = result.freeze()
+            if frozen().scalars().all():
+                await meet("claim")
+            return frozen()
+
+    record = reminders._record
+
+    async def meeting_record(*args, **kwargs):
+        if "write" not in met:
+            await meet("write")
+        return await record(*args, **kwargs)
+
+    reminders._record = meeting_record
+
+    async def tick(sm, services) -> dict:
+        try:
+            async with sm() as session, session.begin():
+                made = await reminders.sweep(session, services)
+        except Exception as exc:  # noqa: BLE001 - the deadline job logs it, we report it
+            return {"recorded": [], "refused": type(exc).__name__}
+        return {"recorded": [[r.step_run_id, r.kind, r.level] for r in made], "refused": ""}
+
+    async def main() -> None:
+        cfg = Config()
+        cfg.database.url = db_url
+        cfg.storage.path = storage
+        engine = make_engine(db_url)
+        sm = async_sessionmaker(engine, class_=MeetingSession, expire_on_commit=False)
+        services = build_services(cfg, ManualClock(datetime.fromisoformat(moment)))
+        async with sm() as session:  # connected before the start
+            await session.execute(select(Reminder.id).limit(1))
+        print("ready", flush=True)
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, sys.stdin.readline)
+        first = await tick(sm, services)
+        print(json.dumps(dict(first, pid=os.getpid(), met=met)), flush=True)
+        await loop.run_in_executor(None, sys.stdin.readline)
+        print(json.dumps(await tick(sm, services)), flush=True)
+        await engine.dispose()
+
+    asyncio.run(main())
+
+
+HOSTILE = 'Sri <Rahayu> & "Ani" O\'Neil, S.E., M.M. \U0001f33e '
+LONG_NAME = (HOSTILE * 4)[:120]
+
+
+async def _overdue_runs(bot: Bot) -> None:
+    """Fifteen cycles, each left open at a step: 2022 at step 2 (the Sekretaris), 2023 at
+    step 3 (the Kasubag), 2024 at step 4 (the four bidang): 30 open runs, all past
+    their deadline a week later, each with a holder and a superior to escalate to."""
+    async with bot.sm() as s, s.begin():  # names as offices write them
+        (await person(s, Role.KASUBAG)).name = LONG_NAME
+        (await person(s, Role.SEKRETARIS)).name = HOSTILE + "Sekretaris"
+    kadis, sek, kasubag = [await bot.who(r) for r in (Role.KADIS, Role.SEKRETARIS,
+                                                      Role.KASUBAG)]
+    for year, stop in ((2022, 2), (2023, 3), (2024, 4)):
+        for kind, quarter in [(CycleKind.QUARTERLY, q) for q in (1, 2, 3, 4)] + [
+                (CycleKind.ANNUAL, 0)]:
+            cycle = await bot.do(lambda wf, s: wf.start_cycle(
+                kadis, kind, year, quarter, "Segera <hari ini> & lengkap"))
+            if stop == 2:
+                continue
+            run2 = await open_run(bot, cycle.id, 2)
+            await bot.do(lambda wf, s: wf.forward_disposition(sek, run2.id, "Segera"))
+            if stop == 3:
+                continue
+            run3 = await open_run(bot, cycle.id, 3)
+
+            async def go(wf, s, cycle=cycle, run3=run3):
+                selection = await wf.default_selection(await wf.get_cycle(cycle.id))
+                assert len(selection) == 4
+                return await wf.open_collection(kasubag, run3.id, selection, days=1)
+
+            await bot.do(go)
+
+
+async def test_two_processes_never_send_the_same_reminder(db_url, config, sessionmaker, office,
+                                                          tmp_path):
+    """Two OS processes, each with its own engine, sweep the same database at the same
+    moment over 30 overdue runs of 15 cycles (SQLite file, or PostgreSQL when
+    SOPBOT_TEST_DATABASE_URL is set): every reminder point is recorded once, with one
+    message per person and run, and both processes swept."""
+    import json
+    import sys
+
+    bot = Bot(db_url, config, wib(2024, 10, 7, 8, 0), sessionmaker)
+    await _overdue_runs(bot)
+    async with bot.sm() as s:
+        runs = {r.id: r for r in (await s.execute(select(StepRun).where(
+            StepRun.status == StepStatus.OPEN))).scalars()}
+    assert sorted(Counter(r.step_no for r in runs.values()).items()) == [(2, 5), (3, 5), (4, 20)]
+    moment = wib(2024, 10, 14, 9, 0)  # the Monday after: every run is days overdue
+    meet_dir = tmp_path / "meet"
+    meet_dir.mkdir()
+    root = Path(__file__).resolve().parents[1]
+    procs = [await asyncio.create_subprocess_exec(
+        sys.executable, "-c",
+        "from tests.test_reminders import run_sweep_process; run_sweep_process()",
+        db_url, str(tmp_path / "files"), moment.isoformat(), str(meet_dir), str(i), cwd=root,
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE) for i in range(2)]
+
+    async def say(word: bytes) -> list[dict]:
+        for p in procs:
+            p.stdin.write(word)
+            await p.stdin.drain()
+        lines = [await asyncio.wait_for(p.stdout.readline(), 300) for p in procs]
+        assert all(lines), [await p.stderr.read() for p in procs]
+        return [json.loads(line) for line in lines]
+
+    try:
+        for p in procs:
+            line = await asyncio.wait_for(p.stdout.readline(), 120)
+            assert line == b"ready\n", (line, await p.stderr.read())
+        first = await say(b"go\n")  # both sweep at once
+        second = await say(b"again\n")  # the next tick of each
+        results = [await asyncio.wait_for(p.communicate(), 120) for p in procs]
     finally:
-        await second.close()
+        for p in procs:
+            if p.returncode is None:
+                p.kill()
+                await p.wait()
+    for p, (_, err) in zip(procs, results):
+        assert p.returncode == 0, err.decode()[-3000:]
+    assert first[0]["pid"] != first[1]["pid"]
+    # both had claimed runs and read their recorded state before either wrote anything
+    assert all(r["met"] == {"claim": True, "write": True} for r in first), first
+
+    async with bot.sm() as s:
+        rows = (await s.execute(select(Reminder))).scalars().all()
+        outbox = {o.id: o for o in (await s.execute(
+            select(Outbox).where(Outbox.kind.like("reminder:%")))).scalars()}
+    keys = [(r.step_run_id, r.kind, r.level) for r in rows]
+    # every reminder point recorded once: per run "due", the overdue levels one working
+    # day apart (Tue 8 to Mon 14 Oct: steps 2 and 3 due Mon 7 Oct have five, step 4 due
+    # Tue 8 Oct four) and the escalation of each level; step 4 (in days) also "lastday"
+    # (Tue 8 Oct 07.30; its share point falls before it and is recorded with it)
+    assert len(keys) == len(set(keys))
+    for run in runs.values():
+        levels = 5 if run.step_no in (2, 3) else 4
+        expected = {(run.id, "due", 0)} | {(run.id, k, n) for k in ("overdue", "escalate")
+                                           for n in range(1, levels + 1)}
+        if run.step_no == 4:
+            expected |= {(run.id, "share", 0), (run.id, "lastday", 0)}
+        assert {k for k in keys if k[0] == run.id} == expected, run.step_no
+    # each reported row is one of those, recorded by exactly one process
+    reported = [tuple(k) for r in first for k in r["recorded"]]
+    assert sorted(reported) == sorted(keys)
+    # one message per person and run (the holder's, the superior's), each row pointing
+    # at the message of its person; no message without a reminder (a sweep that was
+    # refused rolled its messages back with its rows)
+    assert all(r.outbox_id in outbox and outbox[r.outbox_id].person_id == r.person_id
+               for r in rows)
+    groups = {(r.step_run_id, r.person_id) for r in rows}
+    assert len(groups) == 60 and len(outbox) == 60
+    assert {r.outbox_id for r in rows} == set(outbox)
+    assert len({(r.step_run_id, r.person_id, r.outbox_id) for r in rows}) == 60
+    # the next tick of each process finds nothing left to remind
+    assert second == [{"recorded": [], "refused": ""}] * 2
+    counts = sorted(len(r["recorded"]) for r in first)
+    if POSTGRES_URL:
+        # FOR UPDATE SKIP LOCKED: each process reminds the runs it claimed and skips
+        # those the other holds, so both record some and neither is refused
+        assert counts[0] >= 1 and all(r["refused"] == "" for r in first), first
+    else:
+        # SQLite has one writer and no row locks (FOR UPDATE is not emitted): both
+        # processes read every run as unreminded, the first to write records all of
+        # them, and the second's insert is refused by the unique constraint on
+        # (step_run_id, kind, level), which rolls back its whole sweep, messages included
+        assert counts == [0, len(keys)], first
+        assert sorted(r["refused"] for r in first) == ["", "IntegrityError"], first
+    print(f"\ntwo sweep processes: {' + '.join(str(len(r['recorded'])) for r in first)} "
+          f"reminders of {len(keys)} recorded, each once; refused: "
+          f"{[r['refused'] for r in first]}")
 
 
 def test_the_quick_working_time_measure_agrees_with_the_calendar(services):
