@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Awaitable, Callable
@@ -105,8 +106,9 @@ def _parser() -> argparse.ArgumentParser:
     arc.add_argument("cycle_id", type=int, metavar="CYCLE_ID")
     arc.add_argument("out", type=Path, metavar="OUT.zip")
 
-    ver = sub.add_parser("verify", help="periksa keaslian dokumen dari kode verifikasinya")
-    ver.add_argument("code", metavar="KODE")
+    ver = sub.add_parser("verify", help="periksa keaslian dokumen dari kode verifikasinya, "
+                                        "atau berkas PDF yang diterima (sha256 dan tanda tangan)")
+    ver.add_argument("code", metavar="KODE|BERKAS.pdf")
     return p
 
 
@@ -151,13 +153,17 @@ def cmd_setup_template(cfg: Config, args) -> int:
 
 
 def cmd_setup_import(cfg: Config, args) -> int:
-    from reports.setup_workbook import SetupWorkbookError, import_setup
+    from bot.clock import SystemClock
+    from bot.office_setup import import_setup
+    from bot.uploads import too_large_text
+    from reports.setup_workbook import SetupWorkbookError
+    from reports.xlsx_limits import XlsxTooLarge
 
     cmd_db_upgrade_quiet(cfg)
 
     async def go(sm) -> int:
         async with sm() as session, session.begin():
-            result = await import_setup(session, args.file)
+            result = await import_setup(session, args.file, at=SystemClock().now(), config=cfg)
             if result.errors:
                 print(f"Impor dibatalkan, tidak ada yang disimpan. {len(result.errors)} kesalahan:",
                       file=sys.stderr)
@@ -173,6 +179,9 @@ def cmd_setup_import(cfg: Config, args) -> int:
         return asyncio.run(_with_db(cfg, go))
     except SetupWorkbookError as exc:
         print(str(exc), file=sys.stderr)
+        return 1
+    except XlsxTooLarge as exc:
+        print(too_large_text(exc), file=sys.stderr)
         return 1
 
 
@@ -424,15 +433,86 @@ def cmd_archive(cfg: Config, args) -> int:
     return asyncio.run(_with_db(cfg, go))
 
 
-def cmd_verify(cfg: Config, args) -> int:
-    from bot.archive import wib_text
-    from bot.documents import verify_code
+def _signature_lines(check) -> tuple[bool, list[str]]:
+    """(valid or absent-and-honest, lines) for the PAdES check of a PDF."""
+    if check is None or not check.present:
+        return False, ["Tanda tangan elektronik: TIDAK ADA (PDF tidak memuat tanda tangan "
+                       "elektronik)"]
+    lines = [f"Sertifikat    : {check.signer}",
+             f"Sidik jari    : SHA-256 {check.fingerprint}"]
+    if check.valid:
+        return True, ["Tanda tangan elektronik: SAH (PAdES; isi tidak berubah sejak "
+                      "ditandatangani; sertifikat berakar pada [signing] trust_roots)", *lines]
+    if check.intact and check.whole_file:
+        return False, ["Tanda tangan elektronik: isi utuh, tetapi sertifikat TIDAK berakar pada "
+                       "sertifikat tepercaya ([signing] trust_roots)", *lines]
+    return False, [f"Tanda tangan elektronik: TIDAK SAH ({check.detail or 'isi berubah'})",
+                   *lines]
 
+
+def cmd_verify_file(cfg: Config, path: Path) -> int:
+    """`sopbot verify BERKAS.pdf`: the file's sha256 against the register and its PAdES
+    signature against the configured trust roots; exit 0 only when both hold."""
+    import hashlib
+
+    from bot.documents import find_by_pdf_sha256
+    from bot.signing import check_pdf, trust_roots
+
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        print(f"Berkas {path} tidak dapat dibaca: {exc.strerror}", file=sys.stderr)
+        return 2
+    digest = hashlib.sha256(data).hexdigest()
     cmd_db_upgrade_quiet(cfg)
 
     async def go(sm) -> int:
         async with sm() as session:
-            found = await verify_code(session, args.code)
+            found = await find_by_pdf_sha256(session, digest)
+        check = await check_pdf(data, trust_roots(cfg))
+        print(f"Berkas        : {path}")
+        print(f"SHA-256       : {digest}")
+        registered = found is not None and found["final"]
+        if found is None:
+            print("Register      : TIDAK TERDAFTAR - tidak ada dokumen terbitan bot ini dengan "
+                  "sha256 ini (berkas diubah, atau bukan dari bot ini)")
+        elif found["final"]:
+            print(f"Register      : TERDAFTAR - versi final bernomor v{found['version']}, nomor "
+                  f"surat {found['letter_number'] or '-'}, kode {found['code']}")
+            print(f"Versi disetujui: v{found['approved_version']} (SHA-256 PDF "
+                  f"{found['approved_sha256']})")
+        else:
+            print(f"Register      : versi v{found['version']} (draf/versi yang diperiksa, "
+                  "bukan dokumen final bernomor)")
+        ok, lines = _signature_lines(check)
+        for line in lines:
+            print(line)
+        if registered and (ok or (not check.present and not found["signature"])):
+            print("HASIL: ASLI" + ("" if ok else " (tanpa tanda tangan elektronik)"))
+            return 0
+        print("HASIL: TIDAK TERBUKTI ASLI", file=sys.stderr)
+        return 1
+
+    return asyncio.run(_with_db(cfg, go))
+
+
+def cmd_verify(cfg: Config, args) -> int:
+    from bot.archive import wib_text
+    from bot.documents import verify_code
+
+    target = Path(args.code)
+    if target.suffix.lower() == ".pdf" or target.is_file():
+        return cmd_verify_file(cfg, target)
+    cmd_db_upgrade_quiet(cfg)
+
+    async def go(sm) -> int:
+        from bot.signing import trust_roots
+        from bot.storage import FileStore
+
+        store = FileStore(cfg.storage_dir, cfg.storage.max_evidence_mb * 1024 * 1024)
+        async with sm() as session:
+            found = await verify_code(session, args.code, store=store,
+                                      trust_roots=trust_roots(cfg))
         if found is None:
             print(f"TIDAK DITEMUKAN: kode {args.code.strip().upper()} tidak diterbitkan "
                   "oleh bot ini.", file=sys.stderr)
@@ -440,10 +520,17 @@ def cmd_verify(cfg: Config, args) -> int:
         print(f"ASLI: kode {found['code']}")
         print(f"Nomor surat   : {found['letter_number'] or '-'}")
         print(f"Tanggal surat : {found['letter_date'] or '-'}")
-        print(f"Penanda tangan: {found['signer']}")
+        signer = found["signer"] + (f" selaku {found['capacity']}" if found["capacity"] else "")
+        print(f"Penanda tangan: {signer}")
+        for ini in found["initials"]:
+            print(f"Paraf         : {ini['name']} selaku {ini['capacity']} "
+                  f"({wib_text(ini['at'])})")
         print(f"Waktu tanda tangan: {wib_text(found['signed_at']) or '-'}")
-        print(f"Versi dokumen : {found['version']}")
-        print(f"SHA-256 PDF   : {found['sha256']}")
+        print(f"Versi disetujui: v{found['approved_version'] or '-'} (SHA-256 PDF "
+              f"{found['approved_sha256'] or '-'})")
+        print(f"Versi final   : v{found['version']} (SHA-256 PDF {found['sha256']})")
+        for line in _signature_lines(found["signature"])[1]:
+            print(line)
         return 0
 
     return asyncio.run(_with_db(cfg, go))
@@ -472,19 +559,20 @@ def cmd_run(cfg: Config, args) -> int:
                             base_file_url=cfg.telegram.file_base_url)
     log.info("bot berjalan (%s) dengan basis data %s", cfg.telegram.mode,
              cfg.database_url.split("@")[-1])
-    try:
-        if cfg.telegram.mode == "webhook":
-            from urllib.parse import urlparse
-
-            app.run_webhook(listen=cfg.telegram.webhook_listen, port=cfg.telegram.webhook_port,
-                            url_path=urlparse(cfg.telegram.webhook_url).path.lstrip("/"),
-                            webhook_url=cfg.telegram.webhook_url,
-                            secret_token=cfg.telegram.webhook_secret or None)
-        else:
-            app.run_polling(allowed_updates=["message", "callback_query"])
-    finally:
-        asyncio.run(engine.dispose())
+    try:  # updates go through the inbox (bot/intake.py): polling, or a webhook with a secret
+        asyncio.run(_run_then_dispose(app, cfg, engine))
+    except KeyboardInterrupt:
+        pass
     return 0
+
+
+async def _run_then_dispose(app, cfg: Config, engine) -> None:
+    from bot.intake import run_bot
+
+    try:
+        await run_bot(app, cfg.telegram)
+    finally:
+        await engine.dispose()
 
 
 def cmd_demo(cfg: Config, args) -> int:
@@ -545,6 +633,9 @@ def _key(args: argparse.Namespace) -> tuple[str, ...]:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    # everything this process writes (database, stored files, backups, archives,
+    # exports) is for the office only: files 0600, folders 0700
+    os.umask(0o077)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

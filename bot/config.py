@@ -57,6 +57,15 @@ class StorageConfig:
 
 
 @dataclass
+class UploadsConfig:
+    max_xlsx_uncompressed_mb: int = 50
+    max_xlsx_cells: int = 200_000
+    max_setup_rows: int = 10_000
+    quota_mb_per_cycle: int = 200
+    quota_files_per_cycle: int = 500
+
+
+@dataclass
 class SopConfig:
     definition: str = ""  # empty: the packaged definition of this SOP
     invitation_valid_days: int = 14
@@ -136,11 +145,25 @@ class OutboxConfig:
 
 
 @dataclass
+class SigningConfig:
+    pkcs12_path: str = ""  # empty: no electronic signature (SOPBOT_SIGNING_PKCS12)
+    passphrase: str = ""  # better: SOPBOT_SIGNING_PASSPHRASE
+    timestamp_url: str = ""  # RFC 3161 time-stamp authority: PAdES B-T instead of B-B
+    trust_roots: list[str] = field(default_factory=list)  # PEM/DER CA certificates
+
+
+@dataclass
+class VerificationConfig:
+    url: str = ""  # a web page that checks a code: "https://.../cek/{kode}"
+
+
+@dataclass
 class Config:
     office: OfficeConfig = field(default_factory=OfficeConfig)
     telegram: TelegramConfig = field(default_factory=TelegramConfig)
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
     storage: StorageConfig = field(default_factory=StorageConfig)
+    uploads: UploadsConfig = field(default_factory=UploadsConfig)
     sop: SopConfig = field(default_factory=SopConfig)
     calendar: CalendarConfig = field(default_factory=CalendarConfig)
     measurement: MeasurementConfig = field(default_factory=MeasurementConfig)
@@ -148,6 +171,8 @@ class Config:
     reminders: RemindersConfig = field(default_factory=RemindersConfig)
     delivery: DeliveryConfig = field(default_factory=DeliveryConfig)
     outbox: OutboxConfig = field(default_factory=OutboxConfig)
+    signing: SigningConfig = field(default_factory=SigningConfig)
+    verification: VerificationConfig = field(default_factory=VerificationConfig)
     base_dir: Path = field(default_factory=Path.cwd)
 
     def resolve(self, relative: str) -> Path:
@@ -279,6 +304,9 @@ def _validate(cfg: Config) -> None:
         raise ConfigError("outbox.rate_per_second: harus di atas 0 dan paling banyak 30")
     if cfg.storage.max_evidence_mb < 1:
         raise ConfigError("storage.max_evidence_mb: minimal 1")
+    for f in dataclasses.fields(UploadsConfig):
+        if getattr(cfg.uploads, f.name) < 1:
+            raise ConfigError(f"uploads.{f.name}: minimal 1")
 
 
 def _parse_date(text: str, key: str):

@@ -403,6 +403,28 @@ TEXTS.update({
         "{lines}\n\nPerbaiki lalu kirim kembali berkasnya."
     ),
     "g.upload_more_errors": "... dan {count} kesalahan lain.",
+    # uploads: limits checked before a workbook is opened, quota per person per cycle
+    "u.xlsx_too_large_bytes": (
+        "Workbook terlalu besar: isinya {size} MB setelah diekstrak, batasnya {limit} MB. "
+        "Tidak ada yang disimpan. Hapus lembar atau baris yang tidak perlu, lalu kirim lagi."
+    ),
+    "u.xlsx_too_many_cells": (
+        "Workbook terlalu besar: berisi lebih dari {limit} sel (batas jumlah sel). "
+        "Tidak ada yang disimpan. Hapus lembar atau baris yang tidak perlu, lalu kirim lagi."
+    ),
+    "u.setup_too_many_rows": (
+        "Lembar {sheet} berisi {rows} baris data, paling banyak {limit} baris "
+        "([uploads] max_setup_rows). Tidak ada yang disimpan."
+    ),
+    "u.quota_bytes": (
+        "Kuota unggahan Anda untuk siklus ini sudah penuh: terpakai {used} MB dari {limit} MB, "
+        "berkas ini {size} MB. Berkas tidak disimpan. Hubungi admin kantor bila perlu "
+        "kuota lebih besar."
+    ),
+    "u.quota_files": (
+        "Kuota unggahan Anda untuk siklus ini sudah penuh: {used} dari {limit} berkas. "
+        "Berkas tidak disimpan. Hubungi admin kantor bila perlu kuota lebih besar."
+    ),
     "g.text_in_compile": "Saya menunggu workbook .xlsx yang sudah diperbaiki, atau tekan tombol <b>Ajukan untuk paraf</b>.",
     "g.submitted": "Dokumen versi {version} diajukan kepada <b>{name}</b> untuk paraf. Batas waktu: {due}",
     "g.initialled": "✅ Diparaf oleh {name} pada {time}.",
@@ -445,11 +467,15 @@ TEXTS.update({
     "g.deliveries_done": "Semua OPD telah menerima dokumen.",
     "g.cek_usage": "Kirim /cek KODE, misalnya /cek ABCD-EFGH (kode verifikasi tercetak di dokumen).",
     "g.cek_genuine": (
-        "✅ <b>Dokumen asli.</b>\n"
+        "✅ <b>Dokumen asli</b>: kode ini diterbitkan oleh bot ini.\n"
         "Kode verifikasi: <code>{code}</code>\n"
         "Nomor surat: {number}\nTanggal surat: {date}\n"
-        "Ditandatangani oleh: {signer}\nWaktu tanda tangan: {signed_at}\n"
-        "Versi dokumen: {version}\nSHA-256 PDF: <code>{sha256}</code>"
+        "Ditandatangani oleh: {signer}\nWaktu tanda tangan: {signed_at}{paraf}\n"
+        "Versi yang disetujui: {approved_version}, SHA-256 PDF: <code>{approved_sha256}</code>\n"
+        "Versi final bernomor: {version}, SHA-256 PDF: <code>{sha256}</code>\n"
+        "{signature}\n"
+        "<i>Cocokkan SHA-256 PDF yang Anda terima dengan versi final di atas; bila berbeda, "
+        "isinya bukan dokumen yang diterbitkan.</i>"
     ),
     "g.cek_not_found": (
         "❌ Kode <code>{code}</code> tidak ditemukan. Dokumen dengan kode ini tidak "
@@ -589,3 +615,62 @@ for _role in ("h.kadis", "h.sekretaris"):
     TEXTS[_role] += "\n/pegawai - daftar pegawai dan Plh./Plt.\n/alihkan - alihkan tugas terbuka kepada pegawai lain"
 TEXTS["h.kadis"] += " (juga menunjuk Plh./Plt. lewat /pegawai)"
 TEXTS["h.kasubag"] += "\n/alihkan - alihkan tugas pengisian data (langkah 4) kepada pegawai lain"
+
+
+# signing authority (bot/authority.py): who may hold a step, checked at every move and action
+TEXTS.update({
+    "au.who_collect": "{title} atau staf bidang itu",
+    "au.who_staf_sekretariat": "staf Sekretariat",
+    "au.err_cannot_hold": (
+        "{name} tidak dapat memegang langkah {step} ({activity}): langkah ini hanya untuk "
+        "{who}, atau Plh./Plt. jabatan itu yang sedang ditunjuk. Tidak ada yang diubah."
+    ),
+    "au.err_lapsed": (
+        "Maaf, Anda tidak berwenang (lagi) melaksanakan langkah {step} ({activity}): langkah "
+        "ini hanya untuk {who}, atau Plh./Plt. jabatan itu yang sedang ditunjuk saat ini."
+    ),
+    "au.err_no_eligible": (
+        "Tidak ada pegawai lain yang dapat memegang langkah {step}: langkah ini hanya untuk "
+        "{who}, atau Plh./Plt. jabatan itu yang sedang ditunjuk."
+    ),
+    "au.person_as": "{name} selaku {capacity}",
+    "au.cek_paraf": "\nDiparaf oleh: {paraf}",
+})
+
+
+# paging of long lists (bot/render.py)
+TEXTS.update({
+    "p.prev": "\u2039 Sebelumnya",
+    "p.next": "Berikutnya \u203a",
+    "p.page": "<i>Halaman {page} dari {pages}</i>",
+    "n.assignment": (
+        "{sender} menyerahkan pengisian indikator <b>{indicator}</b> ({period}) kepada Anda. "
+        "Batas waktu: {due}"
+    ),
+    "d.coord_unit": "{mark} <b>{unit}</b>: {count} indikator",
+    "d.coord_item": "      - {name} ({uom}): target {target}",
+    "d.coord_unit_off": "{mark} {unit}: {count} indikator (tidak diminta)",
+    "s.board_step": "{mark} {step}. {activity}{holder}",
+    "s.board_unit": "    • {unit}: {state}{late}",
+})
+
+
+# electronic signature (PAdES) and verification (issue 14)
+TEXTS.update({
+    "sig.failed": (
+        "⚠️ Dokumen belum dinomori: {reason} Tidak ada nomor surat yang terpakai. Coba lagi "
+        "nanti, atau minta admin memeriksa sertifikat tanda tangan ([signing] di config.toml)."
+    ),
+    "sig.valid": (
+        "🔏 Tanda tangan elektronik (PAdES): <b>sah</b>, PDF tidak berubah sejak ditandatangani, "
+        "sertifikat: {subject} (sidik jari SHA-256 <code>{fingerprint}</code>)."
+    ),
+    "sig.untrusted": (
+        "🔏 Tanda tangan elektronik (PAdES): PDF tidak berubah sejak ditandatangani, tetapi "
+        "sertifikat {subject} (sidik jari SHA-256 <code>{fingerprint}</code>) tidak berakar "
+        "pada sertifikat tepercaya yang dikonfigurasi ([signing] trust_roots)."
+    ),
+    "sig.broken": "❌ Tanda tangan elektronik (PAdES): <b>TIDAK sah</b> ({detail}).",
+    "sig.none": "PDF final ini <b>tidak</b> memuat tanda tangan elektronik.",
+    "sig.unchecked": "Tanda tangan elektronik: {signature}",
+})

@@ -19,16 +19,16 @@ from pathlib import Path
 from sqlalchemy import select
 from telegram import InputFile, Update
 from telegram.error import BadRequest
-from telegram.ext import CallbackQueryHandler, CommandHandler
+from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
-from bot import archive, callbacks
+from bot import archive, callbacks, render
 from bot.documents import (
     compile_documents, compile_uploaded, document_data, stamp_numbered, verify_code,
     workbook_expectations,
 )
 from bot.texts import TEXTS, Raw, t
 from bot.workcal import format_wib
-from bot.workflow import NotAllowed, NotFound, StaleAction, Workflow
+from bot.workflow import NotFound, StaleAction, Workflow
 from handlers.common import (
     Context, action, clear_conversation, download, drop_buttons, file_route,
     get_conversation, reply, services, sessionmaker, set_conversation, text_route,
@@ -52,12 +52,13 @@ XLSX_MIME = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 # ------------------------------------------------------------------ helpers
 async def _open_run(wf: Workflow, person: Person, run_id: int, *kinds: str) -> StepRun:
-    """The run of a pressed button: open, of the expected kind, held by ``person``."""
+    """The run of a pressed button: open, of the expected kind, held by ``person`` who
+    may hold it now (the engine's one check, ``bot.authority``)."""
     run = await wf.get_run(run_id)
-    if wf.sop.step(run.step_no).kind not in kinds or run.status != StepStatus.OPEN:
+    step = wf.sop.step(run.step_no)
+    if step.kind not in kinds or run.status != StepStatus.OPEN:
         raise StaleAction()
-    if run.assignee_id != person.id:
-        raise NotAllowed(t("err.not_assignee"))
+    await wf._require_holder(run, person, step)
     return run
 
 
@@ -105,13 +106,7 @@ async def _send_documents(update: Update, context: Context, files, text: str,
             await chat.send_photo(InputFile(data, filename=name))
         else:
             await chat.send_document(InputFile(data, filename=name))
-    await chat.send_message(text, reply_markup=_markup(buttons))
-
-
-def _markup(buttons):
-    from bot.outbox_sender import keyboard
-
-    return keyboard(buttons)
+    await reply(update, text, buttons)  # split when too long, the buttons on the last
 
 
 def _compiled_buttons(run_id: int, doc_id: int):
@@ -127,7 +122,10 @@ async def _edit_card(update: Update, line: str) -> None:
         return
     try:
         if message.text is not None:
-            await query.edit_message_text(f"{message.text_html}\n\n{line}", reply_markup=None)
+            room = render.TEXT_LIMIT - render.visible_length(line) - 4
+            kept = render.split(message.text_html, room)
+            before = kept[0] if len(kept) == 1 else kept[0] + "\n" + render.ELLIPSIS
+            await query.edit_message_text(f"{before}\n\n{line}", reply_markup=None)
         else:
             await query.edit_message_reply_markup(reply_markup=None)
     except BadRequest:
@@ -174,7 +172,9 @@ async def compile_upload(update: Update, context: Context, person: Person, conv)
     if document is None or not (document.file_name or "").lower().endswith(".xlsx"):
         await reply(update, t("g.upload_xlsx_only"))
         return
-    from reports.workbook import WorkbookError, read_workbook
+    from bot.uploads import read_measurement_upload, too_large_text, xlsx_limits
+    from reports.workbook import WorkbookError
+    from reports.xlsx_limits import XlsxTooLarge
 
     sv = services(context)
     got = await download(update, context, sv.store.max_bytes)
@@ -184,8 +184,12 @@ async def compile_upload(update: Update, context: Context, person: Person, conv)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "kiriman.xlsx"
         path.write_bytes(got[0])
-        try:
-            result = await asyncio.to_thread(read_workbook, path, codes, types)
+        try:  # size and cell limits, then the read-only reader, off the event loop
+            result = await asyncio.to_thread(read_measurement_upload, path, codes, types,
+                                             xlsx_limits(sv.config))
+        except XlsxTooLarge as exc:
+            await reply(update, too_large_text(exc))
+            return
         except WorkbookError as exc:
             await reply(update, t("g.upload_unreadable", error=str(exc)))
             return
@@ -256,7 +260,7 @@ async def approve_press(update: Update, context: Context, person: Person, cb) ->
                 await clear_conversation(session, person.id)  # pressed Paraf after all
     except StaleAction:
         done = await _already_approved(context, person, run_id, doc_id)
-        if done is None or done.action.value == "return":
+        if done is None or done.action.value != ("sign" if signing else "paraf"):
             raise
         async with sessionmaker(context)() as session:
             version = (await session.get(Document, doc_id)).version
@@ -334,7 +338,7 @@ async def number_press(update: Update, context: Context, person: Person, cb) -> 
             run = await session.get(StepRun, cb.arg(0))
             letter = (await session.execute(select(LetterNumber).where(
                 LetterNumber.cycle_id == run.cycle_id))).scalars().first() if run else None
-        if letter is None:
+        if letter is None or letter.person_id != person.id:  # only to who numbered it
             raise
         await drop_buttons(update)
         return t("g.already_numbered", number=letter.number)
@@ -473,28 +477,90 @@ async def confirm_receipt(update: Update, context: Context, person: Person, cb) 
 
 
 # ------------------------------------------------------------------ /cek
-async def check_code(update: Update, context: Context) -> None:
-    """/cek KODE: anyone, registered or not, may check a document's verification code."""
-    code = typed_text(context.args[0] if context.args else "")[:20]
-    if not code:
-        await reply(update, t("g.cek_usage"))
-        return
+def _as(name: str, capacity: str) -> Raw:
+    """"Name selaku Plh. Kepala Dinas" (escaped), or the name alone."""
+    return Raw(t("au.person_as", name=name, capacity=capacity) if capacity
+               else html.escape(name, quote=False))
+
+
+def signature_text(check, recorded: str) -> Raw:
+    """One line on the final PDF's PAdES signature, as the validator found it."""
+    if check is None:
+        return Raw(t("sig.unchecked", signature=recorded) if recorded else t("sig.none"))
+    if not check.present:
+        return Raw(t("sig.none"))
+    if check.valid:
+        return Raw(t("sig.valid", subject=check.signer, fingerprint=check.fingerprint))
+    if check.intact and check.whole_file:
+        return Raw(t("sig.untrusted", subject=check.signer, fingerprint=check.fingerprint))
+    return Raw(t("sig.broken", detail=check.detail or "isi PDF berubah setelah ditandatangani"))
+
+
+async def answer_code(update: Update, context: Context, typed: str) -> None:
+    """The /cek answer for what was typed or scanned ("abcdefgh", "cek_ABCD-EFGH", ...)."""
+    from bot.signing import trust_roots
+
+    sv = services(context)
     async with sessionmaker(context)() as session:
-        found = await verify_code(session, code)
+        found = await verify_code(session, typed, store=sv.store,
+                                  trust_roots=trust_roots(sv.config))
     if found is None:
-        log.info("verification code not found: %r", code)
-        await reply(update, t("g.cek_not_found", code=code.upper()))
+        log.info("verification code not found: %r", typed)
+        await reply(update, t("g.cek_not_found", code=typed.upper()))
         return
+    doc_signature = ""
+    async with sessionmaker(context)() as session:
+        doc = (await session.execute(select(Document).where(
+            Document.verification_code == found["code"]))).scalar_one_or_none()
+        doc_signature = doc.signature if doc is not None else ""
     await reply(update, t(
         "g.cek_genuine", code=found["code"], number=found["letter_number"] or "-",
         date=format_date(found["letter_date"]) if found["letter_date"] else "-",
-        signer=found["signer"],
+        signer=_as(found["signer"], found["capacity"]),
         signed_at=format_wib(found["signed_at"]) if found["signed_at"] else "-",
-        version=found["version"], sha256=found["sha256"]))
+        paraf=Raw(t("au.cek_paraf", paraf=Raw(", ".join(
+            _as(i["name"], i["capacity"]) for i in found["initials"]))))
+        if found["initials"] else "",
+        approved_version=found["approved_version"] or "-",
+        approved_sha256=found["approved_sha256"] or "-",
+        version=found["version"], sha256=found["sha256"],
+        signature=signature_text(found["signature"], doc_signature)))
+
+
+async def check_code(update: Update, context: Context) -> None:
+    """/cek KODE: anyone, registered or not, may check a document's verification code."""
+    code = typed_text(" ".join(context.args) if context.args else "")[:40]
+    if not code:
+        await reply(update, t("g.cek_usage"))
+        return
+    await answer_code(update, context, code)
+
+
+async def bare_code(update: Update, context: Context) -> None:
+    """A verification code sent on its own (scanned or typed): verified, unless the
+    person's conversation is waiting for a typed answer, which then gets it."""
+    from bot.onboarding import person_by_telegram
+    from handlers.common import TEXT_ROUTES, get_conversation, on_text
+
+    async with sessionmaker(context)() as session:
+        person = await person_by_telegram(session, update.effective_user.id)
+        conv = await get_conversation(session, person.id) if person is not None else None
+    if conv is not None and conv.kind in TEXT_ROUTES:
+        await on_text(update, context)
+        return
+    await answer_code(update, context, typed_text(update.effective_message.text))
+
+
+#: what a verification code looks like when sent on its own: "ABCD-EFGH", "abcdefgh",
+#: "ABCD EFGH" (the alphabet has no 0, O, 1 or I)
+BARE_CODE = r"(?i)^\s*[A-HJ-NP-Z2-9]{4}[\s-]?[A-HJ-NP-Z2-9]{4}\s*$"
 
 
 def register(app) -> None:
     app.add_handler(CommandHandler("cek", check_code))
+    # before the catch-all text handler (handlers/__init__.py registers it after us)
+    app.add_handler(MessageHandler(filters.Regex(BARE_CODE) & filters.ChatType.PRIVATE
+                                   & ~filters.COMMAND, bare_code))
     app.add_handler(CallbackQueryHandler(compile_press, pattern=callbacks.pattern("cmp")))
     app.add_handler(CallbackQueryHandler(submit_press, pattern=callbacks.pattern("subm")))
     app.add_handler(CallbackQueryHandler(approve_press, pattern=callbacks.pattern("prf", "sgn")))

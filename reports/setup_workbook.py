@@ -15,8 +15,8 @@ one Excel workbook:
 :class:`SetupError` with an Indonesian message; it is all-or-nothing (``spec`` is None
 when there is any error) and never raises on a malformed workbook except
 :class:`SetupWorkbookError` for a file that is not an xlsx or lacks a required sheet.
-:func:`import_setup` applies the result with :func:`bot.office_data.apply_office` inside
-the caller's transaction.
+:func:`bot.office_setup.import_setup` applies the result (reports/ never writes to the
+database).
 
 Decisions:
 
@@ -38,7 +38,6 @@ Decisions:
 """
 from __future__ import annotations
 
-import asyncio
 import datetime as _dt
 import re
 import unicodedata
@@ -53,9 +52,10 @@ from openpyxl import Workbook, load_workbook
 from openpyxl.comments import Comment
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter, quote_sheetname
+from openpyxl.cell.read_only import EMPTY_CELL
+from openpyxl.worksheet._read_only import ReadOnlyWorksheet
 from openpyxl.worksheet.datavalidation import DataValidation
 from openpyxl.worksheet.worksheet import Worksheet
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.office_data import (
     IndicatorSpec,
@@ -63,16 +63,16 @@ from bot.office_data import (
     PersonSpec,
     TargetSpec,
     UnitSpec,
-    apply_office,
 )
 from models.enums import IndicatorLevel, LowerFormula, Polarity, Role, ValueType
 from reports.numbers import NumberParseError, parse_number
+from reports.xlsx_limits import XlsxLimits, check_xlsx
 
 __all__ = [
     "SetupError",
     "SetupResult",
     "SetupWorkbookError",
-    "import_setup",
+    "SetupTooManyRows",
     "read_setup",
     "write_template",
     "SHEET_GUIDE",
@@ -564,53 +564,115 @@ class _Sheet:
         )
 
 
-def _load(path: Path) -> dict[str, _Sheet]:
+_MIN_WIDTH = 2  # the Kantor sheet: Isian, Nilai
+_EMPTY_ID = {id(EMPTY_CELL)}
+_FORMULA_TAGS = tuple(p + b"f" + e for p in (b"<", b":") for e in (b">", b" ", b"/",
+                                                                      b"\t", b"\n", b"\r"))
+
+
+def _has_formula(path: Path, part: str) -> bool:
+    """Whether a worksheet part may hold a formula element (``<f>``, ``<f t=...>``,
+    prefixed ``<x:f>``; not ``<formula1>`` of a drop-down), by streaming the bytes: no
+    XML parsing. A false yes only costs the second pass."""
+    with zipfile.ZipFile(path) as zf, zf.open(part) as src:
+        tail = b""
+        while chunk := src.read(1 << 20):
+            buf = tail + chunk
+            if any(needle in buf for needle in _FORMULA_TAGS):
+                return True
+            tail = buf[-2:]
+    return False
+
+
+def _sheet_cells(ws_v, ws_f, name: str) -> _Sheet:
+    """One sheet read in openpyxl's read-only mode (rows streamed from the zip, never a
+    full cell model in memory). ``ws_f``, the same sheet read with formulas, is only
+    given when the sheet has a formula, and is then read in lockstep to find formulas
+    without a stored result. Columns right of the header row's last cell are not read,
+    so a stray cell in column XFD cannot make every row 16,384 cells wide."""
+    ws_v.reset_dimensions()  # a <dimension> in the file may claim anything
+    header = next(ws_v.iter_rows(min_row=1, max_row=1, values_only=True), ())
+    width = max([i + 1 for i, v in enumerate(header) if v is not None] + [_MIN_WIDTH])
+    empty = (EMPTY_CELL,) * width
+    if ws_f is not None:
+        ws_f.reset_dimensions()
+        rows = zip(ws_v.iter_rows(max_col=width), ws_f.iter_rows(max_col=width))
+    else:
+        rows = ((row, empty) for row in ws_v.iter_rows(max_col=width))
+    cells: dict[tuple[int, int], Any] = {}
+    percent: set[tuple[int, int]] = set()
+    max_row = max_col = 0
+    for row_no, (row_v, row_f) in enumerate(rows, start=1):
+        if set(map(id, row_v)) <= _EMPTY_ID >= set(map(id, row_f)):
+            continue  # a missing row (the reader fills gaps with empty rows)
+        for col_no, (cell, cell_f) in enumerate(zip(row_v, row_f), start=1):
+            v = cell.value
+            if v is None:
+                f = cell_f.value
+                if f is None or not (isinstance(f, str) and f.startswith("=")):
+                    continue
+                v = _UNCALCULATED
+            elif isinstance(v, str) and not v.strip():
+                continue
+            cells[(row_no, col_no)] = v
+            if isinstance(v, (int, float)) and "%" in (cell.number_format or ""):
+                percent.add((row_no, col_no))
+            max_row, max_col = max(max_row, row_no), max(max_col, col_no)
+    return _Sheet(name, cells, percent, max_row, max_col)
+
+
+def _unreadable(path: Path, exc: Exception) -> SetupWorkbookError:
+    return SetupWorkbookError(
+        f"Berkas {path.name} tidak dapat dibaca sebagai buku kerja Excel (.xlsx): "
+        f"{type(exc).__name__}. Simpan ulang sebagai \"Excel Workbook (.xlsx)\".")
+
+
+def _load(path: Path, limits: XlsxLimits | None = None) -> dict[str, _Sheet]:
     if not path.exists():
         raise SetupWorkbookError(f"Berkas {path} tidak ditemukan.")
     if not zipfile.is_zipfile(path):
         raise SetupWorkbookError(
             f"Berkas {path.name} bukan buku kerja Excel (.xlsx). Simpan berkas dengan "
             "format \"Excel Workbook (.xlsx)\" lalu impor ulang.")
+    if limits is not None:
+        check_xlsx(path, limits)  # XlsxTooLarge before openpyxl sees the file
     try:
-        values_wb = load_workbook(path, data_only=True)
-        formulas_wb = load_workbook(path, data_only=False)
+        values_wb = load_workbook(path, data_only=True, read_only=True)
     except Exception as exc:  # noqa: BLE001 - any reader failure means "not an xlsx"
-        raise SetupWorkbookError(
-            f"Berkas {path.name} tidak dapat dibaca sebagai buku kerja Excel (.xlsx): "
-            f"{type(exc).__name__}. Simpan ulang sebagai \"Excel Workbook (.xlsx)\".") from exc
-
-    by_norm = {_norm(name): name for name in values_wb.sheetnames}
-    missing = [s for s in REQUIRED_SHEETS if _norm(s) not in by_norm]
-    if missing:
-        raise SetupWorkbookError(
-            f"Berkas {path.name} tidak memiliki lembar {', '.join(missing)}. Gunakan buku "
-            "kerja isian dari perintah \"sopbot setup template\".")
-    sheets: dict[str, _Sheet] = {}
-    for wanted in REQUIRED_SHEETS:
-        actual = by_norm[_norm(wanted)]
-        ws_v = values_wb[actual]
-        ws_f = formulas_wb[actual]
-        if not isinstance(ws_v, Worksheet):
-            raise SetupWorkbookError(f"Lembar {wanted} bukan lembar kerja biasa.")
-        cells: dict[tuple[int, int], Any] = {}
-        percent: set[tuple[int, int]] = set()
-        max_row = max_col = 0
-        for row in ws_v.iter_rows():
-            for cell in row:
-                v = cell.value
-                if v is None:
-                    f = ws_f.cell(row=cell.row, column=cell.column).value
-                    if f is None or (isinstance(f, str) and not f.startswith("=")):
-                        continue
-                    v = _UNCALCULATED
-                elif isinstance(v, str) and not v.strip():
-                    continue
-                cells[(cell.row, cell.column)] = v
-                if isinstance(v, (int, float)) and "%" in (cell.number_format or ""):
-                    percent.add((cell.row, cell.column))
-                max_row, max_col = max(max_row, cell.row), max(max_col, cell.column)
-        sheets[wanted] = _Sheet(wanted, cells, percent, max_row, max_col)
-    return sheets
+        raise _unreadable(path, exc) from exc
+    formulas_wb = None  # opened only when a sheet has a formula (a second full parse)
+    try:
+        by_norm = {_norm(name): name for name in values_wb.sheetnames}
+        missing = [s for s in REQUIRED_SHEETS if _norm(s) not in by_norm]
+        if missing:
+            raise SetupWorkbookError(
+                f"Berkas {path.name} tidak memiliki lembar {', '.join(missing)}. Gunakan buku "
+                "kerja isian dari perintah \"sopbot setup template\".")
+        sheets: dict[str, _Sheet] = {}
+        for wanted in REQUIRED_SHEETS:
+            actual = by_norm[_norm(wanted)]
+            ws_v = values_wb[actual]
+            if not isinstance(ws_v, ReadOnlyWorksheet):
+                raise SetupWorkbookError(f"Lembar {wanted} bukan lembar kerja biasa.")
+            try:
+                ws_f = None
+                if _has_formula(path, ws_v._worksheet_path):
+                    if formulas_wb is None:
+                        formulas_wb = load_workbook(path, data_only=False, read_only=True)
+                    ws_f = formulas_wb[actual]
+                sheets[wanted] = _sheet_cells(ws_v, ws_f, wanted)
+            except SetupWorkbookError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - a damaged sheet part
+                raise SetupWorkbookError(
+                    f"Lembar {wanted} pada berkas {path.name} tidak dapat dibaca: "
+                    f"{type(exc).__name__}. Simpan ulang sebagai \"Excel Workbook (.xlsx)\".") \
+                    from exc
+        return sheets
+    finally:
+        values_wb.close()
+        if formulas_wb is not None:
+            formulas_wb.close()
 
 
 class _Errors(list):
@@ -1022,14 +1084,32 @@ def _read_indicators(sheet: _Sheet, errors: _Errors, units: dict[str, str], writ
 # ----------------------------------------------------------------- public entry points
 
 
-def read_setup(path: Path | str) -> SetupResult:
+class SetupTooManyRows(SetupWorkbookError):
+    """A table sheet has more data rows than ``[uploads] max_setup_rows``."""
+
+    def __init__(self, sheet: str, rows: int, limit: int) -> None:
+        super().__init__(f"Lembar {sheet} berisi {rows} baris data, paling banyak {limit} "
+                         "baris ([uploads] max_setup_rows). Tidak ada yang disimpan.")
+        self.sheet, self.rows, self.limit = sheet, rows, limit
+
+
+def read_setup(path: Path | str, *, limits: XlsxLimits | None = None,
+               max_rows: int | None = None) -> SetupResult:
     """Read and check a filled set-up workbook; every problem is collected.
 
     Raises :class:`SetupWorkbookError` only when the file is not an xlsx or lacks one of
-    the sheets Kantor, Bidang, Pegawai, Indikator.
+    the sheets Kantor, Bidang, Pegawai, Indikator; :class:`SetupTooManyRows` when a
+    sheet has more than ``max_rows`` data rows, and
+    :class:`reports.xlsx_limits.XlsxTooLarge` when the file is over ``limits`` (checked
+    before the workbook is opened).
     """
     path = Path(path)
-    sheets = _load(path)
+    sheets = _load(path, limits)
+    if max_rows is not None:
+        for name in (SHEET_UNITS, SHEET_PEOPLE, SHEET_INDICATORS):
+            rows = len({r for (r, _c) in sheets[name].cells if r >= 2})
+            if rows > max_rows:
+                raise SetupTooManyRows(name, rows, max_rows)
     errors = _Errors()
     office = _read_office(sheets[SHEET_OFFICE], errors)
 
@@ -1062,15 +1142,3 @@ def read_setup(path: Path | str) -> SetupResult:
         example_data=office.get("example", False),
     )
     return SetupResult(spec, [])
-
-
-async def import_setup(session: AsyncSession, path: Path | str) -> SetupResult:
-    """Read the workbook and, when it has no errors, apply it in the caller's transaction.
-
-    With errors nothing is written. Raises :class:`SetupWorkbookError` like
-    :func:`read_setup`.
-    """
-    result = await asyncio.to_thread(read_setup, Path(path))
-    if result.spec is not None and not result.errors:
-        await apply_office(session, result.spec)
-    return result

@@ -58,6 +58,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from openpyxl import Workbook, load_workbook
+from openpyxl.cell.read_only import EMPTY_CELL
 from openpyxl.chart import BarChart, LineChart, Reference
 from openpyxl.styles import Alignment, Border, Font, NamedStyle, PatternFill, Side
 from openpyxl.styles.cell_style import StyleArray
@@ -870,19 +871,20 @@ def _find_header(ws: Worksheet) -> tuple[int, dict[str, int]]:
         "kode": "kode",
         "indikator kinerja": "indikator",
     }
-    for row in ws.iter_rows(min_row=1, max_row=_HEADER_SEARCH_ROWS):
+    for row_number, row in enumerate(
+            ws.iter_rows(min_row=1, max_row=_HEADER_SEARCH_ROWS, values_only=True), start=1):
         found: dict[str, int] = {}
-        for cell in row:
-            key = wanted.get(_norm_header(cell.value))
+        for column, value in enumerate(row, start=1):
+            key = wanted.get(_norm_header(value))
             if key and key not in found:
-                found[key] = cell.column
+                found[key] = column
         if "indikator" in found and "target" in found and "realisasi" in found:
             if "kode" not in found:
                 raise WorkbookError(
                     f"Kolom '{CODE_HEADER}' tidak ditemukan di lembar '{ws.title}'. "
                     "Gunakan berkas yang dikirim bot dan jangan hapus kolom Kode."
                 )
-            return row[0].row, found
+            return row_number, found
     raise WorkbookError(
         f"Judul kolom (Indikator Kinerja, Target, Realisasi) tidak ditemukan di lembar "
         f"'{ws.title}'. Gunakan berkas yang dikirim bot."
@@ -893,6 +895,7 @@ def _meta_types(wb: Workbook) -> tuple[dict[str, ValueType], int | None]:
     if META_SHEET not in wb.sheetnames:
         return {}, None
     ws = wb[META_SHEET]
+    ws.reset_dimensions()
     types: dict[str, ValueType] = {}
     version: int | None = None
     for values in ws.iter_rows(min_row=2, values_only=True):
@@ -1002,7 +1005,9 @@ def read_workbook(
     """
     path = Path(path)
     try:
-        wb = load_workbook(path, data_only=True, read_only=False)
+        # read-only: rows are streamed from the zip instead of building every cell
+        # (the caller checks the size and cell count first: reports.xlsx_limits)
+        wb = load_workbook(path, data_only=True, read_only=True)
     except (InvalidFileException, zipfile.BadZipFile, KeyError, OSError, ValueError,
             TypeError, IndexError, AttributeError) as exc:
         raise WorkbookError(
@@ -1016,6 +1021,7 @@ def read_workbook(
                 "yang dikirim bot dan jangan ganti nama lembarnya."
             )
         ws = wb[OFFICE_SHEET]
+        ws.reset_dimensions()  # rows as they are in the file, whatever <dimension> says
         header_row, cols = _find_header(ws)
         meta_types, version = _meta_types(wb)
         types = dict(meta_types)
@@ -1028,13 +1034,17 @@ def read_workbook(
         c_target, c_real, c_code = cols["target"], cols["realisasi"], cols["kode"]
         c_note = cols.get("keterangan")
         start = header_row + 1
-        if _norm_header(ws.cell(row=start, column=1).value) == "(1)":
+        first = next(ws.iter_rows(min_row=start, max_row=start, max_col=1, values_only=True),
+                     (None,))
+        if _norm_header(first[0] if first else None) == "(1)":
             start += 1
-        for cells in ws.iter_rows(min_row=start, max_row=ws.max_row):
-            if not cells:
+        width = max(c_target, c_real, c_code, c_note or 0)  # no row wider than needed
+        for row_number, cells in enumerate(ws.iter_rows(min_row=start, max_col=width),
+                                           start=start):
+            by_col = {column: cell for column, cell in enumerate(cells, start=1)
+                      if cell is not EMPTY_CELL}
+            if not by_col:
                 continue
-            row_number = cells[0].row
-            by_col = {cell.column: cell for cell in cells}
             code_cell = by_col.get(c_code)
             target_cell, real_cell = by_col.get(c_target), by_col.get(c_real)
             code_value = code_cell.value if code_cell is not None else None

@@ -5,6 +5,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import datetime as dt
+import os
 import zipfile
 
 import openpyxl
@@ -13,17 +14,22 @@ from sqlalchemy import func, select
 
 from bot.example_data import example_office
 from bot.office_data import TargetSpec
+from bot.office_setup import import_setup as _import_setup
 from models import Indicator, Office, Person, Target, Unit
 from models.enums import IndicatorLevel, LowerFormula, Polarity, Role, ValueType
 from reports.setup_workbook import (
     SetupError,
     SetupWorkbookError,
-    import_setup,
     read_setup,
     write_template,
 )
 
 YEAR = 2024
+NOW = dt.datetime(2024, 7, 1, 2, 0, tzinfo=dt.timezone.utc)
+
+
+async def import_setup(session, path):
+    return await _import_setup(session, path, at=NOW)
 
 
 # ----------------------------------------------------------------- helpers
@@ -462,3 +468,165 @@ async def test_import_into_database(example_path: Path, sessionmaker):
         with_nip = await session.scalar(
             select(func.count()).select_from(Person).where(Person.nip.is_not(None)))
     assert with_nip == sum(1 for p in spec.people if p.nip)
+
+
+# ----------------------------------------------------------------- audit, limits, bulk
+
+
+def _changes(row) -> list[dict]:
+    import json
+
+    return json.loads(row.payload)["changes"]
+
+
+async def test_every_change_of_an_import_is_audited(example_path: Path, sessionmaker):
+    """One audit row per import, listing each created or changed unit, person and
+    indicator (with its targets), old and new value of every changed field."""
+    from bot import audit
+    from models import AuditLog
+
+    async with sessionmaker() as session, session.begin():
+        await import_setup(session, example_path)
+    async with sessionmaker() as session:
+        rows = (await session.execute(select(AuditLog).order_by(AuditLog.id))).scalars().all()
+    assert [r.action for r in rows] == ["setup.import"]
+    first = _changes(rows[0])
+    spec = example_office(YEAR)
+    kinds = [(c["jenis"], c["aksi"]) for c in first]
+    assert kinds.count(("bidang", "baru")) == 4
+    assert kinds.count(("pegawai", "baru")) == len(spec.people)
+    assert kinds.count(("indikator", "baru")) == len(spec.indicators)
+    tpt = next(c for c in first if c["kunci"] == "PPTK-01")
+    assert tpt["isi"]["target 2024 TW II"] == "4.25" and tpt["isi"]["bidang"] == "PPTK"
+    assert tpt["isi"]["polarity"] == "lower"
+
+    # the office changes one indicator's name and a quarterly target, and one jabatan
+    wb = openpyxl.load_workbook(example_path)
+    ind, peg = wb["Indikator"], wb["Pegawai"]
+    row = next(r for r in range(2, ind.max_row + 1) if ind.cell(row=r, column=1).value == "PPTK-01")
+    hostile = "Tingkat <pengangguran> & \"terbuka\" 'TPT' 😀 Kab. Lampung Barat"
+    set_cell(ind, row, "Nama Indikator", hostile)
+    set_cell(ind, row, "Target TW II 2024", "4,5")
+    set_cell(peg, 3, "Jabatan", "Sekretaris Dinas & Plt. <Kabid>")
+    wb.save(example_path)
+    async with sessionmaker() as session, session.begin():
+        assert (await import_setup(session, example_path)).errors == []
+    # and imports the same workbook once more: the row says nothing changed
+    async with sessionmaker() as session, session.begin():
+        assert (await import_setup(session, example_path)).errors == []
+    async with sessionmaker() as session:
+        rows = (await session.execute(select(AuditLog).order_by(AuditLog.id))).scalars().all()
+        assert (await audit.verify(session)).ok
+    assert [r.action for r in rows] == ["setup.import"] * 3
+    second = sorted(_changes(rows[1]), key=lambda c: c["jenis"])
+    old_name = next(i.name for i in spec.indicators if i.code == "PPTK-01")
+    assert second == [
+        {"jenis": "indikator", "kunci": "PPTK-01", "aksi": "ubah",
+         "ubah": {"name": [old_name, hostile], "target 2024 TW II": ["4.25", "4.5"]}},
+        {"jenis": "pegawai", "kunci": "197002021995031002", "aksi": "ubah",
+         "ubah": {"position": ["Sekretaris", "Sekretaris Dinas & Plt. <Kabid>"]}},
+    ]
+    assert _changes(rows[2]) == []
+
+
+def test_row_cap_and_size_limits_are_checked_before_the_workbook_is_opened(
+        example_path: Path, monkeypatch):
+    import reports.setup_workbook as sw
+    from reports.setup_workbook import SetupTooManyRows
+    from reports.xlsx_limits import XlsxLimits, XlsxTooLarge
+
+    with pytest.raises(SetupTooManyRows) as exc:
+        read_setup(example_path, max_rows=10)
+    assert (exc.value.sheet, exc.value.limit) == ("Pegawai", 10) and exc.value.rows > 10
+    assert "Lembar Pegawai berisi" in exc.value.message
+
+    def refuse(*_a, **_k):
+        raise AssertionError("openpyxl opened a workbook over the limits")
+
+    monkeypatch.setattr(sw, "load_workbook", refuse)
+    with pytest.raises(XlsxTooLarge) as too_big:
+        read_setup(example_path, limits=XlsxLimits(50 * 1024 * 1024, 100))
+    assert too_big.value.kind == "cells"
+    with pytest.raises(XlsxTooLarge) as too_big:
+        read_setup(example_path, limits=XlsxLimits(10_000, 200_000))
+    assert too_big.value.kind == "bytes"
+
+
+@pytest.fixture
+def keep_umask():
+    old = os.umask(0o022)
+    yield
+    os.umask(old)
+
+
+def test_cli_import_refuses_over_the_limits_and_writes_nothing(
+        example_path: Path, tmp_path: Path, capsys, keep_umask):
+    import sqlite3
+
+    from bot.cli import main
+
+    db = tmp_path / "kantor.db"
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(f'[database]\nurl = "sqlite:///{db}"\n'
+                   "[uploads]\nmax_xlsx_cells = 100\nmax_setup_rows = 10\n")
+    assert main(["--config", str(cfg), "setup", "import", str(example_path)]) == 1
+    err = capsys.readouterr().err
+    assert "Workbook terlalu besar: berisi lebih dari 100 sel" in err
+    cfg.write_text(f'[database]\nurl = "sqlite:///{db}"\n[uploads]\nmax_setup_rows = 10\n')
+    assert main(["--config", str(cfg), "setup", "import", str(example_path)]) == 1
+    assert "Lembar Pegawai berisi" in capsys.readouterr().err
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT count(*) FROM indicator").fetchone() == (0,)
+        assert conn.execute("SELECT count(*) FROM audit_log").fetchone() == (0,)
+    cfg.write_text(f'[database]\nurl = "sqlite:///{db}"\n')
+    assert main(["--config", str(cfg), "setup", "import", str(example_path)]) == 0
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT count(*) FROM indicator").fetchone() == (21,)
+        assert conn.execute(
+            "SELECT action FROM audit_log").fetchall() == [("setup.import",)]
+
+
+async def test_5000_indicators_import_correctly_with_one_insert_per_table(
+        tmp_path: Path, engine, sessionmaker):
+    """The bulk import: 5,000 indicators (120-character names with <, &, quotes and
+    emoji; 13-digit rupiah targets) arrive complete, written with one executemany for
+    the indicators and one for the targets instead of one flush per indicator."""
+    from sqlalchemy import event
+
+    from bench.bench_setup_import import office_with_indicators
+
+    spec = office_with_indicators(5000)
+    path = write_template(tmp_path / "besar.xlsx", year=YEAR, example=spec)
+    inserts: dict[str, int] = {}
+
+    def count(_conn, _cursor, statement, _params, _context, _executemany):
+        words = statement.split()
+        if words[:2] == ["INSERT", "INTO"]:
+            inserts[words[2].strip('"')] = inserts.get(words[2].strip('"'), 0) + 1
+
+    event.listen(engine.sync_engine, "before_cursor_execute", count)
+    try:
+        async with sessionmaker() as session, session.begin():
+            result = await import_setup(session, path)
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", count)
+    assert result.errors == []
+    assert inserts["indicator"] == 1 and inserts["target"] == 1
+    async with sessionmaker() as session:
+        assert await session.scalar(select(func.count()).select_from(Indicator)) == 5000
+        assert await session.scalar(select(func.count()).select_from(Target)) == 25000
+        for i in (0, 2999, 4999):
+            want = spec.indicators[i]
+            got = (await session.execute(
+                select(Indicator).where(Indicator.code == want.code))).scalar_one()
+            assert (got.name, got.sasaran, got.sort_order, got.polarity) == (
+                want.name, want.sasaran, i, want.polarity)
+            assert len(got.name) == 120 and "<" in got.name and "😀" in got.name
+            values = (await session.execute(
+                select(Target.period, Target.value).where(Target.indicator_id == got.id)
+                .order_by(Target.period))).all()
+            assert values == [(t.period, t.value) for t in want.targets]
+        rupiah = (await session.execute(
+            select(Target.value).join(Indicator, Indicator.id == Target.indicator_id)
+            .where(Indicator.code == spec.indicators[3].code, Target.period == 0))).scalar_one()
+        assert rupiah == Decimal("1250000000003")

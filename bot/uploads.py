@@ -1,0 +1,92 @@
+"""Limits on what people upload.
+
+* An .xlsx (the edited measurement workbook of step 6, the set-up workbook) is checked
+  for its uncompressed size and cell count before openpyxl opens it
+  (:func:`reports.xlsx_limits.check_xlsx`), then read in read-only mode; both run in a
+  worker thread, so the event loop keeps answering other people meanwhile.
+* Evidence files count against a quota per person per cycle (``[uploads]
+  quota_mb_per_cycle``, ``quota_files_per_cycle``), computed from the evidence rows the
+  person added and the sizes of their stored files; an upload over it is refused before
+  anything is written.
+"""
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.config import Config
+from bot.texts import t
+from bot.workflow import WorkflowError
+from models import Evidence, StoredFile, Submission
+from reports.xlsx_limits import XlsxLimits, XlsxTooLarge, check_xlsx
+
+if TYPE_CHECKING:
+    from models.enums import ValueType
+    from reports.workbook import WorkbookReadResult
+
+MB = 1024 * 1024
+
+
+def xlsx_limits(cfg: Config) -> XlsxLimits:
+    up = cfg.uploads
+    return XlsxLimits(max_uncompressed_bytes=up.max_xlsx_uncompressed_mb * MB,
+                      max_cells=up.max_xlsx_cells)
+
+
+def _mb(size: int) -> str:
+    return f"{size / MB:.1f}".replace(".", ",")
+
+
+def _count(n: int) -> str:
+    return f"{n:,}".replace(",", ".")
+
+
+def too_large_text(exc: XlsxTooLarge) -> str:
+    """The Indonesian message for a workbook over the upload limits."""
+    if exc.kind == "bytes":
+        return t("u.xlsx_too_large_bytes", size=_mb(exc.amount), limit=_mb(exc.limit))
+    return t("u.xlsx_too_many_cells", limit=_count(exc.limit))
+
+
+def read_measurement_upload(path: Path, codes: Collection[str],
+                            types: Mapping[str, ValueType], limits: XlsxLimits
+                            ) -> WorkbookReadResult:
+    """The edited workbook of step 6: limits first, then the read-only reader. Blocking;
+    run it with ``asyncio.to_thread``. Raises ``XlsxTooLarge`` or ``WorkbookError``."""
+    from reports.workbook import read_workbook
+
+    check_xlsx(path, limits)
+    return read_workbook(path, codes, types)
+
+
+class QuotaExceeded(WorkflowError):
+    """An upload over the person's quota for the cycle (``message`` in Indonesian)."""
+
+
+async def usage(session: AsyncSession, person_id: int, cycle_id: int) -> tuple[int, int]:
+    """(bytes, files) of the evidence ``person_id`` added in ``cycle_id``."""
+    size, files = (await session.execute(
+        select(func.coalesce(func.sum(StoredFile.size), 0), func.count(Evidence.id))
+        .select_from(Evidence)
+        .join(StoredFile, StoredFile.id == Evidence.file_id)
+        .join(Submission, Submission.id == Evidence.submission_id)
+        .where(Evidence.added_by_id == person_id, Submission.cycle_id == cycle_id))).one()
+    return int(size), int(files)
+
+
+async def check_quota(session: AsyncSession, cfg: Config, person_id: int, cycle_id: int,
+                      size: int) -> None:
+    """Raise :class:`QuotaExceeded` when one more file of ``size`` bytes would take the
+    person past their quota for the cycle."""
+    used, files = await usage(session, person_id, cycle_id)
+    up = cfg.uploads
+    if files + 1 > up.quota_files_per_cycle:
+        raise QuotaExceeded(t("u.quota_files", used=_count(files),
+                              limit=_count(up.quota_files_per_cycle)))
+    if used + size > up.quota_mb_per_cycle * MB:
+        raise QuotaExceeded(t("u.quota_bytes", used=_mb(used), size=_mb(size),
+                              limit=_count(up.quota_mb_per_cycle)))
