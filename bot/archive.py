@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import audit
 from bot.outbox import enqueue
-from bot.storage import FileStore
+from bot.storage import FileStore, private_opener
 from bot.texts import period_label, role_title, t
 from bot.workcal import to_wib
 from bot.workflow import Workflow
@@ -187,7 +187,8 @@ async def export_agenda(session: AsyncSession, path: Path, *, year: int | None =
     ws.print_title_rows = f"{head_row}:{head_row}"
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    wb.save(path)
+    with open(path, "wb", opener=private_opener) as fh:  # 0600
+        wb.save(fh)
     return len(rows)
 
 
@@ -236,6 +237,45 @@ def _csv(header: list[str], rows: list[list[object]]) -> bytes:
     return buf.getvalue().encode("utf-8")
 
 
+def _signer_certificate(pdf: bytes) -> bytes | None:
+    """The DER certificate of the PDF's last PAdES signature (its sha256 is the
+    fingerprint named in MANIFEST.txt and by /cek)."""
+    from pyhanko.pdf_utils.reader import PdfFileReader
+
+    try:
+        sigs = PdfFileReader(io.BytesIO(pdf), strict=False).embedded_signatures
+        return sigs[-1].signer_cert.dump() if sigs else None
+    except Exception:  # a damaged file: the archive still lists it by its sha256
+        return None
+
+
+def _hash_words(docs, doc_files: dict[tuple[int, str], str],
+                entries: tuple[ArchiveEntry, ...]) -> list[str]:
+    """MANIFEST.txt in words: what each sha256 is of, and how the final relates to the
+    version that was signed."""
+    by_name = {e.name: e.sha256 for e in entries}
+    lines = ["# Setiap sha256 di bawah ini dan di approvals.csv adalah sha256 sebuah berkas di "
+             "arsip ini (sha256sum berkas itu).",
+             "# approvals.csv: sha256_pdf dan sha256_workbook adalah berkas PDF dan workbook "
+             "persis seperti yang diperlihatkan kepada yang memaraf/menandatangani "
+             "(berkas_pdf, berkas_workbook)."]
+    for doc in docs:
+        if not doc.approved_sha256:
+            continue
+        final = doc_files.get((doc.version, "pdf"), "")
+        approved = next((d for d in docs if d.sha256 == doc.approved_sha256), None)
+        approved_name = doc_files.get((approved.version, "pdf"), "") if approved else ""
+        lines.append(
+            f"# Versi final bernomor v{doc.version}: {final} (sha256 {by_name.get(final, '-')}) "
+            f"adalah berkas baru, dibuat dari versi yang ditandatangani v"
+            f"{approved.version if approved else '?'}: {approved_name} (sha256 "
+            f"{doc.approved_sha256}), dengan nomor surat, kode verifikasi dan kode QR; "
+            + (f"tanda tangan elektronik: {doc.signature} (sidik jari = sha256 berkas "
+               f"dokumen/v{doc.version}/sertifikat-penanda-tangan.der)." if doc.signature
+               else "tanpa tanda tangan elektronik."))
+    return lines
+
+
 async def build_archive(session: AsyncSession, store: FileStore, cycle_id: int,
                         out: Path) -> ArchiveResult:
     """Write the archive zip of one cycle to ``out``."""
@@ -255,6 +295,7 @@ async def build_archive(session: AsyncSession, store: FileStore, cycle_id: int,
     # document versions
     docs = (await session.execute(select(Document).where(Document.cycle_id == cycle_id)
                                   .order_by(Document.version))).scalars().all()
+    doc_files: dict[tuple[int, str], str] = {}  # (version, kind) -> name in the zip
     for doc in docs:
         for kind, fid in (("pdf", doc.pdf_file_id), ("xlsx", doc.workbook_file_id),
                           ("png", doc.chart_file_id)):
@@ -262,7 +303,11 @@ async def build_archive(session: AsyncSession, store: FileStore, cycle_id: int,
             if got is not None:
                 row, data = got
                 name = safe_name(row.filename or f"dokumen.{kind}")
-                bundle.add(f"dokumen/v{doc.version}/{name}", data)
+                doc_files[(doc.version, kind)] = bundle.add(f"dokumen/v{doc.version}/{name}", data)
+                if kind == "pdf" and doc.signature:  # the certificate that signed it
+                    cert = _signer_certificate(data)
+                    if cert is not None:
+                        bundle.add(f"dokumen/v{doc.version}/sertifikat-penanda-tangan.der", cert)
 
     # evidence by bidang / indicator (every revision's files)
     units = {u.id: u for u in (await session.execute(select(Unit))).scalars()}
@@ -307,11 +352,18 @@ async def build_archive(session: AsyncSession, store: FileStore, cycle_id: int,
         select(Approval, Person).join(Person, Person.id == Approval.person_id)
         .where(Approval.document_id.in_(list(versions) or [-1])).order_by(Approval.id)
     )).all()
+    # sha256_pdf / sha256_workbook: the files exactly as shown to the approver, i.e. the
+    # version's files under dokumen/vN/ (named in berkas_pdf / berkas_workbook)
+    rows_ = []
+    for a, p in approvals:
+        version = versions.get(a.document_id, "")
+        rows_.append([p.name, role_title(p.role), a.capacity, ACTION_LABELS[a.action], a.reason,
+                      wib_text(a.created_at), version, a.document_sha256,
+                      doc_files.get((version, "pdf"), ""), a.workbook_sha256,
+                      doc_files.get((version, "xlsx"), "") if a.workbook_sha256 else ""])
     bundle.add("approvals.csv", _csv(
-        ["nama", "peran", "aksi", "alasan", "waktu", "versi_dokumen", "sha256"],
-        [[p.name, role_title(p.role), ACTION_LABELS[a.action], a.reason,
-          wib_text(a.created_at), versions.get(a.document_id, ""), a.document_sha256]
-         for a, p in approvals]))
+        ["nama", "peran", "selaku", "aksi", "alasan", "waktu", "versi_dokumen", "sha256_pdf",
+         "berkas_pdf", "sha256_workbook", "berkas_workbook"], rows_))
 
     # the cycle's audit rows with their hashes
     people = {p.id: p.name for p in (await session.execute(select(Person))).scalars()}
@@ -338,12 +390,14 @@ async def build_archive(session: AsyncSession, store: FileStore, cycle_id: int,
         [f"# Arsip siklus {cycle_id}: {cycle.document_type} {period}",
          f"# Kepala jejak audit: {head.line}; periksa: sopbot audit verify --expect-head "
          f"{head.hash}",
+         *_hash_words(docs, doc_files, entries),
          "# sha256  ukuran(byte)  berkas", *(f"{e.sha256}  {e.size}  {e.name}" for e in entries)]
     ) + "\n"
     manifest_bytes = manifest.encode("utf-8")
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as z:
+    with open(out, "wb", opener=private_opener) as fh, \
+            zipfile.ZipFile(fh, "w", compression=zipfile.ZIP_DEFLATED) as z:  # 0600
         for name, data in [*sorted(bundle.files.items()), ("MANIFEST.txt", manifest_bytes)]:
             info = zipfile.ZipInfo(name, date_time=ZIP_TIME)
             info.compress_type = zipfile.ZIP_DEFLATED

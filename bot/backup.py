@@ -2,12 +2,14 @@
 backup API) plus the stored files. PostgreSQL is backed up with pg_dump (README)."""
 from __future__ import annotations
 
+import os
 import shutil
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
 from bot.config import Config
+from bot.storage import FILE_MODE, private_dir
 from models.session import sqlite_path
 
 
@@ -33,8 +35,9 @@ def backup(cfg: Config, out: Path) -> BackupResult:
     out = Path(out)
     if out.exists() and any(out.iterdir()):
         raise BackupError(f"Folder {out} sudah berisi berkas; pilih folder kosong.")
-    out.mkdir(parents=True, exist_ok=True)
+    private_dir(out)
     target = out / db.name
+    os.close(os.open(target, os.O_CREAT | os.O_WRONLY, FILE_MODE))  # 0600 before SQLite
     src = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
     dst = sqlite3.connect(target)
     try:
@@ -52,7 +55,10 @@ def backup(cfg: Config, out: Path) -> BackupResult:
         for f in store.rglob("*"):
             if f.is_file() and not f.name.endswith(".tmp"):
                 dest = files_out / f.relative_to(store)
-                dest.parent.mkdir(parents=True, exist_ok=True)
+                if not dest.parent.is_dir():
+                    private_dir(files_out)
+                    private_dir(dest.parent)
                 shutil.copy2(f, dest)
+                os.chmod(dest, FILE_MODE)
                 count += 1
     return BackupResult(database=target, files_dir=files_out, files=count, pages=pages)

@@ -8,6 +8,7 @@ shows working time the way the office would live it.
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import sys
 import time
@@ -19,6 +20,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 
 from bot.scenario import Player, ScriptedCycle
+from bot.storage import write_private
 
 WIB = ZoneInfo("Asia/Jakarta")
 START = datetime(2024, 10, 7, 8, 0, tzinfo=WIB)  # Monday after Triwulan III
@@ -64,15 +66,23 @@ class DemoResult:
 
 
 class Demo:
-    def __init__(self, out: Path, *, quiet: bool = False) -> None:
+    """The demo's office, bot and people; ``office`` (a function of the year giving an
+    ``OfficeSpec``) and ``script`` (``ScriptedCycle`` options: answers, schedule, ...)
+    replace the example office and its script (the large-office test does)."""
+
+    def __init__(self, out: Path, *, quiet: bool = False, office=None,
+                 script: dict | None = None) -> None:
         self.out = Path(out)
         self.quiet = quiet
+        self.office = office
+        self.script_options = dict(script or {})
 
     # ------------------------------------------------------------------ set-up
     def prepare(self) -> None:
         if self.out.exists():
             shutil.rmtree(self.out)
-        self.out.mkdir(parents=True)
+        self.out.mkdir(parents=True, mode=0o700)  # the database and files inside are 0600
+        os.chmod(self.out, 0o700)
 
     async def setup(self) -> None:
         from bot.clock import ManualClock
@@ -88,16 +98,29 @@ class Demo:
         cfg.base_dir = self.out
         cfg.database.url = f"sqlite:///{self.out / 'sopbot-demo.db'}"
         cfg.storage.path = str(self.out / "files")
+        self.certificates = self.demo_certificates(cfg)
         self.clock = ManualClock(START)
         self.services = build_services(cfg, self.clock)
         self.engine = make_engine(cfg.database_url)
         await upgrade_engine(self.engine)
         self.sm = make_sessionmaker(self.engine)
         async with self.sm() as s, s.begin():
-            await apply_office(s, example_office(YEAR))
+            await apply_office(s, (self.office or example_office)(YEAR))
         self.h = Harness(self.services, self.sm)
         await self.h.start()
         await self.h.register_all()
+
+    def demo_certificates(self, cfg):
+        """A throw-away CA and signer certificate (DATA CONTOH) in the demo folder, so
+        the final PDF carries a PAdES signature that can be verified against the CA."""
+        from bot.signing import make_demo_certificates
+
+        certs = make_demo_certificates(self.out / "sertifikat-contoh",
+                                       f"{cfg.office.name} {cfg.office.regency}")
+        cfg.signing.pkcs12_path = str(certs.pkcs12)
+        cfg.signing.passphrase = certs.passphrase  # in memory only; the file is throw-away
+        cfg.signing.trust_roots = [str(certs.ca_cert)]
+        return certs
 
     async def close(self) -> None:
         await self.h.stop()
@@ -107,7 +130,7 @@ class Demo:
     async def run_cycle(self, progress: Progress) -> int:
         """The cycle of :mod:`bot.scenario`, on the demo's simulated clock."""
         self.script = ScriptedCycle(self.sm, self.h.users, DemoPlayer(self.clock, progress),
-                                    period=f"Triwulan III Tahun {YEAR}")
+                                    period=f"Triwulan III Tahun {YEAR}", **self.script_options)
         return await self.script.run()
 
     # ------------------------------------------------------------------ reporting
@@ -145,7 +168,7 @@ class Demo:
         from models import Document, StoredFile
 
         docs = self.out / "dokumen"
-        docs.mkdir(exist_ok=True)
+        docs.mkdir(exist_ok=True, mode=0o700)
         files: dict[str, Path] = {}
         async with self.sm() as s:
             doc = (await s.execute(select(Document).where(Document.cycle_id == cycle_id)
@@ -156,7 +179,7 @@ class Demo:
                                    ("grafik", doc.chart_file_id, "png")):
                 stored = await s.get(StoredFile, fid)
                 target = docs / f"{stem}.{ext}"
-                target.write_bytes(self.services.store.read(stored))
+                write_private(target, self.services.store.read(stored))
                 files[kind] = target
         from bot.archive import build_archive, export_agenda
 

@@ -2,12 +2,40 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import StoredFile
+
+
+FILE_MODE = 0o600  # stored files, the database, backups, archives: owner only
+DIR_MODE = 0o700
+
+
+def private_dir(path: Path) -> Path:
+    """Create ``path`` (and missing parents) and make it 0700; returns it."""
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True, mode=DIR_MODE)
+    os.chmod(path, DIR_MODE)
+    return path
+
+
+def private_opener(path: str, flags: int) -> int:
+    """``open(..., opener=private_opener)``: a new file is created 0600, an existing
+    one is made 0600."""
+    fd = os.open(path, flags, FILE_MODE)
+    os.fchmod(fd, FILE_MODE)
+    return fd
+
+
+def write_private(path: Path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` as a 0600 file."""
+    with open(path, "wb", opener=private_opener) as fh:
+        fh.write(data)
+    return Path(path)
 
 
 class FileTooLarge(ValueError):
@@ -35,9 +63,11 @@ class FileStore:
         digest = hashlib.sha256(data).hexdigest()
         path = self.path_for(digest)
         if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
+            if not path.parent.is_dir():
+                private_dir(self.root)
+                private_dir(path.parent)
             tmp = path.with_suffix(".tmp")
-            tmp.write_bytes(data)
+            write_private(tmp, data)
             tmp.replace(path)
         existing = (
             await session.execute(select(StoredFile).where(StoredFile.sha256 == digest))

@@ -35,10 +35,11 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import audit, callbacks
+from bot.authority import Capacity, holding_capacity, who_may_text
 from bot.outbox import enqueue
 from bot.services import Services
 from bot.sop import Step
-from bot.texts import period_label, t
+from bot.texts import Raw, period_label, t
 from bot.workcal import format_wib, to_wib
 from models import (
     Approval,
@@ -53,6 +54,7 @@ from models import (
     Office,
     Person,
     StepRun,
+    StoredFile,
     Submission,
     Target,
     Unit,
@@ -192,12 +194,32 @@ class Workflow:
             raise InvalidInput(t("err.no_person", role=step.role.value, where=where))
         return person
 
-    def _require_holder(self, run: StepRun, actor: Person, step: Step) -> None:
+    async def _require_holder(self, run: StepRun, actor: Person, step: Step) -> Capacity:
+        """The actor may act on the run now (``bot.authority``, at the clock's time): its
+        holder, if they still may hold the step (a Plh. whose range ended may not); or a
+        person who may hold it, taking over a run whose named holder no longer may (the
+        Kadis back after the Plh.'s range, before the minute job moved the run back).
+        Returns the capacity in which the actor acts."""
         self._check_active(actor)
-        if run.assignee_id != actor.id:
-            if actor.role != step.role:
-                raise NotAllowed()
+        cap = await holding_capacity(self.s, actor, step, run.unit_id, self.now)
+        if run.assignee_id == actor.id:
+            if cap is None:
+                raise NotAllowed(t("au.err_lapsed", step=step.number,
+                                   activity=step.activity,
+                                   who=await who_may_text(self.s, step, run.unit_id)))
+            return cap
+        if cap is None:
+            raise NotAllowed()
+        holder = await self.s.get(Person, run.assignee_id) if run.assignee_id else None
+        if await holding_capacity(self.s, holder, step, run.unit_id, self.now) is not None:
             raise NotAssignee()
+        cycle = await self.get_cycle(run.cycle_id)
+        run.assignee_id = actor.id
+        await self.s.flush()
+        await self._audit("step.reassign", actor, cycle, run=run.id, step=step.number,
+                          unit=run.unit_id, to=actor.id, reason="takeover", note="",
+                          **{"from": holder.id if holder else None})
+        return cap
 
     def _require_open(self, run: StepRun, *kinds: str) -> Step:
         step = self.sop.step(run.step_no)
@@ -235,13 +257,6 @@ class Workflow:
 
         await tell_absent(self, run, actor)  # done by a Plh./Plt.: the official is told
 
-    async def acting_label(self, actor: Person, run: StepRun) -> str:
-        """"Plh."/"Plt." when ``actor`` acts for the run's role now, else ""."""
-        from bot.administration import acting_for
-
-        appt = await acting_for(self.s, actor, run.role, run.unit_id, self.now)
-        return appt.kind.label if appt is not None else ""
-
     async def _notify_step(self, cycle: Cycle, run: StepRun, buttons=None) -> None:
         step = self.sop.step(run.step_no)
         person = await self.s.get(Person, run.assignee_id)
@@ -257,12 +272,8 @@ class Workflow:
                           instruction: str = "", letter_file_id: int | None = None) -> Cycle:
         self._check_active(actor)
         first = self.sop.step(1)
-        if actor.role != first.role:
-            from bot.administration import covering
-
-            appt = await covering(self.s, actor.office_id, first.role, None, self.now)
-            if appt is None or appt.acting_person_id != actor.id:
-                raise NotAllowed()
+        if await holding_capacity(self.s, actor, first, None, self.now) is None:
+            raise NotAllowed()
         if kind == CycleKind.QUARTERLY and quarter not in (1, 2, 3, 4):
             raise InvalidInput("Triwulan harus 1 sampai 4.")
         if kind == CycleKind.ANNUAL:
@@ -307,7 +318,7 @@ class Workflow:
     async def forward_disposition(self, actor: Person, run_id: int, note: str = "") -> StepRun:
         run = await self.get_run(run_id, lock=True)
         step = self._require_open(run, "dispose")
-        self._require_holder(run, actor, step)
+        await self._require_holder(run, actor, step)
         cycle = await self.get_cycle(run.cycle_id)
         await self._complete(run, actor, note.strip())
         await self._audit("disposition.forward", actor, cycle, step=step.number, run=run.id,
@@ -368,7 +379,7 @@ class Workflow:
                               days: int | None = None) -> list[StepRun]:
         run = await self.get_run(run_id, lock=True)
         step = self._require_open(run, "coordinate")
-        self._require_holder(run, actor, step)
+        await self._require_holder(run, actor, step)
         cycle = await self.get_cycle(run.cycle_id)
         collect = self.sop.first_of_kind("collect")
         if days is not None and not collect.time.minimum <= days <= collect.time.maximum:
@@ -394,7 +405,7 @@ class Workflow:
             for pos, ind_id in enumerate(indicator_ids, start=1):
                 ind = await self.s.get(Indicator, ind_id)
                 if ind is None or ind.unit_id != unit_id or ind.office_id != cycle.office_id:
-                    raise InvalidInput(f"Indikator {ind_id} bukan milik {unit.name}.")
+                    raise InvalidInput(f"Indikator {ind_id} bukan milik {_esc(unit.name)}.")
                 target = await self.target_for(ind, cycle)
                 self.s.add(CycleIndicator(
                     cycle_id=cycle.id, indicator_id=ind.id, unit_id=unit_id, position=pos,
@@ -410,7 +421,7 @@ class Workflow:
                 holders[unit_id], "data_request",
                 t("n.data_request", period=self.period(cycle), sender=actor.name,
                   unit=unit.name, due=self.fmt_due(due), count=len(items),
-                  items="\n".join(items)),
+                  items=Raw("\n".join(items))),  # each item escaped by t(); split by enqueue
                 [[(t("b.start_entry"), callbacks.encode("ent", new.id))]],
             )
         await self.s.flush()
@@ -442,9 +453,10 @@ class Workflow:
             )
         ).scalars().first()
 
-    def _can_enter(self, actor: Person, run: StepRun, item: CycleIndicator | None) -> None:
+    async def _can_enter(self, actor: Person, run: StepRun, item: CycleIndicator | None) -> None:
         self._check_active(actor)
         if actor.id == run.assignee_id:  # the Kabid, a Plh., or whoever it was moved to
+            await self._require_holder(run, actor, self.sop.step(run.step_no))
             return
         if actor.role == Role.KABID and actor.unit_id == run.unit_id:
             raise NotAssignee()
@@ -483,7 +495,7 @@ class Workflow:
         item = await self.s.get(CycleIndicator, item_id)
         if item is None or item.cycle_id != run.cycle_id or item.unit_id != run.unit_id:
             raise NotFound()
-        self._can_enter(actor, run, item)
+        await self._can_enter(actor, run, item)
         prev = await self.latest_submission(run.cycle_id, item.indicator_id)
         sub = Submission(
             cycle_id=run.cycle_id, indicator_id=item.indicator_id,
@@ -509,18 +521,16 @@ class Workflow:
         sub = await self.s.get(Submission, submission_id)
         if sub is None or sub.cycle_id != run.cycle_id:
             raise NotFound()
-        self._can_enter(actor, run, None)
-        self.s.add(Evidence(submission_id=sub.id, file_id=file_id))
+        await self._can_enter(actor, run, None)
+        self.s.add(Evidence(submission_id=sub.id, file_id=file_id, added_by_id=actor.id))
         cycle = await self.get_cycle(run.cycle_id)
         await self._audit("data.evidence", actor, cycle, submission=sub.id, file=file_id)
 
     async def assign_item(self, actor: Person, run_id: int, item_id: int,
                           staff_id: int | None) -> CycleIndicator:
         run = await self.get_run(run_id)
-        self._require_open(run, "collect")
-        self._check_active(actor)
-        if actor.id != run.assignee_id:
-            raise NotAllowed()
+        step = self._require_open(run, "collect")
+        await self._require_holder(run, actor, step)
         item = await self.s.get(CycleIndicator, item_id)
         if item is None or item.cycle_id != run.cycle_id or item.unit_id != run.unit_id:
             raise NotFound()
@@ -537,8 +547,8 @@ class Workflow:
             ind = await self.s.get(Indicator, item.indicator_id)
             await self._notify(
                 staff, "assignment",
-                f"{actor.name} menyerahkan pengisian indikator <b>{_esc(ind.name)}</b> "
-                f"({self.period(cycle)}) kepada Anda. Batas waktu: {self.fmt_due(run.due_at)}",
+                t("n.assignment", sender=actor.name, indicator=ind.name,
+                  period=self.period(cycle), due=self.fmt_due(run.due_at)),
                 [[(t("b.start_entry"), callbacks.encode("ent", run.id))]],
             )
         return item
@@ -554,10 +564,8 @@ class Workflow:
     async def submit_unit(self, actor: Person, run_id: int) -> StepRun | None:
         """The Kabid sends the bidang's data to the Kasubag. Returns step 5 if it opened."""
         run = await self.get_run(run_id, lock=True)
-        self._require_open(run, "collect")
-        self._check_active(actor)
-        if actor.id != run.assignee_id:
-            raise NotAllowed()
+        step = self._require_open(run, "collect")
+        await self._require_holder(run, actor, step)
         missing = await self.missing_answers(run)
         if missing:
             raise WrongState(t("err.answers_missing", count=len(missing)))
@@ -683,7 +691,7 @@ class Workflow:
     async def complete_process(self, actor: Person, run_id: int, note: str = "") -> StepRun:
         run = await self.get_run(run_id, lock=True)
         step = self._require_open(run, "process")
-        self._require_holder(run, actor, step)
+        await self._require_holder(run, actor, step)
         cycle = await self.get_cycle(run.cycle_id)
         collect = self.sop.first_of_kind("collect")
         still = [r for r in await self._latest_runs(cycle.id, collect.number)
@@ -729,7 +737,7 @@ class Workflow:
     async def submit_documents(self, actor: Person, run_id: int, document_id: int) -> StepRun:
         run = await self.get_run(run_id, lock=True)
         step = self._require_open(run, "compile")
-        self._require_holder(run, actor, step)
+        await self._require_holder(run, actor, step)
         cycle = await self.get_cycle(run.cycle_id)
         doc = await self.current_document(cycle.id)
         if doc is None or doc.id != document_id or doc.status != DocumentStatus.DRAFT:
@@ -759,23 +767,27 @@ class Workflow:
 
     # ------------------------------------------------------------- steps 7 - 8
     async def _review_target(self, actor: Person, run_id: int, document_id: int
-                             ) -> tuple[StepRun, Step, Cycle, Document]:
+                             ) -> tuple[StepRun, Step, Cycle, Document, Capacity]:
         run = await self.get_run(run_id, lock=True)
         step = self._require_open(run, "review", "sign")
-        self._require_holder(run, actor, step)
+        cap = await self._require_holder(run, actor, step)
         cycle = await self.get_cycle(run.cycle_id)
         doc = await self.current_document(cycle.id)
         expected = DocumentStatus.SUBMITTED if step.kind == "review" else DocumentStatus.INITIALLED
         if doc is None or doc.id != document_id or doc.status != expected:
             raise StaleAction()
-        return run, step, cycle, doc
+        return run, step, cycle, doc, cap
 
     async def approve(self, actor: Person, run_id: int, document_id: int) -> StepRun:
-        run, step, cycle, doc = await self._review_target(actor, run_id, document_id)
+        run, step, cycle, doc, cap = await self._review_target(actor, run_id, document_id)
         action = ApprovalAction.PARAF if step.kind == "review" else ApprovalAction.SIGN
+        # what is approved: the sha256 of the exact PDF shown (doc.sha256) and, apart,
+        # of the workbook sent with it
+        wb = await self.s.get(StoredFile, doc.workbook_file_id) if doc.workbook_file_id else None
         self.s.add(Approval(document_id=doc.id, step_run_id=run.id, person_id=actor.id,
                             action=action, document_sha256=doc.sha256, created_at=self.now,
-                            acting_as=await self.acting_label(actor, run)))
+                            workbook_sha256=wb.sha256 if wb is not None else "",
+                            acting_as=cap.acting_label, capacity=cap.label))
         doc.status = (DocumentStatus.INITIALLED if step.kind == "review"
                       else DocumentStatus.SIGNED)
         await self._complete(run, actor)
@@ -793,11 +805,11 @@ class Workflow:
                                reason: str) -> StepRun:
         if not reason or not reason.strip():
             raise InvalidInput(t("err.reason_required"))
-        run, step, cycle, doc = await self._review_target(actor, run_id, document_id)
+        run, step, cycle, doc, cap = await self._review_target(actor, run_id, document_id)
         self.s.add(Approval(document_id=doc.id, step_run_id=run.id, person_id=actor.id,
                             action=ApprovalAction.RETURN, reason=reason.strip(),
                             document_sha256=doc.sha256, created_at=self.now,
-                            acting_as=await self.acting_label(actor, run)))
+                            acting_as=cap.acting_label, capacity=cap.label))
         doc.status = DocumentStatus.RETURNED
         await self._complete(run, actor, reason.strip(), status=StepStatus.RETURNED)
         await self._audit("document.return", actor, cycle, document=doc.id, step=step.number,
@@ -855,7 +867,7 @@ class Workflow:
     async def assign_number(self, actor: Person, run_id: int) -> LetterNumber:
         run = await self.get_run(run_id, lock=True)
         step = self._require_open(run, "number")
-        self._require_holder(run, actor, step)
+        await self._require_holder(run, actor, step)
         cycle = await self.get_cycle(run.cycle_id)
         doc = await self.current_document(cycle.id)
         if doc is None or doc.status != DocumentStatus.SIGNED:
@@ -890,7 +902,7 @@ class Workflow:
     async def archive(self, actor: Person, run_id: int) -> StepRun:
         run = await self.get_run(run_id, lock=True)
         step = self._require_open(run, "archive")
-        self._require_holder(run, actor, step)
+        await self._require_holder(run, actor, step)
         cycle = await self.get_cycle(run.cycle_id)
         doc = await self.current_document(cycle.id)
         if doc is None or doc.status != DocumentStatus.NUMBERED:
@@ -928,7 +940,7 @@ class Workflow:
             raise NotFound()
         run = await self._deliver_run(delivery.cycle_id)
         step = self._require_open(run, "deliver")
-        self._require_holder(run, actor, step)
+        await self._require_holder(run, actor, step)
         if delivery.status != DeliveryStatus.PENDING:
             raise StaleAction()
         if delivery.contact_person_id is None:
@@ -971,7 +983,7 @@ class Workflow:
             if delivery.status != DeliveryStatus.SENT:
                 raise StaleAction()
         else:
-            self._require_holder(run, actor, step)
+            await self._require_holder(run, actor, step)
             if receipt_file_id is None:
                 raise InvalidInput("Kirim foto tanda terima yang sudah ditandatangani.")
         if delivery.status == DeliveryStatus.RECEIVED:

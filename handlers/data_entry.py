@@ -46,10 +46,12 @@ from telegram.error import BadRequest
 from telegram.ext import CallbackQueryHandler
 
 from bot import audit, callbacks
+from bot import render as renderer
 from bot.outbox import enqueue
 from bot.outbox_sender import keyboard
 from bot.storage import FileTooLarge
 from bot.texts import Raw, period_label, t
+from bot.uploads import check_quota
 from bot.workflow import InvalidInput, NotAllowed, NotAssignee, StaleAction, Workflow, WrongState
 from handlers.common import (
     Context, FileTooBig, action, clear_conversation, download, file_route, get_conversation,
@@ -416,10 +418,12 @@ async def saved_card(wf: Workflow, entry: Entry, state: str, data: dict, head: s
 
 async def summary_card(wf: Workflow, entry: Entry, data: dict, head: str = ""
                        ) -> tuple[str, list]:
-    lines = [head] if head else []
-    lines.append(t("e.summary_head", unit=entry.unit.name,
+    """Every indicator with its value, paged (``epage``); the send button on each page."""
+    heads = [head] if head else []
+    heads.append(t("e.summary_head", unit=entry.unit.name,
                    period=period_label(entry.cycle.kind, entry.cycle.year, entry.cycle.quarter)))
     missing = 0
+    lines = []
     for no, item in enumerate(entry.items, start=1):
         ind = entry.ind(item)
         sub = await wf.latest_submission(entry.cycle.id, ind.id)
@@ -428,27 +432,31 @@ async def summary_card(wf: Workflow, entry: Entry, data: dict, head: str = ""
         assigned = ""
         if entry.is_kabid and item.assigned_to_id:
             staff = await wf.s.get(Person, item.assigned_to_id)
-            assigned = f" \u2192 {html.escape(staff.name)}" if staff else ""
+            assigned = f" \u2192 {renderer.esc(staff.name)}" if staff else ""
         lines.append(t("e.summary_line", no=no, name=ind.name, value=show_value(ind, sub),
                        evidence=Raw(t("e.summary_evidence", count=count) if count else ""),
                        assigned=Raw(assigned)))
     if missing:
-        lines.append(t("e.summary_missing", count=missing))
+        foot = t("e.summary_missing", count=missing)
     else:
-        lines.append(t("e.summary_ready_kabid" if entry.is_kabid else "e.summary_ready_staf"))
+        foot = t("e.summary_ready_kabid" if entry.is_kabid else "e.summary_ready_staf")
+    pg = renderer.page(heads, lines, foot, data.get("page", 0))
     rid = _rid(entry)
     buttons: list[list[tuple[str, str]]] = []
     if entry.is_kabid:
         buttons.append([(t("e.b_send"), callbacks.encode("esend", rid))])
     else:
         buttons.append([(t("e.b_done"), callbacks.encode("edone", rid))])
-    edits = [(t("e.b_edit", no=no), callbacks.encode("egoto", rid, item.id))
-             for no, item in enumerate(entry.items, start=1)]
+    edits = [(t("e.b_edit", no=i + 1), callbacks.encode("egoto", rid, entry.items[i].id))
+             for i in pg.items]
     buttons += [edits[i:i + 4] for i in range(0, len(edits), 4)]
+    nav = renderer.pager("epage", (rid,), pg)
+    if nav:
+        buttons.append(nav)
     if entry.is_kabid:
         buttons.append([(t("e.b_hand"), callbacks.encode("ehand", rid))])
     buttons.append([(t("e.b_cancel"), callbacks.encode("ecanc", rid))])
-    return "\n".join(lines), buttons
+    return pg.text, buttons
 
 
 async def staff_of(wf: Workflow, unit_id: int) -> list[Person]:
@@ -467,12 +475,12 @@ async def assign_card(wf: Workflow, entry: Entry, data: dict, head: str = ""
         lines.append(t("e.assign_choose", name=entry.ind(pick).name))
         if not staff:
             lines.append(t("e.no_staff"))
-        buttons = [[(s.name[:40], callbacks.encode("eto", rid, pick.id, s.id))] for s in staff]
+        buttons = [[(renderer.label(s.name, 40), callbacks.encode("eto", rid, pick.id, s.id))]
+                   for s in staff[:renderer.PAGE_ITEMS * 3]]
         buttons.append([(t("e.b_self"), callbacks.encode("eto", rid, pick.id, 0))])
         buttons.append([(t("e.b_back"), callbacks.encode("ehand", rid))])
         return "\n".join(lines), buttons
-    lines.append(t("e.assign_head"))
-    buttons = []
+    lines = []
     for no, item in enumerate(entry.items, start=1):
         ind = entry.ind(item)
         who = t("e.assign_self")
@@ -480,9 +488,15 @@ async def assign_card(wf: Workflow, entry: Entry, data: dict, head: str = ""
             staff_person = await wf.s.get(Person, item.assigned_to_id)
             who = staff_person.name if staff_person else who
         lines.append(t("e.assign_line", no=no, name=ind.name, who=who))
-        buttons.append([(f"{no}. {ind.name}"[:40], callbacks.encode("eassign", rid, item.id))])
+    heads = ([head] if head else []) + [t("e.assign_head")]
+    pg = renderer.page(heads, lines, (), data.get("page", 0))
+    buttons = [[(renderer.label(f"{i + 1}. {entry.ind(entry.items[i]).name}", 40),
+                 callbacks.encode("eassign", rid, entry.items[i].id))] for i in pg.items]
+    nav = renderer.pager("epage", (rid,), pg)
+    if nav:
+        buttons.append(nav)
     buttons.append([(t("e.b_summary"), callbacks.encode("esum", rid))])
-    return "\n".join(lines), buttons
+    return pg.text, buttons
 
 
 async def render(wf: Workflow, entry: Entry, state: str, data: dict, head: str = ""
@@ -540,7 +554,7 @@ class Move:
 
 def advance(entry: Entry, data: dict, item: CycleIndicator) -> tuple[str, dict]:
     """After an indicator: the next one, or the summary (also after an "Ubah")."""
-    data = {k: v for k, v in data.items() if k in ("run", "item", "review")}
+    data = {k: v for k, v in data.items() if k in ("run", "item", "review", "page")}
     pos = entry.position(item)
     if data.pop("review", False) or pos + 1 >= len(entry.items):
         return "summary", data
@@ -663,7 +677,7 @@ async def do_assign(wf, entry, conv, cb) -> Move:
     item = entry.item(cb.arg(1))
     if item is None:
         raise StaleAction()
-    return Move("assign", ask(conv.data, pick=item.id))
+    return Move("assign", ask(conv.data, pick=item.id, page=conv.data.get("page", 0)))
 
 
 async def do_assign_to(wf, entry, conv, cb) -> Move:
@@ -679,7 +693,14 @@ async def do_assign_to(wf, entry, conv, cb) -> Move:
         head = t("e.assign_done", name=name, who=staff.name)
     else:
         head = t("e.assign_back", name=name)
-    return Move("assign", ask(conv.data), head=head)
+    return Move("assign", ask(conv.data, page=conv.data.get("page", 0)), head=head)
+
+
+async def do_page(wf, entry, conv, cb) -> Move:
+    """"epage:<run>:<page>": another page of the summary or of the handover list."""
+    if conv.state == "assign" and (conv.data or {}).get("pick"):
+        raise StaleAction()
+    return Move(conv.state, dict(conv.data, page=cb.arg(1)))
 
 
 @dataclass(frozen=True)
@@ -703,6 +724,7 @@ BUTTONS: dict[str, ButtonSpec] = {
     "ehand": ButtonSpec(do_hand, ("ask", "summary", "assign")),
     "eassign": ButtonSpec(do_assign, ("assign",)),
     "eto": ButtonSpec(do_assign_to, ("assign",)),
+    "epage": ButtonSpec(do_page, ("summary", "assign")),
 }
 
 
@@ -923,6 +945,8 @@ async def entry_file(update: Update, context: Context, person: Person, conv) -> 
             sub = await wf.latest_submission(entry.cycle.id, item.indicator_id)
             if sub is None or sub.skipped:
                 raise InvalidInput(t("e.file_first"))
+            # over the person's quota for this cycle: refused before anything is written
+            await check_quota(session, sv.config, person.id, entry.cycle.id, len(data))
             stored = await sv.store.put(session, data, name, mime, limit=True)
             if stored.id in await evidence_ids(session, sub):
                 head = t("e.evidence_dup")

@@ -20,6 +20,9 @@ def alembic_config(url: str) -> AlembicConfig:
 
 def upgrade(url: str, revision: str = "head") -> None:
     """Bring the database at ``url`` (plain form) to ``revision``."""
+    from models.session import prepare_sqlite_file
+
+    prepare_sqlite_file(url)  # created 0600 before SQLite makes it with the umask's mode
     command.upgrade(alembic_config(url), revision)
 
 

@@ -1,6 +1,7 @@
 """Engine and session factory. Plain URLs are accepted; the async driver is chosen here."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from sqlalchemy import event
@@ -40,10 +41,27 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.close()
 
 
-def make_engine(url: str, *, echo: bool = False) -> AsyncEngine:
+def prepare_sqlite_file(url: str) -> None:
+    """A SQLite database file is private: created 0600 (its folder 0700 when this
+    creates it) before SQLite opens it, so the -wal and -shm files SQLite makes beside
+    it get the same 0600; an existing file and its -wal/-shm are set to 0600."""
     path = sqlite_path(url)
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+    if path is None:
+        return
+    if not path.parent.exists():
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        if not path.exists():
+            os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+        for p in (path, Path(f"{path}-wal"), Path(f"{path}-shm"), Path(f"{path}-journal")):
+            if p.exists():
+                os.chmod(p, 0o600)
+    except PermissionError:  # someone else's file: SQLite reports what it cannot do
+        pass
+
+
+def make_engine(url: str, *, echo: bool = False) -> AsyncEngine:
+    prepare_sqlite_file(url)
     engine = create_async_engine(async_url(url), echo=echo)
     if is_sqlite(url):
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)

@@ -100,6 +100,8 @@ class Evidence(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     submission_id: Mapped[int] = mapped_column(ForeignKey("submission.id"))
     file_id: Mapped[int] = mapped_column(ForeignKey("stored_file.id"))
+    # who added it: the upload quota is per person per cycle (None before migration 0002)
+    added_by_id: Mapped[int | None] = mapped_column(ForeignKey("person.id"))
 
 
 class Conversation(Base):
