@@ -24,6 +24,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import callbacks
+from bot.authority import cannot_hold_text, eligible_people, may_hold, who_may_text
 from bot.services import Services
 from bot.task_buttons import task_buttons
 from bot.texts import role_title, t
@@ -353,14 +354,16 @@ class Administration:
         successor = await self.person(successor_id) if successor_id else None
         moved = []
         for run in await self.open_runs_of(person):
-            if run.role == person.role and (run.role != Role.KABID
-                                            or run.unit_id == person.unit_id):
+            if await self.may_hold_run(person, run):
                 continue
             to = successor or await self.holder(person.office_id, run.role, run.unit_id,
                                                 exclude=person.id)
+            if successor is None and to is not None and not await self.may_hold_run(to, run):
+                to = None  # e.g. a staf outside the Sekretariat for a Sekretariat step
             if to is None:
                 raise InvalidInput(t("a.err_no_successor", name=person.name))
             self._check_eligible(to, person)
+            await self._check_may_hold(to, run)
             await self._move_run(run, to, actor, "change", t("a.why_change", name=person.name))
             moved.append(run)
         for item in await self.open_items_of(person):
@@ -376,9 +379,52 @@ class Administration:
         if not to.active or to.role not in HOLDER_ROLES or (leaving and to.id == leaving.id):
             raise InvalidInput(t("a.err_successor", name=to.name))
 
+    async def may_hold_run(self, person: Person | None, run: StepRun) -> bool:
+        """Whether ``person`` may hold this open step now (``bot.authority``)."""
+        return await may_hold(self.s, person, self.wf.sop.step(run.step_no), run.unit_id,
+                              self.now)
+
+    async def _check_may_hold(self, to: Person, run: StepRun) -> None:
+        """Refuse a move to someone who could not press the step's buttons."""
+        if not await self.may_hold_run(to, run):
+            raise InvalidInput(await cannot_hold_text(self.s, to, self.wf.sop.step(run.step_no),
+                                                      run.unit_id))
+
+    async def candidates_for_run(self, run: StepRun, limit: int = 20) -> list[Person]:
+        """Who may be given this open step now (its holder left out)."""
+        office = await self.wf.office()
+        exclude = {run.assignee_id} if run.assignee_id else set()
+        people = await eligible_people(self.s, office.id, self.wf.sop.step(run.step_no),
+                                       run.unit_id, self.now, exclude)
+        return people[:limit]
+
+    async def no_candidates_text(self, run: StepRun) -> str:
+        step = self.wf.sop.step(run.step_no)
+        return t("au.err_no_eligible", step=step.number,
+                 who=await who_may_text(self.s, step, run.unit_id))
+
+    async def _fits_all(self, candidate: Person | None, runs: list[StepRun]) -> bool:
+        if candidate is None:
+            return False
+        for run in runs:
+            if not await self.may_hold_run(candidate, run):
+                return False
+        return True
+
     async def default_successor(self, person: Person) -> Person | None:
-        """The acting official for the post if there is one, else the Kabid of the
-        bidang (for a staf), else the holder of the superior role."""
+        """The first who may hold every open step of ``person``: the acting official for
+        the post if there is one, else the Kabid of the bidang (for a staf), else another
+        holder of the same post, else the holder of the superior role, else the first
+        other person who may (e.g. a staf of the bidang for a Kabid's data entry)."""
+        runs = await self.open_runs_of(person)
+        first = await self._default_successor(person)
+        if not runs or await self._fits_all(first, runs):
+            return first
+        for other in await self.successor_choices(person, limit=1000):
+            return other  # successor_choices keeps only people who fit every step
+        return None
+
+    async def _default_successor(self, person: Person) -> Person | None:
         appt = await covering(self.s, person.office_id, person.role, person.unit_id, self.now)
         if appt is not None and appt.acting_person_id != person.id:
             return await self.s.get(Person, appt.acting_person_id)
@@ -398,16 +444,19 @@ class Administration:
         return None
 
     async def successor_choices(self, person: Person, limit: int = 10) -> list[Person]:
-        """The default first, then people of the same bidang, then the leadership."""
-        default = await self.default_successor(person)
+        """The default first, then people of the same bidang, then the leadership; only
+        people who may hold every open step of ``person`` (``bot.authority``)."""
+        runs = await self.open_runs_of(person)
+        default = await self._default_successor(person)
         people = (await self.s.execute(select(Person).where(
             Person.office_id == person.office_id, Person.active.is_(True),
             Person.role.in_(HOLDER_ROLES), Person.id != person.id).order_by(Person.id)
         )).scalars().all()
         rank = {Role.KADIS: 1, Role.SEKRETARIS: 2, Role.KASUBAG: 3, Role.KABID: 4, Role.STAF: 5}
         people = sorted(people, key=lambda p: (p.unit_id != person.unit_id, rank[p.role], p.id))
-        out = [default] if default is not None else []
+        out = [default] if default is not None and default.id != person.id else []
         out += [p for p in people if default is None or p.id != default.id]
+        out = [p for p in out if await self._fits_all(p, runs)]
         return out[:limit]
 
     async def deactivate(self, actor: Person | None, person_id: int, *,
@@ -433,6 +482,8 @@ class Administration:
             successor = await self.default_successor(person)
         if (runs or items) and successor is None:
             raise InvalidInput(t("a.err_no_successor", name=person.name))
+        for run in runs:
+            await self._check_may_hold(successor, run)
         why = t("a.why_deactivate", name=person.name, reason=reason)
         for run in runs:
             await self._move_run(run, successor, actor, "deactivate", why)
@@ -486,6 +537,7 @@ class Administration:
         self._check_eligible(to)
         if to.id == run.assignee_id:
             raise InvalidInput(t("a.err_same_holder", name=to.name))
+        await self._check_may_hold(to, run)
         why = t("a.why_reassign", name=actor.name if actor else "admin")
         await self._move_run(run, to, actor, "reassign", why, note)
         return run
@@ -507,7 +559,7 @@ class Administration:
         to = None
         if to_id is not None:
             to = await self.person(to_id)
-            if not to.active or to.role != Role.STAF or to.unit_id != item.unit_id:
+            if to.role != Role.STAF or not await self.may_hold_run(to, run):
                 raise InvalidInput(t("a.err_item_staff", name=to.name))
         old = await self.s.get(Person, item.assigned_to_id) if item.assigned_to_id else None
         item.assigned_to_id = to.id if to else None
@@ -700,9 +752,11 @@ class Administration:
             if appt.absent_person_id else None
         back = []
         for run in runs:
-            to = absent if absent is not None and absent.active else \
+            to = absent if await self.may_hold_run(absent, run) else \
                 await self.holder(appt.office_id, appt.role, run.unit_id,
                                   exclude=appt.acting_person_id)
+            if not await self.may_hold_run(to, run):
+                to = next(iter(await self.candidates_for_run(run, limit=1)), None)
             if to is None:
                 log.warning("no holder to give run %s back to after appointment %s",
                             run.id, appt.id)

@@ -18,11 +18,11 @@ from bot import audit
 from bot.texts import role_title
 from bot.workflow import Workflow
 from models import (
-    Approval, Cycle, Document, Evidence, Indicator, LetterNumber, Person, StoredFile,
+    Approval, Cycle, Document, Evidence, Indicator, LetterNumber, Person, StepRun, StoredFile,
     Unit,
 )
 from models.enums import ApprovalAction, Role, StepStatus, ValueType
-from reports.document_data import DocumentData, IndicatorRow, Signatory, StepTiming
+from reports.document_data import DocumentData, IndicatorRow, Initial, Signatory, StepTiming
 from reports.measure import CapPolicy
 
 if TYPE_CHECKING:
@@ -110,12 +110,38 @@ async def signatory(wf: Workflow, cycle: Cycle, signed_doc: Document | None) -> 
             ).scalars().first()
             acting = ""
     office = await wf.office()
+    run = await s.get(StepRun, approval.step_run_id) if approval is not None else None
+    role = run.role if run is not None else Role.KADIS  # the post signed for (own or acting)
+    title = (f"Kepala {office.name}" if role == Role.KADIS
+             else f"{role_title(role)} {office.name}")
     return Signatory(
         place=office.place,
-        title=f"Kepala {office.name} {office.regency}".strip(),
+        title=f"{title} {office.regency}".strip(),
         name=person.name if person else "", rank=person.rank if person else "",
         nip=(person.nip or "") if person else "", acting=acting,
         signed_at=approval.created_at.astimezone(wf.sv.calendar.tz) if approval else None)
+
+
+async def approval_capacity(session, approval: Approval) -> str:
+    """The capacity recorded with an approval ("Plh. Kepala Dinas"); for approvals
+    recorded before it was kept, the run's role with the acting prefix."""
+    if approval.capacity:
+        return approval.capacity
+    run = await session.get(StepRun, approval.step_run_id)
+    title = role_title(run.role) if run is not None else ""
+    return f"{approval.acting_as} {title}".strip()
+
+
+async def initials(wf: Workflow, doc: Document | None) -> tuple[Initial, ...]:
+    """The paraf given on this version: capacity, name and time of each."""
+    if doc is None:
+        return ()
+    rows = (await wf.s.execute(
+        select(Approval, Person).join(Person, Person.id == Approval.person_id)
+        .where(Approval.document_id == doc.id, Approval.action == ApprovalAction.PARAF)
+        .order_by(Approval.id))).all()
+    return tuple([Initial(capacity=await approval_capacity(wf.s, a), name=p.name,
+                          at=a.created_at.astimezone(wf.sv.calendar.tz)) for a, p in rows])
 
 
 async def document_data(wf: Workflow, cycle: Cycle, *, version: int,
@@ -131,6 +157,7 @@ async def document_data(wf: Workflow, cycle: Cycle, *, version: int,
         rows=tuple(await indicator_rows(wf, cycle)),
         steps=tuple(await step_timings(wf, cycle)),
         signatory=await signatory(wf, cycle, signed_doc),
+        initials=await initials(wf, signed_doc),
         letter_number=letter.number if letter else None,
         letter_date=letter.letter_date if letter else None,
         verification_code=verification_code,
@@ -252,11 +279,20 @@ async def verify_code(session, code: str) -> dict | None:
         .where(Document.cycle_id == doc.cycle_id, Approval.action == ApprovalAction.SIGN)
         .order_by(Approval.id.desc()))).first()
     pdf = await session.get(StoredFile, doc.pdf_file_id) if doc.pdf_file_id else None
+    paraf = []
+    if signed:
+        paraf = [{"name": p.name, "capacity": await approval_capacity(session, a),
+                  "at": a.created_at} for a, p in (await session.execute(
+                      select(Approval, Person).join(Person, Person.id == Approval.person_id)
+                      .where(Approval.document_id == signed[0].document_id,
+                             Approval.action == ApprovalAction.PARAF)
+                      .order_by(Approval.id))).all()]
     return {
         "code": code, "letter_number": letter.number if letter else None,
         "letter_date": letter.letter_date if letter else None,
-        "signer": (f"{signed[0].acting_as} " if signed and signed[0].acting_as else "")
-        + (signed[1].name if signed else "-"),
+        "signer": signed[1].name if signed else "-",
+        "capacity": await approval_capacity(session, signed[0]) if signed else "",
+        "initials": paraf,
         "signed_at": signed[0].created_at if signed else None,
         "sha256": pdf.sha256 if pdf else doc.sha256, "cycle_id": doc.cycle_id,
         "version": doc.version,

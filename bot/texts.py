@@ -621,13 +621,14 @@ TEXTS["h.kasubag"] += "\n/alihkan - alihkan tugas pengisian data (langkah 4) kep
 TEXTS.update({
     "au.who_collect": "{title} atau staf bidang itu",
     "au.who_staf_sekretariat": "staf Sekretariat",
+    # shown as an alert too (at most 200 characters): the reason first, the name last
     "au.err_cannot_hold": (
-        "{name} tidak dapat memegang langkah {step} ({activity}): langkah ini hanya untuk "
-        "{who}, atau Plh./Plt. jabatan itu yang sedang ditunjuk. Tidak ada yang diubah."
+        "Ditolak: langkah {step} hanya dapat dipegang {who}, atau Plh./Plt. jabatan itu yang "
+        "sedang ditunjuk. {name} tidak memenuhi syarat itu; tidak ada yang diubah."
     ),
     "au.err_lapsed": (
-        "Maaf, Anda tidak berwenang (lagi) melaksanakan langkah {step} ({activity}): langkah "
-        "ini hanya untuk {who}, atau Plh./Plt. jabatan itu yang sedang ditunjuk saat ini."
+        "Maaf, Anda tidak berwenang (lagi): langkah {step} hanya untuk {who}, atau Plh./Plt. "
+        "jabatan itu yang sedang ditunjuk saat ini."
     ),
     "au.err_no_eligible": (
         "Tidak ada pegawai lain yang dapat memegang langkah {step}: langkah ini hanya untuk "

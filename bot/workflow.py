@@ -205,7 +205,6 @@ class Workflow:
         if run.assignee_id == actor.id:
             if cap is None:
                 raise NotAllowed(t("au.err_lapsed", step=step.number,
-                                   activity=step.activity,
                                    who=await who_may_text(self.s, step, run.unit_id)))
             return cap
         if cap is None:

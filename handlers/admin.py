@@ -359,13 +359,12 @@ async def reassign_pick(update: Update, context: Context, person: Person, cb) ->
                 r.id for r in await adm.reassignable_runs(person)}:
             raise StaleAction()
         activity, unit, name = await _run_label(adm, run)
-        people = (await session.execute(select(Person).where(
-            Person.office_id == person.office_id, Person.active.is_(True),
-            Person.role.in_(HOLDER_ROLES), Person.id != run.assignee_id))).scalars().all()
-        people = sorted(people, key=lambda p: (p.unit_id != run.unit_id, p.id))[:20]
+        people = await adm.candidates_for_run(run)  # only who may hold the step
         rows = [[(_label(f"{p.name} - {role_title(p.role)}"),
                   callbacks.encode("alhp", run.id, p.id))] for p in people]
         text = t("a.pick_to", step=run.step_no, activity=activity, unit=unit, name=name)
+        if not people:
+            text = await adm.no_candidates_text(run)
     await reply(update, text, rows, edit=True)
 
 

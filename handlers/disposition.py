@@ -10,7 +10,7 @@ from telegram.ext import CallbackQueryHandler, CommandHandler
 from bot import callbacks
 from bot.texts import period_label, t
 from bot.workcal import format_wib, to_wib
-from bot.workflow import InvalidInput, NotAllowed, StaleAction
+from bot.workflow import InvalidInput, StaleAction
 from handlers.common import (
     Context, action, clear_conversation, download, drop_buttons, file_route, reply, services,
     set_conversation, text_route, transaction, typed_text,
@@ -150,8 +150,7 @@ async def accept_disposition(update: Update, context: Context, person: Person, c
         step = wf.sop.step(run.step_no)
         if step.kind != "dispose" or run.status != StepStatus.OPEN:
             raise StaleAction()
-        if run.assignee_id != person.id:
-            raise NotAllowed(t("err.not_assignee"))
+        await wf._require_holder(run, person, step)  # who may hold it, now
         await set_conversation(session, person.id, "dsp_note", "note", {"run": run.id})
     await drop_buttons(update)
     await reply(update, t("d.ask_note"), force_reply=True)
@@ -212,8 +211,7 @@ async def _coord_run(wf, person: Person, run_id: int):
     step = wf.sop.step(run.step_no)
     if step.kind != "coordinate" or run.status != StepStatus.OPEN:
         raise StaleAction()
-    if run.assignee_id != person.id:
-        raise NotAllowed(t("err.not_assignee"))
+    await wf._require_holder(run, person, step)  # who may hold it, now
     return run
 
 

@@ -58,6 +58,8 @@ class Approval(Base):
     reason: Mapped[str] = mapped_column(Text, default="")
     document_sha256: Mapped[str] = mapped_column(String(64))
     acting_as: Mapped[str] = mapped_column(String(20), default="")  # "Plh."/"Plt."
+    # the capacity in which the person acted: "Kepala Dinas", "Plh. Kepala Dinas", ...
+    capacity: Mapped[str] = mapped_column(String(200), default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

@@ -128,6 +128,16 @@ class Signatory:
 
 
 @dataclass(frozen=True)
+class Initial:
+    """A paraf (initial) on the document: the capacity in which it was given
+    ("Sekretaris", "Plh. Sekretaris"), the person's name, and when."""
+
+    capacity: str
+    name: str
+    at: datetime | None = None
+
+
+@dataclass(frozen=True)
 class DocumentData:
     """Everything a measurement document shows. Filled by the caller from the database."""
 
@@ -139,6 +149,7 @@ class DocumentData:
     rows: tuple[IndicatorRow, ...]
     steps: tuple[StepTiming, ...] = ()
     signatory: Signatory | None = None
+    initials: tuple[Initial, ...] = ()
     letter_number: str | None = None
     letter_date: date | None = None
     verification_code: str | None = None

@@ -735,7 +735,7 @@ class _DocumentWriter:
         if sig is not None:
             pdf.font(size)
             title_lines = pdf.wrap(sig.full_title, block_w)
-        needed = (len(title_lines) + 5) * line_h + 22
+        needed = (len(title_lines) + 5) * line_h + 22 + 9 * len(data.initials)
         needed = max(needed, 42 if data.verification_code else 0)
         y = pdf.get_y() + 4
         if y + needed > _BOTTOM:
@@ -767,7 +767,22 @@ class _DocumentWriter:
             if text.strip():
                 y += line_h
                 pdf.line_at(x, y, block_w, pdf.t(text), "C")
+        y = self._initials(y)
         pdf.set_y(y + 4)
+
+    def _initials(self, y: float) -> float:
+        """The paraf koordinasi under the signature block: capacity, name, date."""
+        pdf = self.pdf
+        width = _PAGE_W - 2 * _MARGIN
+        pdf.font(8.5)
+        for ini in self.data.initials:
+            text = f"Paraf koordinasi: {ini.capacity} - {ini.name}"
+            if ini.at is not None:
+                text += f", {format_date(ini.at.date())}"
+            for line in pdf.wrap(pdf.t(text), width):
+                y += 4.2
+                pdf.line_at(_MARGIN, y, width, line, "L")
+        return y
 
     def _verification(self, y: float) -> None:
         pdf, data = self.pdf, self.data

@@ -221,11 +221,12 @@ async def test_deactivating_a_kabid_moves_the_open_data_entry_to_the_chosen_pers
     # the Kabid answered the first indicator before going
     await walk(lambda wf, s: wf.record_answer(kabid, run.id, items[0].id, raw_text="80",
                                               value=80))
-    # only the admin manages people; the default successor is the superior (Kasubag)
+    # only the admin manages people; the default successor is the first who may hold the
+    # bidang's data entry: its staf (the superior, the Kasubag, may not)
     with pytest.raises(NotAllowed):
         await walk(adm(lambda a: a.deactivate(kasubag, kabid.id)))
     default = await walk(adm(lambda a: a.default_successor(kabid)))
-    assert default.id == kasubag.id
+    assert default.id == staf.id
 
     result = await walk(adm(lambda a: a.deactivate(admin, kabid.id, successor_id=staf.id,
                                                    reason="pensiun")))
@@ -307,10 +308,14 @@ async def test_changing_role_moves_what_no_longer_fits_and_the_roster(walk):
     # the Kabid Perindustrian moves to Bidang HIJS: the IND data goes to the default holder
     with pytest.raises(InvalidInput):  # nobody else holds Kabid IND: a successor is needed
         await walk(adm(lambda a: a.change_person(None, kabid.id, unit_code="HIJS")))
+    # the Kasubag may not hold a bidang's data entry; a staf of the bidang may
+    await walk.refused(adm(lambda a: a.change_person(
+        None, kabid.id, unit_code="HIJS", successor_id=kasubag.id)), InvalidInput)
+    staf = await walk.who(Role.STAF, "IND")
     person, moved = await walk(adm(lambda a: a.change_person(
-        None, kabid.id, unit_code="HIJS", successor_id=kasubag.id)))
+        None, kabid.id, unit_code="HIJS", successor_id=staf.id)))
     assert [r.id for r in moved] == [run.id]
-    assert (await open_run(walk, cycle_id, 4, "IND")).assignee_id == kasubag.id
+    assert (await open_run(walk, cycle_id, 4, "IND")).assignee_id == staf.id
     sek = await walk.who(Role.SEKRETARIS)
     await appoint_plh(walk, sek, date(2024, 10, 7), date(2024, 10, 9))
     text = await walk(adm(lambda a: a.roster_text(sek)))
