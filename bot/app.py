@@ -1,10 +1,12 @@
 """The PTB Application, assembled in one place.
 
+Updates come from the durable intake (``bot/intake.py``): each is committed to the inbox
+before Telegram is told it arrived, and processed in one transaction that also marks it
+processed, so a redelivered update has no second effect.
+
 Handler groups, in order:
   -2  refuse every update from a group, supergroup or channel (private chats only)
-  -1  drop a Telegram update already processed (a redelivery has no effect)
    0  commands, buttons, then free text and files routed to the person's conversation
-  99  record the update as processed (after the handlers, so a crash re-handles it)
 """
 from __future__ import annotations
 
@@ -19,10 +21,11 @@ from telegram.ext import (
     Defaults, TypeHandler,
 )
 
+from bot.intake import Intake, UpdateSessions, note_error
 from bot.outbox_sender import OutboxSender
 from bot.services import Services
 from bot.texts import t
-from models import GroupChat, Person, ProcessedUpdate
+from models import GroupChat, Person
 from models.enums import Role
 
 log = logging.getLogger(__name__)
@@ -113,31 +116,9 @@ async def private_chats_only(update: Update, context: ContextTypes.DEFAULT_TYPE)
     raise ApplicationHandlerStop
 
 
-async def drop_duplicate_update(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Group -1: an update already handled (redelivered by Telegram) has no effect."""
-    sm = context.application.bot_data["sessionmaker"]
-    async with sm() as session:
-        seen = await session.get(ProcessedUpdate, update.update_id)
-    if seen is not None:
-        log.info("update %s already processed: dropped", update.update_id)
-        raise ApplicationHandlerStop
-
-
-async def mark_update_processed(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """The last group: the update is recorded as handled only after the handlers ran, so
-    a crash in the middle leaves it to be handled again when Telegram redelivers it
-    (the handlers check state, so a second run of a finished action is refused), rather
-    than dropping input the person never got an answer to."""
-    sm = context.application.bot_data["sessionmaker"]
-    try:
-        async with sm() as session, session.begin():
-            session.add(ProcessedUpdate(update_id=update.update_id))
-    except IntegrityError:
-        pass
-
-
 async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
     log.error("error while handling an update", exc_info=context.error)
+    note_error(context.error)  # recorded on the update's inbox row
     if isinstance(update, Update):
         try:
             if update.callback_query is not None:
@@ -198,6 +179,7 @@ def build_application(services: Services, sessionmaker, *, token: str, base_url:
         .post_init(_post_init)
         .post_stop(_post_stop)
         .concurrent_updates(False)  # one update at a time: conversations stay ordered
+        .updater(None)  # updates come from the inbox (bot/intake.py), not PTB's Updater
     )
     if base_url:
         builder = builder.base_url(base_url)
@@ -206,15 +188,17 @@ def build_application(services: Services, sessionmaker, *, token: str, base_url:
     if rate_limit:
         builder = builder.rate_limiter(AIORateLimiter(max_retries=3))
     app = builder.build()
-    app.bot_data.update(services=services, sessionmaker=sessionmaker, run_sender=run_sender,
-                        run_jobs=run_jobs)
+    # while an update is processed, every session a handler opens is that update's one
+    # session (its writes and the inbox mark commit together); elsewhere a new session
+    app.bot_data.update(services=services, sessionmaker=UpdateSessions(sessionmaker),
+                        run_sender=run_sender, run_jobs=run_jobs,
+                        intake=Intake(app, sessionmaker,
+                                      journal_dir=services.store.root / "inbox-journal"))
 
     from handlers import register_all
 
     app.add_handler(TypeHandler(Update, private_chats_only), group=-2)
-    app.add_handler(TypeHandler(Update, drop_duplicate_update), group=-1)
     register_all(app)
-    app.add_handler(TypeHandler(Update, mark_update_processed), group=99)
     app.add_error_handler(on_error)
     return app
 

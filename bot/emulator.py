@@ -905,7 +905,6 @@ class SimUser:
                     while found is None:
                         await cond.wait()
                         found = find()
-                    return found
         except TimeoutError:
             recent = [(m.message_id, m.content[:80]) for m in self.messages[-5:]]
             raise TimeoutError(
@@ -913,6 +912,9 @@ class SimUser:
                 f"{predicate!r}, after={after!r}) in chat {self.chat_id} within {timeout}s;"
                 f" recent messages: {recent}"
             ) from None
+        if self.emulator.settle_hook is not None:  # e.g. the bot's commit of this answer
+            await self.emulator.settle_hook()
+        return found
 
     # -- acting -----------------------------------------------------------------------
     async def send_text(self, text: str, *, reply_to: int | None = None) -> JSON:
@@ -1117,6 +1119,9 @@ class BotApiEmulator:
         self.stats = EmulatorStats()
         self.commands: dict[str, list[JSON]] = {}
         self.webhook: JSON = {}
+        # awaited by SimUser.wait_for before it returns a match (the harness waits there
+        # for the bot's commit of the update it answered: replies precede the commit)
+        self.settle_hook: Callable[[], Awaitable[None]] | None = None
         self._users: dict[int, SimUser] = {}
         self._updates: list[JSON] = []
         self._update_log: dict[int, JSON] = {}  # recent updates by id, for redeliver()

@@ -38,8 +38,21 @@ class Harness:
             emulator = BotApiEmulator(token=TEST_TOKEN)
             await emulator.start()
         self.emulator = emulator
+        emulator.settle_hook = self.committed
         await self.start_bot()
         return self
+
+    async def committed(self) -> None:
+        """The bot answers before the update's transaction commits (``bot/intake.py``):
+        a simulated person who saw the answer looks at the database after that commit."""
+        intake = self.app.bot_data.get("intake") if self.app is not None else None
+        if intake is None or not intake.busy:
+            return
+        seen = intake.processed
+        for _ in range(2000):  # at most 10 s
+            await asyncio.sleep(0.005)
+            if not intake.busy or intake.processed > seen:
+                return
 
     async def start_bot(self) -> None:
         self.app = build_application(
@@ -49,13 +62,13 @@ class Harness:
         await self.app.initialize()
         await self.app.post_init(self.app)  # run_polling() would call it; we drive by hand
         await self.app.start()
-        await self.app.updater.start_polling(poll_interval=0, timeout=1)
+        self.intake.poll_timeout = 1
+        await self.intake.start()
 
     async def stop_bot(self) -> None:
         if self.app is None:
             return
-        if self.app.updater.running:
-            await self.app.updater.stop()
+        await self.intake.stop()
         if self.app.running:
             await self.app.stop()
             await self.app.post_stop(self.app)
@@ -74,6 +87,10 @@ class Harness:
     @property
     def sender(self):
         return self.app.bot_data["sender"]
+
+    @property
+    def intake(self):
+        return self.app.bot_data["intake"]
 
     def user_for(self, person: Person) -> SimUser:
         if person.id not in self.users:
@@ -111,7 +128,7 @@ class Harness:
         end = loop.time() + timeout
         while loop.time() < end:
             await asyncio.sleep(0.02)
-            if self.emulator.updates_pending() or not self.app.update_queue.empty():
+            if self.emulator.updates_pending() or await self.intake.pending():
                 continue
             await self.sender.drain(timeout=max(0.1, end - loop.time()))
             async with self.sessionmaker() as session:

@@ -10,14 +10,14 @@ from models.documents import (
     StoredFile,
 )
 from models.indicators import Indicator, Target
-from models.intake import GroupChat
+from models.intake import GroupChat, Inbox
 from models.organisation import Invitation, Office, Person, Unit
-from models.records import AuditHead, AuditLog, Outbox, ProcessedUpdate, Reminder
+from models.records import AuditHead, AuditLog, Outbox, Reminder
 from models.workflow import Conversation, Cycle, CycleIndicator, Evidence, StepRun, Submission
 
 __all__ = [
     "ActingAppointment", "ActingKind", "Approval", "AuditHead", "AuditLog", "Base", "Conversation", "Cycle", "CycleIndicator",
-    "Delivery", "Document", "Evidence", "GroupChat", "Indicator", "Invitation", "LetterCounter",
-    "LetterNumber", "Office", "Outbox", "Person", "ProcessedUpdate", "Reminder", "StepRun",
+    "Delivery", "Document", "Evidence", "GroupChat", "Inbox", "Indicator", "Invitation", "LetterCounter",
+    "LetterNumber", "Office", "Outbox", "Person", "Reminder", "StepRun",
     "StoredFile", "Submission", "Target", "Unit", "utcnow",
 ]

@@ -1,4 +1,4 @@
-"""Append-only audit log, the outbox of messages, reminders, processed updates."""
+"""Append-only audit log, the outbox of messages, reminders (the inbox: models/intake.py)."""
 from __future__ import annotations
 
 from datetime import datetime
@@ -81,12 +81,3 @@ class Reminder(Base):
     sent_at: Mapped[datetime] = mapped_column(default=utcnow)
     person_id: Mapped[int | None] = mapped_column(ForeignKey("person.id"))
     outbox_id: Mapped[int | None] = mapped_column(ForeignKey("outbox.id"))
-
-
-class ProcessedUpdate(Base):
-    """Telegram update ids already handled, so a redelivery has no effect."""
-
-    __tablename__ = "processed_update"
-
-    update_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)

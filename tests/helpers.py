@@ -24,6 +24,8 @@ async def snapshot(session: AsyncSession) -> dict[str, list[tuple]]:
     """Every row of every table, to prove a refused move changed nothing."""
     result = {}
     for table in models.Base.metadata.sorted_tables:
+        if table.name == "inbox":  # intake bookkeeping: every update adds a row
+            continue
         rows = (await session.execute(select(table))).all()
         result[table.name] = sorted((tuple(map(repr, r)) for r in rows))
     return result

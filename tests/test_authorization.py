@@ -4,7 +4,7 @@ One cycle is driven from the first command to the last receipt. At each point wh
 action is legitimately possible, every actor presses its real callback data (forged onto
 a message in their own chat when they do not have the button): only the actor the SOP
 allows succeeds (and the state moves as expected); everyone else gets a short Indonesian
-refusal and the database (minus ``processed_update``) is exactly as before.
+refusal and the database (minus the ``inbox``) is exactly as before.
 """
 from __future__ import annotations
 
@@ -89,7 +89,6 @@ class Matrix:
     async def snap(self) -> dict:
         async with self.sm() as s:
             snap = await snapshot(s)
-        snap.pop("processed_update")
         return snap
 
     def _pad(self, key: str, data: str):

@@ -21,7 +21,7 @@ What every example asserts
 * the person got a clear Indonesian answer: a message (text, file) or a callback answer
   (button) that is not empty and has no traceback / English error words;
 * nothing changed for invalid or unauthorised input: the whole database (minus the
-  ``processed_update`` bookkeeping and the id of the card message) is as before; valid
+  ``inbox`` bookkeeping and the id of the card message) is as before; valid
   input (a number ``parse_number`` reads, a visible note) is stored as such.
 
 The number of inputs tried per category is counted, printed and asserted at the end of
@@ -211,7 +211,7 @@ async def state(sm, h=None) -> dict:
     out = {}
     async with sm() as s:
         for table in models.Base.metadata.sorted_tables:
-            if table.name == "processed_update":
+            if table.name == "inbox":
                 continue
             cols = [c for c in table.columns if not (
                 table.name == "conversation" and c.name in ("message_id", "updated_at")

@@ -55,7 +55,8 @@ class ShortTimeouts(Harness):
         await self.app.initialize()
         await self.app.post_init(self.app)
         await self.app.start()
-        await self.app.updater.start_polling(poll_interval=0, timeout=1)
+        self.intake.poll_timeout = 1
+        await self.intake.start()
 
 
 class ImpatientPlayer(Player):
@@ -146,7 +147,7 @@ async def test_a_cycle_completes_with_10_percent_bot_api_faults(config, sessionm
         assert [r.id for r in rows if r.status != OutboxStatus.SENT] == []
         # never crashed
         sender = h.sender
-        assert h.app.running and h.app.updater.running
+        assert h.app.running and h.intake.running
         assert sender._task is not None and not sender._task.done()
         claims = sender._claims
     finally:

@@ -2,7 +2,8 @@
 
 * The same Telegram update delivered twice (same ``update_id``: Telegram redelivers
   updates whose confirmation was lost, e.g. when the bot crashed before its next
-  getUpdates) has the effect of one: group -1 drops it via ``processed_update``.
+  getUpdates) has the effect of one: its inbox row is already there and processed
+  (``bot/intake.py``), so it is not processed again.
 * Two presses of the same button (two different callback queries, a double tap) have
   the effect of one.
 * An older card's button pressed after a newer card exists is refused as stale and
@@ -17,7 +18,7 @@ from sqlalchemy import func, select
 
 from bot.documents import compile_documents
 from models import (
-    Approval, AuditLog, CycleIndicator, Document, LetterNumber, Outbox, ProcessedUpdate, StepRun,
+    Approval, AuditLog, CycleIndicator, Document, Inbox, LetterNumber, Outbox, StepRun,
     Submission,
 )
 from models.enums import ApprovalAction, DocumentStatus, OutboxStatus, Role, StepStatus
@@ -41,7 +42,7 @@ async def answer_of(user, query_id: str, timeout: float = 30.0):
 
 async def last_update_id(sm) -> int:
     async with sm() as s:
-        return (await s.execute(select(func.max(ProcessedUpdate.update_id)))).scalar_one()
+        return (await s.execute(select(func.max(Inbox.update_id)))).scalar_one()
 
 
 async def count(sm, model, *where) -> int:
@@ -53,7 +54,6 @@ async def count(sm, model, *where) -> int:
 async def state(sm) -> dict:
     async with sm() as s:
         snap = await snapshot(s)
-    snap.pop("processed_update")
     return snap
 
 
@@ -119,13 +119,13 @@ async def test_data_entry_redelivered_double_pressed_and_stale(harness, people, 
     skip_update = await last_update_id(sm)
     await quiet(harness)
     before, seq = await state(sm), chat_seq(kabid)
-    processed = await count(sm, ProcessedUpdate)
+    processed = await count(sm, Inbox, Inbox.processed_at.is_not(None))
 
     # ... and delivered again with the same update ids: no effect at all
     await redeliver_after_restart(harness, answer_update, skip_update)
     await quiet(harness)
     assert await state(sm) == before
-    assert await count(sm, ProcessedUpdate) == processed
+    assert await count(sm, Inbox, Inbox.processed_at.is_not(None)) == processed
     assert chat_seq(kabid) == seq  # not even a reply
     assert [s.value for s in await revisions(items[0])] == [Decimal("4.2")]
     assert [s.skipped for s in await revisions(items[1])] == [True]

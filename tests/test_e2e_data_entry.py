@@ -81,7 +81,6 @@ async def count(sm, model) -> int:
 async def without_bookkeeping(sm) -> dict:
     async with sm() as s:
         snap = await snapshot(s)
-    snap.pop("processed_update")
     return snap
 
 

@@ -12,7 +12,7 @@ from tests.e2e import harness  # noqa: F401  (fixture)
 from tests.helpers import person, snapshot
 
 NOTICE = "hanya melayani percakapan pribadi"
-BOOKKEEPING = ("group_chat", "processed_update", "inbox")
+BOOKKEEPING = ("group_chat",)
 
 
 async def _snap(sm) -> dict:

@@ -1,0 +1,597 @@
+"""Durable intake (a transactional inbox) and the processor of the inbox.
+
+Telegram forgets an update once the bot has confirmed it: in polling, by asking
+``getUpdates`` with an offset past it; in webhook mode, by answering the POST with 200.
+PTB confirms before the handlers have run, so a crash mid-handler loses the update.
+Here every update is first committed to the ``inbox`` table and only then confirmed:
+
+* **polling** (:meth:`Intake.start` with ``polling=True``): the bot's own ``getUpdates``
+  loop stores what it got, commits, and only then asks with the next offset;
+* **webhook** (:class:`WebhookServer`): the secret header is checked (403 without it),
+  the update is committed, then the answer is 200.
+
+The processor takes unprocessed rows in ``update_id`` order, one at a time (so one
+person's updates are strictly in order; so is everybody's). Each update is processed in
+ONE database transaction, in one session: every session a handler opens through
+``bot_data["sessionmaker"]`` while the update is processed is that session
+(:class:`UpdateSessions`), and each ``session.begin()`` of a handler is a savepoint, so a
+refused action still rolls back only its own writes. The row's ``processed_at`` is set in
+that same transaction, which commits after the handlers have run (replies included).
+Hence, whatever moment the process dies:
+
+* an update is never lost: it is in the inbox before Telegram forgets it, and a row not
+  marked is processed at the next start (before anything new);
+* its effects (state, conversation, outbox rows, audit) happen exactly once: they
+  commit together with the mark, or not at all and the whole update runs again;
+* Bot API calls that are not in the outbox (the direct reply, answering a button,
+  editing the card in place) are never skipped, and happen once in all but one case:
+  each call the processing makes, and Telegram's answer, is appended to the update's
+  call journal (:class:`CallJournal`, a file in the storage folder) as soon as the
+  answer arrives; when an update runs again after a crash, its calls that are in the
+  journal are not made again (the recorded answer is returned: the person keeps the
+  card they already have, and its message id is the one committed). A call whose answer
+  had not reached the journal when the process died (Telegram carried it out, the bot
+  never heard back) is made again: at least once. A journal records the calls of one
+  update, in order; a second run that makes a different call from some point on makes
+  the rest for real.
+
+A handler that raises is reported by the error handler (the person gets the generic
+message); what it committed in its savepoints stays, as before, and the row is marked
+processed with the error, so a broken update is not retried forever.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import json
+import logging
+from contextlib import asynccontextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+from sqlalchemy import func, select, update as sql_update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from telegram import Update
+from telegram.error import Conflict, InvalidToken, NetworkError, RetryAfter
+
+from bot import crashpoints
+from models.base import utcnow
+from models.intake import Inbox
+
+log = logging.getLogger(__name__)
+
+ALLOWED_UPDATES = ["message", "callback_query"]
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+
+
+# ------------------------------------------------------------------ one session per update
+@dataclass
+class _Processing:
+    session: AsyncSession
+    errors: list[BaseException] = field(default_factory=list)
+    journal: "CallJournal | None" = None
+    active: bool = True  # False once the handlers returned
+
+
+_CURRENT: ContextVar[_Processing | None] = ContextVar("sopbot_update_session", default=None)
+
+
+def current() -> _Processing | None:
+    """The update being processed here: by this task, or by a task it started (a
+    handler run as a task of its own inherits the context). A task that outlives the
+    processing gets None: its sessions are new ones."""
+    p = _CURRENT.get()
+    if p is not None and p.active:
+        return p
+    return None
+
+
+def note_error(error: BaseException) -> None:
+    """Called by the error handler: the update being processed failed."""
+    p = current()
+    if p is not None:
+        p.errors.append(error)
+
+
+class SharedSession:
+    """The update's session as a handler sees it: ``async with`` does not close it,
+    ``begin()`` is a savepoint, ``commit()`` only flushes (the update commits once)."""
+
+    __slots__ = ("_session",)
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def __aenter__(self) -> "SharedSession":
+        return self
+
+    async def __aexit__(self, *exc) -> bool:
+        return False
+
+    def begin(self):
+        return self._session.begin_nested()
+
+    async def commit(self) -> None:
+        await self._session.flush()
+
+    async def close(self) -> None:
+        pass
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._session, name)
+
+
+class UpdateSessions:
+    """``bot_data["sessionmaker"]``: while an update is processed, its one session;
+    elsewhere (the outbox sender, the jobs, start-up) a new session as usual."""
+
+    def __init__(self, sessionmaker) -> None:
+        self.real = sessionmaker
+
+    def __call__(self, **kw):
+        p = current()
+        if p is None:
+            return self.real(**kw)
+        return SharedSession(p.session)
+
+    def begin(self):
+        p = current()
+        if p is None:
+            return self.real.begin()
+        return _shared_begin(p.session)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real, name)
+
+
+@asynccontextmanager
+async def _shared_begin(session: AsyncSession):
+    async with session.begin_nested():
+        yield SharedSession(session)
+
+
+# ------------------------------------------------------------------ the call journal
+_MISSING = object()
+
+
+class CallJournal:
+    """The Bot API calls made while processing one update, and their answers, one JSON
+    line each (``<dir>/<update_id>.jsonl``, 0600). Read back when the update runs again
+    after a crash; removed once the update committed."""
+
+    def __init__(self, directory: Path | None, update_id: int) -> None:
+        self.path = directory / f"{update_id}.jsonl" if directory is not None else None
+        self.recorded: list[dict] = []
+        self.position = 0
+        self.replayed = 0
+        if self.path is not None and self.path.exists():
+            for line in self.path.read_text(encoding="utf-8").splitlines():
+                try:
+                    self.recorded.append(json.loads(line))
+                except ValueError:  # a line cut off by the crash: the call repeats
+                    break
+
+    def replay(self, method: str) -> Any:
+        """The recorded answer of this call, if the earlier run made the same call here."""
+        if self.position < len(self.recorded) and self.recorded[self.position]["m"] == method:
+            answer = self.recorded[self.position]["r"]
+            self.position += 1
+            self.replayed += 1
+            return answer
+        self.position = len(self.recorded) + 1  # diverged: the rest are made for real
+        return _MISSING
+
+    def record(self, method: str, answer: Any) -> None:
+        if self.path is None:
+            return
+        from bot.storage import private_dir, private_opener
+
+        private_dir(self.path.parent)
+        with open(self.path, "a", encoding="utf-8", opener=private_opener) as fh:
+            fh.write(json.dumps({"m": method, "r": answer}, ensure_ascii=False) + "\n")
+            fh.flush()  # in the kernel: survives the process being killed
+
+    def remove(self) -> None:
+        if self.path is not None:
+            with contextlib.suppress(FileNotFoundError):
+                self.path.unlink()
+
+
+class JournaledRequest:
+    """Wraps the bot's request object: a call made by the task that processes an
+    update goes through that update's :class:`CallJournal`; every other call (the
+    outbox sender, jobs, start-up) passes straight through."""
+
+    def __init__(self, inner) -> None:
+        self.inner = inner
+
+    async def post(self, url: str, request_data=None, *args, **kwargs):
+        p = current()
+        if p is None or p.journal is None:
+            return await self.inner.post(url, request_data, *args, **kwargs)
+        method = url.rsplit("/", 1)[-1]
+        answer = p.journal.replay(method)
+        if answer is not _MISSING:
+            return answer
+        answer = await self.inner.post(url, request_data, *args, **kwargs)
+        p.journal.record(method, answer)
+        return answer
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+def journal_calls(bot) -> None:
+    """Put the journal between the bot and its (non-getUpdates) request object."""
+    updates_request, request = bot._request
+    if not isinstance(request, JournaledRequest):
+        bot._request = (updates_request, JournaledRequest(request))
+
+
+# ------------------------------------------------------------------ the inbox
+def _key(update: Update) -> int | None:
+    chat = update.effective_chat
+    if chat is not None:
+        return chat.id
+    user = update.effective_user
+    return user.id if user is not None else None
+
+
+class Intake:
+    """Stores updates in the inbox and processes them (see the module doc)."""
+
+    def __init__(self, application, sessionmaker, *, poll_timeout: int = 10,
+                 allowed_updates: list[str] | None = None,
+                 journal_dir: Path | None = None) -> None:
+        self.app = application
+        self.sm = sessionmaker  # the plain sessionmaker, never the shared one
+        self.journal_dir = journal_dir
+        self.replayed = 0  # Bot API calls answered from a journal (not made twice)
+        self.poll_timeout = poll_timeout
+        self.allowed_updates = allowed_updates or ALLOWED_UPDATES
+        self.processed = 0
+        self._wake = asyncio.Event()
+        self._running = False
+        self._poller: asyncio.Task | None = None
+        self._processor: asyncio.Task | None = None
+        self._busy = False
+
+    # -- storing ------------------------------------------------------------------
+    async def store(self, updates: Iterable[Update]) -> int:
+        """Commit ``updates`` to the inbox (those already there are left alone);
+        returns how many were new. Raises when the database refuses: then nothing may
+        be confirmed to Telegram."""
+        rows = {u.update_id: u for u in updates}
+        if not rows:
+            return 0
+        for attempt in range(3):
+            try:
+                async with self.sm() as session, session.begin():
+                    known = set((await session.execute(
+                        select(Inbox.update_id).where(Inbox.update_id.in_(list(rows))))).scalars())
+                    new = [u for i, u in sorted(rows.items()) if i not in known]
+                    for u in new:
+                        session.add(Inbox(update_id=u.update_id, payload=u.to_dict(),
+                                          chat_key=_key(u), received_at=utcnow(), error=""))
+                return len(new)
+            except IntegrityError:  # stored meanwhile by a concurrent request: look again
+                if attempt == 2:
+                    raise
+        return 0
+
+    async def store_json(self, data: dict) -> int:
+        return await self.store([Update.de_json(data, self.app.bot)])
+
+    # -- processing ---------------------------------------------------------------
+    def wake(self) -> None:
+        self._wake.set()
+
+    @property
+    def busy(self) -> bool:
+        """An update is being processed (its transaction not yet committed)."""
+        return self._busy
+
+    async def pending(self) -> int:
+        """Rows not processed yet (the one being processed included)."""
+        async with self.sm() as session:
+            return (await session.execute(select(func.count()).select_from(Inbox).where(
+                Inbox.processed_at.is_(None)))).scalar_one()
+
+    async def process_pending(self) -> int:
+        """Process every unprocessed row, oldest first; returns how many."""
+        done = 0
+        while True:
+            async with self.sm() as session:
+                batch = (await session.execute(
+                    select(Inbox.update_id, Inbox.payload).where(Inbox.processed_at.is_(None))
+                    .order_by(Inbox.update_id).limit(50))).all()
+            if not batch:
+                return done
+            for update_id, payload in batch:
+                if await self.process(update_id, payload):
+                    done += 1
+
+    async def process(self, update_id: int, payload: dict) -> bool:
+        """Run the handlers for one inbox row in one transaction that also marks it."""
+        self._busy = True
+        try:
+            return await self._process(update_id, payload)
+        finally:
+            self._busy = False
+
+    async def _process(self, update_id: int, payload: dict) -> bool:
+        update = Update.de_json(payload, self.app.bot)
+        state: _Processing | None = None
+        try:
+            async with self.sm() as session:
+                async with session.begin():
+                    # the first statement writes: on SQLite it starts the transaction
+                    # (so the handlers' savepoints nest in it) and takes the write lock
+                    claimed = await session.execute(
+                        sql_update(Inbox).where(Inbox.update_id == update_id,
+                                                Inbox.processed_at.is_(None))
+                        .values(error=""))
+                    if claimed.rowcount == 0:
+                        return False  # processed meanwhile
+                    journal = CallJournal(self.journal_dir, update_id)
+                    state = _Processing(session, journal=journal)
+                    token = _CURRENT.set(state)
+                    try:
+                        await self.app.process_update(update)
+                    finally:
+                        state.active = False
+                        _CURRENT.reset(token)
+                    crashpoints.hit("processing")  # handlers ran, replies sent, not committed
+                    await session.execute(
+                        sql_update(Inbox).where(Inbox.update_id == update_id).values(
+                            processed_at=utcnow(),
+                            error=_error_text(state.errors)))
+            if state is not None and state.journal is not None:
+                self.replayed += state.journal.replayed
+                if state.journal.replayed:
+                    log.info("update %s: %d Bot API call(s) of the interrupted run not "
+                             "repeated", update_id, state.journal.replayed)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # the transaction could not commit: record, never loop
+            log.exception("update %s could not be committed", update_id)
+            errors = (state.errors if state else []) + [exc]
+            async with self.sm() as session, session.begin():
+                await session.execute(
+                    sql_update(Inbox).where(Inbox.update_id == update_id,
+                                            Inbox.processed_at.is_(None))
+                    .values(processed_at=utcnow(), error=_error_text(errors)))
+        if state is not None and state.journal is not None:
+            state.journal.remove()  # committed: the calls are never needed again
+        self.processed += 1
+        sender = self.app.bot_data.get("sender")
+        if sender is not None:
+            sender.wake()
+        return True
+
+    async def _process_loop(self) -> None:
+        while self._running:
+            try:
+                done = await self.process_pending()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("inbox pass failed")
+                done = 0
+            if done:
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=1.0)
+            self._wake.clear()
+
+    # -- polling ------------------------------------------------------------------
+    async def _poll_loop(self) -> None:
+        offset: int | None = None  # none at start: Telegram resends what was not confirmed
+        delay = 0.0
+        while self._running:
+            try:
+                updates = await self.app.bot.get_updates(
+                    offset=offset, timeout=self.poll_timeout,
+                    allowed_updates=self.allowed_updates)
+            except asyncio.CancelledError:
+                raise
+            except InvalidToken:
+                log.error("the bot token was refused: polling stopped")
+                return
+            except RetryAfter as exc:
+                await asyncio.sleep(float(getattr(exc.retry_after, "total_seconds",
+                                                  lambda: exc.retry_after)()))
+                continue
+            except Conflict:
+                log.warning("getUpdates conflict (another poller?): trying again")
+                await asyncio.sleep(1.0)
+                continue
+            except NetworkError as exc:
+                delay = min(30.0, max(0.5, delay * 2))
+                log.info("getUpdates failed (%s): again in %.1f s", exc, delay)
+                await asyncio.sleep(delay)
+                continue
+            except Exception:
+                log.exception("getUpdates failed")
+                await asyncio.sleep(1.0)
+                continue
+            delay = 0.0
+            if not updates:
+                continue
+            while True:
+                try:
+                    await self.store(updates)
+                    break
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception("could not store %d update(s): retrying", len(updates))
+                    await asyncio.sleep(1.0)
+            crashpoints.hit("inbox_committed")  # stored, not yet confirmed to Telegram
+            offset = max(u.update_id for u in updates) + 1
+            self.wake()
+
+    # -- life cycle ---------------------------------------------------------------
+    @property
+    def running(self) -> bool:
+        return self._running and self._processor is not None and not self._processor.done() \
+            and (self._poller is None or not self._poller.done())
+
+    async def start(self, *, polling: bool = True) -> None:
+        """Process what an earlier run left unprocessed, then take new updates."""
+        self._running = True
+        journal_calls(self.app.bot)
+        await self._clean_journals()
+        left = await self.process_pending()
+        if left:
+            log.info("processed %d update(s) left in the inbox by the previous run", left)
+        self._processor = asyncio.create_task(self._process_loop(), name="inbox-processor")
+        if polling:
+            self._poller = asyncio.create_task(self._poll_loop(), name="inbox-poller")
+
+    async def _clean_journals(self) -> None:
+        """Journals of updates that committed (the process died before removing them)
+        are left over; those of unprocessed updates are kept for their second run."""
+        if self.journal_dir is None or not self.journal_dir.exists():
+            return
+        found = [p for p in self.journal_dir.glob("*.jsonl") if p.stem.isdigit()]
+        if not found:
+            return
+        async with self.sm() as session:
+            open_ids = set((await session.execute(select(Inbox.update_id).where(
+                Inbox.processed_at.is_(None)))).scalars())
+        for path in found:
+            if int(path.stem) not in open_ids:
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
+
+    async def stop(self, grace: float = 10.0) -> None:
+        self._running = False
+        if self._poller is not None:
+            self._poller.cancel()
+            await asyncio.wait({self._poller})
+        if self._processor is not None:
+            self.wake()
+            # let the update in hand finish; an unfinished one runs at the next start
+            done, _ = await asyncio.wait({self._processor}, timeout=grace)
+            if not done:
+                self._processor.cancel()
+                await asyncio.wait({self._processor})
+            if not self._processor.cancelled() and self._processor.exception() is not None:
+                log.error("the inbox processor had stopped: %r", self._processor.exception())
+        self._poller = self._processor = None
+
+
+def _error_text(errors: list[BaseException]) -> str:
+    return "; ".join(f"{e.__class__.__name__}: {e}" for e in errors)[:1000]
+
+
+def intake_of(application) -> Intake:
+    return application.bot_data["intake"]
+
+
+# ------------------------------------------------------------------ webhook
+class WebhookServer:
+    """A small aiohttp server for Telegram's webhook: the secret header must match
+    (else 403, nothing stored); the update is committed to the inbox before the 200."""
+
+    def __init__(self, intake: Intake, *, listen: str, port: int, path: str,
+                 secret: str) -> None:
+        if not secret:
+            raise ValueError("a webhook needs a secret token")
+        self.intake, self.listen, self.port = intake, listen, port
+        self.path = "/" + path.lstrip("/")
+        self.secret = secret.encode()
+        self._runner = None
+
+    async def handle(self, request):
+        from aiohttp import web
+
+        given = request.headers.get(SECRET_HEADER, "").encode()
+        if not hmac.compare_digest(given, self.secret):
+            log.warning("webhook request without the right secret token from %s: 403",
+                        request.remote)
+            return web.Response(status=403, text="forbidden")
+        try:
+            data = await request.json()
+            if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
+                raise ValueError("not an update")
+        except (ValueError, json.JSONDecodeError):
+            return web.Response(status=400, text="bad update")
+        try:
+            await self.intake.store_json(data)
+        except Exception:  # not stored: Telegram must send it again
+            log.exception("could not store webhook update %s", data.get("update_id"))
+            return web.Response(status=500, text="not stored")
+        crashpoints.hit("inbox_committed")  # stored, not yet confirmed to Telegram
+        self.intake.wake()
+        return web.Response(status=200, text="ok")
+
+    async def start(self) -> None:
+        from aiohttp import web
+
+        app = web.Application(client_max_size=4 * 1024 * 1024)
+        app.router.add_post(self.path, self.handle)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.listen, self.port)
+        await site.start()
+        if self.port == 0:  # an ephemeral port (tests): which one
+            self.port = site._server.sockets[0].getsockname()[1]
+        log.info("webhook listening on %s:%s%s", self.listen, self.port, self.path)
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+
+# ------------------------------------------------------------------ sopbot run
+async def run_bot(application, telegram_cfg) -> None:
+    """``sopbot run``: start the application, the intake (polling or webhook) and wait
+    for SIGINT/SIGTERM; stop in order."""
+    import signal
+    from urllib.parse import urlparse
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    intake = intake_of(application)
+    server: WebhookServer | None = None
+    await application.initialize()
+    try:
+        if application.post_init is not None:
+            await application.post_init(application)
+        await application.start()
+        webhook = telegram_cfg.mode == "webhook"
+        if webhook:
+            server = WebhookServer(intake, listen=telegram_cfg.webhook_listen,
+                                   port=telegram_cfg.webhook_port,
+                                   path=urlparse(telegram_cfg.webhook_url).path or "/",
+                                   secret=telegram_cfg.webhook_secret)
+            await intake.start(polling=False)
+            await server.start()
+            await application.bot.set_webhook(
+                url=telegram_cfg.webhook_url, secret_token=telegram_cfg.webhook_secret,
+                allowed_updates=intake.allowed_updates)
+        else:
+            await application.bot.delete_webhook(drop_pending_updates=False)
+            await intake.start(polling=True)
+        await stop.wait()
+    finally:
+        if server is not None:
+            await server.stop()
+        await intake.stop()
+        if application.running:
+            await application.stop()
+            if application.post_stop is not None:
+                await application.post_stop(application)
+        await application.shutdown()
+        if application.post_shutdown is not None:
+            await application.post_shutdown(application)

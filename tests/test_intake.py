@@ -1,0 +1,154 @@
+"""The durable intake (``bot/intake.py``) in polling mode, over the emulator: an update
+is confirmed to Telegram only after it is committed to the inbox; what a previous run
+left unprocessed is processed at start-up, first; an update is processed once; a handler
+that fails does not make its update loop."""
+from __future__ import annotations
+
+import asyncio
+
+from sqlalchemy import select
+
+from models import Inbox
+from models.enums import Role
+from tests.e2e import harness  # noqa: F401  (fixture)
+from tests.helpers import person
+
+
+async def _rows(sm) -> list[tuple[int, bool, str]]:
+    async with sm() as s:
+        return [(i, p is not None, e) for i, p, e in (await s.execute(
+            select(Inbox.update_id, Inbox.processed_at, Inbox.error)
+            .order_by(Inbox.update_id))).all()]
+
+
+async def test_an_update_is_confirmed_only_after_the_inbox_commit(harness):  # noqa: F811
+    h = harness
+    user = h.emulator.add_user(user_id=744_001, first_name="Tamu <b>&amp;</b>")
+    intake = h.intake
+    original, failures = intake.store, []
+
+    async def store_fails_twice(updates):
+        if len(failures) < 2:
+            failures.append([u.update_id for u in updates])
+            raise RuntimeError("disk I/O error")
+        return await original(updates)
+
+    intake.store = store_fails_twice
+    try:
+        await user.send_command("/bantuan")
+        for _ in range(200):
+            if len(failures) == 1:
+                break
+            await asyncio.sleep(0.01)
+        # the database refused: Telegram was not told, the update is still waiting there
+        assert h.emulator.updates_pending() == 1 and await _rows(h.sessionmaker) == []
+        await user.wait_for(text_contains="belum terdaftar", timeout=15)
+    finally:
+        intake.store = original
+    await h.settle()
+    assert len(failures) == 2 and h.emulator.updates_pending() == 0
+    assert [(r[1], r[2]) for r in await _rows(h.sessionmaker)] == [(True, "")]
+    assert len(user.messages) == 1
+
+
+async def test_updates_left_in_the_inbox_are_processed_at_start_first(harness):  # noqa: F811
+    h = harness
+    async with h.sessionmaker() as s:
+        kadis = await person(s, Role.KADIS)
+    user = await h.register(kadis)
+    expected = []
+    for command in ("/tugas", "/bantuan", "/status"):  # what each answers, in order
+        sent = await user.send_command(command)
+        expected.append((await user.wait_for(after=sent)).text)
+    await h.settle()
+    await h.stop_bot()
+    # a previous run stored two updates and died before processing them
+    base = max(i for i, _, _ in await _rows(h.sessionmaker)) + 100
+    chat = user.chat_api()
+    async with h.sessionmaker() as s, s.begin():
+        for n, text in enumerate(["/tugas", "/bantuan"]):
+            s.add(Inbox(update_id=base + n, chat_key=user.chat_id, error="", payload={
+                "update_id": base + n, "message": {
+                    "message_id": 900 + n, "from": user.user_api(), "chat": chat,
+                    "date": 1728280000, "text": text,
+                    "entities": [{"type": "bot_command", "offset": 0, "length": len(text)}]}}))
+    seen = len(user.messages)
+    await user.send_command("/status")  # a new update, arrives after the restart
+    await h.start_bot()
+    await h.settle()
+    assert [m.text for m in user.messages[seen:]] == expected
+    assert all(done for _, done, _ in await _rows(h.sessionmaker))
+
+
+async def test_a_failing_handler_marks_its_update_with_the_error_once(harness, monkeypatch):  # noqa: F811
+    h = harness
+    async with h.sessionmaker() as s:
+        kadis = await person(s, Role.KADIS)
+    user = await h.register(kadis)
+    from handlers import onboarding
+
+    calls = []
+
+    def broken(*_a, **_k):
+        calls.append(1)
+        raise ValueError("help text <missing> & broken")
+
+    monkeypatch.setattr(onboarding, "HELP_BY_ROLE", type("Broken", (), {"__getitem__": broken})())
+    sent = await user.send_command("/bantuan")
+    await user.wait_for(after=sent, text_contains="terjadi kesalahan")
+    await h.settle()
+    rows = await _rows(h.sessionmaker)
+    assert rows[-1][1] and "ValueError: help text <missing> & broken" in rows[-1][2]
+    await h.restart_bot()
+    await h.settle()
+    assert calls == [1]  # not processed again after a restart
+
+
+class _Killed(BaseException):
+    """Stands for SIGKILL inside the test process: nothing after it runs."""
+
+
+async def test_an_update_interrupted_after_its_replies_runs_again_without_repeating_them(
+        harness, monkeypatch):  # noqa: F811
+    from bot import intake as intake_module
+    from models import Conversation
+
+    h = harness
+    async with h.sessionmaker() as s:
+        kadis = await person(s, Role.KADIS)
+    user = await h.register(kadis)
+    sent = await user.send_command("/mulai")
+    menu = await user.wait_for(after=sent, text_contains="Pilih periodenya")
+
+    real_hit = intake_module.crashpoints.hit
+
+    def die_once(point: str) -> None:
+        if point == "processing":
+            monkeypatch.setattr(intake_module.crashpoints, "hit", real_hit)
+            raise _Killed()  # the handlers ran and answered; nothing committed
+
+    monkeypatch.setattr(intake_module.crashpoints, "hit", die_once)
+    q = await user.press(menu, text="Triwulan III Tahun 2024")
+    ask = await user.wait_for(after=q, text_contains="instruksi disposisi")
+    for _ in range(500):
+        if h.intake._processor.done():
+            break
+        await asyncio.sleep(0.01)
+    rows = await _rows(h.sessionmaker)
+    assert rows[-1][1] is False  # not processed: the transaction never committed
+    journal = h.intake.journal_dir / f"{rows[-1][0]}.jsonl"
+    assert journal.exists()
+    async with h.sessionmaker() as s:
+        assert await s.get(Conversation, kadis.id) is None  # the state was rolled back
+
+    seen = len(user.messages)
+    await h.stop_bot()
+    await h.start_bot()  # runs the update again: same state change, calls not repeated
+    await h.settle()
+    assert len(user.messages) == seen and h.intake.replayed >= 2
+    assert all(done for _, done, _ in await _rows(h.sessionmaker)) and not journal.exists()
+    async with h.sessionmaker() as s:
+        assert (await s.get(Conversation, kadis.id)) is not None
+    # the person goes on from the card they already have
+    sent = await user.reply_to(ask, "Siapkan pengukuran kinerja TW III <segera> & \"lengkap\"")
+    await user.wait_for(after=sent, text_contains="surat masuk")
