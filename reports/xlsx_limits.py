@@ -13,12 +13,13 @@ not a zip is left to the reader, which has its own message for it.
 """
 from __future__ import annotations
 
+import posixpath
 import re
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["XlsxLimits", "XlsxTooLarge", "check_xlsx", "count_cells"]
+__all__ = ["XlsxLimits", "XlsxTooLarge", "check_xlsx", "count_cells", "worksheet_parts"]
 
 _CHUNK = 1 << 20
 # A cell is ``<c ...>`` or, with a namespace prefix, ``<x:c ...>``: every cell holds
@@ -28,6 +29,10 @@ _CHUNK = 1 << 20
 # side of too many (at most about twice), never too few.
 _NEEDLES = (b"<c", b":c")
 _WORKSHEET = re.compile(r"^xl/worksheets/[^/]+\.xml$", re.IGNORECASE)
+# a worksheet may live anywhere in the zip: openpyxl follows the relationship parts
+_RELATIONSHIP = re.compile(rb"<(?:[\w.\-]+:)?Relationship\b[^>]*>")
+_TYPE = re.compile(rb"""\bType\s*=\s*["']([^"']*)["']""")
+_TARGET = re.compile(rb"""\bTarget\s*=\s*["']([^"']*)["']""")
 
 
 @dataclass(frozen=True)
@@ -79,12 +84,33 @@ def check_xlsx(path: Path | str, limits: XlsxLimits) -> None:
         if total > limits.max_uncompressed_bytes:
             raise XlsxTooLarge("bytes", total, limits.max_uncompressed_bytes)
         cells = 0
-        for info in infos:
-            if not _WORKSHEET.match(info.filename):
-                continue
+        for name in worksheet_parts(zf):
             try:
-                cells += count_cells(zf, info.filename, limits.max_cells - cells)
+                cells += count_cells(zf, name, limits.max_cells - cells)
             except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError, ValueError):
                 return  # a damaged part: the reader reports the file as unreadable
             if cells > limits.max_cells:
                 raise XlsxTooLarge("cells", cells, limits.max_cells)
+
+
+def worksheet_parts(zf: zipfile.ZipFile) -> list[str]:
+    """Every worksheet part: those under xl/worksheets/ and every target of a worksheet
+    relationship in any ``.rels`` part (so a sheet moved elsewhere is counted too)."""
+    names = set(zf.namelist())
+    parts = {n for n in names if _WORKSHEET.match(n)}
+    for rels in sorted(n for n in names if n.lower().endswith(".rels")):
+        folder = posixpath.dirname(posixpath.dirname(rels))  # X/_rels/Y.rels -> X
+        try:
+            data = zf.read(rels)
+        except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError, ValueError):
+            continue
+        for tag in _RELATIONSHIP.findall(data):
+            kind, target = _TYPE.search(tag), _TARGET.search(tag)
+            if kind is None or target is None or not kind.group(1).endswith(b"/worksheet"):
+                continue
+            ref = target.group(1).decode("utf-8", "replace")
+            path = ref.lstrip("/") if ref.startswith("/") else posixpath.join(folder, ref)
+            path = posixpath.normpath(path)
+            if path in names:
+                parts.add(path)
+    return sorted(parts)

@@ -344,3 +344,30 @@ async def test_the_agenda_export_is_0600(tmp_path, sessionmaker, office, open_um
     async with sessionmaker() as s:
         await export_agenda(s, out, year=2024)
     assert mode(out) == 0o600
+
+
+def test_a_worksheet_moved_out_of_xl_worksheets_is_still_counted(tmp_path):
+    """openpyxl follows the workbook's relationships to a sheet at any path; so does
+    the count."""
+    wb = openpyxl.Workbook()
+    for r in range(30):
+        wb.active.append([f"Rp {r:013d} <&>"] * 10)
+    buf = io.BytesIO()
+    wb.save(buf)
+    moved = tmp_path / "pindah.xlsx"
+    with zipfile.ZipFile(buf) as src, zipfile.ZipFile(moved, "w") as dst:
+        for item in src.infolist():
+            data, name = src.read(item.filename), item.filename
+            if name == "xl/worksheets/sheet1.xml":
+                name = "xl/lain/data.xml"
+            if name in ("xl/_rels/workbook.xml.rels", "[Content_Types].xml"):
+                data = data.replace(b"/xl/worksheets/sheet1.xml", b"/xl/lain/data.xml")
+            dst.writestr(name, data)
+    ro = openpyxl.load_workbook(moved, read_only=True)
+    try:
+        assert sum(1 for row in ro.active.iter_rows() for _c in row) == 300
+    finally:
+        ro.close()
+    with pytest.raises(XlsxTooLarge):
+        check_xlsx(moved, XlsxLimits(MB, 299))
+    check_xlsx(moved, XlsxLimits(MB, 300))
