@@ -136,6 +136,9 @@ def cmd_db_upgrade(cfg: Config, _args) -> int:
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
     upgrade(cfg.database_url)
+    from bot.storage import FileStore
+
+    FileStore(cfg.storage_dir).make_private()  # files stored by an older version: 0600
     print("Basis data sudah pada versi terbaru.")
     return 0
 
@@ -195,6 +198,26 @@ def cmd_db_upgrade_quiet(cfg: Config) -> None:
     upgrade(cfg.database_url)
 
 
+def bot_username(cfg: Config) -> str:
+    """[telegram] bot_username, else the username Telegram's getMe gives for the token;
+    "" when neither is available."""
+    if cfg.telegram.bot_username:
+        return cfg.telegram.bot_username.lstrip("@")
+    if not cfg.telegram.token:
+        return ""
+    from telegram import Bot
+
+    async def ask() -> str:
+        async with Bot(cfg.telegram.token, base_url=cfg.telegram.api_base_url) as bot:
+            return bot.username or ""
+
+    try:
+        return asyncio.run(ask())
+    except Exception as exc:  # no network, wrong token: the caller says what to configure
+        logging.getLogger(__name__).warning("getMe failed: %s", type(exc).__name__)
+        return ""
+
+
 def cmd_people_invite(cfg: Config, args) -> int:
     from sqlalchemy import select
 
@@ -202,6 +225,13 @@ def cmd_people_invite(cfg: Config, args) -> int:
     from bot.onboarding import create_invitation, deep_link
     from models import Person
     from models.enums import Role
+
+    username = bot_username(cfg)
+    if not username:
+        print("Username bot belum diketahui, tautan undangan tidak dapat dibuat: isi "
+              "[telegram] bot_username (tanpa @) di config.toml, atau [telegram] token / "
+              "SOPBOT_TELEGRAM_TOKEN agar diambil dari Telegram (getMe).", file=sys.stderr)
+        return 1
 
     async def go(sm) -> int:
         now = SystemClock().now()
@@ -220,7 +250,7 @@ def cmd_people_invite(cfg: Config, args) -> int:
                 inv = await create_invitation(session, person, now=now,
                                               valid_days=cfg.sop.invitation_valid_days)
                 print(f"{person.name}\t{person.nip or '-'}\t{person.role.value}\t{inv.code}\t"
-                      f"{deep_link(cfg.telegram.bot_username, inv.code)}")
+                      f"{deep_link(username, inv.code)}")
         return 0
 
     return asyncio.run(_with_db(cfg, go))

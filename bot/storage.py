@@ -50,6 +50,20 @@ class FileStore:
         self.root = Path(root)
         self.max_bytes = max_bytes
 
+    def make_private(self) -> int:
+        """Set the storage folder to 0700 and everything in it to 0600/0700 (files
+        stored before files were created private); returns how many entries changed."""
+        if not self.root.is_dir():
+            return 0
+        changed = 0
+        for path in [self.root, *self.root.rglob("*")]:
+            want = DIR_MODE if path.is_dir() else FILE_MODE
+            if path.is_symlink() or (path.stat().st_mode & 0o777) == want:
+                continue
+            os.chmod(path, want)
+            changed += 1
+        return changed
+
     def path_for(self, sha256: str) -> Path:
         return self.root / sha256[:2] / sha256
 

@@ -371,3 +371,18 @@ def test_a_worksheet_moved_out_of_xl_worksheets_is_still_counted(tmp_path):
     with pytest.raises(XlsxTooLarge):
         check_xlsx(moved, XlsxLimits(MB, 299))
     check_xlsx(moved, XlsxLimits(MB, 300))
+
+
+def test_db_upgrade_makes_files_stored_by_an_older_version_private(tmp_path, open_umask):
+    from bot.cli import main
+
+    files = tmp_path / "files"
+    old = files / "ab" / ("ab" + "1" * 62)
+    old.parent.mkdir(parents=True)
+    old.write_bytes(b"bukti dari versi lama")
+    os.chmod(files, 0o755)
+    os.chmod(old.parent, 0o755)
+    os.chmod(old, 0o644)
+    assert main(["--config", str(_config_file(tmp_path)), "db", "upgrade"]) == 0
+    assert (mode(files), mode(old.parent), mode(old)) == (0o700, 0o700, 0o600)
+    assert mode(tmp_path / "cli.db") == 0o600
