@@ -230,6 +230,17 @@ class ApiError(Exception):
         return body
 
 
+@dataclass(frozen=True)
+class ErrorEvent:
+    """One error answer the emulator gave (``emu.error_log``): the method, the code
+    and Telegram's description, e.g. ("sendMessage", 400, "Bad Request: message is too
+    long")."""
+
+    method: str
+    code: int
+    description: str
+
+
 class EmulatorError(Exception):
     """Misuse of the scripting API (unknown user, blocked user acting, ...)."""
 
@@ -1116,6 +1127,7 @@ class BotApiEmulator:
         self._monotonic = monotonic
         self._faults = faults
         self.fault_log: list[FaultEvent] = []
+        self.error_log: list[ErrorEvent] = []  # every error answer, in order
         self.stats = EmulatorStats()
         self.commands: dict[str, list[JSON]] = {}
         self.webhook: JSON = {}
@@ -1521,8 +1533,11 @@ class BotApiEmulator:
             body, status=status, dumps=lambda o: json.dumps(o, ensure_ascii=False)
         )
 
-    def _error(self, err: ApiError) -> web.Response:
+    def _error(self, err: ApiError, method: str = "") -> web.Response:
+        """Every error answer of the Bot API passes here: counted by code in
+        ``stats.errors_by_code`` and recorded in ``error_log``."""
         self.stats.errors_by_code[err.code] += 1
+        self.error_log.append(ErrorEvent(method, err.code, err.description))
         if err.code == 429:
             self.stats.issued_429s += 1
         return self._json(err.payload(), status=err.code)
@@ -1539,18 +1554,20 @@ class BotApiEmulator:
         try:
             params = await _Params.from_request(request)
         except ApiError as err:
-            return self._error(err)
+            return self._error(err, name)
         fault = self._faults.draw(name) if self._faults is not None else None
         if fault is not None:
             self.fault_log.append(fault)
             self.stats.faults_injected[fault.kind] += 1
             early = await self._apply_fault(fault, name, params, request)
+            if early is not None and early.status >= 400:
+                self.error_log[-1] = dataclasses.replace(self.error_log[-1], method=name)
             if early is not None:
                 return early
         try:
             result = await handler(params)
         except ApiError as err:
-            response: web.StreamResponse = self._error(err)
+            response: web.StreamResponse = self._error(err, name)
         else:
             response = self._json({"ok": True, "result": result})
         if fault is not None and fault.kind == "drop_after":

@@ -143,3 +143,131 @@ def example_office(year: int) -> OfficeSpec:
         indicators=indicators,
         example_data=True,
     )
+
+
+# --------------------------------------------------------------------------------------
+# A large office with hostile names (the trust tests): every name a person or a set-up
+# workbook could supply, at full length, with the characters that break careless HTML
+# (<, >, &, quotes), dots and emoji; targets of 13 digits of rupiah.
+# --------------------------------------------------------------------------------------
+NAME_LENGTH = 120
+_FILL = "Tenaga Kerja dan Perindustrian Kabupaten Lampung Barat"
+
+
+def long_name(base: str, length: int = NAME_LENGTH) -> str:
+    """``base`` padded with ordinary words to exactly ``length`` characters."""
+    text = base
+    while len(text) < length:
+        text += " " + _FILL
+    text = text[:length]
+    return text if text[-1] != " " else text[:-1] + "."
+
+
+def large_unit_code(k: int) -> str:
+    return f"U{k:02d}"
+
+
+def large_indicator_code(k: int, i: int) -> str:
+    return f"U{k:02d}-{i:02d}"
+
+
+# the four kinds of indicator of the large office, by position i % 4: (value type,
+# unit of measure, annual target, the answer a Kabid types)
+RUPIAH_TARGET = Decimal("1250000000000")  # Rp 1,25 triliun: 13 digits
+LARGE_KINDS = (
+    (ValueType.NUMERIC, 'Rp <juta> & "rupiah"', RUPIAH_TARGET, "Rp 1.234.567.890.123"),
+    (ValueType.PERCENT, "% <persen> & 'rasio'", Decimal("85"), "88,5"),
+    (ValueType.NUMERIC, 'orang <aktif> & "terdaftar" 👥', Decimal("260"), "195"),
+    (ValueType.TEXT, 'predikat <A> & "BB"', 'BB "baik" <A> & 🏆', 'A "sangat baik" <sekali> & 🏆'),
+)
+
+
+def large_answer(i: int) -> str:
+    return LARGE_KINDS[i % len(LARGE_KINDS)][3]
+
+
+def large_office(year: int, units: int = 10, per_unit: int = 40) -> OfficeSpec:
+    """EXAMPLE DATA: ``units`` bidang (the first the Sekretariat) of ``per_unit``
+    indicators each, every name 120 characters long with ``< > & " '``, dots and
+    emoji; a Kabid and a staf per bidang; the leadership and a Bappeda contact."""
+    unit_specs = []
+    for k in range(1, units + 1):
+        if k == 1:
+            base = f'Sekretariat <Umum> & "Keuangan" 🏛️ No. {k}. Sub.Bag. \'Perencanaan\''
+        else:
+            base = f'Bidang <Hubungan> Industrial & "Jamsos" 🏭 No. {k}. Sub. \'Norma\''
+        unit_specs.append(UnitSpec(large_unit_code(k), long_name(base), is_secretariat=k == 1))
+    first = large_unit_code(1)
+
+    def nip(n: int) -> str:
+        return f"19800101{2000 + n:04d}03{n:04d}"
+
+    def person_name(title: str, n: int) -> str:
+        return long_name(f'Dr. <{title}> "{n}" O\'Brien & Rekan 👷 Sr., S.T., M.M.')
+
+    people = [
+        PersonSpec(person_name("Kadis", 0), Role.KADIS, nip(1), None, "Pembina Utama Muda",
+                   long_name('Kepala Dinas <Tenaga Kerja> & "Perindustrian"')),
+        PersonSpec(person_name("Sekretaris", 0), Role.SEKRETARIS, nip(2), first,
+                   "Pembina Tk. I", "Sekretaris"),
+        PersonSpec(person_name("Kasubag", 0), Role.KASUBAG, nip(3), first, "Penata Tk. I",
+                   "Kasubag Perencanaan dan Keuangan"),
+    ]
+    for k in range(1, units + 1):
+        code = large_unit_code(k)
+        people.append(PersonSpec(person_name("Kabid", k), Role.KABID, nip(10 + k), code,
+                                 "Pembina", long_name(f'Kepala <Bidang> "{k}" & 🏭')))
+        people.append(PersonSpec(person_name("Staf", k), Role.STAF, nip(100 + k), code,
+                                 "Penata Muda", long_name(f'Analis <Data> "{k}" & 📊')))
+    people.append(PersonSpec(long_name('Petugas <Bappeda> & "Penerima" 📨'), Role.CONTACT,
+                             None, None, "", "Bappeda", agency_key="bappeda"))
+
+    indicators = []
+    for k in range(1, units + 1):
+        for i in range(1, per_unit + 1):
+            value_type, uom, target, _ = LARGE_KINDS[i % len(LARGE_KINDS)]
+            text = value_type == ValueType.TEXT
+            name = long_name(f'Persentase <capaian> {k}.{i} & "realisasi" O\'Neil 📊 '
+                             f'program No. {k}.{i}.')
+            indicators.append(IndicatorSpec(
+                large_indicator_code(k, i), large_unit_code(k), name, L.SASARAN,
+                long_name(f'Sasaran <{k}> & "kinerja" 🎯'),
+                long_name(f'Realisasi / target x 100% <sumber: BPS> & "Sakernas" {k}.{i}', 300),
+                uom, value_type=value_type,
+                targets=_targets(year, target, text=text) if text else
+                _targets(year, target)))
+    return OfficeSpec(
+        name=long_name('Dinas <Tenaga Kerja> & "Perindustrian" 🏢'),
+        regency="Kabupaten <Lampung> & \"Barat\"",
+        place="Liwa",
+        unit_code="II.08",
+        units=tuple(unit_specs),
+        people=tuple(people),
+        indicators=tuple(indicators),
+        example_data=True,
+    )
+
+
+def large_script(units: int = 10, per_unit: int = 40) -> dict:
+    """The ``ScriptedCycle`` options for :func:`large_office`: every Kabid answers all
+    indicators; bidang 2 hands one to its staf and sends a photo, the Sekretariat a PDF;
+    bidang 3 is returned once and corrects a 13-digit figure."""
+    answers = {large_unit_code(k): [(large_indicator_code(k, i), large_answer(i))
+                                    for i in range(1, per_unit + 1)]
+               for k in range(1, units + 1)}
+    schedule = {}
+    for k in range(1, units + 1):  # Tuesday 8 and Wednesday 9 October, office hours
+        day, hour = (8, 8 + k) if k <= 6 else (9, 8 + k - 6)
+        schedule[large_unit_code(k)] = (day, hour)
+    back = min(3, units)
+    rupiah = next(i for i in range(1, per_unit + 1) if i % len(LARGE_KINDS) == 0) \
+        if per_unit >= len(LARGE_KINDS) else 1
+    return {
+        "answers": answers,
+        "schedule": schedule,
+        "correction": (large_indicator_code(back, rupiah), "Rp 9.876.543.210.987"),
+        "evidence": {large_indicator_code(min(2, units), 2): "photo",
+                     large_indicator_code(1, 1): "pdf"},
+        "handover": {large_unit_code(min(2, units)): large_indicator_code(min(2, units),
+                                                                           min(3, per_unit))},
+    }

@@ -71,6 +71,13 @@ class NoAnswer(Exception):
     """The bot did not answer in time (the person will try again)."""
 
 
+class Superseded(Exception):
+    """The bot answered a press with "this button is no longer valid": a newer card
+    replaced the one pressed (after a crash, a card Telegram showed but the bot never
+    heard back about is sent again). The person goes on from what the chat shows now;
+    not a retry: the bot did answer."""
+
+
 class ScenarioFailed(AssertionError):
     pass
 
@@ -84,6 +91,9 @@ class Player:
     slow_wait = 90.0     # compiling the documents, numbering
     max_attempts = 3
     retry_pause = 0.2
+    # the bot answers before its transaction commits (bot/intake.py): after a procedure
+    # got its answers, how long the goal's database check may take to come true
+    commit_wait = 10.0
 
     def __init__(self, clock=None) -> None:
         self.clock = clock
@@ -121,6 +131,9 @@ class Player:
     def retried(self, goal: str, exc: BaseException) -> None:
         log.info("retrying %s after %s", goal, exc.__class__.__name__)
 
+    def superseded(self, goal: str) -> None:
+        log.info("%s: the pressed card was replaced by a newer one", goal)
+
 
 def has_button(prefix: str) -> Callable[[BotMessage], bool]:
     return lambda m: any(b.get("callback_data", "").startswith(prefix) for b in m.buttons)
@@ -135,8 +148,27 @@ class ScriptedCycle:
     player: Player
     period: str                # the label of the period button, e.g. "Triwulan III Tahun 2024"
     retries: int = 0
+    restarts_after_stale: int = 0  # procedures resumed after a "button no longer valid"
     confirmed: list[tuple[str, str]] = field(default_factory=list)  # ("Tersimpan") answers
+    # the office's script; None: the example office's (ANSWERS, CORRECTION, ...)
+    answers: dict[str, list[tuple[str, str]]] | None = None
+    correction: tuple[str, str] | None = None
+    evidence: dict[str, str] | None = None
+    handover: dict[str, str] | None = None
+    schedule: dict[str, tuple[int, int]] | None = None
     direct_cards: set[tuple[int, int]] = field(default_factory=set)  # (chat, msg) via /tugas
+
+    def __post_init__(self) -> None:
+        self.answers = self.answers if self.answers is not None else ANSWERS
+        self.correction = self.correction if self.correction is not None else CORRECTION
+        self.evidence = self.evidence if self.evidence is not None else EVIDENCE
+        self.handover = self.handover if self.handover is not None else HANDOVER
+        self.schedule = self.schedule if self.schedule is not None else SCHEDULE
+
+    @property
+    def returned_unit(self) -> str:
+        """The bidang the Kasubag returns once (the one with the correction)."""
+        return self.correction[0].split("-")[0]
 
     # ------------------------------------------------------------------ database
     async def person(self, role, unit_code: str | None = None):
@@ -160,6 +192,13 @@ class ScriptedCycle:
         from models import Cycle
 
         return await self.scalar(select(Cycle.id).order_by(Cycle.id.desc()).limit(1))
+
+    async def secretariat(self) -> str:
+        """The code of the Sekretariat (its staf numbers and delivers)."""
+        from models import Unit
+
+        return await self.scalar(select(Unit.code).where(Unit.is_secretariat.is_(True))
+                                 .order_by(Unit.id).limit(1))
 
     async def unit_id(self, code: str) -> int:
         from models import Unit
@@ -203,17 +242,39 @@ class ScriptedCycle:
     async def goal(self, name: str, done: Callable[[], Awaitable[bool]],
                    procedure: Callable[[], Awaitable[None]]) -> None:
         """Follow ``procedure`` until ``done``; a missing answer means: try again."""
-        for attempt in range(self.player.max_attempts):
+        attempt = stale = 0
+        while attempt < self.player.max_attempts:
+            attempt += 1
             if await done():
                 return
             try:
                 await procedure()
+            except Superseded:
+                self.restarts_after_stale += 1
+                self.player.superseded(name)
+                stale += 1
+                if stale <= 5:
+                    attempt -= 1  # the bot answered: resuming from the chat is no retry
+                continue
             except (NoAnswer, EmulatorError, StopIteration) as exc:
                 self.retries += 1
                 self.player.retried(name, exc)
                 await asyncio.sleep(self.player.retry_pause)
+                continue
+            if await self._comes_true(done):
+                return
         if not await done():
             raise ScenarioFailed(f"{name}: not reached after {self.player.max_attempts} attempts")
+
+    async def _comes_true(self, done: Callable[[], Awaitable[bool]]) -> bool:
+        """The person saw the answers; the bot commits right after answering."""
+        loop = asyncio.get_running_loop()
+        end = loop.time() + self.player.commit_wait
+        while not await done():
+            if loop.time() > end:
+                return False
+            await asyncio.sleep(0.05)
+        return True
 
     async def press(self, user: SimUser, msg: BotMessage, text: str | None = None, *,
                     prefix: str | None = None, wait: str | None = None,
@@ -228,8 +289,29 @@ class ScriptedCycle:
             q = await user.press(msg, text=text)
         if wait is None and predicate is None:
             return q
-        return await self.player.wait(user, after=q, text_contains=wait, predicate=predicate,
-                                      timeout=timeout)
+        return await self.answer_to(user, q, text_contains=wait, predicate=predicate,
+                                    timeout=timeout)
+
+    async def answer_to(self, user: SimUser, query_id: str, *, text_contains=None,
+                        predicate=None, timeout: float | None = None) -> BotMessage:
+        """The bot's answer to a press: the awaited message, or :class:`Superseded` when
+        the press was refused because a newer card replaced the pressed one."""
+        from bot.texts import t
+
+        stale = t("err.stale_button")
+        wait = asyncio.ensure_future(self.player.wait(
+            user, after=query_id, text_contains=text_contains, predicate=predicate,
+            timeout=timeout))
+        try:
+            while not wait.done():
+                answer = user.callback_answer(query_id)
+                if answer is not None and answer.text == stale:
+                    raise Superseded(f"press {query_id} refused: {stale}")
+                await asyncio.wait({wait}, timeout=0.1)
+            return wait.result()
+        finally:
+            if not wait.done():
+                wait.cancel()
 
     def latest_with(self, user: SimUser, prefix: str) -> BotMessage | None:
         for msg in reversed(user.messages):
@@ -297,21 +379,23 @@ class ScriptedCycle:
         kasubag, _ = await self.user(Role.KASUBAG)
         await self.goal("3 coordinate", lambda: self.step_done(3),
                         lambda: self._coordinate(kasubag))
-        p.step(3, "Kasubag meminta data kepada 4 bidang (tenggat 3 hari kerja)")
+        p.step(3, f"Kasubag meminta data kepada {len(self.answers)} bidang "
+                  "(tenggat 3 hari kerja)")
 
         # step 4: the four bidang answer, one with the help of a staf
         p.phase("data entry")
-        for code, (day, hour) in SCHEDULE.items():
+        for code, (day, hour) in self.schedule.items():
             p.at_time(day, hour)
             await self.enter_unit(code)
             p.note(f"bidang {code} mengirim data")
-        # the Kasubag returns the Bidang Perindustrian once (5 -> 4)
+        # the Kasubag returns one bidang once (the Bidang Perindustrian: 5 -> 4)
         p.at_time(9, 13)
         p.phase("return")
-        await self.goal("4 return IND", self._ind_returned, lambda: self._return(kasubag))
-        p.note("Kasubag mengembalikan data Bidang Perindustrian (langkah 5 -> 4)")
+        back = self.returned_unit
+        await self.goal(f"4 return {back}", self._ind_returned, lambda: self._return(kasubag))
+        p.note(f"Kasubag mengembalikan data bidang {back} (langkah 5 -> 4)")
         p.at_time(10, 9)
-        await self.enter_unit("IND", round_=2)
+        await self.enter_unit(back, round_=2)
         p.step(4, "Semua bidang mengirim data kinerja (satu kali dikembalikan)")
 
         # step 5
@@ -344,7 +428,7 @@ class ScriptedCycle:
         # step 9
         p.at(minutes=3)
         p.phase("number")
-        staf, _ = await self.user(Role.STAF, "SEK")
+        staf, _ = await self.user(Role.STAF, await self.secretariat())
         await self.goal("9 number", lambda: self.step_done(9),
                         lambda: self._simple(staf, 9, "num:", "/KPTS/", slow=True))
         p.step(9, "Staf memberi nomor surat dari buku agenda")
@@ -394,19 +478,20 @@ class ScriptedCycle:
         coord = await self.press(kasubag, card, prefix="crd:", wait="Koordinasi bidang")
         if "3 hari kerja" not in coord.text:
             q = await kasubag.press(coord, text="3 hari")
-            coord = await self.player.wait(kasubag, after=q,
+            coord = await self.answer_to(kasubag, q,
                                            predicate=lambda m: "3 hari kerja" in m.text)
         await self.press(kasubag, coord, "Kirim permintaan data", wait="Permintaan data dikirim")
 
     async def _ind_returned(self) -> bool:
-        run = await self.latest_run(4, "IND")
+        run = await self.latest_run(4, self.returned_unit)
         return run is not None and run.round >= 2
 
     async def _return(self, kasubag: SimUser) -> None:
+        # the board may come in several messages: the buttons are on the last
+        button = f"rtn:{await self.cycle_id()}:{await self.unit_id(self.returned_unit)}"
         sent = await kasubag.send_command("/status")
-        board = await self.player.wait(kasubag, after=sent, text_contains="Siklus ")
-        ask = await self.press(kasubag, board, "Kembalikan data Bidang Perindustrian",
-                               wait="alasan pengembalian")
+        board = await self.player.wait(kasubag, after=sent, predicate=has_button(button))
+        ask = await self.press(kasubag, board, prefix=button, wait="alasan pengembalian")
         sent = await kasubag.reply_to(ask, "Nilai investasi tidak sesuai laporan DPMPTSP "
                                            "(kurang satu angka nol).")
         await self.player.wait(kasubag, after=sent, text_contains="dikembalikan kepada")
@@ -419,9 +504,9 @@ class ScriptedCycle:
         q = await self.press(user, card, prefix=prefix)
         timeout = self.player.slow_wait if slow else None
         if wait is not None:
-            await self.player.wait(user, after=q, text_contains=wait, timeout=timeout)
+            await self.answer_to(user, q, text_contains=wait, timeout=timeout)
         else:  # the card is edited: its button is gone
-            await self.player.wait(user, after=q, timeout=timeout, predicate=lambda m: (
+            await self.answer_to(user, q, timeout=timeout, predicate=lambda m: (
                 m.message_id == card.message_id and not has_button(prefix)(m)))
 
     async def _compile(self, kasubag: SimUser) -> None:
@@ -430,10 +515,10 @@ class ScriptedCycle:
         if ready is None:
             card = await self.card(kasubag, f"cmp:{run.id}", run.id)
             q = await self.press(kasubag, card, prefix="cmp:")
-            ready = await self.player.wait(kasubag, after=q, predicate=has_button("subm:"),
+            ready = await self.answer_to(kasubag, q, predicate=has_button("subm:"),
                                            timeout=self.player.slow_wait)
         q = await self.press(kasubag, ready, prefix="subm:")
-        await self.player.wait(kasubag, after=q)
+        await self.answer_to(kasubag, q)
 
     async def letter_number(self) -> str | None:
         from models import LetterNumber
@@ -448,9 +533,9 @@ class ScriptedCycle:
         from models.enums import Role
 
         kabid, _ = await self.user(Role.KABID, code)
-        answers = dict(ANSWERS[code])
-        if round_ > 1 and code == CORRECTION[0].split("-")[0]:
-            answers[CORRECTION[0]] = CORRECTION[1]
+        answers = dict(self.answers[code])
+        if round_ > 1 and code == self.returned_unit:
+            answers[self.correction[0]] = self.correction[1]
         await self.goal(f"4 data {code} round {round_}",
                         lambda: self.step_done(4, code, round_),
                         lambda: self._fill(kabid, code, answers, kabid=True))
@@ -469,9 +554,9 @@ class ScriptedCycle:
 
         run = await self.latest_run(4, code)
         names = await self.indicator_names()
-        handover = HANDOVER.get(code) if kabid else None
+        handover = self.handover.get(code) if kabid else None
         card = await self._open_entry(user, run.id)
-        for _ in range(60):
+        for _ in range(60 + 4 * len(answers)):
             text = card.text or ""
             if "Ringkasan data" in text:
                 finish = "esend:" if kabid else "edone:"
@@ -483,9 +568,12 @@ class ScriptedCycle:
                 await self.player.wait(user, after=sent)
                 card = await self._open_entry(user, run.id)
                 continue
-            if has_button("eto:")(card):  # choose the staf
+            if has_button("eto:")(card):  # choose the staf (labels are shortened: by data)
                 _, staf_person = await self.user(Role.STAF, code)
-                card = await self.press(user, card, staf_person.name, wait="diserahkan kepada")
+                to = next(b["callback_data"] for b in card.buttons
+                          if b.get("callback_data", "").startswith("eto:")
+                          and b["callback_data"].endswith(f":{staf_person.id}"))
+                card = await self.press(user, card, prefix=to, wait="diserahkan kepada")
                 continue
             if has_button("eassign:")(card):  # the handover list
                 assigned = await self.scalar(
@@ -494,8 +582,13 @@ class ScriptedCycle:
                     .where(CycleIndicator.cycle_id == await self.cycle_id(),
                            Indicator.code == handover)) if handover else None
                 if handover and not assigned:
-                    idx = [c for c, _ in ANSWERS[code]].index(handover) + 1
-                    card = await self.press(user, card, f"{idx}. ", wait="Serahkan")
+                    item_id = await self.scalar(
+                        select(CycleIndicator.id)
+                        .join(Indicator, Indicator.id == CycleIndicator.indicator_id)
+                        .where(CycleIndicator.cycle_id == await self.cycle_id(),
+                               Indicator.code == handover))
+                    card = await self.press(user, card, prefix=f"eassign:{run.id}:{item_id}",
+                                            wait="Serahkan")
                     continue
                 await self._staff_fills(code, handover)
                 sent = await user.send_command("/batal")
@@ -511,7 +604,7 @@ class ScriptedCycle:
             if "Tersimpan" in text or "Bukti diterima" in text:
                 if "Tersimpan" in text:
                     self.confirmed.append((now, answers[now]))
-                kind = EVIDENCE.get(now)
+                kind = self.evidence.get(now)
                 if kind and "Bukti diterima" not in text:
                     card = await self._evidence(user, kind)
                     continue
@@ -570,7 +663,8 @@ class ScriptedCycle:
                 Outbox.kind == "staff_done", Outbox.chat_id == kabid.chat_id)) > 0
 
         await self.goal(f"4 staf {code}", done,
-                        lambda: self._fill(staf, code, {handover: dict(ANSWERS[code])[handover]},
+                        lambda: self._fill(staf, code,
+                                           {handover: dict(self.answers[code])[handover]},
                                            kabid=False))
         self.player.note(f"staf bidang {code} mengisi indikator {handover}")
 
@@ -602,12 +696,13 @@ class ScriptedCycle:
         if status == DeliveryStatus.PENDING:
             run = await self.latest_run(11)
             task = await self.card(staf, f"task:{run.id}", run.id)
+            # the answer to this press is the delivery card with this delivery's button;
+            # the step's notification (its text names the OPD too) may arrive meanwhile
             opened = await self.press(staf, task, prefix=f"task:{run.id}",
-                                      predicate=lambda m: has_button("dlv:")(m)
-                                      or "OPD" in (m.text or ""))
+                                      predicate=has_button(f"dlv:{delivery_id}"))
             self.direct_cards.add((staf.chat_id, opened.message_id))
             q = await self.press(staf, opened, prefix=f"dlv:{delivery_id}")
-            await self.player.wait(staf, after=q)
+            await self.answer_to(staf, q)
             if "Bappeda" not in agency:
                 self.player.at(minutes=2)
                 sent = await staf.send_photo(png(80, 60), caption=RECEIVED_BY)
@@ -619,7 +714,7 @@ class ScriptedCycle:
                 timeout=self.player.notice_wait)
             self.player.at(minutes=2)
             q = await contact.press(confirm, text="Konfirmasi terima")
-            await self.player.wait(contact, after=q)
+            await self.answer_to(contact, q)
         else:
             raise NoAnswer("the delivery was sent: the receipt is still missing")
 

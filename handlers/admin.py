@@ -34,16 +34,11 @@ REASON_CODES = {1: "mutasi", 2: "pensiun", 3: "lainnya"}
 KIND_CODES = {1: ActingKind.PLH, 2: ActingKind.PLT}
 CONV = "appoint"
 LABEL = 60
-MAX_TEXT = 3900
 
 
 def _label(text: str) -> str:
     text = html.unescape(text)
     return text if len(text) <= LABEL else text[:LABEL - 1] + "…"
-
-
-def _cut(text: str) -> str:
-    return text if len(text) <= MAX_TEXT else text[:MAX_TEXT].rsplit("\n", 1)[0] + "\n…"
 
 
 def _adm(session, context: Context) -> Administration:
@@ -74,7 +69,7 @@ async def roster(update: Update, context: Context, person: Person, _cb) -> None:
         adm = _adm(session, context)
         text = await adm.roster_text(person)
         buttons = await _menu(adm, person)
-    await reply(update, _cut(text), buttons)
+    await reply(update, text, buttons)  # reply() splits a long roster at line ends
 
 
 @action(*ROSTER_ROLES, callback=True)

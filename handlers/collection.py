@@ -13,7 +13,7 @@ import html
 from telegram import Update
 from telegram.ext import CallbackQueryHandler
 
-from bot import callbacks
+from bot import callbacks, render
 from bot.texts import Raw, period_label, t
 from bot.workcal import format_wib
 from bot.workflow import NotAllowed, StaleAction, Workflow, WorkflowError
@@ -84,14 +84,17 @@ def _plain(text: str) -> str:
 
 
 # ----------------------------------------------------------------- view a bidang's data
-async def unit_view(wf: Workflow, cycle: Cycle, unit: Unit) -> tuple[str, list]:
+async def unit_view(wf: Workflow, cycle: Cycle, unit: Unit, number: int = 0
+                    ) -> tuple[str, list]:
+    """A bidang's answers for the Kasubag, paged (``evpg``)."""
     run = await wf.collect_run_for(cycle.id, unit.id)
     if run is None:
         raise StaleAction()
     status = t(f"c.status_{run.status.value}", round=run.round) \
         if run.status.value in ("open", "done", "skipped", "returned") else run.status.value
-    lines = [t("c.view_head", unit=unit.name,
-               period=period_label(cycle.kind, cycle.year, cycle.quarter), status=status)]
+    head = t("c.view_head", unit=unit.name,
+             period=period_label(cycle.kind, cycle.year, cycle.quarter), status=status)
+    lines = []
     kabid_id = run.assignee_id
     for no, item in enumerate(await wf.cycle_items(cycle.id, unit.id), start=1):
         ind = await wf.s.get(Indicator, item.indicator_id)
@@ -105,27 +108,30 @@ async def unit_view(wf: Workflow, cycle: Cycle, unit: Unit) -> tuple[str, list]:
         lines.append(t("c.view_line", no=no, name=ind.name, value=show_value(ind, sub),
                        evidence=Raw(t("e.summary_evidence", count=count) if count else ""),
                        note=Raw(note), who=Raw(who)))
-    text = "\n".join(lines)
-    if len(text) > 3900:
-        text = text[:3900].rsplit("\n", 1)[0] + "\n\u2026"
+    pg = render.page(head, lines, (), number)
     _, proc = await _phase(wf, cycle)
     buttons = []
+    nav = render.pager("evpg", (cycle.id, unit.id), pg)
+    if nav:
+        buttons.append(nav)
     if run.status == StepStatus.DONE and (proc is None or proc.status == StepStatus.OPEN):
         buttons.append([(_plain(t("c.b_return", unit=_short(unit.name))),
                          callbacks.encode("rtn", cycle.id, unit.id))])
-    return text, buttons
+    return pg.text, buttons
 
 
 @action(Role.KASUBAG, callback=True)
 async def view_unit(update: Update, context: Context, person: Person, cb) -> str | None:
+    """"eview:<cycle>:<unit>" opens the view, "evpg:<cycle>:<unit>:<page>" pages it."""
     async with transaction(context) as (session, wf):
         cycle = await wf.get_cycle(cb.arg(0))
         await _require_coordinator(wf, cycle, person)
         unit = await session.get(Unit, cb.arg(1))
         if unit is None or cycle.status != CycleStatus.ACTIVE:
             raise StaleAction()
-        text, buttons = await unit_view(wf, cycle, unit)
-    await reply(update, text, buttons)
+        number = cb.arg(2) if cb.action == "evpg" else 0
+        text, buttons = await unit_view(wf, cycle, unit, number)
+    await reply(update, text, buttons, edit=cb.action == "evpg")
     return None
 
 
@@ -245,7 +251,7 @@ async def process_done(update: Update, context: Context, person: Person, cb) -> 
 
 
 def register(app) -> None:
-    app.add_handler(CallbackQueryHandler(view_unit, pattern=callbacks.pattern("eview")))
+    app.add_handler(CallbackQueryHandler(view_unit, pattern=callbacks.pattern("eview", "evpg")))
     app.add_handler(CallbackQueryHandler(ask_return, pattern=callbacks.pattern("rtn")))
     app.add_handler(CallbackQueryHandler(ask_close, pattern=callbacks.pattern("cls")))
     app.add_handler(CallbackQueryHandler(confirm_close,

@@ -7,6 +7,7 @@ function inside ``transaction()``, and renders the result.
 """
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 import unicodedata
@@ -19,7 +20,7 @@ from telegram import ForceReply, Update
 from telegram.error import BadRequest, NetworkError
 from telegram.ext import ContextTypes
 
-from bot import callbacks
+from bot import callbacks, render
 from bot.onboarding import person_by_telegram
 from bot.outbox_sender import keyboard
 from bot.services import Services
@@ -70,8 +71,22 @@ async def load_person(context: Context, update: Update) -> Person | None:
 
 async def reply(update: Update, text: str, buttons: Buttons | None = None, *,
                 force_reply: bool = False, edit: bool = False) -> Any:
-    """Answer the person in their chat; ``edit`` replaces the pressed message's text."""
-    markup = ForceReply(selective=True) if force_reply else keyboard(buttons)
+    """Answer the person in their chat; ``edit`` replaces the pressed message's text.
+
+    The last safety net of ``bot.render``: a text too long for one message is sent as
+    several (the keyboard on the last), an edit is shortened; listings are paged
+    before they get here."""
+    parts = render.split(text, render.TEXT_LIMIT - 2)
+    if len(parts) > 1 and edit:
+        parts = [parts[0] + "\n" + render.ELLIPSIS]
+    if len(parts) > 1:
+        chat = update.effective_chat
+        for part in parts[:-1]:
+            await chat.send_message(part)
+        text = parts[-1]
+    else:
+        text = parts[0]
+    markup = ForceReply(selective=True) if force_reply else keyboard(render.labels(buttons))
     query = update.callback_query
     if edit and query is not None and query.message is not None:
         try:
@@ -96,6 +111,7 @@ async def drop_buttons(update: Update) -> None:
 
 
 Handler = Callable[..., Awaitable[Any]]
+ANSWER_WITHIN = 5.0  # seconds; Telegram refuses the answer of a button after about 15
 
 
 def action(*roles: Role, callback: bool = False):
@@ -104,6 +120,11 @@ def action(*roles: Role, callback: bool = False):
     Callback data is decoded with the one codec; bad data and workflow refusals get a
     short Indonesian answer and change nothing. The handler gets ``(update, context,
     person, cb)`` and may return a text to show as the callback answer.
+
+    Telegram takes a button's answer only for about 15 s: when the work (compiling the
+    documents of a large office, stamping the final PDF) takes longer than
+    ``ANSWER_WITHIN``, the button is answered then, and a later refusal or answer text
+    goes to the chat instead.
     """
 
     def wrap(fn: Handler) -> Handler:
@@ -130,15 +151,34 @@ def action(*roles: Role, callback: bool = False):
                 log.warning("%s (%s) tried %s", person.id, person.role, fn.__name__)
                 await _answer(update, t("err.not_allowed"))
                 return
+            answered = False
+            work = asyncio.ensure_future(fn(update, context, person, cb))
             try:
-                answer = await fn(update, context, person, cb)
+                if query is not None:
+                    done, _ = await asyncio.wait({work}, timeout=ANSWER_WITHIN)
+                    if not done:
+                        try:
+                            await query.answer()
+                            answered = True
+                        except (BadRequest, NetworkError):
+                            pass
+                answer = await work
+            except asyncio.CancelledError:
+                work.cancel()
+                raise
             except WorkflowError as exc:
                 if isinstance(exc, (callbacks.InvalidCallback,)):
                     raise
                 log.info("refused %s for person %s: %s", fn.__name__, person.id, exc.message)
-                await _answer(update, exc.message)
+                if answered:
+                    await update.effective_chat.send_message(exc.message)
+                else:
+                    await _answer(update, exc.message)
                 return
-            if query is not None:
+            if answered:
+                if answer:
+                    await update.effective_chat.send_message(answer)
+            elif query is not None:
                 try:
                     await query.answer(answer or None)
                 except BadRequest:
@@ -160,9 +200,9 @@ async def _acting_in(context: Context, person: Person, roles) -> bool:
 
 async def _answer(update: Update, text: str) -> None:
     query = update.callback_query
-    if query is not None:
+    if query is not None:  # an alert is plain text of at most 200 characters
         try:
-            await query.answer(text, show_alert=True)
+            await query.answer(render.clip(render.plain(text), 200), show_alert=True)
         except BadRequest:
             pass
         return

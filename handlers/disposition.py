@@ -7,7 +7,7 @@ from datetime import date
 from telegram import Update
 from telegram.ext import CallbackQueryHandler, CommandHandler
 
-from bot import callbacks
+from bot import callbacks, render
 from bot.texts import period_label, t
 from bot.workcal import format_wib, to_wib
 from bot.workflow import InvalidInput, StaleAction
@@ -178,32 +178,46 @@ async def disposition_note(update: Update, context: Context, person: Person, con
 
 # ------------------------------------------------------------- step 3: Kasubag
 async def coordination_card(wf, run, data: dict) -> tuple[str, list]:
+    """The Kasubag's card: every bidang with its indicators, paged (``crdp``)."""
     session = wf.s
     cycle = await wf.get_cycle(run.cycle_id)
     selected = {int(k): v for k, v in data["units"].items()}
-    lines = [t("d.coord_head", period=wf.period(cycle), due=format_wib(run.due_at))]
-    buttons = []
+    head = t("d.coord_head", period=wf.period(cycle), due=format_wib(run.due_at))
+    items: list[str] = []
+    owner: list[int] = []  # the bidang of each line
+    toggles = []
     for unit_id, ids in sorted(selected.items()):
         unit = await session.get(Unit, unit_id)
         chosen = unit_id not in data.get("off", [])
-        mark = "☑️" if chosen else "⬜"
-        lines.append(f"{mark} {unit.name}: {len(ids)} indikator")
+        mark = "\u2611\ufe0f" if chosen else "\u2b1c"
+        items.append(t("d.coord_unit" if chosen else "d.coord_unit_off", mark=mark,
+                       unit=unit.name, count=len(ids)))
+        owner.append(unit_id)
         if chosen:
-            for ind_id in ids[:30]:
+            for ind_id in ids:
                 ind = await session.get(Indicator, ind_id)
                 target = await wf.target_for(ind, cycle)
-                lines.append(f"      - {ind.name} ({ind.unit_of_measure}): "
-                             f"target {wf.target_text(ind, target)}")
-        buttons.append([(f"{mark} {unit.name[:40]}", callbacks.encode("crdu", run.id, unit_id))])
+                items.append(t("d.coord_item", name=ind.name, uom=ind.unit_of_measure or "-",
+                               target=wf.target_text(ind, target)))
+                owner.append(unit_id)
+        toggles.append((unit_id, render.label(f"{mark} {unit.name}")))
     days = data.get("days", 5)
     collect = wf.sop.first_of_kind("collect")
-    lines.append(t("d.coord_deadline", days=days,
-                   due=format_wib(collect.time.due(wf.sv.calendar, wf.now, days))))
+    foot = t("d.coord_deadline", days=days,
+             due=format_wib(collect.time.due(wf.sv.calendar, wf.now, days)))
+    pg = render.page(head, items, foot, data.get("page", 0))
+    on_page = {owner[i] for i in pg.items}
+    buttons = [[(text, callbacks.encode("crdu", run.id, unit_id))]
+               for unit_id, text in toggles
+               if len(toggles) <= render.PAGE_ITEMS or unit_id in on_page]
+    nav = render.pager("crdp", (run.id,), pg)
+    if nav:
+        buttons.append(nav)
     buttons.append([((f"[{d}]" if d == days else str(d)) + " hari",
                      callbacks.encode("crdd", run.id, d))
                     for d in range(collect.time.minimum, collect.time.maximum + 1)])
     buttons.append([(t("b.send_request"), callbacks.encode("crdok", run.id))])
-    return "\n".join(lines), buttons
+    return pg.text, buttons
 
 
 async def _coord_run(wf, person: Person, run_id: int):
@@ -239,14 +253,16 @@ async def coordinate_toggle(update: Update, context: Context, person: Person, cb
         if conv is None or conv.kind != "coord" or conv.data.get("run") != run.id:
             raise StaleAction()
         data = dict(conv.data)
-        if cb.action == "crdu":
+        if cb.action == "crdp":
+            data["page"] = cb.arg(1)
+        elif cb.action == "crdu":
             unit_id = cb.arg(1)
             if str(unit_id) not in data["units"]:
                 raise StaleAction()
             off = set(data.get("off", []))
             off.symmetric_difference_update({unit_id})
             data["off"] = sorted(off)
-        else:
+        else:  # "crdd"
             days = cb.arg(1)
             collect = wf.sop.first_of_kind("collect")
             if not collect.time.minimum <= days <= collect.time.maximum:
@@ -300,5 +316,5 @@ def register(app) -> None:
     app.add_handler(CallbackQueryHandler(accept_disposition, pattern=callbacks.pattern("dsp")))
     app.add_handler(CallbackQueryHandler(coordinate, pattern=callbacks.pattern("crd")))
     app.add_handler(CallbackQueryHandler(coordinate_toggle,
-                                         pattern=callbacks.pattern("crdu", "crdd")))
+                                         pattern=callbacks.pattern("crdu", "crdd", "crdp")))
     app.add_handler(CallbackQueryHandler(confirm_dispatch, pattern=callbacks.pattern("crdok")))

@@ -1,15 +1,13 @@
 """/tugas: my open tasks; /status: a cycle's board; the "task" button."""
 from __future__ import annotations
 
-import html
-
 from sqlalchemy import select
 from telegram import Update
 from telegram.ext import CallbackQueryHandler, CommandHandler
 
-from bot import callbacks
+from bot import callbacks, render
 from bot.task_buttons import task_buttons
-from bot.texts import duration_text, period_label, t
+from bot.texts import Raw, duration_text, period_label, t
 from bot.workcal import format_wib
 from bot.workflow import NotAllowed
 from handlers.common import Context, action, reply, services, transaction
@@ -99,7 +97,7 @@ async def delivery_card(wf, run) -> tuple[str, list]:
         lines.append(t("s.delivery_line", agency=d.agency_name,
                        status=t(f"s.delivery_{d.status.value}")))
         if d.status == DeliveryStatus.PENDING:
-            buttons.append([(t("b.deliver_to", agency=d.agency_name[:40]),
+            buttons.append([(render.button_text("b.deliver_to", agency=d.agency_name),
                              callbacks.encode("dlv", d.id))])
     return "\n\n" + "\n".join(lines), buttons
 
@@ -127,7 +125,8 @@ async def board_text(context: Context, wf, cycle: Cycle) -> str:
             p = await session.get(Person, open_runs[0].assignee_id)
             holder = t("s.board_holder", name=p.name, due=format_wib(open_runs[0].due_at),
                        late=late_text(context, open_runs[0].due_at))
-        lines.append(f"{mark} {step.number}. {html.escape(step.activity[:70])}{holder}")
+        lines.append(t("s.board_step", mark=mark, step=step.number,
+                       activity=render.clip(step.activity, 70), holder=Raw(holder)))
         if step.number == collect and step_runs:
             for r in sorted(step_runs, key=lambda r: r.unit_id or 0):
                 unit = await session.get(Unit, r.unit_id)
@@ -139,7 +138,7 @@ async def board_text(context: Context, wf, cycle: Cycle) -> str:
                 state = t(f"s.unit_{r.status.value}", answered=answered, total=len(items),
                           round=r.round)
                 late = late_text(context, r.due_at) if r.status == StepStatus.OPEN else ""
-                lines.append(f"    • {html.escape(unit.name)}: {state}{late}")
+                lines.append(t("s.board_unit", unit=unit.name, state=Raw(state), late=Raw(late)))
     return "\n".join(lines)
 
 
