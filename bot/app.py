@@ -131,6 +131,13 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 async def _post_init(app: Application) -> None:
     bot_data = app.bot_data
+    # the bot's username (getMe, asked by initialize()) for QR codes and invitation links,
+    # unless [telegram] bot_username names it
+    if not bot_data["services"].bot_username:
+        try:
+            bot_data["services"].bot_username = app.bot.username or ""
+        except RuntimeError:  # a bot that was not initialised has no getMe answer
+            log.warning("bot username unknown: set [telegram] bot_username")
     await app.bot.set_my_commands(
         [BotCommand("start", "Daftar dengan kode undangan"), *commands_for(Role.STAF)],
         scope=BotCommandScopeAllPrivateChats(),

@@ -681,7 +681,11 @@ def main(argv: list[str] | None = None) -> int:
     if handler is None:
         print(f"Perintah '{' '.join(_key(args))}' belum tersedia.", file=sys.stderr)
         return 2
-    return handler(cfg, args)
+    try:
+        return handler(cfg, args)
+    except ConfigError as exc:  # found when a command builds its services (the certificate)
+        print(f"Konfigurasi salah: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ copy after numbering, step 9)."""
 from __future__ import annotations
 
 import asyncio
-import hashlib
+import re
 import secrets
 import tempfile
 from collections.abc import Mapping
@@ -161,23 +161,26 @@ async def document_data(wf: Workflow, cycle: Cycle, *, version: int,
         letter_number=letter.number if letter else None,
         letter_date=letter.letter_date if letter else None,
         verification_code=verification_code,
-        verification_url_or_text=(f"Cek keaslian: kirim /cek {verification_code} ke bot"
+        verification_url_or_text=((wf.sv.verification_link(verification_code)
+                                   or f"Cek keaslian: kirim /cek {verification_code} ke bot")
                                   if verification_code else None),
         cap=opts["cap"] if isinstance(opts["cap"], CapPolicy) else None,
         bands=opts["bands"], example_data=office.example_data, version=version,
         audit_head=audit_head)
 
 
-def _build_files(data: DocumentData, folder: Path, stem: str) -> dict[str, Path]:
+def _build_files(data: DocumentData, folder: Path, stem: str
+                 ) -> tuple[dict[str, Path], tuple | None]:
     from reports.chart import build_chart
-    from reports.pdf import build_pdf
+    from reports.pdf import build_pdf_with_signature_box
     from reports.workbook import build_workbook
 
+    pdf, box = build_pdf_with_signature_box(data, folder / f"{stem}.pdf")
     return {
         "workbook": build_workbook(data, folder / f"{stem}.xlsx"),
-        "pdf": build_pdf(data, folder / f"{stem}.pdf"),
+        "pdf": pdf,
         "chart": build_chart(data, folder / f"{stem}.png"),
-    }
+    }, box
 
 
 MIME = {"workbook": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
@@ -185,14 +188,20 @@ MIME = {"workbook": "application/vnd.openxmlformats-officedocument.spreadsheetml
 
 
 async def _store_version(wf: Workflow, actor: Person, cycle: Cycle, data: DocumentData,
-                         stem: str, source: str) -> Document:
+                         stem: str, source: str, sign=None) -> Document:
+    """Build and store one version. The version's sha256 is the sha256 of its PDF file,
+    exactly the bytes people are shown (the workbook's is its own file's). ``sign``,
+    given for the final version, turns the built PDF into the signed one before it is
+    stored: ``await sign(pdf_bytes, box) -> bytes``."""
     with tempfile.TemporaryDirectory() as tmp:
-        paths = await asyncio.to_thread(_build_files, data, Path(tmp), stem)
+        paths, box = await asyncio.to_thread(_build_files, data, Path(tmp), stem)
         stored = {}
         for kind, path in paths.items():
-            stored[kind] = await wf.sv.store.put(wf.s, path.read_bytes(), path.name, MIME[kind])
-    digest = hashlib.sha256(
-        "\n".join(f"{k}:{stored[k].sha256}" for k in sorted(stored)).encode()).hexdigest()
+            content = path.read_bytes()
+            if kind == "pdf" and sign is not None:
+                content = await sign(content, box)
+            stored[kind] = await wf.sv.store.put(wf.s, content, path.name, MIME[kind])
+    digest = stored["pdf"].sha256
     return await wf.add_document(actor, cycle, sha256=digest,
                                  workbook_file_id=stored["workbook"].id,
                                  pdf_file_id=stored["pdf"].id, chart_file_id=stored["chart"].id,
@@ -253,22 +262,76 @@ async def stamp_numbered(wf: Workflow, actor: Person, cycle: Cycle, letter: Lett
     version = signed.version + 1
     code = new_verification_code()
     head = await audit.current_head(wf.s)  # printed on the final PDF
+    signer = wf.sv.signer
     data = await document_data(wf, cycle, version=version, letter=letter,
                                verification_code=code, signed_doc=signed, audit_head=head.line)
+    data = replace(data, e_signed=signer is not None)
+    sign = None
+    if signer is not None:
+        sign = await _pades_signing(wf, signer, signed, data)
     doc = await _store_version(wf, actor, cycle, data, file_stem(cycle, version, "-final"),
-                               "numbered")
+                               "numbered", sign=sign)
     doc.status = DocumentStatus.NUMBERED
     doc.verification_code = code
+    doc.approved_sha256 = signed.sha256  # the PDF the signer approved
+    if signer is not None:
+        doc.signature = f"{signer.level}; {signer.subject}; sha256 {signer.fingerprint}"
     letter.document_id = doc.id
     await wf.s.flush()
+    await audit.record(wf.s, "document.final", actor_id=actor.id, cycle_id=cycle.id,
+                       at=wf.now, document=doc.id, version=doc.version, sha256=doc.sha256,
+                       approved_version=signed.version, approved_sha256=signed.sha256,
+                       signature=doc.signature or "tanpa tanda tangan elektronik")
     return doc
 
 
-async def verify_code(session, code: str) -> dict | None:
-    """What /cek and `sopbot verify` answer for a verification code."""
-    code = code.strip().upper()
+async def _pades_signing(wf: Workflow, signer, signed: Document, data: DocumentData):
+    """The ``sign`` step of the final version: the signer's own name and capacity (a
+    Plh./Plt. signs as themselves), the time of their approval in the office's zone."""
+    from bot.signing import SignatureBox
+
+    approval = (await wf.s.execute(select(Approval).where(
+        Approval.document_id == signed.id, Approval.action == ApprovalAction.SIGN)
+        .order_by(Approval.id.desc()))).scalars().first()
+    person = await wf.s.get(Person, approval.person_id) if approval else None
+    capacity = await approval_capacity(wf.s, approval) if approval else ""
+    office = await wf.office()
+    when = (approval.created_at if approval else wf.now).astimezone(wf.sv.calendar.tz)
+    name = person.name if person else data.signatory.name
+
+    async def sign(pdf_bytes: bytes, box) -> bytes:
+        from bot.signing import SigningError
+        from bot.texts import t
+        from bot.workflow import WorkflowError
+
+        try:
+            return await signer.sign(
+                pdf_bytes, signer_name=name, capacity=capacity or data.signatory.full_title,
+                reason=f"Persetujuan {data.title.title()} {data.period_label}",
+                location=office.place, when=when, box=SignatureBox(*box) if box else None)
+        except SigningError as exc:  # the transaction rolls back: no number, nothing signed
+            raise WorkflowError(t("sig.failed", reason=str(exc))) from None
+
+    return sign
+
+
+def normalize_code(text: str) -> str | None:
+    """A verification code as stored ("ABCD-EFGH") from what people type or scan: any
+    case, with or without the dash or spaces, with the deep link's "cek_" prefix; None
+    when it cannot be a code."""
+    raw = re.sub(r"[\s\-_]", "", (text or "").strip().upper())
+    raw = raw.removeprefix("CEK")
+    if len(raw) != 8 or any(ch not in CODE_ALPHABET for ch in raw):
+        return None
+    return f"{raw[:4]}-{raw[4:]}"
+
+
+async def verify_code(session, code: str, *, store=None, trust_roots=()) -> dict | None:
+    """What /cek and `sopbot verify` answer for a verification code. With ``store`` the
+    final PDF's PAdES signature is checked too (``signature``: a SignatureCheck)."""
+    code = normalize_code(code) or ""
     doc = (await session.execute(select(Document).where(Document.verification_code == code))
-           ).scalar_one_or_none()
+           ).scalar_one_or_none() if code else None
     if doc is None:
         return None
     letter = (await session.execute(select(LetterNumber).where(LetterNumber.document_id == doc.id))
@@ -279,6 +342,7 @@ async def verify_code(session, code: str) -> dict | None:
         .where(Document.cycle_id == doc.cycle_id, Approval.action == ApprovalAction.SIGN)
         .order_by(Approval.id.desc()))).first()
     pdf = await session.get(StoredFile, doc.pdf_file_id) if doc.pdf_file_id else None
+    approved = await session.get(Document, signed[0].document_id) if signed else None
     paraf = []
     if signed:
         paraf = [{"name": p.name, "capacity": await approval_capacity(session, a),
@@ -296,6 +360,32 @@ async def verify_code(session, code: str) -> dict | None:
         "signed_at": signed[0].created_at if signed else None,
         "sha256": pdf.sha256 if pdf else doc.sha256, "cycle_id": doc.cycle_id,
         "version": doc.version,
+        "approved_sha256": doc.approved_sha256 or (signed[0].document_sha256 if signed else ""),
+        "approved_version": approved.version if approved is not None else None,
+        "signature": await _check_stored(store, pdf, trust_roots) if store and pdf else None,
     }
 
 
+async def _check_stored(store, pdf: StoredFile, trust_roots):
+    from bot.signing import check_pdf
+
+    return await check_pdf(store.read(pdf), trust_roots)
+
+
+
+
+async def find_by_pdf_sha256(session, sha256: str) -> dict | None:
+    """The document version whose PDF has this sha256 (``sopbot verify BERKAS.pdf``):
+    for a numbered final, everything /cek says; for another version, its number."""
+    stored = (await session.execute(select(StoredFile).where(StoredFile.sha256 == sha256))
+              ).scalar_one_or_none()
+    if stored is None:
+        return None
+    doc = (await session.execute(select(Document).where(Document.pdf_file_id == stored.id)
+                                 .order_by(Document.version.desc()))).scalars().first()
+    if doc is None:
+        return None
+    if doc.verification_code:
+        found = await verify_code(session, doc.verification_code)
+        return {**found, "final": True, "signature": doc.signature}
+    return {"final": False, "version": doc.version, "signature": doc.signature}

@@ -20,6 +20,18 @@ class Services:
     clock: Clock
     store: FileStore
     extras: dict = field(default_factory=dict)
+    signer: object | None = None  # bot.signing.Signer: the office's certificate, or None
+    bot_username: str = ""  # [telegram] bot_username, else getMe's answer at start-up
+
+    def verification_link(self, code: str) -> str | None:
+        """What the QR on the final PDF holds: ``[verification] url`` with the code, else
+        the deep link to the bot ``https://t.me/<bot>?start=cek_<KODE>``; None when the
+        bot's username is not known yet."""
+        url = self.config.verification.url.strip()
+        if url:
+            return url.replace("{kode}", code) if "{kode}" in url else f"{url.rstrip('/')}/{code}"
+        name = (self.config.telegram.bot_username or self.bot_username).lstrip("@")
+        return f"https://t.me/{name}?start=cek_{code}" if name else None
 
     @property
     def day_minutes(self) -> int:
@@ -54,10 +66,14 @@ def build_calendar(config: Config) -> WorkCalendar:
 
 def build_services(config: Config, clock: Clock | None = None) -> Services:
     sop = load_definition(config.resolve(config.sop.definition) if config.sop.definition else None)
+    from bot.signing import signer_from_config
+
     return Services(
         config=config,
         sop=sop,
         calendar=build_calendar(config),
         clock=clock or SystemClock(),
         store=FileStore(config.storage_dir, config.storage.max_evidence_mb * 1024 * 1024),
+        signer=signer_from_config(config),
+        bot_username=config.telegram.bot_username.lstrip("@"),
     )

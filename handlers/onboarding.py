@@ -29,6 +29,11 @@ HELP_BY_ROLE = {
 async def start(update: Update, context: Context) -> None:
     user = update.effective_user
     code = typed_text(context.args[0] if context.args else "")  # no NUL into a query
+    if code.lower().startswith("cek_"):  # the QR's deep link t.me/<bot>?start=cek_KODE
+        from handlers.signoff import answer_code
+
+        await answer_code(update, context, code[:40])
+        return
     sm = sessionmaker(context)
     async with sm() as session:
         known = await person_by_telegram(session, user.id)

@@ -35,12 +35,16 @@ class Document(Base):
     status: Mapped[DocumentStatus] = mapped_column(
         enum_column(DocumentStatus), default=DocumentStatus.DRAFT
     )
-    sha256: Mapped[str] = mapped_column(String(64))  # digest over the version's files
+    sha256: Mapped[str] = mapped_column(String(64))  # sha256 of this version's PDF file
     workbook_file_id: Mapped[int | None] = mapped_column(ForeignKey("stored_file.id"))
     pdf_file_id: Mapped[int | None] = mapped_column(ForeignKey("stored_file.id"))
     chart_file_id: Mapped[int | None] = mapped_column(ForeignKey("stored_file.id"))
     source: Mapped[str] = mapped_column(String(20), default="compiled")  # or "uploaded"
     verification_code: Mapped[str | None] = mapped_column(String(20), unique=True)
+    # the final (numbered) version: sha256 of the PDF of the version that was signed
+    approved_sha256: Mapped[str | None] = mapped_column(String(64))
+    # the final version: "PAdES B-B; <certificate subject>; sha256 <fingerprint>", or ""
+    signature: Mapped[str] = mapped_column(Text, default="")
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("person.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -56,7 +60,8 @@ class Approval(Base):
     person_id: Mapped[int] = mapped_column(ForeignKey("person.id"))
     action: Mapped[ApprovalAction] = mapped_column(enum_column(ApprovalAction))
     reason: Mapped[str] = mapped_column(Text, default="")
-    document_sha256: Mapped[str] = mapped_column(String(64))
+    document_sha256: Mapped[str] = mapped_column(String(64))  # of the PDF shown
+    workbook_sha256: Mapped[str] = mapped_column(String(64), default="")  # of the workbook
     acting_as: Mapped[str] = mapped_column(String(20), default="")  # "Plh."/"Plt."
     # the capacity in which the person acted: "Kepala Dinas", "Plh. Kepala Dinas", ...
     capacity: Mapped[str] = mapped_column(String(200), default="")

@@ -159,6 +159,9 @@ class DocumentData:
     example_data: bool = False
     version: int = 1
     audit_head: str | None = None  # "hash (n baris, mode)" of the audit trail (final PDF)
+    # the final PDF: True leaves the box for the electronic signature's appearance,
+    # False says the document carries none; None (a draft) says nothing
+    e_signed: bool | None = None
 
     @property
     def office_line(self) -> str:

@@ -546,6 +546,7 @@ class _DocumentWriter:
         self.data = data
         self.pdf = _Pdf(data)
         self.measured = data.measured()
+        self.signature_box: tuple[int, float, float, float, float, float] | None = None
 
     def title_block(self) -> None:
         pdf, data = self.pdf, self.data
@@ -754,6 +755,7 @@ class _DocumentWriter:
         for line in title_lines:
             y += line_h
             pdf.line_at(x, y, block_w, line, "C")
+        self._signature_space(x, y, block_w)
         y += 22  # room for the signature and stamp
         pdf.font(size, "B")
         name = pdf.t(sig.name)
@@ -769,6 +771,24 @@ class _DocumentWriter:
                 pdf.line_at(x, y, block_w, pdf.t(text), "C")
         y = self._initials(y)
         pdf.set_y(y + 4)
+
+    def _signature_space(self, x: float, y: float, block_w: float) -> None:
+        """The 22 mm between title and name: on the final PDF either the box of the
+        electronic signature's appearance (``signature_box``, filled in by the signer)
+        or the plain statement that the document carries no electronic signature."""
+        pdf, data = self.pdf, self.data
+        if data.e_signed is None:  # a draft: room for the signature, nothing said
+            return
+        w, h = 74.0, 16.0
+        left, top = x + (block_w - w) / 2, y + 1.0
+        if data.e_signed:
+            self.signature_box = (pdf.page_no() - 1, left, top, w, h, pdf.h)
+            return
+        pdf.font(8, "I", _GREY)
+        for i, line in enumerate(pdf.wrap("Dokumen ini TIDAK memuat tanda tangan elektronik. "
+                                          "Keasliannya diperiksa dengan kode verifikasi.", w)):
+            pdf.line_at(left, top + 6 + 3.6 * i, w, line, "C")
+        pdf.set_text_color(*_BLACK)
 
     def _initials(self, y: float) -> float:
         """The paraf koordinasi under the signature block: capacity, name, date."""
@@ -790,7 +810,7 @@ class _DocumentWriter:
         payload = data.verification_url_or_text or code
         if not payload.lower().startswith(("http://", "https://", "tg://")):
             payload = code
-        qr = segno.make(payload, error="m")
+        qr = segno.make(payload, error="m", micro=False)  # a standard QR: any phone reads it
         buffer = io.BytesIO()
         qr.save(buffer, kind="png", scale=8, border=2)
         buffer.seek(0)
@@ -865,3 +885,11 @@ class _DocumentWriter:
 def build_pdf(data: DocumentData, path: Path) -> Path:
     """Write the measurement document of ``data`` as an A4-landscape PDF to ``path``."""
     return _DocumentWriter(data).build(path)
+
+
+def build_pdf_with_signature_box(data: DocumentData, path: Path
+                                 ) -> tuple[Path, tuple[int, float, float, float, float, float] | None]:
+    """``build_pdf`` and, when ``data.e_signed``, where the electronic signature's
+    appearance goes: (page index, x, y, w, h, page height), in mm from the top left."""
+    writer = _DocumentWriter(data)
+    return writer.build(path), writer.signature_box

@@ -415,7 +415,9 @@ async def test_numbering_stamps_the_final_pdf_and_the_archive_matches_its_manife
         assert z.read(evidence[0]) == EVIDENCE["PPTK-01"]
         approvals = list(csv.DictReader(io.StringIO(z.read("approvals.csv").decode())))
         assert [a["aksi"] for a in approvals] == ["paraf", "tanda tangan"]
-        assert approvals[1]["nama"] == kadis.name and approvals[1]["sha256"] == doc.sha256
+        assert approvals[1]["nama"] == kadis.name and approvals[1]["sha256_pdf"] == doc.sha256
+        # the approved hash is the sha256 of the signed version's PDF file in the archive
+        assert hashlib.sha256(z.read(approvals[1]["berkas_pdf"])).hexdigest() == doc.sha256
         assert approvals[1]["waktu"].endswith("WIB")
         agenda = list(csv.DictReader(io.StringIO(z.read("agenda.csv").decode())))
         assert [a["nomor_surat"] for a in agenda] == [letter.number]
