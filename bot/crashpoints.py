@@ -8,6 +8,11 @@ clean-up, no flush, like a power cut) when the point is reached that many times:
     SOPBOT_CRASH_AT=commit:12       after the 12th database commit that wrote something
     SOPBOT_CRASH_AT=outbox_sent:3   after Telegram accepted the 3rd outbox message and
                                     before the bot recorded it as sent
+    SOPBOT_CRASH_AT=inbox_committed:2  after the 2nd batch of updates was committed to
+                                    the inbox and before Telegram was told (the next
+                                    getUpdates offset, or the webhook's 200)
+    SOPBOT_CRASH_AT=processing:5    after the handlers of the 5th update ran (replies
+                                    sent) and before its transaction committed
 
 Used by ``tests/test_crash_safety.py`` (see ``docs/reliability.md``).
 """

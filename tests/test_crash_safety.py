@@ -2,16 +2,23 @@
 
 The bot runs as its own process (``python -m bot --config ... run``) against an
 :class:`EmulatorThread` in the test process; the simulated people of
-:mod:`bot.scenario` are driven from the test and retry what they were doing when no
-answer came. The bot is killed at many points: after the N-th database commit that wrote
-something (``SOPBOT_CRASH_AT=commit:N``, between a state change and its reply or
-notification), after Telegram accepted an outbox message and before the bot recorded it
-(``outbox_sent:N``), when the N-th Bot API request arrives (from the emulator), and at
-fixed moments after a button press: during compiling, signing, numbering, delivering.
-Each time it is restarted. At the end: every answer the bot confirmed ("Tersimpan") is
-in the database, the letter numbers are gapless and unique, every notification was
-delivered exactly once (or, where a crash fell between Telegram accepting it and the
-bot recording it, with one duplicate, counted), and the cycle is closed.
+:mod:`bot.scenario` are driven from the test. They never try anything twice: each
+message and each press is sent once, and the person waits for its answer however many
+times the bot dies meanwhile (the durable intake, ``bot/intake.py``, must deliver it).
+The bot is killed at many points: after the N-th database commit that wrote something
+(``SOPBOT_CRASH_AT=commit:N``), after an update was committed to the inbox and before
+Telegram was told (``inbox_committed:N``), after the handlers of the N-th update ran
+(its replies sent) and before its transaction committed (``processing:N``), after
+Telegram accepted an outbox message and before the bot recorded it (``outbox_sent:N``),
+when the N-th Bot API request arrives (from the emulator), and at fixed moments after a
+button press: during compiling, signing, numbering, delivering. Each time it is
+restarted. At the end: every update the emulator created for a person's message or
+press was handed to the bot and processed exactly once (its inbox row marked once, no
+error) and its effect happened once (one submission per answer typed, each on the
+indicator it answers); every answer the bot confirmed ("Tersimpan") is in the database;
+the letter numbers are gapless and unique; every notification was delivered (or, where
+a crash fell between Telegram accepting it and the bot recording it, with one
+duplicate, counted); the cycle is closed and ``sopbot audit verify`` passes.
 """
 from __future__ import annotations
 
@@ -123,15 +130,15 @@ class BotProcess:
 
 
 class CrashAwarePlayer(Player):
-    """People who notice that the bot went away: no answer after a restart (and a
-    moment for the bot to catch up) means "try again"."""
+    """People who never try again: every message and press is sent once, and the
+    person waits for its answer across restarts (the intake owes them one). Only a
+    missing notification sends them to /tugas, as a person would look there."""
 
-    answer_wait = 20.0
+    answer_wait = 90.0
     notice_wait = 4.0
-    slow_wait = 120.0
-    max_attempts = 40
-    retry_pause = 0.3
-    grace = 1.5  # seconds after the restarted bot first polled
+    slow_wait = 150.0
+    max_attempts = 1  # no retries: a goal not reached at the first attempt fails the test
+    commit_wait = 90.0  # the answer came; its commit may follow a crash and a restart
 
     def __init__(self, bot: BotProcess, polls: dict) -> None:
         super().__init__(None)
@@ -142,23 +149,11 @@ class CrashAwarePlayer(Player):
         self.t0 = time.monotonic()
 
     async def wait(self, user, *, after=None, predicate=None, text_contains=None, timeout=None):
-        generation = self.bot.generation
-        if time.monotonic() - self.bot.started_at < 2.0:  # acted just as the bot came back
-            generation -= 1
-        loop = asyncio.get_running_loop()
-        end = loop.time() + (timeout or self.answer_wait)
-        while True:
-            try:
-                return await user.wait_for(predicate, text_contains=text_contains, after=after,
-                                           timeout=0.25)
-            except TimeoutError:
-                pass
-            if loop.time() > end:
-                raise NoAnswer("no answer in time")
-            if self.bot.generation != generation:
-                first_poll = self.polls.get(self.bot.generation)
-                if first_poll is not None and time.monotonic() - first_poll > self.grace:
-                    raise NoAnswer("the bot restarted and did not answer")
+        try:
+            return await user.wait_for(predicate, text_contains=text_contains, after=after,
+                                       timeout=max(timeout or 0, self.answer_wait))
+        except TimeoutError as exc:
+            raise NoAnswer(f"no answer in time: {exc}") from None
 
     def phase(self, name: str) -> None:
         self.phases.append(name)
@@ -166,6 +161,9 @@ class CrashAwarePlayer(Player):
 
     def step(self, n: int, text: str) -> None:
         self._say(f"step {n} done: {text}")
+
+    def superseded(self, goal: str) -> None:
+        self._say(f"{goal}: the pressed card was replaced after a crash; going on")
 
     def retried(self, goal: str, exc: BaseException) -> None:
         self.retries[goal] += 1
@@ -200,19 +198,32 @@ def _seed(db_url: str, year: int) -> dict[int, str]:
     return asyncio.run(go())
 
 
-def _arm(emu: EmulatorThread, bot: BotProcess, polls: dict, log: list[str]) -> None:
-    """Wrap the emulator's methods (test-local): note when each bot generation first
+def _arm(emu: EmulatorThread, bot: BotProcess, polls: dict, log: list[str],
+         created: dict[int, int], handed: set[int]) -> None:
+    """Wrap the emulator's methods (test-local): record the update id of every message
+    and press a person sends (``created``: update id -> user id) and every update id
+    ``getUpdates`` handed to the bot (``handed``); note when each bot generation first
     polls, kill at the N-th request of a start planned as ``request:N``, and kill a few
     moments after chosen button presses reach the bot."""
     emulator = emu.emulator
     pending_press = dict(KILL_AFTER_PRESS)
     state = {"requests": 0, "generation": -1}
+    enqueue = emulator._enqueue
+
+    async def recording_enqueue(body):
+        update_id = emulator._next_update_id  # the id _enqueue gives it, before any await
+        sender = (body.get("message") or body.get("callback_query") or {}).get("from", {})
+        created[update_id] = sender.get("id")
+        await enqueue(body)
+
+    emulator._enqueue = recording_enqueue
 
     name, get_updates = emulator._methods["getupdates"]
 
     async def wrapped_get_updates(params):
         polls.setdefault(bot.generation, time.monotonic())
         result = await get_updates(params)
+        handed.update(u["update_id"] for u in result)
         for update in result:
             data = (update.get("callback_query") or {}).get("data", "")
             for prefix, delay in list(pending_press.items()):
@@ -241,12 +252,16 @@ def _arm(emu: EmulatorThread, bot: BotProcess, polls: dict, log: list[str]) -> N
             emulator._methods[key] = (method_name, counting(method_name, handler))
 
 
+KINDS = ("commit", "processing", "outbox_sent", "inbox_committed", "request", "processing")
+
+
 def _plan(rng: random.Random) -> list[str]:
     plan = []
     for i in range(34):
-        kind = ("commit", "commit", "outbox_sent", "commit", "request")[i % 5]
-        n = {"commit": rng.randint(2, 16), "outbox_sent": rng.randint(1, 6),
-             "request": rng.randint(2, 12)}[kind]
+        kind = KINDS[i % len(KINDS)]
+        n = {"commit": rng.randint(2, 10), "processing": rng.randint(1, 5),
+             "inbox_committed": rng.randint(1, 3), "outbox_sent": rng.randint(1, 4),
+             "request": rng.randint(2, 10)}[kind]
         plan.append(f"{kind}:{n}")
     return plan
 
@@ -261,6 +276,8 @@ def test_a_cycle_survives_sigkill_at_30_points(tmp_path):
     rng = random.Random(SEED)
     polls: dict[int, float] = {}
     kill_log: list[str] = []
+    created: dict[int, int] = {}
+    handed: set[int] = set()
 
     with EmulatorThread() as emu:
         cfg = tmp_path / "config.toml"
@@ -268,7 +285,7 @@ def test_a_cycle_survives_sigkill_at_30_points(tmp_path):
             f'[telegram]\napi_base_url = "{emu.base_url}"\nfile_base_url = "{emu.base_file_url}"\n'
             f'[database]\nurl = "{db_url}"\n[storage]\npath = "{tmp_path / "files"}"\n')
         bot = BotProcess(cfg, tmp_path, _plan(rng))
-        _arm(emu, bot, polls, kill_log)
+        _arm(emu, bot, polls, kill_log, created, handed)
         player = CrashAwarePlayer(bot, polls)
         bot.start()
         try:
@@ -278,16 +295,35 @@ def test_a_cycle_survives_sigkill_at_30_points(tmp_path):
         finally:
             rc = bot.stop()
         check = _check(emu, result, outbox)
+        intake = emu.run(_intake(db_url), timeout=60)
+    audit = subprocess.run([sys.executable, "-m", "bot", "--config", str(cfg), "audit", "verify"],
+                           cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                           env=dict(os.environ, PYTHONPATH=str(ROOT)))
 
     kills = sum(bot.kills.values())
     seconds = time.monotonic() - t0
     print(f"\ncrash safety: {kills} kill points survived ({dict(bot.kills)}), "
           f"{check['duplicates']} duplicate notification(s) of {check['notifications']}, "
-          f"{result['updates']} updates processed, {result['commits_confirmed']} answers "
-          f"confirmed, {sum(player.retries.values())} retries by the people, "
+          f"{len(created)} updates sent by the people, {result['updates']} processed, "
+          f"{result['commits_confirmed']} answers confirmed, "
+          f"{sum(player.retries.values())} retries by the people, "
+          f"{result['stale']} presses on a card replaced after a crash, "
           f"letter numbers {result['numbers']}, {seconds:.0f} s")
     assert rc == 0 and not bot.unexpected, (rc, bot.unexpected)
     assert kills >= MIN_KILLS, (bot.kills, kill_log)
+    # every update a person sent: handed to the bot, processed exactly once, no error
+    assert created and all(who is not None for who in created.values())
+    assert set(created) <= handed, sorted(set(created) - handed)
+    assert intake["rows"] == sorted(created), (set(created) ^ set(intake["rows"]))
+    assert intake["unprocessed"] == [] and intake["errors"] == {}, intake
+    # ... and its effect happened once: one submission per answer typed, on its indicator
+    assert result["submissions_wrong"] == [], result["submissions_wrong"]
+    assert sum(player.retries.values()) == 0, player.retries
+    # a press refused because a crash made the bot send the card again (a call Telegram
+    # carried out while the bot died: the one call the journal cannot vouch for); the
+    # person went on from the newer card: never more than the crashes
+    assert result["stale"] <= kills, result["stale"]
+    assert audit.returncode == 0, audit.stdout + audit.stderr
     # a duplicate needs a crash between Telegram accepting a message and the bot
     # recording it: never more duplicates than crashes
     print(f"duplicated notifications: {check['duplicated']}")
@@ -296,7 +332,7 @@ def test_a_cycle_survives_sigkill_at_30_points(tmp_path):
 
 
 async def _play(emu: EmulatorThread, db_url: str, codes: dict[int, str], player, period) -> dict:
-    from models import ProcessedUpdate
+    from models import Inbox
     from models.session import make_engine, make_sessionmaker
 
     engine = make_engine(db_url)
@@ -314,13 +350,55 @@ async def _play(emu: EmulatorThread, db_url: str, codes: dict[int, str], player,
             if not await _saved_any(sm, code, value):
                 missing.append((code, value))
         numbers = await _numbers(sm)
+        wrong = await _submissions_wrong(sm)
         async with sm() as s:
-            updates = (await s.execute(select(func.count(ProcessedUpdate.update_id)))).scalar()
+            updates = (await s.execute(select(func.count(Inbox.update_id)).where(
+                Inbox.processed_at.is_not(None)))).scalar()
     finally:
         await engine.dispose()
     assert not missing, f"answers confirmed with 'Tersimpan' but not in the database: {missing}"
     return {"closed": closed, "numbers": numbers, "updates": updates,
-            "commits_confirmed": len(script.confirmed), "direct": script.direct_cards}
+            "commits_confirmed": len(script.confirmed), "direct": script.direct_cards,
+            "submissions_wrong": wrong, "stale": script.restarts_after_stale}
+
+
+async def _submissions_wrong(sm) -> list:
+    """Each answer typed once becomes exactly one submission, on the indicator it
+    answers: a second run of an update would add a second one, or put the answer on the
+    next question."""
+    from bot.scenario import ANSWERS, CORRECTION
+    from models import Indicator, Submission
+
+    allowed: dict[str, set[str]] = {}
+    for pairs in ANSWERS.values():
+        for code, value in pairs:
+            allowed.setdefault(code, set()).add(value)
+    allowed[CORRECTION[0]].add(CORRECTION[1])
+    async with sm() as s:
+        rows = (await s.execute(
+            select(Indicator.code, Submission.raw_text, Submission.skipped)
+            .join(Indicator, Indicator.id == Submission.indicator_id))).all()
+    wrong = [(c, v) for c, v, skipped in rows if skipped or v not in allowed.get(c, ())]
+    counts = Counter((c, v) for c, v, _ in rows)
+    wrong += [(c, v, n) for (c, v), n in counts.items() if n > 1]
+    if len(rows) != sum(len(v) for v in allowed.values()):
+        wrong.append(("submissions", len(rows)))
+    return wrong
+
+
+async def _intake(db_url: str) -> dict:
+    from models import Inbox
+    from models.session import make_engine, make_sessionmaker
+
+    engine = make_engine(db_url)
+    try:
+        async with make_sessionmaker(engine)() as s:
+            rows = (await s.execute(select(Inbox.update_id, Inbox.processed_at, Inbox.error)
+                                    .order_by(Inbox.update_id))).all()
+    finally:
+        await engine.dispose()
+    return {"rows": [i for i, _, _ in rows], "unprocessed": [i for i, p, _ in rows if p is None],
+            "errors": {i: e for i, _, e in rows if e}}
 
 
 async def _saved_any(sm, code: str, value: str) -> bool:
@@ -381,7 +459,9 @@ def _check(emu: EmulatorThread, result: dict, outbox: list) -> dict:
     """Every outbox row is in its chat; per (chat, text) the emulator shows as many
     messages as there are rows, or one more per row at most (a crash between Telegram
     accepting and the bot recording)."""
-    direct = result["direct"]
+    # cards the people opened themselves (answers to /tugas presses, same text as the
+    # notification); a message the outbox recorded as its own is never one of them
+    direct = result["direct"] - {(row.chat_id, row.telegram_message_id) for row in outbox}
     expected: Counter[tuple[int, str]] = Counter()
     for row in outbox:
         text, _ = parse_html(row.payload["text"])
