@@ -65,6 +65,7 @@ from models.intake import Inbox
 log = logging.getLogger(__name__)
 
 ALLOWED_UPDATES = ["message", "callback_query"]
+COMMIT_ATTEMPTS = 3  # an update whose transaction fails this often is marked with the error
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 
 
@@ -251,6 +252,7 @@ class Intake:
         self.sm = sessionmaker  # the plain sessionmaker, never the shared one
         self.journal_dir = journal_dir
         self.replayed = 0  # Bot API calls answered from a journal (not made twice)
+        self._failures: dict[int, int] = {}  # update id -> transactions that failed
         self.poll_timeout = poll_timeout
         self.allowed_updates = allowed_updates or ALLOWED_UPDATES
         self.processed = 0
@@ -357,8 +359,15 @@ class Intake:
                              "repeated", update_id, state.journal.replayed)
         except asyncio.CancelledError:
             raise
-        except Exception as exc:  # the transaction could not commit: record, never loop
-            log.exception("update %s could not be committed", update_id)
+        except Exception as exc:  # the transaction could not commit
+            failures = self._failures.get(update_id, 0) + 1
+            self._failures[update_id] = failures
+            if failures < COMMIT_ATTEMPTS:  # e.g. the database was busy: run it again
+                log.warning("update %s could not be committed (%s): again in %d s",
+                            update_id, exc, failures)
+                await asyncio.sleep(failures)
+                return False
+            log.exception("update %s could not be committed: marked with the error", update_id)
             errors = (state.errors if state else []) + [exc]
             async with self.sm() as session, session.begin():
                 await session.execute(

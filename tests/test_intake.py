@@ -152,3 +152,35 @@ async def test_an_update_interrupted_after_its_replies_runs_again_without_repeat
     # the person goes on from the card they already have
     sent = await user.reply_to(ask, "Siapkan pengukuran kinerja TW III <segera> & \"lengkap\"")
     await user.wait_for(after=sent, text_contains="surat masuk")
+
+
+async def test_a_transaction_that_fails_to_commit_runs_again_and_is_not_lost(
+        harness, monkeypatch):  # noqa: F811
+    from bot import intake as intake_module
+    from models import Conversation
+
+    h = harness
+    async with h.sessionmaker() as s:
+        kadis = await person(s, Role.KADIS)
+    user = await h.register(kadis)
+    sent = await user.send_command("/mulai")
+    menu = await user.wait_for(after=sent, text_contains="Pilih periodenya")
+    real_hit, failed = intake_module.crashpoints.hit, []
+
+    def busy_once(point: str) -> None:
+        if point == "processing" and not failed:
+            failed.append(point)
+            raise RuntimeError("(sqlite3.OperationalError) database is locked")
+        real_hit(point)
+
+    monkeypatch.setattr(intake_module.crashpoints, "hit", busy_once)
+    q = await user.press(menu, text="Triwulan III Tahun 2024")
+    ask = await user.wait_for(after=q, text_contains="instruksi disposisi")
+    seen = len(user.messages)
+    await h.settle()
+    assert failed and len(user.messages) == seen  # run again; its calls not repeated
+    assert [(done, error) for _, done, error in await _rows(h.sessionmaker)][-1] == (True, "")
+    async with h.sessionmaker() as s:
+        assert (await s.get(Conversation, kadis.id)) is not None
+    sent = await user.reply_to(ask, "Laporkan capaian TW III <lengkap> & tepat waktu")
+    await user.wait_for(after=sent, text_contains="surat masuk")
