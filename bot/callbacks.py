@@ -54,6 +54,7 @@ ACTIONS: dict[str, tuple[int, str]] = {
     # office administration (handlers/admin.py)
     "pgw": (1, "menu pegawai (1=nonaktifkan, 2=tunjuk Plh./Plt., 9=tutup)"),
     "pgx": (1, "pilih pegawai yang dinonaktifkan (person)"),
+    "pgxl": (1, "halaman daftar pegawai yang dapat dinonaktifkan (halaman)"),
     "pgxs": (2, "pilih pengganti (person, pengganti; 0 = tanpa tugas)"),
     "pgxr": (3, "nonaktifkan (person, pengganti, alasan 1=mutasi 2=pensiun 3=lainnya)"),
     "plhr": (2, "Plh./Plt.: pilih jabatan (peran 1=kadis 2=sekretaris 3=kasubag 4=kabid, unit)"),

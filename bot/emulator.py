@@ -41,7 +41,8 @@ Design
   edit and delete bumps a sequence number and wakes :meth:`SimUser.wait_for`.
 * **Validation** follows Telegram: HTML is parsed with Telegram's tag set and errors
   (``can't parse entities: ...``); text is stripped and limited to 4096 characters after
-  entity parsing, captions to 1024; ``callback_data`` to 1-64 bytes; identical edits give
+  entity parsing, captions to 1024; ``callback_data`` to 1-64 bytes, an inline keyboard to
+  100 buttons; identical edits give
   ``message is not modified``. As on Telegram, ``editMessageText`` without
   ``reply_markup`` removes the inline keyboard, and only inline keyboards are echoed in
   returned Message objects (ForceReply / ReplyKeyboardRemove are stored in
@@ -151,6 +152,7 @@ JSON = dict[str, Any]
 MAX_TEXT_LENGTH = 4096
 MAX_CAPTION_LENGTH = 1024
 MAX_CALLBACK_DATA_BYTES = 64
+MAX_INLINE_BUTTONS = 100  # Telegram answers REPLY_MARKUP_TOO_LONG beyond (about) 100
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
 UPDATE_LOG_SIZE = 1000  # updates kept for BotApiEmulator.redeliver()
 GLOBAL_LIMIT_PER_SECOND = 30
@@ -163,6 +165,7 @@ TEXT_EMPTY = "Bad Request: message text is empty"
 TEXT_TOO_LONG = "Bad Request: message is too long"
 CAPTION_TOO_LONG = "Bad Request: message caption is too long"
 BUTTON_DATA_INVALID = "Bad Request: BUTTON_DATA_INVALID"
+MARKUP_TOO_LONG = "Bad Request: reply markup is too long"
 NOT_MODIFIED = (
     "Bad Request: message is not modified: specified new message content and reply markup"
     " are exactly the same as a current content and reply markup of the message"
@@ -1733,6 +1736,8 @@ class BotApiEmulator:
                     "Bad Request: can't parse inline keyboard button:"
                     ' Field "inline_keyboard" must be of type Array',
                 )
+            if sum(len(row) for row in rows) > MAX_INLINE_BUTTONS:
+                raise ApiError(400, MARKUP_TOO_LONG)
             for row in rows:
                 for button in row:
                     if not isinstance(button, dict) or not isinstance(button.get("text"), str):

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from telegram import Update
 from telegram.ext import CallbackQueryHandler, CommandHandler
 
-from bot import callbacks
+from bot import callbacks, render
 from bot.administration import (
     APPOINT_ROLES, HOLDER_ROLES, PEOPLE_ROLES, REASSIGN_ANY, REASSIGN_COLLECT, ROSTER_ROLES,
     Administration, parse_range, range_text,
@@ -74,16 +74,23 @@ async def roster(update: Update, context: Context, person: Person, _cb) -> None:
 
 @action(*ROSTER_ROLES, callback=True)
 async def menu(update: Update, context: Context, person: Person, cb) -> None:
-    choice = cb.arg(0)
+    choice, number = cb.arg(0), 0
+    if cb.action == "pgxl":  # a page of the people to deactivate
+        choice, number = 1, cb.arg(0)
     async with transaction(context) as (session, _wf):
         adm = _adm(session, context)
         if choice == 1 and person.role in PEOPLE_ROLES:
-            people = (await session.execute(select(Person).where(
+            people = list((await session.execute(select(Person).where(
                 Person.office_id == person.office_id, Person.active.is_(True),
-                Person.id != person.id).order_by(Person.unit_id, Person.id))).scalars()
-            rows = [[(await _person_label(p), callbacks.encode("pgx", p.id))] for p in people]
+                Person.id != person.id).order_by(Person.unit_id, Person.id))).scalars())
+            labels = [await _person_label(p) for p in people]
+            pg = render.page(t("a.pick_person"), [render.esc(x) for x in labels], (), number)
+            rows = [[(labels[i], callbacks.encode("pgx", people[i].id))] for i in pg.items]
+            nav = render.pager("pgxl", (), pg)
+            if nav:
+                rows.append(nav)
             rows.append([(t("a.b_cancel"), callbacks.encode("pgw", 9))])
-            text, buttons = t("a.pick_person"), rows
+            text, buttons = pg.text, rows
         elif choice == 2 and person.role in APPOINT_ROLES:
             await set_conversation(session, person.id, CONV, "slot", {})
             office = await adm.wf.office()
@@ -376,7 +383,7 @@ async def reassign_do(update: Update, context: Context, person: Person, cb) -> N
 def register(app) -> None:
     app.add_handler(CommandHandler("pegawai", roster))
     app.add_handler(CommandHandler("alihkan", reassign_start))
-    for fn, actions in ((menu, ("pgw",)), (pick_deactivate, ("pgx",)),
+    for fn, actions in ((menu, ("pgw", "pgxl")), (pick_deactivate, ("pgx",)),
                         (pick_successor, ("pgxs",)), (do_deactivate, ("pgxr",)),
                         (pick_slot, ("plhr",)), (pick_acting, ("plhp",)),
                         (pick_kind, ("plhk",)), (confirm, ("plhok",)),

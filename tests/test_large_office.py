@@ -453,3 +453,41 @@ async def test_a_lt_in_an_indicator_name_no_longer_breaks_step_3_and_the_staf_ge
     assert refused == []  # (people not registered here have chat_id None: not due)
     assert harness.emulator.error_log == []
     assert cycle.id
+
+
+async def test_the_list_of_people_to_deactivate_is_paged_in_a_large_office(
+        harness, people, sessionmaker):
+    """An office of 130 people: the admin's "Nonaktifkan pegawai" list comes in pages
+    of 10 buttons (Telegram refuses a keyboard of more than 100), every person reachable."""
+    from bot.office_data import PersonSpec
+    from models import Office
+
+    async with sessionmaker() as s, s.begin():
+        office = (await s.execute(select(Office))).scalars().first()
+        for n in range(120):
+            spec = PersonSpec(f'Staf <{n}> & "Honorer" O\'Neil 👷 No. {n}.', Role.STAF)
+            s.add(Person(office_id=office.id, name=spec.name, role=spec.role))
+        admin = Person(office_id=office.id, name='Admin <Dinas> & "TI"', role=Role.ADMIN)
+        s.add(admin)
+        await s.flush()
+        total = (await s.execute(select(func.count(Person.id)).where(
+            Person.active.is_(True)))).scalar_one()
+    kadis = await harness.register(admin)  # the admin deactivates people
+    sent = await kadis.send_command("/pegawai")
+    roster = await kadis.wait_for(after=sent, predicate=lambda m: "Nonaktifkan pegawai"
+                                  in m.button_texts)
+    q = await kadis.press(roster, text="Nonaktifkan pegawai")
+    page = await kadis.wait_for(after=q, text_contains="Halaman 1 dari")
+    seen: set[str] = set()
+    while True:
+        picks = [b for b in page.buttons if b["callback_data"].startswith("pgx:")]
+        assert 0 < len(picks) <= 10 and len(page.buttons) <= 13
+        seen |= {b["callback_data"] for b in picks}
+        if "Berikutnya \u203a" not in page.button_texts:
+            break
+        before = page.text
+        q = await kadis.press(page, text="Berikutnya \u203a")
+        page = await kadis.wait_for(after=q, predicate=lambda m: m.text != before
+                                    and "Halaman" in m.text)
+    assert len(seen) == total - 1  # everybody but the admin himself
+    assert harness.emulator.error_log == []
