@@ -1053,9 +1053,9 @@ class Workflow:
 
 
 def _esc(text: str) -> str:
-    import html
+    from bot.render import esc
 
-    return html.escape(text, quote=False)
+    return esc(text)
 
 
 def _fmt_date(d: date) -> str:

@@ -8,8 +8,6 @@ nothing.
 """
 from __future__ import annotations
 
-import html
-
 from telegram import Update
 from telegram.ext import CallbackQueryHandler
 
@@ -79,8 +77,8 @@ async def kasubag_buttons(wf: Workflow, cycle: Cycle,
 
 
 def _plain(text: str) -> str:
-    """Button labels are plain text: undo the escaping of ``t``."""
-    return html.unescape(text)
+    """Button labels are plain text: undo the escaping of ``t`` (``bot.render``)."""
+    return render.label(render.plain(text))
 
 
 # ----------------------------------------------------------------- view a bidang's data

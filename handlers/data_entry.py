@@ -33,7 +33,6 @@ UX decisions:
 """
 from __future__ import annotations
 
-import html
 import io
 import logging
 import zipfile
@@ -235,7 +234,7 @@ def read_answer(ind: Indicator, text: str) -> dict:
     try:
         parsed = parse_number(text)
     except NumberParseError as exc:
-        raise Rejected(html.escape(exc.message, quote=False)) from None
+        raise Rejected(renderer.esc(exc.message)) from None
     return {"raw": text, "value": str(parsed.value), "text": None,
             "reading": parsed.reading if parsed.ambiguous else ""}
 
@@ -346,7 +345,7 @@ async def question_card(wf: Workflow, entry: Entry, data: dict, head: str = ""
         if count:
             extra += t("e.summary_evidence", count=count)
         lines.append(t("e.card_current", value=show_value(ind, sub), extra=Raw(extra)))
-        buttons.append([(html.unescape(t("e.b_keep", value=show_value(ind, sub)[:28])),
+        buttons.append([(renderer.button_text("e.b_keep", value=show_value(ind, sub)[:28]),
                          callbacks.encode("enext", rid))])
     lines.append("")
     lines.append(t("e.ask_text", limit=MAX_TEXT) if ind.value_type == ValueType.TEXT
@@ -378,7 +377,7 @@ async def confirm_card(wf: Workflow, entry: Entry, data: dict, head: str = ""
               t("e.confirm_head", name=ind.name, value=value),
               *implausible(ind, pending, prev[1] if prev else None)]
     if pending.get("reading"):
-        lines.append(html.escape(pending["reading"], quote=False))
+        lines.append(renderer.esc(pending["reading"]))
     lines += ["", t("e.confirm_question")]
     rid = _rid(entry)
     return "\n".join(lines), [[(t("e.b_yes"), callbacks.encode("eok", rid)),
@@ -394,7 +393,7 @@ async def saved_card(wf: Workflow, entry: Entry, state: str, data: dict, head: s
     lines += [_head(entry), _progress(entry, item),
               t("e.saved", name=ind.name, value=show_value(ind, sub))]
     if data.get("reading"):
-        lines.append(html.escape(data["reading"], quote=False))
+        lines.append(renderer.esc(data["reading"]))
     if sub is not None and sub.note:
         lines.append(t("e.note_line", note=sub.note))
     lines.append(t("e.evidence_count", count=await evidence_count(wf.s, sub)))
@@ -517,7 +516,7 @@ async def put_card(update: Update, context: Context, person_id: int, message_id:
     """Show the card: edit the stored message, or send a new one and remember its id."""
     bot = context.bot
     chat_id = update.effective_chat.id
-    markup = keyboard(buttons)
+    markup = keyboard(renderer.labels(buttons))
     if message_id and not new:
         try:
             await bot.edit_message_text(text, chat_id=chat_id, message_id=message_id,

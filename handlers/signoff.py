@@ -10,7 +10,6 @@ is read as an edited workbook), ``ret_reason`` (the reason of a return), ``recei
 from __future__ import annotations
 
 import asyncio
-import html
 import importlib
 import logging
 import tempfile
@@ -194,7 +193,7 @@ async def compile_upload(update: Update, context: Context, person: Person, conv)
             await reply(update, t("g.upload_unreadable", error=str(exc)))
             return
     if result.errors:
-        shown = [f"- {html.escape(str(e))}" for e in result.errors[:MAX_ERRORS_SHOWN]]
+        shown = [f"- {render.esc(e)}" for e in result.errors[:MAX_ERRORS_SHOWN]]
         if len(result.errors) > MAX_ERRORS_SHOWN:
             shown.append(t("g.upload_more_errors", count=len(result.errors) - MAX_ERRORS_SHOWN))
         await reply(update, t("g.upload_errors", count=len(result.errors),
@@ -211,7 +210,7 @@ async def compile_upload(update: Update, context: Context, person: Person, conv)
     text = t("g.uploaded_head", version=doc.version) + "\n\n" + summary_text(data)
     if result.warnings:
         text += "\n\n" + t("g.upload_warnings", lines=Raw("\n".join(
-            f"- {html.escape(str(w))}" for w in result.warnings[:MAX_ERRORS_SHOWN])))
+            f"- {render.esc(w)}" for w in result.warnings[:MAX_ERRORS_SHOWN])))
     await _send_documents(update, context, files, text, _compiled_buttons(run.id, doc.id))
 
 
@@ -480,7 +479,7 @@ async def confirm_receipt(update: Update, context: Context, person: Person, cb) 
 def _as(name: str, capacity: str) -> Raw:
     """"Name selaku Plh. Kepala Dinas" (escaped), or the name alone."""
     return Raw(t("au.person_as", name=name, capacity=capacity) if capacity
-               else html.escape(name, quote=False))
+               else render.esc(name))
 
 
 def signature_text(check, recorded: str) -> Raw:
