@@ -356,6 +356,9 @@ async def test_every_action_against_every_role(harness, sessionmaker, services, 
     # ------------------------------------------------------------------ /pegawai: people
     await m.button(callbacks.encode("pgw", 1), "admin", read_only=True,
                    reply="Pilih pegawai")
+    if "pgxl" in callbacks.ACTIONS:  # the second page of that list
+        await m.button(callbacks.encode("pgxl", 1), "admin", read_only=True,
+                       reply="Pilih pegawai")
     await m.button(callbacks.encode("pgx", leaving.id), "admin", read_only=True,
                    reply="alasan")
     await m.button(callbacks.encode("pgxs", leaving.id, persons["staf"].id), "admin",
@@ -743,15 +746,15 @@ async def test_every_action_against_every_role(harness, sessionmaker, services, 
     # ------------------------------------------------------------------ every button again
     # Each step is done, the person deactivated, each appointment made or cancelled, the
     # period started: the same data pressed again is refused for everyone (a refusal or
-    # the rule's own reason as an alert). The menu of /pegawai is not a state (it opens
-    # again for the admin); "plhok" is pressed as "save" with no flow open. The one who
+    # the rule's own reason as an alert). The menu of /pegawai and its pages are not a
+    # state (they open again for the admin); "plhok" is pressed as "save" with no flow open. The one who
     # did a step may be told so instead.
     for key in REGISTERED:
         await no_conversation(key)
     m.used["plhok"] = callbacks.encode("plhok", 1)
     done_by = {"prf": "sekretaris", "sgn": "plh", "num": "staf_sek", "rcv": "kontak"}
     for action, data in sorted(m.used.items()):
-        if action != "pgw":
+        if action not in ("pgw", "pgxl"):
             await m.button(data, (), any_alert=True, done_by=done_by.get(action))
 
     # ------------------------------------------------------------------ the figures
