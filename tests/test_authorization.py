@@ -747,8 +747,8 @@ async def test_every_action_against_every_role(harness, sessionmaker, services, 
     # Each step is done, the person deactivated, each appointment made or cancelled, the
     # period started: the same data pressed again is refused for everyone (a refusal or
     # the rule's own reason as an alert). The menu of /pegawai and its pages are not a
-    # state (they open again for the admin); "plhok" is pressed as "save" with no flow open. The one who
-    # did a step may be told so instead.
+    # state (they open again for the admin); "plhok" is pressed as "save" with no flow
+    # open. The one who did a step may be told so instead.
     for key in REGISTERED:
         await no_conversation(key)
     m.used["plhok"] = callbacks.encode("plhok", 1)
