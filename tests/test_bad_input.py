@@ -162,6 +162,7 @@ class Watch:
             if loop.time() > end:
                 raise TimeoutError("the bot did not handle the update")
             await asyncio.sleep(0.005)
+        await self.h.committed()  # the update commits after its handlers (bot/intake.py)
         self.check_no_error()
         return result, [m for m in user.messages if m.seq > mark]
 
