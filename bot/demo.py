@@ -193,7 +193,8 @@ class Demo:
         return files
 
 
-async def run_demo(out: Path, *, keep_running: bool = False, stream=sys.stdout) -> DemoResult:
+async def run_demo(out: Path, *, keep_running: bool = False, stream=None) -> DemoResult:
+    stream = stream if stream is not None else sys.stdout  # today's stdout, not import time's
     t0 = time.perf_counter()
     demo = Demo(out)
     demo.prepare()

@@ -785,8 +785,8 @@ class _DocumentWriter:
             self.signature_box = (pdf.page_no() - 1, left, top, w, h, pdf.h)
             return
         pdf.font(8, "I", _GREY)
-        for i, line in enumerate(pdf.wrap("Dokumen ini TIDAK memuat tanda tangan elektronik. "
-                                          "Keasliannya diperiksa dengan kode verifikasi.", w)):
+        for i, line in enumerate(pdf.wrap("Dokumen ini TIDAK memuat tanda tangan "
+                                          "elektronik.", w)):
             pdf.line_at(left, top + 6 + 3.6 * i, w, line, "C")
         pdf.set_text_color(*_BLACK)
 

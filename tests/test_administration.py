@@ -142,7 +142,8 @@ async def test_a_plh_signs_in_the_kadis_place_and_the_pdf_shows_it(walk, clock, 
 
     final = await walk(number)
     text = flat(pdf_text(await stored_bytes(walk, final.pdf_file_id)))
-    block = text[text.index("Plh. Kepala Dinas Tenaga Kerja"):][:200]
+    # (the block includes the statement that the PDF carries no electronic signature)
+    block = text[text.index("Plh. Kepala Dinas Tenaga Kerja"):][:260]
     assert block.startswith("Plh. Kepala Dinas Tenaga Kerja dan Perindustrian Kabupaten")
     assert sek.name in block and f"NIP. {sek.nip}" in block and sek.rank in block
     assert kadis.nip not in text and kadis.name not in block

@@ -361,3 +361,85 @@ def test_a_wrong_certificate_passphrase_stops_start_up_naming_the_key(tmp_path, 
     err = capsys.readouterr().err
     assert "signing.pkcs12_path" in err and "frasa sandi salah" in err
     assert "salah & <keliru>" not in err  # the passphrase is never printed
+
+
+# ------------------------------------------------------------------ TTE gateway client
+async def test_tte_gateway_signs_refuses_a_wrong_passphrase_and_says_when_it_is_down(
+        tmp_path, caplog):
+    import base64
+    import logging
+
+    from aiohttp import web
+
+    from bot.signing import GatewaySigner
+    from reports.document_data import DocumentData, Signatory
+    from reports.pdf import build_pdf_with_signature_box
+
+    caplog.set_level(logging.DEBUG)
+    certs = make_demo_certificates(tmp_path / "c", "BSrE Tiruan")
+    personal = Pkcs12Signer(certs.pkcs12, certs.passphrase)  # the person's key at the gateway
+    nik, passphrase = "1804010101700001", "rahasia & <TTE> \"kutip\" 🙂"
+    auth = "Basic " + base64.b64encode(b"dinas-naker:kunci-klien").decode()
+    seen: list[dict] = []
+
+    async def sign(request: web.Request) -> web.Response:
+        if request.headers.get("Authorization") != auth:
+            return web.json_response({"error": "Unauthorized"}, status=401)
+        form = await request.post()
+        seen.append({k: v for k, v in form.items() if k not in ("file", "passphrase")})
+        if form["nik"] != nik or form["passphrase"] != passphrase:
+            return web.json_response({"error": "Passphrase anda salah", "status_code": 2031},
+                                     status=400)
+        signed = await personal.sign(form["file"].file.read(), signer_name="Kadis",
+                                     capacity="Kepala Dinas", reason=form["reason"],
+                                     location=form["location"],
+                                     when=datetime(2024, 10, 14, 9, 15, tzinfo=WIB))
+        return web.Response(body=signed, content_type="application/pdf")
+
+    async def broken(request: web.Request) -> web.Response:
+        return web.Response(status=503, text="Service Unavailable")
+
+    app = web.Application()
+    app.router.add_post("/api/sign/pdf", sign)
+    app.router.add_post("/rusak/api/sign/pdf", broken)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]
+    data = DocumentData(
+        office_name="Dinas Uji", regency="Kabupaten Contoh", title="PENGUKURAN KINERJA",
+        period_label="Triwulan III Tahun 2024", year=2024, rows=(),
+        signatory=Signatory(place="Liwa", title="Kepala Dinas Uji", name="Kadis",
+                            rank="Pembina", nip="1"), verification_code="ABCD-EFGH",
+        e_signed=True)
+    path, box = build_pdf_with_signature_box(data, tmp_path / "a.pdf")
+    original = path.read_bytes()
+    kwargs = dict(signer_name="Kadis", capacity="Kepala Dinas", reason="Persetujuan",
+                  location="Liwa", when=datetime(2024, 10, 14, 9, 15, tzinfo=WIB),
+                  box=SignatureBox(*box))
+    try:
+        gateway = GatewaySigner(f"http://127.0.0.1:{port}", "dinas-naker", "kunci-klien")
+        # signed: a PDF whose PAdES signature validates, the box sent in PDF points
+        call = gateway.for_person(nik, passphrase)
+        assert passphrase not in repr(call)
+        signed = await call.sign(original, **kwargs)
+        assert (await check_pdf(signed, [certs.ca_cert])).valid
+        assert seen[-1]["tampilan"] == "visible" and seen[-1]["halaman"] == "1"
+        x1, y1, x2, y2 = SignatureBox(*box).pdf_rect()
+        assert (seen[-1]["xAxis"], seen[-1]["width"]) == (str(x1), str(x2 - x1))
+        # the call is one-shot: the passphrase is gone after it
+        with pytest.raises(SigningError, match="sudah dipakai"):
+            await call.sign(original, **kwargs)
+        # wrong passphrase: a clear message, nothing signed
+        with pytest.raises(SigningError, match="Passphrase TTE salah"):
+            await gateway.for_person(nik, "keliru").sign(original, **kwargs)
+        # the gateway in trouble (503) and down (nothing listening)
+        with pytest.raises(SigningError, match="sedang bermasalah"):
+            await GatewaySigner(f"http://127.0.0.1:{port}/rusak", "dinas-naker",
+                                "kunci-klien").for_person(nik, passphrase).sign(original, **kwargs)
+    finally:
+        await runner.cleanup()
+    with pytest.raises(SigningError, match="tidak dapat dihubungi"):
+        await gateway.for_person(nik, passphrase).sign(original, **kwargs)
+    assert passphrase not in caplog.text and "rahasia" not in caplog.text
