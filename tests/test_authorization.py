@@ -10,8 +10,8 @@ in their own chat when they do not have the button): the actors the rules allow 
 (and the state moves as expected); everyone else gets a short Indonesian refusal and the
 database (minus the ``inbox``) is exactly as before. Some actions are tried in
 several states (the step open or not yet / no longer open, own bidang or another's, the
-Plh. before and during the appointment); after the cycle every button is pressed once
-more and refused for everyone.
+Plh. before, during and after the appointment); after the cycle every button is pressed
+once more and refused for everyone.
 
 The actors: Kadis, Sekretaris, Kasubag, two Kabid of different bidang, two staf (one of
 the Sekretariat), a contact of an agency, the admin, the Kabid Hubungan Industrial who
@@ -41,6 +41,7 @@ from models import (
 from models.enums import (
     CycleKind, CycleStatus, DeliveryStatus, DocumentStatus, OutboxStatus, Role, StepStatus,
 )
+from tests.conftest import wib
 from tests.e2e import People, harness  # noqa: F401  (fixture)
 from tests.helpers import person, snapshot, unit
 
@@ -756,6 +757,15 @@ async def test_every_action_against_every_role(harness, sessionmaker, services, 
     for action, data in sorted(m.used.items()):
         if action not in ("pgw", "pgxl"):
             await m.button(data, (), any_alert=True, done_by=done_by.get(action))
+
+    # ------------------------------------------------------------------ the Plh.'s range over
+    # The appointment ran from 7 to 31 October: on 1 November the Kabid is no Plh. any
+    # more, for every command and button, whether or not the minute job ran yet.
+    clock.set(wib(2024, 11, 1, 9, 0))
+    await m.button(callbacks.encode("start", 1, 2024, 4), "kadis", undo=batal)
+    await admin_call(lambda adm, s: adm.sync())
+    await outgoing()
+    await commands("the Plh.'s range is over", plh_acting=False)
 
     # ------------------------------------------------------------------ the figures
     tried = MATRIX["tried"]
