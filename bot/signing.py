@@ -143,13 +143,16 @@ class Pkcs12Signer:
         # the standard Helvetica: every reader draws it the same (text in Latin-1)
         from pyhanko.pdf_utils.font.basic import SimpleFontEngineFactory
 
-        box_style = TextBoxStyle(font=SimpleFontEngineFactory("Helvetica", 0.5), font_size=8,
-                                 leading=10)
+        from pyhanko.pdf_utils import layout
+
+        box_style = TextBoxStyle(
+            font=SimpleFontEngineFactory("Helvetica", 0.5), font_size=9, leading=10,
+            box_layout_rule=layout.SimpleBoxLayoutRule(
+                x_align=layout.AxisAlignment.ALIGN_MID, y_align=layout.AxisAlignment.ALIGN_MID,
+                margins=layout.Margins.uniform(1)))
         from reports.pdf import latin1_text
 
         text = latin1_text(appearance_text(signer_name, capacity, when))
-        from pyhanko.pdf_utils import layout
-
         fit = layout.SimpleBoxLayoutRule(x_align=layout.AxisAlignment.ALIGN_MID,
                                          y_align=layout.AxisAlignment.ALIGN_MID,
                                          margins=layout.Margins.uniform(3))
