@@ -443,3 +443,25 @@ async def test_tte_gateway_signs_refuses_a_wrong_passphrase_and_says_when_it_is_
     with pytest.raises(SigningError, match="tidak dapat dihubungi"):
         await gateway.for_person(nik, passphrase).sign(original, **kwargs)
     assert passphrase not in caplog.text and "rahasia" not in caplog.text
+
+
+def test_verification_link_is_the_configured_page_else_the_bot_deep_link(tmp_path):
+    from bot.config import Config
+    from bot.documents import normalize_code
+    from bot.services import build_services
+
+    cfg = Config()
+    cfg.base_dir = tmp_path
+    cfg.storage.path = str(tmp_path / "files")
+    sv = build_services(cfg)
+    assert sv.verification_link("ABCD-EFGH") is None  # nobody knows the bot's name yet
+    sv.bot_username = "dinas_naker_bot"  # what getMe said at start-up
+    assert sv.verification_link("ABCD-EFGH") == "https://t.me/dinas_naker_bot?start=cek_ABCD-EFGH"
+    cfg.verification.url = "https://disnaker.lampungbaratkab.go.id/cek?kode={kode}"
+    assert sv.verification_link("ABCD-EFGH") == \
+        "https://disnaker.lampungbaratkab.go.id/cek?kode=ABCD-EFGH"
+    for typed in ("ABCD-EFGH", "abcd-efgh", "abcdefgh", " AbCd EfGh ", "cek_ABCD-EFGH",
+                  "CEK_abcdefgh"):
+        assert normalize_code(typed) == "ABCD-EFGH", typed
+    for typed in ("ABCD-EFG", "ABCD-EFGHJ", "ABC0-EFGH", "😀😀😀😀-EFGH", "", "<b>ABCD</b>"):
+        assert normalize_code(typed) is None, typed
