@@ -352,6 +352,20 @@ class Workflow:
             )
         ).scalar_one_or_none()
 
+    async def indicators_with_targets(self, ids: Sequence[int], cycle: Cycle
+                                      ) -> tuple[dict[int, Indicator], dict[int, Target]]:
+        """Indicators by id and their targets for the cycle's period, in two queries
+        (the coordination card of a large office lists hundreds)."""
+        if not ids:
+            return {}, {}
+        period = 0 if cycle.kind == CycleKind.ANNUAL else cycle.quarter
+        inds = {i.id: i for i in (await self.s.execute(
+            select(Indicator).where(Indicator.id.in_(ids)))).scalars()}
+        targets = {t.indicator_id: t for t in (await self.s.execute(
+            select(Target).where(Target.indicator_id.in_(ids), Target.year == cycle.year,
+                                 Target.period == period))).scalars()}
+        return inds, targets
+
     async def default_selection(self, cycle: Cycle) -> dict[int, list[int]]:
         """Every bidang that has active indicators with a target for the period."""
         rows = (
@@ -362,8 +376,9 @@ class Workflow:
             )
         ).scalars().all()
         selection: dict[int, list[int]] = {}
+        _, targets = await self.indicators_with_targets([ind.id for ind in rows], cycle)
         for ind in rows:
-            target = await self.target_for(ind, cycle)
+            target = targets.get(ind.id)
             if target is not None and (target.value is not None or target.value_text):
                 selection.setdefault(ind.unit_id, []).append(ind.id)
         return selection
@@ -805,9 +820,11 @@ class Workflow:
         if not reason or not reason.strip():
             raise InvalidInput(t("err.reason_required"))
         run, step, cycle, doc, cap = await self._review_target(actor, run_id, document_id)
+        wb = await self.s.get(StoredFile, doc.workbook_file_id) if doc.workbook_file_id else None
         self.s.add(Approval(document_id=doc.id, step_run_id=run.id, person_id=actor.id,
                             action=ApprovalAction.RETURN, reason=reason.strip(),
                             document_sha256=doc.sha256, created_at=self.now,
+                            workbook_sha256=wb.sha256 if wb is not None else "",
                             acting_as=cap.acting_label, capacity=cap.label))
         doc.status = DocumentStatus.RETURNED
         await self._complete(run, actor, reason.strip(), status=StepStatus.RETURNED)

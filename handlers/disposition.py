@@ -15,7 +15,7 @@ from handlers.common import (
     Context, action, clear_conversation, download, drop_buttons, file_route, reply, services,
     set_conversation, text_route, transaction, typed_text,
 )
-from models import Cycle, Indicator, Person, Unit
+from models import Cycle, Person, Unit
 from models.enums import CycleKind, Role, StepStatus
 
 KIND_CODES = {1: CycleKind.QUARTERLY, 2: CycleKind.ANNUAL}
@@ -186,6 +186,8 @@ async def coordination_card(wf, run, data: dict) -> tuple[str, list]:
     items: list[str] = []
     owner: list[int] = []  # the bidang of each line
     toggles = []
+    inds, targets = await wf.indicators_with_targets(
+        [i for ids in selected.values() for i in ids], cycle)
     for unit_id, ids in sorted(selected.items()):
         unit = await session.get(Unit, unit_id)
         chosen = unit_id not in data.get("off", [])
@@ -195,10 +197,9 @@ async def coordination_card(wf, run, data: dict) -> tuple[str, list]:
         owner.append(unit_id)
         if chosen:
             for ind_id in ids:
-                ind = await session.get(Indicator, ind_id)
-                target = await wf.target_for(ind, cycle)
+                ind = inds[ind_id]
                 items.append(t("d.coord_item", name=ind.name, uom=ind.unit_of_measure or "-",
-                               target=wf.target_text(ind, target)))
+                               target=wf.target_text(ind, targets.get(ind_id))))
                 owner.append(unit_id)
         toggles.append((unit_id, render.label(f"{mark} {unit.name}")))
     days = data.get("days", 5)
