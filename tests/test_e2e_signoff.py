@@ -14,7 +14,7 @@ from PIL import Image
 from sqlalchemy import func, select
 
 from bot.archive import build_archive, receipt_document
-from models import Approval, Cycle, Delivery, Document, LetterNumber, Outbox
+from models import Approval, Cycle, Delivery, Document, LetterNumber, Outbox, StoredFile
 from models.enums import (
     ApprovalAction, CycleStatus, DeliveryStatus, DocumentStatus, Role,
 )
@@ -168,10 +168,15 @@ async def test_signoff_numbering_archive_delivery_and_verification(
     async with sessionmaker() as s:
         approvals = (await s.execute(select(Approval).order_by(Approval.id))).scalars().all()
         docs = {d.id: d for d in (await s.execute(select(Document))).scalars()}
+        files = {f.id: f.sha256 for f in (await s.execute(select(StoredFile))).scalars()}
     assert [(a.action, docs[a.document_id].version) for a in approvals] == [
         (ApprovalAction.RETURN, 2), (ApprovalAction.PARAF, 3), (ApprovalAction.RETURN, 3),
         (ApprovalAction.PARAF, 4), (ApprovalAction.SIGN, 4)]
     assert all(a.document_sha256 == docs[a.document_id].sha256 for a in approvals)
+    # what each approves or returns: the exact PDF shown and, recorded apart, the workbook
+    for a in approvals:
+        assert a.document_sha256 == files[docs[a.document_id].pdf_file_id]
+        assert a.workbook_sha256 == files[docs[a.document_id].workbook_file_id]
 
     # step 9: the staf numbers the documents and gets the final PDF
     card9 = await staf.wait_for(predicate=has_button("Beri nomor"))
