@@ -33,8 +33,6 @@ MAX_BUTTONS = 100      # Telegram's limit per keyboard
 ELLIPSIS = "\u2026"
 
 _TAG = re.compile(r"<[^<>]*>")
-_OPEN = re.compile(r"<([a-zA-Z][a-zA-Z0-9-]*)[^<>]*>")
-_CLOSE = re.compile(r"</([a-zA-Z][a-zA-Z0-9-]*)\s*>")
 
 Button = tuple[str, str]
 
@@ -206,7 +204,9 @@ def keyboard_ok(buttons: Sequence[Sequence[Button]] | None) -> bool:
 
 
 def label_ok(text: str) -> bool:
-    return 0 < len(text) <= LABEL_LIMIT and "\n" not in text
+    """A plain one-line label of at most ``LABEL_LIMIT`` characters, no HTML entity."""
+    return (0 < len(text) <= LABEL_LIMIT and "\n" not in text
+            and not re.search(r"&(lt|gt|amp|quot);", text))
 
 
 def labels(buttons: Sequence[Sequence[Button]] | None) -> list[list[Button]] | None:

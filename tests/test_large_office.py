@@ -122,12 +122,7 @@ def assert_fits(text: str, buttons=None) -> str:
     plain, _ = parse_html(text)  # raises like Telegram on bad HTML
     assert 0 < len(plain.strip()) <= MAX_TEXT_LENGTH
     assert render.utf16_len(plain.strip()) <= MAX_TEXT_LENGTH
-    flat = [b for row in (buttons or []) for b in row]
-    assert len(flat) <= 100
-    for label, data in flat:
-        assert 0 < len(data.encode()) <= 64, data
-        assert label and "\n" not in label and len(label) <= render.LABEL_LIMIT, label
-        assert "&amp;" not in label and "&lt;" not in label, label
+    assert render.keyboard_ok(buttons), buttons  # <= 100 buttons, data 1-64 bytes, labels
     return plain
 
 
