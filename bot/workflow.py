@@ -35,7 +35,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import audit, callbacks
-from bot.authority import Capacity, holding_capacity, who_may_text
+from bot.authority import Capacity, holding_capacity, may_hold, who_may_text
 from bot.outbox import enqueue
 from bot.services import Services
 from bot.sop import Step
@@ -615,7 +615,9 @@ class Workflow:
         appt = await covering(self.s, cycle.office_id, coordinate.role, None, self.now)
         if appt is not None and appt.absent_person_id in (person.id, None):
             return await self.s.get(Person, appt.acting_person_id)
-        if not person.active:
+        # one rule (bot.authority) at the clock's time: a Plh. whose range ended, or a
+        # person moved out of the post, no longer coordinates; the post's holder does
+        if not await may_hold(self.s, person, coordinate, None, self.now):
             return await self.holder_for(cycle.office_id, coordinate)
         return person
 
