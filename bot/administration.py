@@ -390,8 +390,10 @@ class Administration:
             raise InvalidInput(await cannot_hold_text(self.s, to, self.wf.sop.step(run.step_no),
                                                       run.unit_id))
 
-    async def candidates_for_run(self, run: StepRun, limit: int = 20) -> list[Person]:
-        """Who may be given this open step now (its holder left out)."""
+    async def candidates_for_run(self, run: StepRun,
+                                 limit: int | None = None) -> list[Person]:
+        """Who may be given this open step now (its holder left out): all of them
+        unless ``limit`` is given (the bot pages the list)."""
         office = await self.wf.office()
         exclude = {run.assignee_id} if run.assignee_id else set()
         people = await eligible_people(self.s, office.id, self.wf.sop.step(run.step_no),
@@ -443,9 +445,11 @@ class Administration:
             return await self.holder(person.office_id, Role(superior), None, exclude=person.id)
         return None
 
-    async def successor_choices(self, person: Person, limit: int = 10) -> list[Person]:
+    async def successor_choices(self, person: Person,
+                                limit: int | None = None) -> list[Person]:
         """The default first, then people of the same bidang, then the leadership; only
-        people who may hold every open step of ``person`` (``bot.authority``)."""
+        people who may hold every open step of ``person`` (``bot.authority``); all of
+        them unless ``limit`` is given (the bot pages the list)."""
         runs = await self.open_runs_of(person)
         default = await self._default_successor(person)
         people = (await self.s.execute(select(Person).where(

@@ -55,14 +55,17 @@ ACTIONS: dict[str, tuple[int, str]] = {
     "pgw": (1, "menu pegawai (1=nonaktifkan, 2=tunjuk Plh./Plt., 9=tutup)"),
     "pgx": (1, "pilih pegawai yang dinonaktifkan (person)"),
     "pgxl": (1, "halaman daftar pegawai yang dapat dinonaktifkan (halaman)"),
+    "pgxp": (2, "halaman daftar pengganti (person, halaman)"),
     "pgxs": (2, "pilih pengganti (person, pengganti; 0 = tanpa tugas)"),
     "pgxr": (3, "nonaktifkan (person, pengganti, alasan 1=mutasi 2=pensiun 3=lainnya)"),
     "plhr": (2, "Plh./Plt.: pilih jabatan (peran 1=kadis 2=sekretaris 3=kasubag 4=kabid, unit)"),
+    "plhl": (1, "Plh./Plt.: halaman daftar pelaksana (halaman)"),
     "plhp": (1, "Plh./Plt.: pilih pelaksana (person)"),
     "plhk": (1, "Plh./Plt.: jenis (1=Plh. 2=Plt.)"),
     "plhok": (1, "Plh./Plt.: simpan (1) atau batal (0)"),
     "plhx": (1, "batalkan penunjukan Plh./Plt. (appointment)"),
     "alh": (1, "alihkan tugas: pilih tugas (step run)"),
+    "alhl": (2, "alihkan tugas: halaman daftar penerima (step run, halaman)"),
     "alhp": (2, "alihkan tugas kepada (step run, person)"),
 }
 

@@ -37,16 +37,33 @@ LABEL = 60
 
 
 def _label(text: str) -> str:
-    text = html.unescape(text)
-    return text if len(text) <= LABEL else text[:LABEL - 1] + "…"
+    """A label from a catalogue text: ``t()`` escaped its data for HTML, undone here.
+    Raw data (a person's name) goes to ``render.label`` directly."""
+    return render.label(html.unescape(text), LABEL)
 
 
 def _adm(session, context: Context) -> Administration:
     return Administration(session, services(context))
 
 
-async def _person_label(p: Person) -> str:
-    return _label(f"{p.name} - {role_title(p.role)}")
+def _person_label(p: Person) -> str:
+    """A plain label from the raw name: nothing to unescape ("A &amp; B" stays so)."""
+    return render.label(f"{p.name} - {role_title(p.role)}", LABEL)
+
+
+def _people_page(head: str, choices: list[tuple[str, str]], number: int, action: str,
+                 args: tuple[int, ...], last: list | None = None):
+    """One page of a people picker: ``choices`` are (plain label, callback data); 10 a
+    page with "‹ Sebelumnya" / "Berikutnya ›" (``action`` with ``args`` and the page),
+    so nobody down the list is out of reach. Returns the text and the keyboard."""
+    pg = render.page(head, [render.esc(text) for text, _data in choices], (), number)
+    rows = [[choices[i]] for i in pg.items]
+    nav = render.pager(action, args, pg)
+    if nav:
+        rows.append(nav)
+    if last:
+        rows.append(last)
+    return pg.text, rows
 
 
 # ----------------------------------------------------------------- /pegawai
@@ -83,14 +100,10 @@ async def menu(update: Update, context: Context, person: Person, cb) -> None:
             people = list((await session.execute(select(Person).where(
                 Person.office_id == person.office_id, Person.active.is_(True),
                 Person.id != person.id).order_by(Person.unit_id, Person.id))).scalars())
-            labels = [await _person_label(p) for p in people]
-            pg = render.page(t("a.pick_person"), [render.esc(x) for x in labels], (), number)
-            rows = [[(labels[i], callbacks.encode("pgx", people[i].id))] for i in pg.items]
-            nav = render.pager("pgxl", (), pg)
-            if nav:
-                rows.append(nav)
-            rows.append([(t("a.b_cancel"), callbacks.encode("pgw", 9))])
-            text, buttons = pg.text, rows
+            text, buttons = _people_page(
+                t("a.pick_person"),
+                [(_person_label(p), callbacks.encode("pgx", p.id)) for p in people], number,
+                "pgxl", (), [(t("a.b_cancel"), callbacks.encode("pgw", 9))])
         elif choice == 2 and person.role in APPOINT_ROLES:
             await set_conversation(session, person.id, CONV, "slot", {})
             office = await adm.wf.office()
@@ -122,13 +135,16 @@ async def pick_deactivate(update: Update, context: Context, person: Person, cb) 
         runs, items = await adm.open_runs_of(target), await adm.open_items_of(target)
         if runs or items:
             default = await adm.default_successor(target)
-            rows = []
-            for p in await adm.successor_choices(target):
-                label = t("a.b_default", name=p.name) if default is not None and \
-                    p.id == default.id else await _person_label(p)
-                rows.append([(_label(label), callbacks.encode("pgxs", target.id, p.id))])
-            rows.append([(t("a.b_cancel"), callbacks.encode("pgw", 9))])
-            text = t("a.pick_successor", name=target.name, runs=len(runs), items=len(items))
+            choices = []
+            for p in await adm.successor_choices(target):  # all of them, paged
+                label = render.button_text("a.b_default", LABEL, name=p.name) \
+                    if default is not None and p.id == default.id else _person_label(p)
+                choices.append((label, callbacks.encode("pgxs", target.id, p.id)))
+            number = cb.arg(1) if cb.action == "pgxp" else 0
+            text, rows = _people_page(
+                t("a.pick_successor", name=target.name, runs=len(runs), items=len(items)),
+                choices, number, "pgxp", (target.id,),
+                [(t("a.b_cancel"), callbacks.encode("pgw", 9))])
         else:
             text, rows = _reason_prompt(target, None)
     await reply(update, text, rows, edit=True)
@@ -192,21 +208,40 @@ async def pick_slot(update: Update, context: Context, person: Person, cb) -> Non
         office = await adm.wf.office()
         absent = await adm.natural_holder(office.id, role, unit_id)
         title = await adm.slot_title(role, unit_id)
-        await set_conversation(session, person.id, CONV, "person",
-                               {"role": role.value, "unit": unit_id,
-                                "absent": absent.id if absent else None})
-        people = (await session.execute(select(Person).where(
-            Person.office_id == office.id, Person.active.is_(True),
-            Person.role.in_(HOLDER_ROLES)))).scalars().all()
-        order = {Role.KADIS: 0, Role.SEKRETARIS: 1, Role.KASUBAG: 2, Role.KABID: 3,
-                 Role.STAF: 4}
-        people = sorted((p for p in people if not absent or p.id != absent.id),
-                        key=lambda p: (order[p.role], p.id))
-        rows = [[(_label(f"{p.name} - {role_title(p.role)}"), callbacks.encode("plhp", p.id))]
-                for p in people[:30]]
-        rows.append([(t("a.b_cancel"), callbacks.encode("plhok", 0))])
-        note = t("a.absent_note", name=absent.name) if absent else ""
-        text = t("a.pick_acting", title=title, absent=Raw(note))
+        data = {"role": role.value, "unit": unit_id, "absent": absent.id if absent else None}
+        await set_conversation(session, person.id, CONV, "person", data)
+        text, rows = await _acting_page(adm, office.id, data, title, 0)
+    await reply(update, text, rows, edit=True)
+
+
+async def _acting_page(adm: Administration, office_id: int, data: dict, title: str,
+                       number: int):
+    """A page of the people who may be appointed (the absent official left out)."""
+    people = (await adm.s.execute(select(Person).where(
+        Person.office_id == office_id, Person.active.is_(True),
+        Person.role.in_(HOLDER_ROLES)))).scalars().all()
+    order = {Role.KADIS: 0, Role.SEKRETARIS: 1, Role.KASUBAG: 2, Role.KABID: 3,
+             Role.STAF: 4}
+    absent = await adm.s.get(Person, data["absent"]) if data.get("absent") else None
+    people = sorted((p for p in people if absent is None or p.id != absent.id),
+                    key=lambda p: (order[p.role], p.id))
+    note = t("a.absent_note", name=absent.name) if absent else ""
+    return _people_page(
+        t("a.pick_acting", title=title, absent=Raw(note)),
+        [(_person_label(p), callbacks.encode("plhp", p.id)) for p in people], number,
+        "plhl", (), [(t("a.b_cancel"), callbacks.encode("plhok", 0))])
+
+
+@action(*APPOINT_ROLES, callback=True)
+async def acting_page(update: Update, context: Context, person: Person, cb) -> None:
+    """Another page of the people who may be appointed (the conversation is unchanged)."""
+    async with transaction(context) as (session, _wf):
+        conv = await _appoint_conv(session, person, "person")
+        adm = _adm(session, context)
+        office = await adm.wf.office()
+        data = dict(conv.data)
+        title = await adm.slot_title(Role(data["role"]), data["unit"])
+        text, rows = await _acting_page(adm, office.id, data, title, cb.arg(0))
     await reply(update, text, rows, edit=True)
 
 
@@ -361,12 +396,14 @@ async def reassign_pick(update: Update, context: Context, person: Person, cb) ->
                 r.id for r in await adm.reassignable_runs(person)}:
             raise StaleAction()
         activity, unit, name = await _run_label(adm, run)
-        people = await adm.candidates_for_run(run)  # only who may hold the step
-        rows = [[(_label(f"{p.name} - {role_title(p.role)}"),
-                  callbacks.encode("alhp", run.id, p.id))] for p in people]
-        text = t("a.pick_to", step=run.step_no, activity=activity, unit=unit, name=name)
+        people = await adm.candidates_for_run(run)  # only who may hold the step; all, paged
+        number = cb.arg(1) if cb.action == "alhl" else 0
+        text, rows = _people_page(
+            t("a.pick_to", step=run.step_no, activity=activity, unit=unit, name=name),
+            [(_person_label(p), callbacks.encode("alhp", run.id, p.id)) for p in people],
+            number, "alhl", (run.id,))
         if not people:
-            text = await adm.no_candidates_text(run)
+            text, rows = await adm.no_candidates_text(run), []
     await reply(update, text, rows, edit=True)
 
 
@@ -383,10 +420,11 @@ async def reassign_do(update: Update, context: Context, person: Person, cb) -> N
 def register(app) -> None:
     app.add_handler(CommandHandler("pegawai", roster))
     app.add_handler(CommandHandler("alihkan", reassign_start))
-    for fn, actions in ((menu, ("pgw", "pgxl")), (pick_deactivate, ("pgx",)),
+    for fn, actions in ((menu, ("pgw", "pgxl")), (pick_deactivate, ("pgx", "pgxp")),
                         (pick_successor, ("pgxs",)), (do_deactivate, ("pgxr",)),
-                        (pick_slot, ("plhr",)), (pick_acting, ("plhp",)),
+                        (pick_slot, ("plhr",)), (acting_page, ("plhl",)),
+                        (pick_acting, ("plhp",)),
                         (pick_kind, ("plhk",)), (confirm, ("plhok",)),
-                        (cancel_appointment, ("plhx",)), (reassign_pick, ("alh",)),
+                        (cancel_appointment, ("plhx",)), (reassign_pick, ("alh", "alhl")),
                         (reassign_do, ("alhp",))):
         app.add_handler(CallbackQueryHandler(fn, pattern=callbacks.pattern(*actions)))

@@ -364,6 +364,9 @@ async def test_every_action_against_every_role(harness, sessionmaker, services, 
                    reply="alasan")
     await m.button(callbacks.encode("pgxs", leaving.id, persons["staf"].id), "admin",
                    read_only=True, reply="alasan")
+    # a page of the successors (this one holds nothing open: the reason is asked)
+    await m.button(callbacks.encode("pgxp", leaving.id, 1), "admin", read_only=True,
+                   reply="alasan")
 
     async def left():
         async with sm() as s:
@@ -386,6 +389,9 @@ async def test_every_action_against_every_role(harness, sessionmaker, services, 
         c = await conv("admin")
         assert c.state == "person" and c.data["role"] == Role.KADIS.value
     await m.button(callbacks.encode("plhr", 1, 0), "admin", person_asked)
+    # another page of the people who may be appointed: the conversation stays
+    await m.button(callbacks.encode("plhl", 1), "admin", person_asked, read_only=True,
+                   reply="Siapa yang ditunjuk")
 
     async def kind_asked():
         c = await conv("admin")
@@ -584,6 +590,8 @@ async def test_every_action_against_every_role(harness, sessionmaker, services, 
     # who may reassign sees the open step; the Kasubag only data-entry steps; the
     # office administration (appointing, reassigning) is the Kadis' own, not the Plh.'s
     await m.button(callbacks.encode("alh", r), ("kasubag", "sekretaris", "kadis"),
+                   read_only=True, reply="kepada siapa")
+    await m.button(callbacks.encode("alhl", r, 1), ("kasubag", "sekretaris", "kadis"),
                    read_only=True, reply="kepada siapa")
     # a data-entry step cannot go to someone who cannot press its buttons (the Kadis)
     await m.button(callbacks.encode("alhp", r, persons["kadis"].id), (), any_alert=True)
