@@ -63,6 +63,7 @@ class UploadsConfig:
     max_setup_rows: int = 10_000
     quota_mb_per_cycle: int = 200
     quota_files_per_cycle: int = 500
+    max_document_versions: int = 30
 
 
 @dataclass

@@ -192,15 +192,32 @@ async def _store_version(wf: Workflow, actor: Person, cycle: Cycle, data: Docume
     """Build and store one version. The version's sha256 is the sha256 of its PDF file,
     exactly the bytes people are shown (the workbook's is its own file's). ``sign``,
     given for the final version, turns the built PDF into the signed one before it is
-    stored: ``await sign(pdf_bytes, box) -> bytes``."""
+    stored: ``await sign(pdf_bytes, box) -> bytes``.
+
+    A compiled or uploaded version is refused (``bot.uploads.QuotaExceeded``) before
+    anything is built when the cycle holds ``max_document_versions`` of them; an uploaded
+    one, once built, when its files would take the actor past their upload quota. Either
+    way nothing is stored."""
+    from bot import uploads
+
+    if source in uploads.CAPPED_SOURCES:
+        await uploads.check_versions(wf.s, wf.sv.config, cycle.id)
+    if source == uploads.UPLOADED:  # a quota already full: refused before building too
+        await uploads.check_quota(wf.s, wf.sv.config, actor.id, cycle.id, 0, len(MIME))
     with tempfile.TemporaryDirectory() as tmp:
         paths, box = await asyncio.to_thread(_build_files, data, Path(tmp), stem)
-        stored = {}
+        contents = {}
         for kind, path in paths.items():
             content = path.read_bytes()
             if kind == "pdf" and sign is not None:
                 content = await sign(content, box)
-            stored[kind] = await wf.sv.store.put(wf.s, content, path.name, MIME[kind])
+            contents[kind] = content
+        if source == uploads.UPLOADED:
+            await uploads.check_quota(wf.s, wf.sv.config, actor.id, cycle.id,
+                                      sum(map(len, contents.values())), len(contents))
+        stored = {}
+        for kind, path in paths.items():
+            stored[kind] = await wf.sv.store.put(wf.s, contents[kind], path.name, MIME[kind])
     digest = stored["pdf"].sha256
     return await wf.add_document(actor, cycle, sha256=digest,
                                  workbook_file_id=stored["workbook"].id,

@@ -425,6 +425,11 @@ TEXTS.update({
         "Kuota unggahan Anda untuk siklus ini sudah penuh: {used} dari {limit} berkas. "
         "Berkas tidak disimpan. Hubungi admin kantor bila perlu kuota lebih besar."
     ),
+    "u.document_versions": (
+        "Batas versi dokumen untuk siklus ini sudah tercapai: {count} dari {limit} versi. "
+        "Dokumen tidak disusun ulang dan tidak ada yang disimpan. Ajukan versi terakhir "
+        "untuk paraf, atau hubungi admin kantor bila perlu batas yang lebih besar."
+    ),
     "g.text_in_compile": "Saya menunggu workbook .xlsx yang sudah diperbaiki, atau tekan tombol <b>Ajukan untuk paraf</b>.",
     "g.submitted": "Dokumen versi {version} diajukan kepada <b>{name}</b> untuk paraf. Batas waktu: {due}",
     "g.initialled": "✅ Diparaf oleh {name} pada {time}.",

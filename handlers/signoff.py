@@ -138,9 +138,17 @@ def _now_text(context: Context) -> str:
 # ------------------------------------------------------------------ step 6: compile
 @action(Role.KASUBAG, callback=True)
 async def compile_press(update: Update, context: Context, person: Person, cb) -> str | None:
-    async with transaction(context) as (session, wf):
-        run = await _open_run(wf, person, cb.arg(0), "compile")
-        period = wf.period(await wf.get_cycle(run.cycle_id))
+    from bot.uploads import QuotaExceeded, check_versions
+
+    try:
+        async with transaction(context) as (session, wf):
+            run = await _open_run(wf, person, cb.arg(0), "compile")
+            period = wf.period(await wf.get_cycle(run.cycle_id))
+            # at the cap of versions: said at once, the buttons stay (Ajukan still works)
+            await check_versions(session, services(context).config, run.cycle_id)
+    except QuotaExceeded as exc:
+        await reply(update, exc.message)
+        return None
     await drop_buttons(update)
     progress = await reply(update, t("g.compiling", period=period))
     try:
@@ -153,6 +161,9 @@ async def compile_press(update: Update, context: Context, person: Person, cb) ->
             files = await _files(session, doc)
             await set_conversation(session, person.id, COMPILE, "review",
                                    {"run": run.id, "doc": doc.id})
+    except QuotaExceeded as exc:  # the cap reached meanwhile: nothing was stored
+        await progress.edit_text(exc.message)
+        return None
     except Exception:
         await progress.edit_text(t("g.compile_failed"))
         raise
@@ -171,7 +182,8 @@ async def compile_upload(update: Update, context: Context, person: Person, conv)
     if document is None or not (document.file_name or "").lower().endswith(".xlsx"):
         await reply(update, t("g.upload_xlsx_only"))
         return
-    from bot.uploads import read_measurement_upload, too_large_text, xlsx_limits
+    from bot.uploads import (QuotaExceeded, read_measurement_upload, too_large_text,
+                             xlsx_limits)
     from reports.workbook import WorkbookError
     from reports.xlsx_limits import XlsxTooLarge
 
@@ -199,14 +211,18 @@ async def compile_upload(update: Update, context: Context, person: Person, conv)
         await reply(update, t("g.upload_errors", count=len(result.errors),
                               lines=Raw("\n".join(shown))))
         return
-    async with transaction(context) as (session, wf):
-        run = await wf.get_run(conv.data["run"], lock=True)
-        run = await _open_run(wf, person, run.id, "compile")
-        cycle = await wf.get_cycle(run.cycle_id)
-        doc, data = await compile_uploaded(wf, person, cycle, result.rows)
-        files = await _files(session, doc)
-        await set_conversation(session, person.id, COMPILE, "review",
-                               {"run": run.id, "doc": doc.id})
+    try:  # over the version cap or the person's upload quota: refused, nothing stored
+        async with transaction(context) as (session, wf):
+            run = await wf.get_run(conv.data["run"], lock=True)
+            run = await _open_run(wf, person, run.id, "compile")
+            cycle = await wf.get_cycle(run.cycle_id)
+            doc, data = await compile_uploaded(wf, person, cycle, result.rows)
+            files = await _files(session, doc)
+            await set_conversation(session, person.id, COMPILE, "review",
+                                   {"run": run.id, "doc": doc.id})
+    except QuotaExceeded as exc:
+        await reply(update, exc.message)
+        return
     text = t("g.uploaded_head", version=doc.version) + "\n\n" + summary_text(data)
     if result.warnings:
         text += "\n\n" + t("g.upload_warnings", lines=Raw("\n".join(

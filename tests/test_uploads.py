@@ -4,7 +4,9 @@
   the limits of ``[uploads]`` it is refused with an Indonesian message.
 * While the Kasubag's 2,000,000-cell workbook is being refused, another person's
   ``/bantuan`` is answered within a second (the check runs in a worker thread).
-* Evidence counts against a quota per person per cycle; over it, nothing is stored.
+* Evidence and the versions rebuilt from edited workbooks count against a quota per
+  person per cycle, and a cycle keeps a capped number of versions; over either, nothing
+  is stored.
 * Stored files, the database (with -wal/-shm), backups, the archive zip and the demo's
   folder are 0600 (files) and 0700 (folders), whatever the process umask.
 """
@@ -17,6 +19,7 @@ import random
 import stat
 import time
 import zipfile
+from decimal import Decimal
 from pathlib import Path
 
 import openpyxl
@@ -386,3 +389,136 @@ def test_db_upgrade_makes_files_stored_by_an_older_version_private(tmp_path, ope
     assert main(["--config", str(_config_file(tmp_path)), "db", "upgrade"]) == 0
     assert (mode(files), mode(old.parent), mode(old)) == (0o700, 0o700, 0o600)
     assert mode(tmp_path / "cli.db") == 0o600
+
+
+# ------------------------------------------- step 6: edited workbooks and versions
+
+
+def _on_disk(store) -> list[str]:
+    return sorted(p.name for p in store.root.rglob("*") if p.is_file())
+
+
+async def test_edited_workbooks_over_the_quota_and_versions_over_the_cap_store_nothing(
+        harness, people, sessionmaker, services, clock):
+    """The Kasubag at step 6, over the emulator: each edited workbook sent back stores a
+    workbook, a PDF and a chart, and those count against the Kasubag's quota for the
+    cycle; "Susun ulang" and uploads together stop at ``max_document_versions``. A
+    refusal says why in Indonesian and stores nothing (no Document row, no StoredFile
+    row, no file on disk)."""
+    from bot.uploads import usage
+    from models import Document
+    from tests.test_documents_service import drive_to_compile
+    from tests.test_e2e_signoff import edited_workbook, has_button
+    from tests.test_workflow import Walk
+
+    up = services.config.uploads
+    up.quota_files_per_cycle = 3  # one uploaded version (3 files), not two
+    up.max_document_versions = 3
+    kasubag = people.user(Role.KASUBAG)
+    kasubag_id = people.person(Role.KASUBAG).id
+    walk = Walk(sessionmaker, services, clock)
+    cycle_id, _run6 = await drive_to_compile(walk)
+    await harness.sender.drain()
+
+    card = await kasubag.wait_for(predicate=has_button("Susun dokumen"))
+    q = await kasubag.press(card, text="Susun dokumen")
+    v1 = await kasubag.wait_for(after=q, predicate=has_button("Ajukan untuk paraf"), timeout=60)
+    xlsx = [f for f in harness.emulator.sent_files(kasubag.chat_id)
+            if (f.filename or "").endswith(".xlsx")][-1].data
+    assert await _count(sessionmaker, Document) == 1
+    async with sessionmaker() as s:  # a compiled version is not an upload
+        assert await usage(s, kasubag_id, cycle_id) == (0, 0)
+
+    # the first edited workbook: version 2, its 3 stored files are the Kasubag's usage
+    sent = await kasubag.send_document(edited_workbook(xlsx, "PPTK-03", 68),
+                                       "pengukuran <TW III> & \"edit\".xlsx")
+    v2 = await kasubag.wait_for(after=sent, predicate=has_button("Ajukan untuk paraf"),
+                                timeout=60)
+    assert "versi 2" in v2.text
+    async with sessionmaker() as s:
+        doc2 = (await s.execute(select(Document).where(Document.version == 2))).scalar_one()
+        sizes = [(await s.get(StoredFile, fid)).size for fid in
+                 (doc2.workbook_file_id, doc2.pdf_file_id, doc2.chart_file_id)]
+        assert doc2.source == "uploaded" and doc2.created_by_id == kasubag_id
+        assert await usage(s, kasubag_id, cycle_id) == (sum(sizes), 3)
+    docs, files, disk = (await _count(sessionmaker, Document),
+                         await _count(sessionmaker, StoredFile), _on_disk(services.store))
+
+    # the second one would store 3 more files: over the quota of 3, refused
+    sent = await kasubag.send_document(edited_workbook(xlsx, "PPTK-03", 1_250_000_000_000),
+                                       "pengukuran-edit-2.xlsx")
+    msg = await kasubag.wait_for(after=sent, text_contains="Kuota unggahan", timeout=60)
+    assert msg.text == ("Kuota unggahan Anda untuk siklus ini sudah penuh: 3 dari 3 berkas. "
+                        "Berkas tidak disimpan. Hubungi admin kantor bila perlu kuota lebih "
+                        "besar.")
+    assert await _count(sessionmaker, Document) == docs
+    assert await _count(sessionmaker, StoredFile) == files
+    assert _on_disk(services.store) == disk
+
+    # "Susun ulang" is not an upload: version 3, the last one the cap allows
+    q = await kasubag.press(v2, text="Susun ulang")
+    v3 = await kasubag.wait_for(after=q, predicate=lambda m: has_button("Ajukan untuk paraf")(m)
+                                and "versi 3" in m.text.lower(), timeout=60)
+    docs, files, disk = (await _count(sessionmaker, Document),
+                         await _count(sessionmaker, StoredFile), _on_disk(services.store))
+    assert docs == 3
+
+    # a fourth version, compiled or uploaded, is refused: nothing built, nothing stored
+    cap = ("Batas versi dokumen untuk siklus ini sudah tercapai: 3 dari 3 versi. Dokumen "
+           "tidak disusun ulang dan tidak ada yang disimpan. Ajukan versi terakhir untuk "
+           "paraf, atau hubungi admin kantor bila perlu batas yang lebih besar.")
+    q = await kasubag.press(v3, text="Susun ulang")
+    msg = await kasubag.wait_for(after=q, text_contains="Batas versi dokumen", timeout=60)
+    assert msg.text == cap
+    up.quota_files_per_cycle = 500  # the cap alone refuses the upload
+    sent = await kasubag.send_document(edited_workbook(xlsx, "PPTK-03", 70),
+                                       "pengukuran-edit-3.xlsx")
+    msg = await kasubag.wait_for(after=sent, text_contains="Batas versi dokumen", timeout=60)
+    assert msg.text == cap
+    assert await _count(sessionmaker, Document) == docs
+    assert await _count(sessionmaker, StoredFile) == files
+    assert _on_disk(services.store) == disk
+    # the last version can still be submitted
+    q = await kasubag.press(kasubag.message(v3.message_id), text="Ajukan untuk paraf")
+    await kasubag.wait_for(after=q, text_contains="diajukan kepada")
+
+
+async def test_an_edited_workbook_over_the_byte_quota_is_refused_and_nothing_is_stored(
+        sessionmaker, services, clock, office):
+    """At the core: the workbook, PDF and chart of an uploaded version are measured once
+    built and before any is written; over the Kasubag's bytes for the cycle the version
+    is refused (``QuotaExceeded``), with no Document row, no StoredFile row, no file.
+    (A fraction of a MB as the quota is only a test device: the built files are ~100 KB.)"""
+    from bot.documents import compile_documents, compile_uploaded
+    from bot.uploads import QuotaExceeded
+    from models import Document
+    from reports.workbook import RowEdit
+    from tests.test_documents_service import drive_to_compile
+    from tests.test_workflow import Walk
+
+    walk = Walk(sessionmaker, services, clock)
+    cycle_id, _run6 = await drive_to_compile(walk)
+    kasubag = await walk.who(Role.KASUBAG)
+    await walk(lambda wf, s: _compile(wf, kasubag, cycle_id, compile_documents))
+    docs, files, disk = (await _count(sessionmaker, Document),
+                         await _count(sessionmaker, StoredFile), _on_disk(services.store))
+    services.config.uploads.quota_mb_per_cycle = 0.01  # 10,485 bytes
+    edits = {"IND-05": RowEdit(target=None, realisasi=Decimal("1250000000000"),
+                               note="Realisasi <APBD> & \"DAK\" 2024 🙂")}
+    with pytest.raises(QuotaExceeded) as exc:
+        await walk(lambda wf, s: _compile(wf, kasubag, cycle_id, compile_uploaded, edits))
+    assert exc.value.message.startswith(
+        "Kuota unggahan Anda untuk siklus ini sudah penuh: terpakai 0,0 MB dari ")
+    assert "Berkas tidak disimpan." in exc.value.message
+    assert await _count(sessionmaker, Document) == docs
+    assert await _count(sessionmaker, StoredFile) == files
+    assert _on_disk(services.store) == disk
+    # within the quota the same upload is version 2
+    services.config.uploads.quota_mb_per_cycle = 200
+    doc, _data = await walk(lambda wf, s: _compile(wf, kasubag, cycle_id, compile_uploaded,
+                                                   edits))
+    assert doc.version == 2 and doc.source == "uploaded"
+
+
+async def _compile(wf, actor, cycle_id, fn, *args):
+    return await fn(wf, actor, await wf.get_cycle(cycle_id), *args)
