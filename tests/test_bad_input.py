@@ -388,6 +388,13 @@ def press_is_legit(data: str, who: str, run4: int, cycle_id: int) -> bool:
 @example(data="eto:1:1:" + "9" * 50, who="kabid_pptk")
 @example(data="start:1:2024:-3", who="kadis")
 @example(data="crdd:1:" + str(2**63), who="kasubag")
+# a stranger presses at least MIN_PER_CATEGORY buttons whatever the generator draws
+# (the draws change whenever an action is added to the codec)
+@example(data="sgn:1:1", who="stranger")
+@example(data="alhp:1:1", who="stranger")
+@example(data="pgxr:1:1:1", who="stranger")
+@example(data="start:1:2025:1", who="stranger")
+@example(data="<b>x</b>", who="stranger")
 async def test_forged_callback_data_is_refused_and_changes_nothing(
         harness, people, sessionmaker, watch, tried, data, who):
     sm = sessionmaker
