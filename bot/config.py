@@ -92,6 +92,10 @@ class MeasurementConfig:
     band_labels: list[str] = field(
         default_factory=lambda: ["Sangat Berhasil", "Berhasil", "Cukup", "Kurang"]
     )
+    # grades of text indicators, worst to best (SAKIP: D < C < CC < B < BB < A < AA)
+    text_scale: list[str] = field(
+        default_factory=lambda: ["D", "C", "CC", "B", "BB", "A", "AA"]
+    )
 
 
 @dataclass
@@ -275,6 +279,9 @@ def _validate(cfg: Config) -> None:
         raise ConfigError("measurement.band_labels: harus satu lebih banyak dari band_thresholds")
     if sorted(m.band_thresholds, reverse=True) != m.band_thresholds:
         raise ConfigError("measurement.band_thresholds: harus urut dari besar ke kecil")
+    if len({" ".join(g.casefold().split()) for g in m.text_scale}) != len(m.text_scale) or any(
+            not g.strip() for g in m.text_scale):
+        raise ConfigError("measurement.text_scale: tiap nilai harus diisi dan berbeda")
     if not 0 < cfg.reminders.share_of_time < 1:
         raise ConfigError("reminders.share_of_time: harus antara 0 dan 1")
     if cfg.reminders.escalation_interval_working_days < 1:

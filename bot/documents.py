@@ -21,7 +21,9 @@ from models import (
     Approval, Cycle, Document, Evidence, Indicator, LetterNumber, Person, StepRun, StoredFile,
     Unit,
 )
-from models.enums import ApprovalAction, Role, StepStatus, ValueType
+from bot.periods import quarter_history, splits
+from models.enums import ApprovalAction, CycleKind, Role, StepStatus, ValueType
+from models.indicators import aggregation_of
 from reports.document_data import DocumentData, IndicatorRow, Initial, Signatory, StepTiming
 from reports.measure import CapPolicy
 
@@ -42,13 +44,20 @@ async def indicator_rows(wf: Workflow, cycle: Cycle) -> list[IndicatorRow]:
     units = {u.id: u for u in (await s.execute(select(Unit))).scalars()}
     items = await wf.cycle_items(cycle.id)
     items.sort(key=lambda i: (units[i.unit_id].sort_order, i.position))
+    history = await quarter_history(s, cycle, [i.indicator_id for i in items])
     for item in items:
         ind = await s.get(Indicator, item.indicator_id)
         sub = await wf.latest_submission(cycle.id, ind.id)
+        split: dict = {}
         if ind.value_type == ValueType.TEXT:
             target, real = item.target_text, (sub.value_text if sub and not sub.skipped else None)
         else:
             target, real = item.target, (sub.value if sub and not sub.skipped else None)
+            if splits(cycle, ind):
+                fig = history.figures(ind, real, target)
+                target, real = fig.target_sd, fig.realisasi_sd
+                split = dict(aggregation=aggregation_of(ind), period_target=fig.target,
+                             period_realisasi=fig.realisasi)
         evidence: tuple[str, ...] = ()
         note = ""
         if sub is not None:
@@ -61,7 +70,7 @@ async def indicator_rows(wf: Workflow, cycle: Cycle) -> list[IndicatorRow]:
             bidang=units[item.unit_id].name, sasaran=ind.sasaran, code=ind.code, name=ind.name,
             definition=ind.definition, unit=ind.unit_of_measure, polarity=ind.polarity,
             lower_formula=ind.lower_formula, value_type=ind.value_type, target=target,
-            realisasi=real, note=note, evidence=evidence))
+            realisasi=real, note=note, evidence=evidence, **split))
     return rows
 
 
@@ -154,6 +163,7 @@ async def document_data(wf: Workflow, cycle: Cycle, *, version: int,
         office_name=office.name, regency=office.regency,
         title=f"PENGUKURAN KINERJA {office.name.upper()}",
         period_label=wf.period(cycle), year=cycle.year,
+        quarter=cycle.quarter if cycle.kind == CycleKind.QUARTERLY and cycle.quarter else None,
         rows=tuple(await indicator_rows(wf, cycle)),
         steps=tuple(await step_timings(wf, cycle)),
         signatory=await signatory(wf, cycle, signed_doc),
@@ -165,7 +175,8 @@ async def document_data(wf: Workflow, cycle: Cycle, *, version: int,
                                    or f"Cek keaslian: kirim /cek {verification_code} ke bot")
                                   if verification_code else None),
         cap=opts["cap"] if isinstance(opts["cap"], CapPolicy) else None,
-        bands=opts["bands"], example_data=office.example_data, version=version,
+        bands=opts["bands"], text_scale=opts["text_scale"],
+        example_data=office.example_data, version=version,
         audit_head=audit_head)
 
 

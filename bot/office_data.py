@@ -56,6 +56,7 @@ class IndicatorSpec:
     lower_formula: LowerFormula = LowerFormula.MIRROR
     value_type: ValueType = ValueType.NUMERIC
     cumulative: bool = False
+    aggregation: str | None = None  # "sum" | "last" | "average"; None: default
     targets: tuple[TargetSpec, ...] = ()
 
 
@@ -180,7 +181,8 @@ async def apply_office(session: AsyncSession, spec: OfficeSpec,
                   "sasaran": i.sasaran, "definition": i.definition,
                   "unit_of_measure": i.unit_of_measure, "polarity": i.polarity,
                   "lower_formula": i.lower_formula, "value_type": i.value_type,
-                  "cumulative": i.cumulative, "sort_order": pos, "active": True}
+                  "cumulative": i.cumulative, "aggregation": i.aggregation,
+                  "sort_order": pos, "active": True}
         row = indicators.get(i.code)
         if row is None:
             new_indicators.append({"office_id": office.id, "code": i.code, **values})

@@ -48,7 +48,8 @@ class Services:
             for th, label in zip([*m.band_thresholds, float("-inf")], m.band_labels)
         )
         cap = CapPolicy(Decimal(str(m.cap_above)), Decimal(str(m.cap_score))) if m.cap_enabled else None
-        return {"bands": bands, "cap": cap, "lower_formula": LowerFormula(m.lower_formula)}
+        return {"bands": bands, "cap": cap, "lower_formula": LowerFormula(m.lower_formula),
+                "text_scale": tuple(m.text_scale)}
 
 
 def build_calendar(config: Config) -> WorkCalendar:

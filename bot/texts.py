@@ -241,6 +241,17 @@ TEXTS.update({
     "e.card_current": "Jawaban tersimpan: <b>{value}</b>{extra}",
     "e.ask_number": "Ketik nilai realisasinya (contoh: 85,5 atau 1.250).",
     "e.ask_text": "Ketik nilainya (teks, paling banyak {limit} karakter).",
+    "e.ask_quarter_own": ("Ketik nilai realisasinya: <b>realisasi {quarter} saja</b>, bukan "
+                          "jumlah sejak awal tahun (contoh: 85,5 atau 1.250)."),
+    "e.ask_quarter_sd": ("Ketik nilai realisasinya: <b>realisasi s.d. {quarter}</b>, "
+                         "dihitung sejak awal tahun (contoh: 85,5 atau 1.250)."),
+    "e.running_sum": ("Realisasi s.d. {prev}: <b>{value}</b>. Realisasi s.d. {quarter} = "
+                      "{value} + angka yang Anda ketik."),
+    "e.running_average": ("Rata-rata s.d. {prev}: <b>{value}</b>. Realisasi s.d. {quarter} = "
+                          "rata-rata triwulan I sampai {quarter}."),
+    "e.running_last": "Realisasi s.d. {prev}: <b>{value}</b>.",
+    "e.running_missing": ("Realisasi {prev} belum ada, jadi realisasi s.d. {quarter} belum "
+                          "dapat dihitung."),
     "e.keep_hint": "Tekan <b>Tetap</b> untuk memakai jawaban tersimpan, atau ketik nilai baru.",
     "e.text_invalid": "Nilai teks harus diisi, paling banyak {limit} karakter.",
     "e.saved": "✅ Tersimpan: <b>{name}</b> = <b>{value}</b>",

@@ -47,6 +47,7 @@ from telegram.ext import CallbackQueryHandler
 from bot import audit, callbacks
 from bot import render as renderer
 from bot.outbox import enqueue
+from bot.periods import entry_lines
 from bot.outbox_sender import keyboard
 from bot.storage import FileTooLarge
 from bot.texts import Raw, period_label, t
@@ -348,8 +349,9 @@ async def question_card(wf: Workflow, entry: Entry, data: dict, head: str = ""
         buttons.append([(renderer.button_text("e.b_keep", value=show_value(ind, sub)[:28]),
                          callbacks.encode("enext", rid))])
     lines.append("")
-    lines.append(t("e.ask_text", limit=MAX_TEXT) if ind.value_type == ValueType.TEXT
-                 else t("e.ask_number"))
+    # what to type: the quarter alone or "s.d." it, after the running figure (issue 15)
+    lines += ([t("e.ask_text", limit=MAX_TEXT)] if ind.value_type == ValueType.TEXT else
+              await entry_lines(wf.s, cycle, ind, lambda v, ind=ind: show_number(ind, v)))
     if sub is not None:
         lines.append(t("e.keep_hint"))
     nav = [(t("e.b_skip"), callbacks.encode("eskip", rid))]

@@ -29,6 +29,9 @@ class Indicator(Base):
     )
     value_type: Mapped[ValueType] = mapped_column(enum_column(ValueType), default=ValueType.NUMERIC)
     cumulative: Mapped[bool] = mapped_column(default=False)
+    # how "s.d. triwulan" is built from the quarters: "sum", "last" or "average";
+    # None = the default of the cumulative flag (models.indicators.aggregation_of)
+    aggregation: Mapped[str | None] = mapped_column(String(10))
     active: Mapped[bool] = mapped_column(default=True)
     sort_order: Mapped[int] = mapped_column(default=0)
 
@@ -45,3 +48,19 @@ class Target(Base):
     period: Mapped[int] = mapped_column(default=0)
     value: Mapped[Decimal | None]
     value_text: Mapped[str | None] = mapped_column(String(200))
+
+
+def default_aggregation(cumulative: bool) -> str:
+    """The aggregation of an indicator that names none.
+
+    A cumulative indicator's figure already counts from the start of the year (the
+    set-up workbook's "Kumulatif: Ya", TW III includes TW I-II), so "s.d." is the last
+    figure; a non-cumulative one is measured per quarter against its quarter's target,
+    which is also the last figure. Both keep what offices type today; an office that
+    enters each quarter's own count chooses "sum" (or "average") explicitly.
+    """
+    return "last"
+
+
+def aggregation_of(indicator: Indicator) -> str:
+    return indicator.aggregation or default_aggregation(indicator.cumulative)

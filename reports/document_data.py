@@ -13,14 +13,18 @@ the formatting of working time ("2 hari 3 jam").
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from datetime import date, datetime
 from decimal import Decimal
 
 from models.enums import LowerFormula, Polarity, ValueType
-from reports.measure import DEFAULT_BANDS, Capaian, CapaianStatus, CapPolicy, RatingBand, capaian
+from reports.measure import (
+    DEFAULT_BANDS, SAKIP_SCALE, Capaian, CapaianStatus, CapPolicy, RatingBand, capaian,
+)
 from reports.numbers import NumberParseError, format_duration, parse_number
+
+_ROMAN = {1: "I", 2: "II", 3: "III", 4: "IV"}
 
 #: Working minutes in one working day (office hours 07:30-16:00 WIB).
 WORKING_DAY_MINUTES = 510
@@ -72,6 +76,12 @@ class IndicatorRow:
     realisasi: Value
     note: str = ""
     evidence: tuple[str, ...] = ()
+    # a quarterly cycle (issue 15): ``target``/``realisasi`` are "s.d. triwulan" figures
+    # built with ``aggregation`` ("sum", "last", "average"); these are the quarter's own.
+    # ``aggregation`` "" means the row has only one pair of figures.
+    aggregation: str = ""
+    period_target: Value = None
+    period_realisasi: Value = None
 
 
 @dataclass(frozen=True)
@@ -162,6 +172,10 @@ class DocumentData:
     # the final PDF: True leaves the box for the electronic signature's appearance,
     # False says the document carries none; None (a draft) says nothing
     e_signed: bool | None = None
+    # grades of text indicators, worst to best: a better grade than the target is met
+    text_scale: tuple[str, ...] = SAKIP_SCALE
+    # the quarter of a quarterly document (1-4), None for an annual one
+    quarter: int | None = None
 
     @property
     def office_line(self) -> str:
@@ -184,6 +198,23 @@ class DocumentData:
         # cached_property writes the instance __dict__ directly, so it works on a
         # frozen dataclass
         return tuple((row, measure_row(row, self)) for row in self.rows)
+
+    @property
+    def split(self) -> bool:
+        """True when the rows carry the quarter's own figures beside the "s.d." ones."""
+        return any(row.aggregation for row in self.rows)
+
+    @property
+    def quarter_short(self) -> str:
+        """"TW II" for the column headers ("" for an annual document)."""
+        return f"TW {_ROMAN.get(self.quarter or 0, '')}".strip() if self.quarter else ""
+
+    def measured_period(self) -> list[tuple[IndicatorRow, Capaian | None]]:
+        """Every row with the capaian of the quarter's own figures (None for a row
+        without them)."""
+        return [(row, measure_row(replace(row, target=row.period_target,
+                                          realisasi=row.period_realisasi), self)
+                 if row.aggregation else None) for row in self.rows]
 
     def bidang_groups(self) -> list[tuple[str, list[IndicatorRow]]]:
         """Rows grouped by bidang, bidang in order of first appearance, rows in order."""
@@ -239,6 +270,7 @@ def measure_row(row: IndicatorRow, data: DocumentData) -> Capaian:
         value_type=row.value_type,
         cap=data.cap,
         bands=data.bands,
+        text_scale=data.text_scale,
     )
 
 

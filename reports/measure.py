@@ -54,15 +54,19 @@ from models.enums import LowerFormula, Polarity, ValueType
 from reports.numbers import format_percent, round_half_up
 
 __all__ = [
+    "AGGREGATIONS",
     "DEFAULT_BANDS",
     "KETERANGAN",
     "Capaian",
     "CapaianStatus",
     "CapPolicy",
     "RatingBand",
+    "SAKIP_SCALE",
     "Summary",
     "capaian",
     "normalise_text",
+    "PeriodFigures",
+    "period_figures",
     "period_realisation",
     "quarter_increment",
     "rate",
@@ -73,8 +77,14 @@ __all__ = [
 
 Number = Decimal | int
 QUARTERS: Final = (1, 2, 3, 4)
+#: How the "s.d. triwulan" realisation is built from the quarters' figures.
+AGGREGATIONS: Final = ("sum", "last", "average")
 _HUNDRED: Final = Decimal(100)
 _CONTEXT: Final = Context(prec=34)  # decimal128 precision, independent of the caller's
+
+
+#: The SAKIP grade scale (predikat evaluasi AKIP), worst to best, for text indicators.
+SAKIP_SCALE: Final[tuple[str, ...]] = ("D", "C", "CC", "B", "BB", "A", "AA")
 
 
 @dataclass(frozen=True)
@@ -309,6 +319,11 @@ def _text_capaian(
             return result(
                 False, KETERANGAN["text_not_met"].format(realisasi=shown_r, target=shown_t)
             )
+        if t not in scale and r not in scale:
+            # free text beside a configured scale: an explicit status, not "off scale"
+            return result(
+                False, KETERANGAN["text_not_met"].format(realisasi=shown_r, target=shown_t)
+            )
         off = shown_r if r not in scale else shown_t
         return result(
             False,
@@ -332,7 +347,7 @@ def period_realisation(
     quarter: int,
     *,
     cumulative: bool,
-    aggregation: Literal["sum", "last"] = "sum",
+    aggregation: Literal["sum", "last", "average"] | str = "sum",
 ) -> Decimal | None:
     """Realisation "s.d. triwulan ``quarter``" (up to and including that quarter).
 
@@ -340,20 +355,66 @@ def period_realisation(
       figure of ``quarter`` itself; ``aggregation`` does not apply.
     * ``cumulative=False`` (figures per quarter): ``"sum"`` adds quarters 1..q (counts:
       people trained, IKM assisted); ``"last"`` takes the figure of quarter q (rates and
-      percentages, which are not additive).
+      percentages, which are not additive); ``"average"`` the mean of quarters 1..q
+      (an index measured every quarter).
 
     A missing figure that is needed gives None; it is never taken as 0.
     """
     _check_quarter(quarter)
-    if aggregation not in ("sum", "last"):
-        raise ValueError(f"aggregation must be 'sum' or 'last', got {aggregation!r}")
+    if aggregation not in AGGREGATIONS:
+        raise ValueError(f"aggregation must be one of {AGGREGATIONS}, got {aggregation!r}")
     if cumulative or aggregation == "last":
         return quarter_values.get(quarter)
     values = [quarter_values.get(q) for q in range(1, quarter + 1)]
     if any(v is None for v in values):
         return None
     with localcontext(_CONTEXT):
-        return sum((v for v in values if v is not None), Decimal(0))
+        total = sum((v for v in values if v is not None), Decimal(0))
+        return total / len(values) if aggregation == "average" else total
+
+
+@dataclass(frozen=True)
+class PeriodFigures:
+    """Target and realisation of one quarter ("TW II") and up to it ("s.d. TW II")."""
+
+    target: Decimal | None
+    realisasi: Decimal | None
+    target_sd: Decimal | None
+    realisasi_sd: Decimal | None
+
+
+def period_figures(
+    entered: Mapping[int, Decimal | None],
+    targets: Mapping[int, Decimal | None],
+    quarter: int,
+    *,
+    aggregation: str,
+    cumulative: bool,
+) -> PeriodFigures:
+    """The quarter's own figures and the "s.d." figures of an indicator.
+
+    ``entered``: the figure entered in each quarter's cycle; ``targets``: the quarterly
+    targets, each "s.d. triwulan q" (the set-up workbook's quarterly targets).
+
+    * ``"sum"`` / ``"average"``: the entered figure is the quarter's own realisation;
+      "s.d." is the sum / mean of quarters 1..q. The quarter's own target of a sum is
+      T(q) − T(q−1); of an average, T(q).
+    * ``"last"``: the entered figure is already "s.d. triwulan q"; the quarter's own
+      realisation and target are the increments over q−1 when the indicator is
+      ``cumulative``, else the same figures.
+    """
+    if aggregation not in AGGREGATIONS:
+        raise ValueError(f"aggregation must be one of {AGGREGATIONS}, got {aggregation!r}")
+    target_sd = targets.get(quarter)
+    if aggregation == "last":
+        real_sd = entered.get(quarter)
+        if cumulative:
+            return PeriodFigures(quarter_increment(targets, quarter),
+                                 quarter_increment(entered, quarter), target_sd, real_sd)
+        return PeriodFigures(target_sd, real_sd, target_sd, real_sd)
+    real_sd = period_realisation(entered, quarter, cumulative=False, aggregation=aggregation)
+    own_target = quarter_increment(targets, quarter) if aggregation == "sum" else target_sd
+    return PeriodFigures(own_target, entered.get(quarter), target_sd, real_sd)
 
 
 def quarter_increment(

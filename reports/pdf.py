@@ -493,6 +493,30 @@ _INDICATOR_COLUMNS = (
     _Column("Bukti", 18),
 )
 
+
+
+def _split_columns(q: str) -> tuple[_Column, ...]:
+    """The indicator table of a quarterly document (issue 15): the quarter's own target,
+    realisation and capaian, then the same "s.d." the quarter; narrower text columns
+    keep the table on A4 landscape."""
+    return (
+        _Column("No", 8, "C"),
+        _Column("Sasaran/Program", 27),
+        _Column("Indikator Kinerja", 33),
+        _Column("Penjelasan/Formulasi Perhitungan", 25),
+        _Column("Satuan", 15, "C"),
+        _Column(f"Target {q}", 20, "R"),
+        _Column(f"Realisasi {q}", 20, "R"),
+        _Column(f"Capaian {q} (%)", 15, "R"),
+        _Column(f"Target s.d. {q}", 20, "R"),
+        _Column(f"Realisasi s.d. {q}", 20, "R"),
+        _Column(f"Capaian s.d. {q} (%)", 15, "R"),
+        _Column("Kategori", 17, "C"),
+        _Column("Keterangan", 24),
+        _Column("Bukti", 18),
+    )
+
+
 _STEP_COLUMNS = (
     _Column("No", 8, "C"),
     _Column("Langkah", 70),
@@ -619,17 +643,23 @@ class _DocumentWriter:
 
     def indicator_table(self) -> None:
         pdf = self.pdf
-        table = _Table(pdf, _INDICATOR_COLUMNS, merge_repeats=(1,))
+        split = self.data.split
+        columns = _split_columns(self.data.quarter_short) if split else _INDICATOR_COLUMNS
+        table = _Table(pdf, columns, merge_repeats=(1,))
         table.start(40)
         by_bidang: dict[str, list[tuple[IndicatorRow, Capaian]]] = {}
         for row, result in self.measured:
             by_bidang.setdefault(row.bidang, []).append((row, result))
+        own = {id(row): result for row, result in self.data.measured_period()} if split else {}
         number = 0
         for bidang, items in by_bidang.items():
             table.group(bidang)
             for row, result in items:
                 number += 1
-                table.row(self._indicator_cells(number, row, result))
+                cells = self._indicator_cells(number, row, result)
+                if split:
+                    cells[5:5] = self._period_cells(row, own.get(id(row)))
+                table.row(cells)
         if not self.measured:
             table.group("Belum ada indikator.")
         self.legend()
@@ -653,6 +683,20 @@ class _DocumentWriter:
             _Cell(result.kategori or "-", fill=_band_fill(self.data, result.kategori)),
             _Cell(keterangan),
             _Cell(", ".join(row.evidence) or "-"),
+        ]
+
+    @staticmethod
+    def _period_cells(row: IndicatorRow, result: Capaian | None) -> list[_Cell]:
+        """Target, realisation and capaian of the quarter itself ("-" for a row that
+        has only one pair of figures, such as a text indicator)."""
+        if result is None:
+            return [_Cell("-", align="C"), _Cell("-", align="C"), _Cell("-", align="C")]
+        has_percent = result.score is not None
+        return [
+            _Cell(_value_text(row.period_target, row.value_type)),
+            _Cell(_value_text(row.period_realisasi, row.value_type)),
+            _Cell(_capaian_text(result), align=None if has_percent else "C",
+                  style="B" if has_percent else "I"),
         ]
 
     def legend(self) -> None:

@@ -141,6 +141,14 @@ _VALUE_TYPE_WORDS: dict[str, ValueType] = {
     "percent": ValueType.PERCENT,
     "teks": ValueType.TEXT, "text": ValueType.TEXT, "predikat": ValueType.TEXT,
 }
+AGGREGATION_CHOICES = ("jumlah", "terakhir", "rata-rata")
+_AGGREGATION_WORDS: dict[str, str] = {
+    "jumlah": "sum", "jumlah triwulan": "sum", "sum": "sum", "total": "sum",
+    "terakhir": "last", "nilai terakhir": "last", "last": "last",
+    "rata-rata": "average", "rata rata": "average", "ratarata": "average",
+    "average": "average",
+}
+AGGREGATION_LABEL = {"sum": "jumlah", "last": "terakhir", "average": "rata-rata"}
 VALUE_TYPE_LABEL = {ValueType.NUMERIC: "angka", ValueType.PERCENT: "persen",
                     ValueType.TEXT: "teks"}
 POLARITY_LABEL = {Polarity.HIGHER: "naik", Polarity.LOWER: "turun"}
@@ -276,6 +284,11 @@ INDICATOR_COLS: tuple[Col, ...] = (
     Col("cumulative", "Kumulatif", 12, "Ya bila realisasi triwulan menjumlah sejak awal "
         "tahun (TW III mencakup TW I-II); Tidak bila per triwulan. Kosong berarti Tidak.",
         False, (), (YES, NO)),
+    Col("aggregation", "Agregasi Triwulan", 14, "Cara menghitung realisasi s.d. triwulan: "
+        "jumlah = jumlah realisasi tiap triwulan (diisi realisasi triwulan itu saja); "
+        "rata-rata = rata-rata tiap triwulan (diisi realisasi triwulan itu saja); "
+        "terakhir = angka triwulan terakhir (diisi realisasi s.d. triwulan itu). "
+        "Kosong berarti terakhir.", False, ("agregasi", "cara agregasi"), AGGREGATION_CHOICES),
 )
 
 TARGET_NOTE_ANNUAL = ("Target tahunan {year}. Angka boleh ditulis 85,5 atau 1.250.000; "
@@ -484,6 +497,7 @@ def write_template(path: Path | str, *, year: int, example: OfficeSpec | None = 
                         or ind.lower_formula != LowerFormula.MIRROR else None),
             "value_type": VALUE_TYPE_LABEL[ind.value_type],
             "cumulative": YES if ind.cumulative else NO,
+            "aggregation": AGGREGATION_LABEL.get(ind.aggregation or "", ""),
         }
         for idx, key in enumerate(keys, start=1):
             ws.cell(row=r, column=idx, value=row[key] if row[key] != "" else None)
@@ -1056,6 +1070,7 @@ def _read_indicators(sheet: _Sheet, errors: _Errors, units: dict[str, str], writ
         formula = _choice(t, row, C("formula"), _FORMULA_WORDS, LowerFormula.MIRROR)
         value_type = _choice(t, row, C("value_type"), _VALUE_TYPE_WORDS)
         cumulative = _choice(t, row, C("cumulative"), _YES_NO, False)
+        aggregation = _choice(t, row, C("aggregation"), _AGGREGATION_WORDS, "")
         ok = bool(code) and unit_ok and bool(name) and None not in (
             level, sasaran, definition, uom, polarity, formula, value_type, cumulative)
         if code:
@@ -1077,7 +1092,7 @@ def _read_indicators(sheet: _Sheet, errors: _Errors, units: dict[str, str], writ
                 code=code, unit_code=unit, name=name, level=level, sasaran=sasaran,
                 definition=definition, unit_of_measure=uom, polarity=polarity,
                 lower_formula=formula, value_type=value_type, cumulative=cumulative,
-                targets=tuple(targets)))
+                aggregation=aggregation or None, targets=tuple(targets)))
     return out, used_units
 
 

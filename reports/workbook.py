@@ -121,6 +121,11 @@ _CODE_COL = len(COLUMNS) + 1  # L
 # 1-based column numbers of the columns the formulas and the reader care about
 _COL_TARGET, _COL_REAL, _COL_CAP, _COL_KAT, _COL_NOTE = 6, 7, 8, 9, 10
 _WRAPPED = {2: 24, 3: 30, 4: 34, 10: 22, 11: 18}  # column -> width, for row heights
+# a quarterly document (issue 15): F-H hold the "s.d." figures, M-O the quarter's own
+_SD_TITLES = {_COL_TARGET: "Target s.d. {q}", _COL_REAL: "Realisasi s.d. {q}",
+              _COL_CAP: "Capaian s.d. {q} (%)"}
+_PERIOD_COL = _CODE_COL + 1  # M
+_PERIOD_COLUMNS = (("Target {q}", 12), ("Realisasi {q}", 12), ("Capaian {q} (%)", 13))
 
 _TZ_NAME = "Asia/Jakarta"
 _LINE_HEIGHT_PT = 13.0
@@ -425,12 +430,21 @@ class _WorkbookBuilder:
         return row + 1  # one blank row before the table
 
     def _table_header(self, ws: Worksheet, row: int, with_code: bool) -> int:
+        q = self.data.quarter_short
+        split = with_code and self.data.split
         for col, (title, _) in enumerate(COLUMNS, start=1):
+            if split and col in _SD_TITLES:
+                title = _SD_TITLES[col].format(q=q)
             _put(ws, row, col, title, "sk_head")
             _put(ws, row + 1, col, f"({col})", "sk_colnum")
         if with_code:
             _put(ws, row, _CODE_COL, CODE_HEADER, "sk_head")
             _put(ws, row + 1, _CODE_COL, "", "sk_colnum")
+        if split:
+            for col, (title, width) in enumerate(_PERIOD_COLUMNS, start=_PERIOD_COL):
+                _put(ws, row, col, title.format(q=q), "sk_head")
+                _put(ws, row + 1, col, f"({col - 1})", "sk_colnum")
+                ws.column_dimensions[get_column_letter(col)].width = width
         ws.row_dimensions[row].height = 30
         return row + 2
 
@@ -534,7 +548,8 @@ class _WorkbookBuilder:
         last_table_row = row - 1
         row = self._legend(ws, row + 1)
         row = self._signature_block(ws, row + 1)
-        self._print_setup(ws, header, row)
+        self._print_setup(ws, header, row, get_column_letter(_PERIOD_COL + 2)
+                          if data.split else _LAST_COL)
         ws.sheet_view.zoomScale = 90
         self.office_first_row = first_data
         self.office_last_row = last_table_row
@@ -567,10 +582,28 @@ class _WorkbookBuilder:
         _put(ws, row, 11, evidence or None, "sk_text")
         if code:
             _put(ws, row, _CODE_COL, item.code, "sk_code")
+        if code and self.data.split:
+            self._period_cells(ws, row, item, cap)
         ws.row_dimensions[row].height = _row_height(
             [(item.sasaran, 24), (item.name, 30), (item.definition, 34),
              (item.note, 22), (evidence, 18)]
         )
+
+    def _period_cells(self, ws: Worksheet, row: int, item: IndicatorRow,
+                      cap: CapPolicy | None) -> None:
+        """The quarter's own target, realisation and capaian (a formula) in M-O."""
+        t_col, r_col, c_col = _PERIOD_COL, _PERIOD_COL + 1, _PERIOD_COL + 2
+        if not item.aggregation:
+            for col in (t_col, r_col, c_col):
+                _put(ws, row, col, "-", "sk_center")
+            return
+        target, real = _cell_value(item.period_target), _cell_value(item.period_realisasi)
+        _put(ws, row, t_col, target, _number_style(target))
+        _put(ws, row, r_col, real, _number_style(real))
+        t_ref, r_ref = f"{get_column_letter(t_col)}{row}", f"{get_column_letter(r_col)}{row}"
+        _put(ws, row, c_col,
+             capaian_formula(item.polarity, item.lower_formula, t_ref, r_ref, cap),
+             "sk_cap", formula=True)
 
     def _signature_block(self, ws: Worksheet, row: int) -> int:
         """Place and date, (acting) title, room to sign, name, rank, NIP: columns I:K."""
@@ -875,7 +908,9 @@ def _find_header(ws: Worksheet) -> tuple[int, dict[str, int]]:
             ws.iter_rows(min_row=1, max_row=_HEADER_SEARCH_ROWS, values_only=True), start=1):
         found: dict[str, int] = {}
         for column, value in enumerate(row, start=1):
-            key = wanted.get(_norm_header(value))
+            header = _norm_header(value)
+            key = wanted.get(header) or next(
+                (k for k in ("target", "realisasi") if header.startswith(f"{k} s.d. ")), None)
             if key and key not in found:
                 found[key] = column
         if "indikator" in found and "target" in found and "realisasi" in found:

@@ -42,12 +42,13 @@ UNITS = ("SEK", "PPTK", "HIJS", "IND")
 EVIDENCE = {"PPTK-01": b"%PDF-1.4 BPS Sakernas Agustus 2024"}
 
 
-async def drive_to_compile(walk: Walk, values=None) -> tuple[int, int]:
+async def drive_to_compile(walk: Walk, values=None, quarter: int = 3) -> tuple[int, int]:
     """Steps 1-5 through the workflow; returns (cycle id, the open step-6 run id)."""
     values = VALUES if values is None else values
     kadis = await walk.who(Role.KADIS)
     cycle = await walk(lambda wf, s: wf.start_cycle(
-        kadis, CycleKind.QUARTERLY, 2024, 3, "Siapkan pengukuran kinerja triwulan III"))
+        kadis, CycleKind.QUARTERLY, 2024, quarter,
+        f"Siapkan pengukuran kinerja triwulan {('I', 'II', 'III', 'IV')[quarter - 1]}"))
     sek = await walk.who(Role.SEKRETARIS)
     run2 = await open_run(walk, cycle.id, 2)
     walk.clock.advance(minutes=3)

@@ -77,10 +77,11 @@ class HostileCycle(ScriptedCycle):
 
 
 def own_formula(sheet: str, column: str, formula: str, bidang_sheets: set[str]) -> bool:
-    """The workbook's own formulas: capaian (H) and kategori (I) on the office sheet,
-    the bidang sheets' references to it (F-J), the chart sheet's averages (B, D)."""
+    """The workbook's own formulas: capaian (H, and O of the quarter's own figures) and
+    kategori (I) on the office sheet, the bidang sheets' references to it (F-J), the
+    chart sheet's averages (B, D)."""
     if sheet == OFFICE_SHEET:
-        return column in "HI" and formula.startswith("=IF(")
+        return column in "HIO" and formula.startswith("=IF(")
     if sheet in bidang_sheets:
         return column in "FGHIJ" and formula.startswith(f"=IF('{OFFICE_SHEET}'!")
     if sheet == CHART_SHEET:

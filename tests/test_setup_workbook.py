@@ -124,6 +124,7 @@ def test_template_layout_and_dropdowns(tmp_path: Path):
         col["Rumus Turun"]: '"2T-R,T/R"',
         col["Jenis Nilai"]: '"angka,persen,teks"',
         col["Kumulatif"]: '"Ya,Tidak"',
+        col["Agregasi Triwulan"]: '"jumlah,terakhir,rata-rata"',
     }
 
     for ws in (kantor, bidang, pegawai, ind):

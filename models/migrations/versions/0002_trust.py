@@ -64,10 +64,16 @@ def upgrade() -> None:
     with op.batch_alter_table('approval') as batch:
         batch.add_column(sa.Column('workbook_sha256', sa.String(length=64), nullable=False,
                                    server_default=''))
+    # -- aggregation (issue 15) --------------------------------------------------
+    with op.batch_alter_table('indicator') as batch:
+        batch.add_column(sa.Column('aggregation', sa.String(length=10), nullable=True))
     pass
 
 
 def downgrade() -> None:
+    # -- aggregation (issue 15) --------------------------------------------------
+    with op.batch_alter_table('indicator') as batch:
+        batch.drop_column('aggregation')
     # -- signature (issue 14) ----------------------------------------------------
     with op.batch_alter_table('approval') as batch:
         batch.drop_column('workbook_sha256')
