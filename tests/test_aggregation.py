@@ -201,3 +201,24 @@ def test_the_setup_workbook_carries_each_indicators_aggregation(tmp_path):
     got = {i.code: i.aggregation for i in result.spec.indicators}
     assert got[inds[-1].code] == "sum" and got[inds[1].code] == "average"
     assert got[inds[2].code] is None
+
+
+async def test_a_grade_above_the_target_is_achieved_in_the_compiled_documents(walk):
+    """SEK-01 "Predikat SAKIP Dinas", target BB, realisation A: the bot's workbook and PDF
+    say "Tercapai" (the old code said "Belum tercapai")."""
+    cycle_id, _ = await drive_to_compile(walk, {**VALUES, "SEK-01": "A"})
+
+    async def compile_(wf, s):
+        from models.enums import Role
+        from tests.helpers import person
+
+        return await compile_documents(wf, await person(s, Role.KASUBAG),
+                                       await wf.get_cycle(cycle_id))
+
+    doc = await walk(compile_)
+    ws = load_workbook(io.BytesIO(await stored_bytes(walk, doc.workbook_file_id)))[
+        "Pengukuran Kinerja"]
+    cells = next(r for r in ws.iter_rows() if r[11].value == "SEK-01")
+    assert (cells[5].value, cells[6].value, cells[7].value) == ("BB", "A", "Tercapai")
+    text = flat(pdf_text(await stored_bytes(walk, doc.pdf_file_id)))
+    assert "Realisasi (A) lebih baik dari target (BB)" in text
