@@ -206,7 +206,7 @@ async def run_demo(out: Path, *, keep_running: bool = False, stream=None) -> Dem
     progress = Progress(11, stream)
     try:
         cycle_id = await demo.run_cycle(progress)
-        await demo.h.settle()
+        await demo.h.settle(timeout=60.0)  # the last notifications, paced per chat
         print("\nLini waktu (waktu simulasi, WIB; waktu kerja = jam kantor, hari libur "
               "dikecualikan):", file=stream)
         for line in await demo.timeline(cycle_id):

@@ -140,4 +140,13 @@ class Harness:
                 ).first()
             if unsent is None and self.emulator.updates_pending() == 0:
                 return
-        raise TimeoutError("the bot did not settle")
+        async with self.sessionmaker() as session:
+            rows = (await session.execute(
+                select(Outbox.id, Outbox.kind, Outbox.status, Outbox.attempts,
+                       Outbox.next_attempt_at).where(
+                    Outbox.chat_id.is_not(None),
+                    Outbox.status.in_([OutboxStatus.PENDING, OutboxStatus.SENDING])))).all()
+        raise TimeoutError(
+            f"the bot did not settle in {timeout:g} s: {self.emulator.updates_pending()} "
+            f"updates not taken, {await self.intake.pending()} in the inbox, unsent outbox "
+            f"rows {[tuple(r) for r in rows][:10]} (clock {self.services.clock.now()})")
