@@ -27,7 +27,7 @@ from bot import callbacks
 from bot.authority import cannot_hold_text, eligible_people, may_hold, who_may_text
 from bot.services import Services
 from bot.task_buttons import task_buttons
-from bot.texts import role_title, t
+from bot.texts import kabid_title, role_title, t
 from bot.workcal import WIB, format_wib, to_wib
 from bot.workflow import (
     InvalidInput, NotAllowed, NotFound, StaleAction, WorkflowError, Workflow, WrongState,
@@ -219,8 +219,7 @@ class Administration:
         if role == Role.KABID and unit_id:
             unit = await self.s.get(Unit, unit_id)
             if unit is not None:
-                return f"Kepala {unit.name}" if unit.name.lower().startswith("bidang") \
-                    else f"Kepala Bidang ({unit.name})"
+                return kabid_title(unit.name)
         if role == Role.KADIS:
             office = await self.wf.office()
             return f"Kepala {office.name}"

@@ -28,7 +28,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.sop import Step
-from bot.texts import role_title, t
+from bot.texts import kabid_title, role_title, t
 from models import ActingKind, Person, Unit
 from models.enums import Role
 
@@ -56,8 +56,7 @@ def _unit_title(role: Role, unit: Unit | None) -> str:
     if unit is None:
         return role_title(role)
     if role == Role.KABID:
-        return (f"Kepala {unit.name}" if unit.name.lower().startswith("bidang")
-                else f"Kepala Bidang ({unit.name})")
+        return kabid_title(unit.name)
     return f"{role_title(role)} {unit.name}"
 
 

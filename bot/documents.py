@@ -161,7 +161,7 @@ async def document_data(wf: Workflow, cycle: Cycle, *, version: int,
     opts = wf.sv.measurement_options()
     return DocumentData(
         office_name=office.name, regency=office.regency,
-        title=f"PENGUKURAN KINERJA {office.name.upper()}",
+        title=f"Pengukuran Kinerja {office.name}",
         period_label=wf.period(cycle), year=cycle.year,
         quarter=cycle.quarter if cycle.kind == CycleKind.QUARTERLY and cycle.quarter else None,
         rows=tuple(await indicator_rows(wf, cycle)),
@@ -335,7 +335,7 @@ async def _pades_signing(wf: Workflow, signer, signed: Document, data: DocumentD
         try:
             return await signer.sign(
                 pdf_bytes, signer_name=name, capacity=capacity or data.signatory.full_title,
-                reason=f"Persetujuan {data.title.title()} {data.period_label}",
+                reason=f"Persetujuan {data.title} {data.period_label}",
                 location=office.place, when=when, box=SignatureBox(*box) if box else None)
         except SigningError as exc:  # the transaction rolls back: no number, nothing signed
             raise WorkflowError(t("sig.failed", reason=str(exc))) from None

@@ -62,7 +62,9 @@ def fits(text: str, limit: int = TEXT_LIMIT) -> bool:
 
 
 def clip(text: str, limit: int) -> str:
-    """Plain text shortened to ``limit`` UTF-16 units with an ellipsis."""
+    """Plain text shortened to ``limit`` UTF-16 units with an ellipsis, cut at a word
+    boundary ("Bidang Pelatihan dan…", never "Bidang Pelatihan dan Penem…"); only a
+    single word longer than the whole limit is cut inside itself."""
     if utf16_len(text) <= limit:
         return text
     out, used = [], 0
@@ -72,7 +74,12 @@ def clip(text: str, limit: int) -> str:
             break
         out.append(ch)
         used += n
-    return "".join(out).rstrip() + ELLIPSIS
+    kept = "".join(out)
+    if not text[len(kept)].isspace():  # the cut falls inside a word: drop that word
+        words = kept.rsplit(None, 1)
+        if len(words) == 2:
+            kept = words[0]
+    return kept.rstrip(" \t\n,;:-–/") + ELLIPSIS
 
 
 def label(text: str, limit: int = LABEL_LIMIT) -> str:

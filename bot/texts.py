@@ -6,6 +6,8 @@ by the caller (``t()`` escapes every keyword argument unless it is ``Raw``).
 from __future__ import annotations
 
 import html
+import re
+import string
 from typing import Any
 
 from models.enums import CycleKind, Role
@@ -76,7 +78,7 @@ TEXTS: dict[str, str] = {
         "Catatan data yang dibutuhkan ({count} indikator):\n{items}"
     ),
     "n.data_request_item": "{no}. {name} ({unit}): target {target}",
-    "n.unit_submitted": "Bidang <b>{unit}</b> telah mengirim data kinerja {period} ({count} indikator).",
+    "n.unit_submitted": "<b>{unit}</b> telah mengirim data kinerja {period} ({count} indikator).",
     "n.all_units_in": (
         "Semua bidang telah mengirim data kinerja {period}. "
         "Langkah 5 (mengolah data) dimulai. Batas waktu: {due}"
@@ -86,7 +88,7 @@ TEXTS: dict[str, str] = {
         "Langkah 5 (mengolah data) dimulai. Batas waktu: {due}"
     ),
     "n.unit_returned": (
-        "<b>Data bidang {unit} dikembalikan</b> oleh {sender} untuk diperbaiki.\n"
+        "<b>Data {unit} dikembalikan</b> oleh {sender} untuk diperbaiki.\n"
         "Catatan: {note}\nBatas waktu baru: {due}"
     ),
     "n.step_opened": "<b>Tugas baru: langkah {step}</b>\n{activity}\n{period}\nBatas waktu: {due}",
@@ -373,12 +375,52 @@ def t(key: str, **kwargs: Any) -> str:
     template = TEXTS[key]
     safe = {k: v if isinstance(v, Raw) else html.escape(str(v), quote=False)
             for k, v in kwargs.items()}
-    return template.format(**safe)
+    out: list[str] = []
+    dotted = False
+    for literal, field, spec, conv in _FORMATTER.parse(template):
+        if dotted and literal:
+            literal = _DOT_AFTER.sub(r"\1", literal, count=1) \
+                if _DOT_AFTER.match(literal) else literal
+        out.append(literal)
+        if field is None:
+            continue
+        value = ("{" + field + ("!" + conv if conv else "") + (":" + spec if spec else "")
+                 + "}").format(**safe)
+        out.append(value)
+        dotted = _TAGS.sub("", value).endswith(".")
+    return "".join(out)
+
+
+UNIT_KINDS = ("bidang", "sekretariat", "bagian", "subbagian", "sub", "seksi", "upt", "uptd",
+              "balai", "unit", "kantor", "dinas", "badan")
+
+
+def unit_name(name: str) -> str:
+    """A unit as a sentence names it, in the case it was typed: "Perindustrian" becomes
+    "Bidang Perindustrian"; "Bidang Perindustrian" or "Sekretariat" stay as they are
+    (never "Bidang Bidang ...")."""
+    clean = " ".join(str(name).split())
+    first = clean.split(" ", 1)[0].rstrip(".").casefold() if clean else ""
+    return clean if first in UNIT_KINDS else f"Bidang {clean}".strip()
+
+
+def kabid_title(unit_name_: str) -> str:
+    """The Kabid's position: "Kepala Bidang Perindustrian" (never "Kepala Bidang
+    (Bidang Perindustrian)")."""
+    return f"{ROLE_TITLES[Role.KABID].split()[0]} {unit_name(unit_name_)}"
 
 
 def role_title(role: Role | str) -> str:
     return ROLE_TITLES[Role(role)]
+_FORMATTER = string.Formatter()
+_TAGS = re.compile(r"<[^<>]*>")
+_DOT_AFTER = re.compile(r"((?:</?[a-zA-Z][^<>]*>)*)\.(?!\.)")
 
+
+
+    """The text ``key`` with its fields filled in (escaped unless ``Raw``). A value that
+    ends with a full stop ("Drs. A. Rahman, M.M.") takes the place of the template's own
+    full stop right after it, so a sentence never ends in "M.M.."."""
 
 def duration_text(minutes: int, day_minutes: int) -> str:
     """Working time in words: "2 hari 3 jam", "25 menit"."""

@@ -39,7 +39,7 @@ from bot.authority import Capacity, holding_capacity, may_hold, who_may_text
 from bot.outbox import enqueue
 from bot.services import Services
 from bot.sop import Step
-from bot.texts import Raw, period_label, t
+from bot.texts import Raw, period_label, t, unit_name
 from bot.workcal import format_wib, to_wib
 from models import (
     Approval,
@@ -591,8 +591,8 @@ class Workflow:
         unit = await self.s.get(Unit, run.unit_id)
         coordinator = await self._coordinator_of(cycle)
         await self._notify(coordinator, "unit_submitted",
-                           t("n.unit_submitted", unit=unit.name, period=self.period(cycle),
-                             count=len(items)),
+                           t("n.unit_submitted", unit=unit_name(unit.name),
+                             period=self.period(cycle), count=len(items)),
                            [[(t("b.view_unit"), callbacks.encode("eview", cycle.id, unit.id)),
                              (t("b.return_unit"), callbacks.encode("rtn", cycle.id, unit.id))]])
         return await self._maybe_open_process(cycle, actor, closed_units=())
@@ -698,7 +698,7 @@ class Workflow:
         unit = await self.s.get(Unit, unit_id)
         holder = await self.s.get(Person, new.assignee_id)
         await self._notify(holder, "unit_returned",
-                           t("n.unit_returned", unit=unit.name, sender=actor.name,
+                           t("n.unit_returned", unit=unit_name(unit.name), sender=actor.name,
                              note=note.strip(), due=self.fmt_due(new.due_at)),
                            [[(t("b.start_entry"), callbacks.encode("ent", new.id))]])
         return new

@@ -28,7 +28,7 @@ LABEL = 40
 
 
 def _short(name: str) -> str:
-    return name if len(name) <= LABEL else name[: LABEL - 1] + "\u2026"
+    return render.label(name, LABEL)
 
 
 async def _phase(wf: Workflow, cycle: Cycle) -> tuple[list[StepRun], StepRun | None]:

@@ -19,8 +19,10 @@ _LOWEST = 3
 
 
 def _short(text: str, limit: int) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+    """One line, shortened at a word boundary (the bot's one shortening rule)."""
+    from bot.render import clip
+
+    return clip(" ".join(text.split()), limit)
 
 
 def summary_text(data: DocumentData, *, name_limit: int = 70) -> str:
@@ -31,7 +33,7 @@ def summary_text(data: DocumentData, *, name_limit: int = 70) -> str:
     lines = []
     if data.example_data:
         lines.append("⚠️ <b>DATA CONTOH</b> – bukan data resmi")
-    title, period = _short(data.title.title(), 80), _short(data.period_label, 80)
+    title, period = _short(data.title, 80), _short(data.period_label, 80)
     lines.append(f"<b>{escape(title)}</b> – {escape(period)}")
     lines.append(escape(_short(data.office_line, 150)))
     if data.letter_number:
