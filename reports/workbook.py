@@ -431,9 +431,9 @@ class _WorkbookBuilder:
 
     def _table_header(self, ws: Worksheet, row: int, with_code: bool) -> int:
         q = self.data.quarter_short
-        split = with_code and self.data.split
+        split = with_code and self.data.split  # the quarter's own columns: office sheet
         for col, (title, _) in enumerate(COLUMNS, start=1):
-            if split and col in _SD_TITLES:
+            if self.data.split and col in _SD_TITLES:
                 title = _SD_TITLES[col].format(q=q)
             _put(ws, row, col, title, "sk_head")
             _put(ws, row + 1, col, f"({col})", "sk_colnum")
