@@ -23,6 +23,7 @@ ACTIONS: dict[str, tuple[int, str]] = {
     "ecanc": (1, "batalkan pengisian (step run)"),
     "eok": (1, "ya, nilai janggal itu benar (step run)"),
     "eno": (1, "ulangi nilai (step run)"),
+    "epick": (2, "pilih bacaan angka yang dimaksud (step run, bacaan 0/1)"),
     "esum": (1, "ringkasan sebelum kirim (step run)"),
     "esend": (1, "kirim data bidang ke Kasubag (step run)"),
     "eassign": (2, "serahkan indikator ke staf (step run, cycle indicator)"),

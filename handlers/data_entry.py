@@ -44,7 +44,7 @@ from telegram import Update
 from telegram.error import BadRequest
 from telegram.ext import CallbackQueryHandler
 
-from bot import audit, callbacks
+from bot import audit, callbacks, entry_rules
 from bot import render as renderer
 from bot.outbox import enqueue
 from bot.periods import entry_lines
@@ -61,7 +61,9 @@ from models import (
     Conversation, Cycle, CycleIndicator, Evidence, Indicator, Person, StepRun, Submission, Unit,
 )
 from models.enums import CycleKind, Role, StepStatus, ValueType
-from reports.numbers import NumberParseError, format_number, format_rupiah, parse_number
+from reports.numbers import (
+    NumberParseError, format_number, format_rupiah, parse_number, terbilang,
+)
 
 log = logging.getLogger(__name__)
 
@@ -237,26 +239,27 @@ def read_answer(ind: Indicator, text: str) -> dict:
     except NumberParseError as exc:
         raise Rejected(renderer.esc(exc.message)) from None
     return {"raw": text, "value": str(parsed.value), "text": None,
-            "reading": parsed.reading if parsed.ambiguous else ""}
+            "reading": parsed.reading if parsed.ambiguous else "",
+            "readings": [str(v) for v in entry_rules.readings(parsed)]}
 
 
-def implausible(ind: Indicator, pending: dict, prev: Submission | None) -> list[str]:
-    """Why a value looks wrong (asked to confirm, never refused)."""
+def implausible(ind: Indicator, pending: dict, prev: Submission | None,
+                item: CycleIndicator | None = None) -> list[str]:
+    """Why a value looks wrong (asked to confirm, never refused): the rules are the
+    core's (``bot.entry_rules``)."""
     if pending.get("value") is None:
         return []
-    value = Decimal(pending["value"])
-    reasons = []
-    if value < 0:
-        reasons.append(t("e.why_negative"))
-    if ind.value_type == ValueType.PERCENT and value > 100:
-        reasons.append(t("e.why_percent"))
-    if prev is not None and prev.value is not None and prev.value > 0 and value >= 0:
-        shown = show_number(ind, prev.value)
-        if value > prev.value * 10:
-            reasons.append(t("e.why_high", prev=shown))
-        elif value * 10 < prev.value:
-            reasons.append(t("e.why_low", prev=shown))
-    return reasons
+    return entry_rules.implausible(
+        Decimal(pending["value"]), percent=ind.value_type == ValueType.PERCENT,
+        prev=prev.value if prev is not None else None,
+        target=item.target if item is not None and ind.value_type != ValueType.TEXT else None,
+        show=lambda v: show_number(ind, v))
+
+
+def needs_question(ind: Indicator, pending: dict, prev: Submission | None,
+                   item: CycleIndicator) -> bool:
+    """An ambiguous number or an implausible value is asked about before it is saved."""
+    return bool(pending.get("readings")) or bool(implausible(ind, pending, prev, item))
 
 
 async def evidence_ids(session, sub: Submission | None) -> list[int]:
@@ -275,15 +278,20 @@ async def evidence_count(session, sub: Submission | None) -> int:
 
 
 async def record(wf: Workflow, entry: Entry, item: CycleIndicator, pending: dict, *,
-                 note: str = "") -> Submission:
-    """A new revision; the evidence of the answer it replaces is kept with it."""
+                 note: str = "", data: dict | None = None) -> Submission:
+    """A new revision; the evidence of the answer it replaces is kept with it, and the
+    files sent for this indicator before its value (in ``data``) are attached to it."""
     prev = await wf.latest_submission(entry.cycle.id, item.indicator_id)
     carry = [] if prev is None or prev.skipped else await evidence_ids(wf.s, prev)
     value = Decimal(pending["value"]) if pending.get("value") is not None else None
-    return await wf.record_answer(entry.person, entry.run.id, item.id,
-                                  raw_text=pending.get("raw", ""), value=value,
-                                  value_text=pending.get("text"), note=note,
-                                  evidence_file_ids=carry)
+    sub = await wf.record_answer(entry.person, entry.run.id, item.id,
+                                 raw_text=pending.get("raw", ""), value=value,
+                                 value_text=pending.get("text"), note=note,
+                                 evidence_file_ids=carry)
+    if data is not None:
+        for fid in entry_rules.take_pending_evidence(data, item.id, carry):
+            await wf.add_evidence(entry.person, entry.run.id, sub.id, fid)
+    return sub
 
 
 def size_text(size: int) -> str:
@@ -337,6 +345,9 @@ async def question_card(wf: Workflow, entry: Entry, data: dict, head: str = ""
     if entry.is_kabid and item.assigned_to_id:
         staff = await wf.s.get(Person, item.assigned_to_id)
         lines.append(t("e.card_assigned", name=staff.name if staff else "-"))
+    waiting = entry_rules.pending_evidence(data, item.id)
+    if waiting:
+        lines.append(t("e.evidence_waiting", count=len(waiting)))
     sub = await wf.latest_submission(cycle.id, ind.id)
     rid = _rid(entry)
     buttons: list[list[tuple[str, str]]] = []
@@ -374,14 +385,35 @@ async def confirm_card(wf: Workflow, entry: Entry, data: dict, head: str = ""
     value = (show_number(ind, Decimal(pending["value"])) if pending.get("value") is not None
              else pending.get("text") or "")
     prev = await previous_realisation(wf, entry.cycle, ind)
+    rid = _rid(entry)
     lines = [head] if head else []
+    choices = pending.get("readings") or []
+    if choices:  # one button per reading of an ambiguous number
+        lines += [_head(entry), _progress(entry, item),
+                  t("e.ambiguous_head", raw=pending.get("raw", ""), name=ind.name),
+                  renderer.esc(pending.get("reading", ""))]
+        for no, choice in enumerate(choices):
+            why = implausible(ind, dict(pending, value=choice), prev[1] if prev else None,
+                              item)
+            if why:
+                lines.append(f"<b>{renderer.esc(show_number(ind, Decimal(choice)))}</b>:")
+                lines += why
+        lines += ["", t("e.ambiguous_question")]
+        buttons = []
+        for no, choice in enumerate(choices):
+            shown = show_number(ind, Decimal(choice))
+            words = terbilang(Decimal(choice))
+            text = (renderer.button_text("e.b_reading", value=shown, words=words) if words
+                    else renderer.label(shown))
+            buttons.append([(text, callbacks.encode("epick", rid, no))])
+        buttons.append([(t("e.b_retry"), callbacks.encode("eno", rid))])
+        return "\n".join(lines), buttons
     lines += [_head(entry), _progress(entry, item),
               t("e.confirm_head", name=ind.name, value=value),
-              *implausible(ind, pending, prev[1] if prev else None)]
+              *implausible(ind, pending, prev[1] if prev else None, item)]
     if pending.get("reading"):
         lines.append(renderer.esc(pending["reading"]))
     lines += ["", t("e.confirm_question")]
-    rid = _rid(entry)
     return "\n".join(lines), [[(t("e.b_yes"), callbacks.encode("eok", rid)),
                                (t("e.b_retry"), callbacks.encode("eno", rid))]]
 
@@ -555,7 +587,7 @@ class Move:
 
 def advance(entry: Entry, data: dict, item: CycleIndicator) -> tuple[str, dict]:
     """After an indicator: the next one, or the summary (also after an "Ubah")."""
-    data = {k: v for k, v in data.items() if k in ("run", "item", "review", "page")}
+    data = {k: v for k, v in data.items() if k in ("run", "item", "review", "page", "early")}
     pos = entry.position(item)
     if data.pop("review", False) or pos + 1 >= len(entry.items):
         return "summary", data
@@ -565,6 +597,8 @@ def advance(entry: Entry, data: dict, item: CycleIndicator) -> tuple[str, dict]:
 
 def ask(data: dict, item_id: int | None = None, **keep) -> dict:
     new = {"run": data["run"], "item": item_id if item_id is not None else data.get("item")}
+    if data.get("early"):  # evidence waiting for its value stays with the conversation
+        new["early"] = data["early"]
     new.update(keep)
     return new
 
@@ -595,11 +629,30 @@ async def do_ok(wf, entry, conv, cb) -> Move:
     data = dict(conv.data)
     item = current_item(entry, data)
     pending = data.get("pending")
-    if not pending:
+    if not pending or pending.get("readings"):
         raise StaleAction()
-    await record(wf, entry, item, pending)
+    return await save_pending(wf, entry, data, item, pending)
+
+
+async def save_pending(wf, entry, data: dict, item: CycleIndicator, pending: dict) -> Move:
+    """Record a confirmed value; the saved card waits for evidence."""
+    waiting = len(entry_rules.pending_evidence(data, item.id))
+    await record(wf, entry, item, pending, data=data)
+    head = t("e.evidence_attached", count=waiting) if waiting else ""
     return Move("evidence", ask(data, item.id, reading=pending.get("reading", ""),
-                                review=data.get("review", False)))
+                                review=data.get("review", False)), head=head)
+
+
+async def do_pick(wf, entry, conv, cb) -> Move:
+    """"epick:<run>:<n>": the person chose reading n of an ambiguous number."""
+    data = dict(conv.data)
+    item = current_item(entry, data)
+    pending = data.get("pending") or {}
+    choices = pending.get("readings") or []
+    if cb.arg(1) >= len(choices):
+        raise StaleAction()
+    chosen = dict(pending, value=choices[cb.arg(1)], readings=[])
+    return await save_pending(wf, entry, data, item, chosen)
 
 
 async def do_retry(wf, entry, conv, cb) -> Move:
@@ -692,8 +745,14 @@ async def do_assign_to(wf, entry, conv, cb) -> Move:
     if staff_id:
         staff = await wf.s.get(Person, staff_id)
         head = t("e.assign_done", name=name, who=staff.name)
-    else:
-        head = t("e.assign_back", name=name)
+        # the card moves on to the next indicator that is still the Kabid's
+        data = {k: v for k, v in conv.data.items() if k != "pick"}
+        start = entry.item(data.get("item")) or item
+        nxt = own_unanswered(entry, await answered_ids(wf, entry), start)
+        if nxt is None:
+            return Move("summary", ask(data), head=head)
+        return Move("ask", ask(data, nxt.id), head=head)
+    head = t("e.assign_back", name=name)
     return Move("assign", ask(conv.data, page=conv.data.get("page", 0)), head=head)
 
 
@@ -715,6 +774,7 @@ BUTTONS: dict[str, ButtonSpec] = {
     "eback": ButtonSpec(do_back, ("ask", "evidence", "note")),
     "ecanc": ButtonSpec(do_cancel),
     "eok": ButtonSpec(do_ok, ("confirm",)),
+    "epick": ButtonSpec(do_pick, ("confirm",)),
     "eno": ButtonSpec(do_retry, ("confirm", "evidence", "note")),
     "esum": ButtonSpec(do_summary, ("ask", "evidence", "note", "assign", "summary")),
     "enext": ButtonSpec(do_next, ("ask", "evidence", "note")),
@@ -748,12 +808,31 @@ async def on_button(update: Update, context: Context, person: Person, cb) -> str
 
 
 # ----------------------------------------------------------------- start / resume
+async def answered_ids(wf: Workflow, entry: Entry) -> set[int]:
+    """The indicators (ids) that have an answer or a skip."""
+    answered = set()
+    for item in entry.items:
+        if await wf.latest_submission(entry.cycle.id, item.indicator_id) is not None:
+            answered.add(item.indicator_id)
+    return answered
+
+
+def own_unanswered(entry: Entry, answered: set[int], start: CycleIndicator | None = None
+                   ) -> CycleIndicator | None:
+    """The first unanswered indicator from ``start`` on (then from the first) that the
+    person still fills in themselves: for the Kabid, not handed to a staf."""
+    def own(i: CycleIndicator) -> bool:
+        return i.indicator_id not in answered and not (entry.is_kabid and i.assigned_to_id)
+    pos = entry.position(start) if start is not None else 0
+    return next((i for i in entry.items[pos:] + entry.items[:pos] if own(i)), None)
+
+
 def first_position(entry: Entry, answered: set[int]) -> CycleIndicator | None:
-    """Where a fresh start begins: the first unanswered indicator (a returned bidang
-    starts at the first, its earlier answers shown as defaults)."""
+    """Where a fresh start begins: the first unanswered indicator not handed to a staf
+    (a returned bidang starts at the first, its earlier answers shown as defaults)."""
     if entry.run.round > 1:
         return entry.items[0]
-    return next((i for i in entry.items if i.indicator_id not in answered), None)
+    return own_unanswered(entry, answered)
 
 
 @action(Role.KABID, Role.STAF, callback=True)
@@ -774,11 +853,7 @@ async def enter(update: Update, context: Context, person: Person, cb) -> str | N
             if entry.item(data.get("item")) is None:
                 state, data = "ask", {"run": entry.run.id, "item": entry.items[0].id}
         else:
-            answered = set()
-            for item in entry.items:
-                if await wf.latest_submission(entry.cycle.id, item.indicator_id) is not None:
-                    answered.add(item.indicator_id)
-            first = first_position(entry, answered)
+            first = first_position(entry, await answered_ids(wf, entry))
             if first is None:
                 state, data = "summary", {"run": entry.run.id, "item": entry.items[0].id}
             else:
@@ -809,6 +884,13 @@ async def entry_text(update: Update, context: Context, person: Person, _conv) ->
             data = dict(conv.data)
             state = conv.state
             head = ""
+            if state == "evidence":
+                # a value typed on the saved card answers the next indicator
+                nxt_state, nxt = advance(entry, data, current_item(entry, data))
+                if nxt_state == "ask":
+                    state, data = "ask", nxt
+                else:
+                    head = t("e.evidence_hint")
             if state in ("ask", "confirm"):
                 item = current_item(entry, data)
                 ind = entry.ind(item)
@@ -819,14 +901,12 @@ async def entry_text(update: Update, context: Context, person: Person, _conv) ->
                         "\u274C " + exc.message
                 else:
                     prev = await previous_realisation(wf, entry.cycle, ind)
-                    if implausible(ind, pending, prev[1] if prev else None):
+                    if needs_question(ind, pending, prev[1] if prev else None, item):
                         state = "confirm"
                         data = ask(data, pending=pending, review=data.get("review", False))
                     else:
-                        await record(wf, entry, item, pending)
-                        state = "evidence"
-                        data = ask(data, reading=pending["reading"],
-                                   review=data.get("review", False))
+                        move = await save_pending(wf, entry, data, item, pending)
+                        state, data, head = move.state, move.data, move.head
             elif state == "note":
                 note = typed_text(text)
                 item = current_item(entry, data)
@@ -842,7 +922,7 @@ async def entry_text(update: Update, context: Context, person: Person, _conv) ->
                                                    "text": sub.value_text}, note=note)
                     state, head = "evidence", t("e.note_saved")
             elif state == "evidence":
-                head = t("e.evidence_hint")
+                pass  # the last indicator (or a review): nothing comes next
             else:  # summary, assign: show the card again at the bottom
                 pass
             await set_conversation(session, person.id, ENTRY, state, data)
@@ -889,11 +969,14 @@ def content_ok(name: str, data: bytes) -> bool:
     return False
 
 
+FILE_STATES = ("ask", "confirm", "evidence", "note")
+
+
 @file_route(ENTRY)
 async def entry_file(update: Update, context: Context, person: Person, conv) -> None:
     msg = update.effective_message
-    if conv.state not in ("evidence", "note"):
-        await reply(update, t("e.file_first"))
+    if conv.state not in FILE_STATES:
+        await reply(update, t("e.file_not_now"))
         return
     limit = evidence_limit(context)
     if msg.document is not None:
@@ -937,25 +1020,34 @@ async def entry_file(update: Update, context: Context, person: Person, conv) -> 
             current = await get_conversation(session, person.id)
             if (current is None or current.kind != ENTRY
                     or current.data.get("run") != conv.data.get("run")
-                    or current.state not in ("evidence", "note")):
+                    or current.state not in FILE_STATES):
                 raise StaleAction()
             entry = await load_entry(wf, person, current.data.get("run"))
             cdata = dict(current.data)
             message_id = current.message_id
             item = current_item(entry, cdata)
+            state = current.state
             sub = await wf.latest_submission(entry.cycle.id, item.indicator_id)
-            if sub is None or sub.skipped:
+            early = sub is None or sub.skipped
+            if early and state not in ("ask", "confirm"):
                 raise InvalidInput(t("e.file_first"))
             # over the person's quota for this cycle: refused before anything is written
             await check_quota(session, sv.config, person.id, entry.cycle.id, len(data))
             stored = await sv.store.put(session, data, name, mime, limit=True)
-            if stored.id in await evidence_ids(session, sub):
+            if early:  # evidence first: kept until the value comes
+                if entry_rules.add_pending_evidence(cdata, item.id, stored.id):
+                    head = t("e.evidence_early", name=name)
+                else:
+                    head = t("e.evidence_dup")
+            elif stored.id in await evidence_ids(session, sub):
                 head = t("e.evidence_dup")
             else:
                 await wf.add_evidence(person, entry.run.id, sub.id, stored.id)
                 head = t("e.evidence_saved", name=name)
-            await set_conversation(session, person.id, ENTRY, "evidence", cdata)
-            card_text, buttons = await render(wf, entry, "evidence", cdata, head)
+            if state == "note":
+                state = "evidence"
+            await set_conversation(session, person.id, ENTRY, state, cdata)
+            card_text, buttons = await render(wf, entry, state, cdata, head)
     except FileTooLarge as exc:
         await reply(update, t("e.evidence_too_big", size=size_text(exc.size),
                               limit=size_text(exc.limit)))

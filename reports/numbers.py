@@ -63,6 +63,7 @@ __all__ = [
     "format_rupiah",
     "parse_number",
     "round_half_up",
+    "terbilang",
 ]
 
 LOCALE: Final = "id"
@@ -135,6 +136,7 @@ class ParsedNumber:
     reading: str
     ambiguous: bool = False
     is_rupiah: bool = False
+    alternative: Decimal | None = None  # the other way an ambiguous text can be read
 
 
 # ---------------------------------------------------------------- rounding & formatting
@@ -409,7 +411,43 @@ def parse_number(text: str) -> ParsedNumber:
         reading=reading,
         ambiguous=split.ambiguous,
         is_rupiah=rupiah,
+        alternative=_decimal(sign, *split.alt) if split.alt else None,
     )
+
+
+_ONES: Final = ("nol", "satu", "dua", "tiga", "empat", "lima", "enam", "tujuh", "delapan",
+                "sembilan", "sepuluh", "sebelas")
+_SCALES: Final = ((10**12, "triliun"), (10**9, "miliar"), (10**6, "juta"), (10**3, "ribu"))
+
+
+def terbilang(value: Decimal | int) -> str:
+    """A whole number in Indonesian words (``1250`` -> "seribu dua ratus lima puluh");
+    "" for a fraction or a number of a quadrillion or more (the label shows the digits)."""
+    value = Decimal(value)
+    if value != value.to_integral_value() or abs(value) >= 10**15:
+        return ""
+    n = int(value)
+    if n < 0:
+        return "minus " + terbilang(-n)
+
+    def words(n: int) -> str:
+        if n < 12:
+            return _ONES[n]
+        if n < 20:
+            return _ONES[n - 10] + " belas"
+        if n < 100:
+            return _ONES[n // 10] + " puluh" + (" " + _ONES[n % 10] if n % 10 else "")
+        if n < 1000:
+            head = "seratus" if n // 100 == 1 else _ONES[n // 100] + " ratus"
+            return head + (" " + words(n % 100) if n % 100 else "")
+        for size, name in _SCALES:
+            if n >= size:
+                q, r = divmod(n, size)
+                head = "seribu" if size == 1000 and q == 1 else words(q) + " " + name
+                return head + (" " + words(r) if r else "")
+        return ""  # pragma: no cover
+
+    return words(n)
 
 
 def format_duration(minutes: int, day_minutes: int) -> str:

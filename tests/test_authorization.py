@@ -563,6 +563,16 @@ async def test_every_action_against_every_role(harness, sessionmaker, services, 
     await m.button(callbacks.encode("eok", r), "kabid", confirmed)
     await m.button(callbacks.encode("enote", r), "kabid", entry_state("kabid", "note"))
     await m.button(callbacks.encode("enext", r), "kabid", entry_state("kabid", "ask", item=i3))
+    if "epick" in callbacks.ACTIONS:  # an ambiguous number: the reading is chosen
+        sent = await users["kabid"].send_text("1,250")
+        await users["kabid"].wait_for(after=sent, predicate=with_button("epick:"))
+
+        async def picked():
+            assert (await latest(i3)).value == Decimal(1250)
+            await entry_state("kabid", "evidence", item=i3)()
+        await m.button(callbacks.encode("epick", r, 1), "kabid", picked)
+        await m.button(callbacks.encode("enext", r), "kabid",
+                       entry_state("kabid", "ask", item=items[3].id))
     for item in items[2:]:  # the rest straight through the workflow
         await call(lambda wf, s, item=item: wf.record_answer(
             persons["kabid"], r, item.id, raw_text="10", value=Decimal(10)))

@@ -446,14 +446,18 @@ async def test_forged_callback_data_is_refused_and_changes_nothing(
 
 
 # ====================================================================== data entry answers
-def classify_number(text: str, percent: bool):
-    """None for a refused answer, else (value, needs confirmation)."""
+def classify_number(text: str, percent: bool, target: Decimal | None = None):
+    """None for a refused answer, else (value, needs confirmation): an ambiguous
+    number, or a value implausible by itself or against the period's target."""
+    from bot import entry_rules
+
     try:
         parsed = parse_number(text.strip())
     except NumberParseError:
         return None
     value = parsed.value
-    return value, (value < 0 or (percent and value > 100))
+    return value, (parsed.ambiguous or bool(entry_rules.implausible(
+        value, percent=percent, prev=None, target=target, show=str)))
 
 
 @categories("entry_answer", "entry_note", "entry_text_in_evidence")
@@ -524,12 +528,13 @@ async def test_data_entry_answers_and_notes(
         return
     if where == "ask":
         tried["entry_answer"] += 1
-        verdict = classify_number(text, percent)
+        verdict = classify_number(text, percent, item.target)
         if verdict is None:
             assert "\u274c" in got, got
             assert after == before, (text, diff(before, after))
         elif verdict[1]:
-            assert "Periksa kembali" in got and conv.state == "confirm", got
+            assert ("Periksa kembali" in got or "dapat dibaca" in got) \
+                and conv.state == "confirm", got
             assert after["submission"] == before["submission"]
         else:
             sub = await latest()
@@ -546,9 +551,13 @@ async def test_data_entry_answers_and_notes(
         else:
             assert "\u274c" in got, got
             assert after == before, (text, diff(before, after))
-    else:
+    else:  # typed on the saved card: an answer to the next indicator
         tried["entry_text_in_evidence"] += 1
-        assert after == before, (text, diff(before, after))
+        nxt, _nind = items[item_no]
+        assert conv.data["item"] == nxt.id and conv.state in ("ask", "confirm", "evidence"), \
+            (text, conv.state, conv.data)
+        now = await latest()
+        assert now.id == prev.id, text  # the saved indicator is untouched
 
 
 # ====================================================================== /mulai instructions
@@ -699,8 +708,8 @@ async def send_file(user, spec, caption=None):
 def refused_as(kind: str, where: str) -> bool:
     """Which generated files are invalid where (a garbage *photo* is a photo to the bot:
     Telegram re-encodes photos, so their bytes are not checked)."""
-    if kind in ("photo_garbage", "pdf_ok"):
-        return where in ("workbook", "nowhere", "ask")
+    if kind in ("photo_garbage", "pdf_ok"):  # taken as evidence also on the question
+        return where in ("workbook", "nowhere")
     return True
 
 

@@ -178,7 +178,12 @@ async def test_two_bidang_enter_submit_return_and_processing_opens_step_6(
     note = await staf.wait_for(text_contains="menyerahkan pengisian indikator")
     scard = await press_and_wait(staf, note, "Mulai isi data", "Indikator 1 dari 1")
     assert "Jumlah pencari kerja yang ditempatkan" in scard.text
-    scard = await answer(staf, scard, "1.250")
+    # "1.250" can be read two ways: asked, one button per reading, nothing saved before
+    scard = await answer(staf, scard, "1.250", contains="dapat dibaca")
+    assert "1,25 orang" in scard.button_texts
+    assert await subs(sm, cycle_id, "PPTK-04") == []
+    scard = await press_and_wait(staf, scard, "1.250 orang (seribu dua ratus lima puluh)",
+                                 "Tersimpan")
     assert "1.250 orang" in scard.text and "dibaca sebagai" in scard.text
     scard = await press_and_wait(staf, scard, "Lanjut", "Ringkasan data")
     assert "Kirim ke Kasubag" not in scard.button_texts
@@ -352,10 +357,12 @@ async def test_evidence_size_and_type_are_checked(harness, people, sessionmaker)
     request = await kabid.wait_for(text_contains="Permintaan data kinerja")
     card = await press_and_wait(kabid, request, "Mulai isi data", "Indikator 1 dari 6")
 
-    # a file before the value: nothing stored
+    # a file before the value is kept and attached when the value comes
     sent = await kabid.send_document(b"%PDF-1.4 bukti", "bukti.pdf", "application/pdf")
-    await kabid.wait_for(after=sent, text_contains="Isi dulu nilai")
+    card = await kabid.wait_for(after=sent, text_contains="dilampirkan pada nilai")
+    assert "Bukti menunggu nilai: 1 berkas" in card.text
     card = await answer(kabid, card, "4,2")
+    assert "Bukti dukung: 1 berkas" in card.text
 
     harness.services.store.max_bytes = 2048
     files_before = await count(sm, StoredFile)
@@ -369,7 +376,7 @@ async def test_evidence_size_and_type_are_checked(harness, people, sessionmaker)
     sent = await kabid.send_document(b"MZ program", "bukti.pdf", "application/pdf")
     await kabid.wait_for(after=sent, text_contains="tidak diterima")
     assert await count(sm, StoredFile) == files_before
-    assert await count(sm, Evidence) == 0
+    assert await count(sm, Evidence) == 1  # the one sent before the value
 
     # a small real PDF is accepted
     sent = await kabid.send_document(b"%PDF-1.4 bukti sah", "bukti.pdf", "application/pdf")
@@ -384,7 +391,7 @@ async def test_evidence_size_and_type_are_checked(harness, people, sessionmaker)
     async with sm() as s:
         n = (await s.execute(select(func.count()).select_from(Evidence)
                              .where(Evidence.submission_id == revs[-1].id))).scalar_one()
-    assert n == 1 and "Bukti dukung: 1 berkas" in card.text
+    assert n == 2 and "Bukti dukung: 2 berkas" in card.text
     async with sm() as s:
         assert (await s.execute(select(func.count()).select_from(CycleIndicator))).scalar_one() == 6
 
