@@ -380,7 +380,15 @@ TEXTS.update({
 })
 
 
+_FORMATTER = string.Formatter()
+_TAGS = re.compile(r"<[^<>]*>")
+_DOT_AFTER = re.compile(r"((?:</?[a-zA-Z][^<>]*>)*)\.(?!\.)")
+
+
 def t(key: str, **kwargs: Any) -> str:
+    """The text ``key`` with its fields filled in (escaped unless ``Raw``). A value that
+    ends with a full stop ("Drs. A. Rahman, M.M.") takes the place of the template's own
+    full stop right after it, so a sentence never ends in "M.M.."."""
     template = TEXTS[key]
     safe = {k: v if isinstance(v, Raw) else html.escape(str(v), quote=False)
             for k, v in kwargs.items()}
@@ -421,15 +429,7 @@ def kabid_title(unit_name_: str) -> str:
 
 def role_title(role: Role | str) -> str:
     return ROLE_TITLES[Role(role)]
-_FORMATTER = string.Formatter()
-_TAGS = re.compile(r"<[^<>]*>")
-_DOT_AFTER = re.compile(r"((?:</?[a-zA-Z][^<>]*>)*)\.(?!\.)")
 
-
-
-    """The text ``key`` with its fields filled in (escaped unless ``Raw``). A value that
-    ends with a full stop ("Drs. A. Rahman, M.M.") takes the place of the template's own
-    full stop right after it, so a sentence never ends in "M.M.."."""
 
 def duration_text(minutes: int, day_minutes: int) -> str:
     """Working time in words: "2 hari 3 jam", "25 menit"."""
