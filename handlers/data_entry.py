@@ -6,9 +6,12 @@ the ``conversation`` row (kind ``entry``), so a restart resumes at the same ques
 
 States of the conversation:
 
-    ask       the card asks the current indicator; text is the answer
-    confirm   an implausible value waits for "Ya, benar" / "Ulangi" (``data["pending"]``)
-    evidence  the answer is saved; a photo/document is evidence, "Lanjut" moves on
+    ask       the card asks the current indicator; text is the answer; a photo/document
+              sent before the value waits in ``data["early"]`` and is attached to it
+    confirm   an implausible value waits for "Ya, benar" / "Ulangi", an ambiguous number
+              for one button per reading ("epick") (``data["pending"]``); nothing saved
+    evidence  the answer is saved; a photo/document is evidence, "Lanjut" moves on, and
+              a value typed here is the next indicator's answer
     note      waiting for a note on the saved answer
     summary   every indicator with its value; Kirim ke Kasubag (Kabid) / Selesai (staf)
     assign    the Kabid hands indicators to staf of the bidang
@@ -30,6 +33,10 @@ UX decisions:
   it replaces (a corrected figure is usually backed by the same document).
 * A returned bidang starts again at the first indicator, the earlier answers shown and
   kept with "Tetap: <nilai>".
+* After the Kabid hands an indicator to a staf the card moves on to the next unanswered
+  indicator that is still the Kabid's; a fresh start (after "Batal" or /batal) begins at
+  the first unanswered one not handed over. The plausibility and reading rules are the
+  core's (``bot.entry_rules``).
 """
 from __future__ import annotations
 
