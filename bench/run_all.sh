@@ -8,3 +8,4 @@ echo; echo "== documents (bench/bench_documents.py) =="; python bench/bench_docu
 echo; echo "== deadline sweep (bench/bench_sweep.py) =="; python bench/bench_sweep.py
 echo; echo "== idle memory (bench/bench_idle_memory.py) =="; python bench/bench_idle_memory.py --people 2000
 echo; echo "== set-up import (bench/bench_setup_import.py) =="; python bench/bench_setup_import.py --indicators 5000
+echo; echo "== dead buttons after the demo cycle (bench/dead_buttons.py) =="; python bench/dead_buttons.py
