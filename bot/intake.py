@@ -32,8 +32,10 @@ Hence, whatever moment the process dies:
   card they already have, and its message id is the one committed). A call whose answer
   had not reached the journal when the process died (Telegram carried it out, the bot
   never heard back) is made again: at least once. A journal records the calls of one
-  update, in order; a second run that makes a different call from some point on makes
-  the rest for real.
+  update; a call of the second run is answered from it when the first run made the
+  same call (same method and parameters), in whatever order (the answer of a slow
+  button comes at a moment that depends on timing), and is made for real otherwise
+  (the state changed in between: another text, another message).
 
 A handler that raises is reported by the error handler (the person gets the generic
 message); what it committed in its savepoints stays, as before, and the row is marked
@@ -43,6 +45,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import hmac
 import json
 import logging
@@ -56,7 +59,7 @@ from sqlalchemy import func, select, update as sql_update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Update
-from telegram.error import Conflict, InvalidToken, NetworkError, RetryAfter
+from telegram.error import BadRequest, Conflict, InvalidToken, NetworkError, RetryAfter
 
 from bot import crashpoints
 from models.base import utcnow
@@ -167,7 +170,7 @@ class CallJournal:
     def __init__(self, directory: Path | None, update_id: int) -> None:
         self.path = directory / f"{update_id}.jsonl" if directory is not None else None
         self.recorded: list[dict] = []
-        self.position = 0
+        self._used: set[int] = set()  # recorded calls already answered in this run
         self.replayed = 0
         if self.path is not None and self.path.exists():
             for line in self.path.read_text(encoding="utf-8").splitlines():
@@ -176,30 +179,54 @@ class CallJournal:
                 except ValueError:  # a line cut off by the crash: the call repeats
                     break
 
-    def replay(self, method: str) -> Any:
-        """The recorded answer of this call, if the earlier run made the same call here."""
-        if self.position < len(self.recorded) and self.recorded[self.position]["m"] == method:
-            answer = self.recorded[self.position]["r"]
-            self.position += 1
+    def replay(self, method: str, key: str = "") -> Any:
+        """The recorded answer of this call if the earlier run made the same call (the
+        same method with the same parameters) and it is not used yet, else _MISSING.
+
+        Matched by content, not by position: the order of the calls may differ between
+        runs (a button is answered when its work outlasts ``ANSWER_WITHIN``, which
+        happens at another point of a second run that is faster or slower), and a
+        call Telegram already carried out must not be made again (an edit to the same
+        text is refused as "message is not modified", which aborted the handler)."""
+        for i, entry in enumerate(self.recorded):
+            if i in self._used or entry["m"] != method or entry.get("k", "") != key:
+                continue
+            self._used.add(i)
             self.replayed += 1
-            return answer
-        self.position = len(self.recorded) + 1  # diverged: the rest are made for real
+            return entry["r"]
         return _MISSING
 
-    def record(self, method: str, answer: Any) -> None:
+    def record(self, method: str, answer: Any, key: str = "") -> None:
         if self.path is None:
             return
         from bot.storage import private_dir, private_opener
 
         private_dir(self.path.parent)
         with open(self.path, "a", encoding="utf-8", opener=private_opener) as fh:
-            fh.write(json.dumps({"m": method, "r": answer}, ensure_ascii=False) + "\n")
+            fh.write(json.dumps({"m": method, "k": key, "r": answer}, ensure_ascii=False)
+                     + "\n")
             fh.flush()  # in the kernel: survives the process being killed
 
     def remove(self) -> None:
         if self.path is not None:
             with contextlib.suppress(FileNotFoundError):
                 self.path.unlink()
+
+
+def call_key(request_data) -> str:
+    """What identifies a call in the journal besides its method: a digest of its
+    parameters (chat, message, text, buttons, ...) and of the names of the files it
+    uploads (not their bytes, which a rebuild may change)."""
+    if request_data is None:
+        return ""
+    try:
+        params = request_data.json_parameters
+        files = {name: part[0] if isinstance(part, tuple) else ""
+                 for name, part in request_data.multipart_data.items()}
+    except Exception:  # an unusual request object: match on the method alone
+        return ""
+    blob = json.dumps([params, files], sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:32]
 
 
 class JournaledRequest:
@@ -215,11 +242,21 @@ class JournaledRequest:
         if p is None or p.journal is None:
             return await self.inner.post(url, request_data, *args, **kwargs)
         method = url.rsplit("/", 1)[-1]
-        answer = p.journal.replay(method)
+        key = call_key(request_data)
+        answer = p.journal.replay(method, key)
         if answer is not _MISSING:
             return answer
-        answer = await self.inner.post(url, request_data, *args, **kwargs)
-        p.journal.record(method, answer)
+        try:
+            answer = await self.inner.post(url, request_data, *args, **kwargs)
+        except BadRequest as exc:
+            # a second run repeats an edit Telegram carried out while the first run
+            # died (its answer never reached the journal): the message already shows
+            # it, so it is done, not an error that aborts the handler
+            if not (p.journal.recorded and method.startswith("editMessage")
+                    and "not modified" in exc.message.lower()):
+                raise
+            answer = True
+        p.journal.record(method, answer, key)
         return answer
 
     def __getattr__(self, name: str) -> Any:

@@ -5,12 +5,14 @@ that fails does not make its update loop."""
 from __future__ import annotations
 
 import asyncio
+import time
 
+import pytest
 from sqlalchemy import select
 
 from models import Inbox
 from models.enums import Role
-from tests.e2e import harness  # noqa: F401  (fixture)
+from tests.e2e import harness, people  # noqa: F401  (fixtures)
 from tests.helpers import person
 
 
@@ -184,3 +186,80 @@ async def test_a_transaction_that_fails_to_commit_runs_again_and_is_not_lost(
         assert (await s.get(Conversation, kadis.id)) is not None
     sent = await user.reply_to(ask, "Laporkan capaian TW III <lengkap> & tepat waktu")
     await user.wait_for(after=sent, text_contains="surat masuk")
+
+
+@pytest.mark.parametrize("dies_at", ["sendPhoto", "editMessageText"])
+async def test_a_compile_killed_midway_runs_again_in_another_order_and_the_card_arrives(
+        harness, people, sessionmaker, services, clock, monkeypatch, dies_at):  # noqa: F811
+    """The crash run's failure (6 compile): the first run of "Susun dokumen" edited its
+    progress message to "selesai disusun" and sent the files, then died while Telegram
+    carried out the chart (the bot never heard back). The run at the next start was
+    slower, so the button was answered (``ANSWER_WITHIN``) at another point of it: its
+    calls came in another order than the journal's. The journal then stopped replaying
+    and made the progress edit again, Telegram refused it ("message is not modified"),
+    the handler aborted: the update was marked with the error and the summary card with
+    "Ajukan paraf" never came. Now a call already carried out is answered from the
+    journal whatever its position: the card arrives, the update has no error.
+    ``editMessageText``: the first run dies while Telegram carries out the progress
+    edit itself; the second run's edit is refused as not modified and counts as done."""
+    import bot.documents as documents
+    import handlers.common as common
+    from bot import intake as intake_module
+    from models import Document
+    from bot.scenario import has_button
+    from tests.test_documents_service import drive_to_compile
+    from tests.test_workflow import Walk
+
+    _cycle_id, run6 = await drive_to_compile(Walk(sessionmaker, services, clock))
+    await harness.sender.drain()
+    kasubag = people.user(Role.KASUBAG)
+    card = await kasubag.wait_for(has_button(f"cmp:{run6}"), timeout=30)
+
+    # first run: quick (the button is answered at the end); it dies when Telegram has
+    # carried out the chart (or the progress edit) but before its answer reached the
+    # journal
+    monkeypatch.setattr(common, "ANSWER_WITHIN", 600.0)
+    real_record = intake_module.CallJournal.record
+
+    def die_at_the_chart(self, method, answer, *key):
+        if method == dies_at:
+            monkeypatch.setattr(intake_module.CallJournal, "record", real_record)
+            raise _Killed()
+        real_record(self, method, answer, *key)
+
+    monkeypatch.setattr(intake_module.CallJournal, "record", die_at_the_chart)
+    q = await kasubag.press(card, data=f"cmp:{run6}")
+    for _ in range(3000):
+        if harness.intake._processor.done():
+            break
+        await asyncio.sleep(0.01)
+    assert harness.intake._processor.done()
+    assert not [m for m in kasubag.messages if has_button("subm:")(m)]  # no card yet
+    assert any("selesai disusun" in (m.text or "") for m in kasubag.messages)
+    rows = await _rows(sessionmaker)
+    assert rows[-1][1] is False
+
+    # the run at the next start is slow (a loaded machine): the button is answered
+    # while the files are built, i.e. before the progress edit this time
+    real_build = documents._build_files
+
+    def slow_build(*args, **kwargs):
+        time.sleep(1.5)
+        return real_build(*args, **kwargs)
+
+    monkeypatch.setattr(common, "ANSWER_WITHIN", 0.5)
+    monkeypatch.setattr(documents, "_build_files", slow_build)
+    await harness.stop_bot()
+    await harness.start_bot()
+    ready = await kasubag.wait_for(has_button("subm:"), after=q, timeout=60)
+    await harness.settle()
+    assert "Ajukan" in " ".join(ready.button_texts)
+    assert [(done, error) for _, done, error in await _rows(sessionmaker)][-1] == (True, "")
+    async with sessionmaker() as s:
+        versions = (await s.execute(select(Document.version))).scalars().all()
+    assert versions == [1]
+    # the progress message was edited once, the documents were not sent twice
+    texts = [m.text or "" for m in kasubag.messages]
+    assert sum("selesai disusun" in t for t in texts) == 1
+    assert sum("Menyusun dokumen" in t for t in texts) == 0  # edited into "selesai"
+    assert sum(m.document is not None for m in kasubag.messages) == 2
