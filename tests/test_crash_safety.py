@@ -113,8 +113,11 @@ class BotProcess:
         with self.lock:
             if self.stopping or self.proc is None or self.proc.poll() is not None:
                 return
+            try:
+                os.kill(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:  # it died meanwhile and the watcher reaped it
+                return
             self.killed_by = why
-            os.kill(self.proc.pid, signal.SIGKILL)
 
     def stop(self) -> int:
         with self.lock:
