@@ -497,6 +497,12 @@ class _WorkbookBuilder:
             "bila Target atau Realisasi diubah; ubah angka hanya di kolom Target, "
             "Realisasi dan Keterangan, jangan ubah kolom Kode."
         )
+        if data.split:
+            lines.append(
+                "Kolom Target, Realisasi dan Capaian triwulan itu saja (di sebelah kanan "
+                "kolom Kode) hanya keterangan dan tidak dibaca bila workbook dikirim "
+                "kembali: ubah angka di kolom \"s.d.\"."
+            )
         for text in lines:
             _merged_line(ws, row, text, "sk_note", len(COLUMNS),
                          _row_height([(text, 185)]) - 1)

@@ -48,7 +48,10 @@ def edited_workbook(data: bytes, code: str, realisasi) -> bytes:
     wb = load_workbook(io.BytesIO(data))
     ws = wb["Pengukuran Kinerja"]
     header = next(r for r in ws.iter_rows() if any(c.value == "Kode" for c in r))
-    cols = {str(c.value).split()[0]: c.column for c in header if c.value}
+    cols: dict[str, int] = {}
+    for c in header:  # the first "Realisasi ..." column is the one read back ("s.d.")
+        if c.value:
+            cols.setdefault(str(c.value).split()[0], c.column)
     for row in ws.iter_rows(min_row=header[0].row + 1):
         if row[cols["Kode"] - 1].value == code:
             row[cols["Realisasi"] - 1].value = realisasi
