@@ -118,7 +118,7 @@ class Harness:
             await self.register(p)
         return self.users
 
-    async def settle(self, timeout: float = 10.0) -> None:
+    async def settle(self, timeout: float = 30.0) -> None:
         """Wait until the bot has taken every update and no due message is unsent
         (the background sender may be in the middle of one: wait for it too)."""
         from models import Outbox
