@@ -717,14 +717,7 @@ class _DocumentWriter:
                 f"{format_percent(data.cap.score, None)}; kolom Capaian memuat nilai tersebut."
             )
         pdf.font(7, "I")
-        y = pdf.get_y() + 1.5
-        for text in texts:
-            for line in pdf.wrap(text, _BODY_W):
-                if y + 3.2 > _BOTTOM:
-                    pdf.add_page()
-                    y = _TOP
-                y += 3.2
-                pdf.text(_MARGIN, y - 0.8, line)
+        y = _small_lines(pdf, texts, pdf.get_y() + 1.5)
         pdf.set_y(y + 2)
 
     def steps_table(self) -> None:
@@ -886,12 +879,7 @@ class _DocumentWriter:
         y = pdf.get_y() + 2
         text = (f"Kepala jejak audit saat dokumen ini dibuat: {data.audit_head}. Periksa "
                 f"dengan: sopbot audit verify --expect-head {data.audit_head.split()[0]}")
-        for line in pdf.wrap(text, _BODY_W):
-            if y + 3.2 > _BOTTOM:
-                pdf.add_page()
-                y = _TOP
-            y += 3.2
-            pdf.text(_MARGIN, y - 0.8, line)
+        y = _small_lines(pdf, [text], y)
         pdf.set_text_color(*_BLACK)
         pdf.set_y(y + 1)
 
@@ -937,3 +925,16 @@ def build_pdf_with_signature_box(data: DocumentData, path: Path
     appearance goes: (page index, x, y, w, h, page height), in mm from the top left."""
     writer = _DocumentWriter(data)
     return writer.build(path), writer.signature_box
+
+
+def _small_lines(pdf, texts, y: float) -> float:
+    """Write paragraphs of small text (3.2 mm lines, current font) across the body width
+    from ``y``, onto a new page where the page ends; returns the y below the last line."""
+    for text in texts:
+        for line in pdf.wrap(text, _BODY_W):
+            if y + 3.2 > _BOTTOM:
+                pdf.add_page()
+                y = _TOP
+            y += 3.2
+            pdf.text(_MARGIN, y - 0.8, line)
+    return y
