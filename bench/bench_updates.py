@@ -2,7 +2,10 @@
 database write) against the local emulator, side by side with a bare PTB echo bot on
 the same emulator, in the same run.
 
-    python bench/bench_updates.py [--units 10 --indicators 20]
+    python bench/bench_updates.py [--units 10 --indicators 20] [--database-url URL]
+
+``--database-url postgresql://...`` runs the full bot on that (scratch) PostgreSQL
+database instead of a fresh SQLite file: its tables are dropped and created again.
 
 Each simulated person sends an update, waits for the bot's answer, then sends the next
 (a closed loop, as people on phones do); all people run at once. Latency is from the
@@ -63,8 +66,9 @@ def summary(name: str, latencies: list[float], elapsed: float) -> dict:
     return result
 
 
-async def full_bot(emu: BotApiEmulator, units: int, indicators: int) -> dict:
-    cfg, engine, sm, _ = await fresh_database()
+async def full_bot(emu: BotApiEmulator, units: int, indicators: int,
+                   url: str | None = None) -> dict:
+    cfg, engine, sm, _ = await fresh_database(url=url)
     clock = ManualClock(datetime(2024, 10, 7, 8, 0, tzinfo=WIB))
     services = build_services(cfg, clock)
     async with sm() as s, s.begin():
@@ -145,12 +149,13 @@ async def echo_bot(emu: BotApiEmulator, people: int, per_person: int) -> dict:
     return summary("bare PTB echo bot", latencies, elapsed)
 
 
-async def main(units: int, indicators: int) -> None:
+async def main(units: int, indicators: int, url: str | None = None) -> None:
     emu = BotApiEmulator(token=TEST_TOKEN)
     await emu.start()
+    print(f"database: {'PostgreSQL' if url else 'SQLite'}")
     print(f"{'':<32} {'updates':>7} {'updates/s':>10} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8}")
     echo = await echo_bot(emu, units, indicators * 2)
-    full = await full_bot(emu, units, indicators)
+    full = await full_bot(emu, units, indicators, url)
     await emu.stop()
     ratio = full["throughput"] / echo["throughput"] * 100
     print(f"ratio full/echo throughput: {ratio:.0f} % (target >= 50 %) "
@@ -163,5 +168,7 @@ if __name__ == "__main__":
     ap = argparse.ArgumentParser()
     ap.add_argument("--units", type=int, default=10)
     ap.add_argument("--indicators", type=int, default=20)
+    ap.add_argument("--database-url", default="",
+                    help="a SCRATCH PostgreSQL database instead of SQLite: its tables are dropped")
     args = ap.parse_args()
-    asyncio.run(main(args.units, args.indicators))
+    asyncio.run(main(args.units, args.indicators, args.database_url or None))
