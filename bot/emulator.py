@@ -927,7 +927,7 @@ class SimUser:
                 f" recent messages: {recent}"
             ) from None
         if self.emulator.settle_hook is not None:  # e.g. the bot's commit of this answer
-            await self.emulator.settle_hook()
+            await self.emulator.settle_hook(self.chat_id)
         return found
 
     # -- acting -----------------------------------------------------------------------
@@ -1136,7 +1136,7 @@ class BotApiEmulator:
         self.webhook: JSON = {}
         # awaited by SimUser.wait_for before it returns a match (the harness waits there
         # for the bot's commit of the update it answered: replies precede the commit)
-        self.settle_hook: Callable[[], Awaitable[None]] | None = None
+        self.settle_hook: Callable[[int], Awaitable[None]] | None = None
         self._users: dict[int, SimUser] = {}
         self._updates: list[JSON] = []
         self._update_log: dict[int, JSON] = {}  # recent updates by id, for redeliver()

@@ -42,17 +42,19 @@ class Harness:
         await self.start_bot()
         return self
 
-    async def committed(self) -> None:
+    async def committed(self, chat_id: int | None = None) -> None:
         """The bot answers before the update's transaction commits (``bot/intake.py``):
-        a simulated person who saw the answer looks at the database after that commit."""
+        a simulated person who saw the answer looks at the database after that commit,
+        i.e. once the updates of their chat being processed now have committed (of
+        every chat without ``chat_id``)."""
         intake = self.app.bot_data.get("intake") if self.app is not None else None
-        if intake is None or not intake.busy:
+        if intake is None:
             return
-        seen = intake.processed
+        waiting = intake.in_hand(chat_id)
         for _ in range(2000):  # at most 10 s
-            await asyncio.sleep(0.005)
-            if not intake.busy or intake.processed > seen:
+            if not waiting & intake.in_hand():
                 return
+            await asyncio.sleep(0.005)
 
     async def start_bot(self) -> None:
         self.app = build_application(

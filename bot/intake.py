@@ -44,6 +44,7 @@ processed with the error, so a broken update is not retried forever.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import hashlib
 import hmac
@@ -70,6 +71,9 @@ log = logging.getLogger(__name__)
 ALLOWED_UPDATES = ["message", "callback_query"]
 COMMIT_ATTEMPTS = 3  # an update whose transaction fails this often is marked with the error
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+MAX_CONCURRENT = 8  # updates processed at once (of different chats)
+DISPATCH_BATCH = 200  # unprocessed rows read per look at the inbox
+_AGAIN = object()  # _process: not committed, run the same update again
 
 
 # ------------------------------------------------------------------ one session per update
@@ -284,7 +288,8 @@ class Intake:
 
     def __init__(self, application, sessionmaker, *, poll_timeout: int = 10,
                  allowed_updates: list[str] | None = None,
-                 journal_dir: Path | None = None) -> None:
+                 journal_dir: Path | None = None,
+                 max_concurrent: int = MAX_CONCURRENT) -> None:
         self.app = application
         self.sm = sessionmaker  # the plain sessionmaker, never the shared one
         self.journal_dir = journal_dir
@@ -297,7 +302,17 @@ class Intake:
         self._running = False
         self._poller: asyncio.Task | None = None
         self._processor: asyncio.Task | None = None
-        self._busy = False
+        # people in parallel, each in order: one queue and one worker per chat
+        self.max_concurrent = max_concurrent
+        self._slots = asyncio.Semaphore(max_concurrent)
+        self._queues: dict[int | None, collections.deque] = {}
+        self._workers: dict[int | None, asyncio.Task] = {}
+        self._queued: set[int] = set()  # update ids on a queue or in hand
+        self._in_hand: dict[int, int | None] = {}  # update id -> chat, being processed
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._fatal: BaseException | None = None
+        self._write_lock = asyncio.Lock() if _is_sqlite(sessionmaker) else None
 
     # -- storing ------------------------------------------------------------------
     async def store(self, updates: Iterable[Update]) -> int:
@@ -332,7 +347,11 @@ class Intake:
     @property
     def busy(self) -> bool:
         """An update is being processed (its transaction not yet committed)."""
-        return self._busy
+        return bool(self._in_hand)
+
+    def in_hand(self, chat_key: int | None = None) -> set[int]:
+        """The update ids being processed now (of ``chat_key``'s chat when given)."""
+        return {i for i, k in self._in_hand.items() if chat_key is None or k == chat_key}
 
     async def pending(self) -> int:
         """Rows not processed yet (the one being processed included)."""
@@ -340,33 +359,101 @@ class Intake:
             return (await session.execute(select(func.count()).select_from(Inbox).where(
                 Inbox.processed_at.is_(None)))).scalar_one()
 
+    async def dispatch(self) -> int:
+        """Queue the unprocessed rows not queued yet, each on its chat's queue, oldest
+        first; a chat without a worker gets one. Returns how many were queued."""
+        async with self.sm() as session:
+            rows = (await session.execute(
+                select(Inbox.update_id, Inbox.payload, Inbox.chat_key)
+                .where(Inbox.processed_at.is_(None))
+                .order_by(Inbox.update_id).limit(DISPATCH_BATCH + len(self._queued)))).all()
+        queued = 0
+        for update_id, payload, chat_key in rows:
+            if update_id in self._queued:
+                continue
+            self._queued.add(update_id)
+            self._queues.setdefault(chat_key, collections.deque()).append((update_id, payload))
+            queued += 1
+            if chat_key not in self._workers:
+                self._idle.clear()
+                self._workers[chat_key] = asyncio.create_task(
+                    self._worker(chat_key), name=f"inbox-chat-{chat_key}")
+        return queued
+
+    async def _worker(self, chat_key) -> None:
+        """One chat's updates, strictly in order; at most ``max_concurrent`` updates of
+        all chats are processed at once."""
+        queue = self._queues[chat_key]
+        try:
+            while queue:
+                update_id, payload = queue[0]
+                async with self._slots:
+                    self._in_hand[update_id] = chat_key
+                    try:
+                        outcome = await self._process(update_id, payload)
+                    finally:
+                        self._in_hand.pop(update_id, None)
+                if outcome is _AGAIN:  # not committed: the same update again, before the next
+                    continue
+                queue.popleft()
+                self._queued.discard(update_id)
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:  # the processing died (a crash point in a test)
+            self._fatal = exc
+            self._wake.set()
+            raise
+        finally:
+            if self._workers.get(chat_key) is asyncio.current_task():
+                del self._workers[chat_key]
+                if not queue or self._fatal is not None:
+                    self._queues.pop(chat_key, None)
+                    for update_id, _payload in queue:
+                        self._queued.discard(update_id)
+            if not self._workers:
+                self._idle.set()
+
+    def _check_fatal(self) -> None:
+        if self._fatal is not None:
+            exc, self._fatal = self._fatal, None
+            raise exc
+
     async def process_pending(self) -> int:
-        """Process every unprocessed row, oldest first; returns how many."""
-        done = 0
+        """Process every unprocessed row (people in parallel, each person's in order)
+        and wait until none is left; returns how many."""
+        before = self.processed
         while True:
-            async with self.sm() as session:
-                batch = (await session.execute(
-                    select(Inbox.update_id, Inbox.payload).where(Inbox.processed_at.is_(None))
-                    .order_by(Inbox.update_id).limit(50))).all()
-            if not batch:
-                return done
-            for update_id, payload in batch:
-                if await self.process(update_id, payload):
-                    done += 1
+            self._check_fatal()
+            queued = await self.dispatch()
+            if not queued and not self._workers:
+                self._check_fatal()
+                return self.processed - before
+            await self._idle.wait()
 
     async def process(self, update_id: int, payload: dict) -> bool:
         """Run the handlers for one inbox row in one transaction that also marks it."""
-        self._busy = True
+        self._in_hand[update_id] = None
         try:
-            return await self._process(update_id, payload)
+            return await self._process(update_id, payload) is True
         finally:
-            self._busy = False
+            self._in_hand.pop(update_id, None)
 
-    async def _process(self, update_id: int, payload: dict) -> bool:
+    @contextlib.asynccontextmanager
+    async def _writing(self):
+        """On SQLite one update's transaction at a time (it holds the write lock from
+        its ``BEGIN IMMEDIATE`` to its commit, replies included): the others wait here,
+        on the event loop, instead of in SQLite's busy handler."""
+        if self._write_lock is None:
+            yield
+            return
+        async with self._write_lock:
+            yield
+
+    async def _process(self, update_id: int, payload: dict):
         update = Update.de_json(payload, self.app.bot)
         state: _Processing | None = None
         try:
-            async with self.sm() as session:
+            async with self._writing(), self.sm() as session:
                 async with session.begin():
                     # the first statement writes: on SQLite it starts the transaction
                     # (so the handlers' savepoints nest in it) and takes the write lock
@@ -403,10 +490,10 @@ class Intake:
                 log.warning("update %s could not be committed (%s): again in %d s",
                             update_id, exc, failures)
                 await asyncio.sleep(failures)
-                return False
+                return _AGAIN
             log.exception("update %s could not be committed: marked with the error", update_id)
             errors = (state.errors if state else []) + [exc]
-            async with self.sm() as session, session.begin():
+            async with self._writing(), self.sm() as session, session.begin():
                 await session.execute(
                     sql_update(Inbox).where(Inbox.update_id == update_id,
                                             Inbox.processed_at.is_(None))
@@ -421,18 +508,16 @@ class Intake:
 
     async def _process_loop(self) -> None:
         while self._running:
+            self._wake.clear()
+            self._check_fatal()
             try:
-                done = await self.process_pending()
+                await self.dispatch()
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("inbox pass failed")
-                done = 0
-            if done:
-                continue
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=1.0)
-            self._wake.clear()
 
     # -- polling ------------------------------------------------------------------
     async def _poll_loop(self) -> None:
@@ -529,7 +614,27 @@ class Intake:
                 await asyncio.wait({self._processor})
             if not self._processor.cancelled() and self._processor.exception() is not None:
                 log.error("the inbox processor had stopped: %r", self._processor.exception())
+        workers = set(self._workers.values())
+        if workers:  # the updates in hand finish; what is queued behind them waits
+            for queue in self._queues.values():
+                while len(queue) > 1:
+                    queue.pop()
+            _done, late = await asyncio.wait(workers, timeout=grace)
+            for task in late:
+                task.cancel()
+            if late:
+                await asyncio.wait(late)
+        self._queues.clear()
+        self._workers.clear()
+        self._queued.clear()
+        self._idle.set()
+        self._fatal = None
         self._poller = self._processor = None
+
+
+def _is_sqlite(sessionmaker) -> bool:
+    bind = getattr(sessionmaker, "kw", {}).get("bind")
+    return bind is not None and bind.dialect.name == "sqlite"
 
 
 def _error_text(errors: list[BaseException]) -> str:

@@ -7,6 +7,7 @@ from pathlib import Path
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import Session
 
 ASYNC_DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+asyncpg"}
 SYNC_DRIVERS = {"sqlite": "sqlite", "postgresql": "postgresql+psycopg"}
@@ -32,13 +33,41 @@ def sqlite_path(url: str) -> Path | None:
     return Path(u.database)
 
 
+IMMEDIATE = "sopbot_begin_immediate"  # execution option: this transaction writes
+
+
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    # the driver emits no BEGIN of its own: ``_sqlite_begin`` does (SQLAlchemy's recipe
+    # for pysqlite/aiosqlite), so a transaction that writes can begin IMMEDIATE
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+
+
+def _sqlite_begin(conn) -> None:
+    """A transaction begun with ``session.begin()`` (``sessionmaker.begin()``) writes:
+    it takes SQLite's write lock at its start (``BEGIN IMMEDIATE``; another writer waits
+    up to the busy timeout there), so it never fails with "database is locked" when it
+    reads first and writes later while another transaction committed meanwhile. A
+    session that only reads (no explicit ``begin()``) begins DEFERRED and never waits
+    for a writer (WAL)."""
+    immediate = conn.get_execution_options().get(IMMEDIATE, False)
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+class WriteSession(Session):
+    """On SQLite an explicit ``begin()`` takes the connection at once, marked as
+    writing, so ``_sqlite_begin`` begins it IMMEDIATE; elsewhere a plain Session."""
+
+    def begin(self, nested: bool = False):
+        trans = super().begin(nested)
+        if not nested and self.bind is not None and self.bind.dialect.name == "sqlite":
+            self.connection(execution_options={IMMEDIATE: True})
+        return trans
 
 
 def prepare_sqlite_file(url: str) -> None:
@@ -65,8 +94,9 @@ def make_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     engine = create_async_engine(async_url(url), echo=echo)
     if is_sqlite(url):
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        event.listen(engine.sync_engine, "begin", _sqlite_begin)
     return engine
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker:
-    return async_sessionmaker(engine, expire_on_commit=False)
+    return async_sessionmaker(engine, expire_on_commit=False, sync_session_class=WriteSession)
