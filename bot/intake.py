@@ -83,6 +83,14 @@ class _Processing:
     errors: list[BaseException] = field(default_factory=list)
     journal: "CallJournal | None" = None
     active: bool = True  # False once the handlers returned
+    savepoints: bool = True  # False: the first run, whose blocks open no savepoint
+
+
+class _RunAgain(BaseException):
+    """A block of an update's first run (no savepoints) raised: its writes cannot be
+    rolled back alone, so the run stops here (no further Bot API call), its transaction
+    is rolled back and the update runs again with a savepoint per block. Not an
+    ``Exception``: no handler or error handler catches it."""
 
 
 _CURRENT: ContextVar[_Processing | None] = ContextVar("sopbot_update_session", default=None)
@@ -121,7 +129,7 @@ class SharedSession:
         return False
 
     def begin(self):
-        return self._session.begin_nested()
+        return _shared_begin(self._session)
 
     async def commit(self) -> None:
         await self._session.flush()
@@ -158,6 +166,22 @@ class UpdateSessions:
 
 @asynccontextmanager
 async def _shared_begin(session: AsyncSession):
+    """A handler's ``begin()`` inside the update's transaction. In the update's first
+    run it opens no savepoint (two statements fewer per block): the block's writes are
+    flushed when it ends, as a savepoint's release would; when an exception leaves the
+    block, :class:`_RunAgain` stops the run and the update runs again from its start,
+    this time with a savepoint per block, so a refusal rolls back only its own block's
+    writes as before (the calls of the first run are answered from its journal)."""
+    p = current()
+    if p is not None and not p.savepoints and p.session is session:
+        try:
+            yield SharedSession(session)
+        except _RunAgain:
+            raise
+        except Exception as exc:
+            raise _RunAgain() from exc
+        await session.flush()
+        return
     async with session.begin_nested():
         yield SharedSession(session)
 
@@ -450,6 +474,14 @@ class Intake:
             yield
 
     async def _process(self, update_id: int, payload: dict):
+        try:
+            return await self._process_once(update_id, payload, savepoints=False)
+        except _RunAgain as again:
+            log.info("update %s: a block raised %r: run again with savepoints",
+                     update_id, again.__cause__)
+            return await self._process_once(update_id, payload, savepoints=True)
+
+    async def _process_once(self, update_id: int, payload: dict, *, savepoints: bool):
         update = Update.de_json(payload, self.app.bot)
         state: _Processing | None = None
         try:
@@ -464,7 +496,7 @@ class Intake:
                     if claimed.rowcount == 0:
                         return False  # processed meanwhile
                     journal = CallJournal(self.journal_dir, update_id)
-                    state = _Processing(session, journal=journal)
+                    state = _Processing(session, journal=journal, savepoints=savepoints)
                     token = _CURRENT.set(state)
                     try:
                         await self.app.process_update(update)
@@ -481,7 +513,7 @@ class Intake:
                 if state.journal.replayed:
                     log.info("update %s: %d Bot API call(s) of the interrupted run not "
                              "repeated", update_id, state.journal.replayed)
-        except asyncio.CancelledError:
+        except (asyncio.CancelledError, _RunAgain):
             raise
         except Exception as exc:  # the transaction could not commit
             failures = self._failures.get(update_id, 0) + 1

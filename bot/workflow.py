@@ -121,6 +121,9 @@ class Workflow:
         self.s = session
         self.sv = services
         self.sop = services.sop
+        # (cycle, indicator) -> its latest submission, as read or written by this
+        # instance (submissions are only added, by ``record_answer``)
+        self._latest: dict[tuple[int, int], Submission | None] = {}
 
     # ----------------------------------------------------------------- helpers
     @property
@@ -159,10 +162,11 @@ class Workflow:
         return cycle
 
     async def get_run(self, run_id: int, *, lock: bool = False) -> StepRun:
-        stmt = select(StepRun).where(StepRun.id == run_id)
         if lock:
-            stmt = stmt.with_for_update()
-        run = (await self.s.execute(stmt)).scalar_one_or_none()
+            run = (await self.s.execute(select(StepRun).where(StepRun.id == run_id)
+                                        .with_for_update())).scalar_one_or_none()
+        else:  # a run the session has already read is not read again
+            run = await self.s.get(StepRun, run_id)
         if run is None:
             raise NotFound()
         return run
@@ -490,14 +494,18 @@ class Workflow:
         )
 
     async def latest_submission(self, cycle_id: int, indicator_id: int) -> Submission | None:
-        return (
-            await self.s.execute(
-                select(Submission)
-                .where(Submission.cycle_id == cycle_id, Submission.indicator_id == indicator_id)
-                .order_by(Submission.revision.desc())
-                .limit(1)
-            )
-        ).scalar_one_or_none()
+        key = (cycle_id, indicator_id)
+        if key not in self._latest:
+            self._latest[key] = (
+                await self.s.execute(
+                    select(Submission)
+                    .where(Submission.cycle_id == cycle_id,
+                           Submission.indicator_id == indicator_id)
+                    .order_by(Submission.revision.desc())
+                    .limit(1)
+                )
+            ).scalar_one_or_none()
+        return self._latest[key]
 
     async def record_answer(self, actor: Person, run_id: int, item_id: int, *,
                             raw_text: str, value: Decimal | None = None,
@@ -518,6 +526,7 @@ class Workflow:
             person_id=actor.id, created_at=self.now)
         self.s.add(sub)
         await self.s.flush()
+        self._latest[(run.cycle_id, item.indicator_id)] = sub
         for fid in evidence_file_ids:
             self.s.add(Evidence(submission_id=sub.id, file_id=fid))
         cycle = await self.get_cycle(run.cycle_id)

@@ -21,7 +21,6 @@ from telegram.error import BadRequest, NetworkError
 from telegram.ext import ContextTypes
 
 from bot import callbacks, render
-from bot.onboarding import person_by_telegram
 from bot.outbox_sender import keyboard
 from bot.services import Services
 from bot.texts import t
@@ -62,11 +61,21 @@ async def transaction(context: Context):
 
 
 async def load_person(context: Context, update: Update) -> Person | None:
+    """The person writing, read with their conversation in one statement (the update's
+    session keeps both: the handler's ``get_conversation`` reads no row again)."""
     user = update.effective_user
     if user is None:
         return None
     async with sessionmaker(context)() as session:
-        return await person_by_telegram(session, user.id)
+        row = (await session.execute(
+            select(Person, Conversation)
+            .outerjoin(Conversation, Conversation.person_id == Person.id)
+            .where(Person.telegram_user_id == user.id))).first()
+        if row is None:
+            return None
+        # the identity map holds objects weakly: keep the conversation for the session
+        session.info.setdefault("loaded", []).append(row[1])
+        return row[0]
 
 
 async def reply(update: Update, text: str, buttons: Buttons | None = None, *,
@@ -220,7 +229,8 @@ async def get_conversation(session: AsyncSession, person_id: int) -> Conversatio
 
 
 async def set_conversation(session: AsyncSession, person_id: int, kind: str, state: str,
-                           data: dict | None = None, message_id: int | None = None) -> Conversation:
+                           data: dict | None = None, message_id: int | None = None, *,
+                           flush: bool = True) -> Conversation:
     conv = await session.get(Conversation, person_id)
     if conv is None:
         conv = Conversation(person_id=person_id, kind=kind, state=state, data=data or {},
@@ -230,7 +240,8 @@ async def set_conversation(session: AsyncSession, person_id: int, kind: str, sta
         conv.kind, conv.state, conv.data = kind, state, dict(data or {})
         if message_id is not None:
             conv.message_id = message_id
-    await session.flush()
+    if flush:  # else written with the next flush (one UPDATE with what follows)
+        await session.flush()
     return conv
 
 

@@ -110,6 +110,7 @@ class Entry:
     unit: Unit
     items: list[CycleIndicator]
     indicators: dict[int, Indicator] = field(default_factory=dict)
+    evidence: dict[int, int] = field(default_factory=dict)  # submission id -> files, when known
 
     @property
     def is_kabid(self) -> bool:
@@ -130,7 +131,19 @@ async def load_entry(wf: Workflow, person: Person, run_id: int | None) -> Entry:
     """The open step-4 run of the person's bidang, with the indicators they fill in."""
     if not isinstance(run_id, int):
         raise StaleAction()
-    run = await wf.get_run(run_id)
+    # one statement: the run, its cycle and bidang, the bidang's indicators of the cycle
+    rows = (await wf.s.execute(
+        select(StepRun, Cycle, Unit, CycleIndicator, Indicator)
+        .join(Cycle, Cycle.id == StepRun.cycle_id)
+        .join(Unit, Unit.id == StepRun.unit_id)
+        .outerjoin(CycleIndicator, (CycleIndicator.cycle_id == StepRun.cycle_id)
+                   & (CycleIndicator.unit_id == StepRun.unit_id))
+        .outerjoin(Indicator, Indicator.id == CycleIndicator.indicator_id)
+        .where(StepRun.id == run_id)
+        .order_by(CycleIndicator.unit_id, CycleIndicator.position))).all()
+    if not rows:
+        raise StaleAction()
+    run, cycle, unit = rows[0][0], rows[0][1], rows[0][2]
     step = wf.sop.step(run.step_no)
     if step.kind != "collect" or run.status != StepStatus.OPEN:
         raise StaleAction()
@@ -138,16 +151,11 @@ async def load_entry(wf: Workflow, person: Person, run_id: int | None) -> Entry:
     if not holder and (not person.active or person.unit_id != run.unit_id
                        or person.role != Role.STAF):
         raise NotAllowed(t("err.not_assignee")) if person.role == Role.KABID else NotAllowed()
-    cycle = await wf.get_cycle(run.cycle_id)
-    unit = await wf.s.get(Unit, run.unit_id)
-    items = await wf.cycle_items(run.cycle_id, run.unit_id)
+    items = [r[3] for r in rows if r[3] is not None]
     if not holder:
         items = [i for i in items if i.assigned_to_id == person.id]
     entry = Entry(person, run, cycle, unit, items)
-    if items:  # one query for all of them, not one per indicator
-        rows = await wf.s.execute(select(Indicator).where(
-            Indicator.id.in_([i.indicator_id for i in items])))
-        entry.indicators = {ind.id: ind for ind in rows.scalars()}
+    entry.indicators = {r[4].id: r[4] for r in rows if r[4] is not None}
     return entry
 
 
@@ -295,9 +303,12 @@ async def record(wf: Workflow, entry: Entry, item: CycleIndicator, pending: dict
                                  raw_text=pending.get("raw", ""), value=value,
                                  value_text=pending.get("text"), note=note,
                                  evidence_file_ids=carry)
+    count = len(carry)
     if data is not None:
         for fid in entry_rules.take_pending_evidence(data, item.id, carry):
             await wf.add_evidence(entry.person, entry.run.id, sub.id, fid)
+            count += 1
+    entry.evidence[sub.id] = count  # the saved card need not count them again
     return sub
 
 
@@ -437,7 +448,10 @@ async def saved_card(wf: Workflow, entry: Entry, state: str, data: dict, head: s
         lines.append(renderer.esc(data["reading"]))
     if sub is not None and sub.note:
         lines.append(t("e.note_line", note=sub.note))
-    lines.append(t("e.evidence_count", count=await evidence_count(wf.s, sub)))
+    count = entry.evidence.get(sub.id) if sub is not None else 0
+    if count is None:
+        count = await evidence_count(wf.s, sub)
+    lines.append(t("e.evidence_count", count=count))
     lines.append("")
     rid = _rid(entry)
     if state == "note":
@@ -932,12 +946,14 @@ async def entry_text(update: Update, context: Context, person: Person, _conv) ->
                 pass  # the last indicator (or a review): nothing comes next
             else:  # summary, assign: show the card again at the bottom
                 pass
-            await set_conversation(session, person.id, ENTRY, state, data)
+            # written with the new card's message id, in one statement
+            await set_conversation(session, person.id, ENTRY, state, data, flush=False)
             card_text, buttons = await render(wf, entry, state, data, head)
+            await put_card(update, context, person.id, message_id, card_text, buttons,
+                           new=True)
     except StaleAction:
         await _closed(update, context, person)
         return
-    await put_card(update, context, person.id, message_id, card_text, buttons, new=True)
 
 
 # ----------------------------------------------------------------- evidence files

@@ -1,0 +1,80 @@
+"""One typed data-entry answer, through the real path (the emulator, the inbox, the
+handlers), costs a bounded number of SQL statements: the person, their conversation and
+what the handler needs are loaded once, and the handler's writes, the conversation, the
+outbox rows and the inbox mark commit in the update's one transaction."""
+from __future__ import annotations
+
+from decimal import Decimal
+
+from sqlalchemy import event
+
+from models.enums import Role
+from tests.e2e import harness, people  # noqa: F401  (fixtures)
+from tests.test_e2e_data_entry import press_and_wait, subs, to_collection
+
+LIMIT = 12
+
+
+class Statements:
+    """Every statement the engine executes, with the DBAPI connection it ran on."""
+
+    def __init__(self, engine) -> None:
+        self.engine = engine.sync_engine
+        self.rows: list[tuple[int, str, object]] = []
+        self.on = False
+
+    def __enter__(self) -> "Statements":
+        event.listen(self.engine, "before_cursor_execute", self._seen)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        event.remove(self.engine, "before_cursor_execute", self._seen)
+
+    def _seen(self, conn, _cursor, statement, parameters, _context, _many) -> None:
+        if self.on:
+            self.rows.append((id(conn.connection.dbapi_connection), statement, parameters))
+
+    def of_update(self) -> list[str]:
+        """The statements of the one update processed meanwhile: on its connection, from
+        the transaction's start (the claim of its inbox row, and the BEGIN just before it
+        where the driver emits one) to the statement that marks it processed."""
+        claims = [i for i, (_c, sql, _p) in enumerate(self.rows)
+                  if sql.startswith("UPDATE inbox SET error")]
+        assert len(claims) == 1, [r[1] for r in self.rows]
+        start = claims[0]
+        conn = self.rows[start][0]
+        if start > 0 and self.rows[start - 1][0] == conn \
+                and self.rows[start - 1][1].startswith("BEGIN"):
+            start -= 1
+        mine = [sql for c, sql, _p in self.rows[start:] if c == conn]
+        end = next(i for i, sql in enumerate(mine) if sql.startswith("UPDATE inbox SET processed_at"))
+        return mine[:end + 1]
+
+
+async def test_one_typed_answer_runs_at_most_12_statements(
+        harness, people, sessionmaker, engine):  # noqa: F811
+    h = harness
+    cycle_id = await to_collection(h, sessionmaker)
+    kabid = people.user(Role.KABID, "PPTK")
+    request = await kabid.wait_for(text_contains="Permintaan data kinerja")
+    card = await press_and_wait(kabid, request, "Mulai isi data", "Indikator 1 dari 6")
+    await h.settle()
+    # a first answer, so the one measured also carries the saved card's state over
+    sent = await kabid.send_text("12,5")
+    card = await kabid.wait_for(after=sent, text_contains="Tersimpan")
+    card = await press_and_wait(kabid, card, "Lanjut", "Indikator 2 dari 6")
+    await h.settle()
+
+    with Statements(engine) as seen:
+        seen.on = True
+        sent = await kabid.send_text("87,5")
+        card = await kabid.wait_for(after=sent, text_contains="Tersimpan")
+        await h.settle()
+        seen.on = False
+    statements = seen.of_update()
+    print(f"\none typed answer: {len(statements)} statements")
+    for sql in statements:
+        print("   ", " ".join(sql.split())[:400])
+    [kel] = await subs(sessionmaker, cycle_id, "PPTK-02")
+    assert kel.value == Decimal("87.5") and "87,5%" in card.text
+    assert len(statements) <= LIMIT, statements
