@@ -168,7 +168,13 @@ if __name__ == "__main__":
     ap = argparse.ArgumentParser()
     ap.add_argument("--units", type=int, default=10)
     ap.add_argument("--indicators", type=int, default=20)
+    ap.add_argument("--max-concurrent", type=int, default=0,
+                    help="updates the bot processes at once (default: bot.intake's)")
     ap.add_argument("--database-url", default="",
                     help="a SCRATCH PostgreSQL database instead of SQLite: its tables are dropped")
     args = ap.parse_args()
+    if args.max_concurrent:
+        import bot.intake
+
+        bot.intake.MAX_CONCURRENT = args.max_concurrent
     asyncio.run(main(args.units, args.indicators, args.database_url or None))

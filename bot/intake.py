@@ -10,12 +10,19 @@ Here every update is first committed to the ``inbox`` table and only then confir
 * **webhook** (:class:`WebhookServer`): the secret header is checked (403 without it),
   the update is committed, then the answer is 200.
 
-The processor takes unprocessed rows in ``update_id`` order, one at a time (so one
-person's updates are strictly in order; so is everybody's). Each update is processed in
+The processor takes unprocessed rows in ``update_id`` order and puts each on its chat's
+queue (``chat_key``); each chat has one worker, so one person's updates are processed
+strictly in arrival order, and different people's at once (at most ``MAX_CONCURRENT``).
+On SQLite an update's transaction begins IMMEDIATE and holds the one write lock until it
+commits, so there the updates' transactions take turns (on an asyncio lock, not in
+SQLite's busy handler); on PostgreSQL they overlap. Each update is processed in
 ONE database transaction, in one session: every session a handler opens through
 ``bot_data["sessionmaker"]`` while the update is processed is that session
-(:class:`UpdateSessions`), and each ``session.begin()`` of a handler is a savepoint, so a
-refused action still rolls back only its own writes. The row's ``processed_at`` is set in
+(:class:`UpdateSessions`). A handler's ``session.begin()`` opens no savepoint in the
+update's first run; when an exception leaves such a block the run stops
+(:class:`_RunAgain`), is rolled back, and the update runs again with a savepoint per
+block, so a refused action still rolls back only its own writes (the calls of the first
+run are answered from its journal). The row's ``processed_at`` is set in
 that same transaction, which commits after the handlers have run (replies included).
 Hence, whatever moment the process dies:
 
@@ -176,11 +183,11 @@ async def _shared_begin(session: AsyncSession):
     if p is not None and not p.savepoints and p.session is session:
         try:
             yield SharedSession(session)
+            await session.flush()
         except _RunAgain:
             raise
         except Exception as exc:
             raise _RunAgain() from exc
-        await session.flush()
         return
     async with session.begin_nested():
         yield SharedSession(session)
@@ -313,7 +320,7 @@ class Intake:
     def __init__(self, application, sessionmaker, *, poll_timeout: int = 10,
                  allowed_updates: list[str] | None = None,
                  journal_dir: Path | None = None,
-                 max_concurrent: int = MAX_CONCURRENT) -> None:
+                 max_concurrent: int | None = None) -> None:
         self.app = application
         self.sm = sessionmaker  # the plain sessionmaker, never the shared one
         self.journal_dir = journal_dir
@@ -327,7 +334,7 @@ class Intake:
         self._poller: asyncio.Task | None = None
         self._processor: asyncio.Task | None = None
         # people in parallel, each in order: one queue and one worker per chat
-        self.max_concurrent = max_concurrent
+        self.max_concurrent = max_concurrent = max_concurrent or MAX_CONCURRENT
         self._slots = asyncio.Semaphore(max_concurrent)
         self._queues: dict[int | None, collections.deque] = {}
         self._workers: dict[int | None, asyncio.Task] = {}
