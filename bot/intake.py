@@ -175,7 +175,9 @@ class UpdateSessions:
 async def _shared_begin(session: AsyncSession):
     """A handler's ``begin()`` inside the update's transaction. In the update's first
     run it opens no savepoint (two statements fewer per block): the block's writes are
-    flushed when it ends, as a savepoint's release would; when an exception leaves the
+    flushed with the next statement, at the latest before the update's mark (so what
+    follows, e.g. the new card's message id, joins them in one statement), the same
+    transaction a savepoint's release would have flushed them into; when an exception leaves the
     block, :class:`_RunAgain` stops the run and the update runs again from its start,
     this time with a savepoint per block, so a refusal rolls back only its own block's
     writes as before (the calls of the first run are answered from its journal)."""
@@ -183,7 +185,6 @@ async def _shared_begin(session: AsyncSession):
     if p is not None and not p.savepoints and p.session is session:
         try:
             yield SharedSession(session)
-            await session.flush()
         except _RunAgain:
             raise
         except Exception as exc:
@@ -510,6 +511,12 @@ class Intake:
                     finally:
                         state.active = False
                         _CURRENT.reset(token)
+                    try:  # what the blocks of a first run left to write
+                        await session.flush()
+                    except Exception as exc:
+                        if not savepoints:
+                            raise _RunAgain() from exc
+                        raise
                     crashpoints.hit("processing")  # handlers ran, replies sent, not committed
                     await session.execute(
                         sql_update(Inbox).where(Inbox.update_id == update_id).values(

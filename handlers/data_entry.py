@@ -946,14 +946,14 @@ async def entry_text(update: Update, context: Context, person: Person, _conv) ->
                 pass  # the last indicator (or a review): nothing comes next
             else:  # summary, assign: show the card again at the bottom
                 pass
-            # written with the new card's message id, in one statement
+            # in the update's first run written with the new card's message id, in one
+            # statement (``bot.intake``: no savepoint, flushed at the latest before the mark)
             await set_conversation(session, person.id, ENTRY, state, data, flush=False)
             card_text, buttons = await render(wf, entry, state, data, head)
-            await put_card(update, context, person.id, message_id, card_text, buttons,
-                           new=True)
     except StaleAction:
         await _closed(update, context, person)
         return
+    await put_card(update, context, person.id, message_id, card_text, buttons, new=True)
 
 
 # ----------------------------------------------------------------- evidence files

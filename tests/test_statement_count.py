@@ -78,3 +78,53 @@ async def test_one_typed_answer_runs_at_most_12_statements(
     [kel] = await subs(sessionmaker, cycle_id, "PPTK-02")
     assert kel.value == Decimal("87.5") and "87,5%" in card.text
     assert len(statements) <= LIMIT, statements
+
+
+async def test_a_block_that_raises_runs_the_update_again_with_savepoints(
+        harness, people, sessionmaker):  # noqa: F811
+    """The first run opens no savepoints; a refusal leaving a block rolls back only that
+    block's writes all the same (the update runs again with savepoints), and the reply
+    made before the refusal is not sent twice (the journal answers it)."""
+    from telegram.ext import TypeHandler
+
+    from bot.workflow import NotAllowed
+    from handlers.common import transaction
+    from models import Conversation
+
+    h = harness
+    kadis = people.person(Role.KADIS)
+    user = people.user(Role.KADIS)
+    await h.settle()
+    starts, ends = [], []
+    text = "Uji <b>&amp;</b> \"tolak\" 🙂"
+
+    async def handler(update, context):
+        msg = update.effective_message
+        if msg is None or msg.text != text:
+            return
+        starts.append(1)
+        async with transaction(context) as (session, _wf):
+            session.add(Conversation(person_id=kadis.id, kind="uji", state="a", data={}))
+        await update.effective_chat.send_message("Sebelum penolakan: Rp 1.234.567.890.123")
+        try:
+            async with transaction(context) as (session, _wf):
+                conv = await session.get(Conversation, kadis.id)
+                conv.state = "b"
+                await session.flush()
+                raise NotAllowed()
+        except NotAllowed:
+            await update.effective_chat.send_message("Ditolak <i>sesuai aturan</i>")
+        ends.append(1)
+
+    h.app.add_handler(TypeHandler(object, handler), group=-5)
+    sent = await user.send_text(text)
+    await user.wait_for(after=sent, text_contains="Ditolak")
+    await h.settle()
+    assert starts == [1, 1] and ends == [1]  # the first run stopped at the refusal
+    async with sessionmaker() as s:
+        conv = await s.get(Conversation, kadis.id)
+        assert conv is not None and conv.state == "a"  # block 1 kept, block 2 rolled back
+    later = [m.text for m in user.messages if m.message_id > sent["message_id"]]
+    assert later.count("Sebelum penolakan: Rp 1.234.567.890.123") == 1
+    assert sum("Ditolak" in t for t in later) == 1
+    assert h.intake.replayed >= 1
