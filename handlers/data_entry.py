@@ -59,7 +59,9 @@ from bot.outbox_sender import keyboard
 from bot.storage import FileTooLarge
 from bot.texts import Raw, period_label, t
 from bot.uploads import check_quota
-from bot.workflow import InvalidInput, NotAllowed, NotAssignee, StaleAction, Workflow, WrongState
+from bot.workflow import (
+    InvalidInput, NotAllowed, NotAssignee, NotFound, StaleAction, Workflow, WrongState,
+)
 from handlers.common import (
     Context, FileTooBig, action, clear_conversation, download, file_route, get_conversation,
     reply, services, set_conversation, text_route, transaction, typed_text,
@@ -142,7 +144,7 @@ async def load_entry(wf: Workflow, person: Person, run_id: int | None) -> Entry:
         .where(StepRun.id == run_id)
         .order_by(CycleIndicator.unit_id, CycleIndicator.position))).all()
     if not rows:
-        raise StaleAction()
+        raise NotFound()
     run, cycle, unit = rows[0][0], rows[0][1], rows[0][2]
     step = wf.sop.step(run.step_no)
     if step.kind != "collect" or run.status != StepStatus.OPEN:
