@@ -48,18 +48,26 @@ async def indicator_rows(wf: Workflow, cycle: Cycle) -> list[IndicatorRow]:
     s = wf.s
     rows = []
     units = {u.id: u for u in (await s.execute(select(Unit))).scalars()}
-    pairs = (await s.execute(
-        select(CycleIndicator, Indicator).join(Indicator, Indicator.id == CycleIndicator.indicator_id)
+    # plain rows, not ORM objects: thousands of them are read on the event loop
+    items = (await s.execute(
+        select(CycleIndicator.unit_id, CycleIndicator.position, CycleIndicator.target,
+               CycleIndicator.target_text, Indicator.id, Indicator.code, Indicator.name,
+               Indicator.sasaran, Indicator.definition, Indicator.unit_of_measure,
+               Indicator.polarity, Indicator.lower_formula, Indicator.value_type,
+               Indicator.cumulative, Indicator.aggregation)
+        .join(Indicator, Indicator.id == CycleIndicator.indicator_id)
         .where(CycleIndicator.cycle_id == cycle.id))).all()
-    pairs.sort(key=lambda p: (units[p[0].unit_id].sort_order, p[0].position, p[0].unit_id))
-    history = await quarter_history(s, cycle, [item.indicator_id for item, _ in pairs])
+    items.sort(key=lambda i: (units[i.unit_id].sort_order, i.position, i.unit_id))
+    history = await quarter_history(s, cycle, [i.id for i in items])
     latest = (select(Submission.indicator_id, func.max(Submission.revision).label("rev"))
               .where(Submission.cycle_id == cycle.id).group_by(Submission.indicator_id)
               .subquery())
     on_latest = and_(Submission.indicator_id == latest.c.indicator_id,
                      Submission.revision == latest.c.rev, Submission.cycle_id == cycle.id)
     subs = {sub.indicator_id: sub for sub in (await s.execute(
-        select(Submission).join(latest, on_latest))).scalars()}
+        select(Submission.id, Submission.indicator_id, Submission.value,
+               Submission.value_text, Submission.skipped, Submission.note)
+        .join(latest, on_latest))).all()}
     files: dict[int, list[str]] = {}
     for sub_id, name in (await s.execute(
             select(Evidence.submission_id, StoredFile.filename)
@@ -67,13 +75,13 @@ async def indicator_rows(wf: Workflow, cycle: Cycle) -> list[IndicatorRow]:
             .join(Submission, Submission.id == Evidence.submission_id)
             .join(latest, on_latest).order_by(Evidence.id))).all():
         files.setdefault(sub_id, []).append(name or "bukti")
-    for item, ind in pairs:
+    for ind in items:  # a row: the item's unit and targets, the indicator's fields
         sub = subs.get(ind.id)
         split: dict = {}
         if ind.value_type == ValueType.TEXT:
-            target, real = item.target_text, (sub.value_text if sub and not sub.skipped else None)
+            target, real = ind.target_text, (sub.value_text if sub and not sub.skipped else None)
         else:
-            target, real = item.target, (sub.value if sub and not sub.skipped else None)
+            target, real = ind.target, (sub.value if sub and not sub.skipped else None)
             if splits(cycle, ind):
                 fig = history.figures(ind, real, target)
                 target, real = fig.target_sd, fig.realisasi_sd
@@ -85,7 +93,7 @@ async def indicator_rows(wf: Workflow, cycle: Cycle) -> list[IndicatorRow]:
             note = sub.note or ("Dilewati" if sub.skipped else "")
             evidence = tuple(files.get(sub.id, ()))
         rows.append(IndicatorRow(
-            bidang=units[item.unit_id].name, sasaran=ind.sasaran, code=ind.code, name=ind.name,
+            bidang=units[ind.unit_id].name, sasaran=ind.sasaran, code=ind.code, name=ind.name,
             definition=ind.definition, unit=ind.unit_of_measure, polarity=ind.polarity,
             lower_formula=ind.lower_formula, value_type=ind.value_type, target=target,
             realisasi=real, note=note, evidence=evidence, **split))

@@ -259,6 +259,8 @@ async def _compile_once(bot, sm, sv, job_id: int, wake) -> Document | None:
         period = wf.period(cycle)
         chat_id, message_id, run_id = job.chat_id, job.message_id, run.id
     built = await build_off_loop(sv.store, data, file_stem(cycle, version))
+    # the summary measures every row: in the worker too, before the write transaction
+    text = await asyncio.to_thread(summary_text, data)
     async with sm() as session:
         async with session.begin():
             # the first statement writes: on SQLite it takes the write lock at once
@@ -272,6 +274,7 @@ async def _compile_once(bot, sm, sv, job_id: int, wake) -> Document | None:
             run = await wf.get_run(run_id, lock=True)
             person = await session.get(Person, person.id)
             run = await _open_run(wf, person, run.id, "compile")
+            cycle = await wf.get_cycle(run.cycle_id)
             current = await wf.current_document(cycle.id)
             if ((current.version + 1) if current else 1) != version:
                 raise _Changed()
@@ -285,7 +288,7 @@ async def _compile_once(bot, sm, sv, job_id: int, wake) -> Document | None:
                 (doc.workbook_file_id, "document"), (doc.pdf_file_id, "document"),
                 (doc.chart_file_id, "photo")) if fid]
             await outbox.enqueue(session, person, "compiled",
-                                 summary_text(data) + "\n\n" + t("g.compile_hint"),
+                                 text + "\n\n" + t("g.compile_hint"),
                                  _compiled_buttons(run.id, doc.id), at=wf.now, files=files,
                                  chat_id=chat_id)
     if wake is not None:
