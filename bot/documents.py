@@ -4,7 +4,9 @@ copy after numbering, step 9)."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
+import logging
 import re
 import secrets
 import tempfile
@@ -31,6 +33,8 @@ from reports.measure import CapPolicy
 
 if TYPE_CHECKING:
     from reports.workbook import RowEdit
+
+log = logging.getLogger(__name__)
 
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I
 
@@ -275,11 +279,41 @@ def build_and_store(store, data: DocumentData, stem: str, *, keep_pdf: bool = Fa
         return Built(files, box, pdf, held)
 
 
+#: Where :func:`build_off_loop` builds: "process" (a worker process, one build at a
+#: time, a fresh process for each build: the bot's own memory does not grow with an
+#: office's documents and the builders never hold the event loop's interpreter lock),
+#: or "thread" (a worker thread of this process; also the fallback when no process can
+#: be started).
+WORKER = "process"
+_pool = None
+
+
+def _process_pool():
+    global _pool
+    if _pool is None:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        _pool = ProcessPoolExecutor(max_workers=1, max_tasks_per_child=1,
+                                    mp_context=multiprocessing.get_context("spawn"))
+    return _pool
+
+
 async def build_off_loop(store, data: DocumentData, stem: str, *, keep_pdf: bool = False,
                          hold: bool = False) -> Built:
-    """:func:`build_and_store` in a worker thread: the event loop keeps serving others."""
-    return await asyncio.to_thread(build_and_store, store, data, stem, keep_pdf=keep_pdf,
-                                   hold=hold)
+    """:func:`build_and_store` off the event loop (see :data:`WORKER`): the loop keeps
+    serving everybody else meanwhile."""
+    global _pool
+    call = functools.partial(build_and_store, store, data, stem, keep_pdf=keep_pdf, hold=hold)
+    if WORKER == "process":
+        from concurrent.futures.process import BrokenProcessPool
+
+        try:
+            return await asyncio.get_running_loop().run_in_executor(_process_pool(), call)
+        except (BrokenProcessPool, OSError) as exc:  # no worker process: build here
+            log.warning("documents built in a thread: no worker process (%s)", exc)
+            _pool = None
+    return await asyncio.to_thread(call)
 
 
 async def _check_caps(wf: Workflow, actor: Person, cycle: Cycle, source: str) -> None:

@@ -84,6 +84,7 @@ async def test_a_compile_cut_off_by_a_stop_runs_at_the_next_start(
         release.wait(30)
         raise RuntimeError("the process was gone by now")
 
+    monkeypatch.setattr(documents, "WORKER", "thread")  # the stand-in runs in this process
     monkeypatch.setattr(documents, "build_and_store", never_done)
     q = await kasubag.press(card, text="Susun dokumen")
     await kasubag.wait_for(after=q, text_contains="Menyusun dokumen", timeout=30)
