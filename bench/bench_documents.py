@@ -171,15 +171,17 @@ async def _real(n: int, label: str) -> dict:
         def count(*_args):
             statements[0] += 1
 
-        # the data loading alone, as the compile does it: statements and seconds
-        event.listen(engine.sync_engine, "before_cursor_execute", count)
-        t0 = time.perf_counter()
+        # the data loading alone, as the compile does it: statements (of its own
+        # connection: not the background sender's) and seconds
         async with sm() as s:
+            conn = (await s.connection()).sync_connection
+            event.listen(conn, "before_cursor_execute", count)
+            t0 = time.perf_counter()
             wf = Workflow(s, sv)
             data = await document_data(wf, await s.get(Cycle, cycle_id), version=1)
-        load_s = time.perf_counter() - t0
+            load_s = time.perf_counter() - t0
+            event.remove(conn, "before_cursor_execute", count)
         load_statements = statements[0]
-        event.remove(engine.sync_engine, "before_cursor_execute", count)
         assert len(data.rows) == total
         del data
 
@@ -204,6 +206,7 @@ async def _real(n: int, label: str) -> dict:
         press_to_card = time.perf_counter() - t0
         event.remove(engine.sync_engine, "before_cursor_execute", count)
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        worker_peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     finally:
         await h.stop()
         await engine.dispose()
@@ -215,6 +218,7 @@ async def _real(n: int, label: str) -> dict:
     return {"label": label, "indicators": total, "load_statements": load_statements,
             "load_s": load_s, "press_to_card_s": press_to_card,
             "statements_press_to_card": statements[0], "peak_mb": peak,
+            "worker_peak_mb": worker_peak,
             "rss_before_mb": rss_before, "pings": len(latencies), "p50_s": pct(0.5),
             "p95_s": pct(0.95), "max_s": latencies[-1] if latencies else 0}
 
@@ -262,20 +266,22 @@ def real(n: int, before: str) -> None:
             ("statements to load the data", "load_statements", "{:.0f}"),
             ("seconds to load the data", "load_s", "{:.2f}"),
             ("press -> card, seconds", "press_to_card_s", "{:.2f}"),
-            ("statements press -> card (all)", "statements_press_to_card", "{:.0f}"),
-            ("peak RSS, MB", "peak_mb", "{:.0f}"),
+            ("statements press -> card (all tasks)", "statements_press_to_card", "{:.0f}"),
+            ("peak RSS of the bot, MB", "peak_mb", "{:.0f}"),
+            ("peak RSS of a worker process, MB", "worker_peak_mb", "{:.0f}"),
             ("RSS before the press, MB", "rss_before_mb", "{:.0f}"),
             ("other person: replies", "pings", "{:.0f}"),
             ("other person: p50 s", "p50_s", "{:.3f}"),
             ("other person: p95 s", "p95_s", "{:.3f}"),
             ("other person: max s", "max_s", "{:.3f}")]
-    print(f"{'':34}" + "".join(f"{r['label']:>22}" for r in runs))
+    print(f"{'':38}" + "".join(f"{r['label']:>22}" for r in runs))
     for title, key, fmt in rows:
-        print(f"{title:34}" + "".join(f"{fmt.format(r[key]):>22}" for r in runs))
+        print(f"{title:38}" + "".join(f"{fmt.format(r[key]):>22}" for r in runs))
     after = runs[-1]
     print(f"targets ({after['indicators']} indicators): press->card < 10 s: "
           f"{'MET' if after['press_to_card_s'] < 10 else 'NOT MET'}; peak < 300 MB: "
-          f"{'MET' if after['peak_mb'] < 300 else 'NOT MET'}; loading in a fixed number of "
+          f"{'MET' if max(after['peak_mb'], after['worker_peak_mb']) < 300 else 'NOT MET'}; "
+          f"loading in a fixed number of "
           f"statements: {after['load_statements']}; other person's p95 < 1 s: "
           f"{'MET' if after['p95_s'] < 1 else 'NOT MET'}")
 
