@@ -1,6 +1,6 @@
 """Documents: the real compile path, before and after, and the builders alone.
 
-    python bench/bench_documents.py [--indicators 5000] [--before main|DIR|none]
+    python bench/bench_documents.py [--indicators 5000] [--before base|REV|DIR|none]
     python bench/bench_documents.py --builders [--sizes 100 1000 5000]
 
 Default: the real compile path as the bot runs it, over the Bot API emulator: an office
@@ -11,8 +11,9 @@ another person sends /bantuan again and again, each as soon as the previous one 
 answered. Printed: the statements the data loading runs (``document_data``), its
 seconds, press-to-card seconds, the process's peak RSS (and its growth during the
 compile), and the other person's reply latency (p50, p95, max). Each code runs in a
-fresh child process: this tree ("after"), and ``--before`` (default ``main``: the
-branch's files extracted with ``git archive`` into a temporary folder) side by side.
+fresh child process: this tree ("after"), and ``--before`` side by side: a folder, or a
+git revision extracted with ``git archive`` into a temporary folder; default ``base``,
+the commit this branch started from (``git merge-base HEAD main``).
 
 ``--builders``: workbook + PDF + chart from plain data for each size, each in a fresh
 child process: seconds per builder, the total, the peak RSS, the cost per indicator."""
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -210,6 +212,7 @@ async def _real(n: int, label: str) -> dict:
     finally:
         await h.stop()
         await engine.dispose()
+        shutil.rmtree(folder, ignore_errors=True)
     latencies.sort()
 
     def pct(p):
@@ -239,7 +242,7 @@ def _baseline_tree(before: str) -> Path | None:
         return None
     if Path(before).is_dir():
         return Path(before).resolve()
-    folder = Path(tempfile.mkdtemp(prefix=f"bench-{before}-"))
+    folder = Path(tempfile.mkdtemp(prefix="bench-before-"))
     archive = subprocess.run(["git", "-C", str(ROOT), "archive", before], check=True,
                              capture_output=True).stdout
     subprocess.run(["tar", "-x", "-C", str(folder)], input=archive, check=True)
@@ -250,8 +253,11 @@ def real(n: int, before: str) -> None:
     import os
 
     runs = []
+    if before == "base":
+        before = subprocess.run(["git", "-C", str(ROOT), "merge-base", "HEAD", "main"],
+                                check=True, capture_output=True, text=True).stdout.strip()
     base = _baseline_tree(before)
-    for label, tree in ((f"before ({before})", base), ("after (this tree)", ROOT)):
+    for label, tree in ((f"before ({before[:12]})", base), ("after (this tree)", ROOT)):
         if tree is None:
             continue
         env = dict(os.environ, PYTHONPATH=str(tree))
@@ -262,6 +268,8 @@ def real(n: int, before: str) -> None:
             print(proc.stderr[-3000:], file=sys.stderr)
             raise SystemExit(f"{label}: the child failed")
         runs.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+    if base is not None and base != Path(before).resolve():
+        shutil.rmtree(base, ignore_errors=True)
     rows = [("indicators in the cycle", "indicators", "{:.0f}"),
             ("statements to load the data", "load_statements", "{:.0f}"),
             ("seconds to load the data", "load_s", "{:.2f}"),
@@ -292,7 +300,7 @@ if __name__ == "__main__":
     ap.add_argument("--sizes", type=int, nargs="+", default=[100, 1000, 5000])
     ap.add_argument("--child", type=int)
     ap.add_argument("--indicators", type=int, default=5000)
-    ap.add_argument("--before", default="main")
+    ap.add_argument("--before", default="base")
     ap.add_argument("--real-child", type=int)
     ap.add_argument("--label", default="")
     args = ap.parse_args()
