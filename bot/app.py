@@ -180,6 +180,9 @@ async def _post_stop(app: Application) -> None:
     compiler = app.bot_data.pop("compiler", None)
     if compiler is not None:
         await compiler.stop()
+        from bot.documents import stop_workers
+
+        stop_workers()
     sender = app.bot_data.get("sender")
     if sender is not None:
         await sender.stop()

@@ -4,6 +4,7 @@ copy after numbering, step 9)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import hashlib
 import logging
@@ -297,6 +298,19 @@ def _process_pool():
         _pool = ProcessPoolExecutor(max_workers=1, max_tasks_per_child=1,
                                     mp_context=multiprocessing.get_context("spawn"))
     return _pool
+
+
+def stop_workers() -> None:
+    """At the bot's stop: a build under way is abandoned (its compile job is still open
+    in the database and runs again at the next start), so the process exits now."""
+    global _pool
+    pool, _pool = _pool, None
+    if pool is None:
+        return
+    for proc in list((getattr(pool, "_processes", None) or {}).values()):
+        with contextlib.suppress(Exception):
+            proc.terminate()
+    pool.shutdown(wait=False, cancel_futures=True)
 
 
 async def build_off_loop(store, data: DocumentData, stem: str, *, keep_pdf: bool = False,

@@ -14,7 +14,7 @@ import threading
 from sqlalchemy import func, select
 
 from bot.example_data import add_cycle_indicators
-from tests.test_e2e_signoff import has_button
+from tests.test_e2e_signoff import answer_of, has_button
 from models import CompileJob, CycleIndicator, Document
 from models.enums import Role
 from tests.e2e import People, harness  # noqa: F401
@@ -47,11 +47,18 @@ async def test_another_person_is_answered_while_a_large_office_compiles(
 
     sent = await staf.send_command("/bantuan")
     helped = await staf.wait_for(after=sent, timeout=60)
+    # the same button pressed again (an older copy of the card): told it is under way,
+    # no second job
+    data = next(b["callback_data"] for b in card.buttons
+                if b.get("callback_data", "").startswith("cmp:"))
+    again = await kasubag.press(card, data=data)
+    told = await answer_of(kasubag, again)
     result = await kasubag.wait_for(after=q, predicate=has_button("Ajukan untuk paraf"),
                                     timeout=600)
 
     # by order: the other person's answer came while the compile was still running
     assert helped.seq < result.seq, (helped.seq, result.seq)
+    assert "sedang disusun" in told.text, told.text
     assert "versi 1" in result.text.lower()
     done = await kasubag.wait_for(after=q, text_contains="selesai disusun")
     assert done.message_id == progress.message_id
