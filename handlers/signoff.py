@@ -301,11 +301,14 @@ async def _compile_once(bot, sm, sv, job_id: int, wake) -> Document | None:
 async def _finish_job(bot, sm, sv, job_id: int, text: str, *, error: str = "") -> None:
     async with sm() as session:
         async with session.begin():
-            job = await session.get(CompileJob, job_id)
-            if job is None or job.finished_at is not None:
+            # the first statement writes (SQLite: the write lock at once, no upgrade)
+            done = await session.execute(
+                sql_update(CompileJob).where(CompileJob.id == job_id,
+                                             CompileJob.finished_at.is_(None))
+                .values(finished_at=sv.clock.now(), error=(error or text)[:1000]))
+            if done.rowcount == 0:
                 return
-            job.finished_at = sv.clock.now()
-            job.error = (error or text)[:1000]
+            job = await session.get(CompileJob, job_id)
             chat_id, message_id = job.chat_id, job.message_id
     await _tell_progress(bot, chat_id, message_id, text)
 

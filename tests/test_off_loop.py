@@ -120,3 +120,26 @@ async def test_a_compile_cut_off_by_a_stop_runs_at_the_next_start(
         assert (await s.execute(select(Document.version))).scalars().all() == [1]
         job = (await s.execute(select(CompileJob))).scalar_one()
         assert job.finished_at is not None and job.error == ""
+
+
+async def test_a_compile_job_refused_when_it_runs_is_finished_with_the_reason(
+        sessionmaker, services, clock, office):
+    """The step was taken meanwhile (here: the job names someone who does not hold it):
+    the background run finishes the job with the refusal, stores nothing and records
+    no version; it is not run again."""
+    from handlers.signoff import run_compile_job
+    from tests.helpers import person
+
+    walk = Walk(sessionmaker, services, clock)
+    _cycle_id, run6 = await drive_to_compile(walk)
+    async with sessionmaker() as s, s.begin():
+        staf = await person(s, Role.STAF, "PPTK")
+        job = CompileJob(run_id=run6, person_id=staf.id, chat_id=None, message_id=None,
+                         requested_at=clock.now())
+        s.add(job)
+    assert await run_compile_job(None, sessionmaker, services, job.id) is None
+    async with sessionmaker() as s:
+        done = await s.get(CompileJob, job.id)
+        assert done.finished_at is not None and done.error and done.document_id is None
+        assert (await s.execute(select(func.count(Document.id)))).scalar_one() == 0
+    assert await run_compile_job(None, sessionmaker, services, job.id) is None  # once
