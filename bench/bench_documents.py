@@ -1,14 +1,27 @@
-"""Documents: workbook + PDF + chart for 100, 1,000 and 5,000 indicators.
+"""Documents: the real compile path, before and after, and the builders alone.
 
-    python bench/bench_documents.py [--sizes 100 1000 5000]
+    python bench/bench_documents.py [--indicators 5000] [--before base|REV|DIR|none]
+    python bench/bench_documents.py --builders [--sizes 100 1000 5000]
 
-Each size is built in a fresh child process so its peak memory (max RSS) is its own.
-Prints seconds per builder, the total, the peak RSS, and the cost per indicator to show
-how cost grows."""
+Default: the real compile path as the bot runs it, over the Bot API emulator: an office
+whose cycle holds ``--indicators`` more indicators (bulk-inserted, with answers) is at
+step 6; the Kasubag presses "Susun dokumen" and waits for the card of the new version
+(data loaded from the database, files built, summary, storing, sending). Meanwhile
+another person sends /bantuan again and again, each as soon as the previous one was
+answered. Printed: the statements the data loading runs (``document_data``), its
+seconds, press-to-card seconds, the process's peak RSS (and its growth during the
+compile), and the other person's reply latency (p50, p95, max). Each code runs in a
+fresh child process: this tree ("after"), and ``--before`` side by side: a folder, or a
+git revision extracted with ``git archive`` into a temporary folder; default ``base``,
+the commit this branch started from (``git merge-base HEAD main``).
+
+``--builders``: workbook + PDF + chart from plain data for each size, each in a fresh
+child process: seconds per builder, the total, the peak RSS, the cost per indicator."""
 from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -65,10 +78,11 @@ def child(n: int) -> None:
                       "sizes_kb": {p.suffix: p.stat().st_size // 1024 for p in out.iterdir()}}))
 
 
-def main(sizes: list[int]) -> None:
+def builders(sizes: list[int]) -> None:
     results = []
     for n in sizes:
-        proc = subprocess.run([sys.executable, __file__, "--child", str(n)], capture_output=True,
+        proc = subprocess.run([sys.executable, __file__, "--builders", "--child", str(n)],
+                              capture_output=True,
                               text=True, check=True, cwd=ROOT)
         results.append(json.loads(proc.stdout.strip().splitlines()[-1]))
     print(f"{'indicators':>10} {'workbook s':>10} {'pdf s':>8} {'chart s':>8} {'total s':>8} "
@@ -85,12 +99,217 @@ def main(sizes: list[int]) -> None:
           f"{big['peak_mb']:.0f} MB ({'MET' if big['peak_mb'] < 300 else 'NOT MET'})")
 
 
+# ------------------------------------------------------------------ the real path
+def _load_example_data_helper():
+    """``add_cycle_indicators`` of this tree's ``bot/example_data.py``, whatever code the
+    child runs (the baseline's tree may not have it; it only needs ``models``)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "bench_example_data", ROOT / "bot" / "example_data.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.add_cycle_indicators
+
+
+def _rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+async def _real(n: int, label: str) -> dict:
+    import asyncio
+    import resource
+
+    from sqlalchemy import event, func, select
+
+    from bot.clock import ManualClock
+    from bot.config import Config
+    from bot.documents import document_data
+    from bot.example_data import example_office
+    from bot.harness import Harness
+    from bot.office_data import apply_office
+    from bot.services import build_services
+    from bot.workflow import Workflow
+    from models import Base, Cycle, CycleIndicator
+    from models.enums import Role
+    from models.session import make_engine, make_sessionmaker
+    from tests.e2e import People
+    from tests.test_documents_service import drive_to_compile
+    from tests.test_workflow import Walk
+    from tests.conftest import wib
+
+    folder = Path(tempfile.mkdtemp(prefix="bench-compile-"))
+    cfg = Config()
+    cfg.base_dir = folder
+    cfg.database.url = f"sqlite:///{folder / 'bench.db'}"
+    cfg.storage.path = str(folder / "files")
+    engine = make_engine(cfg.database_url)
+    async with engine.begin() as conn:
+        await conn.run_sync(Base.metadata.create_all)
+    sm = make_sessionmaker(engine)
+    clock = ManualClock(wib(2024, 10, 7, 8, 0))
+    sv = build_services(cfg, clock)
+    async with sm() as s, s.begin():
+        await apply_office(s, example_office(2024))
+    h = Harness(sv, sm)
+    await h.start()
+    try:
+        people = await People(h).load((Role.KASUBAG, None), (Role.STAF, "PPTK"))
+        kasubag, staf = people.user(Role.KASUBAG), people.user(Role.STAF, "PPTK")
+        cycle_id, _run6 = await drive_to_compile(Walk(sm, sv, clock))
+        async with sm() as s, s.begin():
+            await _load_example_data_helper()(s, cycle_id, n,
+                                              answered_by=people.person(Role.KASUBAG).id)
+        async with sm() as s:
+            total = (await s.execute(select(func.count(CycleIndicator.id)).where(
+                CycleIndicator.cycle_id == cycle_id))).scalar_one()
+        await h.sender.drain()
+
+        statements = [0]
+
+        def count(*_args):
+            statements[0] += 1
+
+        # the data loading alone, as the compile does it: statements (of its own
+        # connection: not the background sender's) and seconds
+        async with sm() as s:
+            conn = (await s.connection()).sync_connection
+            event.listen(conn, "before_cursor_execute", count)
+            t0 = time.perf_counter()
+            wf = Workflow(s, sv)
+            data = await document_data(wf, await s.get(Cycle, cycle_id), version=1)
+            load_s = time.perf_counter() - t0
+            event.remove(conn, "before_cursor_execute", count)
+        load_statements = statements[0]
+        assert len(data.rows) == total
+        del data
+
+        def has_label(label):
+            return lambda m: any(label in text for text in m.button_texts)
+
+        card = await kasubag.wait_for(predicate=has_label("Susun dokumen"))
+        rss_before = _rss_mb()
+        statements[0] = 0
+        event.listen(engine.sync_engine, "before_cursor_execute", count)
+        t0 = time.perf_counter()
+        q = await kasubag.press(card, text="Susun dokumen")
+        result_task = asyncio.ensure_future(kasubag.wait_for(
+            after=q, predicate=has_label("Ajukan untuk paraf"), timeout=900))
+        latencies = []
+        while not result_task.done():
+            sent_at = time.perf_counter()
+            sent = await staf.send_command("/bantuan")
+            await staf.wait_for(after=sent, timeout=900)
+            latencies.append(time.perf_counter() - sent_at)
+        await result_task
+        press_to_card = time.perf_counter() - t0
+        event.remove(engine.sync_engine, "before_cursor_execute", count)
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        worker_peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    finally:
+        await h.stop()
+        await engine.dispose()
+        shutil.rmtree(folder, ignore_errors=True)
+    latencies.sort()
+
+    def pct(p):
+        return latencies[min(len(latencies) - 1, int(p * len(latencies)))] if latencies else 0
+
+    return {"label": label, "indicators": total, "load_statements": load_statements,
+            "load_s": load_s, "press_to_card_s": press_to_card,
+            "statements_press_to_card": statements[0], "peak_mb": peak,
+            "worker_peak_mb": worker_peak,
+            "rss_before_mb": rss_before, "pings": len(latencies), "p50_s": pct(0.5),
+            "p95_s": pct(0.95), "max_s": latencies[-1] if latencies else 0}
+
+
+def real_child(n: int, label: str) -> None:
+    import asyncio
+    import logging
+
+    logging.disable(logging.WARNING)
+    import warnings
+
+    warnings.simplefilter("ignore")
+    print(json.dumps(asyncio.run(_real(n, label))))
+
+
+def _baseline_tree(before: str) -> Path | None:
+    if before == "none":
+        return None
+    if Path(before).is_dir():
+        return Path(before).resolve()
+    folder = Path(tempfile.mkdtemp(prefix="bench-before-"))
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", before], check=True,
+                             capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(folder)], input=archive, check=True)
+    return folder
+
+
+def real(n: int, before: str) -> None:
+    import os
+
+    runs = []
+    if before == "base":
+        before = subprocess.run(["git", "-C", str(ROOT), "merge-base", "HEAD", "main"],
+                                check=True, capture_output=True, text=True).stdout.strip()
+    base = _baseline_tree(before)
+    for label, tree in ((f"before ({before[:12]})", base), ("after (this tree)", ROOT)):
+        if tree is None:
+            continue
+        env = dict(os.environ, PYTHONPATH=str(tree))
+        proc = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--real-child",
+                               str(n), "--label", label], capture_output=True, text=True,
+                              cwd=tree, env=env)
+        if proc.returncode:
+            print(proc.stderr[-3000:], file=sys.stderr)
+            raise SystemExit(f"{label}: the child failed")
+        runs.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+    if base is not None and base != Path(before).resolve():
+        shutil.rmtree(base, ignore_errors=True)
+    rows = [("indicators in the cycle", "indicators", "{:.0f}"),
+            ("statements to load the data", "load_statements", "{:.0f}"),
+            ("seconds to load the data", "load_s", "{:.2f}"),
+            ("press -> card, seconds", "press_to_card_s", "{:.2f}"),
+            ("statements press -> card (all tasks)", "statements_press_to_card", "{:.0f}"),
+            ("peak RSS of the bot, MB", "peak_mb", "{:.0f}"),
+            ("peak RSS of a worker process, MB", "worker_peak_mb", "{:.0f}"),
+            ("RSS before the press, MB", "rss_before_mb", "{:.0f}"),
+            ("other person: replies", "pings", "{:.0f}"),
+            ("other person: p50 s", "p50_s", "{:.3f}"),
+            ("other person: p95 s", "p95_s", "{:.3f}"),
+            ("other person: max s", "max_s", "{:.3f}")]
+    print(f"{'':38}" + "".join(f"{r['label']:>22}" for r in runs))
+    for title, key, fmt in rows:
+        print(f"{title:38}" + "".join(f"{fmt.format(r[key]):>22}" for r in runs))
+    after = runs[-1]
+    print(f"targets ({after['indicators']} indicators): press->card < 10 s: "
+          f"{'MET' if after['press_to_card_s'] < 10 else 'NOT MET'}; peak < 300 MB: "
+          f"{'MET' if max(after['peak_mb'], after['worker_peak_mb']) < 300 else 'NOT MET'}; "
+          f"loading in a fixed number of "
+          f"statements: {after['load_statements']}; other person's p95 < 1 s: "
+          f"{'MET' if after['p95_s'] < 1 else 'NOT MET'}")
+
+
 if __name__ == "__main__":
     ap = argparse.ArgumentParser()
+    ap.add_argument("--builders", action="store_true")
     ap.add_argument("--sizes", type=int, nargs="+", default=[100, 1000, 5000])
     ap.add_argument("--child", type=int)
+    ap.add_argument("--indicators", type=int, default=5000)
+    ap.add_argument("--before", default="base")
+    ap.add_argument("--real-child", type=int)
+    ap.add_argument("--label", default="")
     args = ap.parse_args()
-    if args.child:
+    if args.real_child:
+        sys.path.insert(0, str(Path.cwd()))
+        real_child(args.real_child, args.label)
+    elif args.builders and args.child:
         child(args.child)
+    elif args.builders:
+        builders(args.sizes)
     else:
-        main(args.sizes)
+        real(args.indicators, args.before)

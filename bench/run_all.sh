@@ -4,7 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 echo "== update handling (bench/bench_updates.py) =="; python bench/bench_updates.py
 echo; echo "== outbound fan-out (bench/bench_fanout.py) =="; python bench/bench_fanout.py --messages 1000
-echo; echo "== documents (bench/bench_documents.py) =="; python bench/bench_documents.py
+echo; echo "== documents (bench/bench_documents.py) =="; python bench/bench_documents.py --builders && python bench/bench_documents.py
 echo; echo "== deadline sweep (bench/bench_sweep.py) =="; python bench/bench_sweep.py
 echo; echo "== idle memory (bench/bench_idle_memory.py) =="; python bench/bench_idle_memory.py --people 2000
 echo; echo "== set-up import (bench/bench_setup_import.py) =="; python bench/bench_setup_import.py --indicators 5000

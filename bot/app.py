@@ -163,6 +163,13 @@ async def _post_init(app: Application) -> None:
     bot_data["sender"] = sender
     if bot_data.get("run_sender", True):
         sender.start()
+    # "Susun dokumen" builds in the background; a compile cut off by a stop or a crash
+    # is in the database and runs again now
+    from bot.compiler import Compiler
+    from handlers.signoff import compile_job_runner
+
+    bot_data["compiler"] = Compiler(bot_data["sessionmaker"], compile_job_runner(app))
+    bot_data["compiler"].start()
     if bot_data.get("run_jobs", True) and app.job_queue is not None:
         from bot.scheduling import schedule
 
@@ -170,6 +177,12 @@ async def _post_init(app: Application) -> None:
 
 
 async def _post_stop(app: Application) -> None:
+    compiler = app.bot_data.pop("compiler", None)
+    if compiler is not None:
+        await compiler.stop()
+        from bot.documents import stop_workers
+
+        stop_workers()
     sender = app.bot_data.get("sender")
     if sender is not None:
         await sender.stop()

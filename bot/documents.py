@@ -4,22 +4,27 @@ copy after numbering, step 9)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
+import hashlib
+import logging
 import re
 import secrets
 import tempfile
+import threading
 from collections.abc import Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select
+from sqlalchemy import and_, func, select
 
 from bot import audit
 from bot.texts import role_title
 from bot.workflow import Workflow
 from models import (
-    Approval, Cycle, Document, Evidence, Indicator, LetterNumber, Person, StepRun, StoredFile,
-    Unit,
+    Approval, Cycle, CycleIndicator, Document, Evidence, Indicator, LetterNumber, Person,
+    StepRun, StoredFile, Submission, Unit,
 )
 from bot.periods import quarter_history, splits
 from models.enums import ApprovalAction, CycleKind, Role, StepStatus, ValueType
@@ -30,6 +35,8 @@ from reports.measure import CapPolicy
 if TYPE_CHECKING:
     from reports.workbook import RowEdit
 
+log = logging.getLogger(__name__)
+
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I
 
 
@@ -39,20 +46,47 @@ def new_verification_code() -> str:
 
 
 async def indicator_rows(wf: Workflow, cycle: Cycle) -> list[IndicatorRow]:
+    """The rows of the documents, loaded in a fixed number of queries whatever the
+    number of indicators: units, the cycle's items with their indicators, the latest
+    submission of each, their evidence file names (and, for a quarterly cycle, the
+    earlier quarters: ``quarter_history``)."""
     s = wf.s
     rows = []
     units = {u.id: u for u in (await s.execute(select(Unit))).scalars()}
-    items = await wf.cycle_items(cycle.id)
-    items.sort(key=lambda i: (units[i.unit_id].sort_order, i.position))
-    history = await quarter_history(s, cycle, [i.indicator_id for i in items])
-    for item in items:
-        ind = await s.get(Indicator, item.indicator_id)
-        sub = await wf.latest_submission(cycle.id, ind.id)
+    # plain rows, not ORM objects: thousands of them are read on the event loop
+    items = (await s.execute(
+        select(CycleIndicator.unit_id, CycleIndicator.position, CycleIndicator.target,
+               CycleIndicator.target_text, Indicator.id, Indicator.code, Indicator.name,
+               Indicator.sasaran, Indicator.definition, Indicator.unit_of_measure,
+               Indicator.polarity, Indicator.lower_formula, Indicator.value_type,
+               Indicator.cumulative, Indicator.aggregation)
+        .join(Indicator, Indicator.id == CycleIndicator.indicator_id)
+        .where(CycleIndicator.cycle_id == cycle.id))).all()
+    items.sort(key=lambda i: (units[i.unit_id].sort_order, i.position, i.unit_id))
+    history = await quarter_history(s, cycle, [i.id for i in items])
+    latest = (select(Submission.indicator_id, func.max(Submission.revision).label("rev"))
+              .where(Submission.cycle_id == cycle.id).group_by(Submission.indicator_id)
+              .subquery())
+    on_latest = and_(Submission.indicator_id == latest.c.indicator_id,
+                     Submission.revision == latest.c.rev, Submission.cycle_id == cycle.id)
+    subs = {sub.indicator_id: sub for sub in (await s.execute(
+        select(Submission.id, Submission.indicator_id, Submission.value,
+               Submission.value_text, Submission.skipped, Submission.note)
+        .join(latest, on_latest))).all()}
+    files: dict[int, list[str]] = {}
+    for sub_id, name in (await s.execute(
+            select(Evidence.submission_id, StoredFile.filename)
+            .join(StoredFile, Evidence.file_id == StoredFile.id)
+            .join(Submission, Submission.id == Evidence.submission_id)
+            .join(latest, on_latest).order_by(Evidence.id))).all():
+        files.setdefault(sub_id, []).append(name or "bukti")
+    for ind in items:  # a row: the item's unit and targets, the indicator's fields
+        sub = subs.get(ind.id)
         split: dict = {}
         if ind.value_type == ValueType.TEXT:
-            target, real = item.target_text, (sub.value_text if sub and not sub.skipped else None)
+            target, real = ind.target_text, (sub.value_text if sub and not sub.skipped else None)
         else:
-            target, real = item.target, (sub.value if sub and not sub.skipped else None)
+            target, real = ind.target, (sub.value if sub and not sub.skipped else None)
             if splits(cycle, ind):
                 fig = history.figures(ind, real, target)
                 target, real = fig.target_sd, fig.realisasi_sd
@@ -62,12 +96,9 @@ async def indicator_rows(wf: Workflow, cycle: Cycle) -> list[IndicatorRow]:
         note = ""
         if sub is not None:
             note = sub.note or ("Dilewati" if sub.skipped else "")
-            files = (await s.execute(
-                select(StoredFile.filename).join(Evidence, Evidence.file_id == StoredFile.id)
-                .where(Evidence.submission_id == sub.id))).scalars().all()
-            evidence = tuple(f or "bukti" for f in files)
+            evidence = tuple(files.get(sub.id, ()))
         rows.append(IndicatorRow(
-            bidang=units[item.unit_id].name, sasaran=ind.sasaran, code=ind.code, name=ind.name,
+            bidang=units[ind.unit_id].name, sasaran=ind.sasaran, code=ind.code, name=ind.name,
             definition=ind.definition, unit=ind.unit_of_measure, polarity=ind.polarity,
             lower_formula=ind.lower_formula, value_type=ind.value_type, target=target,
             realisasi=real, note=note, evidence=evidence, **split))
@@ -77,6 +108,9 @@ async def indicator_rows(wf: Workflow, cycle: Cycle) -> list[IndicatorRow]:
 async def step_timings(wf: Workflow, cycle: Cycle) -> list[StepTiming]:
     s, cal = wf.s, wf.sv.calendar
     runs = await wf.runs_of(cycle.id)
+    ids = {r.assignee_id for r in runs if r.assignee_id}
+    people = {p.id: p for p in (await s.execute(
+        select(Person).where(Person.id.in_(ids)))).scalars()} if ids else {}
     out = []
     for step in wf.sop.steps:
         step_runs = [r for r in runs if r.step_no == step.number and r.status != StepStatus.CANCELLED]
@@ -87,7 +121,7 @@ async def step_timings(wf: Workflow, cycle: Cycle) -> list[StepTiming]:
         still_open = any(r.status == StepStatus.OPEN for r in step_runs)
         completed = None if still_open or not done else max(done)
         actual = cal.working_minutes_between(started, completed) if completed else None
-        holder = await s.get(Person, step_runs[-1].assignee_id) if step_runs[-1].assignee_id else None
+        holder = people.get(step_runs[-1].assignee_id)
         out.append(StepTiming(
             number=step.number, name=step.activity, role_title=role_title(step.role),
             holder=holder.name if holder else "-", standard_text=step.time.text,
@@ -177,7 +211,7 @@ async def document_data(wf: Workflow, cycle: Cycle, *, version: int,
         cap=opts["cap"] if isinstance(opts["cap"], CapPolicy) else None,
         bands=opts["bands"], text_scale=opts["text_scale"],
         example_data=office.example_data, version=version,
-        audit_head=audit_head)
+        audit_head=audit_head, day_minutes=wf.sv.day_minutes)
 
 
 def _build_files(data: DocumentData, folder: Path, stem: str
@@ -197,6 +231,131 @@ def _build_files(data: DocumentData, folder: Path, stem: str
 MIME = {"workbook": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
         "pdf": "application/pdf", "chart": "image/png"}
 
+#: Documents built at the same time in this process (each worker holds one office's
+#: files in memory): a second compile waits for a free slot, in its worker thread.
+BUILD_SLOTS = threading.BoundedSemaphore(1)
+
+
+@dataclass(frozen=True)
+class BuiltFile:
+    name: str
+    sha256: str
+    size: int
+
+
+@dataclass(frozen=True)
+class Built:
+    """The files of one version, built, hashed and written to the store."""
+
+    files: dict[str, BuiltFile]
+    box: tuple | None = None  # where the PDF leaves room for the e-signature
+    pdf: bytes | None = None  # the PDF's bytes, kept only when it is to be signed
+    # the files' bytes, not yet in the store (an uploaded version: its quota first)
+    held: dict[str, bytes] | None = None
+
+    @property
+    def size(self) -> int:
+        return sum(f.size for f in self.files.values())
+
+
+def build_and_store(store, data: DocumentData, stem: str, *, keep_pdf: bool = False,
+                    hold: bool = False) -> Built:
+    """Blocking: build the workbook, PDF and chart, hash them and write them to the
+    store. Run in a worker thread (:func:`build_off_loop`); one file's bytes are in
+    memory at a time (the PDF's too with ``keep_pdf``; all with ``hold``, which writes
+    nothing), builds wait for :data:`BUILD_SLOTS`."""
+    with BUILD_SLOTS, tempfile.TemporaryDirectory() as tmp:
+        paths, box = _build_files(data, Path(tmp), stem)
+        files, pdf, held = {}, None, ({} if hold else None)
+        for kind, path in paths.items():
+            content = path.read_bytes()
+            if held is not None:
+                held[kind] = content
+                digest = hashlib.sha256(content).hexdigest()
+            elif kind == "pdf" and keep_pdf:
+                pdf, digest = content, ""  # stored once signed
+            else:
+                digest = store.write_blob(content)
+            files[kind] = BuiltFile(path.name, digest, len(content))
+        return Built(files, box, pdf, held)
+
+
+#: Where :func:`build_off_loop` builds: "process" (a worker process, one build at a
+#: time, a fresh process for each build: the bot's own memory does not grow with an
+#: office's documents and the builders never hold the event loop's interpreter lock),
+#: or "thread" (a worker thread of this process; also the fallback when no process can
+#: be started).
+WORKER = "process"
+_pool = None
+
+
+def _process_pool():
+    global _pool
+    if _pool is None:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        _pool = ProcessPoolExecutor(max_workers=1, max_tasks_per_child=1,
+                                    mp_context=multiprocessing.get_context("spawn"))
+    return _pool
+
+
+def stop_workers() -> None:
+    """At the bot's stop: a build under way is abandoned (its compile job is still open
+    in the database and runs again at the next start), so the process exits now."""
+    global _pool
+    pool, _pool = _pool, None
+    if pool is None:
+        return
+    for proc in list((getattr(pool, "_processes", None) or {}).values()):
+        with contextlib.suppress(Exception):
+            proc.terminate()
+    pool.shutdown(wait=False, cancel_futures=True)
+
+
+async def build_off_loop(store, data: DocumentData, stem: str, *, keep_pdf: bool = False,
+                         hold: bool = False) -> Built:
+    """:func:`build_and_store` off the event loop (see :data:`WORKER`): the loop keeps
+    serving everybody else meanwhile."""
+    global _pool
+    call = functools.partial(build_and_store, store, data, stem, keep_pdf=keep_pdf, hold=hold)
+    if WORKER == "process":
+        from concurrent.futures.process import BrokenProcessPool
+
+        try:
+            return await asyncio.get_running_loop().run_in_executor(_process_pool(), call)
+        except (BrokenProcessPool, OSError) as exc:  # no worker process: build here
+            log.warning("documents built in a thread: no worker process (%s)", exc)
+            _pool = None
+    return await asyncio.to_thread(call)
+
+
+async def _check_caps(wf: Workflow, actor: Person, cycle: Cycle, source: str) -> None:
+    from bot import uploads
+
+    if source in uploads.CAPPED_SOURCES:
+        await uploads.check_versions(wf.s, wf.sv.config, cycle.id)
+    if source == uploads.UPLOADED:  # a quota already full: refused before building too
+        await uploads.check_quota(wf.s, wf.sv.config, actor.id, cycle.id, 0, len(MIME))
+
+
+async def record_version(wf: Workflow, actor: Person, cycle: Cycle, built: Built,
+                         source: str) -> Document:
+    """Record built files (already in the store) as the cycle's new version."""
+    from bot import uploads
+
+    if source == uploads.UPLOADED:
+        await uploads.check_quota(wf.s, wf.sv.config, actor.id, cycle.id, built.size,
+                                  len(built.files))
+    if built.held:  # within the quota: now into the store
+        await asyncio.to_thread(lambda: [wf.sv.store.write_blob(c) for c in built.held.values()])
+    stored = {kind: await wf.sv.store.record(wf.s, f.sha256, f.size, f.name, MIME[kind])
+              for kind, f in built.files.items()}
+    return await wf.add_document(actor, cycle, sha256=stored["pdf"].sha256,
+                                 workbook_file_id=stored["workbook"].id,
+                                 pdf_file_id=stored["pdf"].id, chart_file_id=stored["chart"].id,
+                                 source=source)
+
 
 async def _store_version(wf: Workflow, actor: Person, cycle: Cycle, data: DocumentData,
                          stem: str, source: str, sign=None) -> Document:
@@ -208,32 +367,19 @@ async def _store_version(wf: Workflow, actor: Person, cycle: Cycle, data: Docume
     A compiled or uploaded version is refused (``bot.uploads.QuotaExceeded``) before
     anything is built when the cycle holds ``max_document_versions`` of them; an uploaded
     one, once built, when its files would take the actor past their upload quota. Either
-    way nothing is stored."""
+    way nothing is recorded (the store may keep the blobs: content-addressed, unused)."""
     from bot import uploads
 
-    if source in uploads.CAPPED_SOURCES:
-        await uploads.check_versions(wf.s, wf.sv.config, cycle.id)
-    if source == uploads.UPLOADED:  # a quota already full: refused before building too
-        await uploads.check_quota(wf.s, wf.sv.config, actor.id, cycle.id, 0, len(MIME))
-    with tempfile.TemporaryDirectory() as tmp:
-        paths, box = await asyncio.to_thread(_build_files, data, Path(tmp), stem)
-        contents = {}
-        for kind, path in paths.items():
-            content = path.read_bytes()
-            if kind == "pdf" and sign is not None:
-                content = await sign(content, box)
-            contents[kind] = content
-        if source == uploads.UPLOADED:
-            await uploads.check_quota(wf.s, wf.sv.config, actor.id, cycle.id,
-                                      sum(map(len, contents.values())), len(contents))
-        stored = {}
-        for kind, path in paths.items():
-            stored[kind] = await wf.sv.store.put(wf.s, contents[kind], path.name, MIME[kind])
-    digest = stored["pdf"].sha256
-    return await wf.add_document(actor, cycle, sha256=digest,
-                                 workbook_file_id=stored["workbook"].id,
-                                 pdf_file_id=stored["pdf"].id, chart_file_id=stored["chart"].id,
-                                 source=source)
+    await _check_caps(wf, actor, cycle, source)
+    built = await build_off_loop(wf.sv.store, data, stem, keep_pdf=sign is not None,
+                                 hold=source == uploads.UPLOADED)
+    if sign is not None:
+        content = await sign(built.pdf, built.box)
+        digest = await asyncio.to_thread(wf.sv.store.write_blob, content)
+        files = dict(built.files)
+        files["pdf"] = BuiltFile(files["pdf"].name, digest, len(content))
+        built = Built(files, built.box)
+    return await record_version(wf, actor, cycle, built, source)
 
 
 def file_stem(cycle: Cycle, version: int, suffix: str = "") -> str:
@@ -242,7 +388,8 @@ def file_stem(cycle: Cycle, version: int, suffix: str = "") -> str:
 
 
 async def compile_documents(wf: Workflow, actor: Person, cycle: Cycle) -> Document:
-    """Build the documents from the bidang data as a new draft version (step 6)."""
+    """Build the documents from the bidang data as a new draft version (step 6), in
+    one session (the bot itself compiles in the background: ``bot.compiler``)."""
     current = await wf.current_document(cycle.id)
     version = (current.version + 1) if current else 1
     data = await document_data(wf, cycle, version=version)
@@ -263,10 +410,13 @@ def apply_edits(data: DocumentData, edits: Mapping[str, "RowEdit"]) -> DocumentD
 async def workbook_expectations(wf: Workflow, cycle: Cycle) -> tuple[list[str], dict[str, ValueType]]:
     """The indicator codes (and their value types) a returned workbook must hold."""
     codes, types = [], {}
-    for item in await wf.cycle_items(cycle.id):
-        ind = await wf.s.get(Indicator, item.indicator_id)
-        codes.append(ind.code)
-        types[ind.code] = ind.value_type
+    for code, value_type in (await wf.s.execute(
+            select(Indicator.code, Indicator.value_type)
+            .join(CycleIndicator, CycleIndicator.indicator_id == Indicator.id)
+            .where(CycleIndicator.cycle_id == cycle.id)
+            .order_by(CycleIndicator.unit_id, CycleIndicator.position))).all():
+        codes.append(code)
+        types[code] = value_type
     return codes, types
 
 

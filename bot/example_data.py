@@ -271,3 +271,53 @@ def large_script(units: int = 10, per_unit: int = 40) -> dict:
         "handover": {large_unit_code(min(2, units)): large_indicator_code(min(2, units),
                                                                            min(3, per_unit))},
     }
+
+
+async def add_cycle_indicators(session, cycle_id: int, count: int, *, answered_by: int) -> None:
+    """EXAMPLE DATA: ``count`` more indicators in an open cycle, spread over its
+    office's bidang, each with its target and an answer (the four kinds of
+    ``LARGE_KINDS``: 13-digit rupiah, percent, people, a grade), written in bulk, so a
+    cycle of thousands of indicators reaches the compile step in seconds (the tests
+    and the benchmark of the documents)."""
+    from sqlalchemy import func, insert, select
+
+    from models import Cycle, CycleIndicator, Indicator, Submission, Unit
+    from models.enums import IndicatorLevel
+
+    cycle = await session.get(Cycle, cycle_id)
+    units = list((await session.execute(select(Unit.id).order_by(Unit.id))).scalars())
+    start = (await session.execute(select(func.count(Indicator.id)))).scalar_one()
+    rows = []
+    for n in range(count):
+        kind, unit, target, _answer = LARGE_KINDS[n % len(LARGE_KINDS)]
+        rows.append({
+            "office_id": cycle.office_id, "unit_id": units[n % len(units)],
+            "code": f"BSR-{start + n + 1:05d}", "level": IndicatorLevel.SASARAN,
+            "sasaran": long_name(f"Sasaran <{n % 40 + 1}> & \"strategis\" 🎯"),
+            "name": long_name(f"Indikator {n + 1} <kinerja> & \"capaian\" 'bidang' 📈"),
+            "definition": "Realisasi dibagi target dikali 100%", "unit_of_measure": unit,
+            "value_type": kind, "sort_order": 1000 + n})
+    await session.execute(insert(Indicator), rows)
+    ids = dict((await session.execute(select(Indicator.code, Indicator.id).where(
+        Indicator.code.in_([r["code"] for r in rows])))).all())
+    items, answers = [], []
+    for n, r in enumerate(rows):
+        kind, _unit, target, _answer = LARGE_KINDS[n % len(LARGE_KINDS)]
+        text = kind == ValueType.TEXT
+        items.append({"cycle_id": cycle_id, "indicator_id": ids[r["code"]],
+                      "unit_id": r["unit_id"], "position": 1000 + n,
+                      "target": None if text else target,
+                      "target_text": target if text else None})
+        if n % 9 == 8:
+            answers.append({"cycle_id": cycle_id, "indicator_id": ids[r["code"]], "revision": 1,
+                            "raw_text": "", "skipped": True, "note": "Data belum tersedia",
+                            "person_id": answered_by})
+            continue
+        value = (target * Decimal(90 + n % 20) / 100).quantize(Decimal(1)) if not text else None
+        answers.append({"cycle_id": cycle_id, "indicator_id": ids[r["code"]], "revision": 1,
+                        "raw_text": str(value or ""), "value": value,
+                        "value_text": 'B "baik" <cukup> & 🙂' if text else None,
+                        "note": "" if n % 5 else "Catatan <bidang> & \"verifikasi\"",
+                        "person_id": answered_by})
+    await session.execute(insert(CycleIndicator), items)
+    await session.execute(insert(Submission), answers)

@@ -132,6 +132,9 @@ class Harness:
             await asyncio.sleep(0.02)
             if self.emulator.updates_pending() or await self.intake.pending():
                 continue
+            compiler = self.app.bot_data.get("compiler")
+            if compiler is not None and await compiler.busy():
+                continue  # a compile in the background: its message is yet to come
             await self.sender.drain(timeout=max(0.1, end - loop.time()))
             async with self.sessionmaker() as session:
                 unsent = (await session.execute(

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 from pathlib import Path
 
 from sqlalchemy import select
@@ -74,22 +75,33 @@ class FileStore:
                   mime_type: str = "application/octet-stream", *, limit: bool = False) -> StoredFile:
         if limit and self.max_bytes is not None and len(data) > self.max_bytes:
             raise FileTooLarge(len(data), self.max_bytes)
+        digest = self.write_blob(data)
+        return await self.record(session, digest, len(data), filename, mime_type)
+
+    def write_blob(self, data: bytes) -> str:
+        """Hash ``data`` and write it under its sha256 (once); returns the sha256. Plain
+        blocking work: a worker thread may do it (the documents are built there)."""
         digest = hashlib.sha256(data).hexdigest()
         path = self.path_for(digest)
         if not path.exists():
             if not path.parent.is_dir():
                 private_dir(self.root)
                 private_dir(path.parent)
-            tmp = path.with_suffix(".tmp")
+            tmp = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
             write_private(tmp, data)
             tmp.replace(path)
+        return digest
+
+    async def record(self, session: AsyncSession, digest: str, size: int, filename: str = "",
+                     mime_type: str = "application/octet-stream") -> StoredFile:
+        """The ``stored_file`` row of a blob written by :meth:`write_blob`."""
         existing = (
             await session.execute(select(StoredFile).where(StoredFile.sha256 == digest))
         ).scalar_one_or_none()
         if existing is not None:
             return existing
         # a Telegram file name can be longer than the column (PostgreSQL would refuse it)
-        row = StoredFile(sha256=digest, size=len(data), mime_type=(mime_type or "")[:100],
+        row = StoredFile(sha256=digest, size=size, mime_type=(mime_type or "")[:100],
                          filename=(filename or "")[:255])
         session.add(row)
         await session.flush()

@@ -442,6 +442,7 @@ def duration_text(minutes: int, day_minutes: int) -> str:
 TEXTS.update({
     "g.compiling": "Menyusun dokumen {period}... mohon tunggu.",
     "g.compiled": "Dokumen {period} versi {version} selesai disusun.",
+    "g.compile_busy": "Dokumen {period} sedang disusun. Hasilnya akan dikirim ke sini; mohon tunggu.",
     "g.compile_failed": "Dokumen gagal disusun. Silakan coba lagi; bila berulang, hubungi admin kantor.",
     "g.summary_head": "<b>Pengukuran Kinerja</b> - {period} (versi {version})",
     "g.summary_counts": (

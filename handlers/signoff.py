@@ -15,26 +15,28 @@ import logging
 import tempfile
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import select, update as sql_update
 from telegram import InputFile, Update
 from telegram.error import BadRequest
 from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
 from bot import archive, callbacks, render
 from bot.documents import (
-    compile_documents, compile_uploaded, document_data, stamp_numbered, verify_code,
+    compile_uploaded, document_data, stamp_numbered, verify_code,
     workbook_expectations,
 )
 from bot.texts import TEXTS, Raw, t
 from bot.workcal import format_wib
-from bot.workflow import NotFound, StaleAction, Workflow
+from bot.workflow import NotFound, StaleAction, Workflow, WorkflowError
 from handlers.common import (
     Context, action, clear_conversation, download, drop_buttons, file_route,
     get_conversation, reply, services, sessionmaker, set_conversation, text_route,
     transaction, typed_reason, typed_text,
 )
 from handlers.tasks import delivery_card
-from models import Approval, Delivery, Document, LetterNumber, Person, StepRun, StoredFile
+from models import (
+    Approval, CompileJob, Delivery, Document, LetterNumber, Person, StepRun, StoredFile,
+)
 from models.enums import DeliveryStatus, DocumentStatus, Role, StepStatus
 from reports.document_data import DocumentData, iter_lowest
 from reports.measure import summarise
@@ -136,8 +138,28 @@ def _now_text(context: Context) -> str:
 
 
 # ------------------------------------------------------------------ step 6: compile
+def compiler(context: Context):
+    """The background compiler (``bot.compiler``), started with the bot."""
+    from bot.compiler import Compiler
+
+    bot_data = context.application.bot_data
+    if bot_data.get("compiler") is None:  # an application started without post_init
+        bot_data["compiler"] = Compiler(bot_data["sessionmaker"],
+                                        compile_job_runner(context.application))
+        bot_data["compiler"].start()
+    return bot_data["compiler"]
+
+
+async def _open_job(session, run_id: int) -> CompileJob | None:
+    return (await session.execute(select(CompileJob).where(
+        CompileJob.run_id == run_id, CompileJob.finished_at.is_(None)))).scalars().first()
+
+
 @action(Role.KASUBAG, callback=True)
 async def compile_press(update: Update, context: Context, person: Person, cb) -> str | None:
+    """Records the compile (a ``CompileJob``, committed with this update) and returns:
+    the documents are built in the background (``bot.compiler``, :func:`run_compile_job`),
+    so nobody waits for them, the person who pressed included."""
     from bot.uploads import QuotaExceeded, check_versions
 
     try:
@@ -146,32 +168,166 @@ async def compile_press(update: Update, context: Context, person: Person, cb) ->
             period = wf.period(await wf.get_cycle(run.cycle_id))
             # at the cap of versions: said at once, the buttons stay (Ajukan still works)
             await check_versions(session, services(context).config, run.cycle_id)
+            busy = await _open_job(session, run.id) is not None
     except QuotaExceeded as exc:
         await reply(update, exc.message)
         return None
+    if busy:
+        return t("g.compile_busy", period=period)
     await drop_buttons(update)
     progress = await reply(update, t("g.compiling", period=period))
-    try:
-        async with transaction(context) as (session, wf):
-            run = await wf.get_run(cb.arg(0), lock=True)
+    async with transaction(context) as (session, wf):
+        run = await wf.get_run(cb.arg(0), lock=True)
+        run = await _open_run(wf, person, run.id, "compile")
+        if await _open_job(session, run.id) is None:
+            session.add(CompileJob(run_id=run.id, person_id=person.id,
+                                   chat_id=update.effective_chat.id,
+                                   message_id=getattr(progress, "message_id", None),
+                                   requested_at=wf.now))
+            await session.flush()
+    compiler(context).wake()
+    return None
+
+
+def compile_job_runner(application):
+    """``run_job`` of the application's :class:`bot.compiler.Compiler`."""
+    bot_data = application.bot_data
+
+    async def run(job_id: int):
+        return await run_compile_job(application.bot, bot_data["sessionmaker"],
+                                     bot_data["services"], job_id,
+                                     wake=lambda: _wake_sender(bot_data))
+    return run
+
+
+def _wake_sender(bot_data) -> None:
+    sender = bot_data.get("sender")
+    if sender is not None:
+        sender.wake()
+
+
+class _Changed(Exception):
+    """Another version was recorded while this one was built: build again."""
+
+
+async def run_compile_job(bot, sessionmaker, sv, job_id: int, *, wake=None,
+                          attempts: int = 3) -> Document | None:
+    """One compile job: its data loaded (a read-only session, closed before building),
+    the files built off the event loop, the version with the message that carries
+    them committed in a transaction of its own; then the progress message is edited.
+    A refusal (the step no longer open or held, the cap of versions reached) finishes
+    the job with the refusal told in the progress message."""
+    from bot.uploads import QuotaExceeded
+
+    sm = getattr(sessionmaker, "real", sessionmaker)
+    for _ in range(attempts):
+        try:
+            return await _compile_once(bot, sm, sv, job_id, wake)
+        except _Changed:
+            continue
+        except (QuotaExceeded, WorkflowError) as exc:
+            await _finish_job(bot, sm, sv, job_id, exc.message)
+            return None
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.exception("compile job %s failed", job_id)
+            await _finish_job(bot, sm, sv, job_id, t("g.compile_failed"),
+                              error=f"{exc.__class__.__name__}: {exc}")
+            return None
+    await _finish_job(bot, sm, sv, job_id, t("g.compile_failed"), error="changed meanwhile")
+    return None
+
+
+async def _compile_once(bot, sm, sv, job_id: int, wake) -> Document | None:
+    from bot import outbox
+    from bot.documents import build_off_loop, document_data, file_stem, record_version
+    from bot.uploads import check_versions
+
+    async with sm() as session:  # read only: no lock held while the files are built
+        job = await session.get(CompileJob, job_id)
+        if job is None or job.finished_at is not None:
+            return None
+        wf = Workflow(session, sv)
+        person = await session.get(Person, job.person_id)
+        run = await _open_run(wf, person, job.run_id, "compile")
+        cycle = await wf.get_cycle(run.cycle_id)
+        await check_versions(session, sv.config, cycle.id)
+        current = await wf.current_document(cycle.id)
+        version = (current.version + 1) if current else 1
+        data = await document_data(wf, cycle, version=version)
+        period = wf.period(cycle)
+        chat_id, message_id, run_id = job.chat_id, job.message_id, run.id
+    built = await build_off_loop(sv.store, data, file_stem(cycle, version))
+    # the summary measures every row: in the worker too, before the write transaction
+    text = await asyncio.to_thread(summary_text, data)
+    async with sm() as session:
+        async with session.begin():
+            # the first statement writes: on SQLite it takes the write lock at once
+            claimed = await session.execute(
+                sql_update(CompileJob).where(CompileJob.id == job_id,
+                                             CompileJob.finished_at.is_(None))
+                .values(error=""))
+            if claimed.rowcount == 0:
+                return None  # finished meanwhile
+            wf = Workflow(session, sv)
+            run = await wf.get_run(run_id, lock=True)
+            person = await session.get(Person, person.id)
             run = await _open_run(wf, person, run.id, "compile")
             cycle = await wf.get_cycle(run.cycle_id)
-            doc = await compile_documents(wf, person, cycle)
-            data = await document_data(wf, cycle, version=doc.version)
-            files = await _files(session, doc)
+            current = await wf.current_document(cycle.id)
+            if ((current.version + 1) if current else 1) != version:
+                raise _Changed()
+            await check_versions(session, sv.config, cycle.id)
+            doc = await record_version(wf, person, cycle, built, "compiled")
             await set_conversation(session, person.id, COMPILE, "review",
                                    {"run": run.id, "doc": doc.id})
-    except QuotaExceeded as exc:  # the cap reached meanwhile: nothing was stored
-        await progress.edit_text(exc.message)
-        return None
-    except Exception:
-        await progress.edit_text(t("g.compile_failed"))
-        raise
-    await progress.edit_text(t("g.compiled", period=period, version=doc.version))
-    await _send_documents(update, context, files,
-                          summary_text(data) + "\n\n" + t("g.compile_hint"),
-                          _compiled_buttons(run.id, doc.id))
-    return None
+            await session.execute(sql_update(CompileJob).where(CompileJob.id == job_id)
+                                  .values(finished_at=wf.now, document_id=doc.id))
+            files = [{"file_id": fid, "kind": kind} for fid, kind in (
+                (doc.workbook_file_id, "document"), (doc.pdf_file_id, "document"),
+                (doc.chart_file_id, "photo")) if fid]
+            await outbox.enqueue(session, person, "compiled",
+                                 text + "\n\n" + t("g.compile_hint"),
+                                 _compiled_buttons(run.id, doc.id), at=wf.now, files=files,
+                                 chat_id=chat_id)
+    if wake is not None:
+        wake()
+    await _tell_progress(bot, chat_id, message_id,
+                         t("g.compiled", period=period, version=doc.version))
+    return doc
+
+
+async def _finish_job(bot, sm, sv, job_id: int, text: str, *, error: str = "") -> None:
+    async with sm() as session:
+        async with session.begin():
+            # the first statement writes (SQLite: the write lock at once, no upgrade)
+            done = await session.execute(
+                sql_update(CompileJob).where(CompileJob.id == job_id,
+                                             CompileJob.finished_at.is_(None))
+                .values(finished_at=sv.clock.now(), error=(error or text)[:1000]))
+            if done.rowcount == 0:
+                return
+            job = await session.get(CompileJob, job_id)
+            chat_id, message_id = job.chat_id, job.message_id
+    await _tell_progress(bot, chat_id, message_id, text)
+
+
+async def _tell_progress(bot, chat_id: int | None, message_id: int | None, text: str) -> None:
+    """The progress message says how the compile ended (a new message when it cannot
+    be edited). Not in the outbox: cosmetic, the documents come in the outbox."""
+    if bot is None or chat_id is None:
+        return
+    try:
+        if message_id is not None:
+            await bot.edit_message_text(text, chat_id=chat_id, message_id=message_id)
+        else:
+            await bot.send_message(chat_id, text)
+    except BadRequest as exc:
+        if "not modified" not in exc.message.lower():
+            log.info("could not edit the progress message %s: %s", message_id, exc)
+    except Exception as exc:  # the network: the documents are on their way regardless
+        log.info("could not tell the compile's end to chat %s: %s", chat_id, exc)
 
 
 @file_route(COMPILE)
@@ -191,7 +347,11 @@ async def compile_upload(update: Update, context: Context, person: Person, conv)
     got = await download(update, context, sv.store.max_bytes)
     async with transaction(context) as (session, wf):
         run = await _open_run(wf, person, conv.data["run"], "compile")
-        codes, types = await workbook_expectations(wf, await wf.get_cycle(run.cycle_id))
+        cycle = await wf.get_cycle(run.cycle_id)
+        if await _open_job(session, run.id) is not None:
+            await reply(update, t("g.compile_busy", period=wf.period(cycle)))
+            return
+        codes, types = await workbook_expectations(wf, cycle)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "kiriman.xlsx"
         path.write_bytes(got[0])

@@ -3,6 +3,7 @@ from models.administration import ActingAppointment, ActingKind
 from models.base import Base, utcnow
 from models.documents import (
     Approval,
+    CompileJob,
     Delivery,
     Document,
     LetterCounter,
@@ -16,7 +17,7 @@ from models.records import AuditHead, AuditLog, Outbox, Reminder
 from models.workflow import Conversation, Cycle, CycleIndicator, Evidence, StepRun, Submission
 
 __all__ = [
-    "ActingAppointment", "ActingKind", "Approval", "AuditHead", "AuditLog", "Base", "Conversation", "Cycle", "CycleIndicator",
+    "ActingAppointment", "ActingKind", "Approval", "AuditHead", "AuditLog", "Base", "CompileJob", "Conversation", "Cycle", "CycleIndicator",
     "Delivery", "Document", "Evidence", "GroupChat", "Inbox", "Indicator", "Invitation", "LetterCounter",
     "LetterNumber", "Office", "Outbox", "Person", "Reminder", "StepRun",
     "StoredFile", "Submission", "Target", "Unit", "utcnow",

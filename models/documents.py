@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, enum_column, utcnow
@@ -120,3 +120,23 @@ class Delivery(Base):
     received_by: Mapped[str] = mapped_column(String(200), default="")
     receipt_file_id: Mapped[int | None] = mapped_column(ForeignKey("stored_file.id"))
     recorded_by_id: Mapped[int | None] = mapped_column(ForeignKey("person.id"))
+
+
+class CompileJob(Base):
+    """A press of "Susun dokumen" (step 6): recorded, and committed, with the press; the
+    documents are built in the background and the result is committed in its own
+    transaction (``bot.compiler``). One not finished when the bot stopped is resumed
+    at the next start."""
+
+    __tablename__ = "compile_job"
+    __table_args__ = (Index("ix_compile_job_open", "finished_at", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("step_run.id"))
+    person_id: Mapped[int] = mapped_column(ForeignKey("person.id"))
+    chat_id: Mapped[int | None] = mapped_column(BigInteger)
+    message_id: Mapped[int | None] = mapped_column(BigInteger)  # the progress message
+    requested_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None]
+    document_id: Mapped[int | None] = mapped_column(ForeignKey("document.id"))
+    error: Mapped[str] = mapped_column(Text, default="")

@@ -26,7 +26,9 @@ from reports.numbers import NumberParseError, format_duration, parse_number
 
 _ROMAN = {1: "I", 2: "II", 3: "III", 4: "IV"}
 
-#: Working minutes in one working day (office hours 07:30-16:00 WIB).
+#: Working minutes in one working day when the caller says nothing (office hours
+#: 07:30-16:00 WIB); the bot passes the office's own (``[calendar]`` office hours) as
+#: :attr:`DocumentData.day_minutes`.
 WORKING_DAY_MINUTES = 510
 
 #: The value an indicator holds: a number, a text (predicate "BB") or nothing yet.
@@ -89,7 +91,7 @@ class StepTiming:
     """How long one SOP step took, in working time, for the "Kepatuhan SOP" table.
 
     ``standard_text`` is the SOP's wording ("1-5 hari"); ``standard_max_minutes`` is
-    its upper bound in working minutes (1 day = :data:`WORKING_DAY_MINUTES`).
+    its upper bound in working minutes (1 day = :attr:`DocumentData.day_minutes`).
     ``actual_minutes`` is ``None`` while the step is still open.
     """
 
@@ -176,6 +178,8 @@ class DocumentData:
     text_scale: tuple[str, ...] = SAKIP_SCALE
     # the quarter of a quarterly document (1-4), None for an annual one
     quarter: int | None = None
+    # working minutes in one of the office's working days ("2 hari 3 jam")
+    day_minutes: int = WORKING_DAY_MINUTES
 
     @property
     def office_line(self) -> str:
@@ -304,12 +308,13 @@ def iter_lowest(
         yield item
 
 
-def format_working_minutes(minutes: int | None) -> str:
+def format_working_minutes(minutes: int | None, day_minutes: int = WORKING_DAY_MINUTES) -> str:
     """Working time in Indonesian: "2 hari 3 jam", "1 jam 5 menit", "25 menit".
 
-    One working day is :data:`WORKING_DAY_MINUTES` minutes (07:30-16:00). ``None``
-    (step still open) gives "-"; zero gives "0 menit".
+    One working day is ``day_minutes`` minutes (the office's hours, e.g. 07:30-16:00
+    is 510: :attr:`DocumentData.day_minutes`). ``None`` (step still open) gives "-";
+    zero gives "0 menit".
     """
     if minutes is None:
         return "-"
-    return format_duration(minutes, WORKING_DAY_MINUTES)
+    return format_duration(minutes, day_minutes)

@@ -756,7 +756,7 @@ class _DocumentWriter:
             status = "Terlambat" if late else "Tepat waktu"
         texts = [str(step.number), step.name, step.role_title, step.holder,
                  _local(step.started), _local(step.completed), step.standard_text,
-                 format_working_minutes(step.actual_minutes), status]
+                 format_working_minutes(step.actual_minutes, self.data.day_minutes), status]
         return [_Cell(text, fill=fill, color=color, style="B" if late and i == 8 else "")
                 for i, text in enumerate(texts)]
 

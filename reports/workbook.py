@@ -790,7 +790,7 @@ class _WorkbookBuilder:
             (_local_naive(step.started), "sk_date"),
             (_local_naive(step.completed), "sk_date"),
             (step.standard_text, text_style),
-            (format_working_minutes(step.actual_minutes), text_style),
+            (format_working_minutes(step.actual_minutes, self.data.day_minutes), text_style),
             (step.actual_minutes, "sk_late" if late else "sk_int"),
             (status, text_style),
         ]

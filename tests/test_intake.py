@@ -188,24 +188,21 @@ async def test_a_transaction_that_fails_to_commit_runs_again_and_is_not_lost(
     await user.wait_for(after=sent, text_contains="surat masuk")
 
 
-@pytest.mark.parametrize("dies_at", ["sendPhoto", "editMessageText"])
-async def test_a_compile_killed_midway_runs_again_in_another_order_and_the_card_arrives(
+@pytest.mark.parametrize("dies_at", ["editMessageReplyMarkup", "sendMessage"])
+async def test_a_compile_press_killed_midway_runs_again_in_another_order_and_the_card_arrives(
         harness, people, sessionmaker, services, clock, monkeypatch, dies_at):  # noqa: F811
-    """The crash run's failure (6 compile): the first run of "Susun dokumen" edited its
-    progress message to "selesai disusun" and sent the files, then died while Telegram
-    carried out the chart (the bot never heard back). The run at the next start was
-    slower, so the button was answered (``ANSWER_WITHIN``) at another point of it: its
-    calls came in another order than the journal's. The journal then stopped replaying
-    and made the progress edit again, Telegram refused it ("message is not modified"),
-    the handler aborted: the update was marked with the error and the summary card with
-    "Ajukan paraf" never came. Now a call already carried out is answered from the
-    journal whatever its position: the card arrives, the update has no error.
-    ``editMessageText``: the first run dies while Telegram carries out the progress
-    edit itself; the second run's edit is refused as not modified and counts as done."""
-    import bot.documents as documents
+    """The crash run's failure (6 compile), as the press is now: "Susun dokumen" drops
+    the card's buttons, sends the progress message and records a compile job; the
+    documents are built in the background (``bot.compiler``). The first run dies while
+    Telegram carries out one of the press's calls (the bot never heard back). The run at
+    the next start is slower, so the button is answered (``ANSWER_WITHIN``) at another
+    point of it: its calls come in another order than the journal's; a call already
+    carried out is answered from the journal whatever its position. The update commits
+    without an error, one job is recorded, one version is built and its card arrives."""
     import handlers.common as common
+    import handlers.signoff as signoff
     from bot import intake as intake_module
-    from models import Document
+    from models import CompileJob, Document
     from bot.scenario import has_button
     from tests.test_documents_service import drive_to_compile
     from tests.test_workflow import Walk
@@ -216,18 +213,17 @@ async def test_a_compile_killed_midway_runs_again_in_another_order_and_the_card_
     card = await kasubag.wait_for(has_button(f"cmp:{run6}"), timeout=30)
 
     # first run: quick (the button is answered at the end); it dies when Telegram has
-    # carried out the chart (or the progress edit) but before its answer reached the
-    # journal
+    # carried out the call but before its answer reached the journal
     monkeypatch.setattr(common, "ANSWER_WITHIN", 600.0)
     real_record = intake_module.CallJournal.record
 
-    def die_at_the_chart(self, method, answer, *key):
+    def die_at_the_call(self, method, answer, *key):
         if method == dies_at:
             monkeypatch.setattr(intake_module.CallJournal, "record", real_record)
             raise _Killed()
         real_record(self, method, answer, *key)
 
-    monkeypatch.setattr(intake_module.CallJournal, "record", die_at_the_chart)
+    monkeypatch.setattr(intake_module.CallJournal, "record", die_at_the_call)
     q = await kasubag.press(card, data=f"cmp:{run6}")
     for _ in range(3000):
         if harness.intake._processor.done():
@@ -235,20 +231,21 @@ async def test_a_compile_killed_midway_runs_again_in_another_order_and_the_card_
         await asyncio.sleep(0.01)
     assert harness.intake._processor.done()
     assert not [m for m in kasubag.messages if has_button("subm:")(m)]  # no card yet
-    assert any("selesai disusun" in (m.text or "") for m in kasubag.messages)
     rows = await _rows(sessionmaker)
     assert rows[-1][1] is False
+    async with sessionmaker() as s:  # the press did not commit: no job
+        assert (await s.execute(select(CompileJob))).scalars().all() == []
 
     # the run at the next start is slow (a loaded machine): the button is answered
-    # while the files are built, i.e. before the progress edit this time
-    real_build = documents._build_files
+    # before the buttons are dropped and the progress message is sent, this time
+    real_open_job = signoff._open_job
 
-    def slow_build(*args, **kwargs):
-        time.sleep(1.5)
-        return real_build(*args, **kwargs)
+    async def slow_open_job(*args, **kwargs):
+        await asyncio.sleep(0.6)
+        return await real_open_job(*args, **kwargs)
 
     monkeypatch.setattr(common, "ANSWER_WITHIN", 0.5)
-    monkeypatch.setattr(documents, "_build_files", slow_build)
+    monkeypatch.setattr(signoff, "_open_job", slow_open_job)
     await harness.stop_bot()
     await harness.start_bot()
     ready = await kasubag.wait_for(has_button("subm:"), after=q, timeout=60)
@@ -257,9 +254,13 @@ async def test_a_compile_killed_midway_runs_again_in_another_order_and_the_card_
     assert [(done, error) for _, done, error in await _rows(sessionmaker)][-1] == (True, "")
     async with sessionmaker() as s:
         versions = (await s.execute(select(Document.version))).scalars().all()
+        jobs = (await s.execute(select(CompileJob))).scalars().all()
     assert versions == [1]
+    assert len(jobs) == 1 and jobs[0].finished_at is not None and jobs[0].error == ""
     # the progress message was edited once, the documents were not sent twice
     texts = [m.text or "" for m in kasubag.messages]
     assert sum("selesai disusun" in t for t in texts) == 1
-    assert sum("Menyusun dokumen" in t for t in texts) == 0  # edited into "selesai"
+    # edited into "selesai"; a progress message whose answer never reached the journal
+    # was sent again by the second run (at least once), the first one stays as it is
+    assert sum("Menyusun dokumen" in t for t in texts) == (dies_at == "sendMessage")
     assert sum(m.document is not None for m in kasubag.messages) == 2

@@ -1,0 +1,117 @@
+"""Compiling the documents in the background (step 6, "Susun dokumen").
+
+Building the workbook, PDF and chart of a large office takes seconds. It must not hold
+the update of the person who pressed (its transaction, and on SQLite the write lock,
+last until its handlers return), so the press only records a :class:`CompileJob` and
+commits with its update; this runner then takes the job:
+
+1. its data is loaded in a read-only session (a fixed number of queries, closed before
+   building: no lock is held while the files are made);
+2. the files are built, hashed and written to the store in a worker thread (the event
+   loop keeps serving everybody else);
+3. the result (the version, the person's conversation, the message with the files in
+   the outbox, the job marked finished) is committed in a transaction of its own.
+
+A job not finished when the process died is in the database: :meth:`Compiler.start`
+runs it again (its files are content-addressed, so a second build stores nothing
+twice; its version is recorded once, with the job's mark). Jobs run one at a time.
+
+The work of one job is given as ``run_job(job_id)`` (``handlers.signoff`` renders the
+result); this module only finds and runs jobs.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+import logging
+from typing import Awaitable, Callable
+
+from sqlalchemy import select
+
+from models import CompileJob
+
+log = logging.getLogger(__name__)
+
+IDLE_POLL = 5.0  # seconds between looks for jobs when nobody asked
+EAGER_POLL = 0.02  # after a press: looks until its update has committed the job
+EAGER_FOR = 10.0
+
+
+class Compiler:
+    def __init__(self, sessionmaker, run_job: Callable[[int], Awaitable[object]]) -> None:
+        # never the update's shared session: a job commits on its own
+        self.sm = getattr(sessionmaker, "real", sessionmaker)
+        self.run_job = run_job
+        self._wake = asyncio.Event()
+        self._eager_until = 0.0
+        self._task: asyncio.Task | None = None
+        self.current: int | None = None  # the job being run
+        self.finished = 0
+
+    def wake(self) -> None:
+        """A job was recorded (its update may not have committed yet): look for it at
+        short intervals for a while."""
+        self._eager_until = asyncio.get_running_loop().time() + EAGER_FOR
+        self._wake.set()
+
+    async def open_jobs(self) -> list[int]:
+        async with self.sm() as session:
+            return list((await session.execute(
+                select(CompileJob.id).where(CompileJob.finished_at.is_(None))
+                .order_by(CompileJob.id))).scalars())
+
+    async def run_open(self) -> int:
+        """Run every unfinished job, oldest first; returns how many were run."""
+        done = 0
+        for job_id in await self.open_jobs():
+            self.current = job_id
+            try:
+                await self.run_job(job_id)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # the job stays open: tried again at the next look
+                log.exception("compile job %s failed", job_id)
+                continue
+            finally:
+                self.current = None
+            self.finished += 1
+            done += 1
+        return done
+
+    async def _loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                done = await self.run_open()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("looking for compile jobs failed")
+                done = 0
+            if done:
+                continue
+            eager = loop.time() < self._eager_until
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), EAGER_POLL if eager else IDLE_POLL)
+            self._wake.clear()
+
+    def start(self) -> asyncio.Task:
+        """Run the jobs left by an earlier run, then each new one. The task runs in a
+        context of its own: not the update that happened to start it."""
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(
+                self._loop(), name="compiler", context=contextvars.Context())
+        return self._task
+
+    async def stop(self) -> None:
+        """Stop; a job cut off is unfinished in the database and runs at the next start."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def busy(self) -> bool:
+        """A job is running or recorded and not finished."""
+        return self.current is not None or bool(await self.open_jobs())
