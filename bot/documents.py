@@ -60,8 +60,12 @@ async def indicator_rows(wf: Workflow, cycle: Cycle) -> list[IndicatorRow]:
                              period_realisasi=fig.realisasi)
         evidence: tuple[str, ...] = ()
         note = ""
+        analysis: dict = {}
         if sub is not None:
             note = sub.note or ("Dilewati" if sub.skipped else "")
+            if not sub.skipped:
+                analysis = dict(penghambat=sub.penghambat or "", upaya=sub.upaya or "",
+                                pendukung=sub.pendukung or "")
             files = (await s.execute(
                 select(StoredFile.filename).join(Evidence, Evidence.file_id == StoredFile.id)
                 .where(Evidence.submission_id == sub.id))).scalars().all()
@@ -70,7 +74,7 @@ async def indicator_rows(wf: Workflow, cycle: Cycle) -> list[IndicatorRow]:
             bidang=units[item.unit_id].name, sasaran=ind.sasaran, code=ind.code, name=ind.name,
             definition=ind.definition, unit=ind.unit_of_measure, polarity=ind.polarity,
             lower_formula=ind.lower_formula, value_type=ind.value_type, target=target,
-            realisasi=real, note=note, evidence=evidence, **split))
+            realisasi=real, note=note, evidence=evidence, **split, **analysis))
     return rows
 
 
