@@ -410,6 +410,7 @@ TEXTS.update({
     "c.view_line": "{no}. {name}: <b>{value}</b>{evidence}{note}{who}",
     "c.view_note": "\n    catatan: {note}",
     "c.view_who": "\n    diisi oleh {name}",
+    "c.view_why": "\n    {label}: {text}",
     "c.status_open": "masih mengisi, putaran {round}",
     "c.status_done": "terkirim, putaran {round}",
     "c.status_skipped": "ditutup tanpa data",

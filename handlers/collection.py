@@ -13,6 +13,7 @@ from telegram.error import TelegramError
 from telegram.ext import CallbackQueryHandler
 
 from bot import callbacks, render
+from bot.entry_rules import analysis_of_sub
 from bot.texts import Raw, period_label, t
 from bot.workcal import format_wib
 from bot.workflow import NotAllowed, StaleAction, Workflow, WorkflowError
@@ -100,6 +101,8 @@ async def unit_view(wf: Workflow, cycle: Cycle, unit: Unit, number: int = 0
         sub = await wf.latest_submission(cycle.id, ind.id)
         count = await evidence_count(wf.s, sub)
         note = t("c.view_note", note=sub.note) if sub is not None and sub.note else ""
+        for name, text in analysis_of_sub(sub).items():  # the analysis of the capaian
+            note += t("c.view_why", label=t(f"e.why_label_{name}"), text=text)
         who = ""
         if sub is not None and sub.person_id != kabid_id:
             entered = await wf.s.get(Person, sub.person_id)

@@ -744,6 +744,8 @@ async def do_next(wf, entry, conv, cb) -> Move:
             return Move("evidence", ask(data, item.id, review=data.get("review", False),
                                         why=missing))
     elif any(entry_rules.analysis_required(wf, f) for f in data.get("why") or []):
+        if conv.state == "note":  # no note: back to the question that must be answered
+            return Move("evidence", data)
         raise InvalidInput(t("e.why_required"))
     state, data = advance(entry, data, item)
     return Move(state, data)

@@ -209,8 +209,11 @@ async def test_the_kasubag_returns_single_answers_and_only_those_are_asked_again
     scard = await press_and_wait(staf, scard, "Lanjut", "Ringkasan data")
     q = await staf.press(scard, text="Selesai")
     await staf.wait_for(after=q, text_contains="Terima kasih")
-    for value, nxt in [("4,1", "Indikator 2 dari 6"), ("85", "Indikator 3 dari 6"),
-                       ("70", "Indikator 4 dari 6")]:
+    card = await answer(kabid, "4,1", contains="faktor pendukung")  # 101,2 %
+    support = "Job fair <Liwa> & 12 perusahaan \"padat karya\" 🏭"
+    card = await answer(kabid, support, contains="Faktor pendukung tersimpan")
+    card = await press_and_wait(kabid, card, "Lanjut", "Indikator 2 dari 6")
+    for value, nxt in [("85", "Indikator 3 dari 6"), ("70", "Indikator 4 dari 6")]:
         card = await answer(kabid, value)
         card = await press_and_wait(kabid, card, "Lanjut", nxt)
     card = await press_and_wait(kabid, card, "Ringkasan", "Ringkasan data")
@@ -227,6 +230,7 @@ async def test_the_kasubag_returns_single_answers_and_only_those_are_asked_again
     sent = await kasubag.send_command("/status")
     board = await kasubag.wait_for(after=sent, text_contains="Siklus Triwulan III")
     view = await press_and_wait(kasubag, board, "Lihat data Bidang Pelatihan", "Data Bidang")
+    assert f"Faktor pendukung: {support}" in view.text  # the analysis is reviewed too
     picker = await press_and_wait(kasubag, view, "Kembalikan jawaban tertentu",
                                   "Pilih indikator yang perlu diperbaiki")
     assert "Dipilih: 0 indikator" in picker.text
@@ -293,8 +297,9 @@ async def test_the_kasubag_returns_single_answers_and_only_those_are_asked_again
     q = await staf.press(scard, text="Selesai")
     await staf.wait_for(after=q, text_contains="Terima kasih")
     await press_and_wait(kabid, card, "Kirim ke Kasubag", "telah dikirim")
-    assert [s.value for s in await subs(sm, cycle_id, "PPTK-01")] == [Decimal("4.1"),
-                                                                       Decimal("4.0")]
+    # 4,1 with its supporting factor, then the corrected 4,0 (asked its analysis anew)
+    assert [(s.value, s.pendukung) for s in await subs(sm, cycle_id, "PPTK-01")] == [
+        (Decimal("4.1"), ""), (Decimal("4.1"), support), (Decimal("4.0"), "")]
     assert [s.value for s in await subs(sm, cycle_id, "PPTK-04")] == [150, 180]
     assert (await latest(sm, cycle_id, "PPTK-04")).person_id == staf_person.id
     assert len(await subs(sm, cycle_id, "PPTK-02")) == 1  # the rest stayed as sent
