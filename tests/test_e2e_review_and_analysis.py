@@ -15,8 +15,8 @@ from sqlalchemy import select
 
 from bot.documents import document_data
 from bot.workflow import Workflow, WrongState
-from models import AuditLog, CycleIndicator, Indicator, StepRun, Submission
-from models.enums import Role, StepStatus
+from models import AuditLog, CycleIndicator, Indicator, StepRun, Submission, Target
+from models.enums import IndicatorLevel, Role, StepStatus
 from reports.pdf import build_pdf
 from reports.workbook import ANALYSIS_HEADER, OFFICE_SHEET, build_workbook
 from tests.e2e import harness, people  # noqa: F401  (fixtures)
@@ -311,3 +311,60 @@ async def test_the_kasubag_returns_single_answers_and_only_those_are_asked_again
     payload = json.loads(row.payload)
     assert [a["note"] for a in payload["answers"]] == [note1, note4]
     assert [a["to"] for a in payload["answers"]] == [kabid_person.id, staf_person.id]
+
+
+async def test_the_picker_pages_a_long_bidang_and_returns_an_answer_from_page_two(
+        harness, people, sessionmaker):
+    sm = sessionmaker
+    # twelve more indicators for the bidang, with long names a phone has to shorten
+    async with sm() as s, s.begin():
+        kabid_p = await person(s, Role.KABID, "PPTK")
+        for n in range(1, 13):
+            ind = Indicator(
+                office_id=kabid_p.office_id, unit_id=kabid_p.unit_id, code=f"PPTK-L{n:02d}",
+                level=IndicatorLevel.KEGIATAN, sort_order=100 + n, unit_of_measure="orang",
+                name=(f"Jumlah peserta pelatihan \"{n}\" <LPK Swasta> & BLK Liwa yang "
+                      f"ditempatkan di perusahaan mitra 🏭 angkatan {n}"))
+            s.add(ind)
+            await s.flush()
+            s.add_all([Target(indicator_id=ind.id, year=2024, period=p, value=Decimal(40))
+                       for p in (0, 3)])
+    cycle_id = await to_collection(harness, sm, units=("PPTK",))
+    async with sm() as s, s.begin():
+        wf = Workflow(s, harness.services)
+        kabid_p = await person(s, Role.KABID, "PPTK")
+        run = (await s.execute(select(StepRun).where(
+            StepRun.cycle_id == cycle_id, StepRun.step_no == 4))).scalar_one()
+        for item in await wf.cycle_items(cycle_id):
+            await wf.record_answer(kabid_p, run.id, item.id, raw_text="40", value=Decimal(40))
+        await wf.submit_unit(kabid_p, run.id)
+    harness.sender.wake()
+    await harness.settle()
+
+    kasubag = people.user(Role.KASUBAG)
+    sent = await kasubag.send_command("/status")
+    board = await kasubag.wait_for(after=sent, text_contains="Siklus Triwulan III")
+    view = await press_and_wait(kasubag, board, "Lihat data Bidang Pelatihan", "Data Bidang")
+    picker = await press_and_wait(kasubag, view, "Kembalikan jawaban tertentu",
+                                  "Pilih indikator yang perlu diperbaiki")
+    assert "Halaman 1 dari 2" in picker.text and "Berikutnya ›" in picker.button_texts
+    assert all(len(b) <= 64 for b in picker.button_texts)
+    assert all(len(d.encode()) <= 64 for d in (b.get("callback_data", "")
+                                               for b in picker.buttons))
+    picker = await press_and_wait(kasubag, picker, "Berikutnya ›", "Halaman 2 dari 2")
+    assert picker.edits  # paged in place
+    label = next(b for b in picker.button_texts if b.startswith("☐ 18."))
+    assert label.endswith("…")  # shortened at a word boundary
+    ask = await press_and_wait(kasubag, picker, label, "Tulis catatan")
+    assert 'peserta pelatihan "12" <LPK Swasta> & BLK' in ask.text
+    note = "Jumlahnya sama dengan angkatan 11 — salin-tempel? 🤔"
+    sent = await kasubag.reply_to(ask, note)
+    picker = await kasubag.wait_for(after=sent, text_contains="Dipilih: 1 indikator")
+    assert "Halaman 2 dari 2" in picker.text and note in picker.text
+    await press_and_wait(kasubag, picker, "Kembalikan 1 jawaban", "dikembalikan kepada")
+
+    kabid = people.user(Role.KABID, "PPTK")
+    back = await kabid.wait_for(text_contains="1 jawaban Bidang Pelatihan")
+    assert "angkatan 12" in back.text and note in back.text
+    card = await press_and_wait(kabid, back, "Mulai isi data", "Indikator 1 dari 1")
+    assert "angkatan 12" in card.text and f"Dikembalikan Kasubag: {note}" in card.text
