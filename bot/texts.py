@@ -297,7 +297,10 @@ TEXTS.update({
         "<b>Apa faktor pendukungnya?</b> Tulis satu kalimat singkat (paling banyak {limit} "
         "karakter)."
     ),
-    "e.why_optional": "Boleh dilewati: tekan <b>Lewati pertanyaan</b>, atau ketik nilai indikator berikutnya.",
+    "e.why_optional": (
+        "Boleh dilewati: tekan <b>Lewati pertanyaan</b>, atau ketik nilai indikator "
+        "berikutnya."
+    ),
     "e.why_mandatory": "Wajib diisi sebelum lanjut.",
     "e.why_label_penghambat": "Faktor penghambat",
     "e.why_label_upaya": "Upaya / rencana tindak lanjut",
