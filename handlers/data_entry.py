@@ -40,7 +40,8 @@ UX decisions:
 * A returned bidang starts again at the first indicator, the earlier answers shown and
   kept with "Tetap: <nilai>". When the Kasubag returned single answers, the run asks
   only those (the Kabid all of them, a staf the ones they answered), each card showing
-  the Kasubag's note.
+  the Kasubag's note; "Tetap" on one of them asks its analysis again (the note may be
+  about the analysis, not the number).
 * After the Kabid hands an indicator to a staf the card moves on to the next unanswered
   indicator that is still the Kabid's; a fresh start (after "Batal" or /batal) begins at
   the first unanswered one not handed over. The plausibility and reading rules are the
@@ -738,11 +739,15 @@ async def do_next(wf, entry, conv, cb) -> Move:
         sub = await wf.latest_submission(entry.cycle.id, item.indicator_id)
         if sub is None:
             raise StaleAction()
-        missing = await entry_rules.missing_analysis(wf, entry.cycle, entry.ind(item), item,
-                                                     sub)
-        if missing:  # kept, but its mandatory analysis is still to be written
+        if item.id in entry.returned:  # a returned answer kept: its analysis asked again
+            ask_again = await entry_rules.analysis_for(wf, entry.cycle, entry.ind(item),
+                                                       item, sub)
+        else:
+            ask_again = await entry_rules.missing_analysis(wf, entry.cycle, entry.ind(item),
+                                                           item, sub)
+        if ask_again:  # kept, but its analysis is (still) to be written
             return Move("evidence", ask(data, item.id, review=data.get("review", False),
-                                        why=missing))
+                                        why=ask_again))
     elif any(entry_rules.analysis_required(wf, f) for f in data.get("why") or []):
         if conv.state == "note":  # no note: back to the question that must be answered
             return Move("evidence", data)

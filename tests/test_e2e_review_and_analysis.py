@@ -292,7 +292,12 @@ async def test_the_kasubag_returns_single_answers_and_only_those_are_asked_again
     # the staf corrects theirs (only that one), then the Kabid sends again
     scard = await press_and_wait(staf, sback, "Mulai isi data", "Indikator 1 dari 1")
     assert f"Dikembalikan Kasubag: {note4}" in scard.text
-    scard = await answer(staf, "180")
+    # the value stays; "Tetap" on a returned answer asks its analysis again (75 %)
+    scard = await press_and_wait(staf, scard, "Tetap", "faktor penghambat")
+    assert "Indikator 1 dari 1" in scard.text
+    reason = "Dua perusahaan <PT Maju & PT \"Jaya\"> menunda rekrutmen 😔"
+    scard = await answer(staf, reason, contains="upaya / rencana tindak lanjut")
+    scard = await press_and_wait(staf, scard, "Lewati pertanyaan", "Kirim foto/dokumen")
     scard = await press_and_wait(staf, scard, "Lanjut", "Ringkasan data")
     q = await staf.press(scard, text="Selesai")
     await staf.wait_for(after=q, text_contains="Terima kasih")
@@ -300,7 +305,8 @@ async def test_the_kasubag_returns_single_answers_and_only_those_are_asked_again
     # 4,1 with its supporting factor, then the corrected 4,0 (asked its analysis anew)
     assert [(s.value, s.pendukung) for s in await subs(sm, cycle_id, "PPTK-01")] == [
         (Decimal("4.1"), ""), (Decimal("4.1"), support), (Decimal("4.0"), "")]
-    assert [s.value for s in await subs(sm, cycle_id, "PPTK-04")] == [150, 180]
+    assert [(s.value, s.penghambat) for s in await subs(sm, cycle_id, "PPTK-04")] == [
+        (150, ""), (150, reason)]
     assert (await latest(sm, cycle_id, "PPTK-04")).person_id == staf_person.id
     assert len(await subs(sm, cycle_id, "PPTK-02")) == 1  # the rest stayed as sent
 
