@@ -96,6 +96,11 @@ class MeasurementConfig:
     text_scale: list[str] = field(
         default_factory=lambda: ["D", "C", "CC", "B", "BB", "A", "AA"]
     )
+    # analysis with the numbers (issue 13): under this capaian (percent) the bot asks the
+    # hindering factor and the follow-up plan; above 100 % an optional supporting factor
+    analysis_threshold: float = 100.0
+    # true: the hindering factor and the follow-up plan cannot be skipped
+    analysis_mandatory: bool = False
 
 
 @dataclass
@@ -282,6 +287,8 @@ def _validate(cfg: Config) -> None:
     if len({" ".join(g.casefold().split()) for g in m.text_scale}) != len(m.text_scale) or any(
             not g.strip() for g in m.text_scale):
         raise ConfigError("measurement.text_scale: tiap nilai harus diisi dan berbeda")
+    if not 0 < m.analysis_threshold <= 1000:
+        raise ConfigError("measurement.analysis_threshold: harus di atas 0 dan paling banyak 1000")
     if not 0 < cfg.reminders.share_of_time < 1:
         raise ConfigError("reminders.share_of_time: harus antara 0 dan 1")
     if cfg.reminders.escalation_interval_working_days < 1:

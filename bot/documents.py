@@ -71,7 +71,8 @@ async def indicator_rows(wf: Workflow, cycle: Cycle) -> list[IndicatorRow]:
                      Submission.revision == latest.c.rev, Submission.cycle_id == cycle.id)
     subs = {sub.indicator_id: sub for sub in (await s.execute(
         select(Submission.id, Submission.indicator_id, Submission.value,
-               Submission.value_text, Submission.skipped, Submission.note)
+               Submission.value_text, Submission.skipped, Submission.note,
+               Submission.penghambat, Submission.upaya, Submission.pendukung)
         .join(latest, on_latest))).all()}
     files: dict[int, list[str]] = {}
     for sub_id, name in (await s.execute(
@@ -94,14 +95,18 @@ async def indicator_rows(wf: Workflow, cycle: Cycle) -> list[IndicatorRow]:
                              period_realisasi=fig.realisasi)
         evidence: tuple[str, ...] = ()
         note = ""
+        analysis: dict = {}
         if sub is not None:
             note = sub.note or ("Dilewati" if sub.skipped else "")
             evidence = tuple(files.get(sub.id, ()))
+            if not sub.skipped:
+                analysis = dict(penghambat=sub.penghambat or "", upaya=sub.upaya or "",
+                                pendukung=sub.pendukung or "")
         rows.append(IndicatorRow(
             bidang=units[ind.unit_id].name, sasaran=ind.sasaran, code=ind.code, name=ind.name,
             definition=ind.definition, unit=ind.unit_of_measure, polarity=ind.polarity,
             lower_formula=ind.lower_formula, value_type=ind.value_type, target=target,
-            realisasi=real, note=note, evidence=evidence, **split))
+            realisasi=real, note=note, evidence=evidence, **split, **analysis))
     return rows
 
 

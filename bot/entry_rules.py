@@ -8,13 +8,19 @@
   "64.0") is offered in each of its readings; nothing is saved until one is chosen.
 * Evidence sent before the value (``pending evidence``) waits in the conversation, per
   indicator, and is attached to the revision that the value makes.
+* Analysis (LKjIP "analisis capaian"): after a value whose capaian is under
+  ``[measurement] analysis_threshold`` the hindering factor and the follow-up plan are
+  asked, above 100 % the supporting factor. The capaian is the one the document shows
+  (for a quarterly cycle the "s.d." figures). A text that is only a number is never
+  taken as an analysis answer (``is_number``).
 """
 from __future__ import annotations
 
 from decimal import Decimal
 
 from bot.texts import t
-from reports.numbers import ParsedNumber
+from reports.measure import Capaian, capaian
+from reports.numbers import NumberParseError, ParsedNumber, parse_number
 
 TARGET_HIGH = 4   # a value more than 4 times the target is asked about
 TARGET_LOW = 10   # a value under a tenth of the target is asked about
@@ -82,3 +88,86 @@ def take_pending_evidence(data: dict, item_id: int, carried: list[int]) -> list[
     else:
         data.pop("early", None)
     return [f for f in files if f not in carried]
+
+
+# ----------------------------------------------------------------- analysis
+ANALYSIS_FIELDS = ("penghambat", "upaya", "pendukung")
+BELOW = ("penghambat", "upaya")   # under the threshold: both asked, skippable unless
+ABOVE = ("pendukung",)            # mandatory; above 100 %: optional
+
+
+def analysis_fields(result: Capaian, threshold: Decimal) -> list[str]:
+    """The analysis questions a measured value calls for, in the order they are asked."""
+    if result.percent is not None:
+        if result.percent < threshold:
+            return list(BELOW)
+        if result.percent > 100:
+            return list(ABOVE)
+        return []
+    if result.reached is False:  # no percentage (target 0, a predicate): the verdict
+        return list(BELOW)
+    return []
+
+
+def is_number(text: str) -> bool:
+    """True when the whole text reads as a number ("12,5", "1.250", "85 %")."""
+    try:
+        parse_number((text or "").strip())
+    except NumberParseError:
+        return False
+    return True
+
+
+async def answer_capaian(session, cycle, indicator, item, value: Decimal | None,
+                         value_text: str | None, *, text_scale=()) -> Capaian:
+    """The capaian of an answer as the measurement document computes it."""
+    from bot.periods import quarter_history, splits
+    from models.enums import ValueType
+
+    if indicator.value_type == ValueType.TEXT:
+        target, real = item.target_text, value_text
+    else:
+        target, real = item.target, value
+        if splits(cycle, indicator):
+            history = await quarter_history(session, cycle, [indicator.id])
+            fig = history.figures(indicator, real, target)
+            target, real = fig.target_sd, fig.realisasi_sd
+    return capaian(target, real, polarity=indicator.polarity,
+                   lower_formula=indicator.lower_formula, value_type=indicator.value_type,
+                   text_scale=tuple(text_scale) or None)
+
+
+async def analysis_of(wf, cycle, indicator, item, sub) -> tuple[Capaian | None, list[str]]:
+    """The capaian of the saved answer ``sub`` and the analysis questions it calls for
+    (none for a skip)."""
+    if sub is None or sub.skipped:
+        return None, []
+    cfg = wf.sv.config.measurement
+    result = await answer_capaian(wf.s, cycle, indicator, item, sub.value, sub.value_text,
+                                  text_scale=cfg.text_scale)
+    return result, analysis_fields(result, Decimal(str(cfg.analysis_threshold)))
+
+
+async def analysis_for(wf, cycle, indicator, item, sub) -> list[str]:
+    """The analysis questions for the saved answer ``sub``."""
+    return (await analysis_of(wf, cycle, indicator, item, sub))[1]
+
+
+def analysis_of_sub(sub) -> dict[str, str]:
+    """The analysis answers a revision holds (carried into the next one that keeps the
+    value)."""
+    if sub is None:
+        return {}
+    return {f: getattr(sub, f) for f in ANALYSIS_FIELDS if (getattr(sub, f) or "").strip()}
+
+
+def analysis_required(wf, field: str) -> bool:
+    """The hindering factor and the follow-up plan cannot be skipped when the config
+    makes them mandatory; the supporting factor always can."""
+    return field in BELOW and bool(wf.sv.config.measurement.analysis_mandatory)
+
+
+async def missing_analysis(wf, cycle, indicator, item, sub) -> list[str]:
+    """The mandatory analysis answers the saved answer still lacks."""
+    return [f for f in await analysis_for(wf, cycle, indicator, item, sub)
+            if analysis_required(wf, f) and not (getattr(sub, f) or "").strip()]

@@ -49,6 +49,14 @@ TEXTS: dict[str, str] = {
     "err.unit_not_done": "Masih ada bidang yang belum mengirim data: {units}.",
     "err.answers_missing": "Masih ada {count} indikator yang belum diisi atau dilewati.",
     "err.reason_required": "Alasan pengembalian wajib diisi.",
+    "err.pick_answers": "Pilih paling sedikit satu indikator yang dikembalikan.",
+    "err.not_returned": (
+        "Jawaban ini tidak dikembalikan Kasubag; jawaban itu tetap seperti yang sudah dikirim."
+    ),
+    "err.analysis_missing": (
+        "Masih ada {count} indikator di bawah target yang belum diisi faktor penghambat dan "
+        "upayanya."
+    ),
     "err.generic": "Maaf, terjadi kesalahan. Silakan coba lagi sebentar lagi.",
     "err.private_only": (
         "Bot ini hanya melayani percakapan pribadi. Silakan buka chat pribadi dengan bot; "
@@ -87,6 +95,12 @@ TEXTS: dict[str, str] = {
         "Pengumpulan data {period} ditutup oleh {sender}. Bidang yang tidak mengirim: {units}. "
         "Langkah 5 (mengolah data) dimulai. Batas waktu: {due}"
     ),
+    "n.answers_returned": (
+        "<b>{count} jawaban {unit} dikembalikan</b> oleh {sender} untuk diperbaiki:\n"
+        "{lines}\nJawaban lain tetap seperti yang sudah dikirim. Batas waktu baru: {due}"
+    ),
+    "n.answer_returned_line": "• <b>{name}</b>\n   Catatan: {note}",
+    "n.answer_returned_by": "\n   (diperbaiki oleh {name})",
     "n.unit_returned": (
         "<b>Data {unit} dikembalikan</b> oleh {sender} untuk diperbaiki.\n"
         "Catatan: {note}\nBatas waktu baru: {due}"
@@ -268,6 +282,38 @@ TEXTS.update({
     "e.evidence_dup": "Berkas ini sudah dilampirkan sebagai bukti indikator ini.",
     "e.note_prompt": "Tulis catatan untuk indikator <b>{name}</b> (paling banyak {limit} karakter), lalu kirim.",
     "e.note_saved": "✏️ Catatan tersimpan.",
+    "e.why_below": "📉 Capaian {capaian}: di bawah target.",
+    "e.why_above": "📈 Capaian {capaian}: melampaui target.",
+    "e.why_not_met": "📉 Target belum tercapai.",
+    "e.ask_penghambat": (
+        "<b>Apa faktor penghambatnya?</b> Tulis satu kalimat singkat (paling banyak {limit} "
+        "karakter)."
+    ),
+    "e.ask_upaya": (
+        "<b>Apa upaya / rencana tindak lanjutnya?</b> Tulis satu kalimat singkat (paling "
+        "banyak {limit} karakter)."
+    ),
+    "e.ask_pendukung": (
+        "<b>Apa faktor pendukungnya?</b> Tulis satu kalimat singkat (paling banyak {limit} "
+        "karakter)."
+    ),
+    "e.why_optional": (
+        "Boleh dilewati: tekan <b>Lewati pertanyaan</b>, atau ketik nilai indikator "
+        "berikutnya."
+    ),
+    "e.why_mandatory": "Wajib diisi sebelum lanjut.",
+    "e.why_label_penghambat": "Faktor penghambat",
+    "e.why_label_upaya": "Upaya / rencana tindak lanjut",
+    "e.why_label_pendukung": "Faktor pendukung",
+    "e.why_line": "{label}: {text}",
+    "e.why_saved": "✏️ {label} tersimpan.",
+    "e.why_invalid": "{label} harus diisi, paling banyak {limit} karakter.",
+    "e.why_number": (
+        "Angka \"{raw}\" bukan jawaban pertanyaan ini. Tulis {label} dengan kata-kata."
+    ),
+    "e.why_left": "{label} untuk <b>{name}</b> tidak diisi.",
+    "e.why_required": "Isi dulu faktor penghambat dan upayanya.",
+    "e.returned_note": "↩️ Dikembalikan Kasubag: {note}",
     "e.note_invalid": "Catatan harus diisi, paling banyak {limit} karakter.",
     "e.evidence_hint": "Untuk menulis catatan tekan <b>Tambah catatan</b>; untuk indikator berikutnya tekan <b>Lanjut</b>.",
     "e.file_first": "Isi dulu nilai indikatornya; bukti dukung dikirim sesudah nilai tersimpan.",
@@ -336,8 +382,30 @@ TEXTS.update({
     "e.b_resume": "Lanjutkan",
     "e.b_self": "Kabid sendiri",
     "e.b_no_note": "Lanjut tanpa catatan ▶",
+    "e.b_why_skip": "Lewati pertanyaan",
     "c.b_view": "Lihat data {unit}",
     "c.b_return": "Kembalikan data {unit}",
+    "c.b_return_some": "Kembalikan jawaban tertentu",
+    "c.pick_head": (
+        "<b>Kembalikan jawaban {unit}</b>\nPilih indikator yang perlu diperbaiki; "
+        "setiap indikator diberi catatan. Jawaban lain tetap terkirim."
+    ),
+    "c.pick_line": "{mark} {no}. {name}: <b>{value}</b>{note}",
+    "c.pick_note": "\n    catatan: {note}",
+    "c.pick_count": "Dipilih: {count} indikator.",
+    "c.b_pick": "{mark} {no}. {name}",
+    "c.b_pick_send": "Kembalikan {count} jawaban",
+    "c.b_pick_cancel": "Batal",
+    "c.ask_item_note": (
+        "Tulis catatan untuk <b>{name}</b> (jawaban: {value}): apa yang perlu diperbaiki? "
+        "(balas pesan ini)"
+    ),
+    "c.pick_cancelled": "Pengembalian jawaban dibatalkan.",
+    "c.pick_use_buttons": "Pilih indikator dengan tombol pada daftar, atau tekan Batal.",
+    "c.answers_returned": (
+        "↩️ {count} jawaban {unit} dikembalikan kepada {name}. Jawaban lain tetap terkirim."
+    ),
+    "c.run_note_answers": "{count} jawaban dikembalikan",
     "c.b_close": "Tutup pengumpulan",
     "c.b_close_yes": "Ya, tutup sekarang",
     "c.b_close_no": "Batal",
@@ -345,6 +413,7 @@ TEXTS.update({
     "c.view_line": "{no}. {name}: <b>{value}</b>{evidence}{note}{who}",
     "c.view_note": "\n    catatan: {note}",
     "c.view_who": "\n    diisi oleh {name}",
+    "c.view_why": "\n    {label}: {text}",
     "c.status_open": "masih mengisi, putaran {round}",
     "c.status_done": "terkirim, putaran {round}",
     "c.status_skipped": "ditutup tanpa data",

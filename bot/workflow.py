@@ -35,6 +35,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import audit, callbacks
+from bot.entry_rules import ANALYSIS_FIELDS, missing_analysis
 from bot.authority import Capacity, holding_capacity, may_hold, who_may_text
 from bot.outbox import enqueue
 from bot.services import Services
@@ -55,6 +56,7 @@ from models import (
     Person,
     StepRun,
     StoredFile,
+    ReturnedAnswer,
     Submission,
     Target,
     Unit,
@@ -511,19 +513,26 @@ class Workflow:
                             raw_text: str, value: Decimal | None = None,
                             value_text: str | None = None, note: str = "",
                             skipped: bool = False,
-                            evidence_file_ids: Iterable[int] = ()) -> Submission:
+                            evidence_file_ids: Iterable[int] = (),
+                            analysis: dict[str, str] | None = None) -> Submission:
+        """A new revision of an answer. ``analysis``: the penghambat / upaya / pendukung
+        of the value (a revision that keeps the value carries them)."""
         run = await self.get_run(run_id)
         self._require_open(run, "collect")
         item = await self.s.get(CycleIndicator, item_id)
         if item is None or item.cycle_id != run.cycle_id or item.unit_id != run.unit_id:
             raise NotFound()
         await self._can_enter(actor, run, item)
+        await self._require_returned(run, item)
+        analysis = {k: v.strip() for k, v in (analysis or {}).items() if v and v.strip()}
+        if set(analysis) - set(ANALYSIS_FIELDS) or skipped and analysis:
+            raise InvalidInput()
         prev = await self.latest_submission(run.cycle_id, item.indicator_id)
         sub = Submission(
             cycle_id=run.cycle_id, indicator_id=item.indicator_id,
             revision=(prev.revision + 1) if prev else 1, raw_text=raw_text,
             value=value, value_text=value_text, note=note.strip(), skipped=skipped,
-            person_id=actor.id, created_at=self.now)
+            person_id=actor.id, created_at=self.now, **analysis)
         self.s.add(sub)
         await self.s.flush()
         self._latest[(run.cycle_id, item.indicator_id)] = sub
@@ -533,9 +542,25 @@ class Workflow:
         await self._audit("data.answer", actor, cycle, indicator=item.indicator_id,
                           revision=sub.revision, raw=raw_text,
                           value=str(value) if value is not None else value_text,
-                          skipped=skipped)
+                          skipped=skipped, **analysis)
         await self.s.flush()
         return sub
+
+    async def returned_answers(self, run: StepRun) -> dict[int, ReturnedAnswer]:
+        """The single answers sent back for this collect run, by cycle indicator id
+        (empty: the run asks every indicator of the bidang)."""
+        rows = (await self.s.execute(select(ReturnedAnswer).where(
+            ReturnedAnswer.run_id == run.id).order_by(ReturnedAnswer.id))).scalars()
+        return {r.item_id: r for r in rows}
+
+    async def _require_returned(self, run: StepRun, item: CycleIndicator) -> None:
+        """A run that asks only some answers again leaves the others as they were sent
+        (only a return opens a round after the first)."""
+        if run.round <= 1:
+            return
+        returned = await self.returned_answers(run)
+        if returned and item.id not in returned:
+            raise WrongState(t("err.not_returned"))
 
     async def add_evidence(self, actor: Person, run_id: int, submission_id: int,
                            file_id: int) -> None:
@@ -545,6 +570,12 @@ class Workflow:
         if sub is None or sub.cycle_id != run.cycle_id:
             raise NotFound()
         await self._can_enter(actor, run, None)
+        returned = await self.returned_answers(run)
+        if returned:
+            items = {i.indicator_id: i for i in await self.cycle_items(run.cycle_id, run.unit_id)}
+            item = items.get(sub.indicator_id)
+            if item is None or item.id not in returned:
+                raise WrongState(t("err.not_returned"))
         self.s.add(Evidence(submission_id=sub.id, file_id=file_id, added_by_id=actor.id))
         cycle = await self.get_cycle(run.cycle_id)
         await self._audit("data.evidence", actor, cycle, submission=sub.id, file=file_id)
@@ -594,6 +625,14 @@ class Workflow:
             raise WrongState(t("err.answers_missing", count=len(missing)))
         cycle = await self.get_cycle(run.cycle_id)
         items = await self.cycle_items(run.cycle_id, run.unit_id)
+        if self.sv.config.measurement.analysis_mandatory:
+            lacking = 0
+            for item in items:
+                ind = await self.s.get(Indicator, item.indicator_id)
+                sub = await self.latest_submission(run.cycle_id, item.indicator_id)
+                lacking += bool(await missing_analysis(self, cycle, ind, item, sub))
+            if lacking:
+                raise WrongState(t("err.analysis_missing", count=lacking))
         await self._complete(run, actor)
         await self._audit("data.submit", actor, cycle, unit=run.unit_id, run=run.id,
                           round=run.round, count=len(items))
@@ -710,6 +749,74 @@ class Workflow:
                            t("n.unit_returned", unit=unit_name(unit.name), sender=actor.name,
                              note=note.strip(), due=self.fmt_due(new.due_at)),
                            [[(t("b.start_entry"), callbacks.encode("ent", new.id))]])
+        return new
+
+    async def return_answers(self, actor: Person, cycle_id: int, unit_id: int,
+                             notes: dict[int, str]) -> StepRun:
+        """The Kasubag sends single answers of one bidang back, a note for each
+        (``notes``: cycle indicator id -> note). The bidang's new round asks only those;
+        the rest stays as sent. The Kabid is told, and the staf who answered one of them
+        is told of theirs."""
+        cycle = await self.get_cycle(cycle_id)
+        self._check_active(actor)
+        coordinator = await self._coordinator_of(cycle)
+        if coordinator is None or actor.id != coordinator.id:
+            raise NotAllowed()
+        notes = {int(k): (v or "").strip() for k, v in notes.items()}
+        if not notes:
+            raise InvalidInput(t("err.pick_answers"))
+        if any(not v for v in notes.values()):
+            raise InvalidInput(t("err.reason_required"))
+        collect = self.sop.first_of_kind("collect")
+        process = self.sop.next_step(collect.number)
+        proc_runs = await self._latest_runs(cycle.id, process.number)
+        if proc_runs and proc_runs[-1].status != StepStatus.OPEN:
+            raise WrongState(t("err.wrong_state", detail="data sudah selesai diolah."))
+        run = await self.collect_run_for(cycle.id, unit_id)
+        if run is None or run.status != StepStatus.DONE:
+            raise WrongState(t("err.wrong_state", detail="bidang ini belum mengirim data."))
+        items = {i.id: i for i in await self.cycle_items(cycle.id, unit_id)}
+        if any(k not in items for k in notes):
+            raise NotFound()
+        run.status = StepStatus.RETURNED
+        run.note = t("c.run_note_answers", count=len(notes))
+        new = await self._open_run(cycle, collect, unit_id=unit_id, round_=run.round + 1)
+        holder = await self.s.get(Person, new.assignee_id)
+        unit = await self.s.get(Unit, unit_id)
+        lines: dict[int, list[str]] = {}  # person id -> their lines
+        logged = []
+        for item_id in sorted(notes, key=lambda k: items[k].position):
+            item = items[item_id]
+            ind = await self.s.get(Indicator, item.indicator_id)
+            sub = await self.latest_submission(cycle.id, item.indicator_id)
+            corrector = holder
+            if (sub is not None and item.assigned_to_id and sub.person_id == item.assigned_to_id
+                    and sub.person_id != holder.id):
+                staff = await self.s.get(Person, sub.person_id)
+                if staff is not None and staff.active and staff.unit_id == unit_id:
+                    corrector = staff
+            self.s.add(ReturnedAnswer(run_id=new.id, item_id=item.id,
+                                      submission_id=sub.id if sub else None,
+                                      note=notes[item_id], person_id=corrector.id))
+            line = t("n.answer_returned_line", name=ind.name, note=notes[item_id])
+            lines.setdefault(holder.id, []).append(
+                line if corrector.id == holder.id
+                else line + t("n.answer_returned_by", name=corrector.name))
+            if corrector.id != holder.id:
+                lines.setdefault(corrector.id, []).append(line)
+            logged.append({"indicator": item.indicator_id, "note": notes[item_id],
+                           "submission": sub.id if sub else None, "to": corrector.id})
+        await self.s.flush()
+        await self._audit("data.return_answers", actor, cycle, unit=unit_id, run=run.id,
+                          new_run=new.id, answers=logged)
+        for person_id, person_lines in lines.items():
+            person = await self.s.get(Person, person_id)
+            await self._notify(person, "answers_returned",
+                               t("n.answers_returned", unit=unit_name(unit.name),
+                                 sender=actor.name, count=len(person_lines),
+                                 lines=Raw("\n".join(person_lines)),
+                                 due=self.fmt_due(new.due_at)),
+                               [[(t("b.start_entry"), callbacks.encode("ent", new.id))]])
         return new
 
     # ------------------------------------------------------------- steps 5 - 6

@@ -9,9 +9,11 @@ nothing.
 from __future__ import annotations
 
 from telegram import Update
+from telegram.error import TelegramError
 from telegram.ext import CallbackQueryHandler
 
 from bot import callbacks, render
+from bot.entry_rules import analysis_of_sub
 from bot.texts import Raw, period_label, t
 from bot.workcal import format_wib
 from bot.workflow import NotAllowed, StaleAction, Workflow, WorkflowError
@@ -99,6 +101,8 @@ async def unit_view(wf: Workflow, cycle: Cycle, unit: Unit, number: int = 0
         sub = await wf.latest_submission(cycle.id, ind.id)
         count = await evidence_count(wf.s, sub)
         note = t("c.view_note", note=sub.note) if sub is not None and sub.note else ""
+        for name, text in analysis_of_sub(sub).items():  # the analysis of the capaian
+            note += t("c.view_why", label=t(f"e.why_label_{name}"), text=text)
         who = ""
         if sub is not None and sub.person_id != kabid_id:
             entered = await wf.s.get(Person, sub.person_id)
@@ -113,6 +117,7 @@ async def unit_view(wf: Workflow, cycle: Cycle, unit: Unit, number: int = 0
     if nav:
         buttons.append(nav)
     if run.status == StepStatus.DONE and (proc is None or proc.status == StepStatus.OPEN):
+        buttons.append([(t("c.b_return_some"), callbacks.encode("rti", cycle.id, unit.id))])
         buttons.append([(_plain(t("c.b_return", unit=_short(unit.name))),
                          callbacks.encode("rtn", cycle.id, unit.id))])
     return pg.text, buttons
@@ -173,6 +178,152 @@ async def return_reason(update: Update, context: Context, person: Person, conv) 
             await clear_conversation(session, person.id)
         raise
     await reply(update, t("c.returned", unit=unit.name, name=holder.name, reason=reason))
+
+
+# ----------------------------------------------------------------- return single answers
+PICK = "rti"
+MAX_ITEM_NOTE = 500
+
+
+async def pick_card(wf: Workflow, cycle: Cycle, unit: Unit, data: dict) -> tuple[str, list]:
+    """The bidang's answers to pick from, paged (``rtip``); a picked one shows its note."""
+    items = await wf.cycle_items(cycle.id, unit.id)
+    notes = data.get("notes") or {}
+    lines, labels = [], []
+    for no, item in enumerate(items, start=1):
+        ind = await wf.s.get(Indicator, item.indicator_id)
+        sub = await wf.latest_submission(cycle.id, ind.id)
+        note = notes.get(str(item.id))
+        mark = "\u2611" if note else "\u2610"
+        lines.append(t("c.pick_line", mark=mark, no=no, name=ind.name,
+                       value=show_value(ind, sub),
+                       note=Raw(t("c.pick_note", note=note) if note else "")))
+        labels.append(render.button_text("c.b_pick", mark=mark, no=no, name=ind.name))
+    pg = render.page(t("c.pick_head", unit=unit.name), lines,
+                     t("c.pick_count", count=len(notes)), data.get("page", 0))
+    buttons = [[(labels[i], callbacks.encode("rtis", cycle.id, unit.id, items[i].id))]
+               for i in pg.items]
+    nav = render.pager("rtip", (cycle.id, unit.id), pg)
+    if nav:
+        buttons.append(nav)
+    if notes:
+        buttons.append([(t("c.b_pick_send", count=len(notes)),
+                         callbacks.encode("rtiok", cycle.id, unit.id))])
+    buttons.append([(t("c.b_pick_cancel"), callbacks.encode("rtix", cycle.id, unit.id))])
+    return pg.text, buttons
+
+
+async def _pick_conversation(session, person: Person, cycle_id: int, unit_id: int):
+    conv = await get_conversation(session, person.id)
+    if (conv is None or conv.kind != PICK or conv.data.get("cycle") != cycle_id
+            or conv.data.get("unit") != unit_id):
+        raise StaleAction()
+    return conv
+
+
+async def _remember_card(context: Context, person: Person, message) -> None:
+    if message is None:
+        return
+    async with transaction(context) as (session, _wf):
+        conv = await get_conversation(session, person.id)
+        if conv is not None and conv.kind == PICK:
+            conv.message_id = message.message_id
+
+
+@action(Role.KASUBAG, callback=True)
+async def pick_answers(update: Update, context: Context, person: Person, cb) -> str | None:
+    """"rti" opens the picker, "rtip" pages it, "rtis" picks an answer (its note is asked)
+    or unpicks it, "rtiok" returns the picked answers, "rtix" cancels."""
+    cycle_id, unit_id = cb.arg(0), cb.arg(1)
+    edit, force_reply, done = True, False, False
+    async with transaction(context) as (session, wf):
+        cycle = await wf.get_cycle(cycle_id)
+        await _require_coordinator(wf, cycle, person)
+        if cb.action != "rtix":
+            await _returnable(wf, cycle, unit_id)
+        unit = await session.get(Unit, unit_id)
+        if cb.action == "rti":
+            data = {"cycle": cycle.id, "unit": unit.id, "notes": {}, "page": 0}
+            await set_conversation(session, person.id, PICK, "pick", data)
+            text, buttons = await pick_card(wf, cycle, unit, data)
+            edit = False
+        else:
+            conv = await _pick_conversation(session, person, cycle_id, unit_id)
+            data = dict(conv.data)
+            if cb.action == "rtix":
+                await clear_conversation(session, person.id)
+                text, buttons, done = t("c.pick_cancelled"), None, True
+            elif cb.action == "rtiok":
+                notes = {int(k): v for k, v in (data.get("notes") or {}).items()}
+                new = await wf.return_answers(person, cycle.id, unit.id, notes)
+                await clear_conversation(session, person.id)
+                holder = await session.get(Person, new.assignee_id)
+                text, buttons, done = t("c.answers_returned", count=len(notes),
+                                        unit=unit.name, name=holder.name), None, True
+            else:
+                items = {i.id: i for i in await wf.cycle_items(cycle.id, unit.id)}
+                if cb.action == "rtip":
+                    data["page"] = cb.arg(2)
+                    state = "pick"
+                elif cb.arg(2) not in items:
+                    raise StaleAction()
+                elif str(cb.arg(2)) in (data.get("notes") or {}):  # unpick
+                    data["notes"] = {k: v for k, v in data["notes"].items()
+                                     if k != str(cb.arg(2))}
+                    data.pop("item", None)
+                    state = "pick"
+                else:  # picked: its note is asked
+                    data["item"] = cb.arg(2)
+                    state = "note"
+                await set_conversation(session, person.id, PICK, state, data)
+                if state == "note":
+                    item = items[cb.arg(2)]
+                    ind = await session.get(Indicator, item.indicator_id)
+                    sub = await wf.latest_submission(cycle.id, ind.id)
+                    text, buttons = t("c.ask_item_note", name=ind.name,
+                                      value=show_value(ind, sub)), None
+                    edit, force_reply = False, True
+                else:
+                    text, buttons = await pick_card(wf, cycle, unit, data)
+    if done:
+        await drop_buttons(update)
+        await reply(update, text)
+        return None
+    message = await reply(update, text, buttons, edit=edit, force_reply=force_reply)
+    if cb.action == "rti":
+        await _remember_card(context, person, message)
+    return None
+
+
+@text_route(PICK)
+async def pick_note(update: Update, context: Context, person: Person, conv) -> None:
+    """The note for the answer just picked; then the picker again, below."""
+    if conv.state != "note":
+        await reply(update, t("c.pick_use_buttons"))
+        return
+    note = await typed_reason(update, MAX_ITEM_NOTE, "c.reason_length")
+    if note is None:
+        return
+    async with transaction(context) as (session, wf):
+        conv = await _pick_conversation(session, person, conv.data.get("cycle"),
+                                        conv.data.get("unit"))
+        cycle = await wf.get_cycle(conv.data["cycle"])
+        unit = await session.get(Unit, conv.data["unit"])
+        data = dict(conv.data)
+        item_id = data.pop("item", None)
+        if item_id is not None:
+            data["notes"] = dict(data.get("notes") or {}, **{str(item_id): note})
+        old_card = conv.message_id
+        await set_conversation(session, person.id, PICK, "pick", data)
+        text, buttons = await pick_card(wf, cycle, unit, data)
+    if old_card:  # the earlier picker stays as a record, without buttons
+        try:
+            await context.bot.edit_message_reply_markup(
+                chat_id=update.effective_chat.id, message_id=old_card, reply_markup=None)
+        except TelegramError:
+            pass
+    message = await reply(update, text, buttons)
+    await _remember_card(context, person, message)
 
 
 # ----------------------------------------------------------------- close the collection
@@ -251,6 +402,8 @@ async def process_done(update: Update, context: Context, person: Person, cb) -> 
 def register(app) -> None:
     app.add_handler(CallbackQueryHandler(view_unit, pattern=callbacks.pattern("eview", "evpg")))
     app.add_handler(CallbackQueryHandler(ask_return, pattern=callbacks.pattern("rtn")))
+    app.add_handler(CallbackQueryHandler(
+        pick_answers, pattern=callbacks.pattern("rti", "rtip", "rtis", "rtiok", "rtix")))
     app.add_handler(CallbackQueryHandler(ask_close, pattern=callbacks.pattern("cls")))
     app.add_handler(CallbackQueryHandler(confirm_close,
                                          pattern=callbacks.pattern("clsok", "clsno")))

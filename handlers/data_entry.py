@@ -11,7 +11,13 @@ States of the conversation:
     confirm   an implausible value waits for "Ya, benar" / "Ulangi", an ambiguous number
               for one button per reading ("epick") (``data["pending"]``); nothing saved
     evidence  the answer is saved; a photo/document is evidence, "Lanjut" moves on, and
-              a value typed here is the next indicator's answer
+              a value typed here is the next indicator's answer. After a value under the
+              target the card asks the hindering factor, then the follow-up plan (above
+              the target: the supporting factor), the questions left in ``data["why"]``:
+              a typed sentence answers the first, "Lewati pertanyaan" skips it; a typed
+              number is never an analysis answer: it is the next indicator's value
+              (optional questions left unanswered) or, when the config makes them
+              mandatory, refused with a hint
     note      waiting for a note on the saved answer
     summary   every indicator with its value; Kirim ke Kasubag (Kabid) / Selesai (staf)
     assign    the Kabid hands indicators to staf of the bidang
@@ -32,7 +38,10 @@ UX decisions:
   or an Evidence row, never an overwrite. A new value keeps the evidence of the answer
   it replaces (a corrected figure is usually backed by the same document).
 * A returned bidang starts again at the first indicator, the earlier answers shown and
-  kept with "Tetap: <nilai>".
+  kept with "Tetap: <nilai>". When the Kasubag returned single answers, the run asks
+  only those (the Kabid all of them, a staf the ones they answered), each card showing
+  the Kasubag's note; "Tetap" on one of them asks its analysis again (the note may be
+  about the analysis, not the number).
 * After the Kabid hands an indicator to a staf the card moves on to the next unanswered
   indicator that is still the Kabid's; a fresh start (after "Batal" or /batal) begins at
   the first unanswered one not handed over. The plausibility and reading rules are the
@@ -71,7 +80,7 @@ from models import (
 )
 from models.enums import CycleKind, Role, StepStatus, ValueType
 from reports.numbers import (
-    NumberParseError, format_number, format_rupiah, parse_number, terbilang,
+    NumberParseError, format_number, format_percent, format_rupiah, parse_number, terbilang,
 )
 
 log = logging.getLogger(__name__)
@@ -79,6 +88,7 @@ log = logging.getLogger(__name__)
 ENTRY = "entry"
 MAX_TEXT = 200
 MAX_NOTE = 500
+MAX_WHY = 300  # one short answer per analysis question
 TELEGRAM_DOWNLOAD_LIMIT = 20 * 1024 * 1024  # the Bot API's getFile limit
 
 # evidence types: extension -> accepted MIME types and the content check
@@ -113,6 +123,8 @@ class Entry:
     items: list[CycleIndicator]
     indicators: dict[int, Indicator] = field(default_factory=dict)
     evidence: dict[int, int] = field(default_factory=dict)  # submission id -> files, when known
+    # the single answers the Kasubag sent back (cycle indicator id -> ReturnedAnswer)
+    returned: dict = field(default_factory=dict)
 
     @property
     def is_kabid(self) -> bool:
@@ -154,9 +166,14 @@ async def load_entry(wf: Workflow, person: Person, run_id: int | None) -> Entry:
                        or person.role != Role.STAF):
         raise NotAllowed(t("err.not_assignee")) if person.role == Role.KABID else NotAllowed()
     items = [r[3] for r in rows if r[3] is not None]
+    # only the answers the Kasubag sent back, when a return of single answers opened
+    # this round; the rest stays as it was sent
+    returned = await wf.returned_answers(run) if run.round > 1 else {}
+    if returned:
+        items = [i for i in items if i.id in returned]
     if not holder:
         items = [i for i in items if i.assigned_to_id == person.id]
-    entry = Entry(person, run, cycle, unit, items)
+    entry = Entry(person, run, cycle, unit, items, returned=returned)
     entry.indicators = {r[4].id: r[4] for r in rows if r[4] is not None}
     return entry
 
@@ -295,16 +312,18 @@ async def evidence_count(session, sub: Submission | None) -> int:
 
 
 async def record(wf: Workflow, entry: Entry, item: CycleIndicator, pending: dict, *,
-                 note: str = "", data: dict | None = None) -> Submission:
+                 note: str = "", data: dict | None = None,
+                 analysis: dict[str, str] | None = None) -> Submission:
     """A new revision; the evidence of the answer it replaces is kept with it, and the
-    files sent for this indicator before its value (in ``data``) are attached to it."""
+    files sent for this indicator before its value (in ``data``) are attached to it.
+    ``analysis``: the penghambat / upaya / pendukung it holds (a new value has none)."""
     prev = await wf.latest_submission(entry.cycle.id, item.indicator_id)
     carry = [] if prev is None or prev.skipped else await evidence_ids(wf.s, prev)
     value = Decimal(pending["value"]) if pending.get("value") is not None else None
     sub = await wf.record_answer(entry.person, entry.run.id, item.id,
                                  raw_text=pending.get("raw", ""), value=value,
                                  value_text=pending.get("text"), note=note,
-                                 evidence_file_ids=carry)
+                                 evidence_file_ids=carry, analysis=analysis)
     count = len(carry)
     if data is not None:
         for fid in entry_rules.take_pending_evidence(data, item.id, carry):
@@ -312,6 +331,23 @@ async def record(wf: Workflow, entry: Entry, item: CycleIndicator, pending: dict
             count += 1
     entry.evidence[sub.id] = count  # the saved card need not count them again
     return sub
+
+
+async def keep_value(wf: Workflow, entry: Entry, item: CycleIndicator, *,
+                     note: str | None = None, analysis: dict[str, str] | None = None
+                     ) -> Submission:
+    """A revision that keeps the saved value and changes its note or its analysis (the
+    rest is carried: note, analysis, evidence)."""
+    sub = await wf.latest_submission(entry.cycle.id, item.indicator_id)
+    if sub is None or sub.skipped:
+        raise StaleAction()
+    kept = entry_rules.analysis_of_sub(sub)
+    kept.update(analysis or {})
+    return await record(wf, entry, item, {"raw": sub.raw_text,
+                                          "value": str(sub.value)
+                                          if sub.value is not None else None,
+                                          "text": sub.value_text},
+                        note=sub.note if note is None else note, analysis=kept)
 
 
 def size_text(size: int) -> str:
@@ -365,6 +401,9 @@ async def question_card(wf: Workflow, entry: Entry, data: dict, head: str = ""
     if entry.is_kabid and item.assigned_to_id:
         staff = await wf.s.get(Person, item.assigned_to_id)
         lines.append(t("e.card_assigned", name=staff.name if staff else "-"))
+    back = entry.returned.get(item.id)
+    if back is not None:
+        lines.append(t("e.returned_note", note=back.note))
     waiting = entry_rules.pending_evidence(data, item.id)
     if waiting:
         lines.append(t("e.evidence_waiting", count=len(waiting)))
@@ -450,6 +489,8 @@ async def saved_card(wf: Workflow, entry: Entry, state: str, data: dict, head: s
         lines.append(renderer.esc(data["reading"]))
     if sub is not None and sub.note:
         lines.append(t("e.note_line", note=sub.note))
+    for name, text in entry_rules.analysis_of_sub(sub).items():
+        lines.append(t("e.why_line", label=t(f"e.why_label_{name}"), text=text))
     count = entry.evidence.get(sub.id) if sub is not None else 0
     if count is None:
         count = await evidence_count(wf.s, sub)
@@ -460,10 +501,25 @@ async def saved_card(wf: Workflow, entry: Entry, state: str, data: dict, head: s
         lines.append(t("e.note_prompt", name=ind.name, limit=MAX_NOTE))
         return "\n".join(lines), [[(t("e.b_no_note"), callbacks.encode("enext", rid))],
                                   [(t("e.b_cancel"), callbacks.encode("ecanc", rid))]]
+    why = data.get("why") or []
+    required = bool(why) and entry_rules.analysis_required(wf, why[0])
+    buttons = []
     lines.append(t("e.evidence_prompt", limit=size_text(evidence_limit_from(wf))))
-    buttons = [[(t("e.b_next"), callbacks.encode("enext", rid))],
-               [(t("e.b_note"), callbacks.encode("enote", rid)),
-                (t("e.b_change"), callbacks.encode("eno", rid))]]
+    if why:  # an analysis question is open: it comes last, where the eye is
+        lines.append("")
+        capaian = data.get("cap") or ""
+        if why[0] == "pendukung":
+            lines.append(t("e.why_above", capaian=capaian))
+        elif why[0] == "penghambat":
+            lines.append(t("e.why_below", capaian=capaian) if capaian else t("e.why_not_met"))
+        lines.append(t(f"e.ask_{why[0]}", limit=MAX_WHY))
+        lines.append(t("e.why_mandatory" if required else "e.why_optional"))
+        if not required:
+            buttons.append([(t("e.b_why_skip"), callbacks.encode("ewhy", rid))])
+    if not required:
+        buttons.append([(t("e.b_next"), callbacks.encode("enext", rid))])
+    buttons.append([(t("e.b_note"), callbacks.encode("enote", rid)),
+                    (t("e.b_change"), callbacks.encode("eno", rid))])
     last = []
     if entry.position(item) > 0:
         last.append((t("e.b_back"), callbacks.encode("eback", rid)))
@@ -660,10 +716,16 @@ async def do_ok(wf, entry, conv, cb) -> Move:
 async def save_pending(wf, entry, data: dict, item: CycleIndicator, pending: dict) -> Move:
     """Record a confirmed value; the saved card waits for evidence."""
     waiting = len(entry_rules.pending_evidence(data, item.id))
-    await record(wf, entry, item, pending, data=data)
+    sub = await record(wf, entry, item, pending, data=data)
     head = t("e.evidence_attached", count=waiting) if waiting else ""
+    result, why = await entry_rules.analysis_of(wf, entry.cycle, entry.ind(item), item, sub)
+    extra = {}
+    if why:  # the analysis questions come after the value is saved
+        extra["why"] = why
+        if result is not None and result.percent is not None:
+            extra["cap"] = format_percent(result.percent)
     return Move("evidence", ask(data, item.id, reading=pending.get("reading", ""),
-                                review=data.get("review", False)), head=head)
+                                review=data.get("review", False), **extra), head=head)
 
 
 async def do_pick(wf, entry, conv, cb) -> Move:
@@ -695,8 +757,36 @@ async def do_next(wf, entry, conv, cb) -> Move:
         sub = await wf.latest_submission(entry.cycle.id, item.indicator_id)
         if sub is None:
             raise StaleAction()
+        if item.id in entry.returned:  # a returned answer kept: its analysis asked again
+            ask_again = await entry_rules.analysis_for(wf, entry.cycle, entry.ind(item),
+                                                       item, sub)
+        else:
+            ask_again = await entry_rules.missing_analysis(wf, entry.cycle, entry.ind(item),
+                                                           item, sub)
+        if ask_again:  # kept, but its analysis is (still) to be written
+            return Move("evidence", ask(data, item.id, review=data.get("review", False),
+                                        why=ask_again))
+    elif any(entry_rules.analysis_required(wf, f) for f in data.get("why") or []):
+        if conv.state == "note":  # no note: back to the question that must be answered
+            return Move("evidence", data)
+        raise InvalidInput(t("e.why_required"))
     state, data = advance(entry, data, item)
     return Move(state, data)
+
+
+async def do_why_skip(wf, entry, conv, cb) -> Move:
+    """"ewhy:<run>": the open analysis question is left unanswered."""
+    data = dict(conv.data)
+    why = list(data.get("why") or [])
+    if not why:
+        raise StaleAction()
+    if entry_rules.analysis_required(wf, why[0]):
+        raise InvalidInput(t("e.why_required"))
+    data["why"] = why[1:]
+    if not data["why"]:
+        data.pop("why")
+        data.pop("cap", None)
+    return Move("evidence", data)
 
 
 async def do_note(wf, entry, conv, cb) -> Move:
@@ -802,6 +892,7 @@ BUTTONS: dict[str, ButtonSpec] = {
     "esum": ButtonSpec(do_summary, ("ask", "evidence", "note", "assign", "summary")),
     "enext": ButtonSpec(do_next, ("ask", "evidence", "note")),
     "enote": ButtonSpec(do_note, ("evidence",)),
+    "ewhy": ButtonSpec(do_why_skip, ("evidence",)),
     "egoto": ButtonSpec(do_goto, ("summary",)),
     "esend": ButtonSpec(do_send, ("summary",)),
     "edone": ButtonSpec(do_done, ("summary",)),
@@ -853,6 +944,8 @@ def own_unanswered(entry: Entry, answered: set[int], start: CycleIndicator | Non
 def first_position(entry: Entry, answered: set[int]) -> CycleIndicator | None:
     """Where a fresh start begins: the first unanswered indicator not handed to a staf
     (a returned bidang starts at the first, its earlier answers shown as defaults)."""
+    if entry.returned:  # single answers sent back: the first one that is the person's own
+        return own_unanswered(entry, set())
     if entry.run.round > 1:
         return entry.items[0]
     return own_unanswered(entry, answered)
@@ -907,14 +1000,43 @@ async def entry_text(update: Update, context: Context, person: Person, _conv) ->
             data = dict(conv.data)
             state = conv.state
             head = ""
-            if state == "evidence":
-                # a value typed on the saved card answers the next indicator
-                nxt_state, nxt = advance(entry, data, current_item(entry, data))
+            left = ""
+            why = data.get("why") or []
+            if state == "evidence" and why and not entry_rules.is_number(text):
+                # a sentence answers the open analysis question
+                item = current_item(entry, data)
+                answer = typed_text(text)
+                label = t(f"e.why_label_{why[0]}")
+                if not answer or len(answer) > MAX_WHY:
+                    head = "\u274C " + t("e.why_invalid", label=label, limit=MAX_WHY)
+                else:
+                    await keep_value(wf, entry, item, analysis={why[0]: answer})
+                    data["why"] = why[1:]
+                    if not data["why"]:
+                        data.pop("why")
+                        data.pop("cap", None)
+                    head = t("e.why_saved", label=label)
+                state = "analysis"  # handled: the saved card again
+            elif state == "evidence" and why and entry_rules.analysis_required(wf, why[0]):
+                # a number is no hindering factor, and the question cannot be skipped
+                head = "\u274C " + t("e.why_number", raw=text.strip(),
+                                      label=t(f"e.why_label_{why[0]}").lower())
+                state = "analysis"
+            elif state == "evidence":
+                # a value typed on the saved card answers the next indicator (the optional
+                # analysis questions still open are left unanswered)
+                item = current_item(entry, data)
+                nxt_state, nxt = advance(entry, data, item)
                 if nxt_state == "ask":
+                    if why:
+                        left = t("e.why_left", label=t(f"e.why_label_{why[0]}"),
+                                 name=entry.ind(item).name)
                     state, data = "ask", nxt
                 else:
                     head = t("e.evidence_hint")
-            if state in ("ask", "confirm"):
+            if state == "analysis":
+                state = "evidence"
+            elif state in ("ask", "confirm"):
                 item = current_item(entry, data)
                 ind = entry.ind(item)
                 try:
@@ -930,6 +1052,7 @@ async def entry_text(update: Update, context: Context, person: Person, _conv) ->
                     else:
                         move = await save_pending(wf, entry, data, item, pending)
                         state, data, head = move.state, move.data, move.head
+                head = "\n".join(x for x in (left, head) if x)
             elif state == "note":
                 note = typed_text(text)
                 item = current_item(entry, data)
@@ -939,10 +1062,7 @@ async def entry_text(update: Update, context: Context, person: Person, _conv) ->
                 elif sub is None or sub.skipped:
                     state, head = "ask", ""
                 else:
-                    await record(wf, entry, item, {"raw": sub.raw_text,
-                                                   "value": str(sub.value)
-                                                   if sub.value is not None else None,
-                                                   "text": sub.value_text}, note=note)
+                    await keep_value(wf, entry, item, note=note)
                     state, head = "evidence", t("e.note_saved")
             elif state == "evidence":
                 pass  # the last indicator (or a review): nothing comes next

@@ -14,11 +14,13 @@ from models.indicators import Indicator, Target
 from models.intake import GroupChat, Inbox
 from models.organisation import Invitation, Office, Person, Unit
 from models.records import AuditHead, AuditLog, Outbox, Reminder
-from models.workflow import Conversation, Cycle, CycleIndicator, Evidence, StepRun, Submission
+from models.workflow import (
+    Conversation, Cycle, CycleIndicator, Evidence, ReturnedAnswer, StepRun, Submission,
+)
 
 __all__ = [
     "ActingAppointment", "ActingKind", "Approval", "AuditHead", "AuditLog", "Base", "CompileJob", "Conversation", "Cycle", "CycleIndicator",
     "Delivery", "Document", "Evidence", "GroupChat", "Inbox", "Indicator", "Invitation", "LetterCounter",
     "LetterNumber", "Office", "Outbox", "Person", "Reminder", "StepRun",
-    "StoredFile", "Submission", "Target", "Unit", "utcnow",
+    "ReturnedAnswer", "StoredFile", "Submission", "Target", "Unit", "utcnow",
 ]

@@ -90,6 +90,27 @@ class Submission(Base):
     note: Mapped[str] = mapped_column(Text, default="")
     person_id: Mapped[int] = mapped_column(ForeignKey("person.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # analysis of the value (LKjIP "analisis capaian"), asked after a value under or
+    # over the target (issue 13); carried into the revisions that keep the value
+    penghambat: Mapped[str] = mapped_column(Text, default="", server_default="")
+    upaya: Mapped[str] = mapped_column(Text, default="", server_default="")
+    pendukung: Mapped[str] = mapped_column(Text, default="", server_default="")
+
+
+class ReturnedAnswer(Base):
+    """One answer the Kasubag sent back for correction, with the note for it: the
+    collect run ``run_id`` (the bidang's new round) asks only the returned answers."""
+
+    __tablename__ = "returned_answer"
+    __table_args__ = (UniqueConstraint("run_id", "item_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("step_run.id"))
+    item_id: Mapped[int] = mapped_column(ForeignKey("cycle_indicator.id"))
+    submission_id: Mapped[int | None] = mapped_column(ForeignKey("submission.id"))
+    note: Mapped[str] = mapped_column(Text, default="")
+    # who corrects it: the staf who answered it, else the Kabid (the run's holder)
+    person_id: Mapped[int | None] = mapped_column(ForeignKey("person.id"))
 
 
 class Evidence(Base):

@@ -62,7 +62,10 @@ class IndicatorRow:
     ``realisasi`` are :class:`~decimal.Decimal` for numeric and percent indicators
     (a percent indicator holds 85 for 85 %), ``str`` for text indicators (a predicate
     such as "BB"), ``None`` when not filled in. ``evidence`` lists file names or short
-    references to the supporting documents (bukti dukung).
+    references to the supporting documents (bukti dukung). ``penghambat``, ``upaya``
+    and ``pendukung`` are the analysis of the capaian given with the value (LKjIP
+    "analisis capaian": hindering factor, follow-up plan, supporting factor), "" when
+    not given.
     """
 
     bidang: str
@@ -84,6 +87,17 @@ class IndicatorRow:
     aggregation: str = ""
     period_target: Value = None
     period_realisasi: Value = None
+    penghambat: str = ""
+    upaya: str = ""
+    pendukung: str = ""
+
+    @property
+    def analysis_text(self) -> str:
+        """The analysis in one short text ("Penghambat: ...; Upaya: ..."), "" when none."""
+        parts = [(label, text.strip()) for label, text in (
+            ("Penghambat", self.penghambat), ("Upaya", self.upaya),
+            ("Pendukung", self.pendukung))]
+        return "; ".join(f"{label}: {text}" for label, text in parts if text)
 
 
 @dataclass(frozen=True)

@@ -668,6 +668,8 @@ class _DocumentWriter:
         keterangan = result.keterangan
         if row.note:
             keterangan = f"{keterangan}; {row.note}" if keterangan else row.note
+        if row.analysis_text:
+            keterangan = f"{keterangan}; {row.analysis_text}" if keterangan else row.analysis_text
         has_percent = result.score is not None
         text_align = "C" if ValueType(row.value_type) is ValueType.TEXT else None
         return [

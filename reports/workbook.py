@@ -126,6 +126,15 @@ _SD_TITLES = {_COL_TARGET: "Target s.d. {q}", _COL_REAL: "Realisasi s.d. {q}",
               _COL_CAP: "Capaian s.d. {q} (%)"}
 _PERIOD_COL = _CODE_COL + 1  # M
 _PERIOD_COLUMNS = (("Target {q}", 12), ("Realisasi {q}", 12), ("Capaian {q} (%)", 13))
+# the analysis of the capaian (penghambat / upaya / pendukung), office sheet, after the
+# columns above (outside the print area, like Kode; the PDF carries it in Keterangan)
+ANALYSIS_HEADER = "Analisis Capaian"
+ANALYSIS_WIDTH = 40
+
+
+def analysis_col(split: bool) -> int:
+    """The column of the analysis: after Kode, after the quarter's own columns."""
+    return _PERIOD_COL + (len(_PERIOD_COLUMNS) if split else 0)
 
 _TZ_NAME = "Asia/Jakarta"
 _LINE_HEIGHT_PT = 13.0
@@ -445,6 +454,11 @@ class _WorkbookBuilder:
                 _put(ws, row, col, title.format(q=q), "sk_head")
                 _put(ws, row + 1, col, f"({col - 1})", "sk_colnum")
                 ws.column_dimensions[get_column_letter(col)].width = width
+        if with_code:
+            col = analysis_col(self.data.split)
+            _put(ws, row, col, ANALYSIS_HEADER, "sk_head")
+            _put(ws, row + 1, col, "", "sk_colnum")
+            ws.column_dimensions[get_column_letter(col)].width = ANALYSIS_WIDTH
         ws.row_dimensions[row].height = 30
         return row + 2
 
@@ -590,9 +604,12 @@ class _WorkbookBuilder:
             _put(ws, row, _CODE_COL, item.code, "sk_code")
         if code and self.data.split:
             self._period_cells(ws, row, item, cap)
+        if code:
+            _put(ws, row, analysis_col(self.data.split), item.analysis_text or None, "sk_text")
         ws.row_dimensions[row].height = _row_height(
             [(item.sasaran, 24), (item.name, 30), (item.definition, 34),
              (item.note, 22), (evidence, 18)]
+            + ([(item.analysis_text, ANALYSIS_WIDTH)] if code else [])
         )
 
     def _period_cells(self, ws: Worksheet, row: int, item: IndicatorRow,

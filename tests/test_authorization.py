@@ -332,6 +332,9 @@ async def test_every_action_against_every_role(harness, sessionmaker, services, 
         if await conv(key) is not None:
             await batal(key)
 
+    async def no_kasubag_flow() -> None:
+        assert await conv("kasubag") is None
+
     async def type_text(key: str, text: str, expect: str) -> None:
         sent = await users[key].send_text(text)
         await users[key].wait_for(after=sent, text_contains=expect)
@@ -561,6 +564,11 @@ async def test_every_action_against_every_role(harness, sessionmaker, services, 
         assert (await latest(i2)).value == Decimal(-5)
         await entry_state("kabid", "evidence", item=i2)()
     await m.button(callbacks.encode("eok", r), "kabid", confirmed)
+    if "ewhy" in callbacks.ACTIONS:  # -5 % is under the target: the analysis is asked
+
+        async def why_skipped():
+            await entry_state("kabid", "evidence", item=i2, why=["upaya"])()
+        await m.button(callbacks.encode("ewhy", r), "kabid", why_skipped)
     await m.button(callbacks.encode("enote", r), "kabid", entry_state("kabid", "note"))
     await m.button(callbacks.encode("enext", r), "kabid", entry_state("kabid", "ask", item=i3))
     if "epick" in callbacks.ACTIONS:  # an ambiguous number: the reading is chosen
@@ -622,6 +630,42 @@ async def test_every_action_against_every_role(harness, sessionmaker, services, 
     if "evpg" in callbacks.ACTIONS:
         await m.button(callbacks.encode("evpg", cycle.id, pptk.id, 0), "kasubag",
                        read_only=True, card="rtn:")
+
+    if "rti" in callbacks.ACTIONS:  # single answers sent back, a note for each
+        async def picking(**data):
+            async def check():
+                c = await conv("kasubag")
+                assert c is not None and c.kind == "rti", c and c.kind
+                for name, value in data.items():
+                    assert c.data.get(name) == value, (name, c.data)
+            return check
+        await m.button(callbacks.encode("rti", cycle.id, pptk.id), "kasubag",
+                       await picking(notes={}))
+        await m.button(callbacks.encode("rtip", cycle.id, pptk.id, 1), "kasubag",
+                       await picking(page=1), card="rtis:")
+        await m.button(callbacks.encode("rtis", cycle.id, pptk.id, i1), "kasubag",
+                       await picking(item=i1))
+        await type_text("kasubag", "Cek ulang <BPS> & \"Sakernas\" 📊", "Dipilih: 1")
+        await m.button(callbacks.encode("rtix", cycle.id, pptk.id), "kasubag",
+                       no_kasubag_flow)
+        q = await users["kasubag"].press(m._real("kasubag", callbacks.encode(
+            "rti", cycle.id, pptk.id)), data=callbacks.encode("rti", cycle.id, pptk.id))
+        await users["kasubag"].wait_for(after=q, predicate=with_button("rtis:"))
+        q = await users["kasubag"].press(m._real("kasubag", callbacks.encode(
+            "rtis", cycle.id, pptk.id, i2)), data=callbacks.encode("rtis", cycle.id, pptk.id, i2))
+        await users["kasubag"].wait_for(after=q, text_contains="Tulis catatan")
+        await type_text("kasubag", "Nilai -5 tidak mungkin", "Dipilih: 1")
+
+        async def answers_returned():
+            assert await conv("kasubag") is None
+            back = [x for x in await runs(4) if x.unit_id == pptk.id]
+            assert len(back) == 1 and back[0].round == 2
+        await m.button(callbacks.encode("rtiok", cycle.id, pptk.id), "kasubag",
+                       answers_returned)
+        await outgoing()
+        again = next(x for x in await runs(4) if x.unit_id == pptk.id)
+        await call(lambda wf, s: wf.submit_unit(persons["kabid"], again.id))
+        await outgoing()
 
     async def reason_asked():
         assert (await conv("kasubag")).kind == "rtn_reason"

@@ -47,6 +47,8 @@ def test_no_file_gives_defaults_and_env_overrides(tmp_path, monkeypatch):
     ("[telegram]\nmode = 'webhook'\n", "telegram.webhook_url"),
     ("[reminders]\nescalation = { staf = 'bupati' }\n", "reminders.escalation.staf"),
     ("[bogus]\n", "[bogus]"),
+    ("[measurement]\nanalysis_threshold = 0\n", "measurement.analysis_threshold"),
+    ("[measurement]\nanalysis_mandatory = 'ya'\n", "measurement.analysis_mandatory"),
 ])
 def test_bad_config_names_the_key(tmp_path, body, key):
     p = tmp_path / "config.toml"
