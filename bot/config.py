@@ -155,6 +155,12 @@ class SigningConfig:
     passphrase: str = ""  # better: SOPBOT_SIGNING_PASSPHRASE
     timestamp_url: str = ""  # RFC 3161 time-stamp authority: PAdES B-T instead of B-B
     trust_roots: list[str] = field(default_factory=list)  # PEM/DER CA certificates
+    # a BSrE-style TTE gateway of the Pemda instead of the office's certificate: the
+    # signer's own key, unlocked by the passphrase they send in the chat
+    gateway_url: str = ""
+    gateway_username: str = ""  # the office's client credentials (HTTP Basic)
+    gateway_password: str = ""  # better: SOPBOT_TTE_GATEWAY_PASSWORD
+    gateway_nik: dict[str, str] = field(default_factory=dict)  # NIP -> NIK at the gateway
 
 
 @dataclass

@@ -281,16 +281,19 @@ async def compile_uploaded(wf: Workflow, actor: Person, cycle: Cycle,
     return doc, data
 
 
-async def stamp_numbered(wf: Workflow, actor: Person, cycle: Cycle, letter: LetterNumber) -> Document:
+async def stamp_numbered(wf: Workflow, actor: Person, cycle: Cycle, letter: LetterNumber, *,
+                         signer=None) -> Document:
     """After numbering: the signed content with the letter number, date, verification
-    code and QR stamped in, kept as the final version (the signed one stays as it was)."""
+    code and QR stamped in, kept as the final version (the signed one stays as it was).
+    ``signer``: who signs the final PDF (a TTE gateway call for the signer), else the
+    office's certificate (``wf.sv.signer``), else nobody."""
     from models.enums import DocumentStatus
 
     signed = await wf.current_document(cycle.id)
     version = signed.version + 1
     code = new_verification_code()
     head = await audit.current_head(wf.s)  # printed on the final PDF
-    signer = wf.sv.signer
+    signer = signer if signer is not None else wf.sv.signer
     data = await document_data(wf, cycle, version=version, letter=letter,
                                verification_code=code, signed_doc=signed, audit_head=head.line)
     data = replace(data, e_signed=signer is not None)
@@ -336,8 +339,11 @@ async def _pades_signing(wf: Workflow, signer, signed: Document, data: DocumentD
             return await signer.sign(
                 pdf_bytes, signer_name=name, capacity=capacity or data.signatory.full_title,
                 reason=f"Persetujuan {data.title} {data.period_label}",
-                location=office.place, when=when, box=SignatureBox(*box) if box else None)
+                location=office.place, when=when, box=SignatureBox(*box) if box else None,
+                signing_time=wf.now)  # the signature's own time: the bot's clock
         except SigningError as exc:  # the transaction rolls back: no number, nothing signed
+            if getattr(signer, "gateway", None) is not None:
+                raise  # the TTE chat step says it in its own words (and may ask again)
             raise WorkflowError(t("sig.failed", reason=str(exc))) from None
 
     return sign
