@@ -264,3 +264,59 @@ async def test_a_text_is_redacted_when_the_database_says_the_sender_waits(
     assert intake.secrets.take(updates[0]["update_id"]) == SECRET
     assert intake.secrets.take(updates[0]["update_id"]) is None  # once
     await harness.start_bot()
+
+
+async def test_the_pades_signing_time_is_the_bots_clock(tmp_path):
+    """pyHanko reads the system clock for the signature's time; the office signer takes
+    the time of the bot's clock (the injected clock in tests and the demo)."""
+    from pypdf import PdfReader
+
+    from bot.signing import SignatureBox
+    from reports.document_data import DocumentData, Signatory
+    from reports.pdf import build_pdf_with_signature_box
+    from tests.conftest import wib
+
+    certs = make_demo_certificates(tmp_path / "c", "Dinas Uji")
+    signer = Pkcs12Signer(certs.pkcs12, certs.passphrase)
+    data = DocumentData(
+        office_name="Dinas Uji", regency="Kabupaten Contoh", title="PENGUKURAN KINERJA",
+        period_label="Triwulan III Tahun 2024", year=2024, rows=(),
+        signatory=Signatory(place="Liwa", title="Kepala Dinas Uji", name="Kadis",
+                            rank="Pembina", nip="1"), verification_code="ABCD-EFGH",
+        e_signed=True)
+    path, box = build_pdf_with_signature_box(data, tmp_path / "a.pdf")
+    clock_time = wib(2024, 10, 14, 9, 15, 30)
+    signed = await signer.sign(path.read_bytes(), signer_name="Kadis", capacity="Kepala Dinas",
+                               reason="Persetujuan", location="Liwa",
+                               when=wib(2024, 10, 11, 16, 0), box=SignatureBox(*box),
+                               signing_time=clock_time)
+    import io
+
+    sig = next(f.get_object()["/V"] for f in PdfReader(io.BytesIO(signed)).trailer["/Root"]
+               ["/AcroForm"]["/Fields"] if f.get_object().get("/FT") == "/Sig")
+    assert sig["/M"].startswith("D:20241014091530+07")  # the clock's time, in WIB
+    check = await check_pdf(signed, [certs.ca_cert])
+    assert check.valid
+    if check.signed_at is not None:  # the CMS signing time, when pyHanko writes one
+        assert check.signed_at == clock_time
+
+
+def test_gateway_config_from_the_file_and_env(tmp_path):
+    from bot.config import Config, ConfigError, load_config
+    from bot.signing import gateway_from_config, gateway_nik
+
+    cfg_file = tmp_path / "config.toml"
+    cfg_file.write_text(
+        '[signing]\ngateway_url = "https://tte.example-kab.go.id/"\n'
+        'gateway_username = "dinas-naker"\n'
+        '[signing.gateway_nik]\n"196805121994031005" = "1804010101700001"\n')
+    cfg = load_config(cfg_file, env={})
+    gw = gateway_from_config(cfg, env={"SOPBOT_TTE_GATEWAY_PASSWORD": "kunci & <klien>"})
+    assert gw.url == "https://tte.example-kab.go.id" and gw._auth == ("dinas-naker",
+                                                                      "kunci & <klien>")
+    assert "kunci" not in gw.description
+    assert gateway_nik(cfg, " 196805121994031005 ") == "1804010101700001"
+    assert gateway_nik(cfg, None) == "" and gateway_nik(cfg, "1") == ""
+    assert gateway_from_config(Config(), env={}) is None  # no gateway configured
+    with pytest.raises(ConfigError, match="bukan keduanya"):
+        gateway_from_config(cfg, env={"SOPBOT_SIGNING_PKCS12": "/x.p12"})
