@@ -149,8 +149,13 @@ def cmd_setup_template(cfg: Config, args) -> int:
     from bot.example_data import example_office
     from reports.setup_workbook import write_template
 
+    from bot.config import MEASUREMENT_REPORT
+
     year = args.year or date.today().year
-    write_template(args.file, year=year, example=example_office(year) if args.example else None)
+    example = example_office(year) if args.example else None
+    unit = (example.unit_code if example else cfg.office.unit_code) or "II.08"
+    write_template(args.file, year=year, example=example,
+                   number_example=cfg.numbering.example(MEASUREMENT_REPORT, unit, year))
     print(f"Workbook isian ditulis: {args.file}")
     return 0
 

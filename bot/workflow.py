@@ -36,6 +36,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import audit, callbacks
 from bot.authority import Capacity, holding_capacity, may_hold, who_may_text
+from bot.config import MEASUREMENT_REPORT
 from bot.outbox import enqueue
 from bot.services import Services
 from bot.sop import Step
@@ -70,7 +71,6 @@ from models.enums import (
     ValueType,
 )
 
-ROMAN = ["I", "II", "III", "IV", "V", "VI", "VII", "VIII", "IX", "X", "XI", "XII"]
 
 
 class WorkflowError(Exception):
@@ -852,13 +852,14 @@ class Workflow:
         return new
 
     # ------------------------------------------------------------- step 9
-    def format_letter_number(self, sequence: int, on: date) -> str:
-        n = self.sv.config.numbering
-        return n.format.format(kode=n.kode, urut=sequence, jenis=n.jenis,
-                               unit=self.sv.config.office.unit_code, tahun=on.year,
-                               bulan=on.month, bulan_romawi=ROMAN[on.month - 1])
+    def format_letter_number(self, sequence: int, on: date,
+                             doc_type: str = MEASUREMENT_REPORT) -> str:
+        """The number of ``doc_type`` ([numbering] types: its classification and code)."""
+        return self.sv.config.numbering.number(doc_type, sequence=sequence, on=on,
+                                               unit=self.sv.config.office.unit_code)
 
     async def allocate_number(self, office_id: int, on: date, *, subject: str = "",
+                              doc_type: str = MEASUREMENT_REPORT,
                               recipient: str = "", cycle_id: int | None = None,
                               document_id: int | None = None,
                               person_id: int | None = None) -> LetterNumber:
@@ -881,7 +882,7 @@ class Workflow:
             except IntegrityError:
                 seq = (await self.s.execute(stmt)).scalar_one()
         letter = LetterNumber(office_id=office_id, year=year, sequence=seq,
-                              number=self.format_letter_number(seq, on), letter_date=on,
+                              number=self.format_letter_number(seq, on, doc_type), letter_date=on,
                               subject=subject, recipient=recipient, cycle_id=cycle_id,
                               document_id=document_id, person_id=person_id,
                               created_at=self.now)
