@@ -83,8 +83,8 @@ def _parser() -> argparse.ArgumentParser:
     app.add_argument("--acting-nip", help="NIP pegawai yang ditunjuk")
     app.add_argument("--absent-nip", help="NIP pejabat yang berhalangan (bawaan: pemegang jabatan)")
     app.add_argument("--kind", default="plh", choices=["plh", "plt"])
-    app.add_argument("--from", dest="date_from", help="tanggal mulai (YYYY-MM-DD), WIB")
-    app.add_argument("--to", dest="date_to", help="tanggal selesai (YYYY-MM-DD), WIB, termasuk")
+    app.add_argument("--from", dest="date_from", help="tanggal mulai (YYYY-MM-DD), zona waktu kantor")
+    app.add_argument("--to", dest="date_to", help="tanggal selesai (YYYY-MM-DD), zona waktu kantor, termasuk")
     app.add_argument("--decree", default="", help="nomor surat perintah")
     app.add_argument("--cancel", type=int, metavar="ID", help="batalkan penunjukan nomor ID")
 

@@ -177,7 +177,7 @@ async def document_data(wf: Workflow, cycle: Cycle, *, version: int,
         cap=opts["cap"] if isinstance(opts["cap"], CapPolicy) else None,
         bands=opts["bands"], text_scale=opts["text_scale"],
         example_data=office.example_data, version=version,
-        audit_head=audit_head)
+        audit_head=audit_head, timezone=wf.sv.calendar.tz.key)
 
 
 def _build_files(data: DocumentData, folder: Path, stem: str

@@ -97,11 +97,9 @@ class Signer(Protocol):
 def appearance_text(signer_name: str, capacity: str, when: datetime) -> str:
     """"Ditandatangani secara elektronik oleh NAME, CAPACITY, 7 Oktober 2024 10.15 WIB"
     on four lines (``when`` already in the office's zone)."""
-    from reports.numbers import format_date
+    from reports.numbers import format_date, zone_label
 
-    zone = when.tzname() or ""
-    zone = {"+07": "WIB", "+08": "WITA", "+09": "WIT"}.get(zone, zone)
-    stamp = f"{format_date(when.date())} {when:%H.%M} {zone}".strip()
+    stamp = f"{format_date(when.date())} {when:%H.%M} {zone_label(when)}".strip()
     return "\n".join(line for line in ("Ditandatangani secara elektronik oleh",
                                        signer_name, capacity, stamp) if line)
 

@@ -662,7 +662,7 @@ TEXTS.update({
     "a.pick_acting": "Siapa yang ditunjuk sebagai pelaksana <b>{title}</b>{absent}?",
     "a.absent_note": " (pejabat: {name})",
     "a.pick_kind": "Jenis penunjukan {name} sebagai pelaksana {title}?",
-    "a.ask_range": "Kirim rentang tanggal (WIB), misalnya <code>{example}</code>. Satu tanggal untuk satu hari.",
+    "a.ask_range": "Kirim rentang tanggal ({zone}), misalnya <code>{example}</code>. Satu tanggal untuk satu hari.",
     "a.ask_decree": "Nomor surat perintah Plh./Plt.? Kirim <code>-</code> bila tidak ada.",
     "a.confirm": "<b>Periksa penunjukan</b>\n{kind} {title}: {name}\nMenggantikan: {absent}\nMasa: {range}{decree}",
     "a.appointed": "✅ {kind} {title} disimpan: {name}, {range}. Yang bersangkutan dan pejabatnya telah diberi tahu.",

@@ -176,6 +176,18 @@ class DocumentData:
     text_scale: tuple[str, ...] = SAKIP_SCALE
     # the quarter of a quarterly document (1-4), None for an annual one
     quarter: int | None = None
+    # the office's zone ([calendar] timezone): step times are shown in it, with its label
+    timezone: str = "Asia/Jakarta"
+
+    @property
+    def zone_label(self) -> str:
+        """"WIB", "WITA" or "WIT": the label of the office's zone."""
+        from datetime import datetime
+        from zoneinfo import ZoneInfo
+
+        from reports.numbers import zone_label
+
+        return zone_label(datetime(self.year, 1, 1, 12, tzinfo=ZoneInfo(self.timezone)))
 
     @property
     def office_line(self) -> str:
