@@ -37,6 +37,10 @@ Hence, whatever moment the process dies:
   button comes at a moment that depends on timing), and is made for real otherwise
   (the state changed in between: another text, another message).
 
+One exception to "the payload as Telegram sent it": the answer to the bot's request for
+a TTE passphrase is stored with its text replaced, the text kept in memory only until
+its handler takes it (``bot/secret_input.py``); after a crash the bot asks again.
+
 A handler that raises is reported by the error handler (the person gets the generic
 message); what it committed in its savepoints stays, as before, and the row is marked
 processed with the error, so a broken update is not retried forever.
