@@ -74,8 +74,13 @@ class SecretInput:
         message = payload["message"]
         self._held[update_id] = message.get("text", "")
         message["text"] = REDACTED
-        for key in ("entities", "link_preview_options"):
+        for key in ("entities", "link_preview_options", "quote"):
             message.pop(key, None)
+        replied = message.get("reply_to_message")
+        if isinstance(replied, dict) and not (replied.get("from") or {}).get("is_bot"):
+            # a reply to the person's own earlier message: that text may be a secret too
+            replied["text"] = REDACTED
+            replied.pop("entities", None)
         return payload
 
     # -- the handler that reads ----------------------------------------------------

@@ -320,3 +320,25 @@ def test_gateway_config_from_the_file_and_env(tmp_path):
     assert gateway_from_config(Config(), env={}) is None  # no gateway configured
     with pytest.raises(ConfigError, match="bukan keduanya"):
         gateway_from_config(cfg, env={"SOPBOT_SIGNING_PKCS12": "/x.p12"})
+
+
+def test_redaction_replaces_the_text_and_a_quoted_own_message_keeps_the_bots():
+    from bot.secret_input import SecretInput
+
+    secrets = SecretInput()
+    payload = {"update_id": 9, "message": {
+        "message_id": 5, "text": SECRET, "entities": [{"type": "email", "offset": 0,
+                                                       "length": 3}],
+        "quote": {"text": SECRET, "position": 0},
+        "reply_to_message": {"message_id": 4, "text": SECRET, "from": {"id": 1,
+                                                                        "is_bot": False}}}}
+    stored = secrets.redact(9, payload)
+    assert NEEDLE not in json.dumps(stored, ensure_ascii=False)
+    assert stored["message"]["text"] == REDACTED and "entities" not in stored["message"]
+    assert payload["message"]["text"] == SECRET  # the caller's copy is left alone
+    assert secrets.take(9) == SECRET and secrets.take(9) is None
+    assert SECRET not in repr(secrets)
+    asked = {"message_id": 4, "text": "Kirim passphrase TTE Anda", "from": {"is_bot": True}}
+    stored = secrets.redact(10, {"message": {"message_id": 6, "text": SECRET,
+                                             "reply_to_message": dict(asked)}})
+    assert stored["message"]["reply_to_message"]["text"] == asked["text"]
