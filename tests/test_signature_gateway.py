@@ -98,8 +98,18 @@ async def state_of(sessionmaker, cycle_id: int):
 
 
 async def test_kadis_signs_through_the_tte_gateway_and_the_passphrase_is_kept_nowhere(
-        harness, sessionmaker, services, clock, gateway, tmp_path, caplog):
+        harness, sessionmaker, services, clock, gateway, tmp_path, caplog, monkeypatch):
     caplog.set_level(logging.DEBUG)
+    from bot.intake import CallJournal
+
+    journaled: list[str] = []  # every line the call journals wrote (removed after commit)
+    record = CallJournal.record
+
+    def spy(self, method, answer, key=""):
+        journaled.append(json.dumps([method, answer, key], ensure_ascii=False, default=str))
+        return record(self, method, answer, key)
+
+    monkeypatch.setattr(CallJournal, "record", spy)
     people = await People(harness).load(*FIVE_ROLES)
     kasubag, sek, kadis = (people.user(Role.KASUBAG), people.user(Role.SEKRETARIS),
                            people.user(Role.KADIS))
@@ -215,6 +225,8 @@ async def test_kadis_signs_through_the_tte_gateway_and_the_passphrase_is_kept_no
     assert any(REDACTED.split()[0].encode() in p.read_bytes() for p in db_files), \
         "the grep must see the inbox payloads"
     assert not [p for p in db_files if grep_files(p, needles)]
+    assert any('"deleteMessage"' in line for line in journaled)
+    assert not any(n in line for line in journaled for n in needles)
     store_root = services.store.root
     assert (store_root / "inbox-journal").exists() or store_root.exists()
     assert grep_files(store_root, needles) == []
