@@ -28,7 +28,7 @@ from bot.authority import cannot_hold_text, eligible_people, may_hold, who_may_t
 from bot.services import Services
 from bot.task_buttons import task_buttons
 from bot.texts import kabid_title, role_title, t
-from bot.workcal import WIB, format_wib, to_wib
+from bot.workcal import format_wib, office_zone, to_wib
 from bot.workflow import (
     InvalidInput, NotAllowed, NotFound, StaleAction, WorkflowError, Workflow, WrongState,
 )
@@ -137,9 +137,10 @@ def range_text(starts_at: datetime, ends_at: datetime) -> str:
 
 
 def day_range(start: date, end: date) -> tuple[datetime, datetime]:
-    """Whole days in WIB: from 00.00 of ``start`` to 00.00 after ``end``."""
-    return (datetime.combine(start, time(0), WIB),
-            datetime.combine(end + timedelta(days=1), time(0), WIB))
+    """Whole days in the office's zone: from 00.00 of ``start`` to 00.00 after ``end``."""
+    zone = office_zone()
+    return (datetime.combine(start, time(0), zone),
+            datetime.combine(end + timedelta(days=1), time(0), zone))
 
 
 _DATE = re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})|(\d{1,2})[-/.](\d{1,2})[-/.](\d{4})")

@@ -192,6 +192,9 @@ def build_application(services: Services, sessionmaker, *, token: str, base_url:
                       base_file_url: str | None = None, rate_limit: bool = True,
                       run_sender: bool = True, run_jobs: bool = True) -> Application:
     redact_token_in_logs(token)
+    from bot.secret_input import quiet_update_contents
+
+    quiet_update_contents()  # the passphrase must not reach a log line either
     builder = (
         ApplicationBuilder()
         .token(token)

@@ -34,7 +34,7 @@ from models import (
 )
 from models.enums import ApprovalAction
 from reports.cells import append_text_row, csv_text
-from reports.numbers import format_date
+from reports.numbers import format_date, zone_label
 from reports.receipt import ReceiptData, build_receipt_pdf
 
 RECEIPT_DOCUMENT = "delivery.receipt_document"  # audit action naming the tanda terima PDF
@@ -48,7 +48,8 @@ def wib_text(moment: datetime | None) -> str:
     """"2024-10-07 08:30:00 WIB" (sortable, for CSV files and the command line)."""
     if moment is None:
         return ""
-    return f"{to_wib(moment):%Y-%m-%d %H:%M:%S} WIB"
+    local = to_wib(moment)
+    return f"{local:%Y-%m-%d %H:%M:%S} {zone_label(local)}"
 
 
 def safe_name(text: str, limit: int = 80) -> str:

@@ -83,8 +83,8 @@ def _parser() -> argparse.ArgumentParser:
     app.add_argument("--acting-nip", help="NIP pegawai yang ditunjuk")
     app.add_argument("--absent-nip", help="NIP pejabat yang berhalangan (bawaan: pemegang jabatan)")
     app.add_argument("--kind", default="plh", choices=["plh", "plt"])
-    app.add_argument("--from", dest="date_from", help="tanggal mulai (YYYY-MM-DD), WIB")
-    app.add_argument("--to", dest="date_to", help="tanggal selesai (YYYY-MM-DD), WIB, termasuk")
+    app.add_argument("--from", dest="date_from", help="tanggal mulai (YYYY-MM-DD), zona waktu kantor")
+    app.add_argument("--to", dest="date_to", help="tanggal selesai (YYYY-MM-DD), zona waktu kantor, termasuk")
     app.add_argument("--decree", default="", help="nomor surat perintah")
     app.add_argument("--cancel", type=int, metavar="ID", help="batalkan penunjukan nomor ID")
 
@@ -149,8 +149,13 @@ def cmd_setup_template(cfg: Config, args) -> int:
     from bot.example_data import example_office
     from reports.setup_workbook import write_template
 
+    from bot.config import MEASUREMENT_REPORT
+
     year = args.year or date.today().year
-    write_template(args.file, year=year, example=example_office(year) if args.example else None)
+    example = example_office(year) if args.example else None
+    unit = (example.unit_code if example else cfg.office.unit_code) or "II.08"
+    write_template(args.file, year=year, example=example,
+                   number_example=cfg.numbering.example(MEASUREMENT_REPORT, unit, year))
     print(f"Workbook isian ditulis: {args.file}")
     return 0
 

@@ -103,11 +103,48 @@ class MeasurementConfig:
     analysis_mandatory: bool = False
 
 
+#: the document type of the measurement report the bot numbers (key of [numbering] types)
+MEASUREMENT_REPORT = "pengukuran_kinerja"
+ROMAN = ("I", "II", "III", "IV", "V", "VI", "VII", "VIII", "IX", "X", "XI", "XII")
+
+
+@dataclass
+class DocumentNumbering:
+    """The number of one document type: its archive classification code and the code
+    of the kind of official document (``KPTS`` only for a keputusan; "" for none)."""
+
+    nama: str = ""  # what the type is called in help texts
+    kode: str = ""  # kode klasifikasi arsip; "" = [numbering] kode
+    jenis: str = ""  # kode jenis naskah; "" = none (its segment is left out)
+    format: str = ""  # "" = [numbering] format
+
+
 @dataclass
 class NumberingConfig:
     format: str = "{kode}/{urut}/{jenis}/{unit}/{tahun}"
-    kode: str = "050"
-    jenis: str = "KPTS"
+    kode: str = "050"  # for a document type without its own code
+    jenis: str = ""
+    types: dict[str, DocumentNumbering] = field(default_factory=lambda: {
+        MEASUREMENT_REPORT: DocumentNumbering(nama="Laporan Pengukuran Kinerja", kode="050",
+                                              jenis="")})
+
+    def number(self, doc_type: str, *, sequence: int, on, unit: str) -> str:
+        """The letter number of ``doc_type``; a segment left empty (no ``jenis``) is
+        dropped with its separator: "050/12/II.08/2024", not "050/12//II.08/2024"."""
+        kind = self.types.get(doc_type) or DocumentNumbering()
+        text = (kind.format or self.format).format(
+            kode=kind.kode or self.kode, urut=sequence, jenis=kind.jenis if doc_type in
+            self.types else self.jenis, unit=unit, tahun=on.year, bulan=on.month,
+            bulan_romawi=ROMAN[on.month - 1])
+        return re.sub(r"/{2,}", "/", text).strip("/")
+
+    def example(self, doc_type: str, unit: str, year: int) -> str:
+        """"Laporan Pengukuran Kinerja: 050/123/II.08/2024" for the help texts."""
+        from datetime import date
+
+        kind = self.types.get(doc_type)
+        name = kind.nama if kind is not None and kind.nama else doc_type
+        return f"{name}: {self.number(doc_type, sequence=123, on=date(year, 10, 14), unit=unit)}"
 
 
 @dataclass
@@ -160,6 +197,12 @@ class SigningConfig:
     passphrase: str = ""  # better: SOPBOT_SIGNING_PASSPHRASE
     timestamp_url: str = ""  # RFC 3161 time-stamp authority: PAdES B-T instead of B-B
     trust_roots: list[str] = field(default_factory=list)  # PEM/DER CA certificates
+    # a BSrE-style TTE gateway of the Pemda instead of the office's certificate: the
+    # signer's own key, unlocked by the passphrase they send in the chat
+    gateway_url: str = ""
+    gateway_username: str = ""  # the office's client credentials (HTTP Basic)
+    gateway_password: str = ""  # better: SOPBOT_TTE_GATEWAY_PASSWORD
+    gateway_nik: dict[str, str] = field(default_factory=dict)  # NIP -> NIK at the gateway
 
 
 @dataclass

@@ -216,7 +216,8 @@ async def document_data(wf: Workflow, cycle: Cycle, *, version: int,
         cap=opts["cap"] if isinstance(opts["cap"], CapPolicy) else None,
         bands=opts["bands"], text_scale=opts["text_scale"],
         example_data=office.example_data, version=version,
-        audit_head=audit_head, day_minutes=wf.sv.day_minutes)
+        audit_head=audit_head, day_minutes=wf.sv.day_minutes,
+        timezone=wf.sv.calendar.tz.key)
 
 
 def _build_files(data: DocumentData, folder: Path, stem: str
@@ -436,16 +437,19 @@ async def compile_uploaded(wf: Workflow, actor: Person, cycle: Cycle,
     return doc, data
 
 
-async def stamp_numbered(wf: Workflow, actor: Person, cycle: Cycle, letter: LetterNumber) -> Document:
+async def stamp_numbered(wf: Workflow, actor: Person, cycle: Cycle, letter: LetterNumber, *,
+                         signer=None) -> Document:
     """After numbering: the signed content with the letter number, date, verification
-    code and QR stamped in, kept as the final version (the signed one stays as it was)."""
+    code and QR stamped in, kept as the final version (the signed one stays as it was).
+    ``signer``: who signs the final PDF (a TTE gateway call for the signer), else the
+    office's certificate (``wf.sv.signer``), else nobody."""
     from models.enums import DocumentStatus
 
     signed = await wf.current_document(cycle.id)
     version = signed.version + 1
     code = new_verification_code()
     head = await audit.current_head(wf.s)  # printed on the final PDF
-    signer = wf.sv.signer
+    signer = signer if signer is not None else wf.sv.signer
     data = await document_data(wf, cycle, version=version, letter=letter,
                                verification_code=code, signed_doc=signed, audit_head=head.line)
     data = replace(data, e_signed=signer is not None)
@@ -491,8 +495,11 @@ async def _pades_signing(wf: Workflow, signer, signed: Document, data: DocumentD
             return await signer.sign(
                 pdf_bytes, signer_name=name, capacity=capacity or data.signatory.full_title,
                 reason=f"Persetujuan {data.title} {data.period_label}",
-                location=office.place, when=when, box=SignatureBox(*box) if box else None)
+                location=office.place, when=when, box=SignatureBox(*box) if box else None,
+                signing_time=wf.now)  # the signature's own time: the bot's clock
         except SigningError as exc:  # the transaction rolls back: no number, nothing signed
+            if getattr(signer, "gateway", None) is not None:
+                raise  # the TTE chat step says it in its own words (and may ask again)
             raise WorkflowError(t("sig.failed", reason=str(exc))) from None
 
     return sign

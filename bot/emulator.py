@@ -2090,11 +2090,24 @@ class BotApiEmulator:
             msg.seq = self._next_seq()
         elif mid in user._user_messages:
             user._user_messages.pop(mid)
+            self._forget_user_message(user.chat_id, mid)
         else:
             raise ApiError(400, DELETE_NOT_FOUND)
         self.stats.deleted_messages += 1
         await self._notify_chat()
         return True
+
+    def _forget_user_message(self, chat_id: int, message_id: int) -> None:
+        """A deleted user message leaves no copy here: not in the queue of updates
+        nor in the log kept for ``redeliver()`` (a passphrase the bot deleted)."""
+        def is_it(update: JSON) -> bool:
+            msg = update.get("message") or {}
+            return (msg.get("message_id") == message_id
+                    and (msg.get("chat") or {}).get("id") == chat_id)
+
+        self._updates[:] = [u for u in self._updates if not is_it(u)]
+        for uid in [uid for uid, u in self._update_log.items() if is_it(u)]:
+            del self._update_log[uid]
 
     async def _answer_callback_query(self, params: _Params) -> bool:
         query_id = params.get_str("callback_query_id") or ""

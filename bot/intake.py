@@ -44,6 +44,10 @@ Hence, whatever moment the process dies:
   button comes at a moment that depends on timing), and is made for real otherwise
   (the state changed in between: another text, another message).
 
+One exception to "the payload as Telegram sent it": the answer to the bot's request for
+a TTE passphrase is stored with its text replaced, the text kept in memory only until
+its handler takes it (``bot/secret_input.py``); after a crash the bot asks again.
+
 A handler that raises is reported by the error handler (the person gets the generic
 message); what it committed in its savepoints stays, as before, and the row is marked
 processed with the error, so a broken update is not retried forever.
@@ -325,6 +329,9 @@ class Intake:
         self.app = application
         self.sm = sessionmaker  # the plain sessionmaker, never the shared one
         self.journal_dir = journal_dir
+        from bot.secret_input import SecretInput
+
+        self.secrets = SecretInput()  # the TTE passphrase: redacted before it is stored
         self.replayed = 0  # Bot API calls answered from a journal (not made twice)
         self._failures: dict[int, int] = {}  # update id -> transactions that failed
         self.poll_timeout = poll_timeout
@@ -355,19 +362,45 @@ class Intake:
         if not rows:
             return 0
         for attempt in range(3):
+            # read before the database (bot/secret_input.py): a mark cleared since was
+            # cleared after the commit that put the conversation in the database
+            expected = self.secrets.expected()
             try:
                 async with self.sm() as session, session.begin():
                     known = set((await session.execute(
                         select(Inbox.update_id).where(Inbox.update_id.in_(list(rows))))).scalars())
                     new = [u for i, u in sorted(rows.items()) if i not in known]
+                    waiting = await self._awaiting_secret(session, new, expected)
                     for u in new:
-                        session.add(Inbox(update_id=u.update_id, payload=u.to_dict(),
+                        payload = u.to_dict()
+                        if self.secrets.candidate(u) in waiting:
+                            payload = self.secrets.redact(u.update_id, payload)
+                        session.add(Inbox(update_id=u.update_id, payload=payload,
                                           chat_key=_key(u), received_at=utcnow(), error=""))
                 return len(new)
             except IntegrityError:  # stored meanwhile by a concurrent request: look again
                 if attempt == 2:
                     raise
         return 0
+
+    async def _awaiting_secret(self, session, updates: list[Update],
+                               expected: frozenset[int]) -> set[int]:
+        """The senders among ``updates`` whose next text is the TTE passphrase."""
+        from bot.secret_input import PASSPHRASE
+        from models import Conversation, Person
+
+        senders = {self.secrets.candidate(u) for u in updates} - {None}
+        if not senders:
+            return set()
+        waiting = set(senders & expected)
+        rest = senders - waiting
+        if rest:
+            waiting |= set((await session.execute(
+                select(Person.telegram_user_id)
+                .join(Conversation, Conversation.person_id == Person.id)
+                .where(Person.telegram_user_id.in_(rest), Conversation.kind == PASSPHRASE)
+            )).scalars())
+        return waiting
 
     async def store_json(self, data: dict) -> int:
         return await self.store([Update.de_json(data, self.app.bot)])
@@ -425,6 +458,9 @@ class Intake:
                         outcome = await self._process(update_id, payload)
                     finally:
                         self._in_hand.pop(update_id, None)
+                if outcome is True:  # committed: the database tells who waits for a
+                    self.secrets.drop(update_id)  # passphrase now, and a secret not
+                    self.secrets.settle()  # taken is forgotten
                 if outcome is _AGAIN:  # not committed: the same update again, before the next
                     continue
                 queue.popleft()
@@ -465,10 +501,15 @@ class Intake:
     async def process(self, update_id: int, payload: dict) -> bool:
         """Run the handlers for one inbox row in one transaction that also marks it."""
         self._in_hand[update_id] = None
+        done = False
         try:
-            return await self._process(update_id, payload) is True
+            done = await self._process(update_id, payload) is True
+            return done
         finally:
             self._in_hand.pop(update_id, None)
+            if done:  # committed: the database tells who waits for a passphrase now,
+                self.secrets.drop(update_id)  # and a secret not taken is forgotten
+                self.secrets.settle()
 
     @contextlib.asynccontextmanager
     async def _writing(self):

@@ -430,7 +430,7 @@ class ScriptedCycle:
         p.phase("number")
         staf, _ = await self.user(Role.STAF, await self.secretariat())
         await self.goal("9 number", lambda: self.step_done(9),
-                        lambda: self._simple(staf, 9, "num:", "/KPTS/", slow=True))
+                        lambda: self._simple(staf, 9, "num:", "diberi nomor", slow=True))
         p.step(9, "Staf memberi nomor surat dari buku agenda")
         number = await self.letter_number()
         p.note(number or "")

@@ -21,6 +21,7 @@ class Services:
     store: FileStore
     extras: dict = field(default_factory=dict)
     signer: object | None = None  # bot.signing.Signer: the office's certificate, or None
+    gateway: object | None = None  # bot.signing.GatewaySigner: the Pemda's TTE gateway
     bot_username: str = ""  # [telegram] bot_username, else getMe's answer at start-up
 
     def verification_link(self, code: str) -> str | None:
@@ -67,14 +68,18 @@ def build_calendar(config: Config) -> WorkCalendar:
 
 def build_services(config: Config, clock: Clock | None = None) -> Services:
     sop = load_definition(config.resolve(config.sop.definition) if config.sop.definition else None)
-    from bot.signing import signer_from_config
+    from bot.signing import gateway_from_config, signer_from_config
+    from bot.workcal import set_office_zone
 
+    calendar = build_calendar(config)
+    set_office_zone(calendar.tz)  # every time shown: the office's zone and label
     return Services(
         config=config,
         sop=sop,
-        calendar=build_calendar(config),
+        calendar=calendar,
         clock=clock or SystemClock(),
         store=FileStore(config.storage_dir, config.storage.max_evidence_mb * 1024 * 1024),
         signer=signer_from_config(config),
+        gateway=gateway_from_config(config),
         bot_username=config.telegram.bot_username.lstrip("@"),
     )

@@ -48,12 +48,17 @@ logging.getLogger("pyhanko.sign.validation.generic_cms").addFilter(_OneLine())
 
 ENV_PASSPHRASE = "SOPBOT_SIGNING_PASSPHRASE"
 ENV_PKCS12 = "SOPBOT_SIGNING_PKCS12"
+ENV_GATEWAY_PASSWORD = "SOPBOT_TTE_GATEWAY_PASSWORD"
 FIELD_NAME = "TandaTanganKepala"
 MM = 72 / 25.4  # PDF points per millimetre
 
 
 class SigningError(Exception):
     """The document could not be signed; ``str(exc)`` is a message for people."""
+
+
+class WrongPassphrase(SigningError):
+    """The TTE gateway refused the person's passphrase: they may send it again."""
 
 
 @dataclass(frozen=True)
@@ -82,20 +87,53 @@ class Signer(Protocol):
     description: str
 
     async def sign(self, pdf_bytes: bytes, *, signer_name: str, capacity: str, reason: str,
-                   location: str, when: datetime, box: SignatureBox | None = None) -> bytes:
+                   location: str, when: datetime, box: SignatureBox | None = None,
+                   signing_time: datetime | None = None) -> bytes:
+        """``when``: the time shown in the appearance (the approval); ``signing_time``:
+        the signature's own time (/M), from the bot's clock (None: the system's)."""
         ...
 
 
 def appearance_text(signer_name: str, capacity: str, when: datetime) -> str:
     """"Ditandatangani secara elektronik oleh NAME, CAPACITY, 7 Oktober 2024 10.15 WIB"
     on four lines (``when`` already in the office's zone)."""
-    from reports.numbers import format_date
+    from reports.numbers import format_date, zone_label
 
-    zone = when.tzname() or ""
-    zone = {"+07": "WIB", "+08": "WITA", "+09": "WIT"}.get(zone, zone)
-    stamp = f"{format_date(when.date())} {when:%H.%M} {zone}".strip()
+    stamp = f"{format_date(when.date())} {when:%H.%M} {zone_label(when)}".strip()
     return "\n".join(line for line in ("Ditandatangani secara elektronik oleh",
                                        signer_name, capacity, stamp) if line)
+
+
+def _clock_pdf_signer():
+    from pyhanko.sign import signers
+
+    class ClockPdfSigner(signers.PdfSigner):
+        """pyHanko's PdfSigner with the signing time taken from the bot's clock.
+
+        pyHanko reads the time once, in the signing session
+        (``PdfSigningSession.system_time``: the signature dictionary's /M and the
+        appearance's timestamp), from the system clock; ``sign_pdf`` has no parameter
+        for it, so the session is given the bot's time right after it is made."""
+
+        system_time: datetime | None = None
+
+        def init_signing_session(self, pdf_out, existing_fields_only=False):
+            session = super().init_signing_session(pdf_out, existing_fields_only)
+            if self.system_time is not None:
+                session.system_time = self.system_time
+            return session
+
+    return ClockPdfSigner
+
+
+def _ClockPdfSigner(*args, **kwargs):
+    global _CLOCK_SIGNER_CLASS
+    if _CLOCK_SIGNER_CLASS is None:
+        _CLOCK_SIGNER_CLASS = _clock_pdf_signer()
+    return _CLOCK_SIGNER_CLASS(*args, **kwargs)
+
+
+_CLOCK_SIGNER_CLASS = None
 
 
 class Pkcs12Signer:
@@ -127,7 +165,8 @@ class Pkcs12Signer:
         self.level = "PAdES B-T" if timestamp_url else "PAdES B-B"
 
     def _sign_sync(self, pdf_bytes: bytes, *, signer_name: str, capacity: str, reason: str,
-                   location: str, when: datetime, box: SignatureBox | None) -> bytes:
+                   location: str, when: datetime, box: SignatureBox | None,
+                   signing_time: datetime | None = None) -> bytes:
         from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
         from pyhanko.pdf_utils.text import TextBoxStyle
         from pyhanko.sign import fields, signers, timestamps
@@ -159,18 +198,21 @@ class Pkcs12Signer:
         style = TextStampStyle(stamp_text="%(line)s", text_box_style=box_style,
                                border_width=1, background=None, inner_content_layout=fit)
         stamper = timestamps.HTTPTimeStamper(self.timestamp_url) if self.timestamp_url else None
-        pdf_signer = signers.PdfSigner(meta, signer=self._signer, timestamper=stamper,
-                                       stamp_style=style, new_field_spec=spec)
+        pdf_signer = _ClockPdfSigner(meta, signer=self._signer, timestamper=stamper,
+                                     stamp_style=style, new_field_spec=spec)
+        pdf_signer.system_time = signing_time
         writer = IncrementalPdfFileWriter(io.BytesIO(pdf_bytes))
         out = pdf_signer.sign_pdf(writer, appearance_text_params={"line": text})
         return out.getvalue()
 
     async def sign(self, pdf_bytes: bytes, *, signer_name: str, capacity: str, reason: str,
-                   location: str, when: datetime, box: SignatureBox | None = None) -> bytes:
+                   location: str, when: datetime, box: SignatureBox | None = None,
+                   signing_time: datetime | None = None) -> bytes:
         try:
             return await asyncio.to_thread(
                 self._sign_sync, pdf_bytes, signer_name=signer_name, capacity=capacity,
-                reason=reason, location=location, when=when, box=box)
+                reason=reason, location=location, when=when, box=box,
+                signing_time=signing_time)
         except SigningError:
             raise
         except Exception as exc:
@@ -371,7 +413,7 @@ class GatewaySigner:
         return _GatewayCall(self, nik, passphrase)
 
     async def _sign(self, pdf_bytes: bytes, nik: str, passphrase: str, *, reason: str,
-                    location: str, box: SignatureBox | None) -> bytes:
+                    location: str, box: SignatureBox | None) -> "tuple[bytes, SignatureCheck]":
         import aiohttp
 
         form = aiohttp.FormData()
@@ -409,7 +451,7 @@ class GatewaySigner:
             if not check.present or not check.intact:
                 raise SigningError("Jawaban layanan TTE bukan PDF bertanda tangan yang utuh; "
                                    "dokumen belum ditandatangani.")
-            return body
+            return body, check
         detail, code = "", None
         try:
             import json
@@ -420,8 +462,8 @@ class GatewaySigner:
             pass
         log.warning("TTE gateway refused: HTTP %s, status_code %s", status, code)
         if code == 2031 or "passphrase" in detail.lower():
-            raise SigningError("Passphrase TTE salah; dokumen belum ditandatangani. "
-                               "Silakan coba lagi.")
+            raise WrongPassphrase("Passphrase TTE salah; dokumen belum ditandatangani. "
+                                  "Silakan coba lagi.")
         if code == 2011 or "nik" in detail.lower():
             raise SigningError("NIK penanda tangan tidak terdaftar pada layanan TTE; "
                                "dokumen belum ditandatangani.")
@@ -436,18 +478,48 @@ class _GatewayCall:
     """:class:`Signer` for one signing by one person (the passphrase lives only here,
     for the duration of one call, and is dropped after it)."""
 
+    level = GatewaySigner.level
+
     def __init__(self, gateway: GatewaySigner, nik: str, passphrase: str) -> None:
         self.gateway = gateway
         self.description = gateway.description
+        self.subject, self.fingerprint = gateway.description, ""  # known once signed
         self._nik, self._passphrase = nik, passphrase
 
     def __repr__(self) -> str:  # never the passphrase
         return f"<TTE gateway call for NIK ...{self._nik[-4:]}>"
 
     async def sign(self, pdf_bytes: bytes, *, signer_name: str, capacity: str, reason: str,
-                   location: str, when: datetime, box: SignatureBox | None = None) -> bytes:
+                   location: str, when: datetime, box: SignatureBox | None = None,
+                   signing_time: datetime | None = None) -> bytes:
+        """The gateway puts its own appearance and its own signing time (the BSrE-style
+        API takes neither a text nor a time); ``when``/``signing_time`` are not sent."""
         passphrase, self._passphrase = self._passphrase, ""
         if not passphrase:
             raise SigningError("Passphrase TTE sudah dipakai; kirim lagi untuk mencoba ulang.")
-        return await self.gateway._sign(pdf_bytes, self._nik, passphrase, reason=reason,
-                                        location=location, box=box)
+        body, check = await self.gateway._sign(pdf_bytes, self._nik, passphrase,
+                                               reason=reason, location=location, box=box)
+        del passphrase
+        self.subject, self.fingerprint = check.signer or self.subject, check.fingerprint
+        return body
+
+
+def gateway_from_config(cfg: "Config", env=None) -> GatewaySigner | None:
+    """The Pemda's TTE gateway when ``[signing] gateway_url`` is set (the client
+    password may come from ``SOPBOT_TTE_GATEWAY_PASSWORD``), else None."""
+    env = os.environ if env is None else env
+    s = cfg.signing
+    if not s.gateway_url:
+        return None
+    from bot.config import ConfigError
+
+    if env.get(ENV_PKCS12) or s.pkcs12_path:
+        raise ConfigError("signing: pilih salah satu, sertifikat kantor (pkcs12_path) atau "
+                          "gateway TTE (gateway_url), bukan keduanya.")
+    return GatewaySigner(s.gateway_url, s.gateway_username,
+                         env.get(ENV_GATEWAY_PASSWORD, s.gateway_password))
+
+
+def gateway_nik(cfg: "Config", nip: str | None) -> str:
+    """The NIK under which a person (by NIP) signs at the TTE gateway, or ""."""
+    return cfg.signing.gateway_nik.get((nip or "").strip(), "")

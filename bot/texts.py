@@ -732,7 +732,7 @@ TEXTS.update({
     "a.pick_acting": "Siapa yang ditunjuk sebagai pelaksana <b>{title}</b>{absent}?",
     "a.absent_note": " (pejabat: {name})",
     "a.pick_kind": "Jenis penunjukan {name} sebagai pelaksana {title}?",
-    "a.ask_range": "Kirim rentang tanggal (WIB), misalnya <code>{example}</code>. Satu tanggal untuk satu hari.",
+    "a.ask_range": "Kirim rentang tanggal ({zone}), misalnya <code>{example}</code>. Satu tanggal untuk satu hari.",
     "a.ask_decree": "Nomor surat perintah Plh./Plt.? Kirim <code>-</code> bila tidak ada.",
     "a.confirm": "<b>Periksa penunjukan</b>\n{kind} {title}: {name}\nMenggantikan: {absent}\nMasa: {range}{decree}",
     "a.appointed": "✅ {kind} {title} disimpan: {name}, {range}. Yang bersangkutan dan pejabatnya telah diberi tahu.",
@@ -811,4 +811,40 @@ TEXTS.update({
     "sig.broken": "❌ Tanda tangan elektronik (PAdES): <b>TIDAK sah</b> ({detail}).",
     "sig.none": "PDF final ini <b>tidak</b> memuat tanda tangan elektronik.",
     "sig.unchecked": "Tanda tangan elektronik: {signature}",
+    # the TTE gateway in the chat: the signer's passphrase (bot/secret_input.py)
+    "tte.ask": (
+        "🔐 <b>Tanda tangan elektronik (TTE)</b> dokumen versi {version}.\n"
+        "Kirim <b>passphrase TTE</b> Anda sebagai balasan pesan ini. Pesan itu langsung "
+        "saya hapus dan passphrase tidak disimpan di mana pun.\n"
+        "Saat Anda menandatangani, dokumen otomatis diberi nomor surat berikutnya "
+        "(nomor harus sudah ada di PDF sebelum TTE). Ketik /batal untuk membatalkan."
+    ),
+    "tte.ask_again": "Kirim passphrase TTE sekali lagi (balas pesan ini), atau /batal.",
+    "tte.empty": "Passphrase kosong. Kirim passphrase TTE Anda (balas pesan ini), atau /batal.",
+    "tte.lost": (
+        "Passphrase Anda tidak sempat dipakai karena bot dimulai ulang, dan passphrase "
+        "memang tidak pernah disimpan. Dokumen belum ditandatangani. Kirim passphrase TTE "
+        "sekali lagi (balas pesan ini), atau /batal."
+    ),
+    "tte.no_nik": (
+        "NIK Anda untuk TTE belum dicatat ([signing] gateway_nik di config.toml, NIP "
+        "{nip}). Minta admin kantor mencatatnya, lalu tekan <b>Tandatangani</b> lagi."
+    ),
+    "tte.failed": "⚠️ {reason}",
+    "tte.try_later": (
+        "Tidak ada nomor surat yang terpakai dan langkah tanda tangan tetap terbuka. Tekan "
+        "<b>Tandatangani</b> pada kartu dokumen lagi bila layanan TTE sudah pulih."
+    ),
+    "tte.signing": "⏳ Menandatangani dokumen melalui layanan TTE…",
+    "tte.signed": (
+        "✅ Dokumen ditandatangani secara elektronik (TTE) dan diberi nomor "
+        "<b>{number}</b> tanggal {date}.\nKode verifikasi: <code>{code}</code>\n"
+        "Dokumen final terlampir."
+    ),
+    "tte.signed_card": "✅ Ditandatangani (TTE) oleh {name} pada {time}.",
+    "n.numbered_at_signature": (
+        "Dokumen {period} diberi nomor <b>{number}</b> secara otomatis saat {signer} "
+        "menandatanganinya dengan TTE. Langkah penomoran sudah selesai; tidak perlu "
+        "menekan apa pun."
+    ),
 })

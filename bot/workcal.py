@@ -50,6 +50,8 @@ __all__ = [
     "WorkCalendar",
     "format_wib",
     "load_holiday_file",
+    "office_zone",
+    "set_office_zone",
     "to_wib",
 ]
 
@@ -255,23 +257,41 @@ def _require_aware(dt: datetime, what: str = "dt") -> None:
         raise ValueError(f"{what} harus datetime yang ber-zona waktu (aware): {dt!r}")
 
 
+_office_zone: ZoneInfo = WIB
+
+
+def set_office_zone(tz: str | ZoneInfo) -> None:
+    """The office's zone (``[calendar] timezone``): every time shown to people is in it,
+    with its own label (WIB, WITA or WIT). One office per process: set when the
+    services are built (``bot.services.build_services``)."""
+    global _office_zone
+    _office_zone = tz if isinstance(tz, ZoneInfo) else ZoneInfo(tz)
+
+
+def office_zone() -> ZoneInfo:
+    return _office_zone
+
+
 def to_wib(dt: datetime) -> datetime:
-    """Convert an aware datetime to Asia/Jakarta (WIB). Naive input raises ValueError."""
+    """Convert an aware datetime to the office's zone (WIB unless ``[calendar]
+    timezone`` says otherwise; the name is historical). Naive input raises ValueError."""
     _require_aware(dt)
-    return dt.astimezone(WIB)
+    return dt.astimezone(_office_zone)
 
 
 def format_wib(dt: datetime) -> str:
-    """Format an aware datetime in Indonesian, in WIB.
+    """Format an aware datetime in Indonesian, in the office's zone with its label.
 
     >>> format_wib(datetime(2024, 2, 12, 7, 30, tzinfo=WIB))
     'Senin, 12 Februari 2024 pukul 07.30 WIB'
     """
+    from reports.numbers import zone_label
+
     local = to_wib(dt)
     # CLDR "id": EEEE = Senin..Minggu, MMMM = Januari..Desember; Indonesian writes the
     # time with a dot (07.30).
     text = format_date(local.date(), "EEEE, d MMMM y", locale="id")
-    return f"{text} pukul {local:%H.%M} WIB"
+    return f"{text} pukul {local:%H.%M} {zone_label(local)}"
 
 
 # --------------------------------------------------------------------------------------

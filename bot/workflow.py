@@ -37,6 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot import audit, callbacks
 from bot.entry_rules import ANALYSIS_FIELDS, missing_analysis
 from bot.authority import Capacity, holding_capacity, may_hold, who_may_text
+from bot.config import MEASUREMENT_REPORT
 from bot.outbox import enqueue
 from bot.services import Services
 from bot.sop import Step
@@ -72,7 +73,6 @@ from models.enums import (
     ValueType,
 )
 
-ROMAN = ["I", "II", "III", "IV", "V", "VI", "VII", "VIII", "IX", "X", "XI", "XII"]
 
 
 class WorkflowError(Exception):
@@ -910,7 +910,12 @@ class Workflow:
             raise StaleAction()
         return run, step, cycle, doc, cap
 
-    async def approve(self, actor: Person, run_id: int, document_id: int) -> StepRun:
+    async def approve(self, actor: Person, run_id: int, document_id: int, *,
+                      numbered_now: bool = False) -> StepRun:
+        """Paraf (step 7) or signature (step 8) of exactly ``document_id``.
+        ``numbered_now``: a TTE signature numbers the document in the same breath
+        (:meth:`assign_number` with ``at_signature``), so the number step is opened
+        without a "Beri nomor" card."""
         run, step, cycle, doc, cap = await self._review_target(actor, run_id, document_id)
         action = ApprovalAction.PARAF if step.kind == "review" else ApprovalAction.SIGN
         # what is approved: the sha256 of the exact PDF shown (doc.sha256) and, apart,
@@ -929,6 +934,8 @@ class Workflow:
         if nxt.kind in ("review", "sign"):
             return await self._open_review(cycle, nxt, doc, actor)
         new = await self._open_run(cycle, nxt)
+        if numbered_now and nxt.kind == "number":
+            return new
         await self._notify_step(cycle, new, [[(t("b.number"), callbacks.encode("num", new.id))]]
                                 if nxt.kind == "number" else None)
         return new
@@ -961,13 +968,14 @@ class Workflow:
         return new
 
     # ------------------------------------------------------------- step 9
-    def format_letter_number(self, sequence: int, on: date) -> str:
-        n = self.sv.config.numbering
-        return n.format.format(kode=n.kode, urut=sequence, jenis=n.jenis,
-                               unit=self.sv.config.office.unit_code, tahun=on.year,
-                               bulan=on.month, bulan_romawi=ROMAN[on.month - 1])
+    def format_letter_number(self, sequence: int, on: date,
+                             doc_type: str = MEASUREMENT_REPORT) -> str:
+        """The number of ``doc_type`` ([numbering] types: its classification and code)."""
+        return self.sv.config.numbering.number(doc_type, sequence=sequence, on=on,
+                                               unit=self.sv.config.office.unit_code)
 
     async def allocate_number(self, office_id: int, on: date, *, subject: str = "",
+                              doc_type: str = MEASUREMENT_REPORT,
                               recipient: str = "", cycle_id: int | None = None,
                               document_id: int | None = None,
                               person_id: int | None = None) -> LetterNumber:
@@ -990,7 +998,7 @@ class Workflow:
             except IntegrityError:
                 seq = (await self.s.execute(stmt)).scalar_one()
         letter = LetterNumber(office_id=office_id, year=year, sequence=seq,
-                              number=self.format_letter_number(seq, on), letter_date=on,
+                              number=self.format_letter_number(seq, on, doc_type), letter_date=on,
                               subject=subject, recipient=recipient, cycle_id=cycle_id,
                               document_id=document_id, person_id=person_id,
                               created_at=self.now)
@@ -998,10 +1006,19 @@ class Workflow:
         await self.s.flush()
         return letter
 
-    async def assign_number(self, actor: Person, run_id: int) -> LetterNumber:
+    async def assign_number(self, actor: Person, run_id: int, *,
+                            at_signature: bool = False) -> LetterNumber:
+        """Step 9. ``at_signature``: the number given by the bot when the signer signs
+        with their own TTE (the number must be in the PDF before that signature, which
+        nothing may change afterwards); ``actor`` is then the signer, and the step's
+        holder is told the number."""
         run = await self.get_run(run_id, lock=True)
         step = self._require_open(run, "number")
-        await self._require_holder(run, actor, step)
+        holder = None
+        if at_signature:
+            holder = await self.s.get(Person, run.assignee_id)
+        else:
+            await self._require_holder(run, actor, step)
         cycle = await self.get_cycle(run.cycle_id)
         doc = await self.current_document(cycle.id)
         if doc is None or doc.status != DocumentStatus.SIGNED:
@@ -1014,7 +1031,12 @@ class Workflow:
         doc.status = DocumentStatus.NUMBERED
         await self._complete(run, actor, letter.number)
         await self._audit("document.number", actor, cycle, document=doc.id,
-                          number=letter.number, sequence=letter.sequence)
+                          number=letter.number, sequence=letter.sequence,
+                          **({"at_signature": True} if at_signature else {}))
+        if holder is not None and holder.id != actor.id:
+            await self._notify(holder, "numbered_at_signature",
+                               t("n.numbered_at_signature", period=self.period(cycle),
+                                 number=letter.number, signer=actor.name))
         nxt = self.sop.next_step(step.number)
         new = await self._open_run(cycle, nxt)
         await self._notify_step(cycle, new, [[(t("b.archive"), callbacks.encode("arc", new.id))]])

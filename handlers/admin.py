@@ -271,7 +271,11 @@ async def pick_kind(update: Update, context: Context, person: Person, cb) -> Non
                                dict(conv.data, kind=kind.value))
         today = to_wib(wf.now).date()
         example = f"{today:%d-%m-%Y} s.d. {today + timedelta(days=2):%d-%m-%Y}"
-    await reply(update, t("a.ask_range", example=example), None, edit=True)
+    from bot.workcal import office_zone
+    from reports.numbers import zone_label
+
+    zone = zone_label(services(context).clock.now().astimezone(office_zone()))
+    await reply(update, t("a.ask_range", example=example, zone=zone), None, edit=True)
 
 
 @text_route(CONV)

@@ -25,6 +25,7 @@ from bot.documents import (
     compile_uploaded, document_data, stamp_numbered, verify_code,
     workbook_expectations,
 )
+from bot.secret_input import PASSPHRASE
 from bot.texts import TEXTS, Raw, t
 from bot.workcal import format_wib
 from bot.workflow import NotFound, StaleAction, Workflow, WorkflowError
@@ -45,6 +46,7 @@ from reports.numbers import format_date, format_percent
 log = logging.getLogger(__name__)
 
 COMPILE, RET_REASON, RECEIPT = "compile", "ret_reason", "receipt"
+TTE_PASS = PASSPHRASE  # waiting for the signer's TTE passphrase (bot/secret_input.py)
 MAX_REASON = 1000
 MAX_ERRORS_SHOWN = 15
 RECEIPT_TYPES = (".pdf", ".jpg", ".jpeg", ".png")  # a scan or a photo of the receipt
@@ -423,6 +425,9 @@ async def approve_press(update: Update, context: Context, person: Person, cb) ->
     run_id, doc_id = cb.arg(0), cb.arg(1)
     signing = cb.action == "sgn"
     try:
+        if signing and services(context).gateway is not None:
+            await _ask_passphrase(update, context, person, run_id, doc_id)
+            return None
         async with transaction(context) as (session, wf):
             run = await wf.get_run(run_id)
             kind = wf.sop.step(run.step_no).kind
@@ -447,6 +452,110 @@ async def approve_press(update: Update, context: Context, person: Person, cb) ->
                                name=person.name, time=when))
     await reply(update, t("g.next_holder", name=holder.name, due=format_wib(new.due_at)))
     return t("g.signed_short" if signing else "g.initialled_short")
+
+
+# ------------------------------------------------------------------ step 8 with a TTE gateway
+async def _ask_passphrase(update: Update, context: Context, person: Person, run_id: int,
+                          doc_id: int) -> None:
+    """"Tandatangani" when the office signs through the Pemda's TTE gateway: the
+    signer is asked for their passphrase (the card keeps its buttons until signed).
+    The intake redacts the answer before it is stored (``bot/secret_input.py``)."""
+    from bot.signing import gateway_nik
+
+    query = update.callback_query
+    async with transaction(context) as (session, wf):
+        doc = await _review_check(wf, person, run_id, doc_id)
+        if not gateway_nik(services(context).config, person.nip):
+            await reply(update, t("tte.no_nik", nip=person.nip or "-"))
+            return
+        intake = context.application.bot_data.get("intake")
+        if intake is not None:  # before the question goes out: the answer may come at once
+            intake.secrets.expect(update.effective_user.id)
+        await set_conversation(session, person.id, TTE_PASS, "passphrase",
+                               {"run": run_id, "doc": doc_id, "version": doc.version},
+                               message_id=query.message.message_id if query.message else None)
+    await reply(update, t("tte.ask", version=doc.version), force_reply=True)
+
+
+def _take_passphrase(update: Update, context: Context) -> str | None:
+    """The passphrase of this message, from the intake's memory; None when the
+    process restarted since it was stored (only the redacted text is left)."""
+    from bot.secret_input import REDACTED
+
+    intake = context.application.bot_data.get("intake")
+    secret = intake.secrets.take(update.update_id) if intake is not None else None
+    if secret is not None:
+        return secret
+    text = update.effective_message.text or ""
+    if text == REDACTED:
+        return None
+    log.warning("passphrase message %s reached the handler unredacted",
+                update.effective_message.message_id)
+    return text
+
+
+@text_route(TTE_PASS)
+async def tte_passphrase(update: Update, context: Context, person: Person, conv) -> None:
+    """The signer's passphrase: the message is deleted at once; the gateway signs the
+    numbered final PDF; approval, number and final commit together, or nothing does."""
+    from telegram.error import NetworkError
+
+    from bot.signing import SigningError, WrongPassphrase, gateway_nik
+
+    msg = update.effective_message
+    secret = _take_passphrase(update, context)
+    try:
+        await msg.delete()
+    except (BadRequest, NetworkError):
+        log.warning("could not delete the passphrase message %s", msg.message_id)
+    if secret is None:
+        await reply(update, t("tte.lost"), force_reply=True)
+        return
+    if not secret.strip():
+        await reply(update, t("tte.empty"), force_reply=True)
+        return
+    sv = services(context)
+    nik = gateway_nik(sv.config, person.nip)
+    if sv.gateway is None or not nik:
+        async with transaction(context) as (session, _wf):
+            await clear_conversation(session, person.id)
+        await reply(update, t("tte.no_nik", nip=person.nip or "-"))
+        return
+    call = sv.gateway.for_person(nik, secret)
+    del secret
+    progress = await reply(update, t("tte.signing"))
+    try:
+        async with transaction(context) as (session, wf):
+            new = await wf.approve(person, conv.data["run"], conv.data["doc"], numbered_now=True)
+            letter = await wf.assign_number(person, new.id, at_signature=True)
+            cycle = await wf.get_cycle(letter.cycle_id)
+            final = await stamp_numbered(wf, person, cycle, letter, signer=call)
+            pdf = await session.get(StoredFile, final.pdf_file_id)
+            number, on, code = letter.number, letter.letter_date, final.verification_code
+            await clear_conversation(session, person.id)
+    except WrongPassphrase as exc:  # nothing happened: ask again
+        await progress.edit_text(t("tte.failed", reason=str(exc)))
+        await reply(update, t("tte.ask_again"), force_reply=True)
+        return
+    except SigningError as exc:  # gateway down, NIK unknown: the step stays open
+        async with transaction(context) as (session, _wf):
+            await clear_conversation(session, person.id)
+        await progress.edit_text(t("tte.failed", reason=str(exc)) + "\n" + t("tte.try_later"))
+        return
+    except (StaleAction, NotFound):  # signed or returned meanwhile
+        async with transaction(context) as (session, _wf):
+            await clear_conversation(session, person.id)
+        await progress.edit_text(t("err.stale_button"))
+        return
+    if conv.message_id:
+        try:
+            await context.bot.edit_message_reply_markup(
+                chat_id=update.effective_chat.id, message_id=conv.message_id, reply_markup=None)
+        except BadRequest:
+            pass
+    await progress.edit_text(t("tte.signed", number=number, date=format_date(on), code=code))
+    await update.effective_chat.send_document(
+        InputFile(sv.store.read(pdf), filename=pdf.filename or "dokumen.pdf"))
 
 
 async def _review_check(wf: Workflow, person: Person, run_id: int, doc_id: int) -> Document:

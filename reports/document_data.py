@@ -194,6 +194,18 @@ class DocumentData:
     quarter: int | None = None
     # working minutes in one of the office's working days ("2 hari 3 jam")
     day_minutes: int = WORKING_DAY_MINUTES
+    # the office's zone ([calendar] timezone): step times are shown in it, with its label
+    timezone: str = "Asia/Jakarta"
+
+    @property
+    def zone_label(self) -> str:
+        """"WIB", "WITA" or "WIT": the label of the office's zone."""
+        from datetime import datetime
+        from zoneinfo import ZoneInfo
+
+        from reports.numbers import zone_label
+
+        return zone_label(datetime(self.year, 1, 1, 12, tzinfo=ZoneInfo(self.timezone)))
 
     @property
     def office_line(self) -> str:

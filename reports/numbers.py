@@ -227,6 +227,23 @@ def format_date(d: _dt.date) -> str:
     return _babel_format_date(d, "d MMMM y", locale=LOCALE)
 
 
+#: Indonesia's three zones by their UTC offset in hours, and their own labels
+ZONE_LABELS: Final = {7: "WIB", 8: "WITA", 9: "WIT"}
+
+
+def zone_label(moment: _dt.datetime) -> str:
+    """"WIB", "WITA" or "WIT" for an aware datetime in one of Indonesia's zones (else
+    the zone's own abbreviation, or "UTC+hh")."""
+    offset = moment.utcoffset()
+    if offset is None:
+        return ""
+    hours, rest = divmod(int(offset.total_seconds()), 3600)
+    if not rest and hours in ZONE_LABELS:
+        return ZONE_LABELS[hours]
+    name = moment.tzname() or ""
+    return name if name and not name[0] in "+-" else f"UTC{hours:+03d}"
+
+
 def format_date_long(d: _dt.date) -> str:
     """``date(2024, 2, 10)`` -> ``"Sabtu, 10 Februari 2024"``."""
     return _babel_format_date(d, "EEEE, d MMMM y", locale=LOCALE)

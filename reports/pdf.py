@@ -557,11 +557,11 @@ def _band_fill(data: DocumentData, kategori: str | None) -> tuple[int, int, int]
     return _BAND_FILLS[min(index, len(_BAND_FILLS) - 2)]
 
 
-def _local(moment: datetime | None) -> str:
+def _local(moment: datetime | None, zone: str = "Asia/Jakarta") -> str:
     if moment is None:
         return "-"
     if moment.tzinfo is not None:
-        moment = moment.astimezone(ZoneInfo("Asia/Jakarta"))
+        moment = moment.astimezone(ZoneInfo(zone))
     return f"{format_date(moment.date())} {moment:%H.%M}"
 
 
@@ -737,8 +737,8 @@ class _DocumentWriter:
             table.row(self._step_cells(step))
         pdf.font(7, "I")
         y = pdf.get_y() + 3.5
-        note = ("Waktu aktual dalam jam kerja: 1 hari kerja = 510 menit (07.30–16.00 WIB), "
-                "Senin–Jumat di luar hari libur nasional dan cuti bersama. Baris merah: "
+        note = ("Waktu aktual dalam jam kerja: 1 hari kerja = 510 menit (07.30–16.00 "
+                f"{self.data.zone_label}), Senin–Jumat di luar hari libur nasional dan cuti bersama. Baris merah: "
                 "melewati standar waktu SOP.")
         for line in pdf.wrap(note, _BODY_W):
             if y > _BOTTOM:
@@ -757,7 +757,8 @@ class _DocumentWriter:
         else:
             status = "Terlambat" if late else "Tepat waktu"
         texts = [str(step.number), step.name, step.role_title, step.holder,
-                 _local(step.started), _local(step.completed), step.standard_text,
+                 _local(step.started, self.data.timezone),
+                 _local(step.completed, self.data.timezone), step.standard_text,
                  format_working_minutes(step.actual_minutes, self.data.day_minutes), status]
         return [_Cell(text, fill=fill, color=color, style="B" if late and i == 8 else "")
                 for i, text in enumerate(texts)]

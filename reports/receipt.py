@@ -15,7 +15,7 @@ from pathlib import Path
 from fpdf import FPDF
 from fpdf.enums import XPos, YPos
 
-from reports.numbers import format_date
+from reports.numbers import format_date, zone_label
 from reports.pdf import add_unicode_font, latin1_text
 
 _FONT = "DejaVu"
@@ -29,8 +29,8 @@ _NEXT = {"new_x": XPos.LMARGIN, "new_y": YPos.NEXT}
 
 @dataclass(frozen=True)
 class ReceiptData:
-    """What one tanda terima shows. ``received_at`` is shown in WIB (the caller passes
-    an aware datetime in Asia/Jakarta); ``method`` says how it was recorded, e.g.
+    """What one tanda terima shows. ``received_at`` is shown in the zone it is given in,
+    with its label (the caller passes an aware datetime in the office's zone); ``method`` says how it was recorded, e.g.
     "Dikonfirmasi oleh penerima melalui bot" or "Foto tanda terima bertanda tangan"."""
 
     office_name: str
@@ -50,7 +50,8 @@ class ReceiptData:
 
 
 def _moment(moment: datetime) -> str:
-    return f"{format_date(moment.date())} pukul {moment:%H.%M} WIB"
+    """In the zone the caller gave (the office's), with its label (WIB, WITA, WIT)."""
+    return f"{format_date(moment.date())} pukul {moment:%H.%M} {zone_label(moment)}"
 
 
 class _ReceiptPdf(FPDF):

@@ -219,7 +219,7 @@ OFFICE_ROWS: tuple[Col, ...] = (
     Col("place", "Tempat (kota penandatanganan)", 0, "Kota yang ditulis di atas tanda tangan, "
         "misalnya \"Liwa\".", True, ("tempat", "kota penandatanganan"), max_len=100),
     Col("unit_code", "Kode Unit", 0, "Kode unit untuk nomor surat, misalnya \"II.08\" "
-        "(nomor surat: 050/123/II.08/2024).", True, ("kode unit", "kode"), max_len=40),
+        "(nomor surat {nomor}).", True, ("kode unit", "kode"), max_len=40),
     Col("example", "Data Contoh", 0, "Ya bila isi buku kerja ini hanya data contoh; setiap "
         "dokumen lalu diberi tanda \"DATA CONTOH\". Untuk kantor sungguhan isi Tidak.",
         False, ("data contoh", "contoh"), (YES, NO)),
@@ -356,7 +356,16 @@ def _excel_number(value: Decimal) -> int | float:
     return int(value) if value == value.to_integral_value() else float(value)
 
 
-def _guide_rows(year: int) -> list[tuple[str, str]]:
+#: the unit_code help's example number when the caller gives none (the default config)
+DEFAULT_NUMBER_EXAMPLE = "Laporan Pengukuran Kinerja: 050/123/II.08/2024"
+
+
+def _note(col: Col, number_example: str) -> str:
+    return col.note.replace("{nomor}", number_example)
+
+
+def _guide_rows(year: int, number_example: str = DEFAULT_NUMBER_EXAMPLE
+                ) -> list[tuple[str, str]]:
     """(kind, text) rows of the Petunjuk sheet; kind is title/section/text."""
     rows: list[tuple[str, str]] = [
         ("title", "Petunjuk Pengisian Buku Kerja Penyiapan Kantor"),
@@ -378,8 +387,8 @@ def _guide_rows(year: int) -> list[tuple[str, str]]:
         ("section", f"Lembar {SHEET_OFFICE}"),
         ("text", "Isi kolom Nilai pada setiap baris:"),
     ]
-    rows += [("text", f"- {c.header}: {c.note}" + ("" if c.required else " (boleh kosong)"))
-             for c in OFFICE_ROWS]
+    rows += [("text", f"- {c.header}: {_note(c, number_example)}"
+              + ("" if c.required else " (boleh kosong)")) for c in OFFICE_ROWS]
     for sheet, cols in ((SHEET_UNITS, UNIT_COLS), (SHEET_PEOPLE, PEOPLE_COLS),
                         (SHEET_INDICATORS, INDICATOR_COLS)):
         rows.append(("section", f"Lembar {sheet}"))
@@ -404,8 +413,11 @@ def _guide_rows(year: int) -> list[tuple[str, str]]:
     return rows
 
 
-def write_template(path: Path | str, *, year: int, example: OfficeSpec | None = None) -> Path:
-    """Write the fill-in workbook to ``path``; pre-filled with ``example`` when given."""
+def write_template(path: Path | str, *, year: int, example: OfficeSpec | None = None,
+                   number_example: str = DEFAULT_NUMBER_EXAMPLE) -> Path:
+    """Write the fill-in workbook to ``path``; pre-filled with ``example`` when given.
+    ``number_example``: a letter number in the office's configured format
+    (``NumberingConfig.example``), shown in the help of the unit code."""
     path = Path(path)
     wb = Workbook()
 
@@ -413,7 +425,7 @@ def write_template(path: Path | str, *, year: int, example: OfficeSpec | None = 
     ws = wb.active
     ws.title = SHEET_GUIDE
     ws.column_dimensions["A"].width = 110
-    for r, (kind, text) in enumerate(_guide_rows(year), start=1):
+    for r, (kind, text) in enumerate(_guide_rows(year, number_example), start=1):
         cell = ws.cell(row=r, column=1, value=text)
         cell.alignment = WRAP
         if kind == "title":
@@ -436,7 +448,7 @@ def write_template(path: Path | str, *, year: int, example: OfficeSpec | None = 
     for r, col in enumerate(OFFICE_ROWS, start=2):
         ws.cell(row=r, column=1, value=col.header).font = HEADER_FONT
         ws.cell(row=r, column=2, value=values[col.key] or None)
-        ws.cell(row=r, column=3, value=col.note).alignment = WRAP
+        ws.cell(row=r, column=3, value=_note(col, number_example)).alignment = WRAP
         if col.choices:
             _list_validation(ws, 2, _choices_formula(col.choices), col.note,
                              first_row=r, last_row=r)

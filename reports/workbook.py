@@ -356,11 +356,11 @@ def _row_height(texts: Iterable[tuple[str, float]]) -> float:
     return max(1, min(lines, 30)) * _LINE_HEIGHT_PT + 2
 
 
-def _local_naive(moment: datetime | None) -> datetime | None:
-    """Excel has no time zones: show aware datetimes in office time (WIB)."""
+def _local_naive(moment: datetime | None, zone: str = _TZ_NAME) -> datetime | None:
+    """Excel has no time zones: show aware datetimes in office time (``zone``)."""
     if moment is None or moment.tzinfo is None:
         return moment
-    return moment.astimezone(ZoneInfo(_TZ_NAME)).replace(tzinfo=None)
+    return moment.astimezone(ZoneInfo(zone)).replace(tzinfo=None)
 
 
 _STYLE_ARRAYS: dict[int, dict[str, StyleArray]] = {}
@@ -786,7 +786,8 @@ class _WorkbookBuilder:
         _merged_line(
             ws, row + 1,
             "Waktu aktual dihitung dalam jam kerja: 1 hari kerja = 510 menit "
-            "(07.30-16.00 WIB), Senin-Jumat di luar hari libur nasional dan cuti bersama. "
+            f"(07.30-16.00 {data.zone_label}), Senin-Jumat di luar hari libur nasional dan "
+            "cuti bersama. "
             "Baris merah: melewati standar waktu SOP.",
             "sk_note", last_col, 28,
         )
@@ -804,8 +805,8 @@ class _WorkbookBuilder:
             (step.name, text_style),
             (step.role_title, text_style),
             (step.holder, text_style),
-            (_local_naive(step.started), "sk_date"),
-            (_local_naive(step.completed), "sk_date"),
+            (_local_naive(step.started, self.data.timezone), "sk_date"),
+            (_local_naive(step.completed, self.data.timezone), "sk_date"),
             (step.standard_text, text_style),
             (format_working_minutes(step.actual_minutes, self.data.day_minutes), text_style),
             (step.actual_minutes, "sk_late" if late else "sk_int"),

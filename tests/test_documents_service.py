@@ -336,7 +336,7 @@ async def test_numbering_stamps_the_final_pdf_and_the_archive_matches_its_manife
         return letter, final
 
     letter, final = await walk(number)
-    assert letter.number == "050/1/KPTS/II.08/2024"
+    assert letter.number == "050/1/II.08/2024"
     assert final.status == DocumentStatus.NUMBERED and final.verification_code
     pdf = await stored_bytes(walk, final.pdf_file_id)
     text = flat(pdf_text(pdf))
@@ -453,7 +453,7 @@ async def test_agenda_export_lists_the_numbers_of_the_year(walk, tmp_path):
                           "Dicatat oleh"]
     body = [r for r in rows[head + 1:] if r[0] is not None]
     assert [r[0] for r in body] == [1, 2]
-    assert body[0][1] == "050/1/KPTS/II.08/2024" and body[0][2] == "8 Oktober 2024"
+    assert body[0][1] == "050/1/II.08/2024" and body[0][2] == "8 Oktober 2024"
     assert body[0][3] == "Pengukuran Kinerja TW III" and body[0][4] == "Bappeda"
     assert body[0][5] == "Contoh Staf Sekretariat"
 

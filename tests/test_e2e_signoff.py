@@ -185,7 +185,7 @@ async def test_signoff_numbering_archive_delivery_and_verification(
     card9 = await staf.wait_for(predicate=has_button("Beri nomor"))
     q = await staf.press(card9, text="Beri nomor")
     numbered = await staf.wait_for(after=q, text_contains="diberi nomor")
-    assert "050/1/KPTS/II.08/2024" in numbered.text
+    assert "050/1/II.08/2024" in numbered.text
     code = re.search(r"Kode verifikasi: (\S+)", numbered.text).group(1)
     await staf.wait_for(after=q, predicate=lambda m: m.document is not None)
     final_pdf = harness.emulator.sent_files(staf.chat_id)[-1]
@@ -204,7 +204,7 @@ async def test_signoff_numbering_archive_delivery_and_verification(
     await staf.wait_for(after=q, text_contains="Dokumen dikirim kepada Contoh Petugas Bappeda")
     board = await staf.wait_for(after=q, predicate=has_button("Inspektorat"))
     request = await contact.wait_for(predicate=has_button("Konfirmasi terima"))
-    assert "050/1/KPTS/II.08/2024" in request.text
+    assert "050/1/II.08/2024" in request.text
     assert any(f.data == final_pdf.data for f in harness.emulator.sent_files(contact.chat_id))
     q = await contact.press(request, text="Konfirmasi terima")
     await contact.wait_for(after=q, text_contains="Penerimaan dikonfirmasi")
@@ -236,7 +236,7 @@ async def test_signoff_numbering_archive_delivery_and_verification(
         for d in deliveries:
             assert await receipt_document(s, d.id) is not None
         letter = (await s.execute(select(LetterNumber))).scalar_one()
-        assert letter.number == "050/1/KPTS/II.08/2024" and letter.sequence == 1
+        assert letter.number == "050/1/II.08/2024" and letter.sequence == 1
         final = (await s.execute(select(Document).order_by(Document.version.desc()))
                  ).scalars().first()
         assert final.verification_code == code and final.status == DocumentStatus.ARCHIVED
@@ -260,12 +260,12 @@ async def test_signoff_numbering_archive_delivery_and_verification(
                 sha, size, name = line.split("  ", 2)
                 assert hashlib.sha256(z.read(name)).hexdigest() == sha
         assert sum(n.startswith("tanda-terima/") for n in names) == 5
-        assert b"050/1/KPTS/II.08/2024" in z.read("agenda.csv")
+        assert b"050/1/II.08/2024" in z.read("agenda.csv")
 
     # /cek: anyone may verify, a wrong code is not found
     sent = await kadis.send_command("/cek", code)
     ok = await kadis.wait_for(after=sent, text_contains="Dokumen asli")
-    assert "050/1/KPTS/II.08/2024" in ok.text and "Drs. Contoh Kepala Dinas" in ok.text
+    assert "050/1/II.08/2024" in ok.text and "Drs. Contoh Kepala Dinas" in ok.text
     assert hashlib.sha256(final_pdf.data).hexdigest() in ok.text
     stranger = harness.emulator.add_user(user_id=4242, first_name="Warga")
     sent = await stranger.send_command("/cek", code.lower())

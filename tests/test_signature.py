@@ -272,7 +272,7 @@ async def test_start_deep_link_bare_code_lower_case_and_no_dash_all_verify(demo,
             answers.append((await stranger.wait_for(after=sent)).text)
         for text in answers:
             assert "Dokumen asli" in text, text
-            assert "050/1/KPTS/II.08/2024" in text and "14 Oktober 2024" in text
+            assert "050/1/II.08/2024" in text and "14 Oktober 2024" in text
             assert "Drs. Contoh Kepala Dinas, M.M. selaku Kepala Dinas" in text
             assert approved_sha in text and final_sha in text
             assert "Tanda tangan elektronik (PAdES): sah" in text and "DATA CONTOH" in text

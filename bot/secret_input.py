@@ -1,0 +1,125 @@
+"""A secret typed in the chat (the TTE passphrase) never reaches the inbox.
+
+The durable intake (``bot/intake.py``) commits every update's payload to the ``inbox``
+table before any handler runs. A message that answers the bot's request for the TTE
+passphrase must therefore be recognised when it is stored, not when it is handled:
+:meth:`SecretInput.redact` replaces its text in the payload by :data:`REDACTED` and
+keeps the text in this process's memory only, under the update id, for the handler
+(:meth:`take`). Nothing else holds it: not the inbox row, not the call journal (the
+handler's Bot API calls never carry it), not a log line; the handler deletes the
+message in the chat right after reading it.
+
+Who is waiting for a passphrase is known at store time from two sources, so that no
+answer slips through in between:
+
+* the person's conversation in the database (kind :data:`PASSPHRASE`), committed with
+  the update whose handler asked; it survives a restart;
+* :meth:`expect`, which the handler calls before it sends the question: the person
+  may answer before that update's transaction commits, so the intake also looks at
+  this in-memory mark, which is cleared (:meth:`settle`) only after the commit.
+  The mark is read before the database, so one of the two always says "waiting".
+
+While a person is waiting, every text they send is taken as the passphrase except
+``/batal``. A crash after the message was stored loses the passphrase with the
+process memory: the row holds only :data:`REDACTED`, the handler finds nothing to
+take and asks for the passphrase again.
+"""
+from __future__ import annotations
+
+import copy
+import logging
+import re
+from typing import Any
+
+PASSPHRASE = "tte_pass"  # the conversation kind of "waiting for the TTE passphrase"
+REDACTED = "[passphrase TTE - tidak disimpan]"
+CANCEL = ("/batal",)
+
+
+class SecretInput:
+    def __init__(self) -> None:
+        self._held: dict[int, str] = {}  # update id -> the secret text, memory only
+        self._expected: set[int] = set()  # Telegram user ids asked, not yet committed
+
+    # -- the handler that asks -----------------------------------------------------
+    def expect(self, user_id: int) -> None:
+        """The bot is about to ask ``user_id`` for a secret (call before sending)."""
+        self._expected.add(user_id)
+
+    def settle(self) -> None:
+        """The update that asked has committed (or failed): the database says it now."""
+        self._expected.clear()
+
+    def expected(self) -> frozenset[int]:
+        return frozenset(self._expected)
+
+    # -- the intake ----------------------------------------------------------------
+    @staticmethod
+    def candidate(update) -> int | None:
+        """The sender's Telegram id when ``update`` is a private text message that
+        could be a secret (anything but /batal), else None."""
+        msg = update.message
+        if msg is None or msg.text is None or msg.from_user is None:
+            return None
+        if msg.chat.type != "private":
+            return None
+        first = msg.text.strip().split("@", 1)[0].lower()
+        if first in CANCEL:
+            return None
+        return msg.from_user.id
+
+    def redact(self, update_id: int, payload: dict[str, Any]) -> dict[str, Any]:
+        """The payload to store: the text replaced; the text kept in memory."""
+        payload = copy.deepcopy(payload)
+        message = payload["message"]
+        self._held[update_id] = message.get("text", "")
+        message["text"] = REDACTED
+        for key in ("entities", "link_preview_options", "quote"):
+            message.pop(key, None)
+        replied = message.get("reply_to_message")
+        if isinstance(replied, dict) and not (replied.get("from") or {}).get("is_bot"):
+            # a reply to the person's own earlier message: that text may be a secret too
+            replied["text"] = REDACTED
+            replied.pop("entities", None)
+        return payload
+
+    # -- the handler that reads ----------------------------------------------------
+    def take(self, update_id: int) -> str | None:
+        """The secret of this update, once; None when it is not in memory (the
+        process restarted since the message was stored)."""
+        return self._held.pop(update_id, None)
+
+    def drop(self, update_id: int) -> None:
+        """The update is processed: whatever its handler did not take is forgotten."""
+        self._held.pop(update_id, None)
+
+    def __repr__(self) -> str:  # never the secrets
+        return f"<SecretInput holding {len(self._held)} secret(s)>"
+
+
+class _NoUpdateContents(logging.Filter):
+    """PTB logs, at DEBUG, the return value of every ``getUpdates``: the people's
+    messages as Telegram sent them, a passphrase included, before the intake could
+    redact it. Those lines keep the endpoint and the update ids only."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        # the token's redaction (bot/app.py) formats every record when it is made
+        message = record.getMessage()
+        if message.startswith(_GET_UPDATES):
+            ids = re.findall(r"'update_id': (\d+)", message)
+            record.msg = f"{_GET_UPDATES} finished: update ids {', '.join(ids) or '-'} " \
+                         "(contents not logged)"
+            record.args = ()
+        return True
+
+
+_GET_UPDATES = "Call to Bot API endpoint `getUpdates`"
+_FILTER = _NoUpdateContents()
+
+
+def quiet_update_contents() -> None:
+    """Install :class:`_NoUpdateContents` on PTB's bot loggers (idempotent)."""
+    for name in ("telegram.Bot", "telegram.ext.ExtBot"):
+        logger = logging.getLogger(name)
+        if _FILTER not in logger.filters:
+            logger.addFilter(_FILTER)
