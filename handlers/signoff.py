@@ -397,9 +397,15 @@ async def _remaining(update: Update, context: Context, run_id: int) -> None:
     """After a delivery action: the deliveries still pending, or nothing when all are in."""
     async with transaction(context) as (session, wf):
         run = await wf.get_run(run_id)
-        if run.status != StepStatus.OPEN:
-            return
-        text, buttons = await delivery_card(wf, run)
+        if run.status != StepStatus.OPEN:  # all sent: only the agencies' receipts are left
+            waiting = [d.agency_name for d in await wf.deliveries(run.cycle_id)
+                       if d.status == DeliveryStatus.SENT]
+        else:
+            text, buttons = await delivery_card(wf, run)
+    if run.status != StepStatus.OPEN:
+        if waiting:
+            await reply(update, t("g.deliveries_all_sent", agencies=", ".join(waiting)))
+        return
     await reply(update, t("g.deliveries_left") + text, buttons)
 
 

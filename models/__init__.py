@@ -12,12 +12,12 @@ from models.documents import (
 from models.indicators import Indicator, Target
 from models.intake import GroupChat, Inbox
 from models.organisation import Invitation, Office, Person, Unit
-from models.records import AuditHead, AuditLog, Outbox, Reminder
+from models.records import AuditHead, AuditLog, Outbox, ReceiptReminder, Reminder
 from models.workflow import Conversation, Cycle, CycleIndicator, Evidence, StepRun, Submission
 
 __all__ = [
     "ActingAppointment", "ActingKind", "Approval", "AuditHead", "AuditLog", "Base", "Conversation", "Cycle", "CycleIndicator",
     "Delivery", "Document", "Evidence", "GroupChat", "Inbox", "Indicator", "Invitation", "LetterCounter",
-    "LetterNumber", "Office", "Outbox", "Person", "Reminder", "StepRun",
+    "LetterNumber", "Office", "Outbox", "Person", "ReceiptReminder", "Reminder", "StepRun",
     "StoredFile", "Submission", "Target", "Unit", "utcnow",
 ]
