@@ -165,11 +165,6 @@ async def sop_record(session, sop, calendar, day_minutes: int, cycle: Cycle, as_
     return out, compliance
 
 
-async def step_timings(wf: Workflow, cycle: Cycle) -> list[StepTiming]:
-    steps, _ = await sop_record(wf.s, wf.sop, wf.sv.calendar, wf.sv.day_minutes, cycle, wf.now)
-    return steps
-
-
 async def signatory(wf: Workflow, cycle: Cycle, signed_doc: Document | None) -> Signatory:
     s = wf.s
     approval = None
