@@ -57,8 +57,9 @@ office's: :func:`receipt_sweep` reminds the contact of each agency whose deliver
 sent and not yet confirmed, ``[delivery] receipt_reminder_days`` working days after the
 sending and as often again, at most ``receipt_reminder_max`` times (``ReceiptReminder``
 rows, one per level, recorded in the transaction that queues the message); it writes
-no ``Reminder`` row, so nothing escalates inside the office. The digest lists them
-apart from the late steps.
+no ``Reminder`` row, so nothing escalates inside the office. With the last one, the
+person who sent the documents is told (no lateness: a button to record the signed paper
+receipt instead). The digest lists the waits apart from the late steps.
 
 The digest goes to the Kadis, Sekretaris and Kasubag once per working day while the
 office is open and at least one cycle is active (outbox kind ``digest:YYYY-MM-DD``).
@@ -581,6 +582,19 @@ async def receipt_sweep(session: AsyncSession, services: Services) -> list[Recei
                                        outbox_id=outbox_id)
             session.add(reminder)
             made.append(reminder)
+        sender = (await session.get(Person, delivery.recorded_by_id)
+                  if delivery.recorded_by_id else None)
+        if points[-1][0] == cfg.receipt_reminder_max and sender is not None and sender.active:
+            # the last reminder: the one who sent it may record a paper receipt instead
+            # (information with a button, not a late notice; nobody above is told)
+            from bot.render import button_text
+
+            await enqueue(session, sender, f"receipt_unconfirmed:{delivery.id}",
+                          t("r.receipt_unconfirmed", agency=delivery.agency_name,
+                            contact=contact.name if contact else "-",
+                            n=cfg.receipt_reminder_max),
+                          [[(button_text("b.record_receipt", agency=delivery.agency_name),
+                             callbacks.encode("dlv", delivery.id))]], at=now)
     await session.flush()
     return made
 

@@ -186,6 +186,7 @@ TEXTS: dict[str, str] = {
     "b.number": "Beri nomor",
     "b.archive": "Periksa & arsipkan",
     "b.deliver": "Catat penyampaian",
+    "b.record_receipt": "Catat tanda terima {agency}",
     "b.confirm_receipt": "Konfirmasi terima",
     "b.open_task": "Buka tugas",
     "b.view_unit": "Lihat data",
@@ -222,6 +223,11 @@ TEXTS: dict[str, str] = {
     "r.digest_receipt": (
         "- Menunggu tanda terima {agency} (dikirim {sent}; kontak OPD diingatkan "
         "{reminded} kali; waktu OPD, bukan keterlambatan kantor)"
+    ),
+    "r.receipt_unconfirmed": (
+        "ℹ️ {agency} belum mengonfirmasi penerimaan dokumen setelah {n} kali pengingat "
+        "kepada {contact}. Ini waktu OPD tersebut, bukan keterlambatan kantor. Bila tanda "
+        "terima kertas yang sudah ditandatangani ada, catat fotonya:"
     ),
     "r.receipt": (
         "🔔 Pengingat ke-{n}: dokumen {period} dari {office} disampaikan kepada {agency} "

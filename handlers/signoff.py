@@ -35,7 +35,7 @@ from handlers.common import (
 )
 from handlers.tasks import delivery_card
 from models import Approval, Delivery, Document, LetterNumber, Person, StepRun, StoredFile
-from models.enums import DeliveryStatus, DocumentStatus, Role, StepStatus
+from models.enums import CycleStatus, DeliveryStatus, DocumentStatus, Role, StepStatus
 from reports.document_data import DocumentData, iter_lowest
 from reports.measure import summarise
 from reports.numbers import format_date, format_percent
@@ -387,6 +387,16 @@ async def _delivery_for(wf: Workflow, person: Person, delivery_id: int) -> tuple
         .order_by(StepRun.id.desc()))).scalars().first()
     if run is None:
         raise StaleAction()
+    if delivery.status == DeliveryStatus.SENT:
+        # sent, the agency's contact has not confirmed: whoever holds step 11 may record
+        # the signed paper receipt, also after the sending (the run) is done
+        step = wf.sop.step(run.step_no)
+        cycle = await wf.get_cycle(delivery.cycle_id)
+        if (step.kind != "deliver" or cycle.status != CycleStatus.ACTIVE
+                or run.status not in (StepStatus.OPEN, StepStatus.DONE)):
+            raise StaleAction()
+        await wf._require_holder(run, person, step)
+        return delivery, run
     run = await _open_run(wf, person, run.id, "deliver")
     if delivery.status != DeliveryStatus.PENDING:
         raise StaleAction()
@@ -417,7 +427,8 @@ async def deliver_press(update: Update, context: Context, person: Person, cb) ->
         delivery, run = await _delivery_for(wf, person, cb.arg(0))
         contact = (await session.get(Person, delivery.contact_person_id)
                    if delivery.contact_person_id else None)
-        if contact is not None and contact.active:
+        if (delivery.status == DeliveryStatus.PENDING and contact is not None
+                and contact.active):
             await wf.send_delivery(person, delivery.id)
         else:
             contact = None

@@ -8,6 +8,7 @@ from sqlalchemy import select
 from bot.reminders import daily_digest, receipt_sweep, sweep
 from models import Cycle, Delivery, Outbox, Person, ReceiptReminder, Reminder, StepRun
 from models.enums import CycleStatus, DeliveryStatus, Role, StepStatus
+from tests.e2e import harness  # noqa: F401  (fixture)
 from tests.test_workflow import Walk, answer_all, open_run, to_collection
 
 import pytest
@@ -107,11 +108,14 @@ async def test_receipt_wait_is_not_escalated_and_the_contact_is_reminded(walk, c
                 ).scalars().all() == []
         new = (await s.execute(select(Outbox).where(Outbox.id > first_outbox)
                                .order_by(Outbox.id))).scalars().all()
-        # nobody inside the office was told anything about the wait
-        assert [o.person_id for o in new] == [contact.id] * 3
-        assert all(o.kind.startswith("receipt_reminder:") for o in new)
-        assert "Konfirmasi terima" in str(new[-1].payload)
-        assert "Pengingat ke-3" in str(new[-1].payload)
+        # nobody inside the office is escalated to: with the last reminder only the
+        # staf who sent it is told, with a button to record a paper receipt
+        assert [(o.person_id, o.kind.split(":")[0]) for o in new] == [
+            (contact.id, "receipt_reminder")] * 3 + [(staf.id, "receipt_unconfirmed")]
+        assert "Konfirmasi terima" in str(new[2].payload)
+        assert "Pengingat ke-3" in str(new[2].payload)
+        assert "bukan keterlambatan" in str(new[3].payload)
+        assert f"dlv:{bappeda.id}" in str(new[3].payload)
 
     # the digest lists the wait apart, not as a late step
     async with walk.sm() as s, s.begin():
@@ -164,3 +168,64 @@ async def test_sending_itself_is_reminded_and_escalated_like_any_step(walk, cloc
     steps, _ = await tick(walk)
     assert {(r.kind, r.person_id) for r in steps} == {("overdue", staf.id),
                                                       ("escalate", kasubag.id)}
+
+
+async def test_the_sender_records_a_paper_receipt_after_the_sending_is_done(walk, clock):
+    cycle_id, run11_id = await to_delivery(walk)
+    staf, kasubag = await walk.who(Role.STAF, "SEK"), await walk.who(Role.KASUBAG)
+    bappeda, inspektorat, organisasi = await deliveries(walk)
+    await walk(lambda wf, s: wf.send_delivery(staf, bappeda.id))
+    await by_photo(walk, staf, inspektorat.id)
+    await by_photo(walk, staf, organisasi.id)
+    clock.advance(days=4)
+    # the contact never confirms; nobody but step 11's holder may record the paper one
+    await walk.refused(lambda wf, s: wf.record_receipt(kasubag, bappeda.id,
+                                                        receipt_file_id=None))
+    await by_photo(walk, staf, bappeda.id)
+    async with walk.sm() as s:
+        assert (await s.get(Cycle, cycle_id)).status == CycleStatus.CLOSED
+        assert (await s.get(Delivery, bappeda.id)).received_by == "Petugas Loket"
+        run11 = await s.get(StepRun, run11_id)
+        assert run11.status == StepStatus.DONE and run11.completed_at < clock.now()
+
+
+async def test_over_the_bot_the_sender_records_the_paper_receipt_from_the_last_reminder(
+        harness, sessionmaker, services, clock, office):
+    """The staf registered in the bot gets the last reminder's notice, presses its
+    button and sends the photo of the signed receipt: the cycle closes."""
+    import io
+
+    from PIL import Image
+
+    from tests.e2e import People
+
+    walk = Walk(sessionmaker, services, clock)
+    people = await People(harness).load((Role.STAF, "SEK"), (Role.KASUBAG, None))
+    staf_user = people.user(Role.STAF, "SEK")
+    cycle_id, _ = await to_delivery(walk)
+    staf = await walk.who(Role.STAF, "SEK")
+    bappeda, inspektorat, organisasi = await deliveries(walk)
+    await walk(lambda wf, s: wf.send_delivery(staf, bappeda.id))
+    await by_photo(walk, staf, inspektorat.id)
+    await by_photo(walk, staf, organisasi.id)
+    await harness.settle()
+    clock.advance(days=3)  # Thursday 10 October: the third and last reminder
+    _, receipts = await tick(walk)
+    assert [r.level for r in receipts] == [1, 2, 3]
+    await harness.settle()
+    notice = await staf_user.wait_for(
+        predicate=lambda m: any("Catat tanda terima" in b for b in m.button_texts))
+    assert "bukan keterlambatan" in notice.text
+    q = await staf_user.press(notice, text="Catat tanda terima")
+    await staf_user.wait_for(after=q, text_contains="kirim foto tanda terima")
+    buf = io.BytesIO()
+    Image.new("RGB", (64, 48), (200, 200, 200)).save(buf, format="PNG")
+    sent = await staf_user.send_photo(buf.getvalue(), caption="Sari Wulandari")
+    await staf_user.wait_for(after=sent, text_contains="diterima oleh Sari Wulandari")
+    await harness.settle()
+    async with sessionmaker() as s:
+        assert (await s.get(Cycle, cycle_id)).status == CycleStatus.CLOSED
+        assert (await s.get(Delivery, bappeda.id)).received_by == "Sari Wulandari"
+    # the Kasubag was told of the closing, never of a late receipt
+    kasubag_texts = [m.text for m in people.user(Role.KASUBAG).messages]
+    assert not any("terlambat" in (text or "").lower() for text in kasubag_texts)
