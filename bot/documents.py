@@ -27,7 +27,8 @@ from models.enums import ApprovalAction, CycleKind, DeliveryStatus, Role, StepSt
 from models.indicators import aggregation_of
 from reports.document_data import (
     RECEIPT_NOT_SENT, RECEIPT_RECEIVED, RECEIPT_WAITING, STEP_DONE, STEP_NOT_STARTED, STEP_OPEN,
-    STEP_SKIPPED, Compliance, DocumentData, IndicatorRow, Initial, Signatory, StepTiming,
+    STEP_RETURNED, STEP_SKIPPED, Compliance, DocumentData, IndicatorRow, Initial, Signatory,
+    StepTiming,
 )
 from reports.measure import CapPolicy
 
@@ -124,6 +125,8 @@ async def sop_record(session, sop, calendar, day_minutes: int, cycle: Cycle, as_
                 state = STEP_OPEN
             elif last.status == StepStatus.SKIPPED:
                 state = STEP_SKIPPED
+            elif last.status == StepStatus.RETURNED:
+                state = STEP_RETURNED
             else:
                 state = STEP_DONE
             out.append(StepTiming(

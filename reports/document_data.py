@@ -86,6 +86,7 @@ class IndicatorRow:
 
 #: States of a row of the "Kepatuhan SOP" table (:attr:`StepTiming.state`).
 STEP_DONE, STEP_OPEN, STEP_NOT_STARTED, STEP_SKIPPED = "done", "open", "not_started", "skipped"
+STEP_RETURNED = "returned"  # its last run sent the documents back; an earlier step is redone
 #: States of an agency's receipt (a row with ``counted=False``): the agency's own time.
 RECEIPT_RECEIVED, RECEIPT_WAITING, RECEIPT_NOT_SENT = "received", "waiting", "not_sent"
 
@@ -144,6 +145,8 @@ class StepTiming:
             return "Belum dimulai"
         if state == STEP_SKIPPED:
             return "Ditutup tanpa data"
+        if state == STEP_RETURNED:
+            return "Dikembalikan, menunggu perbaikan"
         if state == STEP_OPEN:
             return "Sedang berjalan, melewati standar" if self.late else "Sedang berjalan"
         text = "Selesai, terlambat" if self.late else "Selesai, tepat waktu"

@@ -140,3 +140,38 @@ async def test_final_pdf_appendix_lists_every_step_with_its_state_and_the_totals
     assert total["status"] == "Memenuhi standar waktu SOP"
     # the total ends with the sending (step 11), not with Bappeda's receipt a day later
     assert int(total["aktual_menit_kerja"]) < actual + 30
+
+
+def test_states_in_words_and_a_receipt_is_never_late():
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from reports.document_data import (
+        RECEIPT_WAITING, STEP_DONE, STEP_NOT_STARTED, STEP_OPEN, STEP_RETURNED, STEP_SKIPPED,
+        Compliance, StepTiming,
+    )
+
+    at = datetime(2024, 10, 7, 8, 0, tzinfo=ZoneInfo("Asia/Jakarta"))
+
+    def step(state, actual, *, counted=True, rounds=1, unit=""):
+        return StepTiming(4, "Menyiapkan bahan", "Kepala Bidang", "Sri <Rahayu> & \"Putri\" 🌾",
+                          "1-5 hari", 5 * 510, actual, at, None, unit=unit, state=state,
+                          rounds=rounds, counted=counted)
+
+    assert step(STEP_DONE, 510).status == "Selesai, tepat waktu"
+    assert step(STEP_DONE, 5 * 510 + 1).status == "Selesai, terlambat"
+    assert step(STEP_DONE, 900, rounds=2).status == "Selesai, tepat waktu (2 putaran)"
+    assert step(STEP_OPEN, 30).status == "Sedang berjalan"
+    assert step(STEP_OPEN, 6 * 510).status == "Sedang berjalan, melewati standar"
+    assert step(STEP_OPEN, 6 * 510).late
+    assert step(STEP_NOT_STARTED, None).status == "Belum dimulai"
+    assert step(STEP_SKIPPED, 12).status == "Ditutup tanpa data"
+    assert step(STEP_RETURNED, 40).status == "Dikembalikan, menunggu perbaikan"
+    assert step(STEP_DONE, 1, unit="Bidang Perindustrian").label == (
+        "Menyiapkan bahan — Bidang Perindustrian")
+    waiting = step(RECEIPT_WAITING, 50 * 510, counted=False)
+    assert waiting.status == "Menunggu tanda terima" and not waiting.late
+    total = Compliance("15 hari 1 jam 25 menit", 7735, 7736, True, at)
+    assert total.met is False and total.verdict == "Melewati standar waktu SOP"
+    assert Compliance("15 hari 1 jam 25 menit", 7735, 100, False, at).met is None
+    assert Compliance("15 hari 1 jam 25 menit", 7735, 7735, True, at).met is True
