@@ -4,8 +4,10 @@ archive bundle of a cycle (step 10, ``sopbot archive``).
 
 The archive is a zip with every document version's files (by version folder), the
 evidence (by bidang and indicator), the incoming letter, the receipts, the approvals,
-the cycle's audit rows with their hashes, its agenda row(s) and ``MANIFEST.txt`` that
-lists every file with its sha256 and size.
+the cycle's audit rows with their hashes, its agenda row(s), ``kepatuhan-sop.csv`` (every
+step's state and time when the archive is made: the final PDF is numbered and signed
+before steps 10-11, so this is where their record is) and ``MANIFEST.txt`` that lists
+every file with its sha256 and size.
 """
 from __future__ import annotations
 
@@ -277,13 +279,44 @@ def _hash_words(docs, doc_files: dict[tuple[int, str], str],
     return lines
 
 
+async def compliance_csv(session: AsyncSession, services, cycle: Cycle) -> bytes:
+    """``kepatuhan-sop.csv``: every step of the cycle with its state now (steps 10 and 11
+    and each agency's receipt included, which the final PDF, made at numbering, cannot
+    show), and the SOP's total standard against the cycle's actual total."""
+    from bot.documents import sop_record
+    from reports.document_data import format_working_minutes
+
+    now = services.clock.now()
+    steps, comp = await sop_record(session, services.sop, services.calendar,
+                                   services.day_minutes, cycle, now, "saat arsip dibuat")
+    rows: list[list[object]] = []
+    for st in steps:
+        rows.append([st.number, st.name, st.unit, st.role_title, st.holder, wib_text(st.started),
+                     wib_text(st.completed), st.standard_text,
+                     st.standard_max_minutes if st.counted else "",
+                     "" if st.actual_minutes is None else st.actual_minutes,
+                     format_working_minutes(st.actual_minutes), st.status,
+                     "ya" if st.counted else "tidak (waktu OPD)"])
+    rows.append(["", "Total siklus", "", "", "", "", "", comp.standard_text,
+                 comp.standard_minutes,
+                 "" if comp.actual_minutes is None else comp.actual_minutes,
+                 format_working_minutes(comp.actual_minutes), comp.verdict,
+                 f"keadaan per {wib_text(now)}"])
+    return _csv(["langkah", "kegiatan", "bidang", "pelaksana", "nama", "mulai", "selesai",
+                 "standar", "standar_menit_kerja", "aktual_menit_kerja", "aktual", "status",
+                 "dihitung"], rows)
+
+
 async def build_archive(session: AsyncSession, store: FileStore, cycle_id: int,
-                        out: Path) -> ArchiveResult:
-    """Write the archive zip of one cycle to ``out``."""
+                        out: Path, *, services=None) -> ArchiveResult:
+    """Write the archive zip of one cycle to ``out``. With ``services`` (the SOP, the
+    calendar and the clock) it holds ``kepatuhan-sop.csv``, the record of every step."""
     cycle = await session.get(Cycle, cycle_id)
     if cycle is None:
         raise LookupError(f"Siklus {cycle_id} tidak ditemukan.")
     bundle = _Bundle()
+    if services is not None:
+        bundle.add("kepatuhan-sop.csv", await compliance_csv(session, services, cycle))
 
     async def stored(file_id: int | None) -> tuple[StoredFile, bytes] | None:
         if not file_id:

@@ -450,13 +450,15 @@ def cmd_archive(cfg: Config, args) -> int:
     from bot.archive import build_archive
     from bot.services import build_services
 
-    store = build_services(cfg).store
+    svc = build_services(cfg)
+    store = svc.store
     cmd_db_upgrade_quiet(cfg)
 
     async def go(sm) -> int:
         async with sm() as session:
             try:
-                result = await build_archive(session, store, args.cycle_id, args.out)
+                result = await build_archive(session, store, args.cycle_id, args.out,
+                                             services=svc)
             except LookupError as exc:
                 print(str(exc), file=sys.stderr)
                 return 1

@@ -181,6 +181,11 @@ class DeliveryConfig:
             Agency("organisasi", "Bagian Organisasi Setdakab Lampung Barat"),
         ]
     )
+    # the receipt an agency returns is its own time, not the office's: its contact is
+    # reminded this many working days after the sending, then as often again, at most
+    # receipt_reminder_max times; nobody inside the office is escalated to
+    receipt_reminder_days: int = 1
+    receipt_reminder_max: int = 3
 
 
 @dataclass
@@ -355,6 +360,10 @@ def _validate(cfg: Config) -> None:
         )
     except (KeyError, IndexError, ValueError) as exc:
         raise ConfigError(f"numbering.format: tidak sah ({exc})") from None
+    if cfg.delivery.receipt_reminder_days < 1:
+        raise ConfigError("delivery.receipt_reminder_days: minimal 1")
+    if cfg.delivery.receipt_reminder_max < 0:
+        raise ConfigError("delivery.receipt_reminder_max: tidak boleh negatif")
     for i, agency in enumerate(cfg.delivery.agencies):
         if not agency.key or not agency.name:
             raise ConfigError(f"delivery.agencies[{i}]: key dan name wajib diisi")

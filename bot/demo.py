@@ -186,7 +186,8 @@ class Demo:
         archive = self.out / f"arsip-siklus-{cycle_id}.zip"
         agenda = self.out / "buku-agenda.xlsx"
         async with self.sm() as s:
-            await build_archive(s, self.services.store, cycle_id, archive)
+            await build_archive(s, self.services.store, cycle_id, archive,
+                                services=self.services)
             await export_agenda(s, agenda, year=YEAR)
         files["arsip"] = archive
         files["agenda"] = agenda

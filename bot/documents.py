@@ -14,6 +14,7 @@ import tempfile
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -23,19 +24,27 @@ from bot import audit
 from bot.texts import role_title
 from bot.workflow import Workflow
 from models import (
-    Approval, Cycle, CycleIndicator, Document, Evidence, Indicator, LetterNumber, Person,
-    StepRun, StoredFile, Submission, Unit,
+    Approval, Cycle, CycleIndicator, Delivery, Document, Evidence, Indicator, LetterNumber,
+    Person, StepRun, StoredFile, Submission, Unit,
 )
 from bot.periods import quarter_history, splits
-from models.enums import ApprovalAction, CycleKind, Role, StepStatus, ValueType
+from models.enums import ApprovalAction, CycleKind, DeliveryStatus, Role, StepStatus, ValueType
 from models.indicators import aggregation_of
-from reports.document_data import DocumentData, IndicatorRow, Initial, Signatory, StepTiming
+from reports.document_data import (
+    RECEIPT_NOT_SENT, RECEIPT_RECEIVED, RECEIPT_WAITING, STEP_DONE, STEP_NOT_STARTED, STEP_OPEN,
+    STEP_RETURNED, STEP_SKIPPED, Compliance, DocumentData, IndicatorRow, Initial, Signatory,
+    StepTiming,
+)
 from reports.measure import CapPolicy
 
 if TYPE_CHECKING:
     from reports.workbook import RowEdit
 
 log = logging.getLogger(__name__)
+
+#: What the appendix of the final (numbered, signed) PDF says of its moment.
+FINAL_AS_OF_NOTE = ("saat dokumen ini diberi nomor (langkah 9); langkah sesudahnya tercatat "
+                    "di arsip siklus, berkas kepatuhan-sop.csv")
 
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I
 
@@ -110,29 +119,89 @@ async def indicator_rows(wf: Workflow, cycle: Cycle) -> list[IndicatorRow]:
     return rows
 
 
-async def step_timings(wf: Workflow, cycle: Cycle) -> list[StepTiming]:
-    s, cal = wf.s, wf.sv.calendar
-    runs = await wf.runs_of(cycle.id)
-    ids = {r.assignee_id for r in runs if r.assignee_id}
-    people = {p.id: p for p in (await s.execute(
-        select(Person).where(Person.id.in_(ids)))).scalars()} if ids else {}
-    out = []
-    for step in wf.sop.steps:
-        step_runs = [r for r in runs if r.step_no == step.number and r.status != StepStatus.CANCELLED]
+async def sop_record(session, sop, calendar, day_minutes: int, cycle: Cycle, as_of: datetime,
+                     as_of_note: str = "") -> tuple[list[StepTiming], Compliance]:
+    """Every step of the SOP with its state at ``as_of`` (one row per bidang for step
+    4, then one row per agency's receipt after step 11) and the cycle's total against
+    the SOP's total standard. A step not started yet is listed too."""
+    runs = [r for r in (await session.execute(
+        select(StepRun).where(StepRun.cycle_id == cycle.id).order_by(StepRun.id))).scalars()
+        if r.status != StepStatus.CANCELLED]
+    units = {u.id: u for u in (await session.execute(select(Unit))).scalars()}
+    people: dict[int, Person | None] = {}
+
+    async def name_of(person_id: int | None) -> str:
+        if person_id is None:
+            return "-"
+        if person_id not in people:
+            people[person_id] = await session.get(Person, person_id)
+        found = people[person_id]
+        return found.name if found is not None else "-"
+
+    def minutes(run: StepRun) -> int:
+        return calendar.working_minutes_between(run.started_at, run.completed_at or as_of)
+
+    out: list[StepTiming] = []
+    for step in sop.steps:
+        common = dict(number=step.number, name=step.activity, role_title=role_title(step.role),
+                      standard_text=step.time.text,
+                      standard_max_minutes=step.time.max_minutes(day_minutes))
+        step_runs = [r for r in runs if r.step_no == step.number]
         if not step_runs:
-            continue
-        started = min(r.started_at for r in step_runs)
-        done = [r.completed_at for r in step_runs if r.completed_at]
-        still_open = any(r.status == StepStatus.OPEN for r in step_runs)
-        completed = None if still_open or not done else max(done)
-        actual = cal.working_minutes_between(started, completed) if completed else None
-        holder = people.get(step_runs[-1].assignee_id)
-        out.append(StepTiming(
-            number=step.number, name=step.activity, role_title=role_title(step.role),
-            holder=holder.name if holder else "-", standard_text=step.time.text,
-            standard_max_minutes=step.time.max_minutes(wf.sv.day_minutes),
-            actual_minutes=actual, started=started, completed=completed))
-    return out
+            out.append(StepTiming(holder="-", actual_minutes=None, started=None, completed=None,
+                                  state=STEP_NOT_STARTED, **common))
+        groups: dict[int | None, list[StepRun]] = {}
+        for run in step_runs:
+            groups.setdefault(run.unit_id, []).append(run)
+        ordered = sorted(groups.items(), key=lambda g: (
+            units[g[0]].sort_order if g[0] in units else -1, g[0] or 0))
+        for unit_id, group in ordered:
+            last = group[-1]
+            if any(r.status == StepStatus.OPEN for r in group):
+                state = STEP_OPEN
+            elif last.status == StepStatus.SKIPPED:
+                state = STEP_SKIPPED
+            elif last.status == StepStatus.RETURNED:
+                state = STEP_RETURNED
+            else:
+                state = STEP_DONE
+            out.append(StepTiming(
+                holder=await name_of(last.completed_by_id or last.assignee_id),
+                actual_minutes=sum(minutes(r) for r in group),
+                started=min(r.started_at for r in group),
+                completed=None if state == STEP_OPEN else max(
+                    (r.completed_at for r in group if r.completed_at), default=None),
+                unit=units[unit_id].name if unit_id in units else "",
+                state=state, rounds=len({r.round for r in group}), **common))
+        if step.kind == "deliver":
+            for d in (await session.execute(select(Delivery).where(
+                    Delivery.cycle_id == cycle.id).order_by(Delivery.id))).scalars():
+                if d.status == DeliveryStatus.RECEIVED:
+                    state, end = RECEIPT_RECEIVED, d.received_at
+                elif d.status == DeliveryStatus.SENT:
+                    state, end = RECEIPT_WAITING, as_of
+                else:
+                    state, end = RECEIPT_NOT_SENT, None
+                holder = d.received_by or await name_of(d.contact_person_id)
+                out.append(StepTiming(
+                    number=step.number, name=f"Tanda terima {d.agency_name}",
+                    role_title=role_title(Role.CONTACT), holder=holder,
+                    standard_text="waktu OPD", standard_max_minutes=0,
+                    actual_minutes=(calendar.working_minutes_between(d.sent_at, end)
+                                    if d.sent_at and end else None),
+                    started=d.sent_at, completed=d.received_at, state=state, counted=False))
+    # finished: every step has run and none is open (the receipts are not steps)
+    finished = (bool(runs) and {r.step_no for r in runs} >= {st.number for st in sop.steps}
+                and not any(r.status == StepStatus.OPEN for r in runs))
+    start = min((r.started_at for r in runs), default=None)
+    end = (max((r.completed_at for r in runs if r.completed_at), default=as_of)
+           if finished else as_of)
+    compliance = Compliance(
+        standard_text=sop.total_text,
+        standard_minutes=sum(s.time.max_minutes(day_minutes) for s in sop.steps),
+        actual_minutes=calendar.working_minutes_between(start, end) if start else None,
+        finished=finished, as_of=as_of, as_of_note=as_of_note)
+    return out, compliance
 
 
 async def signatory(wf: Workflow, cycle: Cycle, signed_doc: Document | None) -> Signatory:
@@ -195,16 +264,19 @@ async def initials(wf: Workflow, doc: Document | None) -> tuple[Initial, ...]:
 async def document_data(wf: Workflow, cycle: Cycle, *, version: int,
                         letter: LetterNumber | None = None, verification_code: str | None = None,
                         signed_doc: Document | None = None,
-                        audit_head: str | None = None) -> DocumentData:
+                        audit_head: str | None = None,
+                        as_of_note: str = "saat dokumen ini disusun") -> DocumentData:
     office = await wf.office()
     opts = wf.sv.measurement_options()
+    steps, compliance = await sop_record(wf.s, wf.sop, wf.sv.calendar, wf.sv.day_minutes,
+                                         cycle, wf.now, as_of_note)
     return DocumentData(
         office_name=office.name, regency=office.regency,
         title=f"Pengukuran Kinerja {office.name}",
         period_label=wf.period(cycle), year=cycle.year,
         quarter=cycle.quarter if cycle.kind == CycleKind.QUARTERLY and cycle.quarter else None,
         rows=tuple(await indicator_rows(wf, cycle)),
-        steps=tuple(await step_timings(wf, cycle)),
+        steps=tuple(steps), compliance=compliance,
         signatory=await signatory(wf, cycle, signed_doc),
         initials=await initials(wf, signed_doc),
         letter_number=letter.number if letter else None,
@@ -450,8 +522,11 @@ async def stamp_numbered(wf: Workflow, actor: Person, cycle: Cycle, letter: Lett
     code = new_verification_code()
     head = await audit.current_head(wf.s)  # printed on the final PDF
     signer = signer if signer is not None else wf.sv.signer
+    # the final PDF is made (and signed) at numbering: its appendix records every step
+    # as it stands at that moment; steps 10-11 come after it, the archive records them
     data = await document_data(wf, cycle, version=version, letter=letter,
-                               verification_code=code, signed_doc=signed, audit_head=head.line)
+                               verification_code=code, signed_doc=signed, audit_head=head.line,
+                               as_of_note=FINAL_AS_OF_NOTE)
     data = replace(data, e_signed=signer is not None)
     sign = None
     if signer is not None:

@@ -51,6 +51,16 @@ reminder's unique constraint; an O(1) working-time measure discards the runs who
 point is still ahead before the calendar is asked for an exact time; rows and messages
 are inserted in bulk. See ``bench/bench_sweep.py``.
 
+Receipts (step 11): the step's own work, sending, is an ordinary run (reminded and
+escalated as above). The receipts the agencies return are their time, not the
+office's: :func:`receipt_sweep` reminds the contact of each agency whose delivery was
+sent and not yet confirmed, ``[delivery] receipt_reminder_days`` working days after the
+sending and as often again, at most ``receipt_reminder_max`` times (``ReceiptReminder``
+rows, one per level, recorded in the transaction that queues the message); it writes
+no ``Reminder`` row, so nothing escalates inside the office. With the last one, the
+person who sent the documents is told (no lateness: a button to record the signed paper
+receipt instead). The digest lists the waits apart from the late steps.
+
 The digest goes to the Kadis, Sekretaris and Kasubag once per working day while the
 office is open and at least one cycle is active (outbox kind ``digest:YYYY-MM-DD``).
 The quarterly prompt asks the Kadis, from the first working day after a quarter ends
@@ -73,8 +83,10 @@ from bot.outbox import enqueue, make_payload
 from bot.services import Services
 from bot.texts import Raw, duration_text, period_label, role_title, t
 from bot.workcal import format_wib
-from models import Cycle, Document, Office, Outbox, Person, Reminder, StepRun, Unit
-from models.enums import CycleKind, CycleStatus, Role, StepStatus
+from models import (
+    Cycle, Delivery, Document, Office, Outbox, Person, ReceiptReminder, Reminder, StepRun, Unit,
+)
+from models.enums import CycleKind, CycleStatus, DeliveryStatus, Role, StepStatus
 
 SHARE, LASTDAY, DUE, OVERDUE, ESCALATE = "share", "lastday", "due", "overdue", "escalate"
 KINDS = (SHARE, LASTDAY, DUE, OVERDUE, ESCALATE)
@@ -517,6 +529,93 @@ async def _record(session: AsyncSession, services: Services, plan: _Plan,
     return sorted(made, key=lambda r: r.id)
 
 
+# ----------------------------------------------------------------- receipts
+
+async def receipt_sweep(session: AsyncSession, services: Services) -> list[ReceiptReminder]:
+    """Remind the contact of each agency whose receipt is still awaited (see the module
+    docstring); returns the new rows. The caller commits."""
+    now = services.clock.now()
+    cal = services.calendar
+    cfg = services.config.delivery
+    if services.config.reminders.office_hours_only and not cal.is_office_open(now):
+        return []
+    if cfg.receipt_reminder_max < 1:
+        return []
+    first = now - timedelta(days=cfg.receipt_reminder_days)  # n working days >= n days
+    level = (select(func.max(ReceiptReminder.level))
+             .where(ReceiptReminder.delivery_id == Delivery.id).scalar_subquery())
+    rows = (await session.execute(
+        select(Delivery, level.label("done"))
+        .join(Cycle, Cycle.id == Delivery.cycle_id)
+        .where(Delivery.status == DeliveryStatus.SENT, Delivery.sent_at <= first,
+               Delivery.contact_person_id.is_not(None), Cycle.status == CycleStatus.ACTIVE)
+        .order_by(Delivery.id).with_for_update(of=Delivery, skip_locked=True)
+    )).all()
+    made: list[ReceiptReminder] = []
+    for delivery, done in rows:
+        done = done or 0
+        points: list[tuple[int, datetime]] = []
+        for n in range(done + 1, cfg.receipt_reminder_max + 1):
+            point = cal.add_working_days(delivery.sent_at, n * cfg.receipt_reminder_days)
+            if point > now:
+                break
+            points.append((n, point))
+        if not points:
+            continue
+        contact = await session.get(Person, delivery.contact_person_id)
+        cycle = await session.get(Cycle, delivery.cycle_id)
+        office = await session.get(Office, cycle.office_id)
+        outbox_id = None
+        if contact is not None and contact.active:
+            n, _ = points[-1]
+            text = t("r.receipt", agency=delivery.agency_name, office=office.name,
+                     period=period_label(cycle.kind, cycle.year, cycle.quarter),
+                     sent=format_wib(delivery.sent_at), n=n)
+            row = await enqueue(session, contact, f"receipt_reminder:{delivery.id}:{n}", text,
+                                [[(t("b.confirm_receipt"), callbacks.encode("rcv", delivery.id))]],
+                                at=now)
+            await session.flush()
+            outbox_id = row.id
+        for n, at in points:
+            reminder = ReceiptReminder(delivery_id=delivery.id, level=n, due_at=at, sent_at=now,
+                                       person_id=contact.id if contact else None,
+                                       outbox_id=outbox_id)
+            session.add(reminder)
+            made.append(reminder)
+        sender = (await session.get(Person, delivery.recorded_by_id)
+                  if delivery.recorded_by_id else None)
+        if points[-1][0] == cfg.receipt_reminder_max and sender is not None and sender.active:
+            # the last reminder: the one who sent it may record a paper receipt instead
+            # (information with a button, not a late notice; nobody above is told)
+            from bot.render import button_text
+
+            await enqueue(session, sender, f"receipt_unconfirmed:{delivery.id}",
+                          t("r.receipt_unconfirmed", agency=delivery.agency_name,
+                            contact=contact.name if contact else "-",
+                            n=cfg.receipt_reminder_max),
+                          [[(button_text("b.record_receipt", agency=delivery.agency_name),
+                             callbacks.encode("dlv", delivery.id))]], at=now)
+    await session.flush()
+    return made
+
+
+async def _receipt_lines(session: AsyncSession, cycle: Cycle) -> list[str]:
+    """The digest's lines for the receipts still awaited: the agencies' time, apart from
+    the steps (never counted late)."""
+    waiting = (await session.execute(
+        select(Delivery).where(Delivery.cycle_id == cycle.id,
+                               Delivery.status == DeliveryStatus.SENT)
+        .order_by(Delivery.id))).scalars().all()
+    lines = []
+    for d in waiting:
+        reminded = (await session.execute(
+            select(func.count()).select_from(ReceiptReminder)
+            .where(ReceiptReminder.delivery_id == d.id))).scalar_one()
+        lines.append(t("r.digest_receipt", agency=d.agency_name,
+                       sent=format_wib(d.sent_at) if d.sent_at else "-", reminded=reminded))
+    return lines
+
+
 # ----------------------------------------------------------------- the digest
 
 async def _claim_people(session: AsyncSession, office_id: int, roles: Sequence[Role],
@@ -581,8 +680,10 @@ async def daily_digest(session: AsyncSession, services: Services) -> int:
                                       StepRun.status == StepStatus.OPEN)
                 .order_by(StepRun.step_no, StepRun.unit_id, StepRun.id)
             )).scalars().all()
-            if not runs:
+            receipts = await _receipt_lines(session, cycle)
+            if not runs and not receipts:
                 lines.append(t("r.digest_no_open"))
+            lines += receipts
             for run in runs:
                 total += 1
                 holder = await session.get(Person, run.assignee_id) if run.assignee_id else None
@@ -662,5 +763,5 @@ async def quarterly_prompt(session: AsyncSession, services: Services) -> int:
 
 __all__ = [
     "DUE", "ESCALATE", "KINDS", "LASTDAY", "OVERDUE", "SHARE", "Point", "daily_digest",
-    "quarterly_prompt", "sweep",
+    "quarterly_prompt", "receipt_sweep", "sweep",
 ]

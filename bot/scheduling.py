@@ -15,7 +15,7 @@ from typing import Any, Awaitable, Callable
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.administration import sync_acting
-from bot.reminders import daily_digest, quarterly_prompt, sweep
+from bot.reminders import daily_digest, quarterly_prompt, receipt_sweep, sweep
 from bot.services import Services
 
 log = logging.getLogger(__name__)
@@ -25,6 +25,7 @@ JOB_NAME = "sopbot-deadlines"
 Task = Callable[[AsyncSession, Services], Awaitable[Any]]
 TASKS: tuple[tuple[str, Task], ...] = (
     ("sweep", sweep),
+    ("receipts", receipt_sweep),
     ("digest", daily_digest),
     ("prompt", quarterly_prompt),
 )

@@ -200,6 +200,7 @@ TEXTS: dict[str, str] = {
     "b.number": "Beri nomor",
     "b.archive": "Periksa & arsipkan",
     "b.deliver": "Catat penyampaian",
+    "b.record_receipt": "Catat tanda terima {agency}",
     "b.confirm_receipt": "Konfirmasi terima",
     "b.open_task": "Buka tugas",
     "b.view_unit": "Lihat data",
@@ -233,6 +234,19 @@ TEXTS: dict[str, str] = {
     "r.digest_line": "- Langkah {step}{unit}: {holder}, batas {due}",
     "r.digest_late": "- Langkah {step}{unit}: {holder}, batas {due} - <b>terlambat {late}</b>",
     "r.digest_no_open": "- Tidak ada langkah yang sedang berjalan.",
+    "r.digest_receipt": (
+        "- Menunggu tanda terima {agency} (dikirim {sent}; kontak OPD diingatkan "
+        "{reminded} kali; waktu OPD, bukan keterlambatan kantor)"
+    ),
+    "r.receipt_unconfirmed": (
+        "ℹ️ {agency} belum mengonfirmasi penerimaan dokumen setelah {n} kali pengingat "
+        "kepada {contact}. Ini waktu OPD tersebut, bukan keterlambatan kantor. Bila tanda "
+        "terima kertas yang sudah ditandatangani ada, catat fotonya:"
+    ),
+    "r.receipt": (
+        "🔔 Pengingat ke-{n}: dokumen {period} dari {office} disampaikan kepada {agency} "
+        "pada {sent}. Mohon tekan <b>Konfirmasi terima</b> bila dokumen sudah diterima."
+    ),
     "r.digest_summary": "\nTerlambat: {late} dari {total} tugas terbuka.",
     "r.prompt": (
         "<b>{period} telah berakhir.</b>\n"
@@ -602,6 +616,10 @@ TEXTS.update({
     "g.receipt_by_photo": "Foto tanda terima bertanda tangan, dicatat oleh staf",
     "g.deliveries_left": "Masih ada OPD yang belum menerima dokumen:",
     "g.deliveries_done": "Semua OPD telah menerima dokumen.",
+    "g.deliveries_all_sent": (
+        "✅ Dokumen telah disampaikan kepada semua OPD; langkah 11 selesai. Tanda terima "
+        "ditunggu dari: {agencies} (kontak OPD diingatkan oleh bot)."
+    ),
     "g.cek_usage": "Kirim /cek KODE, misalnya /cek ABCD-EFGH (kode verifikasi tercetak di dokumen).",
     "g.cek_genuine": (
         "✅ <b>Dokumen asli</b>: kode ini diterbitkan oleh bot ini.\n"

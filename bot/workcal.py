@@ -10,11 +10,12 @@ Non-working days are, in this order of precedence:
    ordered to work on a Saturday or a holiday);
 2. ``extra_holidays`` from the configuration (e.g. a regional holiday);
 3. ``[[libur]]`` entries of the holiday file (``bot/data/hari_libur.toml`` by default):
-   the official cuti bersama of the SKB 3 Menteri and any national holiday the
-   ``holidays`` package gets wrong;
-4. the ``holidays`` package (``country_holidays("ID")``), except the dates the holiday
-   file lists under ``[[bukan_libur]]`` (the package's Islamic-calendar estimates lose
-   to the decree);
+   only the corrections the SKB 3 Menteri makes to the ``holidays`` package (a cuti
+   bersama or national holiday the package lacks or dates differently);
+4. the ``holidays`` package (>= 0.109), its categories ``public`` (libur nasional) and
+   ``government`` (cuti bersama of the SKB 3 Menteri, which the package keeps for
+   Indonesia), except the dates the holiday file lists under ``[[bukan_libur]]`` (the
+   package's Islamic-calendar estimates lose to the decree);
 5. days of the week not in ``workdays`` (Saturday and Sunday by default).
 
 All datetimes given to :class:`WorkCalendar` must be timezone-aware (a naive datetime
@@ -52,6 +53,7 @@ __all__ = [
     "load_holiday_file",
     "office_zone",
     "set_office_zone",
+    "package_holidays",
     "to_wib",
 ]
 
@@ -59,7 +61,7 @@ WIB: Final = ZoneInfo("Asia/Jakarta")
 """Western Indonesian Time, the zone of the office hours and of every displayed time."""
 
 DEFAULT_HOLIDAY_FILE: Final = Path(__file__).resolve().parent / "data" / "hari_libur.toml"
-"""The holiday file shipped with the bot (cuti bersama and decree corrections)."""
+"""The holiday file shipped with the bot (the decree's corrections to the package)."""
 
 HolidayKind = Literal["cuti_bersama", "libur_nasional"]
 HOLIDAY_KINDS: Final[tuple[str, ...]] = ("cuti_bersama", "libur_nasional")
@@ -238,11 +240,24 @@ def load_holiday_file(path: Path | str) -> HolidayFile:
     )
 
 
+#: The ``holidays`` categories read for Indonesia: ``public`` is the libur nasional,
+#: ``government`` the cuti bersama of the SKB 3 Menteri (civil servants' collective leave).
+PACKAGE_CATEGORIES: Final[tuple[str, ...]] = (holidays.PUBLIC, holidays.GOVERNMENT)
+
+
 @lru_cache(maxsize=64)
 def _package_holidays(year: int) -> Mapping[date, str]:
-    """Indonesian public holidays of one year from the ``holidays`` package (cached)."""
-    found = holidays.country_holidays("ID", years=year, language="id")
+    """Indonesian libur nasional and cuti bersama of one year from the ``holidays``
+    package, with their Indonesian names (cached)."""
+    found = holidays.country_holidays("ID", years=year, language="id",
+                                      categories=PACKAGE_CATEGORIES)
     return MappingProxyType({d: name for d, name in found.items() if d.year == year})
+
+
+def package_holidays(year: int) -> Mapping[date, str]:
+    """What the ``holidays`` package alone says for the year (no holiday file, no
+    config): the dates the holiday file must not repeat."""
+    return _package_holidays(year)
 
 
 # --------------------------------------------------------------------------------------
@@ -311,7 +326,7 @@ class WorkCalendar:
             usually from config (regional holidays, office decisions).
         extra_workdays: dates that are working days whatever else says (overrides
             weekends and holidays).
-        holiday_file: TOML file with cuti bersama and decree corrections; the shipped
+        holiday_file: TOML file with the decree's corrections to the package; the shipped
             ``bot/data/hari_libur.toml`` by default, ``None`` for none.
 
     Raises:
@@ -455,8 +470,8 @@ class WorkCalendar:
     def decree_covers(self, year: int) -> bool:
         """True when the holiday file declares the year's SKB 3 Menteri entered.
 
-        For other years only the ``holidays`` package (estimates, no cuti bersama)
-        applies, and the bot should warn the administrator.
+        For other years only the ``holidays`` package applies (its Islamic dates are
+        estimates until the decree), and the bot should warn the administrator.
         """
         return year in self._file.tahun_lengkap
 

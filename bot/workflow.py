@@ -22,7 +22,14 @@ Legal moves, in one place (step kinds from the SOP definition file):
     return_documents     review/sign open      -> returned, compile reopened (round+1)
     assign_number        number open           -> done, archive opened
     archive              archive open          -> done, deliver opened, deliveries made
-    record_receipt       deliver open          -> delivery received; all in: cycle closed
+    send_delivery        deliver open          -> delivery sent; none left to send: done
+    record_receipt       deliveries made       -> delivery received; all in: cycle closed
+
+Step 11's own work is sending (its time standard, 10 minutes, is measured and reminded
+like any step): the deliver run is done once no delivery is left to send. The receipts
+the agencies return take their own time; the cycle stays active until the last one is
+in, and ``bot.reminders.receipt_sweep`` reminds each agency's contact, never anyone
+inside the office.
 """
 from __future__ import annotations
 
@@ -1117,7 +1124,21 @@ class Workflow:
                              agency=delivery.agency_name),
                            [[(t("b.confirm_receipt"), callbacks.encode("rcv", delivery.id))]],
                            files=files)
+        await self._finish_sending(cycle, run, actor)
         return delivery
+
+    async def _finish_sending(self, cycle: Cycle, run: StepRun, actor: Person) -> None:
+        """Step 11's own work is done once no delivery is left to send: the run is
+        completed (its time measured against the standard); what is left, the agencies'
+        receipts, is their time, not the office's."""
+        if run.status != StepStatus.OPEN:
+            return
+        deliveries = await self.deliveries(cycle.id)
+        if any(d.status == DeliveryStatus.PENDING for d in deliveries):
+            return
+        await self._complete(run, actor)
+        waiting = [d.agency_key for d in deliveries if d.status == DeliveryStatus.SENT]
+        await self._audit("delivery.all_sent", actor, cycle, run=run.id, waiting=waiting)
 
     async def _deliver_run(self, cycle_id: int) -> StepRun:
         deliver = self.sop.first_of_kind("deliver")
@@ -1133,7 +1154,15 @@ class Workflow:
         if delivery is None:
             raise NotFound()
         run = await self._deliver_run(delivery.cycle_id)
-        step = self._require_open(run, "deliver")
+        step = self.sop.step(run.step_no)
+        if step.kind != "deliver":
+            raise StaleAction()
+        cycle = await self.get_cycle(delivery.cycle_id)
+        # a receipt may come after the sending is done (the run closed), never after
+        # the cycle closed
+        if cycle.status != CycleStatus.ACTIVE or run.status not in (StepStatus.OPEN,
+                                                                     StepStatus.DONE):
+            raise StaleAction()
         self._check_active(actor)
         if actor.id == delivery.contact_person_id:
             if delivery.status != DeliveryStatus.SENT:
@@ -1144,8 +1173,9 @@ class Workflow:
                 raise InvalidInput("Kirim foto tanda terima yang sudah ditandatangani.")
         if delivery.status == DeliveryStatus.RECEIVED:
             raise StaleAction()
-        cycle = await self.get_cycle(delivery.cycle_id)
         delivery.status = DeliveryStatus.RECEIVED
+        if delivery.sent_at is None:  # handed over in person: sent and received at once
+            delivery.sent_at = self.now
         delivery.received_at = self.now
         delivery.received_by = received_by or actor.name
         delivery.receipt_file_id = receipt_file_id
@@ -1156,6 +1186,7 @@ class Workflow:
         holder = await self.s.get(Person, run.assignee_id)
         await self._notify(holder, "receipt", t("n.receipt_recorded", agency=delivery.agency_name))
         await self.s.flush()
+        await self._finish_sending(cycle, run, actor)
         pending = [d for d in await self.deliveries(cycle.id)
                    if d.status != DeliveryStatus.RECEIVED]
         if not pending:
@@ -1163,7 +1194,8 @@ class Workflow:
         return delivery
 
     async def _close_cycle(self, cycle: Cycle, run: StepRun, actor: Person) -> None:
-        await self._complete(run, actor)
+        if run.status == StepStatus.OPEN:
+            await self._complete(run, actor)
         cycle.status = CycleStatus.CLOSED
         cycle.closed_at = self.now
         letter = await self.letter_of(cycle.id)

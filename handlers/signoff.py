@@ -22,7 +22,7 @@ from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler, f
 
 from bot import archive, callbacks, render
 from bot.documents import (
-    compile_uploaded, document_data, stamp_numbered, verify_code,
+    compile_uploaded, stamp_numbered, verify_code,
     workbook_expectations,
 )
 from bot.secret_input import PASSPHRASE
@@ -38,7 +38,7 @@ from handlers.tasks import delivery_card
 from models import (
     Approval, CompileJob, Delivery, Document, LetterNumber, Person, StepRun, StoredFile,
 )
-from models.enums import DeliveryStatus, DocumentStatus, Role, StepStatus
+from models.enums import CycleStatus, DeliveryStatus, DocumentStatus, Role, StepStatus
 from reports.document_data import DocumentData, iter_lowest
 from reports.measure import summarise
 from reports.numbers import format_date, format_percent
@@ -656,6 +656,16 @@ async def _delivery_for(wf: Workflow, person: Person, delivery_id: int) -> tuple
         .order_by(StepRun.id.desc()))).scalars().first()
     if run is None:
         raise StaleAction()
+    if delivery.status == DeliveryStatus.SENT:
+        # sent, the agency's contact has not confirmed: whoever holds step 11 may record
+        # the signed paper receipt, also after the sending (the run) is done
+        step = wf.sop.step(run.step_no)
+        cycle = await wf.get_cycle(delivery.cycle_id)
+        if (step.kind != "deliver" or cycle.status != CycleStatus.ACTIVE
+                or run.status not in (StepStatus.OPEN, StepStatus.DONE)):
+            raise StaleAction()
+        await wf._require_holder(run, person, step)
+        return delivery, run
     run = await _open_run(wf, person, run.id, "deliver")
     if delivery.status != DeliveryStatus.PENDING:
         raise StaleAction()
@@ -666,9 +676,15 @@ async def _remaining(update: Update, context: Context, run_id: int) -> None:
     """After a delivery action: the deliveries still pending, or nothing when all are in."""
     async with transaction(context) as (session, wf):
         run = await wf.get_run(run_id)
-        if run.status != StepStatus.OPEN:
-            return
-        text, buttons = await delivery_card(wf, run)
+        if run.status != StepStatus.OPEN:  # all sent: only the agencies' receipts are left
+            waiting = [d.agency_name for d in await wf.deliveries(run.cycle_id)
+                       if d.status == DeliveryStatus.SENT]
+        else:
+            text, buttons = await delivery_card(wf, run)
+    if run.status != StepStatus.OPEN:
+        if waiting:
+            await reply(update, t("g.deliveries_all_sent", agencies=", ".join(waiting)))
+        return
     await reply(update, t("g.deliveries_left") + text, buttons)
 
 
@@ -680,7 +696,8 @@ async def deliver_press(update: Update, context: Context, person: Person, cb) ->
         delivery, run = await _delivery_for(wf, person, cb.arg(0))
         contact = (await session.get(Person, delivery.contact_person_id)
                    if delivery.contact_person_id else None)
-        if contact is not None and contact.active:
+        if (delivery.status == DeliveryStatus.PENDING and contact is not None
+                and contact.active):
             await wf.send_delivery(person, delivery.id)
         else:
             contact = None

@@ -139,6 +139,10 @@ async def board_text(context: Context, wf, cycle: Cycle) -> str:
                           round=r.round)
                 late = late_text(context, r.due_at) if r.status == StepStatus.OPEN else ""
                 lines.append(t("s.board_unit", unit=unit.name, state=Raw(state), late=Raw(late)))
+        if step.kind == "deliver" and step_runs:  # each agency's receipt: its own time
+            for d in await wf.deliveries(cycle.id):
+                lines.append(t("s.delivery_line", agency=d.agency_name,
+                               status=t(f"s.delivery_{d.status.value}")))
     return "\n".join(lines)
 
 

@@ -13,7 +13,7 @@ from models.documents import (
 from models.indicators import Indicator, Target
 from models.intake import GroupChat, Inbox
 from models.organisation import Invitation, Office, Person, Unit
-from models.records import AuditHead, AuditLog, Outbox, Reminder
+from models.records import AuditHead, AuditLog, Outbox, ReceiptReminder, Reminder
 from models.workflow import (
     Conversation, Cycle, CycleIndicator, Evidence, ReturnedAnswer, StepRun, Submission,
 )
@@ -21,6 +21,6 @@ from models.workflow import (
 __all__ = [
     "ActingAppointment", "ActingKind", "Approval", "AuditHead", "AuditLog", "Base", "CompileJob", "Conversation", "Cycle", "CycleIndicator",
     "Delivery", "Document", "Evidence", "GroupChat", "Inbox", "Indicator", "Invitation", "LetterCounter",
-    "LetterNumber", "Office", "Outbox", "Person", "Reminder", "StepRun",
+    "LetterNumber", "Office", "Outbox", "Person", "ReceiptReminder", "Reminder", "StepRun",
     "ReturnedAnswer", "StoredFile", "Submission", "Target", "Unit", "utcnow",
 ]

@@ -81,3 +81,20 @@ class Reminder(Base):
     sent_at: Mapped[datetime] = mapped_column(default=utcnow)
     person_id: Mapped[int | None] = mapped_column(ForeignKey("person.id"))
     outbox_id: Mapped[int | None] = mapped_column(ForeignKey("outbox.id"))
+
+
+class ReceiptReminder(Base):
+    """A reminder to a receiving agency's contact that its receipt of the documents
+    (step 11) is still awaited. The agency's own time: never an escalation inside the
+    office. ``level`` n is the n-th reminder of that delivery."""
+
+    __tablename__ = "receipt_reminder"
+    __table_args__ = (UniqueConstraint("delivery_id", "level"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    delivery_id: Mapped[int] = mapped_column(ForeignKey("delivery.id"))
+    level: Mapped[int]
+    due_at: Mapped[datetime]
+    sent_at: Mapped[datetime] = mapped_column(default=utcnow)
+    person_id: Mapped[int | None] = mapped_column(ForeignKey("person.id"))
+    outbox_id: Mapped[int | None] = mapped_column(ForeignKey("outbox.id"))

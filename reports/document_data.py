@@ -100,13 +100,27 @@ class IndicatorRow:
         return "; ".join(f"{label}: {text}" for label, text in parts if text)
 
 
+#: States of a row of the "Kepatuhan SOP" table (:attr:`StepTiming.state`).
+STEP_DONE, STEP_OPEN, STEP_NOT_STARTED, STEP_SKIPPED = "done", "open", "not_started", "skipped"
+STEP_RETURNED = "returned"  # its last run sent the documents back; an earlier step is redone
+#: States of an agency's receipt (a row with ``counted=False``): the agency's own time.
+RECEIPT_RECEIVED, RECEIPT_WAITING, RECEIPT_NOT_SENT = "received", "waiting", "not_sent"
+
+
 @dataclass(frozen=True)
 class StepTiming:
     """How long one SOP step took, in working time, for the "Kepatuhan SOP" table.
 
+    One row per step; step 4 (collect) has one row per bidang (``unit``). The deliver
+    step is followed by one row per agency for its receipt (``counted=False``): the
+    agency's own time, shown for the record, never measured against the SOP.
+
     ``standard_text`` is the SOP's wording ("1-5 hari"); ``standard_max_minutes`` is
     its upper bound in working minutes (1 day = :attr:`DocumentData.day_minutes`).
-    ``actual_minutes`` is ``None`` while the step is still open.
+    ``actual_minutes`` is the working time of the step's runs (every round after a
+    return added up), up to the record's moment for an open one; ``None`` for a step
+    not started. ``state`` is one of the ``STEP_*`` / ``RECEIPT_*`` values; "" (data
+    made before states existed) reads as done when ``actual_minutes`` is set.
     """
 
     number: int
@@ -118,16 +132,81 @@ class StepTiming:
     actual_minutes: int | None
     started: datetime | None
     completed: datetime | None
+    unit: str = ""
+    state: str = ""
+    rounds: int = 1
+    counted: bool = True
 
     @property
     def late(self) -> bool:
-        """True when the finished step took longer than its time standard.
+        """True when the step took (or, still open, has taken) longer than its time
+        standard. An agency's receipt is never late: it is not the office's time."""
+        return (self.counted and self.actual_minutes is not None
+                and self.actual_minutes > self.standard_max_minutes)
 
-        An open step (``actual_minutes is None``) is never reported late here: the
-        builders have no clock. The caller may pass the elapsed working time so far
-        as ``actual_minutes`` if it wants an open, overdue step flagged.
-        """
-        return self.actual_minutes is not None and self.actual_minutes > self.standard_max_minutes
+    @property
+    def label(self) -> str:
+        """The step's activity, with the bidang of a step-4 row."""
+        return f"{self.name} — {self.unit}" if self.unit else self.name
+
+    @property
+    def status(self) -> str:
+        """The state in words, e.g. "Selesai, tepat waktu", "Sedang berjalan",
+        "Belum dimulai", "Menunggu tanda terima"."""
+        state = self.state or (STEP_DONE if self.actual_minutes is not None else STEP_OPEN)
+        if not self.counted:
+            return {RECEIPT_RECEIVED: "Diterima", RECEIPT_WAITING: "Menunggu tanda terima",
+                    RECEIPT_NOT_SENT: "Belum dikirim"}.get(state, state)
+        if state == STEP_NOT_STARTED:
+            return "Belum dimulai"
+        if state == STEP_SKIPPED:
+            return "Ditutup tanpa data"
+        if state == STEP_RETURNED:
+            return "Dikembalikan, menunggu perbaikan"
+        if state == STEP_OPEN:
+            return "Sedang berjalan, melewati standar" if self.late else "Sedang berjalan"
+        text = "Selesai, terlambat" if self.late else "Selesai, tepat waktu"
+        return f"{text} ({self.rounds} putaran)" if self.rounds > 1 else text
+
+
+@dataclass(frozen=True)
+class Compliance:
+    """The time standard of the SOP in full against the cycle's actual total.
+
+    ``standard_text`` is the sum of every step's upper bound as the SOP reads ("15 hari
+    1 jam 25 menit"), ``standard_minutes`` the same in working minutes. ``actual_minutes``
+    is the cycle's working time from the start of step 1 to the end of the last step's
+    own work (the sending of step 11; the agencies' receipts are their time), or to
+    ``as_of`` while the cycle is still under way (``finished`` False). ``as_of`` is the
+    moment the record was taken and ``as_of_note`` says which ("saat dokumen ini diberi
+    nomor").
+    """
+
+    standard_text: str
+    standard_minutes: int
+    actual_minutes: int | None
+    finished: bool
+    as_of: datetime | None = None
+    as_of_note: str = ""
+
+    @property
+    def met(self) -> bool | None:
+        """True/False once finished; None while under way but still within the
+        standard (an unfinished cycle already past it is False)."""
+        if self.actual_minutes is None:
+            return None
+        if self.actual_minutes > self.standard_minutes:
+            return False
+        return True if self.finished else None
+
+    @property
+    def verdict(self) -> str:
+        met = self.met
+        if met is True:
+            return "Memenuhi standar waktu SOP"
+        if met is False:
+            return "Melewati standar waktu SOP"
+        return "Siklus masih berjalan (belum melewati standar waktu SOP)"
 
 
 @dataclass(frozen=True)
@@ -174,6 +253,7 @@ class DocumentData:
     year: int
     rows: tuple[IndicatorRow, ...]
     steps: tuple[StepTiming, ...] = ()
+    compliance: Compliance | None = None
     signatory: Signatory | None = None
     initials: tuple[Initial, ...] = ()
     letter_number: str | None = None

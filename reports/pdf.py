@@ -44,6 +44,7 @@ from fpdf.enums import TextMode
 
 from models.enums import ValueType
 from reports.document_data import (
+    Compliance,
     DocumentData,
     IndicatorRow,
     StepTiming,
@@ -72,6 +73,7 @@ _COLNUM_FILL = (237, 241, 249)
 _GROUP_FILL = (235, 235, 235)
 _SUMMARY_FILL = (244, 247, 252)
 _LATE_FILL = (255, 199, 206)
+_WAIT_FILL = (242, 242, 242)  # an agency's receipt: its own time, not the office's
 _LATE_TEXT = (156, 0, 6)
 _RED = (192, 0, 0)
 #: Kategori cell colours from the best band to the worst.
@@ -730,38 +732,62 @@ class _DocumentWriter:
         y = pdf.centered(_TOP, "LAMPIRAN: KEPATUHAN SOP PENGUMPULAN DAN PENGUKURAN DATA "
                          "KINERJA", 11, "B")
         y = pdf.centered(y, data.period_label, 9.5)
+        comp = data.compliance
+        if comp is not None and comp.as_of is not None:
+            when = f"Keadaan per {_local(comp.as_of)} WIB"
+            y = pdf.centered(y, f"{when}, {comp.as_of_note}." if comp.as_of_note
+                             else f"{when}.", 8.5, "I")
         pdf.set_y(y + 1)
         table = _Table(pdf, _STEP_COLUMNS, size=7.5)
         table.start(20)
         for step in data.steps:
             table.row(self._step_cells(step))
+        if comp is not None:
+            table.row(self._total_cells(comp))
         pdf.font(7, "I")
-        y = pdf.get_y() + 3.5
-        note = ("Waktu aktual dalam jam kerja: 1 hari kerja = 510 menit (07.30–16.00 "
-                f"{self.data.zone_label}), Senin–Jumat di luar hari libur nasional dan cuti bersama. Baris merah: "
-                "melewati standar waktu SOP.")
-        for line in pdf.wrap(note, _BODY_W):
-            if y > _BOTTOM:
-                pdf.add_page()
-                y = _TOP + 3
-            pdf.text(_MARGIN, y, line)
-            y += 3.2
-        pdf.set_y(y)
+        texts = []
+        if comp is not None:
+            texts.append(
+                f"Total standar waktu SOP (jumlah batas atas langkah 1–11): "
+                f"{comp.standard_text}. Total waktu aktual siklus (dari mulai langkah 1 sampai "
+                f"selesai penyampaian langkah 11"
+                + ("" if comp.finished else
+                   f", sejauh ini s.d. {_local(comp.as_of, self.data.timezone)} "
+                   f"{self.data.zone_label}")
+                + f"): {format_working_minutes(comp.actual_minutes, self.data.day_minutes)}. "
+                f"{comp.verdict}.")
+        texts.append(
+            f"Waktu aktual dalam jam kerja: 1 hari kerja = {self.data.day_minutes} menit "
+            f"(jam kantor, {self.data.zone_label}), "
+            "Senin–Jumat di luar hari libur nasional dan cuti bersama; langkah yang "
+            "dikembalikan dijumlahkan semua putarannya. Baris merah: melewati standar waktu "
+            "SOP. Tanda terima OPD adalah waktu OPD penerima, dicatat tanpa standar dan tidak "
+            "dihitung sebagai keterlambatan kantor.")
+        y = _small_lines(pdf, texts, pdf.get_y() + 1.5)
+        pdf.set_y(y + 1)
 
     def _step_cells(self, step: StepTiming) -> list[_Cell]:
         late = step.late
-        fill = _LATE_FILL if late else None
+        fill = _LATE_FILL if late else (_WAIT_FILL if not step.counted else None)
         color = _LATE_TEXT if late else _BLACK
-        if step.actual_minutes is None:
-            status = "Belum selesai"
-        else:
-            status = "Terlambat" if late else "Tepat waktu"
-        texts = [str(step.number), step.name, step.role_title, step.holder,
+        texts = [str(step.number), step.label, step.role_title, step.holder,
                  _local(step.started, self.data.timezone),
                  _local(step.completed, self.data.timezone), step.standard_text,
-                 format_working_minutes(step.actual_minutes, self.data.day_minutes), status]
+                 format_working_minutes(step.actual_minutes, self.data.day_minutes),
+                 step.status]
         return [_Cell(text, fill=fill, color=color, style="B" if late and i == 8 else "")
                 for i, text in enumerate(texts)]
+
+    def _total_cells(self, comp: Compliance) -> list[_Cell]:
+        """The last row: the SOP's total standard against the cycle's actual total."""
+        late = comp.met is False
+        fill = _LATE_FILL if late else _HEAD_FILL
+        color = _LATE_TEXT if late else _BLACK
+        status = {True: "Memenuhi standar", False: "Melewati standar",
+                  None: "Masih berjalan"}[comp.met]
+        texts = ["", "Total siklus", "", "", "", "", comp.standard_text,
+                 format_working_minutes(comp.actual_minutes), status]
+        return [_Cell(text, fill=fill, color=color, style="B") for text in texts]
 
     def signature_and_verification(self) -> None:
         pdf, data = self.pdf, self.data

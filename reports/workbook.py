@@ -767,10 +767,14 @@ class _WorkbookBuilder:
         for col, (_, width) in enumerate(columns, start=1):
             ws.column_dimensions[get_column_letter(col)].width = width
         last_col = len(columns)
-        header = self._title_block(
-            ws, ["KEPATUHAN SOP PENGUMPULAN DAN PENGUKURAN DATA KINERJA",
-                 data.office_line.upper(), data.period_label.upper()], last_col,
-        )
+        comp = data.compliance
+        lines = ["KEPATUHAN SOP PENGUMPULAN DAN PENGUKURAN DATA KINERJA",
+                 data.office_line.upper(), data.period_label.upper()]
+        if comp is not None and comp.as_of is not None:
+            when = _local_naive(comp.as_of)
+            lines.append(f"Keadaan per {format_date(when.date())} {when:%H.%M} WIB"
+                         + (f", {comp.as_of_note}" if comp.as_of_note else ""))
+        header = self._title_block(ws, lines, last_col)
         for col, (title, _) in enumerate(columns, start=1):
             _put(ws, header, col, title, "sk_head")
             _put(ws, header + 1, col, f"({col})", "sk_colnum")
@@ -783,26 +787,45 @@ class _WorkbookBuilder:
         if not data.steps:
             _merged_line(ws, row, "Belum ada catatan waktu langkah SOP.", "sk_text", last_col)
             row += 1
+        if comp is not None:
+            late = comp.met is False
+            style = "sk_late" if late else "sk_group"
+            status = {True: "Memenuhi standar", False: "Melewati standar",
+                      None: "Masih berjalan"}[comp.met]
+            for col, value in enumerate(
+                    ["", "Total siklus", "", "", None, None, comp.standard_text,
+                     format_working_minutes(comp.actual_minutes), comp.actual_minutes, status],
+                    start=1):
+                _put(ws, row, col, value, "sk_int" if col == 9 and not late else style)
+            row += 1
+            _merged_line(
+                ws, row + 1,
+                f"Total standar waktu SOP (jumlah batas atas langkah 1-11): "
+                f"{comp.standard_text}. Total waktu aktual siklus (dari mulai langkah 1 sampai "
+                f"selesai penyampaian langkah 11" + ("" if comp.finished else ", sejauh ini")
+                + f"): {format_working_minutes(comp.actual_minutes)}. {comp.verdict}.",
+                "sk_note", last_col, 28,
+            )
+            row += 1
         _merged_line(
             ws, row + 1,
-            "Waktu aktual dihitung dalam jam kerja: 1 hari kerja = 510 menit "
-            f"(07.30-16.00 {data.zone_label}), Senin-Jumat di luar hari libur nasional dan "
-            "cuti bersama. "
-            "Baris merah: melewati standar waktu SOP.",
-            "sk_note", last_col, 28,
+            f"Waktu aktual dihitung dalam jam kerja: 1 hari kerja = {data.day_minutes} menit "
+            f"(jam kantor, {data.zone_label}), Senin-Jumat di luar "
+            "hari libur nasional dan cuti bersama; "
+            "langkah yang dikembalikan dijumlahkan semua putarannya. Baris merah: melewati "
+            "standar waktu SOP. Tanda terima OPD adalah waktu OPD penerima, dicatat tanpa "
+            "standar dan tidak dihitung sebagai keterlambatan kantor.",
+            "sk_note", last_col, 40,
         )
         self._print_setup(ws, header, row + 1, get_column_letter(last_col))
 
     def _step_row(self, ws: Worksheet, row: int, step: StepTiming) -> None:
         late = step.late
         text_style = "sk_late" if late else "sk_text"
-        if step.actual_minutes is None:
-            status = "Belum selesai"
-        else:
-            status = "Terlambat" if late else "Tepat waktu"
+        status = step.status
         values: list[tuple[object, str]] = [
             (step.number, "sk_late" if late else "sk_center"),
-            (step.name, text_style),
+            (step.label, text_style),
             (step.role_title, text_style),
             (step.holder, text_style),
             (_local_naive(step.started, self.data.timezone), "sk_date"),
@@ -815,7 +838,7 @@ class _WorkbookBuilder:
         for col, (value, style) in enumerate(values, start=1):
             _put(ws, row, col, value, style)
         ws.row_dimensions[row].height = _row_height(
-            [(step.name, 40), (step.role_title, 22), (step.holder, 24)]
+            [(step.label, 40), (step.role_title, 22), (step.holder, 24), (status, 16)]
         )
 
     # ------------------------------------------------------------ metadata

@@ -459,9 +459,9 @@ def test_workbook_layout(tmp_path):
     # SOP compliance: late step red, open step marked
     steps_ws = wb[STEPS_SHEET]
     by_text = {c.value: c for r in steps_ws.iter_rows() for c in r if isinstance(c.value, str)}
-    assert by_text["Terlambat"].fill.fgColor.rgb.endswith("FFC7CE")
-    assert "Belum selesai" in by_text and "Tepat waktu" in by_text
-    assert by_text["Tepat waktu"].fill.fgColor.rgb in (None, "00000000")
+    assert by_text["Selesai, terlambat"].fill.fgColor.rgb.endswith("FFC7CE")
+    assert "Sedang berjalan" in by_text and "Selesai, tepat waktu" in by_text
+    assert by_text["Selesai, tepat waktu"].fill.fgColor.rgb in (None, "00000000")
 
 
 def test_safe_sheet_titles():
@@ -583,7 +583,7 @@ def test_pdf_contents(tmp_path):
                      "NIP. 19700512 199503 1 002", "Plh. Kepala Dinas",
                      "Pembina Utama Muda", "800/123/IV.09/2024", "14 Oktober 2024",
                      "Kode verifikasi: K7Q2-9XWD", "DATA CONTOH", "KEPATUHAN SOP",
-                     "Terlambat", "Belum ada data", "Realisasi 0 (tercapai)",
+                     "Selesai, terlambat", "Belum ada data", "Realisasi 0 (tercapai)",
                      "75,31", "107,69", "Jumlah indikator: 10"):
         assert expected in text, expected
     reader = PdfReader(str(path))

@@ -708,5 +708,5 @@ async def test_schedule_registers_one_repeating_job_and_the_job_survives_errors(
         done = await run_deadline_tasks(bot.sm, bot.sv)
     finally:
         scheduling.TASKS = original
-    assert done == {"sweep": -1, "digest": 0, "prompt": 0}
+    assert done == {"sweep": -1, "receipts": 0, "digest": 0, "prompt": 0}
     assert "boom" in caplog.text

@@ -2,7 +2,8 @@
 
 Office hours are 07:30-16:00 WIB, i.e. 510 minutes per working day. Calendar facts used
 below (SKB 3 Menteri 1017/2/2 of 2024 as amended by 933/1/3 of 2025, and 1497/2/5 of
-2025; see bot/data/hari_libur.toml):
+2025; the `holidays` package, categories public and government, with the corrections of
+bot/data/hari_libur.toml):
 
 2025  Thu 27 Mar working | Fri 28 Mar cuti Nyepi | Sat 29 Mar Nyepi | Mon 31 Mar-Tue 1 Apr
       Idulfitri | Wed 2-Fri 4 Apr cuti | Mon 7 Apr cuti | Tue 8 Apr working again.
@@ -27,6 +28,7 @@ from bot.workcal import (
     WorkCalendar,
     format_wib,
     load_holiday_file,
+    package_holidays,
     to_wib,
 )
 
@@ -80,6 +82,15 @@ CUTI_BERSAMA = {
 # `holidays` package; if a package upgrade moves one, this test says which, and the fix
 # is a [[bukan_libur]] / [[libur]] pair in the holiday file.
 LIBUR_NASIONAL = {
+    2024: {
+        date(2024, 1, 1), date(2024, 2, 8), date(2024, 2, 10), date(2024, 3, 11),
+        date(2024, 3, 29), date(2024, 3, 31), date(2024, 4, 10), date(2024, 4, 11),
+        date(2024, 5, 1), date(2024, 5, 9), date(2024, 5, 23), date(2024, 6, 1),
+        date(2024, 6, 17), date(2024, 7, 7), date(2024, 8, 17), date(2024, 9, 16),
+        date(2024, 12, 25),
+        # by Keppres, besides the SKB: Pemilu 14 Feb and Pilkada serentak 27 Nov 2024
+        date(2024, 2, 14), date(2024, 11, 27),
+    },
     2025: {
         date(2025, 1, 1), date(2025, 1, 27), date(2025, 1, 29), date(2025, 3, 29),
         date(2025, 3, 31), date(2025, 4, 1), date(2025, 4, 18), date(2025, 4, 20),
@@ -104,18 +115,36 @@ def test_each_cuti_bersama_is_not_a_working_day(cal: WorkCalendar, d: date) -> N
     assert name is not None and name.startswith("Cuti Bersama")
 
 
-def test_shipped_file_matches_decree_list() -> None:
+def test_shipped_file_holds_no_duplicate_of_the_library() -> None:
+    """The holiday file keeps only the decree's corrections: no [[libur]] date that the
+    package (public + government) already has, no [[bukan_libur]] date it lacks."""
     data = load_holiday_file(DEFAULT_HOLIDAY_FILE)
-    shipped = sorted(d for d, e in data.libur.items() if e.jenis == "cuti_bersama")
-    assert shipped == sorted(d for days in CUTI_BERSAMA.values() for d in days)
+    repeated = sorted(d for d in data.libur if d in package_holidays(d.year))
+    assert repeated == [], f"already in the holidays package: {repeated}"
+    pointless = sorted(d for d in data.bukan_libur if d not in package_holidays(d.year))
+    assert pointless == [], f"removes what the package does not have: {pointless}"
     assert data.tahun_lengkap == {2024, 2025, 2026}
-    # 2027 is deliberately left empty until its SKB is published.
+    # 2027 is left unverified until its SKB and the isbat are matched.
     assert not [d for d in data.libur if d.year == 2027]
 
 
-@pytest.mark.parametrize("year", [2025, 2026])
+@pytest.mark.parametrize("year", [2024, 2025, 2026])
 def test_package_and_file_give_the_decree_holidays(cal: WorkCalendar, year: int) -> None:
-    assert set(cal.holidays_in_year(year)) == LIBUR_NASIONAL[year] | set(CUTI_BERSAMA[year])
+    got = set(cal.holidays_in_year(year))
+    decreed = LIBUR_NASIONAL[year] | set(CUTI_BERSAMA[year])
+    assert sorted(got - decreed) == [] and sorted(decreed - got) == []
+
+
+@pytest.mark.parametrize("year", [2024, 2025, 2026])
+def test_cuti_bersama_come_from_the_library_government_category(year: int) -> None:
+    # the same list with the public category alone lacks every cuti bersama: the
+    # government category is what brings them
+    import holidays
+
+    public = holidays.country_holidays("ID", years=year)
+    assert not set(CUTI_BERSAMA[year]) & set(public)
+    assert set(CUTI_BERSAMA[year]) <= set(package_holidays(year))
+    assert tuple(int(x) for x in holidays.__version__.split(".")[:2]) >= (0, 109)
 
 
 def test_decree_coverage(cal: WorkCalendar) -> None:
@@ -126,15 +155,19 @@ def test_decree_coverage(cal: WorkCalendar) -> None:
 def test_holiday_names_are_indonesian(cal: WorkCalendar) -> None:
     assert cal.holiday_name(date(2026, 3, 21)) == "Hari Raya Idul Fitri"
     assert cal.holiday_name(date(2025, 12, 25)) == "Hari Raya Natal"
-    assert cal.holiday_name(date(2025, 4, 2)) == "Cuti Bersama Idulfitri 1446 H"
+    assert cal.holiday_name(date(2025, 4, 2)) == "Cuti Bersama Hari Raya Idul Fitri"
     assert cal.holiday_name(date(2025, 2, 8)) is None  # plain Saturday
     assert cal.holiday_name(date(2025, 2, 10)) is None  # plain Monday
 
 
-def test_without_holiday_file_cuti_bersama_are_working_days() -> None:
+def test_without_holiday_file_the_library_still_gives_cuti_bersama() -> None:
     bare = WorkCalendar(holiday_file=None)
-    assert bare.is_working_day(date(2025, 4, 2))
-    assert not bare.is_working_day(date(2025, 3, 31))  # Idulfitri still from the package
+    assert not bare.is_working_day(date(2025, 4, 2))  # cuti bersama (government category)
+    assert not bare.is_working_day(date(2025, 3, 31))  # Idulfitri (public category)
+    assert bare.is_working_day(date(2025, 4, 8))
+    # an office that works on a cuti bersama says so in config
+    assert WorkCalendar(holiday_file=None, extra_workdays=[date(2025, 4, 2)]).is_working_day(
+        date(2025, 4, 2))
 
 
 # --------------------------------------------------------------------------------------
