@@ -1,8 +1,8 @@
 """entry: analysis of an answer (penghambat, upaya, pendukung) and single answers
 returned by the Kasubag (issue 13, items 5 and 6)
 
-Revision ID: 0003_entry
-Revises: 0002
+Revision ID: 0004
+Revises: 0003
 Create Date: 2026-11-26
 """
 from __future__ import annotations
@@ -11,8 +11,8 @@ import sqlalchemy as sa
 from alembic import op
 
 
-revision = "0003_entry"
-down_revision = "0002"
+revision = "0004"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 

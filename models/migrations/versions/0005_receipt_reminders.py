@@ -1,7 +1,7 @@
 """receipt reminders: the agencies' receipts of step 11 are reminded to their contacts
 
-Revision ID: 0003_sakip
-Revises: 0002
+Revision ID: 0005
+Revises: 0004
 Create Date: 2026-11-26
 """
 from __future__ import annotations
@@ -12,8 +12,8 @@ from alembic import op
 import models.base
 
 
-revision = "0003_sakip"
-down_revision = "0002"
+revision = "0005"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 

@@ -1,6 +1,6 @@
 """compile jobs: a "Susun dokumen" press is built in the background
 
-Revision ID: 0003_offloop
+Revision ID: 0003
 Revises: 0002
 Create Date: 2026-11-26
 """
@@ -12,7 +12,7 @@ from alembic import op
 import models.base
 
 
-revision = "0003_offloop"
+revision = "0003"
 down_revision = "0002"
 branch_labels = None
 depends_on = None
