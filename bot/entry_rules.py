@@ -123,12 +123,15 @@ async def answer_capaian(session, cycle, indicator, item, value: Decimal | None,
     """The capaian of an answer as the measurement document computes it."""
     from bot.periods import quarter_history, splits
     from models.enums import ValueType
+    from models.indicators import aggregation_of
 
     if indicator.value_type == ValueType.TEXT:
         target, real = item.target_text, value_text
     else:
         target, real = item.target, value
-        if splits(cycle, indicator):
+        # "last": the entered figure is already the "s.d." one, against the cycle's own
+        # "s.d." target; sum and average need the earlier quarters
+        if splits(cycle, indicator) and aggregation_of(indicator) != "last":
             history = await quarter_history(session, cycle, [indicator.id])
             fig = history.figures(indicator, real, target)
             target, real = fig.target_sd, fig.realisasi_sd
