@@ -82,6 +82,11 @@ class IndicatorRow:
     aggregation: str = ""
     period_target: Value = None
     period_realisasi: Value = None
+    # the LKjIP "analisis capaian" of the indicator: hindering factor, follow-up plan,
+    # supporting factor (shown in the Analisis column of the PDF and the workbook)
+    penghambat: str = ""
+    upaya: str = ""
+    pendukung: str = ""
 
 
 @dataclass(frozen=True)
@@ -176,6 +181,10 @@ class DocumentData:
     text_scale: tuple[str, ...] = SAKIP_SCALE
     # the quarter of a quarterly document (1-4), None for an annual one
     quarter: int | None = None
+    # the letterhead (kop) of the first page: the office's address line(s) and an
+    # optional logo image file; the Pemda line is made from ``regency``
+    address: str = ""
+    logo_path: str = ""
 
     @property
     def office_line(self) -> str:
@@ -185,6 +194,36 @@ class DocumentData:
         if regency and regency.lower() not in office.lower():
             return f"{office} {regency}"
         return office
+
+    @property
+    def government_line(self) -> str:
+        """The Pemda line of the kop: "PEMERINTAH KABUPATEN LAMPUNG BARAT"."""
+        regency = " ".join(self.regency.split())
+        if not regency:
+            return ""
+        if regency.upper().startswith("PEMERINTAH"):
+            return regency.upper()
+        return f"PEMERINTAH {regency.upper()}"
+
+    @property
+    def short_title(self) -> str:
+        """The title without the office's name when it repeats it (the kop names the
+        office once): "Pengukuran Kinerja Dinas X" -> "Pengukuran Kinerja"."""
+        title = " ".join(self.title.split())
+        for name in (self.office_line, self.office_name):
+            name = " ".join(name.split())
+            if name and title.lower().endswith(name.lower()) and len(title) > len(name):
+                return title[: len(title) - len(name)].strip(" -–,")
+        return title
+
+    def column_period(self, cumulative: bool = False) -> tuple[str, str]:
+        """The period in the Target and Realisasi column headers: ("Target TW III 2024",
+        "Realisasi TW III 2024"), with ``cumulative`` ("Target s.d. TW III 2024",
+        "Realisasi s.d. TW III 2024"); an annual document: ("Target 2024",
+        "Realisasi 2024")."""
+        q = self.quarter_short
+        when = f"{'s.d. ' if cumulative else ''}{q} {self.year}".strip() if q else str(self.year)
+        return f"Target {when}", f"Realisasi {when}"
 
     def measured(self) -> list[tuple[IndicatorRow, Capaian]]:
         """Every row with its capaian, computed with :func:`reports.measure.capaian`.
@@ -302,6 +341,25 @@ def iter_lowest(
     ]
     for _, _, item in heapq.nsmallest(count, with_percent, key=lambda t: (t[0], t[1])):
         yield item
+
+
+#: The parts of the "analisis capaian" (LKjIP) in the order they are shown.
+ANALYSIS_PARTS: tuple[tuple[str, str], ...] = (
+    ("pendukung", "Faktor pendukung"),
+    ("penghambat", "Faktor penghambat"),
+    ("upaya", "Upaya/tindak lanjut"),
+)
+
+
+def analysis_text(row: IndicatorRow) -> str:
+    """The Analisis column of a row, the same in the PDF and the workbook:
+    "Faktor penghambat: ...", one labelled line per part that is filled in."""
+    lines = []
+    for attribute, label in ANALYSIS_PARTS:
+        text = " ".join(str(getattr(row, attribute, "") or "").split())
+        if text:
+            lines.append(f"{label}: {text}")
+    return "\n".join(lines)
 
 
 def format_working_minutes(minutes: int | None) -> str:

@@ -47,11 +47,11 @@ from reports.document_data import (
     DocumentData,
     IndicatorRow,
     StepTiming,
+    analysis_text,
     capaian_label,
     format_working_minutes,
-    iter_lowest,
 )
-from reports.measure import Capaian, summarise
+from reports.measure import Capaian, CapaianStatus, summarise
 from reports.numbers import format_date, format_number, format_percent, round_half_up
 
 __all__ = ["build_pdf", "latin1_text"]
@@ -64,6 +64,17 @@ _BODY_W = _PAGE_W - 2 * _MARGIN
 _TOP = 16.0  # below the running head
 _BOTTOM = _PAGE_H - 12.0  # above the footer
 _PAD = 1.2
+# the first page: a portrait summary read on a phone (every text >= 10 pt)
+_P_W, _P_H = 210.0, 297.0
+_P_MARGIN = 15.0
+_P_BODY_W = _P_W - 2 * _P_MARGIN
+_P_BOTTOM = _P_H - 14.0
+_P_SIZE = 10.0
+#: The smallest font a table cell shrinks to so that no number or word is split.
+_MIN_SIZE = 5.0
+_NAME_MIN_SIZE = 6.0  # file names are shortened rather than set smaller than this
+#: Characters after which an over-long word (a file name, a URL) may be broken.
+_BREAK_AFTER = "/_-\\"
 
 _BLACK = (0, 0, 0)
 _GREY = (90, 90, 90)
@@ -215,13 +226,9 @@ class _Pdf(FPDF):
                     if current:
                         lines.append(" ".join(current))
                         current, current_w = [], 0.0
-                    piece = ""
-                    for ch in word:
-                        if piece and self.width(piece + ch) > width:
-                            lines.append(piece)
-                            piece = ""
-                        piece += ch
-                    current, current_w = [piece], self.width(piece)
+                    pieces = self._break_word(word, width)
+                    lines.extend(pieces[:-1])
+                    current, current_w = [pieces[-1]], self.width(pieces[-1])
                     continue
                 if current and current_w + space + word_w > width:
                     lines.append(" ".join(current))
@@ -231,6 +238,39 @@ class _Pdf(FPDF):
                     current.append(word)
             lines.append(" ".join(current))
         return lines or [""]
+
+    def _break_word(self, word: str, width: float) -> list[str]:
+        """Pieces of a word wider than ``width``: broken after "/", "_", "-" or "\\"
+        where it can be (a path, a URL, a file name). The tables shrink their font
+        first (see :meth:`_Table.fit`), so this is the last resort for text that has
+        no such boundary: then, and only then, it is cut between characters."""
+        pieces: list[str] = []
+        piece = ""
+        boundary = -1  # index in ``piece`` just after the last break character
+        for ch in word:
+            if piece and self.width(piece + ch) > width:
+                if 0 < boundary < len(piece):
+                    pieces.append(piece[:boundary])
+                    piece = piece[boundary:]
+                else:
+                    pieces.append(piece)
+                    piece = ""
+                boundary = -1
+                for i, c in enumerate(piece):
+                    if c in _BREAK_AFTER:
+                        boundary = i + 1
+            piece += ch
+            if ch in _BREAK_AFTER:
+                boundary = len(piece)
+        pieces.append(piece)
+        return pieces
+
+    def fits(self, text: str, width: float) -> bool:
+        """True when every word of ``text`` fits ``width`` mm in the current font."""
+        text = self.t(text)
+        if self.width(text) <= width:
+            return True
+        return all(self.width(word) <= width for word in text.split())
 
     def text_lines(self, items: Sequence[tuple[float, float, str]]) -> None:
         """Draw many ``(x, baseline_y, text)`` in one content-stream write.
@@ -305,18 +345,40 @@ class _Pdf(FPDF):
 
     # -- page furniture
 
+    @property
+    def portrait(self) -> bool:
+        return self.w < self.h
+
+    @property
+    def margin(self) -> float:
+        return _P_MARGIN if self.portrait else _MARGIN
+
     def header(self) -> None:
+        if self.page == 1:  # the kop heads the first page
+            self._forget_font()
+            return
         data = self.data
-        self.font(7, "", _GREY)
-        head = f"{data.title} - {data.office_line} - {data.period_label}"
-        self.text(_MARGIN, 8, self.t(head))
-        if data.example_data:
+        margin, right = self.margin, self.w - self.margin
+        label = self.t("DATA CONTOH") if data.example_data else ""
+        if label:
             self.font(8, "B", _RED)
-            label = self.t("DATA CONTOH")
-            self.text(_PAGE_W - _MARGIN - self.width(label), 8, label)
+            label_w = self.width(label)
+        else:
+            label_w = 0.0
+        self.font(7, "", _GREY)
+        head = self.t(f"{data.short_title} - {data.office_line} - {data.period_label}")
+        room = right - margin - label_w - 4
+        if self.width(head) > room:  # one line: shortened, never over the red label
+            while head and self.width(head + "…") > room:
+                head = head[:-1]
+            head = head.rstrip() + "…"
+        self.text(margin, 8, head)
+        if label:
+            self.font(8, "B", _RED)
+            self.text(right - label_w, 8, label)
         self.set_draw_color(*_GREY)
         self.set_line_width(0.2)
-        self.line(_MARGIN, 10, _PAGE_W - _MARGIN, 10)
+        self.line(margin, 10, right, 10)
         self.set_draw_color(*_BLACK)
         self._forget_font()
 
@@ -327,15 +389,17 @@ class _Pdf(FPDF):
 
     def footer(self) -> None:
         data = self.data
-        self.font(7, "", _GREY)
-        y = _PAGE_H - 6
+        first = self.page == 1  # read on a phone: no text under 10 pt
+        self.font(_P_SIZE if first else 7, "", _GREY)
+        y = self.h - 6
         left = f"Versi {data.version}"
         if data.verification_code:
             left += f" - Kode verifikasi: {data.verification_code}"
-        self.text(_MARGIN, y, self.t(left))
+        self.text(self.margin, y, self.t(left))
         # cell(), not text(): only cell() substitutes the total page count for {nb}
-        self.set_xy(_PAGE_W - _MARGIN - 60, y - 2.5)
-        self.cell(60, 3.5, self.t(f"Halaman {self.page_no()} dari {{nb}}"), align="R")
+        self.set_xy(self.w - self.margin - 60, y - (3.5 if first else 2.5))
+        self.cell(60, 5 if first else 3.5, self.t(f"Halaman {self.page_no()} dari {{nb}}"),
+                  align="R")
         self.set_text_color(*_BLACK)
         self._forget_font()
 
@@ -357,13 +421,46 @@ class _Cell:
     style: str = ""
     fill: tuple[int, int, int] | None = None
     color: tuple[int, int, int] = _BLACK
+    names: tuple[str, ...] = ()  # file names: one a line, shortened with "…" to fit
+
+
+def shorten_name(pdf: _Pdf, name: str, width: float) -> str:
+    """A file name that fits ``width`` mm in the current font: cut at a boundary
+    ("-", "_", ".", space) with "…" and the extension kept ("laporan-rekap….pdf")."""
+    name = pdf.t(" ".join(name.split()))
+    if pdf.width(name) <= width:
+        return name
+    stem, dot, ext = name.rpartition(".")
+    if not dot or not stem or len(ext) > 5:
+        stem, ext = name, ""
+    tail = "…" + (f".{ext}" if ext else "")
+    if not pdf.unicode_font:
+        tail = latin1_text(tail)
+    cut = len(stem)
+    while cut > 0 and pdf.width(stem[:cut] + tail) > width:
+        cut -= 1
+    head = stem[:cut]
+    boundary = max(head.rfind(c) for c in " -_.")
+    if boundary >= 4:  # a boundary close enough: end the kept part there
+        head = head[:boundary]
+    head = head.rstrip(" -_.")
+    if not head:  # not even one character fits with the tail
+        while name and pdf.width(name + "…") > width:
+            name = name[:-1]
+        return name + "…"
+    return head + tail
 
 
 class _Table:
-    """A bordered table with a header (titles and "(1) (2) ...") repeated on each page."""
+    """A bordered table with a header (titles and "(1) (2) ...") repeated on each page.
+
+    No number and no word is split across lines: a cell whose longest word does not
+    fit its column is set in a smaller font (down to :data:`_MIN_SIZE`) instead."""
 
     def __init__(self, pdf: _Pdf, columns: Sequence[_Column], *, size: float = 7.5,
-                 numbered: bool = True, merge_repeats: Collection[int] = ()) -> None:
+                 numbered: bool = True, merge_repeats: Collection[int] = (),
+                 left: float = _MARGIN, top: float = _TOP, bottom: float = _BOTTOM,
+                 orientation: str = "L") -> None:
         """``merge_repeats``: columns whose text is printed only when it changes (and
         at the top of each page), as printed reports merge a sasaran over its rows."""
         self.pdf = pdf
@@ -373,22 +470,41 @@ class _Table:
         self.size = size
         self.line_h = size * 0.42
         self.numbered = numbered
-        self.max_row_h = _BOTTOM - _TOP - 25
+        self.left, self.top, self.bottom = left, top, bottom
+        self.orientation = orientation
+        self.width = sum(c.width for c in columns)
+        self.max_row_h = bottom - top - 25
 
-    def _lines(self, cell: _Cell, column: _Column) -> list[str]:
-        self.pdf.font(self.size, cell.style)
-        return self.pdf.wrap(cell.text, column.width - 2 * _PAD)
+    def fit(self, cell: _Cell, column: _Column, style: str | None = None
+            ) -> tuple[float, list[str]]:
+        """The font size of ``cell`` and its lines: the table's size, or a smaller one
+        when a word or number is wider than the column (never split mid-word)."""
+        pdf = self.pdf
+        style = cell.style if style is None else style
+        inner = column.width - 2 * _PAD
+        size = self.size
+        pdf.font(size, style)
+        if cell.names:  # a smaller font first, then shortened with "…"
+            while size > _NAME_MIN_SIZE and not all(pdf.width(pdf.t(n)) <= inner
+                                                   for n in cell.names):
+                size = max(_NAME_MIN_SIZE, size - 0.5)
+                pdf.font(size, style)
+            return size, [shorten_name(pdf, name, inner) for name in cell.names]
+        while size > _MIN_SIZE and not pdf.fits(cell.text, inner):
+            size = max(_MIN_SIZE, size - 0.5)
+            pdf.font(size, style)
+        return size, pdf.wrap(cell.text, inner)
 
     def header(self) -> None:
         pdf = self.pdf
         y = pdf.get_y()
         pdf.set_fill_color(*_HEAD_FILL)
-        pdf.font(self.size, "B")
-        wrapped = [pdf.wrap(c.title, c.width - 2 * _PAD) for c in self.columns]
-        h = max(len(w) for w in wrapped) * self.line_h + 2 * _PAD
-        x = _MARGIN
-        for column, lines in zip(self.columns, wrapped):
+        fitted = [self.fit(_Cell(c.title), c, "B") for c in self.columns]
+        h = max(len(lines) for _, lines in fitted) * self.line_h + 2 * _PAD
+        x = self.left
+        for column, (size, lines) in zip(self.columns, fitted):
             pdf.rect(x, y, column.width, h, style="DF")
+            pdf.font(size, "B")
             top = y + (h - len(lines) * self.line_h) / 2
             for k, line in enumerate(lines):
                 pdf.line_at(x + _PAD, top + (k + 0.78) * self.line_h, column.width - 2 * _PAD,
@@ -399,7 +515,7 @@ class _Table:
             pdf.set_fill_color(*_COLNUM_FILL)
             pdf.font(self.size - 1, "I")
             nh = self.line_h + 1
-            x = _MARGIN
+            x = self.left
             for number, column in enumerate(self.columns, start=1):
                 pdf.rect(x, y, column.width, nh, style="DF")
                 pdf.line_at(x, y + nh - 1.0, column.width, f"({number})", "C")
@@ -407,33 +523,39 @@ class _Table:
             y += nh
         pdf.set_y(y)
 
+    def new_page(self) -> None:
+        self.pdf.add_page(orientation=self.orientation)
+        self.pdf.set_y(self.top)
+
     def start(self, min_space: float = 20) -> None:
-        if self.pdf.get_y() + min_space > _BOTTOM:
-            self.pdf.add_page()
+        if self.pdf.get_y() + min_space > self.bottom:
+            self.new_page()
         self.header()
 
     def _room(self, h: float) -> None:
-        if self.pdf.get_y() + h > _BOTTOM:
-            self.pdf.add_page()
+        if self.pdf.get_y() + h > self.bottom:
+            self.new_page()
             self.header()
 
     def group(self, text: str) -> None:
         """A full-width bold row (the bidang)."""
         pdf = self.pdf
         pdf.font(self.size + 0.5, "B")
-        lines = pdf.wrap(text, _BODY_W - 2 * _PAD)
+        lines = pdf.wrap(text, self.width - 2 * _PAD)
         h = len(lines) * self.line_h + 2 * _PAD
         self._room(h + self.line_h * 3)  # keep the group row with its first indicator
         self._last.clear()  # a new group prints its sasaran again
         pdf.font(self.size + 0.5, "B")  # again: a page break changed the font
         y = pdf.get_y()
         pdf.set_fill_color(*_GROUP_FILL)
-        pdf.rect(_MARGIN, y, _BODY_W, h, style="DF")
+        pdf.rect(self.left, y, self.width, h, style="DF")
         for k, line in enumerate(lines):
-            pdf.text(_MARGIN + _PAD, y + _PAD + (k + 0.78) * self.line_h, line)
+            pdf.text(self.left + _PAD, y + _PAD + (k + 0.78) * self.line_h, line)
         pdf.set_y(y + h)
 
-    def row(self, cells: Sequence[_Cell]) -> None:
+    def row(self, cells: Sequence[_Cell], keep_after: float = 0.0) -> None:
+        """One row; ``keep_after`` mm more must fit on its page (what follows the last
+        row, such as the legend and the signature block, stays with it)."""
         pdf = self.pdf
         self._originals = list(cells)
         if self.merge_repeats:
@@ -442,29 +564,29 @@ class _Table:
                 text = cells[index].text
                 if self._last.get(index) == (pdf.page, text):
                     cells[index] = _Cell("", style=cells[index].style)
-        wrapped = [self._lines(c, col) for c, col in zip(cells, self.columns)]
+        fitted = [self.fit(c, col) for c, col in zip(cells, self.columns)]
         max_lines = int((self.max_row_h - 2 * _PAD) / self.line_h)
-        for index, lines in enumerate(wrapped):
+        for index, (size, lines) in enumerate(fitted):
             if len(lines) > max_lines:
-                wrapped[index] = lines[: max_lines - 1] + [lines[max_lines - 1] + " …"]
-        h = max(len(lines) for lines in wrapped) * self.line_h + 2 * _PAD
+                fitted[index] = (size, lines[: max_lines - 1] + [lines[max_lines - 1] + " …"])
+        h = max(len(lines) for _, lines in fitted) * self.line_h + 2 * _PAD
         page = pdf.page
-        self._room(h)
+        self._room(h + keep_after)
         if pdf.page != page and self.merge_repeats:  # new page: print the text again
             self._last.clear()
-            self.row(self._originals)
+            self.row(self._originals, keep_after)
             return
         for index in self.merge_repeats:
             self._last[index] = (pdf.page, self._originals[index].text)
         y = pdf.get_y()
-        x = _MARGIN
+        x = self.left
         borders = []
-        for cell, column, lines in zip(cells, self.columns, wrapped):
+        for cell, column, (size, lines) in zip(cells, self.columns, fitted):
             if cell.fill is not None:
                 pdf.set_fill_color(*cell.fill)
                 pdf.rect(x, y, column.width, h, style="F")
             borders.append((x, y, column.width, h))
-            pdf.font(self.size, cell.style, cell.color)
+            pdf.font(size, cell.style, cell.color)
             align = cell.align or column.align
             inner = column.width - 2 * _PAD
             pdf.text_lines([
@@ -479,41 +601,45 @@ class _Table:
 # ====================================================================== content
 
 
-_INDICATOR_COLUMNS = (
-    _Column("No", 8, "C"),
-    _Column("Sasaran/Program", 34),
-    _Column("Indikator Kinerja", 46),
-    _Column("Penjelasan/Formulasi Perhitungan", 45),
-    _Column("Satuan", 17, "C"),
-    _Column("Target", 18, "R"),
-    _Column("Realisasi", 18, "R"),
-    _Column("Capaian (%)", 19, "R"),
-    _Column("Kategori", 21, "C"),
-    _Column("Keterangan", 33),
-    _Column("Bukti", 18),
-)
-
-
-
-def _split_columns(q: str) -> tuple[_Column, ...]:
-    """The indicator table of a quarterly document (issue 15): the quarter's own target,
-    realisation and capaian, then the same "s.d." the quarter; narrower text columns
-    keep the table on A4 landscape."""
+def _indicator_columns(data: DocumentData) -> tuple[_Column, ...]:
+    """The columns of the indicator table, the period in the figure headers ("Target TW
+    III 2024", "Realisasi s.d. TW III 2024"); a quarterly document whose rows carry the
+    quarter's own figures (issue 15) shows those and the "s.d." ones, with narrower
+    text columns to stay on A4 landscape (277 mm)."""
+    target, realisasi = data.column_period()
+    if not data.split:
+        return (
+            _Column("No", 8, "C"),
+            _Column("Sasaran/ Program", 30),
+            _Column("Indikator Kinerja", 40),
+            _Column("Penjelasan/ Formulasi Perhitungan", 34),
+            _Column("Satuan", 15, "C"),
+            _Column(target, 22, "R"),
+            _Column(realisasi, 22, "R"),
+            _Column("Capaian (%)", 16, "R"),
+            _Column("Kategori", 18, "C"),
+            _Column("Keterangan", 26),
+            _Column("Analisis Capaian", 30),
+            _Column("Bukti", 16),
+        )
+    q = data.quarter_short
+    target_sd, realisasi_sd = data.column_period(cumulative=True)
     return (
-        _Column("No", 8, "C"),
-        _Column("Sasaran/Program", 27),
+        _Column("No", 7, "C"),
+        _Column("Sasaran/ Program", 22),
         _Column("Indikator Kinerja", 33),
-        _Column("Penjelasan/Formulasi Perhitungan", 25),
-        _Column("Satuan", 15, "C"),
-        _Column(f"Target {q}", 20, "R"),
-        _Column(f"Realisasi {q}", 20, "R"),
-        _Column(f"Capaian {q} (%)", 15, "R"),
-        _Column(f"Target s.d. {q}", 20, "R"),
-        _Column(f"Realisasi s.d. {q}", 20, "R"),
-        _Column(f"Capaian s.d. {q} (%)", 15, "R"),
-        _Column("Kategori", 17, "C"),
-        _Column("Keterangan", 24),
-        _Column("Bukti", 18),
+        _Column("Penjelasan/ Formulasi Perhitungan", 20),
+        _Column("Satuan", 13, "C"),
+        _Column(target, 19, "R"),
+        _Column(realisasi, 19, "R"),
+        _Column(f"Capaian {q} (%)", 14, "R"),
+        _Column(target_sd, 19, "R"),
+        _Column(realisasi_sd, 19, "R"),
+        _Column(f"Capaian s.d. {q} (%)", 14, "R"),
+        _Column("Kategori", 16, "C"),
+        _Column("Keterangan", 18),
+        _Column("Analisis Capaian", 30),
+        _Column("Bukti", 14),
     )
 
 
@@ -557,6 +683,16 @@ def _band_fill(data: DocumentData, kategori: str | None) -> tuple[int, int, int]
     return _BAND_FILLS[min(index, len(_BAND_FILLS) - 2)]
 
 
+def _keterangan(row: IndicatorRow, result: Capaian) -> str:
+    """The Keterangan column: the note typed with the figures (the same text as the
+    workbook's Keterangan column, which is read back); a value that is no number says
+    so, as the capaian cell cannot."""
+    note = " ".join(row.note.split()) if row.note.strip() else ""
+    if result.status is CapaianStatus.NO_DATA and result.keterangan.startswith("Nilai "):
+        return f"{result.keterangan}; {note}" if note else result.keterangan
+    return note
+
+
 def _local(moment: datetime | None) -> str:
     if moment is None:
         return "-"
@@ -572,85 +708,211 @@ class _DocumentWriter:
         self.measured = data.measured()
         self.signature_box: tuple[int, float, float, float, float, float] | None = None
 
-    def title_block(self) -> None:
+    # -- page 1: the portrait summary (read on a phone: no text under 10 pt)
+
+    def first_page(self) -> None:
         pdf, data = self.pdf, self.data
-        pdf.add_page()
-        y = _TOP
-        y = pdf.centered(y, data.title.upper(), 14, "B")
-        y = pdf.centered(y, data.office_line.upper(), 11.5, "B")
-        y = pdf.centered(y, data.period_label.upper(), 11, "B")
+        pdf.add_page(orientation="P")
+        y = self.kop(10.0)
+        x, w = _P_MARGIN, _P_BODY_W
+        y = pdf.centered(y + 2, data.short_title.upper(), 14, "B", x=x, w=w)
+        y = pdf.centered(y, data.period_label.upper(), 12, "B", x=x, w=w)
         parts = []
         if data.letter_number:
             parts.append(f"Nomor: {data.letter_number}")
         if data.letter_date:
             parts.append(f"Tanggal: {format_date(data.letter_date)}")
         if parts:
-            y = pdf.centered(y, "    ".join(parts), 9.5)
+            y = pdf.centered(y, "    ".join(parts), _P_SIZE, x=x, w=w)
         if data.example_data:
             y += 1
             pdf.set_fill_color(*_RED)
-            pdf.rect(_MARGIN, y, _BODY_W, 8, style="F")
-            pdf.font(11, "B", (255, 255, 255))
-            pdf.line_at(_MARGIN, y + 5.6, _BODY_W,
-                        pdf.t("DATA CONTOH - BUKAN DATA RESMI"), "C")
+            pdf.rect(x, y, w, 8, style="F")
+            pdf.font(12, "B", (255, 255, 255))
+            pdf.line_at(x, y + 5.6, w, pdf.t("DATA CONTOH - BUKAN DATA RESMI"), "C")
             pdf.set_text_color(*_BLACK)
             y += 8
-        pdf.set_y(y + 2)
+        pdf.set_y(y + 3)
+        self.figures()
+        self.per_category()
+        self.per_bidang()
+        self.not_achieved()
 
-    def summary_box(self) -> None:
+    def kop(self, y: float) -> float:
+        """The letterhead: optional logo at the left, Pemda, Dinas, address, double rule."""
+        pdf, data = self.pdf, self.data
+        x, w = _P_MARGIN, _P_BODY_W
+        logo_h = 24.0
+        text_x, text_w = x, w
+        has_logo = False
+        if data.logo_path and Path(data.logo_path).is_file():
+            try:
+                pdf.image(data.logo_path, x=x, y=y, h=logo_h)
+                has_logo = True
+            except Exception:  # an unreadable image: the kop without it
+                has_logo = False
+        if has_logo:  # the text stays centred on the page, clear of the logo
+            text_x, text_w = x + logo_h + 2, w - 2 * (logo_h + 2)
+        top = y
+        office = data.office_name if data.government_line else data.office_line
+        if data.government_line:
+            y = pdf.centered(y, data.government_line, 13, "B", x=text_x, w=text_w)
+        y = pdf.centered(y, office.upper(), 15, "B", x=text_x, w=text_w)
+        if data.address.strip():
+            y = pdf.centered(y, " ".join(data.address.split()), _P_SIZE, x=text_x, w=text_w)
+        if has_logo:
+            y = max(y, top + logo_h)
+        y += 1.5
+        pdf.set_line_width(0.9)
+        pdf.line(x, y, x + w, y)
+        pdf.set_line_width(0.3)
+        pdf.line(x, y + 1.3, x + w, y + 1.3)
+        pdf.set_line_width(0.2)
+        return y + 3
+
+    def _heading(self, text: str) -> None:
         pdf = self.pdf
-        results = [c for _, c in self.measured]
-        s = summarise(results)
+        if pdf.get_y() + 20 > _P_BOTTOM:
+            pdf.add_page(orientation="P")
+            pdf.set_y(_TOP)
+        y = pdf.centered(pdf.get_y() + 2, text, 11, "B", x=_P_MARGIN, w=_P_BODY_W)
+        pdf.set_y(y)
+
+    def figures(self) -> None:
+        """Five tiles: indicators, reached, not reached, no data, average capaian."""
+        pdf = self.pdf
+        s = summarise([c for _, c in self.measured])
         average = (format_percent(round_half_up(s.average_score, 2))
                    if s.average_score is not None else "-")
-        facts = [
-            f"Jumlah indikator: {s.total}",
-            f"Mencapai target: {s.reached}",
-            f"Belum mencapai target: {s.not_reached}",
-            f"Belum ada data: {s.no_data}",
-        ]
-        if s.no_target:
-            facts.append(f"Belum ada target: {s.no_target}")
-        facts.append(f"Rata-rata capaian: {average}")
-        lowest = list(iter_lowest(self.measured, 3))
-        x, y, w = _MARGIN, pdf.get_y(), _BODY_W
-        pad = 2.5
-        pdf.font(10, "B")
-        lines: list[tuple[str, str, float]] = [("RINGKASAN", "B", 10)]
-        pdf.font(10)
-        for line in pdf.wrap("   |   ".join(facts), w - 2 * pad):
-            lines.append((line, "", 10))
-        if lowest:
-            lines.append(("Capaian terendah:", "B", 9.5))
-            pdf.font(9.5)
-            for number, (row, result) in enumerate(lowest, start=1):
-                text = (f"{number}. {row.name} ({row.bidang}): "
-                        f"{format_percent(round_half_up(result.score, 2))}"
-                        + (f" - {result.kategori}" if result.kategori else ""))
-                for line in pdf.wrap(text, w - 2 * pad - 4):
-                    lines.append(("  " + line, "", 9.5))
-        height = sum(size * 0.46 for _, _, size in lines) + 2 * pad
-        pdf.set_fill_color(*_SUMMARY_FILL)
-        pdf.set_draw_color(120, 140, 180)
-        pdf.rect(x, y, w, height, style="DF", round_corners=True, corner_radius=2)
+        tiles = [(str(s.total), "Jumlah indikator"), (str(s.reached), "Mencapai target"),
+                 (str(s.not_reached), "Belum mencapai target"),
+                 (str(s.no_data + s.no_target), "Belum ada data/ target"),
+                 (average, "Rata-rata capaian")]
+        gap = 2.0
+        tile_w = (_P_BODY_W - gap * (len(tiles) - 1)) / len(tiles)
+        pdf.font(_P_SIZE)
+        label_lines = [pdf.wrap(label, tile_w - 3) for _, label in tiles]
+        h = 10 + max(len(lines) for lines in label_lines) * 4.4 + 3
+        y = pdf.get_y()
+        for i, ((value, _), lines) in enumerate(zip(tiles, label_lines)):
+            x = _P_MARGIN + i * (tile_w + gap)
+            pdf.set_fill_color(*_SUMMARY_FILL)
+            pdf.set_draw_color(120, 140, 180)
+            pdf.rect(x, y, tile_w, h, style="DF", round_corners=True, corner_radius=2)
+            pdf.font(16 if len(value) < 8 else 13, "B")
+            pdf.line_at(x, y + 8, tile_w, pdf.t(value), "C")
+            pdf.font(_P_SIZE)
+            for k, line in enumerate(lines):
+                pdf.line_at(x, y + 13 + k * 4.4, tile_w, line, "C")
         pdf.set_draw_color(*_BLACK)
-        cy = y + pad
-        for text, style, size in lines:
-            pdf.font(size, style)
-            cy += size * 0.46
-            pdf.text(x + pad, cy - size * 0.1, text)
-        pdf.set_y(y + height + 4)
+        pdf.set_y(y + h + 2)
+
+    def _portrait_table(self, columns: Sequence[_Column]) -> _Table:
+        return _Table(self.pdf, columns, size=_P_SIZE, numbered=False, left=_P_MARGIN,
+                      top=_TOP, bottom=_P_BOTTOM, orientation="P")
+
+    def per_category(self) -> None:
+        """How many indicators fall in each kategori (band), and how many have none."""
+        data = self.data
+        ordered = sorted(data.bands, key=lambda b: b.minimum, reverse=True)
+        counts = {band.label: 0 for band in ordered}
+        without = 0
+        for _, result in self.measured:
+            if result.kategori in counts:
+                counts[result.kategori] += 1
+            else:
+                without += 1
+        self._heading("Jumlah Indikator per Kategori")
+        table = self._portrait_table((_Column("Kategori", 60), _Column("Capaian", 80),
+                                      _Column("Jumlah", 40, "R")))
+        table.start(20)
+        for index, band in enumerate(ordered):
+            if index + 1 < len(ordered):
+                span = f"≥ {format_percent(band.minimum, None)}"
+                if index:
+                    span += f" s.d. < {format_percent(ordered[index - 1].minimum, None)}"
+            else:
+                span = (f"< {format_percent(ordered[index - 1].minimum, None)}"
+                        if index else "-")
+            table.row([_Cell(band.label, fill=_band_fill(data, band.label)), _Cell(span),
+                       _Cell(str(counts[band.label]), style="B")])
+        if without:
+            table.row([_Cell("Tanpa kategori", style="I"),
+                       _Cell("belum ada data/target, target 0, indikator teks"),
+                       _Cell(str(without), style="B")])
+        self.pdf.set_y(self.pdf.get_y() + 2)
+
+    def per_bidang(self) -> None:
+        """Per bidang: indicators, reached, and the average capaian of those with one."""
+        by_bidang: dict[str, list[Capaian]] = {}
+        for row, result in self.measured:
+            by_bidang.setdefault(row.bidang, []).append(result)
+        if not by_bidang:
+            return
+        self._heading("Capaian per Bidang")
+        table = self._portrait_table((_Column("Bidang", 98), _Column("Indikator", 24, "R"),
+                                      _Column("Tercapai", 24, "R"),
+                                      _Column("Rata-rata capaian", 34, "R")))
+        table.start(20)
+        for bidang, results in by_bidang.items():
+            s = summarise(results)
+            average = (format_percent(round_half_up(s.average_score, 2))
+                       if s.average_score is not None else "-")
+            table.row([_Cell(bidang), _Cell(str(s.total)), _Cell(str(s.reached)),
+                       _Cell(average, style="B")])
+        self.pdf.set_y(self.pdf.get_y() + 2)
+
+    #: How many indicators not achieved page 1 lists (the lowest first).
+    NOT_ACHIEVED_SHOWN = 10
+
+    def not_achieved(self) -> None:
+        """The indicators that missed their target, lowest capaian first, each with its
+        hindering factor (faktor penghambat)."""
+        missed = [(row, result) for row, result in self.measured if result.reached is False]
+        if not missed:
+            return
+        missed.sort(key=lambda item: (item[1].score is None,
+                                      item[1].score if item[1].score is not None else 0))
+        self._heading(f"Indikator Belum Mencapai Target ({len(missed)})")
+        table = self._portrait_table((_Column("No", 10, "C"), _Column("Indikator", 74),
+                                      _Column("Capaian", 26, "R"),
+                                      _Column("Faktor penghambat", 70)))
+        table.start(20)
+        for number, (row, result) in enumerate(missed[: self.NOT_ACHIEVED_SHOWN], start=1):
+            capaian = _capaian_text(result)
+            if result.score is not None:
+                capaian = f"{capaian}%"
+            penghambat = " ".join(row.penghambat.split())
+            table.row([_Cell(str(number)), _Cell(f"{row.name} ({row.bidang})"),
+                       _Cell(capaian, style="B"),
+                       _Cell(penghambat or "belum diisi", style="" if penghambat else "I")])
+        rest = len(missed) - self.NOT_ACHIEVED_SHOWN
+        if rest > 0:
+            pdf = self.pdf
+            pdf.font(_P_SIZE, "I")
+            y = pdf.get_y() + 1
+            for line in pdf.wrap(f"... dan {rest} indikator lain belum mencapai target: "
+                                 "lihat tabel rincian.", _P_BODY_W):
+                y += 4.6
+                pdf.text(_P_MARGIN, y - 1, line)
+            pdf.set_y(y)
+
+    # -- the full landscape table
 
     def indicator_table(self) -> None:
-        pdf = self.pdf
-        split = self.data.split
-        columns = _split_columns(self.data.quarter_short) if split else _INDICATOR_COLUMNS
-        table = _Table(pdf, columns, merge_repeats=(1,))
+        pdf, data = self.pdf, self.data
+        pdf.add_page(orientation="L")
+        pdf.set_y(_TOP)
+        y = pdf.centered(_TOP - 1, "RINCIAN PENGUKURAN KINERJA PER INDIKATOR", 10, "B")
+        pdf.set_y(y)
+        split = data.split
+        table = _Table(pdf, _indicator_columns(data), merge_repeats=(1,))
         table.start(40)
         by_bidang: dict[str, list[tuple[IndicatorRow, Capaian]]] = {}
         for row, result in self.measured:
             by_bidang.setdefault(row.bidang, []).append((row, result))
-        own = {id(row): result for row, result in self.data.measured_period()} if split else {}
+        own = {id(row): result for row, result in data.measured_period()} if split else {}
+        tail = self.legend_height() + 4 + self.signature_height()
         number = 0
         for bidang, items in by_bidang.items():
             table.group(bidang)
@@ -659,17 +921,16 @@ class _DocumentWriter:
                 cells = self._indicator_cells(number, row, result)
                 if split:
                     cells[5:5] = self._period_cells(row, own.get(id(row)))
-                table.row(cells)
+                # the last row keeps the legend and the signature block on its page
+                table.row(cells, keep_after=tail if number == len(self.measured) else 0.0)
         if not self.measured:
             table.group("Belum ada indikator.")
         self.legend()
 
     def _indicator_cells(self, number: int, row: IndicatorRow, result: Capaian) -> list[_Cell]:
-        keterangan = result.keterangan
-        if row.note:
-            keterangan = f"{keterangan}; {row.note}" if keterangan else row.note
         has_percent = result.score is not None
         text_align = "C" if ValueType(row.value_type) is ValueType.TEXT else None
+        evidence = tuple(name for name in row.evidence if name.strip())
         return [
             _Cell(str(number)),
             _Cell(row.sasaran),
@@ -681,8 +942,9 @@ class _DocumentWriter:
             _Cell(_capaian_text(result), align=None if has_percent else "C",
                   style="B" if has_percent else "I"),
             _Cell(result.kategori or "-", fill=_band_fill(self.data, result.kategori)),
-            _Cell(keterangan),
-            _Cell(", ".join(row.evidence) or "-"),
+            _Cell(_keterangan(row, result)),
+            _Cell(analysis_text(row)),
+            _Cell("-" if not evidence else "", names=evidence),
         ]
 
     @staticmethod
@@ -700,7 +962,20 @@ class _DocumentWriter:
         ]
 
     def legend(self) -> None:
-        pdf, data = self.pdf, self.data
+        pdf = self.pdf
+        pdf.font(7, "I")
+        y = _small_lines(pdf, self._legend_texts(), pdf.get_y() + 1.5)
+        pdf.set_y(y + 2)
+
+    def legend_height(self) -> float:
+        """The height :meth:`legend` takes (to keep it with the last table row)."""
+        pdf = self.pdf
+        pdf.font(7, "I")
+        lines = sum(len(pdf.wrap(text, _BODY_W)) for text in self._legend_texts())
+        return 1.5 + 3.2 * lines + 2
+
+    def _legend_texts(self) -> list[str]:
+        data = self.data
         ordered = sorted(data.bands, key=lambda b: b.minimum, reverse=True)
         bands = [f"{b.label} ≥ {format_percent(b.minimum, None)}" for b in ordered[:-1]]
         if len(ordered) > 1:
@@ -716,9 +991,7 @@ class _DocumentWriter:
                 f"Capaian di atas {format_percent(data.cap.above, None)} dinilai "
                 f"{format_percent(data.cap.score, None)}; kolom Capaian memuat nilai tersebut."
             )
-        pdf.font(7, "I")
-        y = _small_lines(pdf, texts, pdf.get_y() + 1.5)
-        pdf.set_y(y + 2)
+        return texts
 
     def steps_table(self) -> None:
         pdf, data = self.pdf, self.data
@@ -760,21 +1033,37 @@ class _DocumentWriter:
         return [_Cell(text, fill=fill, color=color, style="B" if late and i == 8 else "")
                 for i, text in enumerate(texts)]
 
+    _SIG_W, _SIG_SIZE = 100.0, 10
+
+    def signature_height(self) -> float:
+        """The height of the signature block with the QR code and the initials (0 when
+        the document has neither signatory nor verification code)."""
+        pdf, data = self.pdf, self.data
+        sig = data.signatory
+        if sig is None and not data.verification_code:
+            return 0.0
+        line_h = self._SIG_SIZE * 0.48
+        title_lines = []
+        if sig is not None:
+            pdf.font(self._SIG_SIZE)
+            title_lines = pdf.wrap(sig.full_title, self._SIG_W)
+        needed = (len(title_lines) + 5) * line_h + 22 + 9 * len(data.initials)
+        return max(needed, 42 if data.verification_code else 0)
+
     def signature_and_verification(self) -> None:
         pdf, data = self.pdf, self.data
         sig = data.signatory
         if sig is None and not data.verification_code:
             return
-        block_w = 100.0
+        block_w = self._SIG_W
         x = _PAGE_W - _MARGIN - block_w
-        size = 10
+        size = self._SIG_SIZE
         line_h = size * 0.48
         title_lines = []
         if sig is not None:
             pdf.font(size)
             title_lines = pdf.wrap(sig.full_title, block_w)
-        needed = (len(title_lines) + 5) * line_h + 22 + 9 * len(data.initials)
-        needed = max(needed, 42 if data.verification_code else 0)
+        needed = self.signature_height()
         y = pdf.get_y() + 4
         if y + needed > _BOTTOM:
             pdf.add_page()
@@ -902,8 +1191,7 @@ class _DocumentWriter:
 
     def build(self, path: Path) -> Path:
         self.metadata()
-        self.title_block()
-        self.summary_box()
+        self.first_page()
         self.indicator_table()
         self.signature_and_verification()
         self.steps_table()

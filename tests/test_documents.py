@@ -584,12 +584,14 @@ def test_pdf_contents(tmp_path):
                      "Pembina Utama Muda", "800/123/IV.09/2024", "14 Oktober 2024",
                      "Kode verifikasi: K7Q2-9XWD", "DATA CONTOH", "KEPATUHAN SOP",
                      "Terlambat", "Belum ada data", "Realisasi 0 (tercapai)",
-                     "75,31", "107,69", "Jumlah indikator: 10"):
+                     "75,31", "107,69", "10 Jumlah indikator", "7 Mencapai target"):
         assert expected in text, expected
     reader = PdfReader(str(path))
     assert "Halaman 1 dari" in text and "{nb}" not in text
     assert any(page.images for page in reader.pages)  # the QR code
-    assert reader.pages[0].mediabox.width > reader.pages[0].mediabox.height  # landscape
+    # page 1 is the portrait summary, the table follows in landscape
+    assert reader.pages[0].mediabox.width < reader.pages[0].mediabox.height
+    assert reader.pages[1].mediabox.width > reader.pages[1].mediabox.height
 
 
 def test_pdf_without_verification_and_deterministic(tmp_path):
