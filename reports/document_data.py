@@ -351,10 +351,15 @@ ANALYSIS_PARTS: tuple[tuple[str, str], ...] = (
 )
 
 
-def analysis_text(row: IndicatorRow) -> str:
+def analysis_text(row: IndicatorRow, result: Capaian | None = None) -> str:
     """The Analisis column of a row, the same in the PDF and the workbook:
-    "Faktor penghambat: ...", one labelled line per part that is filled in."""
+    "Faktor penghambat: ...", one labelled line per part that is filled in; a text
+    indicator's line first says how its grade compares with the target ("Realisasi (A)
+    lebih baik dari target (BB)"), as its capaian cell only says "Tercapai"."""
     lines = []
+    if (result is not None and ValueType(row.value_type) is ValueType.TEXT
+            and result.keterangan):
+        lines.append(result.keterangan)
     for attribute, label in ANALYSIS_PARTS:
         text = " ".join(str(getattr(row, attribute, "") or "").split())
         if text:

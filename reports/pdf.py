@@ -943,7 +943,7 @@ class _DocumentWriter:
                   style="B" if has_percent else "I"),
             _Cell(result.kategori or "-", fill=_band_fill(self.data, result.kategori)),
             _Cell(_keterangan(row, result)),
-            _Cell(analysis_text(row)),
+            _Cell(analysis_text(row, result)),
             _Cell("-" if not evidence else "", names=evidence),
         ]
 
