@@ -177,7 +177,15 @@ async def document_data(wf: Workflow, cycle: Cycle, *, version: int,
         cap=opts["cap"] if isinstance(opts["cap"], CapPolicy) else None,
         bands=opts["bands"], text_scale=opts["text_scale"],
         example_data=office.example_data, version=version,
-        audit_head=audit_head)
+        audit_head=audit_head, **_kop(wf))
+
+
+def _kop(wf: Workflow) -> dict[str, str]:
+    """The kop's address and logo from ``[office]`` in the configuration."""
+    cfg = wf.sv.config
+    logo = cfg.office.logo.strip()
+    return {"address": cfg.office.address.strip(),
+            "logo_path": str(cfg.resolve(logo)) if logo else ""}
 
 
 def _build_files(data: DocumentData, folder: Path, stem: str

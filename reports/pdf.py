@@ -433,22 +433,18 @@ def shorten_name(pdf: _Pdf, name: str, width: float) -> str:
     stem, dot, ext = name.rpartition(".")
     if not dot or not stem or len(ext) > 5:
         stem, ext = name, ""
-    tail = "…" + (f".{ext}" if ext else "")
-    if not pdf.unicode_font:
-        tail = latin1_text(tail)
-    cut = len(stem)
-    while cut > 0 and pdf.width(stem[:cut] + tail) > width:
-        cut -= 1
-    head = stem[:cut]
-    boundary = max(head.rfind(c) for c in " -_.")
-    if boundary >= 4:  # a boundary close enough: end the kept part there
-        head = head[:boundary]
-    head = head.rstrip(" -_.")
-    if not head:  # not even one character fits with the tail
-        while name and pdf.width(name + "…") > width:
-            name = name[:-1]
-        return name + "…"
-    return head + tail
+    ellipsis = "…" if pdf.unicode_font else "..."
+    # the kept part ends where a part of the name ends (before " ", "-", "_", "."),
+    # with the extension if it fits, else without; a name with no such boundary close
+    # enough to the start is cut between characters
+    for tail in ((ellipsis + f".{ext}") if ext else ellipsis, ellipsis):
+        ends = [i for i, ch in enumerate(stem) if ch in " -_." and i >= 3]
+        fitting = [i for i in ends if pdf.width(stem[:i] + tail) <= width]
+        if fitting:
+            return stem[: fitting[-1]] + tail
+    while name and pdf.width(name + ellipsis) > width:
+        name = name[:-1]
+    return name + ellipsis
 
 
 class _Table:
@@ -494,6 +490,11 @@ class _Table:
             size = max(_MIN_SIZE, size - 0.5)
             pdf.font(size, style)
         return size, pdf.wrap(cell.text, inner)
+
+    def height(self, cells: Sequence[_Cell]) -> float:
+        """The height :meth:`row` gives ``cells`` (before any cut of a very long cell)."""
+        return (max(len(self.fit(c, col)[1]) for c, col in zip(cells, self.columns))
+                * self.line_h + 2 * _PAD)
 
     def header(self) -> None:
         pdf = self.pdf
@@ -619,8 +620,8 @@ def _indicator_columns(data: DocumentData) -> tuple[_Column, ...]:
             _Column("Capaian (%)", 16, "R"),
             _Column("Kategori", 18, "C"),
             _Column("Keterangan", 26),
-            _Column("Analisis Capaian", 30),
-            _Column("Bukti", 16),
+            _Column("Analisis Capaian", 26),
+            _Column("Bukti", 20),
         )
     q = data.quarter_short
     target_sd, realisasi_sd = data.column_period(cumulative=True)
@@ -770,9 +771,11 @@ class _DocumentWriter:
         pdf.set_line_width(0.2)
         return y + 3
 
-    def _heading(self, text: str) -> None:
+    def _heading(self, text: str, need: float = 20.0) -> None:
+        """A section title on the portrait pages, kept with the ``need`` mm that follow
+        (the table's header and its first row)."""
         pdf = self.pdf
-        if pdf.get_y() + 20 > _P_BOTTOM:
+        if pdf.get_y() + 8 + need > _P_BOTTOM:
             pdf.add_page(orientation="P")
             pdf.set_y(_TOP)
         y = pdf.centered(pdf.get_y() + 2, text, 11, "B", x=_P_MARGIN, w=_P_BODY_W)
@@ -823,23 +826,23 @@ class _DocumentWriter:
             else:
                 without += 1
         self._heading("Jumlah Indikator per Kategori")
-        table = self._portrait_table((_Column("Kategori", 60), _Column("Capaian", 80),
-                                      _Column("Jumlah", 40, "R")))
-        table.start(20)
+        # one column per kategori (its range under its name), the counts below
+        labels = [band.label for band in ordered] + (["Tanpa kategori"] if without else [])
+        spans = []
         for index, band in enumerate(ordered):
             if index + 1 < len(ordered):
-                span = f"≥ {format_percent(band.minimum, None)}"
-                if index:
-                    span += f" s.d. < {format_percent(ordered[index - 1].minimum, None)}"
+                spans.append(f"≥ {format_percent(band.minimum, None)}")
             else:
-                span = (f"< {format_percent(ordered[index - 1].minimum, None)}"
-                        if index else "-")
-            table.row([_Cell(band.label, fill=_band_fill(data, band.label)), _Cell(span),
-                       _Cell(str(counts[band.label]), style="B")])
+                spans.append(f"< {format_percent(ordered[index - 1].minimum, None)}"
+                             if index else "")
         if without:
-            table.row([_Cell("Tanpa kategori", style="I"),
-                       _Cell("belum ada data/target, target 0, indikator teks"),
-                       _Cell(str(without), style="B")])
+            spans.append("tanpa persentase")
+        width = _P_BODY_W / len(labels)
+        table = self._portrait_table([_Column(label, width, "C") for label in labels])
+        table.start(20)
+        table.row([_Cell(span, fill=_band_fill(data, label) if label in counts else None)
+                   for label, span in zip(labels, spans)])
+        table.row([_Cell(str(counts.get(label, without)), style="B") for label in labels])
         self.pdf.set_y(self.pdf.get_y() + 2)
 
     def per_bidang(self) -> None:
@@ -853,7 +856,7 @@ class _DocumentWriter:
         table = self._portrait_table((_Column("Bidang", 98), _Column("Indikator", 24, "R"),
                                       _Column("Tercapai", 24, "R"),
                                       _Column("Rata-rata capaian", 34, "R")))
-        table.start(20)
+        table.start(12)
         for bidang, results in by_bidang.items():
             s = summarise(results)
             average = (format_percent(round_half_up(s.average_score, 2))
@@ -873,20 +876,29 @@ class _DocumentWriter:
             return
         missed.sort(key=lambda item: (item[1].score is None,
                                       item[1].score if item[1].score is not None else 0))
-        self._heading(f"Indikator Belum Mencapai Target ({len(missed)})")
-        table = self._portrait_table((_Column("No", 10, "C"), _Column("Indikator", 74),
-                                      _Column("Capaian", 26, "R"),
-                                      _Column("Faktor penghambat", 70)))
-        table.start(20)
+        table = self._portrait_table((_Column("No", 10, "C"), _Column("Indikator", 80),
+                                      _Column("Capaian", 24, "R"),
+                                      _Column("Faktor penghambat", 66)))
+        rows = []
         for number, (row, result) in enumerate(missed[: self.NOT_ACHIEVED_SHOWN], start=1):
             capaian = _capaian_text(result)
             if result.score is not None:
                 capaian = f"{capaian}%"
             penghambat = " ".join(row.penghambat.split())
-            table.row([_Cell(str(number)), _Cell(f"{row.name} ({row.bidang})"),
-                       _Cell(capaian, style="B"),
-                       _Cell(penghambat or "belum diisi", style="" if penghambat else "I")])
-        rest = len(missed) - self.NOT_ACHIEVED_SHOWN
+            rows.append([_Cell(str(number)), _Cell(row.name),
+                         _Cell(capaian, style="B"),
+                         _Cell(penghambat or "belum diisi", style="" if penghambat else "I")])
+        first = table.height(rows[0]) + table.line_h + 2 * _PAD
+        self._heading(f"Indikator Belum Mencapai Target ({len(missed)})", first)
+        table.start(first)
+        pdf = self.pdf
+        shown = 0
+        for cells in rows:  # as many as the page holds: the summary stays one page
+            if shown and pdf.get_y() + table.height(cells) + 9 > _P_BOTTOM:
+                break
+            table.row(cells)
+            shown += 1
+        rest = len(missed) - shown
         if rest > 0:
             pdf = self.pdf
             pdf.font(_P_SIZE, "I")
@@ -906,7 +918,7 @@ class _DocumentWriter:
         y = pdf.centered(_TOP - 1, "RINCIAN PENGUKURAN KINERJA PER INDIKATOR", 10, "B")
         pdf.set_y(y)
         split = data.split
-        table = _Table(pdf, _indicator_columns(data), merge_repeats=(1,))
+        table = _Table(pdf, self._widened(_indicator_columns(data)), merge_repeats=(1,))
         table.start(40)
         by_bidang: dict[str, list[tuple[IndicatorRow, Capaian]]] = {}
         for row, result in self.measured:
@@ -926,6 +938,45 @@ class _DocumentWriter:
         if not self.measured:
             table.group("Belum ada indikator.")
         self.legend()
+
+    #: Columns that give width to the Satuan and figure columns, with their narrowest.
+    _DONORS = {"Penjelasan/ Formulasi Perhitungan": 22.0, "Analisis Capaian": 22.0,
+               "Sasaran/ Program": 22.0, "Indikator Kinerja": 30.0, "Keterangan": 18.0}
+    _MAX_FIGURE_W = 34.0
+
+    def _widened(self, columns: tuple[_Column, ...]) -> tuple[_Column, ...]:
+        """The Satuan and figure columns widened to their longest word or figure at the
+        table's font size (a 13-digit rupiah figure stays readable), the width taken
+        from the text columns (explanation, analysis, sasaran, name), which wrap."""
+        pdf, data = self.pdf, self.data
+        size = 7.5
+        pdf.font(size)
+        texts: dict[int, list[str]] = {4: [row.unit for row in data.rows]}
+        figures = [(5, "target"), (6, "realisasi")]
+        if data.split:
+            figures = [(5, "period_target"), (6, "period_realisasi"),
+                       (8, "target"), (9, "realisasi")]
+        for index, attribute in figures:
+            texts[index] = [_value_text(getattr(row, attribute), row.value_type)
+                            for row in data.rows]
+        widths = [c.width for c in columns]
+        for index, values in texts.items():
+            longest = max((pdf.width(pdf.t(word)) for text in values
+                           for word in text.split()), default=0.0)
+            need = min(self._MAX_FIGURE_W, longest + 2 * _PAD + 0.5)
+            extra = need - widths[index]
+            titles = [c.title for c in columns]
+            donors = {titles.index(t): floor for t, floor in self._DONORS.items()
+                      if t in titles}
+            spare = sum(max(0.0, widths[d] - floor) for d, floor in donors.items())
+            if extra <= 0 or spare <= 0:
+                continue
+            extra = min(extra, spare)
+            for donor, floor in donors.items():  # in proportion to what each can spare
+                give = extra * max(0.0, widths[donor] - floor) / spare
+                widths[donor] -= give
+                widths[index] += give
+        return tuple(_Column(c.title, w, c.align) for c, w in zip(columns, widths))
 
     def _indicator_cells(self, number: int, row: IndicatorRow, result: Capaian) -> list[_Cell]:
         has_percent = result.score is not None

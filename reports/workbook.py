@@ -837,7 +837,6 @@ class _WorkbookBuilder:
             _put(ws, row, col, title, "sk_head")
         row += 1
         ordered = sorted(data.bands, key=lambda b: b.minimum, reverse=True)
-        first_count = row
         for band in ordered:
             label = band.label
             _put(ws, row, 1, label, "sk_text")
@@ -851,9 +850,11 @@ class _WorkbookBuilder:
             row += 1
         _put(ws, row, 1, "Tanpa kategori (belum ada data/target, target 0, indikator teks)",
              "sk_text")
-        without = len(self.placed) - sum(1 for k in kategori if k in {b.label for b in ordered})
-        _put(ws, row, 2, f"={len(self.placed)}-SUM(B{first_count}:B{row - 1})", "sk_int",
-             formula=True, result=without)
+        if have_rows:
+            _put(ws, row, 2, f"=COUNTIF({kat_range},{_q(_NO_KATEGORI)})", "sk_int",
+                 formula=True, result=sum(1 for k in kategori if k == _NO_KATEGORI))
+        else:
+            _put(ws, row, 2, 0, "sk_int")
         row += 2
 
         _merged_line(ws, row, "Capaian per Bidang", "sk_subtitle", 4, 18)

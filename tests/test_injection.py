@@ -83,9 +83,7 @@ def own_formula(sheet: str, column: str, formula: str, bidang_sheets: set[str]) 
     if sheet == OFFICE_SHEET:
         return column in "HIP" and formula.startswith("=IF(")
     if sheet == SUMMARY_SHEET:
-        office = f"'{OFFICE_SHEET}'!"
-        return column in "BCD" and (office in formula or re.fullmatch(
-            r"=\d+-SUM\(B\d+:B\d+\)", formula) is not None)
+        return column in "BCD" and f"'{OFFICE_SHEET}'!" in formula
     if sheet in bidang_sheets:
         return column in "FGHIJ" and formula.startswith(f"=IF('{OFFICE_SHEET}'!")
     if sheet == CHART_SHEET:
