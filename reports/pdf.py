@@ -939,18 +939,19 @@ class _DocumentWriter:
             table.group("Belum ada indikator.")
         self.legend()
 
-    #: Columns that give width to the Satuan and figure columns, with their narrowest.
+    #: The text columns that wrap, with their narrowest width: they give width to the
+    #: Satuan and figure columns when a figure is long, and take what those don't need.
     _DONORS = {"Penjelasan/ Formulasi Perhitungan": 22.0, "Analisis Capaian": 22.0,
                "Sasaran/ Program": 22.0, "Indikator Kinerja": 30.0, "Keterangan": 18.0}
-    _MAX_FIGURE_W = 34.0
+    _FIGURE_W = (13.0, 34.0)  # the narrowest and widest Satuan or figure column
 
     def _widened(self, columns: tuple[_Column, ...]) -> tuple[_Column, ...]:
-        """The Satuan and figure columns widened to their longest word or figure at the
-        table's font size (a 13-digit rupiah figure stays readable), the width taken
-        from the text columns (explanation, analysis, sasaran, name), which wrap."""
+        """The Satuan and figure columns sized to their longest word or figure at the
+        table's font size (a 13-digit rupiah figure stays readable, a column of small
+        figures gives its room away), the difference taken from or given to the text
+        columns (explanation, analysis, sasaran, name, note), which wrap."""
         pdf, data = self.pdf, self.data
         size = 7.5
-        pdf.font(size)
         texts: dict[int, list[str]] = {4: [row.unit for row in data.rows]}
         figures = [(5, "target"), (6, "realisasi")]
         if data.split:
@@ -960,22 +961,29 @@ class _DocumentWriter:
             texts[index] = [_value_text(getattr(row, attribute), row.value_type)
                             for row in data.rows]
         widths = [c.width for c in columns]
+        low, high = self._FIGURE_W
         for index, values in texts.items():
+            pdf.font(size)
             longest = max((pdf.width(pdf.t(word)) for text in values
                            for word in text.split()), default=0.0)
-            need = min(self._MAX_FIGURE_W, longest + 2 * _PAD + 0.5)
-            extra = need - widths[index]
-            titles = [c.title for c in columns]
-            donors = {titles.index(t): floor for t, floor in self._DONORS.items()
-                      if t in titles}
+            pdf.font(size, "B")
+            title = max((pdf.width(word) for word in pdf.t(columns[index].title).split()),
+                        default=0.0)
+            widths[index] = min(high, max(low, longest + 2 * _PAD + 0.5,
+                                          title + 2 * _PAD + 0.5))
+        titles = [c.title for c in columns]
+        donors = {titles.index(t): floor for t, floor in self._DONORS.items() if t in titles}
+        extra = sum(widths) - sum(c.width for c in columns)  # > 0: the donors give
+        if extra > 0:
             spare = sum(max(0.0, widths[d] - floor) for d, floor in donors.items())
-            if extra <= 0 or spare <= 0:
-                continue
-            extra = min(extra, spare)
-            for donor, floor in donors.items():  # in proportion to what each can spare
-                give = extra * max(0.0, widths[donor] - floor) / spare
-                widths[donor] -= give
-                widths[index] += give
+            if spare < extra:  # not enough: the figure columns keep their widths
+                return columns
+            for donor, floor in donors.items():
+                widths[donor] -= extra * max(0.0, widths[donor] - floor) / spare
+        elif donors:
+            total = sum(widths[d] for d in donors)
+            for donor in donors:
+                widths[donor] -= extra * widths[donor] / total
         return tuple(_Column(c.title, w, c.align) for c, w in zip(columns, widths))
 
     def _indicator_cells(self, number: int, row: IndicatorRow, result: Capaian) -> list[_Cell]:
