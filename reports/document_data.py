@@ -347,7 +347,7 @@ def iter_lowest(
 ANALYSIS_PARTS: tuple[tuple[str, str], ...] = (
     ("pendukung", "Faktor pendukung"),
     ("penghambat", "Faktor penghambat"),
-    ("upaya", "Upaya/tindak lanjut"),
+    ("upaya", "Upaya tindak lanjut"),
 )
 
 

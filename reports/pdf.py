@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import importlib.util
 import io
+import re
 import unicodedata
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
@@ -73,8 +74,10 @@ _P_SIZE = 10.0
 #: The smallest font a table cell shrinks to so that no number or word is split.
 _MIN_SIZE = 5.0
 _NAME_MIN_SIZE = 6.0  # file names are shortened rather than set smaller than this
-#: Characters after which an over-long word (a file name, a URL) may be broken.
+#: Characters after which an over-long word (a file name, a URL) may be broken; "-"
+#: only after a letter ("Permenpan-RB", never "-5.000").
 _BREAK_AFTER = "/_-\\"
+_PARTS = re.compile(r"[^/_\\]*?(?:[/_\\]|(?<=[^\W\d_])-)|[^/_\\]+$")
 
 _BLACK = (0, 0, 0)
 _GREY = (90, 90, 90)
@@ -241,15 +244,16 @@ class _Pdf(FPDF):
 
     def _break_word(self, word: str, width: float) -> list[str]:
         """Pieces of a word wider than ``width``: broken after "/", "_", "-" or "\\"
-        where it can be (a path, a URL, a file name). The tables shrink their font
-        first (see :meth:`_Table.fit`), so this is the last resort for text that has
-        no such boundary: then, and only then, it is cut between characters."""
+        (a hyphen only between letters) where it can be ("Permenpan-RB", a path, a
+        file name). A word without such a place makes the table cell shrink its font
+        instead (see :meth:`_Table.fit`); only a word too long even then, at the
+        smallest size, is cut between characters."""
         pieces: list[str] = []
         piece = ""
         boundary = -1  # index in ``piece`` just after the last break character
         for ch in word:
             if piece and self.width(piece + ch) > width:
-                if 0 < boundary < len(piece):
+                if 0 < boundary <= len(piece):
                     pieces.append(piece[:boundary])
                     piece = piece[boundary:]
                 else:
@@ -257,20 +261,27 @@ class _Pdf(FPDF):
                     piece = ""
                 boundary = -1
                 for i, c in enumerate(piece):
-                    if c in _BREAK_AFTER:
+                    if c in _BREAK_AFTER and (c != "-" or (i and piece[i - 1].isalpha())):
                         boundary = i + 1
+            if ch in _BREAK_AFTER and (ch != "-" or (piece and piece[-1].isalpha())):
+                boundary = len(piece) + 1
             piece += ch
-            if ch in _BREAK_AFTER:
-                boundary = len(piece)
         pieces.append(piece)
         return pieces
 
     def fits(self, text: str, width: float) -> bool:
-        """True when every word of ``text`` fits ``width`` mm in the current font."""
+        """True when every word of ``text`` fits ``width`` mm in the current font, or
+        its parts do where it may break: after "/", "_" or a hyphen between letters
+        ("Permenpan-|RB", "dokumen/|wajib"); a number has no such place."""
         text = self.t(text)
         if self.width(text) <= width:
             return True
-        return all(self.width(word) <= width for word in text.split())
+        for word in text.split():
+            if self.width(word) <= width:
+                continue
+            if not all(self.width(part) <= width for part in _PARTS.findall(word) if part):
+                return False
+        return True
 
     def text_lines(self, items: Sequence[tuple[float, float, str]]) -> None:
         """Draw many ``(x, baseline_y, text)`` in one content-stream write.
@@ -628,8 +639,8 @@ def _indicator_columns(data: DocumentData) -> tuple[_Column, ...]:
     return (
         _Column("No", 7, "C"),
         _Column("Sasaran/ Program", 22),
-        _Column("Indikator Kinerja", 33),
-        _Column("Penjelasan/ Formulasi Perhitungan", 20),
+        _Column("Indikator Kinerja", 30),
+        _Column("Penjelasan/ Formulasi Perhitungan", 28),
         _Column("Satuan", 13, "C"),
         _Column(target, 19, "R"),
         _Column(realisasi, 19, "R"),
@@ -639,7 +650,7 @@ def _indicator_columns(data: DocumentData) -> tuple[_Column, ...]:
         _Column(f"Capaian s.d. {q} (%)", 14, "R"),
         _Column("Kategori", 16, "C"),
         _Column("Keterangan", 18),
-        _Column("Analisis Capaian", 30),
+        _Column("Analisis Capaian", 25),
         _Column("Bukti", 14),
     )
 
@@ -940,51 +951,79 @@ class _DocumentWriter:
         self.legend()
 
     #: The text columns that wrap, with their narrowest width: they give width to the
-    #: Satuan and figure columns when a figure is long, and take what those don't need.
-    _DONORS = {"Penjelasan/ Formulasi Perhitungan": 22.0, "Analisis Capaian": 22.0,
-               "Sasaran/ Program": 22.0, "Indikator Kinerja": 30.0, "Keterangan": 18.0}
-    _FIGURE_W = (13.0, 34.0)  # the narrowest and widest Satuan or figure column
+    #: Satuan and figure columns when a figure is long, and take what those (and empty
+    #: text columns) don't need.
+    _DONORS = {"Penjelasan/ Formulasi Perhitungan": 20.0, "Analisis Capaian": 16.0,
+               "Sasaran/ Program": 20.0, "Indikator Kinerja": 26.0, "Keterangan": 14.0}
+    _FIGURE_W = (12.0, 34.0)  # the narrowest and widest Satuan or figure column
 
     def _widened(self, columns: tuple[_Column, ...]) -> tuple[_Column, ...]:
-        """The Satuan and figure columns sized to their longest word or figure at the
-        table's font size (a 13-digit rupiah figure stays readable, a column of small
-        figures gives its room away), the difference taken from or given to the text
-        columns (explanation, analysis, sasaran, name, note), which wrap."""
+        """The columns sized to the document: the Satuan and figure columns to their
+        longest word or figure at the table's font size (a 13-digit rupiah figure
+        stays readable, small figures give their room away), a text column that is
+        empty in every row (Keterangan, Analisis) to its header; the wrapping text
+        columns share the rest in proportion to their default widths, none below its
+        narrowest, and the table keeps its width."""
         pdf, data = self.pdf, self.data
         size = 7.5
-        texts: dict[int, list[str]] = {4: [row.unit for row in data.rows]}
+        rows = data.rows
+        texts: dict[int, list[str]] = {4: [row.unit for row in rows]}
         figures = [(5, "target"), (6, "realisasi")]
         if data.split:
             figures = [(5, "period_target"), (6, "period_realisasi"),
                        (8, "target"), (9, "realisasi")]
         for index, attribute in figures:
             texts[index] = [_value_text(getattr(row, attribute), row.value_type)
-                            for row in data.rows]
-        widths = [c.width for c in columns]
+                            for row in rows]
+        titles = [c.title for c in columns]
+        orig = [c.width for c in columns]
+        want = list(orig)
+
+        def title_w(index: int) -> float:
+            pdf.font(size, "B")
+            return max((pdf.width(w) for w in pdf.t(columns[index].title).split()),
+                       default=0.0) + 2 * _PAD + 0.5
+
         low, high = self._FIGURE_W
         for index, values in texts.items():
-            pdf.font(size)
+            pdf.font(size - 0.5)  # a long figure may be set half a point smaller
             longest = max((pdf.width(pdf.t(word)) for text in values
                            for word in text.split()), default=0.0)
-            pdf.font(size, "B")
-            title = max((pdf.width(word) for word in pdf.t(columns[index].title).split()),
-                        default=0.0)
-            widths[index] = min(high, max(low, longest + 2 * _PAD + 0.5,
-                                          title + 2 * _PAD + 0.5))
-        titles = [c.title for c in columns]
-        donors = {titles.index(t): floor for t, floor in self._DONORS.items() if t in titles}
-        extra = sum(widths) - sum(c.width for c in columns)  # > 0: the donors give
-        if extra > 0:
-            spare = sum(max(0.0, widths[d] - floor) for d, floor in donors.items())
-            if spare < extra:  # not enough: the figure columns keep their widths
-                return columns
-            for donor, floor in donors.items():
-                widths[donor] -= extra * max(0.0, widths[donor] - floor) / spare
-        elif donors:
-            total = sum(widths[d] for d in donors)
-            for donor in donors:
-                widths[donor] -= extra * widths[donor] / total
-        return tuple(_Column(c.title, w, c.align) for c, w in zip(columns, widths))
+            want[index] = min(high, max(low, longest + 2 * _PAD + 0.5, title_w(index)))
+        measured = self.measured
+        empty = {"Keterangan": all(not _keterangan(r, c) for r, c in measured),
+                 "Analisis Capaian": all(not analysis_text(r, c) for r, c in measured)}
+        for title, is_empty in empty.items():
+            if is_empty and title in titles:
+                index = titles.index(title)
+                want[index] = max(low, title_w(index))
+        donors = {titles.index(t): floor for t, floor in self._DONORS.items()
+                  if t in titles and not empty.get(t, False)}
+        if not donors:
+            return columns
+        total = sum(orig)
+        floors = sum(donors.values())
+        room = total - sum(w for i, w in enumerate(want) if i not in donors)
+        if room < floors:  # long figures: they grow only as far as the floors allow
+            growth = sum(max(0.0, want[i] - orig[i]) for i in texts)
+            keep = max(0.0, 1 - (floors - room) / growth) if growth else 0.0
+            for i in texts:
+                if want[i] > orig[i]:
+                    want[i] = orig[i] + (want[i] - orig[i]) * keep
+            room = total - sum(w for i, w in enumerate(want) if i not in donors)
+        free = dict(donors)
+        while free:  # share ``room`` in proportion to the defaults, floors respected
+            share = sum(orig[d] for d in free)
+            given = {d: room * orig[d] / share for d in free}
+            low_ones = {d for d, w in given.items() if w < free[d]}
+            if not low_ones or room <= sum(free.values()):
+                for d, w in given.items():
+                    want[d] = w
+                break
+            for d in low_ones:
+                want[d] = free.pop(d)
+                room -= want[d]
+        return tuple(_Column(c.title, w, c.align) for c, w in zip(columns, want))
 
     def _indicator_cells(self, number: int, row: IndicatorRow, result: Capaian) -> list[_Cell]:
         has_percent = result.score is not None

@@ -922,6 +922,7 @@ class _WorkbookBuilder:
                    "Indikator dengan capaian")
         for col, title in enumerate(headers, start=1):
             _put(ws, 4, col, title, "sk_head")
+        ws.row_dimensions[4].height = 30  # the wrapped headers
         office = quote_sheetname(OFFICE_SHEET)
         row = 5
         for bidang, first, last in self.bidang_ranges:
