@@ -367,6 +367,24 @@ def analysis_text(row: IndicatorRow, result: Capaian | None = None) -> str:
     return "\n".join(lines)
 
 
+def short_file_name(name: str, limit: int) -> str:
+    """A file name of at most ``limit`` characters for a narrow column: cut where a
+    part of it ends (before " ", "-", "_", ".") with "…", the extension kept when it
+    fits ("laporan-rekap….pdf"); cut between characters only when no part ends early
+    enough."""
+    name = " ".join(name.split())
+    if len(name) <= limit:
+        return name
+    stem, dot, ext = name.rpartition(".")
+    if not dot or not stem or len(ext) > 5:
+        stem, ext = name, ""
+    for tail in (("…." + ext) if ext else "…", "…"):
+        ends = [i for i, ch in enumerate(stem) if ch in " -_." and 3 <= i <= limit - len(tail)]
+        if ends:
+            return stem[: ends[-1]] + tail
+    return name[: max(1, limit - 1)] + "…"
+
+
 def format_working_minutes(minutes: int | None) -> str:
     """Working time in Indonesian: "2 hari 3 jam", "1 jam 5 menit", "25 menit".
 

@@ -75,6 +75,7 @@ from reports.document_data import (
     capaian_label,
     format_working_minutes,
     measure_row,
+    short_file_name,
 )
 from reports.cells import append_text_row, formula_cell, text_cell
 from reports.measure import CapPolicy, RatingBand
@@ -124,6 +125,7 @@ _CODE_COL = len(COLUMNS) + 1  # M
 # 1-based column numbers of the columns the formulas and the reader care about
 _COL_TARGET, _COL_REAL, _COL_CAP, _COL_KAT, _COL_NOTE = 6, 7, 8, 9, 10
 _COL_ANALYSIS, _COL_EVIDENCE = 11, 12
+_EVIDENCE_CHARS = 20  # a file name longer than the Bukti column is shortened with "…"
 _WRAPPED = {2: 24, 3: 30, 4: 34, 10: 22, 11: 30, 12: 18}  # column -> width, for row heights
 # a quarterly document (issue 15): F-H hold the "s.d." figures, N-P the quarter's own
 _PERIOD_COL = _CODE_COL + 1  # N
@@ -383,6 +385,14 @@ def _cell_value(value: Decimal | str | None) -> int | float | str | None:
     return value
 
 
+def _shown_width(value: object) -> int:
+    """How many characters a figure takes with the sheet's number formats."""
+    value = _cell_value(value)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return len(str(value or ""))
+    return len(f"{value:,.0f}" if isinstance(value, int) else f"{value:,.2f}")
+
+
 def _number_style(value: object) -> str:
     if isinstance(value, int):
         return "sk_int"
@@ -522,20 +532,34 @@ class _WorkbookBuilder:
             _put(ws, row + 1, _CODE_COL, "", "sk_colnum")
         if split:
             period = [*self.data.column_period(), f"Capaian {q} (%)"]
-            for col, (title, width) in enumerate(zip(period, _PERIOD_WIDTHS),
-                                                 start=_PERIOD_COL):
+            shown = [max((_shown_width(getattr(r, a)) for r in self.data.rows), default=0)
+                     for a in ("period_target", "period_realisasi")] + [0]
+            for col, (title, width, need) in enumerate(zip(period, _PERIOD_WIDTHS, shown),
+                                                       start=_PERIOD_COL):
                 _put(ws, row, col, title, "sk_head")
                 _put(ws, row + 1, col, f"({col - 1})", "sk_colnum")
-                ws.column_dimensions[get_column_letter(col)].width = width
+                ws.column_dimensions[get_column_letter(col)].width = max(width, need + 3.0)
         ws.row_dimensions[row].height = 30
         return row + 2
 
-    @staticmethod
-    def _set_columns(ws: Worksheet, with_code: bool) -> None:
+    def _set_columns(self, ws: Worksheet, with_code: bool) -> None:
+        """The column widths: the Satuan and figure columns wide enough for their
+        longest word and figure (a wrapped cell never splits "perusahaan", a figure
+        never shows as "####")."""
+        widths = self._fitted_widths()
         for col, (_, width) in enumerate(COLUMNS, start=1):
-            ws.column_dimensions[get_column_letter(col)].width = width
+            ws.column_dimensions[get_column_letter(col)].width = widths.get(col, width)
         if with_code:
             ws.column_dimensions[get_column_letter(_CODE_COL)].width = CODE_WIDTH
+
+    def _fitted_widths(self) -> dict[int, float]:
+        rows = self.data.rows
+        units = max((len(word) for row in rows for word in row.unit.split()), default=0)
+        widths = {5: max(COLUMNS[4][1], units + 2.0)}
+        for col, attribute in ((_COL_TARGET, "target"), (_COL_REAL, "realisasi")):
+            shown = max((_shown_width(getattr(row, attribute)) for row in rows), default=0)
+            widths[col] = max(COLUMNS[col - 1][1], shown + 3.0)
+        return widths
 
     def _print_setup(self, ws: Worksheet, header_row: int, last_row: int,
                      last_col_letter: str = _LAST_COL) -> None:
@@ -650,7 +674,7 @@ class _WorkbookBuilder:
                        code: bool) -> None:
         target = _cell_value(item.target)
         real = _cell_value(item.realisasi)
-        evidence = "\n".join(item.evidence)
+        evidence = "\n".join(short_file_name(n, _EVIDENCE_CHARS) for n in item.evidence)
         _put(ws, row, 1, number, "sk_center")
         _put(ws, row, 2, item.sasaran, "sk_text")
         _put(ws, row, 3, item.name, "sk_text")
@@ -759,7 +783,8 @@ class _WorkbookBuilder:
             ws.freeze_panes = ws.cell(row=row, column=1)
             for number, placed in enumerate(placed_rows, start=1):
                 item, src = placed.row, placed.sheet_row
-                evidence = "\n".join(item.evidence)
+                evidence = "\n".join(short_file_name(n, _EVIDENCE_CHARS)
+                                      for n in item.evidence)
                 _put(ws, row, 1, number, "sk_center")
                 _put(ws, row, 2, item.sasaran, "sk_text")
                 _put(ws, row, 3, item.name, "sk_text")

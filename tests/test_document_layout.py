@@ -290,6 +290,15 @@ def test_the_workbook_matches_the_pdf(tmp_path):
 def test_every_sheet_prints_sensibly(tmp_path):
     path = build_workbook(_document(), tmp_path / "cetak.xlsx")
     wb = load_workbook(path)
+    office = wb[OFFICE_SHEET]
+    # the Satuan column holds "perusahaan" whole, the figure columns the 13-digit rupiah
+    assert office.column_dimensions["E"].width >= len("perusahaan") + 1
+    for letter in "FG":
+        assert office.column_dimensions[letter].width >= len("9,876,543,210,123") + 1
+    # a long evidence file name is shortened with "…" at a boundary, a short one kept
+    bukti = [c.value for r in office.iter_rows() for c in r
+             if isinstance(c.value, str) and "bukti.pdf" in c.value]
+    assert bukti and all(v.split("\n")[0] == "laporan….pdf" for v in bukti)
     chart = wb[CHART_SHEET]
     assert chart.page_setup.orientation == "landscape"
     assert chart.page_setup.fitToWidth == 1 and chart.page_setup.fitToHeight == 1
