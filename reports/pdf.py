@@ -158,6 +158,7 @@ class _Pdf(FPDF):
         self.alias_nb_pages("{nb}")
         self._char_widths: dict[tuple[str, float], dict[str, float]] = {}
         self._wrap_cache: dict[tuple[str, float, float, str], list[str]] = {}
+        self._fits_cache: dict[tuple[str, float, float, str], bool] = {}
         self._font_state: tuple[str, float] | None = None
         self._color_state: tuple[int, int, int] | None = None
         self._font_page = self._color_page = -1
@@ -273,6 +274,13 @@ class _Pdf(FPDF):
         """True when every word of ``text`` fits ``width`` mm in the current font, or
         its parts do where it may break: after "/", "_" or a hyphen between letters
         ("Permenpan-|RB", "dokumen/|wajib"); a number has no such place."""
+        key = (self.font_style, self.font_size_pt, width, text)
+        known = self._fits_cache.get(key)
+        if known is None:
+            known = self._fits_cache[key] = self._fits(text, width)
+        return known
+
+    def _fits(self, text: str, width: float) -> bool:
         text = self.t(text)
         if self.width(text) <= width:
             return True
@@ -481,13 +489,21 @@ class _Table:
         self.orientation = orientation
         self.width = sum(c.width for c in columns)
         self.max_row_h = bottom - top - 25
+        self._fitted: dict[tuple, tuple[float, list[str]]] = {}
 
     def fit(self, cell: _Cell, column: _Column, style: str | None = None
             ) -> tuple[float, list[str]]:
         """The font size of ``cell`` and its lines: the table's size, or a smaller one
         when a word or number is wider than the column (never split mid-word)."""
-        pdf = self.pdf
         style = cell.style if style is None else style
+        key = (cell.text, cell.names, style, column.width)
+        known = self._fitted.get(key)
+        if known is None:
+            known = self._fitted[key] = self._fit(cell, column, style)
+        return known
+
+    def _fit(self, cell: _Cell, column: _Column, style: str) -> tuple[float, list[str]]:
+        pdf = self.pdf
         inner = column.width - 2 * _PAD
         size = self.size
         pdf.font(size, style)
