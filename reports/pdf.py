@@ -1,12 +1,21 @@
 """The measurement document as PDF (fpdf2), made to be read in Telegram's viewer on a phone.
 
-Content, top to bottom: title block (title, office, period, letter number and date),
-a red "DATA CONTOH" banner for example data, a summary box (indicators, reached,
-not reached, no data, average, the three lowest), the indicator table grouped by
-bidang, the legend, the "Kepatuhan SOP" table, then the signature block at the bottom
-right with, when a verification code is set, a QR code and the code at its left.
-Every page repeats a running head and the table header, and ends with "Halaman x dari
-y", the version and the verification code.
+Content, top to bottom: page 1 in portrait, read at phone width (no text under 10 pt):
+the kop (optional logo, Pemda, Dinas, address), the title and period, letter number and
+date, a red "DATA CONTOH" banner for example data, five figures (indicators, reached,
+not reached, no data, average), the count per kategori, the capaian per bidang and the
+indicators not achieved with their hindering factor. Then, in landscape, the indicator
+table grouped by bidang (the period in the figures' headers, Keterangan and Analisis
+Capaian columns), the legend and the signature block at the bottom right (kept on the
+page of the last table row) with, when a verification code is set, a QR code and the
+code at its left; then the "Kepatuhan SOP" appendix. Every page after the first
+repeats a running head, every table page its header; every page ends with "Halaman x
+dari y", the version and the verification code.
+
+No number and no word of a table cell is split across lines: the Satuan and figure
+columns are sized to their longest figure, a cell whose longest word does not fit is
+set in a smaller font, a long word breaks only after "/", "_" or a hyphen between
+letters, and evidence file names are shortened with "…" at a boundary.
 
 Design decisions
 ----------------

@@ -4,12 +4,17 @@
 
 ``Pengukuran Kinerja``
     The office table in the shape Indonesian offices publish ("PENGUKURAN KINERJA",
-    office, period; columns No ... Bukti numbered "(1) (2) ..." under the header),
-    indicators grouped under a bold row per bidang, the legend, and the signature block
-    at the bottom right. This is the one *input* sheet: target, realisation and
-    Keterangan typed here are what :func:`read_workbook` reads back. Column L ("Kode")
+    office, period; columns No ... Bukti numbered "(1) (2) ..." under the header, the
+    period in the figures' headers, "Keterangan" and "Analisis Capaian" filled as in
+    the PDF), indicators grouped under a bold row per bidang, the legend, and the
+    signature block at the bottom right. This is the one *input* sheet: target,
+    realisation and Keterangan typed here are what :func:`read_workbook` reads back.
+    Column M ("Kode")
     carries each row's indicator code (outside the print area) so a returned workbook
     can be matched row by row even after rows were moved.
+``RINGKASAN``
+    What page 1 of the PDF shows: the counts, per kategori, per bidang (formulas on the
+    office sheet) and the indicators not achieved with their hindering factor.
 one sheet per bidang
     The same table for one bidang. Its figures are formulas that point at the office
     sheet, so the two never disagree.
@@ -34,8 +39,11 @@ Design decisions
   120 %), which is what Kategori and the averages use; the legend under the table says
   so. Text indicators (a predicate such as "BB") have no formula: the cell holds the
   verdict of :func:`~reports.measure.capaian` ("Tercapai" / "Belum tercapai").
-* openpyxl cannot store computed results, so ``fullCalcOnLoad`` is set: Excel and
-  LibreOffice compute every formula when the file is opened.
+* **Formula cells carry their result.** openpyxl writes a formula with an empty
+  value; the builder computes each result itself (the same arithmetic as the
+  formula) and :func:`store_results` writes it into the saved file, so a viewer that
+  does not recalculate (a phone's preview) shows the figures. ``fullCalcOnLoad`` stays
+  set: Excel and LibreOffice still compute every formula when the file is opened.
 * **Numbers are real numbers** with the formats ``#,##0`` / ``#,##0.00``. An .xlsx
   number format is locale-neutral: Excel, LibreOffice and Google Sheets show the
   separators of the viewer's regional setting (1.234,56 on an Indonesian device). A
@@ -714,7 +722,7 @@ class _WorkbookBuilder:
 
     def _period_cells(self, ws: Worksheet, row: int, item: IndicatorRow,
                       cap: CapPolicy | None) -> None:
-        """The quarter's own target, realisation and capaian (a formula) in M-O."""
+        """The quarter's own target, realisation and capaian (a formula) in N-P."""
         t_col, r_col, c_col = _PERIOD_COL, _PERIOD_COL + 1, _PERIOD_COL + 2
         if not item.aggregation:
             for col in (t_col, r_col, c_col):
