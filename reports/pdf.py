@@ -499,6 +499,7 @@ class _Table:
         self.width = sum(c.width for c in columns)
         self.max_row_h = bottom - top - 25
         self._fitted: dict[tuple, tuple[float, list[str]]] = {}
+        self.header_h = 0.0  # the height of the header, once drawn
 
     def fit(self, cell: _Cell, column: _Column, style: str | None = None
             ) -> tuple[float, list[str]]:
@@ -534,7 +535,7 @@ class _Table:
 
     def header(self) -> None:
         pdf = self.pdf
-        y = pdf.get_y()
+        y = start = pdf.get_y()
         pdf.set_fill_color(*_HEAD_FILL)
         fitted = [self.fit(_Cell(c.title), c, "B") for c in self.columns]
         h = max(len(lines) for _, lines in fitted) * self.line_h + 2 * _PAD
@@ -558,6 +559,7 @@ class _Table:
                 pdf.line_at(x, y + nh - 1.0, column.width, f"({number})", "C")
                 x += column.width
             y += nh
+        self.header_h = y - start
         pdf.set_y(y)
 
     def new_page(self) -> None:
@@ -590,9 +592,12 @@ class _Table:
             pdf.text(self.left + _PAD, y + _PAD + (k + 0.78) * self.line_h, line)
         pdf.set_y(y + h)
 
-    def row(self, cells: Sequence[_Cell], keep_after: float = 0.0) -> None:
+    def row(self, cells: Sequence[_Cell], keep_after: float = 0.0, *,
+            fresh: bool = False) -> None:
         """One row; ``keep_after`` mm more must fit on its page (what follows the last
-        row, such as the legend and the signature block, stays with it)."""
+        row, such as the legend and the signature block, stays with it) unless the two
+        together are taller than a page. ``fresh``: the row was just moved to a new
+        page (no second page break)."""
         pdf = self.pdf
         self._originals = list(cells)
         if self.merge_repeats:
@@ -608,10 +613,12 @@ class _Table:
                 fitted[index] = (size, lines[: max_lines - 1] + [lines[max_lines - 1] + " …"])
         h = max(len(lines) for _, lines in fitted) * self.line_h + 2 * _PAD
         page = pdf.page
-        self._room(h + keep_after)
+        if not fresh:
+            page_room = self.bottom - self.top - self.header_h
+            self._room(h + (keep_after if h + keep_after <= page_room else 0.0))
         if pdf.page != page and self.merge_repeats:  # new page: print the text again
             self._last.clear()
-            self.row(self._originals, keep_after)
+            self.row(self._originals, keep_after, fresh=True)
             return
         for index in self.merge_repeats:
             self._last[index] = (pdf.page, self._originals[index].text)

@@ -351,3 +351,13 @@ def test_stored_results_equal_libreoffice_recalculation(tmp_path):
         elif (value or "") != (other or ""):
             differ.append((sheet, ref, value, other))
     assert not differ, differ[:10]
+
+
+def test_a_last_row_too_tall_to_share_a_page_with_the_signature_still_ends(tmp_path):
+    """A last row and signature block taller together than a page: the row is not moved
+    from page to page forever; the block follows on the next page."""
+    rows = _rows()
+    tall = replace(rows[-1], definition=" ".join(["penjelasan panjang sekali"] * 180))
+    data = _document(rows=rows[:-1] + (tall,))
+    pages = _lines(build_pdf(data, tmp_path / "tinggi.pdf"))
+    assert _page_of(pages, SIGNATORY.name) and _page_of(pages, "LAMPIRAN")
