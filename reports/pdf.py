@@ -801,7 +801,12 @@ class _DocumentWriter:
         office = data.office_name if data.government_line else data.office_line
         if data.government_line:
             y = pdf.centered(y, data.government_line, 13, "B", x=text_x, w=text_w)
-        y = pdf.centered(y, office.upper(), 15, "B", x=text_x, w=text_w)
+        size = 15.0  # the office on one line where a slightly smaller size allows
+        pdf.font(size, "B")
+        while size > 12 and pdf.width(pdf.t(office.upper())) > text_w:
+            size -= 0.5
+            pdf.font(size, "B")
+        y = pdf.centered(y, office.upper(), size, "B", x=text_x, w=text_w)
         if data.address.strip():
             y = pdf.centered(y, " ".join(data.address.split()), _P_SIZE, x=text_x, w=text_w)
         if has_logo:

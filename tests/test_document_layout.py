@@ -361,3 +361,19 @@ def test_a_last_row_too_tall_to_share_a_page_with_the_signature_still_ends(tmp_p
     data = _document(rows=rows[:-1] + (tall,))
     pages = _lines(build_pdf(data, tmp_path / "tinggi.pdf"))
     assert _page_of(pages, SIGNATORY.name) and _page_of(pages, "LAMPIRAN")
+
+
+def test_the_kop_shows_the_logo_when_the_office_has_one(tmp_path):
+    from PIL import Image
+
+    logo = tmp_path / "logo.png"
+    Image.new("RGB", (120, 140), (20, 90, 160)).save(logo)
+    with_logo = PdfReader(str(build_pdf(_document(logo_path=str(logo), verification_code=None),
+                                        tmp_path / "logo.pdf")))
+    assert len(with_logo.pages[0].images) == 1
+    # a logo file that is missing leaves the kop without it, the document is still made
+    without = PdfReader(str(build_pdf(
+        _document(logo_path=str(tmp_path / "hilang.png"), verification_code=None),
+        tmp_path / "tanpa.pdf")))
+    assert not without.pages[0].images
+    assert "PEMERINTAH KABUPATEN LAMPUNG BARAT" in without.pages[0].extract_text()
