@@ -36,12 +36,14 @@ from models import (
 )
 from models.enums import ApprovalAction
 from reports.cells import append_text_row, csv_text
-from reports.numbers import format_date, zone_label
+from reports.numbers import zone_label
 from reports.receipt import ReceiptData, build_receipt_pdf
 
 RECEIPT_DOCUMENT = "delivery.receipt_document"  # audit action naming the tanda terima PDF
 ACTION_LABELS = {ApprovalAction.PARAF: "paraf", ApprovalAction.SIGN: "tanda tangan",
                  ApprovalAction.RETURN: "dikembalikan"}
+#: "8 Oktober 2024" in Excel and LibreOffice ([$-421]: Indonesian month names).
+AGENDA_DATE_FORMAT = "[$-421]d mmmm yyyy"
 AGENDA_HEADERS = ("No urut", "Nomor surat", "Tanggal", "Perihal", "Tujuan", "Dicatat oleh")
 ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 
@@ -179,15 +181,28 @@ async def export_agenda(session: AsyncSession, path: Path, *, year: int | None =
         cell.border = border
     ws["A1"].font = Font(bold=True, size=13)
     for row in rows:
-        append_text_row(ws, [row.sequence, row.number, format_date(row.letter_date),
+        # the date is a date (sortable, filterable), shown the Indonesian way
+        append_text_row(ws, [row.sequence, row.number, row.letter_date,
                              row.subject, row.recipient, row.recorded_by])
         for cell in ws[ws.max_row]:
             cell.border = border
             cell.alignment = Alignment(vertical="top", wrap_text=True)
+        ws.cell(row=ws.max_row, column=3).number_format = AGENDA_DATE_FORMAT
     for letter, width in zip("ABCDEF", (9, 28, 18, 48, 48, 30)):
         ws.column_dimensions[letter].width = width
     ws.freeze_panes = ws.cell(row=head_row + 1, column=1)
     ws.print_title_rows = f"{head_row}:{head_row}"
+    # printed on A4 landscape, fitted to the width of the page, as many pages long as
+    # it takes; the page number at the foot
+    ws.page_setup.orientation = "landscape"
+    ws.page_setup.paperSize = ws.PAPERSIZE_A4
+    ws.page_setup.fitToWidth, ws.page_setup.fitToHeight = 1, 0
+    ws.sheet_properties.pageSetUpPr.fitToPage = True
+    ws.print_options.horizontalCentered = True
+    ws.page_margins.left = ws.page_margins.right = 0.4
+    ws.page_margins.top, ws.page_margins.header = 0.85, 0.3
+    ws.print_area = f"A1:F{ws.max_row}"
+    ws.oddFooter.center.text = "Halaman &P dari &N"
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "wb", opener=private_opener) as fh:  # 0600

@@ -29,6 +29,8 @@ class OfficeConfig:
     regency: str = "Kabupaten Lampung Barat"
     place: str = "Liwa"
     unit_code: str = "II.08"
+    address: str = ""  # the kop of the PDF: street, telephone, e-mail, post code
+    logo: str = ""  # the kop's logo image (PNG/JPEG), relative to the config file
 
 
 @dataclass

@@ -98,6 +98,8 @@ class Demo:
         cfg.base_dir = self.out
         cfg.database.url = f"sqlite:///{self.out / 'sopbot-demo.db'}"
         cfg.storage.path = str(self.out / "files")
+        cfg.office.address = ("Jalan Raden Intan Nomor 1, Way Mengaku, Liwa 34812 - "
+                              "Telepon (0728) 21000")  # DATA CONTOH: the kop's address
         self.certificates = self.demo_certificates(cfg)
         self.clock = ManualClock(START)
         self.services = build_services(cfg, self.clock)

@@ -289,7 +289,15 @@ async def document_data(wf: Workflow, cycle: Cycle, *, version: int,
         bands=opts["bands"], text_scale=opts["text_scale"],
         example_data=office.example_data, version=version,
         audit_head=audit_head, day_minutes=wf.sv.day_minutes,
-        timezone=wf.sv.calendar.tz.key)
+        timezone=wf.sv.calendar.tz.key, **_kop(wf))
+
+
+def _kop(wf: Workflow) -> dict[str, str]:
+    """The kop's address and logo from ``[office]`` in the configuration."""
+    cfg = wf.sv.config
+    logo = cfg.office.logo.strip()
+    return {"address": cfg.office.address.strip(),
+            "logo_path": str(cfg.resolve(logo)) if logo else ""}
 
 
 def _build_files(data: DocumentData, folder: Path, stem: str

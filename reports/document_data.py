@@ -87,17 +87,11 @@ class IndicatorRow:
     aggregation: str = ""
     period_target: Value = None
     period_realisasi: Value = None
+    # the LKjIP "analisis capaian" of the indicator: hindering factor, follow-up plan,
+    # supporting factor (shown in the Analisis column of the PDF and the workbook)
     penghambat: str = ""
     upaya: str = ""
     pendukung: str = ""
-
-    @property
-    def analysis_text(self) -> str:
-        """The analysis in one short text ("Penghambat: ...; Upaya: ..."), "" when none."""
-        parts = [(label, text.strip()) for label, text in (
-            ("Penghambat", self.penghambat), ("Upaya", self.upaya),
-            ("Pendukung", self.pendukung))]
-        return "; ".join(f"{label}: {text}" for label, text in parts if text)
 
 
 #: States of a row of the "Kepatuhan SOP" table (:attr:`StepTiming.state`).
@@ -286,6 +280,10 @@ class DocumentData:
         from reports.numbers import zone_label
 
         return zone_label(datetime(self.year, 1, 1, 12, tzinfo=ZoneInfo(self.timezone)))
+    # the letterhead (kop) of the first page: the office's address line(s) and an
+    # optional logo image file; the Pemda line is made from ``regency``
+    address: str = ""
+    logo_path: str = ""
 
     @property
     def office_line(self) -> str:
@@ -295,6 +293,36 @@ class DocumentData:
         if regency and regency.lower() not in office.lower():
             return f"{office} {regency}"
         return office
+
+    @property
+    def government_line(self) -> str:
+        """The Pemda line of the kop: "PEMERINTAH KABUPATEN LAMPUNG BARAT"."""
+        regency = " ".join(self.regency.split())
+        if not regency:
+            return ""
+        if regency.upper().startswith("PEMERINTAH"):
+            return regency.upper()
+        return f"PEMERINTAH {regency.upper()}"
+
+    @property
+    def short_title(self) -> str:
+        """The title without the office's name when it repeats it (the kop names the
+        office once): "Pengukuran Kinerja Dinas X" -> "Pengukuran Kinerja"."""
+        title = " ".join(self.title.split())
+        for name in (self.office_line, self.office_name):
+            name = " ".join(name.split())
+            if name and title.lower().endswith(name.lower()) and len(title) > len(name):
+                return title[: len(title) - len(name)].strip(" -–,")
+        return title
+
+    def column_period(self, cumulative: bool = False) -> tuple[str, str]:
+        """The period in the Target and Realisasi column headers: ("Target TW III 2024",
+        "Realisasi TW III 2024"), with ``cumulative`` ("Target s.d. TW III 2024",
+        "Realisasi s.d. TW III 2024"); an annual document: ("Target 2024",
+        "Realisasi 2024")."""
+        q = self.quarter_short
+        when = f"{'s.d. ' if cumulative else ''}{q} {self.year}".strip() if q else str(self.year)
+        return f"Target {when}", f"Realisasi {when}"
 
     def measured(self) -> list[tuple[IndicatorRow, Capaian]]:
         """Every row with its capaian, computed with :func:`reports.measure.capaian`.
@@ -412,6 +440,48 @@ def iter_lowest(
     ]
     for _, _, item in heapq.nsmallest(count, with_percent, key=lambda t: (t[0], t[1])):
         yield item
+
+
+#: The parts of the "analisis capaian" (LKjIP) in the order they are shown.
+ANALYSIS_PARTS: tuple[tuple[str, str], ...] = (
+    ("pendukung", "Faktor pendukung"),
+    ("penghambat", "Faktor penghambat"),
+    ("upaya", "Upaya tindak lanjut"),
+)
+
+
+def analysis_text(row: IndicatorRow, result: Capaian | None = None) -> str:
+    """The Analisis column of a row, the same in the PDF and the workbook:
+    "Faktor penghambat: ...", one labelled line per part that is filled in; a text
+    indicator's line first says how its grade compares with the target ("Realisasi (A)
+    lebih baik dari target (BB)"), as its capaian cell only says "Tercapai"."""
+    lines = []
+    if (result is not None and ValueType(row.value_type) is ValueType.TEXT
+            and result.keterangan):
+        lines.append(result.keterangan)
+    for attribute, label in ANALYSIS_PARTS:
+        text = " ".join(str(getattr(row, attribute, "") or "").split())
+        if text:
+            lines.append(f"{label}: {text}")
+    return "\n".join(lines)
+
+
+def short_file_name(name: str, limit: int) -> str:
+    """A file name of at most ``limit`` characters for a narrow column: cut where a
+    part of it ends (before " ", "-", "_", ".") with "…", the extension kept when it
+    fits ("laporan-rekap….pdf"); cut between characters only when no part ends early
+    enough."""
+    name = " ".join(name.split())
+    if len(name) <= limit:
+        return name
+    stem, dot, ext = name.rpartition(".")
+    if not dot or not stem or len(ext) > 5:
+        stem, ext = name, ""
+    for tail in (("…." + ext) if ext else "…", "…"):
+        ends = [i for i, ch in enumerate(stem) if ch in " -_." and 3 <= i <= limit - len(tail)]
+        if ends:
+            return stem[: ends[-1]] + tail
+    return name[: max(1, limit - 1)] + "…"
 
 
 def format_working_minutes(minutes: int | None, day_minutes: int = WORKING_DAY_MINUTES) -> str:

@@ -4,12 +4,17 @@
 
 ``Pengukuran Kinerja``
     The office table in the shape Indonesian offices publish ("PENGUKURAN KINERJA",
-    office, period; columns No ... Bukti numbered "(1) (2) ..." under the header),
-    indicators grouped under a bold row per bidang, the legend, and the signature block
-    at the bottom right. This is the one *input* sheet: target, realisation and
-    Keterangan typed here are what :func:`read_workbook` reads back. Column L ("Kode")
+    office, period; columns No ... Bukti numbered "(1) (2) ..." under the header, the
+    period in the figures' headers, "Keterangan" and "Analisis Capaian" filled as in
+    the PDF), indicators grouped under a bold row per bidang, the legend, and the
+    signature block at the bottom right. This is the one *input* sheet: target,
+    realisation and Keterangan typed here are what :func:`read_workbook` reads back.
+    Column M ("Kode")
     carries each row's indicator code (outside the print area) so a returned workbook
     can be matched row by row even after rows were moved.
+``RINGKASAN``
+    What page 1 of the PDF shows: the counts, per kategori, per bidang (formulas on the
+    office sheet) and the indicators not achieved with their hindering factor.
 one sheet per bidang
     The same table for one bidang. Its figures are formulas that point at the office
     sheet, so the two never disagree.
@@ -34,8 +39,11 @@ Design decisions
   120 %), which is what Kategori and the averages use; the legend under the table says
   so. Text indicators (a predicate such as "BB") have no formula: the cell holds the
   verdict of :func:`~reports.measure.capaian` ("Tercapai" / "Belum tercapai").
-* openpyxl cannot store computed results, so ``fullCalcOnLoad`` is set: Excel and
-  LibreOffice compute every formula when the file is opened.
+* **Formula cells carry their result.** openpyxl writes a formula with an empty
+  value; the builder computes each result itself (the same arithmetic as the
+  formula) and :func:`store_results` writes it into the saved file, so a viewer that
+  does not recalculate (a phone's preview) shows the figures. ``fullCalcOnLoad`` stays
+  set: Excel and LibreOffice still compute every formula when the file is opened.
 * **Numbers are real numbers** with the formats ``#,##0`` / ``#,##0.00``. An .xlsx
   number format is locale-neutral: Excel, LibreOffice and Google Sheets show the
   separators of the viewer's regional setting (1.234,56 on an Indonesian device). A
@@ -71,9 +79,11 @@ from reports.document_data import (
     DocumentData,
     IndicatorRow,
     StepTiming,
+    analysis_text,
     capaian_label,
     format_working_minutes,
     measure_row,
+    short_file_name,
 )
 from reports.cells import append_text_row, formula_cell, text_cell
 from reports.measure import CapPolicy, RatingBand
@@ -95,12 +105,13 @@ __all__ = [
 ]
 
 OFFICE_SHEET = "Pengukuran Kinerja"
+SUMMARY_SHEET = "RINGKASAN"
 CHART_SHEET = "Grafik"
 STEPS_SHEET = "Kepatuhan SOP"
 META_SHEET = "_meta"
-RESERVED_SHEETS = (OFFICE_SHEET, CHART_SHEET, STEPS_SHEET, META_SHEET)
+RESERVED_SHEETS = (OFFICE_SHEET, SUMMARY_SHEET, CHART_SHEET, STEPS_SHEET, META_SHEET)
 
-#: (header, width in characters). Column letters A..K in this order; L is the code.
+#: (header, width in characters). Column letters A..L in this order; M is the code.
 COLUMNS: tuple[tuple[str, float], ...] = (
     ("No", 5),
     ("Sasaran/Program", 24),
@@ -112,29 +123,21 @@ COLUMNS: tuple[tuple[str, float], ...] = (
     ("Capaian (%)", 13),
     ("Kategori", 15),
     ("Keterangan", 22),
+    ("Analisis Capaian", 30),
     ("Bukti", 18),
 )
 CODE_HEADER = "Kode"
 CODE_WIDTH = 14
-_LAST_COL = get_column_letter(len(COLUMNS))  # "K"
-_CODE_COL = len(COLUMNS) + 1  # L
+_LAST_COL = get_column_letter(len(COLUMNS))  # "L"
+_CODE_COL = len(COLUMNS) + 1  # M
 # 1-based column numbers of the columns the formulas and the reader care about
 _COL_TARGET, _COL_REAL, _COL_CAP, _COL_KAT, _COL_NOTE = 6, 7, 8, 9, 10
-_WRAPPED = {2: 24, 3: 30, 4: 34, 10: 22, 11: 18}  # column -> width, for row heights
-# a quarterly document (issue 15): F-H hold the "s.d." figures, M-O the quarter's own
-_SD_TITLES = {_COL_TARGET: "Target s.d. {q}", _COL_REAL: "Realisasi s.d. {q}",
-              _COL_CAP: "Capaian s.d. {q} (%)"}
-_PERIOD_COL = _CODE_COL + 1  # M
-_PERIOD_COLUMNS = (("Target {q}", 12), ("Realisasi {q}", 12), ("Capaian {q} (%)", 13))
-# the analysis of the capaian (penghambat / upaya / pendukung), office sheet, after the
-# columns above (outside the print area, like Kode; the PDF carries it in Keterangan)
-ANALYSIS_HEADER = "Analisis Capaian"
-ANALYSIS_WIDTH = 40
-
-
-def analysis_col(split: bool) -> int:
-    """The column of the analysis: after Kode, after the quarter's own columns."""
-    return _PERIOD_COL + (len(_PERIOD_COLUMNS) if split else 0)
+_COL_ANALYSIS, _COL_EVIDENCE = 11, 12
+_EVIDENCE_CHARS = 20  # a file name longer than the Bukti column is shortened with "…"
+_WRAPPED = {2: 24, 3: 30, 4: 34, 10: 22, 11: 30, 12: 18}  # column -> width, for row heights
+# a quarterly document (issue 15): F-H hold the "s.d." figures, N-P the quarter's own
+_PERIOD_COL = _CODE_COL + 1  # N
+_PERIOD_WIDTHS = (14, 14, 13)  # the quarter's own target, realisation, capaian
 
 _TZ_NAME = "Asia/Jakarta"
 _LINE_HEIGHT_PT = 13.0
@@ -207,6 +210,63 @@ def capaian_formula(
         f"IF({t}<0,{_verdict(_T_NEGATIVE, met)},"
         f"{core})))))"
     )
+
+
+def _figure(value: object) -> float | str | None:
+    """A cell value as the formulas see it: a number (float), a text, or None (empty)."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, (int, float, Decimal)) and not isinstance(value, bool):
+        return float(value)
+    return str(value)
+
+
+def capaian_result(polarity: Polarity, lower_formula: LowerFormula, target: object,
+                   realisasi: object, cap: CapPolicy | None = None) -> float | str:
+    """What :func:`capaian_formula` computes for these cell values, step by step in the
+    same floating-point operations, so a viewer that does not recalculate shows it."""
+    t, r = _figure(target), _figure(realisasi)
+    if t is None:
+        return _T_NO_TARGET
+    if r is None:
+        return _T_NO_DATA
+    if isinstance(t, str) or isinstance(r, str):
+        return _T_NOT_NUMBER
+    higher = Polarity(polarity) is Polarity.HIGHER
+    ratio = not higher and LowerFormula(lower_formula) is LowerFormula.RATIO
+    met = r >= t if higher else r <= t
+
+    def verdict(label: str) -> str:
+        return f"{label} {_T_MET if met else _T_NOT_MET}"
+
+    if t == 0:
+        return verdict(_T_TARGET_ZERO)
+    if t < 0:
+        return verdict(_T_NEGATIVE)
+    if ratio and r == 0:
+        return verdict(_T_REAL_ZERO)
+    if ratio and r < 0:
+        return verdict(_T_NEGATIVE)
+    if higher:
+        core = r / t * 100
+    elif ratio:
+        core = t / r * 100
+    else:
+        core = (2 * t - r) / t * 100
+    if cap is not None and core > float(cap.above):
+        return float(cap.score)
+    return core
+
+
+def kategori_result(capaian_value: object, bands: Sequence[RatingBand]) -> str:
+    """What :func:`kategori_formula` computes for a capaian cell's value."""
+    if not isinstance(capaian_value, (int, float)) or isinstance(capaian_value, bool):
+        return _NO_KATEGORI
+    ordered = sorted(bands, key=lambda b: b.minimum, reverse=True)
+    for band in ordered[:-1]:
+        if not band.minimum.is_infinite() and capaian_value >= float(band.minimum):
+            return band.label
+    return ordered[-1].label
 
 
 def kategori_formula(capaian_ref: str, bands: Sequence[RatingBand]) -> str:
@@ -333,6 +393,14 @@ def _cell_value(value: Decimal | str | None) -> int | float | str | None:
     return value
 
 
+def _shown_width(value: object) -> int:
+    """How many characters a figure takes with the sheet's number formats."""
+    value = _cell_value(value)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return len(str(value or ""))
+    return len(f"{value:,.0f}" if isinstance(value, int) else f"{value:,.2f}")
+
+
 def _number_style(value: object) -> str:
     if isinstance(value, int):
         return "sk_int"
@@ -364,10 +432,17 @@ def _local_naive(moment: datetime | None, zone: str = _TZ_NAME) -> datetime | No
 
 
 _STYLE_ARRAYS: dict[int, dict[str, StyleArray]] = {}
+#: The computed result of each formula cell, per workbook: {sheet: {"H9": value}}.
+_RESULTS: dict[int, dict[str, dict[str, object]]] = {}
+_NO_RESULT = object()
+
+
+class _Error(str):
+    """An Excel error value (``#N/A``) as a formula's result."""
 
 
 def _put(ws: Worksheet, row: int, column: int, value: object, style: str, *,
-         formula: bool = False) -> None:
+         formula: bool = False, result: object = _NO_RESULT) -> None:
     """Write a value with one of the registered named styles.
 
     Equivalent to ``cell.style = style`` but copies the style array computed once at
@@ -377,6 +452,8 @@ def _put(ws: Worksheet, row: int, column: int, value: object, style: str, *,
     pass ``formula=True``.
     """
     cell = formula_cell(ws, row, column, value) if formula else text_cell(ws, row, column, value)
+    if formula and result is not _NO_RESULT:
+        _RESULTS.setdefault(id(ws.parent), {}).setdefault(ws.title, {})[cell.coordinate] = result
     arrays = _STYLE_ARRAYS.get(id(ws.parent))
     if arrays is None:
         cell.style = style
@@ -412,6 +489,9 @@ class _WorkbookBuilder:
         _STYLE_ARRAYS[id(self.wb)] = self.styles
         self.wb.calculation.fullCalcOnLoad = True
         self.placed: list[_Placed] = []
+        # office-sheet row -> (target, realisation, capaian, kategori, note) as shown
+        self.shown: dict[int, tuple[object, object, object, str, str | None]] = {}
+        self.analysis: dict[int, str] = {}  # office-sheet row -> its Analisis text
         self.bidang_ranges: list[tuple[str, int, int]] = []  # bidang, first, last row
 
     # ------------------------------------------------------------ shared parts
@@ -438,36 +518,56 @@ class _WorkbookBuilder:
             row += 1
         return row + 1  # one blank row before the table
 
+    def _titles(self) -> list[str]:
+        """The column headers, the period in the figures' ("Target TW III 2024",
+        "Realisasi s.d. TW III 2024"), as in the PDF."""
+        data = self.data
+        titles = [title for title, _ in COLUMNS]
+        target, realisasi = data.column_period(cumulative=data.split)
+        titles[_COL_TARGET - 1], titles[_COL_REAL - 1] = target, realisasi
+        if data.split:
+            titles[_COL_CAP - 1] = f"Capaian s.d. {data.quarter_short} (%)"
+        return titles
+
     def _table_header(self, ws: Worksheet, row: int, with_code: bool) -> int:
         q = self.data.quarter_short
         split = with_code and self.data.split  # the quarter's own columns: office sheet
-        for col, (title, _) in enumerate(COLUMNS, start=1):
-            if self.data.split and col in _SD_TITLES:
-                title = _SD_TITLES[col].format(q=q)
+        for col, title in enumerate(self._titles(), start=1):
             _put(ws, row, col, title, "sk_head")
             _put(ws, row + 1, col, f"({col})", "sk_colnum")
         if with_code:
             _put(ws, row, _CODE_COL, CODE_HEADER, "sk_head")
             _put(ws, row + 1, _CODE_COL, "", "sk_colnum")
         if split:
-            for col, (title, width) in enumerate(_PERIOD_COLUMNS, start=_PERIOD_COL):
-                _put(ws, row, col, title.format(q=q), "sk_head")
+            period = [*self.data.column_period(), f"Capaian {q} (%)"]
+            shown = [max((_shown_width(getattr(r, a)) for r in self.data.rows), default=0)
+                     for a in ("period_target", "period_realisasi")] + [0]
+            for col, (title, width, need) in enumerate(zip(period, _PERIOD_WIDTHS, shown),
+                                                       start=_PERIOD_COL):
+                _put(ws, row, col, title, "sk_head")
                 _put(ws, row + 1, col, f"({col - 1})", "sk_colnum")
-                ws.column_dimensions[get_column_letter(col)].width = width
-        if with_code:
-            col = analysis_col(self.data.split)
-            _put(ws, row, col, ANALYSIS_HEADER, "sk_head")
-            _put(ws, row + 1, col, "", "sk_colnum")
-            ws.column_dimensions[get_column_letter(col)].width = ANALYSIS_WIDTH
+                ws.column_dimensions[get_column_letter(col)].width = max(width, need + 3.0)
         ws.row_dimensions[row].height = 30
         return row + 2
 
-    @staticmethod
-    def _set_columns(ws: Worksheet, with_code: bool) -> None:
+    def _set_columns(self, ws: Worksheet, with_code: bool) -> None:
+        """The column widths: the Satuan and figure columns wide enough for their
+        longest word and figure (a wrapped cell never splits "perusahaan", a figure
+        never shows as "####")."""
+        widths = self._fitted_widths()
         for col, (_, width) in enumerate(COLUMNS, start=1):
-            ws.column_dimensions[get_column_letter(col)].width = width
+            ws.column_dimensions[get_column_letter(col)].width = widths.get(col, width)
         if with_code:
             ws.column_dimensions[get_column_letter(_CODE_COL)].width = CODE_WIDTH
+
+    def _fitted_widths(self) -> dict[int, float]:
+        rows = self.data.rows
+        units = max((len(word) for row in rows for word in row.unit.split()), default=0)
+        widths = {5: max(COLUMNS[4][1], units + 2.0)}
+        for col, attribute in ((_COL_TARGET, "target"), (_COL_REAL, "realisasi")):
+            shown = max((_shown_width(getattr(row, attribute)) for row in rows), default=0)
+            widths[col] = max(COLUMNS[col - 1][1], shown + 3.0)
+        return widths
 
     def _print_setup(self, ws: Worksheet, header_row: int, last_row: int,
                      last_col_letter: str = _LAST_COL) -> None:
@@ -478,7 +578,10 @@ class _WorkbookBuilder:
         ws.sheet_properties.pageSetUpPr.fitToPage = True
         ws.print_options.horizontalCentered = True
         ws.page_margins.left = ws.page_margins.right = 0.4
-        ws.page_margins.top = ws.page_margins.bottom = 0.6
+        # the page header (the red "DATA CONTOH") sits 0.3 in from the edge, the sheet
+        # starts 0.85 in down: the header never overlaps the title
+        ws.page_margins.top, ws.page_margins.header = 0.85, 0.3
+        ws.page_margins.bottom, ws.page_margins.footer = 0.7, 0.3
         ws.print_title_rows = f"{header_row}:{header_row + 1}"
         ws.print_area = f"A1:{last_col_letter}{max(last_row, header_row + 1)}"
         ws.oddFooter.center.text = "Halaman &P dari &N"
@@ -545,7 +648,7 @@ class _WorkbookBuilder:
         self._set_columns(ws, with_code=True)
         header = self._title_block(
             ws,
-            [data.title.upper(), data.office_line.upper(), data.period_label.upper()],
+            [data.short_title.upper(), data.office_line.upper(), data.period_label.upper()],
             len(COLUMNS),
         )
         row = self._table_header(ws, header, with_code=True)
@@ -579,7 +682,7 @@ class _WorkbookBuilder:
                        code: bool) -> None:
         target = _cell_value(item.target)
         real = _cell_value(item.realisasi)
-        evidence = "\n".join(item.evidence)
+        evidence = "\n".join(short_file_name(n, _EVIDENCE_CHARS) for n in item.evidence)
         _put(ws, row, 1, number, "sk_center")
         _put(ws, row, 2, item.sasaran, "sk_text")
         _put(ws, row, 3, item.name, "sk_text")
@@ -587,34 +690,39 @@ class _WorkbookBuilder:
         _put(ws, row, 5, item.unit, "sk_center")
         _put(ws, row, _COL_TARGET, target, _number_style(target))
         _put(ws, row, _COL_REAL, real, _number_style(real))
+        result = None
         if ValueType(item.value_type) is ValueType.TEXT:
             result = measure_row(item, self.data)
-            _put(ws, row, _COL_CAP, capaian_label(result), "sk_cap")
-            _put(ws, row, _COL_KAT, result.kategori or _NO_KATEGORI, "sk_center")
+            capaian, kategori = capaian_label(result), result.kategori or _NO_KATEGORI
+            _put(ws, row, _COL_CAP, capaian, "sk_cap")
+            _put(ws, row, _COL_KAT, kategori, "sk_center")
         else:
             t_ref, r_ref = f"F{row}", f"G{row}"
+            capaian = capaian_result(item.polarity, item.lower_formula, target, real, cap)
+            kategori = kategori_result(capaian, bands)
             _put(ws, row, _COL_CAP,
                  capaian_formula(item.polarity, item.lower_formula, t_ref, r_ref, cap),
-                 "sk_cap", formula=True)
+                 "sk_cap", formula=True, result=capaian)
             _put(ws, row, _COL_KAT, kategori_formula(f"H{row}", bands), "sk_center",
-                 formula=True)
+                 formula=True, result=kategori)
+        self.shown[row] = (target, real, capaian, kategori, item.note or None)
+        analysis = analysis_text(item, result)
+        self.analysis[row] = analysis
         _put(ws, row, _COL_NOTE, item.note or None, "sk_text")
-        _put(ws, row, 11, evidence or None, "sk_text")
+        _put(ws, row, _COL_ANALYSIS, analysis or None, "sk_text")
+        _put(ws, row, _COL_EVIDENCE, evidence or None, "sk_text")
         if code:
             _put(ws, row, _CODE_COL, item.code, "sk_code")
         if code and self.data.split:
             self._period_cells(ws, row, item, cap)
-        if code:
-            _put(ws, row, analysis_col(self.data.split), item.analysis_text or None, "sk_text")
         ws.row_dimensions[row].height = _row_height(
             [(item.sasaran, 24), (item.name, 30), (item.definition, 34),
-             (item.note, 22), (evidence, 18)]
-            + ([(item.analysis_text, ANALYSIS_WIDTH)] if code else [])
+             (item.note, 22), (analysis, 30), (evidence, 18)]
         )
 
     def _period_cells(self, ws: Worksheet, row: int, item: IndicatorRow,
                       cap: CapPolicy | None) -> None:
-        """The quarter's own target, realisation and capaian (a formula) in M-O."""
+        """The quarter's own target, realisation and capaian (a formula) in N-P."""
         t_col, r_col, c_col = _PERIOD_COL, _PERIOD_COL + 1, _PERIOD_COL + 2
         if not item.aggregation:
             for col in (t_col, r_col, c_col):
@@ -626,7 +734,8 @@ class _WorkbookBuilder:
         t_ref, r_ref = f"{get_column_letter(t_col)}{row}", f"{get_column_letter(r_col)}{row}"
         _put(ws, row, c_col,
              capaian_formula(item.polarity, item.lower_formula, t_ref, r_ref, cap),
-             "sk_cap", formula=True)
+             "sk_cap", formula=True,
+             result=capaian_result(item.polarity, item.lower_formula, target, real, cap))
 
     def _signature_block(self, ws: Worksheet, row: int) -> int:
         """Place and date, (acting) title, room to sign, name, rank, NIP: columns I:K."""
@@ -668,7 +777,7 @@ class _WorkbookBuilder:
             self._set_columns(ws, with_code=False)
             header = self._title_block(
                 ws,
-                [data.title.upper(), bidang.upper(), data.office_line.upper(),
+                [data.short_title.upper(), bidang.upper(), data.office_line.upper(),
                  data.period_label.upper()],
                 len(COLUMNS),
             )
@@ -682,25 +791,156 @@ class _WorkbookBuilder:
             ws.freeze_panes = ws.cell(row=row, column=1)
             for number, placed in enumerate(placed_rows, start=1):
                 item, src = placed.row, placed.sheet_row
-                evidence = "\n".join(item.evidence)
+                evidence = "\n".join(short_file_name(n, _EVIDENCE_CHARS)
+                                      for n in item.evidence)
                 _put(ws, row, 1, number, "sk_center")
                 _put(ws, row, 2, item.sasaran, "sk_text")
                 _put(ws, row, 3, item.name, "sk_text")
                 _put(ws, row, 4, item.definition, "sk_text")
                 _put(ws, row, 5, item.unit, "sk_center")
-                for col, style in ((_COL_TARGET, _number_style(_cell_value(item.target))),
-                                   (_COL_REAL, _number_style(_cell_value(item.realisasi))),
-                                   (_COL_CAP, "sk_cap"), (_COL_KAT, "sk_center"),
-                                   (_COL_NOTE, "sk_text")):
+                shown = self.shown[src]
+                for index, (col, style) in enumerate((
+                        (_COL_TARGET, _number_style(_cell_value(item.target))),
+                        (_COL_REAL, _number_style(_cell_value(item.realisasi))),
+                        (_COL_CAP, "sk_cap"), (_COL_KAT, "sk_center"),
+                        (_COL_NOTE, "sk_text"))):
                     ref = f"{office}!{get_column_letter(col)}{src}"
-                    _put(ws, row, col, f'=IF({ref}="","",{ref})', style, formula=True)
-                _put(ws, row, 11, evidence or None, "sk_text")
+                    value = shown[index]
+                    _put(ws, row, col, f'=IF({ref}="","",{ref})', style, formula=True,
+                         result="" if value is None or value == "" else value)
+                analysis = self.analysis[src]
+                _put(ws, row, _COL_ANALYSIS, analysis or None, "sk_text")
+                _put(ws, row, _COL_EVIDENCE, evidence or None, "sk_text")
                 ws.row_dimensions[row].height = _row_height(
                     [(item.sasaran, 24), (item.name, 30), (item.definition, 34),
-                     (item.note, 22), (evidence, 18)]
+                     (item.note, 22), (analysis, 30), (evidence, 18)]
                 )
                 row += 1
             self._print_setup(ws, header, row - 1)
+
+    # ------------------------------------------------------------ summary sheet
+
+    def summary_sheet(self) -> None:
+        """RINGKASAN: what page 1 of the PDF shows, as live formulas on the office sheet
+        (each with its computed result stored for viewers that do not recalculate)."""
+        data = self.data
+        ws = self.wb.create_sheet(SUMMARY_SHEET, 1)
+        for letter, width in zip("ABCD", (52, 16, 16, 44)):
+            ws.column_dimensions[letter].width = width
+        office = quote_sheetname(OFFICE_SHEET)
+        row = self._title_block(ws, ["RINGKASAN " + data.short_title.upper(),
+                                     data.office_line.upper(), data.period_label.upper()], 4)
+        first, last = self.office_first_row, self.office_last_row
+        have_rows = bool(self.placed)
+        cap_range = f"{office}!H{first}:H{last}"
+        kat_range = f"{office}!I{first}:I{last}"
+        values = [self.shown[r][2] for r in range(first, last + 1) if r in self.shown]
+        kategori = [self.shown[r][3] for r in range(first, last + 1) if r in self.shown]
+        reached = _count_reached(values)
+        numbers = [v for v in values if isinstance(v, float)]
+        not_reached = (len(numbers) - sum(1 for v in numbers if v >= 100)
+                       + sum(1 for v in values if isinstance(v, str)
+                             and (v.endswith(f" {_T_NOT_MET}") or v == "Belum tercapai")))
+        no_data = sum(1 for v in values if v in (_T_NO_DATA, _T_NO_TARGET, _T_NOT_NUMBER))
+        facts: list[tuple[str, object, str | None, str]] = [
+            ("Jumlah indikator", len(self.placed), None, "sk_int"),
+            ("Mencapai target", reached, _reached_formula(cap_range), "sk_int"),
+            ("Belum mencapai target", not_reached,
+             f"=COUNT({cap_range})-COUNTIF({cap_range},\">=100\")"
+             f"+COUNTIF({cap_range},\"*{_T_NOT_MET}\")"
+             f"+COUNTIF({cap_range},\"Belum tercapai\")", "sk_int"),
+            ("Belum ada data/target", no_data,
+             f"=COUNTIF({cap_range},{_q(_T_NO_DATA)})+COUNTIF({cap_range},{_q(_T_NO_TARGET)})"
+             f"+COUNTIF({cap_range},{_q(_T_NOT_NUMBER)})", "sk_int"),
+            ("Rata-rata capaian (%)", _average(numbers) if numbers else "-",
+             f"=IFERROR(AVERAGE({cap_range}),\"-\")", "sk_cap"),
+        ]
+        for label, value, formula, style in facts:
+            _put(ws, row, 1, label, "sk_text")
+            if formula is None or not have_rows:
+                _put(ws, row, 2, value if have_rows else 0, style)
+            else:
+                _put(ws, row, 2, formula, style, formula=True, result=value)
+            row += 1
+
+        row += 1
+        _merged_line(ws, row, "Jumlah Indikator per Kategori", "sk_subtitle", 4, 18)
+        row += 1
+        for col, title in enumerate(("Kategori", "Jumlah"), start=1):
+            _put(ws, row, col, title, "sk_head")
+        row += 1
+        ordered = sorted(data.bands, key=lambda b: b.minimum, reverse=True)
+        for band in ordered:
+            label = band.label
+            _put(ws, row, 1, label, "sk_text")
+            count = sum(1 for k in kategori if k == label)
+            if have_rows:
+                criterion = _q(re.sub(r"([*?~])", r"~\1", label))
+                _put(ws, row, 2, f"=COUNTIF({kat_range},{criterion})", "sk_int", formula=True,
+                     result=count)
+            else:
+                _put(ws, row, 2, 0, "sk_int")
+            row += 1
+        _put(ws, row, 1, "Tanpa kategori (belum ada data/target, target 0, indikator teks)",
+             "sk_text")
+        if have_rows:
+            _put(ws, row, 2, f"=COUNTIF({kat_range},{_q(_NO_KATEGORI)})", "sk_int",
+                 formula=True, result=sum(1 for k in kategori if k == _NO_KATEGORI))
+        else:
+            _put(ws, row, 2, 0, "sk_int")
+        row += 2
+
+        _merged_line(ws, row, "Capaian per Bidang", "sk_subtitle", 4, 18)
+        row += 1
+        for col, title in enumerate(("Bidang", "Indikator", "Tercapai",
+                                     "Rata-rata capaian (%)"), start=1):
+            _put(ws, row, col, title, "sk_head")
+        row += 1
+        for bidang, b_first, b_last in self.bidang_ranges:
+            rng = f"{office}!H{b_first}:H{b_last}"
+            shown = [self.shown[r][2] for r in range(b_first, b_last + 1)]
+            scores = [v for v in shown if isinstance(v, float)]
+            _put(ws, row, 1, bidang, "sk_text")
+            _put(ws, row, 2, b_last - b_first + 1, "sk_int")
+            _put(ws, row, 3, _reached_formula(rng), "sk_int", formula=True,
+                 result=_count_reached(shown))
+            _put(ws, row, 4, f"=IFERROR(AVERAGE({rng}),\"-\")", "sk_cap", formula=True,
+                 result=_average(scores) if scores else "-")
+            ws.row_dimensions[row].height = _row_height([(bidang, 52)])
+            row += 1
+        row += 1
+
+        missed = [(placed.row, self.shown[placed.sheet_row]) for placed in self.placed
+                  if _is_missed(self.shown[placed.sheet_row][2])]
+        _merged_line(ws, row, f"Indikator Belum Mencapai Target ({len(missed)})",
+                     "sk_subtitle", 4, 18)
+        row += 1
+        for col, title in enumerate(("Indikator (Bidang)", "Capaian (%)", "Kategori",
+                                     "Faktor penghambat"), start=1):
+            _put(ws, row, col, title, "sk_head")
+        row += 1
+        missed.sort(key=lambda m: (not isinstance(m[1][2], float),
+                                   m[1][2] if isinstance(m[1][2], float) else 0))
+        for item, shown in missed:
+            name = f"{item.name} ({item.bidang})"
+            value = shown[2]
+            _put(ws, row, 1, name, "sk_text")
+            _put(ws, row, 2, value, "sk_cap" if isinstance(value, float) else "sk_center")
+            _put(ws, row, 3, shown[3], "sk_center")
+            penghambat = " ".join(item.penghambat.split())
+            _put(ws, row, 4, penghambat or "belum diisi", "sk_text")
+            ws.row_dimensions[row].height = _row_height([(name, 52), (penghambat, 44)])
+            row += 1
+        _merged_line(ws, row + 1, "Angka di lembar ini dihitung dari lembar "
+                     f"'{OFFICE_SHEET}'; daftar indikator yang belum mencapai target "
+                     "disusun saat dokumen dibuat.", "sk_note", 4, 28)
+        self._one_page_portrait(ws, f"A1:D{row + 1}")
+
+    def _one_page_portrait(self, ws: Worksheet, area: str) -> None:
+        """Print ``area`` fitted to the width of a portrait A4 page."""
+        self._one_page(ws, area)
+        ws.page_setup.orientation = "portrait"
+        ws.page_setup.fitToHeight = 0
 
     # ------------------------------------------------------------ chart sheet
 
@@ -715,15 +955,18 @@ class _WorkbookBuilder:
                    "Indikator dengan capaian")
         for col, title in enumerate(headers, start=1):
             _put(ws, 4, col, title, "sk_head")
+        ws.row_dimensions[4].height = 30  # the wrapped headers
         office = quote_sheetname(OFFICE_SHEET)
         row = 5
         for bidang, first, last in self.bidang_ranges:
             rng = f"{office}!H{first}:H{last}"
+            scores = self._scores(first, last)
             _put(ws, row, 1, bidang, "sk_text")
-            _put(ws, row, 2, f"=IFERROR(AVERAGE({rng}),NA())", "sk_cap", formula=True)
+            _put(ws, row, 2, f"=IFERROR(AVERAGE({rng}),NA())", "sk_cap", formula=True,
+                 result=_average(scores) if scores else _Error("#N/A"))
             _put(ws, row, 3, 100, "sk_int")
             _put(ws, row, 4, f"=COUNT({rng})&\" dari {last - first + 1}\"", "sk_center",
-                 formula=True)
+                 formula=True, result=f"{len(scores)} dari {last - first + 1}")
             row += 1
         last_row = row - 1
         _merged_line(
@@ -733,6 +976,7 @@ class _WorkbookBuilder:
             "sk_note", 4, 28,
         )
         if last_row < 5:
+            self._one_page(ws, f"A1:D{row + 1}")
             return
         bars = BarChart()
         bars.type = "col"
@@ -753,8 +997,31 @@ class _WorkbookBuilder:
         bars += line
         bars.legend.position = "b"
         bars.height = 10
-        bars.width = max(16, min(32, 4 * (last_row - 4)))
+        bars.width = 25  # cm: the sheet prints on one landscape page
         ws.add_chart(bars, f"A{row + 3}")
+        self._one_page(ws, f"A1:F{row + 3 + 22}")
+
+    def _one_page(self, ws: Worksheet, area: str) -> None:
+        """Print ``area`` on one landscape A4 page."""
+        ws.page_setup.orientation = "landscape"
+        ws.page_setup.paperSize = ws.PAPERSIZE_A4
+        ws.page_setup.fitToWidth = ws.page_setup.fitToHeight = 1
+        ws.sheet_properties.pageSetUpPr.fitToPage = True
+        ws.print_options.horizontalCentered = True
+        ws.page_margins.left = ws.page_margins.right = 0.4
+        ws.page_margins.top, ws.page_margins.header = 0.85, 0.3
+        ws.page_margins.bottom, ws.page_margins.footer = 0.7, 0.3
+        ws.print_area = area
+        ws.oddFooter.right.text = f"{self.data.period_label} - versi {self.data.version}"
+        if self.data.example_data:
+            ws.oddHeader.center.text = "DATA CONTOH - BUKAN DATA RESMI"
+            ws.oddHeader.center.color = "C00000"
+
+    def _scores(self, first: int, last: int) -> list[float]:
+        """The numeric capaian of the office sheet's rows ``first``..``last``."""
+        return [shown[2] for r in range(first, last + 1)
+                if (shown := self.shown.get(r)) is not None
+                and isinstance(shown[2], float)]
 
     # ------------------------------------------------------------ SOP compliance
 
@@ -771,8 +1038,8 @@ class _WorkbookBuilder:
         lines = ["KEPATUHAN SOP PENGUMPULAN DAN PENGUKURAN DATA KINERJA",
                  data.office_line.upper(), data.period_label.upper()]
         if comp is not None and comp.as_of is not None:
-            when = _local_naive(comp.as_of)
-            lines.append(f"Keadaan per {format_date(when.date())} {when:%H.%M} WIB"
+            when = _local_naive(comp.as_of, data.timezone)
+            lines.append(f"Keadaan per {format_date(when.date())} {when:%H.%M} {data.zone_label}"
                          + (f", {comp.as_of_note}" if comp.as_of_note else ""))
         header = self._title_block(ws, lines, last_col)
         for col, (title, _) in enumerate(columns, start=1):
@@ -794,7 +1061,8 @@ class _WorkbookBuilder:
                       None: "Masih berjalan"}[comp.met]
             for col, value in enumerate(
                     ["", "Total siklus", "", "", None, None, comp.standard_text,
-                     format_working_minutes(comp.actual_minutes), comp.actual_minutes, status],
+                     format_working_minutes(comp.actual_minutes, data.day_minutes),
+                     comp.actual_minutes, status],
                     start=1):
                 _put(ws, row, col, value, "sk_int" if col == 9 and not late else style)
             row += 1
@@ -803,7 +1071,8 @@ class _WorkbookBuilder:
                 f"Total standar waktu SOP (jumlah batas atas langkah 1-11): "
                 f"{comp.standard_text}. Total waktu aktual siklus (dari mulai langkah 1 sampai "
                 f"selesai penyampaian langkah 11" + ("" if comp.finished else ", sejauh ini")
-                + f"): {format_working_minutes(comp.actual_minutes)}. {comp.verdict}.",
+                + f"): {format_working_minutes(comp.actual_minutes, data.day_minutes)}. "
+                f"{comp.verdict}.",
                 "sk_note", last_col, 28,
             )
             row += 1
@@ -868,6 +1137,7 @@ class _WorkbookBuilder:
     def build(self, path: Path) -> Path:
         self.office_sheet()
         self.bidang_sheets()
+        self.summary_sheet()
         self.chart_sheet()
         self.steps_sheet()
         self.meta_sheet()
@@ -876,9 +1146,98 @@ class _WorkbookBuilder:
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
             self.wb.save(path)
+            store_results(path, _RESULTS.get(id(self.wb), {}))
         finally:
             _STYLE_ARRAYS.pop(id(self.wb), None)
+            _RESULTS.pop(id(self.wb), None)
         return path
+
+
+def _average(values: Sequence[float]) -> float:
+    return sum(values) / len(values)
+
+
+def _reached_formula(rng: str) -> str:
+    """How many capaian cells of ``rng`` say the target is met: a percentage of at
+    least 100, "... (tercapai)" or "Tercapai" (a text indicator)."""
+    return (f"=COUNTIF({rng},\">=100\")+COUNTIF({rng},\"*{_T_MET}\")"
+            f"+COUNTIF({rng},\"Tercapai\")")
+
+
+def _count_reached(values: Iterable[object]) -> int:
+    """What :func:`_reached_formula` counts."""
+    return sum(1 for v in values
+               if (isinstance(v, float) and v >= 100)
+               or (isinstance(v, str) and (v.endswith(f" {_T_MET}") or v == "Tercapai")))
+
+
+def _is_missed(value: object) -> bool:
+    """A capaian cell's value that says the target is not met."""
+    if isinstance(value, float):
+        return value < 100
+    return isinstance(value, str) and (value.endswith(f" {_T_NOT_MET}")
+                                       or value == "Belum tercapai")
+
+
+_CELL_RE = re.compile(r'<c r="([A-Z]+[0-9]+)"([^>]*)><f>(.*?)</f><v\s*/?>(?:</v>)?</c>', re.S)
+
+
+def store_results(path: Path, results: Mapping[str, Mapping[str, object]]) -> None:
+    """Write the computed result of each formula cell into the saved workbook.
+
+    openpyxl writes a formula with an empty value, so a viewer that does not
+    recalculate (a phone's preview, a web viewer) shows nothing. The builder knows
+    every result (it computed the capaian itself): this puts it in the ``<v>`` of each
+    formula cell of ``results`` ({sheet title: {"H9": value}}), as Excel would store
+    it: a number, a text (``t="str"``) or an error (``t="e"``). ``fullCalcOnLoad``
+    stays set, so Excel and LibreOffice still recalculate on opening. Keeping
+    openpyxl as the one writer (rather than a second library) keeps the reader and
+    writer of the workbook the same library.
+    """
+    from xml.sax.saxutils import escape as xml_escape
+    from xml.etree import ElementTree
+
+    path = Path(path)
+    with zipfile.ZipFile(path) as source:
+        entries = [(info, source.read(info.filename)) for info in source.infolist()]
+    files = {info.filename: data for info, data in entries}
+    ns = {"m": "http://schemas.openxmlformats.org/spreadsheetml/2006/main",
+          "r": "http://schemas.openxmlformats.org/officeDocument/2006/relationships",
+          "p": "http://schemas.openxmlformats.org/package/2006/relationships"}
+    book = ElementTree.fromstring(files["xl/workbook.xml"])
+    rels = ElementTree.fromstring(files["xl/_rels/workbook.xml.rels"])
+    targets = {rel.get("Id"): rel.get("Target") for rel in rels.findall("p:Relationship", ns)}
+    sheet_files: dict[str, str] = {}
+    for sheet in book.findall("m:sheets/m:sheet", ns):
+        target = targets.get(sheet.get(f"{{{ns['r']}}}id"), "")
+        target = target.lstrip("/")
+        sheet_files[sheet.get("name")] = target if target.startswith("xl/") else f"xl/{target}"
+
+    def cell_xml(match: re.Match, values: Mapping[str, object]) -> str:
+        ref, attrs, formula = match.group(1), match.group(2), match.group(3)
+        if ref not in values:
+            return match.group(0)
+        value = values[ref]
+        attrs = re.sub(r'\s+t="[^"]*"', "", attrs)
+        if isinstance(value, _Error):
+            return f'<c r="{ref}"{attrs} t="e"><f>{formula}</f><v>{xml_escape(value)}</v></c>'
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return f'<c r="{ref}"{attrs}><f>{formula}</f><v>{float(value)!r}</v></c>'
+        return (f'<c r="{ref}"{attrs} t="str"><f>{formula}</f>'
+                f'<v>{xml_escape(str(value))}</v></c>')
+
+    changed = {}
+    for title, values in results.items():
+        name = sheet_files.get(title)
+        if not name or name not in files or not values:
+            continue
+        text = files[name].decode("utf-8")
+        changed[name] = _CELL_RE.sub(lambda m: cell_xml(m, values), text).encode("utf-8")
+    if not changed:
+        return
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as target_zip:
+        for info, data in entries:
+            target_zip.writestr(info, changed.get(info.filename, data))
 
 
 def build_workbook(data: DocumentData, path: Path) -> Path:
@@ -956,8 +1315,10 @@ def _find_header(ws: Worksheet) -> tuple[int, dict[str, int]]:
         found: dict[str, int] = {}
         for column, value in enumerate(row, start=1):
             header = _norm_header(value)
+            # "Target 2024", "Target TW III 2024", "Target s.d. TW III 2024": the first
+            # one of the row (the "s.d." figures come before the quarter's own)
             key = wanted.get(header) or next(
-                (k for k in ("target", "realisasi") if header.startswith(f"{k} s.d. ")), None)
+                (k for k in ("target", "realisasi") if header.startswith(f"{k} ")), None)
             if key and key not in found:
                 found[key] = column
         if "indikator" in found and "target" in found and "realisasi" in found:

@@ -91,16 +91,17 @@ async def test_the_sd_capaian_of_a_quarter_is_built_from_the_earlier_quarters(
     # the compiled PDF shows both, with the period in the column headers
     assert "Realisasi s.d. TW II" in text and "Capaian TW II (%)" in text
     assert "83,33" in text and own_percent in text
-    # the workbook too: F-H "s.d." the quarter, M-O the quarter's own, capaian formulas
+    # the workbook too: F-H "s.d." the quarter, N-P the quarter's own, capaian formulas
     ws = walk.workbook["Pengukuran Kinerja"]
     header = next(r for r in ws.iter_rows() if any(c.value == "Kode" for c in r))
     titles = [c.value for c in header]
-    assert titles[5:8] == ["Target s.d. TW II", "Realisasi s.d. TW II", "Capaian s.d. TW II (%)"]
-    assert titles[12:15] == ["Target TW II", "Realisasi TW II", "Capaian TW II (%)"]
-    cells = next(r for r in ws.iter_rows(min_row=header[0].row + 1) if r[11].value == CODE)
-    assert Decimal(str(cells[6].value)) == sd_real and Decimal(str(cells[13].value)) == own_real
+    assert titles[5:8] == ["Target s.d. TW II 2024", "Realisasi s.d. TW II 2024",
+                           "Capaian s.d. TW II (%)"]
+    assert titles[13:16] == ["Target TW II 2024", "Realisasi TW II 2024", "Capaian TW II (%)"]
+    cells = next(r for r in ws.iter_rows(min_row=header[0].row + 1) if r[12].value == CODE)
+    assert Decimal(str(cells[6].value)) == sd_real and Decimal(str(cells[14].value)) == own_real
     got_sd = Formula(cells[7].value, ws).value()
-    got_own = Formula(cells[14].value, ws).value()
+    got_own = Formula(cells[15].value, ws).value()
     assert abs(got_sd - sd.percent) < Decimal("1e-9") and abs(got_own - own.percent) < Decimal("1e-9")
 
 
@@ -218,7 +219,7 @@ async def test_a_grade_above_the_target_is_achieved_in_the_compiled_documents(wa
     doc = await walk(compile_)
     ws = load_workbook(io.BytesIO(await stored_bytes(walk, doc.workbook_file_id)))[
         "Pengukuran Kinerja"]
-    cells = next(r for r in ws.iter_rows() if r[11].value == "SEK-01")
+    cells = next(r for r in ws.iter_rows() if r[12].value == "SEK-01")
     assert (cells[5].value, cells[6].value, cells[7].value) == ("BB", "A", "Tercapai")
     text = flat(pdf_text(await stored_bytes(walk, doc.pdf_file_id)))
     assert "Realisasi (A) lebih baik dari target (BB)" in text

@@ -34,6 +34,7 @@ from reports.workbook import (
     CHART_SHEET,
     META_SHEET,
     OFFICE_SHEET,
+    SUMMARY_SHEET,
     STEPS_SHEET,
     WorkbookError,
     build_workbook,
@@ -312,7 +313,7 @@ def test_evaluator_understands_the_shapes():
 
 def _office_rows(ws) -> dict[str, int]:
     rows = {}
-    for (code_cell,) in ws.iter_rows(min_col=12, max_col=12):
+    for (code_cell,) in ws.iter_rows(min_col=13, max_col=13):
         if code_cell.value in CODES:
             rows[code_cell.value] = code_cell.row
     return rows
@@ -414,19 +415,21 @@ def test_workbook_layout(tmp_path):
     names = wb.sheetnames
     assert names[0] == OFFICE_SHEET
     assert {CHART_SHEET, STEPS_SHEET, META_SHEET} <= set(names)
-    bidang_sheets = [n for n in names if n not in (OFFICE_SHEET, CHART_SHEET, STEPS_SHEET,
-                                                   META_SHEET)]
+    assert names[1] == SUMMARY_SHEET
+    bidang_sheets = [n for n in names if n not in (OFFICE_SHEET, SUMMARY_SHEET, CHART_SHEET,
+                                                   STEPS_SHEET, META_SHEET)]
     assert len(bidang_sheets) == 4 and all(len(n) <= 31 for n in bidang_sheets)
     assert len({n.lower() for n in names}) == len(names)
 
     ws = wb[OFFICE_SHEET]
     texts = [str(c.value) for r in ws.iter_rows() for c in r if c.value is not None]
     header_row = next(c.row for r in ws.iter_rows() for c in r if c.value == "Indikator Kinerja")
-    assert [ws.cell(header_row, col).value for col in range(1, 12)] == [
+    assert [ws.cell(header_row, col).value for col in range(1, 13)] == [
         "No", "Sasaran/Program", "Indikator Kinerja", "Penjelasan/Formulasi Perhitungan",
-        "Satuan", "Target", "Realisasi", "Capaian (%)", "Kategori", "Keterangan", "Bukti"]
-    assert [ws.cell(header_row + 1, col).value for col in range(1, 12)] == [
-        f"({n})" for n in range(1, 12)]
+        "Satuan", "Target 2024", "Realisasi 2024", "Capaian (%)", "Kategori", "Keterangan",
+        "Analisis Capaian", "Bukti"]
+    assert [ws.cell(header_row + 1, col).value for col in range(1, 13)] == [
+        f"({n})" for n in range(1, 13)]
     assert ws.freeze_panes == f"A{header_row + 2}"
     assert ws.page_setup.orientation == "landscape"
     assert int(ws.page_setup.paperSize) == int(ws.PAPERSIZE_A4)
@@ -527,9 +530,9 @@ def test_read_workbook_row_errors(tmp_path):
     rows = _office_rows(ws)
     ws.cell(rows["IKU-01"], 7).value = "abc"  # text in a percent indicator
     ws.cell(rows["IKU-10"], 6).value = "seribu"  # text in a numeric indicator
-    ws.cell(rows["IKU-02"], 12).value = "IKU-99"  # unknown code (and IKU-02 now missing)
-    ws.cell(rows["IKU-04"], 12).value = "IKU-03"  # duplicate
-    ws.cell(rows["IKU-05"], 12).value = None  # a row with figures but no code
+    ws.cell(rows["IKU-02"], 13).value = "IKU-99"  # unknown code (and IKU-02 now missing)
+    ws.cell(rows["IKU-04"], 13).value = "IKU-03"  # duplicate
+    ws.cell(rows["IKU-05"], 13).value = None  # a row with figures but no code
     ws.cell(rows["IKU-08"], 7).value = datetime(2024, 1, 2)  # "1/2" auto-converted
     wb.save(tmp_path / "broken.xlsx")
 
@@ -584,12 +587,14 @@ def test_pdf_contents(tmp_path):
                      "Pembina Utama Muda", "800/123/IV.09/2024", "14 Oktober 2024",
                      "Kode verifikasi: K7Q2-9XWD", "DATA CONTOH", "KEPATUHAN SOP",
                      "Selesai, terlambat", "Belum ada data", "Realisasi 0 (tercapai)",
-                     "75,31", "107,69", "Jumlah indikator: 10"):
+                     "75,31", "107,69", "10 Jumlah indikator", "7 Mencapai target"):
         assert expected in text, expected
     reader = PdfReader(str(path))
     assert "Halaman 1 dari" in text and "{nb}" not in text
     assert any(page.images for page in reader.pages)  # the QR code
-    assert reader.pages[0].mediabox.width > reader.pages[0].mediabox.height  # landscape
+    # page 1 is the portrait summary, the table follows in landscape
+    assert reader.pages[0].mediabox.width < reader.pages[0].mediabox.height
+    assert reader.pages[1].mediabox.width > reader.pages[1].mediabox.height
 
 
 def test_pdf_without_verification_and_deterministic(tmp_path):

@@ -10,7 +10,7 @@ import io
 import json
 import re
 import zipfile
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 
 import pytest
@@ -453,7 +453,11 @@ async def test_agenda_export_lists_the_numbers_of_the_year(walk, tmp_path):
                           "Dicatat oleh"]
     body = [r for r in rows[head + 1:] if r[0] is not None]
     assert [r[0] for r in body] == [1, 2]
-    assert body[0][1] == "050/1/II.08/2024" and body[0][2] == "8 Oktober 2024"
+    # the date is stored as a date, shown the Indonesian way; the book prints fitted to
+    # the page width
+    assert body[0][1] == "050/1/II.08/2024" and body[0][2] == datetime(2024, 10, 8)
+    assert ws.cell(head + 2, 3).number_format == "[$-421]d mmmm yyyy"
+    assert ws.page_setup.fitToWidth == 1 and ws.sheet_properties.pageSetUpPr.fitToPage
     assert body[0][3] == "Pengukuran Kinerja TW III" and body[0][4] == "Bappeda"
     assert body[0][5] == "Contoh Staf Sekretariat"
 

@@ -18,7 +18,7 @@ from bot.workflow import Workflow, WrongState
 from models import AuditLog, CycleIndicator, Indicator, StepRun, Submission, Target
 from models.enums import IndicatorLevel, Role, StepStatus
 from reports.pdf import build_pdf
-from reports.workbook import ANALYSIS_HEADER, OFFICE_SHEET, build_workbook
+from reports.workbook import OFFICE_SHEET, build_workbook
 from tests.e2e import harness, people  # noqa: F401  (fixtures)
 from tests.helpers import person
 from tests.test_e2e_data_entry import answer_of, press_and_wait, subs, to_collection
@@ -99,13 +99,14 @@ async def test_under_the_target_the_hindering_factor_and_the_plan_are_asked_and_
     assert next(r for r in data.rows if r.code == "PPTK-02").pendukung == ""
     ws = load_workbook(build_workbook(data, tmp_path / "ukur.xlsx"))[OFFICE_SHEET]
     cells = {c.value: c for r in ws.iter_rows() for c in r if isinstance(c.value, str)}
-    column = cells[ANALYSIS_HEADER].column
+    column = cells["Analisis Capaian"].column
     code_row = cells["PPTK-01"].row
-    assert ws.cell(row=code_row, column=column).value == f"Penghambat: {WHY}; Upaya: {PLAN}"
+    assert ws.cell(row=code_row, column=column).value == (
+        f"Faktor penghambat: {WHY}\nUpaya tindak lanjut: {PLAN}")
     assert ws.cell(row=cells["PPTK-02"].row, column=column).value is None
     reader = PdfReader(str(build_pdf(data, tmp_path / "ukur.pdf")))
     text = " ".join(" ".join((p.extract_text() or "").split()) for p in reader.pages)
-    assert "Penghambat: Anggaran pelatihan" in text and "Upaya: Usulkan tambahan" in text
+    assert "penghambat: Anggaran pelatihan" in text and "lanjut: Usulkan tambahan" in text
 
 
 async def test_a_number_typed_while_an_analysis_question_is_open_answers_the_next_indicator(

@@ -25,7 +25,7 @@ from bot.scenario import Player, ScriptedCycle, has_button
 from models import Approval, Delivery, Document, Indicator, Office, Person, StoredFile, Unit
 from models.enums import ApprovalAction, Role
 from reports.cells import CSV_TRIGGERS, csv_text
-from reports.workbook import CHART_SHEET, OFFICE_SHEET, STEPS_SHEET
+from reports.workbook import CHART_SHEET, OFFICE_SHEET, STEPS_SHEET, SUMMARY_SHEET
 from tests.e2e import harness  # noqa: F401  (fixture)
 from tests.test_documents_service import flat, pdf_text
 
@@ -77,11 +77,13 @@ class HostileCycle(ScriptedCycle):
 
 
 def own_formula(sheet: str, column: str, formula: str, bidang_sheets: set[str]) -> bool:
-    """The workbook's own formulas: capaian (H, and O of the quarter's own figures) and
+    """The workbook's own formulas: capaian (H, and P of the quarter's own figures) and
     kategori (I) on the office sheet, the bidang sheets' references to it (F-J), the
-    chart sheet's averages (B, D)."""
+    chart sheet's averages (B, D), the summary's counts and averages (B-D)."""
     if sheet == OFFICE_SHEET:
-        return column in "HIO" and formula.startswith("=IF(")
+        return column in "HIP" and formula.startswith("=IF(")
+    if sheet == SUMMARY_SHEET:
+        return column in "BCD" and f"'{OFFICE_SHEET}'!" in formula
     if sheet in bidang_sheets:
         return column in "FGHIJ" and formula.startswith(f"=IF('{OFFICE_SHEET}'!")
     if sheet == CHART_SHEET:
@@ -93,7 +95,8 @@ def own_formula(sheet: str, column: str, formula: str, bidang_sheets: set[str]) 
 def check_workbook(data: bytes, name: str) -> tuple[int, list[str]]:
     """No formula from people: returns (own formulas seen, every text cell)."""
     wb = load_workbook(io.BytesIO(data))
-    bidang_sheets = set(wb.sheetnames) - {OFFICE_SHEET, CHART_SHEET, STEPS_SHEET, "_meta"}
+    bidang_sheets = set(wb.sheetnames) - {OFFICE_SHEET, SUMMARY_SHEET, CHART_SHEET, STEPS_SHEET,
+                                          "_meta"}
     own, texts = 0, []
     for ws in wb.worksheets:
         for row in ws.iter_rows():

@@ -425,7 +425,8 @@ async def test_tte_gateway_signs_refuses_a_wrong_passphrase_and_says_when_it_is_
         assert passphrase not in repr(call)
         signed = await call.sign(original, **kwargs)
         assert (await check_pdf(signed, [certs.ca_cert])).valid
-        assert seen[-1]["tampilan"] == "visible" and seen[-1]["halaman"] == "1"
+        # page 2: page 1 is the portrait summary, the signature follows the table
+        assert seen[-1]["tampilan"] == "visible" and seen[-1]["halaman"] == "2"
         x1, y1, x2, y2 = SignatureBox(*box).pdf_rect()
         assert (seen[-1]["xAxis"], seen[-1]["width"]) == (str(x1), str(x2 - x1))
         # the call is one-shot: the passphrase is gone after it
