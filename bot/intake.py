@@ -311,6 +311,15 @@ def journal_calls(bot) -> None:
 
 
 # ------------------------------------------------------------------ the inbox
+def _sender(payload: dict) -> int | None:
+    """The Telegram user id of the person who sent this update (a message or a press)."""
+    for kind in ("message", "edited_message", "callback_query"):
+        sender = (payload.get(kind) or {}).get("from") or {}
+        if "id" in sender:
+            return sender["id"]
+    return None
+
+
 def _key(update: Update) -> int | None:
     chat = update.effective_chat
     if chat is not None:
@@ -460,7 +469,7 @@ class Intake:
                         self._in_hand.pop(update_id, None)
                 if outcome is True:  # committed: the database tells who waits for a
                     self.secrets.drop(update_id)  # passphrase now, and a secret not
-                    self.secrets.settle()  # taken is forgotten
+                    self.secrets.settle(_sender(payload))  # taken is forgotten
                 if outcome is _AGAIN:  # not committed: the same update again, before the next
                     continue
                 queue.popleft()
@@ -509,7 +518,7 @@ class Intake:
             self._in_hand.pop(update_id, None)
             if done:  # committed: the database tells who waits for a passphrase now,
                 self.secrets.drop(update_id)  # and a secret not taken is forgotten
-                self.secrets.settle()
+                self.secrets.settle(_sender(payload))
 
     @contextlib.asynccontextmanager
     async def _writing(self):

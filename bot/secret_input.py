@@ -16,7 +16,8 @@ answer slips through in between:
   the update whose handler asked; it survives a restart;
 * :meth:`expect`, which the handler calls before it sends the question: the person
   may answer before that update's transaction commits, so the intake also looks at
-  this in-memory mark, which is cleared (:meth:`settle`) only after the commit.
+  this in-memory mark, which is cleared (:meth:`settle`) only after that person's
+  update has committed.
   The mark is read before the database, so one of the two always says "waiting".
 
 While a person is waiting, every text they send is taken as the passphrase except
@@ -46,9 +47,12 @@ class SecretInput:
         """The bot is about to ask ``user_id`` for a secret (call before sending)."""
         self._expected.add(user_id)
 
-    def settle(self) -> None:
-        """The update that asked has committed (or failed): the database says it now."""
-        self._expected.clear()
+    def settle(self, user_id: int | None) -> None:
+        """An update of ``user_id`` has committed (or failed): if it asked, the database
+        says it now. Only that person's mark goes: updates of other people commit
+        meanwhile (the intake runs people in parallel)."""
+        if user_id is not None:
+            self._expected.discard(user_id)
 
     def expected(self) -> frozenset[int]:
         return frozenset(self._expected)
@@ -85,9 +89,11 @@ class SecretInput:
 
     # -- the handler that reads ----------------------------------------------------
     def take(self, update_id: int) -> str | None:
-        """The secret of this update, once; None when it is not in memory (the
-        process restarted since the message was stored)."""
-        return self._held.pop(update_id, None)
+        """The secret of this update; None when it is not in memory (the process
+        restarted since the message was stored). It stays held until the update is
+        processed (:meth:`drop`): a run of the update that is rolled back and run again
+        (the intake's first run has no savepoints) reads it again."""
+        return self._held.get(update_id)
 
     def drop(self, update_id: int) -> None:
         """The update is processed: whatever its handler did not take is forgotten."""
