@@ -19,7 +19,43 @@ from bot.services import build_services
 from models.session import is_sqlite, make_engine, make_sessionmaker
 
 WIB = ZoneInfo("Asia/Jakarta")
-POSTGRES_URL = os.environ.get("SOPBOT_TEST_DATABASE_URL", "")
+
+
+def _worker_database(url: str) -> str:
+    """Under pytest-xdist (``-n 2``) each worker has its own PostgreSQL database, named
+    after the configured one (``test_gw0``, ``test_gw1``): the tests drop and recreate
+    the ``public`` schema, which workers must not do to each other."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if not url or not worker:
+        return url
+    base, _, name = url.rpartition("/")
+    return f"{base}/{name}_{worker}"
+
+
+POSTGRES_URL = _worker_database(os.environ.get("SOPBOT_TEST_DATABASE_URL", ""))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _worker_postgres_database():
+    """Create this worker's database when it is missing (see :func:`_worker_database`)."""
+    configured = os.environ.get("SOPBOT_TEST_DATABASE_URL", "")
+    if not configured or POSTGRES_URL == configured:
+        return
+    import asyncio
+
+    import asyncpg
+
+    name = POSTGRES_URL.rpartition("/")[2]
+
+    async def create() -> None:
+        conn = await asyncpg.connect(configured.replace("postgresql://", "postgres://", 1))
+        try:
+            if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
+                await conn.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await conn.close()
+
+    asyncio.run(create())
 
 
 def wib(*args: int) -> datetime:
