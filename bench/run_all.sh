@@ -2,8 +2,9 @@
 # Runs every benchmark and prints its figures (docs/benchmarks.md records a run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-echo "== update handling (bench/bench_updates.py) =="; python bench/bench_updates.py
+echo "== update handling (bench/bench_updates.py) =="; python bench/bench_updates.py --mode both
 echo; echo "== outbound fan-out (bench/bench_fanout.py) =="; python bench/bench_fanout.py --messages 1000
+python bench/bench_fanout.py --messages 1000 --stall 0.3 --stall-every 3 --replies 20
 echo; echo "== documents (bench/bench_documents.py) =="; python bench/bench_documents.py --builders && python bench/bench_documents.py
 echo; echo "== deadline sweep (bench/bench_sweep.py) =="; python bench/bench_sweep.py
 echo; echo "== idle memory (bench/bench_idle_memory.py) =="; python bench/bench_idle_memory.py --people 2000

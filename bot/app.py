@@ -17,12 +17,13 @@ from telegram import BotCommand, BotCommandScopeAllPrivateChats, BotCommandScope
 from telegram.constants import ChatType, ParseMode
 from telegram.error import TelegramError
 from telegram.ext import (
-    AIORateLimiter, Application, ApplicationBuilder, ApplicationHandlerStop, ContextTypes,
+    Application, ApplicationBuilder, ApplicationHandlerStop, ContextTypes,
     Defaults, TypeHandler,
 )
 
 from bot.intake import Intake, UpdateSessions, note_error
 from bot.outbox_sender import OutboxSender
+from bot.ratelimit import RateLimiter
 from bot.services import Services
 from bot.texts import t
 from models import GroupChat, Person
@@ -188,6 +189,11 @@ async def _post_stop(app: Application) -> None:
         await sender.stop()
 
 
+def rate_limiter() -> RateLimiter:
+    """Telegram's limits for every Bot API call of the bot (a 429 pauses them all)."""
+    return RateLimiter(max_retries=3)
+
+
 def build_application(services: Services, sessionmaker, *, token: str, base_url: str | None = None,
                       base_file_url: str | None = None, rate_limit: bool = True,
                       run_sender: bool = True, run_jobs: bool = True) -> Application:
@@ -209,7 +215,7 @@ def build_application(services: Services, sessionmaker, *, token: str, base_url:
     if base_file_url:
         builder = builder.base_file_url(base_file_url)
     if rate_limit:
-        builder = builder.rate_limiter(AIORateLimiter(max_retries=3))
+        builder = builder.rate_limiter(rate_limiter())
     app = builder.build()
     # while an update is processed, every session a handler opens is that update's one
     # session (its writes and the inbox mark commit together); elsewhere a new session

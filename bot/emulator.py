@@ -63,6 +63,13 @@ Design
   out meanwhile and retries creates a duplicate, exactly as on the real Bot API). The
   same seed and the same call order give the same faults (see ``emu.fault_log``).
   ``getUpdates`` is exempt unless ``include_get_updates=True``.
+* **Network round trip** (``latency=`` seconds, default 0): every Bot API request and
+  file download is answered ``latency`` later than it would be, half on the way in
+  (the call takes effect, e.g. a message becomes visible, ``latency / 2`` after the
+  request was sent) and half on the way back. A ``getUpdates`` answer travels
+  ``latency / 2`` too, so an update reaches the bot half a round trip after it was
+  queued at the earliest, and a reply sent at once is visible one round trip after the
+  person sent the message.
 * **Statistics** in ``emu.stats`` (:class:`EmulatorStats`).
 
 Scripting API (in the emulator's loop)::
@@ -1111,6 +1118,7 @@ class BotApiEmulator:
         bot_first_name: str = "SOP Data Kinerja",
         enforce_limits: bool = False,
         faults: FaultPlan | None = None,
+        latency: float = 0.0,
         callback_query_ttl: float = 15.0,
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
@@ -1125,6 +1133,7 @@ class BotApiEmulator:
         self.bot_username = bot_username
         self.bot_first_name = bot_first_name
         self.enforce_limits = enforce_limits
+        self.latency = max(0.0, float(latency))  # round trip of every Bot API request
         self.callback_query_ttl = callback_query_ttl
         self._clock = clock
         self._monotonic = monotonic
@@ -1545,7 +1554,21 @@ class BotApiEmulator:
             self.stats.issued_429s += 1
         return self._json(err.payload(), status=err.code)
 
+    async def _travel(self) -> None:
+        """Half the emulated round trip (one way); ends early when the server stops."""
+        if self.latency > 0 and not self._closing.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._closing.wait(), self.latency / 2)
+
     async def _handle_method(self, request: web.Request) -> web.StreamResponse:
+        if self.latency <= 0:
+            return await self._handle_method_now(request)
+        await self._travel()  # the request on its way to the server
+        response = await self._handle_method_now(request)
+        await self._travel()  # the answer on its way back
+        return response
+
+    async def _handle_method_now(self, request: web.Request) -> web.StreamResponse:
         token = request.match_info["token"]
         if self.token is not None and token != self.token:
             return self._error(ApiError(401, "Unauthorized"))
@@ -1617,6 +1640,8 @@ class BotApiEmulator:
             return None
 
     async def _handle_file(self, request: web.Request) -> web.StreamResponse:
+        await self._travel()
+        await self._travel()
         token = request.match_info["token"]
         if self.token is not None and token != self.token:
             return self._error(ApiError(401, "Unauthorized"))
@@ -2511,6 +2536,8 @@ def _parse_args(argv: Iterable[str] | None) -> argparse.Namespace:
     parser.add_argument("--bot-username", default="sopbot_demo_bot")
     parser.add_argument("--bot-name", default="SOP Data Kinerja")
     parser.add_argument("--enforce-limits", action="store_true")
+    parser.add_argument("--latency", type=float, default=0.0,
+                        help="emulated network round trip of every Bot API request, seconds")
     parser.add_argument("--fault-rate", type=float, default=0.0)
     parser.add_argument("--fault-kinds", default="429,500,502,slow,drop")
     parser.add_argument("--fault-seed", type=int, default=None)
@@ -2535,6 +2562,7 @@ async def _serve_forever(args: argparse.Namespace) -> None:
         bot_first_name=args.bot_name,
         enforce_limits=args.enforce_limits,
         faults=faults,
+        latency=args.latency,
     )
     for spec in args.user:
         uid, _, name = spec.partition(":")

@@ -7,6 +7,10 @@ The payload is plain JSON so the workflow never touches Telegram objects:
 No payload exceeds Telegram's limits (``bot.render``): ``enqueue`` splits a long text
 into several rows, in order, the files on the first and the buttons on the last;
 ``make_payload`` (one row) shortens what does not fit; button labels are shortened.
+
+Each row has a priority: ``REPLY`` (the default: what a person's own action causes, to
+them or to the next holder) goes before ``BULK`` (the reminder sweep, digests, prompts),
+so a person pressing a button during a fan-out of reminders is not served after it.
 """
 from __future__ import annotations
 
@@ -19,6 +23,8 @@ from bot import render
 from models import Outbox, Person
 
 Button = tuple[str, str]
+BULK = 0   # reminders, digests, prompts: many at once, minutes do not matter
+REPLY = 1  # caused by what a person just did: sent before any bulk row
 
 
 def make_payload(text: str, buttons: Sequence[Sequence[Button]] | None = None, *,
@@ -56,7 +62,7 @@ def make_payloads(text: str, buttons: Sequence[Sequence[Button]] | None = None, 
 async def enqueue(session: AsyncSession, person: Person | None, kind: str, text: str,
                   buttons: Sequence[Sequence[Button]] | None = None, *, at: datetime,
                   files: Sequence[dict] | None = None, chat_id: int | None = None,
-                  force_reply: bool = False) -> Outbox:
+                  force_reply: bool = False, priority: int = REPLY) -> Outbox:
     """Queue a message (several rows when the text is too long for one); a person not
     yet registered gets it once they register. Returns the last row (the buttons')."""
     row = None
@@ -69,6 +75,7 @@ async def enqueue(session: AsyncSession, person: Person | None, kind: str, text:
             payload=payload,
             created_at=at,
             next_attempt_at=at,
+            priority=priority,
         )
         session.add(row)
     session.info["outbox_written"] = True  # the caller wakes the sender after commit

@@ -12,11 +12,21 @@ blocked), is marked failed with ``failed_reason``, and the office's admins get a
 (kind ``outbox_failed``; a notice that fails is not reported again). A row left
 ``sending`` by a crash is retried: at most one duplicate, where the crash fell between
 Telegram accepting the message and the bot recording it.
+
+Pacing (:class:`Pacer`): each send waits for its turn, spaced from the moment the
+previous send actually went out (when the event loop stalls, the sends held up go out
+one by one, never in a burst), one per chat per interval, and a 429 pauses every chat
+for its ``retry_after``. Rows go in priority order (``bot.outbox``: replies before bulk
+reminders), and :meth:`OutboxSender.run` keeps a short queue of claimed rows topped up,
+so a reply queued during a fan-out is claimed at once and takes the next turn.
 """
 from __future__ import annotations
 
 import asyncio
+import collections
+import contextlib
 import html
+import itertools
 import logging
 import os
 import re
@@ -30,7 +40,8 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, InputFile, Forc
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
 
 from bot import crashpoints
-from bot.outbox import enqueue
+from bot.outbox import REPLY, enqueue
+from bot.ratelimit import RateLimiter, retry_seconds
 from bot.texts import role_title, t
 from models import Outbox, Person, StoredFile
 from models.enums import OutboxStatus, Role
@@ -38,6 +49,7 @@ from models.enums import OutboxStatus, Role
 log = logging.getLogger(__name__)
 
 STALE_CLAIM = timedelta(minutes=2)
+TELEGRAM_PER_SECOND = 30  # messages per second overall (Telegram's bot FAQ)
 NOTICE_KIND = "outbox_failed"  # the admin's notice of a refused row: never reported again
 TEXT_LIMIT = 4096      # characters of a message after entity parsing (UTF-16 units)
 CALLBACK_LIMIT = 64    # bytes of callback data
@@ -124,11 +136,6 @@ class _Progress:
     pieces: int = 0
 
 
-def _retry_seconds(exc: RetryAfter) -> float:
-    value = exc.retry_after
-    return value.total_seconds() if isinstance(value, timedelta) else float(value)
-
-
 def _process_alive(claimed_by: str, host: str) -> bool:
     """Whether the process named in ``claimed_by`` ("host:pid:...") still runs here."""
     try:
@@ -148,24 +155,139 @@ def _process_alive(claimed_by: str, host: str) -> bool:
 
 class Pacer:
     """Spaces sends below Telegram's limits (overall rate, one message per chat per
-    interval), so 429s are the exception rather than the way the limit is found."""
+    interval), so 429s are the exception rather than the way the limit is found.
+
+    A send takes its turn with ``async with pacer.turn(chat_id, priority):``. Waiting
+    sends are let go one at a time by one dispatcher: the most urgent (highest priority,
+    then first come) of those whose chat may receive again, never inside a pause
+    (:meth:`pause`: a 429's retry_after holds every chat). Spacing is counted from what
+    actually happened, never from planned moments:
+
+    * turns accrue at ``rate`` from the moment the previous send was actually let go, and
+      at most a third of a second's worth are kept: in steady running sends go out one
+      ``gap`` apart; after the event loop stalled, the sends held up go out one by one,
+      at least half a ``gap`` apart, until the stall's lost turns are made up;
+    * at most Telegram's 30 sends fall in any one second, a send counting from the
+      moment Telegram's answer came back (the latest moment it can have arrived there)
+      and while it is under way: whenever a send is let go, every send Telegram may
+      have seen in the second before it was counted, so Telegram never sees more than
+      30 in any second, however late a stall made a send arrive.
+    """
 
     def __init__(self, rate: float, per_chat_interval: float) -> None:
         self.gap = 1.0 / rate
+        self.min_gap = self.gap / 2
+        # Telegram's limit: sends in any window of this many seconds (below 1/s: one)
+        self.per_window, self.window = (TELEGRAM_PER_SECOND, 1.0) if rate >= 1 else (1, self.gap)
         self.per_chat = per_chat_interval
-        self._next = 0.0
-        self._next_chat: dict[int, float] = {}
+        self.paused_until = 0.0
+        self.keep = max(1.0, rate / 3)  # turns kept for after a stall
+        self._turns, self._turns_at = 1.0, None
+        self._done: collections.deque[float] = collections.deque()  # answers' moments
+        self._under_way = 0
+        self._last = float("-inf")
+        self._last_chat: dict[int, float] = {}
+        self._waiting: list[tuple[int, int, int, asyncio.Future]] = []
+        self._order = itertools.count()
+        self._changed = asyncio.Event()
+        self._dispatcher: asyncio.Task | None = None
 
-    async def wait(self, chat_id: int) -> None:
+    @contextlib.asynccontextmanager
+    async def turn(self, chat_id: int, priority: int = 0):
+        """Wait for this send's turn; the body is the send."""
         loop = asyncio.get_running_loop()
-        now = loop.time()
-        at = max(now, self._next, self._next_chat.get(chat_id, 0.0))
-        self._next = at + self.gap
-        self._next_chat[chat_id] = at + self.per_chat
-        if len(self._next_chat) > 10_000:
-            self._next_chat = {c: t for c, t in self._next_chat.items() if t > now}
-        if at > now:
-            await asyncio.sleep(at - now)
+        given = loop.create_future()
+        self._waiting.append((-priority, next(self._order), chat_id, given))
+        self._changed.set()
+        if self._dispatcher is None or self._dispatcher.done():
+            self._dispatcher = loop.create_task(self._dispatch(), name="outbox-pacer")
+        try:
+            await given
+        except asyncio.CancelledError:
+            if given.done() and not given.cancelled():  # let go as we were cancelled
+                self._finished(chat_id)
+            raise
+        try:
+            yield
+        finally:
+            self._finished(chat_id)
+
+    async def wait(self, chat_id: int, priority: int = 0) -> None:
+        """A turn for a send that is over as soon as it begins."""
+        async with self.turn(chat_id, priority):
+            pass
+
+    def _finished(self, chat_id: int) -> None:
+        now = asyncio.get_running_loop().time()
+        self._under_way -= 1
+        self._done.append(now)
+        self._last_chat[chat_id] = max(self._last_chat.get(chat_id, now), now)
+        self._changed.set()
+
+    def pause(self, seconds: float) -> None:
+        """No send for any chat before ``seconds`` from now."""
+        until = asyncio.get_running_loop().time() + seconds
+        self.paused_until = max(self.paused_until, until)
+        self._changed.set()
+
+    def _pick(self, now: float) -> tuple[int | None, float]:
+        """The index of the most urgent send whose chat may receive now, or None and
+        the moment the first chat may."""
+        best, soonest = None, float("inf")
+        for i, (prio, order, chat_id, given) in enumerate(self._waiting):
+            ready = self._last_chat.get(chat_id, float("-inf")) + self.per_chat
+            if ready <= now:
+                if best is None or (prio, order) < self._waiting[best][:2]:
+                    best = i
+            else:
+                soonest = min(soonest, ready)
+        return best, soonest
+
+    def _next_turn(self, now: float) -> float:
+        """The earliest moment the next send may go, whichever chat it is for."""
+        while self._done and self._done[0] <= now - self.window:
+            self._done.popleft()
+        turns = self._turns_now(now)
+        at = max(self._last + self.min_gap, self.paused_until,
+                 now if turns >= 1 else now + (1 - turns) * self.gap)
+        if len(self._done) + self._under_way >= self.per_window:
+            # a full second: wait for its oldest answer to leave it (or, all still
+            # under way, for one to come back)
+            at = max(at, self._done[0] + self.window if self._done else float("inf"))
+        return at
+
+    def _turns_now(self, now: float) -> float:
+        if self._turns_at is None:
+            self._turns_at = now
+        return min(self.keep, self._turns + max(0.0, now - self._turns_at) / self.gap)
+
+    async def _dispatch(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            self._waiting = [w for w in self._waiting if not w[3].done()]
+            if not self._waiting:
+                return
+            now = loop.time()
+            at = self._next_turn(now)
+            if at <= now:
+                best, at = self._pick(now)
+                if best is not None:
+                    _, _, chat_id, given = self._waiting.pop(best)
+                    self._turns, self._turns_at = self._turns_now(now) - 1, now
+                    self._last = self._last_chat[chat_id] = now
+                    self._under_way += 1
+                    if len(self._last_chat) > 10_000:
+                        self._last_chat = {c: t for c, t in self._last_chat.items()
+                                           if t > now - self.per_chat}
+                    given.set_result(None)
+                    continue
+            # sleep until the next turn, or until a send, an answer or a pause changes it
+            self._changed.clear()
+            timeout = None if at == float("inf") else max(0.0, at - now)
+            try:
+                await asyncio.wait_for(self._changed.wait(), timeout=timeout)
+            except TimeoutError:
+                pass
 
 
 class OutboxSender:
@@ -178,6 +300,7 @@ class OutboxSender:
         self.pacer = Pacer(cfg.rate_per_second, cfg.per_chat_interval_seconds)
         self.worker = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
         self._claims = 0
+        self._in_flight = 0  # rows claimed by run() and not yet finished
         self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
         self.sent = 0
@@ -185,8 +308,10 @@ class OutboxSender:
     def wake(self) -> None:
         self._wake.set()
 
-    async def _claim(self) -> list[Outbox]:
-        """Take up to ``batch`` due rows for this sender.
+    async def _claim(self, limit: int | None = None, min_priority: int | None = None
+                     ) -> list[Outbox]:
+        """Take up to ``limit`` (default ``batch``) due rows for this sender, the most
+        urgent first (``min_priority``: only rows of at least that priority).
 
         The candidates are read with ``FOR UPDATE SKIP LOCKED`` (PostgreSQL: another
         sender skips them), then taken with one conditional UPDATE that only matches
@@ -198,15 +323,20 @@ class OutboxSender:
                    (Outbox.status == OutboxStatus.SENDING)
                    & (Outbox.next_attempt_at <= now - STALE_CLAIM))
         earlier = aliased(Outbox)
-        # a chat's messages go out in order: a row waits while an earlier one is unsent
+        # a chat's messages of one priority go out in order: a row waits while an earlier
+        # one of its priority or higher is unsent (a reply overtakes a queued reminder)
         waits = exists().where(earlier.chat_id == Outbox.chat_id, earlier.id < Outbox.id,
+                               earlier.priority >= Outbox.priority,
                                earlier.status.in_([OutboxStatus.PENDING, OutboxStatus.SENDING]))
+        due = [Outbox.chat_id.is_not(None), free, Outbox.next_attempt_at <= now, ~waits]
+        if min_priority is not None:
+            due.append(Outbox.priority >= min_priority)
         async with self.sm() as session, session.begin():
             ids = list((await session.execute(
                 select(Outbox.id)
-                .where(Outbox.chat_id.is_not(None), free, Outbox.next_attempt_at <= now, ~waits)
-                .order_by(Outbox.next_attempt_at, Outbox.id)
-                .limit(self.batch)
+                .where(*due)
+                .order_by(Outbox.priority.desc(), Outbox.next_attempt_at, Outbox.id)
+                .limit(limit or self.batch)
                 .with_for_update(skip_locked=True)
             )).scalars())
             if not ids:
@@ -218,7 +348,7 @@ class OutboxSender:
                 .execution_options(synchronize_session=False))
             rows = list((await session.execute(
                 select(Outbox).where(Outbox.id.in_(ids), Outbox.claimed_by == token)
-                .order_by(Outbox.id))).scalars())
+                .order_by(Outbox.priority.desc(), Outbox.id))).scalars())
         return rows
 
     async def _send(self, row: Outbox, done: _Progress, *, safe: bool = False) -> int:
@@ -235,18 +365,19 @@ class OutboxSender:
             if stored is not None:
                 data = self.sv.store.read(stored)
                 doc = InputFile(data, filename=stored.filename or "berkas")
-                await self.pacer.wait(row.chat_id)
-                if f.get("kind") == "photo":
-                    await self.bot.send_photo(row.chat_id, doc)
-                else:
-                    await self.bot.send_document(row.chat_id, doc)
+                async with self.pacer.turn(row.chat_id, row.priority):
+                    if f.get("kind") == "photo":
+                        await self.bot.send_photo(row.chat_id, doc, **self._no_retry)
+                    else:
+                        await self.bot.send_document(row.chat_id, doc, **self._no_retry)
             done.files = i + 1
         if not safe:
             markup = keyboard(payload.get("buttons"))
             if payload.get("force_reply"):
                 markup = ForceReply(selective=True)
-            await self.pacer.wait(row.chat_id)
-            msg = await self.bot.send_message(row.chat_id, payload["text"], reply_markup=markup)
+            async with self.pacer.turn(row.chat_id, row.priority):
+                msg = await self.bot.send_message(row.chat_id, payload["text"],
+                                                  reply_markup=markup, **self._no_retry)
             return msg.message_id
         pieces, buttons = safe_pieces(payload)
         if not pieces:
@@ -259,9 +390,9 @@ class OutboxSender:
             if i == len(pieces) - 1:
                 markup = (ForceReply(selective=True) if payload.get("force_reply")
                           else keyboard(buttons))
-            await self.pacer.wait(row.chat_id)
-            msg = await self.bot.send_message(row.chat_id, piece, parse_mode=None,
-                                              reply_markup=markup)
+            async with self.pacer.turn(row.chat_id, row.priority):
+                msg = await self.bot.send_message(row.chat_id, piece, parse_mode=None,
+                                                  reply_markup=markup, **self._no_retry)
             message_id = msg.message_id
             done.pieces = i + 1
         return message_id
@@ -272,23 +403,39 @@ class OutboxSender:
             for k, v in values.items():
                 setattr(row, k, v)
 
+    @property
+    def _no_retry(self) -> dict:
+        """Our rate limiter takes no retry of its own for the outbox: a 429 comes back
+        here at once, and the sender pauses every chat and reschedules the row."""
+        if isinstance(getattr(self.bot, "rate_limiter", None), RateLimiter):
+            return {"rate_limit_args": 0}
+        return {}
+
     async def deliver_once(self) -> int:
         """Send what is due now; returns how many rows were handled.
 
         Sends are paced (``Pacer``) and overlap, so network latency does not eat into
         the rate; each row is finished in its own short transaction."""
         rows = await self._claim()
+        await self._send_rows(rows)
+        return len(rows)
+
+    async def _send_rows(self, rows: list[Outbox], on_done=None) -> None:
+        """Deliver claimed rows: chats side by side, each chat's rows in order."""
         by_chat: dict[int, list[Outbox]] = {}
         for row in rows:
             by_chat.setdefault(row.chat_id, []).append(row)
 
         async def chat_in_order(chat_rows: list[Outbox]) -> None:
             for row in chat_rows:
-                await self._deliver(row)
+                try:
+                    await self._deliver(row)
+                finally:
+                    if on_done is not None:
+                        on_done()
 
         if by_chat:
             await asyncio.gather(*(chat_in_order(r) for r in by_chat.values()))
-        return len(rows)
 
     async def _deliver(self, row: Outbox) -> None:
         now = self.sv.clock.now()
@@ -309,8 +456,9 @@ class OutboxSender:
                     await self._refused(row, now, f"{note}; as plain text: {again.message}")
                     return
         except RetryAfter as exc:
-            wait = _retry_seconds(exc)
-            log.info("outbox %s: 429, retry after %ss", row.id, wait)
+            wait = retry_seconds(exc)
+            self.pacer.pause(wait)  # Telegram does not say which limit: every chat waits
+            log.info("outbox %s: 429, every chat waits %ss", row.id, wait)
             await self._finish(row.id, status=OutboxStatus.PENDING,
                                next_attempt_at=now + timedelta(seconds=wait),
                                last_error=f"429 retry_after={wait}")
@@ -391,26 +539,62 @@ class OutboxSender:
                         len(orphans))
         return len(orphans)
 
+    def _row_done(self) -> None:
+        self._in_flight -= 1
+        if self._in_flight == self.batch // 2:  # half the queue gone: claim more
+            self._wake.set()
+
     async def run(self) -> None:
+        """Deliver until stopped. Up to ``batch`` claimed rows wait for their turn at
+        the pacer; more are claimed when half of them are gone, when a commit queued
+        messages (:meth:`wake`) and every ``interval_seconds``. With the queue full, a
+        wake still claims the replies (``REPLY``), which take the next turn."""
         interval = self.sv.config.outbox.interval_seconds
         try:
             await self.release_orphans()
         except Exception:  # never keep the sender from starting
             log.exception("outbox: could not release the claims of stopped processes")
-        while True:
+        passes: set[asyncio.Task] = set()
+
+        async def deliver(rows: list[Outbox]) -> None:
             try:
-                handled = await self.deliver_once()
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # keep delivering; the error is logged once per pass
+                await self._send_rows(rows, self._row_done)
+            except Exception:  # keep delivering; a row left sending is taken again later
                 log.exception("outbox pass failed")
-                handled = 0
-            if handled == 0:
+
+        try:
+            while True:
                 self._wake.clear()
+                room = self.batch - self._in_flight
+                try:
+                    if room > 0:
+                        rows = await self._claim(room)
+                    else:
+                        rows = await self._claim(self.batch, min_priority=REPLY)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:  # keep delivering; the error is logged once per pass
+                    log.exception("outbox claim failed")
+                    rows = []
+                if rows:
+                    self._in_flight += len(rows)
+                    task = asyncio.create_task(deliver(rows), name="outbox-pass")
+                    passes.add(task)
+                    task.add_done_callback(passes.discard)
+                if rows and len(rows) < max(room, 1):
+                    pass  # all that is due is claimed: wait for a wake
+                elif rows:
+                    continue  # there may be more: claim again once there is room
                 try:
                     await asyncio.wait_for(self._wake.wait(), timeout=interval)
                 except asyncio.TimeoutError:
                     pass
+        finally:
+            for task in passes:
+                task.cancel()
+            if passes:
+                await asyncio.gather(*passes, return_exceptions=True)
+            self._in_flight = 0
 
     def start(self) -> asyncio.Task:
         self._task = asyncio.create_task(self.run(), name="outbox-sender")

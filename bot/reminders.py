@@ -79,7 +79,7 @@ from sqlalchemy import and_, exists, func, insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import callbacks
-from bot.outbox import enqueue, make_payload
+from bot.outbox import BULK, enqueue, make_payload
 from bot.services import Services
 from bot.texts import Raw, duration_text, period_label, role_title, t
 from bot.workcal import format_wib
@@ -507,7 +507,7 @@ async def _record(session: AsyncSession, services: Services, plan: _Plan,
                 messages.append(dict(
                     person_id=person.id, chat_id=person.telegram_user_id, kind=kind,
                     payload=make_payload(text_of(worst), buttons()),
-                    created_at=now, next_attempt_at=now))
+                    created_at=now, next_attempt_at=now, priority=BULK))
             for p in group:
                 records.append((dict(step_run_id=row.id, kind=p.kind, level=p.level,
                                      due_at=p.at, sent_at=now,
@@ -702,7 +702,7 @@ async def daily_digest(session: AsyncSession, services: Services) -> int:
         lines.append(t("r.digest_summary", late=late_count, total=total))
         text = "\n".join(lines)
         for person in people:
-            await enqueue(session, person, kind, text, None, at=now)
+            await enqueue(session, person, kind, text, None, at=now, priority=BULK)
             sent += 1
     await session.flush()
     return sent
@@ -755,7 +755,8 @@ async def quarterly_prompt(session: AsyncSession, services: Services) -> int:
             code = 1 if kind == CycleKind.QUARTERLY else 2
             await enqueue(session, head, key, t("r.prompt", period=period),
                           [[(t("r.b_start", period=period),
-                             callbacks.encode("start", code, year, quarter))]], at=now)
+                             callbacks.encode("start", code, year, quarter))]], at=now,
+                          priority=BULK)
             sent += 1
     await session.flush()
     return sent

@@ -3,7 +3,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, ForeignKey, Index, JSON, String, Text, UniqueConstraint
+from sqlalchemy import (
+    BigInteger, ForeignKey, Index, JSON, SmallInteger, String, Text, UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, enum_column, utcnow
@@ -65,6 +67,8 @@ class Outbox(Base):
     # why Telegram refused the row in every form (status failed); the admin was told
     failed_reason: Mapped[str] = mapped_column(Text, default="", server_default="")
     claimed_by: Mapped[str] = mapped_column(String(64), default="")
+    # higher goes first: a reply to what a person just did (1) before bulk reminders (0)
+    priority: Mapped[int] = mapped_column(SmallInteger, default=1, server_default="1")
 
 
 class Reminder(Base):

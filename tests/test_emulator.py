@@ -452,6 +452,38 @@ async def test_drop_slow_and_fault_429_penalty(emu, bot, sari):
     assert emu.stats.unhonoured_429s == 1 and emu.stats.faults_injected["429"] == 1
 
 
+async def test_latency_delays_each_call_and_each_update_by_the_round_trip(emu, bot, sari):
+    """Lower bounds only (a sleep never ends early): a call takes effect half a round
+    trip after it was sent and is answered a whole one after; an update reaches the bot
+    half a round trip after it was queued."""
+    emu.latency = 0.4
+    loop = asyncio.get_running_loop()
+    first = await bot.get_updates(timeout=0)  # the fixture's /start
+    before = loop.time()
+    seen_at: list[float] = []
+    sending = asyncio.create_task(bot.send_message(sari.chat_id, "Rapat <b>&amp;</b> 🙂",
+                                                    parse_mode="HTML"))
+    await sari.wait_for(lambda m: seen_at.append(loop.time()) is None, timeout=5)
+    sent = await sending
+    answered = loop.time()
+    assert sent.text == "Rapat & 🙂"
+    assert seen_at[0] - before >= 0.2 - 0.01
+    assert answered - before >= 0.4 - 0.01
+
+    polling = asyncio.create_task(bot.get_updates(offset=first[-1].update_id + 1,
+                                                  timeout=5))
+    await asyncio.sleep(0.3)  # the poll is waiting at the server
+    queued = loop.time()
+    await sari.send_text("Bu Ani \"Kasubag\" <hadir>")
+    updates = await polling
+    assert [u.message.text for u in updates] == ['Bu Ani "Kasubag" <hadir>']
+    assert loop.time() - queued >= 0.2 - 0.01
+
+    emu.latency = 0.0
+    await bot.send_message(sari.chat_id, "tanpa jeda")
+    assert emu.stats.sent_messages == 2
+
+
 # -- a PTB Application end to end ------------------------------------------------------
 async def test_application_answers_start_and_button(emu):
     async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 import os
 from collections import Counter
+from datetime import timedelta
+
+import pytest
 
 from sqlalchemy import select
 from telegram.ext import ExtBot
@@ -376,3 +379,144 @@ async def test_after_a_refused_card_tugas_gives_the_person_the_working_buttons(
     ask = await sek.wait_for(after=q, text_contains="catatan disposisi")
     sent = await sek.reply_to(ask, "Mohon dikoordinasikan dengan semua bidang")
     await sek.wait_for(after=sent, text_contains="diteruskan")
+
+
+# ------------------------------------------------------------------ priority and 429s
+class RecordingBot:
+    """A bot that records each send (its moment on the loop's clock, chat, text) and
+    answers the first ``refuse`` sends with 429 retry_after ``retry``."""
+
+    def __init__(self, refuse: int = 0, retry: int = 1) -> None:
+        self.sends: list[tuple[float, int, str]] = []
+        self.refused: list[tuple[float, int, str]] = []
+        self.refuse, self.retry = refuse, retry
+
+    async def send_message(self, chat_id, text, **_kw):
+        from types import SimpleNamespace
+
+        from telegram.error import RetryAfter
+
+        now = asyncio.get_running_loop().time()
+        if len(self.refused) < self.refuse:
+            self.refused.append((now, chat_id, text))
+            raise RetryAfter(self.retry)
+        self.sends.append((now, chat_id, text))
+        return SimpleNamespace(message_id=len(self.sends))
+
+
+async def _staff(s, n: int, first_uid: int):
+    office = Office(name="Dinas Tenaga Kerja & Perindustrian <Lampung Barat>", regency="Kab")
+    s.add(office)
+    await s.flush()
+    people = []
+    for i in range(n):
+        p = Person(office_id=office.id, name=f"{LONG_NAME[:60]} {i}", role=Role.STAF,
+                   telegram_user_id=first_uid + i)
+        s.add(p)
+        people.append(p)
+    await s.flush()
+    return people
+
+
+async def test_replies_go_before_bulk_reminders_and_keep_their_own_order(
+        sessionmaker, services, clock):
+    from bot.outbox import BULK, REPLY
+
+    services.config.outbox.rate_per_second = 30
+    services.config.outbox.per_chat_interval_seconds = 0.01
+    async with sessionmaker() as s, s.begin():
+        people = await _staff(s, 6, 910_000)
+        for p in people:  # the reminder fan-out, queued first
+            await enqueue(s, p, "reminder:due", f"Pengingat untuk {p.name}: Rp 1.250.000.000.000",
+                          at=clock.now(), priority=BULK)
+        asker, other = people[0], people[5]
+        await enqueue(s, asker, "reply", f"Tersimpan 1 untuk {asker.name}", at=clock.now())
+        await enqueue(s, other, "reply", f"Tersimpan untuk {other.name}", at=clock.now(),
+                      priority=REPLY)
+        await enqueue(s, asker, "reply", f"Tersimpan 2 untuk {asker.name}", at=clock.now())
+    bot = RecordingBot()
+    sender = OutboxSender(bot, sessionmaker, services)
+    await _deliver_all(sender)
+    texts = [text for _, _, text in bot.sends]
+    assert len(texts) == 9
+    # the replies queued after the whole fan-out go first (the asker's before the
+    # reminder queued earlier to them); a reply never overtakes an earlier reply
+    assert set(texts[:2]) == {f"Tersimpan 1 untuk {asker.name}", f"Tersimpan untuk {other.name}"}
+    assert texts.index(f"Tersimpan 1 untuk {asker.name}") < texts.index(
+        f"Tersimpan 2 untuk {asker.name}")
+    assert all(t.startswith("Pengingat") for t in texts[2:] if "Tersimpan 2" not in t)
+    reminders = [t for t in texts if t.startswith("Pengingat")]
+    assert sorted(reminders) == sorted(f"Pengingat untuk {p.name}: Rp 1.250.000.000.000"
+                                       for p in people)
+    async with sessionmaker() as s:
+        rows = (await s.execute(select(Outbox))).scalars().all()
+    assert {r.priority for r in rows if r.kind == "reply"} == {REPLY}
+    assert {r.priority for r in rows if r.kind != "reply"} == {BULK}
+    assert all(r.status == OutboxStatus.SENT for r in rows)
+
+
+async def test_pacer_lets_the_most_urgent_waiting_send_go_first():
+    from bot.outbox_sender import Pacer
+
+    pacer = Pacer(rate=1000, per_chat_interval=0.0)
+    order: list[str] = []
+
+    async def send(name: str, chat: int, priority: int) -> None:
+        await pacer.wait(chat, priority)
+        order.append(name)
+
+    pacer.pause(0.2)  # everything below is waiting when the pause ends
+    tasks = [asyncio.create_task(send(f"pengingat {i}", i, 0)) for i in range(5)]
+    tasks.append(asyncio.create_task(send("balasan", 99, 1)))
+    await asyncio.gather(*tasks)
+    assert order == ["balasan"] + [f"pengingat {i}" for i in range(5)]
+
+
+async def test_a_429_pauses_every_chat_for_its_retry_after(sessionmaker, services, clock):
+    services.config.outbox.rate_per_second = 30
+    services.config.outbox.per_chat_interval_seconds = 0.01
+    async with sessionmaker() as s, s.begin():
+        people = await _staff(s, 5, 920_000)
+        for p in people:
+            await enqueue(s, p, "reminder:due", f"Pengingat untuk {p.name} 🙂", at=clock.now())
+    bot = RecordingBot(refuse=1, retry=1)
+    sender = OutboxSender(bot, sessionmaker, services)
+    await sender.deliver_once()
+    (refused_at, refused_chat, _), = bot.refused
+    # Telegram does not say which limit a 429 is for: no chat got anything inside it
+    assert len(bot.sends) == 4 and refused_chat not in {c for _, c, _ in bot.sends}
+    assert all(at >= refused_at + 1 for at, _, _ in bot.sends)
+    async with sessionmaker() as s:
+        row = (await s.execute(select(Outbox).where(Outbox.chat_id == refused_chat))).scalar_one()
+    assert row.status == OutboxStatus.PENDING and row.last_error == "429 retry_after=1.0"
+    assert row.next_attempt_at >= clock.now() + timedelta(seconds=1)
+    clock.advance(seconds=1)
+    await _deliver_all(sender)
+    assert len(bot.sends) == 5 and bot.sends[-1][1] == refused_chat
+
+
+async def test_the_rate_limiter_pauses_every_request_on_a_429():
+    from telegram.error import RetryAfter
+
+    from bot.ratelimit import RateLimiter
+
+    limiter = RateLimiter(max_retries=3)
+    loop = asyncio.get_running_loop()
+    calls: list[tuple[float, int]] = []
+
+    async def call(chat_id: int, refuse: bool):
+        calls.append((loop.time(), chat_id))
+        if refuse and len(calls) == 1:
+            raise RetryAfter(1)
+        return True
+
+    async def request(chat_id: int, refuse: bool = False, retries: int | None = None):
+        return await limiter.process_request(call, (chat_id, refuse), {}, "sendMessage",
+                                             {"chat_id": chat_id}, retries)
+
+    with pytest.raises(RetryAfter):  # rate_limit_args=0: the caller takes the 429 itself
+        await request(930_001, refuse=True, retries=0)
+    refused_at = calls[0][0]
+    assert await request(930_002) and await request(930_003)  # other chats wait it out
+    assert all(at >= refused_at + 1 for at, _ in calls[1:])
+    assert await limiter.process_request(call, (0, False), {}, "getMe", {}, None)
