@@ -101,7 +101,7 @@ def builders(sizes: list[int]) -> None:
 
 # ------------------------------------------------------------------ the real path
 def _load_example_data_helper():
-    """``add_cycle_indicators`` of this tree's ``bot/example_data.py``, whatever code the
+    """``add_cycle_indicators`` of this tree's ``bot/devtools/example_data.py``, whatever code the
     child runs (the baseline's tree may not have it; it only needs ``models``)."""
     import importlib.util
 
@@ -125,14 +125,14 @@ async def _real(n: int, label: str) -> dict:
 
     from sqlalchemy import event, func, select
 
-    from bot.clock import ManualClock
+    from bot.core.clock import ManualClock
     from bot.config import Config
-    from bot.documents import document_data
-    from bot.example_data import example_office
-    from bot.harness import Harness
-    from bot.office_data import apply_office
-    from bot.services import build_services
-    from bot.workflow import Workflow
+    from bot.core.documents import document_data
+    from bot.devtools.example_data import example_office
+    from bot.devtools.harness import Harness
+    from bot.core.office_data import apply_office
+    from bot.core.services import build_services
+    from bot.core.workflow import Workflow
     from models import Base, Cycle, CycleIndicator
     from models.enums import Role
     from models.session import make_engine, make_sessionmaker

@@ -5,7 +5,7 @@ enforces Telegram's limits (30 messages/s overall, 1/s per chat).
                                  [--replies 20] [--database-url postgresql://...]
 
 The sender runs as in the bot (its own task, woken after a commit that queued a
-message), through PTB's ``AIORateLimiter`` as ``bot/app.py`` builds it. Prints the
+message), through PTB's ``AIORateLimiter`` as ``bot/telegram/app.py`` builds it. Prints the
 achieved rate as a share of 30/s, the 429s the emulator issued and how many of them were
 not honoured (a request inside the retry_after it was given).
 
@@ -30,11 +30,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import fresh_database  # noqa: E402
-from bot import outbox as outbox_module  # noqa: E402
-from bot.emulator import BotApiEmulator  # noqa: E402
-from bot.harness import TEST_TOKEN  # noqa: E402
-from bot.outbox import enqueue  # noqa: E402
-from bot.outbox_sender import OutboxSender  # noqa: E402
+from bot.core import outbox as outbox_module  # noqa: E402
+from bot.devtools.emulator import BotApiEmulator  # noqa: E402
+from bot.devtools.harness import TEST_TOKEN  # noqa: E402
+from bot.core.outbox import enqueue  # noqa: E402
+from bot.telegram.outbox_sender import OutboxSender  # noqa: E402
 from models import Office, Person  # noqa: E402
 from models.enums import Role  # noqa: E402
 
@@ -47,8 +47,8 @@ def _priority(value) -> dict:
 
 
 def _rate_limiter():
-    """The rate limiter the bot's Application uses (bot/app.py)."""
-    import bot.app as app_module
+    """The rate limiter the bot's Application uses (bot/telegram/app.py)."""
+    import bot.telegram.app as app_module
 
     factory = getattr(app_module, "rate_limiter", None)
     if factory is not None:

@@ -19,9 +19,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bot.emulator import EmulatorThread  # noqa: E402
-from bot.example_data import example_office  # noqa: E402
-from bot.office_data import apply_office  # noqa: E402
+from bot.devtools.emulator import EmulatorThread  # noqa: E402
+from bot.devtools.example_data import example_office  # noqa: E402
+from bot.core.office_data import apply_office  # noqa: E402
 from models import Person  # noqa: E402
 from models.enums import Role  # noqa: E402
 from models.migrate import upgrade  # noqa: E402

@@ -5,7 +5,7 @@ Writes a set-up workbook with the example office's bidang and people and N indic
 (120-character names with ``<``, ``&``, quotes and emoji; five targets each, 13-digit
 rupiah for some), then times, each into its own fresh SQLite database:
 
-* ``import``: :func:`bot.office_setup.import_setup` as the CLI runs it (read in read-only
+* ``import``: :func:`bot.core.office_setup.import_setup` as the CLI runs it (read in read-only
   mode in a worker thread, applied in bulk: one executemany per table, one audit row);
 * ``baseline``: the same workbook read, then written the way it was before this change
   (one flush per indicator and one query for its targets; ``_old_apply_office`` below
@@ -34,8 +34,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from sqlalchemy import func, select  # noqa: E402
 
 from bench.common import fresh_database  # noqa: E402
-from bot.example_data import example_office  # noqa: E402
-from bot.office_data import IndicatorSpec, OfficeSpec, TargetSpec  # noqa: E402
+from bot.devtools.example_data import example_office  # noqa: E402
+from bot.core.office_data import IndicatorSpec, OfficeSpec, TargetSpec  # noqa: E402
 from models import Indicator, Office, Person, Target, Unit  # noqa: E402
 from models.enums import Polarity, ValueType  # noqa: E402
 
@@ -125,7 +125,7 @@ async def _counts(sm) -> tuple[int, int]:
 
 
 async def run(n: int, baseline: bool) -> None:
-    from bot.office_setup import import_setup
+    from bot.core.office_setup import import_setup
     from reports.setup_workbook import read_setup, write_template
 
     folder = Path(tempfile.mkdtemp(prefix="sopbot-bench-setup-"))

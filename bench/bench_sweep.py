@@ -32,12 +32,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from sqlalchemy import func, insert, select, text  # noqa: E402
 
 import models  # noqa: E402
-from bot.clock import ManualClock  # noqa: E402
+from bot.core.clock import ManualClock  # noqa: E402
 from bot.config import Config  # noqa: E402
-from bot.example_data import example_office  # noqa: E402
-from bot.office_data import apply_office  # noqa: E402
-from bot.reminders import sweep  # noqa: E402
-from bot.services import build_services  # noqa: E402
+from bot.devtools.example_data import example_office  # noqa: E402
+from bot.core.office_data import apply_office  # noqa: E402
+from bot.core.reminders import sweep  # noqa: E402
+from bot.core.services import build_services  # noqa: E402
 from models import Cycle, Outbox, Person, Reminder, StepRun  # noqa: E402
 from models.enums import CycleKind, CycleStatus, Role, StepStatus  # noqa: E402
 from models.session import is_sqlite, make_engine, make_sessionmaker  # noqa: E402

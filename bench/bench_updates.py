@@ -10,7 +10,7 @@ the same emulator, in the same run. Two modes:
 message or button press, as people on phones do; every Bot API call and every
 ``getUpdates`` answer crosses an emulated network round trip (``--latency``, the
 emulator's ``latency``: half on the way in, half on the way back); both bots use the
-rate limiter of ``bot/app.py`` (as in production). Printed per bot: "time the bot adds",
+rate limiter of ``bot/telegram/app.py`` (as in production). Printed per bot: "time the bot adds",
 the moment the reply became visible in the person's chat minus the moment the person
 sent the message, minus one round trip (the update's way to the bot and the reply's
 way back: what any bot pays).
@@ -37,12 +37,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from sqlalchemy import select  # noqa: E402
 
 from bench.common import fresh_database  # noqa: E402
-from bot.clock import ManualClock  # noqa: E402
-from bot.emulator import BotApiEmulator  # noqa: E402
-from bot.harness import TEST_TOKEN, Harness  # noqa: E402
-from bot.office_data import IndicatorSpec, OfficeSpec, PersonSpec, TargetSpec, UnitSpec, apply_office  # noqa: E402,E501
-from bot.services import build_services  # noqa: E402
-from bot.workflow import Workflow  # noqa: E402
+from bot.core.clock import ManualClock  # noqa: E402
+from bot.devtools.emulator import BotApiEmulator  # noqa: E402
+from bot.devtools.harness import TEST_TOKEN, Harness  # noqa: E402
+from bot.core.office_data import IndicatorSpec, OfficeSpec, PersonSpec, TargetSpec, UnitSpec, apply_office  # noqa: E402,E501
+from bot.core.services import build_services  # noqa: E402
+from bot.core.workflow import Workflow  # noqa: E402
 from models import Person  # noqa: E402
 from models.enums import CycleKind, Role  # noqa: E402
 
@@ -65,8 +65,8 @@ def office(units: int, indicators: int) -> OfficeSpec:
 
 
 def _rate_limiter():
-    """The rate limiter the bot's Application uses (bot/app.py)."""
-    import bot.app as app_module
+    """The rate limiter the bot's Application uses (bot/telegram/app.py)."""
+    import bot.telegram.app as app_module
 
     factory = getattr(app_module, "rate_limiter", None)
     if factory is not None:
@@ -287,7 +287,7 @@ if __name__ == "__main__":
     if a.indicators is None:
         a.indicators = 8 if a.mode == "realistic" else 20
     if a.max_concurrent:
-        import bot.intake
+        import bot.telegram.intake
 
         bot.intake.MAX_CONCURRENT = a.max_concurrent
     asyncio.run(main(a))

@@ -5,9 +5,9 @@ import tempfile
 from pathlib import Path
 
 import models
-from bot.clock import SystemClock
+from bot.core.clock import SystemClock
 from bot.config import Config
-from bot.services import build_services
+from bot.core.services import build_services
 from models.session import make_engine, make_sessionmaker
 
 

@@ -2,7 +2,7 @@
 
     python bench/dead_buttons.py [--out FOLDER] [--list]
 
-Plays the demo cycle (``bot/demo.py`` with ``bot/scenario.py``, as ``sopbot demo`` does:
+Plays the demo cycle (``bot/devtools/demo.py`` with ``bot/devtools/scenario.py``, as ``sopbot demo`` does:
 the example office, the emulator, the bot, simulated people), then looks at every
 person's chat in the emulator and presses every inline button that is still visible
 (messages not deleted, callback buttons; URL buttons are not counted). A press is
@@ -41,8 +41,8 @@ async def _answer(user, qid: str, h, tries: int = 500):
 
 
 async def measure(out: Path, *, show: bool = False) -> dict:
-    from bot.demo import Demo, Progress
-    from bot.emulator import ButtonNotFound, SimGroup
+    from bot.devtools.demo import Demo, Progress
+    from bot.devtools.emulator import ButtonNotFound, SimGroup
 
     demo = Demo(out, quiet=True)
     demo.prepare()

@@ -136,7 +136,7 @@ def cmd_db_upgrade(cfg: Config, _args) -> int:
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
     upgrade(cfg.database_url)
-    from bot.storage import FileStore
+    from bot.core.storage import FileStore
 
     FileStore(cfg.storage_dir).make_private()  # files stored by an older version: 0600
     print("Basis data sudah pada versi terbaru.")
@@ -146,7 +146,7 @@ def cmd_db_upgrade(cfg: Config, _args) -> int:
 def cmd_setup_template(cfg: Config, args) -> int:
     from datetime import date
 
-    from bot.example_data import example_office
+    from bot.devtools.example_data import example_office
     from reports.setup_workbook import write_template
 
     from bot.config import MEASUREMENT_REPORT
@@ -161,9 +161,9 @@ def cmd_setup_template(cfg: Config, args) -> int:
 
 
 def cmd_setup_import(cfg: Config, args) -> int:
-    from bot.clock import SystemClock
-    from bot.office_setup import import_setup
-    from bot.uploads import too_large_text
+    from bot.core.clock import SystemClock
+    from bot.core.office_setup import import_setup
+    from bot.core.uploads import too_large_text
     from reports.setup_workbook import SetupWorkbookError
     from reports.xlsx_limits import XlsxTooLarge
 
@@ -226,8 +226,8 @@ def bot_username(cfg: Config) -> str:
 def cmd_people_invite(cfg: Config, args) -> int:
     from sqlalchemy import select
 
-    from bot.clock import SystemClock
-    from bot.onboarding import create_invitation, deep_link
+    from bot.core.clock import SystemClock
+    from bot.core.onboarding import create_invitation, deep_link
     from models import Person
     from models.enums import Role
 
@@ -291,9 +291,9 @@ def _admin(cfg: Config, fn) -> int:
     import html
     import re
 
-    from bot.administration import Administration
-    from bot.services import build_services
-    from bot.workflow import WorkflowError
+    from bot.core.administration import Administration
+    from bot.core.services import build_services
+    from bot.core.workflow import WorkflowError
 
     services = build_services(cfg)
 
@@ -358,7 +358,7 @@ def cmd_people_deactivate(cfg: Config, args) -> int:
 
 
 def cmd_people_appoint(cfg: Config, args) -> int:
-    from bot.administration import parse_range, range_text
+    from bot.core.administration import parse_range, range_text
     from models import ActingKind
     from models.enums import Role
 
@@ -367,7 +367,7 @@ def cmd_people_appoint(cfg: Config, args) -> int:
             appt = await adm.cancel_appointment(None, args.cancel)
             return [f"Penunjukan {appt.id} dibatalkan."]
         if not (args.role and args.acting_nip and args.date_from):
-            from bot.workflow import InvalidInput
+            from bot.core.workflow import InvalidInput
 
             raise InvalidInput("Isi --role, --acting-nip dan --from (dan --to), "
                                "atau --cancel ID.")
@@ -387,7 +387,7 @@ def cmd_people_appoint(cfg: Config, args) -> int:
 
 
 def cmd_audit_verify(cfg: Config, args) -> int:
-    from bot.audit import HASH_RE, KEY_ENV, audit_key, verify
+    from bot.core.audit import HASH_RE, KEY_ENV, audit_key, verify
 
     expect = getattr(args, "expect_head", None)
     if expect is not None and not HASH_RE.match(expect.strip().lower()):
@@ -422,7 +422,7 @@ def cmd_audit_verify(cfg: Config, args) -> int:
 
 def audit_key_refusal(cfg: Config) -> str | None:
     """Why `sopbot run` must not start: a keyed audit trail and no (or another) key."""
-    from bot.audit import audit_key, key_problem
+    from bot.core.audit import audit_key, key_problem
     from models import AuditHead
 
     async def go(sm) -> str | None:
@@ -433,7 +433,7 @@ def audit_key_refusal(cfg: Config) -> str | None:
 
 
 def cmd_agenda_export(cfg: Config, args) -> int:
-    from bot.archive import export_agenda
+    from bot.core.archive import export_agenda
 
     cmd_db_upgrade_quiet(cfg)
 
@@ -447,8 +447,8 @@ def cmd_agenda_export(cfg: Config, args) -> int:
 
 
 def cmd_archive(cfg: Config, args) -> int:
-    from bot.archive import build_archive
-    from bot.services import build_services
+    from bot.core.archive import build_archive
+    from bot.core.services import build_services
 
     svc = build_services(cfg)
     store = svc.store
@@ -492,8 +492,8 @@ def cmd_verify_file(cfg: Config, path: Path) -> int:
     signature against the configured trust roots; exit 0 only when both hold."""
     import hashlib
 
-    from bot.documents import find_by_pdf_sha256
-    from bot.signing import check_pdf, trust_roots
+    from bot.core.documents import find_by_pdf_sha256
+    from bot.core.signing import check_pdf, trust_roots
 
     try:
         data = path.read_bytes()
@@ -534,8 +534,8 @@ def cmd_verify_file(cfg: Config, path: Path) -> int:
 
 
 def cmd_verify(cfg: Config, args) -> int:
-    from bot.archive import wib_text
-    from bot.documents import verify_code
+    from bot.core.archive import wib_text
+    from bot.core.documents import verify_code
 
     target = Path(args.code)
     if target.suffix.lower() == ".pdf" or target.is_file():
@@ -543,8 +543,8 @@ def cmd_verify(cfg: Config, args) -> int:
     cmd_db_upgrade_quiet(cfg)
 
     async def go(sm) -> int:
-        from bot.signing import trust_roots
-        from bot.storage import FileStore
+        from bot.core.signing import trust_roots
+        from bot.core.storage import FileStore
 
         store = FileStore(cfg.storage_dir, cfg.storage.max_evidence_mb * 1024 * 1024)
         async with sm() as session:
@@ -574,8 +574,8 @@ def cmd_verify(cfg: Config, args) -> int:
 
 
 def cmd_run(cfg: Config, args) -> int:
-    from bot.app import build_application
-    from bot.services import build_services
+    from bot.telegram.app import build_application
+    from bot.core.services import build_services
     from models.session import make_engine, make_sessionmaker
 
     if not cfg.telegram.token:
@@ -596,7 +596,7 @@ def cmd_run(cfg: Config, args) -> int:
                             base_file_url=cfg.telegram.file_base_url)
     log.info("bot berjalan (%s) dengan basis data %s", cfg.telegram.mode,
              cfg.database_url.split("@")[-1])
-    try:  # updates go through the inbox (bot/intake.py): polling, or a webhook with a secret
+    try:  # updates go through the inbox (bot/telegram/intake.py): polling, or a webhook with a secret
         asyncio.run(_run_then_dispose(app, cfg, engine))
     except KeyboardInterrupt:
         pass
@@ -604,7 +604,7 @@ def cmd_run(cfg: Config, args) -> int:
 
 
 async def _run_then_dispose(app, cfg: Config, engine) -> None:
-    from bot.intake import run_bot
+    from bot.telegram.intake import run_bot
 
     try:
         await run_bot(app, cfg.telegram)
@@ -613,7 +613,7 @@ async def _run_then_dispose(app, cfg: Config, engine) -> None:
 
 
 def cmd_demo(cfg: Config, args) -> int:
-    from bot.demo import run_demo
+    from bot.devtools.demo import run_demo
 
     logging.getLogger().setLevel(logging.WARNING if not args.verbose else logging.DEBUG)
     try:
@@ -624,13 +624,13 @@ def cmd_demo(cfg: Config, args) -> int:
 
 
 def cmd_emulator(cfg: Config, args) -> int:
-    from bot.emulator import main as emulator_main
+    from bot.devtools.emulator import main as emulator_main
 
     return emulator_main(["--port", str(args.port)]) or 0
 
 
 def cmd_backup(cfg: Config, args) -> int:
-    from bot.backup import BackupError, backup
+    from bot.core.backup import BackupError, backup
 
     try:
         result = backup(cfg, args.out)

@@ -12,7 +12,7 @@ which is never less than what Telegram counts), and:
   ``TEXT_BUDGET``, with "‹ Sebelumnya" / "Berikutnya ›" buttons carrying the page
   number in their callback data (cards a person pages through);
 * :func:`split` cuts a long text into several messages at line ends (notifications,
-  where paging makes no sense; ``bot.outbox.enqueue`` does it for every queued text);
+  where paging makes no sense; ``bot.core.outbox.enqueue`` does it for every queued text);
 * :func:`label` makes a button label: plain text (buttons are not HTML), one line,
   shortened to ``LABEL_LIMIT`` characters.
 """

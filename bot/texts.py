@@ -205,7 +205,7 @@ TEXTS: dict[str, str] = {
     "b.open_task": "Buka tugas",
     "b.view_unit": "Lihat data",
     "b.return_unit": "Kembalikan",
-    # reminders, escalation, digest and the quarterly prompt (bot/reminders.py)
+    # reminders, escalation, digest and the quarterly prompt (bot/core/reminders.py)
     "r.share": (
         "<b>Pengingat tugas</b>: {percent} waktu langkah {step} telah berlalu.\n"
         "{activity}\n{where}\n"
@@ -448,7 +448,7 @@ TEXTS.update({
     "c.processed": "✅ Pengolahan data selesai. Langkah {step} ({activity}) dimulai; batas waktu {due}.",
 })
 
-# the outbox sender (bot/outbox_sender.py): a message Telegram refused
+# the outbox sender (bot/telegram/outbox_sender.py): a message Telegram refused
 TEXTS.update({
     # appended (as plain text) to a message re-sent without the buttons Telegram refused
     "x.buttons_dropped": "(Tombol pesan ini tidak dapat ditampilkan. Ketik /tugas untuk membuka tugas Anda.)",
@@ -772,7 +772,7 @@ TEXTS["h.kadis"] += " (juga menunjuk Plh./Plt. lewat /pegawai)"
 TEXTS["h.kasubag"] += "\n/alihkan - alihkan tugas pengisian data (langkah 4) kepada pegawai lain"
 
 
-# signing authority (bot/authority.py): who may hold a step, checked at every move and action
+# signing authority (bot/core/authority.py): who may hold a step, checked at every move and action
 TEXTS.update({
     "au.who_collect": "{title} atau staf bidang itu",
     "au.who_staf_sekretariat": "staf Sekretariat",
@@ -829,7 +829,7 @@ TEXTS.update({
     "sig.broken": "❌ Tanda tangan elektronik (PAdES): <b>TIDAK sah</b> ({detail}).",
     "sig.none": "PDF final ini <b>tidak</b> memuat tanda tangan elektronik.",
     "sig.unchecked": "Tanda tangan elektronik: {signature}",
-    # the TTE gateway in the chat: the signer's passphrase (bot/secret_input.py)
+    # the TTE gateway in the chat: the signer's passphrase (bot/core/secret_input.py)
     "tte.ask": (
         "🔐 <b>Tanda tangan elektronik (TTE)</b> dokumen versi {version}.\n"
         "Kirim <b>passphrase TTE</b> Anda sebagai balasan pesan ini. Pesan itu langsung "

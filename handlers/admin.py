@@ -3,7 +3,7 @@ reason chosen with buttons); for the admin and the Kadis, appointing a Plh./Plt.
 short guided conversation (its state lives in the ``conversation`` table) and cancelling
 one. /alihkan: the Kasubag, Sekretaris or Kadis gives an open step to another person.
 
-Wiring only: every decision is in ``bot.administration``, which checks again who asks.
+Wiring only: every decision is in ``bot.core.administration``, which checks again who asks.
 """
 from __future__ import annotations
 
@@ -15,13 +15,13 @@ from telegram import Update
 from telegram.ext import CallbackQueryHandler, CommandHandler
 
 from bot import callbacks, render
-from bot.administration import (
+from bot.core.administration import (
     APPOINT_ROLES, HOLDER_ROLES, PEOPLE_ROLES, REASSIGN_ANY, REASSIGN_COLLECT, ROSTER_ROLES,
     Administration, parse_range, range_text,
 )
 from bot.texts import Raw, role_title, t
-from bot.workcal import to_wib
-from bot.workflow import StaleAction, WorkflowError
+from bot.core.workcal import to_wib
+from bot.core.workflow import StaleAction, WorkflowError
 from handlers.common import (
     Context, action, clear_conversation, get_conversation, reply, services,
     set_conversation, text_route, transaction,
@@ -271,7 +271,7 @@ async def pick_kind(update: Update, context: Context, person: Person, cb) -> Non
                                dict(conv.data, kind=kind.value))
         today = to_wib(wf.now).date()
         example = f"{today:%d-%m-%Y} s.d. {today + timedelta(days=2):%d-%m-%Y}"
-    from bot.workcal import office_zone
+    from bot.core.workcal import office_zone
     from reports.numbers import zone_label
 
     zone = zone_label(services(context).clock.now().astimezone(office_zone()))

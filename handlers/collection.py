@@ -13,10 +13,10 @@ from telegram.error import TelegramError
 from telegram.ext import CallbackQueryHandler
 
 from bot import callbacks, render
-from bot.entry_rules import analysis_of_sub
+from bot.core.entry_rules import analysis_of_sub
 from bot.texts import Raw, period_label, t
-from bot.workcal import format_wib
-from bot.workflow import NotAllowed, StaleAction, Workflow, WorkflowError
+from bot.core.workcal import format_wib
+from bot.core.workflow import NotAllowed, StaleAction, Workflow, WorkflowError
 from handlers.common import (
     Context, action, clear_conversation, drop_buttons, get_conversation, reply,
     set_conversation, text_route, transaction, typed_reason, typed_text,

@@ -21,10 +21,10 @@ from telegram.error import BadRequest, NetworkError
 from telegram.ext import ContextTypes
 
 from bot import callbacks, render
-from bot.outbox_sender import keyboard
-from bot.services import Services
+from bot.telegram.outbox_sender import keyboard
+from bot.core.services import Services
 from bot.texts import t
-from bot.workflow import WorkflowError, Workflow
+from bot.core.workflow import WorkflowError, Workflow
 from models import Conversation, Person
 from models.enums import Role
 
@@ -200,7 +200,7 @@ def action(*roles: Role, callback: bool = False):
 
 async def _acting_in(context: Context, person: Person, roles) -> bool:
     """A Plh./Plt. may use the commands and buttons of the role they act for."""
-    from bot.administration import acting_roles
+    from bot.core.administration import acting_roles
 
     async with sessionmaker(context)() as session:
         acting = await acting_roles(session, person, services(context).clock.now())

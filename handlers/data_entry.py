@@ -45,7 +45,7 @@ UX decisions:
 * After the Kabid hands an indicator to a staf the card moves on to the next unanswered
   indicator that is still the Kabid's; a fresh start (after "Batal" or /batal) begins at
   the first unanswered one not handed over. The plausibility and reading rules are the
-  core's (``bot.entry_rules``).
+  core's (``bot.core.entry_rules``).
 """
 from __future__ import annotations
 
@@ -60,15 +60,16 @@ from telegram import Update
 from telegram.error import BadRequest
 from telegram.ext import CallbackQueryHandler
 
-from bot import audit, callbacks, entry_rules
+from bot.core import audit, entry_rules
+from bot import callbacks
 from bot import render as renderer
-from bot.outbox import enqueue
-from bot.periods import entry_lines
-from bot.outbox_sender import keyboard
-from bot.storage import FileTooLarge
+from bot.core.outbox import enqueue
+from bot.core.periods import entry_lines
+from bot.telegram.outbox_sender import keyboard
+from bot.core.storage import FileTooLarge
 from bot.texts import Raw, period_label, t
-from bot.uploads import check_quota
-from bot.workflow import (
+from bot.core.uploads import check_quota
+from bot.core.workflow import (
     InvalidInput, NotAllowed, NotAssignee, NotFound, StaleAction, Workflow, WrongState,
 )
 from handlers.common import (
@@ -280,7 +281,7 @@ def read_answer(ind: Indicator, text: str) -> dict:
 def implausible(ind: Indicator, pending: dict, prev: Submission | None,
                 item: CycleIndicator | None = None) -> list[str]:
     """Why a value looks wrong (asked to confirm, never refused): the rules are the
-    core's (``bot.entry_rules``)."""
+    core's (``bot.core.entry_rules``)."""
     if pending.get("value") is None:
         return []
     return entry_rules.implausible(
@@ -1069,7 +1070,7 @@ async def entry_text(update: Update, context: Context, person: Person, _conv) ->
             else:  # summary, assign: show the card again at the bottom
                 pass
             # in the update's first run written with the new card's message id, in one
-            # statement (``bot.intake``: no savepoint, flushed at the latest before the mark)
+            # statement (``bot.telegram.intake``: no savepoint, flushed at the latest before the mark)
             await set_conversation(session, person.id, ENTRY, state, data, flush=False)
             card_text, buttons = await render(wf, entry, state, data, head)
     except StaleAction:

@@ -9,8 +9,8 @@ from telegram.ext import CallbackQueryHandler, CommandHandler
 
 from bot import callbacks, render
 from bot.texts import period_label, t
-from bot.workcal import format_wib, to_wib
-from bot.workflow import InvalidInput, StaleAction
+from bot.core.workcal import format_wib, to_wib
+from bot.core.workflow import InvalidInput, StaleAction
 from handlers.common import (
     Context, action, clear_conversation, download, drop_buttons, file_route, reply, services,
     set_conversation, text_route, transaction, typed_text,

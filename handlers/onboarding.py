@@ -6,7 +6,7 @@ import logging
 from telegram import Update
 from telegram.ext import CommandHandler
 
-from bot.onboarding import InvitationError, person_by_telegram, redeem
+from bot.core.onboarding import InvitationError, person_by_telegram, redeem
 from bot.texts import role_title, t
 from handlers.common import (
     Context, action, reply, sessionmaker, services, typed_text, wake_sender,
@@ -55,7 +55,7 @@ async def start(update: Update, context: Context) -> None:
         await reply(update, t(f"o.code_{exc.reason}"))
         return
     wake_sender(context)
-    from bot.app import set_person_commands
+    from bot.telegram.app import set_person_commands
 
     await set_person_commands(context.bot, person)
     await reply(update, t("o.registered", name=person.name, role=role_title(person.role)))

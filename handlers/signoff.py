@@ -20,15 +20,16 @@ from telegram import InputFile, Update
 from telegram.error import BadRequest
 from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
-from bot import archive, callbacks, render
-from bot.documents import (
+from bot.core import archive
+from bot import callbacks, render
+from bot.core.documents import (
     compile_uploaded, stamp_numbered, verify_code,
     workbook_expectations,
 )
-from bot.secret_input import PASSPHRASE
+from bot.core.secret_input import PASSPHRASE
 from bot.texts import TEXTS, Raw, t
-from bot.workcal import format_wib
-from bot.workflow import NotFound, StaleAction, Workflow, WorkflowError
+from bot.core.workcal import format_wib
+from bot.core.workflow import NotFound, StaleAction, Workflow, WorkflowError
 from handlers.common import (
     Context, action, clear_conversation, download, drop_buttons, file_route,
     get_conversation, reply, services, sessionmaker, set_conversation, text_route,
@@ -46,7 +47,7 @@ from reports.numbers import format_date, format_percent
 log = logging.getLogger(__name__)
 
 COMPILE, RET_REASON, RECEIPT = "compile", "ret_reason", "receipt"
-TTE_PASS = PASSPHRASE  # waiting for the signer's TTE passphrase (bot/secret_input.py)
+TTE_PASS = PASSPHRASE  # waiting for the signer's TTE passphrase (bot/core/secret_input.py)
 MAX_REASON = 1000
 MAX_ERRORS_SHOWN = 15
 RECEIPT_TYPES = (".pdf", ".jpg", ".jpeg", ".png")  # a scan or a photo of the receipt
@@ -56,7 +57,7 @@ XLSX_MIME = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 # ------------------------------------------------------------------ helpers
 async def _open_run(wf: Workflow, person: Person, run_id: int, *kinds: str) -> StepRun:
     """The run of a pressed button: open, of the expected kind, held by ``person`` who
-    may hold it now (the engine's one check, ``bot.authority``)."""
+    may hold it now (the engine's one check, ``bot.core.authority``)."""
     run = await wf.get_run(run_id)
     step = wf.sop.step(run.step_no)
     if step.kind not in kinds or run.status != StepStatus.OPEN:
@@ -141,8 +142,8 @@ def _now_text(context: Context) -> str:
 
 # ------------------------------------------------------------------ step 6: compile
 def compiler(context: Context):
-    """The background compiler (``bot.compiler``), started with the bot."""
-    from bot.compiler import Compiler
+    """The background compiler (``bot.core.compiler``), started with the bot."""
+    from bot.core.compiler import Compiler
 
     bot_data = context.application.bot_data
     if bot_data.get("compiler") is None:  # an application started without post_init
@@ -160,9 +161,9 @@ async def _open_job(session, run_id: int) -> CompileJob | None:
 @action(Role.KASUBAG, callback=True)
 async def compile_press(update: Update, context: Context, person: Person, cb) -> str | None:
     """Records the compile (a ``CompileJob``, committed with this update) and returns:
-    the documents are built in the background (``bot.compiler``, :func:`run_compile_job`),
+    the documents are built in the background (``bot.core.compiler``, :func:`run_compile_job`),
     so nobody waits for them, the person who pressed included."""
-    from bot.uploads import QuotaExceeded, check_versions
+    from bot.core.uploads import QuotaExceeded, check_versions
 
     try:
         async with transaction(context) as (session, wf):
@@ -192,7 +193,7 @@ async def compile_press(update: Update, context: Context, person: Person, cb) ->
 
 
 def compile_job_runner(application):
-    """``run_job`` of the application's :class:`bot.compiler.Compiler`."""
+    """``run_job`` of the application's :class:`bot.core.compiler.Compiler`."""
     bot_data = application.bot_data
 
     async def run(job_id: int):
@@ -219,7 +220,7 @@ async def run_compile_job(bot, sessionmaker, sv, job_id: int, *, wake=None,
     them committed in a transaction of its own; then the progress message is edited.
     A refusal (the step no longer open or held, the cap of versions reached) finishes
     the job with the refusal told in the progress message."""
-    from bot.uploads import QuotaExceeded
+    from bot.core.uploads import QuotaExceeded
 
     sm = getattr(sessionmaker, "real", sessionmaker)
     for _ in range(attempts):
@@ -242,9 +243,9 @@ async def run_compile_job(bot, sessionmaker, sv, job_id: int, *, wake=None,
 
 
 async def _compile_once(bot, sm, sv, job_id: int, wake) -> Document | None:
-    from bot import outbox
-    from bot.documents import build_off_loop, document_data, file_stem, record_version
-    from bot.uploads import check_versions
+    from bot.core import outbox
+    from bot.core.documents import build_off_loop, document_data, file_stem, record_version
+    from bot.core.uploads import check_versions
 
     async with sm() as session:  # read only: no lock held while the files are built
         job = await session.get(CompileJob, job_id)
@@ -340,7 +341,7 @@ async def compile_upload(update: Update, context: Context, person: Person, conv)
     if document is None or not (document.file_name or "").lower().endswith(".xlsx"):
         await reply(update, t("g.upload_xlsx_only"))
         return
-    from bot.uploads import (QuotaExceeded, read_measurement_upload, too_large_text,
+    from bot.core.uploads import (QuotaExceeded, read_measurement_upload, too_large_text,
                              xlsx_limits)
     from reports.workbook import WorkbookError
     from reports.xlsx_limits import XlsxTooLarge
@@ -459,8 +460,8 @@ async def _ask_passphrase(update: Update, context: Context, person: Person, run_
                           doc_id: int) -> None:
     """"Tandatangani" when the office signs through the Pemda's TTE gateway: the
     signer is asked for their passphrase (the card keeps its buttons until signed).
-    The intake redacts the answer before it is stored (``bot/secret_input.py``)."""
-    from bot.signing import gateway_nik
+    The intake redacts the answer before it is stored (``bot/core/secret_input.py``)."""
+    from bot.core.signing import gateway_nik
 
     query = update.callback_query
     async with transaction(context) as (session, wf):
@@ -480,7 +481,7 @@ async def _ask_passphrase(update: Update, context: Context, person: Person, run_
 def _take_passphrase(update: Update, context: Context) -> str | None:
     """The passphrase of this message, from the intake's memory; None when the
     process restarted since it was stored (only the redacted text is left)."""
-    from bot.secret_input import REDACTED
+    from bot.core.secret_input import REDACTED
 
     intake = context.application.bot_data.get("intake")
     secret = intake.secrets.take(update.update_id) if intake is not None else None
@@ -500,7 +501,7 @@ async def tte_passphrase(update: Update, context: Context, person: Person, conv)
     numbered final PDF; approval, number and final commit together, or nothing does."""
     from telegram.error import NetworkError
 
-    from bot.signing import SigningError, WrongPassphrase, gateway_nik
+    from bot.core.signing import SigningError, WrongPassphrase, gateway_nik
 
     msg = update.effective_message
     secret = _take_passphrase(update, context)
@@ -799,7 +800,7 @@ def signature_text(check, recorded: str) -> Raw:
 
 async def answer_code(update: Update, context: Context, typed: str) -> None:
     """The /cek answer for what was typed or scanned ("abcdefgh", "cek_ABCD-EFGH", ...)."""
-    from bot.signing import trust_roots
+    from bot.core.signing import trust_roots
 
     sv = services(context)
     async with sessionmaker(context)() as session:
@@ -840,7 +841,7 @@ async def check_code(update: Update, context: Context) -> None:
 async def bare_code(update: Update, context: Context) -> None:
     """A verification code sent on its own (scanned or typed): verified, unless the
     person's conversation is waiting for a typed answer, which then gets it."""
-    from bot.onboarding import person_by_telegram
+    from bot.core.onboarding import person_by_telegram
     from handlers.common import TEXT_ROUTES, get_conversation, on_text
 
     async with sessionmaker(context)() as session:

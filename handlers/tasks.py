@@ -6,10 +6,10 @@ from telegram import Update
 from telegram.ext import CallbackQueryHandler, CommandHandler
 
 from bot import callbacks, render
-from bot.task_buttons import task_buttons
+from bot.core.task_buttons import task_buttons
 from bot.texts import Raw, duration_text, period_label, t
-from bot.workcal import format_wib
-from bot.workflow import NotAllowed
+from bot.core.workcal import format_wib
+from bot.core.workflow import NotAllowed
 from handlers.common import Context, action, reply, services, transaction
 from models import Cycle, CycleIndicator, Person, StepRun, Unit
 from models.enums import CycleStatus, Role, StepStatus

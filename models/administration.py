@@ -25,7 +25,7 @@ class ActingAppointment(Base):
 
     ``activated_at`` is set when the open tasks of the role were moved to the acting
     person, ``finished_at`` when they were moved back (range over or cancelled); the
-    job ``bot.administration.sync_acting`` does both, so a restart re-derives them.
+    job ``bot.core.administration.sync_acting`` does both, so a restart re-derives them.
     """
 
     __tablename__ = "acting_appointment"

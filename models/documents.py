@@ -125,7 +125,7 @@ class Delivery(Base):
 class CompileJob(Base):
     """A press of "Susun dokumen" (step 6): recorded, and committed, with the press; the
     documents are built in the background and the result is committed in its own
-    transaction (``bot.compiler``). One not finished when the bot stopped is resumed
+    transaction (``bot.core.compiler``). One not finished when the bot stopped is resumed
     at the next start."""
 
     __tablename__ = "compile_job"

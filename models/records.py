@@ -35,7 +35,7 @@ class AuditHead(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     last_hash: Mapped[str] = mapped_column(String(64))
     count: Mapped[int] = mapped_column(default=0)
-    # "sha256", or "hmac-sha256" from row ``keyed_from`` on (SOPBOT_AUDIT_KEY, bot/audit.py)
+    # "sha256", or "hmac-sha256" from row ``keyed_from`` on (SOPBOT_AUDIT_KEY, bot/core/audit.py)
     mode: Mapped[str] = mapped_column(String(20), default="sha256", server_default="sha256")
     keyed_from: Mapped[int | None] = mapped_column(default=None)
     key_id: Mapped[str | None] = mapped_column(String(16), default=None)  # which key

@@ -15,7 +15,7 @@ one Excel workbook:
 :class:`SetupError` with an Indonesian message; it is all-or-nothing (``spec`` is None
 when there is any error) and never raises on a malformed workbook except
 :class:`SetupWorkbookError` for a file that is not an xlsx or lacks a required sheet.
-:func:`bot.office_setup.import_setup` applies the result (reports/ never writes to the
+:func:`bot.core.office_setup.import_setup` applies the result (reports/ never writes to the
 database).
 
 Decisions:
@@ -57,7 +57,7 @@ from openpyxl.worksheet._read_only import ReadOnlyWorksheet
 from openpyxl.worksheet.datavalidation import DataValidation
 from openpyxl.worksheet.worksheet import Worksheet
 
-from bot.office_data import (
+from bot.core.office_data import (
     IndicatorSpec,
     OfficeSpec,
     PersonSpec,

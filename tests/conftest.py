@@ -11,11 +11,11 @@ import pytest
 from sqlalchemy import text
 
 import models
-from bot.clock import ManualClock
+from bot.core.clock import ManualClock
 from bot.config import Config
-from bot.example_data import example_office
-from bot.office_data import apply_office
-from bot.services import build_services
+from bot.devtools.example_data import example_office
+from bot.core.office_data import apply_office
+from bot.core.services import build_services
 from models.session import is_sqlite, make_engine, make_sessionmaker
 
 WIB = ZoneInfo("Asia/Jakarta")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.harness import Harness
+from bot.devtools.harness import Harness
 from models.enums import Role
 from tests.helpers import person
 

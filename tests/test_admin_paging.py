@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from bot.administration import Administration
+from bot.core.administration import Administration
 from models import ActingAppointment, Person, StepRun
 from models.enums import Role, StepStatus
 from tests.e2e import FIVE_ROLES, People, harness  # noqa: F401  (fixtures)

@@ -9,10 +9,10 @@ from datetime import date
 import pytest
 from sqlalchemy import select
 
-from bot.administration import Administration, day_range, parse_range, sync_acting
-from bot.documents import compile_documents, stamp_numbered
-from bot.scheduling import run_deadline_tasks
-from bot.workflow import InvalidInput, NotAllowed, NotAssignee
+from bot.core.administration import Administration, day_range, parse_range, sync_acting
+from bot.core.documents import compile_documents, stamp_numbered
+from bot.telegram.scheduling import run_deadline_tasks
+from bot.core.workflow import InvalidInput, NotAllowed, NotAssignee
 from models import (
     ActingAppointment, ActingKind, Approval, AuditLog, Outbox, Person, StepRun, Submission,
 )
@@ -356,7 +356,7 @@ def test_the_command_line_adds_changes_appoints_and_deactivates(
 
 async def test_a_plh_kadis_gets_the_quarterly_prompt_starts_the_cycle_and_escalations(
         walk, clock, services):
-    from bot.reminders import quarterly_prompt, sweep
+    from bot.core.reminders import quarterly_prompt, sweep
 
     sek, kadis = await walk.who(Role.SEKRETARIS), await walk.who(Role.KADIS)
     kasubag = await walk.who(Role.KASUBAG)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from bot.reminders import daily_digest, receipt_sweep, sweep
+from bot.core.reminders import daily_digest, receipt_sweep, sweep
 from models import Cycle, Delivery, Outbox, Person, ReceiptReminder, Reminder, StepRun
 from models.enums import CycleStatus, DeliveryStatus, Role, StepStatus
 from tests.e2e import harness  # noqa: F401  (fixture)

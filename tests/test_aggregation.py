@@ -1,7 +1,7 @@
 """Issue 15: SAKIP figures right in every period.
 
 Cumulative indicators in quarterly cycles: two cycles (Triwulan I and II) run through
-the workflow core, the documents compiled by the bot's own path (bot.documents), and the
+the workflow core, the documents compiled by the bot's own path (bot.core.documents), and the
 "s.d. Triwulan II" capaian is built from both quarters by the indicator's aggregation.
 Text indicators on a grade scale: A against a target of BB is achieved.
 """
@@ -14,7 +14,7 @@ import pytest
 from openpyxl import load_workbook
 from sqlalchemy import select, update
 
-from bot.documents import compile_documents, document_data
+from bot.core.documents import compile_documents, document_data
 from models import Indicator, Target
 from models.enums import ValueType
 from reports.document_data import capaian_label
@@ -118,7 +118,7 @@ async def test_the_earlier_quarters_load_in_a_fixed_number_of_queries(walk):
     """quarter_history issues the same number of statements for 1 and for 21 indicators."""
     from sqlalchemy import event
 
-    from bot.periods import quarter_history
+    from bot.core.periods import quarter_history
     from models import Cycle
 
     await drive_to_compile(walk, quarter=1)
@@ -171,7 +171,7 @@ def test_a_better_grade_than_the_target_is_achieved():
 ])
 async def test_the_entry_card_says_what_to_type_and_the_running_figure(
         walk, aggregation, says, running):
-    from bot.periods import entry_lines
+    from bot.core.periods import entry_lines
     from models import Cycle
 
     await set_indicator(walk, aggregation, {1: Decimal(10), 2: Decimal(30)})
@@ -188,7 +188,7 @@ def test_the_setup_workbook_carries_each_indicators_aggregation(tmp_path):
     """Written into the template, read back: "jumlah" is "sum", blank is the default."""
     from dataclasses import replace
 
-    from bot.example_data import example_office
+    from bot.devtools.example_data import example_office
     from reports.setup_workbook import read_setup, write_template
 
     office = example_office(2024)

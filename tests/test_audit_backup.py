@@ -5,9 +5,9 @@ import asyncio
 
 from sqlalchemy import select, text, update
 
-from bot.audit import verify
+from bot.core.audit import verify
 from bot.cli import main
-from bot.workflow import Workflow
+from bot.core.workflow import Workflow
 from models import AuditLog, Cycle
 from models.enums import CycleKind, Role
 from models.session import is_sqlite
@@ -74,8 +74,8 @@ def test_backup_of_a_running_database_restores(tmp_path, db_url, config, service
                 await c.run_sync(models.Base.metadata.create_all)
         asyncio.new_event_loop().run_until_complete(create())
         sessionmaker = make_sessionmaker(eng)
-    from bot.example_data import example_office
-    from bot.office_data import apply_office
+    from bot.devtools.example_data import example_office
+    from bot.core.office_data import apply_office
 
     async def seed():
         async with sessionmaker() as s, s.begin():

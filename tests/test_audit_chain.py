@@ -13,10 +13,10 @@ import zipfile
 import pytest
 from sqlalchemy import select, text, update
 
-from bot import audit
-from bot.audit import GENESIS, KEY_ENV, AuditKeyError, current_head, row_hash, verify
+from bot.core import audit
+from bot.core.audit import GENESIS, KEY_ENV, AuditKeyError, current_head, row_hash, verify
 from bot.cli import main
-from bot.workflow import Workflow
+from bot.core.workflow import Workflow
 from models import AuditHead, AuditLog
 from models.enums import CycleKind, Role
 from tests.helpers import person
@@ -203,8 +203,8 @@ async def test_sopbot_run_refuses_to_start_without_the_key_of_a_keyed_chain(
 
 
 async def test_the_final_pdf_and_the_manifest_carry_the_head(walk, clock, tmp_path, services):
-    from bot import archive as archive_service
-    from bot.documents import compile_documents, stamp_numbered
+    from bot.core import archive as archive_service
+    from bot.core.documents import compile_documents, stamp_numbered
     from tests.test_documents_service import (
         drive_to_compile, flat, open_run, pdf_text, sign_off, stored_bytes,
     )

@@ -29,11 +29,12 @@ from decimal import Decimal
 from sqlalchemy import func, select
 from telegram.ext import CommandHandler
 
-from bot import archive, callbacks
-from bot.administration import Administration, day_range
-from bot.scenario import png
+from bot.core import archive
+from bot import callbacks
+from bot.core.administration import Administration, day_range
+from bot.devtools.scenario import png
 from bot.texts import TEXTS, t
-from bot.workflow import Workflow
+from bot.core.workflow import Workflow
 from models import (
     ActingAppointment, ActingKind, Conversation, Cycle, CycleIndicator, Delivery, Document,
     LetterNumber, Outbox, Person, StepRun, Submission,
@@ -137,7 +138,7 @@ class Matrix:
     async def snap(self) -> dict:
         async with self.sm() as s:
             snap = await snapshot(s)
-        snap.pop("processed_update", None)  # update bookkeeping (before bot/intake.py)
+        snap.pop("processed_update", None)  # update bookkeeping (before bot/telegram/intake.py)
         return snap
 
     def _pad(self, key: str, data: str):

@@ -17,7 +17,7 @@ input is reported as it was generated.
 What every example asserts
 --------------------------
 * no unhandled exception: no log record of level ERROR anywhere (the bot's error
-  handler in ``bot.app`` logs one for every exception a handler lets through);
+  handler in ``bot.telegram.app`` logs one for every exception a handler lets through);
 * the person got a clear Indonesian answer: a message (text, file) or a callback answer
   (button) that is not empty and has no traceback / English error words;
 * nothing changed for invalid or unauthorised input: the whole database (minus the
@@ -47,7 +47,7 @@ from telegram.ext import TypeHandler
 import models
 from bot import callbacks
 from bot.texts import t
-from bot.workflow import Workflow
+from bot.core.workflow import Workflow
 from models import (
     Conversation, Cycle, Delivery, Evidence, Indicator, StepRun, StoredFile, Submission,
 )
@@ -162,7 +162,7 @@ class Watch:
             if loop.time() > end:
                 raise TimeoutError("the bot did not handle the update")
             await asyncio.sleep(0.005)
-        await self.h.committed()  # the update commits after its handlers (bot/intake.py)
+        await self.h.committed()  # the update commits after its handlers (bot/telegram/intake.py)
         self.check_no_error()
         return result, [m for m in user.messages if m.seq > mark]
 
@@ -449,7 +449,7 @@ async def test_forged_callback_data_is_refused_and_changes_nothing(
 def classify_number(text: str, percent: bool, target: Decimal | None = None):
     """None for a refused answer, else (value, needs confirmation): an ambiguous
     number, or a value implausible by itself or against the period's target."""
-    from bot import entry_rules
+    from bot.core import entry_rules
 
     try:
         parsed = parse_number(text.strip())
@@ -788,7 +788,7 @@ async def test_wrong_files_as_workbook_and_receipt_and_document_return_reasons(
     e2e sign-off test's business: it would need new documents)."""
     from tests.test_documents_service import drive_to_compile, sign_off
     from tests.test_workflow import Walk, open_run
-    from bot.documents import compile_documents, stamp_numbered
+    from bot.core.documents import compile_documents, stamp_numbered
 
     sm = sessionmaker
     # the cycle only moves forward: the first examples are workbooks (step 6), then

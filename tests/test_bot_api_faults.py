@@ -2,7 +2,7 @@
 
 The emulator injects, on a seeded 10 % of all calls (``getUpdates`` included): 429 with
 ``retry_after``, 500, 502, responses slower than the bot's (shortened) timeout, and
-dropped connections. The simulated people of :mod:`bot.scenario` retry when no answer
+dropped connections. The simulated people of :mod:`bot.devtools.scenario` retry when no answer
 comes. Asserted: the cycle closes, the outbox delivers every row, the bot never crashes
 (polling and the outbox sender still run, no sender pass failed), never busy-loops
 (getUpdates calls that bring no new update stay near one a second; outbox claims per
@@ -20,14 +20,14 @@ from collections import Counter
 from sqlalchemy import select
 from telegram.request import HTTPXRequest
 
-from bot.clock import SystemClock
-from bot.emulator import BotApiEmulator, FaultPlan
-from bot.harness import TEST_TOKEN, Harness
-from bot.onboarding import create_invitation
-from bot.scenario import Player, ScriptedCycle
-from bot.services import build_services
+from bot.core.clock import SystemClock
+from bot.devtools.emulator import BotApiEmulator, FaultPlan
+from bot.devtools.harness import TEST_TOKEN, Harness
+from bot.core.onboarding import create_invitation
+from bot.devtools.scenario import Player, ScriptedCycle
+from bot.core.services import build_services
 from bot.texts import period_label
-from bot.workcal import to_wib
+from bot.core.workcal import to_wib
 from handlers.disposition import period_choices
 from models import Outbox, Person
 from models.enums import OutboxStatus
@@ -41,7 +41,7 @@ class ShortTimeouts(Harness):
     """The harness, with PTB's HTTP timeouts shortened so "slow" is a timeout."""
 
     async def start_bot(self) -> None:
-        from bot.app import build_application
+        from bot.telegram.app import build_application
 
         self.app = build_application(
             self.services, self.sessionmaker, token=TEST_TOKEN,
@@ -89,8 +89,8 @@ async def test_a_cycle_completes_with_10_percent_bot_api_faults(config, sessionm
     caplog.set_level(logging.INFO)
     today = to_wib(SystemClock().now()).date()
     kind, year, quarter = period_choices(today)[0]
-    from bot.example_data import example_office
-    from bot.office_data import apply_office
+    from bot.devtools.example_data import example_office
+    from bot.core.office_data import apply_office
 
     codes = {}
     async with sessionmaker() as s, s.begin():
@@ -155,7 +155,7 @@ async def test_a_cycle_completes_with_10_percent_bot_api_faults(config, sessionm
         stats = emulator.stats
         await h.stop()
 
-    records = [r for r in caplog.records if r.name == "bot.outbox_sender"]
+    records = [r for r in caplog.records if r.name == "bot.telegram.outbox_sender"]
     assert not [r for r in records if "pass failed" in r.getMessage()]
     retry_logs = [r.getMessage() for r in records if "retry" in r.getMessage()]
     # each retry is logged once: one line per failed attempt of a row that was then sent

@@ -10,8 +10,8 @@ from sqlalchemy import text
 
 import models
 from bot.cli import main
-from bot.example_data import example_office
-from bot.office_data import apply_office
+from bot.devtools.example_data import example_office
+from bot.core.office_data import apply_office
 from models.session import is_sqlite, make_engine, make_sessionmaker
 
 

@@ -1,5 +1,5 @@
 """The coordinator of a cycle (steps 4-5: closing the collection, returning a bidang,
-receiving the "bidang sent its data" card) follows the one rule of ``bot.authority``:
+receiving the "bidang sent its data" card) follows the one rule of ``bot.core.authority``:
 a Plh. Kasubag coordinates only while the appointment covers the moment; once it ended,
 the Kasubag back in post does, and the former Plh. is refused."""
 from datetime import date
@@ -7,7 +7,7 @@ from datetime import date
 import pytest
 from sqlalchemy import select
 
-from bot.workflow import NotAllowed
+from bot.core.workflow import NotAllowed
 from models import CycleIndicator, Outbox
 from models.enums import CycleKind, Role
 from tests.conftest import wib

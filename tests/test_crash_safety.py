@@ -2,9 +2,9 @@
 
 The bot runs as its own process (``python -m bot --config ... run``) against an
 :class:`EmulatorThread` in the test process; the simulated people of
-:mod:`bot.scenario` are driven from the test. They never try anything twice: each
+:mod:`bot.devtools.scenario` are driven from the test. They never try anything twice: each
 message and each press is sent once, and the person waits for its answer however many
-times the bot dies meanwhile (the durable intake, ``bot/intake.py``, must deliver it).
+times the bot dies meanwhile (the durable intake, ``bot/telegram/intake.py``, must deliver it).
 The bot is killed at many points: after the N-th database commit that wrote something
 (``SOPBOT_CRASH_AT=commit:N``), after an update was committed to the inbox and before
 Telegram was told (``inbox_committed:N``), after the handlers of the N-th update ran
@@ -36,14 +36,14 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from bot.clock import SystemClock
-from bot.emulator import EmulatorThread, parse_html
-from bot.example_data import example_office
-from bot.office_data import apply_office
-from bot.onboarding import create_invitation
-from bot.scenario import NoAnswer, Player, ScriptedCycle
+from bot.core.clock import SystemClock
+from bot.devtools.emulator import EmulatorThread, parse_html
+from bot.devtools.example_data import example_office
+from bot.core.office_data import apply_office
+from bot.core.onboarding import create_invitation
+from bot.devtools.scenario import NoAnswer, Player, ScriptedCycle
 from bot.texts import period_label
-from bot.workcal import to_wib
+from bot.core.workcal import to_wib
 from handlers.disposition import period_choices
 
 pytestmark = pytest.mark.slow
@@ -369,7 +369,7 @@ async def _submissions_wrong(sm) -> list:
     """Each answer typed once becomes exactly one submission, on the indicator it
     answers: a second run of an update would add a second one, or put the answer on the
     next question."""
-    from bot.scenario import ANSWERS, CORRECTION
+    from bot.devtools.scenario import ANSWERS, CORRECTION
     from models import Indicator, Submission
 
     allowed: dict[str, set[str]] = {}

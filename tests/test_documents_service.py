@@ -18,9 +18,9 @@ from openpyxl import load_workbook
 from pypdf import PdfReader
 from sqlalchemy import select
 
-from bot import archive as archive_service
-from bot.documents import compile_documents, stamp_numbered, verify_code
-from bot.workflow import Workflow
+from bot.core import archive as archive_service
+from bot.core.documents import compile_documents, stamp_numbered, verify_code
+from bot.core.workflow import Workflow
 from models import CycleIndicator, Delivery, Indicator, StoredFile
 from models.enums import CycleKind, DocumentStatus, Polarity, Role, ValueType
 from reports.measure import capaian
@@ -467,11 +467,11 @@ def test_the_command_line_exports_the_agenda_archives_a_cycle_and_verifies_a_cod
     import asyncio
 
     from bot.cli import main
-    from bot.clock import ManualClock
+    from bot.core.clock import ManualClock
     from bot.config import load_config
-    from bot.example_data import example_office
-    from bot.office_data import apply_office
-    from bot.services import build_services
+    from bot.devtools.example_data import example_office
+    from bot.core.office_data import apply_office
+    from bot.core.services import build_services
     from models.session import make_engine, make_sessionmaker
     from tests.conftest import wib
     from tests.test_cli import _reset

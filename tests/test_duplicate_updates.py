@@ -3,7 +3,7 @@
 * The same Telegram update delivered twice (same ``update_id``: Telegram redelivers
   updates whose confirmation was lost, e.g. when the bot crashed before its next
   getUpdates) has the effect of one: its inbox row is already there and processed
-  (``bot/intake.py``), so it is not processed again.
+  (``bot/telegram/intake.py``), so it is not processed again.
 * Two presses of the same button (two different callback queries, a double tap) have
   the effect of one.
 * An older card's button pressed after a newer card exists is refused as stale and
@@ -16,7 +16,7 @@ from decimal import Decimal
 
 from sqlalchemy import func, select
 
-from bot.documents import compile_documents
+from bot.core.documents import compile_documents
 from models import (
     Approval, AuditLog, CycleIndicator, Document, Inbox, LetterNumber, Outbox, StepRun,
     Submission,
@@ -145,7 +145,7 @@ async def test_data_entry_redelivered_double_pressed_and_stale(harness, people, 
     kabid_person = people.person(Role.KABID, "PPTK")
     for item in items[2:]:
         async with sm() as s, s.begin():
-            from bot.workflow import Workflow
+            from bot.core.workflow import Workflow
 
             await Workflow(s, harness.services).record_answer(
                 kabid_person, run.id, item.id, raw_text="10", value=Decimal(10))

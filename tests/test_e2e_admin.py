@@ -8,8 +8,8 @@ import json
 
 from sqlalchemy import select
 
-from bot.administration import Administration
-from bot.documents import compile_documents
+from bot.core.administration import Administration
+from bot.core.documents import compile_documents
 from models import Approval, AuditLog, Person, StepRun
 from models.enums import ApprovalAction, Role, StepStatus
 from tests.e2e import FIVE_ROLES, People, harness  # noqa: F401  (fixtures)

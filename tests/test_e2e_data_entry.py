@@ -9,13 +9,13 @@ from decimal import Decimal
 
 from sqlalchemy import func, select
 
-from bot.workflow import Workflow
+from bot.core.workflow import Workflow
 from models import (
     Cycle, CycleIndicator, Evidence, Indicator, StepRun, StoredFile, Submission,
 )
 from models.enums import CycleKind, CycleStatus, Role, StepStatus
 from tests.e2e import harness, people  # noqa: F401  (fixtures)
-from bot.scenario import png  # a small valid PNG
+from bot.devtools.scenario import png  # a small valid PNG
 from tests.helpers import person, snapshot, unit
 
 STALE = "Tombol ini sudah tidak berlaku."

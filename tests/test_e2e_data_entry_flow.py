@@ -8,7 +8,7 @@ from decimal import Decimal
 
 from sqlalchemy import select
 
-from bot.scenario import png
+from bot.devtools.scenario import png
 from models import Evidence, StoredFile
 from models.enums import Role
 from tests.e2e import harness, people  # noqa: F401  (fixtures)

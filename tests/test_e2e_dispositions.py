@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from bot.onboarding import create_invitation
+from bot.core.onboarding import create_invitation
 from models import Cycle, CycleIndicator, Person, StepRun
 from models.enums import Role, StepStatus
 from tests.e2e import harness, people  # noqa: F401  (fixtures)

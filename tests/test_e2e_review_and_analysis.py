@@ -13,8 +13,8 @@ from openpyxl import load_workbook
 from pypdf import PdfReader
 from sqlalchemy import select
 
-from bot.documents import document_data
-from bot.workflow import Workflow, WrongState
+from bot.core.documents import document_data
+from bot.core.workflow import Workflow, WrongState
 from models import AuditLog, CycleIndicator, Indicator, StepRun, Submission, Target
 from models.enums import IndicatorLevel, Role, StepStatus
 from reports.pdf import build_pdf

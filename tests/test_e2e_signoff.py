@@ -13,7 +13,7 @@ from openpyxl import load_workbook
 from PIL import Image
 from sqlalchemy import func, select
 
-from bot.archive import build_archive, receipt_document
+from bot.core.archive import build_archive, receipt_document
 from models import Approval, Cycle, Delivery, Document, LetterNumber, Outbox, StoredFile
 from models.enums import (
     ApprovalAction, CycleStatus, DeliveryStatus, DocumentStatus, Role,

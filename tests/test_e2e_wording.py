@@ -8,10 +8,10 @@ from decimal import Decimal
 
 from sqlalchemy import select
 
-from bot.documents import document_data
+from bot.core.documents import document_data
 from bot.render import clip, label
 from bot.texts import kabid_title, t, unit_name
-from bot.workflow import Workflow
+from bot.core.workflow import Workflow
 from models import Office, StepRun, Submission, Unit
 from models.enums import Role, StepStatus
 from reports.summary import summary_text

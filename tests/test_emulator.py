@@ -31,7 +31,7 @@ from telegram.ext import (
     ContextTypes,
 )
 
-from bot.emulator import (
+from bot.devtools.emulator import (
     BLOCKED,
     BUTTON_DATA_INVALID,
     CAPTION_TOO_LONG,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from bot.onboarding import create_invitation
+from bot.core.onboarding import create_invitation
 from bot.texts import t
 from models import GroupChat, Person
 from models.enums import Role

@@ -18,10 +18,10 @@ import zipfile
 from openpyxl import load_workbook
 from sqlalchemy import func, select, update
 
-import bot.scenario as scenario
-from bot.archive import build_archive, export_agenda
-from bot.audit import verify
-from bot.scenario import Player, ScriptedCycle, has_button
+import bot.devtools.scenario as scenario
+from bot.core.archive import build_archive, export_agenda
+from bot.core.audit import verify
+from bot.devtools.scenario import Player, ScriptedCycle, has_button
 from models import Approval, Delivery, Document, Indicator, Office, Person, StoredFile, Unit
 from models.enums import ApprovalAction, Role
 from reports.cells import CSV_TRIGGERS, csv_text

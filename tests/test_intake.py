@@ -1,4 +1,4 @@
-"""The durable intake (``bot/intake.py``) in polling mode, over the emulator: an update
+"""The durable intake (``bot/telegram/intake.py``) in polling mode, over the emulator: an update
 is confirmed to Telegram only after it is committed to the inbox; what a previous run
 left unprocessed is processed at start-up, first; an update is processed once; a handler
 that fails does not make its update loop."""
@@ -112,7 +112,7 @@ class _Killed(BaseException):
 
 async def test_an_update_interrupted_after_its_replies_runs_again_without_repeating_them(
         harness, monkeypatch):  # noqa: F811
-    from bot import intake as intake_module
+    from bot.telegram import intake as intake_module
     from models import Conversation
 
     h = harness
@@ -158,7 +158,7 @@ async def test_an_update_interrupted_after_its_replies_runs_again_without_repeat
 
 async def test_a_transaction_that_fails_to_commit_runs_again_and_is_not_lost(
         harness, monkeypatch):  # noqa: F811
-    from bot import intake as intake_module
+    from bot.telegram import intake as intake_module
     from models import Conversation
 
     h = harness
@@ -193,7 +193,7 @@ async def test_a_compile_press_killed_midway_runs_again_in_another_order_and_the
         harness, people, sessionmaker, services, clock, monkeypatch, dies_at):  # noqa: F811
     """The crash run's failure (6 compile), as the press is now: "Susun dokumen" drops
     the card's buttons, sends the progress message and records a compile job; the
-    documents are built in the background (``bot.compiler``). The first run dies while
+    documents are built in the background (``bot.core.compiler``). The first run dies while
     Telegram carries out one of the press's calls (the bot never heard back). The run at
     the next start is slower, so the button is answered (``ANSWER_WITHIN``) at another
     point of it: its calls come in another order than the journal's; a call already
@@ -201,9 +201,9 @@ async def test_a_compile_press_killed_midway_runs_again_in_another_order_and_the
     without an error, one job is recorded, one version is built and its card arrives."""
     import handlers.common as common
     import handlers.signoff as signoff
-    from bot import intake as intake_module
+    from bot.telegram import intake as intake_module
     from models import CompileJob, Document
-    from bot.scenario import has_button
+    from bot.devtools.scenario import has_button
     from tests.test_documents_service import drive_to_compile
     from tests.test_workflow import Walk
 

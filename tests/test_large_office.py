@@ -1,11 +1,11 @@
 """A real office: 10 bidang x 40 indicators with hostile names runs a whole cycle.
 
 Every name a person or a set-up workbook supplies is 120 characters long with ``<``,
-``>``, ``&``, quotes, dots and emoji (``bot.example_data.large_office``), targets are 13
+``>``, ``&``, quotes, dots and emoji (``bot.devtools.example_data.large_office``), targets are 13
 digits of rupiah. Over the Bot API emulator (which refuses, like Telegram, a text over
 4,096 characters after entity parsing, a caption over 1,024, callback data over 64 bytes
 and HTML it cannot parse, and counts every error it answers), the cycle of
-``bot.scenario.ScriptedCycle`` is played: all eleven steps, every Kabid entering all 40
+``bot.devtools.scenario.ScriptedCycle`` is played: all eleven steps, every Kabid entering all 40
 indicators, one handed to a staf, one bidang returned and corrected, the documents
 compiled, initialled, signed, numbered, archived and delivered, with 0 Bot API errors.
 The fast tests below check each listing message of that office on its own.
@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from bot.example_data import large_office, large_script
+from bot.devtools.example_data import large_office, large_script
 from models import CycleIndicator, Outbox, Submission
 from models.enums import OutboxStatus
 
@@ -37,7 +37,7 @@ class Tee(io.StringIO):
 
 async def play_large_cycle(out: Path, units: int, per_unit: int) -> dict:
     """The whole cycle of a ``units`` x ``per_unit`` office; returns the run's figures."""
-    from bot.demo import Demo, Progress
+    from bot.devtools.demo import Demo, Progress
 
     t0 = time.perf_counter()
     demo = Demo(out, office=lambda year: large_office(year, units, per_unit),
@@ -109,9 +109,9 @@ from decimal import Decimal  # noqa: E402
 from types import SimpleNamespace  # noqa: E402
 
 from bot import render  # noqa: E402
-from bot.emulator import MAX_TEXT_LENGTH, parse_html  # noqa: E402
-from bot.office_data import apply_office  # noqa: E402
-from bot.workflow import Workflow  # noqa: E402
+from bot.devtools.emulator import MAX_TEXT_LENGTH, parse_html  # noqa: E402
+from bot.core.office_data import apply_office  # noqa: E402
+from bot.core.workflow import Workflow  # noqa: E402
 from models import Indicator, Person, StepRun  # noqa: E402
 from models.enums import CycleKind, Role, StepStatus, ValueType  # noqa: E402
 from tests.helpers import person as person_of  # noqa: E402
@@ -165,7 +165,7 @@ OPEN_UNIT = "U05"  # still entering (its summary and handover list); the others 
 async def build_large(o: Office) -> None:
     """Steps 1-3 done; every bidang answered all 40 (text answers with long notes), one
     indicator of U05 handed to its staf; every bidang but U05 sent its data."""
-    from bot.example_data import large_answer
+    from bot.devtools.example_data import large_answer
 
     async with o.sm() as s, s.begin():
         await apply_office(s, large_office(2024, UNITS, PER_UNIT))
@@ -207,9 +207,9 @@ def large_template(tmp_path_factory) -> Path:
     """The large office's database, built once for the listing tests (SQLite file)."""
     import asyncio
 
-    from bot.clock import ManualClock
+    from bot.core.clock import ManualClock
     from bot.config import Config
-    from bot.services import build_services
+    from bot.core.services import build_services
     from models.session import make_engine, make_sessionmaker
     from tests.conftest import reset_schema, wib
 
@@ -238,7 +238,7 @@ async def large(large_template, tmp_path, clock):
     import shutil
 
     from bot.config import Config
-    from bot.services import build_services
+    from bot.core.services import build_services
     from models.session import make_engine, make_sessionmaker
 
     shutil.copy(large_template, tmp_path / "large.db")
@@ -371,7 +371,7 @@ async def test_status_board_and_kasubag_buttons_of_10_bidang_fit(large):
 
 
 async def test_roster_of_the_large_office_is_split_into_messages_that_fit(large):
-    from bot.administration import Administration
+    from bot.core.administration import Administration
 
     admin = await large.who(Role.KADIS)
 
@@ -397,7 +397,7 @@ HOSTILE_KABID = 'Contoh <Kabid> & "Pelatihan" O\'Brien 👷, S.Pd.'
 
 async def test_a_lt_in_an_indicator_name_no_longer_breaks_step_3_and_the_staf_gets_the_notice(
         harness, people, sessionmaker, services):
-    from bot.scenario import has_button
+    from bot.devtools.scenario import has_button
 
     async with sessionmaker() as s, s.begin():
         ind = (await s.execute(select(Indicator).where(Indicator.code == "PPTK-04"))).scalar_one()
@@ -454,7 +454,7 @@ async def test_the_list_of_people_to_deactivate_is_paged_in_a_large_office(
         harness, people, sessionmaker):
     """An office of 130 people: the admin's "Nonaktifkan pegawai" list comes in pages
     of 10 buttons (Telegram refuses a keyboard of more than 100), every person reachable."""
-    from bot.office_data import PersonSpec
+    from bot.core.office_data import PersonSpec
     from models import Office
 
     async with sessionmaker() as s, s.begin():
@@ -498,8 +498,8 @@ async def test_a_button_whose_work_outlasts_telegrams_window_is_answered_in_time
 
     import handlers.common
     import handlers.tasks
-    from bot.emulator import BotApiEmulator
-    from bot.harness import TEST_TOKEN, Harness
+    from bot.devtools.emulator import BotApiEmulator
+    from bot.devtools.harness import TEST_TOKEN, Harness
 
     slow_buttons = handlers.tasks.task_buttons
 

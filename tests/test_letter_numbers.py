@@ -8,7 +8,7 @@ from datetime import date
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
-from bot.workflow import Workflow
+from bot.core.workflow import Workflow
 from models import LetterCounter, LetterNumber, Office
 
 

@@ -2,7 +2,7 @@
 
 "Susun dokumen" for an office of 5,000 indicators takes seconds to build. The press
 records a compile job and commits with its update; the documents are built in the
-background (``bot.compiler``), so another person is answered meanwhile. Asserted by
+background (``bot.core.compiler``), so another person is answered meanwhile. Asserted by
 order, never by time: the other person's /bantuan reply is in the emulator before the
 compile's result message.
 """
@@ -13,7 +13,7 @@ import threading
 
 from sqlalchemy import func, select
 
-from bot.example_data import add_cycle_indicators
+from bot.devtools.example_data import add_cycle_indicators
 from tests.test_e2e_signoff import answer_of, has_button
 from models import CompileJob, CycleIndicator, Document
 from models.enums import Role
@@ -78,7 +78,7 @@ async def test_a_compile_cut_off_by_a_stop_runs_at_the_next_start(
     """The press committed its job; the bot stopped before the documents were built (a
     crash or a restart): the next start finds the job in the database and finishes it,
     once."""
-    import bot.documents as documents
+    import bot.core.documents as documents
 
     people = await People(harness).load((Role.KASUBAG, None),)
     kasubag = people.user(Role.KASUBAG)

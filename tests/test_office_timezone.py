@@ -10,8 +10,8 @@ from openpyxl import load_workbook
 from pypdf import PdfReader
 from sqlalchemy import select
 
-from bot.services import build_services
-from bot.workcal import format_wib, office_zone, set_office_zone
+from bot.core.services import build_services
+from bot.core.workcal import format_wib, office_zone, set_office_zone
 from models import Cycle, Outbox
 from tests.conftest import wib
 from tests.test_workflow import Walk, start
@@ -31,9 +31,9 @@ def pdf_text(data: bytes) -> str:
 
 async def test_a_wita_office_shows_wita_in_messages_documents_and_receipts(
         wita, sessionmaker, clock, office, tmp_path):
-    from bot.archive import wib_text
-    from bot.documents import document_data
-    from bot.signing import appearance_text
+    from bot.core.archive import wib_text
+    from bot.core.documents import document_data
+    from bot.core.signing import appearance_text
     from reports.pdf import build_pdf_with_signature_box
     from reports.receipt import ReceiptData, build_receipt_pdf
     from reports.workbook import build_workbook
@@ -54,7 +54,7 @@ async def test_a_wita_office_shows_wita_in_messages_documents_and_receipts(
     # the documents: step times in WITA, the office-hours note with the WITA label
     clock.advance(minutes=30)
     async with sessionmaker() as s:
-        from bot.workflow import Workflow
+        from bot.core.workflow import Workflow
 
         cycle = await s.get(Cycle, cycle_id)
         data = await document_data(Workflow(s, wita), cycle, version=1)

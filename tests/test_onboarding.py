@@ -5,8 +5,8 @@ from datetime import timedelta
 
 import pytest
 
-from bot.onboarding import InvitationError, create_invitation, redeem
-from bot.outbox import enqueue
+from bot.core.onboarding import InvitationError, create_invitation, redeem
+from bot.core.outbox import enqueue
 from models import Outbox, Person
 from models.enums import Role
 from tests.helpers import person, snapshot

@@ -12,10 +12,10 @@ import pytest
 from sqlalchemy import select
 from telegram.ext import ExtBot
 
-from bot.emulator import BotApiEmulator, FaultPlan
-from bot.harness import TEST_TOKEN
-from bot.outbox import enqueue
-from bot.outbox_sender import OutboxSender
+from bot.devtools.emulator import BotApiEmulator, FaultPlan
+from bot.devtools.harness import TEST_TOKEN
+from bot.core.outbox import enqueue
+from bot.telegram.outbox_sender import OutboxSender
 from models import Office, Outbox, Person
 from models.enums import OutboxStatus, Role
 from tests.e2e import harness, people  # noqa: F401  (fixtures)
@@ -49,9 +49,9 @@ def run_sender_process() -> None:
     import json
     import sys
 
-    from bot.clock import SystemClock
+    from bot.core.clock import SystemClock
     from bot.config import Config
-    from bot.services import build_services
+    from bot.core.services import build_services
     from models.session import make_engine, make_sessionmaker
 
     db_url, base_url, base_file_url, storage = sys.argv[1:5]
@@ -420,7 +420,7 @@ async def _staff(s, n: int, first_uid: int):
 
 async def test_replies_go_before_bulk_reminders_and_keep_their_own_order(
         sessionmaker, services, clock):
-    from bot.outbox import BULK, REPLY
+    from bot.core.outbox import BULK, REPLY
 
     services.config.outbox.rate_per_second = 30
     services.config.outbox.per_chat_interval_seconds = 0.01
@@ -456,7 +456,7 @@ async def test_replies_go_before_bulk_reminders_and_keep_their_own_order(
 
 
 async def test_pacer_lets_the_most_urgent_waiting_send_go_first():
-    from bot.outbox_sender import Pacer
+    from bot.telegram.outbox_sender import Pacer
 
     pacer = Pacer(rate=1000, per_chat_interval=0.0)
     order: list[str] = []
@@ -498,7 +498,7 @@ async def test_a_429_pauses_every_chat_for_its_retry_after(sessionmaker, service
 async def test_the_rate_limiter_pauses_every_request_on_a_429():
     from telegram.error import RetryAfter
 
-    from bot.ratelimit import RateLimiter
+    from bot.telegram.ratelimit import RateLimiter
 
     limiter = RateLimiter(max_retries=3)
     loop = asyncio.get_running_loop()

@@ -1,4 +1,4 @@
-"""People in parallel, each in order (``bot/intake.py``): while one person's update is
+"""People in parallel, each in order (``bot/telegram/intake.py``): while one person's update is
 held, another person's update is processed to the end; the held person's next update
 waits behind the held one and runs after it.
 

@@ -7,8 +7,8 @@ import re
 
 from sqlalchemy import select
 
-from bot.administration import Administration
-from bot.scenario import Player, ScriptedCycle, png
+from bot.core.administration import Administration
+from bot.devtools.scenario import Player, ScriptedCycle, png
 from models import Approval, Delivery, Document, Evidence, Person, StepRun, StoredFile
 from models.enums import Role
 from tests.e2e import harness, people  # noqa: F401  (fixtures)

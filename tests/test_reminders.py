@@ -17,11 +17,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from bot.clock import ManualClock
-from bot.reminders import daily_digest, quarterly_prompt, sweep
-from bot.scheduling import JOB_NAME, deadline_job, run_deadline_tasks, schedule
-from bot.services import build_services
-from bot.workflow import Workflow
+from bot.core.clock import ManualClock
+from bot.core.reminders import daily_digest, quarterly_prompt, sweep
+from bot.telegram.scheduling import JOB_NAME, deadline_job, run_deadline_tasks, schedule
+from bot.core.services import build_services
+from bot.core.workflow import Workflow
 from models import CycleIndicator, Outbox, Person, Reminder, StepRun
 from models.enums import CycleKind, OutboxStatus, Role, StepStatus
 from models.session import make_engine, make_sessionmaker
@@ -357,7 +357,7 @@ def run_sweep_process() -> None:
 
     from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-    from bot import reminders
+    from bot.core import reminders
     from bot.config import Config
     from models.session import WriteSession
 
@@ -568,7 +568,7 @@ async def test_two_processes_never_send_the_same_reminder(db_url, config, sessio
 def test_the_quick_working_time_measure_agrees_with_the_calendar(services):
     import random
 
-    from bot.reminders import _Plan
+    from bot.core.reminders import _Plan
 
     rng = random.Random(29)
     plan = _Plan(services, wib(2024, 12, 24, 10, 0))
@@ -704,7 +704,7 @@ async def test_schedule_registers_one_repeating_job_and_the_job_survives_errors(
     assert kinds.count("prompt") == 0  # Q3 has its cycle
 
     # a failing part is logged and the others still run
-    import bot.scheduling as scheduling
+    import bot.telegram.scheduling as scheduling
 
     async def broken(session, services):
         raise RuntimeError("boom")

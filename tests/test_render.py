@@ -6,8 +6,8 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from bot import render
-from bot.emulator import parse_html
-from bot.outbox import enqueue, make_payload
+from bot.devtools.emulator import parse_html
+from bot.core.outbox import enqueue, make_payload
 from bot.texts import t
 from models import Outbox, Person
 from models.enums import Role

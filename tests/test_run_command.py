@@ -11,11 +11,11 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from bot.emulator import EmulatorThread
-from bot.example_data import example_office
-from bot.office_data import apply_office
-from bot.onboarding import create_invitation
-from bot.clock import SystemClock
+from bot.devtools.emulator import EmulatorThread
+from bot.devtools.example_data import example_office
+from bot.core.office_data import apply_office
+from bot.core.onboarding import create_invitation
+from bot.core.clock import SystemClock
 from models import Person
 from models.enums import Role
 from models.migrate import upgrade

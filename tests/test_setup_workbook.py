@@ -12,9 +12,9 @@ import openpyxl
 import pytest
 from sqlalchemy import func, select
 
-from bot.example_data import example_office
-from bot.office_data import TargetSpec
-from bot.office_setup import import_setup as _import_setup
+from bot.devtools.example_data import example_office
+from bot.core.office_data import TargetSpec
+from bot.core.office_setup import import_setup as _import_setup
 from models import Indicator, Office, Person, Target, Unit
 from models.enums import IndicatorLevel, LowerFormula, Polarity, Role, ValueType
 from reports.setup_workbook import (
@@ -483,7 +483,7 @@ def _changes(row) -> list[dict]:
 async def test_every_change_of_an_import_is_audited(example_path: Path, sessionmaker):
     """One audit row per import, listing each created or changed unit, person and
     indicator (with its targets), old and new value of every changed field."""
-    from bot import audit
+    from bot.core import audit
     from models import AuditLog
 
     async with sessionmaker() as session, session.begin():

@@ -20,7 +20,7 @@ import pytest
 from pypdf import PdfReader
 from sqlalchemy import select
 
-from bot.signing import (
+from bot.core.signing import (
     Pkcs12Signer, SignatureBox, SigningError, check_pdf, make_demo_certificates,
 )
 from models import Approval, Document, StoredFile
@@ -33,7 +33,7 @@ WIB = ZoneInfo("Asia/Jakarta")
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
     """One demo cycle (the main job), played once for this module."""
-    from bot.demo import run_demo
+    from bot.devtools.demo import run_demo
 
     out = tmp_path_factory.mktemp("sig") / "demo"
     result = asyncio.run(run_demo(out, stream=io.StringIO()))
@@ -236,8 +236,8 @@ async def test_start_deep_link_bare_code_lower_case_and_no_dash_all_verify(demo,
 
     from bot.config import Config
     from models.intake import Inbox
-    from bot.harness import Harness
-    from bot.services import build_services
+    from bot.devtools.harness import Harness
+    from bot.core.services import build_services
     from models.session import make_engine, make_sessionmaker
 
     cfg = Config()
@@ -305,9 +305,9 @@ def test_people_invite_takes_the_bot_username_from_getme_or_says_what_to_configu
     import threading
 
     from bot.cli import main
-    from bot.emulator import BotApiEmulator
-    from bot.example_data import example_office
-    from bot.office_data import apply_office
+    from bot.devtools.emulator import BotApiEmulator
+    from bot.devtools.example_data import example_office
+    from bot.core.office_data import apply_office
     from models.session import make_engine, make_sessionmaker
 
     db = f"sqlite:///{tmp_path / 'db.sqlite'}"
@@ -371,7 +371,7 @@ async def test_tte_gateway_signs_refuses_a_wrong_passphrase_and_says_when_it_is_
 
     from aiohttp import web
 
-    from bot.signing import GatewaySigner
+    from bot.core.signing import GatewaySigner
     from reports.document_data import DocumentData, Signatory
     from reports.pdf import build_pdf_with_signature_box
 
@@ -448,8 +448,8 @@ async def test_tte_gateway_signs_refuses_a_wrong_passphrase_and_says_when_it_is_
 
 def test_verification_link_is_the_configured_page_else_the_bot_deep_link(tmp_path):
     from bot.config import Config
-    from bot.documents import normalize_code
-    from bot.services import build_services
+    from bot.core.documents import normalize_code
+    from bot.core.services import build_services
 
     cfg = Config()
     cfg.base_dir = tmp_path

@@ -17,8 +17,8 @@ import pytest
 from aiohttp import web
 from sqlalchemy import func, select
 
-from bot.secret_input import PASSPHRASE, REDACTED
-from bot.signing import GatewaySigner, Pkcs12Signer, check_pdf, make_demo_certificates
+from bot.core.secret_input import PASSPHRASE, REDACTED
+from bot.core.signing import GatewaySigner, Pkcs12Signer, check_pdf, make_demo_certificates
 from models import Approval, Conversation, Document, LetterNumber, StepRun
 from models.enums import ApprovalAction, DocumentStatus, Role, StepStatus
 from models.intake import Inbox
@@ -100,7 +100,7 @@ async def state_of(sessionmaker, cycle_id: int):
 async def test_kadis_signs_through_the_tte_gateway_and_the_passphrase_is_kept_nowhere(
         harness, sessionmaker, services, clock, gateway, tmp_path, caplog, monkeypatch):
     caplog.set_level(logging.DEBUG)
-    from bot.intake import CallJournal
+    from bot.telegram.intake import CallJournal
 
     journaled: list[str] = []  # every line the call journals wrote (removed after commit)
     record = CallJournal.record
@@ -173,8 +173,8 @@ async def test_kadis_signs_through_the_tte_gateway_and_the_passphrase_is_kept_no
     sent = await kadis.reply_to(ask, SECRET)
     queued = next(u for u in harness.emulator._updates
                   if (u.get("message") or {}).get("message_id") == sent["message_id"])
-    from bot.app import build_application
-    from bot.harness import TEST_TOKEN
+    from bot.telegram.app import build_application
+    from bot.devtools.harness import TEST_TOKEN
 
     dying = build_application(services, sessionmaker, token=TEST_TOKEN,
                               base_url=harness.emulator.base_url)
@@ -260,8 +260,8 @@ async def test_a_text_is_redacted_when_the_database_says_the_sender_waits(
     other = await kadis.send_text("/batal")
     updates = [u for u in harness.emulator._updates if (u.get("message") or {}).get(
         "message_id") in (sent["message_id"], other["message_id"])]
-    from bot.app import build_application
-    from bot.harness import TEST_TOKEN
+    from bot.telegram.app import build_application
+    from bot.devtools.harness import TEST_TOKEN
 
     app = build_application(services, sessionmaker, token=TEST_TOKEN,
                             base_url=harness.emulator.base_url)
@@ -284,7 +284,7 @@ async def test_the_pades_signing_time_is_the_bots_clock(tmp_path):
     the time of the bot's clock (the injected clock in tests and the demo)."""
     from pypdf import PdfReader
 
-    from bot.signing import SignatureBox
+    from bot.core.signing import SignatureBox
     from reports.document_data import DocumentData, Signatory
     from reports.pdf import build_pdf_with_signature_box
     from tests.conftest import wib
@@ -316,7 +316,7 @@ async def test_the_pades_signing_time_is_the_bots_clock(tmp_path):
 
 def test_gateway_config_from_the_file_and_env(tmp_path):
     from bot.config import Config, ConfigError, load_config
-    from bot.signing import gateway_from_config, gateway_nik
+    from bot.core.signing import gateway_from_config, gateway_nik
 
     cfg_file = tmp_path / "config.toml"
     cfg_file.write_text(
@@ -336,7 +336,7 @@ def test_gateway_config_from_the_file_and_env(tmp_path):
 
 
 def test_redaction_replaces_the_text_and_a_quoted_own_message_keeps_the_bots():
-    from bot.secret_input import SecretInput
+    from bot.core.secret_input import SecretInput
 
     secrets = SecretInput()
     payload = {"update_id": 9, "message": {
@@ -364,7 +364,7 @@ def test_an_asked_mark_stays_until_that_persons_update_commits():
     # people are processed in parallel: another person's commit must not clear the mark
     # of a Kadis whose "Tandatangani" is still being processed (their answer would then
     # be stored unredacted if it came before that commit)
-    from bot.secret_input import SecretInput
+    from bot.core.secret_input import SecretInput
 
     secrets = SecretInput()
     secrets.expect(700001)

@@ -1,5 +1,5 @@
 """Only the Kadis (or the Plh./Plt. Kadis appointed now) signs; only the Sekretaris (or
-their Plh./Plt.) initials. One rule (``bot.authority``) is asked at every move of a step
+their Plh./Plt.) initials. One rule (``bot.core.authority``) is asked at every move of a step
 (/alihkan, ``sopbot people change|deactivate``, acting appointments) and again at the
 moment of every action, with the injected clock; the capacity in which a person signed or
 initialled is recorded with the approval, printed in the PDF and shown by /cek and
@@ -14,8 +14,8 @@ from alembic import command
 from sqlalchemy import select
 
 from bot.cli import main
-from bot.documents import compile_documents, stamp_numbered
-from bot.workflow import InvalidInput, NotAllowed
+from bot.core.documents import compile_documents, stamp_numbered
+from bot.core.workflow import InvalidInput, NotAllowed
 from models import Approval, Person, StepRun
 from models.migrate import alembic_config
 from models.enums import ApprovalAction, Role, StepStatus
@@ -229,7 +229,7 @@ async def test_a_plh_whose_range_ended_cannot_sign_a_second_later(walk, clock):
     step8 = walk.sv.sop.step(8)
 
     async def capacity(person, at):
-        from bot.authority import holding_capacity  # the rule
+        from bot.core.authority import holding_capacity  # the rule
 
         async with walk.sm() as s:
             return await holding_capacity(s, person, step8, None, at)

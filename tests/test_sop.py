@@ -5,12 +5,12 @@ import tomllib
 
 import pytest
 
-from bot.sop import PACKAGED_DEFINITION, SopDefinitionError, TimeStandard, parse_definition
+from bot.core.sop import PACKAGED_DEFINITION, SopDefinitionError, TimeStandard, parse_definition
 from models.enums import Role
 
 
 def test_packaged_definition_is_the_sop():
-    from bot.sop import load_definition
+    from bot.core.sop import load_definition
 
     sop = load_definition()
     assert len(sop.steps) == 11
@@ -65,7 +65,7 @@ def test_broken_definition_names_step_and_field(mutate, message):
 
 
 def test_office_can_use_its_own_definition(tmp_path):
-    from bot.sop import load_definition
+    from bot.core.sop import load_definition
 
     text = PACKAGED_DEFINITION.read_text().replace('time = "30 menit"', 'time = "1 jam"')
     own = tmp_path / "sop-kami.toml"

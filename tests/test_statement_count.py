@@ -87,7 +87,7 @@ async def test_a_block_that_raises_runs_the_update_again_with_savepoints(
     made before the refusal is not sent twice (the journal answers it)."""
     from telegram.ext import TypeHandler
 
-    from bot.workflow import NotAllowed
+    from bot.core.workflow import NotAllowed
     from handlers.common import transaction
     from models import Conversation
 

@@ -13,10 +13,10 @@ import zipfile
 from openpyxl import load_workbook
 from sqlalchemy import select
 
-from bot import archive as archive_service
-from bot.documents import compile_documents, stamp_numbered
-from bot.sop import PACKAGED_DEFINITION, TimeStandard, load_definition
-from bot.workflow import Workflow
+from bot.core import archive as archive_service
+from bot.core.documents import compile_documents, stamp_numbered
+from bot.core.sop import PACKAGED_DEFINITION, TimeStandard, load_definition
+from bot.core.workflow import Workflow
 from models import Cycle, Delivery, StepRun, Unit
 from models.enums import Role
 from reports.document_data import WORKING_DAY_MINUTES, format_working_minutes

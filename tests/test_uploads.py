@@ -27,8 +27,8 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.config import Config
-from bot.storage import FileStore
-from bot.uploads import too_large_text
+from bot.core.storage import FileStore
+from bot.core.uploads import too_large_text
 from models import Evidence, StoredFile
 from models.enums import Role
 from reports.xlsx_limits import XlsxLimits, XlsxTooLarge, check_xlsx
@@ -295,7 +295,7 @@ async def test_the_sqlite_database_and_its_wal_and_shm_are_0600(tmp_path, open_u
 
 
 def test_migrated_database_and_backup_are_private(tmp_path, open_umask):
-    from bot.backup import backup
+    from bot.core.backup import backup
     from models.migrate import upgrade
 
     cfg = Config()
@@ -317,7 +317,7 @@ def test_migrated_database_and_backup_are_private(tmp_path, open_umask):
 
 
 def test_the_demo_folder_is_0700(tmp_path, open_umask):
-    from bot.demo import Demo
+    from bot.devtools.demo import Demo
 
     demo = Demo(tmp_path / "sopbot-demo", quiet=True)
     demo.prepare()
@@ -341,7 +341,7 @@ def _config_file(tmp_path: Path) -> Path:
 
 
 async def test_the_agenda_export_is_0600(tmp_path, sessionmaker, office, open_umask):
-    from bot.archive import export_agenda
+    from bot.core.archive import export_agenda
 
     out = tmp_path / "agenda.xlsx"
     async with sessionmaker() as s:
@@ -405,7 +405,7 @@ async def test_edited_workbooks_over_the_quota_and_versions_over_the_cap_store_n
     cycle; "Susun ulang" and uploads together stop at ``max_document_versions``. A
     refusal says why in Indonesian and stores nothing (no Document row, no StoredFile
     row, no file on disk)."""
-    from bot.uploads import usage
+    from bot.core.uploads import usage
     from models import Document
     from tests.test_documents_service import drive_to_compile
     from tests.test_e2e_signoff import edited_workbook, has_button
@@ -489,8 +489,8 @@ async def test_an_edited_workbook_over_the_byte_quota_is_refused_and_nothing_is_
     built and before any is written; over the Kasubag's bytes for the cycle the version
     is refused (``QuotaExceeded``), with no Document row, no StoredFile row, no file.
     (A fraction of a MB as the quota is only a test device: the built files are ~100 KB.)"""
-    from bot.documents import compile_documents, compile_uploaded
-    from bot.uploads import QuotaExceeded
+    from bot.core.documents import compile_documents, compile_uploaded
+    from bot.core.uploads import QuotaExceeded
     from models import Document
     from reports.workbook import RowEdit
     from tests.test_documents_service import drive_to_compile

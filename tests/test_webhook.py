@@ -55,10 +55,10 @@ def _update(update_id: int, user, text: str, message_id: int) -> dict:
 
 @pytest.fixture
 async def webhook_bot(services, sessionmaker, office):
-    from bot.app import build_application
-    from bot.emulator import BotApiEmulator
-    from bot.harness import TEST_TOKEN, Harness
-    from bot.intake import WebhookServer
+    from bot.telegram.app import build_application
+    from bot.devtools.emulator import BotApiEmulator
+    from bot.devtools.harness import TEST_TOKEN, Harness
+    from bot.telegram.intake import WebhookServer
 
     h = Harness(services, sessionmaker)
     h.emulator = BotApiEmulator(token=TEST_TOKEN)
@@ -100,7 +100,7 @@ async def _inbox(sm) -> list[tuple[int, bool]]:
 async def test_webhook_takes_only_updates_with_the_secret(webhook_bot, sessionmaker):
     from sqlalchemy import select
 
-    from bot.onboarding import create_invitation
+    from bot.core.onboarding import create_invitation
     from models import Person
     from models.enums import Role
     from tests.helpers import person
@@ -162,7 +162,7 @@ def test_sopbot_run_in_webhook_mode_sets_the_secret_and_refuses_others(tmp_path)
     import socket
     import time
 
-    from bot.emulator import EmulatorThread
+    from bot.devtools.emulator import EmulatorThread
     from models.migrate import upgrade
 
     db_url = f"sqlite:///{tmp_path / 'hook.db'}"

@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.workcal import (
+from bot.core.workcal import (
     DEFAULT_HOLIDAY_FILE,
     WIB,
     HolidayFileError,

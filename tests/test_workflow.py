@@ -6,8 +6,8 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import func, select
 
-from bot.audit import verify
-from bot.workflow import InvalidInput, NotAllowed, NotAssignee, StaleAction, Workflow, WrongState
+from bot.core.audit import verify
+from bot.core.workflow import InvalidInput, NotAllowed, NotAssignee, StaleAction, Workflow, WrongState
 from models import (
     Approval, AuditLog, Cycle, CycleIndicator, Delivery, Document, LetterNumber, Outbox,
     StepRun, Submission,

@@ -23,7 +23,7 @@ from typing import Awaitable, Callable
 
 from sqlalchemy import func, select
 
-from bot.emulator import BotMessage, EmulatorError, SimUser
+from bot.devtools.emulator import BotMessage, EmulatorError, SimUser
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +91,7 @@ class Player:
     slow_wait = 90.0     # compiling the documents, numbering
     max_attempts = 3
     retry_pause = 0.2
-    # the bot answers before its transaction commits (bot/intake.py): after a procedure
+    # the bot answers before its transaction commits (bot/telegram/intake.py): after a procedure
     # got its answers, how long the goal's database check may take to come true
     commit_wait = 10.0
 

@@ -24,12 +24,12 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot import audit
-from bot.outbox import enqueue
-from bot.storage import FileStore, private_opener
+from bot.core import audit
+from bot.core.outbox import enqueue
+from bot.core.storage import FileStore, private_opener
 from bot.texts import period_label, role_title, t
-from bot.workcal import to_wib
-from bot.workflow import Workflow
+from bot.core.workcal import to_wib
+from bot.core.workflow import Workflow
 from models import (
     Approval, AuditLog, Cycle, Delivery, Document, Evidence, Indicator, LetterNumber,
     Office, Person, StoredFile, Submission, Unit,
@@ -298,7 +298,7 @@ async def compliance_csv(session: AsyncSession, services, cycle: Cycle) -> bytes
     """``kepatuhan-sop.csv``: every step of the cycle with its state now (steps 10 and 11
     and each agency's receipt included, which the final PDF, made at numbering, cannot
     show), and the SOP's total standard against the cycle's actual total."""
-    from bot.documents import sop_record
+    from bot.core.documents import sop_record
     from reports.document_data import format_working_minutes
 
     now = services.clock.now()

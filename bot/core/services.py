@@ -5,11 +5,11 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 
-from bot.clock import Clock, SystemClock
+from bot.core.clock import Clock, SystemClock
 from bot.config import Config, office_hours
-from bot.sop import SopDefinition, load_definition
-from bot.storage import FileStore
-from bot.workcal import DEFAULT_HOLIDAY_FILE, WorkCalendar
+from bot.core.sop import SopDefinition, load_definition
+from bot.core.storage import FileStore
+from bot.core.workcal import DEFAULT_HOLIDAY_FILE, WorkCalendar
 
 
 @dataclass
@@ -20,8 +20,8 @@ class Services:
     clock: Clock
     store: FileStore
     extras: dict = field(default_factory=dict)
-    signer: object | None = None  # bot.signing.Signer: the office's certificate, or None
-    gateway: object | None = None  # bot.signing.GatewaySigner: the Pemda's TTE gateway
+    signer: object | None = None  # bot.core.signing.Signer: the office's certificate, or None
+    gateway: object | None = None  # bot.core.signing.GatewaySigner: the Pemda's TTE gateway
     bot_username: str = ""  # [telegram] bot_username, else getMe's answer at start-up
 
     def verification_link(self, code: str) -> str | None:
@@ -68,8 +68,8 @@ def build_calendar(config: Config) -> WorkCalendar:
 
 def build_services(config: Config, clock: Clock | None = None) -> Services:
     sop = load_definition(config.resolve(config.sop.definition) if config.sop.definition else None)
-    from bot.signing import gateway_from_config, signer_from_config
-    from bot.workcal import set_office_zone
+    from bot.core.signing import gateway_from_config, signer_from_config
+    from bot.core.workcal import set_office_zone
 
     calendar = build_calendar(config)
     set_office_zone(calendar.tz)  # every time shown: the office's zone and label

@@ -121,7 +121,7 @@ def is_number(text: str) -> bool:
 async def answer_capaian(session, cycle, indicator, item, value: Decimal | None,
                          value_text: str | None, *, text_scale=()) -> Capaian:
     """The capaian of an answer as the measurement document computes it."""
-    from bot.periods import quarter_history, splits
+    from bot.core.periods import quarter_history, splits
     from models.enums import ValueType
     from models.indicators import aggregation_of
 

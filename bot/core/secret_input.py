@@ -1,6 +1,6 @@
 """A secret typed in the chat (the TTE passphrase) never reaches the inbox.
 
-The durable intake (``bot/intake.py``) commits every update's payload to the ``inbox``
+The durable intake (``bot/telegram/intake.py``) commits every update's payload to the ``inbox``
 table before any handler runs. A message that answers the bot's request for the TTE
 passphrase must therefore be recognised when it is stored, not when it is handled:
 :meth:`SecretInput.redact` replaces its text in the payload by :data:`REDACTED` and
@@ -109,7 +109,7 @@ class _NoUpdateContents(logging.Filter):
     redact it. Those lines keep the endpoint and the update ids only."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        # the token's redaction (bot/app.py) formats every record when it is made
+        # the token's redaction (bot/telegram/app.py) formats every record when it is made
         message = record.getMessage()
         if message.startswith(_GET_UPDATES):
             ids = re.findall(r"'update_id': (\d+)", message)

@@ -60,7 +60,7 @@ __all__ = [
 WIB: Final = ZoneInfo("Asia/Jakarta")
 """Western Indonesian Time, the zone of the office hours and of every displayed time."""
 
-DEFAULT_HOLIDAY_FILE: Final = Path(__file__).resolve().parent / "data" / "hari_libur.toml"
+DEFAULT_HOLIDAY_FILE: Final = Path(__file__).resolve().parents[1] / "data" / "hari_libur.toml"
 """The holiday file shipped with the bot (the decree's corrections to the package)."""
 
 HolidayKind = Literal["cuti_bersama", "libur_nasional"]
@@ -278,7 +278,7 @@ _office_zone: ZoneInfo = WIB
 def set_office_zone(tz: str | ZoneInfo) -> None:
     """The office's zone (``[calendar] timezone``): every time shown to people is in it,
     with its own label (WIB, WITA or WIT). One office per process: set when the
-    services are built (``bot.services.build_services``)."""
+    services are built (``bot.core.services.build_services``)."""
     global _office_zone
     _office_zone = tz if isinstance(tz, ZoneInfo) else ZoneInfo(tz)
 

@@ -28,7 +28,7 @@ Legal moves, in one place (step kinds from the SOP definition file):
 Step 11's own work is sending (its time standard, 10 minutes, is measured and reminded
 like any step): the deliver run is done once no delivery is left to send. The receipts
 the agencies return take their own time; the cycle stays active until the last one is
-in, and ``bot.reminders.receipt_sweep`` reminds each agency's contact, never anyone
+in, and ``bot.core.reminders.receipt_sweep`` reminds each agency's contact, never anyone
 inside the office.
 """
 from __future__ import annotations
@@ -41,15 +41,16 @@ from typing import Iterable, Sequence
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot import audit, callbacks
-from bot.entry_rules import ANALYSIS_FIELDS, missing_analysis
-from bot.authority import Capacity, holding_capacity, may_hold, who_may_text
+from bot.core import audit
+from bot import callbacks
+from bot.core.entry_rules import ANALYSIS_FIELDS, missing_analysis
+from bot.core.authority import Capacity, holding_capacity, may_hold, who_may_text
 from bot.config import MEASUREMENT_REPORT
-from bot.outbox import enqueue
-from bot.services import Services
-from bot.sop import Step
+from bot.core.outbox import enqueue
+from bot.core.services import Services
+from bot.core.sop import Step
 from bot.texts import Raw, period_label, t, unit_name
-from bot.workcal import format_wib, to_wib
+from bot.core.workcal import format_wib, to_wib
 from models import (
     Approval,
     Cycle,
@@ -186,7 +187,7 @@ class Workflow:
     async def holder_for(self, office_id: int, step: Step, unit_id: int | None = None) -> Person:
         """Who holds a step: the person of its role (of the bidang for a Kabid), or the
         acting official (Plh./Plt.) whose appointment covers now."""
-        from bot.administration import covering
+        from bot.core.administration import covering
 
         appt = await covering(self.s, office_id, step.role, unit_id, self.now)
         if appt is not None:
@@ -208,7 +209,7 @@ class Workflow:
         return person
 
     async def _require_holder(self, run: StepRun, actor: Person, step: Step) -> Capacity:
-        """The actor may act on the run now (``bot.authority``, at the clock's time): its
+        """The actor may act on the run now (``bot.core.authority``, at the clock's time): its
         holder, if they still may hold the step (a Plh. whose range ended may not); or a
         person who may hold it, taking over a run whose named holder no longer may (the
         Kadis back after the Plh.'s range, before the minute job moved the run back).
@@ -265,7 +266,7 @@ class Workflow:
         if note:
             run.note = note
         await self.s.flush()
-        from bot.administration import tell_absent
+        from bot.core.administration import tell_absent
 
         await tell_absent(self, run, actor)  # done by a Plh./Plt.: the official is told
 
@@ -665,12 +666,12 @@ class Workflow:
         if person is None:
             return None
         # a Plh./Plt. of the Kasubag, or the new Kasubag after a mutasi, coordinates now
-        from bot.administration import covering
+        from bot.core.administration import covering
 
         appt = await covering(self.s, cycle.office_id, coordinate.role, None, self.now)
         if appt is not None and appt.absent_person_id in (person.id, None):
             return await self.s.get(Person, appt.acting_person_id)
-        # one rule (bot.authority) at the clock's time: a Plh. whose range ended, or a
+        # one rule (bot.core.authority) at the clock's time: a Plh. whose range ended, or a
         # person moved out of the post, no longer coordinates; the post's holder does
         if not await may_hold(self.s, person, coordinate, None, self.now):
             return await self.holder_for(cycle.office_id, coordinate)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from bot import callbacks
 from bot.texts import t
-from bot.workflow import Workflow
+from bot.core.workflow import Workflow
 from models import StepRun
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from bot.office_data import IndicatorSpec, OfficeSpec, PersonSpec, TargetSpec, UnitSpec
+from bot.core.office_data import IndicatorSpec, OfficeSpec, PersonSpec, TargetSpec, UnitSpec
 from models.enums import IndicatorLevel as L
 from models.enums import LowerFormula, Polarity, Role, ValueType
 

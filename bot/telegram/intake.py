@@ -46,7 +46,7 @@ Hence, whatever moment the process dies:
 
 One exception to "the payload as Telegram sent it": the answer to the bot's request for
 a TTE passphrase is stored with its text replaced, the text kept in memory only until
-its handler takes it (``bot/secret_input.py``); after a crash the bot asks again.
+its handler takes it (``bot/core/secret_input.py``); after a crash the bot asks again.
 
 A handler that raises is reported by the error handler (the person gets the generic
 message); what it committed in its savepoints stays, as before, and the row is marked
@@ -73,7 +73,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Update
 from telegram.error import BadRequest, Conflict, InvalidToken, NetworkError, RetryAfter
 
-from bot import crashpoints
+from bot.devtools import crashpoints
 from models.base import utcnow
 from models.intake import Inbox
 
@@ -239,7 +239,7 @@ class CallJournal:
     def record(self, method: str, answer: Any, key: str = "") -> None:
         if self.path is None:
             return
-        from bot.storage import private_dir, private_opener
+        from bot.core.storage import private_dir, private_opener
 
         private_dir(self.path.parent)
         with open(self.path, "a", encoding="utf-8", opener=private_opener) as fh:
@@ -338,7 +338,7 @@ class Intake:
         self.app = application
         self.sm = sessionmaker  # the plain sessionmaker, never the shared one
         self.journal_dir = journal_dir
-        from bot.secret_input import SecretInput
+        from bot.core.secret_input import SecretInput
 
         self.secrets = SecretInput()  # the TTE passphrase: redacted before it is stored
         self.replayed = 0  # Bot API calls answered from a journal (not made twice)
@@ -371,7 +371,7 @@ class Intake:
         if not rows:
             return 0
         for attempt in range(3):
-            # read before the database (bot/secret_input.py): a mark cleared since was
+            # read before the database (bot/core/secret_input.py): a mark cleared since was
             # cleared after the commit that put the conversation in the database
             expected = self.secrets.expected()
             try:
@@ -395,7 +395,7 @@ class Intake:
     async def _awaiting_secret(self, session, updates: list[Update],
                                expected: frozenset[int]) -> set[int]:
         """The senders among ``updates`` whose next text is the TTE passphrase."""
-        from bot.secret_input import PASSPHRASE
+        from bot.core.secret_input import PASSPHRASE
         from models import Conversation, Person
 
         senders = {self.secrets.candidate(u) for u in updates} - {None}

@@ -27,7 +27,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.sop import Step
+from bot.core.sop import Step
 from bot.texts import kabid_title, role_title, t
 from models import ActingKind, Person, Unit
 from models.enums import Role
@@ -102,7 +102,7 @@ async def holding_capacity(session: AsyncSession, person: Person | None, step: S
     own = await _natural(session, person, step, unit_id)
     if own is not None:
         return own
-    from bot.administration import acting_for  # administration imports the workflow
+    from bot.core.administration import acting_for  # administration imports the workflow
 
     appt = await acting_for(session, person, step.role,
                             unit_id if step.role == Role.KABID else None, at)

@@ -79,10 +79,10 @@ from sqlalchemy import and_, exists, func, insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import callbacks
-from bot.outbox import BULK, enqueue, make_payload
-from bot.services import Services
+from bot.core.outbox import BULK, enqueue, make_payload
+from bot.core.services import Services
 from bot.texts import Raw, duration_text, period_label, role_title, t
-from bot.workcal import format_wib
+from bot.core.workcal import format_wib
 from models import (
     Cycle, Delivery, Document, Office, Outbox, Person, ReceiptReminder, Reminder, StepRun, Unit,
 )
@@ -376,7 +376,7 @@ class _Composer:
                 self.documents[doc.cycle_id] = doc
         wanted = {(self.cycles[r.cycle_id].office_id, self.plan.escalation[r.role])
                   for r in rows if r.role in self.plan.escalation}
-        from bot.administration import acting_people
+        from bot.core.administration import acting_people
 
         for office_id, role in sorted(wanted):
             acting = await acting_people(s, office_id, (role,), self.plan.now)
@@ -622,7 +622,7 @@ async def _claim_people(session: AsyncSession, office_id: int, roles: Sequence[R
                         at: datetime) -> list[Person]:
     """The active people of these roles, and whoever acts for them (Plh./Plt.) at ``at``,
     locked (skipping those another process holds)."""
-    from bot.administration import acting_people
+    from bot.core.administration import acting_people
 
     people = list((await session.execute(
         select(Person).where(Person.office_id == office_id, Person.role.in_(roles),

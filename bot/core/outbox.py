@@ -2,7 +2,7 @@
 
 The payload is plain JSON so the workflow never touches Telegram objects:
 ``{"text": str, "buttons": [[[label, callback_data], ...], ...], "files": [...],
-"force_reply": bool}``. ``bot.outbox_sender`` delivers it.
+"force_reply": bool}``. ``bot.telegram.outbox_sender`` delivers it.
 
 No payload exceeds Telegram's limits (``bot.render``): ``enqueue`` splits a long text
 into several rows, in order, the files on the first and the buttons on the last;

@@ -20,14 +20,14 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import and_, func, select
 
-from bot import audit
+from bot.core import audit
 from bot.texts import role_title
-from bot.workflow import Workflow
+from bot.core.workflow import Workflow
 from models import (
     Approval, Cycle, CycleIndicator, Delivery, Document, Evidence, Indicator, LetterNumber,
     Person, StepRun, StoredFile, Submission, Unit,
 )
-from bot.periods import quarter_history, splits
+from bot.core.periods import quarter_history, splits
 from models.enums import ApprovalAction, CycleKind, DeliveryStatus, Role, StepStatus, ValueType
 from models.indicators import aggregation_of
 from reports.document_data import (
@@ -216,7 +216,7 @@ async def signatory(wf: Workflow, cycle: Cycle, signed_doc: Document | None) -> 
         acting = approval.acting_as
     else:
         # not signed yet: whoever holds the Kadis' post now (a Plh./Plt. included)
-        from bot.administration import covering
+        from bot.core.administration import covering
 
         appt = await covering(s, cycle.office_id, Role.KADIS, None, wf.now)
         if appt is not None:
@@ -417,7 +417,7 @@ async def build_off_loop(store, data: DocumentData, stem: str, *, keep_pdf: bool
 
 
 async def _check_caps(wf: Workflow, actor: Person, cycle: Cycle, source: str) -> None:
-    from bot import uploads
+    from bot.core import uploads
 
     if source in uploads.CAPPED_SOURCES:
         await uploads.check_versions(wf.s, wf.sv.config, cycle.id)
@@ -428,7 +428,7 @@ async def _check_caps(wf: Workflow, actor: Person, cycle: Cycle, source: str) ->
 async def record_version(wf: Workflow, actor: Person, cycle: Cycle, built: Built,
                          source: str) -> Document:
     """Record built files (already in the store) as the cycle's new version."""
-    from bot import uploads
+    from bot.core import uploads
 
     if source == uploads.UPLOADED:
         await uploads.check_quota(wf.s, wf.sv.config, actor.id, cycle.id, built.size,
@@ -450,11 +450,11 @@ async def _store_version(wf: Workflow, actor: Person, cycle: Cycle, data: Docume
     given for the final version, turns the built PDF into the signed one before it is
     stored: ``await sign(pdf_bytes, box) -> bytes``.
 
-    A compiled or uploaded version is refused (``bot.uploads.QuotaExceeded``) before
+    A compiled or uploaded version is refused (``bot.core.uploads.QuotaExceeded``) before
     anything is built when the cycle holds ``max_document_versions`` of them; an uploaded
     one, once built, when its files would take the actor past their upload quota. Either
     way nothing is recorded (the store may keep the blobs: content-addressed, unused)."""
-    from bot import uploads
+    from bot.core import uploads
 
     await _check_caps(wf, actor, cycle, source)
     built = await build_off_loop(wf.sv.store, data, stem, keep_pdf=sign is not None,
@@ -475,7 +475,7 @@ def file_stem(cycle: Cycle, version: int, suffix: str = "") -> str:
 
 async def compile_documents(wf: Workflow, actor: Person, cycle: Cycle) -> Document:
     """Build the documents from the bidang data as a new draft version (step 6), in
-    one session (the bot itself compiles in the background: ``bot.compiler``)."""
+    one session (the bot itself compiles in the background: ``bot.core.compiler``)."""
     current = await wf.current_document(cycle.id)
     version = (current.version + 1) if current else 1
     data = await document_data(wf, cycle, version=version)
@@ -558,7 +558,7 @@ async def stamp_numbered(wf: Workflow, actor: Person, cycle: Cycle, letter: Lett
 async def _pades_signing(wf: Workflow, signer, signed: Document, data: DocumentData):
     """The ``sign`` step of the final version: the signer's own name and capacity (a
     Plh./Plt. signs as themselves), the time of their approval in the office's zone."""
-    from bot.signing import SignatureBox
+    from bot.core.signing import SignatureBox
 
     approval = (await wf.s.execute(select(Approval).where(
         Approval.document_id == signed.id, Approval.action == ApprovalAction.SIGN)
@@ -570,9 +570,9 @@ async def _pades_signing(wf: Workflow, signer, signed: Document, data: DocumentD
     name = person.name if person else data.signatory.name
 
     async def sign(pdf_bytes: bytes, box) -> bytes:
-        from bot.signing import SigningError
+        from bot.core.signing import SigningError
         from bot.texts import t
-        from bot.workflow import WorkflowError
+        from bot.core.workflow import WorkflowError
 
         try:
             return await signer.sign(
@@ -640,7 +640,7 @@ async def verify_code(session, code: str, *, store=None, trust_roots=()) -> dict
 
 
 async def _check_stored(store, pdf: StoredFile, trust_roots):
-    from bot.signing import check_pdf
+    from bot.core.signing import check_pdf
 
     return await check_pdf(store.read(pdf), trust_roots)
 

@@ -1,6 +1,6 @@
 """The PTB Application, assembled in one place.
 
-Updates come from the durable intake (``bot/intake.py``): each is committed to the inbox
+Updates come from the durable intake (``bot/telegram/intake.py``): each is committed to the inbox
 before Telegram is told it arrived, and processed in one transaction that also marks it
 processed, so a redelivered update has no second effect.
 
@@ -21,10 +21,10 @@ from telegram.ext import (
     Defaults, TypeHandler,
 )
 
-from bot.intake import Intake, UpdateSessions, note_error
-from bot.outbox_sender import OutboxSender
-from bot.ratelimit import RateLimiter
-from bot.services import Services
+from bot.telegram.intake import Intake, UpdateSessions, note_error
+from bot.telegram.outbox_sender import OutboxSender
+from bot.telegram.ratelimit import RateLimiter
+from bot.core.services import Services
 from bot.texts import t
 from models import GroupChat, Person
 from models.enums import Role
@@ -153,7 +153,7 @@ async def _post_init(app: Application) -> None:
     for person in leaders:
         await set_person_commands(app.bot, person)
     # acting officials (Plh./Plt.) that began or ended while the bot was down
-    from bot.administration import sync_acting
+    from bot.core.administration import sync_acting
 
     try:
         async with bot_data["sessionmaker"]() as session, session.begin():
@@ -166,13 +166,13 @@ async def _post_init(app: Application) -> None:
         sender.start()
     # "Susun dokumen" builds in the background; a compile cut off by a stop or a crash
     # is in the database and runs again now
-    from bot.compiler import Compiler
+    from bot.core.compiler import Compiler
     from handlers.signoff import compile_job_runner
 
     bot_data["compiler"] = Compiler(bot_data["sessionmaker"], compile_job_runner(app))
     bot_data["compiler"].start()
     if bot_data.get("run_jobs", True) and app.job_queue is not None:
-        from bot.scheduling import schedule
+        from bot.telegram.scheduling import schedule
 
         schedule(app)
 
@@ -181,7 +181,7 @@ async def _post_stop(app: Application) -> None:
     compiler = app.bot_data.pop("compiler", None)
     if compiler is not None:
         await compiler.stop()
-        from bot.documents import stop_workers
+        from bot.core.documents import stop_workers
 
         stop_workers()
     sender = app.bot_data.get("sender")
@@ -198,7 +198,7 @@ def build_application(services: Services, sessionmaker, *, token: str, base_url:
                       base_file_url: str | None = None, rate_limit: bool = True,
                       run_sender: bool = True, run_jobs: bool = True) -> Application:
     redact_token_in_logs(token)
-    from bot.secret_input import quiet_update_contents
+    from bot.core.secret_input import quiet_update_contents
 
     quiet_update_contents()  # the passphrase must not reach a log line either
     builder = (
@@ -208,7 +208,7 @@ def build_application(services: Services, sessionmaker, *, token: str, base_url:
         .post_init(_post_init)
         .post_stop(_post_stop)
         .concurrent_updates(False)  # one update at a time: conversations stay ordered
-        .updater(None)  # updates come from the inbox (bot/intake.py), not PTB's Updater
+        .updater(None)  # updates come from the inbox (bot/telegram/intake.py), not PTB's Updater
     )
     if base_url:
         builder = builder.base_url(base_url)

@@ -11,10 +11,10 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import select
 
-from bot.app import build_application
-from bot.emulator import BotApiEmulator, SimUser
-from bot.onboarding import create_invitation
-from bot.services import Services
+from bot.telegram.app import build_application
+from bot.devtools.emulator import BotApiEmulator, SimUser
+from bot.core.onboarding import create_invitation
+from bot.core.services import Services
 from models import Person
 
 log = logging.getLogger(__name__)
@@ -43,7 +43,7 @@ class Harness:
         return self
 
     async def committed(self, chat_id: int | None = None) -> None:
-        """The bot answers before the update's transaction commits (``bot/intake.py``):
+        """The bot answers before the update's transaction commits (``bot/telegram/intake.py``):
         a simulated person who saw the answer looks at the database after that commit,
         i.e. once the updates of their chat being processed now have committed (of
         every chat without ``chat_id``)."""

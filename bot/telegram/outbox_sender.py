@@ -16,7 +16,7 @@ Telegram accepting the message and the bot recording it.
 Pacing (:class:`Pacer`): each send waits for its turn, spaced from the moment the
 previous send actually went out (when the event loop stalls, the sends held up go out
 one by one, never in a burst), one per chat per interval, and a 429 pauses every chat
-for its ``retry_after``. Rows go in priority order (``bot.outbox``: replies before bulk
+for its ``retry_after``. Rows go in priority order (``bot.core.outbox``: replies before bulk
 reminders), and :meth:`OutboxSender.run` keeps a short queue of claimed rows topped up,
 so a reply queued during a fan-out is claimed at once and takes the next turn.
 """
@@ -39,9 +39,9 @@ from sqlalchemy.orm import aliased
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, InputFile, ForceReply
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
 
-from bot import crashpoints
-from bot.outbox import REPLY, enqueue
-from bot.ratelimit import RateLimiter, retry_seconds
+from bot.devtools import crashpoints
+from bot.core.outbox import REPLY, enqueue
+from bot.telegram.ratelimit import RateLimiter, retry_seconds
 from bot.texts import role_title, t
 from models import Outbox, Person, StoredFile
 from models.enums import OutboxStatus, Role

@@ -14,9 +14,9 @@ from typing import Any, Awaitable, Callable
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.administration import sync_acting
-from bot.reminders import daily_digest, quarterly_prompt, receipt_sweep, sweep
-from bot.services import Services
+from bot.core.administration import sync_acting
+from bot.core.reminders import daily_digest, quarterly_prompt, receipt_sweep, sweep
+from bot.core.services import Services
 
 log = logging.getLogger(__name__)
 

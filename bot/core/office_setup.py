@@ -16,10 +16,10 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot import audit
+from bot.core import audit
 from bot.config import Config
-from bot.office_data import apply_office
-from bot.uploads import xlsx_limits
+from bot.core.office_data import apply_office
+from bot.core.uploads import xlsx_limits
 from reports.setup_workbook import SetupResult, read_setup
 
 AUDIT_ACTION = "setup.import"

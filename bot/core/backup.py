@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bot.config import Config
-from bot.storage import FILE_MODE, private_dir
+from bot.core.storage import FILE_MODE, private_dir
 from models.session import sqlite_path
 
 

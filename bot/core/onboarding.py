@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot import audit
+from bot.core import audit
 from models import Invitation, Outbox, Person
 from models.enums import OutboxStatus
 

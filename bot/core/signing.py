@@ -376,7 +376,7 @@ def make_demo_certificates(folder: Path, office_name: str) -> DemoCertificates:
     p12 = pkcs12.serialize_key_and_certificates(
         b"sopbot-demo", key, cert, [ca],
         serialization.BestAvailableEncryption(passphrase.encode()))
-    from bot.storage import write_private
+    from bot.core.storage import write_private
 
     ca_path, p12_path = folder / "ca-contoh.pem", folder / "penanda-tangan-contoh.p12"
     write_private(ca_path, ca.public_bytes(serialization.Encoding.PEM))

@@ -19,8 +19,8 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
-from bot.scenario import Player, ScriptedCycle
-from bot.storage import write_private
+from bot.devtools.scenario import Player, ScriptedCycle
+from bot.core.storage import write_private
 
 WIB = ZoneInfo("Asia/Jakarta")
 START = datetime(2024, 10, 7, 8, 0, tzinfo=WIB)  # Monday after Triwulan III
@@ -85,12 +85,12 @@ class Demo:
         os.chmod(self.out, 0o700)
 
     async def setup(self) -> None:
-        from bot.clock import ManualClock
+        from bot.core.clock import ManualClock
         from bot.config import Config
-        from bot.example_data import example_office
-        from bot.harness import Harness
-        from bot.office_data import apply_office
-        from bot.services import build_services
+        from bot.devtools.example_data import example_office
+        from bot.devtools.harness import Harness
+        from bot.core.office_data import apply_office
+        from bot.core.services import build_services
         from models.migrate import upgrade_engine
         from models.session import make_engine, make_sessionmaker
 
@@ -115,7 +115,7 @@ class Demo:
     def demo_certificates(self, cfg):
         """A throw-away CA and signer certificate (DATA CONTOH) in the demo folder, so
         the final PDF carries a PAdES signature that can be verified against the CA."""
-        from bot.signing import make_demo_certificates
+        from bot.core.signing import make_demo_certificates
 
         certs = make_demo_certificates(self.out / "sertifikat-contoh",
                                        f"{cfg.office.name} {cfg.office.regency}")
@@ -130,7 +130,7 @@ class Demo:
 
     # ------------------------------------------------------------------ the cycle
     async def run_cycle(self, progress: Progress) -> int:
-        """The cycle of :mod:`bot.scenario`, on the demo's simulated clock."""
+        """The cycle of :mod:`bot.devtools.scenario`, on the demo's simulated clock."""
         self.script = ScriptedCycle(self.sm, self.h.users, DemoPlayer(self.clock, progress),
                                     period=f"Triwulan III Tahun {YEAR}", **self.script_options)
         return await self.script.run()
@@ -183,7 +183,7 @@ class Demo:
                 target = docs / f"{stem}.{ext}"
                 write_private(target, self.services.store.read(stored))
                 files[kind] = target
-        from bot.archive import build_archive, export_agenda
+        from bot.core.archive import build_archive, export_agenda
 
         archive = self.out / f"arsip-siklus-{cycle_id}.zip"
         agenda = self.out / "buku-agenda.xlsx"

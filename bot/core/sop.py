@@ -14,7 +14,7 @@ from typing import Protocol
 
 from models.enums import Role
 
-PACKAGED_DEFINITION = Path(__file__).with_name("data") / "sop_pengumpulan_data_kinerja.toml"
+PACKAGED_DEFINITION = Path(__file__).resolve().parents[1] / "data" / "sop_pengumpulan_data_kinerja.toml"
 
 STEP_KINDS = (
     "dispose", "coordinate", "collect", "process", "compile", "review", "sign",

@@ -104,7 +104,7 @@ All answers are ``{"ok": true, "result": ...}`` (errors ``{"ok": false, ...}``):
     curl -X POST localhost:8081/_emu/users/1001/unblock
     curl localhost:8081/_emu/stats
 
-Standalone: ``python -m bot.emulator --port 8081`` prints the URLs to put in
+Standalone: ``python -m bot.devtools.emulator --port 8081`` prints the URLs to put in
 ``[telegram] api_base_url`` / ``file_base_url``.
 """
 
@@ -2528,7 +2528,7 @@ class EmulatorThread:
 
 def _parse_args(argv: Iterable[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m bot.emulator", description="Local Telegram Bot API emulator"
+        prog="python -m bot.devtools.emulator", description="Local Telegram Bot API emulator"
     )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8081)
@@ -2571,12 +2571,12 @@ async def _serve_forever(args: argparse.Namespace) -> None:
         print(f"Bot API emulator on {emu.url}", flush=True)
         print(f"  api_base_url  = {emu.base_url!r}", flush=True)
         print(f"  file_base_url = {emu.base_file_url!r}", flush=True)
-        print(f"  user API      = {emu.url}/_emu/users (see `pydoc bot.emulator`)", flush=True)
+        print(f"  user API      = {emu.url}/_emu/users (see `pydoc bot.devtools.emulator`)", flush=True)
         await asyncio.Event().wait()
 
 
 def main(argv: Iterable[str] | None = None) -> int:
-    """Entry point of ``python -m bot.emulator``."""
+    """Entry point of ``python -m bot.devtools.emulator``."""
     args = _parse_args(argv)
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_serve_forever(args))

@@ -1,7 +1,7 @@
 """Office administration: people joining, moving and leaving; acting officials (Plh. and
 Plt.); reassigning open tasks; the roster.
 
-No Telegram here, as in ``bot.workflow``: every function takes a session and the
+No Telegram here, as in ``bot.core.workflow``: every function takes a session and the
 services, checks who asks and what is asked before writing anything (a refusal raises a
 ``WorkflowError`` with an Indonesian message), then changes state, writes an audit row
 and queues the messages it causes. ``actor=None`` means the operator on the server (the
@@ -24,12 +24,12 @@ from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import callbacks
-from bot.authority import cannot_hold_text, eligible_people, may_hold, who_may_text
-from bot.services import Services
-from bot.task_buttons import task_buttons
+from bot.core.authority import cannot_hold_text, eligible_people, may_hold, who_may_text
+from bot.core.services import Services
+from bot.core.task_buttons import task_buttons
 from bot.texts import kabid_title, role_title, t
-from bot.workcal import format_wib, office_zone, to_wib
-from bot.workflow import (
+from bot.core.workcal import format_wib, office_zone, to_wib
+from bot.core.workflow import (
     InvalidInput, NotAllowed, NotFound, StaleAction, WorkflowError, Workflow, WrongState,
 )
 from models import (
@@ -380,7 +380,7 @@ class Administration:
             raise InvalidInput(t("a.err_successor", name=to.name))
 
     async def may_hold_run(self, person: Person | None, run: StepRun) -> bool:
-        """Whether ``person`` may hold this open step now (``bot.authority``)."""
+        """Whether ``person`` may hold this open step now (``bot.core.authority``)."""
         return await may_hold(self.s, person, self.wf.sop.step(run.step_no), run.unit_id,
                               self.now)
 
@@ -448,7 +448,7 @@ class Administration:
     async def successor_choices(self, person: Person,
                                 limit: int | None = None) -> list[Person]:
         """The default first, then people of the same bidang, then the leadership; only
-        people who may hold every open step of ``person`` (``bot.authority``); all of
+        people who may hold every open step of ``person`` (``bot.core.authority``); all of
         them unless ``limit`` is given (the bot pages the list)."""
         runs = await self.open_runs_of(person)
         default = await self._default_successor(person)

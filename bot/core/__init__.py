@@ -1,0 +1,1 @@
+"""bot.core: the domain, no Telegram import (see docs/architecture.md)."""

@@ -1,0 +1,1 @@
+"""bot.devtools: development tools shipped for `sopbot demo` and the tests (see docs/architecture.md)."""

@@ -1,0 +1,1 @@
+"""bot.telegram: the Telegram runtime (see docs/architecture.md)."""
