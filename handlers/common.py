@@ -14,14 +14,13 @@ import unicodedata
 from contextlib import asynccontextmanager
 from typing import Any, Awaitable, Callable, Sequence
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import ForceReply, Update
 from telegram.error import BadRequest, NetworkError
 from telegram.ext import ContextTypes
 
 from bot import callbacks, render
-from bot.telegram.outbox_sender import keyboard
+from handlers.markup import keyboard
 from bot.core.services import Services
 from bot.texts import t
 from bot.core.workflow import WorkflowError, Workflow
@@ -200,7 +199,7 @@ def action(*roles: Role, callback: bool = False):
 
 async def _acting_in(context: Context, person: Person, roles) -> bool:
     """A Plh./Plt. may use the commands and buttons of the role they act for."""
-    from bot.core.administration import acting_roles
+    from bot.core.authority import acting_roles
 
     async with sessionmaker(context)() as session:
         acting = await acting_roles(session, person, services(context).clock.now())
@@ -335,12 +334,6 @@ class FileTooBig(WorkflowError):
 
 def _mb(size: int) -> str:
     return f"{size / 1024 / 1024:.1f}".replace(".", ",")
-
-
-async def office_people(session: AsyncSession, *roles: Role) -> list[Person]:
-    return list((await session.execute(
-        select(Person).where(Person.role.in_(roles), Person.active.is_(True))
-        .order_by(Person.id))).scalars())
 
 
 @action()

@@ -65,7 +65,7 @@ from bot import callbacks
 from bot import render as renderer
 from bot.core.outbox import enqueue
 from bot.core.periods import entry_lines
-from bot.telegram.outbox_sender import keyboard
+from handlers.markup import keyboard
 from bot.core.storage import FileTooLarge
 from bot.texts import Raw, period_label, t
 from bot.core.uploads import check_quota

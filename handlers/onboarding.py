@@ -8,6 +8,7 @@ from telegram.ext import CommandHandler
 
 from bot.core.onboarding import InvitationError, person_by_telegram, redeem
 from bot.texts import role_title, t
+from handlers.markup import set_person_commands
 from handlers.common import (
     Context, action, reply, sessionmaker, services, typed_text, wake_sender,
 )
@@ -55,8 +56,6 @@ async def start(update: Update, context: Context) -> None:
         await reply(update, t(f"o.code_{exc.reason}"))
         return
     wake_sender(context)
-    from bot.telegram.app import set_person_commands
-
     await set_person_commands(context.bot, person)
     await reply(update, t("o.registered", name=person.name, role=role_title(person.role)))
 

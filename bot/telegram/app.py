@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 
 from sqlalchemy.exc import IntegrityError
-from telegram import BotCommand, BotCommandScopeAllPrivateChats, BotCommandScopeChat, Update
+from telegram import BotCommand, BotCommandScopeAllPrivateChats, Update
 from telegram.constants import ChatType, ParseMode
 from telegram.error import TelegramError
 from telegram.ext import (
@@ -24,23 +24,13 @@ from telegram.ext import (
 from bot.telegram.intake import Intake, UpdateSessions, note_error
 from bot.telegram.outbox_sender import OutboxSender
 from bot.telegram.ratelimit import RateLimiter
+from handlers.markup import commands_for, set_person_commands
 from bot.core.services import Services
 from bot.texts import t
 from models import GroupChat, Person
 from models.enums import Role
 
 log = logging.getLogger(__name__)
-
-COMMON_COMMANDS = [("tugas", "Tugas saya"), ("bantuan", "Bantuan"), ("batal", "Batalkan isian")]
-ROLE_COMMANDS = {
-    Role.KADIS: [("mulai", "Mulai siklus pengumpulan data"), ("status", "Papan status siklus"),
-                 ("pegawai", "Daftar pegawai dan Plh./Plt."), ("alihkan", "Alihkan tugas")],
-    Role.SEKRETARIS: [("status", "Papan status siklus"),
-                      ("pegawai", "Daftar pegawai dan Plh./Plt."), ("alihkan", "Alihkan tugas")],
-    Role.KASUBAG: [("status", "Papan status siklus"), ("alihkan", "Alihkan tugas")],
-    Role.ADMIN: [("status", "Papan status siklus"),
-                 ("pegawai", "Pegawai, nonaktifkan, Plh./Plt.")],
-}
 
 
 _REDACTED: set[str] = set()
@@ -67,22 +57,6 @@ def redact_token_in_logs(token: str) -> None:
         return record
 
     logging.setLogRecordFactory(factory)
-
-
-def commands_for(role: Role) -> list[BotCommand]:
-    pairs = ROLE_COMMANDS.get(role, []) + COMMON_COMMANDS + [("cek", "Cek keaslian dokumen")]
-    return [BotCommand(c, d) for c, d in pairs]
-
-
-async def set_person_commands(bot, person: Person) -> None:
-    """A registered person's menu shows what their role can do."""
-    if person.telegram_user_id is None:
-        return
-    try:
-        await bot.set_my_commands(commands_for(person.role),
-                                  scope=BotCommandScopeChat(person.telegram_user_id))
-    except Exception:  # a menu is a convenience; never fail a registration for it
-        log.warning("could not set the command menu for person %s", person.id)
 
 
 async def private_chats_only(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

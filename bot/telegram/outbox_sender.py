@@ -36,10 +36,11 @@ from datetime import timedelta
 
 from sqlalchemy import exists, or_, select, update
 from sqlalchemy.orm import aliased
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, InputFile, ForceReply
+from telegram import InputFile, ForceReply
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
 
 from bot.devtools import crashpoints
+from handlers.markup import keyboard
 from bot.core.outbox import REPLY, enqueue
 from bot.telegram.ratelimit import RateLimiter, retry_seconds
 from bot.texts import role_title, t
@@ -57,15 +58,6 @@ CALLBACK_LIMIT = 64    # bytes of callback data
 # text (an unescaped name such as "<Rahayu>") and stays as it was typed
 _TAGS = re.compile(r"</?(?:b|strong|i|em|u|ins|s|strike|del|span|tg-spoiler|tg-emoji|a|"
                    r"code|pre|blockquote)(?:\s[^<>]*)?/?>", re.IGNORECASE)
-
-
-def keyboard(buttons) -> InlineKeyboardMarkup | None:
-    if not buttons:
-        return None
-    return InlineKeyboardMarkup(
-        [[InlineKeyboardButton(label, callback_data=data) for label, data in row]
-         for row in buttons]
-    )
 
 
 def plain_text(text: str) -> str:
