@@ -10,7 +10,6 @@ from __future__ import annotations
 import html
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
 from telegram import Update
 from telegram.ext import CallbackQueryHandler, CommandHandler
 
@@ -97,9 +96,7 @@ async def menu(update: Update, context: Context, person: Person, cb) -> None:
     async with transaction(context) as (session, _wf):
         adm = _adm(session, context)
         if choice == 1 and person.role in PEOPLE_ROLES:
-            people = list((await session.execute(select(Person).where(
-                Person.office_id == person.office_id, Person.active.is_(True),
-                Person.id != person.id).order_by(Person.unit_id, Person.id))).scalars())
+            people = await adm.active_people(person.office_id, but=person.id)
             text, buttons = _people_page(
                 t("a.pick_person"),
                 [(_person_label(p), callbacks.encode("pgx", p.id)) for p in people], number,
@@ -107,8 +104,7 @@ async def menu(update: Update, context: Context, person: Person, cb) -> None:
         elif choice == 2 and person.role in APPOINT_ROLES:
             await set_conversation(session, person.id, CONV, "slot", {})
             office = await adm.wf.office()
-            units = (await session.execute(select(Unit).where(
-                Unit.office_id == office.id).order_by(Unit.sort_order, Unit.id))).scalars().all()
+            units = await adm.units(office.id)
             rows = [[(role_title(Role.KADIS), callbacks.encode("plhr", 1, 0))],
                     [(role_title(Role.SEKRETARIS), callbacks.encode("plhr", 2, 0))],
                     [(role_title(Role.KASUBAG), callbacks.encode("plhr", 3, 0))]]
@@ -217,9 +213,7 @@ async def pick_slot(update: Update, context: Context, person: Person, cb) -> Non
 async def _acting_page(adm: Administration, office_id: int, data: dict, title: str,
                        number: int):
     """A page of the people who may be appointed (the absent official left out)."""
-    people = (await adm.s.execute(select(Person).where(
-        Person.office_id == office_id, Person.active.is_(True),
-        Person.role.in_(HOLDER_ROLES)))).scalars().all()
+    people = await adm.active_people(office_id, roles=HOLDER_ROLES)
     order = {Role.KADIS: 0, Role.SEKRETARIS: 1, Role.KASUBAG: 2, Role.KABID: 3,
              Role.STAF: 4}
     absent = await adm.s.get(Person, data["absent"]) if data.get("absent") else None

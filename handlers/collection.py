@@ -15,6 +15,7 @@ from telegram.ext import CallbackQueryHandler
 from bot import callbacks, render
 from bot.core.entry_rules import analysis_of_sub
 from bot.texts import Raw, period_label, t
+from bot.core.sop import StepKind, step_buttons
 from bot.core.workcal import format_wib
 from bot.core.workflow import NotAllowed, StaleAction, Workflow, WorkflowError
 from handlers.common import (
@@ -74,7 +75,7 @@ async def kasubag_buttons(wf: Workflow, cycle: Cycle,
     if any(r.status == StepStatus.OPEN for r in runs):
         rows.append([(t("c.b_close"), callbacks.encode("cls", cycle.id))])
     if proc is not None and proc.status == StepStatus.OPEN:
-        rows.append([(t("b.process_done"), callbacks.encode("proc", proc.id))])
+        rows += step_buttons(StepKind.PROCESS, proc.id)
     return rows
 
 

@@ -15,7 +15,7 @@ from handlers.common import (
     Context, action, clear_conversation, download, drop_buttons, file_route, reply, services,
     set_conversation, text_route, transaction, typed_text,
 )
-from models import Cycle, Person, Unit
+from models import Person, Unit
 from models.enums import CycleKind, Role, StepStatus
 
 KIND_CODES = {1: CycleKind.QUARTERLY, 2: CycleKind.ANNUAL}
@@ -54,11 +54,7 @@ async def choose_period(update: Update, context: Context, person: Person, cb) ->
             kind == CycleKind.QUARTERLY and quarter not in (1, 2, 3, 4)):
         raise StaleAction()
     async with transaction(context) as (session, wf):
-        from sqlalchemy import select
-
-        exists = (await session.execute(select(Cycle).where(
-            Cycle.kind == kind, Cycle.year == year,
-            Cycle.quarter == (quarter if kind == CycleKind.QUARTERLY else 0)))).scalar_one_or_none()
+        exists = await wf.find_cycle(person.office_id, kind, year, quarter)
         if exists is not None:
             raise InvalidInput(t("err.cycle_exists", period=period_label(kind, year, quarter)))
         await set_conversation(session, person.id, "mulai", "instruction",

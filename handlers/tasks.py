@@ -1,17 +1,16 @@
 """/tugas: my open tasks; /status: a cycle's board; the "task" button."""
 from __future__ import annotations
 
-from sqlalchemy import select
 from telegram import Update
 from telegram.ext import CallbackQueryHandler, CommandHandler
 
 from bot import callbacks, render
-from bot.core.task_buttons import task_buttons
 from bot.texts import Raw, duration_text, period_label, t
+from bot.core.sop import StepKind, step_buttons
 from bot.core.workcal import format_wib
 from bot.core.workflow import NotAllowed
 from handlers.common import Context, action, reply, services, transaction
-from models import Cycle, CycleIndicator, Person, StepRun, Unit
+from models import Cycle, Person, StepRun, Unit
 from models.enums import CycleStatus, Role, StepStatus
 
 BOARD_ROLES = (Role.KADIS, Role.SEKRETARIS, Role.KASUBAG, Role.ADMIN)
@@ -47,20 +46,10 @@ async def my_tasks(update: Update, context: Context, person: Person, _cb) -> Non
                              callbacks.encode("task", run.id))])
         # indicators handed to a staf by their Kabid
         if person.role == Role.STAF:
-            items = (await session.execute(
-                select(CycleIndicator, StepRun)
-                .join(StepRun, (StepRun.cycle_id == CycleIndicator.cycle_id)
-                      & (StepRun.unit_id == CycleIndicator.unit_id))
-                .where(CycleIndicator.assigned_to_id == person.id,
-                       StepRun.status == StepStatus.OPEN))).all()
-            seen = set()
-            for item, run in items:
-                if run.id in seen:
-                    continue
-                seen.add(run.id)
+            for run in await wf.handed_runs(person):
                 lines.append(t("s.assigned_line", due=format_wib(run.due_at),
                                late=late_text(context, run.due_at)))
-                buttons.append([(t("b.start_entry"), callbacks.encode("ent", run.id))])
+                buttons += step_buttons(StepKind.COLLECT, run.id)
     if not lines:
         await reply(update, t("s.no_tasks"))
         return
@@ -78,7 +67,7 @@ async def open_task(update: Update, context: Context, person: Person, cb) -> str
         cycle = await session.get(Cycle, run.cycle_id)
         if run.status != StepStatus.OPEN:
             return t("err.stale_button")
-        buttons = await task_buttons(wf, run)
+        buttons = await wf.task_buttons(run)
         extra = ""
         if step.kind == "deliver":
             extra, buttons = await delivery_card(wf, run)
@@ -153,12 +142,9 @@ async def status(update: Update, context: Context, person: Person, _cb) -> None:
     async with transaction(context) as (session, wf):
         cycles = await wf.active_cycles()
         if person.role == Role.ADMIN:  # the admin sees every cycle's board, newest first
-            cycles = list((await session.execute(
-                select(Cycle).order_by(Cycle.id.desc()).limit(12))).scalars())
+            cycles = await wf.recent_cycles(person.office_id, 12)
         if not cycles:
-            last = (await session.execute(select(Cycle).order_by(Cycle.id.desc()).limit(1))
-                    ).scalars().first()
-            cycles = [last] if last else []
+            cycles = await wf.recent_cycles(person.office_id, 1)
         if not cycles:
             await reply(update, t("s.no_cycle"))
             return

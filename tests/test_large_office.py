@@ -497,17 +497,17 @@ async def test_a_button_whose_work_outlasts_telegrams_window_is_answered_in_time
     import asyncio
 
     import handlers.common
-    import handlers.tasks
+    from bot.core.workflow import Workflow
     from bot.devtools.emulator import BotApiEmulator
     from bot.devtools.harness import TEST_TOKEN, Harness
 
-    slow_buttons = handlers.tasks.task_buttons
+    slow_buttons = Workflow.task_buttons
 
     async def slow(wf, run):
         await asyncio.sleep(1.5)
         return await slow_buttons(wf, run)
 
-    monkeypatch.setattr(handlers.tasks, "task_buttons", slow)
+    monkeypatch.setattr(Workflow, "task_buttons", slow)
     monkeypatch.setattr(handlers.common, "ANSWER_WITHIN", 0.3)
     emulator = BotApiEmulator(token=TEST_TOKEN, callback_query_ttl=1.0)
     await emulator.start()

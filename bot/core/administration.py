@@ -23,10 +23,12 @@ from datetime import date, datetime, time, timedelta
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot import callbacks
-from bot.core.authority import cannot_hold_text, eligible_people, may_hold, who_may_text
+from bot.core.authority import (
+    appointment_slot, cannot_hold_text, covering, eligible_people, may_hold, role_holder,
+    unit_key, who_may_text,
+)
 from bot.core.services import Services
-from bot.core.task_buttons import task_buttons
+from bot.core.sop import StepKind, step_buttons
 from bot.texts import kabid_title, role_title, t
 from bot.core.workcal import format_wib, office_zone, to_wib
 from bot.core.workflow import (
@@ -48,81 +50,6 @@ ROSTER_ROLES = (Role.ADMIN, Role.KADIS, Role.SEKRETARIS)
 REASSIGN_ANY = (Role.SEKRETARIS, Role.KADIS)  # any open step
 REASSIGN_COLLECT = (Role.KASUBAG,)  # step-4 runs and indicators only
 REASONS = ("mutasi", "pensiun", "lainnya")
-
-
-def _unit_key(role: Role, unit_id: int | None) -> int | None:
-    return unit_id if role == Role.KABID else None
-
-
-def _slot(stmt, role: Role, unit_id: int | None):
-    unit = _unit_key(role, unit_id)
-    stmt = stmt.where(ActingAppointment.role == role)
-    if unit is None:
-        return stmt.where(ActingAppointment.unit_id.is_(None))
-    return stmt.where(ActingAppointment.unit_id == unit)
-
-
-async def covering(session: AsyncSession, office_id: int, role: Role, unit_id: int | None,
-                   at: datetime) -> ActingAppointment | None:
-    """The appointment that covers ``at`` for this role (and bidang), if any."""
-    stmt = (select(ActingAppointment)
-            .join(Person, Person.id == ActingAppointment.acting_person_id)
-            .where(ActingAppointment.office_id == office_id,
-                   ActingAppointment.cancelled.is_(False),
-                   ActingAppointment.starts_at <= at, ActingAppointment.ends_at > at,
-                   Person.active.is_(True)))
-    stmt = _slot(stmt, role, unit_id).order_by(ActingAppointment.id.desc())
-    return (await session.execute(stmt)).scalars().first()
-
-
-async def acting_people(session: AsyncSession, office_id: int, roles, at: datetime
-                        ) -> list[Person]:
-    """The people acting (Plh./Plt.) for these roles at ``at``, in role order."""
-    found: list[Person] = []
-    for role in roles:
-        appt = await covering(session, office_id, role, None, at)
-        if appt is not None:
-            person = await session.get(Person, appt.acting_person_id)
-            if person is not None and person not in found:
-                found.append(person)
-    return found
-
-
-async def acting_roles(session: AsyncSession, person: Person, at: datetime) -> set[Role]:
-    """The roles ``person`` holds as Plh./Plt. at ``at``."""
-    rows = (await session.execute(select(ActingAppointment.role).where(
-        ActingAppointment.acting_person_id == person.id,
-        ActingAppointment.cancelled.is_(False),
-        ActingAppointment.starts_at <= at, ActingAppointment.ends_at > at))).scalars()
-    return {Role(r) for r in rows}
-
-
-async def acting_for(session: AsyncSession, person: Person, role: Role, unit_id: int | None,
-                     at: datetime) -> ActingAppointment | None:
-    """The appointment under which ``person`` acts for this role at ``at``, if any."""
-    stmt = select(ActingAppointment).where(
-        ActingAppointment.acting_person_id == person.id,
-        ActingAppointment.cancelled.is_(False),
-        ActingAppointment.starts_at <= at, ActingAppointment.ends_at > at)
-    stmt = _slot(stmt, role, unit_id).order_by(ActingAppointment.id.desc())
-    return (await session.execute(stmt)).scalars().first()
-
-
-async def tell_absent(wf: Workflow, run: StepRun, actor: Person) -> None:
-    """The absent official is told what their Plh./Plt. did in their name."""
-    appt = await acting_for(wf.s, actor, run.role, run.unit_id, wf.now)
-    if appt is None or appt.absent_person_id in (None, actor.id):
-        return
-    absent = await wf.s.get(Person, appt.absent_person_id)
-    if absent is None or not absent.active:
-        return
-    step = wf.sop.step(run.step_no)
-    cycle = await wf.get_cycle(run.cycle_id)
-    verb = {StepStatus.RETURNED: "mengembalikan", StepStatus.SKIPPED: "menutup"}.get(
-        run.status, "menyelesaikan")
-    await wf._notify(absent, "acting_done", t(
-        "a.n_done_in_name", kind=appt.kind.label, name=actor.name, verb=verb,
-        step=step.number, activity=step.activity, period=wf.period(cycle)))
 
 
 def range_text(starts_at: datetime, ends_at: datetime) -> str:
@@ -226,24 +153,31 @@ class Administration:
             return f"Kepala {office.name}"
         return role_title(role)
 
+    async def active_people(self, office_id: int, *, but: int | None = None,
+                            roles: tuple[Role, ...] | None = None) -> list[Person]:
+        """The office's active people (of ``roles``; without ``but``), by bidang."""
+        stmt = select(Person).where(Person.office_id == office_id, Person.active.is_(True))
+        if but is not None:
+            stmt = stmt.where(Person.id != but)
+        if roles is not None:
+            stmt = stmt.where(Person.role.in_(roles))
+        return list((await self.s.execute(stmt.order_by(Person.unit_id, Person.id))).scalars())
+
+    async def units(self, office_id: int) -> list[Unit]:
+        """The office's units in their order."""
+        return list((await self.s.execute(select(Unit).where(Unit.office_id == office_id)
+                                          .order_by(Unit.sort_order, Unit.id))).scalars())
+
     async def natural_holder(self, office_id: int, role: Role, unit_id: int | None,
                              exclude: int | None = None) -> Person | None:
-        """The first active person of the role (of the bidang for a Kabid)."""
-        stmt = select(Person).where(Person.office_id == office_id, Person.role == role,
-                                    Person.active.is_(True))
-        if role in (Role.KABID, Role.STAF) and unit_id is not None:
-            stmt = stmt.where(Person.unit_id == unit_id)
-        if exclude is not None:
-            stmt = stmt.where(Person.id != exclude)
-        return (await self.s.execute(stmt.order_by(Person.id))).scalars().first()
+        """The official of the role (of the bidang for a Kabid), leaving Plh./Plt. out."""
+        return await role_holder(self.s, office_id, role, unit_id, self.now, exclude=exclude,
+                                 acting=False)
 
     async def holder(self, office_id: int, role: Role, unit_id: int | None,
                      exclude: int | None = None) -> Person | None:
         """Who holds the role now: an acting official first, else the official."""
-        appt = await covering(self.s, office_id, role, unit_id, self.now)
-        if appt is not None and appt.acting_person_id != exclude:
-            return await self.s.get(Person, appt.acting_person_id)
-        return await self.natural_holder(office_id, role, unit_id, exclude)
+        return await role_holder(self.s, office_id, role, unit_id, self.now, exclude=exclude)
 
     async def _move_run(self, run: StepRun, to: Person, actor: Person | None, reason: str,
                         why: str, note: str = "") -> None:
@@ -262,7 +196,7 @@ class Administration:
             "a.n_task_to", step=step.number, activity=step.activity,
             period=self.wf.period(cycle), where=where, why=why,
             old=old.name if old else "-", due=self.wf.fmt_due(run.due_at)),
-            await task_buttons(self.wf, run))
+            await self.wf.task_buttons(run))
         if old is not None and old.active and old.id != to.id:
             await self.wf._notify(old, "task_moved", t(
                 "a.n_task_from", step=step.number, activity=step.activity,
@@ -576,7 +510,7 @@ class Administration:
         await self.wf._notify(new, "item_moved", t(
             "a.n_item_to", indicator=ind.name, period=self.wf.period(cycle),
             name=actor.name if actor else "admin", due=self.wf.fmt_due(run.due_at)),
-            [[(t("b.start_entry"), callbacks.encode("ent", run.id))]])
+            step_buttons(StepKind.COLLECT, run.id))
         if old is not None and old.active and (to is None or old.id != to.id):
             await self.wf._notify(old, "item_moved", t(
                 "a.n_item_from", indicator=ind.name, period=self.wf.period(cycle),
@@ -605,7 +539,7 @@ class Administration:
             raise InvalidInput(t("a.err_role_appoint"))
         if role == Role.KABID and unit_id is None:
             raise InvalidInput(t("a.err_unit_needed", role=role_title(role)))
-        unit_id = _unit_key(role, unit_id)
+        unit_id = unit_key(role, unit_id)
         if ends_at <= starts_at:
             raise InvalidInput(t("a.err_range_order"))
         if ends_at <= self.now:
@@ -666,7 +600,7 @@ class Administration:
         stmt = select(ActingAppointment).where(
             ActingAppointment.office_id == office_id, ActingAppointment.cancelled.is_(False),
             ActingAppointment.starts_at < ends_at, ActingAppointment.ends_at > starts_at)
-        return (await self.s.execute(_slot(stmt, role, unit_id)
+        return (await self.s.execute(appointment_slot(stmt, role, unit_id)
                                      .order_by(ActingAppointment.starts_at))).scalars().first()
 
     async def cancel_appointment(self, actor: Person | None, appt_id: int) -> ActingAppointment:
@@ -844,6 +778,6 @@ async def sync_acting(session: AsyncSession, services: Services) -> int:
 
 
 __all__ = [
-    "APPOINTABLE", "Administration", "Deactivation", "acting_for", "covering", "day_range",
-    "parse_range", "range_text", "sync_acting", "tell_absent", "WorkflowError",
+    "APPOINTABLE", "Administration", "Deactivation", "day_range",
+    "parse_range", "range_text", "sync_acting", "WorkflowError",
 ]

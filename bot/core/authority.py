@@ -29,8 +29,91 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.sop import Step
 from bot.texts import kabid_title, role_title, t
-from models import ActingKind, Person, Unit
+from models import ActingAppointment, ActingKind, Person, Unit
 from models.enums import Role
+
+
+# -- Plh./Plt. appointments: who acts for a role at a moment ---------------------------
+def unit_key(role: Role, unit_id: int | None) -> int | None:
+    return unit_id if role == Role.KABID else None
+
+
+def appointment_slot(stmt, role: Role, unit_id: int | None):
+    unit = unit_key(role, unit_id)
+    stmt = stmt.where(ActingAppointment.role == role)
+    if unit is None:
+        return stmt.where(ActingAppointment.unit_id.is_(None))
+    return stmt.where(ActingAppointment.unit_id == unit)
+
+
+async def covering(session: AsyncSession, office_id: int, role: Role, unit_id: int | None,
+                   at: datetime) -> ActingAppointment | None:
+    """The appointment that covers ``at`` for this role (and bidang), if any."""
+    stmt = (select(ActingAppointment)
+            .join(Person, Person.id == ActingAppointment.acting_person_id)
+            .where(ActingAppointment.office_id == office_id,
+                   ActingAppointment.cancelled.is_(False),
+                   ActingAppointment.starts_at <= at, ActingAppointment.ends_at > at,
+                   Person.active.is_(True)))
+    stmt = appointment_slot(stmt, role, unit_id).order_by(ActingAppointment.id.desc())
+    return (await session.execute(stmt)).scalars().first()
+
+
+async def acting_people(session: AsyncSession, office_id: int, roles, at: datetime
+                        ) -> list[Person]:
+    """The people acting (Plh./Plt.) for these roles at ``at``, in role order."""
+    found: list[Person] = []
+    for role in roles:
+        appt = await covering(session, office_id, role, None, at)
+        if appt is not None:
+            person = await session.get(Person, appt.acting_person_id)
+            if person is not None and person not in found:
+                found.append(person)
+    return found
+
+
+async def acting_roles(session: AsyncSession, person: Person, at: datetime) -> set[Role]:
+    """The roles ``person`` holds as Plh./Plt. at ``at``."""
+    rows = (await session.execute(select(ActingAppointment.role).where(
+        ActingAppointment.acting_person_id == person.id,
+        ActingAppointment.cancelled.is_(False),
+        ActingAppointment.starts_at <= at, ActingAppointment.ends_at > at))).scalars()
+    return {Role(r) for r in rows}
+
+
+async def acting_for(session: AsyncSession, person: Person, role: Role, unit_id: int | None,
+                     at: datetime) -> ActingAppointment | None:
+    """The appointment under which ``person`` acts for this role at ``at``, if any."""
+    stmt = select(ActingAppointment).where(
+        ActingAppointment.acting_person_id == person.id,
+        ActingAppointment.cancelled.is_(False),
+        ActingAppointment.starts_at <= at, ActingAppointment.ends_at > at)
+    stmt = appointment_slot(stmt, role, unit_id).order_by(ActingAppointment.id.desc())
+    return (await session.execute(stmt)).scalars().first()
+
+
+
+async def role_holder(session: AsyncSession, office_id: int, role: Role, unit_id: int | None,
+                      at: datetime, *, secretariat: bool = False, exclude: int | None = None,
+                      acting: bool = True) -> Person | None:
+    """Who holds ``role`` (of bidang ``unit_id`` for a Kabid or a bidang's staf) at
+    ``at``: the Plh./Plt. whose appointment covers ``at`` first (unless ``acting`` is
+    false), else the first active person of the role; ``secretariat``: a staf of the
+    Sekretariat. ``exclude``: never this person (the one leaving). The one rule the
+    engine and the administration both use."""
+    if acting:
+        appt = await covering(session, office_id, role, unit_id, at)
+        if appt is not None and appt.acting_person_id != exclude:
+            return await session.get(Person, appt.acting_person_id)
+    stmt = select(Person).where(Person.office_id == office_id, Person.role == role,
+                                Person.active.is_(True))
+    if role == Role.KABID or role == Role.STAF and unit_id is not None:
+        stmt = stmt.where(Person.unit_id == unit_id)
+    elif role == Role.STAF and secretariat:
+        stmt = stmt.join(Unit, Unit.id == Person.unit_id).where(Unit.is_secretariat.is_(True))
+    if exclude is not None:
+        stmt = stmt.where(Person.id != exclude)
+    return (await session.execute(stmt.order_by(Person.id))).scalars().first()
 
 
 @dataclass(frozen=True)
@@ -102,8 +185,6 @@ async def holding_capacity(session: AsyncSession, person: Person | None, step: S
     own = await _natural(session, person, step, unit_id)
     if own is not None:
         return own
-    from bot.core.administration import acting_for  # administration imports the workflow
-
     appt = await acting_for(session, person, step.role,
                             unit_id if step.role == Role.KABID else None, at)
     if appt is None:

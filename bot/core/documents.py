@@ -216,7 +216,7 @@ async def signatory(wf: Workflow, cycle: Cycle, signed_doc: Document | None) -> 
         acting = approval.acting_as
     else:
         # not signed yet: whoever holds the Kadis' post now (a Plh./Plt. included)
-        from bot.core.administration import covering
+        from bot.core.authority import covering
 
         appt = await covering(s, cycle.office_id, Role.KADIS, None, wf.now)
         if appt is not None:

@@ -81,6 +81,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot import callbacks
 from bot.core.outbox import BULK, enqueue, make_payload
 from bot.core.services import Services
+from bot.core.sop import STEP_BUTTONS, step_buttons
 from bot.texts import Raw, duration_text, period_label, role_title, t
 from bot.core.workcal import format_wib
 from models import (
@@ -95,18 +96,6 @@ _RANK = {SHARE: 1, LASTDAY: 2, DUE: 3, OVERDUE: 4, ESCALATE: 4}
 DIGEST_ROLES = (Role.KADIS, Role.SEKRETARIS, Role.KASUBAG)
 _CHUNK = 500
 
-# The button of the holder's reminder, per step kind: (callback action, label key).
-_TASK_BUTTON = {
-    "dispose": ("dsp", "b.accept_forward"),
-    "coordinate": ("crd", "b.coordinate"),
-    "collect": ("ent", "b.start_entry"),
-    "process": ("proc", "b.process_done"),
-    "compile": ("cmp", "b.compile"),
-    "number": ("num", "b.number"),
-    "archive": ("arc", "b.archive"),
-    "deliver": ("task", "b.deliver"),
-}
-_DOC_BUTTON = {"review": ("prf", "b.paraf"), "sign": ("sgn", "b.sign")}
 
 
 @dataclass(frozen=True, order=True)
@@ -365,7 +354,7 @@ class _Composer:
         self.people = await _load(s, Person, (r.assignee_id for r in rows))
         self.units = await _load(s, Unit, (r.unit_id for r in rows))
         doc_cycles = sorted({r.cycle_id for r in rows
-                             if self.sv.sop.step(r.step_no).kind in _DOC_BUTTON})
+                             if STEP_BUTTONS[self.sv.sop.step(r.step_no).kind].on_document})
         for chunk in _chunks(doc_cycles):
             latest = (select(Document.cycle_id, func.max(Document.version).label("v"))
                       .where(Document.cycle_id.in_(chunk)).group_by(Document.cycle_id)
@@ -376,7 +365,7 @@ class _Composer:
                 self.documents[doc.cycle_id] = doc
         wanted = {(self.cycles[r.cycle_id].office_id, self.plan.escalation[r.role])
                   for r in rows if r.role in self.plan.escalation}
-        from bot.core.administration import acting_people
+        from bot.core.authority import acting_people
 
         for office_id, role in sorted(wanted):
             acting = await acting_people(s, office_id, (role,), self.plan.now)
@@ -407,16 +396,8 @@ class _Composer:
         return text
 
     def buttons(self, row: Any) -> list[list[tuple[str, str]]]:
-        kind = self.sv.sop.step(row.step_no).kind
-        if kind in _DOC_BUTTON:
-            doc = self.documents.get(row.cycle_id)
-            if doc is not None:
-                action, label = _DOC_BUTTON[kind]
-                return [[(t(label), callbacks.encode(action, row.id, doc.id)),
-                         (t("b.return"), callbacks.encode("ret", row.id, doc.id))]]
-            return [[(t("b.open_task"), callbacks.encode("task", row.id))]]
-        action, label = _TASK_BUTTON.get(kind, ("task", "b.open_task"))
-        return [[(t(label), callbacks.encode(action, row.id))]]
+        doc = self.documents.get(row.cycle_id)
+        return step_buttons(self.sv.sop.step(row.step_no).kind, row.id, doc.id if doc else None)
 
     def holder_text(self, row: Any, point: Point, superior: Person | None) -> str:
         step = self.sv.sop.step(row.step_no)
@@ -622,7 +603,7 @@ async def _claim_people(session: AsyncSession, office_id: int, roles: Sequence[R
                         at: datetime) -> list[Person]:
     """The active people of these roles, and whoever acts for them (Plh./Plt.) at ``at``,
     locked (skipping those another process holds)."""
-    from bot.core.administration import acting_people
+    from bot.core.authority import acting_people
 
     people = list((await session.execute(
         select(Person).where(Person.office_id == office_id, Person.role.in_(roles),

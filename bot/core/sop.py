@@ -8,18 +8,72 @@ from __future__ import annotations
 import re
 import tomllib
 from dataclasses import dataclass
+from enum import StrEnum
 from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
+from bot import callbacks
+from bot.texts import t
 from models.enums import Role
 
 PACKAGED_DEFINITION = Path(__file__).resolve().parents[1] / "data" / "sop_pengumpulan_data_kinerja.toml"
 
-STEP_KINDS = (
-    "dispose", "coordinate", "collect", "process", "compile", "review", "sign",
-    "number", "archive", "deliver",
-)
+class StepKind(StrEnum):
+    """The handful of step kinds the engine knows (the definition file names one per
+    step). A ``StrEnum``: a kind compares equal to its name in the file."""
+    DISPOSE = "dispose"
+    COORDINATE = "coordinate"
+    COLLECT = "collect"
+    PROCESS = "process"
+    COMPILE = "compile"
+    REVIEW = "review"
+    SIGN = "sign"
+    NUMBER = "number"
+    ARCHIVE = "archive"
+    DELIVER = "deliver"
+
+
+STEP_KINDS = tuple(k.value for k in StepKind)
+
+
+@dataclass(frozen=True)
+class StepButton:
+    """The button that does a step's work: its callback action and its label's text key.
+    ``on_document``: it acts on the current document version (which its callback data
+    carries) and comes with a "Kembalikan" button."""
+    action: str
+    label: str
+    on_document: bool = False
+
+
+# The one table of each step kind's button: the step's card, /tugas and reminders all
+# take it from here.
+STEP_BUTTONS: dict[StepKind, StepButton] = {
+    StepKind.DISPOSE: StepButton("dsp", "b.accept_forward"),
+    StepKind.COORDINATE: StepButton("crd", "b.coordinate"),
+    StepKind.COLLECT: StepButton("ent", "b.start_entry"),
+    StepKind.PROCESS: StepButton("proc", "b.process_done"),
+    StepKind.COMPILE: StepButton("cmp", "b.compile"),
+    StepKind.REVIEW: StepButton("prf", "b.paraf", on_document=True),
+    StepKind.SIGN: StepButton("sgn", "b.sign", on_document=True),
+    StepKind.NUMBER: StepButton("num", "b.number"),
+    StepKind.ARCHIVE: StepButton("arc", "b.archive"),
+    StepKind.DELIVER: StepButton("task", "b.deliver"),
+}
+
+
+def step_buttons(kind: str, run_id: int, document_id: int | None = None
+                 ) -> list[list[tuple[str, str]]]:
+    """The keyboard of an open step of ``kind``: its button (and "Kembalikan" on a
+    document); a document step without a document gets the plain "Buka tugas"."""
+    button = STEP_BUTTONS.get(StepKind(kind)) if kind in STEP_KINDS else None
+    if button is None or button.on_document and document_id is None:
+        return [[(t("b.open_task"), callbacks.encode("task", run_id))]]
+    if button.on_document:
+        return [[(t(button.label), callbacks.encode(button.action, run_id, document_id)),
+                 (t("b.return"), callbacks.encode("ret", run_id, document_id))]]
+    return [[(t(button.label), callbacks.encode(button.action, run_id))]]
 SOP_ROLES = (Role.KADIS, Role.SEKRETARIS, Role.KASUBAG, Role.KABID, Role.STAF)
 
 _UNITS = {
@@ -84,7 +138,7 @@ class TimeStandard:
 class Step:
     number: int
     key: str
-    kind: str
+    kind: StepKind
     role: Role
     activity: str
     inputs: tuple[str, ...]
@@ -190,7 +244,7 @@ def parse_definition(data: dict, source: str = "definisi SOP") -> SopDefinition:
             raise SopDefinitionError(f"{where}: kolom 'unit' hanya boleh 'sekretariat'")
         steps.append(
             Step(
-                number=number, key=key, kind=kind, role=role,
+                number=number, key=key, kind=StepKind(kind), role=role,
                 activity=_field(raw, "activity", where, str),
                 inputs=tuple(inputs), time=time,
                 output=_field(raw, "output", where, str),

@@ -44,11 +44,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.core import audit
 from bot import callbacks
 from bot.core.entry_rules import ANALYSIS_FIELDS, missing_analysis
-from bot.core.authority import Capacity, holding_capacity, may_hold, who_may_text
+from bot.core.authority import (
+    Capacity, acting_for, covering, holding_capacity, may_hold, role_holder, who_may_text,
+)
 from bot.config import MEASUREMENT_REPORT
 from bot.core.outbox import enqueue
 from bot.core.services import Services
-from bot.core.sop import Step
+from bot.core.sop import STEP_BUTTONS, Step, StepKind, step_buttons
 from bot.texts import Raw, period_label, t, unit_name
 from bot.core.workcal import format_wib, to_wib
 from models import (
@@ -187,24 +189,15 @@ class Workflow:
     async def holder_for(self, office_id: int, step: Step, unit_id: int | None = None) -> Person:
         """Who holds a step: the person of its role (of the bidang for a Kabid), or the
         acting official (Plh./Plt.) whose appointment covers now."""
-        from bot.core.administration import covering
-
-        appt = await covering(self.s, office_id, step.role, unit_id, self.now)
-        if appt is not None:
-            return await self.s.get(Person, appt.acting_person_id)
-        stmt = select(Person).where(
-            Person.office_id == office_id, Person.role == step.role, Person.active.is_(True)
-        )
-        where = ""
-        if step.role == Role.KABID:
-            stmt = stmt.where(Person.unit_id == unit_id)
-            unit = await self.s.get(Unit, unit_id) if unit_id else None
-            where = f" untuk {unit.name}" if unit else ""
-        elif step.role == Role.STAF and step.unit == "sekretariat":
-            stmt = stmt.join(Unit, Unit.id == Person.unit_id).where(Unit.is_secretariat.is_(True))
-            where = " di Sekretariat"
-        person = (await self.s.execute(stmt.order_by(Person.id))).scalars().first()
+        person = await role_holder(self.s, office_id, step.role, unit_id, self.now,
+                                   secretariat=step.unit == "sekretariat")
         if person is None:
+            where = ""
+            if step.role == Role.KABID:
+                unit = await self.s.get(Unit, unit_id) if unit_id else None
+                where = f" untuk {unit.name}" if unit else ""
+            elif step.role == Role.STAF and step.unit == "sekretariat":
+                where = " di Sekretariat"
             raise InvalidInput(t("err.no_person", role=step.role.value, where=where))
         return person
 
@@ -266,9 +259,7 @@ class Workflow:
         if note:
             run.note = note
         await self.s.flush()
-        from bot.core.administration import tell_absent
-
-        await tell_absent(self, run, actor)  # done by a Plh./Plt.: the official is told
+        await self._tell_absent(run, actor)  # done by a Plh./Plt.: the official is told
 
     async def _notify_step(self, cycle: Cycle, run: StepRun, buttons=None) -> None:
         step = self.sop.step(run.step_no)
@@ -323,7 +314,7 @@ class Workflow:
             t("n.disposition", sender=actor.name, document=cycle.document_type,
               period=self.period(cycle), instruction=cycle.instruction or "-",
               due=self.fmt_due(run2.due_at), step=nxt.number, activity=nxt.activity),
-            [[(t("b.accept_forward"), callbacks.encode("dsp", run2.id))]],
+            step_buttons(nxt.kind, run2.id),
             files=[{"file_id": letter_file_id, "kind": "document"}] if letter_file_id else None,
         )
         return cycle
@@ -343,13 +334,13 @@ class Workflow:
             text = t("n.disposition", sender=actor.name, document=cycle.document_type,
                      period=self.period(cycle), instruction=note or cycle.instruction or "-",
                      due=self.fmt_due(new.due_at), step=nxt.number, activity=nxt.activity)
-            buttons = [[(t("b.accept_forward"), callbacks.encode("dsp", new.id))]]
+            buttons = step_buttons(nxt.kind, new.id)
         else:
             text = t("n.coordinate", sender=actor.name, document=cycle.document_type,
                      period=self.period(cycle), note=note or "-",
                      instruction=cycle.instruction or "-", due=self.fmt_due(new.due_at),
                      step=nxt.number, activity=nxt.activity)
-            buttons = [[(t("b.coordinate"), callbacks.encode("crd", new.id))]]
+            buttons = step_buttons(nxt.kind, new.id)
         files = None
         if cycle.letter_file_id:
             files = [{"file_id": cycle.letter_file_id, "kind": "document"}]
@@ -450,7 +441,7 @@ class Workflow:
                 t("n.data_request", period=self.period(cycle), sender=actor.name,
                   unit=unit.name, due=self.fmt_due(due), count=len(items),
                   items=Raw("\n".join(items))),  # each item escaped by t(); split by enqueue
-                [[(t("b.start_entry"), callbacks.encode("ent", new.id))]],
+                step_buttons(StepKind.COLLECT, new.id),
             )
         await self.s.flush()
         return runs
@@ -611,7 +602,7 @@ class Workflow:
                 staff, "assignment",
                 t("n.assignment", sender=actor.name, indicator=ind.name,
                   period=self.period(cycle), due=self.fmt_due(run.due_at)),
-                [[(t("b.start_entry"), callbacks.encode("ent", run.id))]],
+                step_buttons(StepKind.COLLECT, run.id),
             )
         return item
 
@@ -666,8 +657,6 @@ class Workflow:
         if person is None:
             return None
         # a Plh./Plt. of the Kasubag, or the new Kasubag after a mutasi, coordinates now
-        from bot.core.administration import covering
-
         appt = await covering(self.s, cycle.office_id, coordinate.role, None, self.now)
         if appt is not None and appt.absent_person_id in (person.id, None):
             return await self.s.get(Person, appt.acting_person_id)
@@ -707,7 +696,7 @@ class Workflow:
         else:
             text = t("n.all_units_in", period=self.period(cycle), due=self.fmt_due(new.due_at))
         await self._notify(holder, "process_open", text,
-                           [[(t("b.process_done"), callbacks.encode("proc", new.id))]])
+                           step_buttons(StepKind.PROCESS, new.id))
         return new
 
     async def close_collection(self, actor: Person, cycle_id: int, note: str = "") -> StepRun | None:
@@ -756,7 +745,7 @@ class Workflow:
         await self._notify(holder, "unit_returned",
                            t("n.unit_returned", unit=unit_name(unit.name), sender=actor.name,
                              note=note.strip(), due=self.fmt_due(new.due_at)),
-                           [[(t("b.start_entry"), callbacks.encode("ent", new.id))]])
+                           step_buttons(StepKind.COLLECT, new.id))
         return new
 
     async def return_answers(self, actor: Person, cycle_id: int, unit_id: int,
@@ -824,7 +813,7 @@ class Workflow:
                                  sender=actor.name, count=len(person_lines),
                                  lines=Raw("\n".join(person_lines)),
                                  due=self.fmt_due(new.due_at)),
-                               [[(t("b.start_entry"), callbacks.encode("ent", new.id))]])
+                               step_buttons(StepKind.COLLECT, new.id))
         return new
 
     # ------------------------------------------------------------- steps 5 - 6
@@ -843,8 +832,35 @@ class Workflow:
         await self._audit("process.done", actor, cycle, run=run.id)
         nxt = self.sop.next_step(step.number)
         new = await self._open_run(cycle, nxt)
-        await self._notify_step(cycle, new, [[(t("b.compile"), callbacks.encode("cmp", new.id))]])
+        await self._notify_step(cycle, new, step_buttons(nxt.kind, new.id))
         return new
+
+    async def _tell_absent(self, run: StepRun, actor: Person) -> None:
+        """The absent official is told what their Plh./Plt. did in their name."""
+        appt = await acting_for(self.s, actor, run.role, run.unit_id, self.now)
+        if appt is None or appt.absent_person_id in (None, actor.id):
+            return
+        absent = await self.s.get(Person, appt.absent_person_id)
+        if absent is None or not absent.active:
+            return
+        step = self.sop.step(run.step_no)
+        cycle = await self.get_cycle(run.cycle_id)
+        verb = {StepStatus.RETURNED: "mengembalikan", StepStatus.SKIPPED: "menutup"}.get(
+            run.status, "menyelesaikan")
+        await self._notify(absent, "acting_done", t(
+            "a.n_done_in_name", kind=appt.kind.label, name=actor.name, verb=verb,
+            step=step.number, activity=step.activity, period=self.period(cycle)))
+
+    async def task_buttons(self, run: StepRun) -> list[list[tuple[str, str]]]:
+        """The button that takes a person straight to an open step (its card, /tugas,
+        the Plh.'s hand-over), from the one table of step kinds."""
+        kind = self.sop.step(run.step_no).kind
+        doc = None
+        if STEP_BUTTONS[kind].on_document:
+            doc = await self.current_document(run.cycle_id)
+            if doc is None:
+                return []
+        return step_buttons(kind, run.id, doc.id if doc else None)
 
     async def current_document(self, cycle_id: int) -> Document | None:
         return (
@@ -891,7 +907,6 @@ class Workflow:
                            sender: Person) -> StepRun:
         new = await self._open_run(cycle, step)
         holder = await self.s.get(Person, new.assignee_id)
-        approve_key, action = ("prf", "b.paraf") if step.kind == "review" else ("sgn", "b.sign")
         label = "paraf" if step.kind == "review" else "tanda tangan"
         files = [{"file_id": fid, "kind": "document"}
                  for fid in (doc.pdf_file_id, doc.workbook_file_id) if fid]
@@ -899,8 +914,7 @@ class Workflow:
             holder, f"review{step.number}",
             t("n.review_request", period=self.period(cycle), action=label,
               version=doc.version, sender=sender.name, due=self.fmt_due(new.due_at)),
-            [[(t(action), callbacks.encode(approve_key, new.id, doc.id)),
-              (t("b.return"), callbacks.encode("ret", new.id, doc.id))]],
+            step_buttons(step.kind, new.id, doc.id),
             files=files,
         )
         return new
@@ -944,7 +958,7 @@ class Workflow:
         new = await self._open_run(cycle, nxt)
         if numbered_now and nxt.kind == "number":
             return new
-        await self._notify_step(cycle, new, [[(t("b.number"), callbacks.encode("num", new.id))]]
+        await self._notify_step(cycle, new, step_buttons(nxt.kind, new.id)
                                 if nxt.kind == "number" else None)
         return new
 
@@ -972,7 +986,7 @@ class Workflow:
                            t("n.documents_returned", period=self.period(cycle),
                              sender=actor.name, reason=reason.strip(),
                              due=self.fmt_due(new.due_at)),
-                           [[(t("b.compile"), callbacks.encode("cmp", new.id))]])
+                           step_buttons(StepKind.COMPILE, new.id))
         return new
 
     # ------------------------------------------------------------- step 9
@@ -1047,7 +1061,7 @@ class Workflow:
                                  number=letter.number, signer=actor.name))
         nxt = self.sop.next_step(step.number)
         new = await self._open_run(cycle, nxt)
-        await self._notify_step(cycle, new, [[(t("b.archive"), callbacks.encode("arc", new.id))]])
+        await self._notify_step(cycle, new, step_buttons(nxt.kind, new.id))
         for person_id in {cycle.started_by_id}:
             await self._notify(await self.s.get(Person, person_id), "numbered",
                                t("n.numbered", period=self.period(cycle), number=letter.number,
@@ -1089,7 +1103,7 @@ class Workflow:
                                 agency_name=agency.name, contact_person_id=contact.id
                                 if contact else None))
         await self.s.flush()
-        await self._notify_step(cycle, new, [[(t("b.deliver"), callbacks.encode("task", new.id))]])
+        await self._notify_step(cycle, new, step_buttons(nxt.kind, new.id))
         return new
 
     async def deliveries(self, cycle_id: int) -> list[Delivery]:
@@ -1223,6 +1237,31 @@ class Workflow:
                                   StepRun.status == StepStatus.OPEN)
             .order_by(StepRun.due_at)
         )).scalars())
+
+    async def find_cycle(self, office_id: int, kind: CycleKind, year: int,
+                         quarter: int | None) -> Cycle | None:
+        """The office's cycle of that period, if one was started."""
+        return (await self.s.execute(select(Cycle).where(
+            Cycle.office_id == office_id, Cycle.kind == kind, Cycle.year == year,
+            Cycle.quarter == (quarter if kind == CycleKind.QUARTERLY else 0)))
+        ).scalar_one_or_none()
+
+    async def recent_cycles(self, office_id: int, limit: int) -> list[Cycle]:
+        """The office's newest cycles, newest first."""
+        return list((await self.s.execute(select(Cycle).where(Cycle.office_id == office_id)
+                                          .order_by(Cycle.id.desc()).limit(limit))).scalars())
+
+    async def handed_runs(self, person: Person) -> list[StepRun]:
+        """The open data-entry runs in which indicators are handed to ``person`` (a staf),
+        each once."""
+        rows = (await self.s.execute(
+            select(StepRun)
+            .join(CycleIndicator, (StepRun.cycle_id == CycleIndicator.cycle_id)
+                  & (StepRun.unit_id == CycleIndicator.unit_id))
+            .where(CycleIndicator.assigned_to_id == person.id,
+                   StepRun.status == StepStatus.OPEN)
+            .order_by(StepRun.id))).scalars().all()
+        return list(dict.fromkeys(rows))
 
     async def active_cycles(self, office_id: int | None = None) -> list[Cycle]:
         stmt = select(Cycle).where(Cycle.status == CycleStatus.ACTIVE)
