@@ -202,7 +202,7 @@ def _seed(db_url: str, year: int) -> dict[int, str]:
 
 
 def _arm(emu: EmulatorThread, bot: BotProcess, polls: dict, log: list[str],
-         created: dict[int, int], handed: set[int]) -> None:
+         created: dict[int, int], handed: set[int], webhook: bool = False) -> None:
     """Wrap the emulator's methods (test-local): record the update id of every message
     and press a person sends (``created``: update id -> user id) and every update id
     ``getUpdates`` handed to the bot (``handed``); note when each bot generation first
@@ -221,11 +221,7 @@ def _arm(emu: EmulatorThread, bot: BotProcess, polls: dict, log: list[str],
 
     emulator._enqueue = recording_enqueue
 
-    name, get_updates = emulator._methods["getupdates"]
-
-    async def wrapped_get_updates(params):
-        polls.setdefault(bot.generation, time.monotonic())
-        result = await get_updates(params)
+    def reached_bot(result) -> None:
         handed.update(u["update_id"] for u in result)
         for update in result:
             data = (update.get("callback_query") or {}).get("data", "")
@@ -234,9 +230,27 @@ def _arm(emu: EmulatorThread, bot: BotProcess, polls: dict, log: list[str],
                     del pending_press[prefix]
                     log.append(f"press {prefix} +{delay}s")
                     threading.Timer(delay, bot.kill, args=(f"press {prefix}",)).start()
+
+    name, get_updates = emulator._methods["getupdates"]
+
+    async def wrapped_get_updates(params):
+        polls.setdefault(bot.generation, time.monotonic())
+        result = await get_updates(params)
+        reached_bot(result)
         return result
 
     emulator._methods["getupdates"] = (name, wrapped_get_updates)
+    if webhook:  # an update reached the bot when its webhook answered 200 (after its commit)
+        post = emulator.webhook_post
+
+        async def recording_post(http, update):
+            taken = await post(http, update)
+            if taken:
+                polls.setdefault(bot.generation, time.monotonic())
+                reached_bot([update])
+            return taken
+
+        emulator.webhook_post = recording_post
 
     def counting(method_name, handler):
         async def wrapped(params):
@@ -258,6 +272,14 @@ def _arm(emu: EmulatorThread, bot: BotProcess, polls: dict, log: list[str],
 KINDS = ("commit", "processing", "outbox_sent", "inbox_committed", "request", "processing")
 
 
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 def _plan(rng: random.Random) -> list[str]:
     plan = []
     for i in range(34):
@@ -269,7 +291,12 @@ def _plan(rng: random.Random) -> list[str]:
     return plan
 
 
-def test_a_cycle_survives_sigkill_at_30_points(tmp_path):
+@pytest.mark.parametrize("mode", ["polling", "webhook"])
+def test_a_cycle_survives_sigkill_at_30_points(tmp_path, mode):
+    """Polling: the bot's own getUpdates loop confirms an update (the next offset) only
+    after its inbox commit. Webhook: the emulator POSTs every update to the bot's webhook
+    (with its secret) until it answers 200, which it does only after the commit; a bot
+    killed meanwhile gets the update again from the emulator, as from Telegram."""
     t0 = time.monotonic()
     db_path = tmp_path / "crash.db"
     db_url = f"sqlite:///{db_path}"
@@ -284,11 +311,18 @@ def test_a_cycle_survives_sigkill_at_30_points(tmp_path):
 
     with EmulatorThread() as emu:
         cfg = tmp_path / "config.toml"
+        webhook = ""
+        if mode == "webhook":
+            port = _free_port()
+            webhook = (f'mode = "webhook"\nwebhook_url = "https://bot.example.go.id/tg/hook"\n'
+                       f'webhook_listen = "127.0.0.1"\nwebhook_port = {port}\n'
+                       f'webhook_secret = "rahasia-uji-{SEED}"\n')
+            emu.call(emu.emulator.deliver_webhook_to, f"http://127.0.0.1:{port}")
         cfg.write_text(
             f'[telegram]\napi_base_url = "{emu.base_url}"\nfile_base_url = "{emu.base_file_url}"\n'
-            f'[database]\nurl = "{db_url}"\n[storage]\npath = "{tmp_path / "files"}"\n')
+            f'{webhook}[database]\nurl = "{db_url}"\n[storage]\npath = "{tmp_path / "files"}"\n')
         bot = BotProcess(cfg, tmp_path, _plan(rng))
-        _arm(emu, bot, polls, kill_log, created, handed)
+        _arm(emu, bot, polls, kill_log, created, handed, webhook=mode == "webhook")
         player = CrashAwarePlayer(bot, polls)
         bot.start()
         try:
@@ -305,7 +339,7 @@ def test_a_cycle_survives_sigkill_at_30_points(tmp_path):
 
     kills = sum(bot.kills.values())
     seconds = time.monotonic() - t0
-    print(f"\ncrash safety: {kills} kill points survived ({dict(bot.kills)}), "
+    print(f"\ncrash safety ({mode}): {kills} kill points survived ({dict(bot.kills)}), "
           f"{check['duplicates']} duplicate notification(s) of {check['notifications']}, "
           f"{len(created)} updates sent by the people, {result['updates']} processed, "
           f"{result['commits_confirmed']} answers confirmed, "

@@ -35,7 +35,9 @@ Design
   update arrives. As on Telegram, a newer ``getUpdates`` terminates a pending older one
   with ``409 Conflict: terminated by other getUpdates request...`` (so two bot instances
   polling the same token see a Conflict, and a client that abandoned a long poll and
-  polls again is not blocked). While a webhook is set, ``getUpdates`` answers 409 too.
+  polls again is not blocked). While a webhook is set, ``getUpdates`` answers 409 too;
+  after :meth:`BotApiEmulator.deliver_webhook_to` the updates are POSTed to the bot's
+  webhook instead (in order, each until the bot answers 2xx, as Telegram does).
 * **Bot messages** are kept as :class:`BotMessage` records (current text/caption,
   entities, inline keyboard, document/photo, edit history, deleted flag). Every send,
   edit and delete bumps a sequence number and wakes :meth:`SimUser.wait_for`.
@@ -132,6 +134,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, S
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+import aiohttp
 from aiohttp import web
 
 __all__ = [
@@ -1143,6 +1146,10 @@ class BotApiEmulator:
         self.stats = EmulatorStats()
         self.commands: dict[str, list[JSON]] = {}
         self.webhook: JSON = {}
+        # where updates go while a webhook is set (see deliver_webhook_to); None: nowhere
+        self.webhook_redirect: str | None = None
+        self.webhook_retry_delay = 0.5
+        self._webhook_task: asyncio.Task[None] | None = None
         # awaited by SimUser.wait_for before it returns a match (the harness waits there
         # for the bot's commit of the update it answered: replies precede the commit)
         self.settle_hook: Callable[[int], Awaitable[None]] | None = None
@@ -1198,6 +1205,11 @@ class BotApiEmulator:
         self._closing.set()
         async with self._updates_changed:
             self._updates_changed.notify_all()
+        if self._webhook_task is not None:
+            self._webhook_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._webhook_task
+            self._webhook_task = None
         runner, self._runner = self._runner, None
         await runner.cleanup()
 
@@ -1967,7 +1979,66 @@ class BotApiEmulator:
         }
         if not url:
             self.webhook = {}
+        else:
+            if isinstance(allowed, list):
+                self._allowed_updates = frozenset(allowed) if allowed else _DEFAULT_ALLOWED
+            self._start_webhook_delivery()
+        async with self._updates_changed:
+            self._updates_changed.notify_all()
         return True
+
+    # -- webhook delivery ---------------------------------------------------------------
+    def deliver_webhook_to(self, base_url: str) -> None:
+        """Deliver updates to the bot's webhook. Telegram POSTs each update to the
+        registered HTTPS URL; here it goes to ``base_url`` (a local ``http://host:port``)
+        plus that URL's path, with the secret in ``X-Telegram-Bot-Api-Secret-Token``,
+        one at a time and in order. An update leaves the queue only when the bot
+        answered 2xx; on any other answer, a refused connection or a bot that died
+        meanwhile it is delivered again after ``webhook_retry_delay`` s, as Telegram
+        does."""
+        self.webhook_redirect = base_url.rstrip("/")
+        self._start_webhook_delivery()
+
+    def _start_webhook_delivery(self) -> None:
+        if self.webhook_redirect is None or not self.webhook.get("url"):
+            return
+        if self._webhook_task is not None and not self._webhook_task.done():
+            return
+        with contextlib.suppress(RuntimeError):  # no running loop: set_webhook starts it
+            self._webhook_task = asyncio.get_running_loop().create_task(self._webhook_loop())
+
+    async def webhook_post(self, http: aiohttp.ClientSession, update: JSON) -> bool:
+        """POST one update to the webhook; whether the bot took it (2xx)."""
+        url = self.webhook.get("url", "")
+        path = urllib.parse.urlsplit(url).path or "/"
+        headers = {}
+        if self.webhook.get("secret_token"):
+            headers["X-Telegram-Bot-Api-Secret-Token"] = self.webhook["secret_token"]
+        try:
+            async with http.post(f"{self.webhook_redirect}{path}", json=update,
+                                 headers=headers,
+                                 timeout=aiohttp.ClientTimeout(total=60)) as resp:
+                await resp.read()
+                return 200 <= resp.status < 300
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError):
+            return False
+
+    async def _webhook_loop(self) -> None:
+        async with aiohttp.ClientSession() as http:
+            while not self._closing.is_set() and self.webhook.get("url"):
+                pending = self._deliverable()
+                if not pending:
+                    async with self._updates_changed:
+                        with contextlib.suppress(TimeoutError):
+                            async with asyncio.timeout(1.0):
+                                await self._updates_changed.wait()
+                    continue
+                update = pending[0]
+                if await self.webhook_post(http, update):
+                    self._updates = [u for u in self._updates
+                                     if u["update_id"] != update["update_id"]]
+                else:
+                    await asyncio.sleep(self.webhook_retry_delay)
 
     async def _delete_webhook(self, params: _Params) -> bool:
         self.webhook = {}
