@@ -94,6 +94,8 @@ def _parser() -> argparse.ArgumentParser:
     av.add_argument("--expect-head", metavar="HASH",
                     help="kepala jejak audit dari salinan lama (PDF final, MANIFEST.txt arsip): "
                          "periksa bahwa hash itu masih ada di rantai")
+    sub.add_parser("doctor", help="periksa konfigurasi, basis data, migrasi, token, webhook "
+                                  "dan sertifikat; katakan apa yang harus diperbaiki")
     bk = sub.add_parser("backup", help="cadangkan basis data SQLite dan berkas tersimpan")
     bk.add_argument("out", type=Path, help="folder tujuan (kosong)")
     agenda = sub.add_parser("agenda", help="buku agenda surat")
@@ -135,11 +137,18 @@ def cmd_db_upgrade(cfg: Config, _args) -> int:
     path = sqlite_path(cfg.database_url)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
+    before = asyncio.run(database_revision(cfg))
     upgrade(cfg.database_url)
     from bot.core.storage import FileStore
 
     FileStore(cfg.storage_dir).make_private()  # files stored by an older version: 0600
-    print("Basis data sudah pada versi terbaru.")
+    head = migration_head(cfg)
+    if before is None:
+        print(f"Skema basis data dibuat (versi {head}): {cfg.database_url.split('@')[-1]}")
+    elif before == head:
+        print(f"Basis data sudah pada versi terbaru ({head}).")
+    else:
+        print(f"Basis data ditingkatkan dari versi {before} ke {head}.")
     return 0
 
 
@@ -606,9 +615,20 @@ def cmd_run(cfg: Config, args) -> int:
 async def _run_then_dispose(app, cfg: Config, engine) -> None:
     from bot.telegram.intake import run_bot
 
+    monitor = None
+    if cfg.monitoring.port:
+        from bot.telegram.monitoring import MonitoringServer
+        from models.session import make_sessionmaker
+
+        monitor = MonitoringServer(make_sessionmaker(engine), listen=cfg.monitoring.listen,
+                                   port=cfg.monitoring.port,
+                                   max_lag_seconds=cfg.monitoring.max_lag_seconds)
+        await monitor.start()
     try:
         await run_bot(app, cfg.telegram)
     finally:
+        if monitor is not None:
+            await monitor.stop()
         await engine.dispose()
 
 
@@ -642,7 +662,135 @@ def cmd_backup(cfg: Config, args) -> int:
     return 0
 
 
+def migration_head(cfg: Config) -> str:
+    from alembic.script import ScriptDirectory
+
+    from models.migrate import alembic_config
+
+    return ScriptDirectory.from_config(alembic_config(cfg.database_url)).get_current_head()
+
+
+async def database_revision(cfg: Config) -> str | None:
+    """The migration the database is at (None: no schema yet); raises when the database
+    cannot be reached."""
+    from sqlalchemy import text as sql_text
+
+    from models.session import make_engine
+
+    engine = make_engine(cfg.database_url)
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(sql_text("SELECT 1"))
+
+            def revision(sync_conn):
+                from alembic.runtime.migration import MigrationContext
+
+                return MigrationContext.configure(sync_conn).get_current_revision()
+
+            return await conn.run_sync(revision)
+    finally:
+        await engine.dispose()
+
+
+def doctor_checks(cfg: Config, env=None) -> list[tuple[str, bool | None, str]]:
+    """What ``sopbot doctor`` checks, in order: (what, ok, detail). ``ok`` None: only a
+    remark (nothing to fix). Each detail says, in Indonesian, what to fix."""
+    import os as _os
+
+    env = _os.environ if env is None else env
+    found: list[tuple[str, bool | None, str]] = [("Konfigurasi", True, "terbaca dan sah")]
+    head = current = None
+    from models.session import sqlite_path
+
+    db_file = sqlite_path(cfg.database_url)
+    if db_file is not None and not db_file.exists():
+        found.append(("Basis data", False, f"berkas {db_file} belum ada: jalankan "
+                                           "'sopbot db upgrade'"))
+    else:
+        try:
+            head = migration_head(cfg)
+            current = asyncio.run(asyncio.wait_for(database_revision(cfg), 15))
+            found.append(("Basis data", True, cfg.database_url.split("@")[-1]))
+        except Exception as exc:
+            found.append(("Basis data", False,
+                          f"tidak dapat dihubungi ({type(exc).__name__}); periksa [database] "
+                          "url atau SOPBOT_DATABASE_URL, dan bahwa servernya berjalan"))
+    if head is not None and any(w == "Basis data" and ok for w, ok, _ in found):
+        if current == head:
+            found.append(("Migrasi", True, f"versi terbaru ({head})"))
+        elif current is None:
+            found.append(("Migrasi", False, "basis data masih kosong: jalankan "
+                                            "'sopbot db upgrade'"))
+        else:
+            found.append(("Migrasi", False, f"versi {current}, terbaru {head}: jalankan "
+                                            "'sopbot db upgrade'"))
+    token = cfg.telegram.token
+    if not token:
+        found.append(("Token Telegram", False, "kosong: isi [telegram] token atau "
+                                               "SOPBOT_TELEGRAM_TOKEN (dari @BotFather)"))
+    else:
+        from telegram import Bot
+        from telegram.error import InvalidToken, TelegramError
+
+        async def me():
+            async with Bot(token, base_url=cfg.telegram.api_base_url) as bot:
+                info = await bot.get_webhook_info()
+                return bot.username, info.url
+
+        try:
+            username, hook = asyncio.run(asyncio.wait_for(me(), 20))
+            found.append(("Token Telegram", True, f"diterima: @{username}"))
+            if cfg.telegram.mode == "webhook":
+                ok = hook == cfg.telegram.webhook_url
+                found.append(("Webhook", ok, f"terdaftar {hook or '(belum ada)'}" + (
+                    "" if ok else f"; 'sopbot run' mendaftarkan {cfg.telegram.webhook_url}")))
+        except InvalidToken:
+            found.append(("Token Telegram", False, "ditolak Telegram: minta token baru ke "
+                                                   "@BotFather dan isi [telegram] token"))
+        except (TelegramError, OSError, TimeoutError) as exc:
+            found.append(("Token Telegram", False,
+                          f"Bot API tidak terjangkau ({type(exc).__name__}); periksa jaringan "
+                          f"dan [telegram] api_base_url ({cfg.telegram.api_base_url})"))
+    if cfg.telegram.mode == "webhook" and not cfg.telegram.webhook_url.startswith("https://"):
+        found.append(("Webhook", False, "[telegram] webhook_url harus alamat https://"))
+    from bot.core.signing import ENV_PKCS12, SigningError, signer_from_config
+
+    try:
+        signer = signer_from_config(cfg, env)
+    except (ConfigError, SigningError) as exc:
+        found.append(("Sertifikat", False, str(exc)))
+    else:
+        if signer is None:
+            found.append(("Sertifikat", None, "tidak ada: PDF final diberi nomor tetapi tidak "
+                                              "ditandatangani secara elektronik (isi "
+                                              f"[signing] pkcs12_path atau {ENV_PKCS12})"))
+        else:
+            found.append(("Sertifikat", True, f"{signer.description}, {signer.level}"))
+    store = cfg.storage_dir
+    existing = next(p for p in (store, *store.parents) if p.exists())
+    if _os.access(existing, _os.W_OK | _os.X_OK):
+        found.append(("Folder berkas", True, str(store) + (
+            "" if existing == store else " (dibuat saat pertama dipakai)")))
+    else:
+        found.append(("Folder berkas", False, f"{existing} tidak dapat ditulisi; periksa "
+                                              "[storage] path dan hak aksesnya"))
+    return found
+
+
+def cmd_doctor(cfg: Config, _args) -> int:
+    """`sopbot doctor`: what is ready and what to fix, one line each; exit 1 when
+    something must be fixed."""
+    checks = doctor_checks(cfg)
+    for what, ok, detail in checks:
+        mark = "OK   " if ok else ("INFO " if ok is None else "GAGAL")
+        print(f"{mark} {what}: {detail}")
+    bad = [w for w, ok, _ in checks if ok is False]
+    print("Siap dijalankan." if not bad else f"Perbaiki dahulu: {', '.join(bad)}.")
+    return 1 if bad else 0
+
+
 COMMANDS: dict[tuple[str, ...], Callable[[Config, argparse.Namespace], int]] = {
+    ("doctor",): cmd_doctor,
     ("run",): cmd_run,
     ("demo",): cmd_demo,
     ("emulator",): cmd_emulator,
@@ -668,22 +816,48 @@ def _key(args: argparse.Namespace) -> tuple[str, ...]:
     return (args.command, sub) if sub else (args.command,)
 
 
+class JsonLogFormatter(logging.Formatter):
+    """One JSON object per line: time (UTC, ISO 8601), level, logger, message and, when
+    there is one, the exception's traceback."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        import json
+        from datetime import datetime, timezone
+
+        entry = {"time": datetime.fromtimestamp(record.created, timezone.utc)
+                 .isoformat(timespec="milliseconds"),
+                 "level": record.levelname, "logger": record.name,
+                 "message": record.getMessage()}
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False)
+
+
+def setup_logging(cfg: Config, *, verbose: bool = False) -> None:
+    """``[logging] format`` and ``level`` (``--verbose``: DEBUG) for this process."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(JsonLogFormatter() if cfg.logging.format == "json" else
+                         logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG if verbose else cfg.logging.level.upper())
+    for noisy in ("httpx", "alembic", "apscheduler"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     # everything this process writes (database, stored files, backups, archives,
     # exports) is for the office only: files 0600, folders 0700
     os.umask(0o077)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    for noisy in ("httpx", "alembic", "apscheduler"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
         cfg = load_config(args.config)
     except ConfigError as exc:
         print(f"Konfigurasi salah: {exc}", file=sys.stderr)
         return 2
+    setup_logging(cfg, verbose=args.verbose)
     handler = COMMANDS.get(_key(args))
     if handler is None:
         print(f"Perintah '{' '.join(_key(args))}' belum tersedia.", file=sys.stderr)

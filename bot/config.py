@@ -218,6 +218,19 @@ class VerificationConfig:
 
 
 @dataclass
+class MonitoringConfig:
+    listen: str = "127.0.0.1"
+    port: int = 0  # 0: no /healthz and /metrics
+    max_lag_seconds: int = 300  # /healthz answers 503 when the inbox or outbox lags more
+
+
+@dataclass
+class LoggingConfig:
+    format: str = "text"  # "text" or "json" (one JSON object per line)
+    level: str = "INFO"
+
+
+@dataclass
 class Config:
     office: OfficeConfig = field(default_factory=OfficeConfig)
     telegram: TelegramConfig = field(default_factory=TelegramConfig)
@@ -233,6 +246,8 @@ class Config:
     outbox: OutboxConfig = field(default_factory=OutboxConfig)
     signing: SigningConfig = field(default_factory=SigningConfig)
     verification: VerificationConfig = field(default_factory=VerificationConfig)
+    monitoring: MonitoringConfig = field(default_factory=MonitoringConfig)
+    logging: LoggingConfig = field(default_factory=LoggingConfig)
     base_dir: Path = field(default_factory=Path.cwd)
 
     def resolve(self, relative: str) -> Path:
@@ -373,6 +388,14 @@ def _validate(cfg: Config) -> None:
         raise ConfigError("outbox.rate_per_second: harus di atas 0 dan paling banyak 30")
     if cfg.storage.max_evidence_mb < 1:
         raise ConfigError("storage.max_evidence_mb: minimal 1")
+    if not 0 <= cfg.monitoring.port <= 65535:
+        raise ConfigError("monitoring.port: 0 (mati) atau 1-65535")
+    if cfg.monitoring.max_lag_seconds < 1:
+        raise ConfigError("monitoring.max_lag_seconds: minimal 1")
+    if cfg.logging.format not in ("text", "json"):
+        raise ConfigError("logging.format: harus 'text' atau 'json'")
+    if cfg.logging.level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise ConfigError("logging.level: DEBUG, INFO, WARNING atau ERROR")
     for f in dataclasses.fields(UploadsConfig):
         if getattr(cfg.uploads, f.name) < 1:
             raise ConfigError(f"uploads.{f.name}: minimal 1")

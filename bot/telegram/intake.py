@@ -61,6 +61,7 @@ import hashlib
 import hmac
 import json
 import logging
+import time
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -74,6 +75,7 @@ from telegram import Update
 from telegram.error import BadRequest, Conflict, InvalidToken, NetworkError, RetryAfter
 
 from bot.devtools import crashpoints
+from bot.telegram import monitoring
 from models.base import utcnow
 from models.intake import Inbox
 
@@ -532,12 +534,15 @@ class Intake:
             yield
 
     async def _process(self, update_id: int, payload: dict):
+        started = time.perf_counter()
         try:
             return await self._process_once(update_id, payload, savepoints=False)
         except _RunAgain as again:
             log.info("update %s: a block raised %r: run again with savepoints",
                      update_id, again.__cause__)
             return await self._process_once(update_id, payload, savepoints=True)
+        finally:
+            monitoring.observe_update(time.perf_counter() - started)
 
     async def _process_once(self, update_id: int, payload: dict, *, savepoints: bool):
         update = Update.de_json(payload, self.app.bot)

@@ -40,6 +40,7 @@ from telegram import InputFile, ForceReply
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
 
 from bot.devtools import crashpoints
+from bot.telegram import monitoring
 from handlers.markup import keyboard
 from bot.core.outbox import REPLY, enqueue
 from bot.telegram.ratelimit import RateLimiter, retry_seconds
@@ -448,6 +449,7 @@ class OutboxSender:
                     await self._refused(row, now, f"{note}; as plain text: {again.message}")
                     return
         except RetryAfter as exc:
+            monitoring.observe_429()
             wait = retry_seconds(exc)
             self.pacer.pause(wait)  # Telegram does not say which limit: every chat waits
             log.info("outbox %s: 429, every chat waits %ss", row.id, wait)
