@@ -14,8 +14,41 @@ from bot.config import Config, ConfigError, load_config
 log = logging.getLogger("sopbot")
 
 
+class _Formatter(argparse.HelpFormatter):
+    def add_usage(self, usage, actions, groups, prefix=None):
+        return super().add_usage(usage, actions, groups,
+                                 prefix="penggunaan: " if prefix is None else prefix)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse in Indonesian: its own words (usage, help, errors), and every
+    subcommand's parser the same (``add_parser`` makes parsers of this class)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("formatter_class", _Formatter)
+        kwargs["add_help"] = False
+        super().__init__(*args, **kwargs)
+        self._positionals.title = "argumen"
+        self._optionals.title = "opsi"
+        self.add_argument("-h", "--help", action="help", default=argparse.SUPPRESS,
+                          help="tampilkan bantuan ini lalu keluar")
+
+    def error(self, message: str):
+        self.print_usage(sys.stderr)
+        replaced = (message.replace("the following arguments are required:",
+                                    "argumen berikut wajib diisi:")
+                    .replace("unrecognized arguments:", "argumen tidak dikenal:")
+                    .replace("invalid choice:", "pilihan tidak dikenal:")
+                    .replace("(choose from", "(pilih dari")
+                    .replace("invalid int value:", "bukan bilangan bulat:")
+                    .replace("expected one argument", "memerlukan satu nilai")
+                    .replace("not allowed with argument", "tidak boleh bersama")
+                    .replace("argument ", "argumen "))
+        self.exit(2, f"{self.prog}: galat: {replaced}\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="sopbot",
         description="Bot SOP Pengumpulan dan Pengukuran Data Kinerja (SAKIP)",
     )
@@ -33,7 +66,7 @@ def _parser() -> argparse.ArgumentParser:
                       help="biarkan emulator dan bot tetap berjalan setelah peragaan")
 
     emu = sub.add_parser("emulator", help="jalankan emulator Bot API lokal saja")
-    emu.add_argument("--port", type=int, default=8081)
+    emu.add_argument("--port", type=int, default=8081, help="port HTTP (bawaan 8081)")
 
     db = sub.add_parser("db", help="basis data")
     dbs = db.add_subparsers(dest="db_command", required=True, metavar="AKSI")
@@ -42,23 +75,23 @@ def _parser() -> argparse.ArgumentParser:
     setup = sub.add_parser("setup", help="penyiapan kantor dari workbook")
     ss = setup.add_subparsers(dest="setup_command", required=True, metavar="AKSI")
     tpl = ss.add_parser("template", help="tulis workbook isian")
-    tpl.add_argument("file", type=Path)
+    tpl.add_argument("file", type=Path, metavar="BERKAS.xlsx", help="workbook yang ditulis")
     tpl.add_argument("--year", type=int, default=None, help="tahun target (bawaan: tahun ini)")
     tpl.add_argument("--example", action="store_true", help="isi dengan data contoh")
     imp = ss.add_parser("import", help="impor workbook isian (semua atau tidak sama sekali)")
-    imp.add_argument("file", type=Path)
+    imp.add_argument("file", type=Path, metavar="BERKAS.xlsx", help="workbook isian yang diimpor")
 
     people = sub.add_parser("people", help="pegawai")
     ps = people.add_subparsers(dest="people_command", required=True, metavar="AKSI")
     inv = ps.add_parser("invite", help="buat kode undangan sekali pakai")
     g = inv.add_mutually_exclusive_group(required=True)
-    g.add_argument("--nip")
+    g.add_argument("--nip", help="NIP pegawai yang diundang")
     g.add_argument("--all", action="store_true", help="semua yang belum terdaftar")
     ps.add_parser("list", help="daftar pegawai dan status pendaftaran")
     roles = ["kadis", "sekretaris", "kasubag", "kabid", "staf", "admin", "kontak"]
     add = ps.add_parser("add", help="tambah pegawai (admin pertama: --role admin)")
     add.add_argument("--name", required=True, help="nama lengkap dengan gelar")
-    add.add_argument("--role", required=True, choices=roles)
+    add.add_argument("--role", required=True, choices=roles, help="peran: %(choices)s")
     add.add_argument("--unit", help="kode bidang (wajib untuk kabid dan staf)")
     add.add_argument("--nip", help="NIP 18 angka")
     add.add_argument("--rank", default="", help="pangkat/golongan")
@@ -66,23 +99,26 @@ def _parser() -> argparse.ArgumentParser:
     add.add_argument("--agency", help="kunci OPD untuk peran kontak")
     chg = ps.add_parser("change", help="ubah peran, bidang, nama, pangkat atau jabatan")
     _who(chg)
-    chg.add_argument("--role", choices=roles)
+    chg.add_argument("--role", choices=roles, help="peran baru: %(choices)s")
     chg.add_argument("--unit", help="kode bidang baru")
-    chg.add_argument("--name")
-    chg.add_argument("--rank")
-    chg.add_argument("--position")
+    chg.add_argument("--name", help="nama baru, dengan gelar")
+    chg.add_argument("--rank", help="pangkat/golongan baru")
+    chg.add_argument("--position", help="jabatan baru")
     chg.add_argument("--successor-nip", help="penerima tugas terbuka yang tidak lagi cocok")
     dea = ps.add_parser("deactivate", help="nonaktifkan pegawai (mutasi/pensiun)")
     _who(dea)
-    dea.add_argument("--reason", default="mutasi", choices=["mutasi", "pensiun", "lainnya"])
+    dea.add_argument("--reason", default="mutasi", choices=["mutasi", "pensiun", "lainnya"],
+                     help="alasan: %(choices)s (bawaan: %(default)s)")
     dea.add_argument("--successor-nip",
                      help="penerima tugas terbuka (bawaan: Kabid bidangnya atau atasannya)")
     app = ps.add_parser("appoint", help="tunjuk Plh./Plt. untuk suatu jabatan, atau batalkan")
-    app.add_argument("--role", choices=["kadis", "sekretaris", "kasubag", "kabid"])
+    app.add_argument("--role", choices=["kadis", "sekretaris", "kasubag", "kabid"],
+                     help="jabatan yang diisi: %(choices)s")
     app.add_argument("--unit", help="kode bidang (untuk kabid)")
     app.add_argument("--acting-nip", help="NIP pegawai yang ditunjuk")
     app.add_argument("--absent-nip", help="NIP pejabat yang berhalangan (bawaan: pemegang jabatan)")
-    app.add_argument("--kind", default="plh", choices=["plh", "plt"])
+    app.add_argument("--kind", default="plh", choices=["plh", "plt"],
+                     help="Plh. (pelaksana harian) atau Plt. (pelaksana tugas); bawaan plh")
     app.add_argument("--from", dest="date_from", help="tanggal mulai (YYYY-MM-DD), zona waktu kantor")
     app.add_argument("--to", dest="date_to", help="tanggal selesai (YYYY-MM-DD), zona waktu kantor, termasuk")
     app.add_argument("--decree", default="", help="nomor surat perintah")
@@ -101,22 +137,24 @@ def _parser() -> argparse.ArgumentParser:
     agenda = sub.add_parser("agenda", help="buku agenda surat")
     ags = agenda.add_subparsers(dest="agenda_command", required=True, metavar="AKSI")
     agx = ags.add_parser("export", help="tulis buku agenda ke berkas .xlsx")
-    agx.add_argument("file", type=Path)
+    agx.add_argument("file", type=Path, metavar="BERKAS.xlsx", help="berkas yang ditulis")
     agx.add_argument("--year", type=int, default=None, help="tahun (bawaan: semua tahun)")
 
     arc = sub.add_parser("archive", help="arsip satu siklus sebagai .zip dengan MANIFEST")
-    arc.add_argument("cycle_id", type=int, metavar="CYCLE_ID")
-    arc.add_argument("out", type=Path, metavar="OUT.zip")
+    arc.add_argument("cycle_id", type=int, metavar="NOMOR_SIKLUS",
+                     help="nomor siklus (lihat /status atau MANIFEST arsip)")
+    arc.add_argument("out", type=Path, metavar="ARSIP.zip", help="berkas .zip yang ditulis")
 
     ver = sub.add_parser("verify", help="periksa keaslian dokumen dari kode verifikasinya, "
                                         "atau berkas PDF yang diterima (sha256 dan tanda tangan)")
-    ver.add_argument("code", metavar="KODE|BERKAS.pdf")
+    ver.add_argument("code", metavar="KODE|BERKAS.pdf",
+                     help="kode verifikasi (dengan atau tanpa tanda hubung) atau berkas PDF")
     return p
 
 
 def _who(parser: argparse.ArgumentParser) -> None:
     g = parser.add_mutually_exclusive_group(required=True)
-    g.add_argument("--nip")
+    g.add_argument("--nip", help="NIP pegawai")
     g.add_argument("--id", type=int, help="nomor pegawai (untuk yang tanpa NIP)")
 
 

@@ -11,9 +11,11 @@ from models import Cycle, Delivery, Submission
 from models.enums import CycleStatus, DeliveryStatus
 
 
-def test_demo_runs_a_full_cycle_twice_from_a_clean_folder(tmp_path, capsys):
-    out = tmp_path / "demo"
-    assert main(["demo", "--out", str(out)]) == 0
+def test_demo_runs_a_full_cycle_twice_from_a_clean_folder(tmp_path, capsys, monkeypatch):
+    # as the README says: `sopbot demo` in a folder, with its default (relative) output
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "sopbot-demo"
+    assert main(["demo"]) == 0
     first = capsys.readouterr().out
     assert "11/11" in first and "Lini waktu" in first and "Selesai dalam" in first
     for name in ("dokumen/Pengukuran-Kinerja-2024-TW3-final.xlsx",
@@ -47,6 +49,16 @@ def test_demo_runs_a_full_cycle_twice_from_a_clean_folder(tmp_path, capsys):
     assert cycle.status == CycleStatus.CLOSED
     assert [d.status for d in deliveries] == [DeliveryStatus.RECEIVED] * 3
     assert len(revisions) == 22  # 21 indicators + one correction after the return
+
+    # the commands it prints work on what it made, as printed
+    commands = [line.split()[1:] for line in first.splitlines()
+                if line.strip().startswith("sopbot --config ")]
+    assert [c[2:4] for c in commands][:3] == [["verify", commands[0][3]], ["verify", str(
+        out / "dokumen/Pengukuran-Kinerja-2024-TW3-final.pdf")], ["audit", "verify"]]
+    for command in commands[:3]:
+        assert main(command) == 0, command
+    printed = capsys.readouterr().out
+    assert printed.count("HASIL: ASLI") == 1 and "jejak audit utuh" in printed
 
     # a second run starts clean
     assert main(["demo", "--out", str(out)]) == 0

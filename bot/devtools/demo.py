@@ -72,7 +72,7 @@ class Demo:
 
     def __init__(self, out: Path, *, quiet: bool = False, office=None,
                  script: dict | None = None) -> None:
-        self.out = Path(out)
+        self.out = Path(out).resolve()  # the config resolves paths against it
         self.quiet = quiet
         self.office = office
         self.script_options = dict(script or {})
@@ -123,6 +123,36 @@ class Demo:
         cfg.signing.passphrase = certs.passphrase  # in memory only; the file is throw-away
         cfg.signing.trust_roots = [str(certs.ca_cert)]
         return certs
+
+    def write_config(self) -> Path:
+        """The demo's own config.toml (its database, files and demo CA), so the usual
+        commands (verify, archive, audit verify, people list) work on what it made."""
+        path = self.out / "config.toml"
+        write_private(path, (
+            "# Config peragaan (DATA CONTOH): basis data, berkas dan CA contoh peragaan ini.\n"
+            "[database]\nurl = \"sqlite:///sopbot-demo.db\"\n"
+            "[storage]\npath = \"files\"\n"
+            f"[signing]\ntrust_roots = [\"{self.certificates.ca_cert.relative_to(self.out)}\"]\n"
+        ).encode())
+        return path
+
+    async def print_commands(self, cycle_id: int, files: dict[str, Path], stream) -> None:
+        from models import Document
+
+        config = self.write_config()
+        async with self.sm() as s:
+            code = (await s.execute(select(Document.verification_code).where(
+                Document.cycle_id == cycle_id, Document.verification_code.is_not(None))
+                .order_by(Document.version.desc()))).scalars().first()
+        base = f"sopbot --config {config}"
+        print("\nPeriksa hasil peragaan dengan perintah biasa (config peragaan di atas "
+              "menunjuk basis data, berkas dan CA contohnya):", file=stream)
+        if code:
+            print(f"  {base} verify {code}", file=stream)
+        print(f"  {base} verify {files['pdf']}", file=stream)
+        print(f"  {base} audit verify", file=stream)
+        print(f"  {base} archive {cycle_id} arsip-saya.zip", file=stream)
+        print(f"  {base} people list", file=stream)
 
     async def close(self) -> None:
         await self.h.stop()
@@ -218,6 +248,7 @@ async def run_demo(out: Path, *, keep_running: bool = False, stream=None) -> Dem
         print("\nDokumen yang dihasilkan:", file=stream)
         for kind, path in files.items():
             print(f"  {kind:<9} {path.resolve()}", file=stream)
+        await demo.print_commands(cycle_id, files, stream)
         seconds = time.perf_counter() - t0
         print(f"\nSelesai dalam {seconds:.1f} detik.", file=stream)
         if keep_running:
