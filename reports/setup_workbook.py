@@ -767,10 +767,13 @@ def _table(sheet: _Sheet, cols: tuple[Col, ...], errors: _Errors,
         elif extra is not None:
             extra(col, text)
     headers = {c.key: c.header for c in cols}
-    for c in cols:
-        if c.required and c.key not in found:
+    for c in cols:  # the template writes every column: a missing one was deleted
+        if c.key not in found:
             errors.add(sheet.name, 1, c.header,
-                       f"Kolom \"{c.header}\" tidak ditemukan di baris judul (baris 1).")
+                       f"Kolom \"{c.header}\" tidak ditemukan di baris judul (baris 1)."
+                       + ("" if c.required else " Jangan hapus kolom; kosongkan isinya bila "
+                          "tidak perlu, atau buat buku kerja baru dengan 'sopbot setup "
+                          "template'."))
     return _Table(sheet, found, headers, errors)
 
 

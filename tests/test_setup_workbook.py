@@ -631,3 +631,35 @@ async def test_5000_indicators_import_correctly_with_one_insert_per_table(
             select(Target.value).join(Indicator, Indicator.id == Target.indicator_id)
             .where(Indicator.code == spec.indicators[3].code, Target.period == 0))).scalar_one()
         assert rupiah == Decimal("1250000000003")
+
+
+def test_a_missing_column_is_refused_and_role_synonyms_are_taken_or_named(example_path: Path):
+    wb = openpyxl.load_workbook(example_path)
+    peg = wb["Pegawai"]
+    headers = [c.value for c in peg[1]]
+    peg.delete_cols(headers.index("NIP") + 1)  # a whole column gone
+    wb.save(example_path)
+    result = read_setup(example_path)
+    assert result.spec is None
+    text = [str(e) for e in result.errors]
+    assert any('Kolom "NIP" tidak ditemukan di baris judul' in t for t in text), text
+
+    # the roles as people type them: "Kepala" and "Kepala Dinas" are the Kadis, "Kepala
+    # Bidang" a Kabid; an unknown word is named with the accepted ones
+    wb = openpyxl.load_workbook(write_template(example_path, year=YEAR,
+                                               example=example_office(YEAR)))
+    peg = wb["Pegawai"]
+    role_col = [c.value for c in peg[1]].index("Peran") + 1
+    roles = {r: peg.cell(r, role_col).value for r in range(2, peg.max_row + 1)}
+    kadis_row = next(r for r, v in roles.items() if v == "kadis")
+    kabid_row = next(r for r, v in roles.items() if v == "kabid")
+    peg.cell(kadis_row, role_col).value = "Kepala"
+    peg.cell(kabid_row, role_col).value = "Kepala Bidang"
+    wb.save(example_path)
+    result = read_setup(example_path)
+    assert result.ok, [str(e) for e in result.errors]
+    assert sum(p.role == Role.KADIS for p in result.spec.people) == 1
+    peg.cell(kadis_row, role_col).value = "Pimpinan"
+    wb.save(example_path)
+    text = [str(e) for e in read_setup(example_path).errors]
+    assert any('"Pimpinan" tidak dikenal' in t and "kadis" in t for t in text), text
