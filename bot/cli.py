@@ -65,8 +65,16 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--keep-running", action="store_true",
                       help="biarkan emulator dan bot tetap berjalan setelah peragaan")
 
-    emu = sub.add_parser("emulator", help="jalankan emulator Bot API lokal saja")
+    emu = sub.add_parser("emulator", help="jalankan emulator Bot API lokal saja, atau "
+                                          "mengobrol dengan bot sebagai seorang pengguna")
     emu.add_argument("--port", type=int, default=8081, help="port HTTP (bawaan 8081)")
+    emus = emu.add_subparsers(dest="emulator_command", metavar="AKSI")
+    ech = emus.add_parser("chat", help="obrolan seorang pengguna, dibaca sebagai baris teks "
+                                       "dan tombol bernomor")
+    ech.add_argument("user", type=int, metavar="ID_PENGGUNA",
+                     help="id Telegram pengguna di emulator (dibuat bila belum ada)")
+    ech.add_argument("--url", default=None,
+                     help="alamat emulator (bawaan http://127.0.0.1:PORT dari --port)")
 
     db = sub.add_parser("db", help="basis data")
     dbs = db.add_subparsers(dest="db_command", required=True, metavar="AKSI")
@@ -687,6 +695,12 @@ def cmd_emulator(cfg: Config, args) -> int:
     return emulator_main(["--port", str(args.port)]) or 0
 
 
+def cmd_emulator_chat(cfg: Config, args) -> int:
+    from bot.devtools.chat import main as chat_main
+
+    return chat_main(args.url or f"http://127.0.0.1:{args.port}", args.user)
+
+
 def cmd_backup(cfg: Config, args) -> int:
     from bot.core.backup import BackupError, backup
 
@@ -832,6 +846,7 @@ COMMANDS: dict[tuple[str, ...], Callable[[Config, argparse.Namespace], int]] = {
     ("run",): cmd_run,
     ("demo",): cmd_demo,
     ("emulator",): cmd_emulator,
+    ("emulator", "chat"): cmd_emulator_chat,
     ("db", "upgrade"): cmd_db_upgrade,
     ("setup", "template"): cmd_setup_template,
     ("setup", "import"): cmd_setup_import,

@@ -263,6 +263,8 @@ async def _keep_running(demo: Demo, stream) -> None:
     users = sorted(demo.h.users.items())
     print("\nEmulator dan bot tetap berjalan (Ctrl-C untuk berhenti). Contoh:", file=stream)
     uid = users[0][1].user_id
+    print(f"  sopbot emulator chat {uid} --url {url}   (obrolan sebagai baris teks dan tombol)",
+          file=stream)
     print(f"  curl -s {url}/_emu/users/{uid}/messages", file=stream)
     print(f"  curl -s -X POST {url}/_emu/users/{uid}/send -H 'Content-Type: application/json' "
           f"-d '{{\"text\": \"/status\"}}'", file=stream)
