@@ -22,7 +22,8 @@ from handlers.common import (
     Context, action, clear_conversation, drop_buttons, get_conversation, reply,
     set_conversation, text_route, transaction, typed_reason, typed_text,
 )
-from handlers.data_entry import evidence_count, show_value
+from bot.core.data_entry import evidence_count
+from handlers.data_entry import show_value
 from models import Cycle, Indicator, Person, StepRun, Unit
 from models.enums import CycleStatus, Role, StepStatus
 

@@ -20,6 +20,7 @@ from telegram.error import BadRequest, NetworkError
 from telegram.ext import ContextTypes
 
 from bot import callbacks, render
+from bot.core.onboarding import person_with_conversation
 from handlers.markup import keyboard
 from bot.core.services import Services
 from bot.texts import t
@@ -66,15 +67,7 @@ async def load_person(context: Context, update: Update) -> Person | None:
     if user is None:
         return None
     async with sessionmaker(context)() as session:
-        row = (await session.execute(
-            select(Person, Conversation)
-            .outerjoin(Conversation, Conversation.person_id == Person.id)
-            .where(Person.telegram_user_id == user.id))).first()
-        if row is None:
-            return None
-        # the identity map holds objects weakly: keep the conversation for the session
-        session.info.setdefault("loaded", []).append(row[1])
-        return row[0]
+        return await person_with_conversation(session, user.id)
 
 
 async def reply(update: Update, text: str, buttons: Buttons | None = None, *,

@@ -52,34 +52,35 @@ from __future__ import annotations
 import io
 import logging
 import zipfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 
-from sqlalchemy import func, select
 from telegram import Update
 from telegram.error import BadRequest
 from telegram.ext import CallbackQueryHandler
 
-from bot.core import audit, entry_rules
+from bot.core import entry_rules
 from bot import callbacks
 from bot import render as renderer
-from bot.core.outbox import enqueue
 from bot.core.periods import entry_lines
 from handlers.markup import keyboard
 from bot.core.storage import FileTooLarge
 from bot.texts import Raw, period_label, t
 from bot.core.uploads import check_quota
+from bot.core.data_entry import (
+    Entry, evidence_count, evidence_ids, load_entry, previous_realisation, staff_done, staff_of,
+)
 from bot.core.workflow import (
-    InvalidInput, NotAllowed, NotAssignee, NotFound, StaleAction, Workflow, WrongState,
+    InvalidInput, NotAllowed, NotAssignee, StaleAction, Workflow,
 )
 from handlers.common import (
     Context, FileTooBig, action, clear_conversation, download, file_route, get_conversation,
     reply, services, set_conversation, text_route, transaction, typed_text,
 )
 from models import (
-    Conversation, Cycle, CycleIndicator, Evidence, Indicator, Person, StepRun, Submission, Unit,
+    Conversation, CycleIndicator, Indicator, Person, Submission,
 )
-from models.enums import CycleKind, Role, StepStatus, ValueType
+from models.enums import Role, ValueType
 from reports.numbers import (
     NumberParseError, format_number, format_percent, format_rupiah, parse_number, terbilang,
 )
@@ -113,72 +114,6 @@ GENERIC_MIME = {"application/octet-stream", "", None}
 
 
 # ----------------------------------------------------------------- loading and checks
-@dataclass
-class Entry:
-    """The run being filled in, as seen by one person."""
-
-    person: Person
-    run: StepRun
-    cycle: Cycle
-    unit: Unit
-    items: list[CycleIndicator]
-    indicators: dict[int, Indicator] = field(default_factory=dict)
-    evidence: dict[int, int] = field(default_factory=dict)  # submission id -> files, when known
-    # the single answers the Kasubag sent back (cycle indicator id -> ReturnedAnswer)
-    returned: dict = field(default_factory=dict)
-
-    @property
-    def is_kabid(self) -> bool:
-        """The holder of the run: the Kabid, a Plh., or whoever it was moved to."""
-        return self.person.id == self.run.assignee_id
-
-    def ind(self, item: CycleIndicator) -> Indicator:
-        return self.indicators[item.indicator_id]
-
-    def position(self, item: CycleIndicator) -> int:
-        return [i.id for i in self.items].index(item.id)
-
-    def item(self, item_id: int | None) -> CycleIndicator | None:
-        return next((i for i in self.items if i.id == item_id), None)
-
-
-async def load_entry(wf: Workflow, person: Person, run_id: int | None) -> Entry:
-    """The open step-4 run of the person's bidang, with the indicators they fill in."""
-    if not isinstance(run_id, int):
-        raise StaleAction()
-    # one statement: the run, its cycle and bidang, the bidang's indicators of the cycle
-    rows = (await wf.s.execute(
-        select(StepRun, Cycle, Unit, CycleIndicator, Indicator)
-        .join(Cycle, Cycle.id == StepRun.cycle_id)
-        .join(Unit, Unit.id == StepRun.unit_id)
-        .outerjoin(CycleIndicator, (CycleIndicator.cycle_id == StepRun.cycle_id)
-                   & (CycleIndicator.unit_id == StepRun.unit_id))
-        .outerjoin(Indicator, Indicator.id == CycleIndicator.indicator_id)
-        .where(StepRun.id == run_id)
-        .order_by(CycleIndicator.unit_id, CycleIndicator.position))).all()
-    if not rows:
-        raise NotFound()
-    run, cycle, unit = rows[0][0], rows[0][1], rows[0][2]
-    step = wf.sop.step(run.step_no)
-    if step.kind != "collect" or run.status != StepStatus.OPEN:
-        raise StaleAction()
-    holder = person.active and person.id == run.assignee_id
-    if not holder and (not person.active or person.unit_id != run.unit_id
-                       or person.role != Role.STAF):
-        raise NotAllowed(t("err.not_assignee")) if person.role == Role.KABID else NotAllowed()
-    items = [r[3] for r in rows if r[3] is not None]
-    # only the answers the Kasubag sent back, when a return of single answers opened
-    # this round; the rest stays as it was sent
-    returned = await wf.returned_answers(run) if run.round > 1 else {}
-    if returned:
-        items = [i for i in items if i.id in returned]
-    if not holder:
-        items = [i for i in items if i.assigned_to_id == person.id]
-    entry = Entry(person, run, cycle, unit, items, returned=returned)
-    entry.indicators = {r[4].id: r[4] for r in rows if r[4] is not None}
-    return entry
-
-
 async def entry_conversation(session, entry: Entry, update: Update,
                              states: tuple[str, ...] = ()) -> Conversation:
     """The person's entry conversation for this run, pressed on its current card."""
@@ -231,30 +166,6 @@ def target_text(ind: Indicator, item: CycleIndicator) -> str:
     return show_number(ind, item.target) if item.target is not None else "-"
 
 
-def previous_cycle_keys(cycle: Cycle) -> list[tuple[CycleKind, int, int]]:
-    """The cycle whose realisation is "last period's": the previous quarter (for Q1 the
-    previous year's Q4, else its annual report), or the previous year."""
-    if cycle.kind == CycleKind.QUARTERLY:
-        if cycle.quarter > 1:
-            return [(CycleKind.QUARTERLY, cycle.year, cycle.quarter - 1)]
-        return [(CycleKind.QUARTERLY, cycle.year - 1, 4), (CycleKind.ANNUAL, cycle.year - 1, 0)]
-    return [(CycleKind.ANNUAL, cycle.year - 1, 0)]
-
-
-async def previous_realisation(wf: Workflow, cycle: Cycle, ind: Indicator
-                               ) -> tuple[str, Submission] | None:
-    for kind, year, quarter in previous_cycle_keys(cycle):
-        prev = (await wf.s.execute(select(Cycle).where(
-            Cycle.office_id == cycle.office_id, Cycle.kind == kind, Cycle.year == year,
-            Cycle.quarter == quarter))).scalar_one_or_none()
-        if prev is None:
-            continue
-        sub = await wf.latest_submission(prev.id, ind.id)
-        if sub is not None and not sub.skipped and (sub.value is not None or sub.value_text):
-            return period_label(kind, year, quarter), sub
-    return None
-
-
 class Rejected(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -295,21 +206,6 @@ def needs_question(ind: Indicator, pending: dict, prev: Submission | None,
                    item: CycleIndicator) -> bool:
     """An ambiguous number or an implausible value is asked about before it is saved."""
     return bool(pending.get("readings")) or bool(implausible(ind, pending, prev, item))
-
-
-async def evidence_ids(session, sub: Submission | None) -> list[int]:
-    if sub is None:
-        return []
-    return list((await session.execute(
-        select(Evidence.file_id).where(Evidence.submission_id == sub.id).order_by(Evidence.id)
-    )).scalars())
-
-
-async def evidence_count(session, sub: Submission | None) -> int:
-    if sub is None:
-        return 0
-    return (await session.execute(select(func.count()).select_from(Evidence)
-                                  .where(Evidence.submission_id == sub.id))).scalar_one()
 
 
 async def record(wf: Workflow, entry: Entry, item: CycleIndicator, pending: dict, *,
@@ -572,12 +468,6 @@ async def summary_card(wf: Workflow, entry: Entry, data: dict, head: str = ""
     return pg.text, buttons
 
 
-async def staff_of(wf: Workflow, unit_id: int) -> list[Person]:
-    return list((await wf.s.execute(select(Person).where(
-        Person.unit_id == unit_id, Person.role == Role.STAF, Person.active.is_(True))
-        .order_by(Person.id))).scalars())
-
-
 async def assign_card(wf: Workflow, entry: Entry, data: dict, head: str = ""
                       ) -> tuple[str, list]:
     rid = _rid(entry)
@@ -811,22 +701,8 @@ async def do_send(wf, entry, conv, cb) -> Move:
 
 
 async def do_done(wf, entry, conv, cb) -> Move:
-    """A staf finished the indicators handed to them: the Kabid is told."""
-    if entry.is_kabid:
-        raise NotAllowed()
-    missing = [i for i in entry.items
-               if await wf.latest_submission(entry.cycle.id, i.indicator_id) is None]
-    if missing:
-        raise WrongState(t("err.answers_missing", count=len(missing)))
-    kabid = await wf.s.get(Person, entry.run.assignee_id)
-    period = period_label(entry.cycle.kind, entry.cycle.year, entry.cycle.quarter)
-    await enqueue(wf.s, kabid, "staff_done",
-                  t("e.staff_done_notify", name=entry.person.name, count=len(entry.items),
-                    unit=entry.unit.name, period=period),
-                  [[(t("e.b_resume"), callbacks.encode("ent", entry.run.id))]], at=wf.now)
-    await audit.record(wf.s, "data.staff_done", actor_id=entry.person.id,
-                       cycle_id=entry.cycle.id, at=wf.now, run=entry.run.id,
-                       count=len(entry.items))
+    """A staf finished the indicators handed to them: the Kabid is told (the core's)."""
+    await staff_done(wf, entry, [[(t("e.b_resume"), callbacks.encode("ent", entry.run.id))]])
     return Move(None, {}, final_text=t("e.staff_done", count=len(entry.items)))
 
 

@@ -15,14 +15,16 @@ import logging
 import tempfile
 from pathlib import Path
 
-from sqlalchemy import select, update as sql_update
 from telegram import InputFile, Update
 from telegram.error import BadRequest
 from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
 from bot.core import archive
 from bot import callbacks, render
+from bot.core import compiler as compile_jobs
+from bot.core.compiler import open_job
 from bot.core.documents import (
+    document_by_code,
     compile_uploaded, stamp_numbered, verify_code,
     workbook_expectations,
 )
@@ -37,7 +39,7 @@ from handlers.common import (
 )
 from handlers.tasks import delivery_card
 from models import (
-    Approval, CompileJob, Delivery, Document, LetterNumber, Person, StepRun, StoredFile,
+    Approval, CompileJob, Delivery, Document, Person, StepRun, StoredFile,
 )
 from models.enums import CycleStatus, DeliveryStatus, DocumentStatus, Role, StepStatus
 from reports.document_data import DocumentData, iter_lowest
@@ -153,11 +155,6 @@ def compiler(context: Context):
     return bot_data["compiler"]
 
 
-async def _open_job(session, run_id: int) -> CompileJob | None:
-    return (await session.execute(select(CompileJob).where(
-        CompileJob.run_id == run_id, CompileJob.finished_at.is_(None)))).scalars().first()
-
-
 @action(Role.KASUBAG, callback=True)
 async def compile_press(update: Update, context: Context, person: Person, cb) -> str | None:
     """Records the compile (a ``CompileJob``, committed with this update) and returns:
@@ -171,7 +168,7 @@ async def compile_press(update: Update, context: Context, person: Person, cb) ->
             period = wf.period(await wf.get_cycle(run.cycle_id))
             # at the cap of versions: said at once, the buttons stay (Ajukan still works)
             await check_versions(session, services(context).config, run.cycle_id)
-            busy = await _open_job(session, run.id) is not None
+            busy = await open_job(session, run.id) is not None
     except QuotaExceeded as exc:
         await reply(update, exc.message)
         return None
@@ -182,7 +179,7 @@ async def compile_press(update: Update, context: Context, person: Person, cb) ->
     async with transaction(context) as (session, wf):
         run = await wf.get_run(cb.arg(0), lock=True)
         run = await _open_run(wf, person, run.id, "compile")
-        if await _open_job(session, run.id) is None:
+        if await open_job(session, run.id) is None:
             session.add(CompileJob(run_id=run.id, person_id=person.id,
                                    chat_id=update.effective_chat.id,
                                    message_id=getattr(progress, "message_id", None),
@@ -266,12 +263,7 @@ async def _compile_once(bot, sm, sv, job_id: int, wake) -> Document | None:
     text = await asyncio.to_thread(summary_text, data)
     async with sm() as session:
         async with session.begin():
-            # the first statement writes: on SQLite it takes the write lock at once
-            claimed = await session.execute(
-                sql_update(CompileJob).where(CompileJob.id == job_id,
-                                             CompileJob.finished_at.is_(None))
-                .values(error=""))
-            if claimed.rowcount == 0:
+            if not await compile_jobs.claim(session, job_id):
                 return None  # finished meanwhile
             wf = Workflow(session, sv)
             run = await wf.get_run(run_id, lock=True)
@@ -285,8 +277,7 @@ async def _compile_once(bot, sm, sv, job_id: int, wake) -> Document | None:
             doc = await record_version(wf, person, cycle, built, "compiled")
             await set_conversation(session, person.id, COMPILE, "review",
                                    {"run": run.id, "doc": doc.id})
-            await session.execute(sql_update(CompileJob).where(CompileJob.id == job_id)
-                                  .values(finished_at=wf.now, document_id=doc.id))
+            await compile_jobs.mark_built(session, job_id, wf.now, doc.id)
             files = [{"file_id": fid, "kind": kind} for fid, kind in (
                 (doc.workbook_file_id, "document"), (doc.pdf_file_id, "document"),
                 (doc.chart_file_id, "photo")) if fid]
@@ -304,14 +295,9 @@ async def _compile_once(bot, sm, sv, job_id: int, wake) -> Document | None:
 async def _finish_job(bot, sm, sv, job_id: int, text: str, *, error: str = "") -> None:
     async with sm() as session:
         async with session.begin():
-            # the first statement writes (SQLite: the write lock at once, no upgrade)
-            done = await session.execute(
-                sql_update(CompileJob).where(CompileJob.id == job_id,
-                                             CompileJob.finished_at.is_(None))
-                .values(finished_at=sv.clock.now(), error=(error or text)[:1000]))
-            if done.rowcount == 0:
+            job = await compile_jobs.finish(session, job_id, sv.clock.now(), error or text)
+            if job is None:
                 return
-            job = await session.get(CompileJob, job_id)
             chat_id, message_id = job.chat_id, job.message_id
     await _tell_progress(bot, chat_id, message_id, text)
 
@@ -351,7 +337,7 @@ async def compile_upload(update: Update, context: Context, person: Person, conv)
     async with transaction(context) as (session, wf):
         run = await _open_run(wf, person, conv.data["run"], "compile")
         cycle = await wf.get_cycle(run.cycle_id)
-        if await _open_job(session, run.id) is not None:
+        if await open_job(session, run.id) is not None:
             await reply(update, t("g.compile_busy", period=wf.period(cycle)))
             return
         codes, types = await workbook_expectations(wf, cycle)
@@ -415,9 +401,7 @@ async def submit_press(update: Update, context: Context, person: Person, cb) -> 
 async def _already_approved(context: Context, person: Person, run_id: int,
                             doc_id: int) -> Approval | None:
     async with sessionmaker(context)() as session:
-        return (await session.execute(select(Approval).where(
-            Approval.step_run_id == run_id, Approval.document_id == doc_id,
-            Approval.person_id == person.id))).scalars().first()
+        return await Workflow(session, services(context)).approval_by(person.id, run_id, doc_id)
 
 
 @action(Role.SEKRETARIS, Role.KADIS, callback=True)
@@ -621,8 +605,8 @@ async def number_press(update: Update, context: Context, person: Person, cb) -> 
     except StaleAction:
         async with sessionmaker(context)() as session:
             run = await session.get(StepRun, cb.arg(0))
-            letter = (await session.execute(select(LetterNumber).where(
-                LetterNumber.cycle_id == run.cycle_id))).scalars().first() if run else None
+            letter = await Workflow(session, services(context)).letter_of(run.cycle_id) \
+                if run else None
         if letter is None or letter.person_id != person.id:  # only to who numbered it
             raise
         await drop_buttons(update)
@@ -652,9 +636,7 @@ async def _delivery_for(wf: Workflow, person: Person, delivery_id: int) -> tuple
     if delivery is None:
         raise NotFound()
     deliver = wf.sop.first_of_kind("deliver")
-    run = (await wf.s.execute(select(StepRun).where(
-        StepRun.cycle_id == delivery.cycle_id, StepRun.step_no == deliver.number)
-        .order_by(StepRun.id.desc()))).scalars().first()
+    run = await wf.last_run_of_step(delivery.cycle_id, deliver.number)
     if run is None:
         raise StaleAction()
     if delivery.status == DeliveryStatus.SENT:
@@ -812,8 +794,7 @@ async def answer_code(update: Update, context: Context, typed: str) -> None:
         return
     doc_signature = ""
     async with sessionmaker(context)() as session:
-        doc = (await session.execute(select(Document).where(
-            Document.verification_code == found["code"]))).scalar_one_or_none()
+        doc = await document_by_code(session, found["code"])
         doc_signature = doc.signature if doc is not None else ""
     await reply(update, t(
         "g.cek_genuine", code=found["code"], number=found["letter_number"] or "-",

@@ -27,7 +27,7 @@ import contextvars
 import logging
 from typing import Awaitable, Callable
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from models import CompileJob
 
@@ -115,3 +115,34 @@ class Compiler:
     async def busy(self) -> bool:
         """A job is running or recorded and not finished."""
         return self.current is not None or bool(await self.open_jobs())
+
+
+async def open_job(session, run_id: int) -> CompileJob | None:
+    """The compile of this run not finished yet, if any."""
+    return (await session.execute(select(CompileJob).where(
+        CompileJob.run_id == run_id, CompileJob.finished_at.is_(None)))).scalars().first()
+
+
+async def claim(session, job_id: int) -> bool:
+    """Take the job in this transaction (the first statement writes: on SQLite it takes
+    the write lock at once); False when it was finished meanwhile."""
+    claimed = await session.execute(update(CompileJob).where(
+        CompileJob.id == job_id, CompileJob.finished_at.is_(None)).values(error=""))
+    return claimed.rowcount > 0
+
+
+async def mark_built(session, job_id: int, at, document_id: int) -> None:
+    """The job made this version (committed with the version itself)."""
+    await session.execute(update(CompileJob).where(CompileJob.id == job_id)
+                          .values(finished_at=at, document_id=document_id))
+
+
+async def finish(session, job_id: int, at, error: str) -> CompileJob | None:
+    """End the job without a version (refused, failed); None when it was finished
+    meanwhile."""
+    done = await session.execute(update(CompileJob).where(
+        CompileJob.id == job_id, CompileJob.finished_at.is_(None))
+        .values(finished_at=at, error=error[:1000]))
+    if done.rowcount == 0:
+        return None
+    return await session.get(CompileJob, job_id)

@@ -599,6 +599,12 @@ def normalize_code(text: str) -> str | None:
     return f"{raw[:4]}-{raw[4:]}"
 
 
+async def document_by_code(session, code: str) -> Document | None:
+    """The document version that carries this verification code (as stored)."""
+    return (await session.execute(select(Document).where(
+        Document.verification_code == code))).scalar_one_or_none()
+
+
 async def verify_code(session, code: str, *, store=None, trust_roots=()) -> dict | None:
     """What /cek and `sopbot verify` answer for a verification code. With ``store`` the
     final PDF's PAdES signature is checked too (``signature``: a SignatureCheck)."""

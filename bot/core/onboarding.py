@@ -76,6 +76,24 @@ async def redeem(session: AsyncSession, code: str, telegram_user_id: int, *,
     return person
 
 
+async def person_with_conversation(session: AsyncSession, telegram_user_id: int
+                                   ) -> Person | None:
+    """The person of this Telegram account, read with their conversation in one
+    statement: the session keeps both, so reading the conversation later in this session
+    reads no row again (``session.info["loaded"]`` holds it: the identity map holds
+    objects weakly)."""
+    from models import Conversation
+
+    row = (await session.execute(
+        select(Person, Conversation)
+        .outerjoin(Conversation, Conversation.person_id == Person.id)
+        .where(Person.telegram_user_id == telegram_user_id))).first()
+    if row is None:
+        return None
+    session.info.setdefault("loaded", []).append(row[1])
+    return row[0]
+
+
 async def person_by_telegram(session: AsyncSession, telegram_user_id: int) -> Person | None:
     return (await session.execute(
         select(Person).where(Person.telegram_user_id == telegram_user_id)

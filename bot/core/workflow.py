@@ -862,6 +862,19 @@ class Workflow:
                 return []
         return step_buttons(kind, run.id, doc.id if doc else None)
 
+    async def approval_by(self, person_id: int, run_id: int, document_id: int
+                          ) -> Approval | None:
+        """What this person already decided on this version at this step, if anything."""
+        return (await self.s.execute(select(Approval).where(
+            Approval.step_run_id == run_id, Approval.document_id == document_id,
+            Approval.person_id == person_id))).scalars().first()
+
+    async def last_run_of_step(self, cycle_id: int, step_no: int) -> StepRun | None:
+        """The newest run of that step of the cycle."""
+        return (await self.s.execute(select(StepRun).where(
+            StepRun.cycle_id == cycle_id, StepRun.step_no == step_no)
+            .order_by(StepRun.id.desc()))).scalars().first()
+
     async def current_document(self, cycle_id: int) -> Document | None:
         return (
             await self.s.execute(

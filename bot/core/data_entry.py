@@ -1,0 +1,147 @@
+"""Data entry (step 4) in the core: the entry of one person on one bidang's run, the
+previous period's realisation, the evidence of an answer, the bidang's staf, and the
+staf's "Selesai". ``handlers/data_entry.py`` parses and renders; the rules are here
+and in :mod:`bot.core.entry_rules`. No Telegram here.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import func, select
+
+from bot.core import audit
+from bot.core.outbox import enqueue
+from bot.core.workflow import NotAllowed, NotFound, StaleAction, Workflow, WrongState
+from bot.texts import period_label, t
+from models import Cycle, CycleIndicator, Evidence, Indicator, Person, StepRun, Submission, Unit
+from models.enums import CycleKind, Role, StepStatus
+
+
+@dataclass
+class Entry:
+    """The run being filled in, as seen by one person."""
+
+    person: Person
+    run: StepRun
+    cycle: Cycle
+    unit: Unit
+    items: list[CycleIndicator]
+    indicators: dict[int, Indicator] = field(default_factory=dict)
+    evidence: dict[int, int] = field(default_factory=dict)  # submission id -> files, when known
+    # the single answers the Kasubag sent back (cycle indicator id -> ReturnedAnswer)
+    returned: dict = field(default_factory=dict)
+
+    @property
+    def is_kabid(self) -> bool:
+        """The holder of the run: the Kabid, a Plh., or whoever it was moved to."""
+        return self.person.id == self.run.assignee_id
+
+    def ind(self, item: CycleIndicator) -> Indicator:
+        return self.indicators[item.indicator_id]
+
+    def position(self, item: CycleIndicator) -> int:
+        return [i.id for i in self.items].index(item.id)
+
+    def item(self, item_id: int | None) -> CycleIndicator | None:
+        return next((i for i in self.items if i.id == item_id), None)
+
+
+async def load_entry(wf: Workflow, person: Person, run_id: int | None) -> Entry:
+    """The open step-4 run of the person's bidang, with the indicators they fill in."""
+    if not isinstance(run_id, int):
+        raise StaleAction()
+    # one statement: the run, its cycle and bidang, the bidang's indicators of the cycle
+    rows = (await wf.s.execute(
+        select(StepRun, Cycle, Unit, CycleIndicator, Indicator)
+        .join(Cycle, Cycle.id == StepRun.cycle_id)
+        .join(Unit, Unit.id == StepRun.unit_id)
+        .outerjoin(CycleIndicator, (CycleIndicator.cycle_id == StepRun.cycle_id)
+                   & (CycleIndicator.unit_id == StepRun.unit_id))
+        .outerjoin(Indicator, Indicator.id == CycleIndicator.indicator_id)
+        .where(StepRun.id == run_id)
+        .order_by(CycleIndicator.unit_id, CycleIndicator.position))).all()
+    if not rows:
+        raise NotFound()
+    run, cycle, unit = rows[0][0], rows[0][1], rows[0][2]
+    step = wf.sop.step(run.step_no)
+    if step.kind != "collect" or run.status != StepStatus.OPEN:
+        raise StaleAction()
+    holder = person.active and person.id == run.assignee_id
+    if not holder and (not person.active or person.unit_id != run.unit_id
+                       or person.role != Role.STAF):
+        raise NotAllowed(t("err.not_assignee")) if person.role == Role.KABID else NotAllowed()
+    items = [r[3] for r in rows if r[3] is not None]
+    # only the answers the Kasubag sent back, when a return of single answers opened
+    # this round; the rest stays as it was sent
+    returned = await wf.returned_answers(run) if run.round > 1 else {}
+    if returned:
+        items = [i for i in items if i.id in returned]
+    if not holder:
+        items = [i for i in items if i.assigned_to_id == person.id]
+    entry = Entry(person, run, cycle, unit, items, returned=returned)
+    entry.indicators = {r[4].id: r[4] for r in rows if r[4] is not None}
+    return entry
+
+
+def previous_cycle_keys(cycle: Cycle) -> list[tuple[CycleKind, int, int]]:
+    """The cycle whose realisation is "last period's": the previous quarter (for Q1 the
+    previous year's Q4, else its annual report), or the previous year."""
+    if cycle.kind == CycleKind.QUARTERLY:
+        if cycle.quarter > 1:
+            return [(CycleKind.QUARTERLY, cycle.year, cycle.quarter - 1)]
+        return [(CycleKind.QUARTERLY, cycle.year - 1, 4), (CycleKind.ANNUAL, cycle.year - 1, 0)]
+    return [(CycleKind.ANNUAL, cycle.year - 1, 0)]
+
+
+async def previous_realisation(wf: Workflow, cycle: Cycle, ind: Indicator
+                               ) -> tuple[str, Submission] | None:
+    for kind, year, quarter in previous_cycle_keys(cycle):
+        prev = (await wf.s.execute(select(Cycle).where(
+            Cycle.office_id == cycle.office_id, Cycle.kind == kind, Cycle.year == year,
+            Cycle.quarter == quarter))).scalar_one_or_none()
+        if prev is None:
+            continue
+        sub = await wf.latest_submission(prev.id, ind.id)
+        if sub is not None and not sub.skipped and (sub.value is not None or sub.value_text):
+            return period_label(kind, year, quarter), sub
+    return None
+
+
+async def evidence_ids(session, sub: Submission | None) -> list[int]:
+    if sub is None:
+        return []
+    return list((await session.execute(
+        select(Evidence.file_id).where(Evidence.submission_id == sub.id).order_by(Evidence.id)
+    )).scalars())
+
+
+async def evidence_count(session, sub: Submission | None) -> int:
+    if sub is None:
+        return 0
+    return (await session.execute(select(func.count()).select_from(Evidence)
+                                  .where(Evidence.submission_id == sub.id))).scalar_one()
+
+
+async def staff_of(wf: Workflow, unit_id: int) -> list[Person]:
+    return list((await wf.s.execute(select(Person).where(
+        Person.unit_id == unit_id, Person.role == Role.STAF, Person.active.is_(True))
+        .order_by(Person.id))).scalars())
+
+
+async def staff_done(wf: Workflow, entry: Entry, buttons) -> None:
+    """A staf finished the indicators handed to them: every one answered, else refused;
+    the Kabid is told (with ``buttons``) and the audit records it."""
+    if entry.is_kabid:
+        raise NotAllowed()
+    missing = [i for i in entry.items
+               if await wf.latest_submission(entry.cycle.id, i.indicator_id) is None]
+    if missing:
+        raise WrongState(t("err.answers_missing", count=len(missing)))
+    kabid = await wf.s.get(Person, entry.run.assignee_id)
+    period = period_label(entry.cycle.kind, entry.cycle.year, entry.cycle.quarter)
+    await enqueue(wf.s, kabid, "staff_done",
+                  t("e.staff_done_notify", name=entry.person.name, count=len(entry.items),
+                    unit=entry.unit.name, period=period), buttons, at=wf.now)
+    await audit.record(wf.s, "data.staff_done", actor_id=entry.person.id,
+                       cycle_id=entry.cycle.id, at=wf.now, run=entry.run.id,
+                       count=len(entry.items))
