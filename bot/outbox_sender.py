@@ -30,7 +30,7 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, InputFile, Forc
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
 
 from bot import crashpoints
-from bot.outbox import enqueue
+from bot.outbox import REMOVE_KEYBOARD, covers, enqueue
 from bot.texts import role_title, t
 from models import Outbox, Person, StoredFile
 from models.enums import OutboxStatus, Role
@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 STALE_CLAIM = timedelta(minutes=2)
 NOTICE_KIND = "outbox_failed"  # the admin's notice of a refused row: never reported again
 TEXT_LIMIT = 4096      # characters of a message after entity parsing (UTF-16 units)
+CAPTION_LIMIT = 1024   # characters of a caption after entity parsing
 CALLBACK_LIMIT = 64    # bytes of callback data
 # the tags Telegram's HTML knows: the safe form keeps their text; any other "<...>" is
 # text (an unescaped name such as "<Rahayu>") and stays as it was typed
@@ -122,6 +123,7 @@ class _Progress:
     does not send a file twice."""
     files: int = 0
     pieces: int = 0
+    after: int = 0
 
 
 def _retry_seconds(exc: RetryAfter) -> float:
@@ -227,27 +229,28 @@ class OutboxSender:
         the buttons (the last one)."""
         payload = row.payload
         files = payload.get("files") or []
+        markup = keyboard(payload.get("buttons"))
+        if payload.get("force_reply"):
+            markup = ForceReply(selective=True)
+        # one file with a short text: the text is its caption, the buttons under it
+        caption = (not safe and len(files) == 1 and not payload.get("force_reply")
+                   and 0 < len(plain_text(payload.get("text") or "").strip()) <= CAPTION_LIMIT)
+        message_id = None
         for i, f in enumerate(files):
             if i < done.files:
                 continue
-            async with self.sm() as session:
-                stored = await session.get(StoredFile, f["file_id"])
-            if stored is not None:
-                data = self.sv.store.read(stored)
-                doc = InputFile(data, filename=stored.filename or "berkas")
-                await self.pacer.wait(row.chat_id)
-                if f.get("kind") == "photo":
-                    await self.bot.send_photo(row.chat_id, doc)
-                else:
-                    await self.bot.send_document(row.chat_id, doc)
+            if caption:
+                message_id = await self._send_file(row.chat_id, f, payload["text"], markup)
+                if message_id is not None:
+                    done.files = i + 1
+                    return await self._send_after(row, done, message_id)
+            else:
+                await self._send_file(row.chat_id, f)
             done.files = i + 1
         if not safe:
-            markup = keyboard(payload.get("buttons"))
-            if payload.get("force_reply"):
-                markup = ForceReply(selective=True)
             await self.pacer.wait(row.chat_id)
             msg = await self.bot.send_message(row.chat_id, payload["text"], reply_markup=markup)
-            return msg.message_id
+            return await self._send_after(row, done, msg.message_id)
         pieces, buttons = safe_pieces(payload)
         if not pieces:
             raise BadRequest("Message text is empty")
@@ -264,7 +267,70 @@ class OutboxSender:
                                               reply_markup=markup)
             message_id = msg.message_id
             done.pieces = i + 1
+        return await self._send_after(row, done, message_id)
+
+    async def _send_file(self, chat_id: int, f: dict, caption: str | None = None,
+                         markup=None) -> int | None:
+        """One stored file as a document or photo; the message id, None when the file
+        is gone."""
+        async with self.sm() as session:
+            stored = await session.get(StoredFile, f["file_id"])
+        if stored is None:
+            return None
+        data = self.sv.store.read(stored)
+        doc = InputFile(data, filename=stored.filename or "berkas")
+        await self.pacer.wait(chat_id)
+        extra = {"caption": caption, "reply_markup": markup} if caption else {}
+        if f.get("kind") == "photo":
+            msg = await self.bot.send_photo(chat_id, doc, **extra)
+        else:
+            msg = await self.bot.send_document(chat_id, doc, **extra)
+        return msg.message_id
+
+    async def _send_after(self, row: Outbox, done: _Progress, message_id: int | None
+                          ) -> int | None:
+        """The files that follow the message (the PDF and workbook after a sign
+        request's summary and buttons)."""
+        for i, f in enumerate(row.payload.get("after") or []):
+            if i >= done.after:
+                await self._send_file(row.chat_id, f)
+                done.after = i + 1
         return message_id
+
+    async def _retired(self, row: Outbox) -> bool:
+        """Whether a later "remove keyboard" row of this chat covers the row's ``ref``:
+        what the message asks for is done or replaced, so it is not sent."""
+        async with self.sm() as session:
+            refs = (await session.execute(select(Outbox.ref).where(
+                Outbox.chat_id == row.chat_id, Outbox.kind == REMOVE_KEYBOARD,
+                Outbox.id > row.id))).scalars().all()
+        return any(covers(ref, row.ref) for ref in refs)
+
+    async def _remove_keyboards(self, row: Outbox) -> int:
+        """Remove the keyboards of this chat's sent messages of ``row.ref`` (and of the
+        message ids in the payload); a message already without one, deleted or too old
+        is left as it is."""
+        ids = list(row.payload.get("message_ids") or [])
+        if row.ref:
+            async with self.sm() as session:
+                sent = (await session.execute(select(Outbox).where(
+                    Outbox.chat_id == row.chat_id, Outbox.id < row.id,
+                    Outbox.kind != REMOVE_KEYBOARD, Outbox.status == OutboxStatus.SENT,
+                    Outbox.telegram_message_id.is_not(None),
+                    or_(Outbox.ref == row.ref, Outbox.ref.like(row.ref + ":%"))))).scalars().all()
+            ids += [r.telegram_message_id for r in sent
+                    if r.payload.get("buttons") or r.payload.get("direct")]
+        removed = 0
+        for message_id in dict.fromkeys(ids):
+            await self.pacer.wait(row.chat_id)
+            try:
+                await self.bot.edit_message_reply_markup(chat_id=row.chat_id,
+                                                         message_id=message_id,
+                                                         reply_markup=None)
+                removed += 1
+            except BadRequest as exc:  # not modified, not found, too old: nothing to do
+                log.debug("outbox %s: keyboard of %s left: %s", row.id, message_id, exc.message)
+        return removed
 
     async def _finish(self, row_id: int, **values) -> None:
         async with self.sm() as session, session.begin():
@@ -294,9 +360,17 @@ class OutboxSender:
         now = self.sv.clock.now()
         done = _Progress()
         note = ""
+        if row.ref and row.kind != REMOVE_KEYBOARD and await self._retired(row):
+            await self._finish(row.id, status=OutboxStatus.SENT,
+                               last_error="not sent: no longer applies")
+            return
         try:
             try:
-                message_id = await self._send(row, done)
+                if row.kind == REMOVE_KEYBOARD:
+                    message_id = None
+                    await self._remove_keyboards(row)
+                else:
+                    message_id = await self._send(row, done)
             except BadRequest as exc:
                 # refused for its content (or its chat): the same row at once in the
                 # safe form; what was accepted already is not sent again

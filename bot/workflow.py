@@ -36,7 +36,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import audit, callbacks
 from bot.authority import Capacity, holding_capacity, may_hold, who_may_text
-from bot.outbox import enqueue
+from bot.outbox import enqueue, retire as outbox_retire
 from bot.services import Services
 from bot.sop import Step
 from bot.texts import Raw, period_label, t, unit_name
@@ -143,10 +143,17 @@ class Workflow:
 
     async def _notify(self, person: Person | None, kind: str, text: str,
                       buttons: Sequence[Sequence[tuple[str, str]]] | None = None,
-                      files: Sequence[dict] | None = None) -> None:
+                      files: Sequence[dict] | None = None, ref: str = "",
+                      after: Sequence[dict] | None = None) -> None:
         if person is None:
             return
-        await enqueue(self.s, person, kind, text, buttons, at=self.now, files=files)
+        await enqueue(self.s, person, kind, text, buttons, at=self.now, files=files,
+                      ref=ref, after=after)
+
+    async def retire(self, ref: str) -> None:
+        """The messages whose buttons act on ``ref`` no longer apply: their keyboards go
+        (``bot.outbox.retire``)."""
+        await outbox_retire(self.s, ref, at=self.now)
 
     def _check_active(self, actor: Person) -> None:
         if not actor.active:
@@ -252,6 +259,7 @@ class Workflow:
         if note:
             run.note = note
         await self.s.flush()
+        await self.retire(f"run:{run.id}")  # its cards, its staf's, the staf's "selesai"
         from bot.administration import tell_absent
 
         await tell_absent(self, run, actor)  # done by a Plh./Plt.: the official is told
@@ -263,7 +271,7 @@ class Workflow:
             person, f"step{step.number}",
             t("n.step_opened", step=step.number, activity=step.activity,
               period=self.period(cycle), due=self.fmt_due(run.due_at)),
-            buttons,
+            buttons, ref=f"run:{run.id}",
         )
 
     # ----------------------------------------------------------- steps 1 - 2
@@ -311,6 +319,7 @@ class Workflow:
               due=self.fmt_due(run2.due_at), step=nxt.number, activity=nxt.activity),
             [[(t("b.accept_forward"), callbacks.encode("dsp", run2.id))]],
             files=[{"file_id": letter_file_id, "kind": "document"}] if letter_file_id else None,
+            ref=f"run:{run2.id}",
         )
         return cycle
 
@@ -339,7 +348,8 @@ class Workflow:
         files = None
         if cycle.letter_file_id:
             files = [{"file_id": cycle.letter_file_id, "kind": "document"}]
-        await self._notify(holder, "disposition", text, buttons, files=files)
+        await self._notify(holder, "disposition", text, buttons, files=files,
+                           ref=f"run:{new.id}")
         return new
 
     # ------------------------------------------------------------- step 3
@@ -437,6 +447,7 @@ class Workflow:
                   unit=unit.name, due=self.fmt_due(due), count=len(items),
                   items=Raw("\n".join(items))),  # each item escaped by t(); split by enqueue
                 [[(t("b.start_entry"), callbacks.encode("ent", new.id))]],
+                ref=f"run:{new.id}",
             )
         await self.s.flush()
         return runs
@@ -564,6 +575,7 @@ class Workflow:
                 t("n.assignment", sender=actor.name, indicator=ind.name,
                   period=self.period(cycle), due=self.fmt_due(run.due_at)),
                 [[(t("b.start_entry"), callbacks.encode("ent", run.id))]],
+                ref=f"run:{run.id}:p{staff.id}",
             )
         return item
 
@@ -594,7 +606,8 @@ class Workflow:
                            t("n.unit_submitted", unit=unit_name(unit.name),
                              period=self.period(cycle), count=len(items)),
                            [[(t("b.view_unit"), callbacks.encode("eview", cycle.id, unit.id)),
-                             (t("b.return_unit"), callbacks.encode("rtn", cycle.id, unit.id))]])
+                             (t("b.return_unit"), callbacks.encode("rtn", cycle.id, unit.id))]],
+                           ref=f"col:{cycle.id}:{unit.id}")
         return await self._maybe_open_process(cycle, actor, closed_units=())
 
     async def _coordinator_of(self, cycle: Cycle) -> Person | None:
@@ -644,6 +657,7 @@ class Workflow:
         if existing:
             return None  # step 5 already running (a returned bidang came back)
         new = await self._open_run(cycle, process)
+        await self.retire(f"col:{cycle.id}:board")  # the boards of the collection
         holder = await self.s.get(Person, new.assignee_id)
         if closed_units:
             text = t("n.collection_closed", period=self.period(cycle), sender=actor.name,
@@ -651,7 +665,8 @@ class Workflow:
         else:
             text = t("n.all_units_in", period=self.period(cycle), due=self.fmt_due(new.due_at))
         await self._notify(holder, "process_open", text,
-                           [[(t("b.process_done"), callbacks.encode("proc", new.id))]])
+                           [[(t("b.process_done"), callbacks.encode("proc", new.id))]],
+                           ref=f"run:{new.id}")
         return new
 
     async def close_collection(self, actor: Person, cycle_id: int, note: str = "") -> StepRun | None:
@@ -692,6 +707,8 @@ class Workflow:
             raise WrongState(t("err.wrong_state", detail="bidang ini belum mengirim data."))
         run.status = StepStatus.RETURNED
         run.note = note.strip()
+        await self.retire(f"col:{cycle.id}:{unit_id}")  # its "Lihat data / Kembalikan"
+        await self.retire(f"col:{cycle.id}:board")  # the /status board it was pressed on
         new = await self._open_run(cycle, collect, unit_id=unit_id, round_=run.round + 1)
         await self._audit("data.return", actor, cycle, unit=unit_id, run=run.id,
                           new_run=new.id, note=note.strip())
@@ -700,7 +717,8 @@ class Workflow:
         await self._notify(holder, "unit_returned",
                            t("n.unit_returned", unit=unit_name(unit.name), sender=actor.name,
                              note=note.strip(), due=self.fmt_due(new.due_at)),
-                           [[(t("b.start_entry"), callbacks.encode("ent", new.id))]])
+                           [[(t("b.start_entry"), callbacks.encode("ent", new.id))]],
+                           ref=f"run:{new.id}")
         return new
 
     # ------------------------------------------------------------- steps 5 - 6
@@ -716,6 +734,7 @@ class Workflow:
             names = [(await self.s.get(Unit, r.unit_id)).name for r in still]
             raise WrongState(t("err.unit_not_done", units=", ".join(names)))
         await self._complete(run, actor, note)
+        await self.retire(f"col:{cycle.id}")  # no bidang can be returned any more
         await self._audit("process.done", actor, cycle, run=run.id)
         nxt = self.sop.next_step(step.number)
         new = await self._open_run(cycle, nxt)
@@ -841,7 +860,8 @@ class Workflow:
                            t("n.documents_returned", period=self.period(cycle),
                              sender=actor.name, reason=reason.strip(),
                              due=self.fmt_due(new.due_at)),
-                           [[(t("b.compile"), callbacks.encode("cmp", new.id))]])
+                           [[(t("b.compile"), callbacks.encode("cmp", new.id))]],
+                           ref=f"run:{new.id}")
         return new
 
     # ------------------------------------------------------------- step 9
@@ -978,7 +998,7 @@ class Workflow:
                              number=letter.number if letter else "-",
                              agency=delivery.agency_name),
                            [[(t("b.confirm_receipt"), callbacks.encode("rcv", delivery.id))]],
-                           files=files)
+                           files=files, ref=f"dlv:{delivery.id}")
         return delivery
 
     async def _deliver_run(self, cycle_id: int) -> StepRun:
@@ -1015,8 +1035,8 @@ class Workflow:
             delivery.recorded_by_id = actor.id
         await self._audit("delivery.receipt", actor, cycle, agency=delivery.agency_key,
                           received_by=delivery.received_by, file=receipt_file_id)
-        holder = await self.s.get(Person, run.assignee_id)
-        await self._notify(holder, "receipt", t("n.receipt_recorded", agency=delivery.agency_name))
+        # the holder is told once, by the tanda terima document (bot/archive.py)
+        await self.retire(f"dlv:{delivery.id}")
         await self.s.flush()
         pending = [d for d in await self.deliveries(cycle.id)
                    if d.status != DeliveryStatus.RECEIVED]

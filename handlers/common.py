@@ -22,6 +22,7 @@ from telegram.ext import ContextTypes
 
 from bot import callbacks, render
 from bot.onboarding import person_by_telegram
+from bot.outbox import record_sent
 from bot.outbox_sender import keyboard
 from bot.services import Services
 from bot.texts import t
@@ -97,6 +98,16 @@ async def reply(update: Update, text: str, buttons: Buttons | None = None, *,
             return query.message
     chat = update.effective_chat
     return await chat.send_message(text, reply_markup=markup)
+
+
+async def remember(context: Context, person: Person, message: Any, ref: str) -> None:
+    """Record a direct answer with buttons as sent, so its keyboard is removed (through
+    the outbox) when ``ref`` no longer applies (``Workflow.retire``)."""
+    if message is None or not ref:
+        return
+    async with transaction(context) as (session, wf):
+        await record_sent(session, person, message.chat_id, message.message_id, ref=ref,
+                          at=wf.now)
 
 
 async def drop_buttons(update: Update) -> None:

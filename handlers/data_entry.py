@@ -716,7 +716,9 @@ async def do_done(wf, entry, conv, cb) -> Move:
     await enqueue(wf.s, kabid, "staff_done",
                   t("e.staff_done_notify", name=entry.person.name, count=len(entry.items),
                     unit=entry.unit.name, period=period),
-                  [[(t("e.b_resume"), callbacks.encode("ent", entry.run.id))]], at=wf.now)
+                  [[(t("e.b_resume"), callbacks.encode("ent", entry.run.id))]], at=wf.now,
+                  ref=f"run:{entry.run.id}")  # not sent once the Kabid has sent the data
+    await wf.retire(f"run:{entry.run.id}:p{entry.person.id}")  # the staf's assignment card
     await audit.record(wf.s, "data.staff_done", actor_id=entry.person.id,
                        cycle_id=entry.cycle.id, at=wf.now, run=entry.run.id,
                        count=len(entry.items))

@@ -25,6 +25,8 @@ from bot.documents import (
     compile_documents, compile_uploaded, document_data, stamp_numbered, verify_code,
     workbook_expectations,
 )
+from bot.outbox import record_sent
+from bot.outbox_sender import CAPTION_LIMIT, keyboard
 from bot.texts import TEXTS, Raw, t
 from bot.workcal import format_wib
 from bot.workflow import NotFound, StaleAction, Workflow
@@ -393,14 +395,35 @@ async def _delivery_for(wf: Workflow, person: Person, delivery_id: int) -> tuple
     return delivery, run
 
 
-async def _remaining(update: Update, context: Context, run_id: int) -> None:
-    """After a delivery action: the deliveries still pending, or nothing when all are in."""
+async def _delivery_answer(update: Update, context: Context, person: Person, run_id: int,
+                           head: str, receipt: StoredFile | None = None) -> None:
+    """One message after a delivery action: what was done, the deliveries still pending
+    with their buttons (the earlier such lists lose theirs), as the caption of the
+    tanda terima PDF when there is one."""
+    ref = f"run:{run_id}:list"
+    buttons = None
+    text = head
     async with transaction(context) as (session, wf):
         run = await wf.get_run(run_id)
-        if run.status != StepStatus.OPEN:
-            return
-        text, buttons = await delivery_card(wf, run)
-    await reply(update, t("g.deliveries_left") + text, buttons)
+        if run.status == StepStatus.OPEN:
+            extra, buttons = await delivery_card(wf, run)
+            text = f"{head}\n\n{t('g.deliveries_left')}{extra}"
+            await wf.retire(ref)
+    msg = None
+    if receipt is not None:
+        doc = InputFile(services(context).store.read(receipt),
+                        filename=receipt.filename or "tanda-terima.pdf")
+        if render.visible_length(text) <= CAPTION_LIMIT:
+            msg = await update.effective_chat.send_document(
+                doc, caption=text, reply_markup=keyboard(render.labels(buttons)))
+        else:
+            await update.effective_chat.send_document(doc)
+    if msg is None:
+        msg = await reply(update, text, buttons)
+    if buttons:
+        async with transaction(context) as (session, wf):
+            await record_sent(session, person, msg.chat_id, msg.message_id, ref=ref,
+                              at=wf.now)
 
 
 @action(Role.STAF, callback=True)
@@ -420,8 +443,8 @@ async def deliver_press(update: Update, context: Context, person: Person, cb) ->
         agency = delivery.agency_name
     await drop_buttons(update)
     if contact is not None:
-        await reply(update, t("g.delivery_sent", contact=contact.name, agency=agency))
-        await _remaining(update, context, run.id)
+        await _delivery_answer(update, context, person, run.id,
+                               t("g.delivery_sent", contact=contact.name, agency=agency))
     else:
         await reply(update, t("g.ask_receipt_photo", agency=agency,
                               default=TEXTS["g.receiver_default"].format(agency=agency)))
@@ -455,7 +478,7 @@ async def receipt_photo(update: Update, context: Context, person: Person, conv) 
             received_by = caption or TEXTS["g.receiver_default"].format(
                 agency=delivery.agency_name)
             stored = await sv.store.put(session, data, name, mime)
-            delivery, _pdf = await archive.record_receipt(
+            delivery, receipt = await archive.record_receipt(
                 wf, person, delivery.id, received_by=received_by, receipt_file_id=stored.id)
             await clear_conversation(session, person.id)
             agency = delivery.agency_name
@@ -464,8 +487,9 @@ async def receipt_photo(update: Update, context: Context, person: Person, conv) 
         async with transaction(context) as (session, _wf):
             await clear_conversation(session, person.id)
         raise
-    await reply(update, t("g.receipt_recorded", agency=agency, received_by=received_by))
-    await _remaining(update, context, conv.data["run"])
+    await _delivery_answer(update, context, person, conv.data["run"],
+                           t("g.receipt_recorded", agency=agency, received_by=received_by),
+                           receipt)
 
 
 @text_route(RECEIPT)

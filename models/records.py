@@ -46,6 +46,7 @@ class Outbox(Base):
     __table_args__ = (
         Index("ix_outbox_pending", "status", "next_attempt_at"),
         Index("ix_outbox_chat_order", "chat_id", "status", "id"),
+        Index("ix_outbox_ref", "ref", "chat_id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -65,6 +66,10 @@ class Outbox(Base):
     # why Telegram refused the row in every form (status failed); the admin was told
     failed_reason: Mapped[str] = mapped_column(Text, default="", server_default="")
     claimed_by: Mapped[str] = mapped_column(String(64), default="")
+    # what the message's buttons act on ("run:12", "col:3:4", "dlv:7"; "" for none):
+    # when it no longer applies, ``bot.outbox.retire`` removes the keyboards (and the
+    # sender drops a row not yet sent)
+    ref: Mapped[str] = mapped_column(String(60), default="", server_default="")
 
 
 class Reminder(Base):
