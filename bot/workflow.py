@@ -790,15 +790,56 @@ class Workflow:
         label = "paraf" if step.kind == "review" else "tanda tangan"
         files = [{"file_id": fid, "kind": "document"}
                  for fid in (doc.pdf_file_id, doc.workbook_file_id) if fid]
+        text = t("n.review_request", period=self.period(cycle), action=label,
+                 version=doc.version, sender=sender.name, due=self.fmt_due(new.due_at))
+        before, after = files, None
+        if step.kind == "sign":
+            # the Kadis decides on his phone: the chart with the summary, the buttons,
+            # then the PDF and the workbook as files
+            text = f"{text}\n\n{await self._sign_summary(cycle, step, doc)}"
+            before = ([{"file_id": doc.chart_file_id, "kind": "photo"}]
+                      if doc.chart_file_id else None)
+            after = files
         await self._notify(
-            holder, f"review{step.number}",
-            t("n.review_request", period=self.period(cycle), action=label,
-              version=doc.version, sender=sender.name, due=self.fmt_due(new.due_at)),
+            holder, f"review{step.number}", text,
             [[(t(action), callbacks.encode(approve_key, new.id, doc.id)),
               (t("b.return"), callbacks.encode("ret", new.id, doc.id))]],
-            files=files,
+            files=before, after=after, ref=f"run:{new.id}",
         )
         return new
+
+    async def _sign_summary(self, cycle: Cycle, step: Step, doc: Document) -> str:
+        """The phone summary of a sign request (``reports.summary.sign_summary``), with
+        what changed since the version the signer last returned."""
+        from bot.documents import document_data
+        from reports.summary import sign_summary
+
+        data = await document_data(self, cycle, version=doc.version)
+        returned = (await self.s.execute(
+            select(Document).join(Approval, Approval.document_id == Document.id)
+            .join(StepRun, StepRun.id == Approval.step_run_id)
+            .where(Document.cycle_id == cycle.id, StepRun.step_no == step.number,
+                   Approval.action == ApprovalAction.RETURN)
+            .order_by(Approval.id.desc()).limit(1))).scalars().first()
+        if returned is None:
+            return sign_summary(data)
+        subs = (await self.s.execute(
+            select(Submission, Indicator.name)
+            .join(Indicator, Indicator.id == Submission.indicator_id)
+            .where(Submission.cycle_id == cycle.id)
+            .order_by(Submission.indicator_id, Submission.id))).all()
+        then: dict[int, Submission] = {}
+        now: dict[int, tuple[Submission, str]] = {}
+        for sub, name in subs:
+            if sub.created_at <= returned.created_at:
+                then[sub.indicator_id] = sub
+            now[sub.indicator_id] = (sub, name)
+        changes = []
+        for ind_id, (sub, name) in now.items():
+            old = then.get(ind_id)
+            if old is None or old.id != sub.id:
+                changes.append((name, (old.raw_text if old else "") or "-", sub.raw_text or "-"))
+        return sign_summary(data, returned_version=returned.version, changes=changes)
 
     # ------------------------------------------------------------- steps 7 - 8
     async def _review_target(self, actor: Person, run_id: int, document_id: int

@@ -244,9 +244,9 @@ async def test_signoff_numbering_archive_delivery_and_verification(
                   ).scalars().all()
         assert len(closed) >= 6
         result = await build_archive(s, services.store, cycle_id, tmp_path / "arsip.zip")
-    # the staf got a tanda terima PDF for each agency
+    # the staf got a tanda terima PDF for each agency (its caption says which)
     for agency in ("Bappeda", "Inspektorat", "Bagian Organisasi"):
-        await staf.wait_for(text_contains=f"Tanda terima {agency}")
+        await staf.wait_for(text_contains=f"Tanda terima dari {agency}")
     receipts = [f for f in harness.emulator.sent_files(staf.chat_id)
                 if (f.filename or "").startswith("Tanda-Terima")]
     assert len(receipts) == 3
