@@ -6,8 +6,9 @@ Plays the demo cycle (``bot/demo.py`` with ``bot/scenario.py``, as ``sopbot demo
 and counts, per role, the messages the bot put in the chats of that role's people
 during the cycle (the welcome after registration is not counted): every message, the
 files among them (documents and photos), the messages still in the chat at the end
-(not deleted), and the outbox rows (notifications; a row with files may be several
-messages). ``--kinds`` adds the outbox rows per kind and role (issue 13, item 8: one
+(not deleted), the outbox rows that are messages (notifications; a row with files may
+be several messages; not the rows that remove keyboards or record a direct answer) and,
+of them, those not sent because they no longer applied when their turn came. ``--kinds`` adds the outbox rows per kind and role (issue 13, item 8: one
 message per event per person).
 """
 from __future__ import annotations
@@ -28,6 +29,7 @@ async def measure(out: Path) -> dict:
     from sqlalchemy import select
 
     from bot.demo import Demo, Progress
+    from bot.outbox import DIRECT, REMOVE_KEYBOARD
     from models import Outbox, Person
 
     demo = Demo(out, quiet=True)
@@ -43,7 +45,7 @@ async def measure(out: Path) -> dict:
         await demo.h.settle()
         async with demo.sm() as s:
             roles = {p.id: str(p.role) for p in (await s.execute(select(Person))).scalars()}
-            rows = (await s.execute(select(Outbox.person_id, Outbox.kind)
+            rows = (await s.execute(select(Outbox.person_id, Outbox.kind, Outbox.last_error)
                                     .where(Outbox.id > first_row))).all()
         table: dict[str, Counter] = defaultdict(Counter)
         for pid, user in demo.h.users.items():
@@ -58,10 +60,14 @@ async def measure(out: Path) -> dict:
                 if not m.deleted:
                     table[role]["kept"] += 1
         kinds: dict[str, Counter] = defaultdict(Counter)
-        for pid, kind in rows:
+        for pid, kind, error in rows:
             role = roles.get(pid, "?") if pid is not None else "-"
-            table[role]["outbox"] += 1
             kinds[role][kind] += 1
+            if kind in (DIRECT, REMOVE_KEYBOARD):
+                continue
+            table[role]["outbox"] += 1
+            if (error or "").startswith("not sent"):
+                table[role]["unsent"] += 1
         return {"table": table, "kinds": kinds}
     finally:
         await demo.close()
@@ -82,16 +88,16 @@ def main(argv: list[str] | None = None) -> int:
     roles = sorted(table, key=lambda k: (ORDER.index(k) if k in ORDER else 99, k))
     print("messages each role receives in the demo cycle (after registration)")
     print(f"{'role':<11}{'people':>7}{'messages':>10}{'per person':>12}{'files':>7}"
-          f"{'kept':>6}{'outbox':>8}")
+          f"{'kept':>6}{'outbox':>8}{'unsent':>8}")
     total = Counter()
     for role in roles:
         c = table[role]
         total.update(c)
         per = c["messages"] / c["people"] if c["people"] else 0
         print(f"{role:<11}{c['people']:>7}{c['messages']:>10}{per:>12.1f}{c['files']:>7}"
-              f"{c['kept']:>6}{c['outbox']:>8}")
+              f"{c['kept']:>6}{c['outbox']:>8}{c['unsent']:>8}")
     print(f"{'all':<11}{total['people']:>7}{total['messages']:>10}{'':>12}{total['files']:>7}"
-          f"{total['kept']:>6}{total['outbox']:>8}")
+          f"{total['kept']:>6}{total['outbox']:>8}{total['unsent']:>8}")
     if args.kinds:
         print("outbox rows per kind")
         for role in roles:
