@@ -31,6 +31,7 @@ from telegram.ext import CommandHandler
 
 from bot import archive, callbacks
 from bot.administration import Administration, day_range
+from bot.outbox import DIRECT, REMOVE_KEYBOARD
 from bot.scenario import png
 from bot.texts import TEXTS, t
 from bot.workflow import Workflow
@@ -138,6 +139,10 @@ class Matrix:
         async with self.sm() as s:
             snap = await snapshot(s)
         snap.pop("processed_update", None)  # update bookkeeping (before bot/intake.py)
+        # a card shown is recorded, and the cards it replaces lose their buttons: what
+        # is on screen, not a change of state
+        screen = {repr(DIRECT), repr(REMOVE_KEYBOARD)}
+        snap["outbox"] = [r for r in snap.get("outbox", []) if not screen & set(r)]
         return snap
 
     def _pad(self, key: str, data: str):
