@@ -4,7 +4,7 @@ and the chart before the buttons (the PDF and workbook follow), one message per 
 from __future__ import annotations
 
 from models.enums import Role
-from tests.e2e import FIVE_ROLES, People, harness  # noqa: F401  (fixtures)
+from tests.e2e import FIVE_ROLES, People, harness, people  # noqa: F401  (fixtures)
 from tests.test_documents_service import drive_to_compile
 from tests.test_e2e_signoff import answer_of, has_button, png
 from tests.test_workflow import Walk
@@ -121,3 +121,31 @@ async def test_sign_request_receipts_and_no_dead_buttons(harness, sessionmaker, 
     # nothing left on screen that the bot would refuse
     users = [kadis, sek, kasubag, staf, contact, people.user(Role.KABID, "PPTK")]
     assert await refused_buttons(harness, users) == []
+
+
+async def test_a_retired_message_loses_its_buttons_and_one_not_sent_is_dropped(
+        harness, people, sessionmaker, clock):
+    """A card's buttons go when what they act on is done; a message that no longer
+    applies when its turn comes is not sent at all (the staf's "selesai" after the
+    Kabid has sent the data)."""
+    from bot.outbox import enqueue, retire
+    from models import Person
+
+    kabid = people.user(Role.KABID, "PPTK")
+    async with sessionmaker() as s, s.begin():
+        p = await s.get(Person, people.person(Role.KABID, "PPTK").id)
+        await enqueue(s, p, "data_request", "Permintaan data <b>Bidang \"P&amp;P\"</b> 📊",
+                      [[("Mulai isi data", "ent:999")]], at=clock.now(), ref="run:999")
+    await harness.sender.drain()
+    card = await kabid.wait_for(predicate=has_button("Mulai isi data"))
+    last = kabid.messages[-1].message_id
+    async with sessionmaker() as s, s.begin():
+        p = await s.get(Person, people.person(Role.KABID, "PPTK").id)
+        await enqueue(s, p, "staff_done", "Staf selesai mengisi 1 indikator",
+                      [[("Lanjutkan", "ent:999")]], at=clock.now(), ref="run:999")
+        await retire(s, "run:999", at=clock.now())  # the Kabid sent the data meanwhile
+    await harness.sender.drain()
+    await harness.settle()
+    assert not kabid.message(card.message_id).buttons
+    assert "Permintaan data" in kabid.message(card.message_id).content
+    assert [m for m in kabid.messages if m.message_id > last] == []
