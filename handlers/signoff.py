@@ -361,9 +361,13 @@ async def number_press(update: Update, context: Context, person: Person, cb) -> 
         return t("g.already_numbered", number=letter.number)
     await _edit_card(update, t("g.numbered_card", number=number, name=person.name,
                                time=_now_text(context)))
-    await reply(update, t("g.numbered", number=number, date=format_date(on), code=code))
-    await update.effective_chat.send_document(
-        InputFile(services(context).store.read(pdf), filename=pdf.filename or "dokumen.pdf"))
+    text = t("g.numbered", number=number, date=format_date(on), code=code)
+    doc = InputFile(services(context).store.read(pdf), filename=pdf.filename or "dokumen.pdf")
+    if render.visible_length(text) <= CAPTION_LIMIT:  # one message: the PDF, its caption
+        await update.effective_chat.send_document(doc, caption=text)
+    else:
+        await reply(update, text)
+        await update.effective_chat.send_document(doc)
     return None
 
 
