@@ -309,6 +309,8 @@ class Workflow:
         await self.s.flush()
         await self._audit("cycle.start", actor, cycle, kind=kind.value, year=year,
                           quarter=quarter, instruction=cycle.instruction)
+        # the quarterly prompt's "start" button (bot/reminders.py)
+        await self.retire(f"start:{1 if kind == CycleKind.QUARTERLY else 2}:{year}:{quarter}")
         nxt = self.sop.step(2)
         run2 = await self._open_run(cycle, nxt)
         holder = await self.s.get(Person, run2.assignee_id)
