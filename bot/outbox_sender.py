@@ -170,6 +170,17 @@ class Pacer:
             await asyncio.sleep(at - now)
 
 
+_BY_BOT: dict[int, "OutboxSender"] = {}  # id(bot) -> its sender, in this process
+
+
+def keyboard_removed(bot, chat_id: int, message_id: int) -> None:
+    """A handler removed the keyboard of a message (the pressed card): the sender of
+    ``bot`` does not remove it again (``_remove_keyboards``)."""
+    sender = _BY_BOT.get(id(bot))
+    if sender is not None:
+        sender.keyboard_removed(chat_id, message_id)
+
+
 class OutboxSender:
     def __init__(self, bot, sessionmaker, services, *, batch: int = 60) -> None:
         self.bot = bot
@@ -183,9 +194,20 @@ class OutboxSender:
         self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
         self.sent = 0
+        # (chat, message) whose keyboard a handler removed (a pressed card): not edited
+        # again, which Telegram would refuse as "not modified"
+        self._bare: dict[tuple[int, int], None] = {}
+        _BY_BOT[id(bot)] = self
 
     def wake(self) -> None:
         self._wake.set()
+
+    def keyboard_removed(self, chat_id: int, message_id: int) -> None:
+        """A handler removed this message's keyboard (the card pressed)."""
+        self._bare[(chat_id, message_id)] = None
+        if len(self._bare) > 10_000:
+            for key in list(self._bare)[:5_000]:
+                del self._bare[key]
 
     async def _claim(self) -> list[Outbox]:
         """Take up to ``batch`` due rows for this sender.
@@ -312,16 +334,21 @@ class OutboxSender:
         is left as it is."""
         ids = list(row.payload.get("message_ids") or [])
         if row.ref:
-            async with self.sm() as session:
+            async with self.sm() as session, session.begin():
                 sent = (await session.execute(select(Outbox).where(
                     Outbox.chat_id == row.chat_id, Outbox.id < row.id,
                     Outbox.kind != REMOVE_KEYBOARD, Outbox.status == OutboxStatus.SENT,
                     Outbox.telegram_message_id.is_not(None),
                     or_(Outbox.ref == row.ref, Outbox.ref.like(row.ref + ":%"))))).scalars().all()
-            ids += [r.telegram_message_id for r in sent
-                    if r.payload.get("buttons") or r.payload.get("direct")]
+                ids += [r.telegram_message_id for r in sent
+                        if r.payload.get("buttons") or r.payload.get("direct")]
+                for r in sent:  # done: a later, wider retire does not edit them again
+                    r.ref = ""
         removed = 0
         for message_id in dict.fromkeys(ids):
+            if (row.chat_id, message_id) in self._bare:
+                del self._bare[(row.chat_id, message_id)]
+                continue
             await self.pacer.wait(row.chat_id)
             try:
                 await self.bot.edit_message_reply_markup(chat_id=row.chat_id,

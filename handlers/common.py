@@ -23,7 +23,7 @@ from telegram.ext import ContextTypes
 from bot import callbacks, render
 from bot.onboarding import person_by_telegram
 from bot.outbox import record_sent
-from bot.outbox_sender import keyboard
+from bot.outbox_sender import keyboard, keyboard_removed
 from bot.services import Services
 from bot.texts import t
 from bot.workflow import WorkflowError, Workflow
@@ -117,6 +117,7 @@ async def drop_buttons(update: Update) -> None:
         return
     try:
         await query.edit_message_reply_markup(reply_markup=None)
+        keyboard_removed(update.get_bot(), query.message.chat_id, query.message.message_id)
     except (BadRequest, NetworkError):  # cosmetic: never abort the action for it
         log.info("could not remove the buttons of message %s", query.message.message_id)
 

@@ -26,7 +26,7 @@ from bot.documents import (
     workbook_expectations,
 )
 from bot.outbox import record_sent
-from bot.outbox_sender import CAPTION_LIMIT, keyboard
+from bot.outbox_sender import CAPTION_LIMIT, keyboard, keyboard_removed
 from bot.texts import TEXTS, Raw, t
 from bot.workcal import format_wib
 from bot.workflow import NotFound, StaleAction, Workflow
@@ -129,6 +129,7 @@ async def _edit_card(update: Update, line: str) -> None:
             await query.edit_message_text(f"{before}\n\n{line}", reply_markup=None)
         else:
             await query.edit_message_reply_markup(reply_markup=None)
+        keyboard_removed(update.get_bot(), message.chat_id, message.message_id)
     except BadRequest:
         await drop_buttons(update)
 
