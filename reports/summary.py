@@ -100,9 +100,11 @@ def sign_summary(data: DocumentData, *, returned_version: int | None = None,
         lines.append(f"• {escape(_short(bidang, 50))}: <b>{average}</b> "
                      f"({reached}/{len(results)} tercapai)")
     missed = [(row, r) for row, r in measured if r.reached is False]
+    # the lowest first (those without a percentage last), ties in document order
+    missed.sort(key=lambda item: (item[1].score is None, item[1].score or 0))
     if missed:
         lines.append("")
-        lines.append("<i>Belum mencapai target:</i>")
+        lines.append(f"<i>Belum mencapai target ({len(missed)}):</i>")
         for row, r in missed[:_NOT_REACHED_SHOWN]:
             value = format_percent(round_half_up(r.score, 2)) if r.score is not None else "-"
             lines.append(f"• {escape(_short(row.name, 60))}: {value}")
