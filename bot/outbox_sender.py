@@ -29,7 +29,7 @@ from sqlalchemy.orm import aliased
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, InputFile, ForceReply
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
 
-from bot import crashpoints
+from bot import crashpoints, render
 from bot.outbox import REMOVE_KEYBOARD, covers, enqueue
 from bot.texts import role_title, t
 from models import Outbox, Person, StoredFile
@@ -256,7 +256,7 @@ class OutboxSender:
             markup = ForceReply(selective=True)
         # one file with a short text: the text is its caption, the buttons under it
         caption = (not safe and len(files) == 1 and not payload.get("force_reply")
-                   and 0 < len(plain_text(payload.get("text") or "").strip()) <= CAPTION_LIMIT)
+                   and render.fits(payload.get("text") or "", CAPTION_LIMIT))
         message_id = None
         for i, f in enumerate(files):
             if i < done.files:
