@@ -143,7 +143,7 @@ async def record_sent(session: AsyncSession, person: Person | None, chat_id: int
     """A message with buttons the bot sent as a direct answer (not through the outbox),
     recorded as sent so that :func:`retire` removes its keyboard too."""
     row = Outbox(person_id=person.id if person else None, chat_id=chat_id, kind=DIRECT,
-                 payload={"text": "", "direct": True}, status=OutboxStatus.SENT,
+                 payload={"text": "", "direct": True}, status=OutboxStatus.SENT, attempts=1,
                  created_at=at, next_attempt_at=at, sent_at=at,
                  telegram_message_id=message_id, ref=ref)
     session.add(row)

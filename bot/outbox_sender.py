@@ -194,8 +194,8 @@ class OutboxSender:
         self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
         self.sent = 0
-        # (chat, message) whose keyboard a handler removed (a pressed card): not edited
-        # again, which Telegram would refuse as "not modified"
+        # (chat, message) whose keyboard is gone (a handler stripped the pressed card,
+        # or this sender did): not edited again, which Telegram refuses as "not modified"
         self._bare: dict[tuple[int, int], None] = {}
         _BY_BOT[id(bot)] = self
 
@@ -331,32 +331,42 @@ class OutboxSender:
     async def _remove_keyboards(self, row: Outbox) -> int:
         """Remove the keyboards of this chat's sent messages of ``row.ref`` (and of the
         message ids in the payload); a message already without one, deleted or too old
-        is left as it is."""
-        ids = list(row.payload.get("message_ids") or [])
+        is left as it is. A message done loses its ref, so a later, wider retire does
+        not edit it again; after a network error the rest is done on the retry."""
+        rows: dict[int, list[int]] = {m: [] for m in row.payload.get("message_ids") or []}
         if row.ref:
-            async with self.sm() as session, session.begin():
+            async with self.sm() as session:
                 sent = (await session.execute(select(Outbox).where(
                     Outbox.chat_id == row.chat_id, Outbox.id < row.id,
                     Outbox.kind != REMOVE_KEYBOARD, Outbox.status == OutboxStatus.SENT,
                     Outbox.telegram_message_id.is_not(None),
                     or_(Outbox.ref == row.ref, Outbox.ref.like(row.ref + ":%"))))).scalars().all()
-                ids += [r.telegram_message_id for r in sent
-                        if r.payload.get("buttons") or r.payload.get("direct")]
-                for r in sent:  # done: a later, wider retire does not edit them again
-                    r.ref = ""
+            for r in sent:
+                if r.payload.get("buttons") or r.payload.get("direct"):
+                    rows.setdefault(r.telegram_message_id, []).append(r.id)
         removed = 0
-        for message_id in dict.fromkeys(ids):
-            if (row.chat_id, message_id) in self._bare:
-                del self._bare[(row.chat_id, message_id)]
-                continue
-            await self.pacer.wait(row.chat_id)
-            try:
-                await self.bot.edit_message_reply_markup(chat_id=row.chat_id,
-                                                         message_id=message_id,
-                                                         reply_markup=None)
-                removed += 1
-            except BadRequest as exc:  # not modified, not found, too old: nothing to do
-                log.debug("outbox %s: keyboard of %s left: %s", row.id, message_id, exc.message)
+        for message_id, row_ids in rows.items():
+            key = (row.chat_id, message_id)
+            if key not in self._bare:  # else a handler or an earlier pass stripped it
+                await self.pacer.wait(row.chat_id)
+            if key not in self._bare:
+                self.keyboard_removed(*key)  # taken: a pass running beside skips it
+                try:
+                    await self.bot.edit_message_reply_markup(chat_id=row.chat_id,
+                                                             message_id=message_id,
+                                                             reply_markup=None)
+                    removed += 1
+                except BadRequest as exc:  # not modified, not found, too old: nothing to do
+                    log.debug("outbox %s: keyboard of %s in chat %s left: %s", row.id,
+                              message_id, row.chat_id, exc.message)
+                except BaseException:
+                    self._bare.pop(key, None)  # not done: the retry does it
+                    raise
+            if row_ids:
+                async with self.sm() as session, session.begin():
+                    await session.execute(update(Outbox).where(Outbox.id.in_(row_ids))
+                                          .values(ref="")
+                                          .execution_options(synchronize_session=False))
         return removed
 
     async def _finish(self, row_id: int, **values) -> None:
