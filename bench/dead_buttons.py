@@ -8,7 +8,8 @@ person's chat in the emulator and presses every inline button that is still visi
 (messages not deleted, callback buttons; URL buttons are not counted). A press is
 *refused* when the bot answers it with an alert (every refusal goes through
 ``handlers.common._answer``: "Tombol ini sudah tidak berlaku.", "Langkah ini tidak dapat
-dilakukan sekarang: ...", "Data tidak ditemukan.", ...). Prints the count (issue 13,
+dilakukan sekarang: ...", "Data tidak ditemukan.", ...), or with the stale-button text
+as a short notice (a /tugas card of a closed step answers so). Prints the count (issue 13,
 item 7: the target is 0) and the refusals by text; ``--list`` prints each dead button.
 
 The buttons are listed once, before the first press, and pressed oldest first; a button
@@ -43,6 +44,9 @@ async def _answer(user, qid: str, h, tries: int = 500):
 async def measure(out: Path, *, show: bool = False) -> dict:
     from bot.devtools.demo import Demo, Progress
     from bot.devtools.emulator import ButtonNotFound, SimGroup
+    from bot.texts import t
+
+    stale = t("err.stale_button")
 
     demo = Demo(out, quiet=True)
     demo.prepare()
@@ -70,7 +74,7 @@ async def measure(out: Path, *, show: bool = False) -> dict:
                 continue
             answer = await _answer(user, qid, demo.h)
             await demo.h.settle()
-            if answer is not None and answer.show_alert:
+            if answer is not None and (answer.show_alert or answer.text == stale):
                 dead.append((user.first_name, message_id, text, answer.text or ""))
                 reasons[answer.text or ""] += 1
             else:

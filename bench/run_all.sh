@@ -10,3 +10,4 @@ echo; echo "== deadline sweep (bench/bench_sweep.py) =="; python bench/bench_swe
 echo; echo "== idle memory (bench/bench_idle_memory.py) =="; python bench/bench_idle_memory.py --people 2000
 echo; echo "== set-up import (bench/bench_setup_import.py) =="; python bench/bench_setup_import.py --indicators 5000
 echo; echo "== dead buttons after the demo cycle (bench/dead_buttons.py) =="; python bench/dead_buttons.py
+echo; echo "== messages per role in the demo cycle (bench/messages_per_role.py) =="; python bench/messages_per_role.py

@@ -611,7 +611,10 @@ TEXTS.update({
     "g.receipt_recorded": "Tanda terima dari <b>{agency}</b> dicatat (diterima oleh {received_by}).",
     "g.receipt_confirmed": "✅ Penerimaan dikonfirmasi oleh {name} pada {time}. Terima kasih.",
     "g.already_received": "Penerimaan dokumen ini sudah dicatat.",
-    "g.receipt_document": "Tanda terima {agency} (diterima oleh {received_by}) terlampir.",
+    "g.receipt_document": (
+        "Tanda terima dari <b>{agency}</b> telah dicatat (diterima oleh {received_by}). "
+        "Dokumen tanda terima terlampir."
+    ),
     "g.receipt_by_contact": "Dikonfirmasi oleh penerima melalui bot",
     "g.receipt_by_photo": "Foto tanda terima bertanda tangan, dicatat oleh staf",
     "g.deliveries_left": "Masih ada OPD yang belum menerima dokumen:",

@@ -21,7 +21,8 @@ from telegram.ext import ContextTypes
 
 from bot import callbacks, render
 from bot.core.onboarding import person_with_conversation
-from handlers.markup import keyboard
+from bot.core.outbox import record_sent
+from handlers.markup import keyboard, keyboard_removed
 from bot.core.services import Services
 from bot.texts import t
 from bot.core.workflow import WorkflowError, Workflow
@@ -100,6 +101,16 @@ async def reply(update: Update, text: str, buttons: Buttons | None = None, *,
     return await chat.send_message(text, reply_markup=markup)
 
 
+async def remember(context: Context, person: Person, message: Any, ref: str) -> None:
+    """Record a direct answer with buttons as sent, so its keyboard is removed (through
+    the outbox) when ``ref`` no longer applies (``Workflow.retire``)."""
+    if message is None or not ref:
+        return
+    async with transaction(context) as (session, wf):
+        await record_sent(session, person, message.chat_id, message.message_id, ref=ref,
+                          at=wf.now)
+
+
 async def drop_buttons(update: Update) -> None:
     """Remove the keyboard of the pressed message, so it cannot be pressed again."""
     query = update.callback_query
@@ -107,6 +118,7 @@ async def drop_buttons(update: Update) -> None:
         return
     try:
         await query.edit_message_reply_markup(reply_markup=None)
+        keyboard_removed(update.get_bot(), query.message.chat_id, query.message.message_id)
     except (BadRequest, NetworkError):  # cosmetic: never abort the action for it
         log.info("could not remove the buttons of message %s", query.message.message_id)
 

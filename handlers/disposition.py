@@ -12,8 +12,8 @@ from bot.texts import period_label, t
 from bot.core.workcal import format_wib, to_wib
 from bot.core.workflow import InvalidInput, StaleAction
 from handlers.common import (
-    Context, action, clear_conversation, download, drop_buttons, file_route, reply, services,
-    set_conversation, text_route, transaction, typed_text,
+    Context, action, clear_conversation, download, drop_buttons, file_route, remember, reply,
+    services, set_conversation, text_route, transaction, typed_text,
 )
 from models import Person, Unit
 from models.enums import CycleKind, Role, StepStatus
@@ -77,8 +77,14 @@ async def mulai_text(update: Update, context: Context, person: Person, conv) -> 
     async with transaction(context) as (session, wf):
         data = dict(conv.data, instruction=text)
         await set_conversation(session, person.id, "mulai", "letter", data)
-    await reply(update, t("d.ask_letter"),
-                [[(t("b.no_letter"), callbacks.encode("start", 0, 0, 0))]])
+    prompt = await reply(update, t("d.ask_letter"),
+                         [[(t("b.no_letter"), callbacks.encode("start", 0, 0, 0))]])
+    await remember(context, person, prompt, _letter_ref(person))
+
+
+def _letter_ref(person: Person) -> str:
+    """The "Mulai tanpa lampiran" prompt: gone once the cycle started."""
+    return f"mulai:p{person.id}"
 
 
 @file_route("mulai")
@@ -112,6 +118,7 @@ async def _start_cycle(update: Update, context: Context, person: Person, data: d
         cycle = await wf.start_cycle(person, CycleKind(data["kind"]), data["year"],
                                      data["quarter"], data.get("instruction", ""), file_id)
         await clear_conversation(session, person.id)
+        await wf.retire(_letter_ref(person))
         period = wf.period(cycle)
     await reply(update, t("d.started", period=period))
 
@@ -150,8 +157,9 @@ async def accept_disposition(update: Update, context: Context, person: Person, c
         await set_conversation(session, person.id, "dsp_note", "note", {"run": run.id})
     await drop_buttons(update)
     await reply(update, t("d.ask_note"), force_reply=True)
-    await reply(update, t("d.or_without_note"),
-                [[(t("b.forward_now"), callbacks.encode("crdok", run.id))]])
+    prompt = await reply(update, t("d.or_without_note"),
+                         [[(t("b.forward_now"), callbacks.encode("crdok", run.id))]])
+    await remember(context, person, prompt, f"run:{run.id}")  # gone when forwarded
     return None
 
 

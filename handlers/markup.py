@@ -46,3 +46,16 @@ async def set_person_commands(bot, person: Person) -> None:
                                   scope=BotCommandScopeChat(person.telegram_user_id))
     except Exception:  # a menu is a convenience; never fail a registration for it
         log.warning("could not set the command menu for person %s", person.id)
+
+
+# the outbox sender of each bot object in this process (bot.telegram.outbox_sender
+# registers itself): a handler that removed a keyboard tells it, so it is not removed twice
+SENDERS: dict[int, object] = {}
+
+
+def keyboard_removed(bot, chat_id: int, message_id: int) -> None:
+    """A handler removed the keyboard of a message (the pressed card): the sender of
+    ``bot`` does not remove it again."""
+    sender = SENDERS.get(id(bot))
+    if sender is not None:
+        sender.keyboard_removed(chat_id, message_id)

@@ -29,6 +29,8 @@ from bot.core.documents import (
     workbook_expectations,
 )
 from bot.core.secret_input import PASSPHRASE
+from bot.core.outbox import record_sent
+from handlers.markup import keyboard, keyboard_removed
 from bot.texts import TEXTS, Raw, t
 from bot.core.workcal import format_wib
 from bot.core.workflow import NotFound, StaleAction, Workflow, WorkflowError
@@ -134,6 +136,7 @@ async def _edit_card(update: Update, line: str) -> None:
             await query.edit_message_text(f"{before}\n\n{line}", reply_markup=None)
         else:
             await query.edit_message_reply_markup(reply_markup=None)
+        keyboard_removed(update.get_bot(), message.chat_id, message.message_id)
     except BadRequest:
         await drop_buttons(update)
 
@@ -613,9 +616,13 @@ async def number_press(update: Update, context: Context, person: Person, cb) -> 
         return t("g.already_numbered", number=letter.number)
     await _edit_card(update, t("g.numbered_card", number=number, name=person.name,
                                time=_now_text(context)))
-    await reply(update, t("g.numbered", number=number, date=format_date(on), code=code))
-    await update.effective_chat.send_document(
-        InputFile(services(context).store.read(pdf), filename=pdf.filename or "dokumen.pdf"))
+    text = t("g.numbered", number=number, date=format_date(on), code=code)
+    doc = InputFile(services(context).store.read(pdf), filename=pdf.filename or "dokumen.pdf")
+    if render.visible_length(text) <= render.CAPTION_LIMIT:  # one message: the PDF, its caption
+        await update.effective_chat.send_document(doc, caption=text)
+    else:
+        await reply(update, text)
+        await update.effective_chat.send_document(doc)
     return None
 
 
@@ -655,20 +662,40 @@ async def _delivery_for(wf: Workflow, person: Person, delivery_id: int) -> tuple
     return delivery, run
 
 
-async def _remaining(update: Update, context: Context, run_id: int) -> None:
-    """After a delivery action: the deliveries still pending, or nothing when all are in."""
+async def _delivery_answer(update: Update, context: Context, person: Person, run_id: int,
+                           head: str, receipt: StoredFile | None = None) -> None:
+    """One message after a delivery action: what was done, the deliveries still pending
+    with their buttons (the earlier such lists lose theirs), as the caption of the
+    tanda terima PDF when there is one."""
+    ref = f"run:{run_id}:list"
+    buttons = None
+    text = head
     async with transaction(context) as (session, wf):
         run = await wf.get_run(run_id)
-        if run.status != StepStatus.OPEN:  # all sent: only the agencies' receipts are left
+        if run.status == StepStatus.OPEN:
+            extra, buttons = await delivery_card(wf, run)
+            text = f"{head}\n\n{t('g.deliveries_left')}{extra}"
+            await wf.retire(ref)
+        else:  # all sent: only the agencies' receipts are left
             waiting = [d.agency_name for d in await wf.deliveries(run.cycle_id)
                        if d.status == DeliveryStatus.SENT]
+            if waiting:
+                text = f"{head}\n\n{t('g.deliveries_all_sent', agencies=', '.join(waiting))}"
+    msg = None
+    if receipt is not None:
+        doc = InputFile(services(context).store.read(receipt),
+                        filename=receipt.filename or "tanda-terima.pdf")
+        if render.visible_length(text) <= render.CAPTION_LIMIT:
+            msg = await update.effective_chat.send_document(
+                doc, caption=text, reply_markup=keyboard(render.labels(buttons)))
         else:
-            text, buttons = await delivery_card(wf, run)
-    if run.status != StepStatus.OPEN:
-        if waiting:
-            await reply(update, t("g.deliveries_all_sent", agencies=", ".join(waiting)))
-        return
-    await reply(update, t("g.deliveries_left") + text, buttons)
+            await update.effective_chat.send_document(doc)
+    if msg is None:
+        msg = await reply(update, text, buttons)
+    if buttons:
+        async with transaction(context) as (session, wf):
+            await record_sent(session, person, msg.chat_id, msg.message_id, ref=ref,
+                              at=wf.now)
 
 
 @action(Role.STAF, callback=True)
@@ -689,8 +716,8 @@ async def deliver_press(update: Update, context: Context, person: Person, cb) ->
         agency = delivery.agency_name
     await drop_buttons(update)
     if contact is not None:
-        await reply(update, t("g.delivery_sent", contact=contact.name, agency=agency))
-        await _remaining(update, context, run.id)
+        await _delivery_answer(update, context, person, run.id,
+                               t("g.delivery_sent", contact=contact.name, agency=agency))
     else:
         await reply(update, t("g.ask_receipt_photo", agency=agency,
                               default=TEXTS["g.receiver_default"].format(agency=agency)))
@@ -724,7 +751,7 @@ async def receipt_photo(update: Update, context: Context, person: Person, conv) 
             received_by = caption or TEXTS["g.receiver_default"].format(
                 agency=delivery.agency_name)
             stored = await sv.store.put(session, data, name, mime)
-            delivery, _pdf = await archive.record_receipt(
+            delivery, receipt = await archive.record_receipt(
                 wf, person, delivery.id, received_by=received_by, receipt_file_id=stored.id)
             await clear_conversation(session, person.id)
             agency = delivery.agency_name
@@ -733,8 +760,9 @@ async def receipt_photo(update: Update, context: Context, person: Person, conv) 
         async with transaction(context) as (session, _wf):
             await clear_conversation(session, person.id)
         raise
-    await reply(update, t("g.receipt_recorded", agency=agency, received_by=received_by))
-    await _remaining(update, context, conv.data["run"])
+    await _delivery_answer(update, context, person, conv.data["run"],
+                           t("g.receipt_recorded", agency=agency, received_by=received_by),
+                           receipt)
 
 
 @text_route(RECEIPT)

@@ -9,7 +9,7 @@ from bot.texts import Raw, duration_text, period_label, t
 from bot.core.sop import StepKind, step_buttons
 from bot.core.workcal import format_wib
 from bot.core.workflow import NotAllowed
-from handlers.common import Context, action, reply, services, transaction
+from handlers.common import Context, action, remember, reply, services, transaction
 from models import Cycle, Person, StepRun, Unit
 from models.enums import CycleStatus, Role, StepStatus
 
@@ -68,12 +68,16 @@ async def open_task(update: Update, context: Context, person: Person, cb) -> str
         if run.status != StepStatus.OPEN:
             return t("err.stale_button")
         buttons = await wf.task_buttons(run)
-        extra = ""
-        if step.kind == "deliver":
+        extra, ref = "", f"run:{run.id}"  # its buttons go when the step is done
+        if step.kind == "deliver":  # replaces the earlier delivery lists
             extra, buttons = await delivery_card(wf, run)
-    await reply(update, t("n.step_opened", step=step.number, activity=step.activity,
-                          period=period_label(cycle.kind, cycle.year, cycle.quarter),
-                          due=format_wib(run.due_at)) + extra, buttons)
+            ref = f"run:{run.id}:list"
+            await wf.retire(ref)
+    card = await reply(update, t("n.step_opened", step=step.number, activity=step.activity,
+                                 period=period_label(cycle.kind, cycle.year, cycle.quarter),
+                                 due=format_wib(run.due_at)) + extra, buttons)
+    if buttons:
+        await remember(context, person, card, ref)
     return None
 
 
@@ -148,11 +152,23 @@ async def status(update: Update, context: Context, person: Person, _cb) -> None:
         if not cycles:
             await reply(update, t("s.no_cycle"))
             return
+        boards = []
         for cycle in cycles:
             text = await board_text(context, wf, cycle)
             buttons = await kasubag_buttons(wf, cycle, person) \
                 if cycle.status == CycleStatus.ACTIVE else []
-            await reply(update, text, buttons)
+            if buttons:  # a new board replaces the earlier ones
+                await wf.retire(board_ref(cycle.id))
+            boards.append((cycle.id, text, buttons))
+    for cycle_id, text, buttons in boards:
+        board = await reply(update, text, buttons)
+        if buttons:
+            await remember(context, person, board, board_ref(cycle_id))
+
+
+def board_ref(cycle_id: int) -> str:
+    """The Kasubag's /status board with its buttons (``Workflow.retire``)."""
+    return f"col:{cycle_id}:board"
 
 
 def register(app) -> None:

@@ -48,6 +48,7 @@ class Outbox(Base):
     __table_args__ = (
         Index("ix_outbox_pending", "status", "next_attempt_at"),
         Index("ix_outbox_chat_order", "chat_id", "status", "id"),
+        Index("ix_outbox_ref", "ref", "chat_id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -69,6 +70,10 @@ class Outbox(Base):
     claimed_by: Mapped[str] = mapped_column(String(64), default="")
     # higher goes first: a reply to what a person just did (1) before bulk reminders (0)
     priority: Mapped[int] = mapped_column(SmallInteger, default=1, server_default="1")
+    # what the message's buttons act on ("run:12", "col:3:4", "dlv:7"; "" for none):
+    # when it no longer applies, ``bot.core.outbox.retire`` removes the keyboards (and the
+    # sender drops a row not yet sent)
+    ref: Mapped[str] = mapped_column(String(60), default="", server_default="")
 
 
 class Reminder(Base):

@@ -32,6 +32,7 @@ from telegram.ext import CommandHandler
 from bot.core import archive
 from bot import callbacks
 from bot.core.administration import Administration, day_range
+from bot.core.outbox import DIRECT, REMOVE_KEYBOARD
 from bot.devtools.scenario import png
 from bot.texts import TEXTS, t
 from bot.core.workflow import Workflow
@@ -139,6 +140,10 @@ class Matrix:
         async with self.sm() as s:
             snap = await snapshot(s)
         snap.pop("processed_update", None)  # update bookkeeping (before bot/telegram/intake.py)
+        # a card shown is recorded, and the cards it replaces lose their buttons: what
+        # is on screen, not a change of state
+        screen = {repr(DIRECT), repr(REMOVE_KEYBOARD)}
+        snap["outbox"] = [r for r in snap.get("outbox", []) if not screen & set(r)]
         return snap
 
     def _pad(self, key: str, data: str):

@@ -62,8 +62,10 @@ async def test_kadis_starts_sekretaris_forwards_kasubag_requests_data(harness, p
     # step 2: the Sekretaris gets the disposition card with the letter, and forwards it
     sek = people.user(Role.SEKRETARIS)
     card = await sek.wait_for(text_contains="Disposisi dari")
-    assert "Siapkan pengukuran kinerja TW III &lt;segera&gt;" in card.source_text or \
-        "<segera>" in card.text
+    # one message: the letter with the disposition as its caption, the button under it
+    assert card.document is not None and "Terima & teruskan" in "".join(card.button_texts)
+    assert "Siapkan pengukuran kinerja TW III &lt;segera&gt;" in card.source_caption or \
+        "<segera>" in card.caption
     docs = harness.emulator.sent_files(sek.chat_id)
     assert any(f.data == b"%PDF-1.4 surat masuk" for f in docs)
     # the Kasubag pressing the Sekretaris' button changes nothing

@@ -185,8 +185,8 @@ async def test_signoff_numbering_archive_delivery_and_verification(
     card9 = await staf.wait_for(predicate=has_button("Beri nomor"))
     q = await staf.press(card9, text="Beri nomor")
     numbered = await staf.wait_for(after=q, text_contains="diberi nomor")
-    assert "050/1/II.08/2024" in numbered.text
-    code = re.search(r"Kode verifikasi: (\S+)", numbered.text).group(1)
+    assert "050/1/II.08/2024" in numbered.content
+    code = re.search(r"Kode verifikasi: (\S+)", numbered.content).group(1)
     await staf.wait_for(after=q, predicate=lambda m: m.document is not None)
     final_pdf = harness.emulator.sent_files(staf.chat_id)[-1]
     assert final_pdf.filename.endswith("-final.pdf")
@@ -244,9 +244,9 @@ async def test_signoff_numbering_archive_delivery_and_verification(
                   ).scalars().all()
         assert len(closed) >= 6
         result = await build_archive(s, services.store, cycle_id, tmp_path / "arsip.zip")
-    # the staf got a tanda terima PDF for each agency
+    # the staf got a tanda terima PDF for each agency (its caption says which)
     for agency in ("Bappeda", "Inspektorat", "Bagian Organisasi"):
-        await staf.wait_for(text_contains=f"Tanda terima {agency}")
+        await staf.wait_for(text_contains=f"Tanda terima dari {agency}")
     receipts = [f for f in harness.emulator.sent_files(staf.chat_id)
                 if (f.filename or "").startswith("Tanda-Terima")]
     assert len(receipts) == 3

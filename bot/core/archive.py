@@ -105,7 +105,8 @@ async def record_receipt(wf: Workflow, actor: Person, delivery_id: int, *,
                        at=wf.now, delivery=delivery.id, agency=delivery.agency_key,
                        file=stored.id, sha256=stored.sha256)
     holder = await wf.s.get(Person, delivery.recorded_by_id) if delivery.recorded_by_id else None
-    if holder is not None:
+    if holder is not None and holder.id != actor.id:  # the recorder gets it as the answer
+        # one message: the document with its caption (bot/telegram/outbox_sender.py)
         await enqueue(wf.s, holder, "receipt_document",
                       t("g.receipt_document", agency=delivery.agency_name,
                         received_by=delivery.received_by),

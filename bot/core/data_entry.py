@@ -141,7 +141,9 @@ async def staff_done(wf: Workflow, entry: Entry, buttons) -> None:
     period = period_label(entry.cycle.kind, entry.cycle.year, entry.cycle.quarter)
     await enqueue(wf.s, kabid, "staff_done",
                   t("e.staff_done_notify", name=entry.person.name, count=len(entry.items),
-                    unit=entry.unit.name, period=period), buttons, at=wf.now)
+                    unit=entry.unit.name, period=period), buttons, at=wf.now,
+                  ref=f"run:{entry.run.id}")  # not sent once the Kabid has sent the data
+    await wf.retire(f"run:{entry.run.id}:p{entry.person.id}")  # the staf's assignment card
     await audit.record(wf.s, "data.staff_done", actor_id=entry.person.id,
                        cycle_id=entry.cycle.id, at=wf.now, run=entry.run.id,
                        count=len(entry.items))

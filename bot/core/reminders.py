@@ -488,7 +488,7 @@ async def _record(session: AsyncSession, services: Services, plan: _Plan,
                 messages.append(dict(
                     person_id=person.id, chat_id=person.telegram_user_id, kind=kind,
                     payload=make_payload(text_of(worst), buttons()),
-                    created_at=now, next_attempt_at=now, priority=BULK))
+                    created_at=now, next_attempt_at=now, priority=BULK, ref=f"run:{row.id}"))
             for p in group:
                 records.append((dict(step_run_id=row.id, kind=p.kind, level=p.level,
                                      due_at=p.at, sent_at=now,
@@ -737,7 +737,8 @@ async def quarterly_prompt(session: AsyncSession, services: Services) -> int:
             await enqueue(session, head, key, t("r.prompt", period=period),
                           [[(t("r.b_start", period=period),
                              callbacks.encode("start", code, year, quarter))]], at=now,
-                          priority=BULK)
+                          priority=BULK,
+                          ref=f"start:{code}:{year}:{quarter}")  # gone once started
             sent += 1
     await session.flush()
     return sent

@@ -48,7 +48,7 @@ from bot.core.authority import (
     Capacity, acting_for, covering, holding_capacity, may_hold, role_holder, who_may_text,
 )
 from bot.config import MEASUREMENT_REPORT
-from bot.core.outbox import enqueue
+from bot.core.outbox import enqueue, retire as outbox_retire
 from bot.core.services import Services
 from bot.core.sop import STEP_BUTTONS, Step, StepKind, step_buttons
 from bot.texts import Raw, period_label, t, unit_name
@@ -158,10 +158,17 @@ class Workflow:
 
     async def _notify(self, person: Person | None, kind: str, text: str,
                       buttons: Sequence[Sequence[tuple[str, str]]] | None = None,
-                      files: Sequence[dict] | None = None) -> None:
+                      files: Sequence[dict] | None = None, ref: str = "",
+                      after: Sequence[dict] | None = None) -> None:
         if person is None:
             return
-        await enqueue(self.s, person, kind, text, buttons, at=self.now, files=files)
+        await enqueue(self.s, person, kind, text, buttons, at=self.now, files=files,
+                      ref=ref, after=after)
+
+    async def retire(self, ref: str) -> None:
+        """The messages whose buttons act on ``ref`` no longer apply: their keyboards go
+        (``bot.core.outbox.retire``)."""
+        await outbox_retire(self.s, ref, at=self.now)
 
     def _check_active(self, actor: Person) -> None:
         if not actor.active:
@@ -259,6 +266,7 @@ class Workflow:
         if note:
             run.note = note
         await self.s.flush()
+        await self.retire(f"run:{run.id}")  # its cards, its staf's, the staf's "selesai"
         await self._tell_absent(run, actor)  # done by a Plh./Plt.: the official is told
 
     async def _notify_step(self, cycle: Cycle, run: StepRun, buttons=None) -> None:
@@ -268,7 +276,7 @@ class Workflow:
             person, f"step{step.number}",
             t("n.step_opened", step=step.number, activity=step.activity,
               period=self.period(cycle), due=self.fmt_due(run.due_at)),
-            buttons,
+            buttons, ref=f"run:{run.id}",
         )
 
     # ----------------------------------------------------------- steps 1 - 2
@@ -306,6 +314,8 @@ class Workflow:
         await self.s.flush()
         await self._audit("cycle.start", actor, cycle, kind=kind.value, year=year,
                           quarter=quarter, instruction=cycle.instruction)
+        # the quarterly prompt's "start" button (bot/core/reminders.py)
+        await self.retire(f"start:{1 if kind == CycleKind.QUARTERLY else 2}:{year}:{quarter}")
         nxt = self.sop.step(2)
         run2 = await self._open_run(cycle, nxt)
         holder = await self.s.get(Person, run2.assignee_id)
@@ -316,6 +326,7 @@ class Workflow:
               due=self.fmt_due(run2.due_at), step=nxt.number, activity=nxt.activity),
             step_buttons(nxt.kind, run2.id),
             files=[{"file_id": letter_file_id, "kind": "document"}] if letter_file_id else None,
+            ref=f"run:{run2.id}",
         )
         return cycle
 
@@ -344,7 +355,8 @@ class Workflow:
         files = None
         if cycle.letter_file_id:
             files = [{"file_id": cycle.letter_file_id, "kind": "document"}]
-        await self._notify(holder, "disposition", text, buttons, files=files)
+        await self._notify(holder, "disposition", text, buttons, files=files,
+                           ref=f"run:{new.id}")
         return new
 
     # ------------------------------------------------------------- step 3
@@ -442,6 +454,7 @@ class Workflow:
                   unit=unit.name, due=self.fmt_due(due), count=len(items),
                   items=Raw("\n".join(items))),  # each item escaped by t(); split by enqueue
                 step_buttons(StepKind.COLLECT, new.id),
+                ref=f"run:{new.id}",
             )
         await self.s.flush()
         return runs
@@ -603,6 +616,7 @@ class Workflow:
                 t("n.assignment", sender=actor.name, indicator=ind.name,
                   period=self.period(cycle), due=self.fmt_due(run.due_at)),
                 step_buttons(StepKind.COLLECT, run.id),
+                ref=f"run:{run.id}:p{staff.id}",
             )
         return item
 
@@ -641,7 +655,8 @@ class Workflow:
                            t("n.unit_submitted", unit=unit_name(unit.name),
                              period=self.period(cycle), count=len(items)),
                            [[(t("b.view_unit"), callbacks.encode("eview", cycle.id, unit.id)),
-                             (t("b.return_unit"), callbacks.encode("rtn", cycle.id, unit.id))]])
+                             (t("b.return_unit"), callbacks.encode("rtn", cycle.id, unit.id))]],
+                           ref=f"col:{cycle.id}:{unit.id}")
         return await self._maybe_open_process(cycle, actor, closed_units=())
 
     async def _coordinator_of(self, cycle: Cycle) -> Person | None:
@@ -689,6 +704,7 @@ class Workflow:
         if existing:
             return None  # step 5 already running (a returned bidang came back)
         new = await self._open_run(cycle, process)
+        await self.retire(f"col:{cycle.id}:board")  # the boards of the collection
         holder = await self.s.get(Person, new.assignee_id)
         if closed_units:
             text = t("n.collection_closed", period=self.period(cycle), sender=actor.name,
@@ -696,7 +712,8 @@ class Workflow:
         else:
             text = t("n.all_units_in", period=self.period(cycle), due=self.fmt_due(new.due_at))
         await self._notify(holder, "process_open", text,
-                           step_buttons(StepKind.PROCESS, new.id))
+                           step_buttons(StepKind.PROCESS, new.id),
+                           ref=f"run:{new.id}")
         return new
 
     async def close_collection(self, actor: Person, cycle_id: int, note: str = "") -> StepRun | None:
@@ -737,6 +754,8 @@ class Workflow:
             raise WrongState(t("err.wrong_state", detail="bidang ini belum mengirim data."))
         run.status = StepStatus.RETURNED
         run.note = note.strip()
+        await self.retire(f"col:{cycle.id}:{unit_id}")  # its "Lihat data / Kembalikan"
+        await self.retire(f"col:{cycle.id}:board")  # the /status board it was pressed on
         new = await self._open_run(cycle, collect, unit_id=unit_id, round_=run.round + 1)
         await self._audit("data.return", actor, cycle, unit=unit_id, run=run.id,
                           new_run=new.id, note=note.strip())
@@ -745,7 +764,8 @@ class Workflow:
         await self._notify(holder, "unit_returned",
                            t("n.unit_returned", unit=unit_name(unit.name), sender=actor.name,
                              note=note.strip(), due=self.fmt_due(new.due_at)),
-                           step_buttons(StepKind.COLLECT, new.id))
+                           step_buttons(StepKind.COLLECT, new.id),
+                           ref=f"run:{new.id}")
         return new
 
     async def return_answers(self, actor: Person, cycle_id: int, unit_id: int,
@@ -813,7 +833,8 @@ class Workflow:
                                  sender=actor.name, count=len(person_lines),
                                  lines=Raw("\n".join(person_lines)),
                                  due=self.fmt_due(new.due_at)),
-                               step_buttons(StepKind.COLLECT, new.id))
+                               step_buttons(StepKind.COLLECT, new.id),
+                               ref=f"run:{new.id}")
         return new
 
     # ------------------------------------------------------------- steps 5 - 6
@@ -829,6 +850,7 @@ class Workflow:
             names = [(await self.s.get(Unit, r.unit_id)).name for r in still]
             raise WrongState(t("err.unit_not_done", units=", ".join(names)))
         await self._complete(run, actor, note)
+        await self.retire(f"col:{cycle.id}")  # no bidang can be returned any more
         await self._audit("process.done", actor, cycle, run=run.id)
         nxt = self.sop.next_step(step.number)
         new = await self._open_run(cycle, nxt)
@@ -923,14 +945,55 @@ class Workflow:
         label = "paraf" if step.kind == "review" else "tanda tangan"
         files = [{"file_id": fid, "kind": "document"}
                  for fid in (doc.pdf_file_id, doc.workbook_file_id) if fid]
+        text = t("n.review_request", period=self.period(cycle), action=label,
+                 version=doc.version, sender=sender.name, due=self.fmt_due(new.due_at))
+        before, after = files, None
+        if step.kind == "sign":
+            # the Kadis decides on his phone: the chart with the summary, the buttons,
+            # then the PDF and the workbook as files
+            text = f"{text}\n\n{await self._sign_summary(cycle, step, doc)}"
+            before = ([{"file_id": doc.chart_file_id, "kind": "photo"}]
+                      if doc.chart_file_id else None)
+            after = files
         await self._notify(
-            holder, f"review{step.number}",
-            t("n.review_request", period=self.period(cycle), action=label,
-              version=doc.version, sender=sender.name, due=self.fmt_due(new.due_at)),
+            holder, f"review{step.number}", text,
             step_buttons(step.kind, new.id, doc.id),
-            files=files,
+            files=before, after=after, ref=f"run:{new.id}",
         )
         return new
+
+    async def _sign_summary(self, cycle: Cycle, step: Step, doc: Document) -> str:
+        """The phone summary of a sign request (``reports.summary.sign_summary``), with
+        what changed since the version the signer last returned."""
+        from bot.core.documents import document_data
+        from reports.summary import sign_summary
+
+        data = await document_data(self, cycle, version=doc.version)
+        returned = (await self.s.execute(
+            select(Document).join(Approval, Approval.document_id == Document.id)
+            .join(StepRun, StepRun.id == Approval.step_run_id)
+            .where(Document.cycle_id == cycle.id, StepRun.step_no == step.number,
+                   Approval.action == ApprovalAction.RETURN)
+            .order_by(Approval.id.desc()).limit(1))).scalars().first()
+        if returned is None:
+            return sign_summary(data)
+        subs = (await self.s.execute(
+            select(Submission, Indicator.name)
+            .join(Indicator, Indicator.id == Submission.indicator_id)
+            .where(Submission.cycle_id == cycle.id)
+            .order_by(Submission.indicator_id, Submission.id))).all()
+        then: dict[int, Submission] = {}
+        now: dict[int, tuple[Submission, str]] = {}
+        for sub, name in subs:
+            if sub.created_at <= returned.created_at:
+                then[sub.indicator_id] = sub
+            now[sub.indicator_id] = (sub, name)
+        changes = []
+        for ind_id, (sub, name) in now.items():
+            old = then.get(ind_id)
+            if old is None or old.id != sub.id:
+                changes.append((name, (old.raw_text if old else "") or "-", sub.raw_text or "-"))
+        return sign_summary(data, returned_version=returned.version, changes=changes)
 
     # ------------------------------------------------------------- steps 7 - 8
     async def _review_target(self, actor: Person, run_id: int, document_id: int
@@ -999,7 +1062,8 @@ class Workflow:
                            t("n.documents_returned", period=self.period(cycle),
                              sender=actor.name, reason=reason.strip(),
                              due=self.fmt_due(new.due_at)),
-                           step_buttons(StepKind.COMPILE, new.id))
+                           step_buttons(StepKind.COMPILE, new.id),
+                           ref=f"run:{new.id}")
         return new
 
     # ------------------------------------------------------------- step 9
@@ -1151,7 +1215,7 @@ class Workflow:
                              number=letter.number if letter else "-",
                              agency=delivery.agency_name),
                            [[(t("b.confirm_receipt"), callbacks.encode("rcv", delivery.id))]],
-                           files=files)
+                           files=files, ref=f"dlv:{delivery.id}")
         await self._finish_sending(cycle, run, actor)
         return delivery
 
@@ -1211,8 +1275,8 @@ class Workflow:
             delivery.recorded_by_id = actor.id
         await self._audit("delivery.receipt", actor, cycle, agency=delivery.agency_key,
                           received_by=delivery.received_by, file=receipt_file_id)
-        holder = await self.s.get(Person, run.assignee_id)
-        await self._notify(holder, "receipt", t("n.receipt_recorded", agency=delivery.agency_name))
+        # the holder is told once, by the tanda terima document (bot/core/archive.py)
+        await self.retire(f"dlv:{delivery.id}")
         await self.s.flush()
         await self._finish_sending(cycle, run, actor)
         pending = [d for d in await self.deliveries(cycle.id)

@@ -560,6 +560,15 @@ class ScriptedCycle:
             text = card.text or ""
             if "Ringkasan data" in text:
                 finish = "esend:" if kabid else "edone:"
+                if handover and await self.saved(handover) is None and await self.scalar(
+                        select(CycleIndicator.assigned_to_id)
+                        .join(Indicator, Indicator.id == CycleIndicator.indicator_id)
+                        .where(CycleIndicator.cycle_id == await self.cycle_id(),
+                               Indicator.code == handover)):
+                    # handed over and still unanswered: the staf first, then "Kirim"
+                    await self._staff_fills(code, handover)
+                    card = await self._open_entry(user, run.id)
+                    continue
                 if has_button(finish)(card):
                     await self.press(user, card, prefix=finish,
                                      wait="telah dikirim" if kabid else "Terima kasih")

@@ -39,10 +39,11 @@ from sqlalchemy.orm import aliased
 from telegram import InputFile, ForceReply
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
 
+from bot import render
 from bot.devtools import crashpoints
 from bot.telegram import monitoring
-from handlers.markup import keyboard
-from bot.core.outbox import REPLY, enqueue
+from handlers.markup import SENDERS, keyboard
+from bot.core.outbox import REMOVE_KEYBOARD, REPLY, covers, enqueue
 from bot.telegram.ratelimit import RateLimiter, retry_seconds
 from bot.texts import role_title, t
 from models import Outbox, Person, StoredFile
@@ -54,6 +55,7 @@ STALE_CLAIM = timedelta(minutes=2)
 TELEGRAM_PER_SECOND = 30  # messages per second overall (Telegram's bot FAQ)
 NOTICE_KIND = "outbox_failed"  # the admin's notice of a refused row: never reported again
 TEXT_LIMIT = 4096      # characters of a message after entity parsing (UTF-16 units)
+CAPTION_LIMIT = 1024   # characters of a caption after entity parsing
 CALLBACK_LIMIT = 64    # bytes of callback data
 # the tags Telegram's HTML knows: the safe form keeps their text; any other "<...>" is
 # text (an unescaped name such as "<Rahayu>") and stays as it was typed
@@ -127,6 +129,7 @@ class _Progress:
     does not send a file twice."""
     files: int = 0
     pieces: int = 0
+    after: int = 0
 
 
 def _process_alive(claimed_by: str, host: str) -> bool:
@@ -297,9 +300,20 @@ class OutboxSender:
         self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
         self.sent = 0
+        # (chat, message) whose keyboard is gone (a handler stripped the pressed card,
+        # or this sender did): not edited again, which Telegram refuses as "not modified"
+        self._bare: dict[tuple[int, int], None] = {}
+        SENDERS[id(bot)] = self  # handlers.markup.keyboard_removed finds it
 
     def wake(self) -> None:
         self._wake.set()
+
+    def keyboard_removed(self, chat_id: int, message_id: int) -> None:
+        """A handler removed this message's keyboard (the card pressed)."""
+        self._bare[(chat_id, message_id)] = None
+        if len(self._bare) > 10_000:
+            for key in list(self._bare)[:5_000]:
+                del self._bare[key]
 
     async def _claim(self, limit: int | None = None, min_priority: int | None = None
                      ) -> list[Outbox]:
@@ -350,28 +364,29 @@ class OutboxSender:
         the buttons (the last one)."""
         payload = row.payload
         files = payload.get("files") or []
+        markup = keyboard(payload.get("buttons"))
+        if payload.get("force_reply"):
+            markup = ForceReply(selective=True)
+        # one file with a short text: the text is its caption, the buttons under it
+        caption = (not safe and len(files) == 1 and not payload.get("force_reply")
+                   and render.fits(payload.get("text") or "", CAPTION_LIMIT))
+        message_id = None
         for i, f in enumerate(files):
             if i < done.files:
                 continue
-            async with self.sm() as session:
-                stored = await session.get(StoredFile, f["file_id"])
-            if stored is not None:
-                data = self.sv.store.read(stored)
-                doc = InputFile(data, filename=stored.filename or "berkas")
-                async with self.pacer.turn(row.chat_id, row.priority):
-                    if f.get("kind") == "photo":
-                        await self.bot.send_photo(row.chat_id, doc, **self._no_retry)
-                    else:
-                        await self.bot.send_document(row.chat_id, doc, **self._no_retry)
+            if caption:
+                message_id = await self._send_file(row, f, payload["text"], markup)
+                if message_id is not None:
+                    done.files = i + 1
+                    return await self._send_after(row, done, message_id)
+            else:
+                await self._send_file(row, f)
             done.files = i + 1
         if not safe:
-            markup = keyboard(payload.get("buttons"))
-            if payload.get("force_reply"):
-                markup = ForceReply(selective=True)
             async with self.pacer.turn(row.chat_id, row.priority):
                 msg = await self.bot.send_message(row.chat_id, payload["text"],
                                                   reply_markup=markup, **self._no_retry)
-            return msg.message_id
+            return await self._send_after(row, done, msg.message_id)
         pieces, buttons = safe_pieces(payload)
         if not pieces:
             raise BadRequest("Message text is empty")
@@ -388,7 +403,85 @@ class OutboxSender:
                                                   reply_markup=markup, **self._no_retry)
             message_id = msg.message_id
             done.pieces = i + 1
+        return await self._send_after(row, done, message_id)
+
+    async def _send_file(self, row: Outbox, f: dict, caption: str | None = None,
+                         markup=None) -> int | None:
+        """One stored file of ``row`` as a document or photo; the message id, None when
+        the file is gone."""
+        async with self.sm() as session:
+            stored = await session.get(StoredFile, f["file_id"])
+        if stored is None:
+            return None
+        data = self.sv.store.read(stored)
+        doc = InputFile(data, filename=stored.filename or "berkas")
+        extra = {"caption": caption, "reply_markup": markup} if caption else {}
+        async with self.pacer.turn(row.chat_id, row.priority):
+            if f.get("kind") == "photo":
+                msg = await self.bot.send_photo(row.chat_id, doc, **extra, **self._no_retry)
+            else:
+                msg = await self.bot.send_document(row.chat_id, doc, **extra,
+                                                   **self._no_retry)
+        return msg.message_id
+
+    async def _send_after(self, row: Outbox, done: _Progress, message_id: int | None
+                          ) -> int | None:
+        """The files that follow the message (the PDF and workbook after a sign
+        request's summary and buttons)."""
+        for i, f in enumerate(row.payload.get("after") or []):
+            if i >= done.after:
+                await self._send_file(row, f)
+                done.after = i + 1
         return message_id
+
+    async def _retired(self, row: Outbox) -> bool:
+        """Whether a later "remove keyboard" row of this chat covers the row's ``ref``:
+        what the message asks for is done or replaced, so it is not sent."""
+        async with self.sm() as session:
+            refs = (await session.execute(select(Outbox.ref).where(
+                Outbox.chat_id == row.chat_id, Outbox.kind == REMOVE_KEYBOARD,
+                Outbox.id > row.id))).scalars().all()
+        return any(covers(ref, row.ref) for ref in refs)
+
+    async def _remove_keyboards(self, row: Outbox) -> int:
+        """Remove the keyboards of this chat's sent messages of ``row.ref`` (and of the
+        message ids in the payload); a message already without one, deleted or too old
+        is left as it is. A message done loses its ref, so a later, wider retire does
+        not edit it again; after a network error the rest is done on the retry."""
+        rows: dict[int, list[int]] = {m: [] for m in row.payload.get("message_ids") or []}
+        if row.ref:
+            async with self.sm() as session:
+                sent = (await session.execute(select(Outbox).where(
+                    Outbox.chat_id == row.chat_id, Outbox.id < row.id,
+                    Outbox.kind != REMOVE_KEYBOARD, Outbox.status == OutboxStatus.SENT,
+                    Outbox.telegram_message_id.is_not(None),
+                    or_(Outbox.ref == row.ref, Outbox.ref.like(row.ref + ":%"))))).scalars().all()
+            for r in sent:
+                if r.payload.get("buttons") or r.payload.get("direct"):
+                    rows.setdefault(r.telegram_message_id, []).append(r.id)
+        removed = 0
+        for message_id, row_ids in rows.items():
+            key = (row.chat_id, message_id)
+            if key not in self._bare:  # else a handler or an earlier pass stripped it
+                self.keyboard_removed(*key)  # taken: a pass running beside skips it
+                try:
+                    async with self.pacer.turn(row.chat_id, row.priority):
+                        await self.bot.edit_message_reply_markup(
+                            chat_id=row.chat_id, message_id=message_id, reply_markup=None,
+                            **self._no_retry)
+                    removed += 1
+                except BadRequest as exc:  # not modified, not found, too old: nothing to do
+                    log.debug("outbox %s: keyboard of %s in chat %s left: %s", row.id,
+                              message_id, row.chat_id, exc.message)
+                except BaseException:
+                    self._bare.pop(key, None)  # not done: the retry does it
+                    raise
+            if row_ids:
+                async with self.sm() as session, session.begin():
+                    await session.execute(update(Outbox).where(Outbox.id.in_(row_ids))
+                                          .values(ref="")
+                                          .execution_options(synchronize_session=False))
+        return removed
 
     async def _finish(self, row_id: int, **values) -> None:
         async with self.sm() as session, session.begin():
@@ -434,9 +527,17 @@ class OutboxSender:
         now = self.sv.clock.now()
         done = _Progress()
         note = ""
+        if row.ref and row.kind != REMOVE_KEYBOARD and await self._retired(row):
+            await self._finish(row.id, status=OutboxStatus.SENT,
+                               last_error="not sent: no longer applies")
+            return
         try:
             try:
-                message_id = await self._send(row, done)
+                if row.kind == REMOVE_KEYBOARD:
+                    message_id = None
+                    await self._remove_keyboards(row)
+                else:
+                    message_id = await self._send(row, done)
             except BadRequest as exc:
                 # refused for its content (or its chat): the same row at once in the
                 # safe form; what was accepted already is not sent again
