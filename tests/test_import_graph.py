@@ -1,7 +1,8 @@
 """The layout's rules (docs/architecture.md), checked over the import graph.
 
 Every ``import`` of the project's modules counts, also one inside a function: a cycle
-broken by a late import is still a cycle in the design.
+broken by a late import is still a cycle in the design. An import under
+``if TYPE_CHECKING:`` (for annotations only, never run) is left out.
 
 * ``bot.core`` (the domain) never imports the ``telegram`` library, ``bot.telegram``,
   ``bot.devtools``, ``handlers`` or the CLI;
@@ -57,7 +58,12 @@ def imports_of(name: str) -> set[str]:
     tree = ast.parse(path.read_text(), str(path))
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     found: set[str] = set()
+    typing_only = {id(n) for block in ast.walk(tree) if isinstance(block, ast.If)
+                   and isinstance(block.test, ast.Name) and block.test.id == "TYPE_CHECKING"
+                   for stmt in block.body for n in ast.walk(stmt)}
     for node in ast.walk(tree):
+        if id(node) in typing_only:
+            continue
         if isinstance(node, ast.Import):
             for alias in node.names:
                 found.add(resolve(alias.name) or alias.name.split(".")[0])

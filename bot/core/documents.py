@@ -22,7 +22,6 @@ from sqlalchemy import and_, func, select
 
 from bot.core import audit
 from bot.texts import role_title
-from bot.core.workflow import Workflow
 from models import (
     Approval, Cycle, CycleIndicator, Delivery, Document, Evidence, Indicator, LetterNumber,
     Person, StepRun, StoredFile, Submission, Unit,
@@ -38,6 +37,7 @@ from reports.document_data import (
 from reports.measure import CapPolicy
 
 if TYPE_CHECKING:
+    from bot.core.workflow import Workflow
     from reports.workbook import RowEdit
 
 log = logging.getLogger(__name__)
@@ -572,7 +572,7 @@ async def _pades_signing(wf: Workflow, signer, signed: Document, data: DocumentD
     async def sign(pdf_bytes: bytes, box) -> bytes:
         from bot.core.signing import SigningError
         from bot.texts import t
-        from bot.core.workflow import WorkflowError
+        from bot.core.errors import WorkflowError
 
         try:
             return await signer.sign(

@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Config
 from bot.texts import t
-from bot.core.workflow import WorkflowError
+from bot.core.errors import WorkflowError
 from models import Document, Evidence, StoredFile, Submission
 from reports.xlsx_limits import XlsxLimits, XlsxTooLarge, check_xlsx
 

@@ -48,6 +48,9 @@ from bot.core.authority import (
     Capacity, acting_for, covering, holding_capacity, may_hold, role_holder, who_may_text,
 )
 from bot.config import MEASUREMENT_REPORT
+from bot.core.errors import (  # noqa: F401 - the engine's errors, imported from here too
+    InvalidInput, NotAllowed, NotAssignee, NotFound, StaleAction, WorkflowError, WrongState,
+)
 from bot.core.outbox import enqueue, retire as outbox_retire
 from bot.core.services import Services
 from bot.core.sop import STEP_BUTTONS, Step, StepKind, step_buttons
@@ -83,41 +86,6 @@ from models.enums import (
     ValueType,
 )
 
-
-
-class WorkflowError(Exception):
-    """A move the SOP does not allow now; nothing has been changed."""
-
-    key = "err.generic"
-
-    def __init__(self, message: str | None = None, **params: object) -> None:
-        self.params = params
-        self.message = message or t(self.key, **params)
-        super().__init__(self.message)
-
-
-class NotAllowed(WorkflowError):
-    key = "err.not_allowed"
-
-
-class NotAssignee(NotAllowed):
-    key = "err.not_assignee"
-
-
-class WrongState(WorkflowError):
-    key = "err.wrong_state"
-
-
-class StaleAction(WrongState):
-    key = "err.stale_button"
-
-
-class NotFound(WorkflowError):
-    key = "err.not_found"
-
-
-class InvalidInput(WorkflowError):
-    key = "err.generic"
 
 
 @dataclass(frozen=True)
