@@ -238,14 +238,14 @@ async def test_a_compile_press_killed_midway_runs_again_in_another_order_and_the
 
     # the run at the next start is slow (a loaded machine): the button is answered
     # before the buttons are dropped and the progress message is sent, this time
-    real_open_job = signoff._open_job
+    real_open_job = signoff.open_job
 
     async def slow_open_job(*args, **kwargs):
         await asyncio.sleep(0.6)
         return await real_open_job(*args, **kwargs)
 
     monkeypatch.setattr(common, "ANSWER_WITHIN", 0.5)
-    monkeypatch.setattr(signoff, "_open_job", slow_open_job)
+    monkeypatch.setattr(signoff, "open_job", slow_open_job)
     await harness.stop_bot()
     await harness.start_bot()
     ready = await kasubag.wait_for(has_button("subm:"), after=q, timeout=60)
