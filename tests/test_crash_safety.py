@@ -489,7 +489,22 @@ async def _wait_outbox(db_url: str) -> list:
 
 
 def _original_text(msg) -> str:
-    return msg.edits[0].text if msg.edits else msg.text
+    """The text or caption the message was sent with (before any edit)."""
+    if msg.edits:
+        first = msg.edits[0]
+        return first.text if first.text is not None else (first.caption or "")
+    return msg.content
+
+
+def _messages(outbox: list) -> list:
+    """The outbox rows that are messages a person got: not the rows that remove
+    keyboards or record a direct answer, not a message not sent because what it asked
+    for was done or replaced before its turn (``bot.core.outbox.retire``)."""
+    from bot.core.outbox import DIRECT, REMOVE_KEYBOARD
+
+    return [row for row in outbox if row.kind not in (REMOVE_KEYBOARD, DIRECT)
+            and not (row.telegram_message_id is None
+                     and row.last_error.startswith("not sent: no longer applies"))]
 
 
 def _check(emu: EmulatorThread, result: dict, outbox: list) -> dict:
@@ -498,6 +513,7 @@ def _check(emu: EmulatorThread, result: dict, outbox: list) -> dict:
     accepting and the bot recording)."""
     # cards the people opened themselves (answers to /tugas presses, same text as the
     # notification); a message the outbox recorded as its own is never one of them
+    outbox = _messages(outbox)
     direct = result["direct"] - {(row.chat_id, row.telegram_message_id) for row in outbox}
     expected: Counter[tuple[int, str]] = Counter()
     for row in outbox:
@@ -510,7 +526,7 @@ def _check(emu: EmulatorThread, result: dict, outbox: list) -> dict:
         for user in emu.emulator.users:
             ids[user.chat_id] = {m.message_id for m in user.messages}
             for m in user.messages:
-                if (user.chat_id, m.message_id) in direct or m.text is None:
+                if (user.chat_id, m.message_id) in direct or not m.content:
                     continue
                 key = (user.chat_id, (_original_text(m) or "").strip())
                 if key in expected:

@@ -22,6 +22,7 @@ from bot.core.signing import GatewaySigner, Pkcs12Signer, check_pdf, make_demo_c
 from models import Approval, Conversation, Document, LetterNumber, StepRun
 from models.enums import ApprovalAction, DocumentStatus, Role, StepStatus
 from models.intake import Inbox
+from tests.conftest import POSTGRES_URL
 from tests.e2e import FIVE_ROLES, People, harness  # noqa: F401  (fixtures)
 from tests.test_documents_service import drive_to_compile
 from tests.test_e2e_signoff import has_button
@@ -220,11 +221,22 @@ async def test_kadis_signs_through_the_tte_gateway_and_the_passphrase_is_kept_no
     # the passphrase is nowhere: database file, storage folder (files, call journals),
     # captured logs, the emulator's copies of the updates
     needles = [SECRET, NEEDLE, WRONG]
-    db_files = sorted(tmp_path.glob("test.db*"))
-    assert db_files
-    assert any(REDACTED.split()[0].encode() in p.read_bytes() for p in db_files), \
-        "the grep must see the inbox payloads"
-    assert not [p for p in db_files if grep_files(p, needles)]
+    if POSTGRES_URL:  # every row of every table, as text
+        import models
+
+        rows = []
+        async with sessionmaker() as s:
+            for table in models.Base.metadata.sorted_tables:
+                rows += [repr(tuple(row)) for row in (await s.execute(select(table))).all()]
+        dump = "\n".join(rows)
+        assert "[passphrase TTE" in dump, "the dump must see the inbox payloads"
+        assert not [n for n in needles if n in dump]
+    else:  # the SQLite file, its -wal and -shm: every byte
+        db_files = sorted(tmp_path.glob("test.db*"))
+        assert db_files
+        assert any(REDACTED.split()[0].encode() in p.read_bytes() for p in db_files), \
+            "the grep must see the inbox payloads"
+        assert not [p for p in db_files if grep_files(p, needles)]
     assert any('"deleteMessage"' in line for line in journaled)
     assert not any(n in line for line in journaled for n in needles)
     store_root = services.store.root
@@ -287,7 +299,7 @@ async def test_the_pades_signing_time_is_the_bots_clock(tmp_path):
     from bot.core.signing import SignatureBox
     from reports.document_data import DocumentData, Signatory
     from reports.pdf import build_pdf_with_signature_box
-    from tests.conftest import wib
+    from tests.conftest import POSTGRES_URL, wib
 
     certs = make_demo_certificates(tmp_path / "c", "Dinas Uji")
     signer = Pkcs12Signer(certs.pkcs12, certs.passphrase)
