@@ -491,11 +491,15 @@ class OutboxSender:
         return removed
 
     async def _finish(self, row_id: int, **values) -> None:
-        self._mine.discard(row_id)
-        async with self.sm() as session, session.begin():
-            row = await session.get(Outbox, row_id)
-            for k, v in values.items():
-                setattr(row, k, v)
+        try:
+            async with self.sm() as session, session.begin():
+                row = await session.get(Outbox, row_id)
+                for k, v in values.items():
+                    setattr(row, k, v)
+        finally:
+            # only once its new state is committed: a claim running meanwhile must not
+            # see the row, still "sending" in the database, as free
+            self._mine.discard(row_id)
 
     @property
     def _no_retry(self) -> dict:
