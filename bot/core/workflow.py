@@ -703,15 +703,19 @@ class Workflow:
         await self._audit("collection.close", actor, cycle, missing=names, note=note.strip())
         return await self._maybe_open_process(cycle, actor, closed_units=names)
 
-    async def return_unit(self, actor: Person, cycle_id: int, unit_id: int, note: str) -> StepRun:
-        """The Kasubag sends one bidang's data back (5 -> 4 for that bidang)."""
+    async def _coordinating(self, actor: Person, cycle_id: int) -> Cycle:
+        """The cycle, when ``actor`` is its coordinator now (steps 4-5), else NotAllowed."""
         cycle = await self.get_cycle(cycle_id)
         self._check_active(actor)
         coordinator = await self._coordinator_of(cycle)
         if coordinator is None or actor.id != coordinator.id:
             raise NotAllowed()
-        if not note.strip():
-            raise InvalidInput(t("err.reason_required"))
+        return cycle
+
+    async def _send_back(self, cycle: Cycle, unit_id: int, note: str) -> tuple[StepRun, StepRun]:
+        """A bidang's sent data goes back for correction while the processing is open:
+        its run is returned (with ``note``), the buttons that acted on it lose their
+        keyboards, and a new round opens. Returns (the returned run, the new one)."""
         collect = self.sop.first_of_kind("collect")
         process = self.sop.next_step(collect.number)
         proc_runs = await self._latest_runs(cycle.id, process.number)
@@ -721,10 +725,18 @@ class Workflow:
         if run is None or run.status != StepStatus.DONE:
             raise WrongState(t("err.wrong_state", detail="bidang ini belum mengirim data."))
         run.status = StepStatus.RETURNED
-        run.note = note.strip()
+        run.note = note
         await self.retire(f"col:{cycle.id}:{unit_id}")  # its "Lihat data / Kembalikan"
         await self.retire(f"col:{cycle.id}:board")  # the /status board it was pressed on
         new = await self._open_run(cycle, collect, unit_id=unit_id, round_=run.round + 1)
+        return run, new
+
+    async def return_unit(self, actor: Person, cycle_id: int, unit_id: int, note: str) -> StepRun:
+        """The Kasubag sends one bidang's data back (5 -> 4 for that bidang)."""
+        cycle = await self._coordinating(actor, cycle_id)
+        if not note.strip():
+            raise InvalidInput(t("err.reason_required"))
+        run, new = await self._send_back(cycle, unit_id, note.strip())
         await self._audit("data.return", actor, cycle, unit=unit_id, run=run.id,
                           new_run=new.id, note=note.strip())
         unit = await self.s.get(Unit, unit_id)
@@ -742,30 +754,17 @@ class Workflow:
         (``notes``: cycle indicator id -> note). The bidang's new round asks only those;
         the rest stays as sent. The Kabid is told, and the staf who answered one of them
         is told of theirs."""
-        cycle = await self.get_cycle(cycle_id)
-        self._check_active(actor)
-        coordinator = await self._coordinator_of(cycle)
-        if coordinator is None or actor.id != coordinator.id:
-            raise NotAllowed()
+        cycle = await self._coordinating(actor, cycle_id)
         notes = {int(k): (v or "").strip() for k, v in notes.items()}
         if not notes:
             raise InvalidInput(t("err.pick_answers"))
         if any(not v for v in notes.values()):
             raise InvalidInput(t("err.reason_required"))
-        collect = self.sop.first_of_kind("collect")
-        process = self.sop.next_step(collect.number)
-        proc_runs = await self._latest_runs(cycle.id, process.number)
-        if proc_runs and proc_runs[-1].status != StepStatus.OPEN:
-            raise WrongState(t("err.wrong_state", detail="data sudah selesai diolah."))
-        run = await self.collect_run_for(cycle.id, unit_id)
-        if run is None or run.status != StepStatus.DONE:
-            raise WrongState(t("err.wrong_state", detail="bidang ini belum mengirim data."))
         items = {i.id: i for i in await self.cycle_items(cycle.id, unit_id)}
         if any(k not in items for k in notes):
             raise NotFound()
-        run.status = StepStatus.RETURNED
-        run.note = t("c.run_note_answers", count=len(notes))
-        new = await self._open_run(cycle, collect, unit_id=unit_id, round_=run.round + 1)
+        run, new = await self._send_back(cycle, unit_id,
+                                         t("c.run_note_answers", count=len(notes)))
         holder = await self.s.get(Person, new.assignee_id)
         unit = await self.s.get(Unit, unit_id)
         lines: dict[int, list[str]] = {}  # person id -> their lines
