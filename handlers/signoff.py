@@ -642,10 +642,7 @@ async def _delivery_for(wf: Workflow, person: Person, delivery_id: int) -> tuple
     delivery = await wf.s.get(Delivery, delivery_id)
     if delivery is None:
         raise NotFound()
-    deliver = wf.sop.first_of_kind("deliver")
-    run = await wf.last_run_of_step(delivery.cycle_id, deliver.number)
-    if run is None:
-        raise StaleAction()
+    run = await wf.deliver_run(delivery.cycle_id)
     if delivery.status == DeliveryStatus.SENT:
         # sent, the agency's contact has not confirmed: whoever holds step 11 may record
         # the signed paper receipt, also after the sending (the run) is done

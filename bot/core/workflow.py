@@ -858,12 +858,6 @@ class Workflow:
             Approval.step_run_id == run_id, Approval.document_id == document_id,
             Approval.person_id == person_id))).scalars().first()
 
-    async def last_run_of_step(self, cycle_id: int, step_no: int) -> StepRun | None:
-        """The newest run of that step of the cycle."""
-        return (await self.s.execute(select(StepRun).where(
-            StepRun.cycle_id == cycle_id, StepRun.step_no == step_no)
-            .order_by(StepRun.id.desc()))).scalars().first()
-
     async def current_document(self, cycle_id: int) -> Document | None:
         return (
             await self.s.execute(
@@ -1160,7 +1154,7 @@ class Workflow:
         delivery = await self.s.get(Delivery, delivery_id)
         if delivery is None:
             raise NotFound()
-        run = await self._deliver_run(delivery.cycle_id)
+        run = await self.deliver_run(delivery.cycle_id)
         step = self._require_open(run, "deliver")
         await self._require_holder(run, actor, step)
         if delivery.status != DeliveryStatus.PENDING:
@@ -1199,7 +1193,8 @@ class Workflow:
         waiting = [d.agency_key for d in deliveries if d.status == DeliveryStatus.SENT]
         await self._audit("delivery.all_sent", actor, cycle, run=run.id, waiting=waiting)
 
-    async def _deliver_run(self, cycle_id: int) -> StepRun:
+    async def deliver_run(self, cycle_id: int) -> StepRun:
+        """The newest run of step 11 (deliver) of the cycle; StaleAction when none."""
         deliver = self.sop.first_of_kind("deliver")
         runs = await self._latest_runs(cycle_id, deliver.number)
         if not runs:
@@ -1212,7 +1207,7 @@ class Workflow:
         delivery = await self.s.get(Delivery, delivery_id)
         if delivery is None:
             raise NotFound()
-        run = await self._deliver_run(delivery.cycle_id)
+        run = await self.deliver_run(delivery.cycle_id)
         step = self.sop.step(run.step_no)
         if step.kind != "deliver":
             raise StaleAction()
