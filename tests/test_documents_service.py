@@ -318,8 +318,10 @@ async def test_compiled_documents_show_the_data_and_the_signer(walk, clock, tmp_
     assert VALUES["SEK-05"] is None and inds["SEK-01"].value_type == ValueType.TEXT
 
 
-async def test_numbering_stamps_the_final_pdf_and_the_archive_matches_its_manifest(
-        walk, clock, tmp_path, services):
+async def numbered_final(walk, clock):
+    """The example cycle compiled, initialled, signed and numbered (step 9) three
+    minutes after the signature: (cycle id, the signed version, letter, the final
+    version, Kasubag, staf)."""
     cycle_id, run6_id = await drive_to_compile(walk)
     kasubag, staf = await walk.who(Role.KASUBAG), await walk.who(Role.STAF, "SEK")
 
@@ -336,6 +338,12 @@ async def test_numbering_stamps_the_final_pdf_and_the_archive_matches_its_manife
         return letter, final
 
     letter, final = await walk(number)
+    return cycle_id, doc, letter, final, kasubag, staf
+
+
+async def test_numbering_stamps_the_final_pdf_and_the_archive_matches_its_manifest(
+        walk, clock, tmp_path, services):
+    cycle_id, doc, letter, final, kasubag, staf = await numbered_final(walk, clock)
     assert letter.number == "050/1/II.08/2024"
     assert final.status == DocumentStatus.NUMBERED and final.verification_code
     pdf = await stored_bytes(walk, final.pdf_file_id)

@@ -14,15 +14,13 @@ from openpyxl import load_workbook
 from sqlalchemy import select
 
 from bot.core import archive as archive_service
-from bot.core.documents import compile_documents, stamp_numbered
 from bot.core.sop import PACKAGED_DEFINITION, TimeStandard, load_definition
-from bot.core.workflow import Workflow
 from models import Cycle, Delivery, StepRun, Unit
 from models.enums import Role
 from reports.document_data import WORKING_DAY_MINUTES, format_working_minutes
 from reports.workbook import STEPS_SHEET
 from tests.test_documents_service import (
-    UNITS, drive_to_compile, flat, pdf_text, sign_off, stored_bytes, walk,  # noqa: F401
+    UNITS, flat, numbered_final, pdf_text, stored_bytes, walk,  # noqa: F401
 )
 from tests.test_workflow import open_run
 
@@ -52,21 +50,7 @@ def appendix(text: str) -> str:
 
 async def test_final_pdf_appendix_lists_every_step_with_its_state_and_the_totals(
         walk, clock, tmp_path, services):
-    cycle_id, run6_id = await drive_to_compile(walk)
-    kasubag, staf = await walk.who(Role.KASUBAG), await walk.who(Role.STAF, "SEK")
-
-    async def compile_(wf, s):
-        return await compile_documents(wf, kasubag, await wf.get_cycle(cycle_id))
-
-    doc = await walk(compile_)
-    run9_id = await sign_off(walk, cycle_id, run6_id, doc.id)
-    clock.advance(minutes=3)
-
-    async def number(wf: Workflow, s):
-        letter = await wf.assign_number(staf, run9_id)
-        return await stamp_numbered(wf, staf, await wf.get_cycle(cycle_id), letter)
-
-    final = await walk(number)
+    cycle_id, _doc, _letter, final, kasubag, staf = await numbered_final(walk, clock)
     numbered_at = clock.now()
     text = flat(appendix(pdf_text(await stored_bytes(walk, final.pdf_file_id))))
 
