@@ -29,6 +29,7 @@ from typing import Awaitable, Callable
 
 from sqlalchemy import select, update
 
+from bot.core.aio import wait_event
 from models import CompileJob
 
 log = logging.getLogger(__name__)
@@ -92,8 +93,7 @@ class Compiler:
             if done:
                 continue
             eager = loop.time() < self._eager_until
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), EAGER_POLL if eager else IDLE_POLL)
+            await wait_event(self._wake, EAGER_POLL if eager else IDLE_POLL)
             self._wake.clear()
 
     def start(self) -> asyncio.Task:

@@ -137,6 +137,8 @@ from typing import Any, TypeVar
 import aiohttp
 from aiohttp import web
 
+from bot.core.aio import wait_event
+
 __all__ = [
     "ApiError",
     "BotApiEmulator",
@@ -1569,8 +1571,7 @@ class BotApiEmulator:
     async def _travel(self) -> None:
         """Half the emulated round trip (one way); ends early when the server stops."""
         if self.latency > 0 and not self._closing.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._closing.wait(), self.latency / 2)
+            await wait_event(self._closing, self.latency / 2)
 
     async def _handle_method(self, request: web.Request) -> web.StreamResponse:
         if self.latency <= 0:
@@ -1632,8 +1633,7 @@ class BotApiEmulator:
             return self._drop(request)
         if fault.kind == "slow":
             delay = self._faults.slow_seconds if self._faults else 0.0
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._closing.wait(), delay)
+            await wait_event(self._closing, delay)
         return None
 
     @staticmethod

@@ -74,6 +74,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Update
 from telegram.error import BadRequest, Conflict, InvalidToken, NetworkError, RetryAfter
 
+from bot.core.aio import wait_event
 from bot.devtools import crashpoints
 from bot.telegram import monitoring
 from models.base import utcnow
@@ -617,8 +618,7 @@ class Intake:
                 raise
             except Exception:
                 log.exception("inbox pass failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=1.0)
+            await wait_event(self._wake, 1.0)
 
     # -- polling ------------------------------------------------------------------
     async def _poll_loop(self) -> None:

@@ -43,6 +43,7 @@ from bot import render
 from bot.devtools import crashpoints
 from bot.telegram import monitoring
 from handlers.markup import SENDERS, keyboard
+from bot.core.aio import wait_event
 from bot.core.outbox import REMOVE_KEYBOARD, REPLY, covers, enqueue
 from bot.telegram.ratelimit import RateLimiter, retry_seconds
 from bot.texts import role_title, t
@@ -280,10 +281,7 @@ class Pacer:
             # sleep until the next turn, or until a send, an answer or a pause changes it
             self._changed.clear()
             timeout = None if at == float("inf") else max(0.0, at - now)
-            try:
-                await asyncio.wait_for(self._changed.wait(), timeout=timeout)
-            except TimeoutError:
-                pass
+            await wait_event(self._changed, timeout)
 
 
 class OutboxSender:
@@ -692,10 +690,7 @@ class OutboxSender:
                     pass  # all that is due is claimed: wait for a wake
                 elif rows:
                     continue  # there may be more: claim again once there is room
-                try:
-                    await asyncio.wait_for(self._wake.wait(), timeout=interval)
-                except asyncio.TimeoutError:
-                    pass
+                await wait_event(self._wake, interval)
         finally:
             for task in passes:
                 task.cancel()
