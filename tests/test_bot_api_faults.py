@@ -84,6 +84,7 @@ class ImpatientPlayer(Player):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)
 async def test_a_cycle_completes_with_10_percent_bot_api_faults(config, sessionmaker, caplog):
     t0 = time.monotonic()
     caplog.set_level(logging.INFO)

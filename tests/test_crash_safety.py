@@ -46,7 +46,7 @@ from bot.texts import period_label
 from bot.core.workcal import to_wib
 from handlers.disposition import period_choices
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 
 ROOT = Path(__file__).resolve().parents[1]
 SEED = 20241007

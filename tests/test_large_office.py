@@ -83,6 +83,7 @@ async def play_large_cycle(out: Path, units: int, per_unit: int) -> dict:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)
 async def test_office_of_10_bidang_x_40_hostile_indicators_runs_a_whole_cycle(tmp_path):
     run = await play_large_cycle(tmp_path / "kantor-besar", UNITS, PER_UNIT)
     print(f"\n10 x 40 office, hostile names: {run['steps']} steps, {run['answered']} "

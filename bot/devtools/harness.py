@@ -21,6 +21,18 @@ log = logging.getLogger(__name__)
 
 TEST_TOKEN = "123456:EMULATOR-LOCAL-TOKEN"
 USER_ID_BASE = 700_000
+STOP_LIMIT = 90.0  # stopping the bot takes a second or two; beyond this it is stuck
+
+
+def _task_stacks() -> str:
+    """Where each asyncio task of the loop waits (the report of a stuck stop)."""
+    import io
+
+    out = io.StringIO()
+    for task in asyncio.all_tasks():
+        if task is not asyncio.current_task():
+            task.print_stack(limit=12, file=out)
+    return out.getvalue()
 
 
 @dataclass
@@ -70,11 +82,20 @@ class Harness:
     async def stop_bot(self) -> None:
         if self.app is None:
             return
-        await self.intake.stop()
-        if self.app.running:
-            await self.app.stop()
-            await self.app.post_stop(self.app)
-        await self.app.shutdown()
+        stage = "intake"
+        try:
+            async with asyncio.timeout(STOP_LIMIT):
+                await self.intake.stop()
+                if self.app.running:
+                    stage = "application"
+                    await self.app.stop()
+                    stage = "post_stop"
+                    await self.app.post_stop(self.app)
+                stage = "shutdown"
+                await self.app.shutdown()
+        except TimeoutError:
+            raise RuntimeError(f"the bot did not stop within {STOP_LIMIT:.0f} s (at "
+                               f"{stage}); its tasks:\n{_task_stacks()}") from None
         self.app = None
 
     async def restart_bot(self) -> None:
