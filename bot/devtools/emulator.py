@@ -896,7 +896,7 @@ class SimUser:
         predicate: Callable[[BotMessage], bool] | None = None,
         *,
         text_contains: str | None = None,
-        timeout: float = 10.0,
+        timeout: float = 30.0,  # generous: a loaded CI machine is slow, a missing answer is still missing
         after: BotMessage | JSON | int | str | None = None,
     ) -> BotMessage:
         """Wait for a bot message (new or edited) in this chat that matches.
