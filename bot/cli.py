@@ -147,6 +147,8 @@ def _parser() -> argparse.ArgumentParser:
     agx = ags.add_parser("export", help="tulis buku agenda ke berkas .xlsx")
     agx.add_argument("file", type=Path, metavar="BERKAS.xlsx", help="berkas yang ditulis")
     agx.add_argument("--year", type=int, default=None, help="tahun (bawaan: semua tahun)")
+    agx.add_argument("--kantor", default=None, metavar="KODE_UNIT",
+                     help="kode unit kantor (wajib bila ada lebih dari satu kantor)")
 
     arc = sub.add_parser("archive", help="arsip satu siklus sebagai .zip dengan MANIFEST")
     arc.add_argument("cycle_id", type=int, metavar="NOMOR_SIKLUS",
@@ -494,7 +496,12 @@ def cmd_agenda_export(cfg: Config, args) -> int:
 
     async def go(sm) -> int:
         async with sm() as session:
-            count = await export_agenda(session, args.file, year=args.year)
+            try:
+                count = await export_agenda(session, args.file, year=args.year,
+                                            office=args.kantor)
+            except LookupError as exc:
+                print(exc)
+                return 2
         print(f"Buku agenda ditulis: {args.file} ({count} surat)")
         return 0
 

@@ -43,6 +43,7 @@ TEXTS: dict[str, str] = {
     "err.stale_button": "Tombol ini sudah tidak berlaku.",
     "err.not_found": "Data tidak ditemukan.",
     "err.inactive": "Akun Anda tidak aktif. Hubungi admin kantor.",
+    "err.which_office": "Ada lebih dari satu kantor: sebutkan kantornya (--kantor KODE_UNIT).",
     "err.cycle_exists": "Siklus {period} sudah dimulai.",
     "err.no_person": "Belum ada {role} aktif yang terdaftar{where}. Hubungi admin kantor.",
     "err.deadline_range": "Batas waktu harus antara {minimum} dan {maximum} hari kerja.",

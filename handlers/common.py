@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+from contextvars import ContextVar
 import logging
 import unicodedata
 from contextlib import asynccontextmanager
@@ -35,6 +36,11 @@ Context = ContextTypes.DEFAULT_TYPE
 Buttons = Sequence[Sequence[tuple[str, str]]]
 
 
+# the office of the person whose update is handled (set by ``action`` for the handler's
+# task): every workflow of the update acts for it (``Workflow.bind``)
+_acting_office: ContextVar[int | None] = ContextVar("acting_office", default=None)
+
+
 def services(context: Context) -> Services:
     return context.application.bot_data["services"]
 
@@ -55,7 +61,8 @@ async def transaction(context: Context):
     queued messages."""
     async with sessionmaker(context)() as session:
         async with session.begin():
-            yield session, Workflow(session, services(context))
+            yield session, await Workflow(session, services(context),
+                                          _acting_office.get()).ready()
         queued = session.info.pop("outbox_written", False)
     if queued:
         wake_sender(context)
@@ -165,7 +172,11 @@ def action(*roles: Role, callback: bool = False):
                 await _answer(update, t("err.not_allowed"))
                 return
             answered = False
-            work = asyncio.ensure_future(fn(update, context, person, cb))
+            token = _acting_office.set(person.office_id)
+            try:  # the task copies the context: its workflows act for the person's office
+                work = asyncio.ensure_future(fn(update, context, person, cb))
+            finally:
+                _acting_office.reset(token)
             try:
                 if query is not None:
                     done, _ = await asyncio.wait({work}, timeout=ANSWER_WITHIN)

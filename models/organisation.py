@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, ForeignKey, String, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import Base, enum_column, utcnow
@@ -19,6 +19,10 @@ class Office(Base):
     place: Mapped[str] = mapped_column(String(100), default="")
     unit_code: Mapped[str] = mapped_column(String(40), default="")
     example_data: Mapped[bool] = mapped_column(default=False)
+    # the office's own settings over config.toml's defaults, section by section
+    # ({"calendar": {"timezone": "Asia/Makassar"}, "numbering": {...}}): see
+    # ``bot.config.office_config``; set from the office's set-up workbook
+    settings: Mapped[dict] = mapped_column(JSON, default=dict)
 
 
 class Unit(Base):

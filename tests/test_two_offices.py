@@ -1,0 +1,224 @@
+"""Offices as data (issue 16, item 1): two offices in one database, each with its own
+people, settings and cycle of the same period. Nobody of one office sees, enters,
+signs or is reminded about the other's cycle; letter numbers are counted per office;
+each office's reminders and times are in its own zone."""
+from __future__ import annotations
+
+import dataclasses
+from datetime import date, timedelta
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import select
+
+from bot.core.administration import Administration
+from bot.core.errors import NotAllowed, NotFound, WorkflowError
+from bot.core.office_data import apply_office
+from bot.core.reminders import daily_digest, sweep
+from bot.core.workflow import Workflow
+from bot.devtools.example_data import example_office
+from models import (
+    CycleIndicator, LetterNumber, Office, Outbox, Person, Reminder, StepRun, Unit,
+)
+from models.enums import CycleKind, Role, StepStatus
+from tests.helpers import snapshot
+
+B_SETTINGS = {
+    "calendar": {"timezone": "Asia/Makassar"},  # WITA: one hour ahead of WIB
+    "numbering": {"format": "{kode}/{urut}/{unit}/{bulan_romawi}/{tahun}"},
+    "office": {"address": "Jalan Merdeka 2, Liwa"},
+}
+
+
+@pytest.fixture
+async def two(sessionmaker, office):
+    """Office A (the example office, config.toml's settings) and office B (the same
+    workbook under another unit code, with settings of its own)."""
+    spec = dataclasses.replace(example_office(2024), name="Dinas Kesehatan",
+                               unit_code="II.09", settings=B_SETTINGS)
+    async with sessionmaker() as s, s.begin():
+        b = await apply_office(s, spec)
+    assert b.id != office.id
+    return office.id, b.id
+
+
+async def who(sm, office_id: int, role: Role, unit_code: str | None = None) -> Person:
+    async with sm() as s:
+        stmt = select(Person).where(Person.office_id == office_id, Person.role == role)
+        if unit_code:
+            stmt = stmt.join(Unit, Unit.id == Person.unit_id).where(Unit.code == unit_code)
+        return (await s.execute(stmt.order_by(Person.id))).scalars().first()
+
+
+async def open_run(sm, cycle_id: int, step_no: int, unit_id: int | None = None) -> StepRun:
+    async with sm() as s:
+        stmt = select(StepRun).where(StepRun.cycle_id == cycle_id, StepRun.step_no == step_no,
+                                     StepRun.status == StepStatus.OPEN)
+        if unit_id:
+            stmt = stmt.where(StepRun.unit_id == unit_id)
+        return (await s.execute(stmt)).scalars().first()
+
+
+class Offices:
+    def __init__(self, sm, services, clock, ids):
+        self.sm, self.sv, self.clock = sm, services, clock
+        self.a, self.b = ids
+
+    async def __call__(self, fn, office_id: int | None = None):
+        """One transaction, as a handler: the workflow acts for ``office_id`` (the
+        acting person's office) when given."""
+        async with self.sm() as s, s.begin():
+            return await fn(await Workflow(s, self.sv, office_id).ready(), s)
+
+    async def refused(self, fn, office_id: int | None = None, exc=WorkflowError):
+        async with self.sm() as s:
+            before = await snapshot(s)
+        with pytest.raises(exc):
+            await self(fn, office_id)
+        async with self.sm() as s:
+            assert await snapshot(s) == before
+
+    async def to_collection(self, office_id: int):
+        kadis = await who(self.sm, office_id, Role.KADIS)
+        cycle = await self(lambda wf, s: wf.start_cycle(
+            kadis, CycleKind.QUARTERLY, 2024, 3, "Siapkan pengukuran kinerja"), office_id)
+        sek = await who(self.sm, office_id, Role.SEKRETARIS)
+        run2 = await open_run(self.sm, cycle.id, 2)
+        await self(lambda wf, s: wf.forward_disposition(sek, run2.id, "Mohon"), office_id)
+        kasubag = await who(self.sm, office_id, Role.KASUBAG)
+        run3 = await open_run(self.sm, cycle.id, 3)
+        await self(lambda wf, s: wf.open_collection(kasubag, run3.id, None, days=3), office_id)
+        return cycle.id
+
+
+@pytest.fixture
+def offices(sessionmaker, services, clock, two):
+    return Offices(sessionmaker, services, clock, two)
+
+
+async def test_nobody_sees_enters_or_signs_another_offices_cycle(offices, sessionmaker):
+    o = offices
+    ca = await o.to_collection(o.a)
+    cb = await o.to_collection(o.b)  # the same period: each office has its own cycle
+    assert ca != cb
+
+    # lists: each person's tasks, each office's cycles are its own
+    kabid_a = await who(sessionmaker, o.a, Role.KABID, "PPTK")
+    kabid_b = await who(sessionmaker, o.b, Role.KABID, "PPTK")
+    runs_a = await o(lambda wf, s: wf.open_runs_for(kabid_a), o.a)
+    assert runs_a and {r.cycle_id for r in runs_a} == {ca}
+    runs_b = await o(lambda wf, s: wf.open_runs_for(kabid_b), o.b)
+    assert runs_b and {r.cycle_id for r in runs_b} == {cb}
+    assert [c.id for c in await o(lambda wf, s: wf.active_cycles(o.a), o.a)] == [ca]
+    assert [c.id for c in await o(lambda wf, s: wf.active_cycles(o.b), o.b)] == [cb]
+
+    # entering: A's Kabid on B's data-entry run (a button with B's ids) is refused, by a
+    # workflow acting for A (the handlers') and by an unbound one alike; nothing changes
+    run_b = runs_b[0]
+    async with sessionmaker() as s:
+        item_b = (await s.execute(select(CycleIndicator).where(
+            CycleIndicator.cycle_id == cb, CycleIndicator.unit_id == run_b.unit_id))
+        ).scalars().first()
+
+    def enter(actor, run, item):
+        return lambda wf, s: wf.record_answer(actor, run.id, item.id, raw_text="87",
+                                              value=Decimal("87"))
+    await o.refused(enter(kabid_a, run_b, item_b), o.a, NotFound)
+    await o.refused(enter(kabid_a, run_b, item_b), None, NotAllowed)
+    await o.refused(lambda wf, s: wf.submit_unit(kabid_a, run_b.id), o.a, NotFound)
+    # B's own Kabid may
+    await o(enter(kabid_b, run_b, item_b), o.b)
+
+    # leaders: A's Kadis, Sekretaris, Kasubag cannot act on B's steps
+    kasubag_a = await who(sessionmaker, o.a, Role.KASUBAG)
+    await o.refused(lambda wf, s: wf.close_collection(kasubag_a, cb), o.a, WorkflowError)
+    kadis_a = await who(sessionmaker, o.a, Role.KADIS)
+    await o.refused(lambda wf, s: wf.get_cycle(cb), o.a, NotFound)
+
+    # administration of A does not reach B's people or bidang
+    async def adm_person(wf, s, pid):
+        return await Administration(s, o.sv, o.a).person(pid)
+    await o.refused(lambda wf, s: adm_person(wf, s, kabid_b.id), None, NotFound)
+    async with sessionmaker() as s:
+        adm = Administration(s, o.sv, o.a)
+        assert (await adm.person_by_nip(kabid_b.nip)).office_id == o.a  # same NIP, A's
+        assert (await adm.unit_by_code("PPTK")).office_id == o.a
+        assert {p.office_id for p in await adm.active_people(o.a)} == {o.a}
+        assert not [r for r in await adm.reassignable_runs(kadis_a) if r.cycle_id == cb]
+
+
+async def test_reminders_reach_only_the_offices_own_people_in_its_zone(offices, sessionmaker,
+                                                                      clock, services):
+    o = offices
+    ca = await o.to_collection(o.a)
+    cb = await o.to_collection(o.b)
+    people_a = {p.id for p in (await _people(sessionmaker, o.a))}
+    people_b = {p.id for p in (await _people(sessionmaker, o.b))}
+    # past every data-entry deadline (3 working days), inside both offices' hours
+    clock.advance(days=7)
+    async with sessionmaker() as s, s.begin():
+        made = await sweep(s, services)
+        digests = await daily_digest(s, services)
+    assert made and digests
+    async with sessionmaker() as s:
+        rows = (await s.execute(select(Reminder, StepRun).join(
+            StepRun, StepRun.id == Reminder.step_run_id))).all()
+        sent = (await s.execute(select(Outbox))).scalars().all()
+        cycle_of = dict((await s.execute(select(StepRun.id, StepRun.cycle_id))).all())
+    by_cycle = {ca: set(), cb: set()}
+    for reminder, run in rows:
+        if reminder.person_id:
+            by_cycle[run.cycle_id].add(reminder.person_id)
+    assert by_cycle[ca] and by_cycle[ca] <= people_a
+    assert by_cycle[cb] and by_cycle[cb] <= people_b
+    for msg in sent:  # every message about a run goes to that run's office
+        if msg.ref.startswith("run:"):
+            run_cycle = cycle_of[int(msg.ref[4:])]
+            assert msg.person_id in (people_a if run_cycle == ca else people_b)
+    # each office's digest names its own times: WIB for A, WITA for B
+    digest_a = [m for m in sent if m.kind.startswith("digest:") and m.person_id in people_a]
+    digest_b = [m for m in sent if m.kind.startswith("digest:") and m.person_id in people_b]
+    assert digest_a and digest_b
+    assert "WIB" in str(digest_a[0].payload) and "WITA" not in str(digest_a[0].payload)
+    assert "WITA" in str(digest_b[0].payload) and "WIB" not in str(digest_b[0].payload)
+
+
+async def _people(sm, office_id):
+    async with sm() as s:
+        return (await s.execute(select(Person).where(Person.office_id == office_id))).scalars().all()
+
+
+async def test_letter_numbers_are_counted_per_office_in_its_own_format(offices, sessionmaker):
+    o = offices
+    on = date(2024, 10, 14)
+    first_a = await o(lambda wf, s: wf.allocate_number(o.a, on, subject="A"), o.a)
+    first_b = await o(lambda wf, s: wf.allocate_number(o.b, on, subject="B"), o.b)
+    second_a = await o(lambda wf, s: wf.allocate_number(o.a, on, subject="A2"), o.a)
+    assert (first_a.sequence, first_b.sequence, second_a.sequence) == (1, 1, 2)
+    assert first_a.number == "050/1/II.08/2024"  # config.toml's format, A's unit code
+    assert first_b.number == "050/1/II.09/X/2024"  # B's own format and unit code
+    # a workflow acting for A does not number for B
+    await o.refused(lambda wf, s: wf.allocate_number(o.b, on, subject="B2"), o.a, NotFound)
+    async with sessionmaker() as s:
+        numbers = (await s.execute(select(LetterNumber.office_id, LetterNumber.sequence)
+                                   .order_by(LetterNumber.id))).all()
+    assert [tuple(n) for n in numbers] == [(o.a, 1), (o.b, 1), (o.a, 2)]
+
+
+async def test_office_settings_come_from_the_database(offices, sessionmaker, services):
+    async with sessionmaker() as s:
+        a, b = await s.get(Office, offices.a), await s.get(Office, offices.b)
+    va, vb = services.for_office(a), services.for_office(b)
+    assert va.calendar.tz.key == services.config.calendar.timezone == "Asia/Jakarta"
+    assert vb.calendar.tz.key == "Asia/Makassar"
+    assert vb.config.office.address == "Jalan Merdeka 2, Liwa"
+    assert vb.config.reminders == services.config.reminders  # not set: the default
+    # each office's hours in its own zone: at 07.00 WIB (08.00 WITA) B is open, A not yet
+    early = services.clock.now() - timedelta(hours=1)
+    assert not va.calendar.is_office_open(early) and vb.calendar.is_office_open(early)
+    # the workbook's settings are checked like config.toml
+    from bot.config import ConfigError, office_config
+    with pytest.raises(ConfigError, match="calendar.office_end"):
+        office_config(services.config, {"calendar": {"office_start": "17:00"}})
+    with pytest.raises(ConfigError, match="telegram"):
+        office_config(services.config, {"telegram": {"token": "x"}})
