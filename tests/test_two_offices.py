@@ -222,3 +222,37 @@ async def test_office_settings_come_from_the_database(offices, sessionmaker, ser
         office_config(services.config, {"calendar": {"office_start": "17:00"}})
     with pytest.raises(ConfigError, match="telegram"):
         office_config(services.config, {"telegram": {"token": "x"}})
+
+
+async def test_the_setup_workbook_sets_the_offices_own_settings(sessionmaker, tmp_path,
+                                                                services, clock):
+    """A second office's workbook (another unit code) makes a second office, with the
+    time zone and number format of its Kantor sheet; a bad value is refused by name."""
+    from openpyxl import load_workbook
+
+    from bot.core.office_setup import import_setup
+    from reports.setup_workbook import SHEET_OFFICE, write_template
+
+    path = tmp_path / "b.xlsx"
+    write_template(path, year=2024, example=example_office(2024))
+    wb = load_workbook(path)
+    ws = wb[SHEET_OFFICE]
+    rows = {ws.cell(r, 1).value: r for r in range(1, ws.max_row + 1)}
+    ws.cell(rows["Kode Unit"], 2, "II.10")
+    ws.cell(rows["Zona Waktu"], 2, "WITA")
+    ws.cell(rows["Format Nomor Surat"], 2, "{kode}/{urut}/{unit}/{tahun}")
+    wb.save(path)
+    async with sessionmaker() as s, s.begin():
+        result = await import_setup(s, path, at=clock.now(), config=services.config)
+    assert not result.errors
+    async with sessionmaker() as s:
+        office = (await s.execute(select(Office).where(Office.unit_code == "II.10"))).scalar_one()
+    assert office.settings == {"calendar": {"timezone": "Asia/Makassar"},
+                               "numbering": {"format": "{kode}/{urut}/{unit}/{tahun}"}}
+    assert services.for_office(office).calendar.tz.key == "Asia/Makassar"
+
+    ws.cell(rows["Jam Pulang"], 2, "06:00")  # before the office opens
+    wb.save(path)
+    async with sessionmaker() as s, s.begin():
+        result = await import_setup(s, path, at=clock.now(), config=services.config)
+    assert result.errors and "office_end" in str(result.errors[0])
