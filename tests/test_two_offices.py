@@ -21,6 +21,7 @@ from models import (
     CycleIndicator, LetterNumber, Office, Outbox, Person, Reminder, StepRun, Unit,
 )
 from models.enums import CycleKind, Role, StepStatus
+from tests.e2e import harness  # noqa: F401  (fixture)
 from tests.helpers import snapshot
 
 B_SETTINGS = {
@@ -134,6 +135,14 @@ async def test_nobody_sees_enters_or_signs_another_offices_cycle(offices, sessio
     await o.refused(lambda wf, s: wf.close_collection(kasubag_a, cb), o.a, WorkflowError)
     kadis_a = await who(sessionmaker, o.a, Role.KADIS)
     await o.refused(lambda wf, s: wf.get_cycle(cb), o.a, NotFound)
+
+    # taking over: B's Kasubag leaves (inactive); a holder who no longer may hold a step
+    # is taken over by one who may, but never by A's Kasubag
+    kasubag_b = await who(sessionmaker, o.b, Role.KASUBAG)
+    async with sessionmaker() as s, s.begin():
+        (await s.get(Person, kasubag_b.id)).active = False
+    await o.refused(lambda wf, s: wf.close_collection(kasubag_a, cb), None, WorkflowError)
+    await o.refused(lambda wf, s: wf.close_collection(kasubag_a, cb), o.a, NotFound)
 
     # administration of A does not reach B's people or bidang
     async def adm_person(wf, s, pid):
@@ -256,3 +265,56 @@ async def test_the_setup_workbook_sets_the_offices_own_settings(sessionmaker, tm
     async with sessionmaker() as s, s.begin():
         result = await import_setup(s, path, at=clock.now(), config=services.config)
     assert result.errors and "office_end" in str(result.errors[0])
+
+
+async def test_over_the_bot_a_button_of_another_office_is_refused(harness, sessionmaker,
+                                                                   services, two):
+    """Over the emulator: /tugas lists only the person's own office's steps; A's
+    Sekretaris pressing the button of B's step (forged data) is refused and changes
+    nothing; B's Sekretaris pressing it is served, and B's cards show WITA times."""
+    from bot import callbacks
+    from bot.texts import t
+    from tests.test_authorization import answer_of, is_refusal, plain
+
+    a, b = two
+    o = Offices(sessionmaker, services, None, two)
+    runs = {}
+    for office_id in (a, b):
+        kadis = await who(sessionmaker, office_id, Role.KADIS)
+        cycle = await o(lambda wf, s: wf.start_cycle(
+            kadis, CycleKind.QUARTERLY, 2024, 3, "Siapkan pengukuran kinerja"), office_id)
+        runs[office_id] = (await open_run(sessionmaker, cycle.id, 2)).id
+    sek_a = await who(sessionmaker, a, Role.SEKRETARIS)
+    sek_b = await who(sessionmaker, b, Role.SEKRETARIS)
+    user_a, user_b = await harness.register(sek_a), await harness.register(sek_b)
+    await harness.settle()
+
+    sent = await user_a.send_command("/tugas")
+    listing = await user_a.wait_for(after=sent, predicate=lambda m: m.buttons)
+    data = {b_.get("callback_data") for b_ in listing.buttons}
+    assert callbacks.encode("task", runs[a]) in data
+    assert not {d for d in data if d.endswith(f":{runs[b]}")}
+
+    async with sessionmaker() as s:
+        before = await snapshot(s)
+    pad = user_a.message(listing.message_id)
+    forged = callbacks.encode("dsp", runs[b])
+    for press in (forged, callbacks.encode("task", runs[b])):
+        pad.reply_markup = {"inline_keyboard": [[{"text": "x", "callback_data": press}]]}
+        answer = await answer_of(user_a, await user_a.press(pad, data=press))
+        # another office's ids are not found (nothing tells that they exist)
+        assert plain(answer.text) == plain(t("err.not_found")), (press, answer.text)
+    await harness.settle()
+    async with sessionmaker() as s:
+        after = await snapshot(s)
+        assert (await s.get(StepRun, runs[b])).status == StepStatus.OPEN
+    after.pop("outbox", None), before.pop("outbox", None)
+    after.pop("conversation", None), before.pop("conversation", None)
+    assert after == before
+
+    # B's own Sekretaris: the card of B's step, in B's zone
+    card = next(m for m in reversed(user_b.messages)
+                if any(b_.get("callback_data") == forged for b_ in m.buttons))
+    assert "WITA" in card.text and "WIB" not in card.text
+    answer = await answer_of(user_b, await user_b.press(card, data=forged))
+    assert not is_refusal(answer.text), answer.text
