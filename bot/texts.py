@@ -154,6 +154,8 @@ TEXTS: dict[str, str] = {
     "s.task_line": "<b>Langkah {step}</b>: {activity}\n{period}{unit}\nBatas waktu: {due}{late}",
     "s.assigned_line": "Indikator yang diserahkan kepada Anda. Batas waktu: {due}{late}",
     "s.tasks_head": "<b>Tugas Anda ({count})</b>",
+    "s.tasks_office": "🏢 <b>{office}</b>",
+    "n.office_head": "🏢 <b>{office}</b>",
     "s.no_tasks": "Tidak ada tugas terbuka untuk Anda saat ini.",
     "s.open_task": "Buka langkah {step}",
     "s.no_cycle": "Belum ada siklus. Kadis memulai siklus dengan /mulai.",

@@ -68,14 +68,18 @@ async def transaction(context: Context):
         wake_sender(context)
 
 
-async def load_person(context: Context, update: Update) -> Person | None:
+async def load_person(context: Context, update: Update,
+                      cb: callbacks.Callback | None = None) -> Person | None:
     """The person writing, read with their conversation in one statement (the update's
-    session keeps both: the handler's ``get_conversation`` reads no row again)."""
+    session keeps both: the handler's ``get_conversation`` reads no row again). An
+    account bound in several offices: the person of the office the button ``cb`` acts
+    on (``bot.core.onboarding.person_with_conversation``)."""
     user = update.effective_user
     if user is None:
         return None
     async with sessionmaker(context)() as session:
-        return await person_with_conversation(session, user.id)
+        return await person_with_conversation(session, user.id,
+                                              callbacks.target(cb) if cb else None)
 
 
 async def reply(update: Update, text: str, buttons: Buttons | None = None, *,
@@ -160,7 +164,7 @@ def action(*roles: Role, callback: bool = False):
                                 update.effective_user.id if update.effective_user else None)
                     await query.answer(t("err.stale_button"), show_alert=True)
                     return
-            person = await load_person(context, update)
+            person = await load_person(context, update, cb)
             if person is None:
                 await refuse_stranger(update)
                 return

@@ -318,3 +318,74 @@ async def test_over_the_bot_a_button_of_another_office_is_refused(harness, sessi
     assert "WITA" in card.text and "WIB" not in card.text
     answer = await answer_of(user_b, await user_b.press(card, data=forged))
     assert not is_refusal(answer.text), answer.text
+
+
+async def test_one_account_in_two_offices(harness, sessionmaker, services, two):
+    """Issue 16 item 2's data model: a Telegram account bound to a person in each of two
+    offices (not to two people of one office); its cards name the office, /tugas groups
+    by office, and each office's button is served as the person of that office."""
+    from bot import callbacks
+    from bot.core.onboarding import InvitationError, create_invitation, redeem
+    from bot.texts import t
+    from tests.test_authorization import answer_of, is_refusal
+
+    a, b = two
+    o = Offices(sessionmaker, services, None, two)
+    sek_a = await who(sessionmaker, a, Role.SEKRETARIS)
+    sek_b = await who(sessionmaker, b, Role.SEKRETARIS)
+    user = await harness.register(sek_a)
+    async with sessionmaker() as s, s.begin():
+        code = (await create_invitation(s, await s.get(Person, sek_b.id),
+                                        now=services.clock.now(), valid_days=14)).code
+    sent = await user.send_command("/start", code)
+    await user.wait_for(after=sent, text_contains="Selamat datang")
+    async with sessionmaker() as s:
+        assert (await s.get(Person, sek_b.id)).telegram_user_id == user.user_id
+        assert (await s.get(Person, sek_a.id)).telegram_user_id == user.user_id
+    # never two people of one office on one account
+    kasubag_b = await who(sessionmaker, b, Role.KASUBAG)
+    async with sessionmaker() as s:
+        inv = await create_invitation(s, await s.get(Person, kasubag_b.id),
+                                      now=services.clock.now(), valid_days=14)
+        with pytest.raises(InvitationError, match="taken"):
+            await redeem(s, inv.code, user.user_id, now=services.clock.now())
+
+    runs = {}
+    for office_id in (a, b):
+        kadis = await who(sessionmaker, office_id, Role.KADIS)
+        cycle = await o(lambda wf, s: wf.start_cycle(
+            kadis, CycleKind.QUARTERLY, 2024, 3, "Siapkan pengukuran kinerja"), office_id)
+        runs[office_id] = (await open_run(sessionmaker, cycle.id, 2)).id
+    await harness.settle()
+    async with sessionmaker() as s:
+        names = {i: (await s.get(Office, i)).name for i in (a, b)}
+    for office_id in (a, b):  # each card names its office
+        data = callbacks.encode("dsp", runs[office_id])
+        card = next(m for m in reversed(user.messages)
+                    if any(b_.get("callback_data") == data for b_ in m.buttons))
+        assert card.text.startswith(f"🏢 {names[office_id]}"), card.text
+
+    sent = await user.send_command("/tugas")
+    listing = await user.wait_for(after=sent, predicate=lambda m: m.buttons)
+    assert listing.text.index(names[a]) < listing.text.index(names[b])
+    assert {b_.get("callback_data") for b_ in listing.buttons} == {
+        callbacks.encode("task", runs[a]), callbacks.encode("task", runs[b])}
+
+    # B's button is served as B's Sekretaris (A's would be refused: not found)
+    for office_id in (b, a):
+        data = callbacks.encode("task", runs[office_id])
+        answer = await answer_of(user, await user.press(listing, data=data))
+        assert not is_refusal(answer.text) and answer.text != t("err.not_found"), answer.text
+        await harness.settle()
+
+    # reminders of both offices' steps reach the one account, each naming its office
+    services.clock.advance(days=3)
+    async with sessionmaker() as s, s.begin():
+        assert await sweep(s, services)
+    async with sessionmaker() as s:
+        reminders = (await s.execute(select(Outbox).where(
+            Outbox.chat_id == user.user_id, Outbox.kind.like("reminder:%")))).scalars().all()
+    for office_id in (a, b):
+        mine = [r for r in reminders if r.ref == f"run:{runs[office_id]}"]
+        assert mine and all(r.payload["text"].startswith(f"🏢 <b>{names[office_id]}</b>")
+                            for r in mine), [r.payload for r in reminders]

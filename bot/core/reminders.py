@@ -380,6 +380,24 @@ class _Composer:
                 select(Person).where(Person.office_id == office_id, Person.role == role,
                                      Person.active.is_(True)).order_by(Person.id)
             )).scalars().first()
+        # accounts bound in several offices: their messages name the office
+        accounts = sorted({p.telegram_user_id for p in [*self.people.values(),
+                                                         *self.superiors.values()]
+                           if p is not None and p.telegram_user_id is not None})
+        self.several: set[int] = set()
+        for chunk in _chunks(accounts):
+            self.several.update((await s.execute(
+                select(Person.telegram_user_id).where(Person.telegram_user_id.in_(chunk))
+                .group_by(Person.telegram_user_id).having(func.count() > 1))).scalars())
+        self.offices = await _load(s, Office, (c.office_id for c in self.cycles.values())) \
+            if self.several else {}
+
+    def heading(self, person: Person | None, row: Any) -> str:
+        """"🏢 <office>" and a new line, for an account bound in several offices."""
+        if person is None or person.telegram_user_id not in self.several:
+            return ""
+        office = self.offices.get(self.cycles[row.cycle_id].office_id)
+        return t("n.office_head", office=office.name) + "\n" if office else ""
 
     def superior_of(self, row: Any) -> Person | None:
         role = self.plan.escalation.get(row.role)
@@ -524,7 +542,8 @@ async def _record(session: AsyncSession, services: Services, plan: _Plan,
                 kind = "reminder:escalate" if worst.to_superior else f"reminder:{worst.kind}"
                 messages.append(dict(
                     person_id=person.id, chat_id=person.telegram_user_id, kind=kind,
-                    payload=make_payload(text_of(worst), buttons()),
+                    payload=make_payload(composer.heading(person, row) + text_of(worst),
+                                         buttons()),
                     created_at=now, next_attempt_at=now, priority=BULK, ref=f"run:{row.id}"))
             for p in group:
                 records.append((dict(step_run_id=row.id, kind=p.kind, level=p.level,
@@ -742,8 +761,12 @@ async def _office_digest(session: AsyncSession, services: Services, office: Offi
                 lines.append(t("r.digest_line", **params))
     lines.append(t("r.digest_summary", late=late_count, total=total))
     text = "\n".join(lines)
+    from bot.core.onboarding import office_heading
+
     for person in people:
-        await enqueue(session, person, kind, text, None, at=now, priority=BULK)
+        head = await office_heading(session, person)  # an account in several offices
+        await enqueue(session, person, kind, f"{head}\n{text}" if head else text, None,
+                      at=now, priority=BULK)
         sent += 1
     return sent
 

@@ -201,8 +201,11 @@ class Workflow:
                       after: Sequence[dict] | None = None) -> None:
         if person is None:
             return
-        await enqueue(self.s, person, kind, text, buttons, at=self.now, files=files,
-                      ref=ref, after=after)
+        from bot.core.onboarding import office_heading
+
+        head = await office_heading(self.s, person)  # an account in several offices
+        await enqueue(self.s, person, kind, f"{head}\n{text}" if head else text, buttons,
+                      at=self.now, files=files, ref=ref, after=after)
 
     async def retire(self, ref: str) -> None:
         """The messages whose buttons act on ``ref`` no longer apply: their keyboards go
