@@ -389,3 +389,34 @@ async def test_one_account_in_two_offices(harness, sessionmaker, services, two):
         mine = [r for r in reminders if r.ref == f"run:{runs[office_id]}"]
         assert mine and all(r.payload["text"].startswith(f"🏢 <b>{names[office_id]}</b>")
                             for r in mine), [r.payload for r in reminders]
+
+
+async def test_the_command_line_names_the_office(tmp_path, db_url, sessionmaker, two, capsys):
+    """With two offices, `sopbot people ...` and the agenda book need the office; with
+    it, they act on that office's person only (the same NIP is in both)."""
+    import asyncio
+
+    from bot.cli import main
+
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(f'[database]\nurl = "{db_url}"\n[storage]\npath = "{tmp_path / "f"}"\n')
+
+    async def run(*a):  # the CLI runs its own event loop
+        return await asyncio.to_thread(main, ["--config", str(cfg), *a])
+    nip = "197002021995031002"
+    assert await run("people", "change", "--nip", nip, "--rank", "Pembina Utama") == 2
+    assert "--kantor" in capsys.readouterr().err
+    assert await run("people", "change", "--nip", nip, "--rank", "Pembina Utama",
+                     "--kantor", "II.09") == 0
+    async with sessionmaker() as s:
+        ranks = dict((await s.execute(select(Person.office_id, Person.rank)
+                                      .where(Person.nip == nip))).all())
+    a, b = two
+    assert ranks[b] == "Pembina Utama" and ranks[a] != "Pembina Utama"
+    # the agenda book is one office's (the CLI's `agenda export --kantor`)
+    from bot.core.archive import export_agenda
+
+    async with sessionmaker() as s:
+        with pytest.raises(LookupError, match="--kantor"):
+            await export_agenda(s, tmp_path / "a.xlsx")
+        assert await export_agenda(s, tmp_path / "a.xlsx", office="II.09") == 0
