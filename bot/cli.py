@@ -95,7 +95,9 @@ def _parser() -> argparse.ArgumentParser:
     g = inv.add_mutually_exclusive_group(required=True)
     g.add_argument("--nip", help="NIP pegawai yang diundang")
     g.add_argument("--all", action="store_true", help="semua yang belum terdaftar")
-    ps.add_parser("list", help="daftar pegawai dan status pendaftaran")
+    lst = ps.add_parser("list", help="daftar pegawai dan status pendaftaran")
+    lst.add_argument("--kantor", metavar="KODE_UNIT",
+                     help="hanya pegawai kantor ini (bawaan: semua kantor)")
     roles = ["kadis", "sekretaris", "kasubag", "kabid", "staf", "admin", "kontak"]
     add = ps.add_parser("add", help="tambah pegawai (admin pertama: --role admin)")
     add.add_argument("--kantor", metavar="KODE_UNIT",
@@ -326,17 +328,26 @@ def cmd_people_invite(cfg: Config, args) -> int:
     return asyncio.run(_with_db(cfg, go))
 
 
-def cmd_people_list(cfg: Config, _args) -> int:
+def cmd_people_list(cfg: Config, args) -> int:
     from sqlalchemy import select
 
+    from bot.core.archive import office_by_code
     from models import Person, Unit
 
     async def go(sm) -> int:
         async with sm() as session:
-            rows = (await session.execute(
-                select(Person, Unit).outerjoin(Unit, Unit.id == Person.unit_id)
-                .order_by(Unit.sort_order, Person.role, Person.name)
-            )).all()
+            stmt = (select(Person, Unit).outerjoin(Unit, Unit.id == Person.unit_id)
+                    .order_by(Person.office_id, Unit.sort_order, Person.role, Person.name))
+            try:  # one office's people (all offices' with several and no --kantor)
+                office = await office_by_code(session, args.kantor)
+            except LookupError as exc:
+                if args.kantor:
+                    print(exc, file=sys.stderr)
+                    return 2
+                office = None
+            if office is not None:
+                stmt = stmt.where(Person.office_id == office.id)
+            rows = (await session.execute(stmt)).all()
         print(f"{'Nama':40} {'NIP':18} {'Peran':10} {'Bidang':32} Terdaftar")
         for person, unit in rows:
             status = "ya" if person.telegram_user_id else "belum"

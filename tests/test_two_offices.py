@@ -413,6 +413,12 @@ async def test_the_command_line_names_the_office(tmp_path, db_url, sessionmaker,
                                       .where(Person.nip == nip))).all())
     a, b = two
     assert ranks[b] == "Pembina Utama" and ranks[a] != "Pembina Utama"
+    capsys.readouterr()
+    assert await run("people", "list", "--kantor", "II.09") == 0
+    listed = capsys.readouterr().out
+    in_b = len(await _people(sessionmaker, b))
+    assert f"dari {in_b} pegawai" in listed
+
     # the agenda book is one office's (the CLI's `agenda export --kantor`)
     from bot.core.archive import export_agenda
 
