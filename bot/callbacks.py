@@ -77,6 +77,20 @@ ACTIONS: dict[str, tuple[int, str]] = {
 }
 
 
+# what the first argument of an action names, read from its meaning in ACTIONS: the
+# office of an account bound in several offices is the office of that object
+_TARGETS = (("(step run", "run"), ("(cycle", "cycle"), ("(delivery", "delivery"))
+
+
+def target(cb: "Callback") -> tuple[str, int] | None:
+    """``("run" | "cycle" | "delivery", id)`` of a button, or None (a menu, a page)."""
+    meaning = ACTIONS[cb.action][1]
+    for marker, kind in _TARGETS:
+        if marker in meaning and cb.args:
+            return kind, cb.args[0]
+    return None
+
+
 class InvalidCallback(ValueError):
     """Callback data that this bot did not make."""
 

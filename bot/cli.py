@@ -95,9 +95,13 @@ def _parser() -> argparse.ArgumentParser:
     g = inv.add_mutually_exclusive_group(required=True)
     g.add_argument("--nip", help="NIP pegawai yang diundang")
     g.add_argument("--all", action="store_true", help="semua yang belum terdaftar")
-    ps.add_parser("list", help="daftar pegawai dan status pendaftaran")
+    lst = ps.add_parser("list", help="daftar pegawai dan status pendaftaran")
+    lst.add_argument("--kantor", metavar="KODE_UNIT",
+                     help="hanya pegawai kantor ini (bawaan: semua kantor)")
     roles = ["kadis", "sekretaris", "kasubag", "kabid", "staf", "admin", "kontak"]
     add = ps.add_parser("add", help="tambah pegawai (admin pertama: --role admin)")
+    add.add_argument("--kantor", metavar="KODE_UNIT",
+                     help="kode unit kantor (wajib bila ada lebih dari satu kantor)")
     add.add_argument("--name", required=True, help="nama lengkap dengan gelar")
     add.add_argument("--role", required=True, choices=roles, help="peran: %(choices)s")
     add.add_argument("--unit", help="kode bidang (wajib untuk kabid dan staf)")
@@ -106,6 +110,8 @@ def _parser() -> argparse.ArgumentParser:
     add.add_argument("--position", default="", help="jabatan")
     add.add_argument("--agency", help="kunci OPD untuk peran kontak")
     chg = ps.add_parser("change", help="ubah peran, bidang, nama, pangkat atau jabatan")
+    chg.add_argument("--kantor", metavar="KODE_UNIT",
+                     help="kode unit kantor (wajib bila ada lebih dari satu kantor)")
     _who(chg)
     chg.add_argument("--role", choices=roles, help="peran baru: %(choices)s")
     chg.add_argument("--unit", help="kode bidang baru")
@@ -114,12 +120,16 @@ def _parser() -> argparse.ArgumentParser:
     chg.add_argument("--position", help="jabatan baru")
     chg.add_argument("--successor-nip", help="penerima tugas terbuka yang tidak lagi cocok")
     dea = ps.add_parser("deactivate", help="nonaktifkan pegawai (mutasi/pensiun)")
+    dea.add_argument("--kantor", metavar="KODE_UNIT",
+                     help="kode unit kantor (wajib bila ada lebih dari satu kantor)")
     _who(dea)
     dea.add_argument("--reason", default="mutasi", choices=["mutasi", "pensiun", "lainnya"],
                      help="alasan: %(choices)s (bawaan: %(default)s)")
     dea.add_argument("--successor-nip",
                      help="penerima tugas terbuka (bawaan: Kabid bidangnya atau atasannya)")
     app = ps.add_parser("appoint", help="tunjuk Plh./Plt. untuk suatu jabatan, atau batalkan")
+    app.add_argument("--kantor", metavar="KODE_UNIT",
+                     help="kode unit kantor (wajib bila ada lebih dari satu kantor)")
     app.add_argument("--role", choices=["kadis", "sekretaris", "kasubag", "kabid"],
                      help="jabatan yang diisi: %(choices)s")
     app.add_argument("--unit", help="kode bidang (untuk kabid)")
@@ -147,6 +157,8 @@ def _parser() -> argparse.ArgumentParser:
     agx = ags.add_parser("export", help="tulis buku agenda ke berkas .xlsx")
     agx.add_argument("file", type=Path, metavar="BERKAS.xlsx", help="berkas yang ditulis")
     agx.add_argument("--year", type=int, default=None, help="tahun (bawaan: semua tahun)")
+    agx.add_argument("--kantor", default=None, metavar="KODE_UNIT",
+                     help="kode unit kantor (wajib bila ada lebih dari satu kantor)")
 
     arc = sub.add_parser("archive", help="arsip satu siklus sebagai .zip dengan MANIFEST")
     arc.add_argument("cycle_id", type=int, metavar="NOMOR_SIKLUS",
@@ -316,17 +328,26 @@ def cmd_people_invite(cfg: Config, args) -> int:
     return asyncio.run(_with_db(cfg, go))
 
 
-def cmd_people_list(cfg: Config, _args) -> int:
+def cmd_people_list(cfg: Config, args) -> int:
     from sqlalchemy import select
 
+    from bot.core.archive import office_by_code
     from models import Person, Unit
 
     async def go(sm) -> int:
         async with sm() as session:
-            rows = (await session.execute(
-                select(Person, Unit).outerjoin(Unit, Unit.id == Person.unit_id)
-                .order_by(Unit.sort_order, Person.role, Person.name)
-            )).all()
+            stmt = (select(Person, Unit).outerjoin(Unit, Unit.id == Person.unit_id)
+                    .order_by(Person.office_id, Unit.sort_order, Person.role, Person.name))
+            try:  # one office's people (all offices' with several and no --kantor)
+                office = await office_by_code(session, args.kantor)
+            except LookupError as exc:
+                if args.kantor:
+                    print(exc, file=sys.stderr)
+                    return 2
+                office = None
+            if office is not None:
+                stmt = stmt.where(Person.office_id == office.id)
+            rows = (await session.execute(stmt)).all()
         print(f"{'Nama':40} {'NIP':18} {'Peran':10} {'Bidang':32} Terdaftar")
         for person, unit in rows:
             status = "ya" if person.telegram_user_id else "belum"
@@ -341,8 +362,9 @@ def cmd_people_list(cfg: Config, _args) -> int:
     return asyncio.run(_with_db(cfg, go))
 
 
-def _admin(cfg: Config, fn) -> int:
-    """Run ``fn(adm)`` in one transaction as the operator; a refusal prints why."""
+def _admin(cfg: Config, fn, args=None) -> int:
+    """Run ``fn(adm)`` in one transaction as the operator, for the office of
+    ``--kantor`` (needed when there are several); a refusal prints why."""
     import html
     import re
 
@@ -355,7 +377,15 @@ def _admin(cfg: Config, fn) -> int:
     async def go(sm) -> int:
         try:
             async with sm() as session, session.begin():
-                lines = await fn(Administration(session, services))
+                from bot.core.archive import office_by_code
+
+                office = await office_by_code(session, getattr(args, "kantor", None))
+                adm = Administration(session, services, office.id if office else None)
+                await adm.wf.ready()
+                lines = await fn(adm)
+        except LookupError as exc:
+            print(exc, file=sys.stderr)
+            return 2
         except WorkflowError as exc:
             print(html.unescape(re.sub(r"<[^>]+>", "", exc.message)), file=sys.stderr)
             return 1
@@ -381,7 +411,7 @@ def cmd_people_add(cfg: Config, args) -> int:
                 f"Buat kode undangan: sopbot people invite "
                 + (f"--nip {p.nip}" if p.nip else "--all")]
 
-    return _admin(cfg, fn)
+    return _admin(cfg, fn, args)
 
 
 def cmd_people_change(cfg: Config, args) -> int:
@@ -396,7 +426,7 @@ def cmd_people_change(cfg: Config, args) -> int:
             successor_id=successor.id if successor else None)
         return [f"Data {p.name} diubah ({p.role.value}); {len(moved)} tugas terbuka dialihkan."]
 
-    return _admin(cfg, fn)
+    return _admin(cfg, fn, args)
 
 
 def cmd_people_deactivate(cfg: Config, args) -> int:
@@ -409,7 +439,7 @@ def cmd_people_deactivate(cfg: Config, args) -> int:
                  f"{r.successor.name}") if (r.runs or r.items) else ""
         return [f"{r.person.name} dinonaktifkan ({args.reason}){moved}."]
 
-    return _admin(cfg, fn)
+    return _admin(cfg, fn, args)
 
 
 def cmd_people_appoint(cfg: Config, args) -> int:
@@ -438,7 +468,7 @@ def cmd_people_appoint(cfg: Config, args) -> int:
         return [f"Penunjukan {appt.id}: {appt.kind.label} {title} {acting.name}, "
                 f"{range_text(appt.starts_at, appt.ends_at)}."]
 
-    return _admin(cfg, fn)
+    return _admin(cfg, fn, args)
 
 
 def cmd_audit_verify(cfg: Config, args) -> int:
@@ -494,7 +524,12 @@ def cmd_agenda_export(cfg: Config, args) -> int:
 
     async def go(sm) -> int:
         async with sm() as session:
-            count = await export_agenda(session, args.file, year=args.year)
+            try:
+                count = await export_agenda(session, args.file, year=args.year,
+                                            office=args.kantor)
+            except LookupError as exc:
+                print(exc)
+                return 2
         print(f"Buku agenda ditulis: {args.file} ({count} surat)")
         return 0
 

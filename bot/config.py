@@ -440,6 +440,47 @@ def load_config(path: str | Path | None = None, *, env: typing.Mapping[str, str]
     return cfg
 
 
+#: the sections of config.toml an office may set for itself (``Office.settings``, from its
+#: set-up workbook); config.toml's values are the regency-wide defaults of the rest
+OFFICE_SECTIONS = ("office", "sop", "calendar", "numbering", "reminders", "delivery",
+                   "measurement")
+#: keys of those sections that belong to the process, never to an office
+PROCESS_KEYS = {"reminders": ("sweep_interval_seconds",)}
+
+
+def office_config(base: Config, settings: typing.Mapping[str, Any] | None) -> Config:
+    """The configuration one office works with: ``base`` (config.toml: process settings
+    and regency-wide defaults) with the office's own ``settings`` laid over it, section
+    by section and key by key (a key left out keeps the default). A bad value raises a
+    ``ConfigError`` that names it, like a bad config.toml."""
+    if not settings:
+        return base
+    sections: dict[str, Any] = {}
+    for name, values in settings.items():
+        if name not in OFFICE_SECTIONS:
+            raise ConfigError(f"[{name}]: bukan pengaturan kantor")
+        if not isinstance(values, dict):
+            raise ConfigError(f"[{name}]: harus berupa tabel")
+        for key in PROCESS_KEYS.get(name, ()):
+            if key in values:
+                raise ConfigError(f"[{name}] {key}: pengaturan proses, hanya di config.toml")
+        merged = {**dataclasses.asdict(getattr(base, name)), **values}
+        sections[name] = _build(type(getattr(base, name)), merged, name)
+    cfg = dataclasses.replace(base, **sections)
+    _validate(cfg)
+    return cfg
+
+
+def office_settings(cfg: Config) -> dict[str, Any]:
+    """The office sections of ``cfg`` as plain data (JSON), e.g. to give an office of an
+    existing installation the values its config.toml had."""
+    out = {name: dataclasses.asdict(getattr(cfg, name)) for name in OFFICE_SECTIONS}
+    for name, keys in PROCESS_KEYS.items():
+        for key in keys:
+            out[name].pop(key, None)
+    return out
+
+
 def office_hours(cfg: Config) -> tuple[time, time]:
     return (
         _parse_time(cfg.calendar.office_start, "calendar.office_start"),
@@ -447,4 +488,5 @@ def office_hours(cfg: Config) -> tuple[time, time]:
     )
 
 
-__all__ = ["Config", "ConfigError", "load_config", "office_hours", "Agency"]
+__all__ = ["Config", "ConfigError", "OFFICE_SECTIONS", "load_config", "office_config",
+           "office_hours", "office_settings", "Agency"]

@@ -22,7 +22,7 @@ from bot.texts import Raw, role_title, t
 from bot.core.workcal import to_wib
 from bot.core.workflow import StaleAction, WorkflowError
 from handlers.common import (
-    Context, action, clear_conversation, get_conversation, reply, services,
+    _acting_office, Context, action, clear_conversation, get_conversation, reply, services,
     set_conversation, text_route, transaction,
 )
 from models import ActingKind, Person, Unit
@@ -42,7 +42,7 @@ def _label(text: str) -> str:
 
 
 def _adm(session, context: Context) -> Administration:
-    return Administration(session, services(context))
+    return Administration(session, services(context), _acting_office.get())
 
 
 def _person_label(p: Person) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+from contextvars import ContextVar
 import logging
 import unicodedata
 from contextlib import asynccontextmanager
@@ -35,6 +36,11 @@ Context = ContextTypes.DEFAULT_TYPE
 Buttons = Sequence[Sequence[tuple[str, str]]]
 
 
+# the office of the person whose update is handled (set by ``action`` for the handler's
+# task): every workflow of the update acts for it (``Workflow.bind``)
+_acting_office: ContextVar[int | None] = ContextVar("acting_office", default=None)
+
+
 def services(context: Context) -> Services:
     return context.application.bot_data["services"]
 
@@ -55,20 +61,25 @@ async def transaction(context: Context):
     queued messages."""
     async with sessionmaker(context)() as session:
         async with session.begin():
-            yield session, Workflow(session, services(context))
+            yield session, await Workflow(session, services(context),
+                                          _acting_office.get()).ready()
         queued = session.info.pop("outbox_written", False)
     if queued:
         wake_sender(context)
 
 
-async def load_person(context: Context, update: Update) -> Person | None:
+async def load_person(context: Context, update: Update,
+                      cb: callbacks.Callback | None = None) -> Person | None:
     """The person writing, read with their conversation in one statement (the update's
-    session keeps both: the handler's ``get_conversation`` reads no row again)."""
+    session keeps both: the handler's ``get_conversation`` reads no row again). An
+    account bound in several offices: the person of the office the button ``cb`` acts
+    on (``bot.core.onboarding.person_with_conversation``)."""
     user = update.effective_user
     if user is None:
         return None
     async with sessionmaker(context)() as session:
-        return await person_with_conversation(session, user.id)
+        return await person_with_conversation(session, user.id,
+                                              callbacks.target(cb) if cb else None)
 
 
 async def reply(update: Update, text: str, buttons: Buttons | None = None, *,
@@ -153,7 +164,7 @@ def action(*roles: Role, callback: bool = False):
                                 update.effective_user.id if update.effective_user else None)
                     await query.answer(t("err.stale_button"), show_alert=True)
                     return
-            person = await load_person(context, update)
+            person = await load_person(context, update, cb)
             if person is None:
                 await refuse_stranger(update)
                 return
@@ -165,7 +176,11 @@ def action(*roles: Role, callback: bool = False):
                 await _answer(update, t("err.not_allowed"))
                 return
             answered = False
-            work = asyncio.ensure_future(fn(update, context, person, cb))
+            token = _acting_office.set(person.office_id)
+            try:  # the task copies the context: its workflows act for the person's office
+                work = asyncio.ensure_future(fn(update, context, person, cb))
+            finally:
+                _acting_office.reset(token)
             try:
                 if query is not None:
                     done, _ = await asyncio.wait({work}, timeout=ANSWER_WITHIN)

@@ -38,7 +38,9 @@ async def start(update: Update, context: Context) -> None:
     sm = sessionmaker(context)
     async with sm() as session:
         known = await person_by_telegram(session, user.id)
-    if known is not None:
+    # a code while already registered: a person in another office (one account may be
+    # bound in several offices, ``bot.core.onboarding.redeem``)
+    if known is not None and not code:
         if not known.active:  # a deactivated account is not welcomed back
             await reply(update, t("err.inactive"))
             return
@@ -53,6 +55,10 @@ async def start(update: Update, context: Context) -> None:
             person = await redeem(session, code[:64], user.id, now=now)
     except InvitationError as exc:
         log.info("refused invitation (%s) for telegram user %s", exc.reason, user.id)
+        if known is not None and known.active and exc.reason == "used":
+            await reply(update, t("o.welcome_back", name=known.name,
+                                  role=role_title(known.role)))
+            return
         await reply(update, t(f"o.code_{exc.reason}"))
         return
     wake_sender(context)

@@ -7,7 +7,7 @@ from telegram.ext import CallbackQueryHandler, CommandHandler
 from bot import callbacks, render
 from bot.texts import Raw, duration_text, period_label, t
 from bot.core.sop import StepKind, step_buttons
-from bot.core.workcal import format_wib
+from bot.core.workcal import format_wib, use_office_zone
 from bot.core.workflow import NotAllowed
 from handlers.common import Context, action, remember, reply, services, transaction
 from models import Cycle, Person, StepRun, Unit
@@ -18,8 +18,9 @@ STATUS_MARK = {StepStatus.DONE: "✅", StepStatus.OPEN: "⏳", StepStatus.RETURN
                StepStatus.SKIPPED: "⛔", StepStatus.CANCELLED: "✖️"}
 
 
-def late_text(context: Context, due) -> str:
-    sv = services(context)
+def late_text(sv, due) -> str:
+    """How late a step is, in its office's working time (``sv``: the office's services,
+    ``wf.sv``)."""
     now = sv.clock.now()
     if due is None or now <= due:
         return ""
@@ -31,30 +32,58 @@ def late_text(context: Context, due) -> str:
 
 @action()
 async def my_tasks(update: Update, context: Context, person: Person, _cb) -> None:
+    """The open tasks of the account: of each office it is bound in, under the office's
+    name when there are several (``bot.core.onboarding.people_of_account``)."""
+    from bot.core.onboarding import people_of_account
+    from bot.core.workflow import Workflow
+
+    groups: list[tuple[str, list[str]]] = []
+    buttons = []
     async with transaction(context) as (session, wf):
-        runs = await wf.open_runs_for(person)
-        lines, buttons = [], []
-        for run in runs:
-            step = wf.sop.step(run.step_no)
-            cycle = await session.get(Cycle, run.cycle_id)
-            unit = await session.get(Unit, run.unit_id) if run.unit_id else None
-            lines.append(t("s.task_line", step=step.number, activity=step.activity,
-                           period=period_label(cycle.kind, cycle.year, cycle.quarter),
-                           unit=f" - {unit.name}" if unit else "",
-                           due=format_wib(run.due_at), late=late_text(context, run.due_at)))
-            buttons.append([(t("s.open_task", step=step.number),
-                             callbacks.encode("task", run.id))])
-        # indicators handed to a staf by their Kabid
-        if person.role == Role.STAF:
-            for run in await wf.handed_runs(person):
-                lines.append(t("s.assigned_line", due=format_wib(run.due_at),
-                               late=late_text(context, run.due_at)))
-                buttons += step_buttons(StepKind.COLLECT, run.id)
-    if not lines:
+        people = [p for p in await people_of_account(session, person.telegram_user_id)
+                  if p.active] if person.telegram_user_id else [person]
+        for p in people or [person]:
+            pwf = wf if p.office_id == wf.office_id else await Workflow(
+                session, services(context), p.office_id).ready()
+            use_office_zone(pwf.sv.calendar.tz)  # each office's times in its own zone
+            lines = await _task_lines(pwf, p, buttons)
+            if lines:
+                office = await pwf.office()
+                groups.append((office.name, lines))
+    count = sum(len(lines) for _, lines in groups)
+    if not count:
         await reply(update, t("s.no_tasks"))
         return
-    await reply(update, t("s.tasks_head", count=len(lines)) + "\n\n" + "\n\n".join(lines),
-                buttons)
+    if len(groups) == 1:
+        body = "\n\n".join(groups[0][1])
+    else:
+        body = "\n\n".join(t("s.tasks_office", office=name) + "\n\n" + "\n\n".join(lines)
+                             for name, lines in groups)
+    await reply(update, t("s.tasks_head", count=count) + "\n\n" + body, buttons)
+
+
+async def _task_lines(wf, person: Person, buttons: list) -> list[str]:
+    """One person's open tasks in their office (``wf`` acts for it); their buttons are
+    appended to ``buttons``."""
+    session = wf.s
+    lines = []
+    for run in await wf.open_runs_for(person):
+        step = wf.sop.step(run.step_no)
+        cycle = await session.get(Cycle, run.cycle_id)
+        unit = await session.get(Unit, run.unit_id) if run.unit_id else None
+        lines.append(t("s.task_line", step=step.number, activity=step.activity,
+                       period=period_label(cycle.kind, cycle.year, cycle.quarter),
+                       unit=f" - {unit.name}" if unit else "",
+                       due=format_wib(run.due_at), late=late_text(wf.sv, run.due_at)))
+        buttons.append([(t("s.open_task", step=step.number),
+                         callbacks.encode("task", run.id))])
+    # indicators handed to a staf by their Kabid
+    if person.role == Role.STAF:
+        for run in await wf.handed_runs(person):
+            lines.append(t("s.assigned_line", due=format_wib(run.due_at),
+                           late=late_text(wf.sv, run.due_at)))
+            buttons += step_buttons(StepKind.COLLECT, run.id)
+    return lines
 
 
 @action(callback=True)
@@ -117,7 +146,7 @@ async def board_text(context: Context, wf, cycle: Cycle) -> str:
         if open_runs and step.number != collect:
             p = await session.get(Person, open_runs[0].assignee_id)
             holder = t("s.board_holder", name=p.name, due=format_wib(open_runs[0].due_at),
-                       late=late_text(context, open_runs[0].due_at))
+                       late=late_text(wf.sv, open_runs[0].due_at))
         lines.append(t("s.board_step", mark=mark, step=step.number,
                        activity=render.clip(step.activity, 70), holder=Raw(holder)))
         if step.number == collect and step_runs:
@@ -130,7 +159,7 @@ async def board_text(context: Context, wf, cycle: Cycle) -> str:
                         answered += 1
                 state = t(f"s.unit_{r.status.value}", answered=answered, total=len(items),
                           round=r.round)
-                late = late_text(context, r.due_at) if r.status == StepStatus.OPEN else ""
+                late = late_text(wf.sv, r.due_at) if r.status == StepStatus.OPEN else ""
                 lines.append(t("s.board_unit", unit=unit.name, state=Raw(state), late=Raw(late)))
         if step.kind == "deliver" and step_runs:  # each agency's receipt: its own time
             for d in await wf.deliveries(cycle.id):

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, ForeignKey, String, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import Base, enum_column, utcnow
@@ -19,6 +19,10 @@ class Office(Base):
     place: Mapped[str] = mapped_column(String(100), default="")
     unit_code: Mapped[str] = mapped_column(String(40), default="")
     example_data: Mapped[bool] = mapped_column(default=False)
+    # the office's own settings over config.toml's defaults, section by section
+    # ({"calendar": {"timezone": "Asia/Makassar"}, "numbering": {...}}): see
+    # ``bot.config.office_config``; set from the office's set-up workbook
+    settings: Mapped[dict] = mapped_column(JSON, default=dict)
 
 
 class Unit(Base):
@@ -36,8 +40,14 @@ class Unit(Base):
 
 
 class Person(Base):
+    """A person in one office. One Telegram account may be bound to a person in each of
+    several offices (a Bappeda contact for all of them, a civil servant moved to another
+    office), never to two people of one office."""
+
     __tablename__ = "person"
-    __table_args__ = (UniqueConstraint("office_id", "nip"),)
+    __table_args__ = (UniqueConstraint("office_id", "nip"),
+                      UniqueConstraint("office_id", "telegram_user_id"),
+                      Index("ix_person_telegram_user_id", "telegram_user_id"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     office_id: Mapped[int] = mapped_column(ForeignKey("office.id"))
@@ -48,7 +58,7 @@ class Person(Base):
     rank: Mapped[str] = mapped_column(String(100), default="")  # pangkat/golongan
     position: Mapped[str] = mapped_column(String(200), default="")  # jabatan
     agency_key: Mapped[str | None] = mapped_column(String(40))  # for role kontak
-    telegram_user_id: Mapped[int | None] = mapped_column(BigInteger, unique=True)
+    telegram_user_id: Mapped[int | None] = mapped_column(BigInteger)
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 

@@ -223,7 +223,27 @@ OFFICE_ROWS: tuple[Col, ...] = (
     Col("example", "Data Contoh", 0, "Ya bila isi buku kerja ini hanya data contoh; setiap "
         "dokumen lalu diberi tanda \"DATA CONTOH\". Untuk kantor sungguhan isi Tidak.",
         False, ("data contoh", "contoh"), (YES, NO)),
+    # the office's own settings (``Office.settings``); empty: config.toml's defaults
+    Col("address", "Alamat Kop Surat", 0, "Alamat di kop dokumen: jalan, telepon, surel, "
+        "kode pos. Kosongkan bila tidak dipakai.", False, ("alamat kop", "alamat"),
+        max_len=300),
+    Col("timezone", "Zona Waktu", 0, "WIB, WITA atau WIT (atau Asia/Jakarta, Asia/Makassar, "
+        "Asia/Jayapura). Kosong: bawaan kabupaten.", False, ("zona waktu", "zona"),
+        max_len=40),
+    Col("office_start", "Jam Masuk", 0, "Jam kantor mulai, misalnya 07:30. Kosong: bawaan.",
+        False, ("jam masuk", "jam mulai"), max_len=5),
+    Col("office_end", "Jam Pulang", 0, "Jam kantor selesai, misalnya 16:00. Kosong: bawaan.",
+        False, ("jam pulang", "jam selesai"), max_len=5),
+    Col("number_format", "Format Nomor Surat", 0, "Misalnya {kode}/{urut}/{unit}/{tahun}; "
+        "harus memuat {urut}. Kosong: bawaan.", False, ("format nomor surat", "format nomor"),
+        max_len=100),
 )
+#: the Kantor rows that are settings: row key -> (section, key) of ``Office.settings``
+SETTING_ROWS = {"address": ("office", "address"), "timezone": ("calendar", "timezone"),
+                "office_start": ("calendar", "office_start"),
+                "office_end": ("calendar", "office_end"),
+                "number_format": ("numbering", "format")}
+ZONES = {"wib": "Asia/Jakarta", "wita": "Asia/Makassar", "wit": "Asia/Jayapura"}
 
 UNIT_COLS: tuple[Col, ...] = (
     Col("code", "Kode", 12, "Kode singkat bidang, unik, misalnya SEK, PPTK, IND. Dipakai di "
@@ -444,6 +464,7 @@ def write_template(path: Path | str, *, year: int, example: OfficeSpec | None = 
         "place": example.place if example else "",
         "unit_code": example.unit_code if example else "",
         "example": (YES if example.example_data else NO) if example else NO,
+        **{key: "" for key in SETTING_ROWS},
     }
     for r, col in enumerate(OFFICE_ROWS, start=2):
         ws.cell(row=r, column=1, value=col.header).font = HEADER_FONT
@@ -837,6 +858,11 @@ def _read_office(sheet: _Sheet, errors: _Errors) -> dict[str, Any]:
                 continue
             out["example"] = _YES_NO.get(_norm_choice(value), False) if value else False
             continue
+        if col.key in SETTING_ROWS:
+            if value:
+                out[col.key] = ZONES.get(value.strip().casefold(), value.strip()) \
+                    if col.key == "timezone" else value
+            continue
         if not value:
             errors.add(sheet.name, row, "Nilai", f"{col.header} wajib diisi.")
             continue
@@ -1170,5 +1196,17 @@ def read_setup(path: Path | str, *, limits: XlsxLimits | None = None,
         people=tuple(p.spec for p in people),
         indicators=tuple(indicators),
         example_data=office.get("example", False),
+        settings=_settings(office),
     )
     return SetupResult(spec, [])
+
+
+def _settings(office: dict[str, Any]) -> dict[str, dict[str, Any]] | None:
+    """The office's own settings from the Kantor rows that are filled in (checked against
+    config.toml's rules on import, ``bot.core.office_setup``); None when none is (the
+    office keeps the settings it has)."""
+    out: dict[str, dict[str, Any]] = {}
+    for key, (section, name) in SETTING_ROWS.items():
+        if office.get(key):
+            out.setdefault(section, {})[name] = office[key]
+    return out or None

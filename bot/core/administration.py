@@ -65,7 +65,7 @@ def range_text(starts_at: datetime, ends_at: datetime) -> str:
 
 def day_range(start: date, end: date) -> tuple[datetime, datetime]:
     """Whole days in the office's zone: from 00.00 of ``start`` to 00.00 after ``end``."""
-    zone = office_zone()
+    zone = office_zone()  # the office acted for (``Workflow.bind``)
     return (datetime.combine(start, time(0), zone),
             datetime.combine(end + timedelta(days=1), time(0), zone))
 
@@ -101,10 +101,15 @@ class Deactivation:
 
 
 class Administration:
-    def __init__(self, session: AsyncSession, services: Services) -> None:
+    def __init__(self, session: AsyncSession, services: Services,
+                 office_id: int | None = None) -> None:
         self.s = session
-        self.sv = services
-        self.wf = Workflow(session, services)
+        self.wf = Workflow(session, services, office_id)
+
+    @property
+    def sv(self) -> Services:
+        """The services of the office acted for (``Workflow.bind``)."""
+        return self.wf.sv
 
     @property
     def now(self) -> datetime:
@@ -119,26 +124,36 @@ class Administration:
             raise NotAllowed()
 
     async def person(self, person_id: int) -> Person:
+        """A person of the office acted for (of another office: not found)."""
         p = await self.s.get(Person, person_id)
         if p is None:
+            raise NotFound()
+        if self.wf.office_id is None and self.wf._pending is None:
+            await self.wf.bind(p.office_id)
+        if p.office_id != (await self.wf.office()).id:
             raise NotFound()
         return p
 
     async def person_by_nip(self, nip: str) -> Person:
-        p = (await self.s.execute(select(Person).where(Person.nip == nip.strip())
+        office = await self.wf.office()
+        p = (await self.s.execute(select(Person).where(Person.office_id == office.id,
+                                                       Person.nip == nip.strip())
                                   .order_by(Person.id))).scalars().first()
         if p is None:
             raise NotFound(t("a.err_no_nip", nip=nip))
         return p
 
     async def unit_by_code(self, code: str) -> Unit:
-        u = (await self.s.execute(select(Unit).where(Unit.code == code.strip().upper()))
+        office = await self.wf.office()
+        of_office = select(Unit).where(Unit.office_id == office.id)
+        u = (await self.s.execute(of_office.where(Unit.code == code.strip().upper()))
              ).scalar_one_or_none()
         if u is None:
-            u = (await self.s.execute(select(Unit).where(Unit.code == code.strip()))
+            u = (await self.s.execute(of_office.where(Unit.code == code.strip()))
                  ).scalar_one_or_none()
         if u is None:
-            codes = ", ".join((await self.s.execute(select(Unit.code).order_by(Unit.sort_order)))
+            codes = ", ".join((await self.s.execute(
+                select(Unit.code).where(Unit.office_id == office.id).order_by(Unit.sort_order)))
                               .scalars())
             raise InvalidInput(t("a.err_no_unit", code=code, codes=codes))
         return u
@@ -637,16 +652,23 @@ class Administration:
                 ActingAppointment.finished_at.is_(None),
                 or_(ActingAppointment.cancelled.is_(True), ActingAppointment.ends_at <= now))
             .order_by(ActingAppointment.id).with_for_update(skip_locked=True))).scalars().all()
-        for appt in ending:
-            moved += await self._finish(appt)
+        for appt in ending:  # each in its own office's workflow (settings, zone)
+            moved += await (await self._of(appt))._finish(appt)
         starting = (await self.s.execute(
             select(ActingAppointment).where(
                 ActingAppointment.activated_at.is_(None), ActingAppointment.cancelled.is_(False),
                 ActingAppointment.starts_at <= now, ActingAppointment.ends_at > now)
             .order_by(ActingAppointment.id).with_for_update(skip_locked=True))).scalars().all()
         for appt in starting:
-            moved += await self._activate(appt)
+            moved += await (await self._of(appt))._activate(appt)
         return moved
+
+    async def _of(self, appt: ActingAppointment) -> "Administration":
+        if self.wf.office_id == appt.office_id:
+            return self
+        adm = Administration(self.s, self.wf.base, appt.office_id)
+        await adm.wf.ready()
+        return adm
 
     def _slot_runs(self, appt: ActingAppointment):
         stmt = select(StepRun).join(Cycle, Cycle.id == StepRun.cycle_id).where(

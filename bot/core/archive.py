@@ -142,7 +142,9 @@ class AgendaRow:
 
 
 async def agenda_rows(session: AsyncSession, *, year: int | None = None,
-                      cycle_id: int | None = None) -> list[AgendaRow]:
+                      cycle_id: int | None = None,
+                      office_id: int | None = None) -> list[AgendaRow]:
+    """The agenda book's entries: of one office (``office_id``) or one cycle."""
     stmt = (select(LetterNumber, Person)
             .outerjoin(Person, Person.id == LetterNumber.person_id)
             .order_by(LetterNumber.office_id, LetterNumber.year, LetterNumber.sequence))
@@ -150,18 +152,38 @@ async def agenda_rows(session: AsyncSession, *, year: int | None = None,
         stmt = stmt.where(LetterNumber.year == year)
     if cycle_id is not None:
         stmt = stmt.where(LetterNumber.cycle_id == cycle_id)
+    if office_id is not None:
+        stmt = stmt.where(LetterNumber.office_id == office_id)
     return [AgendaRow(letter.sequence, letter.number, letter.letter_date, letter.subject,
                       letter.recipient, person.name if person else "")
             for letter, person in (await session.execute(stmt)).all()]
 
 
-async def export_agenda(session: AsyncSession, path: Path, *, year: int | None = None) -> int:
-    """Write the agenda book as .xlsx; returns the number of entries."""
+async def office_by_code(session: AsyncSession, unit_code: str | None) -> Office | None:
+    """The office of that unit code; without a code, the only office (None when there
+    is none). Several offices and no code: ``LookupError`` naming the codes."""
+    if unit_code:
+        office = (await session.execute(select(Office).where(
+            Office.unit_code == unit_code.strip()))).scalars().first()
+        if office is None:
+            raise LookupError(f"Kantor dengan kode unit {unit_code} tidak ditemukan.")
+        return office
+    offices = (await session.execute(select(Office).order_by(Office.id))).scalars().all()
+    if len(offices) > 1:
+        raise LookupError("Ada lebih dari satu kantor; sebutkan --kantor KODE_UNIT: "
+                          + ", ".join(o.unit_code for o in offices))
+    return offices[0] if offices else None
+
+
+async def export_agenda(session: AsyncSession, path: Path, *, year: int | None = None,
+                        office: str | None = None) -> int:
+    """Write one office's agenda book as .xlsx (``office``: its unit code, needed when
+    there are several); returns the number of entries."""
     from openpyxl import Workbook
     from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 
-    rows = await agenda_rows(session, year=year)
-    office = (await session.execute(select(Office).order_by(Office.id))).scalars().first()
+    office = await office_by_code(session, office)
+    rows = await agenda_rows(session, year=year, office_id=office.id if office else -1)
     wb = Workbook()
     ws = wb.active
     ws.title = "Buku Agenda"
@@ -330,6 +352,11 @@ async def build_archive(session: AsyncSession, store: FileStore, cycle_id: int,
     cycle = await session.get(Cycle, cycle_id)
     if cycle is None:
         raise LookupError(f"Siklus {cycle_id} tidak ditemukan.")
+    from bot.core.workcal import use_office_zone
+
+    if services is not None:  # the cycle's office: its SOP, calendar and time zone
+        services = services.for_office(await session.get(Office, cycle.office_id))
+        use_office_zone(services.calendar.tz)
     bundle = _Bundle()
     if services is not None:
         bundle.add("kepatuhan-sop.csv", await compliance_csv(session, services, cycle))
@@ -416,7 +443,8 @@ async def build_archive(session: AsyncSession, store: FileStore, cycle_id: int,
          "berkas_pdf", "sha256_workbook", "berkas_workbook"], rows_))
 
     # the cycle's audit rows with their hashes
-    people = {p.id: p.name for p in (await session.execute(select(Person))).scalars()}
+    people = {p.id: p.name for p in (await session.execute(
+        select(Person).where(Person.office_id == cycle.office_id))).scalars()}
     rows = (await session.execute(select(AuditLog).where(AuditLog.cycle_id == cycle_id)
                                   .order_by(AuditLog.id))).scalars().all()
     lines = [json.dumps({

@@ -71,6 +71,9 @@ class OfficeSpec:
     indicators: tuple[IndicatorSpec, ...] = ()
     example_data: bool = False
     extra: dict = field(default_factory=dict)
+    # the office's own settings (``Office.settings``, ``bot.config.office_config``);
+    # None: leave them as they are
+    settings: dict | None = None
 
 
 def _plain(value: Any) -> Any:
@@ -106,7 +109,8 @@ def _target_value(t: TargetSpec) -> Any:
 
 
 async def apply_office(session: AsyncSession, spec: OfficeSpec,
-                       changes: list[dict[str, Any]] | None = None) -> Office:
+                       changes: list[dict[str, Any]] | None = None, *,
+                       office_id: int | None = None) -> Office:
     """Create or update the office from ``spec`` (matched by unit code, NIP, indicator code).
 
     Indicators and targets, the large tables, are written in bulk: existing rows are
@@ -116,9 +120,19 @@ async def apply_office(session: AsyncSession, spec: OfficeSpec,
     entry includes its targets), for the audit trail.
     """
     log = changes if changes is not None else []
-    office = (await session.execute(select(Office).order_by(Office.id))).scalars().first()
+    # offices as data: the office of ``office_id``, else the one of the workbook's unit
+    # code (a new unit code is a new office of the regency)
+    if office_id is not None:
+        office = await session.get(Office, office_id)
+        if office is None:
+            raise LookupError(f"Kantor {office_id} tidak ditemukan.")
+    else:
+        office = (await session.execute(select(Office).where(
+            Office.unit_code == spec.unit_code).order_by(Office.id))).scalars().first()
     office_values = {"name": spec.name, "regency": spec.regency, "place": spec.place,
                      "unit_code": spec.unit_code, "example_data": spec.example_data}
+    if spec.settings is not None:  # the workbook's settings replace the office's
+        office_values["settings"] = spec.settings
     if office is None:
         office = Office(**office_values)
         session.add(office)

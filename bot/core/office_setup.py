@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core import audit
-from bot.config import Config
+from bot.config import Config, ConfigError, office_config
 from bot.core.office_data import apply_office
 from bot.core.uploads import xlsx_limits
 from reports.setup_workbook import SetupResult, read_setup
@@ -40,6 +40,12 @@ async def import_setup(session: AsyncSession, path: Path | str, *, at: datetime,
                                      max_rows=cfg.uploads.max_setup_rows)
     if result.spec is None or result.errors:
         return result
+    try:  # the office's settings follow config.toml's rules
+        office_config(cfg, result.spec.settings or {})
+    except ConfigError as exc:
+        from reports.setup_workbook import SHEET_OFFICE, SetupError
+
+        return SetupResult(None, [SetupError(SHEET_OFFICE, None, "Nilai", str(exc))])
     changes: list[dict[str, Any]] = []
     await apply_office(session, result.spec, changes=changes)
     digest = await asyncio.to_thread(lambda: hashlib.sha256(path.read_bytes()).hexdigest())

@@ -56,9 +56,11 @@ async def redeem(session: AsyncSession, code: str, telegram_user_id: int, *,
     person = await session.get(Person, inv.person_id)
     if person is None or not person.active:
         raise InvitationError("unknown")
+    # one account may hold a person in each of several offices, not two in one office
     other = (await session.execute(
-        select(Person).where(Person.telegram_user_id == telegram_user_id)
-    )).scalar_one_or_none()
+        select(Person).where(Person.telegram_user_id == telegram_user_id,
+                             Person.office_id == person.office_id)
+    )).scalars().first()
     if other is not None and other.id != person.id:
         raise InvitationError("taken")
     inv.used_at = now
@@ -76,25 +78,82 @@ async def redeem(session: AsyncSession, code: str, telegram_user_id: int, *,
     return person
 
 
-async def person_with_conversation(session: AsyncSession, telegram_user_id: int
-                                   ) -> Person | None:
+async def person_with_conversation(session: AsyncSession, telegram_user_id: int,
+                                   target: tuple[str, int] | None = None) -> Person | None:
     """The person of this Telegram account, read with their conversation in one
     statement: the session keeps both, so reading the conversation later in this session
     reads no row again (``session.info["loaded"]`` holds it: the identity map holds
-    objects weakly)."""
+    objects weakly).
+
+    An account bound in several offices: the person of the office that ``target`` (a
+    button's ``("run" | "cycle" | "delivery", id)``, ``bot.callbacks.target``) belongs
+    to; else an active one in a conversation most recently; else the first bound."""
     from models import Conversation
 
-    row = (await session.execute(
+    rows = (await session.execute(
         select(Person, Conversation)
         .outerjoin(Conversation, Conversation.person_id == Person.id)
-        .where(Person.telegram_user_id == telegram_user_id))).first()
-    if row is None:
+        .where(Person.telegram_user_id == telegram_user_id)
+        .order_by(Person.active.desc(), Conversation.person_id.is_(None),
+                  Conversation.updated_at.desc(), Person.id))).all()
+    if not rows:
         return None
+    row = rows[0]
+    if len(rows) > 1 and target is not None:
+        office_id = await office_of(session, *target)
+        row = next((r for r in rows if r[0].office_id == office_id), row)
     session.info.setdefault("loaded", []).append(row[1])
     return row[0]
 
 
+async def office_of(session: AsyncSession, kind: str, object_id: int) -> int | None:
+    """The office a button's object belongs to (a step run, a cycle, a delivery)."""
+    from models import Cycle, Delivery, StepRun
+
+    if kind == "cycle":
+        stmt = select(Cycle.office_id).where(Cycle.id == object_id)
+    elif kind == "run":
+        stmt = (select(Cycle.office_id).join(StepRun, StepRun.cycle_id == Cycle.id)
+                .where(StepRun.id == object_id))
+    elif kind == "delivery":
+        stmt = (select(Cycle.office_id).join(Delivery, Delivery.cycle_id == Cycle.id)
+                .where(Delivery.id == object_id))
+    else:
+        return None
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def people_of_account(session: AsyncSession, telegram_user_id: int) -> list[Person]:
+    """Every person this Telegram account is bound to, one per office."""
+    return list((await session.execute(
+        select(Person).where(Person.telegram_user_id == telegram_user_id)
+        .order_by(Person.office_id, Person.id))).scalars())
+
+
+async def office_heading(session: AsyncSession, person: Person) -> str:
+    """The line naming the person's office on a card, when their account is bound in
+    several offices (else ""); read once per account and session."""
+    from bot.texts import t
+    from models import Office
+
+    if person.telegram_user_id is None:
+        return ""
+    known: dict = session.info.setdefault("several_offices", {})
+    key = (person.telegram_user_id, person.office_id)
+    if key not in known:
+        other = (await session.execute(
+            select(Person.id).where(Person.telegram_user_id == person.telegram_user_id,
+                                    Person.office_id != person.office_id).limit(1))).first()
+        known[key] = other is not None
+    if not known[key]:
+        return ""
+    office = await session.get(Office, person.office_id)
+    return t("n.office_head", office=office.name) if office else ""
+
+
 async def person_by_telegram(session: AsyncSession, telegram_user_id: int) -> Person | None:
+    """The account's person (of several offices: the first bound, active first)."""
     return (await session.execute(
         select(Person).where(Person.telegram_user_id == telegram_user_id)
-    )).scalar_one_or_none()
+        .order_by(Person.active.desc(), Person.id)
+    )).scalars().first()

@@ -70,8 +70,9 @@ until the end of that month, whether to start the cycle of the quarter (and afte
 """
 from __future__ import annotations
 
+import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Any, Iterable, Sequence
 
@@ -83,7 +84,7 @@ from bot.core.outbox import BULK, enqueue, make_payload
 from bot.core.services import Services
 from bot.core.sop import STEP_BUTTONS, step_buttons
 from bot.texts import Raw, duration_text, period_label, role_title, t
-from bot.core.workcal import format_wib
+from bot.core.workcal import format_wib, use_office_zone
 from models import (
     Cycle, Delivery, Document, Office, Outbox, Person, ReceiptReminder, Reminder, StepRun, Unit,
 )
@@ -184,6 +185,7 @@ class _Plan:
 
     services: Services
     now: datetime
+    office_ids: Sequence[int] | None = None  # the offices of these settings (None: all)
     work: _WorkTime = field(init=False)
 
     def __post_init__(self) -> None:
@@ -219,10 +221,10 @@ class _Plan:
         recent = exists().where(
             Reminder.step_run_id == StepRun.id, Reminder.kind.in_([DUE, OVERDUE]),
             Reminder.due_at > self.now - timedelta(days=max(1, self.interval)))
-        queries = [_candidates().where(StepRun.due_at <= self.now, ~recent)]
+        queries = [_candidates(self.office_ids).where(StepRun.due_at <= self.now, ~recent)]
         if self.days_steps:
             lead = math.ceil((1 - self.cfg.share_of_time) * self.max_days) + 2
-            early = _candidates().where(
+            early = _candidates(self.office_ids).where(
                 StepRun.due_at > self.now,
                 StepRun.due_at <= self.cal.add_working_days(self.now, lead),
                 StepRun.step_no.in_(self.days_steps),
@@ -305,18 +307,22 @@ def _recorded(kind: str):
     return exists().where(Reminder.step_run_id == StepRun.id, Reminder.kind == kind)
 
 
-def _candidates():
+def _candidates(office_ids: Sequence[int] | None = None):
     """Open runs with a deadline, with what is recorded for each (index seeks on the
-    reminder's unique constraint)."""
+    reminder's unique constraint); of ``office_ids`` only, when given."""
     level = (select(func.max(Reminder.level))
              .where(Reminder.step_run_id == StepRun.id, Reminder.kind == OVERDUE)
              .scalar_subquery())
-    return select(
+    stmt = select(
         StepRun.id, StepRun.cycle_id, StepRun.step_no, StepRun.unit_id, StepRun.role,
         StepRun.assignee_id, StepRun.started_at, StepRun.due_at,
         _recorded(SHARE).label("r_share"), _recorded(LASTDAY).label("r_lastday"),
         _recorded(DUE).label("r_due"), level.label("r_level"),
     ).where(StepRun.status == StepStatus.OPEN, StepRun.due_at.is_not(None))
+    if office_ids is not None:
+        stmt = stmt.where(StepRun.cycle_id.in_(
+            select(Cycle.id).where(Cycle.office_id.in_(office_ids))))
+    return stmt
 
 
 def _chunks(ids: Sequence[int], size: int = _CHUNK) -> Iterable[Sequence[int]]:
@@ -374,6 +380,24 @@ class _Composer:
                 select(Person).where(Person.office_id == office_id, Person.role == role,
                                      Person.active.is_(True)).order_by(Person.id)
             )).scalars().first()
+        # accounts bound in several offices: their messages name the office
+        accounts = sorted({p.telegram_user_id for p in [*self.people.values(),
+                                                         *self.superiors.values()]
+                           if p is not None and p.telegram_user_id is not None})
+        self.several: set[int] = set()
+        for chunk in _chunks(accounts):
+            self.several.update((await s.execute(
+                select(Person.telegram_user_id).where(Person.telegram_user_id.in_(chunk))
+                .group_by(Person.telegram_user_id).having(func.count() > 1))).scalars())
+        self.offices = await _load(s, Office, (c.office_id for c in self.cycles.values())) \
+            if self.several else {}
+
+    def heading(self, person: Person | None, row: Any) -> str:
+        """"🏢 <office>" and a new line, for an account bound in several offices."""
+        if person is None or person.telegram_user_id not in self.several:
+            return ""
+        office = self.offices.get(self.cycles[row.cycle_id].office_id)
+        return t("n.office_head", office=office.name) + "\n" if office else ""
 
     def superior_of(self, row: Any) -> Person | None:
         role = self.plan.escalation.get(row.role)
@@ -422,18 +446,49 @@ class _Composer:
                  holder=holder.name if holder else "-", role=role_title(row.role))
 
 
+# ----------------------------------------------------------------- offices
+
+async def office_groups(session: AsyncSession, services: Services
+                        ) -> list[tuple[Services, list[int] | None]]:
+    """The offices by their settings: each group's services (its calendar, time zone,
+    reminder rules, SOP) and its office ids; one group of all offices (ids None: no
+    filter) when every office works with the same settings."""
+    offices = (await session.execute(select(Office).order_by(Office.id))).scalars().all()
+    groups: dict[str, tuple[Services, list[int]]] = {}
+    for office in offices:
+        key = json.dumps(office.settings or {}, sort_keys=True, default=str)
+        if key not in groups:
+            groups[key] = (services.for_office(office), [])
+        groups[key][1].append(office.id)
+    if len(groups) <= 1:
+        view = next(iter(groups.values()))[0] if groups else services
+        return [(replace(view, office_id=None), None)]
+    return [(view, ids) for view, ids in groups.values()]
+
+
 # ----------------------------------------------------------------- the sweep
 
 async def sweep(session: AsyncSession, services: Services) -> list[Reminder]:
-    """Record and queue every reminder point that is due now; returns the new rows.
+    """Record and queue every reminder point that is due now, each office by its own
+    calendar, zone and rules; returns the new rows.
 
     The caller commits (``async with session.begin()``).
     """
+    made: list[Reminder] = []
+    for view, office_ids in await office_groups(session, services):
+        use_office_zone(view.calendar.tz)
+        made += await _sweep(session, view, office_ids)
+    use_office_zone(None)
+    return sorted(made, key=lambda r: r.id)
+
+
+async def _sweep(session: AsyncSession, services: Services,
+                 office_ids: list[int] | None) -> list[Reminder]:
     now = services.clock.now()
     cfg = services.config.reminders
     if cfg.office_hours_only and not services.calendar.is_office_open(now):
         return []
-    plan = _Plan(services, now)
+    plan = _Plan(services, now, office_ids)
     due_ids: set[int] = set()
     for query in plan.candidate_queries():
         due_ids.update(row.id for row in (await session.execute(query)).all()
@@ -487,7 +542,8 @@ async def _record(session: AsyncSession, services: Services, plan: _Plan,
                 kind = "reminder:escalate" if worst.to_superior else f"reminder:{worst.kind}"
                 messages.append(dict(
                     person_id=person.id, chat_id=person.telegram_user_id, kind=kind,
-                    payload=make_payload(text_of(worst), buttons()),
+                    payload=make_payload(composer.heading(person, row) + text_of(worst),
+                                         buttons()),
                     created_at=now, next_attempt_at=now, priority=BULK, ref=f"run:{row.id}"))
             for p in group:
                 records.append((dict(step_run_id=row.id, kind=p.kind, level=p.level,
@@ -514,7 +570,18 @@ async def _record(session: AsyncSession, services: Services, plan: _Plan,
 
 async def receipt_sweep(session: AsyncSession, services: Services) -> list[ReceiptReminder]:
     """Remind the contact of each agency whose receipt is still awaited (see the module
-    docstring); returns the new rows. The caller commits."""
+    docstring), each office by its own calendar and settings; returns the new rows. The
+    caller commits."""
+    made: list[ReceiptReminder] = []
+    for view, office_ids in await office_groups(session, services):
+        use_office_zone(view.calendar.tz)
+        made += await _receipt_sweep(session, view, office_ids)
+    use_office_zone(None)
+    return made
+
+
+async def _receipt_sweep(session: AsyncSession, services: Services,
+                         office_ids: list[int] | None) -> list[ReceiptReminder]:
     now = services.clock.now()
     cal = services.calendar
     cfg = services.config.delivery
@@ -525,13 +592,14 @@ async def receipt_sweep(session: AsyncSession, services: Services) -> list[Recei
     first = now - timedelta(days=cfg.receipt_reminder_days)  # n working days >= n days
     level = (select(func.max(ReceiptReminder.level))
              .where(ReceiptReminder.delivery_id == Delivery.id).scalar_subquery())
+    stmt = (select(Delivery, level.label("done"))
+            .join(Cycle, Cycle.id == Delivery.cycle_id)
+            .where(Delivery.status == DeliveryStatus.SENT, Delivery.sent_at <= first,
+                   Delivery.contact_person_id.is_not(None), Cycle.status == CycleStatus.ACTIVE))
+    if office_ids is not None:
+        stmt = stmt.where(Cycle.office_id.in_(office_ids))
     rows = (await session.execute(
-        select(Delivery, level.label("done"))
-        .join(Cycle, Cycle.id == Delivery.cycle_id)
-        .where(Delivery.status == DeliveryStatus.SENT, Delivery.sent_at <= first,
-               Delivery.contact_person_id.is_not(None), Cycle.status == CycleStatus.ACTIVE)
-        .order_by(Delivery.id).with_for_update(of=Delivery, skip_locked=True)
-    )).all()
+        stmt.order_by(Delivery.id).with_for_update(of=Delivery, skip_locked=True))).all()
     made: list[ReceiptReminder] = []
     for delivery, done in rows:
         done = done or 0
@@ -623,11 +691,24 @@ async def _already_sent(session: AsyncSession, person: Person, kind: str) -> boo
 
 
 async def daily_digest(session: AsyncSession, services: Services) -> int:
-    """Once per working day, while the office is open: each active cycle, its open
-    steps, who holds them and who is late, to the Kadis, Sekretaris and Kasubag.
+    """Once per working day, while the office is open (each office by its own calendar):
+    each active cycle, its open steps, who holds them and who is late, to the Kadis,
+    Sekretaris and Kasubag.
 
     Returns the number of messages queued (0 when no cycle is active).
     """
+    sent = 0
+    offices = (await session.execute(select(Office).order_by(Office.id))).scalars().all()
+    for office in offices:
+        view = services.for_office(office)
+        use_office_zone(view.calendar.tz)
+        sent += await _office_digest(session, view, office)
+    use_office_zone(None)
+    await session.flush()
+    return sent
+
+
+async def _office_digest(session: AsyncSession, services: Services, office: Office) -> int:
     from reports.numbers import format_date_long
 
     cfg = services.config.reminders
@@ -637,55 +718,56 @@ async def daily_digest(session: AsyncSession, services: Services) -> int:
         return 0
     today = now.astimezone(cal.tz).date()
     kind = f"digest:{today.isoformat()}"
-    plan = _Plan(services, now)
+    plan = _Plan(services, now, [office.id])
     sent = 0
-    offices = (await session.execute(select(Office).order_by(Office.id))).scalars().all()
-    for office in offices:
-        cycles = (await session.execute(
-            select(Cycle).where(Cycle.office_id == office.id, Cycle.status == CycleStatus.ACTIVE)
-            .order_by(Cycle.kind, Cycle.year, Cycle.quarter, Cycle.id)
+    cycles = (await session.execute(
+        select(Cycle).where(Cycle.office_id == office.id, Cycle.status == CycleStatus.ACTIVE)
+        .order_by(Cycle.kind, Cycle.year, Cycle.quarter, Cycle.id)
+    )).scalars().all()
+    if not cycles:
+        return sent
+    people = [p for p in await _claim_people(session, office.id, DIGEST_ROLES, now)
+              if not await _already_sent(session, p, kind)]
+    if not people:
+        return sent
+    lines = [t("r.digest_head", date=format_date_long(today))]
+    late_count = total = 0
+    for cycle in cycles:
+        lines.append(t("r.digest_cycle", period=period_label(cycle.kind, cycle.year,
+                                                             cycle.quarter)))
+        runs = (await session.execute(
+            select(StepRun).where(StepRun.cycle_id == cycle.id,
+                                  StepRun.status == StepStatus.OPEN)
+            .order_by(StepRun.step_no, StepRun.unit_id, StepRun.id)
         )).scalars().all()
-        if not cycles:
-            continue
-        people = [p for p in await _claim_people(session, office.id, DIGEST_ROLES, now)
-                  if not await _already_sent(session, p, kind)]
-        if not people:
-            continue
-        lines = [t("r.digest_head", date=format_date_long(today))]
-        late_count = total = 0
-        for cycle in cycles:
-            lines.append(t("r.digest_cycle", period=period_label(cycle.kind, cycle.year,
-                                                                 cycle.quarter)))
-            runs = (await session.execute(
-                select(StepRun).where(StepRun.cycle_id == cycle.id,
-                                      StepRun.status == StepStatus.OPEN)
-                .order_by(StepRun.step_no, StepRun.unit_id, StepRun.id)
-            )).scalars().all()
-            receipts = await _receipt_lines(session, cycle)
-            if not runs and not receipts:
-                lines.append(t("r.digest_no_open"))
-            lines += receipts
-            for run in runs:
-                total += 1
-                holder = await session.get(Person, run.assignee_id) if run.assignee_id else None
-                unit = await session.get(Unit, run.unit_id) if run.unit_id else None
-                params = dict(step=run.step_no,
-                              activity=services.sop.step(run.step_no).output,
-                              unit=f" ({unit.name})" if unit else "",
-                              holder=holder.name if holder else "-",
-                              due=format_wib(run.due_at) if run.due_at else "-")
-                if run.due_at is not None and run.due_at <= now:
-                    late_count += 1
-                    late = duration_text(plan.minutes(run.due_at, now), services.day_minutes)
-                    lines.append(t("r.digest_late", late=late, **params))
-                else:
-                    lines.append(t("r.digest_line", **params))
-        lines.append(t("r.digest_summary", late=late_count, total=total))
-        text = "\n".join(lines)
-        for person in people:
-            await enqueue(session, person, kind, text, None, at=now, priority=BULK)
-            sent += 1
-    await session.flush()
+        receipts = await _receipt_lines(session, cycle)
+        if not runs and not receipts:
+            lines.append(t("r.digest_no_open"))
+        lines += receipts
+        for run in runs:
+            total += 1
+            holder = await session.get(Person, run.assignee_id) if run.assignee_id else None
+            unit = await session.get(Unit, run.unit_id) if run.unit_id else None
+            params = dict(step=run.step_no,
+                          activity=services.sop.step(run.step_no).output,
+                          unit=f" ({unit.name})" if unit else "",
+                          holder=holder.name if holder else "-",
+                          due=format_wib(run.due_at) if run.due_at else "-")
+            if run.due_at is not None and run.due_at <= now:
+                late_count += 1
+                late = duration_text(plan.minutes(run.due_at, now), services.day_minutes)
+                lines.append(t("r.digest_late", late=late, **params))
+            else:
+                lines.append(t("r.digest_line", **params))
+    lines.append(t("r.digest_summary", late=late_count, total=total))
+    text = "\n".join(lines)
+    from bot.core.onboarding import office_heading
+
+    for person in people:
+        head = await office_heading(session, person)  # an account in several offices
+        await enqueue(session, person, kind, f"{head}\n{text}" if head else text, None,
+                      at=now, priority=BULK)
+        sent += 1
     return sent
 
 
@@ -705,10 +787,22 @@ def _periods_ending_before(today: date) -> tuple[date, list[tuple[CycleKind, int
 async def quarterly_prompt(session: AsyncSession, services: Services) -> int:
     """Ask the Kadis whether to start the cycle of a period that has just ended.
 
-    From the first working day after a quarter ends (while the office is open) until
-    the end of that month; once per period; never for a period that has a cycle.
-    Returns the number of prompts queued.
+    From the first working day after a quarter ends (while the office is open, each
+    office by its own calendar) until the end of that month; once per period; never for
+    a period that has a cycle. Returns the number of prompts queued.
     """
+    sent = 0
+    offices = (await session.execute(select(Office).order_by(Office.id))).scalars().all()
+    for office in offices:
+        view = services.for_office(office)
+        use_office_zone(view.calendar.tz)
+        sent += await _office_prompt(session, view, office)
+    use_office_zone(None)
+    await session.flush()
+    return sent
+
+
+async def _office_prompt(session: AsyncSession, services: Services, office: Office) -> int:
     cfg = services.config.reminders
     now = services.clock.now()
     cal = services.calendar
@@ -719,28 +813,25 @@ async def quarterly_prompt(session: AsyncSession, services: Services) -> int:
     if today.month != end.month % 12 + 1 or today < cal.first_working_day_after(end):
         return 0
     sent = 0
-    offices = (await session.execute(select(Office).order_by(Office.id))).scalars().all()
-    for office in offices:
-        heads = await _claim_people(session, office.id, (Role.KADIS,), now)
-        for head, (kind, year, quarter) in [(h, p) for p in periods for h in heads]:
-            started = (await session.execute(
-                select(Cycle.id).where(Cycle.office_id == office.id, Cycle.kind == kind,
-                                       Cycle.year == year, Cycle.quarter == quarter)
-            )).first()
-            if started is not None:
-                continue
-            key = f"prompt:{kind.value}:{year}:{quarter}"
-            if await _already_sent(session, head, key):
-                continue
-            period = period_label(kind, year, quarter)
-            code = 1 if kind == CycleKind.QUARTERLY else 2
-            await enqueue(session, head, key, t("r.prompt", period=period),
-                          [[(t("r.b_start", period=period),
-                             callbacks.encode("start", code, year, quarter))]], at=now,
-                          priority=BULK,
-                          ref=f"start:{code}:{year}:{quarter}")  # gone once started
-            sent += 1
-    await session.flush()
+    heads = await _claim_people(session, office.id, (Role.KADIS,), now)
+    for head, (kind, year, quarter) in [(h, p) for p in periods for h in heads]:
+        started = (await session.execute(
+            select(Cycle.id).where(Cycle.office_id == office.id, Cycle.kind == kind,
+                                   Cycle.year == year, Cycle.quarter == quarter)
+        )).first()
+        if started is not None:
+            continue
+        key = f"prompt:{kind.value}:{year}:{quarter}"
+        if await _already_sent(session, head, key):
+            continue
+        period = period_label(kind, year, quarter)
+        code = 1 if kind == CycleKind.QUARTERLY else 2
+        await enqueue(session, head, key, t("r.prompt", period=period),
+                      [[(t("r.b_start", period=period),
+                         callbacks.encode("start", code, year, quarter))]], at=now,
+                      priority=BULK,
+                      ref=f"start:{code}:{year}:{quarter}")  # gone once started
+        sent += 1
     return sent
 
 

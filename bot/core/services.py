@@ -1,12 +1,15 @@
 """The services a workflow call needs, assembled once from the configuration."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import json
+import time
+from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
+from typing import Any
 
 from bot.core.clock import Clock, SystemClock
-from bot.config import Config, office_hours
+from bot.config import Config, office_config, office_hours
 from bot.core.sop import SopDefinition, load_definition
 from bot.core.storage import FileStore
 from bot.core.workcal import DEFAULT_HOLIDAY_FILE, WorkCalendar
@@ -23,6 +26,49 @@ class Services:
     signer: object | None = None  # bot.core.signing.Signer: the office's certificate, or None
     gateway: object | None = None  # bot.core.signing.GatewaySigner: the Pemda's TTE gateway
     bot_username: str = ""  # [telegram] bot_username, else getMe's answer at start-up
+    # offices as data: the id of the office these services are for (None: the
+    # regency-wide defaults of config.toml), and what all views share
+    office_id: int | None = None
+    views: dict = field(default_factory=dict, repr=False)
+
+    # seconds a view read from an office's row is used before it is read again (another
+    # process may have imported the office's set-up workbook meanwhile)
+    VIEW_TTL = 300.0
+
+    def for_office(self, office: Any) -> "Services":
+        """The services of one office (``models.Office``): its settings
+        (``office.settings``) over config.toml's, with its own SOP definition and
+        calendar (time zone, office hours); clock, storage and signer are the process's.
+        Offices with the same settings share the parsed configuration."""
+        settings = dict(office.settings or {})
+        self.views[("office", office.id)] = (settings, time.monotonic())
+        return self._view(office.id, settings)
+
+    def _view(self, office_id: int, settings: dict) -> "Services":
+        base = self.views.get("base", self)
+        if not settings:
+            return replace(base, office_id=office_id, views=self.views)
+        key = ("settings", json.dumps(settings, sort_keys=True, default=str))
+        parsed = self.views.get(key)
+        if parsed is None:
+            config = office_config(base.config, settings)
+            sop = _definition(config) if config.sop != base.config.sop else base.sop
+            parsed = self.views[key] = (config, build_calendar(config), sop)
+        config, calendar, sop = parsed
+        return replace(base, config=config, calendar=calendar, sop=sop,
+                       office_id=office_id, views=self.views)
+
+    def cached_office(self, office_id: int) -> "Services | None":
+        """The view of ``office_id`` when its settings were read within ``VIEW_TTL``,
+        else None (read the office and call ``for_office``)."""
+        hit = self.views.get(("office", office_id))
+        if hit is None or time.monotonic() - hit[1] > self.VIEW_TTL:
+            return None
+        return self._view(office_id, hit[0])
+
+    def forget_office(self, office_id: int) -> None:
+        """The office's settings changed (a set-up import): read them again next time."""
+        self.views.pop(("office", office_id), None)
 
     def verification_link(self, code: str) -> str | None:
         """What the QR on the final PDF holds: ``[verification] url`` with the code, else
@@ -66,14 +112,19 @@ def build_calendar(config: Config) -> WorkCalendar:
     )
 
 
+def _definition(config: Config) -> SopDefinition:
+    return load_definition(config.resolve(config.sop.definition) if config.sop.definition
+                           else None)
+
+
 def build_services(config: Config, clock: Clock | None = None) -> Services:
-    sop = load_definition(config.resolve(config.sop.definition) if config.sop.definition else None)
+    sop = _definition(config)
     from bot.core.signing import gateway_from_config, signer_from_config
     from bot.core.workcal import set_office_zone
 
     calendar = build_calendar(config)
     set_office_zone(calendar.tz)  # every time shown: the office's zone and label
-    return Services(
+    services = Services(
         config=config,
         sop=sop,
         calendar=calendar,
@@ -83,3 +134,5 @@ def build_services(config: Config, clock: Clock | None = None) -> Services:
         gateway=gateway_from_config(config),
         bot_username=config.telegram.bot_username.lstrip("@"),
     )
+    services.views["base"] = services
+    return services

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import tomllib
 from collections.abc import Iterable, Iterator, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from functools import lru_cache
@@ -53,6 +54,7 @@ __all__ = [
     "load_holiday_file",
     "office_zone",
     "set_office_zone",
+    "use_office_zone",
     "package_holidays",
     "to_wib",
 ]
@@ -272,26 +274,40 @@ def _require_aware(dt: datetime, what: str = "dt") -> None:
         raise ValueError(f"{what} harus datetime yang ber-zona waktu (aware): {dt!r}")
 
 
-_office_zone: ZoneInfo = WIB
+_office_zone: ZoneInfo = WIB  # the process's default: ``[calendar] timezone``
+# the zone of the office being served, set by ``use_office_zone`` for one update, one
+# office's part of a sweep (``bot.core.workflow.Workflow.bind``, ``bot.core.reminders``)
+_current_zone: ContextVar[ZoneInfo | None] = ContextVar("office_zone", default=None)
 
 
 def set_office_zone(tz: str | ZoneInfo) -> None:
-    """The office's zone (``[calendar] timezone``): every time shown to people is in it,
-    with its own label (WIB, WITA or WIT). One office per process: set when the
-    services are built (``bot.core.services.build_services``)."""
+    """The default zone (``[calendar] timezone`` of config.toml): every time shown to
+    people is in their office's zone, with its own label (WIB, WITA or WIT); an office
+    with a zone of its own (its settings, ``Office.settings``) sets it for the work done
+    for it with ``use_office_zone``. Set when the services are built
+    (``bot.core.services.build_services``)."""
     global _office_zone
     _office_zone = tz if isinstance(tz, ZoneInfo) else ZoneInfo(tz)
+    _current_zone.set(None)
+
+
+def use_office_zone(tz: str | ZoneInfo | None) -> None:
+    """The zone of the office the current task serves (None: the default again). A
+    context variable: one update's task or one office's sweep does not change
+    another's."""
+    _current_zone.set(tz if tz is None or isinstance(tz, ZoneInfo) else ZoneInfo(tz))
 
 
 def office_zone() -> ZoneInfo:
-    return _office_zone
+    return _current_zone.get() or _office_zone
 
 
 def to_wib(dt: datetime) -> datetime:
-    """Convert an aware datetime to the office's zone (WIB unless ``[calendar]
-    timezone`` says otherwise; the name is historical). Naive input raises ValueError."""
+    """Convert an aware datetime to the office's zone (WIB unless the office's
+    ``calendar.timezone`` says otherwise; the name is historical). Naive input raises
+    ValueError."""
     _require_aware(dt)
-    return dt.astimezone(_office_zone)
+    return dt.astimezone(office_zone())
 
 
 def format_wib(dt: datetime) -> str:

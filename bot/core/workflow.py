@@ -97,10 +97,20 @@ class RunView:
 
 
 class Workflow:
-    def __init__(self, session: AsyncSession, services: Services) -> None:
+    def __init__(self, session: AsyncSession, services: Services,
+                 office_id: int | None = None) -> None:
         self.s = session
+        # the services of the office this workflow acts for (``bind``); until bound,
+        # config.toml's defaults
+        self.base = services
         self.sv = services
-        self.sop = services.sop
+        self.office_id = services.office_id
+        if office_id is not None and office_id != self.office_id:
+            view = services.cached_office(office_id)
+            if view is not None:
+                self._use(view)
+            else:
+                self._pending = office_id
         # (cycle, indicator) -> its latest submission, as read or written by this
         # instance (submissions are only added, by ``record_answer``)
         self._latest: dict[tuple[int, int], Submission | None] = {}
@@ -113,11 +123,72 @@ class Workflow:
     def fmt_due(self, due: datetime | None) -> str:
         return format_wib(due) if due else "-"
 
+    _pending: int | None = None
+
+    @property
+    def sop(self):
+        return self.sv.sop
+
+    def _use(self, view: Services) -> None:
+        from bot.core.workcal import use_office_zone
+
+        self.sv = view
+        self.office_id = view.office_id
+        self._pending = None
+        use_office_zone(view.calendar.tz)
+
+    async def bind(self, office: Office | int) -> Workflow:
+        """Act for one office: its settings (numbering, delivery, calendar and time zone,
+        reminders, SOP definition) from then on, and nothing of another office: a cycle,
+        run or person of another office is refused as not found (a button of another
+        office's cycle). Bound already to another office: ``NotFound``."""
+        office_id = office if isinstance(office, int) else office.id
+        if self.office_id is not None:
+            if self.office_id != office_id:
+                raise NotFound()
+            if self._pending is None:
+                return self
+        view = self.base.cached_office(office_id)
+        if view is None:
+            row = office if isinstance(office, Office) else await self.s.get(Office, office_id)
+            if row is None:
+                raise NotFound()
+            view = self.base.for_office(row)
+        self._use(view)
+        return self
+
+    async def ready(self) -> Workflow:
+        """Bind to the office given at construction when its settings were not cached
+        (one read of the office row)."""
+        if self._pending is not None:
+            await self.bind(self._pending)
+        return self
+
+    async def _scope(self, office_id: int) -> None:
+        """What the workflow reads belongs to its office (binds an unbound one)."""
+        if self._pending is not None:
+            await self.bind(self._pending)
+        if self.office_id != office_id:
+            await self.bind(office_id)
+
     async def office(self) -> Office:
-        office = (await self.s.execute(select(Office).order_by(Office.id))).scalars().first()
-        if office is None:
+        """The office this workflow acts for. Unbound (the operator's CLI on an
+        installation of one office): the only office; with several, the caller must
+        say which (``bind``)."""
+        if self._pending is not None:
+            await self.bind(self._pending)
+        if self.office_id is not None:
+            office = await self.s.get(Office, self.office_id)
+            if office is None:
+                raise NotFound()
+            return office
+        offices = (await self.s.execute(select(Office).order_by(Office.id).limit(2))).scalars().all()
+        if not offices:
             raise NotFound("Kantor belum disiapkan. Jalankan 'sopbot setup import'.")
-        return office
+        if len(offices) > 1:
+            raise InvalidInput(t("err.which_office"))
+        await self.bind(offices[0])
+        return offices[0]
 
     async def _audit(self, action: str, actor: Person | None, cycle: Cycle | None,
                      **payload: object) -> None:
@@ -130,8 +201,11 @@ class Workflow:
                       after: Sequence[dict] | None = None) -> None:
         if person is None:
             return
-        await enqueue(self.s, person, kind, text, buttons, at=self.now, files=files,
-                      ref=ref, after=after)
+        from bot.core.onboarding import office_heading
+
+        head = await office_heading(self.s, person)  # an account in several offices
+        await enqueue(self.s, person, kind, f"{head}\n{text}" if head else text, buttons,
+                      at=self.now, files=files, ref=ref, after=after)
 
     async def retire(self, ref: str) -> None:
         """The messages whose buttons act on ``ref`` no longer apply: their keyboards go
@@ -141,11 +215,14 @@ class Workflow:
     def _check_active(self, actor: Person) -> None:
         if not actor.active:
             raise NotAllowed(t("err.inactive"))
+        if self.office_id is not None and actor.office_id != self.office_id:
+            raise NotAllowed()  # a person of another office
 
     async def get_cycle(self, cycle_id: int) -> Cycle:
         cycle = await self.s.get(Cycle, cycle_id)
         if cycle is None:
             raise NotFound()
+        await self._scope(cycle.office_id)
         return cycle
 
     async def get_run(self, run_id: int, *, lock: bool = False) -> StepRun:
@@ -156,6 +233,7 @@ class Workflow:
             run = await self.s.get(StepRun, run_id)
         if run is None:
             raise NotFound()
+        await self.get_cycle(run.cycle_id)  # of this workflow's office
         return run
 
     def period(self, cycle: Cycle) -> str:
@@ -1029,17 +1107,21 @@ class Workflow:
 
     # ------------------------------------------------------------- step 9
     def format_letter_number(self, sequence: int, on: date,
-                             doc_type: str = MEASUREMENT_REPORT) -> str:
-        """The number of ``doc_type`` ([numbering] types: its classification and code)."""
+                             doc_type: str = MEASUREMENT_REPORT, unit: str = "") -> str:
+        """The number of ``doc_type`` (the office's numbering: its classification and
+        code), with the office's unit code."""
         return self.sv.config.numbering.number(doc_type, sequence=sequence, on=on,
-                                               unit=self.sv.config.office.unit_code)
+                                               unit=unit or self.sv.config.office.unit_code)
 
     async def allocate_number(self, office_id: int, on: date, *, subject: str = "",
                               doc_type: str = MEASUREMENT_REPORT,
                               recipient: str = "", cycle_id: int | None = None,
                               document_id: int | None = None,
                               person_id: int | None = None) -> LetterNumber:
-        """The next number of the agenda register; the database serialises it."""
+        """The next number of the office's agenda register (counted per office and
+        year); the database serialises it."""
+        await self._scope(office_id)
+        office = await self.s.get(Office, office_id)
         year = on.year
         stmt = (update(LetterCounter)
                 .where(LetterCounter.office_id == office_id, LetterCounter.year == year)
@@ -1058,7 +1140,8 @@ class Workflow:
             except IntegrityError:
                 seq = (await self.s.execute(stmt)).scalar_one()
         letter = LetterNumber(office_id=office_id, year=year, sequence=seq,
-                              number=self.format_letter_number(seq, on, doc_type), letter_date=on,
+                              number=self.format_letter_number(seq, on, doc_type, office.unit_code),
+                              letter_date=on,
                               subject=subject, recipient=recipient, cycle_id=cycle_id,
                               document_id=document_id, person_id=person_id,
                               created_at=self.now)
