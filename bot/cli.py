@@ -59,6 +59,10 @@ def _parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="jalankan bot (polling, atau webhook sesuai config)")
     run.add_argument("--no-upgrade", action="store_true",
                      help="jangan menjalankan migrasi basis data saat mulai")
+    run.add_argument("--no-receive", action="store_true",
+                     help="proses ini tidak menerima update dari Telegram (tanpa polling "
+                          "dan webhook); hanya mengolah antrean bersama proses lain "
+                          "(PostgreSQL)")
 
     demo = sub.add_parser("demo", help="peragaan satu siklus penuh tanpa token dan internet")
     demo.add_argument("--out", default="sopbot-demo", help="folder keluaran (bawaan ./sopbot-demo)")
@@ -687,13 +691,14 @@ def cmd_run(cfg: Config, args) -> int:
     log.info("bot berjalan (%s) dengan basis data %s", cfg.telegram.mode,
              cfg.database_url.split("@")[-1])
     try:  # updates go through the inbox (bot/telegram/intake.py): polling, or a webhook with a secret
-        asyncio.run(_run_then_dispose(app, cfg, engine))
+        asyncio.run(_run_then_dispose(app, cfg, engine,
+                                       receive=not args.no_receive))
     except KeyboardInterrupt:
         pass
     return 0
 
 
-async def _run_then_dispose(app, cfg: Config, engine) -> None:
+async def _run_then_dispose(app, cfg: Config, engine, *, receive: bool = True) -> None:
     from bot.telegram.intake import run_bot
 
     monitor = None
@@ -706,7 +711,7 @@ async def _run_then_dispose(app, cfg: Config, engine) -> None:
                                    max_lag_seconds=cfg.monitoring.max_lag_seconds)
         await monitor.start()
     try:
-        await run_bot(app, cfg.telegram)
+        await run_bot(app, cfg.telegram, receive=receive)
     finally:
         if monitor is not None:
             await monitor.stop()

@@ -25,6 +25,10 @@ class Inbox(Base):
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
     processed_at: Mapped[datetime | None]
     error: Mapped[str] = mapped_column(Text, default="")  # a handler's error, if any
+    # PostgreSQL, several processes: the process that will process the row
+    # ("host:pid:random", bot/telegram/processes.py); free again when it dies
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    claimed_at: Mapped[datetime | None]
 
 
 class GroupChat(Base):

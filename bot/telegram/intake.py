@@ -68,7 +68,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-from sqlalchemy import func, select, update as sql_update
+from sqlalchemy import func, or_, select, update as sql_update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Update
@@ -76,7 +76,7 @@ from telegram.error import BadRequest, Conflict, InvalidToken, NetworkError, Ret
 
 from bot.core.aio import wait_event
 from bot.devtools import crashpoints
-from bot.telegram import monitoring
+from bot.telegram import monitoring, processes
 from models.base import utcnow
 from models.intake import Inbox
 
@@ -87,6 +87,7 @@ COMMIT_ATTEMPTS = 3  # an update whose transaction fails this often is marked wi
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 MAX_CONCURRENT = 8  # updates processed at once (of different chats)
 DISPATCH_BATCH = 200  # unprocessed rows read per look at the inbox
+RECEIVE_RETRY = 2.0  # seconds between a waiting process's tries to become the receiver
 _AGAIN = object()  # _process: not committed, run the same update again
 
 
@@ -364,6 +365,11 @@ class Intake:
         self._idle.set()
         self._fatal: BaseException | None = None
         self._write_lock = asyncio.Lock() if _is_sqlite(sessionmaker) else None
+        # PostgreSQL: several processes may share the inbox; rows are claimed by this
+        # process (bot/telegram/processes.py) before they are queued here
+        self.claims = processes.is_postgres(sessionmaker)
+        self.me = processes.identity()
+        self.life: processes.Life | None = None
 
     # -- storing ------------------------------------------------------------------
     async def store(self, updates: Iterable[Update]) -> int:
@@ -385,10 +391,17 @@ class Intake:
                     waiting = await self._awaiting_secret(session, new, expected)
                     for u in new:
                         payload = u.to_dict()
+                        mine = None
                         if self.secrets.candidate(u) in waiting:
                             payload = self.secrets.redact(u.update_id, payload)
+                            # the text is in this process's memory only: this process
+                            # processes the row (after the chat's earlier rows)
+                            mine = self.me if self.claims else None
                         session.add(Inbox(update_id=u.update_id, payload=payload,
-                                          chat_key=_key(u), received_at=utcnow(), error=""))
+                                          chat_key=_key(u), received_at=utcnow(), error="",
+                                          claimed_by=mine, claimed_at=mine and utcnow()))
+                    if new and self.claims:
+                        await processes.notify_stored(session)
                 return len(new)
             except IntegrityError:  # stored meanwhile by a concurrent request: look again
                 if attempt == 2:
@@ -438,12 +451,24 @@ class Intake:
 
     async def dispatch(self) -> int:
         """Queue the unprocessed rows not queued yet, each on its chat's queue, oldest
-        first; a chat without a worker gets one. Returns how many were queued."""
+        first; a chat without a worker gets one. Returns how many were queued.
+
+        On PostgreSQL only this process's rows: it first claims what it can work on
+        soon (:func:`processes.claim_inbox`), the other processes the rest."""
+        if self.claims:
+            room = 2 * self.max_concurrent - len(self._queued)
+            if room > 0:
+                await processes.claim_inbox(self.sm, self.me, room)
+            rows = await processes.my_rows(self.sm, self.me, self._queued, DISPATCH_BATCH)
+            return self._queue_rows(rows)
         async with self.sm() as session:
             rows = (await session.execute(
                 select(Inbox.update_id, Inbox.payload, Inbox.chat_key)
                 .where(Inbox.processed_at.is_(None))
                 .order_by(Inbox.update_id).limit(DISPATCH_BATCH + len(self._queued)))).all()
+        return self._queue_rows(rows)
+
+    def _queue_rows(self, rows) -> int:
         queued = 0
         for update_id, payload, chat_key in rows:
             if update_id in self._queued:
@@ -484,6 +509,8 @@ class Intake:
             self._wake.set()
             raise
         finally:
+            if self.claims:  # room for more: claim the chat's next rows (and others')
+                self._wake.set()
             if self._workers.get(chat_key) is asyncio.current_task():
                 del self._workers[chat_key]
                 if not queue or self._fatal is not None:
@@ -555,7 +582,8 @@ class Intake:
                     # (so the handlers' savepoints nest in it) and takes the write lock
                     claimed = await session.execute(
                         sql_update(Inbox).where(Inbox.update_id == update_id,
-                                                Inbox.processed_at.is_(None))
+                                                Inbox.processed_at.is_(None),
+                                                *self._still_mine())
                         .values(error=""))
                     if claimed.rowcount == 0:
                         return False  # processed meanwhile
@@ -620,7 +648,44 @@ class Intake:
                 log.exception("inbox pass failed")
             await wait_event(self._wake, 1.0)
 
+    def _still_mine(self) -> list:
+        """PostgreSQL: the row is processed only while this process's claim stands (or
+        nobody's: a test processing a row by hand); a claim taken over because this
+        process was taken for dead is left to its new owner."""
+        if not self.claims:
+            return []
+        return [or_(Inbox.claimed_by == self.me, Inbox.claimed_by.is_(None))]
+
     # -- polling ------------------------------------------------------------------
+    async def _receive(self) -> None:
+        """Poll Telegram; with several processes (PostgreSQL) only while this process
+        holds the ``receive`` lock: the others wait for it, and one of them takes it
+        over within seconds when the poller dies."""
+        if self.life is None:
+            await self._poll_loop()
+            return
+        announced = False
+        while self._running:
+            if not await self.life.try_lead("receive"):
+                if not announced:
+                    log.info("another process receives the updates; this one waits to "
+                             "take over")
+                    announced = True
+                await asyncio.sleep(RECEIVE_RETRY)
+                continue
+            announced = False
+            log.info("process %s receives the updates (getUpdates)", self.me)
+            poll = asyncio.create_task(self._poll_loop(), name="inbox-poll")
+            try:
+                while not poll.done() and "receive" in self.life.leading:
+                    await asyncio.wait({poll}, timeout=1.0)
+            finally:
+                if not poll.done():
+                    poll.cancel()
+                    await asyncio.wait({poll})
+            if poll.done() and not poll.cancelled():
+                poll.result()
+                return  # the token was refused
     async def _poll_loop(self) -> None:
         offset: int | None = None  # none at start: Telegram resends what was not confirmed
         delay = 0.0
@@ -676,6 +741,9 @@ class Intake:
     async def start(self, *, polling: bool = True) -> None:
         """Process what an earlier run left unprocessed, then take new updates."""
         self._running = True
+        if self.claims and self.life is None:
+            self.life = await processes.Life.join(self.sm)
+            self.life.listen(self.wake)
         journal_calls(self.app.bot)
         await self._clean_journals()
         left = await self.process_pending()
@@ -683,7 +751,7 @@ class Intake:
             log.info("processed %d update(s) left in the inbox by the previous run", left)
         self._processor = asyncio.create_task(self._process_loop(), name="inbox-processor")
         if polling:
-            self._poller = asyncio.create_task(self._poll_loop(), name="inbox-poller")
+            self._poller = asyncio.create_task(self._receive(), name="inbox-poller")
 
     async def _clean_journals(self) -> None:
         """Journals of updates that committed (the process died before removing them)
@@ -731,6 +799,14 @@ class Intake:
         self._idle.set()
         self._fatal = None
         self._poller = self._processor = None
+        if self.life is not None:  # what this process claimed and did not process:
+            try:  # the other processes take it at once
+                await processes.release_mine(self.sm, self.me)
+            except Exception:
+                log.warning("could not give back the claimed updates", exc_info=True)
+            self.life.unlisten(self.wake)
+            life, self.life = self.life, None
+            await life.leave()
 
 
 def _is_sqlite(sessionmaker) -> bool:
@@ -803,9 +879,10 @@ class WebhookServer:
 
 
 # ------------------------------------------------------------------ sopbot run
-async def run_bot(application, telegram_cfg) -> None:
+async def run_bot(application, telegram_cfg, *, receive: bool = True) -> None:
     """``sopbot run``: start the application, the intake (polling or webhook) and wait
-    for SIGINT/SIGTERM; stop in order."""
+    for SIGINT/SIGTERM; stop in order. ``receive=False`` (``--no-receive``): neither
+    polling nor the webhook, only the processing of the shared inbox (PostgreSQL)."""
     import signal
     from urllib.parse import urlparse
 
@@ -822,7 +899,10 @@ async def run_bot(application, telegram_cfg) -> None:
             await application.post_init(application)
         await application.start()
         webhook = telegram_cfg.mode == "webhook"
-        if webhook:
+        if not receive:
+            log.info("this process does not receive updates (--no-receive)")
+            await intake.start(polling=False)
+        elif webhook:
             server = WebhookServer(intake, listen=telegram_cfg.webhook_listen,
                                    port=telegram_cfg.webhook_port,
                                    path=urlparse(telegram_cfg.webhook_url).path or "/",

@@ -30,7 +30,6 @@ import itertools
 import logging
 import os
 import re
-import socket
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -41,7 +40,7 @@ from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, Time
 
 from bot import render
 from bot.devtools import crashpoints
-from bot.telegram import monitoring
+from bot.telegram import monitoring, processes
 from handlers.markup import SENDERS, keyboard
 from bot.core.aio import wait_event
 from bot.core.outbox import REMOVE_KEYBOARD, REPLY, covers, enqueue
@@ -53,6 +52,7 @@ from models.enums import OutboxStatus, Role
 log = logging.getLogger(__name__)
 
 STALE_CLAIM = timedelta(minutes=2)
+_SENDER_NUMBERS = itertools.count(1)
 TELEGRAM_PER_SECOND = 30  # messages per second overall (Telegram's bot FAQ)
 NOTICE_KIND = "outbox_failed"  # the admin's notice of a refused row: never reported again
 TEXT_LIMIT = 4096      # characters of a message after entity parsing (UTF-16 units)
@@ -292,7 +292,8 @@ class OutboxSender:
         self.batch = batch
         cfg = services.config.outbox
         self.pacer = Pacer(cfg.rate_per_second, cfg.per_chat_interval_seconds)
-        self.worker = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
+        # "host:pid:random:n": the process (bot/telegram/processes.py), then this sender
+        self.worker = f"{processes.identity()}:{next(_SENDER_NUMBERS)}"
         self._claims = 0
         self._in_flight = 0  # rows claimed by run() and not yet finished
         self._wake = asyncio.Event()
@@ -625,8 +626,14 @@ class OutboxSender:
     async def release_orphans(self) -> int:
         """Rows left ``sending`` by a process of this machine that is gone (a crash) are
         due again now, instead of after ``STALE_CLAIM``: at most one duplicate each,
-        where the crash fell between Telegram accepting a message and its recording."""
-        host = socket.gethostname()
+        where the crash fell between Telegram accepting a message and its recording.
+
+        On PostgreSQL a process is gone when its life lock is free, whatever machine or
+        container it ran in (:func:`processes.release_dead`, also run every few
+        seconds while the bot runs)."""
+        if processes.is_postgres(self.sm):
+            return (await processes.release_dead(self.sm))[1]
+        host = processes.identity().split(":", 1)[0]
         async with self.sm() as session, session.begin():
             rows = (await session.execute(
                 select(Outbox.id, Outbox.claimed_by).where(
@@ -654,6 +661,19 @@ class OutboxSender:
         the pacer; more are claimed when half of them are gone, when a commit queued
         messages (:meth:`wake`) and every ``interval_seconds``. With the queue full, a
         wake still claims the replies (``REPLY``), which take the next turn."""
+        life = None
+        if processes.is_postgres(self.sm):  # alive while sending: see processes.Life
+            try:
+                life = await processes.Life.join(self.sm)
+            except Exception:
+                log.exception("outbox: could not take this process's life lock")
+        try:
+            await self._run()
+        finally:
+            if life is not None:
+                await life.leave()
+
+    async def _run(self) -> None:
         interval = self.sv.config.outbox.interval_seconds
         try:
             await self.release_orphans()

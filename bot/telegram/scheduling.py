@@ -5,7 +5,10 @@ database, so ``schedule(application)`` in ``post_init`` re-derives everything af
 restart. The one repeating job runs at start-up (``first=0``, so points missed while the
 bot was down go out at once, or at the next opening) and then every
 ``[reminders] sweep_interval_seconds``. Each part opens its own session and
-transaction; an exception is logged and the next tick tries again.
+transaction; an exception is logged and the next tick tries again. With several bot
+processes on PostgreSQL a tick runs in one process at a time (an advisory lock,
+``bot/telegram/processes.py``: the others skip it); its rows are claimed with ``FOR
+UPDATE SKIP LOCKED`` as well.
 """
 from __future__ import annotations
 
@@ -60,9 +63,15 @@ async def run_deadline_tasks(sessionmaker: async_sessionmaker, services: Service
 
 
 async def deadline_job(context: Any) -> None:
-    """The JobQueue callback."""
+    """The JobQueue callback: the tick, unless another process runs it now."""
+    from bot.telegram.processes import exclusive
+
     data = context.application.bot_data
-    await run_deadline_tasks(data["sessionmaker"], data["services"])
+    async with exclusive(data["sessionmaker"], JOB_NAME) as mine:
+        if mine:
+            await run_deadline_tasks(data["sessionmaker"], data["services"])
+        else:
+            log.debug("deadline job: another process runs this tick")
 
 
 def schedule(application: Any) -> None:

@@ -1,0 +1,390 @@
+"""Several bot processes on one PostgreSQL database.
+
+Every process is the same program (``sopbot run``); they share the work through the
+database:
+
+* **Identity.** A process is named ``host:pid:random`` (:func:`identity`): the random
+  part (from ``uuid4``) keeps two processes apart even in containers that have the same
+  host name and the same pid (1). Inbox and outbox claims carry this name.
+* **Life.** Each process holds a PostgreSQL advisory lock keyed by its name on a
+  connection of its own (:class:`Life`). PostgreSQL releases it the moment that
+  connection ends, which is when the process dies (SIGKILL included: the kernel closes
+  its sockets). A process is alive exactly while its lock is held, which every other
+  process can see in ``pg_locks``: no heartbeat clock, no lease to wait out.
+* **Take-over.** Every few seconds each process looks for claims whose process is not
+  alive (:func:`release_dead`): inbox rows it had claimed and not processed become free
+  again, outbox rows it left ``sending`` become pending again.
+* **Inbox.** Rows are claimed (:func:`claim_inbox`) with ``SELECT ... FOR UPDATE SKIP
+  LOCKED``; a row may be claimed only when every earlier unprocessed row of its chat is
+  already this process's, so a person's updates are processed by one process at a time,
+  in order, and different people's by several processes at once. A process claims only
+  as many rows as it can work on soon, so an idle process finds work.
+* **Receiving.** One process polls Telegram: the one holding the ``receive`` lock
+  (:meth:`Life.try_lead`); when it dies, another takes the lock within seconds and polls
+  from the first unconfirmed update (the inbox ignores what it already has). In webhook
+  mode every process that runs the webhook server receives (behind a load balancer, or
+  one of them, the others started with ``sopbot run --no-receive``).
+* **Jobs.** The deadline tick (reminders, digest, prompt) runs in one process at a time
+  (:func:`exclusive`); its rows are also claimed with ``FOR UPDATE SKIP LOCKED``.
+
+On SQLite there is one process: nothing here is used (no claims, no locks).
+
+What "nothing twice" means: an inbox row is processed once (its effects commit with its
+mark, and the processing matches only a row still claimed by the process itself). An
+outbox row is sent, then marked sent; a process killed between the two leaves the row
+``sending`` and the process that takes it over sends it again: at most one duplicate per
+row in hand at the kill (as after a crash of a single process). Two live processes never
+send the same row (the claim is a row lock plus a conditional update).
+
+Advisory locks live on a database session: a connection pooler in transaction mode
+(PgBouncer ``pool_mode = transaction``) breaks them; connect directly, or in session mode.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import uuid
+import zlib
+from typing import Iterable
+
+from sqlalchemy import exists, or_, select, text, update
+from sqlalchemy.orm import aliased
+
+from models.base import utcnow
+from models.intake import Inbox
+
+log = logging.getLogger(__name__)
+
+LIFE_NS = 0x50B0  # advisory lock namespaces (first key of the two-int form)
+LEAD_NS = 0x50B1
+JOB_NS = 0x50B2
+CHANNEL = "sopbot_inbox"  # NOTIFY: new inbox rows
+WATCH_SECONDS = 3.0  # how often a process checks its life and takes over dead claims
+
+_IDENTITY: tuple[int, str] | None = None
+
+
+def identity() -> str:
+    """This process's name: ``host:pid:random`` (at most 40 characters). A new name
+    after a fork."""
+    global _IDENTITY
+    pid = os.getpid()
+    if _IDENTITY is None or _IDENTITY[0] != pid:
+        host = (socket.gethostname() or "host").replace(":", "-")[:20]
+        _IDENTITY = (pid, f"{host}:{pid}:{uuid.uuid4().hex[:10]}")
+    return _IDENTITY[1]
+
+
+def process_of(claim: str | None) -> str:
+    """The process named in a claim (an inbox ``claimed_by`` is the process itself;
+    an outbox claim adds the sender and the claim's number)."""
+    return ":".join((claim or "").split(":")[:3])
+
+
+def key(name: str) -> int:
+    """A signed 32-bit key for ``name`` (the second key of an advisory lock)."""
+    value = zlib.crc32(name.encode())
+    return value - (1 << 32) if value >= (1 << 31) else value
+
+
+def _unsigned(value: int) -> int:
+    return value & 0xFFFFFFFF
+
+
+def engine_of(sessionmaker):
+    real = getattr(sessionmaker, "real", sessionmaker)  # the update sessions' wrapper
+    return getattr(real, "kw", {}).get("bind")
+
+
+def is_postgres(sessionmaker) -> bool:
+    engine = engine_of(sessionmaker)
+    return engine is not None and engine.dialect.name == "postgresql"
+
+
+# ------------------------------------------------------------------ who is alive
+async def alive_keys(session) -> set[int]:
+    """The life keys held now (as pg_locks shows them: unsigned)."""
+    rows = await session.execute(text(
+        "SELECT objid::bigint FROM pg_locks WHERE locktype = 'advisory' AND granted "
+        "AND classid = :ns AND objsubid = 2 AND database = "
+        "(SELECT oid FROM pg_database WHERE datname = current_database())"),
+        {"ns": LIFE_NS})
+    return {int(r[0]) for r in rows}
+
+
+def _alive(process: str, keys: set[int]) -> bool:
+    return _unsigned(key(process)) in keys
+
+
+async def release_dead(sessionmaker) -> tuple[int, int]:
+    """Free the claims of processes that are not alive: their unprocessed inbox rows
+    (claimable again) and their outbox rows left ``sending`` (pending again). Returns
+    (inbox rows, outbox rows)."""
+    from models import Outbox
+    from models.enums import OutboxStatus
+
+    real = getattr(sessionmaker, "real", sessionmaker)
+    async with real() as session, session.begin():
+        keys = await alive_keys(session)
+        claimants = set((await session.execute(
+            select(Inbox.claimed_by).where(Inbox.processed_at.is_(None),
+                                           Inbox.claimed_by.is_not(None))
+            .distinct())).scalars())
+        dead_inbox = [c for c in claimants if not _alive(process_of(c), keys)]
+        freed_inbox = 0
+        if dead_inbox:
+            freed_inbox = (await session.execute(
+                update(Inbox).where(Inbox.claimed_by.in_(dead_inbox),
+                                    Inbox.processed_at.is_(None))
+                .values(claimed_by=None, claimed_at=None)
+                .execution_options(synchronize_session=False))).rowcount
+        sending = (await session.execute(
+            select(Outbox.id, Outbox.claimed_by).where(
+                Outbox.status == OutboxStatus.SENDING))).all()
+        dead_outbox = [i for i, by in sending if not _alive(process_of(by), keys)]
+        if dead_outbox:
+            await session.execute(
+                update(Outbox).where(Outbox.id.in_(dead_outbox),
+                                     Outbox.status == OutboxStatus.SENDING)
+                .values(status=OutboxStatus.PENDING)
+                .execution_options(synchronize_session=False))
+    if freed_inbox or dead_outbox:
+        log.warning("claims of stopped processes taken over: %d update(s), %d message(s) "
+                    "(%s)", freed_inbox, len(dead_outbox),
+                    ", ".join(sorted({process_of(c) for c in dead_inbox}
+                                     | {process_of(by) for i, by in sending
+                                        if i in set(dead_outbox)})))
+    return freed_inbox, len(dead_outbox)
+
+
+async def _drop(conn) -> None:
+    """Close a connection that held advisory locks: really closed, not returned to the
+    pool (a pooled session would keep its locks, and this process would look alive)."""
+    with contextlib.suppress(Exception):
+        await conn.invalidate()
+    with contextlib.suppress(Exception):
+        await conn.close()
+
+
+# ------------------------------------------------------------------ this process's life
+class Life:
+    """This process's life lock on a connection of its own, shared by the intake and
+    the outbox sender of one engine (:meth:`join` / :meth:`leave`); a watcher keeps the
+    connection alive (re-locking after it broke) and takes over dead claims."""
+
+    _of_engine: dict[int, "Life"] = {}
+
+    def __init__(self, sessionmaker) -> None:
+        self.sm = getattr(sessionmaker, "real", sessionmaker)
+        self.engine = engine_of(sessionmaker)
+        self.name = identity()
+        self.users = 0
+        self.conn = None
+        self.leading: set[str] = set()
+        self._task: asyncio.Task | None = None
+        self._lock = asyncio.Lock()
+        self._listeners: list = []  # called when a process stored new inbox rows
+
+    @classmethod
+    async def join(cls, sessionmaker) -> "Life":
+        engine = engine_of(sessionmaker)
+        life = cls._of_engine.get(id(engine))
+        if life is None or life.engine is not engine:
+            life = cls._of_engine[id(engine)] = cls(sessionmaker)
+        life.users += 1
+        if life.users == 1:
+            await life._connect()
+            life._task = asyncio.create_task(life._watch(), name="process-life")
+        return life
+
+    async def leave(self) -> None:
+        self.users -= 1
+        if self.users > 0:
+            return
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        await self._close()
+        if self._of_engine.get(id(self.engine)) is self:
+            del self._of_engine[id(self.engine)]
+
+    @property
+    def alive(self) -> bool:
+        return self.conn is not None
+
+    async def _connect(self) -> None:
+        async with self._lock:
+            conn = await self.engine.connect()
+            try:
+                # shared: the sessions of one process (one per engine) never wait
+                await conn.execute(text("SELECT pg_advisory_lock_shared(:ns, :k)"),
+                                   {"ns": LIFE_NS, "k": key(self.name)})
+                await conn.commit()
+            except BaseException:
+                await conn.close()
+                raise
+            try:  # woken when another process stores updates (NOTIFY in its commit)
+                raw = await conn.get_raw_connection()
+                await raw.driver_connection.add_listener(CHANNEL, self._notified)
+            except Exception:  # the processor looks at the inbox every second anyway
+                log.info("no LISTEN on this connection", exc_info=True)
+            self.conn = conn
+            log.info("process %s holds its life lock", self.name)
+
+    def _notified(self, *_args) -> None:
+        for callback in list(self._listeners):
+            callback()
+
+    def listen(self, callback) -> None:
+        self._listeners.append(callback)
+
+    def unlisten(self, callback) -> None:
+        with contextlib.suppress(ValueError):
+            self._listeners.remove(callback)
+
+    async def _close(self) -> None:
+        conn, self.conn = self.conn, None
+        self.leading.clear()
+        if conn is not None:
+            await _drop(conn)
+
+    async def try_lead(self, role: str) -> bool:
+        """Take (or keep) the lock of ``role`` (e.g. "receive"); True while held."""
+        if role in self.leading:
+            return True
+        if self.conn is None:
+            return False
+        async with self._lock:
+            try:
+                got = (await self.conn.execute(text("SELECT pg_try_advisory_lock(:ns, :k)"),
+                                               {"ns": LEAD_NS, "k": key(role)})).scalar()
+                await self.conn.commit()
+            except Exception:
+                log.warning("could not ask for the %s lock", role, exc_info=True)
+                return False
+        if got:
+            self.leading.add(role)
+            log.info("process %s: %s", self.name, role)
+        return bool(got)
+
+    async def _watch(self) -> None:
+        while True:
+            await asyncio.sleep(WATCH_SECONDS)
+            try:
+                if self.conn is None:
+                    await self._connect()
+                else:
+                    async with self._lock:
+                        await self.conn.execute(text("SELECT 1"))
+                        await self.conn.commit()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("process %s lost its database session (%s): claims may be "
+                            "taken over; connecting again", self.name, exc)
+                await self._close()
+                continue
+            try:
+                await release_dead(self.sm)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("could not take over the claims of stopped processes")
+
+
+# ------------------------------------------------------------------ the inbox
+def _blocked(me: str):
+    """An earlier unprocessed row of the same chat that is not this process's."""
+    earlier = aliased(Inbox)
+    return exists().where(earlier.chat_key == Inbox.chat_key,
+                          earlier.update_id < Inbox.update_id,
+                          earlier.processed_at.is_(None),
+                          or_(earlier.claimed_by.is_(None), earlier.claimed_by != me))
+
+
+async def claim_inbox(sessionmaker, me: str, limit: int, rounds: int = 8) -> int:
+    """Claim up to ``limit`` unprocessed rows for ``me``, in rounds: each round takes
+    the free rows whose earlier unprocessed rows (of their chat) are all ``me``'s
+    already, i.e. the first free row of each chat nobody else works on, and the next
+    row of each chat ``me`` works on. The candidates are locked with ``FOR UPDATE SKIP
+    LOCKED``: a row another process is claiming at this moment is skipped, and so are
+    the later rows of its chat (their earlier row is not ``me``'s). Returns how many."""
+    taken = 0
+    for _ in range(rounds):
+        if taken >= limit:
+            break
+        async with sessionmaker() as session, session.begin():
+            ids = list((await session.execute(
+                select(Inbox.update_id)
+                .where(Inbox.processed_at.is_(None), Inbox.claimed_by.is_(None),
+                       ~_blocked(me))
+                .order_by(Inbox.update_id).limit(limit - taken)
+                .with_for_update(of=Inbox, skip_locked=True))).scalars())
+            if not ids:
+                break
+            got = (await session.execute(
+                update(Inbox).where(Inbox.update_id.in_(ids), Inbox.claimed_by.is_(None),
+                                    Inbox.processed_at.is_(None))
+                .values(claimed_by=me, claimed_at=utcnow())
+                .execution_options(synchronize_session=False))).rowcount
+        taken += got
+    return taken
+
+
+async def my_rows(sessionmaker, me: str, skip: Iterable[int], limit: int) -> list:
+    """``me``'s unprocessed rows that may be processed now (no earlier row of the
+    chat is someone else's), oldest first, except those in ``skip``."""
+    skip = set(skip)
+    async with sessionmaker() as session:
+        rows = (await session.execute(
+            select(Inbox.update_id, Inbox.payload, Inbox.chat_key)
+            .where(Inbox.processed_at.is_(None), Inbox.claimed_by == me, ~_blocked(me))
+            .order_by(Inbox.update_id).limit(limit + len(skip)))).all()
+    return [r for r in rows if r[0] not in skip]
+
+
+async def notify_stored(session) -> None:
+    """Tell the other processes (at this transaction's commit) that rows were stored."""
+    await session.execute(text("SELECT pg_notify(:c, '')"), {"c": CHANNEL})
+
+
+async def release_mine(sessionmaker, me: str) -> int:
+    """A process that stops gives its unprocessed rows back at once."""
+    async with sessionmaker() as session, session.begin():
+        return (await session.execute(
+            update(Inbox).where(Inbox.claimed_by == me, Inbox.processed_at.is_(None))
+            .values(claimed_by=None, claimed_at=None)
+            .execution_options(synchronize_session=False))).rowcount
+
+
+# ------------------------------------------------------------------ one at a time
+@contextlib.asynccontextmanager
+async def exclusive(sessionmaker, name: str):
+    """Yields True in the one process that holds ``name``'s lock for the block (False
+    in the others, which skip the work); always True on SQLite (one process)."""
+    engine = engine_of(sessionmaker)
+    if engine is None or engine.dialect.name != "postgresql":
+        yield True
+        return
+    conn = await engine.connect()
+    got = False
+    try:
+        got = bool((await conn.execute(text("SELECT pg_try_advisory_lock(:ns, :k)"),
+                                       {"ns": JOB_NS, "k": key(name)})).scalar())
+        await conn.commit()
+        yield got
+    finally:
+        if got:
+            try:
+                await conn.execute(text("SELECT pg_advisory_unlock(:ns, :k)"),
+                                   {"ns": JOB_NS, "k": key(name)})
+                await conn.commit()
+            except BaseException:
+                await _drop(conn)
+                raise
+        await conn.close()
