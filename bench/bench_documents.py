@@ -180,24 +180,26 @@ def _load_example_data_helper():
 
 
 def _descendants() -> list[int]:
-    """This process's descendants (its worker processes, and theirs)."""
-    parents: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
+    """This process's descendants (its worker processes, and theirs), from the
+    ``children`` lists of /proc (a few small reads: the sampling thread must not take
+    the bot's interpreter lock for long)."""
+    import os
+
+    found, todo = [], [os.getpid()]
+    while todo:
+        pid = todo.pop()
+        try:
+            tasks = os.listdir(f"/proc/{pid}/task")
+        except OSError:
+            continue
+        for tid in tasks:
             try:
-                stat = (entry / "stat").read_text()
+                children = Path(f"/proc/{pid}/task/{tid}/children").read_text().split()
             except OSError:
                 continue
-            parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
-    mine, found = {__import__("os").getpid()}, []
-    grew = True
-    while grew:
-        grew = False
-        for pid, parent in parents.items():
-            if parent in mine and pid not in mine:
-                mine.add(pid)
-                found.append(pid)
-                grew = True
+            for child in map(int, children):
+                found.append(child)
+                todo.append(child)
     return found
 
 
