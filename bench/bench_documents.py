@@ -71,16 +71,18 @@ def child(n: int) -> None:
 
     data = make_data(n)
     out = Path(tempfile.mkdtemp(prefix="bench-docs-"))
-    times = {}
+    times, cpu = {}, {}
     for name, fn, ext in (("workbook", build_workbook, "xlsx"), ("pdf", build_pdf, "pdf"),
                           ("chart", build_chart, "png")):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         fn(data, out / f"doc.{ext}")
         times[name] = time.perf_counter() - t0
+        cpu[name] = time.process_time() - c0
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     sizes = {p.suffix: p.stat().st_size // 1024 for p in out.iterdir()}
     shutil.rmtree(out, ignore_errors=True)
-    print(json.dumps({"n": n, "times": times, "peak_mb": peak_mb, "sizes_kb": sizes}))
+    print(json.dumps({"n": n, "times": times, "cpu": cpu, "peak_mb": peak_mb,
+                      "sizes_kb": sizes}))
 
 
 def bot_child(n: int) -> None:
@@ -101,23 +103,28 @@ def bot_child(n: int) -> None:
         if start is not None:  # as the bot does at its start (then idle a while)
             start()
             await asyncio.sleep(5)
+        workers = PeakOfWorkers().__enter__()  # from here: the build's own workers
         t0 = time.perf_counter()
         built = await documents.build_off_loop(FileStore(out), data, "doc")
-        return time.perf_counter() - t0, built
+        seconds = time.perf_counter() - t0
+        documents.stop_workers()  # a worker left idle; then every worker reaped
+        deadline = time.monotonic() + 30
+        while (set(workers.new_pids) & set(_descendants())
+               and time.monotonic() < deadline):
+            multiprocessing.active_children()
+            await asyncio.sleep(0.05)
+        workers.__exit__()
+        return seconds, built, workers
 
-    with PeakOfWorkers() as workers:
-        seconds, built = asyncio.run(run())
     import multiprocessing
 
-    documents.stop_workers()  # a worker left idle; then every worker reaped: its peak
-    deadline = time.monotonic() + 30
-    while multiprocessing.active_children() and time.monotonic() < deadline:
-        time.sleep(0.05)
+    seconds, built, workers = asyncio.run(run())
     assert set(built.files) == {"workbook", "pdf", "chart"}, built.files
     shutil.rmtree(out, ignore_errors=True)
     print(json.dumps({
         "n": n, "seconds": seconds,
         "own_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "worker_cpu": workers.cpu_s,
         "worker_mb": max(workers.peak_mb,
                          resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)}))
 
@@ -149,12 +156,15 @@ def builders(sizes: list[int], before: str) -> None:
     for label, runs in results.items():
         print(label)
         print(f"{'indicators':>10} {'workbook s':>10} {'pdf s':>8} {'chart s':>8} {'sum s':>8} "
-              f"{'peak MB':>8} {'as built s':>11} {'worker MB':>10} {'ms/indicator':>13}")
+              f"{'(cpu s)':>8} {'peak MB':>8} {'as built s':>11} {'workers cpu s':>14} "
+              f"{'worker MB':>10} {'ms/indicator':>13}")
         for r, b in runs:
             t = r["times"]
             total = sum(t.values())
+            workers = "+".join(f"{c:.1f}" for c in b.get("worker_cpu", []) if c >= 0.05)
             print(f"{r['n']:>10} {t['workbook']:>10.2f} {t['pdf']:>8.2f} {t['chart']:>8.2f} "
-                  f"{total:>8.2f} {r['peak_mb']:>8.0f} {b['seconds']:>11.2f} "
+                  f"{total:>8.2f} {sum(r['cpu'].values()):>8.2f} {r['peak_mb']:>8.0f} "
+                  f"{b['seconds']:>11.2f} {workers:>14} "
                   f"{b['worker_mb']:>10.0f} {b['seconds'] / r['n'] * 1000:>13.2f}")
     r, b = results["after (this tree)"][-1]
     worst = max(r["peak_mb"], b["worker_mb"])
@@ -162,8 +172,9 @@ def builders(sizes: list[int], before: str) -> None:
           f"({'MET' if b['seconds'] < 10 else 'NOT MET'}), {worst:.0f} MB "
           f"({'MET' if worst < 300 else 'NOT MET'})")
     print("sum s: the three builders one after the other in one process, modules already "
-          "imported; as built s: build_off_loop as the bot calls it (worker processes "
-          "started, builders imported, files built, hashed and stored)")
+          "imported (cpu s: its CPU seconds); as built s: build_off_loop as the bot calls it "
+          "(worker processes started, builders imported, files built, hashed and stored), "
+          "workers cpu s: the CPU seconds of each worker process meanwhile")
 
 
 # ------------------------------------------------------------------ the real path
@@ -204,16 +215,38 @@ def _descendants() -> list[int]:
 
 
 class PeakOfWorkers:
-    """The largest peak RSS (VmHWM) of any descendant process, sampled every 50 ms
-    while running (a worker forked by a forkserver is no child of ours: the rusage of
-    children does not see it)."""
+    """The largest peak RSS (VmHWM) of any descendant process, and the CPU seconds each
+    used meanwhile, sampled every 50 ms while running (a worker forked by a forkserver
+    is no child of ours: the rusage of children does not see it)."""
 
     def __init__(self) -> None:
+        import os
         import threading
 
         self.peak_mb = 0.0
+        self._tick = os.sysconf("SC_CLK_TCK")
+        self._cpu: dict[int, float] = {}
+        self._base = {pid: self._cpu_of(pid) or 0.0 for pid in _descendants()}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _cpu_of(self, pid: int) -> float | None:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return None
+        return (int(fields[11]) + int(fields[12])) / self._tick  # utime + stime
+
+    @property
+    def new_pids(self) -> list[int]:
+        """The processes started while sampled."""
+        return [pid for pid in self._cpu if pid not in self._base]
+
+    @property
+    def cpu_s(self) -> list[float]:
+        """CPU seconds of each worker while sampled, largest first."""
+        return sorted((cpu - self._base.get(pid, 0.0) for pid, cpu in self._cpu.items()),
+                      reverse=True)
 
     def _run(self) -> None:
         while not self._stop.wait(0.05):
@@ -225,6 +258,9 @@ class PeakOfWorkers:
                 for line in status.splitlines():
                     if line.startswith("VmHWM:"):
                         self.peak_mb = max(self.peak_mb, int(line.split()[1]) / 1024)
+                cpu = self._cpu_of(pid)
+                if cpu is not None:
+                    self._cpu[pid] = cpu
 
     def __enter__(self) -> "PeakOfWorkers":
         self._thread.start()
@@ -318,6 +354,7 @@ async def _real(n: int, label: str) -> dict:
         statements[0] = 0
         event.listen(engine.sync_engine, "before_cursor_execute", count)
         workers = PeakOfWorkers().__enter__()
+        cpu0 = resource.getrusage(resource.RUSAGE_SELF)
         t0 = time.perf_counter()
         q = await kasubag.press(card, text="Susun dokumen")
         result_task = asyncio.ensure_future(kasubag.wait_for(
@@ -333,6 +370,9 @@ async def _real(n: int, label: str) -> dict:
         event.remove(engine.sync_engine, "before_cursor_execute", count)
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         workers.__exit__()
+        cpu1 = resource.getrusage(resource.RUSAGE_SELF)
+        bot_cpu = (cpu1.ru_utime + cpu1.ru_stime) - (cpu0.ru_utime + cpu0.ru_stime)
+        worker_cpu = workers.cpu_s
         worker_peak = max(workers.peak_mb,
                           resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)
     finally:
@@ -347,7 +387,8 @@ async def _real(n: int, label: str) -> dict:
     return {"label": label, "indicators": total, "load_statements": load_statements,
             "load_s": load_s, "press_to_card_s": press_to_card,
             "statements_press_to_card": statements[0], "peak_mb": peak,
-            "worker_peak_mb": worker_peak,
+            "worker_peak_mb": worker_peak, "bot_cpu_s": bot_cpu,
+            "worker_cpu_s": sum(worker_cpu), "largest_worker_cpu_s": max(worker_cpu, default=0),
             "rss_before_mb": rss_before, "pings": len(latencies), "p50_s": pct(0.5),
             "p95_s": pct(0.95), "max_s": latencies[-1] if latencies else 0}
 
@@ -406,6 +447,9 @@ def real(n: int, before: str) -> None:
             ("seconds to load the data", "load_s", "{:.2f}"),
             ("press -> card, seconds", "press_to_card_s", "{:.2f}"),
             ("statements press -> card (all tasks)", "statements_press_to_card", "{:.0f}"),
+            ("CPU s press -> card: the bot process", "bot_cpu_s", "{:.2f}"),
+            ("CPU s press -> card: worker processes", "worker_cpu_s", "{:.2f}"),
+            ("CPU s press -> card: the busiest worker", "largest_worker_cpu_s", "{:.2f}"),
             ("peak RSS of the bot, MB", "peak_mb", "{:.0f}"),
             ("peak RSS of a worker process, MB", "worker_peak_mb", "{:.0f}"),
             ("RSS before the press, MB", "rss_before_mb", "{:.0f}"),
