@@ -405,15 +405,17 @@ WORKER = "process"
 #: workbook in one, the PDF and the chart in the other (about the same time each).
 WORKER_PARTS: tuple[tuple[str, ...], ...] = (("workbook",), ("pdf", "chart"))
 
-#: What the worker processes need, imported once (openpyxl, fpdf2, matplotlib: about
-#: 2 s of a compile otherwise) by the process they are forked from.
+#: What the worker processes need, imported once (openpyxl, fpdf2: about 1.5 s of a
+#: compile otherwise) by the process they are forked from. Not matplotlib (about 25 MB
+#: more in every worker, the workbook's included): the PDF and chart worker imports it
+#: as it starts, while the data loads and the workbook (the longer part) is built.
 BUILDER_MODULES = ("bot.core.documents", "bot.core.storage", "reports.workbook",
-                   "reports.pdf", "reports.chart")
+                   "reports.pdf")
 
 
 def _warm(kinds: tuple[str, ...]) -> None:
-    """A worker's start: its builders imported before the data arrives (nothing to do
-    when it was forked from the pre-started process, which imported them)."""
+    """A worker's start: its builders imported before the data arrives (the chart's
+    matplotlib; nothing else when it was forked from the pre-started process)."""
     import importlib
 
     for kind in kinds:
@@ -437,7 +439,7 @@ def _mp_context():
 
 def start_builders() -> None:
     """At the bot's start: the process the workers are forked from starts now and
-    imports the builders in the background (an idle process of about 140 MB), so a
+    imports the builders in the background (an idle process of about 110 MB), so a
     compile does not wait for them."""
     if WORKER != "process":
         return
