@@ -1,7 +1,7 @@
 """Documents: the real compile path, before and after, and the builders alone.
 
     python bench/bench_documents.py [--indicators 5000] [--before base|REV|DIR|none]
-    python bench/bench_documents.py --builders [--sizes 100 1000 5000]
+    python bench/bench_documents.py --builders [--sizes 100 1000 5000] [--before ...]
 
 Default: the real compile path as the bot runs it, over the Bot API emulator: an office
 whose cycle holds ``--indicators`` more indicators (bulk-inserted, with answers) is at
@@ -16,7 +16,10 @@ git revision extracted with ``git archive`` into a temporary folder; default ``b
 the commit this branch started from (``git merge-base HEAD main``).
 
 ``--builders``: workbook + PDF + chart from plain data for each size, each in a fresh
-child process: seconds per builder, the total, the peak RSS, the cost per indicator."""
+child process, for ``--before`` and this tree: seconds per builder one after the other
+and their sum, the peak RSS; then the files built as the bot builds them
+(``bot.core.documents.build_off_loop``: its worker processes' start-up included), its
+seconds, the largest worker's peak RSS and the cost per indicator."""
 from __future__ import annotations
 
 import argparse
@@ -59,6 +62,7 @@ def make_data(n: int):
 
 
 def child(n: int) -> None:
+    """The three builders one after the other in this process: seconds each."""
     import resource
 
     from reports.chart import build_chart
@@ -67,36 +71,110 @@ def child(n: int) -> None:
 
     data = make_data(n)
     out = Path(tempfile.mkdtemp(prefix="bench-docs-"))
-    times = {}
+    times, cpu = {}, {}
     for name, fn, ext in (("workbook", build_workbook, "xlsx"), ("pdf", build_pdf, "pdf"),
                           ("chart", build_chart, "png")):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         fn(data, out / f"doc.{ext}")
         times[name] = time.perf_counter() - t0
+        cpu[name] = time.process_time() - c0
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"n": n, "times": times, "peak_mb": peak_mb,
-                      "sizes_kb": {p.suffix: p.stat().st_size // 1024 for p in out.iterdir()}}))
+    sizes = {p.suffix: p.stat().st_size // 1024 for p in out.iterdir()}
+    shutil.rmtree(out, ignore_errors=True)
+    print(json.dumps({"n": n, "times": times, "cpu": cpu, "peak_mb": peak_mb,
+                      "sizes_kb": sizes}))
 
 
-def builders(sizes: list[int]) -> None:
-    results = []
-    for n in sizes:
-        proc = subprocess.run([sys.executable, __file__, "--builders", "--child", str(n)],
-                              capture_output=True,
-                              text=True, check=True, cwd=ROOT)
-        results.append(json.loads(proc.stdout.strip().splitlines()[-1]))
-    print(f"{'indicators':>10} {'workbook s':>10} {'pdf s':>8} {'chart s':>8} {'total s':>8} "
-          f"{'peak MB':>8} {'ms/indicator':>13}")
-    for r in results:
-        t = r["times"]
-        total = sum(t.values())
-        print(f"{r['n']:>10} {t['workbook']:>10.2f} {t['pdf']:>8.2f} {t['chart']:>8.2f} "
-              f"{total:>8.2f} {r['peak_mb']:>8.0f} {total / r['n'] * 1000:>13.2f}")
-    big = results[-1]
-    total = sum(big["times"].values())
-    print(f"target: {big['n']} indicators under 10 s and 300 MB: "
-          f"{total:.2f} s ({'MET' if total < 10 else 'NOT MET'}), "
-          f"{big['peak_mb']:.0f} MB ({'MET' if big['peak_mb'] < 300 else 'NOT MET'})")
+def bot_child(n: int) -> None:
+    """The files built as the bot builds them (``bot.core.documents.build_off_loop``:
+    worker processes started, builders imported, files built, hashed and stored):
+    wall-clock seconds, and the largest worker's peak RSS."""
+    import asyncio
+    import resource
+
+    from bot.core import documents
+    from bot.core.storage import FileStore
+
+    data = make_data(n)
+    out = Path(tempfile.mkdtemp(prefix="bench-docs-store-"))
+
+    async def run():
+        start = getattr(documents, "start_builders", None)
+        if start is not None:  # as the bot does at its start (then idle a while)
+            start()
+            await asyncio.sleep(5)
+        workers = PeakOfWorkers().__enter__()  # from here: the build's own workers
+        t0 = time.perf_counter()
+        built = await documents.build_off_loop(FileStore(out), data, "doc")
+        seconds = time.perf_counter() - t0
+        documents.stop_workers()  # a worker left idle; then every worker reaped
+        deadline = time.monotonic() + 30
+        while (set(workers.new_pids) & set(_descendants())
+               and time.monotonic() < deadline):
+            multiprocessing.active_children()
+            await asyncio.sleep(0.05)
+        workers.__exit__()
+        return seconds, built, workers
+
+    import multiprocessing
+
+    seconds, built, workers = asyncio.run(run())
+    assert set(built.files) == {"workbook", "pdf", "chart"}, built.files
+    shutil.rmtree(out, ignore_errors=True)
+    print(json.dumps({
+        "n": n, "seconds": seconds,
+        "own_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "worker_cpu": workers.cpu_s,
+        "worker_mb": max(workers.peak_mb,
+                         resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)}))
+
+
+def _run_child(tree: Path, args: list[str]) -> dict:
+    import os
+
+    env = dict(os.environ, PYTHONPATH=str(tree))
+    proc = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--tree", str(tree),
+                           *args], capture_output=True, text=True, cwd=tree, env=env)
+    if proc.returncode:
+        print(proc.stderr[-3000:], file=sys.stderr)
+        raise SystemExit(f"{tree}: the child {args} failed")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def builders(sizes: list[int], before: str) -> None:
+    """Each size, each tree (``--before`` first, then this one), in fresh children."""
+    before, base = _before_tree(before)
+    trees = [(f"before ({before[:12]})", base)] if base is not None else []
+    trees.append(("after (this tree)", ROOT))
+    results: dict[str, list[tuple[dict, dict]]] = {}
+    for label, tree in trees:
+        results[label] = [(_run_child(tree, ["--builders", "--child", str(n)]),
+                           _run_child(tree, ["--builders", "--bot-child", str(n)]))
+                          for n in sizes]
+    if base is not None and base != Path(before).resolve():
+        shutil.rmtree(base, ignore_errors=True)
+    for label, runs in results.items():
+        print(label)
+        print(f"{'indicators':>10} {'workbook s':>10} {'pdf s':>8} {'chart s':>8} {'sum s':>8} "
+              f"{'(cpu s)':>8} {'peak MB':>8} {'as built s':>11} {'workers cpu s':>14} "
+              f"{'worker MB':>10} {'ms/indicator':>13}")
+        for r, b in runs:
+            t = r["times"]
+            total = sum(t.values())
+            workers = "+".join(f"{c:.1f}" for c in b.get("worker_cpu", []) if c >= 0.05)
+            print(f"{r['n']:>10} {t['workbook']:>10.2f} {t['pdf']:>8.2f} {t['chart']:>8.2f} "
+                  f"{total:>8.2f} {sum(r['cpu'].values()):>8.2f} {r['peak_mb']:>8.0f} "
+                  f"{b['seconds']:>11.2f} {workers:>14} "
+                  f"{b['worker_mb']:>10.0f} {b['seconds'] / r['n'] * 1000:>13.2f}")
+    r, b = results["after (this tree)"][-1]
+    worst = max(r["peak_mb"], b["worker_mb"])
+    print(f"target: {r['n']} indicators under 10 s and 300 MB: as built {b['seconds']:.2f} s "
+          f"({'MET' if b['seconds'] < 10 else 'NOT MET'}), {worst:.0f} MB "
+          f"({'MET' if worst < 300 else 'NOT MET'})")
+    print("sum s: the three builders one after the other in one process, modules already "
+          "imported (cpu s: its CPU seconds); as built s: build_off_loop as the bot calls it "
+          "(worker processes started, builders imported, files built, hashed and stored), "
+          "workers cpu s: the CPU seconds of each worker process meanwhile")
 
 
 # ------------------------------------------------------------------ the real path
@@ -106,10 +184,91 @@ def _load_example_data_helper():
     import importlib.util
 
     spec = importlib.util.spec_from_file_location(
-        "bench_example_data", ROOT / "bot" / "example_data.py")
+        "bench_example_data", ROOT / "bot" / "devtools" / "example_data.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module.add_cycle_indicators
+
+
+def _descendants() -> list[int]:
+    """This process's descendants (its worker processes, and theirs), from the
+    ``children`` lists of /proc (a few small reads: the sampling thread must not take
+    the bot's interpreter lock for long)."""
+    import os
+
+    found, todo = [], [os.getpid()]
+    while todo:
+        pid = todo.pop()
+        try:
+            tasks = os.listdir(f"/proc/{pid}/task")
+        except OSError:
+            continue
+        for tid in tasks:
+            try:
+                children = Path(f"/proc/{pid}/task/{tid}/children").read_text().split()
+            except OSError:
+                continue
+            for child in map(int, children):
+                found.append(child)
+                todo.append(child)
+    return found
+
+
+class PeakOfWorkers:
+    """The largest peak RSS (VmHWM) of any descendant process, and the CPU seconds each
+    used meanwhile, sampled every 50 ms while running (a worker forked by a forkserver
+    is no child of ours: the rusage of children does not see it)."""
+
+    def __init__(self) -> None:
+        import os
+        import threading
+
+        self.peak_mb = 0.0
+        self._tick = os.sysconf("SC_CLK_TCK")
+        self._cpu: dict[int, float] = {}
+        self._base = {pid: self._cpu_of(pid) or 0.0 for pid in _descendants()}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _cpu_of(self, pid: int) -> float | None:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return None
+        return (int(fields[11]) + int(fields[12])) / self._tick  # utime + stime
+
+    @property
+    def new_pids(self) -> list[int]:
+        """The processes started while sampled."""
+        return [pid for pid in self._cpu if pid not in self._base]
+
+    @property
+    def cpu_s(self) -> list[float]:
+        """CPU seconds of each worker while sampled, largest first."""
+        return sorted((cpu - self._base.get(pid, 0.0) for pid, cpu in self._cpu.items()),
+                      reverse=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.05):
+            for pid in _descendants():
+                try:
+                    status = Path(f"/proc/{pid}/status").read_text()
+                except OSError:
+                    continue
+                for line in status.splitlines():
+                    if line.startswith("VmHWM:"):
+                        self.peak_mb = max(self.peak_mb, int(line.split()[1]) / 1024)
+                cpu = self._cpu_of(pid)
+                if cpu is not None:
+                    self._cpu[pid] = cpu
+
+    def __enter__(self) -> "PeakOfWorkers":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
 
 
 def _rss_mb() -> float:
@@ -194,6 +353,8 @@ async def _real(n: int, label: str) -> dict:
         rss_before = _rss_mb()
         statements[0] = 0
         event.listen(engine.sync_engine, "before_cursor_execute", count)
+        workers = PeakOfWorkers().__enter__()
+        cpu0 = resource.getrusage(resource.RUSAGE_SELF)
         t0 = time.perf_counter()
         q = await kasubag.press(card, text="Susun dokumen")
         result_task = asyncio.ensure_future(kasubag.wait_for(
@@ -208,7 +369,12 @@ async def _real(n: int, label: str) -> dict:
         press_to_card = time.perf_counter() - t0
         event.remove(engine.sync_engine, "before_cursor_execute", count)
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        worker_peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        workers.__exit__()
+        cpu1 = resource.getrusage(resource.RUSAGE_SELF)
+        bot_cpu = (cpu1.ru_utime + cpu1.ru_stime) - (cpu0.ru_utime + cpu0.ru_stime)
+        worker_cpu = workers.cpu_s
+        worker_peak = max(workers.peak_mb,
+                          resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)
     finally:
         await h.stop()
         await engine.dispose()
@@ -221,7 +387,8 @@ async def _real(n: int, label: str) -> dict:
     return {"label": label, "indicators": total, "load_statements": load_statements,
             "load_s": load_s, "press_to_card_s": press_to_card,
             "statements_press_to_card": statements[0], "peak_mb": peak,
-            "worker_peak_mb": worker_peak,
+            "worker_peak_mb": worker_peak, "bot_cpu_s": bot_cpu,
+            "worker_cpu_s": sum(worker_cpu), "largest_worker_cpu_s": max(worker_cpu, default=0),
             "rss_before_mb": rss_before, "pings": len(latencies), "p50_s": pct(0.5),
             "p95_s": pct(0.95), "max_s": latencies[-1] if latencies else 0}
 
@@ -249,14 +416,19 @@ def _baseline_tree(before: str) -> Path | None:
     return folder
 
 
+def _before_tree(before: str) -> tuple[str, Path | None]:
+    """(the revision or folder named, its tree) for ``--before``."""
+    if before == "base":
+        before = subprocess.run(["git", "-C", str(ROOT), "merge-base", "HEAD", "main"],
+                                check=True, capture_output=True, text=True).stdout.strip()
+    return before, _baseline_tree(before)
+
+
 def real(n: int, before: str) -> None:
     import os
 
     runs = []
-    if before == "base":
-        before = subprocess.run(["git", "-C", str(ROOT), "merge-base", "HEAD", "main"],
-                                check=True, capture_output=True, text=True).stdout.strip()
-    base = _baseline_tree(before)
+    before, base = _before_tree(before)
     for label, tree in ((f"before ({before[:12]})", base), ("after (this tree)", ROOT)):
         if tree is None:
             continue
@@ -275,6 +447,9 @@ def real(n: int, before: str) -> None:
             ("seconds to load the data", "load_s", "{:.2f}"),
             ("press -> card, seconds", "press_to_card_s", "{:.2f}"),
             ("statements press -> card (all tasks)", "statements_press_to_card", "{:.0f}"),
+            ("CPU s press -> card: the bot process", "bot_cpu_s", "{:.2f}"),
+            ("CPU s press -> card: worker processes", "worker_cpu_s", "{:.2f}"),
+            ("CPU s press -> card: the busiest worker", "largest_worker_cpu_s", "{:.2f}"),
             ("peak RSS of the bot, MB", "peak_mb", "{:.0f}"),
             ("peak RSS of a worker process, MB", "worker_peak_mb", "{:.0f}"),
             ("RSS before the press, MB", "rss_before_mb", "{:.0f}"),
@@ -299,6 +474,8 @@ if __name__ == "__main__":
     ap.add_argument("--builders", action="store_true")
     ap.add_argument("--sizes", type=int, nargs="+", default=[100, 1000, 5000])
     ap.add_argument("--child", type=int)
+    ap.add_argument("--bot-child", type=int)
+    ap.add_argument("--tree")
     ap.add_argument("--indicators", type=int, default=5000)
     ap.add_argument("--before", default="base")
     ap.add_argument("--real-child", type=int)
@@ -307,9 +484,10 @@ if __name__ == "__main__":
     if args.real_child:
         sys.path.insert(0, str(Path.cwd()))
         real_child(args.real_child, args.label)
-    elif args.builders and args.child:
-        child(args.child)
+    elif args.builders and (args.child or args.bot_child):
+        sys.path.insert(0, args.tree or str(Path.cwd()))
+        child(args.child) if args.child else bot_child(args.bot_child)
     elif args.builders:
-        builders(args.sizes)
+        builders(args.sizes, args.before)
     else:
         real(args.indicators, args.before)

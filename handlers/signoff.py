@@ -243,6 +243,14 @@ async def run_compile_job(bot, sessionmaker, sv, job_id: int, *, wake=None,
 
 
 async def _compile_once(bot, sm, sv, job_id: int, wake) -> Document | None:
+    from bot.core.documents import build_workers
+
+    # the worker processes start (and import their builders) while the data loads
+    with build_workers():
+        return await _compile_in(bot, sm, sv, job_id, wake)
+
+
+async def _compile_in(bot, sm, sv, job_id: int, wake) -> Document | None:
     from bot.core import outbox
     from bot.core.documents import build_off_loop, document_data, file_stem, record_version
     from bot.core.uploads import check_versions

@@ -47,7 +47,9 @@ def append_text_row(ws: Worksheet, values: Iterable[Any]) -> int:
     """``ws.append(values)`` with every string kept as text; returns the row number."""
     values = list(values)
     ws.append(values)
-    row = ws.max_row
+    # the row append() just wrote (``ws.max_row`` scans every cell of the sheet: a
+    # loop of appends was quadratic)
+    row = ws._current_row  # noqa: SLF001
     for column, value in enumerate(values, start=1):
         if isinstance(value, str):
             set_text(ws.cell(row=row, column=column), value)

@@ -337,9 +337,11 @@ class DocumentData:
         # frozen dataclass
         return tuple((row, measure_row(row, self)) for row in self.rows)
 
-    @property
+    @cached_property
     def split(self) -> bool:
-        """True when the rows carry the quarter's own figures beside the "s.d." ones."""
+        """True when the rows carry the quarter's own figures beside the "s.d." ones.
+
+        Computed once per instance (the builders ask for every row)."""
         return any(row.aggregation for row in self.rows)
 
     @property

@@ -168,8 +168,11 @@ class _Pdf(FPDF):
         self.set_margins(_MARGIN, _TOP, _MARGIN)
         self.alias_nb_pages("{nb}")
         self._char_widths: dict[tuple[str, float], dict[str, float]] = {}
+        self._text_widths: dict[tuple[str, float, str], float] = {}
         self._wrap_cache: dict[tuple[str, float, float, str], list[str]] = {}
         self._fits_cache: dict[tuple[str, float, float, str], bool] = {}
+        # a text's "(..) Tj" per font: a font maps the same text the same way each time
+        self._encoded: dict[tuple[int, str], str] = {}
         self._font_state: tuple[str, float] | None = None
         self._color_state: tuple[int, int, int] | None = None
         self._font_page = self._color_page = -1
@@ -203,7 +206,11 @@ class _Pdf(FPDF):
         Same result as :meth:`get_string_width` for plain text (no text shaping,
         stretching or char spacing is used here), at a fraction of its cost.
         """
-        state = (self.font_style, self.font_size_pt)
+        key = (self.font_style, self.font_size_pt, text)
+        total = self._text_widths.get(key)
+        if total is not None:  # figures, units and kategori repeat in every row
+            return total
+        state = key[:2]
         table = self._char_widths.get(state)
         if table is None:
             table = self._char_widths[state] = {}
@@ -213,6 +220,8 @@ class _Pdf(FPDF):
             if w is None:
                 w = table[ch] = self.get_string_width(ch)
             total += w
+        if len(text) <= 64:  # short texts only: the long ones rarely repeat
+            self._text_widths[key] = total
         return total
 
     def wrap(self, text: str, width: float) -> list[str]:
@@ -328,12 +337,16 @@ class _Pdf(FPDF):
             if not items:
                 return
         k, h = self.k, self.h
-        encode = self.current_font.encode_text
-        normalize = self.normalize_text
-        body = " ".join(
-            f"BT {x * k:.2f} {(h - y) * k:.2f} Td {encode(normalize(text))} ET"
-            for x, y, text in items
-        )
+        font = self.current_font
+        encode, normalize, font_id = font.encode_text, self.normalize_text, id(font)
+        encoded = self._encoded
+        parts = []
+        for x, y, text in items:
+            shown = encoded.get((font_id, text))
+            if shown is None:
+                shown = encoded[font_id, text] = encode(normalize(text))
+            parts.append(f"BT {x * k:.2f} {(h - y) * k:.2f} Td {shown} ET")
+        body = " ".join(parts)
         if self.fill_color != self.text_color:
             body = f"q {self.text_color.serialize().lower()} {body} Q"
         self._out(body)

@@ -55,17 +55,20 @@ Design decisions
 """
 from __future__ import annotations
 
+import functools
+import io
 import re
 import zipfile
 from copy import copy
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timezone
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from openpyxl import Workbook, load_workbook
+from openpyxl.cell.cell import Cell
 from openpyxl.cell.read_only import EMPTY_CELL
 from openpyxl.chart import BarChart, LineChart, Reference
 from openpyxl.styles import Alignment, Border, Font, NamedStyle, PatternFill, Side
@@ -258,11 +261,17 @@ def capaian_result(polarity: Polarity, lower_formula: LowerFormula, target: obje
     return core
 
 
+@functools.lru_cache(maxsize=32)
+def _ordered_bands(bands: tuple[RatingBand, ...]) -> tuple[RatingBand, ...]:
+    """The bands from the highest minimum down (sorted once per set of bands)."""
+    return tuple(sorted(bands, key=lambda b: b.minimum, reverse=True))
+
+
 def kategori_result(capaian_value: object, bands: Sequence[RatingBand]) -> str:
     """What :func:`kategori_formula` computes for a capaian cell's value."""
     if not isinstance(capaian_value, (int, float)) or isinstance(capaian_value, bool):
         return _NO_KATEGORI
-    ordered = sorted(bands, key=lambda b: b.minimum, reverse=True)
+    ordered = _ordered_bands(tuple(bands))
     for band in ordered[:-1]:
         if not band.minimum.is_infinite() and capaian_value >= float(band.minimum):
             return band.label
@@ -274,7 +283,7 @@ def kategori_formula(capaian_ref: str, bands: Sequence[RatingBand]) -> str:
 
     A capaian cell holding text (no percentage) gives "-".
     """
-    ordered = sorted(bands, key=lambda b: b.minimum, reverse=True)
+    ordered = _ordered_bands(tuple(bands))
     expr = _q(ordered[-1].label)
     for band in reversed(ordered[:-1]):
         if band.minimum.is_infinite():
@@ -451,14 +460,26 @@ def _put(ws: Worksheet, row: int, column: int, value: object, style: str, *,
     values come from people: :mod:`reports.cells`); only the builder's own formulas
     pass ``formula=True``.
     """
-    cell = formula_cell(ws, row, column, value) if formula else text_cell(ws, row, column, value)
+    arrays = _STYLE_ARRAYS.get(id(ws.parent))
+    if arrays is not None and (row, column) not in ws._cells:  # noqa: SLF001
+        # a new cell made at once with its value and style: what ws.cell() and the
+        # setters below do, without their look-ups (100,000+ cells)
+        if formula and not value.startswith("="):
+            raise ValueError(f"not a formula: {value!r}")
+        cell = Cell(ws, row=row, column=column, value=value,
+                    style_array=copy(arrays[style]))
+        if not formula and isinstance(value, str) and cell.data_type == "f":
+            cell.data_type = "s"  # text from people: never a formula (reports.cells)
+        ws._add_cell(cell)  # noqa: SLF001
+    else:
+        cell = (formula_cell(ws, row, column, value) if formula
+                else text_cell(ws, row, column, value))
+        if arrays is None:
+            cell.style = style
+        else:
+            cell._style = copy(arrays[style])  # noqa: SLF001 - same as the public setter
     if formula and result is not _NO_RESULT:
         _RESULTS.setdefault(id(ws.parent), {}).setdefault(ws.title, {})[cell.coordinate] = result
-    arrays = _STYLE_ARRAYS.get(id(ws.parent))
-    if arrays is None:
-        cell.style = style
-    else:
-        cell._style = copy(arrays[style])  # noqa: SLF001 - same as the public setter
 
 
 def _merged_line(ws: Worksheet, row: int, text: str, style: str, last_col: int,
@@ -493,6 +514,7 @@ class _WorkbookBuilder:
         self.shown: dict[int, tuple[object, object, object, str, str | None]] = {}
         self.analysis: dict[int, str] = {}  # office-sheet row -> its Analisis text
         self.bidang_ranges: list[tuple[str, int, int]] = []  # bidang, first, last row
+        self._widths: dict[int, float] | None = None
 
     # ------------------------------------------------------------ shared parts
 
@@ -561,6 +583,11 @@ class _WorkbookBuilder:
             ws.column_dimensions[get_column_letter(_CODE_COL)].width = CODE_WIDTH
 
     def _fitted_widths(self) -> dict[int, float]:
+        if self._widths is None:  # the same for every sheet: measured once
+            self._widths = self._measure_widths()
+        return self._widths
+
+    def _measure_widths(self) -> dict[int, float]:
         rows = self.data.rows
         units = max((len(word) for row in rows for word in row.unit.split()), default=0)
         widths = {5: max(COLUMNS[4][1], units + 2.0)}
@@ -1145,8 +1172,15 @@ class _WorkbookBuilder:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            self.wb.save(path)
-            store_results(path, _RESULTS.get(id(self.wb), {}))
+            # openpyxl writes the parts uncompressed into memory; store_results adds
+            # the formulas' results and compresses each part once, into ``path``
+            from openpyxl.writer.excel import ExcelWriter
+
+            raw = io.BytesIO()
+            self.wb.properties.modified = datetime.now(timezone.utc).replace(tzinfo=None)
+            ExcelWriter(self.wb, zipfile.ZipFile(raw, "w", zipfile.ZIP_STORED,
+                                                 allowZip64=True)).save()
+            store_results(path, _RESULTS.get(id(self.wb), {}), source=raw.getvalue())
         finally:
             _STYLE_ARRAYS.pop(id(self.wb), None)
             _RESULTS.pop(id(self.wb), None)
@@ -1182,7 +1216,8 @@ def _is_missed(value: object) -> bool:
 _CELL_RE = re.compile(r'<c r="([A-Z]+[0-9]+)"([^>]*)><f>(.*?)</f><v\s*/?>(?:</v>)?</c>', re.S)
 
 
-def store_results(path: Path, results: Mapping[str, Mapping[str, object]]) -> None:
+def store_results(path: Path, results: Mapping[str, Mapping[str, object]], *,
+                  source: bytes | None = None) -> None:
     """Write the computed result of each formula cell into the saved workbook.
 
     openpyxl writes a formula with an empty value, so a viewer that does not
@@ -1193,13 +1228,18 @@ def store_results(path: Path, results: Mapping[str, Mapping[str, object]]) -> No
     stays set, so Excel and LibreOffice still recalculate on opening. Keeping
     openpyxl as the one writer (rather than a second library) keeps the reader and
     writer of the workbook the same library.
+
+    ``source``: the workbook as saved (any compression), else the file at ``path``;
+    ``path`` is written with every part deflated.
     """
     from xml.sax.saxutils import escape as xml_escape
     from xml.etree import ElementTree
 
     path = Path(path)
-    with zipfile.ZipFile(path) as source:
-        entries = [(info, source.read(info.filename)) for info in source.infolist()]
+    with zipfile.ZipFile(io.BytesIO(source) if source is not None else path) as saved:
+        entries = [(info, saved.read(info.filename)) for info in saved.infolist()]
+    for info, _ in entries:
+        info.compress_type = zipfile.ZIP_DEFLATED
     files = {info.filename: data for info, data in entries}
     ns = {"m": "http://schemas.openxmlformats.org/spreadsheetml/2006/main",
           "r": "http://schemas.openxmlformats.org/officeDocument/2006/relationships",
@@ -1233,9 +1273,9 @@ def store_results(path: Path, results: Mapping[str, Mapping[str, object]]) -> No
             continue
         text = files[name].decode("utf-8")
         changed[name] = _CELL_RE.sub(lambda m: cell_xml(m, values), text).encode("utf-8")
-    if not changed:
+    if not changed and source is None:
         return
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as target_zip:
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, allowZip64=True) as target_zip:
         for info, data in entries:
             target_zip.writestr(info, changed.get(info.filename, data))
 

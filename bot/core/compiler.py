@@ -7,7 +7,8 @@ commits with its update; this runner then takes the job:
 
 1. its data is loaded in a read-only session (a fixed number of queries, closed before
    building: no lock is held while the files are made);
-2. the files are built, hashed and written to the store in a worker thread (the event
+2. the files are built, hashed and written to the store in worker processes, the
+   workbook beside the PDF and chart (``bot.core.documents.build_off_loop``; the event
    loop keeps serving everybody else);
 3. the result (the version, the person's conversation, the message with the files in
    the outbox, the job marked finished) is committed in a transaction of its own.

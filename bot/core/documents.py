@@ -300,18 +300,32 @@ def _kop(wf: Workflow) -> dict[str, str]:
             "logo_path": str(cfg.resolve(logo)) if logo else ""}
 
 
-def _build_files(data: DocumentData, folder: Path, stem: str
-                 ) -> tuple[dict[str, Path], tuple | None]:
-    from reports.chart import build_chart
-    from reports.pdf import build_pdf_with_signature_box
-    from reports.workbook import build_workbook
+#: The files of a version, in the order they are recorded.
+KINDS = ("workbook", "pdf", "chart")
 
-    pdf, box = build_pdf_with_signature_box(data, folder / f"{stem}.pdf")
-    return {
-        "workbook": build_workbook(data, folder / f"{stem}.xlsx"),
-        "pdf": pdf,
-        "chart": build_chart(data, folder / f"{stem}.png"),
-    }, box
+
+def _build_files(data: DocumentData, folder: Path, stem: str,
+                 kinds: tuple[str, ...] = KINDS) -> tuple[dict[str, Path], tuple | None]:
+    """Build the files of ``kinds`` into ``folder``; the PDF's signature box (None
+    without the PDF)."""
+    paths: dict[str, Path] = {}
+    box = None
+    for kind in kinds:
+        if kind == "workbook":
+            from reports.workbook import build_workbook
+
+            paths[kind] = build_workbook(data, folder / f"{stem}.xlsx")
+        elif kind == "pdf":
+            from reports.pdf import build_pdf_with_signature_box
+
+            paths[kind], box = build_pdf_with_signature_box(data, folder / f"{stem}.pdf")
+        elif kind == "chart":
+            from reports.chart import build_chart
+
+            paths[kind] = build_chart(data, folder / f"{stem}.png")
+        else:
+            raise ValueError(f"unknown kind of file: {kind}")
+    return paths, box
 
 
 MIME = {"workbook": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
@@ -343,15 +357,29 @@ class Built:
     def size(self) -> int:
         return sum(f.size for f in self.files.values())
 
+    @classmethod
+    def merged(cls, parts: list[Built]) -> Built:
+        """One version's files from the parts built apart (:data:`KINDS` order)."""
+        files = {kind: part.files[kind] for kind in KINDS for part in parts
+                 if kind in part.files}
+        held = None
+        if any(part.held is not None for part in parts):
+            held = {kind: part.held[kind] for kind in KINDS for part in parts
+                    if part.held and kind in part.held}
+        box = next((part.box for part in parts if "pdf" in part.files), None)
+        pdf = next((part.pdf for part in parts if part.pdf is not None), None)
+        return cls(files, box, pdf, held)
+
 
 def build_and_store(store, data: DocumentData, stem: str, *, keep_pdf: bool = False,
-                    hold: bool = False) -> Built:
-    """Blocking: build the workbook, PDF and chart, hash them and write them to the
-    store. Run in a worker thread (:func:`build_off_loop`); one file's bytes are in
-    memory at a time (the PDF's too with ``keep_pdf``; all with ``hold``, which writes
-    nothing), builds wait for :data:`BUILD_SLOTS`."""
+                    hold: bool = False, kinds: tuple[str, ...] = KINDS) -> Built:
+    """Blocking: build the files of ``kinds`` (by default the workbook, PDF and chart),
+    hash them and write them to the store. Run off the event loop
+    (:func:`build_off_loop`); one file's bytes are in memory at a time (the PDF's too
+    with ``keep_pdf``; all with ``hold``, which writes nothing), builds in one process
+    wait for :data:`BUILD_SLOTS`."""
     with BUILD_SLOTS, tempfile.TemporaryDirectory() as tmp:
-        paths, box = _build_files(data, Path(tmp), stem)
+        paths, box = _build_files(data, Path(tmp), stem, kinds)
         files, pdf, held = {}, None, ({} if hold else None)
         for kind, path in paths.items():
             content = path.read_bytes()
@@ -366,54 +394,145 @@ def build_and_store(store, data: DocumentData, stem: str, *, keep_pdf: bool = Fa
         return Built(files, box, pdf, held)
 
 
-#: Where :func:`build_off_loop` builds: "process" (a worker process, one build at a
-#: time, a fresh process for each build: the bot's own memory does not grow with an
-#: office's documents and the builders never hold the event loop's interpreter lock),
-#: or "thread" (a worker thread of this process; also the fallback when no process can
-#: be started).
+#: Where :func:`build_off_loop` builds: "process" (worker processes, see
+#: :data:`WORKER_PARTS`: the bot's own memory does not grow with an office's documents
+#: and the builders never hold the event loop's interpreter lock), or "thread" (a
+#: worker thread of this process, the files one after the other; also the fallback
+#: when no process can be started).
 WORKER = "process"
-_pool = None
+
+#: The files each worker process builds, side by side (the machine's cores): the
+#: workbook in one, the PDF and the chart in the other (about the same time each).
+WORKER_PARTS: tuple[tuple[str, ...], ...] = (("workbook",), ("pdf", "chart"))
+
+#: What the worker processes need, imported once (openpyxl, fpdf2: about 1.5 s of a
+#: compile otherwise) by the process they are forked from. Not matplotlib (about 25 MB
+#: more in every worker, the workbook's included): the PDF and chart worker imports it
+#: as it starts, while the data loads and the workbook (the longer part) is built.
+BUILDER_MODULES = ("bot.core.documents", "bot.core.storage", "reports.workbook",
+                   "reports.pdf")
 
 
-def _process_pool():
-    global _pool
-    if _pool is None:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
+def _warm(kinds: tuple[str, ...]) -> None:
+    """A worker's start: its builders imported before the data arrives (the chart's
+    matplotlib; nothing else when it was forked from the pre-started process)."""
+    import importlib
 
-        _pool = ProcessPoolExecutor(max_workers=1, max_tasks_per_child=1,
-                                    mp_context=multiprocessing.get_context("spawn"))
-    return _pool
+    for kind in kinds:
+        importlib.import_module({"workbook": "reports.workbook", "pdf": "reports.pdf",
+                                 "chart": "reports.chart"}[kind])
+
+
+def _mp_context():
+    """Worker processes are forked from a pre-started single-threaded server that has
+    imported :data:`BUILDER_MODULES` ("forkserver": a worker is ready in about 0.1 s;
+    never a fork of the bot itself, whose threads may hold locks); where there is no
+    such server, spawned fresh (they import the builders themselves)."""
+    import multiprocessing
+
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(list(BUILDER_MODULES))
+        return context
+    return multiprocessing.get_context("spawn")
+
+
+def start_builders() -> None:
+    """At the bot's start: the process the workers are forked from starts now and
+    imports the builders in the background (an idle process of about 110 MB), so a
+    compile does not wait for them."""
+    if WORKER != "process":
+        return
+    context = _mp_context()
+    if context.get_start_method() == "forkserver":
+        from multiprocessing import forkserver
+
+        try:
+            forkserver.ensure_running()
+        except Exception as exc:  # a compile starts it (or builds in a thread)
+            log.warning("the builders' process did not start: %s", exc)
+
+
+class _Workers:
+    """The worker processes of the builds under way: started when a build is
+    announced (:func:`build_workers`), one process per entry of
+    :data:`WORKER_PARTS`, ended once no build needs them (their memory goes with them:
+    the next build starts fresh ones)."""
+
+    def __init__(self) -> None:
+        self.pools: list | None = None
+        self.users = 0
+
+    def start(self) -> list:
+        if self.pools is None:
+            from concurrent.futures import ProcessPoolExecutor
+
+            context = _mp_context()
+            self.pools = [ProcessPoolExecutor(max_workers=1, mp_context=context,
+                                              initializer=_warm, initargs=(kinds,))
+                          for kinds in WORKER_PARTS]
+            for pool in self.pools:  # the process starts with its first task
+                pool.submit(int)
+        return self.pools
+
+    def stop(self, *, terminate: bool = False) -> None:
+        pools, self.pools = self.pools, None
+        for pool in pools or ():
+            if terminate:
+                for proc in list((getattr(pool, "_processes", None) or {}).values()):
+                    with contextlib.suppress(Exception):
+                        proc.terminate()
+            pool.shutdown(wait=False, cancel_futures=terminate)
+
+
+_workers = _Workers()
+
+
+@contextlib.contextmanager
+def build_workers():
+    """Around a build (from before its data is loaded): the worker processes start
+    now, and end after the last build that asked for them. Nothing in thread mode."""
+    if WORKER != "process":
+        yield
+        return
+    _workers.users += 1
+    try:
+        with contextlib.suppress(OSError):
+            _workers.start()
+        yield
+    finally:
+        _workers.users -= 1
+        if _workers.users == 0:
+            _workers.stop()
 
 
 def stop_workers() -> None:
     """At the bot's stop: a build under way is abandoned (its compile job is still open
     in the database and runs again at the next start), so the process exits now."""
-    global _pool
-    pool, _pool = _pool, None
-    if pool is None:
-        return
-    for proc in list((getattr(pool, "_processes", None) or {}).values()):
-        with contextlib.suppress(Exception):
-            proc.terminate()
-    pool.shutdown(wait=False, cancel_futures=True)
+    _workers.stop(terminate=True)
 
 
 async def build_off_loop(store, data: DocumentData, stem: str, *, keep_pdf: bool = False,
                          hold: bool = False) -> Built:
     """:func:`build_and_store` off the event loop (see :data:`WORKER`): the loop keeps
     serving everybody else meanwhile."""
-    global _pool
-    call = functools.partial(build_and_store, store, data, stem, keep_pdf=keep_pdf, hold=hold)
     if WORKER == "process":
         from concurrent.futures.process import BrokenProcessPool
 
-        try:
-            return await asyncio.get_running_loop().run_in_executor(_process_pool(), call)
-        except (BrokenProcessPool, OSError) as exc:  # no worker process: build here
-            log.warning("documents built in a thread: no worker process (%s)", exc)
-            _pool = None
-    return await asyncio.to_thread(call)
+        with build_workers():
+            try:
+                loop = asyncio.get_running_loop()
+                parts = await asyncio.gather(*[
+                    loop.run_in_executor(pool, functools.partial(
+                        build_and_store, store, data, stem, keep_pdf=keep_pdf, hold=hold,
+                        kinds=kinds))
+                    for pool, kinds in zip(_workers.start(), WORKER_PARTS)])
+                return Built.merged(list(parts))
+            except (BrokenProcessPool, OSError) as exc:  # no worker process: build here
+                log.warning("documents built in a thread: no worker process (%s)", exc)
+                _workers.stop(terminate=True)
+    return await asyncio.to_thread(functools.partial(
+        build_and_store, store, data, stem, keep_pdf=keep_pdf, hold=hold))
 
 
 async def _check_caps(wf: Workflow, actor: Person, cycle: Cycle, source: str) -> None:

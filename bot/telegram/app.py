@@ -145,6 +145,9 @@ async def _post_init(app: Application) -> None:
 
     bot_data["compiler"] = Compiler(bot_data["sessionmaker"], compile_job_runner(app))
     bot_data["compiler"].start()
+    from bot.core.documents import start_builders
+
+    start_builders()  # the builders' worker processes: pre-started, imports done
     if bot_data.get("run_jobs", True) and app.job_queue is not None:
         from bot.telegram.scheduling import schedule
 
