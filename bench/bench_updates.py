@@ -327,8 +327,8 @@ if __name__ == "__main__":
                     help="realistic: how updates reach the bots (getUpdates, or the emulator "
                          "POSTing them to a webhook), one run each")
     ap.add_argument("--split", choices=["auto", "always", "never"], default="auto",
-                    help="SQLite: whether an update's Bot API calls are made outside the "
-                         "write lock (the intake's split_calls)")
+                    help="whether an update's Bot API calls are made outside its transaction "
+                         "(the intake's split_calls)")
     ap.add_argument("--max-concurrent", type=int, default=0,
                     help="updates the bot processes at once (default: the intake's)")
     ap.add_argument("--database-url", default=None,

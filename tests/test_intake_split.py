@@ -1,6 +1,7 @@
-"""An update's Bot API calls made outside SQLite's write lock (``Intake.split_calls``,
-``bot/telegram/intake.py``): a call whose answer the handlers use stops the run, is made
-with the lock released and answered from the journal in the next run; a call whose
+"""An update's Bot API calls made outside its transaction (``Intake.split_calls``,
+``bot/telegram/intake.py``; on SQLite outside the write lock): a call whose answer the
+handlers use stops the run, is made with the transaction rolled back and answered from
+the journal in the next run; a call whose
 answer nobody uses (answering a button, taking the buttons off an old card) is made
 once the update committed. The effects still commit exactly once, each call is made
 once, and a call deferred past a commit that the process did not outlive is made at
@@ -24,7 +25,8 @@ class _Killed(BaseException):
 
 def _watch_calls(h, sm):
     """Each Bot API call the bot really makes while an update is processed: (method,
-    whether the write lock was held, whether every inbox row was processed then)."""
+    whether it was made inside an update's transaction: from a run, or on SQLite while
+    the write lock was held)."""
     from bot.telegram import intake as intake_module
 
     request = h.intake.request
@@ -33,7 +35,9 @@ def _watch_calls(h, sm):
 
     async def post(url, request_data=None, *args, **kwargs):
         if intake_module.current() is not None or h.intake.busy:
-            seen.append((url.rsplit("/", 1)[-1], h.intake._write_lock.locked()))
+            lock = h.intake._write_lock
+            inside = intake_module.current() is not None or (lock is not None and lock.locked())
+            seen.append((url.rsplit("/", 1)[-1], inside))
         return await real_post(url, request_data, *args, **kwargs)
 
     request.inner.post = post
@@ -90,7 +94,8 @@ async def test_a_typed_answer_and_a_press_make_their_calls_outside_the_write_loc
 async def test_the_write_lock_is_free_for_another_person_while_a_card_is_sent(
         harness, people, sessionmaker):  # noqa: F811
     """While one person's card is on its way (a slow network), another person's update
-    commits: their transactions no longer take turns across the round trip."""
+    commits: their transactions no longer take turns across the round trip (on SQLite
+    the write lock, on PostgreSQL the audit chain's head)."""
     h = harness
     await to_collection(h, sessionmaker)
     a = people.user(Role.KABID, "PPTK")

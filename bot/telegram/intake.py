@@ -15,12 +15,13 @@ queue (``chat_key``); each chat has one worker, so one person's updates are proc
 strictly in arrival order, and different people's at once (at most ``MAX_CONCURRENT``).
 On SQLite an update's transaction begins IMMEDIATE and holds the one write lock until it
 commits, so there the updates' transactions take turns (on an asyncio lock, not in
-SQLite's busy handler); on PostgreSQL they overlap. So that they do not take turns
-across the network, a run on SQLite *splits* its Bot API calls off when a call takes
-longer than a run's database work (``Intake.split_calls``, "auto"; always on a real
-network): a call whose answer the handlers use (sending a card, whose message id is
-stored; an edit, whose refusal makes the handler send a new card) stops the run
-(:class:`_CallFirst`), which is rolled back, releasing the lock; the call is made and
+SQLite's busy handler); on PostgreSQL they overlap, except where they lock the same row
+(the audit chain's head) until they commit. So that they do not take turns across the
+network, a run *splits* its Bot API calls off when a call takes longer than a run's
+database work (``Intake.split_calls``, "auto"; always on a real network): a call whose
+answer the handlers use (sending a card, whose message id is stored; an edit, whose
+refusal makes the handler send a new card) stops the run (:class:`_CallFirst`), which
+is rolled back, releasing the lock (and the rows); the call is made and
 journaled, and the update runs again, answered from the journal up to its next such
 call. Calls whose answer no handler uses (``DEFERRED_METHODS``: answering a button,
 taking the buttons off an old card) are told True and made after the commit, those on
@@ -619,7 +620,7 @@ class Intake:
         self._idle.set()
         self._fatal: BaseException | None = None
         self._write_lock = asyncio.Lock() if _is_sqlite(sessionmaker) else None
-        # "auto": a run makes its Bot API calls outside the write lock when a call takes
+        # "auto": a run makes its Bot API calls outside its transaction when a call takes
         # longer than a run's database work; "always"/"never" (tests, benchmarks)
         self.split_calls = os.environ.get(SPLIT_ENV) or "auto"
         self.request: JournaledRequest | None = None  # set by start()
@@ -795,9 +796,10 @@ class Intake:
             yield
 
     def _split(self) -> bool:
-        """Whether a run makes its Bot API calls outside the write lock (SQLite only:
-        on PostgreSQL nobody waits for the lock an update holds)."""
-        if self._write_lock is None or self.split_calls == "never" or self.request is None:
+        """Whether a run makes its Bot API calls outside its transaction: on SQLite the
+        others wait for its write lock, on PostgreSQL for the rows it locked (the audit
+        chain's head, a step run)."""
+        if self.split_calls == "never" or self.request is None:
             return False
         return self.split_calls == "always" or self.request.stats.split_pays()
 
