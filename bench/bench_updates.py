@@ -112,8 +112,20 @@ def summary(name: str, latencies: list[float], elapsed: float, network: float = 
     return result
 
 
+WEBHOOK_SECRET = "bench-secret"
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 async def full_bot(emu: BotApiEmulator, units: int, indicators: int, *, who: People,
-                   limiter: bool, latency: float, url: str | None) -> dict:
+                   limiter: bool, latency: float, url: str | None,
+                   webhook: bool = False, split: str = "auto") -> dict:
     cfg, engine, sm, _ = await fresh_database(url=url)
     clock = ManualClock(datetime(2024, 10, 7, 8, 0, tzinfo=WIB))
     services = build_services(cfg, clock)
@@ -142,6 +154,22 @@ async def full_bot(emu: BotApiEmulator, units: int, indicators: int, *, who: Peo
         request = await user.wait_for(text_contains="Permintaan data kinerja", timeout=60)
         q = await user.press(request, text="Mulai isi data")
         starts.append(await user.wait_for(after=q, text_contains="Indikator 1 dari", timeout=30))
+    if hasattr(h.intake, "split_calls"):
+        h.intake.split_calls = split
+    server = None
+    if webhook:  # from here the emulator POSTs the updates to the intake's webhook
+        from bot.telegram.intake import WebhookServer
+
+        h.intake._poller.cancel()
+        await asyncio.wait({h.intake._poller})
+        h.intake._poller = None
+        server = WebhookServer(h.intake, listen="127.0.0.1", port=0, path="/hook",
+                               secret=WEBHOOK_SECRET)
+        await server.start()
+        emu.webhook_connections = 40  # Telegram's default max_connections
+        await h.app.bot.set_webhook(url="https://bench.example/hook",
+                                    secret_token=WEBHOOK_SECRET)
+        emu.deliver_webhook_to(f"http://127.0.0.1:{server.port}")
     emu.latency = latency
     loop = asyncio.get_running_loop()
 
@@ -168,13 +196,16 @@ async def full_bot(emu: BotApiEmulator, units: int, indicators: int, *, who: Peo
     await asyncio.gather(*(person(u) for u in users))
     elapsed = time.perf_counter() - t0
     emu.latency = 0.0
+    if server is not None:
+        await h.app.bot.delete_webhook()
+        await server.stop()
     await h.stop_bot()
     await engine.dispose()
     return summary("full bot (answer + Lanjut)", who.samples, elapsed, latency)
 
 
 async def echo_bot(emu: BotApiEmulator, people: int, per_person: int, *, who: People,
-                   limiter: bool, latency: float) -> dict:
+                   limiter: bool, latency: float, webhook: bool = False) -> dict:
     from telegram import Update
     from telegram.ext import ApplicationBuilder, MessageHandler, filters
 
@@ -191,7 +222,15 @@ async def echo_bot(emu: BotApiEmulator, people: int, per_person: int, *, who: Pe
     emu.latency = latency
     await app.initialize()
     await app.start()
-    await app.updater.start_polling(poll_interval=0, timeout=1)
+    if webhook:  # PTB's own webhook server (tornado)
+        port = free_port()
+        emu.webhook_connections = 40
+        await app.updater.start_webhook(listen="127.0.0.1", port=port, url_path="hook",
+                                        webhook_url="https://bench.example/hook",
+                                        secret_token=WEBHOOK_SECRET)
+        emu.deliver_webhook_to(f"http://127.0.0.1:{port}")
+    else:
+        await app.updater.start_polling(poll_interval=0, timeout=1)
     loop = asyncio.get_running_loop()
 
     async def person(i):
@@ -210,6 +249,8 @@ async def echo_bot(emu: BotApiEmulator, people: int, per_person: int, *, who: Pe
     await asyncio.gather(*(person(i) for i in range(people)))
     elapsed = time.perf_counter() - t0
     await app.updater.stop()
+    if webhook:
+        await app.bot.delete_webhook()
     await app.stop()
     await app.shutdown()
     emu.latency = 0.0
@@ -223,22 +264,25 @@ HEADER = (f"{'':<28} {'updates':>7} {'updates/s':>9} {'p50 ms':>7} {'p95 ms':>7}
 async def realistic(args) -> None:
     db = "PostgreSQL" if args.database_url else "SQLite"
     for n in args.people:
-        print(f"\n{n} people pausing {args.pause[0]:g}-{args.pause[1]:g} s, round trip "
-              f"{args.latency * 1000:.0f} ms, rate limiter {'on' if args.limiter else 'off'}, "
-              f"{db}; figures are the time the bot adds (visible - sent - round trip)")
-        print(HEADER)
-        emu = BotApiEmulator(token=TEST_TOKEN)
-        await emu.start()
-        echo = await echo_bot(emu, n, args.indicators * 2, who=People(tuple(args.pause)),
-                              limiter=args.limiter, latency=args.latency)
-        full = await full_bot(emu, n, args.indicators, who=People(tuple(args.pause)),
-                              limiter=args.limiter, latency=args.latency,
-                              url=args.database_url)
-        await emu.stop()
-        _ = echo
-        print(f"full bot adds p95 {full['p95']:.0f} ms (target < 50 ms) "
-              f"{'MET' if full['p95'] < 50 else 'NOT MET'}; 429s issued by the emulator: "
-              f"{emu.stats.issued_429s}")
+        for delivery in args.delivery:
+            webhook = delivery == "webhook"
+            print(f"\n{n} people pausing {args.pause[0]:g}-{args.pause[1]:g} s, round trip "
+                  f"{args.latency * 1000:.0f} ms, rate limiter {'on' if args.limiter else 'off'}, "
+                  f"{db}, {delivery}; figures are the time the bot adds "
+                  f"(visible - sent - round trip)")
+            print(HEADER)
+            emu = BotApiEmulator(token=TEST_TOKEN)
+            await emu.start()
+            echo = await echo_bot(emu, n, args.indicators * 2, who=People(tuple(args.pause)),
+                                  limiter=args.limiter, latency=args.latency, webhook=webhook)
+            full = await full_bot(emu, n, args.indicators, who=People(tuple(args.pause)),
+                                  limiter=args.limiter, latency=args.latency,
+                                  url=args.database_url, webhook=webhook, split=args.split)
+            await emu.stop()
+            _ = echo
+            print(f"full bot adds p95 {full['p95']:.0f} ms (target < 50 ms) "
+                  f"{'MET' if full['p95'] < 50 else 'NOT MET'}; 429s issued by the emulator: "
+                  f"{emu.stats.issued_429s}")
 
 
 async def saturation(args) -> None:
@@ -251,7 +295,7 @@ async def saturation(args) -> None:
     echo = await echo_bot(emu, args.units, args.indicators * 2, who=People((0, 0)),
                           limiter=False, latency=0.0)
     full = await full_bot(emu, args.units, args.indicators, who=People((0, 0)),
-                          limiter=False, latency=0.0, url=args.database_url)
+                          limiter=False, latency=0.0, url=args.database_url, split=args.split)
     await emu.stop()
     ratio = full["throughput"] / echo["throughput"] * 100
     print(f"ratio full/echo throughput: {ratio:.0f} % (target >= 40 %) "
@@ -279,6 +323,12 @@ if __name__ == "__main__":
     ap.add_argument("--pause", type=float, nargs=2, default=[1.0, 2.0], metavar=("MIN", "MAX"))
     ap.add_argument("--latency", type=float, default=0.1, help="round trip, seconds")
     ap.add_argument("--no-limiter", dest="limiter", action="store_false")
+    ap.add_argument("--delivery", nargs="+", choices=["polling", "webhook"], default=["polling"],
+                    help="realistic: how updates reach the bots (getUpdates, or the emulator "
+                         "POSTing them to a webhook), one run each")
+    ap.add_argument("--split", choices=["auto", "always", "never"], default="auto",
+                    help="whether an update's Bot API calls are made outside its transaction "
+                         "(the intake's split_calls)")
     ap.add_argument("--max-concurrent", type=int, default=0,
                     help="updates the bot processes at once (default: the intake's)")
     ap.add_argument("--database-url", default=None,
@@ -289,5 +339,5 @@ if __name__ == "__main__":
     if a.max_concurrent:
         import bot.telegram.intake
 
-        bot.intake.MAX_CONCURRENT = a.max_concurrent
+        bot.telegram.intake.MAX_CONCURRENT = a.max_concurrent
     asyncio.run(main(a))

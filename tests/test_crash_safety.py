@@ -61,8 +61,10 @@ class BotProcess:
     """``python -m bot run``, restarted whenever it dies; each start may carry a crash
     point (``SOPBOT_CRASH_AT``) from the plan."""
 
-    def __init__(self, config: Path, cwd: Path, plan: list[str]) -> None:
+    def __init__(self, config: Path, cwd: Path, plan: list[str],
+                 env: dict[str, str] | None = None) -> None:
         self.config, self.cwd, self.plan = config, cwd, list(plan)
+        self.env = dict(env or {})
         self.proc: subprocess.Popen | None = None
         self.generation = 0
         self.started_at = 0.0
@@ -75,7 +77,7 @@ class BotProcess:
         self.thread = threading.Thread(target=self._watch, daemon=True)
 
     def _spawn(self) -> None:
-        env = dict(os.environ, SOPBOT_TELEGRAM_TOKEN="123:local-emulator")
+        env = dict(os.environ, SOPBOT_TELEGRAM_TOKEN="123:local-emulator", **self.env)
         env.pop("SOPBOT_CRASH_AT", None)
         # the code under test, whatever the working folder
         env["PYTHONPATH"] = os.pathsep.join([str(ROOT), *filter(None, [env.get("PYTHONPATH")])])
@@ -280,23 +282,31 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _plan(rng: random.Random) -> list[str]:
+# with the calls split off (SOPBOT_SPLIT_CALLS=always): also between an update's commit
+# and its deferred calls (answering the button, taking the buttons off the old card)
+SPLIT_KINDS = KINDS + ("committed_calls_pending",)
+
+
+def _plan(rng: random.Random, kinds: tuple[str, ...] = KINDS) -> list[str]:
     plan = []
     for i in range(34):
-        kind = KINDS[i % len(KINDS)]
+        kind = kinds[i % len(kinds)]
         n = {"commit": rng.randint(2, 10), "processing": rng.randint(1, 5),
              "inbox_committed": rng.randint(1, 3), "outbox_sent": rng.randint(1, 4),
-             "request": rng.randint(2, 10)}[kind]
+             "request": rng.randint(2, 10), "committed_calls_pending": rng.randint(1, 4)}[kind]
         plan.append(f"{kind}:{n}")
     return plan
 
 
-@pytest.mark.parametrize("mode", ["polling", "webhook"])
+@pytest.mark.parametrize("mode", ["polling", "webhook", "split"])
 def test_a_cycle_survives_sigkill_at_30_points(tmp_path, mode):
     """Polling: the bot's own getUpdates loop confirms an update (the next offset) only
     after its inbox commit. Webhook: the emulator POSTs every update to the bot's webhook
     (with its secret) until it answers 200, which it does only after the commit; a bot
-    killed meanwhile gets the update again from the emulator, as from Telegram."""
+    killed meanwhile gets the update again from the emulator, as from Telegram. Split:
+    polling, with every update's Bot API calls made outside the write lock (as on a real
+    network, ``Intake.split_calls``), also killed between a commit and its deferred
+    calls."""
     t0 = time.monotonic()
     db_path = tmp_path / "crash.db"
     db_url = f"sqlite:///{db_path}"
@@ -321,7 +331,9 @@ def test_a_cycle_survives_sigkill_at_30_points(tmp_path, mode):
         cfg.write_text(
             f'[telegram]\napi_base_url = "{emu.base_url}"\nfile_base_url = "{emu.base_file_url}"\n'
             f'{webhook}[database]\nurl = "{db_url}"\n[storage]\npath = "{tmp_path / "files"}"\n')
-        bot = BotProcess(cfg, tmp_path, _plan(rng))
+        split = mode == "split"
+        bot = BotProcess(cfg, tmp_path, _plan(rng, SPLIT_KINDS if split else KINDS),
+                         env={"SOPBOT_SPLIT_CALLS": "always"} if split else None)
         _arm(emu, bot, polls, kill_log, created, handed, webhook=mode == "webhook")
         player = CrashAwarePlayer(bot, polls)
         bot.start()

@@ -13,6 +13,9 @@ clean-up, no flush, like a power cut) when the point is reached that many times:
                                     getUpdates offset, or the webhook's 200)
     SOPBOT_CRASH_AT=processing:5    after the handlers of the 5th update ran (replies
                                     sent) and before its transaction committed
+    SOPBOT_CRASH_AT=committed_calls_pending:2  after the 2nd update whose run deferred
+                                    Bot API calls (SOPBOT_SPLIT_CALLS) committed and
+                                    before those calls were made
 
 Used by ``tests/test_crash_safety.py`` (see ``docs/reliability.md``).
 """

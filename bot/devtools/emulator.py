@@ -426,6 +426,20 @@ class FaultPlan:
         return FaultEvent(index=index, method=method, kind=self._rng.choice(list(self.kinds)))
 
 
+def _update_chat(update: JSON) -> Any:
+    """The chat an update belongs to (its sender for a button press)."""
+    for kind, value in update.items():
+        if kind == "update_id" or not isinstance(value, dict):
+            continue
+        message = value.get("message") if kind == "callback_query" else value
+        if isinstance(message, dict) and isinstance(message.get("chat"), dict):
+            return message["chat"].get("id")
+        sender = value.get("from")
+        if isinstance(sender, dict):
+            return sender.get("id")
+    return None
+
+
 @dataclass
 class EmulatorStats:
     """Counters kept by the emulator (readable by tests and ``GET /_emu/stats``)."""
@@ -1151,6 +1165,10 @@ class BotApiEmulator:
         # where updates go while a webhook is set (see deliver_webhook_to); None: nowhere
         self.webhook_redirect: str | None = None
         self.webhook_retry_delay = 0.5
+        # webhook deliveries at once (Telegram's max_connections): 1 delivers one update
+        # at a time in order; more deliver the updates of different chats at once, each
+        # chat's still one at a time in order
+        self.webhook_connections = 1
         self._webhook_task: asyncio.Task[None] | None = None
         # awaited by SimUser.wait_for before it returns a match (the harness waits there
         # for the bot's commit of the update it answered: replies precede the commit)
@@ -2024,21 +2042,51 @@ class BotApiEmulator:
             return False
 
     async def _webhook_loop(self) -> None:
+        inflight: dict[int, asyncio.Task[None]] = {}  # update id -> its delivery
+
+        async def deliver(http: aiohttp.ClientSession, update: JSON) -> None:
+            await self._travel()  # the update on its way to the bot (``latency``)
+            if await self.webhook_post(http, update):
+                self._updates = [u for u in self._updates
+                                 if u["update_id"] != update["update_id"]]
+            else:
+                await asyncio.sleep(self.webhook_retry_delay)
+
+        def pending_ids() -> list[int]:
+            return [u["update_id"] for u in self._deliverable()]
+
+        async def changed(seen: list[int]) -> None:  # no notification lost meanwhile
+            async with self._updates_changed:
+                await self._updates_changed.wait_for(
+                    lambda: pending_ids() != seen or not self.webhook.get("url"))
+
         async with aiohttp.ClientSession() as http:
-            while not self._closing.is_set() and self.webhook.get("url"):
-                pending = self._deliverable()
-                if not pending:
-                    async with self._updates_changed:
-                        with contextlib.suppress(TimeoutError):
-                            async with asyncio.timeout(1.0):
-                                await self._updates_changed.wait()
-                    continue
-                update = pending[0]
-                if await self.webhook_post(http, update):
-                    self._updates = [u for u in self._updates
-                                     if u["update_id"] != update["update_id"]]
-                else:
-                    await asyncio.sleep(self.webhook_retry_delay)
+            try:
+                while not self._closing.is_set() and self.webhook.get("url"):
+                    for uid in [u for u, t in inflight.items() if t.done()]:
+                        del inflight[uid]
+                    chats: set[Any] = set()  # chats with an earlier update not delivered
+                    for update in self._deliverable():
+                        if len(inflight) >= max(1, self.webhook_connections):
+                            break
+                        chat = _update_chat(update)
+                        uid = update["update_id"]
+                        if uid not in inflight and chat not in chats:
+                            inflight[uid] = asyncio.create_task(deliver(http, update))
+                        chats.add(chat)
+                        if self.webhook_connections <= 1:
+                            break
+                    waiter = asyncio.create_task(changed(pending_ids()))
+                    try:
+                        await asyncio.wait({waiter, *inflight.values()}, timeout=1.0,
+                                           return_when=asyncio.FIRST_COMPLETED)
+                    finally:
+                        waiter.cancel()
+            finally:
+                for task in inflight.values():
+                    task.cancel()
+                if inflight:
+                    await asyncio.wait(inflight.values())
 
     async def _delete_webhook(self, params: _Params) -> bool:
         self.webhook = {}

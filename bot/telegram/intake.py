@@ -15,7 +15,17 @@ queue (``chat_key``); each chat has one worker, so one person's updates are proc
 strictly in arrival order, and different people's at once (at most ``MAX_CONCURRENT``).
 On SQLite an update's transaction begins IMMEDIATE and holds the one write lock until it
 commits, so there the updates' transactions take turns (on an asyncio lock, not in
-SQLite's busy handler); on PostgreSQL they overlap. Each update is processed in
+SQLite's busy handler); on PostgreSQL they overlap, except where they lock the same row
+(the audit chain's head) until they commit. So that they do not take turns across the
+network, a run *splits* its Bot API calls off when a call takes longer than a run's
+database work (``Intake.split_calls``, "auto"; always on a real network): a call whose
+answer the handlers use (sending a card, whose message id is stored; an edit, whose
+refusal makes the handler send a new card) stops the run (:class:`_CallFirst`), which
+is rolled back, releasing the lock (and the rows); the call is made and
+journaled, and the update runs again, answered from the journal up to its next such
+call. Calls whose answer no handler uses (``DEFERRED_METHODS``: answering a button,
+taking the buttons off an old card) are told True and made after the commit, those on
+different messages at once. Each update is processed in
 ONE database transaction, in one session: every session a handler opens through
 ``bot_data["sessionmaker"]`` while the update is processed is that session
 (:class:`UpdateSessions`). A handler's ``session.begin()`` opens no savepoint in the
@@ -23,7 +33,10 @@ update's first run; when an exception leaves such a block the run stops
 (:class:`_RunAgain`), is rolled back, and the update runs again with a savepoint per
 block, so a refused action still rolls back only its own writes (the calls of the first
 run are answered from its journal). The row's ``processed_at`` is set in
-that same transaction, which commits after the handlers have run (replies included).
+that same transaction, which commits after the handlers have run (their replies made,
+or deferred). A call Telegram refused is journaled too, and a later run of the update is
+refused the same way. The rate limiter counts the calls really made, not those answered
+from the journal (:func:`_pass_updates_by`).
 Hence, whatever moment the process dies:
 
 * an update is never lost: it is in the inbox before Telegram forgets it, and a row not
@@ -31,7 +44,7 @@ Hence, whatever moment the process dies:
 * its effects (state, conversation, outbox rows, audit) happen exactly once: they
   commit together with the mark, or not at all and the whole update runs again;
 * Bot API calls that are not in the outbox (the direct reply, answering a button,
-  editing the card in place) are never skipped, and happen once in all but one case:
+  editing the card in place) are never skipped, and happen once in all but two cases:
   each call the processing makes, and Telegram's answer, is appended to the update's
   call journal (:class:`CallJournal`, a file in the storage folder) as soon as the
   answer arrives; when an update runs again after a crash, its calls that are in the
@@ -42,7 +55,10 @@ Hence, whatever moment the process dies:
   update; a call of the second run is answered from it when the first run made the
   same call (same method and parameters), in whatever order (the answer of a slow
   button comes at a moment that depends on timing), and is made for real otherwise
-  (the state changed in between: another text, another message).
+  (the state changed in between: another text, another message). A deferred call is
+  written to the journal (as pending, with its parameters) before the commit; when the
+  process dies after the commit and before it was made, it is made at the next start
+  (``_clean_journals``), again at least once.
 
 One exception to "the payload as Telegram sent it": the answer to the bot's request for
 a TTE passphrase is stored with its text replaced, the text kept in memory only until
@@ -57,10 +73,12 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import copy
 import hashlib
 import hmac
 import json
 import logging
+import os
 import time
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
@@ -72,11 +90,13 @@ from sqlalchemy import func, or_, select, update as sql_update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Update
-from telegram.error import BadRequest, Conflict, InvalidToken, NetworkError, RetryAfter
+from telegram.error import (BadRequest, ChatMigrated, Conflict, InvalidToken, NetworkError,
+                            RetryAfter, TelegramError)
 
 from bot.core.aio import wait_event
 from bot.devtools import crashpoints
 from bot.telegram import monitoring, processes
+from bot.telegram.ratelimit import retry_seconds
 from models.base import utcnow
 from models.intake import Inbox
 
@@ -99,6 +119,8 @@ class _Processing:
     journal: "CallJournal | None" = None
     active: bool = True  # False once the handlers returned
     savepoints: bool = True  # False: the first run, whose blocks open no savepoint
+    split: bool = False  # True: Bot API calls are made outside the write lock (below)
+    call_seconds: float = 0.0  # spent in Bot API calls made while this run held the lock
 
 
 class _RunAgain(BaseException):
@@ -106,6 +128,18 @@ class _RunAgain(BaseException):
     rolled back alone, so the run stops here (no further Bot API call), its transaction
     is rolled back and the update runs again with a savepoint per block. Not an
     ``Exception``: no handler or error handler catches it."""
+
+
+class _CallFirst(BaseException):
+    """A run with ``split`` made a Bot API call that is not in the journal and whose
+    answer the handlers use (a sent message's id, an edit's refusal): the run stops
+    here, its transaction is rolled back (the write lock released), the call is made
+    and journaled, and the update runs again, this time answered from the journal.
+    Not an ``Exception``: no handler or error handler catches it."""
+
+    def __init__(self, call: "_Call") -> None:
+        super().__init__(call.method)
+        self.call = call
 
 
 _CURRENT: ContextVar[_Processing | None] = ContextVar("sopbot_update_session", default=None)
@@ -204,28 +238,117 @@ async def _shared_begin(session: AsyncSession):
 
 # ------------------------------------------------------------------ the call journal
 _MISSING = object()
+# calls whose answer no handler uses (True, or a refusal it ignores): while an update is
+# processed with ``split`` they are deferred, made once its transaction committed
+DEFERRED_METHODS = frozenset({"answerCallbackQuery", "editMessageReplyMarkup"})
+SPLIT_ENV = "SOPBOT_SPLIT_CALLS"  # tests: "always" as on a slow network
+MAX_SPLITS = 8  # runs an update may be stopped for a call (_CallFirst); then inline
+
+
+@dataclass
+class _Call:
+    """One Bot API call as the bot's request object got it."""
+    method: str
+    key: str
+    url: str
+    request_data: Any
+    args: tuple
+    kwargs: dict
+
+    @property
+    def params(self) -> dict:
+        try:
+            return dict(self.request_data.parameters) if self.request_data is not None else {}
+        except Exception:
+            return {}
+
+    @property
+    def target(self) -> tuple:
+        """What the call acts on: calls on the same target keep their order."""
+        params = self.params
+        if "callback_query_id" in params:
+            return ("query", params["callback_query_id"])
+        return (params.get("chat_id"), params.get("message_id") or params.get("inline_message_id"))
+
+
+def _error_entry(exc: BaseException) -> dict:
+    extra = None
+    if isinstance(exc, RetryAfter):
+        extra = retry_seconds(exc)
+    elif isinstance(exc, ChatMigrated):
+        extra = exc.new_chat_id
+    return {"t": exc.__class__.__name__, "s": getattr(exc, "message", str(exc)), "x": extra}
+
+
+def _raise_recorded(error: dict) -> None:
+    import telegram.error as tg_error
+
+    name, message, extra = error.get("t", ""), error.get("s", ""), error.get("x")
+    if name == "RetryAfter":
+        raise RetryAfter(int(extra or 1))
+    if name == "ChatMigrated":
+        raise ChatMigrated(int(extra or 0))
+    cls = getattr(tg_error, name, None)
+    if not (isinstance(cls, type) and issubclass(cls, TelegramError)):
+        cls = NetworkError
+    raise cls(message)
 
 
 class CallJournal:
-    """The Bot API calls made while processing one update, and their answers, one JSON
-    line each (``<dir>/<update_id>.jsonl``, 0600). Read back when the update runs again
-    after a crash; removed once the update committed."""
+    """The Bot API calls made while processing one update, and their answers (or the
+    error Telegram gave), one JSON line each (``<dir>/<update_id>.jsonl``, 0600), also
+    kept in memory: read back when the update runs again, after a crash or within the
+    same processing (a run stopped by a block or by a call, :class:`_CallFirst`);
+    removed once the update committed and its deferred calls were made.
+
+    The deferred calls of the run that commits (``split``: answering a button, taking
+    the buttons off an old card) are written as pending lines (``"q"``, with their
+    parameters) just before the commit and made after it; each made one gets a line
+    with its ``"id"``. At the next start a committed update's pending calls without
+    such a line are made (at least once); in a journal read for another run of an
+    uncommitted update they are dropped (that run defers its own)."""
 
     def __init__(self, directory: Path | None, update_id: int) -> None:
         self.path = directory / f"{update_id}.jsonl" if directory is not None else None
         self.recorded: list[dict] = []
         self._used: set[int] = set()  # recorded calls already answered in this run
-        self.replayed = 0
-        if self.path is not None and self.path.exists():
-            for line in self.path.read_text(encoding="utf-8").splitlines():
-                try:
-                    self.recorded.append(json.loads(line))
-                except ValueError:  # a line cut off by the crash: the call repeats
-                    break
+        self.replayed = 0  # answers of an earlier run that stopped (a crash, a block)
+        self.deferred: list[_Call] = []  # of the current run
+        lines = self._lines(self.path)
+        kept = [e for e in lines if "q" not in e and "id" not in e]
+        if len(kept) != len(lines):  # the deferred calls of a run that never committed
+            self._rewrite(kept)
+        self.recorded = kept
+        self.loaded = len(kept)
+
+    @staticmethod
+    def _lines(path: Path | None) -> list[dict]:
+        if path is None or not path.exists():
+            return []
+        entries = []
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                entries.append(json.loads(line))
+            except ValueError:  # a line cut off by the crash: the call repeats
+                break
+        return entries
+
+    def _rewrite(self, entries: list[dict]) -> None:
+        from bot.core.storage import private_opener
+
+        tmp = self.path.with_suffix(".tmp")
+        with open(tmp, "w", encoding="utf-8", opener=private_opener) as fh:
+            for entry in entries:
+                fh.write(json.dumps(entry, ensure_ascii=False) + "\n")
+        tmp.replace(self.path)
+
+    def new_run(self) -> None:
+        self._used = set()
+        self.deferred = []
 
     def replay(self, method: str, key: str = "") -> Any:
-        """The recorded answer of this call if the earlier run made the same call (the
-        same method with the same parameters) and it is not used yet, else _MISSING.
+        """The recorded entry of this call if a run made the same call (the same method
+        with the same parameters) and it is not used yet in this run, else _MISSING.
 
         Matched by content, not by position: the order of the calls may differ between
         runs (a button is answered when its work outlasts ``ANSWER_WITHIN``, which
@@ -236,20 +359,46 @@ class CallJournal:
             if i in self._used or entry["m"] != method or entry.get("k", "") != key:
                 continue
             self._used.add(i)
-            self.replayed += 1
-            return entry["r"]
+            if not entry.get("split"):  # not a call made first on purpose
+                self.replayed += 1
+            return entry
         return _MISSING
 
-    def record(self, method: str, answer: Any, key: str = "") -> None:
+    def _append(self, entry: dict) -> None:
         if self.path is None:
             return
         from bot.core.storage import private_dir, private_opener
 
         private_dir(self.path.parent)
         with open(self.path, "a", encoding="utf-8", opener=private_opener) as fh:
-            fh.write(json.dumps({"m": method, "k": key, "r": answer}, ensure_ascii=False)
-                     + "\n")
+            fh.write(json.dumps(entry, ensure_ascii=False, default=str) + "\n")
             fh.flush()  # in the kernel: survives the process being killed
+
+    def record(self, method: str, answer: Any, key: str = "", *,
+               error: BaseException | None = None) -> None:
+        entry: dict = {"m": method, "k": key}
+        if error is not None:
+            entry["e"] = _error_entry(error)
+        else:
+            entry["r"] = answer
+        self.recorded.append(entry)
+        self._append(entry)
+
+    def write_deferred(self) -> None:
+        """Just before the commit: the run's deferred calls, so that none is skipped
+        when the process dies between the commit and the calls."""
+        for i, call in enumerate(self.deferred):
+            self._append({"m": call.method, "k": call.key, "id": i, "q": call.params})
+
+    def deferred_done(self, i: int, call: _Call, answer: Any) -> None:
+        self._append({"m": call.method, "k": call.key, "id": i, "r": answer})
+
+    @classmethod
+    def left_pending(cls, path: Path) -> list[tuple[str, dict]]:
+        """A committed update's deferred calls that were not made (method, parameters)."""
+        entries = cls._lines(path)
+        done = {e["id"] for e in entries if "id" in e and "q" not in e}
+        return [(e["m"], e["q"]) for e in entries if "q" in e and e.get("id") not in done]
 
     def remove(self) -> None:
         if self.path is not None:
@@ -273,13 +422,41 @@ def call_key(request_data) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:32]
 
 
+class _CallStats:
+    """Moving averages that decide whether a run splits its calls off (``auto``):
+    worth it when a Bot API call takes longer than the database work of a run (which a
+    split repeats), i.e. on a real network, not against a local server."""
+
+    def __init__(self) -> None:
+        self.call = 0.0
+        self.run = 0.0
+
+    @staticmethod
+    def _mix(old: float, new: float) -> float:
+        return new if old == 0.0 else 0.8 * old + 0.2 * new
+
+    def observe_call(self, seconds: float) -> None:
+        self.call = self._mix(self.call, seconds)
+
+    def observe_run(self, seconds: float) -> None:
+        self.run = self._mix(self.run, seconds)
+
+    def split_pays(self) -> bool:
+        return self.call > 0.005 and self.call > 1.5 * self.run
+
+
 class JournaledRequest:
     """Wraps the bot's request object: a call made by the task that processes an
-    update goes through that update's :class:`CallJournal`; every other call (the
-    outbox sender, jobs, start-up) passes straight through."""
+    update goes through that update's :class:`CallJournal` (answered from it when a
+    run made it already; deferred or made first when the run splits, see
+    :class:`_CallFirst`); every other call (the outbox sender, jobs, start-up) passes
+    straight through. The rate limiter is applied here to the calls of an update that
+    are really made (:func:`_pass_updates_by`), not to those answered from the journal."""
 
-    def __init__(self, inner) -> None:
+    def __init__(self, inner, limit=None) -> None:
         self.inner = inner
+        self.limit = limit  # the rate limiter's own process_request, if any
+        self.stats = _CallStats()
 
     async def post(self, url: str, request_data=None, *args, **kwargs):
         p = current()
@@ -287,31 +464,111 @@ class JournaledRequest:
             return await self.inner.post(url, request_data, *args, **kwargs)
         method = url.rsplit("/", 1)[-1]
         key = call_key(request_data)
-        answer = p.journal.replay(method, key)
-        if answer is not _MISSING:
-            return answer
+        entry = p.journal.replay(method, key)
+        if entry is not _MISSING:
+            if "e" in entry:
+                _raise_recorded(entry["e"])
+            return copy.deepcopy(entry.get("r"))  # PTB changes what it gets (a file's path)
+        call = _Call(method, key, url, request_data, args, kwargs)
+        if p.split:
+            if method in DEFERRED_METHODS:
+                p.journal.deferred.append(call)
+                return True
+            raise _CallFirst(call)
+        started = time.perf_counter()
         try:
-            answer = await self.inner.post(url, request_data, *args, **kwargs)
+            return await self.make(p.journal, call)
+        finally:
+            p.call_seconds += time.perf_counter() - started
+
+    async def _send(self, call: _Call) -> Any:
+        if self.limit is None:
+            return await self.inner.post(call.url, call.request_data, *call.args, **call.kwargs)
+
+        async def send():
+            return await self.inner.post(call.url, call.request_data, *call.args, **call.kwargs)
+        return await self.limit(
+            callback=send, args=(), kwargs={}, endpoint=call.method, data=call.params,
+            rate_limit_args=None)
+
+    async def make(self, journal: CallJournal, call: _Call) -> Any:
+        """Make the call for real and journal its answer (or Telegram's refusal)."""
+        started = time.perf_counter()
+        try:
+            answer = await self._send(call)
         except BadRequest as exc:
             # a second run repeats an edit Telegram carried out while the first run
             # died (its answer never reached the journal): the message already shows
             # it, so it is done, not an error that aborts the handler
-            if not (p.journal.recorded and method.startswith("editMessage")
+            if not (journal.loaded and call.method.startswith("editMessage")
                     and "not modified" in exc.message.lower()):
+                journal.record(call.method, None, call.key, error=exc)
                 raise
             answer = True
-        p.journal.record(method, answer, key)
+        except Exception as exc:
+            journal.record(call.method, None, call.key, error=exc)
+            raise
+        finally:
+            self.stats.observe_call(time.perf_counter() - started)
+        journal.record(call.method, answer, call.key)
         return answer
+
+    async def make_deferred(self, journal: CallJournal) -> None:
+        """After the commit: the deferred calls of the run, those on different targets
+        at once, those on one target in order. A refusal is logged (nothing waits for
+        it: the handlers were told True)."""
+        chains: dict[tuple, list[tuple[int, _Call]]] = {}
+        for i, call in enumerate(journal.deferred):
+            chains.setdefault(call.target, []).append((i, call))
+
+        async def chain(calls):
+            for i, call in calls:
+                try:
+                    answer = await self._send(call)
+                except TelegramError as exc:
+                    log.info("%s after the commit: %s", call.method, exc)
+                    answer = None
+                journal.deferred_done(i, call, answer)
+
+        await asyncio.gather(*(chain(calls) for calls in chains.values()))
+        journal.deferred = []
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
 
 
-def journal_calls(bot) -> None:
+def _pass_updates_by(limiter) -> Any:
+    """The bot's rate limiter lets the calls of an update being processed pass: they are
+    limited where they are really made (:meth:`JournaledRequest.make`), so a call
+    answered from the journal takes no turn and a deferred one takes its turn when it
+    is made. Patched on the instance (the outbox sender recognises the limiter by its
+    class). Returns the limiter's own ``process_request``."""
+    own = getattr(limiter, "_own_process_request", None)
+    if own is not None:
+        return own
+    own = limiter.process_request
+
+    async def process_request(callback, args, kwargs, endpoint, data, rate_limit_args):
+        p = current()
+        if p is not None and p.journal is not None:
+            return await callback(*args, **kwargs)
+        return await own(callback=callback, args=args, kwargs=kwargs, endpoint=endpoint,
+                         data=data, rate_limit_args=rate_limit_args)
+
+    limiter.process_request = process_request
+    limiter._own_process_request = own
+    return own
+
+
+def journal_calls(bot) -> JournaledRequest:
     """Put the journal between the bot and its (non-getUpdates) request object."""
     updates_request, request = bot._request
     if not isinstance(request, JournaledRequest):
-        bot._request = (updates_request, JournaledRequest(request))
+        limiter = getattr(bot, "_rate_limiter", None)
+        limit = _pass_updates_by(limiter) if limiter is not None else None
+        request = JournaledRequest(request, limit)
+        bot._request = (updates_request, request)
+    return request
 
 
 # ------------------------------------------------------------------ the inbox
@@ -370,6 +627,10 @@ class Intake:
         self.claims = processes.is_postgres(sessionmaker)
         self.me = processes.identity()
         self.life: processes.Life | None = None
+        # "auto": a run makes its Bot API calls outside its transaction when a call takes
+        # longer than a run's database work; "always"/"never" (tests, benchmarks)
+        self.split_calls = os.environ.get(SPLIT_ENV) or "auto"
+        self.request: JournaledRequest | None = None  # set by start()
 
     # -- storing ------------------------------------------------------------------
     async def store(self, updates: Iterable[Update]) -> int:
@@ -383,8 +644,8 @@ class Intake:
             # read before the database (bot/core/secret_input.py): a mark cleared since was
             # cleared after the commit that put the conversation in the database
             expected = self.secrets.expected()
-            try:
-                async with self.sm() as session, session.begin():
+            try:  # on SQLite behind the updates' transactions, on the event loop
+                async with self._writing(), self.sm() as session, session.begin():
                     known = set((await session.execute(
                         select(Inbox.update_id).where(Inbox.update_id.in_(list(rows))))).scalars())
                     new = [u for i, u in sorted(rows.items()) if i not in known]
@@ -552,31 +813,54 @@ class Intake:
 
     @contextlib.asynccontextmanager
     async def _writing(self):
-        """On SQLite one update's transaction at a time (it holds the write lock from
-        its ``BEGIN IMMEDIATE`` to its commit, replies included): the others wait here,
-        on the event loop, instead of in SQLite's busy handler."""
+        """On SQLite one writing transaction of the intake at a time (an update's holds
+        the write lock from its ``BEGIN IMMEDIATE`` to its commit): the others, and the
+        storing of new updates, wait here, on the event loop, instead of in SQLite's
+        busy handler (which sleeps in steps of up to 100 ms)."""
         if self._write_lock is None:
             yield
             return
         async with self._write_lock:
             yield
 
+    def _split(self) -> bool:
+        """Whether a run makes its Bot API calls outside its transaction: on SQLite the
+        others wait for its write lock, on PostgreSQL for the rows it locked (the audit
+        chain's head, a step run)."""
+        if self.split_calls == "never" or self.request is None:
+            return False
+        return self.split_calls == "always" or self.request.stats.split_pays()
+
     async def _process(self, update_id: int, payload: dict):
         started = time.perf_counter()
+        journal = CallJournal(self.journal_dir, update_id)
+        savepoints, split, splits = False, self._split(), 0
         try:
-            return await self._process_once(update_id, payload, savepoints=False)
-        except _RunAgain as again:
-            log.info("update %s: a block raised %r: run again with savepoints",
-                     update_id, again.__cause__)
-            return await self._process_once(update_id, payload, savepoints=True)
+            while True:
+                try:
+                    return await self._process_once(update_id, payload, journal,
+                                                    savepoints=savepoints, split=split)
+                except _RunAgain as again:
+                    log.info("update %s: a block raised %r: run again with savepoints",
+                             update_id, again.__cause__)
+                    savepoints = True
+                except _CallFirst as first:  # rolled back: the call, then run again
+                    splits += 1
+                    split = splits < MAX_SPLITS
+                    with contextlib.suppress(Exception):  # journaled: the run sees it
+                        await self.request.make(journal, first.call)
+                    journal.recorded[-1]["split"] = True
         finally:
             monitoring.observe_update(time.perf_counter() - started)
 
-    async def _process_once(self, update_id: int, payload: dict, *, savepoints: bool):
+    async def _process_once(self, update_id: int, payload: dict, journal: CallJournal, *,
+                            savepoints: bool, split: bool = False):
         update = Update.de_json(payload, self.app.bot)
         state: _Processing | None = None
+        journal.new_run()
         try:
             async with self._writing(), self.sm() as session:
+                run_started = time.perf_counter()
                 async with session.begin():
                     # the first statement writes: on SQLite it starts the transaction
                     # (so the handlers' savepoints nest in it) and takes the write lock
@@ -587,14 +871,20 @@ class Intake:
                         .values(error=""))
                     if claimed.rowcount == 0:
                         return False  # processed meanwhile
-                    journal = CallJournal(self.journal_dir, update_id)
-                    state = _Processing(session, journal=journal, savepoints=savepoints)
+                    state = _Processing(session, journal=journal, savepoints=savepoints,
+                                        split=split)
                     token = _CURRENT.set(state)
                     try:
-                        await self.app.process_update(update)
-                    finally:
-                        state.active = False
-                        _CURRENT.reset(token)
+                        try:
+                            await self.app.process_update(update)
+                        finally:
+                            state.active = False
+                            _CURRENT.reset(token)
+                            if self.request is not None:  # the database work of a run
+                                self.request.stats.observe_run(
+                                    time.perf_counter() - run_started - state.call_seconds)
+                    except _CallFirst:
+                        raise
                     try:  # what the blocks of a first run left to write
                         await session.flush()
                     except Exception as exc:
@@ -602,16 +892,16 @@ class Intake:
                             raise _RunAgain() from exc
                         raise
                     crashpoints.hit("processing")  # handlers ran, replies sent, not committed
+                    journal.write_deferred()
                     await session.execute(
                         sql_update(Inbox).where(Inbox.update_id == update_id).values(
                             processed_at=utcnow(),
                             error=_error_text(state.errors)))
-            if state is not None and state.journal is not None:
-                self.replayed += state.journal.replayed
-                if state.journal.replayed:
-                    log.info("update %s: %d Bot API call(s) of the interrupted run not "
-                             "repeated", update_id, state.journal.replayed)
-        except (asyncio.CancelledError, _RunAgain):
+            if journal.replayed:
+                self.replayed += journal.replayed
+                log.info("update %s: %d Bot API call(s) of the interrupted run not "
+                         "repeated", update_id, journal.replayed)
+        except (asyncio.CancelledError, _RunAgain, _CallFirst):
             raise
         except Exception as exc:  # the transaction could not commit
             failures = self._failures.get(update_id, 0) + 1
@@ -623,13 +913,16 @@ class Intake:
                 return _AGAIN
             log.exception("update %s could not be committed: marked with the error", update_id)
             errors = (state.errors if state else []) + [exc]
+            journal.deferred = []
             async with self._writing(), self.sm() as session, session.begin():
                 await session.execute(
                     sql_update(Inbox).where(Inbox.update_id == update_id,
                                             Inbox.processed_at.is_(None))
                     .values(processed_at=utcnow(), error=_error_text(errors)))
-        if state is not None and state.journal is not None:
-            state.journal.remove()  # committed: the calls are never needed again
+        if journal.deferred:  # committed, the write lock released: the deferred calls
+            crashpoints.hit("committed_calls_pending")
+            await self.request.make_deferred(journal)
+        journal.remove()  # committed: the calls are never needed again
         self.processed += 1
         sender = self.app.bot_data.get("sender")
         if sender is not None:
@@ -744,7 +1037,7 @@ class Intake:
         if self.claims and self.life is None:
             self.life = await processes.Life.join(self.sm)
             self.life.listen(self.wake)
-        journal_calls(self.app.bot)
+        self.request = journal_calls(self.app.bot)
         await self._clean_journals()
         left = await self.process_pending()
         if left:
@@ -755,7 +1048,8 @@ class Intake:
 
     async def _clean_journals(self) -> None:
         """Journals of updates that committed (the process died before removing them)
-        are left over; those of unprocessed updates are kept for their second run."""
+        are left over: their deferred calls not made yet are made, then they go;
+        those of unprocessed updates are kept for their second run."""
         if self.journal_dir is None or not self.journal_dir.exists():
             return
         found = [p for p in self.journal_dir.glob("*.jsonl") if p.stem.isdigit()]
@@ -766,6 +1060,13 @@ class Intake:
                 Inbox.processed_at.is_(None)))).scalars())
         for path in found:
             if int(path.stem) not in open_ids:
+                for method, params in CallJournal.left_pending(path):
+                    # committed, its deferred calls not all made: at least once
+                    try:
+                        await self.app.bot._post(method, params)
+                    except TelegramError as exc:
+                        log.info("%s of update %s after the restart: %s", method,
+                                 path.stem, exc)
                 with contextlib.suppress(FileNotFoundError):
                     path.unlink()
 

@@ -1,0 +1,168 @@
+"""An update's Bot API calls made outside its transaction (``Intake.split_calls``,
+``bot/telegram/intake.py``; on SQLite outside the write lock): a call whose answer the
+handlers use stops the run, is made with the transaction rolled back and answered from
+the journal in the next run; a call whose
+answer nobody uses (answering a button, taking the buttons off an old card) is made
+once the update committed. The effects still commit exactly once, each call is made
+once, and a call deferred past a commit that the process did not outlive is made at
+the next start."""
+from __future__ import annotations
+
+import asyncio
+from decimal import Decimal
+
+from sqlalchemy import select
+
+from models import Inbox
+from models.enums import Role
+from tests.e2e import harness, people  # noqa: F401  (fixtures)
+from tests.test_e2e_data_entry import press_and_wait, subs, to_collection
+
+
+class _Killed(BaseException):
+    """Stands for SIGKILL inside the test process: nothing after it runs."""
+
+
+def _watch_calls(h, sm):
+    """Each Bot API call the bot really makes while an update is processed: (method,
+    whether it was made inside an update's transaction: from a run, or on SQLite while
+    the write lock was held)."""
+    from bot.telegram import intake as intake_module
+
+    request = h.intake.request
+    real_post = request.inner.post
+    seen: list[tuple[str, bool]] = []
+
+    async def post(url, request_data=None, *args, **kwargs):
+        if intake_module.current() is not None or h.intake.busy:
+            lock = h.intake._write_lock
+            inside = intake_module.current() is not None or (lock is not None and lock.locked())
+            seen.append((url.rsplit("/", 1)[-1], inside))
+        return await real_post(url, request_data, *args, **kwargs)
+
+    request.inner.post = post
+    return seen
+
+
+async def _to_second_card(h, people, sessionmaker):
+    cycle_id = await to_collection(h, sessionmaker)
+    kabid = people.user(Role.KABID, "PPTK")
+    request = await kabid.wait_for(text_contains="Permintaan data kinerja")
+    await press_and_wait(kabid, request, "Mulai isi data", "Indikator 1 dari 6")
+    await h.settle()
+    return cycle_id, kabid
+
+
+async def test_a_typed_answer_and_a_press_make_their_calls_outside_the_write_lock(
+        harness, people, sessionmaker):  # noqa: F811
+    h = harness
+    cycle_id, kabid = await _to_second_card(h, people, sessionmaker)
+    h.intake.split_calls = "always"
+    seen = _watch_calls(h, sessionmaker)
+    runs = []
+    real_process_update = h.app.process_update
+
+    async def counted(update):
+        runs.append(update.update_id)
+        return await real_process_update(update)
+
+    h.app.process_update = counted
+    before = len(kabid.messages)
+    sent = await kabid.send_text("12,5")
+    card = await kabid.wait_for(after=sent, text_contains="Tersimpan")
+    await h.settle()
+    [kel] = await subs(sessionmaker, cycle_id, "PPTK-01")
+    assert kel.value == Decimal("12.5") and "12,5" in card.text  # committed once
+    new = kabid.messages[before:]
+    assert sum("Tersimpan" in (m.text or "") for m in new) == 1  # the card sent once
+    assert seen and not any(locked for _m, locked in seen), seen
+    assert len(runs) >= 2  # the run stopped at the card, then answered from the journal
+
+    q = await kabid.press(card, text="Lanjut")
+    await kabid.wait_for(after=q, text_contains="Indikator 2 dari 6")
+    await h.settle()
+    assert kabid.callback_answer(q) is not None  # answered (after the commit)
+    methods = [m for m, _locked in seen]
+    assert methods.count("answerCallbackQuery") == 1, methods
+    assert not any(locked for _m, locked in seen), seen
+    async with sessionmaker() as s:
+        rows = (await s.execute(select(Inbox.processed_at, Inbox.error))).all()
+    assert all(p is not None and e == "" for p, e in rows)
+    assert not list(h.intake.journal_dir.glob("*.jsonl"))  # journals removed
+
+
+async def test_the_write_lock_is_free_for_another_person_while_a_card_is_sent(
+        harness, people, sessionmaker):  # noqa: F811
+    """While one person's card is on its way (a slow network), another person's update
+    commits: their transactions no longer take turns across the round trip (on SQLite
+    the write lock, on PostgreSQL the audit chain's head)."""
+    h = harness
+    await to_collection(h, sessionmaker)
+    a = people.user(Role.KABID, "PPTK")
+    b = people.user(Role.KABID, "IND")
+    for user in (a, b):
+        request = await user.wait_for(text_contains="Permintaan data kinerja")
+        await press_and_wait(user, request, "Mulai isi data", "Indikator 1 dari")
+    await h.settle()
+    h.intake.split_calls = "always"
+    request = h.intake.request
+    real_post = request.inner.post
+    slow_chat = a.chat_id
+    release = asyncio.Event()
+
+    async def post(url, request_data=None, *args, **kwargs):
+        params = request_data.parameters if request_data is not None else {}
+        if url.endswith("/sendMessage") and params.get("chat_id") == slow_chat:
+            await release.wait()  # A's card is slow to arrive
+        return await real_post(url, request_data, *args, **kwargs)
+
+    request.inner.post = post
+    sent_a = await a.send_text("12,5")
+    await asyncio.sleep(0.3)
+    sent_b = await b.send_text("60")
+    card_b = await b.wait_for(lambda m: True, after=sent_b, timeout=20)
+    assert card_b is not None and not [m for m in a.messages
+                                       if m.message_id > sent_a["message_id"]]
+    release.set()
+    await a.wait_for(after=sent_a, text_contains="Tersimpan", timeout=20)
+    await h.settle()
+
+
+async def test_calls_deferred_past_a_commit_the_process_did_not_outlive_are_made_at_start(
+        harness, people, sessionmaker, monkeypatch):  # noqa: F811
+    from bot.telegram import intake as intake_module
+
+    h = harness
+    _cycle_id, kabid = await _to_second_card(h, people, sessionmaker)
+    sent = await kabid.send_text("12,5")
+    card = await kabid.wait_for(after=sent, text_contains="Tersimpan")
+    await h.settle()
+    h.intake.split_calls = "always"
+    real_hit = intake_module.crashpoints.hit
+
+    def die_once(point: str) -> None:
+        if point == "committed_calls_pending":
+            monkeypatch.setattr(intake_module.crashpoints, "hit", real_hit)
+            raise _Killed()  # committed; the button not answered yet
+        real_hit(point)
+
+    monkeypatch.setattr(intake_module.crashpoints, "hit", die_once)
+    q = await kabid.press(card, text="Lanjut")
+    await kabid.wait_for(after=q, text_contains="Indikator 2 dari 6")
+    for _ in range(500):
+        if h.intake._processor.done() or h.intake._fatal is not None:
+            break
+        await asyncio.sleep(0.01)
+    async with sessionmaker() as s:
+        rows = (await s.execute(select(Inbox.update_id, Inbox.processed_at)
+                                .order_by(Inbox.update_id))).all()
+    assert rows[-1][1] is not None  # committed
+    journal = h.intake.journal_dir / f"{rows[-1][0]}.jsonl"
+    assert journal.exists() and kabid.callback_answer(q) is None  # not answered yet
+
+    await h.stop_bot()
+    await h.start_bot()  # the deferred answer is made at the start
+    await h.settle()
+    assert kabid.callback_answer(q) is not None
+    assert not journal.exists()
+    assert h.emulator.stats.requests_by_method["answerCallbackQuery"] >= 1
