@@ -70,5 +70,7 @@ async def test_two_people_are_served_at_once_and_one_person_in_order(
     await h.settle()
     assert reply1.message_id < reply2.message_id and "tidak sedang menunggu" not in reply2.text
     assert len([m for m in kadis.messages if m.message_id > first["message_id"]]) == 2
-    assert [t for c, t in seen if c == kadis.chat_id] == [HELD, "/bantuan"]
+    # in this order (a run stopped at a Bot API call runs again: the handler may see an
+    # update twice, bot/telegram/intake.py, never out of order)
+    assert list(dict.fromkeys(t for c, t in seen if c == kadis.chat_id)) == [HELD, "/bantuan"]
     assert h.intake.max_concurrent > 1
