@@ -556,7 +556,7 @@ class FinalPlan:
     stem: str
     code: str
     sign: object | None
-    signature: str | None
+    signer: object | None  # its subject and fingerprint are read once it has signed
     signed_id: int
     signed_version: int
     signed_sha256: str
@@ -580,9 +580,7 @@ async def plan_final(wf: Workflow, cycle: Cycle, letter, *, signer=None) -> Fina
     if signer is not None:
         sign = await _pades_signing(wf, signer, signed, data)
     return FinalPlan(data=data, stem=file_stem(cycle, version, "-final"), code=code, sign=sign,
-                     signature=(f"{signer.level}; {signer.subject}; sha256 {signer.fingerprint}"
-                                if signer is not None else None),
-                     signed_id=signed.id, signed_version=signed.version,
+                     signer=signer, signed_id=signed.id, signed_version=signed.version,
                      signed_sha256=signed.sha256)
 
 
@@ -608,8 +606,9 @@ async def record_final(wf: Workflow, actor: Person, cycle: Cycle, letter: Letter
     doc.status = DocumentStatus.NUMBERED
     doc.verification_code = plan.code
     doc.approved_sha256 = plan.signed_sha256  # the PDF the signer approved
-    if plan.signature is not None:
-        doc.signature = plan.signature
+    signer = plan.signer
+    if signer is not None:  # (a TTE gateway's certificate is known once it has signed)
+        doc.signature = f"{signer.level}; {signer.subject}; sha256 {signer.fingerprint}"
     letter.document_id = doc.id
     await wf.s.flush()
     await audit.record(wf.s, "document.final", actor_id=actor.id, cycle_id=cycle.id,
