@@ -480,7 +480,8 @@ async def compile_upload(update: Update, context: Context, person: Person, conv)
     # the documents are built in the background (:func:`run_compile_job`), from the
     # figures read here, kept with the job: nobody waits for the build
     progress = await reply(update, t("g.upload_building", period=period))
-    payload = {"rows": edits_to_json(result.rows), "warnings": list(result.warnings)}
+    payload = {"rows": edits_to_json(result.rows),
+               "warnings": [str(w) for w in result.warnings]}
     async with transaction(context) as (session, wf):
         run = await wf.get_run(conv.data["run"], lock=True)
         run = await _open_run(wf, person, run.id, "compile")

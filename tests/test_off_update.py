@@ -72,8 +72,9 @@ async def test_another_person_is_answered_while_an_uploaded_workbook_is_built(
     await harness.settle()
 
     gate = Gate(monkeypatch)
-    sent = await kasubag.send_document(edited_workbook(xlsx, "PPTK-03", 68),
-                                       "pengukuran-edit.xlsx")
+    # two figures: one plain, one typed as text that is read with a warning to confirm
+    edited = edited_workbook(edited_workbook(xlsx, "PPTK-03", 68), "PPTK-04", "1.250")
+    sent = await kasubag.send_document(edited, "pengukuran-edit.xlsx")
     progress = await kasubag.wait_for(after=sent, text_contains="Workbook Anda telah dibaca")
     await gate.wait_started()
     # the upload's update is committed: its job (with the figures read) is recorded
@@ -98,6 +99,7 @@ async def test_another_person_is_answered_while_an_uploaded_workbook_is_built(
                                 timeout=120)
     assert helped.seq < v2.seq and busy.seq < v2.seq, (helped.seq, busy.seq, v2.seq)
     assert "versi 2" in v2.text and "Workbook yang Anda kirim telah dibaca" in v2.text
+    assert "Mohon periksa pembacaan" in v2.text and "1.250" in v2.text, v2.text
     done = await kasubag.wait_for(after=sent, text_contains="selesai disusun")
     assert done.message_id == progress.message_id
     await harness.settle()
