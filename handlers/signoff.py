@@ -300,18 +300,6 @@ async def _compile_once(bot, sm, sv, job_id: int, wake) -> Document | None:
     return doc
 
 
-async def _next_sequence(session, office_id: int, year: int) -> int:
-    """The sequence the agenda register would give next (read only: the number itself
-    is given in the job's write transaction, which checks it is still this one)."""
-    from sqlalchemy import select
-
-    from models import LetterCounter
-
-    last = (await session.execute(select(LetterCounter.last_sequence).where(
-        LetterCounter.office_id == office_id, LetterCounter.year == year))).scalar_one_or_none()
-    return (last or 0) + 1
-
-
 async def _number_once(bot, sm, sv, job_id: int, wake) -> Document | None:
     """A "numbered" job (step 9). The final PDF carries its number, so the number the
     register will give is read first and stamped in; the files are built and signed with
@@ -339,8 +327,8 @@ async def _number_once(bot, sm, sv, job_id: int, wake) -> Document | None:
         if signed is None or signed.status != DocumentStatus.SIGNED:
             raise WrongState(t("err.wrong_state", detail="dokumen belum ditandatangani."))
         on = to_wib(wf.now).date()
-        seq = await _next_sequence(session, cycle.office_id, on.year)
-        expected = SimpleNamespace(number=wf.format_letter_number(seq, on), letter_date=on)
+        expected = SimpleNamespace(number=await wf.next_number(cycle.office_id, on),
+                                   letter_date=on)
         plan = await plan_final(wf, cycle, expected)
         period = wf.period(cycle)
         chat_id, message_id, run_id, person_id = job.chat_id, job.message_id, run.id, person.id
