@@ -544,6 +544,7 @@ TEXTS.update({
         "Bila sudah benar, tekan <b>Ajukan untuk paraf</b>."
     ),
     "g.uploaded_head": "Workbook yang Anda kirim telah dibaca: dokumen versi {version} dibuat dari isinya.",
+    "g.upload_building": "Workbook Anda telah dibaca. Menyusun dokumen {period} dari isinya... mohon tunggu.",
     "g.upload_warnings": "Mohon periksa pembacaan berikut:\n{lines}",
     "g.upload_xlsx_only": "Kirim workbook .xlsx hasil unduhan dari bot (bukan foto atau berkas lain).",
     "g.upload_unreadable": "Workbook tidak dapat dibaca: {error}",
@@ -597,6 +598,13 @@ TEXTS.update({
         "Dokumen final (bernomor, dengan kode QR) terlampir."
     ),
     "g.numbered_card": "✅ Diberi nomor {number} oleh {name} pada {time}.",
+    "g.numbering": "⏳ Memberi nomor dan menyusun dokumen final {period}... mohon tunggu.",
+    "g.numbering_done": "Dokumen final {period} bernomor {number} selesai disusun.",
+    "g.numbering_busy": "Nomor dan dokumen final {period} sedang disiapkan. Dokumen final akan dikirim ke sini; mohon tunggu.",
+    "g.numbering_failed": (
+        "Dokumen final gagal disusun; nomor belum diberikan. Silakan tekan <b>Beri nomor</b> "
+        "lagi; bila berulang, hubungi admin kantor."
+    ),
     "g.already_numbered": "Dokumen ini sudah diberi nomor {number}.",
     "g.archived": "Dokumen diperiksa dan diarsipkan. Tugas penyampaian dikirim kepada <b>{name}</b>.",
     "g.archived_card": "✅ Diarsipkan oleh {name} pada {time}.",

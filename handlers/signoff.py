@@ -25,7 +25,7 @@ from bot.core import compiler as compile_jobs
 from bot.core.compiler import open_job
 from bot.core.documents import (
     document_by_code,
-    compile_uploaded, stamp_numbered, verify_code,
+    edits_to_json, stamp_numbered, verify_code,
     workbook_expectations,
 )
 from bot.core.secret_input import PASSPHRASE
@@ -51,6 +51,7 @@ from reports.numbers import format_date, format_percent
 log = logging.getLogger(__name__)
 
 COMPILE, RET_REASON, RECEIPT = "compile", "ret_reason", "receipt"
+NUMBERED = "numbered"  # the kind of a numbering job (bot.core.compiler)
 TTE_PASS = PASSPHRASE  # waiting for the signer's TTE passphrase (bot/core/secret_input.py)
 MAX_REASON = 1000
 MAX_ERRORS_SHOWN = 15
@@ -68,17 +69,6 @@ async def _open_run(wf: Workflow, person: Person, run_id: int, *kinds: str) -> S
         raise StaleAction()
     await wf._require_holder(run, person, step)
     return run
-
-
-async def _files(session, doc: Document) -> list[tuple[str, str, StoredFile]]:
-    """(kind, file name, stored file) of a version: workbook, PDF, chart."""
-    out = []
-    for kind, fid in (("document", doc.workbook_file_id), ("document", doc.pdf_file_id),
-                      ("photo", doc.chart_file_id)):
-        stored = await session.get(StoredFile, fid) if fid else None
-        if stored is not None:
-            out.append((kind, stored.filename or "dokumen", stored))
-    return out
 
 
 def summary_text(data: DocumentData) -> str:
@@ -102,19 +92,6 @@ def summary_text(data: DocumentData) -> str:
         lines += [t("g.summary_line", name=row.name[:70], percent=format_percent(r.percent))
                   for row, r in lowest]
     return "\n".join(lines)
-
-
-async def _send_documents(update: Update, context: Context, files, text: str,
-                          buttons) -> None:
-    chat = update.effective_chat
-    sv = services(context)
-    for kind, name, stored in files:
-        data = sv.store.read(stored)
-        if kind == "photo":
-            await chat.send_photo(InputFile(data, filename=name))
-        else:
-            await chat.send_document(InputFile(data, filename=name))
-    await reply(update, text, buttons)  # split when too long, the buttons on the last
 
 
 def _compiled_buttons(run_id: int, doc_id: int):
@@ -215,7 +192,8 @@ class _Changed(Exception):
 
 async def run_compile_job(bot, sessionmaker, sv, job_id: int, *, wake=None,
                           attempts: int = 3) -> Document | None:
-    """One compile job: its data loaded (a read-only session, closed before building),
+    """One build job ("Susun dokumen", an edited workbook sent back, "Beri nomor"): its
+    data loaded (a read-only session, closed before building),
     the files built off the event loop, the version with the message that carries
     them committed in a transaction of its own; then the progress message is edited.
     A refusal (the step no longer open or held, the cap of versions reached) finishes
@@ -223,6 +201,10 @@ async def run_compile_job(bot, sessionmaker, sv, job_id: int, *, wake=None,
     from bot.core.uploads import QuotaExceeded
 
     sm = getattr(sessionmaker, "real", sessionmaker)
+    async with sm() as session:
+        job = await session.get(CompileJob, job_id)
+        failed = t("g.numbering_failed" if job is not None and job.kind == NUMBERED
+                   else "g.compile_failed")
     for _ in range(attempts):
         try:
             return await _compile_once(bot, sm, sv, job_id, wake)
@@ -235,14 +217,15 @@ async def run_compile_job(bot, sessionmaker, sv, job_id: int, *, wake=None,
             raise
         except Exception as exc:
             log.exception("compile job %s failed", job_id)
-            await _finish_job(bot, sm, sv, job_id, t("g.compile_failed"),
+            await _finish_job(bot, sm, sv, job_id, failed,
                               error=f"{exc.__class__.__name__}: {exc}")
             return None
-    await _finish_job(bot, sm, sv, job_id, t("g.compile_failed"), error="changed meanwhile")
+    await _finish_job(bot, sm, sv, job_id, failed, error="changed meanwhile")
     return None
 
 
 async def _compile_once(bot, sm, sv, job_id: int, wake) -> Document | None:
+    """A "compiled" or "uploaded" job (a "numbered" one: :func:`_number_once`)."""
     from bot.core.documents import build_workers
 
     # the worker processes start (and import their builders) while the data loads
@@ -252,26 +235,48 @@ async def _compile_once(bot, sm, sv, job_id: int, wake) -> Document | None:
 
 async def _compile_in(bot, sm, sv, job_id: int, wake) -> Document | None:
     from bot.core import outbox
-    from bot.core.documents import build_off_loop, document_data, file_stem, record_version
-    from bot.core.uploads import check_versions
+    from bot.core.documents import (
+        _check_caps, apply_edits, build_off_loop, document_data, edits_from_json, file_stem,
+        record_version,
+    )
+    from bot.core.uploads import UPLOADED, check_versions
 
     async with sm() as session:  # read only: no lock held while the files are built
         job = await session.get(CompileJob, job_id)
         if job is None or job.finished_at is not None:
             return None
-        wf = Workflow(session, sv)
-        person = await session.get(Person, job.person_id)
-        run = await _open_run(wf, person, job.run_id, "compile")
-        cycle = await wf.get_cycle(run.cycle_id)
-        await check_versions(session, sv.config, cycle.id)
-        current = await wf.current_document(cycle.id)
-        version = (current.version + 1) if current else 1
-        data = await document_data(wf, cycle, version=version)
-        period = wf.period(cycle)
-        chat_id, message_id, run_id = job.chat_id, job.message_id, run.id
-    built = await build_off_loop(sv.store, data, file_stem(cycle, version))
+        if job.kind == NUMBERED:
+            numbered = True
+        else:
+            numbered = False
+            source = job.kind or "compiled"
+            wf = Workflow(session, sv)
+            person = await session.get(Person, job.person_id)
+            run = await _open_run(wf, person, job.run_id, "compile")
+            cycle = await wf.get_cycle(run.cycle_id)
+            await _check_caps(wf, person, cycle, source)
+            current = await wf.current_document(cycle.id)
+            version = (current.version + 1) if current else 1
+            data = await document_data(wf, cycle, version=version)
+            warnings: list[str] = []
+            if source == UPLOADED:  # the figures read from the workbook in the update
+                data = apply_edits(data, edits_from_json(job.payload["rows"]))
+                warnings = list(job.payload.get("warnings") or ())
+            period = wf.period(cycle)
+            chat_id, message_id, run_id = job.chat_id, job.message_id, run.id
+    if numbered:
+        return await _number_once(bot, sm, sv, job_id, wake)
+    built = await build_off_loop(sv.store, data, file_stem(cycle, version),
+                                 hold=source == UPLOADED)
     # the summary measures every row: in the worker too, before the write transaction
-    text = await asyncio.to_thread(summary_text, data)
+    summary = await asyncio.to_thread(summary_text, data)
+    if source == UPLOADED:
+        text = t("g.uploaded_head", version=version) + "\n\n" + summary
+        if warnings:
+            text += "\n\n" + t("g.upload_warnings", lines=Raw("\n".join(
+                f"- {render.esc(w)}" for w in warnings[:MAX_ERRORS_SHOWN])))
+    else:
+        text = summary + "\n\n" + t("g.compile_hint")
     async with sm() as session:
         async with session.begin():
             if not await compile_jobs.claim(session, job_id):
@@ -285,15 +290,15 @@ async def _compile_in(bot, sm, sv, job_id: int, wake) -> Document | None:
             if ((current.version + 1) if current else 1) != version:
                 raise _Changed()
             await check_versions(session, sv.config, cycle.id)
-            doc = await record_version(wf, person, cycle, built, "compiled")
+            # an upload: its quota is checked on the built files' sizes here
+            doc = await record_version(wf, person, cycle, built, source)
             await set_conversation(session, person.id, COMPILE, "review",
                                    {"run": run.id, "doc": doc.id})
             await compile_jobs.mark_built(session, job_id, wf.now, doc.id)
             files = [{"file_id": fid, "kind": kind} for fid, kind in (
                 (doc.workbook_file_id, "document"), (doc.pdf_file_id, "document"),
                 (doc.chart_file_id, "photo")) if fid]
-            await outbox.enqueue(session, person, "compiled",
-                                 text + "\n\n" + t("g.compile_hint"),
+            await outbox.enqueue(session, person, source, text,
                                  _compiled_buttons(run.id, doc.id), at=wf.now, files=files,
                                  chat_id=chat_id)
     if wake is not None:
@@ -301,6 +306,92 @@ async def _compile_in(bot, sm, sv, job_id: int, wake) -> Document | None:
     await _tell_progress(bot, chat_id, message_id,
                          t("g.compiled", period=period, version=doc.version))
     return doc
+
+
+async def _number_once(bot, sm, sv, job_id: int, wake) -> Document | None:
+    """A "numbered" job (step 9). The final PDF carries its number, so the number the
+    register will give is read first and stamped in; the files are built and signed with
+    no transaction open; then, in one transaction, the number is given (the register's
+    counter, the step done, the audit records), checked to be the one stamped (else the
+    whole transaction rolls back, no number is used, and the job builds again) and
+    recorded with the final version and the message that carries its PDF. A number is
+    thus given exactly once, with its document, and never lost."""
+    from types import SimpleNamespace
+
+    from bot.core import outbox
+    from bot.core.documents import build_final, plan_final, record_final
+    from bot.core.workcal import to_wib
+    from bot.core.workflow import WrongState
+
+    async with sm() as session:  # read only: no lock held while the files are built
+        job = await session.get(CompileJob, job_id)
+        if job is None or job.finished_at is not None:
+            return None
+        wf = Workflow(session, sv)
+        person = await session.get(Person, job.person_id)
+        run = await _open_run(wf, person, job.run_id, "number")
+        cycle = await wf.get_cycle(run.cycle_id)
+        signed = await wf.current_document(cycle.id)
+        if signed is None or signed.status != DocumentStatus.SIGNED:
+            raise WrongState(t("err.wrong_state", detail="dokumen belum ditandatangani."))
+        on = to_wib(wf.now).date()
+        expected = SimpleNamespace(number=await wf.next_number(cycle.office_id, on),
+                                   letter_date=on)
+        plan = await plan_final(wf, cycle, expected)
+        period = wf.period(cycle)
+        chat_id, message_id, run_id, person_id = job.chat_id, job.message_id, run.id, person.id
+        card = dict(job.payload or {})
+    built = await build_final(sv.store, plan)  # signed too: the signer's own time
+    async with sm() as session:
+        async with session.begin():
+            if not await compile_jobs.claim(session, job_id):
+                return None  # finished meanwhile
+            wf = Workflow(session, sv)
+            person = await session.get(Person, person_id)
+            letter = await wf.assign_number(person, run_id)
+            if ((letter.number, letter.letter_date, letter.document_id)
+                    != (expected.number, expected.letter_date, plan.signed_id)):
+                raise _Changed()  # another number was given meanwhile, or the day changed
+            cycle = await wf.get_cycle(letter.cycle_id)
+            final = await record_final(wf, person, cycle, letter, plan, built)
+            await compile_jobs.mark_built(session, job_id, wf.now, final.id)
+            number = letter.number
+            await outbox.enqueue(session, person, "final",
+                                 t("g.numbered", number=number,
+                                   date=format_date(letter.letter_date),
+                                   code=final.verification_code),
+                                 at=wf.now, files=[{"file_id": final.pdf_file_id,
+                                                    "kind": "document"}], chat_id=chat_id)
+            name = person.name
+    if wake is not None:
+        wake()
+    await _tell_progress(bot, chat_id, message_id,
+                         t("g.numbering_done", period=period, number=number))
+    await _close_card(bot, chat_id, card, t("g.numbered_card", number=number, name=name,
+                                            time=format_wib(sv.clock.now())))
+    return final
+
+
+async def _close_card(bot, chat_id: int | None, card: dict, line: str) -> None:
+    """The pressed card (``card``: its message id and its text as it was shown, kept with
+    the job) keeps its text, loses its buttons and gains ``line``: cosmetic, like the
+    progress message."""
+    message_id = card.get("card")
+    if bot is None or chat_id is None or message_id is None:
+        return
+    try:
+        if card.get("html") is not None:
+            await bot.edit_message_text(f"{card['html']}\n\n{line}", chat_id=chat_id,
+                                        message_id=message_id, reply_markup=None)
+        else:
+            await bot.edit_message_reply_markup(chat_id=chat_id, message_id=message_id,
+                                                reply_markup=None)
+        keyboard_removed(bot, chat_id, message_id)
+    except BadRequest as exc:
+        if "not modified" not in exc.message.lower():
+            log.info("could not edit the numbered card %s: %s", message_id, exc)
+    except Exception as exc:  # the network: the final document is on its way regardless
+        log.info("could not edit the numbered card in chat %s: %s", chat_id, exc)
 
 
 async def _finish_job(bot, sm, sv, job_id: int, text: str, *, error: str = "") -> None:
@@ -338,8 +429,8 @@ async def compile_upload(update: Update, context: Context, person: Person, conv)
     if document is None or not (document.file_name or "").lower().endswith(".xlsx"):
         await reply(update, t("g.upload_xlsx_only"))
         return
-    from bot.core.uploads import (QuotaExceeded, read_measurement_upload, too_large_text,
-                             xlsx_limits)
+    from bot.core.uploads import (UPLOADED, QuotaExceeded, read_measurement_upload,
+                                  too_large_text, xlsx_limits)
     from reports.workbook import WorkbookError
     from reports.xlsx_limits import XlsxTooLarge
 
@@ -371,23 +462,32 @@ async def compile_upload(update: Update, context: Context, person: Person, conv)
         await reply(update, t("g.upload_errors", count=len(result.errors),
                               lines=Raw("\n".join(shown))))
         return
+    from bot.core.documents import _check_caps
+
     try:  # over the version cap or the person's upload quota: refused, nothing stored
         async with transaction(context) as (session, wf):
-            run = await wf.get_run(conv.data["run"], lock=True)
-            run = await _open_run(wf, person, run.id, "compile")
+            run = await _open_run(wf, person, conv.data["run"], "compile")
             cycle = await wf.get_cycle(run.cycle_id)
-            doc, data = await compile_uploaded(wf, person, cycle, result.rows)
-            files = await _files(session, doc)
-            await set_conversation(session, person.id, COMPILE, "review",
-                                   {"run": run.id, "doc": doc.id})
+            await _check_caps(wf, person, cycle, UPLOADED)
+            period = wf.period(cycle)
     except QuotaExceeded as exc:
         await reply(update, exc.message)
         return
-    text = t("g.uploaded_head", version=doc.version) + "\n\n" + summary_text(data)
-    if result.warnings:
-        text += "\n\n" + t("g.upload_warnings", lines=Raw("\n".join(
-            f"- {render.esc(w)}" for w in result.warnings[:MAX_ERRORS_SHOWN])))
-    await _send_documents(update, context, files, text, _compiled_buttons(run.id, doc.id))
+    # the documents are built in the background (:func:`run_compile_job`), from the
+    # figures read here, kept with the job: nobody waits for the build
+    progress = await reply(update, t("g.upload_building", period=period))
+    payload = {"rows": edits_to_json(result.rows),
+               "warnings": [str(w) for w in result.warnings]}
+    async with transaction(context) as (session, wf):
+        run = await wf.get_run(conv.data["run"], lock=True)
+        run = await _open_run(wf, person, run.id, "compile")
+        if await open_job(session, run.id) is None:
+            session.add(CompileJob(run_id=run.id, person_id=person.id, kind=UPLOADED,
+                                   payload=payload, chat_id=update.effective_chat.id,
+                                   message_id=getattr(progress, "message_id", None),
+                                   requested_at=wf.now))
+            await session.flush()
+    compiler(context).wake()
 
 
 @text_route(COMPILE)
@@ -605,14 +705,20 @@ async def return_reason(update: Update, context: Context, person: Person, conv) 
 # ------------------------------------------------------------------ step 9
 @action(Role.STAF, callback=True)
 async def number_press(update: Update, context: Context, person: Person, cb) -> str | None:
-    """Number the signed documents and stamp the number, code and QR in one transaction."""
+    """Records the numbering (a ``CompileJob`` of kind "numbered", committed with this
+    update): the number is given, and the final version built, signed and recorded with
+    it, in the background (:func:`run_compile_job`), so nobody waits for the build."""
+    from bot.core.workflow import WrongState
+
     try:
         async with transaction(context) as (session, wf):
-            letter = await wf.assign_number(person, cb.arg(0))
-            cycle = await wf.get_cycle(letter.cycle_id)
-            final = await stamp_numbered(wf, person, cycle, letter)
-            pdf = await session.get(StoredFile, final.pdf_file_id)
-            number, on, code = letter.number, letter.letter_date, final.verification_code
+            run = await _open_run(wf, person, cb.arg(0), "number")
+            cycle = await wf.get_cycle(run.cycle_id)
+            doc = await wf.current_document(cycle.id)
+            if doc is None or doc.status != DocumentStatus.SIGNED:
+                raise WrongState(t("err.wrong_state", detail="dokumen belum ditandatangani."))
+            period = wf.period(cycle)
+            busy = await open_job(session, run.id) is not None
     except StaleAction:
         async with sessionmaker(context)() as session:
             run = await session.get(StepRun, cb.arg(0))
@@ -622,16 +728,36 @@ async def number_press(update: Update, context: Context, person: Person, cb) -> 
             raise
         await drop_buttons(update)
         return t("g.already_numbered", number=letter.number)
-    await _edit_card(update, t("g.numbered_card", number=number, name=person.name,
-                               time=_now_text(context)))
-    text = t("g.numbered", number=number, date=format_date(on), code=code)
-    doc = InputFile(services(context).store.read(pdf), filename=pdf.filename or "dokumen.pdf")
-    if render.visible_length(text) <= render.CAPTION_LIMIT:  # one message: the PDF, its caption
-        await update.effective_chat.send_document(doc, caption=text)
-    else:
-        await reply(update, text)
-        await update.effective_chat.send_document(doc)
+    if busy:
+        return t("g.numbering_busy", period=period)
+    progress = await reply(update, t("g.numbering", period=period))
+    async with transaction(context) as (session, wf):
+        run = await wf.get_run(cb.arg(0), lock=True)
+        run = await _open_run(wf, person, run.id, "number")
+        if await open_job(session, run.id) is None:
+            session.add(CompileJob(run_id=run.id, person_id=person.id, kind=NUMBERED,
+                                   payload=_card_of(update), chat_id=update.effective_chat.id,
+                                   message_id=getattr(progress, "message_id", None),
+                                   requested_at=wf.now))
+            await session.flush()
+    compiler(context).wake()
     return None
+
+
+def _card_of(update: Update) -> dict:
+    """The pressed card, kept with a numbering job: its id and its text (cut to leave
+    room for the line the job adds when the number is given; see :func:`_close_card`)."""
+    query = update.callback_query
+    message = query.message if query else None
+    if message is None:
+        return {}
+    html = None
+    if message.text is not None:
+        line = t("g.numbered_card", number="0" * 40, name="x" * 60, time="00-00-0000 00.00 WIB")
+        room = render.TEXT_LIMIT - render.visible_length(line) - 4
+        kept = render.split(message.text_html, room)
+        html = kept[0] if len(kept) == 1 else kept[0] + "\n" + render.ELLIPSIS
+    return {"card": message.message_id, "html": html}
 
 
 # ------------------------------------------------------------------ step 10

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import BigInteger, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, ForeignKey, Index, JSON, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, enum_column, utcnow
@@ -123,10 +123,13 @@ class Delivery(Base):
 
 
 class CompileJob(Base):
-    """A press of "Susun dokumen" (step 6): recorded, and committed, with the press; the
-    documents are built in the background and the result is committed in its own
+    """A build of documents asked for in an update: recorded, and committed, with it;
+    the documents are built in the background and the result is committed in its own
     transaction (``bot.core.compiler``). One not finished when the bot stopped is resumed
-    at the next start."""
+    at the next start. ``kind``: "compiled" (a press of "Susun dokumen", step 6),
+    "uploaded" (an edited workbook sent back at step 6: ``payload`` holds its figures and
+    warnings, as read in the update) or "numbered" (a press of "Beri nomor", step 9: the
+    number is given with the final version, in the job's transaction)."""
 
     __tablename__ = "compile_job"
     __table_args__ = (Index("ix_compile_job_open", "finished_at", "id"),)
@@ -140,3 +143,5 @@ class CompileJob(Base):
     finished_at: Mapped[datetime | None]
     document_id: Mapped[int | None] = mapped_column(ForeignKey("document.id"))
     error: Mapped[str] = mapped_column(Text, default="")
+    kind: Mapped[str] = mapped_column(String(20), default="compiled", server_default="compiled")
+    payload: Mapped[dict | None] = mapped_column(JSON)

@@ -612,6 +612,36 @@ def apply_edits(data: DocumentData, edits: Mapping[str, "RowEdit"]) -> DocumentD
     return replace(data, rows=tuple(rows))
 
 
+def _value_to_json(value):
+    from decimal import Decimal
+
+    if value is None:
+        return None
+    return ["d", str(value)] if isinstance(value, Decimal) else ["s", str(value)]
+
+
+def _value_from_json(value):
+    from decimal import Decimal
+
+    if value is None:
+        return None
+    tag, text = value
+    return Decimal(text) if tag == "d" else text
+
+
+def edits_to_json(edits: Mapping[str, "RowEdit"]) -> dict:
+    """The figures read from an edited workbook, as JSON (kept with its build job)."""
+    return {code: [_value_to_json(e.target), _value_to_json(e.realisasi), e.note]
+            for code, e in edits.items()}
+
+
+def edits_from_json(raw: Mapping[str, list]) -> dict[str, "RowEdit"]:
+    from reports.workbook import RowEdit
+
+    return {code: RowEdit(target=_value_from_json(t), realisasi=_value_from_json(r), note=n)
+            for code, (t, r, n) in raw.items()}
+
+
 async def workbook_expectations(wf: Workflow, cycle: Cycle) -> tuple[list[str], dict[str, ValueType]]:
     """The indicator codes (and their value types) a returned workbook must hold."""
     codes, types = [], {}
@@ -636,14 +666,24 @@ async def compile_uploaded(wf: Workflow, actor: Person, cycle: Cycle,
     return doc, data
 
 
-async def stamp_numbered(wf: Workflow, actor: Person, cycle: Cycle, letter: LetterNumber, *,
-                         signer=None) -> Document:
-    """After numbering: the signed content with the letter number, date, verification
-    code and QR stamped in, kept as the final version (the signed one stays as it was).
-    ``signer``: who signs the final PDF (a TTE gateway call for the signer), else the
-    office's certificate (``wf.sv.signer``), else nobody."""
-    from models.enums import DocumentStatus
+@dataclass
+class FinalPlan:
+    """What the final version is made of, read before it is built: the data with the
+    number stamped in, the signing step (``None``: unsigned), the signed version."""
 
+    data: DocumentData
+    stem: str
+    code: str
+    sign: object | None
+    signer: object | None  # its subject and fingerprint are read once it has signed
+    signed_id: int
+    signed_version: int
+    signed_sha256: str
+
+
+async def plan_final(wf: Workflow, cycle: Cycle, letter, *, signer=None) -> FinalPlan:
+    """The final version's data for ``letter`` (its ``number`` and ``letter_date`` are
+    read: the number may be the one about to be given, see ``handlers.signoff``)."""
     signed = await wf.current_document(cycle.id)
     version = signed.version + 1
     code = new_verification_code()
@@ -658,20 +698,55 @@ async def stamp_numbered(wf: Workflow, actor: Person, cycle: Cycle, letter: Lett
     sign = None
     if signer is not None:
         sign = await _pades_signing(wf, signer, signed, data)
-    doc = await _store_version(wf, actor, cycle, data, file_stem(cycle, version, "-final"),
-                               "numbered", sign=sign)
+    return FinalPlan(data=data, stem=file_stem(cycle, version, "-final"), code=code, sign=sign,
+                     signer=signer, signed_id=signed.id, signed_version=signed.version,
+                     signed_sha256=signed.sha256)
+
+
+async def build_final(store, plan: FinalPlan) -> Built:
+    """The final version's files built (off the event loop) and its PDF signed; touches
+    no database session."""
+    built = await build_off_loop(store, plan.data, plan.stem, keep_pdf=plan.sign is not None)
+    if plan.sign is not None:
+        content = await plan.sign(built.pdf, built.box)
+        digest = await asyncio.to_thread(store.write_blob, content)
+        files = dict(built.files)
+        files["pdf"] = BuiltFile(files["pdf"].name, digest, len(content))
+        built = Built(files, built.box)
+    return built
+
+
+async def record_final(wf: Workflow, actor: Person, cycle: Cycle, letter: LetterNumber,
+                       plan: FinalPlan, built: Built) -> Document:
+    """The built final version recorded for the given ``letter``, with its audit record."""
+    from models.enums import DocumentStatus
+
+    doc = await record_version(wf, actor, cycle, built, "numbered")
     doc.status = DocumentStatus.NUMBERED
-    doc.verification_code = code
-    doc.approved_sha256 = signed.sha256  # the PDF the signer approved
-    if signer is not None:
+    doc.verification_code = plan.code
+    doc.approved_sha256 = plan.signed_sha256  # the PDF the signer approved
+    signer = plan.signer
+    if signer is not None:  # (a TTE gateway's certificate is known once it has signed)
         doc.signature = f"{signer.level}; {signer.subject}; sha256 {signer.fingerprint}"
     letter.document_id = doc.id
     await wf.s.flush()
     await audit.record(wf.s, "document.final", actor_id=actor.id, cycle_id=cycle.id,
                        at=wf.now, document=doc.id, version=doc.version, sha256=doc.sha256,
-                       approved_version=signed.version, approved_sha256=signed.sha256,
+                       approved_version=plan.signed_version, approved_sha256=plan.signed_sha256,
                        signature=doc.signature or "tanpa tanda tangan elektronik")
     return doc
+
+
+async def stamp_numbered(wf: Workflow, actor: Person, cycle: Cycle, letter: LetterNumber, *,
+                         signer=None) -> Document:
+    """After numbering: the signed content with the letter number, date, verification
+    code and QR stamped in, kept as the final version (the signed one stays as it was).
+    ``signer``: who signs the final PDF (a TTE gateway call for the signer), else the
+    office's certificate (``wf.sv.signer``), else nobody. In one session; the bot's
+    "Beri nomor" builds it in the background (``handlers.signoff``, a numbering job)."""
+    plan = await plan_final(wf, cycle, letter, signer=signer)
+    built = await build_final(wf.sv.store, plan)
+    return await record_final(wf, actor, cycle, letter, plan, built)
 
 
 async def _pades_signing(wf: Workflow, signer, signed: Document, data: DocumentData):
@@ -684,9 +759,10 @@ async def _pades_signing(wf: Workflow, signer, signed: Document, data: DocumentD
         .order_by(Approval.id.desc()))).scalars().first()
     person = await wf.s.get(Person, approval.person_id) if approval else None
     capacity = await approval_capacity(wf.s, approval) if approval else ""
-    office = await wf.office()
+    place = (await wf.office()).place  # plain values: the session may be closed by then
     when = (approval.created_at if approval else wf.now).astimezone(wf.sv.calendar.tz)
     name = person.name if person else data.signatory.name
+    clock = wf.sv.clock
 
     async def sign(pdf_bytes: bytes, box) -> bytes:
         from bot.core.signing import SigningError
@@ -697,9 +773,9 @@ async def _pades_signing(wf: Workflow, signer, signed: Document, data: DocumentD
             return await signer.sign(
                 pdf_bytes, signer_name=name, capacity=capacity or data.signatory.full_title,
                 reason=f"Persetujuan {data.title} {data.period_label}",
-                location=office.place, when=when, box=SignatureBox(*box) if box else None,
-                signing_time=wf.now)  # the signature's own time: the bot's clock
-        except SigningError as exc:  # the transaction rolls back: no number, nothing signed
+                location=place, when=when, box=SignatureBox(*box) if box else None,
+                signing_time=clock.now())  # the signature's own time: the bot's clock
+        except SigningError as exc:  # nothing recorded: no number, nothing signed
             if getattr(signer, "gateway", None) is not None:
                 raise  # the TTE chat step says it in its own words (and may ask again)
             raise WorkflowError(t("sig.failed", reason=str(exc))) from None

@@ -1113,6 +1113,15 @@ class Workflow:
         return self.sv.config.numbering.number(doc_type, sequence=sequence, on=on,
                                                unit=unit or self.sv.config.office.unit_code)
 
+    async def next_number(self, office_id: int, on: date,
+                          doc_type: str = MEASUREMENT_REPORT) -> str:
+        """The number :meth:`allocate_number` would give next, read only (a build
+        stamps it before the number is given, then checks it got this one)."""
+        last = (await self.s.execute(select(LetterCounter.last_sequence).where(
+            LetterCounter.office_id == office_id, LetterCounter.year == on.year))
+        ).scalar_one_or_none()
+        return self.format_letter_number((last or 0) + 1, on, doc_type)
+
     async def allocate_number(self, office_id: int, on: date, *, subject: str = "",
                               doc_type: str = MEASUREMENT_REPORT,
                               recipient: str = "", cycle_id: int | None = None,
