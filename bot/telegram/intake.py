@@ -379,8 +379,8 @@ class CallJournal:
         entry: dict = {"m": method, "k": key}
         if error is not None:
             entry["e"] = _error_entry(error)
-        else:
-            entry["r"] = answer
+        else:  # a copy: PTB changes the answer it gets (getFile: the file's full URL)
+            entry["r"] = copy.deepcopy(answer)
         self.recorded.append(entry)
         self._append(entry)
 
