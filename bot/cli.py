@@ -66,6 +66,9 @@ def _parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="peragaan satu siklus penuh tanpa token dan internet")
     demo.add_argument("--out", default="sopbot-demo", help="folder keluaran (bawaan ./sopbot-demo)")
+    demo.add_argument("--offices", type=int, default=1, choices=[1, 2, 3], metavar="N",
+                      help="jumlah kantor yang menjalankan siklus bersamaan pada satu bot "
+                           "(1 sampai 3, bawaan 1; tiap kantor di zona waktunya sendiri)")
     demo.add_argument("--keep-running", action="store_true",
                       help="biarkan emulator dan bot tetap berjalan setelah peragaan")
 
@@ -145,6 +148,16 @@ def _parser() -> argparse.ArgumentParser:
     app.add_argument("--to", dest="date_to", help="tanggal selesai (YYYY-MM-DD), zona waktu kantor, termasuk")
     app.add_argument("--decree", default="", help="nomor surat perintah")
     app.add_argument("--cancel", type=int, metavar="ID", help="batalkan penunjukan nomor ID")
+
+    off = sub.add_parser("office", help="kantor (OPD) kabupaten: tambah dan daftar")
+    offs = off.add_subparsers(dest="office_command", required=True, metavar="AKSI")
+    offa = offs.add_parser("add", help="tambah kantor baru (bidang dan pegawainya lewat "
+                                       "setup import atau people add --kantor)")
+    offa.add_argument("--kode", required=True, metavar="KODE_UNIT", help="kode unit kantor")
+    offa.add_argument("--nama", required=True, help="nama kantor, mis. \"Dinas Kesehatan\"")
+    offa.add_argument("--zona", choices=["WIB", "WITA", "WIT"], type=str.upper,
+                      help="zona waktu kantor (bawaan: [calendar] timezone config.toml)")
+    offs.add_parser("list", help="daftar kantor: kode unit, pegawai, siklus berjalan")
 
     aud = sub.add_parser("audit", help="jejak audit")
     auds = aud.add_subparsers(dest="audit_command", required=True, metavar="AKSI")
@@ -402,6 +415,45 @@ def _admin(cfg: Config, fn, args=None) -> int:
 
 async def _target(adm, args):
     return await adm.person_by_nip(args.nip) if args.nip else await adm.person(args.id)
+
+
+def cmd_office_add(cfg: Config, args) -> int:
+    from bot.core.clock import SystemClock
+    from bot.core.regency import OfficeError, add_office, zone_of
+
+    async def go(sm) -> int:
+        try:
+            async with sm() as session, session.begin():
+                office = await add_office(session, cfg, unit_code=args.kode, name=args.nama,
+                                          zone=zone_of(args.zona), at=SystemClock().now(),
+                                          actor="operator (CLI)")
+        except OfficeError as exc:
+            print(exc, file=sys.stderr)
+            return 1
+        print(f"Kantor ditambahkan: {office.name} (kode unit {office.unit_code}), nomor "
+              f"{office.id}. Isi bidang dan pegawainya: sopbot setup import BERKAS.xlsx "
+              f"(Kode Unit {office.unit_code}), atau sopbot people add --kantor "
+              f"{office.unit_code} ... (admin kantor: --role admin).")
+        return 0
+
+    return asyncio.run(_with_db(cfg, go))
+
+
+def cmd_office_list(cfg: Config, args) -> int:
+    from bot.core.regency import office_rows
+
+    async def go(sm) -> int:
+        async with sm() as session:
+            rows = await office_rows(session, cfg)
+        print(f"{'Kode':10} {'Nama':40} {'Zona':6} {'Pegawai':>8} {'Terdaftar':>10} "
+              f"{'Siklus berjalan':>16}")
+        for r in rows:
+            print(f"{r.office.unit_code[:10]:10} {r.office.name[:40]:40} {r.zone[:6]:6} "
+                  f"{r.people:>8} {r.registered:>10} {r.open_cycles:>16}")
+        print(f"\n{len(rows)} kantor.")
+        return 0
+
+    return asyncio.run(_with_db(cfg, go))
 
 
 def cmd_people_add(cfg: Config, args) -> int:
@@ -723,7 +775,13 @@ def cmd_demo(cfg: Config, args) -> int:
 
     logging.getLogger().setLevel(logging.WARNING if not args.verbose else logging.DEBUG)
     try:
-        asyncio.run(run_demo(Path(args.out), keep_running=args.keep_running))
+        if args.offices > 1:
+            from bot.devtools.demo import run_demo_offices
+
+            asyncio.run(run_demo_offices(Path(args.out), args.offices,
+                                         keep_running=args.keep_running))
+        else:
+            asyncio.run(run_demo(Path(args.out), keep_running=args.keep_running))
     except KeyboardInterrupt:
         pass
     return 0
@@ -890,6 +948,8 @@ COMMANDS: dict[tuple[str, ...], Callable[[Config, argparse.Namespace], int]] = {
     ("db", "upgrade"): cmd_db_upgrade,
     ("setup", "template"): cmd_setup_template,
     ("setup", "import"): cmd_setup_import,
+    ("office", "add"): cmd_office_add,
+    ("office", "list"): cmd_office_list,
     ("people", "invite"): cmd_people_invite,
     ("people", "list"): cmd_people_list,
     ("people", "add"): cmd_people_add,

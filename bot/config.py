@@ -231,6 +231,13 @@ class LoggingConfig:
 
 
 @dataclass
+class RegencyConfig:
+    # Telegram user ids of the regency admins: they add offices and list them (/kantor);
+    # see bot.core.regency
+    admins: list[int] = field(default_factory=list)
+
+
+@dataclass
 class Config:
     office: OfficeConfig = field(default_factory=OfficeConfig)
     telegram: TelegramConfig = field(default_factory=TelegramConfig)
@@ -248,6 +255,7 @@ class Config:
     verification: VerificationConfig = field(default_factory=VerificationConfig)
     monitoring: MonitoringConfig = field(default_factory=MonitoringConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
+    regency: RegencyConfig = field(default_factory=RegencyConfig)
     base_dir: Path = field(default_factory=Path.cwd)
 
     def resolve(self, relative: str) -> Path:

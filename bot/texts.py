@@ -776,6 +776,36 @@ TEXTS.update({
     "a.pick_to": "Alihkan langkah {step} ({activity}{unit}, kini dipegang {name}) kepada siapa?",
     "a.reassigned": "✅ Langkah {step} dialihkan kepada {name}. Keduanya telah diberi tahu.",
 })
+TEXTS.update({
+    # the regency admin's /kantor (bot.core.regency)
+    "k.refused": (
+        "Maaf, /kantor hanya untuk admin kabupaten (yang menambah kantor/OPD).\n"
+        "Bila Anda admin kabupaten, minta operator server menambahkan ID Telegram Anda "
+        "<code>{user_id}</code> ke [regency] admins di config.toml."
+    ),
+    "k.head": "🏛 <b>Kantor di {regency}</b> ({count} kantor)",
+    "k.row": (
+        "\n<b>{name}</b>\nKode unit {code} · {zone} · pegawai terdaftar {registered} dari "
+        "{people} · siklus berjalan {cycles}"
+    ),
+    "k.none": "Belum ada kantor.",
+    "k.how_add": (
+        "\nTambah kantor: /kantor tambah KODE_UNIT ZONA Nama Kantor\n"
+        "(ZONA: WIB, WITA atau WIT), mis. <code>/kantor tambah II.09 WIB Dinas Kesehatan</code>"
+    ),
+    "k.usage": (
+        "Tulis: /kantor tambah KODE_UNIT ZONA Nama Kantor\n"
+        "(ZONA: WIB, WITA atau WIT), mis. <code>/kantor tambah II.09 WIB Dinas Kesehatan</code>"
+    ),
+    "k.added": (
+        "✅ Kantor ditambahkan: <b>{name}</b> (kode unit {code}, {zone}).\n"
+        "Bidang dan pegawainya diisi operator server dari workbook penyiapan "
+        "(sopbot setup import), atau satu per satu (sopbot people add --kantor {code}); "
+        "admin kantor: --role admin."
+    ),
+    "k.error": "Kantor tidak ditambahkan: {error}",
+})
+
 TEXTS["h.admin"] = (
     "/pegawai - daftar pegawai per bidang, status pendaftaran dan Plh./Plt.; menonaktifkan "
     "pegawai (mutasi/pensiun) dan menunjuk Plh./Plt.\n/status - papan status semua siklus"

@@ -7,7 +7,7 @@ from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler, f
 
 # use-case modules; each has register(app)
 MODULES = ("onboarding", "tasks", "disposition", "data_entry", "collection", "signoff",
-           "admin")
+           "admin", "regency")
 
 
 def register_all(app) -> None:

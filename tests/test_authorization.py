@@ -60,6 +60,8 @@ EVERYONE = set(ACTORS)
 # the short Indonesian refusals a button or a command may get
 REFUSALS = ("err.not_allowed", "err.not_assignee", "err.stale_button", "err.inactive",
             "o.stranger", "e.not_yours")
+# refusals naming the person (their Telegram id): the text before the first field
+REFUSALS_WITH_FIELDS = ("k.refused",)
 _TAG = re.compile(r"<[^<>]*>")
 
 
@@ -83,8 +85,10 @@ def already_done(text: str | None) -> bool:
 def is_refusal(text: str | None) -> bool:
     seen = plain(text)
     # an alert is at most 200 characters: compare what is left of a long refusal
-    return bool(seen) and any(plain(t(k)).startswith(seen.rstrip("…")[:150])
-                              for k in REFUSALS)
+    return bool(seen) and (any(plain(t(k)).startswith(seen.rstrip("…")[:150])
+                               for k in REFUSALS)
+                           or any(seen.startswith(plain(TEXTS[k].split("{")[0]))
+                                  for k in REFUSALS_WITH_FIELDS))
 
 
 # the figures of the matrix, checked at the end of the test and printed
@@ -358,6 +362,8 @@ async def test_every_action_against_every_role(harness, sessionmaker, services, 
         await m.command("/bantuan", REGISTERED)
         await m.command("/batal", REGISTERED)
         await m.command("/cek ABCD-EFGH", EVERYONE)  # anyone may verify a document
+        # the regency admin's list of offices: nobody of an office ([regency] admins)
+        await m.command("/kantor", set())
         await m.command("/start", REGISTERED | {"asing"})
 
     # ------------------------------------------------------------------ commands

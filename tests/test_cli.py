@@ -86,3 +86,55 @@ def test_bad_config_stops_with_the_key(tmp_path, capsys):
     p.write_text("[database]\nurll = 'x'\n")
     assert main(["--config", str(p), "db", "upgrade"]) == 2
     assert "[database] url" in capsys.readouterr().err
+
+
+def test_office_add_and_list(cfg_file, db_url, capsys):
+    """The regency's operator adds offices (issue 16, item 5): a unit code is one
+    office; the list shows each office's people, registrations and open cycles."""
+    from models import Office
+
+    cli = ["--config", str(cfg_file)]
+    assert main([*cli, "db", "upgrade"]) == 0
+
+    async def seed(sm, _engine):
+        async with sm() as s, s.begin():
+            await apply_office(s, example_office(2024))
+
+    _run(db_url, seed)
+    capsys.readouterr()
+    assert main([*cli, "office", "add", "--kode", "II.09", "--nama", "Dinas  Kesehatan",
+                 "--zona", "wita"]) == 0
+    assert "Kantor ditambahkan: Dinas Kesehatan (kode unit II.09)" in capsys.readouterr().out
+    # a unit code already used is refused, by name; an unknown zone by argparse
+    assert main([*cli, "office", "add", "--kode", "II.08", "--nama", "Lain"]) == 1
+    assert "II.08 sudah dipakai" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main([*cli, "office", "add", "--kode", "II.10", "--nama", "X", "--zona", "UTC"])
+    capsys.readouterr()
+
+    async def offices(sm, _engine):
+        async with sm() as s:
+            from sqlalchemy import select
+            return (await s.execute(select(Office).order_by(Office.id))).scalars().all()
+
+    rows = _run(db_url, offices)
+    assert [(o.unit_code, o.name) for o in rows] == [
+        ("II.08", example_office(2024).name), ("II.09", "Dinas Kesehatan")]
+    assert rows[1].settings == {"calendar": {"timezone": "Asia/Makassar"}}
+    assert rows[1].regency == "Kabupaten Lampung Barat"
+
+    assert main([*cli, "office", "list"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    a = next(line for line in lines if line.startswith("II.08"))
+    b = next(line for line in lines if line.startswith("II.09"))
+    assert a.split()[-4:] == ["WIB", "12", "0", "0"]  # zone, people, registered, cycles
+    assert b.split()[-4:] == ["WITA", "0", "0", "0"]
+    assert "2 kantor." in lines
+    # the new office is an office: people are added to it by its unit code
+    assert main([*cli, "people", "add", "--kantor", "II.09", "--name", "Admin Dinkes",
+                 "--role", "admin"]) == 0
+    capsys.readouterr()
+    assert main([*cli, "office", "list"]) == 0
+    b = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("II.09"))
+    assert b.split()[-4:] == ["WITA", "1", "0", "0"]
+    assert main([*cli, "audit", "verify"]) == 0

@@ -65,3 +65,55 @@ def test_demo_runs_a_full_cycle_twice_from_a_clean_folder(tmp_path, capsys, monk
     assert "11/11" in capsys.readouterr().out
     cycle, _, revisions = asyncio.run(check())
     assert cycle.id == 1 and len(revisions) == 22
+
+
+def test_demo_plays_three_offices_at_once(tmp_path, capsys):
+    """`sopbot demo --offices 3`: three offices (WIB, WITA, WIT), each with its own
+    people, play their cycles concurrently on one bot; each ends with a signed,
+    numbered final document of its own, its number counted from 1 in that office."""
+    import asyncio
+
+    from models import LetterNumber, Office, Person
+    from models.session import make_engine, make_sessionmaker
+
+    out = tmp_path / "tiga"
+    assert main(["demo", "--offices", "3", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert printed.count("11/11") == 3 and "Selesai dalam" in printed
+
+    async def check():
+        engine = make_engine(f"sqlite:///{out / 'sopbot-demo.db'}")
+        async with make_sessionmaker(engine)() as s:
+            offices = (await s.execute(select(Office).order_by(Office.id))).scalars().all()
+            cycles = (await s.execute(select(Cycle))).scalars().all()
+            numbers = (await s.execute(select(LetterNumber))).scalars().all()
+            accounts = (await s.execute(select(Person.office_id, Person.telegram_user_id)
+                                        )).all()
+        await engine.dispose()
+        return offices, cycles, numbers, accounts
+
+    offices, cycles, numbers, accounts = asyncio.run(check())
+    assert [(o.unit_code, (o.settings or {}).get("calendar", {}).get("timezone"))
+            for o in offices] == [("II.08", None), ("II.09", "Asia/Makassar"),
+                                  ("II.10", "Asia/Jayapura")]
+    # each office's own people, each on an account of their own
+    ids = [tg for _, tg in accounts]
+    assert None not in ids and len(set(ids)) == len(ids)
+    assert {o for o, _ in accounts} == {o.id for o in offices}
+    # one closed cycle and one letter number per office, each the office's first
+    assert sorted(c.office_id for c in cycles) == [o.id for o in offices]
+    assert all(c.status == CycleStatus.CLOSED for c in cycles)
+    by_office = {n.office_id: n for n in numbers}
+    assert len(numbers) == 3 and set(by_office) == {o.id for o in offices}
+    cycle_office = {c.id: c.office_id for c in cycles}
+    for o in offices:
+        n = by_office[o.id]
+        assert n.sequence == 1 and n.number == f"050/1/{o.unit_code}/2024"
+        assert cycle_office[n.cycle_id] == o.id
+        pdf = out / f"kantor-{o.unit_code}/dokumen/Pengukuran-Kinerja-2024-TW3-final.pdf"
+        text = " ".join("".join(p.extract_text() for p in PdfReader(pdf).pages).split())
+        assert n.number in text and o.name in text, o.unit_code
+        assert f"surat nomor {n.number}" in printed
+        for other in offices:  # not another office's number
+            if other.id != o.id:
+                assert f"/{other.unit_code}/" not in text

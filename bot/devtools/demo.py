@@ -8,6 +8,7 @@ shows working time the way the office would live it.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import shutil
 import sys
@@ -27,20 +28,28 @@ START = datetime(2024, 10, 7, 8, 0, tzinfo=WIB)  # Monday after Triwulan III
 YEAR, QUARTER = 2024, 3
 
 
+# the offices of `sopbot demo --offices N` beyond the example office (DATA CONTOH): the
+# same workbook under another unit code and name, in another time zone
+MORE_OFFICES = (("II.09", "Dinas Kesehatan", "Asia/Makassar", "WITA"),
+                ("II.10", "Dinas Pendidikan dan Kebudayaan", "Asia/Jayapura", "WIT"))
+MAX_OFFICES = 1 + len(MORE_OFFICES)
+
+
 class Progress:
-    def __init__(self, total: int, out=sys.stdout) -> None:
+    def __init__(self, total: int, out=sys.stdout, label: str = "") -> None:
         self.total = total
         self.out = out
+        self.label = label  # several offices at once: each line names its office
         self.t0 = time.perf_counter()
 
     def step(self, n: int, text: str, clock) -> None:
         bar = "#" * n + "." * (self.total - n)
         when = clock.now().astimezone(WIB).strftime("%a %d/%m %H.%M")
-        print(f"[{bar}] {n:>2}/{self.total} {text}  (waktu simulasi {when} WIB, "
+        print(f"{self.label}[{bar}] {n:>2}/{self.total} {text}  (waktu simulasi {when} WIB, "
               f"{time.perf_counter() - self.t0:.1f} dtk)", file=self.out, flush=True)
 
     def note(self, text: str) -> None:
-        print(f"{'':>{self.total + 9}}{text}", file=self.out, flush=True)
+        print(f"{self.label}{'':>{self.total + 9}}{text}", file=self.out, flush=True)
 
 
 class DemoPlayer(Player):
@@ -71,11 +80,15 @@ class Demo:
     replace the example office and its script (the large-office test does)."""
 
     def __init__(self, out: Path, *, quiet: bool = False, office=None,
-                 script: dict | None = None) -> None:
+                 script: dict | None = None, offices: int = 1) -> None:
+        if not 1 <= offices <= MAX_OFFICES:
+            raise ValueError(f"the demo plays 1 to {MAX_OFFICES} offices")
         self.out = Path(out).resolve()  # the config resolves paths against it
         self.quiet = quiet
         self.office = office
         self.script_options = dict(script or {})
+        self.offices = offices
+        self.office_ids: list[int] = []  # the example office first
 
     # ------------------------------------------------------------------ set-up
     def prepare(self) -> None:
@@ -107,7 +120,12 @@ class Demo:
         await upgrade_engine(self.engine)
         self.sm = make_sessionmaker(self.engine)
         async with self.sm() as s, s.begin():
-            await apply_office(s, (self.office or example_office)(YEAR))
+            first = await apply_office(s, (self.office or example_office)(YEAR))
+            self.office_ids = [first.id]
+            for code, name, zone, _label in MORE_OFFICES[:self.offices - 1]:
+                more = dataclasses.replace(example_office(YEAR), name=name, unit_code=code,
+                                           settings={"calendar": {"timezone": zone}})
+                self.office_ids.append((await apply_office(s, more)).id)
         self.h = Harness(self.services, self.sm)
         await self.h.start()
         await self.h.register_all()
@@ -159,11 +177,15 @@ class Demo:
         await self.engine.dispose()
 
     # ------------------------------------------------------------------ the cycle
-    async def run_cycle(self, progress: Progress) -> int:
-        """The cycle of :mod:`bot.devtools.scenario`, on the demo's simulated clock."""
-        self.script = ScriptedCycle(self.sm, self.h.users, DemoPlayer(self.clock, progress),
-                                    period=f"Triwulan III Tahun {YEAR}", **self.script_options)
-        return await self.script.run()
+    async def run_cycle(self, progress: Progress, office_id: int | None = None) -> int:
+        """The cycle of :mod:`bot.devtools.scenario`, on the demo's simulated clock (of
+        the office ``office_id``: several offices play at once on the one clock)."""
+        script = ScriptedCycle(self.sm, self.h.users, DemoPlayer(self.clock, progress),
+                               period=f"Triwulan III Tahun {YEAR}", office_id=office_id,
+                               **self.script_options)
+        if office_id is None:
+            self.script = script
+        return await script.run()
 
     # ------------------------------------------------------------------ reporting
     async def timeline(self, cycle_id: int) -> list[str]:
@@ -196,10 +218,14 @@ class Demo:
                              f"{duration_text(minutes, sv.day_minutes):<22}{status}")
         return lines
 
-    async def export(self, cycle_id: int) -> dict[str, Path]:
+    async def export(self, cycle_id: int, office_code: str | None = None) -> dict[str, Path]:
+        """The cycle's final documents, archive and agenda book; of one of several
+        offices (``office_code``): in a folder of that office."""
         from models import Document, StoredFile
 
-        docs = self.out / "dokumen"
+        base = self.out / f"kantor-{office_code}" if office_code else self.out
+        base.mkdir(exist_ok=True, mode=0o700)
+        docs = base / "dokumen"
         docs.mkdir(exist_ok=True, mode=0o700)
         files: dict[str, Path] = {}
         async with self.sm() as s:
@@ -215,12 +241,12 @@ class Demo:
                 files[kind] = target
         from bot.core.archive import build_archive, export_agenda
 
-        archive = self.out / f"arsip-siklus-{cycle_id}.zip"
-        agenda = self.out / "buku-agenda.xlsx"
+        archive = base / f"arsip-siklus-{cycle_id}.zip"
+        agenda = base / "buku-agenda.xlsx"
         async with self.sm() as s:
             await build_archive(s, self.services.store, cycle_id, archive,
                                 services=self.services)
-            await export_agenda(s, agenda, year=YEAR)
+            await export_agenda(s, agenda, year=YEAR, office=office_code)
         files["arsip"] = archive
         files["agenda"] = agenda
         return files
@@ -256,6 +282,59 @@ async def run_demo(out: Path, *, keep_running: bool = False, stream=None) -> Dem
     finally:
         await demo.close()
     return DemoResult(out=demo.out, cycle_id=cycle_id, files=files, seconds=seconds)
+
+
+async def run_demo_offices(out: Path, offices: int, *, keep_running: bool = False,
+                           stream=None) -> list[DemoResult]:
+    """``sopbot demo --offices N``: the example office and N-1 more (another unit code,
+    name and time zone each, their own people) play their cycles at once on one bot
+    and one database; each office's letter number is counted from 1 in that office."""
+    from models import LetterNumber, Office
+
+    stream = stream if stream is not None else sys.stdout
+    t0 = time.perf_counter()
+    demo = Demo(out, offices=offices)
+    demo.prepare()
+    print(f"Peragaan Bot SOP Data Kinerja - {offices} kantor sekaligus - DATA CONTOH\n"
+          f"Folder keluaran: {demo.out.resolve()}", file=stream)
+    await demo.setup()
+    async with demo.sm() as s:
+        rows = [await s.get(Office, i) for i in demo.office_ids]
+    zones = {o.id: demo.services.for_office(o).calendar.tz.key for o in rows}
+    labels = {z: label for _c, _n, z, label in MORE_OFFICES}
+    print(f"Emulator Bot API lokal: {demo.h.emulator.url}  |  {len(demo.h.users)} pegawai "
+          f"dari {offices} kantor terdaftar lewat kode undangan", file=stream)
+    for o in rows:
+        print(f"  {o.unit_code:<7} {o.name} ({labels.get(zones[o.id], 'WIB')})", file=stream)
+    results: list[DemoResult] = []
+    try:
+        cycles = await asyncio.gather(*(
+            demo.run_cycle(Progress(11, stream, label=f"{o.unit_code:<7} "), o.id)
+            for o in rows))
+        await demo.h.settle(timeout=60.0)
+        print("\nDokumen yang dihasilkan, per kantor:", file=stream)
+        for o, cycle_id in zip(rows, cycles):
+            files = await demo.export(cycle_id, o.unit_code)
+            async with demo.sm() as s:
+                number = (await s.execute(select(LetterNumber.number).where(
+                    LetterNumber.cycle_id == cycle_id))).scalar()
+            print(f"\n  {o.name} (kode unit {o.unit_code}, "
+                  f"{labels.get(zones[o.id], 'WIB')}): surat nomor {number}", file=stream)
+            for kind, path in files.items():
+                print(f"    {kind:<9} {path.resolve()}", file=stream)
+            results.append(DemoResult(out=demo.out, cycle_id=cycle_id, files=files,
+                                      seconds=0.0))
+        config = demo.write_config()
+        print(f"\nDaftar kantor: sopbot --config {config} office list", file=stream)
+        seconds = time.perf_counter() - t0
+        for r in results:
+            r.seconds = seconds
+        print(f"\nSelesai dalam {seconds:.1f} detik.", file=stream)
+        if keep_running:
+            await _keep_running(demo, stream)
+    finally:
+        await demo.close()
+    return results
 
 
 async def _keep_running(demo: Demo, stream) -> None:

@@ -157,6 +157,9 @@ class ScriptedCycle:
     handover: dict[str, str] | None = None
     schedule: dict[str, tuple[int, int]] | None = None
     direct_cards: set[tuple[int, int]] = field(default_factory=set)  # (chat, msg) via /tugas
+    # the office whose cycle is played (several offices on one bot: ``sopbot demo
+    # --offices``); None: the database's only office
+    office_id: int | None = None
 
     def __post_init__(self) -> None:
         self.answers = self.answers if self.answers is not None else ANSWERS
@@ -176,6 +179,8 @@ class ScriptedCycle:
 
         async with self.sessionmaker() as s:
             stmt = select(Person).where(Person.role == role, Person.active.is_(True))
+            if self.office_id is not None:
+                stmt = stmt.where(Person.office_id == self.office_id)
             if unit_code:
                 stmt = stmt.join(Unit, Unit.id == Person.unit_id).where(Unit.code == unit_code)
             return (await s.execute(stmt.order_by(Person.id))).scalars().first()
@@ -191,19 +196,27 @@ class ScriptedCycle:
     async def cycle_id(self) -> int | None:
         from models import Cycle
 
-        return await self.scalar(select(Cycle.id).order_by(Cycle.id.desc()).limit(1))
+        stmt = select(Cycle.id)
+        if self.office_id is not None:
+            stmt = stmt.where(Cycle.office_id == self.office_id)
+        return await self.scalar(stmt.order_by(Cycle.id.desc()).limit(1))
 
     async def secretariat(self) -> str:
         """The code of the Sekretariat (its staf numbers and delivers)."""
         from models import Unit
 
-        return await self.scalar(select(Unit.code).where(Unit.is_secretariat.is_(True))
-                                 .order_by(Unit.id).limit(1))
+        stmt = select(Unit.code).where(Unit.is_secretariat.is_(True))
+        if self.office_id is not None:
+            stmt = stmt.where(Unit.office_id == self.office_id)
+        return await self.scalar(stmt.order_by(Unit.id).limit(1))
 
     async def unit_id(self, code: str) -> int:
         from models import Unit
 
-        return await self.scalar(select(Unit.id).where(Unit.code == code))
+        stmt = select(Unit.id).where(Unit.code == code)
+        if self.office_id is not None:
+            stmt = stmt.where(Unit.office_id == self.office_id)
+        return await self.scalar(stmt)
 
     async def latest_run(self, step_no: int, unit_code: str | None = None):
         from models import StepRun
@@ -235,8 +248,11 @@ class ScriptedCycle:
     async def indicator_names(self) -> dict[str, str]:
         from models import Indicator
 
+        stmt = select(Indicator.code, Indicator.name)
+        if self.office_id is not None:
+            stmt = stmt.where(Indicator.office_id == self.office_id)
         async with self.sessionmaker() as s:
-            return {c: n for c, n in (await s.execute(select(Indicator.code, Indicator.name)))}
+            return {c: n for c, n in (await s.execute(stmt))}
 
     # ------------------------------------------------------------------ the person
     async def goal(self, name: str, done: Callable[[], Awaitable[bool]],
