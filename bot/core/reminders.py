@@ -690,6 +690,20 @@ async def _already_sent(session: AsyncSession, person: Person, kind: str) -> boo
     )).first() is not None
 
 
+async def _each_office(session: AsyncSession, services: Services, job) -> int:
+    """``job(session, office_services, office)`` for every office, in its own time zone;
+    the sum of what each queued."""
+    sent = 0
+    offices = (await session.execute(select(Office).order_by(Office.id))).scalars().all()
+    for office in offices:
+        view = services.for_office(office)
+        use_office_zone(view.calendar.tz)
+        sent += await job(session, view, office)
+    use_office_zone(None)
+    await session.flush()
+    return sent
+
+
 async def daily_digest(session: AsyncSession, services: Services) -> int:
     """Once per working day, while the office is open (each office by its own calendar):
     each active cycle, its open steps, who holds them and who is late, to the Kadis,
@@ -697,15 +711,7 @@ async def daily_digest(session: AsyncSession, services: Services) -> int:
 
     Returns the number of messages queued (0 when no cycle is active).
     """
-    sent = 0
-    offices = (await session.execute(select(Office).order_by(Office.id))).scalars().all()
-    for office in offices:
-        view = services.for_office(office)
-        use_office_zone(view.calendar.tz)
-        sent += await _office_digest(session, view, office)
-    use_office_zone(None)
-    await session.flush()
-    return sent
+    return await _each_office(session, services, _office_digest)
 
 
 async def _office_digest(session: AsyncSession, services: Services, office: Office) -> int:
@@ -791,15 +797,7 @@ async def quarterly_prompt(session: AsyncSession, services: Services) -> int:
     office by its own calendar) until the end of that month; once per period; never for
     a period that has a cycle. Returns the number of prompts queued.
     """
-    sent = 0
-    offices = (await session.execute(select(Office).order_by(Office.id))).scalars().all()
-    for office in offices:
-        view = services.for_office(office)
-        use_office_zone(view.calendar.tz)
-        sent += await _office_prompt(session, view, office)
-    use_office_zone(None)
-    await session.flush()
-    return sent
+    return await _each_office(session, services, _office_prompt)
 
 
 async def _office_prompt(session: AsyncSession, services: Services, office: Office) -> int:
