@@ -1116,11 +1116,14 @@ class Workflow:
     async def next_number(self, office_id: int, on: date,
                           doc_type: str = MEASUREMENT_REPORT) -> str:
         """The number :meth:`allocate_number` would give next, read only (a build
-        stamps it before the number is given, then checks it got this one)."""
+        stamps it before the number is given, then checks it got this one): the same
+        office's register, format and unit code."""
+        await self._scope(office_id)
+        office = await self.s.get(Office, office_id)
         last = (await self.s.execute(select(LetterCounter.last_sequence).where(
             LetterCounter.office_id == office_id, LetterCounter.year == on.year))
         ).scalar_one_or_none()
-        return self.format_letter_number((last or 0) + 1, on, doc_type)
+        return self.format_letter_number((last or 0) + 1, on, doc_type, office.unit_code)
 
     async def allocate_number(self, office_id: int, on: date, *, subject: str = "",
                               doc_type: str = MEASUREMENT_REPORT,
