@@ -495,7 +495,7 @@ class ScriptedCycle:
         if "3 hari kerja" not in coord.text:
             q = await kasubag.press(coord, text="3 hari")
             coord = await self.answer_to(kasubag, q,
-                                           predicate=lambda m: "3 hari kerja" in m.text)
+                                           predicate=lambda m: "3 hari kerja" in m.content)
         await self.press(kasubag, coord, "Kirim permintaan data", wait="Permintaan data dikirim")
 
     async def _ind_returned(self) -> bool:
@@ -657,8 +657,8 @@ class ScriptedCycle:
                 continue
             sent = await user.send_text(answers[now])
             card = await self.player.wait(user, after=sent, predicate=lambda m: is_entry_card(m)
-                                          and ("Tersimpan" in m.text or "Periksa kembali"
-                                               in m.text or "\u274C" in m.text))
+                                          and ("Tersimpan" in m.content or "Periksa kembali"
+                                               in m.content or "\u274C" in m.content))
         raise NoAnswer(f"data entry of {code} did not finish")
 
     async def _evidence(self, user: SimUser, kind: str) -> BotMessage:
