@@ -494,8 +494,10 @@ class ScriptedCycle:
         coord = await self.press(kasubag, card, prefix="crd:", wait="Koordinasi bidang")
         if "3 hari kerja" not in coord.text:
             q = await kasubag.press(coord, text="3 hari")
+            # the card, not the disposition letter (a file whose caption may say the
+            # same words, arriving after the question)
             coord = await self.answer_to(kasubag, q,
-                                           predicate=lambda m: "3 hari kerja" in m.content)
+                                           predicate=lambda m: m.text is not None and "3 hari kerja" in m.text)
         await self.press(kasubag, coord, "Kirim permintaan data", wait="Permintaan data dikirim")
 
     async def _ind_returned(self) -> bool:
