@@ -79,12 +79,16 @@ class Offices:
         async with self.sm() as s:
             assert await snapshot(s) == before
 
-    async def to_collection(self, office_id: int):
+    async def started(self, office_id: int):
+        """The office's Kadis starts a cycle: the cycle and its open step 2."""
         kadis = await who(self.sm, office_id, Role.KADIS)
         cycle = await self(lambda wf, s: wf.start_cycle(
             kadis, CycleKind.QUARTERLY, 2024, 3, "Siapkan pengukuran kinerja"), office_id)
+        return cycle, await open_run(self.sm, cycle.id, 2)
+
+    async def to_collection(self, office_id: int):
+        cycle, run2 = await self.started(office_id)
         sek = await who(self.sm, office_id, Role.SEKRETARIS)
-        run2 = await open_run(self.sm, cycle.id, 2)
         await self(lambda wf, s: wf.forward_disposition(sek, run2.id, "Mohon"), office_id)
         kasubag = await who(self.sm, office_id, Role.KASUBAG)
         run3 = await open_run(self.sm, cycle.id, 3)
@@ -278,12 +282,7 @@ async def test_over_the_bot_a_button_of_another_office_is_refused(harness, sessi
 
     a, b = two
     o = Offices(sessionmaker, services, None, two)
-    runs = {}
-    for office_id in (a, b):
-        kadis = await who(sessionmaker, office_id, Role.KADIS)
-        cycle = await o(lambda wf, s: wf.start_cycle(
-            kadis, CycleKind.QUARTERLY, 2024, 3, "Siapkan pengukuran kinerja"), office_id)
-        runs[office_id] = (await open_run(sessionmaker, cycle.id, 2)).id
+    runs = {office_id: (await o.started(office_id))[1].id for office_id in (a, b)}
     sek_a = await who(sessionmaker, a, Role.SEKRETARIS)
     sek_b = await who(sessionmaker, b, Role.SEKRETARIS)
     user_a, user_b = await harness.register(sek_a), await harness.register(sek_b)
@@ -350,12 +349,7 @@ async def test_one_account_in_two_offices(harness, sessionmaker, services, two):
         with pytest.raises(InvitationError, match="taken"):
             await redeem(s, inv.code, user.user_id, now=services.clock.now())
 
-    runs = {}
-    for office_id in (a, b):
-        kadis = await who(sessionmaker, office_id, Role.KADIS)
-        cycle = await o(lambda wf, s: wf.start_cycle(
-            kadis, CycleKind.QUARTERLY, 2024, 3, "Siapkan pengukuran kinerja"), office_id)
-        runs[office_id] = (await open_run(sessionmaker, cycle.id, 2)).id
+    runs = {office_id: (await o.started(office_id))[1].id for office_id in (a, b)}
     await harness.settle()
     async with sessionmaker() as s:
         names = {i: (await s.get(Office, i)).name for i in (a, b)}
