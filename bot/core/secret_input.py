@@ -184,9 +184,31 @@ _GET_UPDATES = "Call to Bot API endpoint `getUpdates`"
 _FILTER = _NoUpdateContents()
 
 
+class _NoInboxPayloads(logging.Filter):
+    """aiosqlite logs, at DEBUG, every statement it runs with its parameters: storing an
+    inbox row logs the person's message as Telegram sent it (a passphrase stored by a
+    process that did not know it was one, before the check at processing redacts it).
+    Those lines keep the statement without its parameters."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        found = _INBOX_WRITE.search(message)
+        if found is not None:
+            record.msg = f"{message.split(' ', 1)[0]} {found.group(0).strip()} " \
+                         "(parameters not logged)"
+            record.args = ()
+        return True
+
+
+_INBOX_WRITE = re.compile(r"(INSERT INTO inbox|UPDATE inbox SET payload)[^'\"]*")
+_DRIVER_FILTER = _NoInboxPayloads()
+
+
 def quiet_update_contents() -> None:
-    """Install :class:`_NoUpdateContents` on PTB's bot loggers (idempotent)."""
-    for name in ("telegram.Bot", "telegram.ext.ExtBot"):
+    """Install :class:`_NoUpdateContents` on PTB's bot loggers and
+    :class:`_NoInboxPayloads` on the SQLite driver's (idempotent)."""
+    for name, log_filter in (("telegram.Bot", _FILTER), ("telegram.ext.ExtBot", _FILTER),
+                             ("aiosqlite", _DRIVER_FILTER)):
         logger = logging.getLogger(name)
-        if _FILTER not in logger.filters:
-            logger.addFilter(_FILTER)
+        if log_filter not in logger.filters:
+            logger.addFilter(log_filter)
