@@ -905,6 +905,10 @@ TEXTS.update({
         "⏳ Dokumen sedang ditandatangani dengan passphrase yang Anda kirim sebelumnya; "
         "tunggu hasilnya. Pesan Anda barusan sudah saya hapus."
     ),
+    "tte.busy_press": (
+        "⏳ Dokumen ini sedang ditandatangani dengan passphrase yang Anda kirim; tunggu "
+        "hasilnya."
+    ),
     "tte.lost_job": (
         "Dokumen belum ditandatangani dan belum diberi nomor: bot dimulai ulang sebelum "
         "penandatanganan berjalan, dan passphrase memang tidak pernah disimpan. Tekan "

@@ -572,6 +572,9 @@ async def _ask_passphrase(update: Update, context: Context, person: Person, run_
         if not gateway_nik(services(context).config, person.nip):
             await reply(update, t("tte.no_nik", nip=person.nip or "-"))
             return
+        if await open_job(session, run_id) is not None:  # a signature under way
+            await reply(update, t("tte.busy_press"))
+            return
         intake = context.application.bot_data.get("intake")
         if intake is not None:  # before the question goes out: the answer may come at once
             intake.secrets.expect(update.effective_user.id)

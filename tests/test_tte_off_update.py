@@ -160,12 +160,20 @@ async def test_the_passphrase_update_commits_before_the_gateway_is_called(
     extra = await kadis.send_text(AGAIN)
     wait = await kadis.wait_for(after=extra, text_contains="sedang ditandatangani")
     assert extra["message_id"] not in kadis._user_messages
+    # and presses "Tandatangani" again: told to wait, still the same job's conversation
+    q2 = await kadis.press(kadis.message(card8.message_id), text="Tandatangani")
+    pressed = await kadis.wait_for(after=q2, text_contains="Dokumen ini sedang ditandatangani")
+    await harness.committed()
+    async with sessionmaker() as s:
+        conv = await s.get(Conversation, people.person(Role.KADIS).id)
+        assert (conv.state, conv.data["job"]) == ("signing", job.id)
     assert gateway["calls"] == 1 and not gateway["signed"]
 
     gateway["hold"].set()
     signed = await kadis.wait_for(after=sent, text_contains="ditandatangani secara elektronik",
                                   timeout=120)
-    assert helped.seq < signed.seq and wait.seq < signed.seq, (helped.seq, wait.seq, signed.seq)
+    assert helped.seq < signed.seq and wait.seq < signed.seq and pressed.seq < signed.seq, \
+        (helped.seq, wait.seq, pressed.seq, signed.seq)
     assert signed.document is not None and "050/1/" in signed.content
     done = await kadis.wait_for(after=sent, text_contains="Selesai: dokumen ditandatangani")
     assert done.message_id == progress.message_id

@@ -63,6 +63,10 @@ Hence, whatever moment the process dies:
 One exception to "the payload as Telegram sent it": the answer to the bot's request for
 a TTE passphrase is stored with its text replaced, the text kept in memory only until
 its handler takes it (``bot/core/secret_input.py``); after a crash the bot asks again.
+A text stored as sent although its sender waits for the passphrase (another process
+stored it before the asking update committed) is rewritten redacted, in a commit of its
+own, before it is processed (:meth:`Intake._redact_unseen`), in whichever process
+processes it.
 
 A handler that raises is reported by the error handler (the person gets the generic
 message); what it committed in its savepoints stays, as before, and the row is marked
