@@ -1143,9 +1143,8 @@ def _read_office(sheet: _Sheet, errors: _Errors,
     out: dict[str, Any] = {}
     for col, row, raw in _pairs(sheet, OFFICE_ROWS, errors):
         seen[col.key] = row
-        if isinstance(raw, (_dt.time, _dt.datetime)) and col.key in ("office_start",
-                                                                      "office_end"):
-            raw = raw.strftime("%H:%M")  # Excel made 07:30 a time cell
+        if col.key in ("office_start", "office_end"):
+            raw = _clock_text(raw)
         value = _as_text(raw)
         if col.key == "example":
             if value and _norm_choice(value) not in _YES_NO:
@@ -1189,6 +1188,21 @@ def _read_office(sheet: _Sheet, errors: _Errors,
                        f"Baris \"{c.header}\" tidak ditemukan; tambahkan baris dengan isian "
                        f"\"{c.header}\" dan nilainya di kolom Nilai.")
     return out
+
+
+def _clock_text(raw: Any) -> Any:
+    """An office hour as "HH:MM" when written as Excel time (07:30 typed), in the
+    Indonesian way with a dot ("07.30", or the number 7.3 Excel made of it) or as a
+    whole hour (16); anything else as it is (refused by config.toml's rule)."""
+    if isinstance(raw, (_dt.time, _dt.datetime)):
+        return raw.strftime("%H:%M")
+    if isinstance(raw, (int, float)) and not isinstance(raw, bool) and 0 <= raw < 24:
+        hours = int(raw)
+        minutes = round((raw - hours) * 100)
+        return f"{hours:02d}:{minutes:02d}" if minutes < 60 else raw
+    if isinstance(raw, str) and (m := re.fullmatch(r"\s*(\d{1,2})[.:](\d{2})\s*", raw)):
+        return f"{int(m.group(1)):02d}:{m.group(2)}"
+    return raw
 
 
 def _known_zone(name: str) -> bool:

@@ -108,12 +108,29 @@ def finish_settings(result: SetupResult, cfg: Config, current: dict[str, Any] | 
     zone = ((current or {}).get("calendar") or {}).get("timezone")
     if zone and "timezone" not in (settings.get("calendar") or {}):
         settings.setdefault("calendar", {})["timezone"] = zone
+    calendar = settings.get("calendar") or {}
+    if not errors and ("office_start" in calendar or "office_end" in calendar):
+        start = calendar.get("office_start", cfg.calendar.office_start)
+        end = calendar.get("office_end", cfg.calendar.office_end)
+        if _minutes(start) is not None and _minutes(end) is not None \
+                and _minutes(end) <= _minutes(start):  # named by the row written
+            key = "calendar.office_end" if "office_end" in calendar else "calendar.office_start"
+            errors.append(SetupError(*result.place(key), f"Jam Pulang ({end}) harus setelah "
+                                                         f"Jam Masuk ({start})."))
     if not errors:
         try:  # the office's settings follow config.toml's rules
             office_config(cfg, settings)
         except ConfigError as exc:
             errors.append(SetupError(*result.place(str(exc)), str(exc)))
     return settings, errors
+
+
+def _minutes(text: Any) -> int | None:
+    try:
+        hours, minutes = str(text).split(":")
+        return int(hours) * 60 + int(minutes)
+    except ValueError:
+        return None
 
 
 async def import_setup(session: AsyncSession, path: Path | str, *, at: datetime,
