@@ -1024,3 +1024,59 @@ def test_the_sop_definition_is_read_only_from_the_allowed_folders(tmp_path: Path
             definition_setting(name, cfg)
         assert words in str(exc.value), (name, str(exc.value))
         assert "RAHASIA" not in str(exc.value) and str(base) not in str(exc.value)
+
+
+def test_cli_example_template_shows_the_regency_defaults_and_imports(
+        tmp_path: Path, capsys, keep_umask):
+    """`sopbot setup template --example`: the Keterangan names config.toml's values, the
+    Penomoran and Penerima sheets are filled in, and `setup import` takes it as it is;
+    a SOP definition file the workbook names outside the config folder is refused."""
+    import json
+    import sqlite3
+
+    from bot.cli import main
+
+    db = tmp_path / "kantor.db"
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(f'[database]\nurl = "sqlite:///{db}"\n'
+                   "[reminders]\nshare_of_time = 0.4\n"
+                   '[numbering]\nkode = "000.8"\n')
+    out = tmp_path / "contoh.xlsx"
+    assert main(["--config", str(cfg), "setup", "template", str(out), "--example",
+                 "--year", str(YEAR)]) == 0
+    wb = openpyxl.load_workbook(out)
+    ws = wb[SHEET_SETTINGS]
+    assert ws.cell(settings_rows(ws)["Pengingat Pertama (% Waktu)"], 3).value.endswith(
+        "Bawaan kabupaten: 40.")
+    ws = wb["Kantor"]
+    assert ws.cell(kantor_row(ws, "Kode Klasifikasi Surat"), 3).value.endswith(
+        "Bawaan kabupaten: 000.8.")
+    assert wb[SHEET_NUMBERING].cell(2, 1).value == "pengukuran_kinerja"
+    assert wb[SHEET_AGENCIES].cell(2, 1).value == "bappeda"
+    assert main(["--config", str(cfg), "setup", "import", str(out)]) == 0
+    with sqlite3.connect(db) as conn:
+        (settings,) = conn.execute("SELECT settings FROM office").fetchone()
+    assert [a["key"] for a in json.loads(settings)["delivery"]["agencies"]] == [
+        "bappeda", "inspektorat", "organisasi"]
+
+    ws = wb[SHEET_SETTINGS]
+    ws.cell(settings_rows(ws)["Definisi SOP"], 2, "/etc/passwd")
+    wb.save(out)
+    capsys.readouterr()
+    assert main(["--config", str(cfg), "setup", "import", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "Impor dibatalkan" in err and "Pengaturan baris 2, kolom Nilai" in err
+    assert "jalur mutlak" in err
+
+
+@pytest.mark.parametrize("written, read", [
+    (dt.time(7, 30), "07:30"), ("07.30", "07:30"), ("7:30", "07:30"), (7.3, "07:30"),
+    (16, "16:00"), ("16.00", "16:00"), ("7-30", "7-30")])  # the last: refused on import
+def test_office_hours_as_excel_or_indonesian_writing(example_path: Path, tmp_path: Path,
+                                                     written, read):
+    wb = openpyxl.load_workbook(example_path)
+    ws = wb["Kantor"]
+    ws.cell(kantor_row(ws, "Jam Masuk"), 2, written)
+    wb.save(tmp_path / "jam.xlsx")
+    result = read_setup(tmp_path / "jam.xlsx")
+    assert result.spec.settings == {"calendar": {"office_start": read}}
