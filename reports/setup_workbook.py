@@ -9,7 +9,19 @@ one Excel workbook:
 * **Pegawai**   - nama, NIP (text!), peran, kode bidang, pangkat, jabatan, kode OPD;
 * **Indikator** - kode, kode bidang, tingkat, sasaran, nama, penjelasan, satuan,
   polaritas, rumus turun, jenis nilai, kumulatif, and target column groups
-  ``Target YYYY``, ``Target TW I YYYY`` ... ``Target TW IV YYYY`` (any number of years).
+  ``Target YYYY``, ``Target TW I YYYY`` ... ``Target TW IV YYYY`` (any number of years);
+* **Pengaturan** (optional) - key/value rows: SOP definition file, reminders, escalation
+  chain, receipt reminders;
+* **Penomoran** (optional) - one row per document type: kode, jenis, format;
+* **Penerima** (optional) - one row per recipient agency: kode OPD, nama.
+
+The Kantor setting rows and the optional sheets are the office's own settings
+(``Office.settings``, see ``SETTING_ROWS`` and ``SETTINGS_KEYS``): an empty row or a
+deleted sheet is config.toml's value. The reader checks each value's form (with sheet,
+row and column); :func:`bot.core.office_setup.finish_settings` resolves the SOP file
+(only inside the config folder or the bundled ``bot/data``), completes the document
+types and the escalation chain with config.toml's entries and applies config.toml's
+rules, naming the cell from :attr:`SetupResult.places`.
 
 :func:`read_setup` checks everything and collects every problem as a
 :class:`SetupError` with an Indonesian message; it is all-or-nothing (``spec`` is None
