@@ -425,3 +425,75 @@ async def test_a_setup_import_in_another_process_is_seen_at_the_next_update(
         print(f"\nseen {time.monotonic() - t0:.2f} s after the other process started")
     finally:
         await life.leave()
+
+
+# ------------------------------------------------------------------ one job built twice
+class _Bot:
+    """What the person would see outside the outbox: the progress message's edits."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple] = []
+
+    async def edit_message_text(self, text, chat_id=None, message_id=None, **_kw):
+        self.calls.append(("edit", chat_id, message_id, text))
+
+    async def send_message(self, chat_id, text, **_kw):
+        self.calls.append(("send", chat_id, text))
+
+
+async def test_one_job_built_by_two_processes_is_recorded_and_told_once(
+        sessionmaker, services, clock, db_url, office, monkeypatch):
+    """Where two processes do build one job (one taken for dead while it builds: its
+    claim freed, the job claimed by another), both builds run to their end, both having
+    read the data before either records (held at a barrier): one version, one outbox
+    message with the files, one edit of the progress message, the job marked once."""
+    import bot.core.documents as documents
+    from handlers.signoff import run_compile_job
+    from models import Document, Outbox
+    from tests.test_documents_service import drive_to_compile
+    from tests.test_workflow import Walk
+
+    monkeypatch.setattr(documents, "WORKER", "thread")
+    walk = Walk(sessionmaker, services, clock)
+    cycle_id, run6 = await drive_to_compile(walk)
+    kasubag = await walk.who(Role.KASUBAG)
+    async with sessionmaker() as s, s.begin():
+        job = CompileJob(run_id=run6, person_id=kasubag.id, chat_id=777_001,
+                         message_id=4242, requested_at=clock.now())
+        s.add(job)
+        await s.flush()
+        job_id = job.id
+    real_build = documents.build_off_loop
+    started, both = [], asyncio.Event()
+
+    async def build(*args, **kwargs):
+        started.append(1)
+        if len(started) == 2:
+            both.set()
+        await asyncio.wait_for(both.wait(), 60)  # both have read the data
+        return await real_build(*args, **kwargs)
+
+    monkeypatch.setattr(documents, "build_off_loop", build)
+    engine = make_engine(db_url)  # the other process's engine
+    bots = [_Bot(), _Bot()]
+    try:
+        results = await asyncio.gather(
+            run_compile_job(bots[0], sessionmaker, services, job_id),
+            run_compile_job(bots[1], make_sessionmaker(engine), services, job_id))
+    finally:
+        await engine.dispose()
+    assert len(started) == 2  # built twice
+    async with sessionmaker() as s:
+        docs = (await s.execute(select(Document).where(Document.cycle_id == cycle_id))
+                ).scalars().all()
+        sent = (await s.execute(select(Outbox).where(
+            Outbox.person_id == kasubag.id, Outbox.kind == "compiled"))).scalars().all()
+        done = await s.get(CompileJob, job_id)
+    assert [d.version for d in docs] == [1]
+    assert sorted(r is None for r in results) == [False, True]  # one recorded it
+    assert len(sent) == 1 and len(sent[0].payload.get("files") or []) >= 2, [
+        r.payload for r in sent]
+    edits = bots[0].calls + bots[1].calls
+    assert len(edits) == 1 and edits[0][:3] == ("edit", 777_001, 4242)
+    assert done.finished_at is not None and done.document_id == docs[0].id
+    assert done.error == ""
