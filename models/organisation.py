@@ -12,6 +12,9 @@ from models.enums import Role
 
 class Office(Base):
     __tablename__ = "office"
+    # the counted-up settings_version comes back with the UPDATE (RETURNING): readable
+    # after a flush without a query (async sessions load nothing lazily)
+    __mapper_args__ = {"eager_defaults": True}
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
