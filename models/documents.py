@@ -3,7 +3,9 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import BigInteger, ForeignKey, Index, JSON, String, Text, UniqueConstraint, event, text
+from sqlalchemy import (
+    BigInteger, ForeignKey, Index, JSON, String, Text, UniqueConstraint, event, text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, enum_column, utcnow

@@ -3,7 +3,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String, UniqueConstraint, event, inspect, text
+from sqlalchemy import (
+    JSON, BigInteger, ForeignKey, Index, String, UniqueConstraint, event, inspect, text,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import Base, enum_column, utcnow

@@ -50,6 +50,8 @@ from models import CompileJob
 log = logging.getLogger(__name__)
 
 IDLE_POLL = 5.0  # seconds between looks for jobs when nobody asked
+EAGER_POLL = 0.02  # after a press: looks until its update has committed the job
+EAGER_FOR = 10.0
 
 
 def _no_claims(sessionmaker):
@@ -60,8 +62,6 @@ def _no_claims(sessionmaker):
 #: with ``start(wake)``, ``stop()``, ``claim()`` -> a job id or None, ``mine()`` -> job
 #: ids), or None: every unfinished job is this process's. Set by bot.telegram.processes.
 claims_for: Callable[[object], object | None] = _no_claims
-EAGER_POLL = 0.02  # after a press: looks until its update has committed the job
-EAGER_FOR = 10.0
 
 
 class Compiler:
@@ -79,7 +79,8 @@ class Compiler:
 
     def wake(self) -> None:
         """A job was recorded (its update may not have committed yet): look for it at
-        short intervals for a while."""
+        short intervals for a while (with several processes, until the NOTIFY of its
+        commit arrives: :meth:`_notified`)."""
         self._eager_until = asyncio.get_running_loop().time() + EAGER_FOR
         self._wake.set()
 

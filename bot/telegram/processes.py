@@ -28,8 +28,9 @@ database:
   (:func:`exclusive`); its rows are also claimed with ``FOR UPDATE SKIP LOCKED``.
 * **Compile jobs.** A build ("Susun dokumen", an uploaded workbook, "Beri nomor") is
   claimed by one live process (:func:`claim_job`, ``FOR UPDATE SKIP LOCKED``) and built
-  there, one at a time per process. The job's commit tells every process (NOTIFY ``sopbot_jobs``): an idle one
-  takes it even when the process that got the press is busy building another.
+  there, one at a time per process. The job's commit tells every process (NOTIFY
+  ``sopbot_jobs``): an idle one takes it even when the process that got the press is
+  busy building another.
   :func:`release_dead` frees the jobs of dead processes too.
 * **Office settings.** A change of an office's settings (a set-up import, in any process
   or the CLI) is NOTIFYed with its commit (``models.organisation.OFFICE_CHANNEL``); every
