@@ -102,6 +102,8 @@ def _parser() -> argparse.ArgumentParser:
     g = inv.add_mutually_exclusive_group(required=True)
     g.add_argument("--nip", help="NIP pegawai yang diundang")
     g.add_argument("--all", action="store_true", help="semua yang belum terdaftar")
+    inv.add_argument("--kantor", metavar="KODE_UNIT",
+                     help="hanya pegawai kantor ini (bawaan: semua kantor)")
     lst = ps.add_parser("list", help="daftar pegawai dan status pendaftaran")
     lst.add_argument("--kantor", metavar="KODE_UNIT",
                      help="hanya pegawai kantor ini (bawaan: semua kantor)")
@@ -236,10 +238,17 @@ def cmd_setup_template(cfg: Config, args) -> int:
     from bot.config import MEASUREMENT_REPORT
 
     year = args.year or date.today().year
-    example = example_office(year) if args.example else None
+    from dataclasses import replace
+
+    from bot.config import office_settings
+    from reports.setup_workbook import example_settings
+
+    example = replace(example_office(year), settings=example_settings()) \
+        if args.example else None
     unit = (example.unit_code if example else cfg.office.unit_code) or "II.08"
     write_template(args.file, year=year, example=example,
-                   number_example=cfg.numbering.example(MEASUREMENT_REPORT, unit, year))
+                   number_example=cfg.numbering.example(MEASUREMENT_REPORT, unit, year),
+                   defaults=office_settings(cfg))
     print(f"Workbook isian ditulis: {args.file}")
     return 0
 
@@ -323,9 +332,20 @@ def cmd_people_invite(cfg: Config, args) -> int:
         return 1
 
     async def go(sm) -> int:
+        from bot.core.archive import office_by_code
+        from models import Office
+
         now = SystemClock().now()
         async with sm() as session, session.begin():
-            stmt = select(Person).where(Person.active.is_(True)).order_by(Person.id)
+            stmt = select(Person).where(Person.active.is_(True)).order_by(Person.office_id,
+                                                                          Person.id)
+            if args.kantor:  # one office's people (every office's without --kantor)
+                try:
+                    office = await office_by_code(session, args.kantor)
+                except LookupError as exc:
+                    print(exc, file=sys.stderr)
+                    return 2
+                stmt = stmt.where(Person.office_id == office.id)
             if args.nip:
                 stmt = stmt.where(Person.nip == args.nip)
             else:
@@ -335,11 +355,15 @@ def cmd_people_invite(cfg: Config, args) -> int:
                 print("Tidak ada pegawai yang cocok." if args.nip else
                       "Semua pegawai aktif sudah terdaftar.", file=sys.stderr)
                 return 1
+            offices = {o.id: o for o in (await session.execute(select(Office))).scalars()}
+            several = len(offices) > 1  # then each line says whose invitation it is
             for person in people:
                 inv = await create_invitation(session, person, now=now,
                                               valid_days=cfg.sop.invitation_valid_days)
-                print(f"{person.name}\t{person.nip or '-'}\t{person.role.value}\t{inv.code}\t"
-                      f"{deep_link(username, inv.code)}")
+                office = offices.get(person.office_id)
+                where = (f"{office.unit_code} {office.name}\t" if several and office else "")
+                print(f"{where}{person.name}\t{person.nip or '-'}\t{person.role.value}\t"
+                      f"{inv.code}\t{deep_link(username, inv.code)}")
         return 0
 
     return asyncio.run(_with_db(cfg, go))

@@ -56,7 +56,6 @@ NUMBERED = "numbered"  # the kind of a numbering job (bot.core.compiler)
 TTE_SIGNED = "tte_signed"  # the kind of a TTE signature job (step 8 with a gateway)
 TTE_PASS = PASSPHRASE  # waiting for the signer's TTE passphrase (bot/core/secret_input.py)
 ASKED, SIGNING = "passphrase", "signing"  # its states: asked; a signature job under way
-OTHER_HOLDER_WAIT = 300.0  # seconds a process waits on a signature job another one holds
 MAX_REASON = 1000
 MAX_ERRORS_SHOWN = 15
 RECEIPT_TYPES = (".pdf", ".jpg", ".jpeg", ".png")  # a scan or a photo of the receipt
@@ -646,12 +645,16 @@ async def tte_passphrase(update: Update, context: Context, person: Person, conv)
             await _review_check(wf, person, run_id, doc_id)  # still to be signed
             busy = await open_job(session, run_id) is not None
             if not busy:
+                # several processes: claimed by this one, whose memory holds the
+                # passphrase (no other may take it while this one lives)
+                mine = intake.me if intake.claims else None
                 job = CompileJob(run_id=run_id, person_id=person.id, kind=TTE_SIGNED,
                                  payload={"doc": doc_id, "card": conv.message_id,
                                           "nonce": nonce, "holder": intake.me},
                                  chat_id=update.effective_chat.id,
                                  message_id=getattr(progress, "message_id", None),
-                                 requested_at=wf.now)
+                                 requested_at=wf.now, claimed_by=mine,
+                                 claimed_at=wf.now if mine else None)
                 session.add(job)
                 await session.flush()
                 await set_conversation(session, person.id, TTE_PASS, SIGNING,
@@ -694,10 +697,11 @@ class _DryRun(Exception):
 async def run_tte_job(bot, sm, sv, job_id: int, *, wake=None, intake=None,
                       attempts: int = 3) -> Document | None:
     """A TTE signature job (step 8 with the Pemda's gateway). Its passphrase is in the
-    memory of the process whose update recorded it (``intake.secrets``); when it is not
-    in this process's memory, and the process that holds it is not alive, the process
-    died before the job ran: the job ends, nothing signed or numbered, and the signer
-    is asked to press "Tandatangani" and type it again. Outcomes as before the job:
+    memory of the process whose update recorded (and, with several processes, claimed)
+    it (``intake.secrets``); when it is not in this process's memory, that process died
+    or stopped before the job ran (or this one restarted): the job ends, nothing signed
+    or numbered, and the signer is asked to press "Tandatangani" and type it again.
+    Outcomes as before the job:
     a wrong passphrase asks again (nothing happened), a gateway that is down or refuses
     leaves the step open ("coba lagi nanti")."""
     from bot.core.signing import SigningError, WrongPassphrase, gateway_nik
@@ -713,13 +717,9 @@ async def run_tte_job(bot, sm, sv, job_id: int, *, wake=None, intake=None,
     secret = secrets.held(job_id, payload.get("nonce")) if secrets is not None else None
     try:
         if secret is None:
-            holder = payload.get("holder") or ""
-            if intake is not None and holder != intake.me and await intake.alive(holder):
-                # another process read the passphrase and runs the job
-                await _wait_for_holder(sm, job_id, intake, holder)
-                return None
             await _end_tte(bot, sm, sv, job_id, t("tte.lost_job"), wake=wake,
-                           error="the passphrase is not in memory (restart)")
+                           error="the passphrase is not in memory (recorded by "
+                                 f"{payload.get('holder') or '?'})")
             return None
         if sv.gateway is None or not nik:
             await _end_tte(bot, sm, sv, job_id, t("tte.no_nik", nip=person.nip or "-"),
@@ -759,21 +759,6 @@ async def run_tte_job(bot, sm, sv, job_id: int, *, wake=None, intake=None,
         del secret
         if secrets is not None:
             secrets.forget(job_id)
-
-
-async def _wait_for_holder(sm, job_id: int, intake, holder: str) -> None:
-    """Another process holds the job's passphrase: wait (bounded) until it has ended
-    the job or is no longer alive (then the next look ends it, asking again)."""
-    loop = asyncio.get_running_loop()
-    end = loop.time() + OTHER_HOLDER_WAIT
-    while loop.time() < end:
-        await asyncio.sleep(1.0)
-        async with sm() as session:
-            job = await session.get(CompileJob, job_id)
-            if job is None or job.finished_at is not None:
-                return
-        if not await intake.alive(holder):
-            return
 
 
 async def _tte_once(bot, sm, sv, job_id: int, call, wake) -> Document | None:

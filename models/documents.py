@@ -3,7 +3,9 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import BigInteger, ForeignKey, Index, JSON, String, Text, UniqueConstraint
+from sqlalchemy import (
+    BigInteger, ForeignKey, Index, JSON, String, Text, UniqueConstraint, event, text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, enum_column, utcnow
@@ -145,3 +147,19 @@ class CompileJob(Base):
     error: Mapped[str] = mapped_column(Text, default="")
     kind: Mapped[str] = mapped_column(String(20), default="compiled", server_default="compiled")
     payload: Mapped[dict | None] = mapped_column(JSON)
+    # PostgreSQL, several processes: the process building the job ("host:pid:random",
+    # bot/telegram/processes.py); taken over when that process is not alive
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    claimed_at: Mapped[datetime | None]
+
+
+#: PostgreSQL NOTIFY channel: a compile job to take (recorded, or its process died)
+JOB_CHANNEL = "sopbot_jobs"
+
+
+@event.listens_for(CompileJob, "after_insert")
+def _job_recorded(mapper, connection, target: CompileJob) -> None:
+    """On PostgreSQL every process is told at the commit that records the job: an idle
+    one takes it (the one that got the press may be building another)."""
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SELECT pg_notify(:c, '')"), {"c": JOB_CHANNEL})

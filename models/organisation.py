@@ -3,7 +3,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import (
+    JSON, BigInteger, ForeignKey, Index, String, UniqueConstraint, event, inspect, text,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import Base, enum_column, utcnow
@@ -12,6 +14,9 @@ from models.enums import Role
 
 class Office(Base):
     __tablename__ = "office"
+    # the counted-up settings_version comes back with the UPDATE (RETURNING): readable
+    # after a flush without a query (async sessions load nothing lazily)
+    __mapper_args__ = {"eager_defaults": True}
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
@@ -23,6 +28,27 @@ class Office(Base):
     # ({"calendar": {"timezone": "Asia/Makassar"}, "numbering": {...}}): see
     # ``bot.config.office_config``; set from the office's set-up workbook
     settings: Mapped[dict] = mapped_column(JSON, default=dict)
+    # one more at each change of ``settings`` (:func:`_settings_changed`): a process that
+    # keeps the office's settings parsed (``Services.cached_office``) compares it
+    settings_version: Mapped[int] = mapped_column(default=1, server_default="1")
+
+
+#: PostgreSQL NOTIFY channel: an office's settings changed (payload: the office id), sent
+#: with the change's commit; every bot process listens (bot/telegram/processes.py)
+OFFICE_CHANNEL = "sopbot_office"
+
+
+@event.listens_for(Office, "before_update")
+def _settings_changed(mapper, connection, target: Office) -> None:
+    """A change of ``settings`` (a set-up workbook imported, by the bot or the CLI) counts
+    ``settings_version`` up in the same UPDATE (an SQL expression: two imports at once
+    give two versions) and, on PostgreSQL, tells every process at its commit."""
+    if not inspect(target).attrs.settings.history.has_changes():
+        return
+    target.settings_version = Office.settings_version + 1
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SELECT pg_notify(:c, :p)"),
+                           {"c": OFFICE_CHANNEL, "p": str(target.id)})
 
 
 class Unit(Base):

@@ -9,7 +9,19 @@ one Excel workbook:
 * **Pegawai**   - nama, NIP (text!), peran, kode bidang, pangkat, jabatan, kode OPD;
 * **Indikator** - kode, kode bidang, tingkat, sasaran, nama, penjelasan, satuan,
   polaritas, rumus turun, jenis nilai, kumulatif, and target column groups
-  ``Target YYYY``, ``Target TW I YYYY`` ... ``Target TW IV YYYY`` (any number of years).
+  ``Target YYYY``, ``Target TW I YYYY`` ... ``Target TW IV YYYY`` (any number of years);
+* **Pengaturan** (optional) - key/value rows: SOP definition file, reminders, escalation
+  chain, receipt reminders;
+* **Penomoran** (optional) - one row per document type: kode, jenis, format;
+* **Penerima** (optional) - one row per recipient agency: kode OPD, nama.
+
+The Kantor setting rows and the optional sheets are the office's own settings
+(``Office.settings``, see ``SETTING_ROWS`` and ``SETTINGS_KEYS``): an empty row or a
+deleted sheet is config.toml's value. The reader checks each value's form (with sheet,
+row and column); :func:`bot.core.office_setup.finish_settings` resolves the SOP file
+(only inside the config folder or the bundled ``bot/data``), completes the document
+types and the escalation chain with config.toml's entries and applies config.toml's
+rules, naming the cell from :attr:`SetupResult.places`.
 
 :func:`read_setup` checks everything and collects every problem as a
 :class:`SetupError` with an Indonesian message; it is all-or-nothing (``spec`` is None
@@ -80,6 +92,9 @@ __all__ = [
     "SHEET_UNITS",
     "SHEET_PEOPLE",
     "SHEET_INDICATORS",
+    "SHEET_SETTINGS",
+    "SHEET_NUMBERING",
+    "SHEET_AGENCIES",
     "VALIDATION_LAST_ROW",
 ]
 
@@ -88,7 +103,12 @@ SHEET_OFFICE = "Kantor"
 SHEET_UNITS = "Bidang"
 SHEET_PEOPLE = "Pegawai"
 SHEET_INDICATORS = "Indikator"
+SHEET_SETTINGS = "Pengaturan"
+SHEET_NUMBERING = "Penomoran"
+SHEET_AGENCIES = "Penerima"
 REQUIRED_SHEETS = (SHEET_OFFICE, SHEET_UNITS, SHEET_PEOPLE, SHEET_INDICATORS)
+#: sheets an office may leave out: their settings then are the regency's (config.toml)
+OPTIONAL_SHEETS = (SHEET_SETTINGS, SHEET_NUMBERING, SHEET_AGENCIES)
 
 VALIDATION_LAST_ROW = 1000  # drop-downs and text format reach this row
 NIP_LENGTH = 18
@@ -187,6 +207,17 @@ class SetupError:
 class SetupResult:
     spec: OfficeSpec | None
     errors: list[SetupError] = field(default_factory=list)
+    #: where each setting was written: "section.key" -> (sheet, row, column), so that a
+    #: check made on import (``bot.core.office_setup``) names the cell
+    places: dict[str, tuple[str, int | None, str | None]] = field(default_factory=dict)
+
+    def place(self, message: str) -> tuple[str, int | None, str | None]:
+        """The cell of the setting a ``ConfigError`` message starts with
+        (``reminders.share_of_time: ...``); the Kantor sheet when none is known."""
+        head = message.split(":", 1)[0].strip().strip("[]").replace("] ", ".")
+        best = max((k for k in self.places if head == k or head.startswith(k + ".")
+                    or head.startswith(k + "[")), key=len, default=None)
+        return self.places[best] if best else (SHEET_OFFICE, None, "Nilai")
 
     @property
     def ok(self) -> bool:
@@ -235,14 +266,114 @@ OFFICE_ROWS: tuple[Col, ...] = (
     Col("office_end", "Jam Pulang", 0, "Jam kantor selesai, misalnya 16:00. Kosong: bawaan.",
         False, ("jam pulang", "jam selesai"), max_len=5),
     Col("number_format", "Format Nomor Surat", 0, "Misalnya {kode}/{urut}/{unit}/{tahun}; "
-        "harus memuat {urut}. Kosong: bawaan.", False, ("format nomor surat", "format nomor"),
+        "harus memuat {urut}. Tersedia: {kode} {urut} {jenis} {unit} {tahun} {bulan} "
+        "{bulan_romawi}. Kosong: bawaan.", False, ("format nomor surat", "format nomor"),
         max_len=100),
+    Col("number_kode", "Kode Klasifikasi Surat", 0, "Kode klasifikasi arsip untuk jenis "
+        "dokumen yang tidak diberi kode sendiri di lembar Penomoran, misalnya 050. "
+        "Kosong: bawaan.", False, ("kode klasifikasi", "kode klasifikasi arsip"), max_len=40),
+    Col("number_jenis", "Kode Jenis Naskah", 0, "Kode jenis naskah untuk jenis dokumen yang "
+        "tidak diberi kode sendiri di lembar Penomoran. Tulis - untuk tanpa kode jenis. "
+        "Kosong: bawaan.", False, ("kode jenis naskah", "jenis naskah"), max_len=40),
 )
 #: the Kantor rows that are settings: row key -> (section, key) of ``Office.settings``
 SETTING_ROWS = {"address": ("office", "address"), "timezone": ("calendar", "timezone"),
                 "office_start": ("calendar", "office_start"),
                 "office_end": ("calendar", "office_end"),
-                "number_format": ("numbering", "format")}
+                "number_format": ("numbering", "format"),
+                "number_kode": ("numbering", "kode"),
+                "number_jenis": ("numbering", "jenis")}
+#: written in a code cell for "none" (an empty cell keeps the regency default)
+NONE_MARK = "-"
+#: the placeholders of a letter number format (``bot.config.NumberingConfig.number``)
+NUMBER_FIELDS = {"kode": "050", "urut": 1, "jenis": "X", "unit": "II.08", "tahun": 2024,
+                 "bulan": 1, "bulan_romawi": "I"}
+
+# The Pengaturan sheet: the office's reminder, escalation and delivery settings and its
+# SOP definition, key/value rows like Kantor. The kind of each row says how it is read.
+NO_ESCALATION = "tidak ada"
+ESCALATION_CHOICES = ("kadis", "sekretaris", "kasubag", "kabid", "staf", NO_ESCALATION)
+#: the roles whose overdue steps are escalated (the Kepala Dinas has nobody above)
+ESCALATED_ROLES = ("staf", "kabid", "kasubag", "sekretaris")
+SETTINGS_ROWS: tuple[Col, ...] = (
+    Col("sop_definition", "Definisi SOP", 0, "Nama berkas definisi SOP (.toml) bila kantor "
+        "memakai SOP sendiri, misalnya sop_dinas_kesehatan.toml. Demi keamanan hanya berkas "
+        "di folder config.toml (boleh di subfolder-nya) atau definisi bawaan bot (folder "
+        "bot/data) yang dapat dipakai; jalur lain ditolak. Kosong: bawaan.", False,
+        ("definisi sop", "berkas sop"), max_len=200),
+    Col("share_of_time", "Pengingat Pertama (% Waktu)", 0, "Untuk langkah berwaktu hari: "
+        "pengingat dikirim setelah sekian persen waktu langkah berlalu, 1 sampai 99, "
+        "misalnya 50 untuk separuh waktu. Kosong: bawaan.", False,
+        ("pengingat pertama", "persen waktu pengingat")),
+    Col("last_day_morning", "Pengingat Pagi Hari Terakhir", 0, "Ya: pengingat pada pagi hari "
+        "kerja terakhir sebelum tenggat. Kosong: bawaan.", False,
+        ("pengingat hari terakhir",), (YES, NO)),
+    Col("office_hours_only", "Pengingat Hanya pada Jam Kerja", 0, "Ya: pengingat hanya "
+        "dikirim pada jam kerja (yang jatuh di luar jam kerja dikirim saat kantor buka). "
+        "Kosong: bawaan.", False, ("pengingat hanya jam kerja", "hanya jam kerja"),
+        (YES, NO)),
+    Col("escalation_interval_working_days", "Eskalasi Diulang Setiap (Hari Kerja)", 0,
+        "Setelah tenggat lewat, atasan diberi tahu lagi setiap sekian hari kerja, minimal 1. "
+        "Kosong: bawaan.", False, ("selang eskalasi", "eskalasi diulang setiap")),
+    *(Col(f"escalation_{role}", f"Eskalasi dari {role}", 0, f"Bila langkah {role} melewati "
+          "tenggat, peran atasan yang diberi tahu; \"tidak ada\" bila tidak ada yang diberi "
+          "tahu. Kosong: bawaan.", False, (), ESCALATION_CHOICES)
+      for role in ESCALATED_ROLES),
+    Col("digest_enabled", "Ringkasan Harian", 0, "Ya: ringkasan harian untuk Kadis, "
+        "Sekretaris dan Kasubag saat kantor buka. Kosong: bawaan.", False, (), (YES, NO)),
+    Col("quarterly_prompt", "Tawaran Siklus Baru", 0, "Ya: tawaran memulai siklus triwulan/"
+        "tahunan pada hari kerja pertama setelah periode berakhir. Kosong: bawaan.", False,
+        ("tawaran siklus",), (YES, NO)),
+    Col("receipt_reminder_days", "Pengingat Tanda Terima Setelah (Hari Kerja)", 0,
+        "Kontak OPD penerima diingatkan mengonfirmasi tanda terima setelah sekian hari kerja "
+        "sejak dokumen dikirim, lalu tiap sekian hari kerja lagi; minimal 1. Kosong: bawaan.",
+        False, ("pengingat tanda terima setelah",)),
+    Col("receipt_reminder_max", "Pengingat Tanda Terima Paling Banyak", 0, "Berapa kali "
+        "paling banyak kontak OPD diingatkan; 0 = tidak diingatkan. Kosong: bawaan.", False,
+        ("pengingat tanda terima paling banyak",)),
+)
+#: the Pengaturan rows: row key -> (section, key, kind) of ``Office.settings``
+SETTINGS_KEYS: dict[str, tuple[str, str, str]] = {
+    "sop_definition": ("sop", "definition", "text"),
+    "share_of_time": ("reminders", "share_of_time", "percent"),
+    "last_day_morning": ("reminders", "last_day_morning", "yes_no"),
+    "office_hours_only": ("reminders", "office_hours_only", "yes_no"),
+    "escalation_interval_working_days": ("reminders", "escalation_interval_working_days",
+                                         "days"),
+    **{f"escalation_{role}": ("reminders", "escalation", "role") for role in ESCALATED_ROLES},
+    "digest_enabled": ("reminders", "digest_enabled", "yes_no"),
+    "quarterly_prompt": ("reminders", "quarterly_prompt", "yes_no"),
+    "receipt_reminder_days": ("delivery", "receipt_reminder_days", "days"),
+    "receipt_reminder_max": ("delivery", "receipt_reminder_max", "count"),
+}
+
+#: the document types the bot numbers itself (key -> what it is), offered on Penomoran
+KNOWN_DOCUMENT_TYPES = {"pengukuran_kinerja": "Laporan Pengukuran Kinerja"}
+NUMBERING_COLS: tuple[Col, ...] = (
+    Col("key", "Jenis Dokumen", 24, "Kunci jenis dokumen, huruf kecil dan garis bawah: "
+        "pengukuran_kinerja = laporan pengukuran kinerja yang disusun bot. Satu baris per "
+        "jenis; jenis yang tidak ditulis memakai bawaan.", True, ("kunci jenis dokumen",),
+        max_len=40),
+    Col("nama", "Nama Dokumen", 40, "Nama jenis dokumen dalam teks bantuan, misalnya "
+        "\"Laporan Pengukuran Kinerja\". Kosong: bawaan.", False, ("nama",), max_len=120),
+    Col("kode", "Kode Klasifikasi", 18, "Kode klasifikasi arsip jenis ini, misalnya 050. "
+        "Kosong: bawaan (atau Kode Klasifikasi Surat di lembar Kantor).", False,
+        ("kode klasifikasi arsip", "kode"), max_len=40),
+    Col("jenis", "Kode Jenis Naskah", 18, "Kode jenis naskah, misalnya KPTS untuk "
+        "keputusan; laporan biasanya tanpa kode jenis: tulis - . Kosong: bawaan.", False,
+        ("jenis naskah",), max_len=40),
+    Col("format", "Format Nomor", 36, "Format nomor khusus jenis ini, misalnya "
+        "{kode}/{urut}/{jenis}/{unit}/{tahun}; harus memuat {urut}. Kosong: bawaan (Format "
+        "Nomor Surat di lembar Kantor).", False, ("format",), max_len=100),
+)
+
+AGENCY_COLS: tuple[Col, ...] = (
+    Col("key", "Kode OPD", 16, "Kode singkat OPD penerima, unik, misalnya bappeda. Pegawai "
+        "berperan kontak dengan Kode OPD yang sama menerima dokumen.", True,
+        ("kode opd penerima", "kode"), max_len=40),
+    Col("name", "Nama OPD", 70, "Nama lengkap OPD penerima dokumen, misalnya \"Bappeda "
+        "Kabupaten Lampung Barat\".", True, ("nama opd penerima", "nama"), max_len=200),
+)
 ZONES = {"wib": "Asia/Jakarta", "wita": "Asia/Makassar", "wit": "Asia/Jayapura"}
 
 UNIT_COLS: tuple[Col, ...] = (
@@ -400,7 +531,8 @@ def _guide_rows(year: int, number_example: str = DEFAULT_NUMBER_EXAMPLE
         ("text", "Impor bersifat semua-atau-tidak-sama-sekali: bila ada satu kesalahan, "
                  "tidak ada yang disimpan dan semua kesalahan dicantumkan beserta lembar, "
                  "baris dan kolomnya. Perbaiki lalu impor ulang. Impor ulang memperbarui "
-                 "data yang sudah ada (dicocokkan menurut kode bidang, NIP, kode indikator)."),
+                 "data yang sudah ada (dicocokkan menurut kode bidang, NIP, kode indikator) "
+                 "dan mengganti pengaturan kantor (lihat bagian Pengaturan kantor)."),
         ("text", "Penulisan angka: gaya Indonesia, titik pemisah ribuan dan koma desimal "
                  "(85,5 atau 1.250.000). Sel angka biasa juga diterima. Untuk jenis persen "
                  "tulis angkanya saja: 85 berarti 85%. Target persen di atas 100 boleh."),
@@ -409,6 +541,41 @@ def _guide_rows(year: int, number_example: str = DEFAULT_NUMBER_EXAMPLE
     ]
     rows += [("text", f"- {c.header}: {_note(c, number_example)}"
               + ("" if c.required else " (boleh kosong)")) for c in OFFICE_ROWS]
+    rows += [
+        ("section", "Pengaturan kantor"),
+        ("text", "Baris Alamat Kop Surat sampai Kode Jenis Naskah di lembar Kantor serta "
+                 f"lembar {SHEET_SETTINGS}, {SHEET_NUMBERING} dan {SHEET_AGENCIES} adalah "
+                 "pengaturan kantor ini sendiri. Yang dikosongkan, dan lembar yang dihapus, "
+                 "memakai bawaan kabupaten (config.toml); Keterangan menyebut nilai "
+                 "bawaannya."),
+        ("text", "Setiap impor mengganti seluruh pengaturan kantor dengan isi buku kerja: "
+                 "pengaturan yang dahulu diisi lalu kini dikosongkan kembali ke bawaan "
+                 "kabupaten. Kecuali Zona Waktu: bila kosong, zona yang sudah tercatat untuk "
+                 "kantor ini (misalnya dari \"sopbot office add --zona\") tetap dipakai."),
+        ("section", f"Lembar {SHEET_SETTINGS}"),
+        ("text", "Isi kolom Nilai pada baris yang ingin diubah; Ya/Tidak dan peran dipilih "
+                 "dari daftar tarik-turun:"),
+    ]
+    rows += [("text", f"- {c.header}: {c.note}"
+              + (" Pilihan: " + ", ".join(c.choices) + "." if c.choices else ""))
+             for c in SETTINGS_ROWS]
+    rows.append(("text", "Definisi SOP: demi keamanan buku kerja tidak dapat menunjuk berkas "
+                         "sembarang. Nama berkas dicari di folder config.toml (beserta "
+                         "subfolder-nya), lalu di definisi bawaan bot (bot/data); jalur di "
+                         "luar kedua folder itu, jalur mutlak dan berkas yang bukan .toml "
+                         "ditolak, begitu pula berkas yang tidak ada atau isinya bukan "
+                         "definisi SOP yang sah."))
+    for sheet, cols, intro in (
+            (SHEET_NUMBERING, NUMBERING_COLS, "Satu baris per jenis dokumen yang nomornya "
+             "diatur kantor ini. Jenis yang tidak ditulis, dan sel yang kosong, memakai "
+             "bawaan kabupaten untuk jenis itu."),
+            (SHEET_AGENCIES, AGENCY_COLS, "Satu baris per OPD penerima dokumen (langkah "
+             "penyampaian). Bila lembar ini berisi, daftar ini menggantikan daftar "
+             "bawaan kabupaten seluruhnya, dan Kode OPD setiap pegawai berperan kontak harus "
+             "ada di sini. Lembar kosong: daftar bawaan kabupaten.")):
+        rows += [("section", f"Lembar {sheet}"), ("text", intro)]
+        rows += [("text", f"- {c.header}{' (wajib)' if c.required else ''}: {c.note}")
+                 for c in cols]
     for sheet, cols in ((SHEET_UNITS, UNIT_COLS), (SHEET_PEOPLE, PEOPLE_COLS),
                         (SHEET_INDICATORS, INDICATOR_COLS)):
         rows.append(("section", f"Lembar {sheet}"))
@@ -433,13 +600,77 @@ def _guide_rows(year: int, number_example: str = DEFAULT_NUMBER_EXAMPLE
     return rows
 
 
+def _setting_cell(kind: str, value: Any) -> Any:
+    """A setting as it is written in its cell (the reverse of the reading)."""
+    if value is None:
+        return None
+    if kind == "yes_no":
+        return YES if value else NO
+    if kind == "percent":
+        return _excel_number(Decimal(str(round(value * 100, 4))).normalize())
+    return value
+
+
+def _setting_rows_values(settings: dict[str, Any] | None) -> dict[str, Any]:
+    """Row key -> cell value of the Kantor and Pengaturan setting rows for ``settings``
+    (``Office.settings`` shape; an escalation chain lists every role it escalates)."""
+    settings = settings or {}
+    out: dict[str, Any] = {}
+    for key, (section, name) in SETTING_ROWS.items():
+        value = (settings.get(section) or {}).get(name)
+        if key == "number_jenis" and value == "":
+            value = NONE_MARK
+        out[key] = value if value != "" else None
+    for key, (section, name, kind) in SETTINGS_KEYS.items():
+        value = (settings.get(section) or {}).get(name)
+        if kind == "role":
+            if value is None:
+                out[key] = None
+                continue
+            role = key.removeprefix("escalation_")
+            value = value.get(role) or NO_ESCALATION
+        out[key] = _setting_cell(kind, value if value != "" else None)
+    return out
+
+
+def _default_note(key: str, defaults: dict[str, Any] | None) -> str:
+    """" Bawaan kabupaten: 50." for the Keterangan of a setting row."""
+    if not defaults:
+        return ""
+    value = _setting_rows_values(defaults).get(key)
+    if key == "sop_definition" and value is None:
+        value = "definisi bawaan bot"
+    if value is None or value == "":
+        value = "kosong"
+    return f" Bawaan kabupaten: {value}."
+
+
+def example_settings() -> dict[str, Any]:
+    """Settings that show the Penomoran and Penerima sheets filled in (the example
+    workbook, ``sopbot setup template --example``): the example office's document type
+    and the recipient agencies its contact person belongs to."""
+    from bot.config import DeliveryConfig, NumberingConfig
+
+    types = {key: {"nama": kind.nama, "kode": kind.kode, "jenis": kind.jenis,
+                   "format": kind.format} for key, kind in NumberingConfig().types.items()}
+    return {"numbering": {"types": types},
+            "delivery": {"agencies": [{"key": a.key, "name": a.name}
+                                      for a in DeliveryConfig().agencies]}}
+
+
 def write_template(path: Path | str, *, year: int, example: OfficeSpec | None = None,
-                   number_example: str = DEFAULT_NUMBER_EXAMPLE) -> Path:
-    """Write the fill-in workbook to ``path``; pre-filled with ``example`` when given.
-    ``number_example``: a letter number in the office's configured format
-    (``NumberingConfig.example``), shown in the help of the unit code."""
+                   number_example: str = DEFAULT_NUMBER_EXAMPLE,
+                   defaults: dict[str, Any] | None = None) -> Path:
+    """Write the fill-in workbook to ``path``; pre-filled with ``example`` when given
+    (its ``settings`` too: the Kantor setting rows and the Pengaturan, Penomoran and
+    Penerima sheets). ``number_example``: a letter number in the office's configured
+    format (``NumberingConfig.example``), shown in the help of the unit code.
+    ``defaults``: the regency's values (``bot.config.office_settings``), named in the
+    Keterangan of each setting row."""
     path = Path(path)
     wb = Workbook()
+    settings = (example.settings if example else None) or {}
+    setting_values = _setting_rows_values(settings)
 
     # Petunjuk
     ws = wb.active
@@ -464,12 +695,14 @@ def write_template(path: Path | str, *, year: int, example: OfficeSpec | None = 
         "place": example.place if example else "",
         "unit_code": example.unit_code if example else "",
         "example": (YES if example.example_data else NO) if example else NO,
-        **{key: "" for key in SETTING_ROWS},
+        **{key: setting_values[key] for key in SETTING_ROWS},
     }
     for r, col in enumerate(OFFICE_ROWS, start=2):
         ws.cell(row=r, column=1, value=col.header).font = HEADER_FONT
-        ws.cell(row=r, column=2, value=values[col.key] or None)
-        ws.cell(row=r, column=3, value=_note(col, number_example)).alignment = WRAP
+        ws.cell(row=r, column=2, value=values[col.key] or None).number_format = "@"
+        note = _note(col, number_example) + (_default_note(col.key, defaults)
+                                             if col.key in SETTING_ROWS else "")
+        ws.cell(row=r, column=3, value=note).alignment = WRAP
         if col.choices:
             _list_validation(ws, 2, _choices_formula(col.choices), col.note,
                              first_row=r, last_row=r)
@@ -542,6 +775,46 @@ def write_template(path: Path | str, *, year: int, example: OfficeSpec | None = 
                 ws.cell(row=r, column=col, value=t.text)
             elif t.value is not None:
                 ws.cell(row=r, column=col, value=_excel_number(t.value))
+
+    # Pengaturan
+    ws = wb.create_sheet(SHEET_SETTINGS)
+    _style_header(ws, [("Isian", 42, "Nama isian (jangan diubah)."),
+                       ("Nilai", 30, "Isi nilainya di kolom ini; kosong: bawaan kabupaten."),
+                       ("Keterangan", 90, "Penjelasan setiap isian.")])
+    for r, col in enumerate(SETTINGS_ROWS, start=2):
+        kind = SETTINGS_KEYS[col.key][2]
+        ws.cell(row=r, column=1, value=col.header).font = HEADER_FONT
+        cell = ws.cell(row=r, column=2, value=setting_values[col.key])
+        if kind in ("text", "role", "yes_no"):
+            cell.number_format = "@"
+        note = col.note + _default_note(col.key, defaults)
+        ws.cell(row=r, column=3, value=note).alignment = WRAP
+        if col.choices:
+            _list_validation(ws, 2, _choices_formula(col.choices), col.note,
+                             first_row=r, last_row=r)
+
+    # Penomoran
+    ws = wb.create_sheet(SHEET_NUMBERING)
+    _style_header(ws, [(c.header, c.width, c.note) for c in NUMBERING_COLS])
+    dv = _list_validation(ws, 1, _choices_formula(KNOWN_DOCUMENT_TYPES), NUMBERING_COLS[0].note)
+    dv.showErrorMessage = False  # a type of config.toml's may be written too
+    for c in range(1, len(NUMBERING_COLS) + 1):
+        ws.column_dimensions[get_column_letter(c)].number_format = "@"  # 050 stays 050
+    types = (settings.get("numbering") or {}).get("types") or {}
+    for r, (key, kind) in enumerate(types.items(), start=2):
+        jenis = kind.get("jenis")
+        row = [key, kind.get("nama"), kind.get("kode"),
+               NONE_MARK if jenis == "" else jenis, kind.get("format")]
+        for c, value in enumerate(row, start=1):
+            ws.cell(row=r, column=c, value=value or None).number_format = "@"
+
+    # Penerima
+    ws = wb.create_sheet(SHEET_AGENCIES)
+    _style_header(ws, [(c.header, c.width, c.note) for c in AGENCY_COLS])
+    for r, agency in enumerate((settings.get("delivery") or {}).get("agencies") or (),
+                               start=2):
+        ws.cell(row=r, column=1, value=agency["key"])
+        ws.cell(row=r, column=2, value=agency["name"])
 
     path.parent.mkdir(parents=True, exist_ok=True)
     wb.save(path)
@@ -696,8 +969,10 @@ def _load(path: Path, limits: XlsxLimits | None = None) -> dict[str, _Sheet]:
                 f"Berkas {path.name} tidak memiliki lembar {', '.join(missing)}. Gunakan buku "
                 "kerja isian dari perintah \"sopbot setup template\".")
         sheets: dict[str, _Sheet] = {}
-        for wanted in REQUIRED_SHEETS:
-            actual = by_norm[_norm(wanted)]
+        for wanted in REQUIRED_SHEETS + OPTIONAL_SHEETS:
+            actual = by_norm.get(_norm(wanted))
+            if actual is None:  # an optional sheet left out: the regency's settings
+                continue
             ws_v = values_wb[actual]
             if not isinstance(ws_v, ReadOnlyWorksheet):
                 raise SetupWorkbookError(f"Lembar {wanted} bukan lembar kerja biasa.")
@@ -823,13 +1098,17 @@ def _col(cols: tuple[Col, ...], key: str) -> Col:
 # ----------------------------------------------------------------- the sheets
 
 
-def _read_office(sheet: _Sheet, errors: _Errors) -> dict[str, Any]:
+def _pairs(sheet: _Sheet, rows: tuple[Col, ...], errors: _Errors
+           ) -> list[tuple[Col, int, Any]]:
+    """The (row definition, row number, value cell) of a key/value sheet (Kantor,
+    Pengaturan): the label in column A found by its text (longest label first), the
+    value in column B. A label written twice is refused; unknown labels are skipped."""
     lookup: list[tuple[str, Col]] = []
-    for c in OFFICE_ROWS:
+    for c in rows:
         lookup += [(_norm(a), c) for a in (c.header, *c.aliases)]
     lookup.sort(key=lambda pair: -len(pair[0]))  # longest label first
     seen: dict[str, int] = {}
-    out: dict[str, Any] = {}
+    out: list[tuple[Col, int, Any]] = []
     for row in range(1, sheet.max_row + 1):
         label = sheet.value(row, 1)
         if label is None or label is _UNCALCULATED:
@@ -850,6 +1129,34 @@ def _read_office(sheet: _Sheet, errors: _Errors) -> dict[str, Any]:
         if raw is _UNCALCULATED:
             errors.add(sheet.name, row, "Nilai", "Sel berisi rumus yang belum dihitung.")
             continue
+        out.append((col, row, raw))
+    return out
+
+
+def _format_problem(text: str) -> str | None:
+    """Why a letter number format cannot be used (Indonesian), or None."""
+    if "{urut}" not in text:
+        return "Format nomor harus memuat {urut} (nomor urut dari buku agenda)."
+    try:
+        text.format(**NUMBER_FIELDS)
+    except (KeyError, IndexError, ValueError, AttributeError) as exc:
+        detail = f"bagian {{{exc.args[0]}}} tidak dikenal" if isinstance(exc, KeyError) \
+            else "kurung kurawal tidak berpasangan"
+        return (f"Format nomor \"{text}\" tidak sah ({detail}). Tersedia: "
+                + " ".join(f"{{{k}}}" for k in NUMBER_FIELDS) + ".")
+    return None
+
+
+def _read_office(sheet: _Sheet, errors: _Errors,
+                 places: dict[str, tuple[str, int | None, str | None]] | None = None
+                 ) -> dict[str, Any]:
+    places = {} if places is None else places
+    seen: dict[str, int] = {}
+    out: dict[str, Any] = {}
+    for col, row, raw in _pairs(sheet, OFFICE_ROWS, errors):
+        seen[col.key] = row
+        if col.key in ("office_start", "office_end"):
+            raw = _clock_text(raw)
         value = _as_text(raw)
         if col.key == "example":
             if value and _norm_choice(value) not in _YES_NO:
@@ -859,9 +1166,25 @@ def _read_office(sheet: _Sheet, errors: _Errors) -> dict[str, Any]:
             out["example"] = _YES_NO.get(_norm_choice(value), False) if value else False
             continue
         if col.key in SETTING_ROWS:
-            if value:
-                out[col.key] = ZONES.get(value.strip().casefold(), value.strip()) \
-                    if col.key == "timezone" else value
+            if not value:
+                continue  # the regency's value
+            if col.max_len and len(value) > col.max_len:
+                errors.add(sheet.name, row, "Nilai", f"Terlalu panjang ({len(value)} karakter, "
+                                                     f"paling banyak {col.max_len}).")
+                continue
+            if col.key == "number_format" and (problem := _format_problem(value)):
+                errors.add(sheet.name, row, "Nilai", problem)
+                continue
+            if col.key == "timezone":
+                value = ZONES.get(value.strip().casefold(), value.strip())
+                if not _known_zone(value):
+                    errors.add(sheet.name, row, "Nilai", f"Zona waktu \"{value}\" tidak "
+                                                         "dikenal. Tulis WIB, WITA atau WIT.")
+                    continue
+            elif col.key == "number_jenis" and value == NONE_MARK:
+                value = ""
+            out[col.key] = value
+            places[".".join(SETTING_ROWS[col.key])] = (sheet.name, row, "Nilai")
             continue
         if not value:
             errors.add(sheet.name, row, "Nilai", f"{col.header} wajib diisi.")
@@ -877,6 +1200,173 @@ def _read_office(sheet: _Sheet, errors: _Errors) -> dict[str, Any]:
                        f"Baris \"{c.header}\" tidak ditemukan; tambahkan baris dengan isian "
                        f"\"{c.header}\" dan nilainya di kolom Nilai.")
     return out
+
+
+def _clock_text(raw: Any) -> Any:
+    """An office hour as "HH:MM" when written as Excel time (07:30 typed), in the
+    Indonesian way with a dot ("07.30", or the number 7.3 Excel made of it) or as a
+    whole hour (16); anything else as it is (refused by config.toml's rule)."""
+    if isinstance(raw, (_dt.time, _dt.datetime)):
+        return raw.strftime("%H:%M")
+    if isinstance(raw, (int, float)) and not isinstance(raw, bool) and 0 <= raw < 24:
+        hours = int(raw)
+        minutes = round((raw - hours) * 100)
+        return f"{hours:02d}:{minutes:02d}" if minutes < 60 else raw
+    if isinstance(raw, str) and (m := re.fullmatch(r"\s*(\d{1,2})[.:](\d{2})\s*", raw)):
+        return f"{int(m.group(1)):02d}:{m.group(2)}"
+    return raw
+
+
+def _known_zone(name: str) -> bool:
+    from zoneinfo import ZoneInfo
+
+    try:
+        ZoneInfo(name)
+    except (ValueError, LookupError, OSError):  # ZoneInfoNotFoundError is a KeyError
+        return False
+    return True
+
+
+def _setting_value(sheet: _Sheet, row: int, col: Col, kind: str, raw: Any,
+                   errors: _Errors) -> tuple[bool, Any]:
+    """(ok, value) of one Pengaturan row; an error is recorded when not ok. Value None
+    (with ok) is an empty row: the regency's value."""
+    def bad(message: str) -> tuple[bool, Any]:
+        errors.add(sheet.name, row, "Nilai", message)
+        return False, None
+
+    text = _as_text(raw)
+    if not text:
+        return True, None
+    if col.max_len and len(text) > col.max_len:
+        return bad(f"Terlalu panjang ({len(text)} karakter, paling banyak {col.max_len}).")
+    if kind == "text":
+        return True, text
+    if kind == "yes_no":
+        word = _norm_choice(text)
+        if word not in _YES_NO:
+            return bad(f"\"{text}\" tidak dikenal. Pilihan: {YES}, {NO}.")
+        return True, _YES_NO[word]
+    if kind == "role":
+        word = _norm_choice(text)
+        if word not in ESCALATION_CHOICES:
+            return bad(f"\"{text}\" tidak dikenal. Pilihan: {', '.join(ESCALATION_CHOICES)}.")
+        return True, word
+    if isinstance(raw, bool) or isinstance(raw, (_dt.date, _dt.time, _dt.timedelta)):
+        return bad(f"Harus angka, tetapi sel berisi {_shown(raw)}.")
+    if isinstance(raw, (int, float)):
+        number = Decimal(repr(raw)) if isinstance(raw, float) else Decimal(raw)
+        if kind == "percent" and (row, 2) in sheet.percent_cells:
+            number *= 100
+    else:
+        try:
+            number = parse_number(text).value
+        except NumberParseError as exc:
+            return bad(exc.message)
+    if kind == "percent":
+        if not 0 < number < 100:
+            return bad(f"Harus persen di atas 0 dan di bawah 100, misalnya 50 untuk separuh "
+                       f"waktu (tertulis {text}).")
+        if number < 1:
+            return bad(f"Tulis dalam persen, misalnya 50 untuk separuh waktu (tertulis {text}"
+                       "; persen di bawah 1 tidak wajar).")
+        return True, float(number) / 100
+    if number != number.to_integral_value():
+        return bad(f"Harus bilangan bulat (tertulis {text}).")
+    least = 0 if kind == "count" else 1
+    if not least <= number <= 365:
+        return bad(f"Harus bilangan bulat {least} sampai 365 (tertulis {text}).")
+    return True, int(number)
+
+
+def _read_settings_sheet(sheet: _Sheet, errors: _Errors, settings: dict[str, Any],
+                         places: dict[str, tuple[str, int | None, str | None]]) -> None:
+    """The Pengaturan rows into ``settings``; an escalation row gives ``None`` for
+    "tidak ada" (completed with the regency's chain on import)."""
+    for col, row, raw in _pairs(sheet, SETTINGS_ROWS, errors):
+        section, key, kind = SETTINGS_KEYS[col.key]
+        ok, value = _setting_value(sheet, row, col, kind, raw, errors)
+        if not ok or value is None:
+            continue
+        if kind == "role":
+            role = col.key.removeprefix("escalation_")
+            if value == role:
+                errors.add(sheet.name, row, "Nilai", f"Langkah {role} tidak dapat dieskalasi "
+                                                     f"kepada {role} sendiri.")
+                continue
+            chain = settings.setdefault(section, {}).setdefault(key, {})
+            chain[role] = None if value == NO_ESCALATION else value
+            places[f"{section}.{key}.{role}"] = (sheet.name, row, "Nilai")
+            continue
+        settings.setdefault(section, {})[key] = value
+        places[f"{section}.{key}"] = (sheet.name, row, "Nilai")
+
+
+_TYPE_KEY = re.compile(r"[a-z][a-z0-9_]{0,39}")
+
+
+def _read_numbering(sheet: _Sheet, errors: _Errors, settings: dict[str, Any],
+                    places: dict[str, tuple[str, int | None, str | None]]) -> None:
+    """The Penomoran rows: ``numbering.types`` with the cells filled in (an empty cell
+    keeps the regency's value of that type, completed on import)."""
+    t = _table(sheet, NUMBERING_COLS, errors)
+    types: dict[str, dict[str, str]] = {}
+    seen: dict[str, int] = {}
+    C = lambda key: _col(NUMBERING_COLS, key)  # noqa: E731
+    for row in t.rows():
+        written = t.text(row, "key", C("key"))
+        values = {k: t.text(row, k, C(k)) for k in ("nama", "kode", "jenis", "format")}
+        if not written or None in values.values():
+            continue
+        key = re.sub(r"[\s\-]+", "_", written.strip().casefold())
+        if not _TYPE_KEY.fullmatch(key):
+            t.err(row, "key", f"\"{written}\" bukan kunci jenis dokumen: huruf kecil, angka "
+                              "dan garis bawah, diawali huruf, misalnya pengukuran_kinerja.")
+            continue
+        if key in seen:
+            t.err(row, "key", f"Jenis dokumen {key} sudah ditulis di baris {seen[key]}.")
+            continue
+        seen[key] = row
+        if values["format"] and (problem := _format_problem(values["format"])):
+            t.err(row, "format", problem)
+            continue
+        if values["jenis"] == NONE_MARK:
+            values["jenis"] = ""
+        elif values["jenis"] == "":
+            del values["jenis"]
+        types[key] = {k: v for k, v in values.items() if v or k == "jenis"}
+        places[f"numbering.types.{key}"] = (sheet.name, row, None)
+    if types:
+        settings.setdefault("numbering", {})["types"] = types
+
+
+def _read_agencies(sheet: _Sheet, errors: _Errors, settings: dict[str, Any],
+                   places: dict[str, tuple[str, int | None, str | None]]
+                   ) -> dict[str, str] | None:
+    """The Penerima rows: ``delivery.agencies``, replacing the regency's list; the codes
+    (casefolded -> as written) for the Pegawai sheet, None when the sheet has no row."""
+    t = _table(sheet, AGENCY_COLS, errors)
+    agencies: list[dict[str, str]] = []
+    keys: dict[str, str] = {}
+    seen: dict[str, int] = {}
+    for row in t.rows():
+        key = t.text(row, "key", _col(AGENCY_COLS, "key"))
+        name = t.text(row, "name", _col(AGENCY_COLS, "name"))
+        if key and key.casefold() in seen:
+            t.err(row, "key", f"Kode OPD \"{key}\" sudah dipakai di baris "
+                              f"{seen[key.casefold()]}.")
+            continue
+        if key:
+            seen[key.casefold()] = row
+            keys[key.casefold()] = key
+        if key and name:
+            agencies.append({"key": key, "name": name})
+    if not seen:
+        return None
+    if agencies:
+        settings.setdefault("delivery", {})["agencies"] = agencies
+        places["delivery.agencies"] = (sheet.name, None, None)
+    return keys
 
 
 @dataclass
@@ -962,7 +1452,7 @@ class _PersonRow:
 
 
 def _read_people(sheet: _Sheet, errors: _Errors, units: dict[str, str],
-                 written: set[str]
+                 written: set[str], agencies: dict[str, str] | None = None
                  ) -> tuple[list[_PersonRow], list[tuple[int, Role, str | None]]]:
     """The accepted people, and (row, role, unit) of every row whose role is known."""
     t = _table(sheet, PEOPLE_COLS, errors)
@@ -1001,6 +1491,13 @@ def _read_people(sheet: _Sheet, errors: _Errors, units: dict[str, str],
                 t.err(row, "agency", "Kode OPD hanya diisi untuk peran kontak; kosongkan "
                                      "atau ubah perannya menjadi kontak.")
                 ok = False
+            elif agency and agencies is not None:  # the Penerima sheet's spelling
+                if agency.casefold() in agencies:
+                    agency = agencies[agency.casefold()]
+                else:
+                    t.err(row, "agency", f"Kode OPD \"{agency}\" tidak ada di lembar "
+                                         f"{SHEET_AGENCIES}.")
+                    ok = False
         if ok:
             people.append(_PersonRow(row, PersonSpec(
                 name=name, role=role, nip=nip, unit_code=unit, rank=rank or "",
@@ -1162,17 +1659,29 @@ def read_setup(path: Path | str, *, limits: XlsxLimits | None = None,
     path = Path(path)
     sheets = _load(path, limits)
     if max_rows is not None:
-        for name in (SHEET_UNITS, SHEET_PEOPLE, SHEET_INDICATORS):
+        for name in (SHEET_UNITS, SHEET_PEOPLE, SHEET_INDICATORS, SHEET_NUMBERING,
+                     SHEET_AGENCIES):
+            if name not in sheets:
+                continue
             rows = len({r for (r, _c) in sheets[name].cells if r >= 2})
             if rows > max_rows:
                 raise SetupTooManyRows(name, rows, max_rows)
     errors = _Errors()
-    office = _read_office(sheets[SHEET_OFFICE], errors)
+    places: dict[str, tuple[str, int | None, str | None]] = {}
+    office = _read_office(sheets[SHEET_OFFICE], errors, places)
+    settings = _settings(office)
+    if SHEET_SETTINGS in sheets:
+        _read_settings_sheet(sheets[SHEET_SETTINGS], errors, settings, places)
+    if SHEET_NUMBERING in sheets:
+        _read_numbering(sheets[SHEET_NUMBERING], errors, settings, places)
+    agency_keys: dict[str, str] | None = None
+    if SHEET_AGENCIES in sheets:
+        agency_keys = _read_agencies(sheets[SHEET_AGENCIES], errors, settings, places)
 
     unit_rows, written = _read_units(sheets[SHEET_UNITS], errors)
     units = {u.spec.code.casefold(): u.spec.code for u in unit_rows}
 
-    people, roles = _read_people(sheets[SHEET_PEOPLE], errors, units, written)
+    people, roles = _read_people(sheets[SHEET_PEOPLE], errors, units, written, agency_keys)
     _count_roles(sheets[SHEET_PEOPLE], roles, errors, _col(PEOPLE_COLS, "role").header)
 
     indicators, used_units = _read_indicators(sheets[SHEET_INDICATORS], errors, units,
@@ -1188,7 +1697,7 @@ def read_setup(path: Path | str, *, limits: XlsxLimits | None = None,
                        f"dengan peran kabid di bidang ini (lembar {SHEET_PEOPLE}).")
 
     if errors:
-        return SetupResult(None, list(errors))
+        return SetupResult(None, list(errors), places)
     spec = OfficeSpec(
         name=office["name"], regency=office["regency"], place=office["place"],
         unit_code=office["unit_code"],
@@ -1196,17 +1705,16 @@ def read_setup(path: Path | str, *, limits: XlsxLimits | None = None,
         people=tuple(p.spec for p in people),
         indicators=tuple(indicators),
         example_data=office.get("example", False),
-        settings=_settings(office),
+        settings=settings,
     )
-    return SetupResult(spec, [])
+    return SetupResult(spec, [], places)
 
 
-def _settings(office: dict[str, Any]) -> dict[str, dict[str, Any]] | None:
+def _settings(office: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """The office's own settings from the Kantor rows that are filled in (checked against
-    config.toml's rules on import, ``bot.core.office_setup``); None when none is (the
-    office keeps the settings it has)."""
+    config.toml's rules on import, ``bot.core.office_setup``)."""
     out: dict[str, dict[str, Any]] = {}
     for key, (section, name) in SETTING_ROWS.items():
-        if office.get(key):
+        if key in office:
             out.setdefault(section, {})[name] = office[key]
-    return out or None
+    return out

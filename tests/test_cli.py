@@ -138,3 +138,34 @@ def test_office_add_and_list(cfg_file, db_url, capsys):
     b = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("II.09"))
     assert b.split()[-4:] == ["WITA", "1", "0", "0"]
     assert main([*cli, "audit", "verify"]) == 0
+
+
+def test_people_invite_all_names_the_office_and_takes_kantor(cfg_file, db_url, capsys):
+    """With two offices `people invite --all` says whose each invitation is; `--kantor`
+    invites one office's people only; an unknown code is refused."""
+    from dataclasses import replace
+
+    assert main(["--config", str(cfg_file), "db", "upgrade"]) == 0
+    other = 'Dinas Kesehatan & "KB" <Lambar> 🏥'
+
+    async def seed(sm, _engine):
+        async with sm() as s, s.begin():
+            await apply_office(s, example_office(2024))
+            await apply_office(s, replace(example_office(2024), unit_code="II.09", name=other))
+
+    _run(db_url, seed)
+    people = len(example_office(2024).people)
+    capsys.readouterr()
+    assert main(["--config", str(cfg_file), "people", "invite", "--all"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 2 * people
+    offices = [line.split("\t")[0] for line in lines]
+    assert offices == ["II.08 Dinas Tenaga Kerja dan Perindustrian"] * people + \
+        [f"II.09 {other}"] * people
+    assert main(["--config", str(cfg_file), "people", "invite", "--all",
+                 "--kantor", "II.09"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == people and all(line.startswith(f"II.09 {other}\t") for line in lines)
+    assert main(["--config", str(cfg_file), "people", "invite", "--all",
+                 "--kantor", "II.99"]) == 2
+    assert "II.99 tidak ditemukan" in capsys.readouterr().err

@@ -1,6 +1,7 @@
 """The office set-up workbook: template -> filled with openpyxl -> read -> imported."""
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 
@@ -79,7 +80,8 @@ def test_template_layout_and_dropdowns(tmp_path: Path):
     path = write_template(tmp_path / "isian.xlsx", year=YEAR)
     assert path.exists()
     wb = openpyxl.load_workbook(path)
-    assert wb.sheetnames == ["Petunjuk", "Kantor", "Bidang", "Pegawai", "Indikator"]
+    assert wb.sheetnames == ["Petunjuk", "Kantor", "Bidang", "Pegawai", "Indikator",
+                             "Pengaturan", "Penomoran", "Penerima"]
 
     guide = "\n".join(str(c.value) for c in wb["Petunjuk"]["A"] if c.value)
     assert "kadis" in guide and "naik" in guide and "2T-R" in guide and "Target 2025" in guide
@@ -157,8 +159,10 @@ def test_example_round_trip(example_path: Path):
     result = read_setup(example_path)
     assert result.errors == []
     spec = result.spec
-    expected = example_office(YEAR)
-    assert spec == expected  # every unit, person, indicator and target
+    # every unit, person, indicator and target; no setting filled in: the office's
+    # settings are none of its own (config.toml's), replacing what it had
+    expected = replace(example_office(YEAR), settings={})
+    assert spec == expected
     assert [u.code for u in spec.units] == ["SEK", "PPTK", "HIJS", "IND"]
     assert spec.units[0].is_secretariat and not spec.units[1].is_secretariat
     kadis = spec.people[0]
@@ -663,3 +667,416 @@ def test_a_missing_column_is_refused_and_role_synonyms_are_taken_or_named(exampl
     wb.save(example_path)
     text = [str(e) for e in read_setup(example_path).errors]
     assert any('"Pimpinan" tidak dikenal' in t and "kadis" in t for t in text), text
+
+
+# ----------------------------------------------------------------- the office's settings
+
+from bot.core.sop import PACKAGED_DEFINITION  # noqa: E402
+from reports.setup_workbook import (  # noqa: E402
+    SHEET_AGENCIES,
+    SHEET_NUMBERING,
+    SHEET_SETTINGS,
+    example_settings,
+)
+
+AGENCY_LONG = ("Badan Perencanaan Pembangunan, Riset & Inovasi Daerah \"Bapperida\" 🏛️ "
+               "Kabupaten Lampung Barat, Provinsi Lampung, Republik Indonesia ....")[:120]
+DOC_NAME = 'Keputusan Kepala Dinas "Tim SAKIP" & Verifikator 📑'
+
+
+def settings_rows(ws) -> dict[str, int]:
+    return {ws.cell(r, 1).value: r for r in range(2, ws.max_row + 1)}
+
+
+def fill_settings(path: Path, out: Path, base_dir: Path) -> Path:
+    """The example workbook with every kind of office setting filled in, as an admin
+    would: a copied SOP definition in a subfolder of the config folder, a number
+    format of its own for the measurement report and a keputusan type, its own
+    recipients (names with &, quotes, emoji; one of 120 characters) and reminders."""
+    sop = base_dir / "sop" / "dinas_saya.toml"
+    sop.parent.mkdir(parents=True, exist_ok=True)
+    sop.write_text(PACKAGED_DEFINITION.read_text(encoding="utf-8").replace(
+        'name = "Pengumpulan dan Pengukuran Data Kinerja"',
+        'name = "SOP Data Kinerja Dinas Saya & Mitra"', 1), encoding="utf-8")
+    wb = openpyxl.load_workbook(path)
+    ws = wb["Kantor"]
+    ws.cell(kantor_row(ws, "Kode Klasifikasi Surat"), 2, "800")
+    ws.cell(kantor_row(ws, "Kode Jenis Naskah"), 2, "-")
+    ws = wb[SHEET_SETTINGS]
+    rows = settings_rows(ws)
+    share = ws.cell(rows["Pengingat Pertama (% Waktu)"], 2, 0.3)
+    share.number_format = "0%"  # typed as 30 % in Excel: stored as 0.3
+    for label, value in (("Definisi SOP", "sop/dinas_saya.toml"),
+                         ("Pengingat Pagi Hari Terakhir", "Tidak"),
+                         ("Pengingat Hanya pada Jam Kerja", "tidak"),
+                         ("Eskalasi Diulang Setiap (Hari Kerja)", 2),
+                         ("Eskalasi dari staf", "kabid"),
+                         ("Eskalasi dari kabid", "tidak ada"),
+                         ("Ringkasan Harian", "Tidak"),
+                         ("Tawaran Siklus Baru", "Ya"),
+                         ("Pengingat Tanda Terima Setelah (Hari Kerja)", "2"),
+                         ("Pengingat Tanda Terima Paling Banyak", 0)):
+        ws.cell(rows[label], 2, value)
+    ws = wb[SHEET_NUMBERING]
+    fill_row(ws, 2, {"Jenis Dokumen": "pengukuran_kinerja", "Kode Jenis Naskah": "LAP",
+                     "Format Nomor": "{kode}/{urut}/{jenis}/{unit}/{bulan_romawi}/{tahun}"})
+    fill_row(ws, 3, {"Jenis Dokumen": "Keputusan Kadis", "Nama Dokumen": DOC_NAME,
+                     "Kode Klasifikasi": "800.1", "Kode Jenis Naskah": "KPTS"})
+    ws = wb[SHEET_AGENCIES]
+    clear_row(ws, 3)
+    clear_row(ws, 4)
+    fill_row(ws, 2, {"Kode OPD": "bappeda", "Nama OPD": AGENCY_LONG})
+    fill_row(ws, 3, {"Kode OPD": "itkab&ok", "Nama OPD": "Inspektorat \"Itkab\" & <Irban> 🔎"})
+    ws = wb["Pegawai"]
+    contact = max(r for r in range(2, ws.max_row + 1)
+                  if ws.cell(r, header_col(ws, "Peran")).value == "kontak")
+    set_cell(ws, contact, "Kode OPD", "BAPPEDA")  # matched case-insensitively
+    wb.save(out)
+    return out
+
+
+def test_template_explains_and_offers_every_office_setting(tmp_path: Path):
+    from bot.config import Config, office_settings
+
+    path = write_template(tmp_path / "isian.xlsx", year=YEAR,
+                          defaults=office_settings(Config()))
+    wb = openpyxl.load_workbook(path)
+    ws = wb[SHEET_SETTINGS]
+    rows = settings_rows(ws)
+    assert list(rows) == [
+        "Definisi SOP", "Pengingat Pertama (% Waktu)", "Pengingat Pagi Hari Terakhir",
+        "Pengingat Hanya pada Jam Kerja", "Eskalasi Diulang Setiap (Hari Kerja)",
+        "Eskalasi dari staf", "Eskalasi dari kabid", "Eskalasi dari kasubag",
+        "Eskalasi dari sekretaris", "Ringkasan Harian", "Tawaran Siklus Baru",
+        "Pengingat Tanda Terima Setelah (Hari Kerja)", "Pengingat Tanda Terima Paling Banyak"]
+    assert all(ws.cell(r, 2).value is None for r in rows.values())  # empty: the defaults
+    notes = {label: ws.cell(r, 3).value for label, r in rows.items()}
+    assert notes["Pengingat Pertama (% Waktu)"].endswith("Bawaan kabupaten: 50.")
+    assert notes["Eskalasi dari staf"].endswith("Bawaan kabupaten: kasubag.")
+    assert notes["Ringkasan Harian"].endswith("Bawaan kabupaten: Ya.")
+    assert notes["Definisi SOP"].endswith("Bawaan kabupaten: definisi bawaan bot.")
+    lists = {str(dv.sqref): dv.formula1 for dv in ws.data_validations.dataValidation}
+    assert lists[f"B{rows['Ringkasan Harian']}"] == '"Ya,Tidak"'
+    assert lists[f"B{rows['Eskalasi dari kabid']}"] == \
+        '"kadis,sekretaris,kasubag,kabid,staf,tidak ada"'
+    kantor = wb["Kantor"]
+    assert kantor.cell(kantor_row(kantor, "Kode Klasifikasi Surat"), 3).value.endswith(
+        "Bawaan kabupaten: 050.")
+    assert [c.value for c in wb[SHEET_NUMBERING][1]] == [
+        "Jenis Dokumen", "Nama Dokumen", "Kode Klasifikasi", "Kode Jenis Naskah",
+        "Format Nomor"]
+    assert [c.value for c in wb[SHEET_AGENCIES][1]] == ["Kode OPD", "Nama OPD"]
+    guide = "\n".join(str(c.value) for c in wb["Petunjuk"]["A"])
+    for words in ("Lembar Pengaturan", "Lembar Penomoran", "Lembar Penerima",
+                  "bawaan kabupaten (config.toml)", "jalur mutlak",
+                  "sopbot office add --zona"):
+        assert words in guide
+
+    # an empty template imports as no setting of its own
+    result = read_setup(write_template(tmp_path / "contoh.xlsx", year=YEAR,
+                                       example=example_office(YEAR)))
+    assert result.errors == [] and result.spec.settings == {}
+
+
+def test_example_template_shows_numbering_and_recipients(tmp_path: Path):
+    example = replace(example_office(YEAR), settings=example_settings())
+    path = write_template(tmp_path / "contoh.xlsx", year=YEAR, example=example)
+    wb = openpyxl.load_workbook(path)
+    assert [c.value for c in wb[SHEET_NUMBERING][2]] == [
+        "pengukuran_kinerja", "Laporan Pengukuran Kinerja", "050", "-", None]
+    assert [r[0].value for r in wb[SHEET_AGENCIES].iter_rows(min_row=2)] == [
+        "bappeda", "inspektorat", "organisasi"]
+    result = read_setup(path)
+    assert result.errors == []
+    assert result.spec.settings == {
+        "numbering": {"types": {"pengukuran_kinerja": {
+            "nama": "Laporan Pengukuran Kinerja", "kode": "050", "jenis": ""}}},
+        "delivery": {"agencies": example.settings["delivery"]["agencies"]}}
+
+
+async def test_settings_round_trip_into_the_offices_configuration(
+        example_path: Path, tmp_path: Path, sessionmaker, services, config):
+    """Template -> filled in -> imported -> Office.settings -> the office's view: its
+    letter number, recipients, SOP, reminder share and escalation are the workbook's;
+    the office's cached view is forgotten; re-importing without them gives the
+    regency's values back."""
+    from types import SimpleNamespace
+
+    from bot.core.reminders import SHARE, _Plan
+
+    async with sessionmaker() as s, s.begin():  # the office as it was first set up
+        assert (await _import_setup(s, example_path, at=NOW, config=config,
+                                    services=services)).errors == []
+        office = (await s.execute(select(Office))).scalar_one()
+    before = services.for_office(office)
+    assert services.cached_office(office.id) is not None
+    assert before.config.reminders.share_of_time == 0.5
+
+    filled = fill_settings(example_path, tmp_path / "diisi.xlsx", config.base_dir)
+    async with sessionmaker() as s, s.begin():
+        result = await _import_setup(s, filled, at=NOW, config=config, services=services)
+    assert result.errors == []
+    assert services.cached_office(office.id) is None  # read again on the next update
+    async with sessionmaker() as s:
+        office = await s.get(Office, office.id)
+        contact = (await s.execute(select(Person).where(Person.role == Role.CONTACT)
+                                   .order_by(Person.id.desc()))).scalars().first()
+    assert contact.agency_key == "bappeda"
+    settings = office.settings
+    assert settings["sop"] == {"definition": "sop/dinas_saya.toml"}
+    assert settings["numbering"]["types"]["keputusan_kadis"] == {
+        "nama": DOC_NAME, "kode": "800.1", "jenis": "KPTS", "format": ""}
+    assert settings["reminders"] == {
+        "share_of_time": 0.3, "last_day_morning": False, "office_hours_only": False,
+        "escalation_interval_working_days": 2, "digest_enabled": False,
+        "quarterly_prompt": True,
+        "escalation": {"staf": "kabid", "kasubag": "sekretaris", "sekretaris": "kadis"}}
+
+    view = services.for_office(office)
+    cfg = view.config
+    on = dt.date(2024, 10, 14)
+    assert cfg.numbering.number("pengukuran_kinerja", sequence=7, on=on, unit="II.08") == \
+        "050/7/LAP/II.08/X/2024"
+    assert cfg.numbering.number("keputusan_kadis", sequence=8, on=on, unit="II.08") == \
+        "800.1/8/KPTS/II.08/2024"
+    assert cfg.numbering.number("surat_lain", sequence=9, on=on, unit="II.08") == \
+        "800/9/II.08/2024"  # Kantor's code, no jenis ("-")
+    assert [(a.key, a.name) for a in cfg.delivery.agencies] == [
+        ("bappeda", AGENCY_LONG), ("itkab&ok", "Inspektorat \"Itkab\" & <Irban> 🔎")]
+    assert len(AGENCY_LONG) == 120
+    assert (cfg.delivery.receipt_reminder_days, cfg.delivery.receipt_reminder_max) == (2, 0)
+    assert view.sop.name == "SOP Data Kinerja Dinas Saya & Mitra"
+    assert cfg.reminders.sweep_interval_seconds == services.config.reminders.sweep_interval_seconds
+
+    # the share is used: 35 % into a step in days the office's plan reminds, the
+    # regency's (50 %) does not yet
+    step = next(st for st in view.sop.steps if st.time.unit == "days")
+    start = services.clock.now()
+    due = view.calendar.add_working_days(start, 10)
+    total = view.calendar.working_minutes_between(start, due)
+    now = view.calendar.add_working_minutes(start, int(total * 0.35))
+    row = SimpleNamespace(id=1, started_at=start, due_at=due, step_no=step.number,
+                          r_share=None, r_lastday=None, r_due=None, r_level=None,
+                          role=Role.STAF)
+    assert [p.kind for p in _Plan(view, now).points(row)] == [SHARE]
+    assert _Plan(services, now).points(row) == []
+
+    # re-imported with the settings emptied and the optional sheets deleted: the
+    # office's settings are the regency's again
+    wb = openpyxl.load_workbook(filled)
+    for name in (SHEET_SETTINGS, SHEET_NUMBERING, SHEET_AGENCIES):
+        del wb[name]
+    ws = wb["Kantor"]
+    for label in ("Kode Klasifikasi Surat", "Kode Jenis Naskah"):
+        ws.cell(kantor_row(ws, label), 2).value = None
+    ws = wb["Pegawai"]
+    for r in range(2, ws.max_row + 1):
+        if ws.cell(r, header_col(ws, "Peran")).value == "kontak":
+            set_cell(ws, r, "Kode OPD", "bappeda")
+    wb.save(tmp_path / "kosong.xlsx")
+    services.for_office(office)
+    async with sessionmaker() as s, s.begin():
+        result = await _import_setup(s, tmp_path / "kosong.xlsx", at=NOW, config=config,
+                                     services=services)
+    assert result.errors == [] and services.cached_office(office.id) is None
+    async with sessionmaker() as s:
+        office = await s.get(Office, office.id)
+    assert office.settings == {}
+    assert services.for_office(office).config.delivery == services.config.delivery
+
+
+async def test_an_empty_time_zone_keeps_the_offices_zone(example_path: Path, sessionmaker,
+                                                         config):
+    """`sopbot office add --zona WITA` then the office's workbook without a zone: the
+    office stays in WITA; a zone written in the workbook replaces it."""
+    async with sessionmaker() as s, s.begin():
+        s.add(Office(name="Dinas Tenaga Kerja dan Perindustrian", unit_code="II.08",
+                     regency="Kabupaten Lampung Barat", place="Liwa",
+                     settings={"calendar": {"timezone": "Asia/Makassar"}}))
+    async with sessionmaker() as s, s.begin():
+        assert (await _import_setup(s, example_path, at=NOW, config=config)).errors == []
+    async with sessionmaker() as s:
+        office = (await s.execute(select(Office))).scalar_one()
+    assert office.settings == {"calendar": {"timezone": "Asia/Makassar"}}
+    wb = openpyxl.load_workbook(example_path)
+    ws = wb["Kantor"]
+    ws.cell(kantor_row(ws, "Zona Waktu"), 2, "WIT")
+    wb.save(example_path)
+    async with sessionmaker() as s, s.begin():
+        assert (await _import_setup(s, example_path, at=NOW, config=config)).errors == []
+    async with sessionmaker() as s:
+        office = (await s.execute(select(Office))).scalar_one()
+    assert office.settings == {"calendar": {"timezone": "Asia/Jayapura"}}
+
+
+def test_bad_settings_are_refused_with_sheet_row_and_column(example_path: Path,
+                                                            tmp_path: Path):
+    wb = openpyxl.load_workbook(example_path)
+    ws = wb["Kantor"]
+    ws.cell(kantor_row(ws, "Format Nomor Surat"), 2, "{kode}/{nomor}/{urut}")
+    ws.cell(kantor_row(ws, "Zona Waktu"), 2, "Mars/Olympus")
+    ws = wb[SHEET_SETTINGS]
+    rows = settings_rows(ws)
+    bad = {"Pengingat Pertama (% Waktu)": "0,5",
+           "Pengingat Pagi Hari Terakhir": "Mungkin",
+           "Pengingat Hanya pada Jam Kerja": dt.date(2024, 1, 1),
+           "Eskalasi Diulang Setiap (Hari Kerja)": "1,5",
+           "Eskalasi dari staf": "bupati",
+           "Eskalasi dari kabid": "kabid",
+           "Pengingat Tanda Terima Setelah (Hari Kerja)": 0,
+           "Pengingat Tanda Terima Paling Banyak": "dua"}
+    for label, value in bad.items():
+        ws.cell(rows[label], 2, value)
+    ws = wb[SHEET_NUMBERING]
+    fill_row(ws, 2, {"Jenis Dokumen": "Laporan Kinerja!"})
+    fill_row(ws, 3, {"Jenis Dokumen": "pengukuran kinerja", "Format Nomor": "{kode}/{tahun}"})
+    fill_row(ws, 4, {"Jenis Dokumen": "pengukuran_kinerja", "Kode Klasifikasi": "050"})
+    ws = wb[SHEET_AGENCIES]
+    fill_row(ws, 2, {"Kode OPD": "bappeda", "Nama OPD": "Bappeda & Litbang \"Lambar\" 📊"})
+    fill_row(ws, 3, {"Kode OPD": "BAPPEDA", "Nama OPD": "Bappeda lagi"})
+    fill_row(ws, 4, {"Kode OPD": "dprd", "Nama OPD": None})
+    fill_row(ws, 5, {"Kode OPD": "bpkad", "Nama OPD": "B" * 201})
+    ws = wb["Pegawai"]
+    contact = max(r for r in range(2, ws.max_row + 1)
+                  if ws.cell(r, header_col(ws, "Peran")).value == "kontak")
+    set_cell(ws, contact, "Kode OPD", "inspektorat")
+    wb.save(tmp_path / "salah.xlsx")
+    result = read_setup(tmp_path / "salah.xlsx")
+    assert result.spec is None
+    got = {(e.sheet, e.row, e.column): e.message for e in result.errors}
+    k = openpyxl.load_workbook(tmp_path / "salah.xlsx")["Kantor"]
+    assert "tidak dikenal" in got[("Kantor", kantor_row(k, "Format Nomor Surat"), "Nilai")]
+    assert "WIB, WITA atau WIT" in got[("Kantor", kantor_row(k, "Zona Waktu"), "Nilai")]
+    s = {label: (SHEET_SETTINGS, r, "Nilai") for label, r in rows.items()}
+    assert "Tulis dalam persen" in got[s["Pengingat Pertama (% Waktu)"]]
+    assert "Pilihan: Ya, Tidak" in got[s["Pengingat Pagi Hari Terakhir"]]
+    assert "Pilihan: Ya, Tidak" in got[s["Pengingat Hanya pada Jam Kerja"]]
+    assert "bilangan bulat" in got[s["Eskalasi Diulang Setiap (Hari Kerja)"]]
+    assert "bupati" in got[s["Eskalasi dari staf"]]
+    assert "kabid sendiri" in got[s["Eskalasi dari kabid"]]
+    assert "1 sampai 365" in got[s["Pengingat Tanda Terima Setelah (Hari Kerja)"]]
+    assert ("Pengaturan", rows["Pengingat Tanda Terima Paling Banyak"], "Nilai") in got
+    assert "huruf kecil" in got[(SHEET_NUMBERING, 2, "Jenis Dokumen")]
+    assert "{urut}" in got[(SHEET_NUMBERING, 3, "Format Nomor")]
+    assert "sudah ditulis di baris 3" in got[(SHEET_NUMBERING, 4, "Jenis Dokumen")]
+    assert "sudah dipakai di baris 2" in got[(SHEET_AGENCIES, 3, "Kode OPD")]
+    assert "wajib diisi" in got[(SHEET_AGENCIES, 4, "Nama OPD")]
+    assert "201 karakter" in got[(SHEET_AGENCIES, 5, "Nama OPD")]
+    assert "tidak ada di lembar Penerima" in got[("Pegawai", contact, "Kode OPD")]
+    assert len(result.errors) == 17, [str(e) for e in result.errors]
+
+
+async def test_a_bad_setting_imports_nothing(example_path: Path, tmp_path: Path,
+                                             sessionmaker, config):
+    """Checked on import (config.toml's rules, the SOP file): refused by its cell and
+    nothing is written, not even the office."""
+    wb = openpyxl.load_workbook(example_path)
+    ws = wb["Kantor"]
+    ws.cell(kantor_row(ws, "Jam Masuk"), 2, dt.time(17, 0))  # Excel made it a time cell
+    wb.save(tmp_path / "jam.xlsx")
+    ws = wb[SHEET_SETTINGS]
+    ws.cell(settings_rows(ws)["Definisi SOP"], 2, "../rahasia.toml")
+    wb.save(tmp_path / "sop.xlsx")
+    for name, where_ in (("jam.xlsx", ("Kantor", kantor_row(wb["Kantor"], "Jam Masuk"))),
+                         ("sop.xlsx", (SHEET_SETTINGS,
+                                       settings_rows(wb[SHEET_SETTINGS])["Definisi SOP"]))):
+        async with sessionmaker() as s, s.begin():
+            result = await _import_setup(s, tmp_path / name, at=NOW, config=config)
+        assert result.spec is None and len(result.errors) == 1
+        err = result.errors[0]
+        assert (err.sheet, err.row, err.column) == (*where_, "Nilai"), str(err)
+        async with sessionmaker() as s:
+            assert await s.scalar(select(func.count()).select_from(Office)) == 0
+    assert "luar folder" in str(err)
+
+
+def test_the_sop_definition_is_read_only_from_the_allowed_folders(tmp_path: Path):
+    from bot.config import Config
+    from bot.core.office_setup import DefinitionRefused, definition_setting
+
+    base = tmp_path / "etc"
+    (base / "sop").mkdir(parents=True)
+    cfg = Config()
+    cfg.base_dir = base
+    (base / "sop" / "dinas saya.toml").write_text(
+        PACKAGED_DEFINITION.read_text(encoding="utf-8"), encoding="utf-8")
+    (base / "rusak.toml").write_text("[sop\nname = 'x'", encoding="utf-8")
+    (base / "bukan_sop.toml").write_text("[telegram]\ntoken = \"123:RAHASIA\"\n",
+                                         encoding="utf-8")
+    outside = tmp_path / "luar.toml"
+    outside.write_text(PACKAGED_DEFINITION.read_text(encoding="utf-8"), encoding="utf-8")
+    os.symlink(outside, base / "tautan.toml")
+
+    assert definition_setting("sop/dinas saya.toml", cfg) == "sop/dinas saya.toml"
+    assert definition_setting(" sop\\dinas saya.toml ", cfg) == "sop/dinas saya.toml"
+    assert definition_setting(PACKAGED_DEFINITION.name, cfg) == str(
+        PACKAGED_DEFINITION.resolve())  # the bundled definition
+    refusals = {
+        "/etc/passwd": "jalur mutlak", str(outside): "jalur mutlak",
+        "C:/sop.toml": "jalur mutlak", "~/sop.toml": "jalur mutlak",
+        "sop.txt": ".toml", "../luar.toml": "di luar folder",
+        "sop/../../luar.toml": "di luar folder", "tautan.toml": "di luar folder",
+        "tidak_ada.toml": "tidak ditemukan", "rusak.toml": "TOML tidak sah",
+        "bukan_sop.toml": "bukan definisi SOP", "hari_libur.toml": "bukan definisi SOP",
+    }
+    for name, words in refusals.items():
+        with pytest.raises(DefinitionRefused) as exc:
+            definition_setting(name, cfg)
+        assert words in str(exc.value), (name, str(exc.value))
+        assert "RAHASIA" not in str(exc.value) and str(base) not in str(exc.value)
+
+
+def test_cli_example_template_shows_the_regency_defaults_and_imports(
+        tmp_path: Path, capsys, keep_umask):
+    """`sopbot setup template --example`: the Keterangan names config.toml's values, the
+    Penomoran and Penerima sheets are filled in, and `setup import` takes it as it is;
+    a SOP definition file the workbook names outside the config folder is refused."""
+    import json
+    import sqlite3
+
+    from bot.cli import main
+
+    db = tmp_path / "kantor.db"
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(f'[database]\nurl = "sqlite:///{db}"\n'
+                   "[reminders]\nshare_of_time = 0.4\n"
+                   '[numbering]\nkode = "000.8"\n')
+    out = tmp_path / "contoh.xlsx"
+    assert main(["--config", str(cfg), "setup", "template", str(out), "--example",
+                 "--year", str(YEAR)]) == 0
+    wb = openpyxl.load_workbook(out)
+    ws = wb[SHEET_SETTINGS]
+    assert ws.cell(settings_rows(ws)["Pengingat Pertama (% Waktu)"], 3).value.endswith(
+        "Bawaan kabupaten: 40.")
+    ws = wb["Kantor"]
+    assert ws.cell(kantor_row(ws, "Kode Klasifikasi Surat"), 3).value.endswith(
+        "Bawaan kabupaten: 000.8.")
+    assert wb[SHEET_NUMBERING].cell(2, 1).value == "pengukuran_kinerja"
+    assert wb[SHEET_AGENCIES].cell(2, 1).value == "bappeda"
+    assert main(["--config", str(cfg), "setup", "import", str(out)]) == 0
+    with sqlite3.connect(db) as conn:
+        (settings,) = conn.execute("SELECT settings FROM office").fetchone()
+    assert [a["key"] for a in json.loads(settings)["delivery"]["agencies"]] == [
+        "bappeda", "inspektorat", "organisasi"]
+
+    ws = wb[SHEET_SETTINGS]
+    ws.cell(settings_rows(ws)["Definisi SOP"], 2, "/etc/passwd")
+    wb.save(out)
+    capsys.readouterr()
+    assert main(["--config", str(cfg), "setup", "import", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "Impor dibatalkan" in err and "Pengaturan baris 2, kolom Nilai" in err
+    assert "jalur mutlak" in err
+
+
+@pytest.mark.parametrize("written, read", [
+    (dt.time(7, 30), "07:30"), ("07.30", "07:30"), ("7:30", "07:30"), (7.3, "07:30"),
+    (16, "16:00"), ("16.00", "16:00"), ("7-30", "7-30")])  # the last: refused on import
+def test_office_hours_as_excel_or_indonesian_writing(example_path: Path, tmp_path: Path,
+                                                     written, read):
+    wb = openpyxl.load_workbook(example_path)
+    ws = wb["Kantor"]
+    ws.cell(kantor_row(ws, "Jam Masuk"), 2, written)
+    wb.save(tmp_path / "jam.xlsx")
+    result = read_setup(tmp_path / "jam.xlsx")
+    assert result.spec.settings == {"calendar": {"office_start": read}}

@@ -136,6 +136,8 @@ async def test_the_passphrase_update_commits_before_the_gateway_is_called(
     job = await signature_job(sessionmaker)
     assert job.finished_at is None and job.document_id is None
     assert set(job.payload) == {"doc", "card", "nonce", "holder"}
+    # several processes (PostgreSQL): claimed by the process that holds the passphrase
+    assert job.claimed_by == (harness.intake.me if POSTGRES_URL else None)
     assert NEEDLE not in json.dumps(job.payload, ensure_ascii=False)
     async with sessionmaker() as s:
         conv = await s.get(Conversation, people.person(Role.KADIS).id)
@@ -329,75 +331,3 @@ def test_the_check_before_processing_sees_private_texts_only():
     assert candidate({"message": {**base, "photo": []}}) is None
     assert candidate({"callback_query": {"id": "1", "from": {"id": 700001}}}) is None
 
-
-class _OtherProcesses:
-    """What ``run_tte_job`` asks of the intake: this process's name, its memory (empty:
-    the passphrase was read by another process) and whether a process is alive."""
-
-    def __init__(self, alive: bool) -> None:
-        self.me, self.secrets, self.is_alive, self.asked = "here:1:a", SecretInput(), alive, 0
-
-    async def alive(self, name: str) -> bool:
-        self.asked += 1
-        return name == self.me or self.is_alive
-
-
-async def test_a_job_whose_passphrase_another_live_process_holds_is_left_to_it(
-        sessionmaker, services, clock, office):
-    """Several processes: the job is found by a process without the passphrase. While
-    the process that holds it lives, this one waits and touches nothing; once that
-    process is dead, the job ends asking the Kadis again."""
-    from bot.core import compiler as compile_jobs
-
-    walk = Walk(sessionmaker, services, clock)
-    cycle_id, run6 = await drive_to_compile(walk)
-    kasubag, sek, kadis = (await walk.who(Role.KASUBAG), await walk.who(Role.SEKRETARIS),
-                           await walk.who(Role.KADIS))
-
-    async def compile_(wf, s):
-        return await compile_documents(wf, kasubag, await wf.get_cycle(cycle_id))
-
-    doc = await walk(compile_)
-    run7 = await walk(lambda wf, s: wf.submit_documents(kasubag, run6, doc.id))
-    run8 = await walk(lambda wf, s: wf.approve(sek, run7.id, doc.id))
-    async with sessionmaker() as s, s.begin():
-        job = CompileJob(run_id=run8.id, person_id=kadis.id, kind="tte_signed",
-                         payload={"doc": doc.id, "card": None, "nonce": "n-1",
-                                  "holder": "there:2:b"}, requested_at=clock.now())
-        s.add(job)
-        await s.flush()
-        s.add(Conversation(person_id=kadis.id, kind=PASSPHRASE, state="signing",
-                           data={"run": run8.id, "doc": doc.id, "job": job.id}))
-        job_id = job.id
-
-    alive = _OtherProcesses(alive=True)
-    waiting = asyncio.create_task(signoff.run_tte_job(None, sessionmaker, services, job_id,
-                                                      intake=alive))
-    await asyncio.sleep(2.5)
-    assert not waiting.done() and alive.asked >= 2
-    async with sessionmaker() as s, s.begin():  # the holder ends it (signed, say)
-        await compile_jobs.finish(s, job_id, clock.now(), "done elsewhere")
-    assert await asyncio.wait_for(waiting, 10) is None
-    async with sessionmaker() as s:
-        assert (await s.get(CompileJob, job_id)).error == "done elsewhere"
-        conv = await s.get(Conversation, kadis.id)
-        assert conv is not None and conv.state == "signing"  # left to the holder
-
-    async with sessionmaker() as s, s.begin():  # a second job; its holder is dead
-        again = CompileJob(run_id=run8.id, person_id=kadis.id, kind="tte_signed",
-                           payload={"doc": doc.id, "nonce": "n-2", "holder": "there:2:b"},
-                           requested_at=clock.now())
-        s.add(again)
-        await s.flush()
-        (await s.get(Conversation, kadis.id)).data = {"run": run8.id, "doc": doc.id,
-                                                       "job": again.id}
-        again_id = again.id
-    dead = _OtherProcesses(alive=False)
-    assert await signoff.run_tte_job(None, sessionmaker, services, again_id,
-                                     intake=dead) is None
-    async with sessionmaker() as s:
-        ended = await s.get(CompileJob, again_id)
-        assert ended.finished_at is not None and "not in memory" in ended.error
-        assert await s.get(Conversation, kadis.id) is None  # press Tandatangani again
-    numbers, signs, docs, run8_now = await state_of(sessionmaker, cycle_id)
-    assert (numbers, signs, len(docs)) == (0, 0, 1) and run8_now.status == StepStatus.OPEN

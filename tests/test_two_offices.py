@@ -268,7 +268,9 @@ async def test_the_setup_workbook_sets_the_offices_own_settings(sessionmaker, tm
     wb.save(path)
     async with sessionmaker() as s, s.begin():
         result = await import_setup(s, path, at=clock.now(), config=services.config)
-    assert result.errors and "office_end" in str(result.errors[0])
+    assert [str(e) for e in result.errors] == [
+        f"Kantor baris {rows['Jam Pulang']}, kolom Nilai: Jam Pulang (06:00) harus setelah "
+        "Jam Masuk (07:30)."]
 
 
 async def test_over_the_bot_a_button_of_another_office_is_refused(harness, sessionmaker,

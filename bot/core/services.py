@@ -14,6 +14,23 @@ from bot.core.sop import SopDefinition, load_definition
 from bot.core.storage import FileStore
 from bot.core.workcal import DEFAULT_HOLIDAY_FILE, WorkCalendar
 
+# when an office's settings were last said to have changed, process-wide (monotonic
+# seconds; the key None: every office's): a view read before is compared again
+_changed: dict[int | None, float] = {}
+
+
+def office_settings_changed(office_id: int | None) -> None:
+    """An office's settings changed (``None``: perhaps any office's): every view of it
+    in this process is compared with the office's ``settings_version`` at its next use.
+    Called at the commit of a change made in this process (:func:`_committed`), and on
+    PostgreSQL for a change made in any process (its NOTIFY, ``bot.telegram.processes``)."""
+    _changed[office_id] = time.monotonic()
+
+
+def _changed_since(office_id: int, checked_at: float) -> bool:
+    return max(_changed.get(office_id, float("-inf")),
+               _changed.get(None, float("-inf"))) >= checked_at
+
 
 @dataclass
 class Services:
@@ -31,17 +48,24 @@ class Services:
     office_id: int | None = None
     views: dict = field(default_factory=dict, repr=False)
 
-    # seconds a view read from an office's row is used before it is read again (another
-    # process may have imported the office's set-up workbook meanwhile)
-    VIEW_TTL = 300.0
+    # seconds a view read from an office's row is used before the office's
+    # ``settings_version`` is compared again (one query of the office's key): the bound
+    # on how long another process's change goes unseen where no NOTIFY comes (SQLite
+    # with the CLI importing; a PostgreSQL process whose listening connection broke)
+    VIEW_TTL = 10.0
 
-    def for_office(self, office: Any) -> "Services":
+    def for_office(self, office: Any, read_at: float | None = None) -> "Services":
         """The services of one office (``models.Office``): its settings
         (``office.settings``) over config.toml's, with its own SOP definition and
         calendar (time zone, office hours); clock, storage and signer are the process's.
-        Offices with the same settings share the parsed configuration."""
+        Offices with the same settings share the parsed configuration. ``read_at``: when
+        the row was read (``time.monotonic()`` before the query): a change told after
+        that is not hidden by this view."""
         settings = dict(office.settings or {})
-        self.views[("office", office.id)] = (settings, time.monotonic())
+        # as loaded (an expired version is not loaded here: None, read again next time)
+        version = vars(office).get("settings_version")
+        self.views[("office", office.id)] = (
+            settings, version, time.monotonic() if read_at is None else read_at)
         return self._view(office.id, settings)
 
     def _view(self, office_id: int, settings: dict) -> "Services":
@@ -59,12 +83,26 @@ class Services:
                        office_id=office_id, views=self.views)
 
     def cached_office(self, office_id: int) -> "Services | None":
-        """The view of ``office_id`` when its settings were read within ``VIEW_TTL``,
-        else None (read the office and call ``for_office``)."""
+        """The view of ``office_id`` when its settings were read or compared within
+        ``VIEW_TTL`` and no change was told since, else None (compare the version,
+        :meth:`known_version`, or read the office and call ``for_office``)."""
         hit = self.views.get(("office", office_id))
-        if hit is None or time.monotonic() - hit[1] > self.VIEW_TTL:
+        if hit is None or time.monotonic() - hit[2] > self.VIEW_TTL \
+                or _changed_since(office_id, hit[2]):
             return None
         return self._view(office_id, hit[0])
+
+    def known_version(self, office_id: int) -> int | None:
+        """The ``settings_version`` of the view kept for ``office_id`` (stale or not)."""
+        hit = self.views.get(("office", office_id))
+        return None if hit is None else hit[1]
+
+    def confirm_office(self, office_id: int, checked_at: float) -> "Services":
+        """The office's version is still the kept view's (compared at ``checked_at``,
+        ``time.monotonic()`` before the query): the view is used again."""
+        settings, version, _ = self.views[("office", office_id)]
+        self.views[("office", office_id)] = (settings, version, checked_at)
+        return self._view(office_id, settings)
 
     def forget_office(self, office_id: int) -> None:
         """The office's settings changed (a set-up import): read them again next time."""
@@ -136,3 +174,38 @@ def build_services(config: Config, clock: Clock | None = None) -> Services:
     )
     services.views["base"] = services
     return services
+
+
+# ------------------------------------------------------------------ a change in this process
+def _flushed(session, _context, _instances=None) -> None:
+    """Offices whose settings this flush changed (``settings_version`` counted up by
+    ``models.organisation``), told at the commit."""
+    from sqlalchemy import inspect as sa_inspect
+
+    from models import Office
+
+    for obj in session.dirty:
+        if isinstance(obj, Office) and sa_inspect(obj).attrs.settings.history.has_changes():
+            session.info.setdefault("offices_changed", set()).add(obj.id)
+
+
+def _committed(session) -> None:
+    for office_id in session.info.pop("offices_changed", ()):
+        office_settings_changed(office_id)
+
+
+def _rolled_back(session) -> None:
+    session.info.pop("offices_changed", None)
+
+
+def _listen_for_changes() -> None:
+    from sqlalchemy import event
+    from sqlalchemy.orm import Session
+
+    if not event.contains(Session, "before_flush", _flushed):
+        event.listen(Session, "before_flush", _flushed)
+        event.listen(Session, "after_commit", _committed)
+        event.listen(Session, "after_rollback", _rolled_back)
+
+
+_listen_for_changes()

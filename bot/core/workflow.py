@@ -150,12 +150,32 @@ class Workflow:
                 return self
         view = self.base.cached_office(office_id)
         if view is None:
-            row = office if isinstance(office, Office) else await self.s.get(Office, office_id)
-            if row is None:
-                raise NotFound()
-            view = self.base.for_office(row)
+            view = await self._office_view(office if isinstance(office, Office) else None,
+                                           office_id)
         self._use(view)
         return self
+
+    async def _office_view(self, row: Office | None, office_id: int) -> Services:
+        """The office's view when the kept one is stale: its ``settings_version``
+        compared (one query of the key: the parsed view kept when unchanged), else the
+        row read. Another process's change of the settings is thus seen within
+        ``Services.VIEW_TTL`` seconds, at the next update on PostgreSQL (its NOTIFY)."""
+        import time
+
+        known = self.base.known_version(office_id) if row is None else None
+        if known is not None:
+            started = time.monotonic()
+            current = (await self.s.execute(select(Office.settings_version).where(
+                Office.id == office_id))).scalar()
+            if current is None:
+                raise NotFound()
+            if current == known:
+                return self.base.confirm_office(office_id, started)
+        started = time.monotonic()
+        row = row if row is not None else await self.s.get(Office, office_id)
+        if row is None:
+            raise NotFound()
+        return self.base.for_office(row, read_at=started)
 
     async def ready(self) -> Workflow:
         """Bind to the office given at construction when its settings were not cached

@@ -720,17 +720,6 @@ class Intake:
                  "processing", update_id)
         return redacted
 
-    async def alive(self, name: str) -> bool:
-        """Whether the process ``name`` (``processes.identity``) runs now: a TTE
-        passphrase it holds in memory may still be used. On SQLite only this process
-        runs the bot."""
-        if name == self.me:
-            return True
-        if not self.claims:
-            return False
-        async with self.sm() as session:
-            return processes._alive(name, await processes.alive_keys(session))
-
     async def store_json(self, data: dict) -> int:
         return await self.store([Update.de_json(data, self.app.bot)])
 

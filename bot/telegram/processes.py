@@ -26,6 +26,17 @@ database:
   one of them, the others started with ``sopbot run --no-receive``).
 * **Jobs.** The deadline tick (reminders, digest, prompt) runs in one process at a time
   (:func:`exclusive`); its rows are also claimed with ``FOR UPDATE SKIP LOCKED``.
+* **Compile jobs.** A build ("Susun dokumen", an uploaded workbook, "Beri nomor") is
+  claimed by one live process (:func:`claim_job`, ``FOR UPDATE SKIP LOCKED``) and built
+  there, one at a time per process. The job's commit tells every process (NOTIFY
+  ``sopbot_jobs``): an idle one takes it even when the process that got the press is
+  busy building another.
+  :func:`release_dead` frees the jobs of dead processes too.
+* **Office settings.** A change of an office's settings (a set-up import, in any process
+  or the CLI) is NOTIFYed with its commit (``models.organisation.OFFICE_CHANNEL``); every
+  process then checks the office's ``settings_version`` at its next update
+  (``bot.core.services``). A process whose listening connection broke checks every office
+  when it connects again.
 
 On SQLite there is one process: nothing here is used (no claims, no locks).
 
@@ -53,8 +64,12 @@ from typing import Iterable
 from sqlalchemy import exists, or_, select, text, update
 from sqlalchemy.orm import aliased
 
+from bot.core import compiler
+from bot.core.services import office_settings_changed
 from models.base import utcnow
+from models.documents import JOB_CHANNEL
 from models.intake import Inbox
+from models.organisation import OFFICE_CHANNEL
 
 log = logging.getLogger(__name__)
 
@@ -121,9 +136,10 @@ def _alive(process: str, keys: set[int]) -> bool:
 
 async def release_dead(sessionmaker) -> tuple[int, int]:
     """Free the claims of processes that are not alive: their unprocessed inbox rows
-    (claimable again) and their outbox rows left ``sending`` (pending again). Returns
+    (claimable again), their outbox rows left ``sending`` (pending again) and their
+    unfinished compile jobs (claimable again, the other processes told). Returns
     (inbox rows, outbox rows)."""
-    from models import Outbox
+    from models import CompileJob, Outbox
     from models.enums import OutboxStatus
 
     real = getattr(sessionmaker, "real", sessionmaker)
@@ -151,6 +167,23 @@ async def release_dead(sessionmaker) -> tuple[int, int]:
                                      Outbox.status == OutboxStatus.SENDING)
                 .values(status=OutboxStatus.PENDING)
                 .execution_options(synchronize_session=False))
+        building = set((await session.execute(
+            select(CompileJob.claimed_by).where(CompileJob.finished_at.is_(None),
+                                                CompileJob.claimed_by.is_not(None))
+            .distinct())).scalars())
+        dead_jobs = [c for c in building if not _alive(process_of(c), keys)]
+        freed_jobs = 0
+        if dead_jobs:
+            freed_jobs = (await session.execute(
+                update(CompileJob).where(CompileJob.claimed_by.in_(dead_jobs),
+                                         CompileJob.finished_at.is_(None))
+                .values(claimed_by=None, claimed_at=None)
+                .execution_options(synchronize_session=False))).rowcount
+            if freed_jobs:
+                await notify_jobs(session)
+    if freed_jobs:
+        log.warning("compile jobs of stopped processes taken over: %d (%s)", freed_jobs,
+                    ", ".join(sorted(process_of(c) for c in dead_jobs)))
     if freed_inbox or dead_outbox:
         log.warning("claims of stopped processes taken over: %d update(s), %d message(s) "
                     "(%s)", freed_inbox, len(dead_outbox),
@@ -186,7 +219,9 @@ class Life:
         self.leading: set[str] = set()
         self._task: asyncio.Task | None = None
         self._lock = asyncio.Lock()
-        self._listeners: list = []  # called when a process stored new inbox rows
+        # channel -> callbacks: new inbox rows (CHANNEL), a compile job to take
+        # (JOB_CHANNEL); an office's settings changed: bot.core.services is told
+        self._listeners: dict[str, list] = {CHANNEL: [], JOB_CHANNEL: []}
 
     @classmethod
     async def join(cls, sessionmaker) -> "Life":
@@ -230,22 +265,29 @@ class Life:
                 raise
             try:  # woken when another process stores updates (NOTIFY in its commit)
                 raw = await conn.get_raw_connection()
-                await raw.driver_connection.add_listener(CHANNEL, self._notified)
+                for channel in (CHANNEL, JOB_CHANNEL, OFFICE_CHANNEL):
+                    await raw.driver_connection.add_listener(channel, self._notified)
             except Exception:  # the processor looks at the inbox every second anyway
                 log.info("no LISTEN on this connection", exc_info=True)
+            # what was said while not listening is lost: every office is checked again
+            office_settings_changed(None)
             self.conn = conn
             log.info("process %s holds its life lock", self.name)
 
-    def _notified(self, *_args) -> None:
-        for callback in list(self._listeners):
+    def _notified(self, _conn=None, _pid=None, channel: str = CHANNEL, payload: str = "",
+                  *_args) -> None:
+        if channel == OFFICE_CHANNEL:
+            office_settings_changed(int(payload) if payload.isdigit() else None)
+            return
+        for callback in list(self._listeners.get(channel, ())):
             callback()
 
-    def listen(self, callback) -> None:
-        self._listeners.append(callback)
+    def listen(self, callback, channel: str = CHANNEL) -> None:
+        self._listeners.setdefault(channel, []).append(callback)
 
-    def unlisten(self, callback) -> None:
+    def unlisten(self, callback, channel: str = CHANNEL) -> None:
         with contextlib.suppress(ValueError):
-            self._listeners.remove(callback)
+            self._listeners.get(channel, []).remove(callback)
 
     async def _close(self) -> None:
         conn, self.conn = self.conn, None
@@ -360,6 +402,108 @@ async def release_mine(sessionmaker, me: str) -> int:
             update(Inbox).where(Inbox.claimed_by == me, Inbox.processed_at.is_(None))
             .values(claimed_by=None, claimed_at=None)
             .execution_options(synchronize_session=False))).rowcount
+
+
+# ------------------------------------------------------------------ compile jobs
+async def notify_jobs(session) -> None:
+    """Tell every process (at this transaction's commit) that a compile job is free."""
+    await session.execute(text("SELECT pg_notify(:c, '')"), {"c": JOB_CHANNEL})
+
+
+async def claim_job(sessionmaker, me: str) -> int | None:
+    """Claim the oldest free unfinished compile job for ``me``; its id, or None. One
+    statement: the job is chosen with ``FOR UPDATE SKIP LOCKED`` (a job another process
+    is claiming at this moment is skipped, not waited for) and claimed by the update
+    around it. A job whose process died is free again once :func:`release_dead` ran
+    (within ``WATCH_SECONDS``, the other processes told)."""
+    from models import CompileJob
+
+    real = getattr(sessionmaker, "real", sessionmaker)
+    free = (CompileJob.finished_at.is_(None), CompileJob.claimed_by.is_(None))
+    chosen = (select(CompileJob.id).where(*free).order_by(CompileJob.id).limit(1)
+              .with_for_update(skip_locked=True).scalar_subquery())
+    async with real() as session, session.begin():
+        return (await session.execute(
+            update(CompileJob).where(CompileJob.id == chosen, *free)
+            .values(claimed_by=me, claimed_at=utcnow())
+            .returning(CompileJob.id)
+            .execution_options(synchronize_session=False))).scalar()
+
+
+async def my_jobs(sessionmaker, me: str) -> list[int]:
+    """``me``'s unfinished compile jobs, oldest first (a job whose run raised)."""
+    from models import CompileJob
+
+    real = getattr(sessionmaker, "real", sessionmaker)
+    async with real() as session:
+        return list((await session.execute(
+            select(CompileJob.id).where(CompileJob.finished_at.is_(None),
+                                        CompileJob.claimed_by == me)
+            .order_by(CompileJob.id))).scalars())
+
+
+async def release_jobs(sessionmaker, me: str) -> int:
+    """A process that stops gives its unfinished compile jobs back at once."""
+    from models import CompileJob
+
+    real = getattr(sessionmaker, "real", sessionmaker)
+    async with real() as session, session.begin():
+        freed = (await session.execute(
+            update(CompileJob).where(CompileJob.claimed_by == me,
+                                     CompileJob.finished_at.is_(None))
+            .values(claimed_by=None, claimed_at=None)
+            .execution_options(synchronize_session=False))).rowcount
+        if freed:
+            await notify_jobs(session)
+    return freed
+
+
+class JobClaims:
+    """How this process's :class:`bot.core.compiler.Compiler` takes jobs on PostgreSQL:
+    alive (it holds this process's :class:`Life`), woken by ``JOB_CHANNEL``, claiming
+    with :func:`claim_job`."""
+
+    def __init__(self, sessionmaker) -> None:
+        self.sm = getattr(sessionmaker, "real", sessionmaker)
+        self.me = identity()
+        self.life: Life | None = None
+        self._wake = None
+
+    async def start(self, wake) -> None:
+        if self.life is None:
+            self.life = await Life.join(self.sm)
+            self._wake = wake
+            self.life.listen(wake, JOB_CHANNEL)
+
+    async def stop(self) -> None:
+        """Stopped (nothing running): this process's unfinished jobs are given back at
+        once, the other processes told."""
+        life, self.life = self.life, None
+        if life is None:
+            return
+        life.unlisten(self._wake, JOB_CHANNEL)
+        try:
+            await release_jobs(self.sm, self.me)
+        except Exception:  # taken over when this process's life lock is gone
+            log.warning("could not give back the compile jobs of %s", self.me, exc_info=True)
+        await life.leave()
+
+    async def claim(self) -> int | None:
+        """The next job for this process; None when there is none, or while this
+        process is not alive (its claims would be taken over)."""
+        if self.life is None or not self.life.alive:
+            return None
+        return await claim_job(self.sm, self.me)
+
+    async def mine(self) -> list[int]:
+        return await my_jobs(self.sm, self.me)
+
+
+def _job_claims(sessionmaker) -> JobClaims | None:
+    return JobClaims(sessionmaker) if is_postgres(sessionmaker) else None
+
+
+compiler.claims_for = _job_claims  # several processes: each job built by one
 
 
 # ------------------------------------------------------------------ one at a time
