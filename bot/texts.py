@@ -898,6 +898,28 @@ TEXTS.update({
         "<b>Tandatangani</b> pada kartu dokumen lagi bila layanan TTE sudah pulih."
     ),
     "tte.signing": "⏳ Menandatangani dokumen melalui layanan TTE…",
+    "tte.signing_done": (
+        "✅ Selesai: dokumen ditandatangani dengan TTE dan diberi nomor <b>{number}</b>."
+    ),
+    "tte.busy": (
+        "⏳ Dokumen sedang ditandatangani dengan passphrase yang Anda kirim sebelumnya; "
+        "tunggu hasilnya. Pesan Anda barusan sudah saya hapus."
+    ),
+    "tte.busy_press": (
+        "⏳ Dokumen ini sedang ditandatangani dengan passphrase yang Anda kirim; tunggu "
+        "hasilnya."
+    ),
+    "tte.lost_job": (
+        "Dokumen belum ditandatangani dan belum diberi nomor: bot dimulai ulang sebelum "
+        "penandatanganan berjalan, dan passphrase memang tidak pernah disimpan. Tekan "
+        "<b>Tandatangani</b> pada kartu dokumen lagi, lalu kirim passphrase TTE Anda "
+        "sekali lagi."
+    ),
+    "tte.error": (
+        "⚠️ Dokumen belum dapat ditandatangani karena kesalahan pada bot. Tidak ada nomor "
+        "surat yang terpakai dan langkah tanda tangan tetap terbuka; tekan "
+        "<b>Tandatangani</b> lagi nanti."
+    ),
     "tte.signed": (
         "✅ Dokumen ditandatangani secara elektronik (TTE) dan diberi nomor "
         "<b>{number}</b> tanggal {date}.\nKode verifikasi: <code>{code}</code>\n"

@@ -13,6 +13,7 @@ import asyncio
 import importlib
 import logging
 import tempfile
+import time
 from pathlib import Path
 
 from telegram import InputFile, Update
@@ -25,7 +26,7 @@ from bot.core import compiler as compile_jobs
 from bot.core.compiler import open_job
 from bot.core.documents import (
     document_by_code,
-    edits_to_json, stamp_numbered, verify_code,
+    edits_to_json, verify_code,
     workbook_expectations,
 )
 from bot.core.secret_input import PASSPHRASE
@@ -52,7 +53,9 @@ log = logging.getLogger(__name__)
 
 COMPILE, RET_REASON, RECEIPT = "compile", "ret_reason", "receipt"
 NUMBERED = "numbered"  # the kind of a numbering job (bot.core.compiler)
+TTE_SIGNED = "tte_signed"  # the kind of a TTE signature job (step 8 with a gateway)
 TTE_PASS = PASSPHRASE  # waiting for the signer's TTE passphrase (bot/core/secret_input.py)
+ASKED, SIGNING = "passphrase", "signing"  # its states: asked; a signature job under way
 MAX_REASON = 1000
 MAX_ERRORS_SHOWN = 15
 RECEIPT_TYPES = (".pdf", ".jpg", ".jpeg", ".png")  # a scan or a photo of the receipt
@@ -176,7 +179,8 @@ def compile_job_runner(application):
     async def run(job_id: int):
         return await run_compile_job(application.bot, bot_data["sessionmaker"],
                                      bot_data["services"], job_id,
-                                     wake=lambda: _wake_sender(bot_data))
+                                     wake=lambda: _wake_sender(bot_data),
+                                     intake=bot_data.get("intake"))
     return run
 
 
@@ -191,20 +195,24 @@ class _Changed(Exception):
 
 
 async def run_compile_job(bot, sessionmaker, sv, job_id: int, *, wake=None,
-                          attempts: int = 3) -> Document | None:
-    """One build job ("Susun dokumen", an edited workbook sent back, "Beri nomor"): its
-    data loaded (a read-only session, closed before building),
+                          attempts: int = 3, intake=None) -> Document | None:
+    """One build job ("Susun dokumen", an edited workbook sent back, "Beri nomor", a
+    TTE signature): its data loaded (a read-only session, closed before building),
     the files built off the event loop, the version with the message that carries
     them committed in a transaction of its own; then the progress message is edited.
     A refusal (the step no longer open or held, the cap of versions reached) finishes
-    the job with the refusal told in the progress message."""
+    the job with the refusal told in the progress message. ``intake``: the process's
+    durable intake, whose memory holds a TTE passphrase (:func:`run_tte_job`)."""
     from bot.core.uploads import QuotaExceeded
 
     sm = getattr(sessionmaker, "real", sessionmaker)
     async with sm() as session:
         job = await session.get(CompileJob, job_id)
-        failed = t("g.numbering_failed" if job is not None and job.kind == NUMBERED
-                   else "g.compile_failed")
+        kind = job.kind if job is not None else None
+    if kind == TTE_SIGNED:
+        return await run_tte_job(bot, sm, sv, job_id, wake=wake, intake=intake,
+                                 attempts=attempts)
+    failed = t("g.numbering_failed" if kind == NUMBERED else "g.compile_failed")
     for _ in range(attempts):
         try:
             return await _compile_once(bot, sm, sv, job_id, wake)
@@ -564,10 +572,13 @@ async def _ask_passphrase(update: Update, context: Context, person: Person, run_
         if not gateway_nik(services(context).config, person.nip):
             await reply(update, t("tte.no_nik", nip=person.nip or "-"))
             return
+        if await open_job(session, run_id) is not None:  # a signature under way
+            await reply(update, t("tte.busy_press"))
+            return
         intake = context.application.bot_data.get("intake")
         if intake is not None:  # before the question goes out: the answer may come at once
             intake.secrets.expect(update.effective_user.id)
-        await set_conversation(session, person.id, TTE_PASS, "passphrase",
+        await set_conversation(session, person.id, TTE_PASS, ASKED,
                                {"run": run_id, "doc": doc_id, "version": doc.version},
                                message_id=query.message.message_id if query.message else None)
     await reply(update, t("tte.ask", version=doc.version), force_reply=True)
@@ -592,11 +603,17 @@ def _take_passphrase(update: Update, context: Context) -> str | None:
 
 @text_route(TTE_PASS)
 async def tte_passphrase(update: Update, context: Context, person: Person, conv) -> None:
-    """The signer's passphrase: the message is deleted at once; the gateway signs the
-    numbered final PDF; approval, number and final commit together, or nothing does."""
+    """The signer's passphrase: the message is deleted at once; this update only records
+    a signature job (kind :data:`TTE_SIGNED`) and commits, the passphrase held in the
+    process's memory for the job (never in its payload); the job
+    (:func:`run_tte_job`) builds the numbered final PDF off the event loop, has the
+    gateway sign it outside any transaction, and commits approval, number and final
+    together, or nothing."""
+    import secrets as random_tokens
+
     from telegram.error import NetworkError
 
-    from bot.core.signing import SigningError, WrongPassphrase, gateway_nik
+    from bot.core.signing import gateway_nik
 
     msg = update.effective_message
     secret = _take_passphrase(update, context)
@@ -604,54 +621,257 @@ async def tte_passphrase(update: Update, context: Context, person: Person, conv)
         await msg.delete()
     except (BadRequest, NetworkError):
         log.warning("could not delete the passphrase message %s", msg.message_id)
-    if secret is None:
+    if conv.state == SIGNING:  # a signature job is under way with the earlier one
+        await reply(update, t("tte.busy"))
+        return
+    intake = context.application.bot_data.get("intake")
+    if secret is None or intake is None:
         await reply(update, t("tte.lost"), force_reply=True)
         return
     if not secret.strip():
         await reply(update, t("tte.empty"), force_reply=True)
         return
     sv = services(context)
-    nik = gateway_nik(sv.config, person.nip)
-    if sv.gateway is None or not nik:
+    if sv.gateway is None or not gateway_nik(sv.config, person.nip):
         async with transaction(context) as (session, _wf):
             await clear_conversation(session, person.id)
         await reply(update, t("tte.no_nik", nip=person.nip or "-"))
         return
-    call = sv.gateway.for_person(nik, secret)
-    del secret
     progress = await reply(update, t("tte.signing"))
+    run_id, doc_id = conv.data["run"], conv.data["doc"]
+    nonce = random_tokens.token_hex(8)  # not secret: pairs the job with its memory
     try:
         async with transaction(context) as (session, wf):
-            new = await wf.approve(person, conv.data["run"], conv.data["doc"], numbered_now=True)
-            letter = await wf.assign_number(person, new.id, at_signature=True)
-            cycle = await wf.get_cycle(letter.cycle_id)
-            final = await stamp_numbered(wf, person, cycle, letter, signer=call)
-            pdf = await session.get(StoredFile, final.pdf_file_id)
-            number, on, code = letter.number, letter.letter_date, final.verification_code
-            await clear_conversation(session, person.id)
-    except WrongPassphrase as exc:  # nothing happened: ask again
-        await progress.edit_text(t("tte.failed", reason=str(exc)))
-        await reply(update, t("tte.ask_again"), force_reply=True)
-        return
-    except SigningError as exc:  # gateway down, NIK unknown: the step stays open
-        async with transaction(context) as (session, _wf):
-            await clear_conversation(session, person.id)
-        await progress.edit_text(t("tte.failed", reason=str(exc)) + "\n" + t("tte.try_later"))
-        return
+            await _review_check(wf, person, run_id, doc_id)  # still to be signed
+            busy = await open_job(session, run_id) is not None
+            if not busy:
+                # several processes: claimed by this one, whose memory holds the
+                # passphrase (no other may take it while this one lives)
+                mine = intake.me if intake.claims else None
+                job = CompileJob(run_id=run_id, person_id=person.id, kind=TTE_SIGNED,
+                                 payload={"doc": doc_id, "card": conv.message_id,
+                                          "nonce": nonce, "holder": intake.me},
+                                 chat_id=update.effective_chat.id,
+                                 message_id=getattr(progress, "message_id", None),
+                                 requested_at=wf.now, claimed_by=mine,
+                                 claimed_at=wf.now if mine else None)
+                session.add(job)
+                await session.flush()
+                await set_conversation(session, person.id, TTE_PASS, SIGNING,
+                                       {**conv.data, "job": job.id})
+                intake.secrets.hold(job.id, nonce, secret)  # memory only
     except (StaleAction, NotFound):  # signed or returned meanwhile
         async with transaction(context) as (session, _wf):
             await clear_conversation(session, person.id)
-        await progress.edit_text(t("err.stale_button"))
+        await _tell_progress(context.bot, update.effective_chat.id,
+                             getattr(progress, "message_id", None), t("err.stale_button"))
         return
-    if conv.message_id:
-        try:
-            await context.bot.edit_message_reply_markup(
-                chat_id=update.effective_chat.id, message_id=conv.message_id, reply_markup=None)
-        except BadRequest:
-            pass
-    await progress.edit_text(t("tte.signed", number=number, date=format_date(on), code=code))
-    await update.effective_chat.send_document(
-        InputFile(sv.store.read(pdf), filename=pdf.filename or "dokumen.pdf"))
+    finally:
+        del secret
+    if busy:
+        await _tell_progress(context.bot, update.effective_chat.id,
+                             getattr(progress, "message_id", None), t("tte.busy"))
+        return
+    compiler(context).wake()
+
+
+class _WorkflowAt(Workflow):
+    """A workflow whose clock stands at one moment: the signature job plans the final
+    PDF (a dry run) and records it (the commit) at the moment the signer sent the
+    passphrase, so the PDF shows exactly the approval, number date and step times that
+    are recorded."""
+
+    def __init__(self, session, sv, at) -> None:
+        super().__init__(session, sv)
+        self._at = at
+
+    @property
+    def now(self):
+        return self._at
+
+
+class _DryRun(Exception):
+    """Ends the planning transaction of a signature job: rolled back, nothing written."""
+
+
+async def run_tte_job(bot, sm, sv, job_id: int, *, wake=None, intake=None,
+                      attempts: int = 3) -> Document | None:
+    """A TTE signature job (step 8 with the Pemda's gateway). Its passphrase is in the
+    memory of the process whose update recorded (and, with several processes, claimed)
+    it (``intake.secrets``); when it is not in this process's memory, that process died
+    or stopped before the job ran (or this one restarted): the job ends, nothing signed
+    or numbered, and the signer is asked to press "Tandatangani" and type it again.
+    Outcomes as before the job:
+    a wrong passphrase asks again (nothing happened), a gateway that is down or refuses
+    leaves the step open ("coba lagi nanti")."""
+    from bot.core.signing import SigningError, WrongPassphrase, gateway_nik
+
+    async with sm() as session:
+        job = await session.get(CompileJob, job_id)
+        if job is None or job.finished_at is not None:
+            return None
+        payload = dict(job.payload or {})
+        person = await session.get(Person, job.person_id)
+        nik = gateway_nik(sv.config, person.nip if person is not None else None)
+    secrets = intake.secrets if intake is not None else None
+    secret = secrets.held(job_id, payload.get("nonce")) if secrets is not None else None
+    try:
+        if secret is None:
+            await _end_tte(bot, sm, sv, job_id, t("tte.lost_job"), wake=wake,
+                           error="the passphrase is not in memory (recorded by "
+                                 f"{payload.get('holder') or '?'})")
+            return None
+        if sv.gateway is None or not nik:
+            await _end_tte(bot, sm, sv, job_id, t("tte.no_nik", nip=person.nip or "-"),
+                           wake=wake)
+            return None
+        for _ in range(attempts):
+            try:  # a new one-shot call each time: a build again signs again
+                return await _tte_once(bot, sm, sv, job_id, sv.gateway.for_person(nik, secret),
+                                       wake)
+            except _Changed:
+                continue
+            except WrongPassphrase as exc:  # nothing happened: ask again
+                await _end_tte(bot, sm, sv, job_id, t("tte.failed", reason=str(exc)),
+                               ask_again=True, wake=wake)
+                return None
+            except SigningError as exc:  # gateway down, NIK unknown: the step stays open
+                await _end_tte(bot, sm, sv, job_id, t("tte.failed", reason=str(exc)) + "\n"
+                               + t("tte.try_later"), wake=wake)
+                return None
+            except (StaleAction, NotFound):  # signed or returned meanwhile
+                await _end_tte(bot, sm, sv, job_id, t("err.stale_button"), wake=wake)
+                return None
+            except WorkflowError as exc:
+                await _end_tte(bot, sm, sv, job_id, exc.message, wake=wake)
+                return None
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.exception("TTE signature job %s failed", job_id)
+                await _end_tte(bot, sm, sv, job_id, t("tte.error"), wake=wake,
+                               error=f"{exc.__class__.__name__}")
+                return None
+        await _end_tte(bot, sm, sv, job_id, t("tte.error"), wake=wake,
+                       error="changed meanwhile")
+        return None
+    finally:
+        del secret
+        if secrets is not None:
+            secrets.forget(job_id)
+
+
+async def _tte_once(bot, sm, sv, job_id: int, call, wake) -> Document | None:
+    """One attempt: plan, build and sign, record.
+
+    1. the indicator rows (the bulk of the data) in a read-only session;
+    2. the plan in a dry run: approval and number as the commit will make them, at the
+       moment the passphrase was sent, the final PDF's data read after them, and the
+       transaction rolled back (on SQLite it holds the write lock for those queries
+       only; the head printed is the committed one);
+    3. the files built off the event loop and signed by the gateway, with no
+       transaction open;
+    4. approval, number (checked to be the one stamped, else :class:`_Changed` and the
+       job plans, builds and signs again), final version, the message with its PDF and
+       the job's mark, in one transaction."""
+    from bot.core import audit, outbox
+    from bot.core.documents import build_final, indicator_rows, plan_final, record_final
+
+    async with sm() as session:  # read only: no lock held
+        job = await session.get(CompileJob, job_id)
+        if job is None or job.finished_at is not None:
+            return None
+        at, run_id, person_id = job.requested_at, job.run_id, job.person_id
+        doc_id, card = (job.payload or {}).get("doc"), (job.payload or {}).get("card")
+        chat_id, message_id = job.chat_id, job.message_id
+        wf = Workflow(session, sv)
+        cycle = await wf.get_cycle((await wf.get_run(run_id)).cycle_id)
+        rows = await indicator_rows(wf, cycle)
+    started = time.perf_counter()
+    try:
+        async with sm() as session, session.begin():
+            wf = _WorkflowAt(session, sv, at)
+            person = await session.get(Person, person_id)
+            head = await audit.current_head(session)  # committed: stays in the chain
+            new = await wf.approve(person, run_id, doc_id, numbered_now=True)
+            letter = await wf.assign_number(person, new.id, at_signature=True)
+            cycle = await wf.get_cycle(letter.cycle_id)
+            plan = await plan_final(wf, cycle, letter, signer=call, audit_head=head,
+                                    rows=rows)
+            expected = (letter.number, letter.letter_date, letter.document_id)
+            raise _DryRun()
+    except _DryRun:
+        pass
+    planned = time.perf_counter()
+    built = await build_final(sv.store, plan)  # the gateway signs: no transaction open
+    signed = time.perf_counter()
+    async with sm() as session:
+        async with session.begin():
+            if not await compile_jobs.claim(session, job_id):
+                return None  # finished meanwhile
+            wf = _WorkflowAt(session, sv, at)
+            person = await session.get(Person, person_id)
+            new = await wf.approve(person, run_id, doc_id, numbered_now=True)
+            letter = await wf.assign_number(person, new.id, at_signature=True)
+            if (letter.number, letter.letter_date, letter.document_id) != expected:
+                raise _Changed()  # another number was given meanwhile
+            cycle = await wf.get_cycle(letter.cycle_id)
+            final = await record_final(wf, person, cycle, letter, plan, built)
+            await compile_jobs.mark_built(session, job_id, sv.clock.now(), final.id)
+            await _leave_tte(session, person_id, job_id)
+            number = letter.number
+            await outbox.enqueue(session, person, "final",
+                                 t("tte.signed", number=number,
+                                   date=format_date(letter.letter_date),
+                                   code=final.verification_code),
+                                 at=sv.clock.now(), files=[{"file_id": final.pdf_file_id,
+                                                            "kind": "document"}],
+                                 chat_id=chat_id)
+    log.info("TTE signature job %s: planned in %.3f s (dry run), built and signed in "
+             "%.2f s (no transaction), recorded in %.3f s", job_id, planned - started,
+             signed - planned, time.perf_counter() - signed)
+    if wake is not None:
+        wake()
+    await _tell_progress(bot, chat_id, message_id, t("tte.signing_done", number=number))
+    await _close_card(bot, chat_id, {"card": card}, "")  # the card cannot be pressed again
+    return final
+
+
+async def _leave_tte(session, person_id: int, job_id: int, *, ask_again: bool = False) -> bool:
+    """The signer's conversation, when it is still this job's: left, or (``ask_again``)
+    back to waiting for the passphrase. False when the signer has moved on (/batal)."""
+    conv = await get_conversation(session, person_id)
+    if conv is None or conv.kind != TTE_PASS or (conv.data or {}).get("job") != job_id:
+        return False
+    if ask_again:
+        data = {k: v for k, v in (conv.data or {}).items() if k != "job"}
+        await set_conversation(session, person_id, TTE_PASS, ASKED, data)
+    else:
+        await clear_conversation(session, person_id)
+    return True
+
+
+async def _end_tte(bot, sm, sv, job_id: int, text: str, *, ask_again: bool = False,
+                   wake=None, error: str = "") -> None:
+    """The signature job ends with nothing signed or numbered: its mark and the signer's
+    conversation (waiting for the passphrase again, with the question in the outbox,
+    or left) commit together; then the progress message says why."""
+    from bot.core import outbox
+
+    async with sm() as session:
+        async with session.begin():
+            job = await compile_jobs.finish(session, job_id, sv.clock.now(), error or text)
+            if job is None:
+                return
+            chat_id, message_id = job.chat_id, job.message_id
+            if await _leave_tte(session, job.person_id, job_id, ask_again=ask_again) \
+                    and ask_again:
+                await outbox.enqueue(session, await session.get(Person, job.person_id),
+                                     "tte_ask", t("tte.ask_again"), at=sv.clock.now(),
+                                     force_reply=True, chat_id=chat_id)
+    if wake is not None:
+        wake()
+    await _tell_progress(bot, chat_id, message_id, text)
 
 
 async def _review_check(wf: Workflow, person: Person, run_id: int, doc_id: int) -> Document:

@@ -6,6 +6,7 @@ reading the message asks again; afterwards the passphrase is in no database row,
 file of the storage folder, no call journal, no log line and not in the emulator."""
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import logging
@@ -38,14 +39,20 @@ CLIENT = ("dinas-naker", "kunci-klien")
 @pytest.fixture
 async def gateway(tmp_path):
     """A BSrE-style gateway on 127.0.0.1: signs with the person's demo certificate when
-    NIK and passphrase match; ``state["down"]`` drops every connection."""
+    NIK and passphrase match; ``state["down"]`` drops every connection;
+    ``state["hold"]`` (an event) holds each request until it is set, ``state["entered"]``
+    is set when a request arrives."""
     certs = make_demo_certificates(tmp_path / "bsre-tiruan", "Kadis di BSrE Tiruan")
     personal = Pkcs12Signer(certs.pkcs12, certs.passphrase)
     auth = "Basic " + base64.b64encode(":".join(CLIENT).encode()).decode()
-    state = {"down": False, "calls": 0, "signed": 0}
+    state = {"down": False, "calls": 0, "signed": 0, "hold": None,
+             "entered": asyncio.Event()}
 
     async def sign(request: web.Request) -> web.StreamResponse:
         state["calls"] += 1
+        state["entered"].set()
+        if state["hold"] is not None:
+            await state["hold"].wait()
         if state["down"]:
             request.transport.close()  # as a gateway that is down: no answer at all
             return web.Response(status=500)
@@ -196,8 +203,8 @@ async def test_kadis_signs_through_the_tte_gateway_and_the_passphrase_is_kept_no
     done = await kadis.wait_for(after=sent, text_contains="ditandatangani secara elektronik",
                                 timeout=30)
     assert sent["message_id"] not in kadis._user_messages
-    number = re.search(r"nomor (\S+) tanggal", done.text).group(1)
-    await kadis.wait_for(after=sent, predicate=lambda m: m.document is not None)
+    number = re.search(r"nomor (\S+) tanggal", done.content).group(1)
+    assert done.document is not None  # the final PDF carries the news as its caption
     final_pdf = harness.emulator.sent_files(kadis.chat_id)[-1]
     assert final_pdf.filename.endswith("-final.pdf")
     check = await check_pdf(final_pdf.data, [gateway["ca"]])

@@ -265,7 +265,10 @@ async def document_data(wf: Workflow, cycle: Cycle, *, version: int,
                         letter: LetterNumber | None = None, verification_code: str | None = None,
                         signed_doc: Document | None = None,
                         audit_head: str | None = None,
-                        as_of_note: str = "saat dokumen ini disusun") -> DocumentData:
+                        as_of_note: str = "saat dokumen ini disusun",
+                        rows: list[IndicatorRow] | None = None) -> DocumentData:
+    """``rows``: the indicator rows when the caller read them already (in a read-only
+    session, before a transaction that must stay short)."""
     office = await wf.office()
     opts = wf.sv.measurement_options()
     steps, compliance = await sop_record(wf.s, wf.sop, wf.sv.calendar, wf.sv.day_minutes,
@@ -275,7 +278,7 @@ async def document_data(wf: Workflow, cycle: Cycle, *, version: int,
         title=f"Pengukuran Kinerja {office.name}",
         period_label=wf.period(cycle), year=cycle.year,
         quarter=cycle.quarter if cycle.kind == CycleKind.QUARTERLY and cycle.quarter else None,
-        rows=tuple(await indicator_rows(wf, cycle)),
+        rows=tuple(rows if rows is not None else await indicator_rows(wf, cycle)),
         steps=tuple(steps), compliance=compliance,
         signatory=await signatory(wf, cycle, signed_doc),
         initials=await initials(wf, signed_doc),
@@ -681,19 +684,24 @@ class FinalPlan:
     signed_sha256: str
 
 
-async def plan_final(wf: Workflow, cycle: Cycle, letter, *, signer=None) -> FinalPlan:
+async def plan_final(wf: Workflow, cycle: Cycle, letter, *, signer=None,
+                     audit_head: audit.Head | None = None,
+                     rows: list[IndicatorRow] | None = None) -> FinalPlan:
     """The final version's data for ``letter`` (its ``number`` and ``letter_date`` are
-    read: the number may be the one about to be given, see ``handlers.signoff``)."""
+    read: the number may be the one about to be given, see ``handlers.signoff``).
+    ``audit_head``: the head to print when it is not this session's (a head that is
+    committed: a plan made in a transaction that is rolled back); ``rows``: see
+    :func:`document_data`."""
     signed = await wf.current_document(cycle.id)
     version = signed.version + 1
     code = new_verification_code()
-    head = await audit.current_head(wf.s)  # printed on the final PDF
+    head = audit_head or await audit.current_head(wf.s)  # printed on the final PDF
     signer = signer if signer is not None else wf.sv.signer
     # the final PDF is made (and signed) at numbering: its appendix records every step
     # as it stands at that moment; steps 10-11 come after it, the archive records them
     data = await document_data(wf, cycle, version=version, letter=letter,
                                verification_code=code, signed_doc=signed, audit_head=head.line,
-                               as_of_note=FINAL_AS_OF_NOTE)
+                               as_of_note=FINAL_AS_OF_NOTE, rows=rows)
     data = replace(data, e_signed=signer is not None)
     sign = None
     if signer is not None:

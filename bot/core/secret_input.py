@@ -20,27 +20,47 @@ answer slips through in between:
   update has committed.
   The mark is read before the database, so one of the two always says "waiting".
 
+Neither source covers an answer stored by *another* process in the moment between the
+question reaching the person and the asking update's commit (several processes on
+PostgreSQL: the mark is in the memory of the process that asked). The processing of a
+row closes that gap: a chat's rows are processed in order, so when the answer is
+processed the asking update has committed, and the intake looks at the database again
+(:meth:`candidate_payload`) and, when the sender waits for a passphrase, rewrites the
+row with the text redacted in a commit of its own before any handler runs, keeping the
+text in the memory of the process that processes it.
+
 While a person is waiting, every text they send is taken as the passphrase except
 ``/batal``. A crash after the message was stored loses the passphrase with the
 process memory: the row holds only :data:`REDACTED`, the handler finds nothing to
 take and asks for the passphrase again.
+
+The signature itself is a background job (``handlers.signoff``, a compile job of kind
+"tte_signed"): the passphrase's update only records it and commits. The passphrase goes
+with the job in memory only (:meth:`hold`, under the job's id and a random nonce kept
+in the job's payload, never the passphrase), until the job has called the gateway and
+ended (:meth:`forget`). A job whose passphrase is not in memory (the process died
+before it ran) ends by asking the signer to press "Tandatangani" and type it again.
 """
 from __future__ import annotations
 
 import copy
 import logging
 import re
+import time
 from typing import Any
 
 PASSPHRASE = "tte_pass"  # the conversation kind of "waiting for the TTE passphrase"
 REDACTED = "[passphrase TTE - tidak disimpan]"
 CANCEL = ("/batal",)
+HOLD_SECONDS = 30 * 60  # a passphrase held for a job that never came is forgotten then
 
 
 class SecretInput:
     def __init__(self) -> None:
         self._held: dict[int, str] = {}  # update id -> the secret text, memory only
         self._expected: set[int] = set()  # Telegram user ids asked, not yet committed
+        # job id -> (nonce, the secret, when held): a signature job's passphrase
+        self._jobs: dict[int, tuple[str, str, float]] = {}
 
     # -- the handler that asks -----------------------------------------------------
     def expect(self, user_id: int) -> None:
@@ -67,10 +87,23 @@ class SecretInput:
             return None
         if msg.chat.type != "private":
             return None
-        first = msg.text.strip().split("@", 1)[0].lower()
-        if first in CANCEL:
+        if _cancels(msg.text):
             return None
         return msg.from_user.id
+
+    @staticmethod
+    def candidate_payload(payload: dict[str, Any]) -> int | None:
+        """:meth:`candidate` of a stored payload that is not redacted yet (the check
+        before processing, in whichever process processes the row)."""
+        msg = payload.get("message")
+        if not isinstance(msg, dict):
+            return None
+        text, sender = msg.get("text"), (msg.get("from") or {}).get("id")
+        if not isinstance(text, str) or text == REDACTED or sender is None:
+            return None
+        if (msg.get("chat") or {}).get("type") != "private" or _cancels(text):
+            return None
+        return sender
 
     def redact(self, update_id: int, payload: dict[str, Any]) -> dict[str, Any]:
         """The payload to store: the text replaced; the text kept in memory."""
@@ -99,8 +132,36 @@ class SecretInput:
         """The update is processed: whatever its handler did not take is forgotten."""
         self._held.pop(update_id, None)
 
+    # -- the signature job ---------------------------------------------------------
+    def hold(self, job_id: int, nonce: str, secret: str) -> None:
+        """Keep ``secret`` for the job ``job_id`` (recorded, not yet committed, by the
+        update that read it). ``nonce`` is kept in the job's payload: a job id that the
+        database gives again after a rollback never finds another job's secret."""
+        now = time.monotonic()
+        for old in [j for j, (_n, _s, at) in self._jobs.items() if now - at > HOLD_SECONDS]:
+            del self._jobs[old]  # a job whose update never committed
+        self._jobs[job_id] = (nonce, secret, now)
+
+    def held(self, job_id: int, nonce: str | None) -> str | None:
+        """The secret of the job, or None when this process does not hold it (another
+        process read it, or this one restarted since)."""
+        found = self._jobs.get(job_id)
+        if found is None or not nonce or found[0] != nonce:
+            return None
+        return found[1]
+
+    def forget(self, job_id: int) -> None:
+        """The job has ended (or stopped): its secret is forgotten."""
+        self._jobs.pop(job_id, None)
+
     def __repr__(self) -> str:  # never the secrets
-        return f"<SecretInput holding {len(self._held)} secret(s)>"
+        return (f"<SecretInput holding {len(self._held)} secret(s), "
+                f"{len(self._jobs)} for signature jobs>")
+
+
+def _cancels(text: str) -> bool:
+    """``/batal`` (or ``/batal@bot``): the one text that is never a secret."""
+    return text.strip().split("@", 1)[0].lower() in CANCEL
 
 
 class _NoUpdateContents(logging.Filter):
@@ -123,9 +184,31 @@ _GET_UPDATES = "Call to Bot API endpoint `getUpdates`"
 _FILTER = _NoUpdateContents()
 
 
+class _NoInboxPayloads(logging.Filter):
+    """aiosqlite logs, at DEBUG, every statement it runs with its parameters: storing an
+    inbox row logs the person's message as Telegram sent it (a passphrase stored by a
+    process that did not know it was one, before the check at processing redacts it).
+    Those lines keep the statement without its parameters."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        found = _INBOX_WRITE.search(message)
+        if found is not None:
+            record.msg = f"{message.split(' ', 1)[0]} {found.group(0).strip()} " \
+                         "(parameters not logged)"
+            record.args = ()
+        return True
+
+
+_INBOX_WRITE = re.compile(r"(INSERT INTO inbox|UPDATE inbox SET payload)[^'\"]*")
+_DRIVER_FILTER = _NoInboxPayloads()
+
+
 def quiet_update_contents() -> None:
-    """Install :class:`_NoUpdateContents` on PTB's bot loggers (idempotent)."""
-    for name in ("telegram.Bot", "telegram.ext.ExtBot"):
+    """Install :class:`_NoUpdateContents` on PTB's bot loggers and
+    :class:`_NoInboxPayloads` on the SQLite driver's (idempotent)."""
+    for name, log_filter in (("telegram.Bot", _FILTER), ("telegram.ext.ExtBot", _FILTER),
+                             ("aiosqlite", _DRIVER_FILTER)):
         logger = logging.getLogger(name)
-        if _FILTER not in logger.filters:
-            logger.addFilter(_FILTER)
+        if log_filter not in logger.filters:
+            logger.addFilter(log_filter)

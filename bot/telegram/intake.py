@@ -63,6 +63,10 @@ Hence, whatever moment the process dies:
 One exception to "the payload as Telegram sent it": the answer to the bot's request for
 a TTE passphrase is stored with its text replaced, the text kept in memory only until
 its handler takes it (``bot/core/secret_input.py``); after a crash the bot asks again.
+A text stored as sent although its sender waits for the passphrase (another process
+stored it before the asking update committed) is rewritten redacted, in a commit of its
+own, before it is processed (:meth:`Intake._redact_unseen`), in whichever process
+processes it.
 
 A handler that raises is reported by the error handler (the person gets the generic
 message); what it committed in its savepoints stays, as before, and the row is marked
@@ -581,6 +585,21 @@ def _sender(payload: dict) -> int | None:
     return None
 
 
+async def _waiting_in_database(session, senders: set[int]) -> set[int]:
+    """The Telegram ids among ``senders`` whose conversation, as committed, waits for
+    the TTE passphrase."""
+    from bot.core.secret_input import PASSPHRASE
+    from models import Conversation, Person
+
+    if not senders:
+        return set()
+    return set((await session.execute(
+        select(Person.telegram_user_id)
+        .join(Conversation, Conversation.person_id == Person.id)
+        .where(Person.telegram_user_id.in_(senders), Conversation.kind == PASSPHRASE)
+    )).scalars())
+
+
 def _key(update: Update) -> int | None:
     chat = update.effective_chat
     if chat is not None:
@@ -672,21 +691,34 @@ class Intake:
     async def _awaiting_secret(self, session, updates: list[Update],
                                expected: frozenset[int]) -> set[int]:
         """The senders among ``updates`` whose next text is the TTE passphrase."""
-        from bot.core.secret_input import PASSPHRASE
-        from models import Conversation, Person
-
         senders = {self.secrets.candidate(u) for u in updates} - {None}
         if not senders:
             return set()
         waiting = set(senders & expected)
-        rest = senders - waiting
-        if rest:
-            waiting |= set((await session.execute(
-                select(Person.telegram_user_id)
-                .join(Conversation, Conversation.person_id == Person.id)
-                .where(Person.telegram_user_id.in_(rest), Conversation.kind == PASSPHRASE)
-            )).scalars())
-        return waiting
+        return waiting | await _waiting_in_database(session, senders - waiting)
+
+    async def _redact_unseen(self, update_id: int, payload: dict) -> dict:
+        """Before a row is processed: a text stored unredacted whose sender waits for the
+        TTE passphrase now (another process stored it in the moment between the
+        question and the asking update's commit, which only that process's mark
+        covers). The chat's earlier rows have been processed, so the database knows by
+        now; the row is rewritten with the text redacted, in a commit of its own before
+        any handler runs, and the text is kept in this process's memory for the
+        handler. In every process, whatever stored the row."""
+        sender = self.secrets.candidate_payload(payload)
+        if sender is None:
+            return payload
+        async with self.sm() as session:  # a read: no write lock
+            if not await _waiting_in_database(session, {sender}):
+                return payload
+        redacted = self.secrets.redact(update_id, payload)
+        async with self._writing(), self.sm() as session, session.begin():
+            await session.execute(sql_update(Inbox).where(
+                Inbox.update_id == update_id, Inbox.processed_at.is_(None))
+                .values(payload=redacted))
+        log.info("update %s: the TTE passphrase, stored unredacted, redacted before "
+                 "processing", update_id)
+        return redacted
 
     async def store_json(self, data: dict) -> int:
         return await self.store([Update.de_json(data, self.app.bot)])
@@ -833,6 +865,13 @@ class Intake:
 
     async def _process(self, update_id: int, payload: dict):
         started = time.perf_counter()
+        try:
+            payload = await self._redact_unseen(update_id, payload)
+        except Exception as exc:  # the database refused: nothing processed, again soon
+            log.warning("update %s: could not check for a TTE passphrase (%s): again in "
+                        "1 s", update_id, exc)
+            await asyncio.sleep(1)
+            return _AGAIN
         journal = CallJournal(self.journal_dir, update_id)
         savepoints, split, splits = False, self._split(), 0
         try:
