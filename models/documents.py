@@ -131,7 +131,11 @@ class CompileJob(Base):
     at the next start. ``kind``: "compiled" (a press of "Susun dokumen", step 6),
     "uploaded" (an edited workbook sent back at step 6: ``payload`` holds its figures and
     warnings, as read in the update) or "numbered" (a press of "Beri nomor", step 9: the
-    number is given with the final version, in the job's transaction)."""
+    number is given with the final version, in the job's transaction) or "tte_signed" (the
+    passphrase of a TTE gateway signature at step 8: the numbered final version is built
+    and signed by the gateway outside any transaction, then approval, number and final
+    version commit together; the passphrase itself is held in the memory of the process
+    that recorded the job, never in ``payload``)."""
 
     __tablename__ = "compile_job"
     __table_args__ = (Index("ix_compile_job_open", "finished_at", "id"),)
