@@ -49,8 +49,9 @@ def commands_for(*roles: Role, regency_admin: bool = False) -> list[BotCommand]:
                        else len(ROLE_ORDER)):
         for command, description in ROLE_COMMANDS.get(role, []):
             pairs.setdefault(command, description)
+    common = COMMON_COMMANDS if roles else []  # a regency admin of no office: not these
     extra = REGENCY_COMMANDS if regency_admin else []
-    for command, description in COMMON_COMMANDS + [("cek", "Cek keaslian dokumen")] + extra:
+    for command, description in common + [("cek", "Cek keaslian dokumen")] + extra:
         pairs.setdefault(command, description)
     return [BotCommand(c, pairs[c]) for c in COMMAND_ORDER if c in pairs]
 

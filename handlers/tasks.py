@@ -199,7 +199,7 @@ async def _boards(context: Context, wf, person: Person, heading: str) -> list:
     ``heading`` (the office's name, or "" for an account of one office)."""
     from handlers.collection import kasubag_buttons
 
-    cycles = await wf.active_cycles()
+    cycles = await wf.active_cycles(person.office_id)
     if person.role == Role.ADMIN:  # the admin sees every cycle's board, newest first
         cycles = await wf.recent_cycles(person.office_id, 12)
     if not cycles:
