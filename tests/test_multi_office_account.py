@@ -80,6 +80,12 @@ async def test_menu_status_and_help_of_a_kasubag_in_one_office_and_kabid_in_anot
     # the second registration (a Kabid: no command of its own) keeps the Kasubag's
     assert menu(harness, user) == ["status", "alihkan", "tugas", "bantuan", "batal", "cek"]
 
+    # /start again: welcomed with the role held in each office
+    sent = await user.send_command("/start")
+    hello = (await user.wait_for(after=sent)).text
+    assert (f"({role_title(Role.KASUBAG)} di {names[a]}; "
+            f"{role_title(Role.KABID)} di {names[b]})") in hello, hello
+
     # /bantuan: both offices, the role held in each, each role's help
     sent = await user.send_command("/bantuan")
     help_text = (await user.wait_for(after=sent)).text
