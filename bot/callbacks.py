@@ -57,7 +57,7 @@ ACTIONS: dict[str, tuple[int, str]] = {
     "dlv": (1, "catat penyampaian (delivery)"),
     "rcv": (1, "konfirmasi terima (delivery)"),
     "start": (3, "mulai siklus (jenis 1=triwulan 2=tahunan, tahun, triwulan)"),
-    "startk": (4, "mulai siklus di satu kantor (jenis 1=triwulan 2=tahunan, tahun, triwulan, kantor)"),
+    "startk": (4, "mulai siklus di kantor (jenis 1=triwulan 2=tahunan, tahun, triwulan, kantor)"),
     "task": (1, "buka tugas (step run)"),
     # an account bound in several offices: the office a command acts in (handlers/common.py)
     "ofc": (2, "pilih kantor untuk perintah (perintah 1=mulai 2=pegawai 3=alihkan, kantor)"),

@@ -350,7 +350,8 @@ async def confirm_dispatch(update: Update, context: Context, person: Person, cb)
 
 def register(app) -> None:
     app.add_handler(CommandHandler("mulai", mulai))
-    app.add_handler(CallbackQueryHandler(start_dispatch, pattern=callbacks.pattern("start", "startk")))
+    app.add_handler(CallbackQueryHandler(start_dispatch,
+                                         pattern=callbacks.pattern("start", "startk")))
     app.add_handler(CallbackQueryHandler(accept_disposition, pattern=callbacks.pattern("dsp")))
     app.add_handler(CallbackQueryHandler(coordinate, pattern=callbacks.pattern("crd")))
     app.add_handler(CallbackQueryHandler(coordinate_toggle,

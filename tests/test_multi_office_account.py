@@ -16,7 +16,7 @@ from bot import callbacks
 from bot.core.administration import Administration
 from bot.core.onboarding import create_invitation
 from bot.texts import role_title, t
-from models import ActingKind, Conversation, Cycle, Office, Person
+from models import ActingAppointment, ActingKind, Conversation, Cycle, Office, Person
 from models.enums import Role
 from tests.e2e import harness  # noqa: F401  (fixture)
 from tests.test_authorization import answer_of, is_refusal, plain
@@ -261,3 +261,30 @@ async def test_a_regency_admins_menu_has_kantor(harness, sessionmaker, services,
     sent = await outside.send_command("/kantor")
     listing = await outside.wait_for(after=sent)
     assert "(2 kantor)" in listing.text
+
+
+async def test_a_plh_appointed_in_the_bot_has_the_roles_menu_until_cancelled(
+        harness, sessionmaker, services, office):
+    """A Plh./Plt. may use the commands of the role acted for: the menu shows them from
+    the appointment made in the bot, and no longer once it is cancelled."""
+    from tests.test_e2e_admin import add_admin, appoint_via_bot
+
+    admin = await harness.register(await add_admin(harness))
+    kabid = await rename(sessionmaker, await who(sessionmaker, office.id, Role.KABID, "HIJS"),
+                         'Ir. "Joko" & <Kabid> Widodo 🌾')
+    user = await harness.register(kabid)
+    assert menu(harness, user) == ["tugas", "bantuan", "batal", "cek"]
+    done = await appoint_via_bot(admin, "Kepala Dinas", kabid.name, "Plh.",
+                                 "7-10-2024 s.d. 9-10-2024", "-")
+    assert "✅ Plh. Kepala Dinas" in done.text and kabid.name in done.text
+    await harness.settle()
+    assert menu(harness, user) == ["mulai", "status", "pegawai", "alihkan", "tugas",
+                                   "bantuan", "batal", "cek"]
+    async with sessionmaker() as s:
+        appt = (await s.execute(select(ActingAppointment))).scalar_one()
+    sent = await admin.send_command("/pegawai")
+    roster = await admin.wait_for(after=sent, text_contains="Daftar pegawai")
+    q = await admin.press(roster, data=callbacks.encode("plhx", appt.id))
+    await admin.wait_for(after=q, text_contains="dibatalkan")
+    await harness.settle()
+    assert menu(harness, user) == ["tugas", "bantuan", "batal", "cek"]
