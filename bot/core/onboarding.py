@@ -86,8 +86,8 @@ async def person_with_conversation(session: AsyncSession, telegram_user_id: int,
     objects weakly).
 
     An account bound in several offices: the person of the office that ``target`` (a
-    button's ``("run" | "cycle" | "delivery", id)``, ``bot.callbacks.target``) belongs
-    to; else an active one in a conversation most recently; else the first bound."""
+    button's object or office, ``bot.callbacks.target``, ``office_of``) belongs to; else
+    an active one in a conversation most recently; else the first bound."""
     from models import Conversation
 
     rows = (await session.execute(
