@@ -1,5 +1,7 @@
 """Telegram markup the handlers and the runtime share: an inline keyboard from the
-core's (label, callback data) rows, and each role's command menu."""
+core's (label, callback data) rows, and the command menus: each role's, and an
+account's, the union of its roles in every office it is bound in (read through
+``bot.core.onboarding``), with /kantor for a regency admin."""
 from __future__ import annotations
 
 import logging
