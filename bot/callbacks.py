@@ -57,11 +57,14 @@ ACTIONS: dict[str, tuple[int, str]] = {
     "dlv": (1, "catat penyampaian (delivery)"),
     "rcv": (1, "konfirmasi terima (delivery)"),
     "start": (3, "mulai siklus (jenis 1=triwulan 2=tahunan, tahun, triwulan)"),
+    "startk": (4, "mulai siklus di kantor (jenis 1=triwulan 2=tahunan, tahun, triwulan, kantor)"),
     "task": (1, "buka tugas (step run)"),
+    # an account bound in several offices: the office a command acts in (handlers/common.py)
+    "ofc": (2, "pilih kantor untuk perintah (perintah 1=mulai 2=pegawai 3=alihkan, kantor)"),
     # office administration (handlers/admin.py)
-    "pgw": (1, "menu pegawai (1=nonaktifkan, 2=tunjuk Plh./Plt., 9=tutup)"),
+    "pgw": (2, "menu pegawai (pilihan 1=nonaktifkan 2=tunjuk Plh./Plt. 9=tutup, kantor)"),
     "pgx": (1, "pilih pegawai yang dinonaktifkan (person)"),
-    "pgxl": (1, "halaman daftar pegawai yang dapat dinonaktifkan (halaman)"),
+    "pgxl": (2, "halaman daftar pegawai yang dapat dinonaktifkan (kantor, halaman)"),
     "pgxp": (2, "halaman daftar pengganti (person, halaman)"),
     "pgxs": (2, "pilih pengganti (person, pengganti; 0 = tanpa tugas)"),
     "pgxr": (3, "nonaktifkan (person, pengganti, alasan 1=mutasi 2=pensiun 3=lainnya)"),
@@ -77,17 +80,27 @@ ACTIONS: dict[str, tuple[int, str]] = {
 }
 
 
-# what the first argument of an action names, read from its meaning in ACTIONS: the
-# office of an account bound in several offices is the office of that object
-_TARGETS = (("(step run", "run"), ("(cycle", "cycle"), ("(delivery", "delivery"))
+# what an argument of an action names, read from its meaning in ACTIONS (the names in
+# its parentheses): the office of an account bound in several offices is the office of
+# the first such object
+_TARGETS = {"step run": "run", "cycle": "cycle", "delivery": "delivery", "person": "person",
+            "appointment": "appointment", "kantor": "office"}
+
+
+def _arg_names(meaning: str) -> list[str]:
+    if "(" not in meaning:
+        return []
+    inside = meaning[meaning.index("(") + 1:meaning.rindex(")")]
+    return [name.strip() for name in inside.split(",")]
 
 
 def target(cb: "Callback") -> tuple[str, int] | None:
-    """``("run" | "cycle" | "delivery", id)`` of a button, or None (a menu, a page)."""
-    meaning = ACTIONS[cb.action][1]
-    for marker, kind in _TARGETS:
-        if marker in meaning and cb.args:
-            return kind, cb.args[0]
+    """``("run" | "cycle" | "delivery" | "person" | "appointment" | "office", id)`` of a
+    button, or None (a page, a choice within a conversation)."""
+    for i, name in enumerate(_arg_names(ACTIONS[cb.action][1])):
+        kind = _TARGETS.get(name)
+        if kind is not None and i < len(cb.args):
+            return kind, cb.args[i]
     return None
 
 

@@ -138,6 +138,14 @@ TEXTS: dict[str, str] = {
     "o.cancelled": "Isian dibatalkan. Jawaban yang sudah tersimpan tetap tersimpan.",
     "o.nothing_to_cancel": "Tidak ada isian yang sedang berjalan.",
     "o.unknown_command": "Perintah tidak dikenal. Ketik /bantuan.",
+    # an account bound in several offices
+    "o.pick_office": "/{command}: Anda berwenang di {count} kantor. Pilih kantornya:",
+    "o.office_chosen": "/{command} - 🏢 <b>{office}</b>",
+    "o.office_role": "{role} di {office}",
+    "d.pick_office": "<b>Siklus {period}</b>: Anda Kepala Dinas di {count} kantor. Pilih kantor yang memulai siklus ini:",
+    "h.offices": "Akun Telegram Anda terdaftar di {count} kantor:",
+    "h.office_line": "🏢 <b>{office}</b>: {name} - {role}",
+    "h.offices_note": "Kartu, pengingat dan /tugas menyebut nama kantornya; tombol bekerja di kantor kartunya. /status menampilkan papan setiap kantor tempat Anda berwenang. /mulai, /pegawai dan /alihkan menanyakan kantornya bila Anda berwenang di lebih dari satu kantor. /batal membatalkan isian yang berjalan di semua kantor.",
     "e.file_too_big": "Berkas terlalu besar ({size} MB). Batas ukuran berkas {limit} MB; kirim berkas yang lebih kecil.",
     # help
     "h.head": "<b>{name}</b> - {role}",

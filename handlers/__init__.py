@@ -11,7 +11,8 @@ MODULES = ("onboarding", "tasks", "disposition", "data_entry", "collection", "si
 
 
 def register_all(app) -> None:
-    from handlers import common
+    from bot import callbacks
+    from handlers import common, markup
 
     for name in MODULES:
         try:
@@ -22,9 +23,12 @@ def register_all(app) -> None:
             continue
         module.register(app)
     app.add_handler(CommandHandler("batal", common.cancel))
+    app.add_handler(CallbackQueryHandler(common.office_chosen, pattern=callbacks.pattern("ofc")))
     app.add_handler(CallbackQueryHandler(common.stale_button))
     app.add_handler(MessageHandler(filters.TEXT & ~filters.COMMAND & filters.ChatType.PRIVATE,
                                    common.on_text))
     app.add_handler(MessageHandler((filters.Document.ALL | filters.PHOTO) & filters.ChatType.PRIVATE,
                                    common.on_file))
     app.add_handler(MessageHandler(filters.COMMAND & filters.ChatType.PRIVATE, common.unknown_command))
+    if "sessionmaker" in app.bot_data:  # the menus of accounts of several roles or offices
+        markup.menus_at_start(app)

@@ -22,8 +22,8 @@ from bot.texts import Raw, role_title, t
 from bot.core.workcal import to_wib
 from bot.core.workflow import StaleAction, WorkflowError
 from handlers.common import (
-    _acting_office, Context, action, clear_conversation, get_conversation, reply, services,
-    set_conversation, text_route, transaction,
+    _acting_office, Context, action, clear_conversation, get_conversation, office_command,
+    refresh_menu, reply, services, set_conversation, text_route, transaction,
 )
 from models import ActingKind, Person, Unit
 from models.enums import Role, StepStatus
@@ -69,9 +69,9 @@ def _people_page(head: str, choices: list[tuple[str, str]], number: int, action:
 async def _menu(adm: Administration, person: Person) -> list[list[tuple[str, str]]]:
     rows = []
     if person.role in PEOPLE_ROLES:
-        rows.append([(t("a.b_deactivate"), callbacks.encode("pgw", 1))])
+        rows.append([(t("a.b_deactivate"), callbacks.encode("pgw", 1, person.office_id))])
     if person.role in APPOINT_ROLES:
-        rows.append([(t("a.b_appoint"), callbacks.encode("pgw", 2))])
+        rows.append([(t("a.b_appoint"), callbacks.encode("pgw", 2, person.office_id))])
         for appt in await adm.appointments():
             title = await adm.slot_title(appt.role, appt.unit_id)
             rows.append([(_label(t("a.b_cancel_appt", kind=appt.kind.label, title=title)),
@@ -79,7 +79,7 @@ async def _menu(adm: Administration, person: Person) -> list[list[tuple[str, str
     return rows
 
 
-@action(*ROSTER_ROLES)
+@office_command(2, "pegawai", *ROSTER_ROLES)
 async def roster(update: Update, context: Context, person: Person, _cb) -> None:
     async with transaction(context) as (session, _wf):
         adm = _adm(session, context)
@@ -92,7 +92,8 @@ async def roster(update: Update, context: Context, person: Person, _cb) -> None:
 async def menu(update: Update, context: Context, person: Person, cb) -> None:
     choice, number = cb.arg(0), 0
     if cb.action == "pgxl":  # a page of the people to deactivate
-        choice, number = 1, cb.arg(0)
+        choice, number = 1, cb.arg(1)
+    close = [(t("a.b_cancel"), callbacks.encode("pgw", 9, person.office_id))]
     async with transaction(context) as (session, _wf):
         adm = _adm(session, context)
         if choice == 1 and person.role in PEOPLE_ROLES:
@@ -100,7 +101,7 @@ async def menu(update: Update, context: Context, person: Person, cb) -> None:
             text, buttons = _people_page(
                 t("a.pick_person"),
                 [(_person_label(p), callbacks.encode("pgx", p.id)) for p in people], number,
-                "pgxl", (), [(t("a.b_cancel"), callbacks.encode("pgw", 9))])
+                "pgxl", (person.office_id,), close)
         elif choice == 2 and person.role in APPOINT_ROLES:
             await set_conversation(session, person.id, CONV, "slot", {})
             office = await adm.wf.office()
@@ -140,7 +141,7 @@ async def pick_deactivate(update: Update, context: Context, person: Person, cb) 
             text, rows = _people_page(
                 t("a.pick_successor", name=target.name, runs=len(runs), items=len(items)),
                 choices, number, "pgxp", (target.id,),
-                [(t("a.b_cancel"), callbacks.encode("pgw", 9))])
+                [(t("a.b_cancel"), callbacks.encode("pgw", 9, person.office_id))])
         else:
             text, rows = _reason_prompt(target, None)
     await reply(update, text, rows, edit=True)
@@ -151,7 +152,7 @@ def _reason_prompt(target: Person, successor: Person | None):
     sid = successor.id if successor else 0
     rows = [[(t(f"a.b_reason_{name}"), callbacks.encode("pgxr", target.id, sid, code))
              for code, name in REASON_CODES.items()],
-            [(t("a.b_cancel"), callbacks.encode("pgw", 9))]]
+            [(t("a.b_cancel"), callbacks.encode("pgw", 9, target.office_id))]]
     return t("a.pick_reason", name=target.name, successor=Raw(note)), rows
 
 
@@ -173,6 +174,7 @@ async def do_deactivate(update: Update, context: Context, person: Person, cb) ->
         raise StaleAction()
     async with transaction(context) as (session, _wf):
         adm = _adm(session, context)
+        account = (await adm.person(cb.arg(0))).telegram_user_id  # unbound by deactivating
         result = await adm.deactivate(person, cb.arg(0), successor_id=cb.arg(1) or None,
                                       reason=reason)
         if result.runs or result.items:
@@ -182,6 +184,7 @@ async def do_deactivate(update: Update, context: Context, person: Person, cb) ->
         else:
             text = t("a.deactivated_plain", name=result.person.name, reason=reason)
     await reply(update, text, None, edit=True)
+    await refresh_menu(context, account)  # its roles in other offices, or the default
 
 
 # ----------------------------------------------------------------- appoint Plh./Plt.
@@ -336,6 +339,7 @@ async def confirm(update: Update, context: Context, person: Person, cb) -> None:
                 ends_at=datetime.fromisoformat(data["ends"]), decree=data.get("decree", ""))
             await clear_conversation(session, person.id)
             acting = await session.get(Person, appt.acting_person_id)
+            account = acting.telegram_user_id
             text = t("a.appointed", kind=appt.kind.label,
                      title=await adm.slot_title(appt.role, appt.unit_id), name=acting.name,
                      range=range_text(appt.starts_at, appt.ends_at))
@@ -347,6 +351,7 @@ async def confirm(update: Update, context: Context, person: Person, cb) -> None:
         await reply(update, exc.message, None, edit=True)
         return
     await reply(update, text, None, edit=True)
+    await refresh_menu(context, account)  # the role acted for, when it runs from now
 
 
 @action(*APPOINT_ROLES, callback=True)
@@ -355,9 +360,11 @@ async def cancel_appointment(update: Update, context: Context, person: Person, c
         adm = _adm(session, context)
         appt = await adm.cancel_appointment(person, cb.arg(0))
         acting = await session.get(Person, appt.acting_person_id)
+        account = acting.telegram_user_id
         text = t("a.appt_cancelled", kind=appt.kind.label,
                  title=await adm.slot_title(appt.role, appt.unit_id), name=acting.name)
     await reply(update, text, None, edit=True)
+    await refresh_menu(context, account)
 
 
 # ----------------------------------------------------------------- /alihkan
@@ -369,7 +376,7 @@ async def _run_label(adm: Administration, run) -> tuple[str, str, str]:
             holder.name if holder else "-")
 
 
-@action(*(REASSIGN_ANY + REASSIGN_COLLECT))
+@office_command(3, "alihkan", *(REASSIGN_ANY + REASSIGN_COLLECT))
 async def reassign_start(update: Update, context: Context, person: Person, _cb) -> None:
     async with transaction(context) as (session, _wf):
         adm = _adm(session, context)

@@ -26,7 +26,7 @@ from bot.core.outbox import record_sent
 from handlers.markup import keyboard, keyboard_removed
 from bot.core.services import Services
 from bot.texts import t
-from bot.core.workflow import WorkflowError, Workflow
+from bot.core.workflow import NotAllowed, StaleAction, WorkflowError, Workflow
 from models import Conversation, Person
 from models.enums import Role
 
@@ -171,6 +171,10 @@ def action(*roles: Role, callback: bool = False):
             if not person.active:
                 await _answer(update, t("err.inactive"))
                 return
+            named = callbacks.target(cb) if cb else None
+            if named and named[0] == "office" and named[1] != person.office_id:
+                await _answer(update, t("err.not_found"))  # no person of that office
+                return
             if roles and person.role not in roles and not await _acting_in(context, person, roles):
                 log.warning("%s (%s) tried %s", person.id, person.role, fn.__name__)
                 await _answer(update, t("err.not_allowed"))
@@ -215,6 +219,100 @@ def action(*roles: Role, callback: bool = False):
         return inner
 
     return wrap
+
+
+# ---------------------------------------------------- an account in several offices
+async def office_people(context: Context, person: Person, roles: Sequence[Role],
+                        office_id: int | None = None) -> list[Person]:
+    """The people of ``person``'s account (one per office, by office) who may use a
+    command of ``roles`` now: by their own role or as Plh./Plt.; only of ``office_id``
+    when given. An account of one office: ``[person]`` or ``[]``."""
+    from bot.core.onboarding import account_roles
+
+    if person.telegram_user_id is None:
+        held = [(person, {person.role})]
+    else:
+        async with sessionmaker(context)() as session:
+            held = await account_roles(session, person.telegram_user_id,
+                                       services(context).clock.now())
+    return [p for p, p_roles in held if p_roles & set(roles)
+            and (office_id is None or p.office_id == office_id)]
+
+
+async def as_person(fn: Handler, update: Update, context: Context, person: Person, cb=None):
+    """Run a handler's body as ``person``: its workflows act for their office (the
+    handler's task has its own copy of the context variable)."""
+    _acting_office.set(person.office_id)
+    return await fn(update, context, person, cb)
+
+
+async def office_names(context: Context, people: Sequence[Person]) -> dict[int, str]:
+    """The name of each person's office."""
+    from models import Office
+
+    async with sessionmaker(context)() as session:
+        return {p.office_id: (await session.get(Office, p.office_id)).name for p in people}
+
+
+# commands that act in one office (``office_command``): code -> (command, roles, body)
+OFFICE_COMMANDS: dict[int, tuple[str, tuple[Role, ...], Handler]] = {}
+
+
+def office_command(code: int, command: str, *roles: Role):
+    """A command that acts in one office, for ``roles`` (their own or as Plh./Plt.).
+
+    The people of the asking account who may use it: none, refused; one, the body runs
+    as that person in their office; several (an account bound in several offices), the
+    bot asks which office with one button per office (``ofc``, ``office_chosen``) and the
+    pressed one runs the body as the person of that office."""
+
+    def wrap(fn: Handler) -> Handler:
+        OFFICE_COMMANDS[code] = (command, tuple(roles), fn)
+
+        @action()
+        @functools.wraps(fn)
+        async def inner(update: Update, context: Context, person: Person, cb) -> Any:
+            people = await office_people(context, person, roles)
+            if not people:
+                log.warning("%s (%s) tried /%s", person.id, person.role, command)
+                raise NotAllowed()
+            if len(people) == 1:
+                return await as_person(fn, update, context, people[0], cb)
+            names = await office_names(context, people)
+            await reply(update, t("o.pick_office", command=command, count=len(people)),
+                        [[(render.label(names[p.office_id], 60),
+                           callbacks.encode("ofc", code, p.office_id))] for p in people])
+            return None
+
+        return inner
+
+    return wrap
+
+
+@action(callback=True)
+async def office_chosen(update: Update, context: Context, person: Person, cb) -> Any:
+    """The office of a command pressed (``office_command``): the body runs as the
+    account's person of that office (``load_person`` found them by the button)."""
+    entry = OFFICE_COMMANDS.get(cb.arg(0))
+    if entry is None:
+        raise StaleAction()
+    command, roles, fn = entry
+    if not await office_people(context, person, roles, office_id=cb.arg(1)):
+        raise NotAllowed()
+    names = await office_names(context, [person])
+    await reply(update, t("o.office_chosen", command=command, office=names[person.office_id]),
+                edit=True)
+    return await as_person(fn, update, context, person, None)
+
+
+async def refresh_menu(context: Context, telegram_user_id: int | None) -> None:
+    """Set the account's command menu again after one of its bindings changed
+    (``handlers.markup.set_account_commands``)."""
+    from handlers.markup import set_account_commands
+
+    if telegram_user_id is not None:
+        await set_account_commands(context.bot, sessionmaker(context), services(context),
+                                   telegram_user_id)
 
 
 async def _acting_in(context: Context, person: Person, roles) -> bool:
@@ -358,11 +456,20 @@ def _mb(size: int) -> str:
 
 @action()
 async def cancel(update: Update, context: Context, person: Person, _cb) -> None:
-    """/batal: leave the current conversation; answers already saved stay saved."""
+    """/batal: leave the current conversation; answers already saved stay saved. An
+    account bound in several offices leaves the conversation of each of its people: the
+    chat is one, and nothing it typed next should go to a question asked earlier."""
+    from bot.core.onboarding import people_of_account
+
     async with transaction(context) as (session, _wf):
-        conv = await get_conversation(session, person.id)
-        await clear_conversation(session, person.id)
-    await reply(update, t("o.cancelled") if conv else t("o.nothing_to_cancel"))
+        people = await people_of_account(session, person.telegram_user_id) \
+            if person.telegram_user_id is not None else [person]
+        left = False
+        for p in people or [person]:
+            if await get_conversation(session, p.id) is not None:
+                left = True
+                await clear_conversation(session, p.id)
+    await reply(update, t("o.cancelled") if left else t("o.nothing_to_cancel"))
 
 
 async def stale_button(update: Update, context: Context) -> None:

@@ -10,10 +10,11 @@ from telegram.ext import CallbackQueryHandler, CommandHandler
 from bot import callbacks, render
 from bot.texts import period_label, t
 from bot.core.workcal import format_wib, to_wib
-from bot.core.workflow import InvalidInput, StaleAction
+from bot.core.workflow import InvalidInput, NotAllowed, StaleAction
 from handlers.common import (
-    Context, action, clear_conversation, download, drop_buttons, file_route, remember, reply,
-    services, set_conversation, text_route, transaction, typed_text,
+    Context, action, as_person, clear_conversation, download, drop_buttons, file_route,
+    office_command, office_names, office_people, remember, reply, services, set_conversation,
+    text_route, transaction, typed_text,
 )
 from models import Person, Unit
 from models.enums import CycleKind, Role, StepStatus
@@ -34,25 +35,46 @@ def period_choices(today: date) -> list[tuple[CycleKind, int, int]]:
     ]
 
 
-def _start_data(kind: CycleKind, year: int, quarter: int) -> str:
+def _start_data(kind: CycleKind, year: int, quarter: int, office_id: int) -> str:
     code = 1 if kind == CycleKind.QUARTERLY else 2
-    return callbacks.encode("start", code, year, quarter)
+    return callbacks.encode("startk", code, year, quarter, office_id)
 
 
-@action(Role.KADIS)
+@office_command(1, "mulai", Role.KADIS)
 async def mulai(update: Update, context: Context, person: Person, _cb) -> None:
     today = to_wib(services(context).clock.now()).date()
-    buttons = [[(period_label(k, y, q), _start_data(k, y, q))] for k, y, q in period_choices(today)]
+    buttons = [[(period_label(k, y, q), _start_data(k, y, q, person.office_id))]
+               for k, y, q in period_choices(today)]
     await reply(update, t("d.choose_period"), buttons)
 
 
-@action(Role.KADIS, callback=True)
+@action(callback=True)
 async def choose_period(update: Update, context: Context, person: Person, cb) -> str | None:
+    """A period pressed: of the office the button names ("startk"), or, pressed without
+    one ("start", the quarterly prompt) by a Kadis of several offices, asked for."""
+    office_id = cb.arg(3) if cb.action == "startk" else None
+    people = await office_people(context, person, (Role.KADIS,), office_id)
+    if not people:
+        raise NotAllowed()
     kind = KIND_CODES.get(cb.arg(0))
     year, quarter = cb.arg(1), cb.arg(2)
     if kind is None or not 2000 <= year <= 2100 or (
             kind == CycleKind.QUARTERLY and quarter not in (1, 2, 3, 4)):
         raise StaleAction()
+    if len(people) > 1:
+        names = await office_names(context, people)
+        await reply(update, t("d.pick_office", period=period_label(kind, year, quarter),
+                              count=len(people)),
+                    [[(render.label(names[p.office_id], 60),
+                       callbacks.encode("startk", cb.arg(0), year, quarter, p.office_id))]
+                     for p in people])
+        return None
+    return await as_person(_period_chosen, update, context, people[0], (kind, year, quarter))
+
+
+async def _period_chosen(update: Update, context: Context, person: Person,
+                         period: tuple[CycleKind, int, int]) -> str | None:
+    kind, year, quarter = period
     async with transaction(context) as (session, wf):
         exists = await wf.find_cycle(person.office_id, kind, year, quarter)
         if exists is not None:
@@ -123,18 +145,29 @@ async def _start_cycle(update: Update, context: Context, person: Person, data: d
     await reply(update, t("d.started", period=period))
 
 
-@action(Role.KADIS, callback=True)
+@action(callback=True)
 async def letter_skipped(update: Update, context: Context, person: Person, cb) -> str | None:
-    """The "start:0:0:0" button: start without an incoming letter."""
-    async with transaction(context) as (session, wf):
-        from handlers.common import get_conversation
+    """The "start:0:0:0" button: start without an incoming letter (of a Kadis of several
+    offices: in the office whose start is waiting for its letter)."""
+    from handlers.common import get_conversation
 
-        conv = await get_conversation(session, person.id)
-    if conv is None or conv.kind != "mulai" or conv.state != "letter":
+    people = await office_people(context, person, (Role.KADIS,))
+    if not people:
+        raise NotAllowed()
+    async with transaction(context) as (session, wf):
+        waiting = [(p, conv) for p in people
+                   if (conv := await get_conversation(session, p.id)) is not None
+                   and conv.kind == "mulai" and conv.state == "letter"]
+    if not waiting:
         raise StaleAction()
+    kadis, conv = next(((p, c) for p, c in waiting if p.id == person.id), waiting[0])
     await drop_buttons(update)
-    await _start_cycle(update, context, person, conv.data, None)
+    await as_person(_skip_letter, update, context, kadis, conv)
     return None
+
+
+async def _skip_letter(update: Update, context: Context, person: Person, conv) -> None:
+    await _start_cycle(update, context, person, conv.data, None)
 
 
 async def start_dispatch(update: Update, context: Context) -> None:
@@ -317,7 +350,8 @@ async def confirm_dispatch(update: Update, context: Context, person: Person, cb)
 
 def register(app) -> None:
     app.add_handler(CommandHandler("mulai", mulai))
-    app.add_handler(CallbackQueryHandler(start_dispatch, pattern=callbacks.pattern("start")))
+    app.add_handler(CallbackQueryHandler(start_dispatch,
+                                         pattern=callbacks.pattern("start", "startk")))
     app.add_handler(CallbackQueryHandler(accept_disposition, pattern=callbacks.pattern("dsp")))
     app.add_handler(CallbackQueryHandler(coordinate, pattern=callbacks.pattern("crd")))
     app.add_handler(CallbackQueryHandler(coordinate_toggle,

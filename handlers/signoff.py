@@ -1201,11 +1201,11 @@ async def check_code(update: Update, context: Context) -> None:
 async def bare_code(update: Update, context: Context) -> None:
     """A verification code sent on its own (scanned or typed): verified, unless the
     person's conversation is waiting for a typed answer, which then gets it."""
-    from bot.core.onboarding import person_by_telegram
+    from bot.core.onboarding import person_with_conversation
     from handlers.common import TEXT_ROUTES, get_conversation, on_text
 
-    async with sessionmaker(context)() as session:
-        person = await person_by_telegram(session, update.effective_user.id)
+    async with sessionmaker(context)() as session:  # the person typed text goes to
+        person = await person_with_conversation(session, update.effective_user.id)
         conv = await get_conversation(session, person.id) if person is not None else None
     if conv is not None and conv.kind in TEXT_ROUTES:
         await on_text(update, context)

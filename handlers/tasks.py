@@ -168,31 +168,55 @@ async def board_text(context: Context, wf, cycle: Cycle) -> str:
     return "\n".join(lines)
 
 
-@action(*BOARD_ROLES)
+@action()
 async def status(update: Update, context: Context, person: Person, _cb) -> None:
-    from handlers.collection import kasubag_buttons
+    """The boards of the account's cycles: of every office where it holds a board role
+    (its own or as Plh./Plt.); an account bound in several offices sees each board under
+    its office's name."""
+    from bot.core.onboarding import office_heading
+    from bot.core.workflow import Workflow
+    from handlers.common import office_people
 
+    people = await office_people(context, person, BOARD_ROLES)
+    if not people:
+        raise NotAllowed()
+    boards = []
     async with transaction(context) as (session, wf):
-        cycles = await wf.active_cycles()
-        if person.role == Role.ADMIN:  # the admin sees every cycle's board, newest first
-            cycles = await wf.recent_cycles(person.office_id, 12)
-        if not cycles:
-            cycles = await wf.recent_cycles(person.office_id, 1)
-        if not cycles:
-            await reply(update, t("s.no_cycle"))
-            return
-        boards = []
-        for cycle in cycles:
-            text = await board_text(context, wf, cycle)
-            buttons = await kasubag_buttons(wf, cycle, person) \
-                if cycle.status == CycleStatus.ACTIVE else []
-            if buttons:  # a new board replaces the earlier ones
-                await wf.retire(board_ref(cycle.id))
-            boards.append((cycle.id, text, buttons))
-    for cycle_id, text, buttons in boards:
+        for p in people:
+            pwf = wf if p.office_id == wf.office_id else await Workflow(
+                session, services(context), p.office_id).ready()
+            use_office_zone(pwf.sv.calendar.tz)  # each office's times in its own zone
+            heading = await office_heading(session, p)
+            boards += await _boards(context, pwf, p, heading)
+    for p, cycle_id, text, buttons in boards:
         board = await reply(update, text, buttons)
         if buttons:
-            await remember(context, person, board, board_ref(cycle_id))
+            await remember(context, p, board, board_ref(cycle_id))
+
+
+async def _boards(context: Context, wf, person: Person, heading: str) -> list:
+    """One office's boards for ``person`` (``wf`` acts for their office), each text under
+    ``heading`` (the office's name, or "" for an account of one office)."""
+    from handlers.collection import kasubag_buttons
+
+    cycles = await wf.active_cycles(person.office_id)
+    if person.role == Role.ADMIN:  # the admin sees every cycle's board, newest first
+        cycles = await wf.recent_cycles(person.office_id, 12)
+    if not cycles:
+        cycles = await wf.recent_cycles(person.office_id, 1)
+    if not cycles:
+        text = t("s.no_cycle")
+        return [(person, None, f"{heading}\n{text}" if heading else text, [])]
+    boards = []
+    for cycle in cycles:
+        text = await board_text(context, wf, cycle)
+        buttons = await kasubag_buttons(wf, cycle, person) \
+            if cycle.status == CycleStatus.ACTIVE else []
+        if buttons:  # a new board replaces the earlier ones
+            await wf.retire(board_ref(cycle.id))
+        boards.append((person, cycle.id, f"{heading}\n{text}" if heading else text,
+                       buttons))
+    return boards
 
 
 def board_ref(cycle_id: int) -> str:

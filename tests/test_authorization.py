@@ -370,10 +370,10 @@ async def test_every_action_against_every_role(harness, sessionmaker, services, 
     await commands("no cycle, no Plh.", plh_acting=False)
 
     # ------------------------------------------------------------------ /pegawai: people
-    await m.button(callbacks.encode("pgw", 1), "admin", read_only=True,
+    await m.button(callbacks.encode("pgw", 1, office.id), "admin", read_only=True,
                    reply="Pilih pegawai")
     if "pgxl" in callbacks.ACTIONS:  # the second page of that list
-        await m.button(callbacks.encode("pgxl", 1), "admin", read_only=True,
+        await m.button(callbacks.encode("pgxl", office.id, 1), "admin", read_only=True,
                        reply="Pilih pegawai")
     await m.button(callbacks.encode("pgx", leaving.id), "admin", read_only=True,
                    reply="alasan")
@@ -387,7 +387,7 @@ async def test_every_action_against_every_role(harness, sessionmaker, services, 
         async with sm() as s:
             assert not (await s.get(Person, leaving.id)).active
     await m.button(callbacks.encode("pgxr", leaving.id, 0, 1), "admin", left)
-    await m.button(callbacks.encode("pgw", 9), ("admin", "kadis", "sekretaris"),
+    await m.button(callbacks.encode("pgw", 9, office.id), ("admin", "kadis", "sekretaris"),
                    read_only=True)
 
     # ------------------------------------------------------------------ /pegawai: Plh.
@@ -397,7 +397,7 @@ async def test_every_action_against_every_role(harness, sessionmaker, services, 
     async def drop_kadis_flow(key: str) -> None:
         if key == "kadis":  # the Kadis may appoint too; the admin carries on
             await batal("kadis")
-    await m.button(callbacks.encode("pgw", 2), ("kadis", "admin"), undo=drop_kadis_flow)
+    await m.button(callbacks.encode("pgw", 2, office.id), ("kadis", "admin"), undo=drop_kadis_flow)
     await slot_asked()
 
     async def person_asked():
@@ -428,8 +428,8 @@ async def test_every_action_against_every_role(harness, sessionmaker, services, 
     await outgoing()
 
     # the cancel button of the flow: harmless for anyone who may appoint
-    q = await users["admin"].press(m._pad("admin", callbacks.encode("pgw", 2)),
-                                   data=callbacks.encode("pgw", 2))
+    q = await users["admin"].press(m._pad("admin", callbacks.encode("pgw", 2, office.id)),
+                                   data=callbacks.encode("pgw", 2, office.id))
     await users["admin"].wait_for(after=q, text_contains="Jabatan mana")
 
     async def flow_closed():
@@ -457,7 +457,7 @@ async def test_every_action_against_every_role(harness, sessionmaker, services, 
                    fresh=second_plan)
     async with sm() as s:
         assert all([(await s.get(ActingAppointment, a)).cancelled for a in planned])
-    await m.button(callbacks.encode("pgw", 9), ("admin", "kadis", "sekretaris", "plh"),
+    await m.button(callbacks.encode("pgw", 9, office.id), ("admin", "kadis", "sekretaris", "plh"),
                    read_only=True)
 
     # ------------------------------------------------------------------ commands again
@@ -468,6 +468,12 @@ async def test_every_action_against_every_role(harness, sessionmaker, services, 
         for key in ("kadis", "plh"):
             c = await conv(key)
             assert c is None or (c.kind == "mulai" and c.data["quarter"] == 3)
+    # the office of /mulai chosen (an account bound in several offices is asked): the
+    # periods of that office; the period pressed with its office
+    await m.button(callbacks.encode("ofc", 1, office.id), ("kadis", "plh"), read_only=True,
+                   reply="Pilih periodenya")
+    await m.button(callbacks.encode("startk", 1, 2024, 3, office.id), ("kadis", "plh"),
+                   mulai_asked, undo=batal)
     await m.button(callbacks.encode("start", 1, 2024, 3), ("kadis", "plh"), mulai_asked,
                    undo=batal)
     cycle = await call(lambda wf, s: wf.start_cycle(persons["kadis"], CycleKind.QUARTERLY,
@@ -829,7 +835,7 @@ async def test_every_action_against_every_role(harness, sessionmaker, services, 
     m.used["plhok"] = callbacks.encode("plhok", 1)
     done_by = {"prf": "sekretaris", "sgn": "plh", "num": "staf_sek", "rcv": "kontak"}
     for action, data in sorted(m.used.items()):
-        if action not in ("pgw", "pgxl"):
+        if action not in ("pgw", "pgxl", "ofc"):
             await m.button(data, (), any_alert=True, done_by=done_by.get(action))
 
     # ------------------------------------------------------------------ the Plh.'s range over

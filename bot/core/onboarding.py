@@ -86,8 +86,8 @@ async def person_with_conversation(session: AsyncSession, telegram_user_id: int,
     objects weakly).
 
     An account bound in several offices: the person of the office that ``target`` (a
-    button's ``("run" | "cycle" | "delivery", id)``, ``bot.callbacks.target``) belongs
-    to; else an active one in a conversation most recently; else the first bound."""
+    button's object or office, ``bot.callbacks.target``, ``office_of``) belongs to; else
+    an active one in a conversation most recently; else the first bound."""
     from models import Conversation
 
     rows = (await session.execute(
@@ -107,10 +107,17 @@ async def person_with_conversation(session: AsyncSession, telegram_user_id: int,
 
 
 async def office_of(session: AsyncSession, kind: str, object_id: int) -> int | None:
-    """The office a button's object belongs to (a step run, a cycle, a delivery)."""
-    from models import Cycle, Delivery, StepRun
+    """The office a button's object belongs to (a step run, a cycle, a delivery, a
+    person, an acting appointment), or the office a button names."""
+    from models import ActingAppointment, Cycle, Delivery, StepRun
 
-    if kind == "cycle":
+    if kind == "office":
+        return object_id
+    if kind == "person":
+        stmt = select(Person.office_id).where(Person.id == object_id)
+    elif kind == "appointment":
+        stmt = select(ActingAppointment.office_id).where(ActingAppointment.id == object_id)
+    elif kind == "cycle":
         stmt = select(Cycle.office_id).where(Cycle.id == object_id)
     elif kind == "run":
         stmt = (select(Cycle.office_id).join(StepRun, StepRun.cycle_id == Cycle.id)
@@ -128,6 +135,36 @@ async def people_of_account(session: AsyncSession, telegram_user_id: int) -> lis
     return list((await session.execute(
         select(Person).where(Person.telegram_user_id == telegram_user_id)
         .order_by(Person.office_id, Person.id))).scalars())
+
+
+async def account_roles(session: AsyncSession, telegram_user_id: int,
+                        at: datetime) -> list[tuple[Person, frozenset]]:
+    """Each active person this account is bound to (one per office, by office), with the
+    roles they may act in at ``at``: their own and those they hold as Plh./Plt."""
+    from bot.core.authority import acting_roles
+
+    return [(p, frozenset({p.role} | await acting_roles(session, p, at)))
+            for p in await people_of_account(session, telegram_user_id) if p.active]
+
+
+async def accounts_with_several_roles(session: AsyncSession, at: datetime) -> list[int]:
+    """The accounts whose command menu is more than their one role's: bound to active
+    people in several offices, or acting as Plh./Plt. at ``at``."""
+    from sqlalchemy import func
+
+    from models import ActingAppointment
+
+    several = select(Person.telegram_user_id).where(
+        Person.active.is_(True), Person.telegram_user_id.is_not(None)).group_by(
+        Person.telegram_user_id).having(func.count(Person.id) > 1)
+    acting = select(Person.telegram_user_id).join(
+        ActingAppointment, ActingAppointment.acting_person_id == Person.id).where(
+        Person.active.is_(True), Person.telegram_user_id.is_not(None),
+        ActingAppointment.cancelled.is_(False), ActingAppointment.starts_at <= at,
+        ActingAppointment.ends_at > at)
+    ids = set((await session.execute(several)).scalars())
+    ids |= set((await session.execute(acting)).scalars())
+    return sorted(ids)
 
 
 async def office_heading(session: AsyncSession, person: Person) -> str:
