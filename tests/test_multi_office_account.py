@@ -288,3 +288,35 @@ async def test_a_plh_appointed_in_the_bot_has_the_roles_menu_until_cancelled(
     await admin.wait_for(after=q, text_contains="dibatalkan")
     await harness.settle()
     assert menu(harness, user) == ["tugas", "bantuan", "batal", "cek"]
+
+
+async def test_a_plh_whose_range_begins_and_ends_by_time_has_the_roles_menu_meanwhile(
+        harness, sessionmaker, services, clock, office):
+    """An appointment made ahead of its range: the menu gains the role's commands when the
+    deadline job starts the range, and loses them when it ends it (no one pressed
+    anything in between)."""
+    from types import SimpleNamespace
+
+    from bot.telegram.scheduling import deadline_job
+    from tests.conftest import wib
+
+    kabid = await rename(sessionmaker, await who(sessionmaker, office.id, Role.KABID, "HIJS"),
+                         "Dra. Siti <Aisyah> & 'Putri' 🌸")
+    user = await harness.register(kabid)
+    assert menu(harness, user) == ["tugas", "bantuan", "batal", "cek"]
+    clock.set(wib(2024, 10, 7, 7, 0))
+    async with sessionmaker() as s, s.begin():
+        await Administration(s, services, office.id).appoint(
+            None, role=Role.KADIS, acting_id=kabid.id, kind=ActingKind.PLH,
+            starts_at=wib(2024, 10, 8, 0, 0), ends_at=wib(2024, 10, 10, 0, 0))
+    job = SimpleNamespace(application=harness.app)
+
+    await deadline_job(job)  # before the range: nothing changes
+    assert menu(harness, user) == ["tugas", "bantuan", "batal", "cek"]
+    clock.set(wib(2024, 10, 8, 7, 30))
+    await deadline_job(job)
+    assert menu(harness, user) == ["mulai", "status", "pegawai", "alihkan", "tugas",
+                                   "bantuan", "batal", "cek"]
+    clock.set(wib(2024, 10, 10, 7, 30))
+    await deadline_job(job)
+    assert menu(harness, user) == ["tugas", "bantuan", "batal", "cek"]

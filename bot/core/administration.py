@@ -652,8 +652,11 @@ class Administration:
                 ActingAppointment.finished_at.is_(None),
                 or_(ActingAppointment.cancelled.is_(True), ActingAppointment.ends_at <= now))
             .order_by(ActingAppointment.id).with_for_update(skip_locked=True))).scalars().all()
+        # whose roles changed: the runtime re-sets their command menus after the commit
+        changed = self.s.info.setdefault(ROLES_CHANGED, set())
         for appt in ending:  # each in its own office's workflow (settings, zone)
             moved += await (await self._of(appt))._finish(appt)
+            changed.add(appt.acting_person_id)
         starting = (await self.s.execute(
             select(ActingAppointment).where(
                 ActingAppointment.activated_at.is_(None), ActingAppointment.cancelled.is_(False),
@@ -661,6 +664,7 @@ class Administration:
             .order_by(ActingAppointment.id).with_for_update(skip_locked=True))).scalars().all()
         for appt in starting:
             moved += await (await self._of(appt))._activate(appt)
+            changed.add(appt.acting_person_id)
         return moved
 
     async def _of(self, appt: ActingAppointment) -> "Administration":
@@ -792,6 +796,11 @@ class Administration:
             for a in appts:
                 lines.append(await self.appointment_line(a))
         return "\n".join(lines)
+
+
+#: ``session.info`` key: the ids of the people whose acting roles ``sync`` started or
+#: ended in that session
+ROLES_CHANGED = "acting_roles_changed"
 
 
 async def sync_acting(session: AsyncSession, services: Services) -> int:

@@ -13,11 +13,12 @@ UPDATE SKIP LOCKED`` as well.
 from __future__ import annotations
 
 import logging
+from functools import partial
 from typing import Any, Awaitable, Callable
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.core.administration import sync_acting
+from bot.core.administration import ROLES_CHANGED, sync_acting
 from bot.core.reminders import daily_digest, quarterly_prompt, receipt_sweep, sweep
 from bot.core.services import Services
 
@@ -34,16 +35,22 @@ TASKS: tuple[tuple[str, Task], ...] = (
 )
 
 
-async def run_deadline_tasks(sessionmaker: async_sessionmaker, services: Services
+async def run_deadline_tasks(sessionmaker: async_sessionmaker, services: Services,
+                             roles_changed: Callable[[set[int]], Awaitable[Any]] | None = None
                              ) -> dict[str, int]:
     """One tick: the sweep, then the digest and the prompt (each guarded by its own
     "office open and not yet sent" check). Returns how many each produced; a part that
-    failed is logged and reported as -1."""
+    failed is logged and reported as -1. ``roles_changed`` is given the ids of the people
+    whose Plh./Plt. appointment started or ended in this tick, after its commit (their
+    command menus)."""
     done: dict[str, int] = {}
     # first, acting officials (Plh./Plt.) start and end, so reminders reach the holder
     try:
         async with sessionmaker() as session, session.begin():
             moved = await sync_acting(session, services)
+        changed = session.info.pop(ROLES_CHANGED, set())
+        if changed and roles_changed is not None:
+            await roles_changed(changed)
         if moved:
             done["acting"] = moved
     except Exception:  # noqa: BLE001 - a failing job must not stop the loop
@@ -69,9 +76,27 @@ async def deadline_job(context: Any) -> None:
     data = context.application.bot_data
     async with exclusive(data["sessionmaker"], JOB_NAME) as mine:
         if mine:
-            await run_deadline_tasks(data["sessionmaker"], data["services"])
+            await run_deadline_tasks(data["sessionmaker"], data["services"],
+                                     partial(_menus_of, context.application))
         else:
             log.debug("deadline job: another process runs this tick")
+
+
+async def _menus_of(application: Any, person_ids: set[int]) -> None:
+    """The command menus of the accounts of ``person_ids`` (a Plh./Plt. began or ended)."""
+    from sqlalchemy import select
+
+    from handlers.markup import set_account_commands
+    from models import Person
+
+    data = application.bot_data
+    async with data["sessionmaker"]() as session:
+        accounts = set((await session.execute(
+            select(Person.telegram_user_id).where(
+                Person.id.in_(person_ids), Person.telegram_user_id.is_not(None)))).scalars())
+    for telegram_user_id in sorted(accounts):
+        await set_account_commands(application.bot, data["sessionmaker"], data["services"],
+                                   telegram_user_id)
 
 
 def schedule(application: Any) -> None:
