@@ -237,6 +237,61 @@ async def outbox_outcome(url: str) -> dict:
     return {"failed": rows.get(OutboxStatus.FAILED, 0), "retried": retried}
 
 
+class LockWaits:
+    """Samples, every ``every`` seconds in a thread of its own, the database sessions
+    that wait for a lock (``pg_stat_activity.wait_event_type = 'Lock'``) and what they
+    run: where updates of different people queue behind each other."""
+
+    SQL = ("SELECT left(regexp_replace(query, '\\s+', ' ', 'g'), 70) FROM pg_stat_activity "
+           "WHERE datname = current_database() AND wait_event_type = 'Lock'")
+
+    def __init__(self, url: str, every: float = 0.25) -> None:
+        import threading
+        from collections import Counter
+
+        self.url, self.every = url, every
+        self.samples = 0
+        self.waiting = 0          # sum over the samples of the sessions waiting
+        self.busy = 0             # samples with at least one session waiting
+        self.queries: Counter[str] = Counter()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._main, daemon=True)
+
+    def _main(self) -> None:
+        asyncio.run(self._sample())
+
+    async def _sample(self) -> None:
+        engine = make_engine(self.url)
+        try:
+            async with engine.connect() as conn:
+                while not self._stop.is_set():
+                    rows = (await conn.execute(text(self.SQL))).scalars().all()
+                    await conn.commit()
+                    self.samples += 1
+                    self.waiting += len(rows)
+                    self.busy += bool(rows)
+                    self.queries.update(rows)
+                    await asyncio.sleep(self.every)
+        finally:
+            await engine.dispose()
+
+    def __enter__(self) -> "LockWaits":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join(10)
+
+    def summary(self) -> str:
+        if not self.samples:
+            return "no samples"
+        top = "; ".join(f"{n} x {q!r}" for q, n in self.queries.most_common(2))
+        return (f"sessions waiting for a lock: mean {self.waiting / self.samples:.1f}, in "
+                f"{self.busy / self.samples * 100:.0f} % of {self.samples} samples"
+                + (f"; most: {top}" if top else ""))
+
+
 # ------------------------------------------------------------------ the processes
 class Worker:
     """``python -m bot run`` as its own process (the way tests/test_processes.py does)."""
@@ -412,8 +467,10 @@ def run_one(args, server: dict, name: str, seeded: dict, offices: int,
             # (a) updates
             cpu0 = [w.cpu() for w in workers]
             f["load_a"] = os.getloadavg()[0]
-            a = emu.run(enter_data(emulator, seeded["senders"], args.answers,
-                                   tuple(args.pause)), timeout=None)
+            with LockWaits(url) as waits:
+                a = emu.run(enter_data(emulator, seeded["senders"], args.answers,
+                                       tuple(args.pause)), timeout=None)
+            f["lock_wait_mean"] = waits.waiting / max(1, waits.samples)
             f["cpu_a"] = [round(w.cpu() - c, 1) for w, c in zip(workers, cpu0)]
             f.update({k: a[k] for k in ("updates", "throughput", "p50", "p95", "offered")})
             f["failures"] = a["failures"]
@@ -422,6 +479,7 @@ def run_one(args, server: dict, name: str, seeded: dict, offices: int,
                   f"{a['offered']:.1f}), time to reply p50 {a['p50']:.0f} ms, p95 "
                   f"{a['p95']:.0f} ms; CPU s per process {f['cpu_a']}; {load()}"
                   + (f"; FAILED: {a['failures'][:3]}" if a["failures"] else ""), flush=True)
+            print(f"    {waits.summary()}", flush=True)
             time.sleep(2)
             end = time.monotonic() + 120
             while asyncio.run(outbox_busy(url)) and time.monotonic() < end:
@@ -475,6 +533,7 @@ def table(results: list[Result]) -> None:
         ("(a) p50 ms", lambda f, r: f"{f['p50']:.0f}"),
         ("(a) p95 ms", lambda f, r: f"{f['p95']:.0f}"),
         ("(a) CPU s, sum", lambda f, r: f"{sum(f['cpu_a']):.1f}"),
+        ("(a) lock waiters", lambda f, r: f"{f['lock_wait_mean']:.1f}"),
         ("load avg (b)", lambda f, r: f"{f['load_b']:.1f}"),
         ("(b) messages", lambda f, r: f"{f['delivered']}/{f['queued']}"),
         ("(b) seconds", lambda f, r: f"{f['round_s']:.1f}"),
