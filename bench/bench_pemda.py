@@ -1,6 +1,6 @@
 """A regency on one PostgreSQL database (issue 16): many offices, several bot processes.
 
-For each number of worker processes (``--processes 1 2 4``) a fresh database gets
+For each number of worker processes (``--processes 1 2 4``) a database gets
 ``--offices`` offices of ``--people`` people each (Kadis, Sekretaris, Kasubag, a staff
 member of the Sekretariat and one Kabid per bidang for the rest), every person bound to
 a Telegram account of the emulator, and in every office a quarterly cycle taken to the
@@ -14,7 +14,8 @@ second per chat, 429 with ``retry_after``), and three things are measured:
     ``--answers`` indicators (a typed answer, then "Lanjut"), pausing ``--pause`` seconds
     (uniform) before each action. Throughput (updates/s over the whole phase) and
     time-to-reply (the update queued at the emulator to the reply visible in the chat):
-    p50, p95.
+    p50, p95. Meanwhile the database sessions waiting for a lock are sampled (how
+    many on average, and on what statement): where people of different offices queue.
 (b) **a regency-wide reminder round**: every open step run of every office is made
     due a minute ago (``due_at`` set in the database), the sweep runs (in this script,
     with ``office_hours_only`` off: the round goes out whatever the hour), and the
@@ -40,9 +41,11 @@ The regency is seeded once per office count into a database ``NAME_seedN`` and e
 run gets a fresh copy of it (``CREATE DATABASE NAME TEMPLATE NAME_seedN``), so each
 process count starts from the same state. NAME is ``pemda_bench`` on
 postgresql://postgres@127.0.0.1:5432, or the database of ``--database-url``: a SCRATCH
-name, since it is dropped and re-created; all of them are dropped at the end. The machine's load average is
-printed with every figure: on a shared machine the figures say as much about the other
-work as about the bot. No asserts: it prints the figures.
+name, since it is dropped and re-created; all of them are dropped at the end. The bot
+processes get this script's environment (``SOPBOT_SPLIT_CALLS=always``, say, makes
+them make an update's Bot API calls outside its transaction). The machine's load
+average is printed with every figure: on a shared machine the figures say as much
+about the other work as about the bot. No asserts: it prints the figures.
 """
 from __future__ import annotations
 
