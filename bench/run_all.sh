@@ -11,3 +11,9 @@ echo; echo "== idle memory (bench/bench_idle_memory.py) =="; python bench/bench_
 echo; echo "== set-up import (bench/bench_setup_import.py) =="; python bench/bench_setup_import.py --indicators 5000
 echo; echo "== dead buttons after the demo cycle (bench/dead_buttons.py) =="; python bench/dead_buttons.py
 echo; echo "== messages per role in the demo cycle (bench/messages_per_role.py) =="; python bench/messages_per_role.py
+# a regency on PostgreSQL (needs a server; scratch databases pemda_bench*, dropped after)
+if pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
+    echo; echo "== a regency, 40 offices x 60 people, 1/2/4 processes (bench/bench_pemda.py) =="; python bench/bench_pemda.py
+else
+    echo; echo "== bench/bench_pemda.py skipped: no PostgreSQL at 127.0.0.1:5432 =="
+fi
