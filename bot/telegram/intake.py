@@ -860,6 +860,7 @@ class Intake:
         journal.new_run()
         try:
             async with self._writing(), self.sm() as session:
+                session.info["update"] = True  # handlers.common.transaction: no wake
                 run_started = time.perf_counter()
                 async with session.begin():
                     # the first statement writes: on SQLite it starts the transaction
@@ -925,8 +926,9 @@ class Intake:
         journal.remove()  # committed: the calls are never needed again
         self.processed += 1
         sender = self.app.bot_data.get("sender")
-        if sender is not None:
-            sender.wake()
+        if sender is not None and state is not None and \
+                state.session.info.get("outbox_written"):
+            sender.wake()  # the update queued messages (bot.core.outbox)
         return True
 
     async def _process_loop(self) -> None:
