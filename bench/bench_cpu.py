@@ -7,7 +7,7 @@ in its own process, one after the other:
     python bench/bench_cpu.py [--before main] [--answers 60] [--repeat 3]
         [--database-url postgresql://...]   # a SCRATCH database: its tables are dropped
 
-One Kabid, alone, types an answer, waits for the "Tersimpan" card, presses "Lanjut",
+Kabids one after the other (20 indicators each), each alone, types an answer, waits for the "Tersimpan" card, presses "Lanjut",
 waits for the next question, and so on (no round trip, no rate limiter, the Bot API
 calls inside the update's transaction as at saturation). For each update the CPU the
 process spent while the intake processed it (``Intake._process``) is noted, by kind:
@@ -105,6 +105,9 @@ async def measure(answers: int, url: str | None, indicators: int = 20,
                                 "--threads", "--pid", str(os.getpid())],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         await asyncio.sleep(1.0)
+    if os.environ.get("BENCH_CPU_CALLGRIND"):  # count the loop's instructions only
+        subprocess.run(["callgrind_control", "--instr=on", str(os.getpid())],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
     loop_cpu = time.process_time()
     for n in range(answers):
         user, k = users[n // indicators], n % indicators
@@ -115,6 +118,9 @@ async def measure(answers: int, url: str | None, indicators: int = 20,
             "Ringkasan data" in m.text or f"Indikator {k + 2} dari" in m.text),
             after=q, timeout=60)
     loop_cpu = time.process_time() - loop_cpu
+    if os.environ.get("BENCH_CPU_CALLGRIND"):
+        subprocess.run(["callgrind_control", "--instr=off", str(os.getpid())],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
     if spy is not None:
         spy.send_signal(signal.SIGINT)
         spy.wait()
@@ -133,22 +139,41 @@ async def apply_office_for(session, spec) -> None:
     await apply_office(session, spec)
 
 
-def run_tree(tree: Path, answers: int, repeat: int, url: str | None) -> dict:
-    """The best of ``repeat`` runs of this script's measurement in ``tree``."""
+def run_tree(tree: Path, answers: int, repeat: int, url: str | None,
+             callgrind: bool = False) -> dict:
+    """The best of ``repeat`` runs of this script's measurement in ``tree``; with
+    ``callgrind``, one run under valgrind counting the instructions of the loop."""
     best: dict | None = None
-    for _ in range(repeat):
+    for _ in range(1 if callgrind else repeat):
         cmd = [sys.executable, str(tree / "bench" / "bench_cpu.py"), "--child",
                "--answers", str(answers)]
         if url:
             cmd += ["--database-url", url]
-        out = subprocess.run(cmd, cwd=tree, capture_output=True, text=True,
-                             env={**os.environ, "PYTHONPATH": str(tree)})
+        env = {**os.environ, "PYTHONPATH": str(tree)}
+        out_file = None
+        if callgrind:
+            out_file = Path(tempfile.mkdtemp(prefix="sopbot-callgrind-")) / "out"
+            cmd = ["valgrind", "--tool=callgrind", "--instr-atstart=no",
+                   f"--callgrind-out-file={out_file}"] + cmd
+            env["BENCH_CPU_CALLGRIND"] = "1"
+        out = subprocess.run(cmd, cwd=tree, capture_output=True, text=True, env=env)
         if out.returncode != 0:
             raise SystemExit(f"measurement in {tree} failed:\n{out.stderr[-3000:]}")
         result = json.loads(out.stdout.strip().splitlines()[-1])
+        if out_file is not None:
+            result["instructions"] = _callgrind_total(out_file) / answers
         if best is None or result["answer_ms"] < best["answer_ms"]:
             best = result
     return best
+
+
+def _callgrind_total(out_file: Path) -> int:
+    """The instructions counted (``summary:`` or ``totals:`` of callgrind's output)."""
+    total = 0
+    for line in out_file.read_text().splitlines():
+        if line.startswith(("summary:", "totals:")):
+            total = max(total, int(line.split()[1]))
+    return total
 
 
 def before_tree(ref: str) -> Path:
@@ -169,6 +194,9 @@ def main() -> None:
     ap.add_argument("--answers", type=int, default=60)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--database-url", default=None)
+    ap.add_argument("--callgrind", action="store_true",
+                    help="also one run of each tree under valgrind: instructions per answer "
+                         "+ press (repeatable where CPU time is not; about 50 times slower)")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--py-spy", nargs=2, metavar=("PY_SPY", "OUT"), default=None,
                     help="with --child: sample the loop with this py-spy executable into OUT "
@@ -179,19 +207,20 @@ def main() -> None:
         print(json.dumps(asyncio.run(measure(a.answers, a.database_url, py_spy=spy,
                                              py_spy_out=out))))
         return
-    rows = []
+    trees = []
     if a.before != "none":
         rev = subprocess.run(["git", "rev-parse", "--short", a.before], cwd=ROOT,
                              capture_output=True, text=True, check=True).stdout.strip()
-        rows.append((f"before ({a.before} {rev})", run_tree(before_tree(a.before), a.answers,
-                                                            a.repeat, a.database_url)))
+        trees.append((f"before ({a.before} {rev})", before_tree(a.before)))
     rev = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=ROOT,
                          capture_output=True, text=True).stdout.strip()
-    rows.append((f"after (this tree {rev})", run_tree(ROOT, a.answers, a.repeat,
-                                                      a.database_url)))
+    trees.append((f"after (this tree {rev})", ROOT))
+    load = os.getloadavg()[0]
+    rows = [(name, run_tree(tree, a.answers, a.repeat, a.database_url)) for name, tree in trees]
     db = "PostgreSQL" if a.database_url else "SQLite"
-    print(f"CPU ms per update, {db}, one person, {a.answers} answers, best of {a.repeat} "
-          f"runs, load average {os.getloadavg()[0]:.1f}")
+    print(f"CPU ms per update, {db}, {a.answers} answers (Kabids of 20 indicators one after "
+          f"the other), best of {a.repeat} runs, load average {load:.1f} -> "
+          f"{os.getloadavg()[0]:.1f}")
     print(f"{'':<34} {'typed answer':>12} {'Lanjut press':>12} {'whole loop':>11}")
     for name, r in rows:
         print(f"{name:<34} {r['answer_ms']:>12.2f} {r['press_ms']:>12.2f} {r['loop_ms']:>11.2f}")
@@ -199,7 +228,16 @@ def main() -> None:
         b, n = rows[0][1], rows[1][1]
         print(f"{'after / before':<34} {n['answer_ms'] / b['answer_ms']:>12.0%} "
               f"{n['press_ms'] / b['press_ms']:>12.0%} {n['loop_ms'] / b['loop_ms']:>11.0%}")
-
+    if a.callgrind:
+        counted = [(name, run_tree(tree, a.answers, 1, a.database_url, callgrind=True))
+                   for name, tree in trees]
+        print("instructions per answer + press, whole process (valgrind --tool=callgrind, "
+              "the loop only)")
+        for name, r in counted:
+            print(f"{name:<34} {r['instructions'] / 1e6:>10.1f} M")
+        if len(counted) == 2:
+            print(f"{'after / before':<34} "
+                  f"{counted[1][1]['instructions'] / counted[0][1]['instructions']:>10.0%}")
 
 if __name__ == "__main__":
     main()
