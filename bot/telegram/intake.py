@@ -86,7 +86,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-from sqlalchemy import func, or_, select, update as sql_update
+from sqlalchemy import bindparam, func, or_, select, update as sql_update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Update
@@ -631,6 +631,7 @@ class Intake:
         # longer than a run's database work; "always"/"never" (tests, benchmarks)
         self.split_calls = os.environ.get(SPLIT_ENV) or "auto"
         self.request: JournaledRequest | None = None  # set by start()
+        self._claim = None  # the statement claiming a row for a run (_claim_stmt)
 
     # -- storing ------------------------------------------------------------------
     async def store(self, updates: Iterable[Update]) -> int:
@@ -865,11 +866,7 @@ class Intake:
                 async with session.begin():
                     # the first statement writes: on SQLite it starts the transaction
                     # (so the handlers' savepoints nest in it) and takes the write lock
-                    claimed = await session.execute(
-                        sql_update(Inbox).where(Inbox.update_id == update_id,
-                                                Inbox.processed_at.is_(None),
-                                                *self._still_mine())
-                        .values(error=""))
+                    claimed = await session.execute(self._claim_stmt(), {"uid": update_id})
                     if claimed.rowcount == 0:
                         return False  # processed meanwhile
                     state = _Processing(session, journal=journal, savepoints=savepoints,
@@ -894,10 +891,8 @@ class Intake:
                         raise
                     crashpoints.hit("processing")  # handlers ran, replies sent, not committed
                     journal.write_deferred()
-                    await session.execute(
-                        sql_update(Inbox).where(Inbox.update_id == update_id).values(
-                            processed_at=utcnow(),
-                            error=_error_text(state.errors)))
+                    await session.execute(_MARK, {"uid": update_id, "at": utcnow(),
+                                                  "err": _error_text(state.errors)})
             if journal.replayed:
                 self.replayed += journal.replayed
                 log.info("update %s: %d Bot API call(s) of the interrupted run not "
@@ -942,6 +937,19 @@ class Intake:
             except Exception:
                 log.exception("inbox pass failed")
             await wait_event(self._wake, 1.0)
+
+    def _claim_stmt(self):
+        """The first statement of an update's run (built once: Core, no ORM work)."""
+        if self._claim is None:
+            inbox = Inbox.__table__
+            mine = []
+            if self.claims:
+                mine = [or_(inbox.c.claimed_by == self.me, inbox.c.claimed_by.is_(None))]
+            self._claim = (sql_update(inbox)
+                           .where(inbox.c.update_id == bindparam("uid"),
+                                  inbox.c.processed_at.is_(None), *mine)
+                           .values(error=""))
+        return self._claim
 
     def _still_mine(self) -> list:
         """PostgreSQL: the row is processed only while this process's claim stands (or
@@ -1110,6 +1118,12 @@ class Intake:
             self.life.unlisten(self.wake)
             life, self.life = self.life, None
             await life.leave()
+
+
+# an update's mark, in its transaction (built once: Core, no ORM work)
+_MARK = (sql_update(Inbox.__table__)
+         .where(Inbox.__table__.c.update_id == bindparam("uid"))
+         .values(processed_at=bindparam("at"), error=bindparam("err")))
 
 
 def _is_sqlite(sessionmaker) -> bool:
