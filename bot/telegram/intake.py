@@ -621,7 +621,7 @@ class Intake:
         self._idle = asyncio.Event()
         self._idle.set()
         self._fatal: BaseException | None = None
-        self._write_lock = asyncio.Lock() if _is_sqlite(sessionmaker) else None
+        self._write_lock = _WriteTurns() if _is_sqlite(sessionmaker) else None
         # PostgreSQL: several processes may share the inbox; rows are claimed by this
         # process (bot/telegram/processes.py) before they are queued here
         self.claims = processes.is_postgres(sessionmaker)
@@ -646,7 +646,7 @@ class Intake:
             # cleared after the commit that put the conversation in the database
             expected = self.secrets.expected()
             try:  # on SQLite behind the updates' transactions, on the event loop
-                async with self._writing(), self.sm() as session, session.begin():
+                async with self._writing(first=True), self.sm() as session, session.begin():
                     known = set((await session.execute(
                         select(Inbox.update_id).where(Inbox.update_id.in_(list(rows))))).scalars())
                     new = [u for i, u in sorted(rows.items()) if i not in known]
@@ -813,15 +813,17 @@ class Intake:
                 self.secrets.settle(_sender(payload))
 
     @contextlib.asynccontextmanager
-    async def _writing(self):
+    async def _writing(self, *, first: bool = False):
         """On SQLite one writing transaction of the intake at a time (an update's holds
         the write lock from its ``BEGIN IMMEDIATE`` to its commit): the others, and the
         storing of new updates, wait here, on the event loop, instead of in SQLite's
-        busy handler (which sleeps in steps of up to 100 ms)."""
+        busy handler (which sleeps in steps of up to 100 ms). Storing (``first``) goes
+        before the updates' runs waiting here: until it commits, polling cannot ask
+        Telegram for what came next, nor a webhook answer 200."""
         if self._write_lock is None:
             yield
             return
-        async with self._write_lock:
+        async with self._write_lock.turn(first=first):
             yield
 
     def _split(self) -> bool:
@@ -1124,6 +1126,44 @@ class Intake:
 _MARK = (sql_update(Inbox.__table__)
          .where(Inbox.__table__.c.update_id == bindparam("uid"))
          .values(processed_at=bindparam("at"), error=bindparam("err")))
+
+
+class _WriteTurns:
+    """An asyncio lock with two kinds of waiters: a ``first`` one (storing new
+    updates) takes the next turn, before the others waiting (the updates' runs), which
+    take theirs in order."""
+
+    def __init__(self) -> None:
+        self._lock = asyncio.Lock()
+        self._first = 0  # first waiters not yet through
+        self._no_first = asyncio.Event()
+        self._no_first.set()
+
+    def locked(self) -> bool:
+        return self._lock.locked()
+
+    @contextlib.asynccontextmanager
+    async def turn(self, *, first: bool = False):
+        if first:
+            self._first += 1
+            self._no_first.clear()
+            try:
+                await self._lock.acquire()
+            finally:
+                self._first -= 1
+                if not self._first:
+                    self._no_first.set()
+        else:
+            while True:
+                await self._no_first.wait()
+                await self._lock.acquire()
+                if not self._first:
+                    break
+                self._lock.release()  # a first waiter came meanwhile: it goes first
+        try:
+            yield
+        finally:
+            self._lock.release()
 
 
 def _is_sqlite(sessionmaker) -> bool:
