@@ -107,5 +107,27 @@ async def test_storing_new_updates_goes_before_runs_waiting_for_the_write_lock()
         await asyncio.sleep(0.01)
         assert turns.locked()
     await asyncio.gather(store, *waiting)
-    assert order[0] == "store"
-    assert sorted(order[1:]) == ["run 0", "run 1", "run 2"]
+    assert order == ["store", "run 0", "run 1", "run 2"]  # the runs in arrival order
+    assert not turns.locked()
+
+
+async def test_a_run_cancelled_while_waiting_for_the_write_lock_leaves_it_usable():
+    from bot.telegram.intake import _WriteTurns
+
+    turns = _WriteTurns()
+    order: list[str] = []
+
+    async def take(name: str) -> None:
+        async with turns.turn():
+            order.append(name)
+
+    async with turns.turn():
+        gone = asyncio.create_task(take("cancelled"))
+        kept = asyncio.create_task(take("kept"))
+        await asyncio.sleep(0.01)
+        gone.cancel()
+    await asyncio.gather(gone, kept, return_exceptions=True)
+    assert order == ["kept"]
+    assert not turns.locked()
+    await asyncio.wait_for(take("later"), 1.0)
+    assert order == ["kept", "later"]

@@ -1129,41 +1129,52 @@ _MARK = (sql_update(Inbox.__table__)
 
 
 class _WriteTurns:
-    """An asyncio lock with two kinds of waiters: a ``first`` one (storing new
-    updates) takes the next turn, before the others waiting (the updates' runs), which
-    take theirs in order."""
+    """An asyncio lock with two queues of waiters, each served in arrival order: the
+    ``first`` ones (storing new updates) take the next turn, before the others (the
+    updates' runs). The lock is handed from holder to waiter directly, so a waiter is
+    never overtaken by one that came later to the same queue."""
 
     def __init__(self) -> None:
-        self._lock = asyncio.Lock()
-        self._first = 0  # first waiters not yet through
-        self._no_first = asyncio.Event()
-        self._no_first.set()
+        self._held = False
+        self._first: collections.deque[asyncio.Future] = collections.deque()
+        self._rest: collections.deque[asyncio.Future] = collections.deque()
 
     def locked(self) -> bool:
-        return self._lock.locked()
+        return self._held
+
+    async def _acquire(self, first: bool) -> None:
+        if not self._held and not self._first and not self._rest:
+            self._held = True
+            return
+        fut = asyncio.get_running_loop().create_future()
+        queue = self._first if first else self._rest
+        queue.append(fut)
+        try:
+            await fut
+        except BaseException:
+            if fut.done() and not fut.cancelled():
+                self._release()  # handed the lock as it was cancelled: hand it on
+            else:
+                with contextlib.suppress(ValueError):
+                    queue.remove(fut)
+            raise
+
+    def _release(self) -> None:
+        for queue in (self._first, self._rest):
+            while queue:
+                fut = queue.popleft()
+                if not fut.done():
+                    fut.set_result(None)  # the lock passes to it, held throughout
+                    return
+        self._held = False
 
     @contextlib.asynccontextmanager
     async def turn(self, *, first: bool = False):
-        if first:
-            self._first += 1
-            self._no_first.clear()
-            try:
-                await self._lock.acquire()
-            finally:
-                self._first -= 1
-                if not self._first:
-                    self._no_first.set()
-        else:
-            while True:
-                await self._no_first.wait()
-                await self._lock.acquire()
-                if not self._first:
-                    break
-                self._lock.release()  # a first waiter came meanwhile: it goes first
+        await self._acquire(first)
         try:
             yield
         finally:
-            self._lock.release()
+            self._release()
 
 
 def _is_sqlite(sessionmaker) -> bool:
