@@ -58,11 +58,15 @@ def wake_sender(context: Context) -> None:
 @asynccontextmanager
 async def transaction(context: Context):
     """One session and transaction; the outbox sender is woken after a commit that
-    queued messages."""
+    queued messages. Inside an update's one transaction (``session.info["update"]``,
+    set by the intake) the block's end is no commit: the intake wakes the sender after
+    the update's commit, when it queued messages."""
     async with sessionmaker(context)() as session:
         async with session.begin():
             yield session, await Workflow(session, services(context),
                                           _acting_office.get()).ready()
+        if session.info.get("update"):
+            return
         queued = session.info.pop("outbox_written", False)
     if queued:
         wake_sender(context)

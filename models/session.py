@@ -9,6 +9,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import Session
 
+from models import sqlite_driver
+
 ASYNC_DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+asyncpg"}
 SYNC_DRIVERS = {"sqlite": "sqlite", "postgresql": "postgresql+psycopg"}
 
@@ -40,6 +42,7 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     # the driver emits no BEGIN of its own: ``_sqlite_begin`` does (SQLAlchemy's recipe
     # for pysqlite/aiosqlite), so a transaction that writes can begin IMMEDIATE
     dbapi_connection.isolation_level = None
+    sqlite_driver.install(dbapi_connection)  # one trip to aiosqlite's thread a statement
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")

@@ -80,12 +80,14 @@ def key_problem(head: AuditHead | None, key: bytes | None) -> str | None:
     return None
 
 
+# built once: every recorded action reads the head with it
+_HEAD_FOR_UPDATE = select(AuditHead).where(AuditHead.id == 1).with_for_update()
+
+
 async def record(session: AsyncSession, action: str, *, actor_id: int | None,
                  cycle_id: int | None, at: datetime, **payload: Any) -> AuditLog:
     """Append a row; the head row is locked so concurrent writers cannot fork the chain."""
-    head = (
-        await session.execute(select(AuditHead).where(AuditHead.id == 1).with_for_update())
-    ).scalar_one_or_none()
+    head = (await session.execute(_HEAD_FOR_UPDATE)).scalar_one_or_none()
     if head is None:
         head = AuditHead(id=1, last_hash=GENESIS, count=0, mode=PLAIN)
         session.add(head)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 
 from bot.core import audit
 from bot.core.outbox import enqueue
@@ -46,20 +46,27 @@ class Entry:
         return next((i for i in self.items if i.id == item_id), None)
 
 
+# built once (every typed answer and press runs them): construction and cache key
+# cost more CPU than the statements themselves
+_ENTRY = (select(StepRun, Cycle, Unit, CycleIndicator, Indicator)
+          .join(Cycle, Cycle.id == StepRun.cycle_id)
+          .join(Unit, Unit.id == StepRun.unit_id)
+          .outerjoin(CycleIndicator, (CycleIndicator.cycle_id == StepRun.cycle_id)
+                     & (CycleIndicator.unit_id == StepRun.unit_id))
+          .outerjoin(Indicator, Indicator.id == CycleIndicator.indicator_id)
+          .where(StepRun.id == bindparam("run_id"))
+          .order_by(CycleIndicator.unit_id, CycleIndicator.position))
+_CYCLE_OF_PERIOD = select(Cycle).where(
+    Cycle.office_id == bindparam("office_id"), Cycle.kind == bindparam("kind"),
+    Cycle.year == bindparam("year"), Cycle.quarter == bindparam("quarter"))
+
+
 async def load_entry(wf: Workflow, person: Person, run_id: int | None) -> Entry:
     """The open step-4 run of the person's bidang, with the indicators they fill in."""
     if not isinstance(run_id, int):
         raise StaleAction()
     # one statement: the run, its cycle and bidang, the bidang's indicators of the cycle
-    rows = (await wf.s.execute(
-        select(StepRun, Cycle, Unit, CycleIndicator, Indicator)
-        .join(Cycle, Cycle.id == StepRun.cycle_id)
-        .join(Unit, Unit.id == StepRun.unit_id)
-        .outerjoin(CycleIndicator, (CycleIndicator.cycle_id == StepRun.cycle_id)
-                   & (CycleIndicator.unit_id == StepRun.unit_id))
-        .outerjoin(Indicator, Indicator.id == CycleIndicator.indicator_id)
-        .where(StepRun.id == run_id)
-        .order_by(CycleIndicator.unit_id, CycleIndicator.position))).all()
+    rows = (await wf.s.execute(_ENTRY, {"run_id": run_id})).all()
     if not rows:
         raise NotFound()
     run, cycle, unit = rows[0][0], rows[0][1], rows[0][2]
@@ -96,9 +103,9 @@ def previous_cycle_keys(cycle: Cycle) -> list[tuple[CycleKind, int, int]]:
 async def previous_realisation(wf: Workflow, cycle: Cycle, ind: Indicator
                                ) -> tuple[str, Submission] | None:
     for kind, year, quarter in previous_cycle_keys(cycle):
-        prev = (await wf.s.execute(select(Cycle).where(
-            Cycle.office_id == cycle.office_id, Cycle.kind == kind, Cycle.year == year,
-            Cycle.quarter == quarter))).scalar_one_or_none()
+        prev = (await wf.s.execute(_CYCLE_OF_PERIOD, {
+            "office_id": cycle.office_id, "kind": kind, "year": year, "quarter": quarter,
+        })).scalar_one_or_none()
         if prev is None:
             continue
         sub = await wf.latest_submission(prev.id, ind.id)

@@ -1,10 +1,11 @@
 """One-time invitations: a code binds a Telegram account to an invited person."""
 from __future__ import annotations
 
+import functools
 import secrets
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core import audit
@@ -78,6 +79,19 @@ async def redeem(session: AsyncSession, code: str, telegram_user_id: int, *,
     return person
 
 
+@functools.cache
+def _person_with_conversation():
+    """Built once (every update reads the person with it): its construction and cache
+    key cost more CPU than running it."""
+    from models import Conversation
+
+    return (select(Person, Conversation)
+            .outerjoin(Conversation, Conversation.person_id == Person.id)
+            .where(Person.telegram_user_id == bindparam("telegram_user_id"))
+            .order_by(Person.active.desc(), Conversation.person_id.is_(None),
+                      Conversation.updated_at.desc(), Person.id))
+
+
 async def person_with_conversation(session: AsyncSession, telegram_user_id: int,
                                    target: tuple[str, int] | None = None) -> Person | None:
     """The person of this Telegram account, read with their conversation in one
@@ -88,14 +102,8 @@ async def person_with_conversation(session: AsyncSession, telegram_user_id: int,
     An account bound in several offices: the person of the office that ``target`` (a
     button's object or office, ``bot.callbacks.target``, ``office_of``) belongs to; else
     an active one in a conversation most recently; else the first bound."""
-    from models import Conversation
-
-    rows = (await session.execute(
-        select(Person, Conversation)
-        .outerjoin(Conversation, Conversation.person_id == Person.id)
-        .where(Person.telegram_user_id == telegram_user_id)
-        .order_by(Person.active.desc(), Conversation.person_id.is_(None),
-                  Conversation.updated_at.desc(), Person.id))).all()
+    rows = (await session.execute(_person_with_conversation(),
+                                  {"telegram_user_id": telegram_user_id})).all()
     if not rows:
         return None
     row = rows[0]

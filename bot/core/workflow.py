@@ -33,12 +33,13 @@ inside the office.
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Iterable, Sequence
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core import audit
@@ -576,15 +577,9 @@ class Workflow:
     async def latest_submission(self, cycle_id: int, indicator_id: int) -> Submission | None:
         key = (cycle_id, indicator_id)
         if key not in self._latest:
-            self._latest[key] = (
-                await self.s.execute(
-                    select(Submission)
-                    .where(Submission.cycle_id == cycle_id,
-                           Submission.indicator_id == indicator_id)
-                    .order_by(Submission.revision.desc())
-                    .limit(1)
-                )
-            ).scalar_one_or_none()
+            self._latest[key] = (await self.s.execute(
+                _latest_submission(), {"cycle_id": cycle_id, "indicator_id": indicator_id}
+            )).scalar_one_or_none()
         return self._latest[key]
 
     async def record_answer(self, actor: Person, run_id: int, item_id: int, *,
@@ -1433,6 +1428,16 @@ class Workflow:
         return (await self.s.execute(
             select(func.count()).select_from(Submission).where(Submission.cycle_id == cycle_id)
         )).scalar_one()
+
+
+@functools.cache
+def _latest_submission():
+    """Built once: an answer's latest revision is read on every typed answer."""
+    return (select(Submission)
+            .where(Submission.cycle_id == bindparam("cycle_id"),
+                   Submission.indicator_id == bindparam("indicator_id"))
+            .order_by(Submission.revision.desc())
+            .limit(1))
 
 
 def _esc(text: str) -> str:

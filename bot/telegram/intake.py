@@ -90,7 +90,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-from sqlalchemy import func, or_, select, update as sql_update
+from sqlalchemy import bindparam, func, or_, select, update as sql_update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Update
@@ -640,7 +640,7 @@ class Intake:
         self._idle = asyncio.Event()
         self._idle.set()
         self._fatal: BaseException | None = None
-        self._write_lock = asyncio.Lock() if _is_sqlite(sessionmaker) else None
+        self._write_lock = _WriteTurns() if _is_sqlite(sessionmaker) else None
         # PostgreSQL: several processes may share the inbox; rows are claimed by this
         # process (bot/telegram/processes.py) before they are queued here
         self.claims = processes.is_postgres(sessionmaker)
@@ -650,6 +650,7 @@ class Intake:
         # longer than a run's database work; "always"/"never" (tests, benchmarks)
         self.split_calls = os.environ.get(SPLIT_ENV) or "auto"
         self.request: JournaledRequest | None = None  # set by start()
+        self._claim = None  # the statement claiming a row for a run (_claim_stmt)
 
     # -- storing ------------------------------------------------------------------
     async def store(self, updates: Iterable[Update]) -> int:
@@ -664,7 +665,7 @@ class Intake:
             # cleared after the commit that put the conversation in the database
             expected = self.secrets.expected()
             try:  # on SQLite behind the updates' transactions, on the event loop
-                async with self._writing(), self.sm() as session, session.begin():
+                async with self._writing(first=True), self.sm() as session, session.begin():
                     known = set((await session.execute(
                         select(Inbox.update_id).where(Inbox.update_id.in_(list(rows))))).scalars())
                     new = [u for i, u in sorted(rows.items()) if i not in known]
@@ -844,15 +845,17 @@ class Intake:
                 self.secrets.settle(_sender(payload))
 
     @contextlib.asynccontextmanager
-    async def _writing(self):
+    async def _writing(self, *, first: bool = False):
         """On SQLite one writing transaction of the intake at a time (an update's holds
         the write lock from its ``BEGIN IMMEDIATE`` to its commit): the others, and the
         storing of new updates, wait here, on the event loop, instead of in SQLite's
-        busy handler (which sleeps in steps of up to 100 ms)."""
+        busy handler (which sleeps in steps of up to 100 ms). Storing (``first``) goes
+        before the updates' runs waiting here: until it commits, polling cannot ask
+        Telegram for what came next, nor a webhook answer 200."""
         if self._write_lock is None:
             yield
             return
-        async with self._write_lock:
+        async with self._write_lock.turn(first=first):
             yield
 
     def _split(self) -> bool:
@@ -899,15 +902,12 @@ class Intake:
         journal.new_run()
         try:
             async with self._writing(), self.sm() as session:
+                session.info["update"] = True  # handlers.common.transaction: no wake
                 run_started = time.perf_counter()
                 async with session.begin():
                     # the first statement writes: on SQLite it starts the transaction
                     # (so the handlers' savepoints nest in it) and takes the write lock
-                    claimed = await session.execute(
-                        sql_update(Inbox).where(Inbox.update_id == update_id,
-                                                Inbox.processed_at.is_(None),
-                                                *self._still_mine())
-                        .values(error=""))
+                    claimed = await session.execute(self._claim_stmt(), {"uid": update_id})
                     if claimed.rowcount == 0:
                         return False  # processed meanwhile
                     state = _Processing(session, journal=journal, savepoints=savepoints,
@@ -932,10 +932,8 @@ class Intake:
                         raise
                     crashpoints.hit("processing")  # handlers ran, replies sent, not committed
                     journal.write_deferred()
-                    await session.execute(
-                        sql_update(Inbox).where(Inbox.update_id == update_id).values(
-                            processed_at=utcnow(),
-                            error=_error_text(state.errors)))
+                    await session.execute(_MARK, {"uid": update_id, "at": utcnow(),
+                                                  "err": _error_text(state.errors)})
             if journal.replayed:
                 self.replayed += journal.replayed
                 log.info("update %s: %d Bot API call(s) of the interrupted run not "
@@ -964,8 +962,9 @@ class Intake:
         journal.remove()  # committed: the calls are never needed again
         self.processed += 1
         sender = self.app.bot_data.get("sender")
-        if sender is not None:
-            sender.wake()
+        if sender is not None and state is not None and \
+                state.session.info.get("outbox_written"):
+            sender.wake()  # the update queued messages (bot.core.outbox)
         return True
 
     async def _process_loop(self) -> None:
@@ -979,6 +978,19 @@ class Intake:
             except Exception:
                 log.exception("inbox pass failed")
             await wait_event(self._wake, 1.0)
+
+    def _claim_stmt(self):
+        """The first statement of an update's run (built once: Core, no ORM work)."""
+        if self._claim is None:
+            inbox = Inbox.__table__
+            mine = []
+            if self.claims:
+                mine = [or_(inbox.c.claimed_by == self.me, inbox.c.claimed_by.is_(None))]
+            self._claim = (sql_update(inbox)
+                           .where(inbox.c.update_id == bindparam("uid"),
+                                  inbox.c.processed_at.is_(None), *mine)
+                           .values(error=""))
+        return self._claim
 
     def _still_mine(self) -> list:
         """PostgreSQL: the row is processed only while this process's claim stands (or
@@ -1147,6 +1159,61 @@ class Intake:
             self.life.unlisten(self.wake)
             life, self.life = self.life, None
             await life.leave()
+
+
+# an update's mark, in its transaction (built once: Core, no ORM work)
+_MARK = (sql_update(Inbox.__table__)
+         .where(Inbox.__table__.c.update_id == bindparam("uid"))
+         .values(processed_at=bindparam("at"), error=bindparam("err")))
+
+
+class _WriteTurns:
+    """An asyncio lock with two queues of waiters, each served in arrival order: the
+    ``first`` ones (storing new updates) take the next turn, before the others (the
+    updates' runs). The lock is handed from holder to waiter directly, so a waiter is
+    never overtaken by one that came later to the same queue."""
+
+    def __init__(self) -> None:
+        self._held = False
+        self._first: collections.deque[asyncio.Future] = collections.deque()
+        self._rest: collections.deque[asyncio.Future] = collections.deque()
+
+    def locked(self) -> bool:
+        return self._held
+
+    async def _acquire(self, first: bool) -> None:
+        if not self._held and not self._first and not self._rest:
+            self._held = True
+            return
+        fut = asyncio.get_running_loop().create_future()
+        queue = self._first if first else self._rest
+        queue.append(fut)
+        try:
+            await fut
+        except BaseException:
+            if fut.done() and not fut.cancelled():
+                self._release()  # handed the lock as it was cancelled: hand it on
+            else:
+                with contextlib.suppress(ValueError):
+                    queue.remove(fut)
+            raise
+
+    def _release(self) -> None:
+        for queue in (self._first, self._rest):
+            while queue:
+                fut = queue.popleft()
+                if not fut.done():
+                    fut.set_result(None)  # the lock passes to it, held throughout
+                    return
+        self._held = False
+
+    @contextlib.asynccontextmanager
+    async def turn(self, *, first: bool = False):
+        await self._acquire(first)
+        try:
+            yield
+        finally:
+            self._release()
 
 
 def _is_sqlite(sessionmaker) -> bool:
