@@ -309,6 +309,9 @@ class OutboxSender:
         self._life = None  # PostgreSQL: this process's processes.Life while running
         self._telling: asyncio.Task | None = None  # the NOTIFY to the sending process
         self._tell_again = False
+        self._sharing: set[asyncio.Task] = set()  # NOTIFYs of a 429 under way
+        self._shared_until = 0.0  # loop time the last pause told to the others ends
+        self._limiter_pause = None
         self.sent = 0
         # (chat, message) whose keyboard is gone (a handler stripped the pressed card,
         # or this sender did): not edited again, which Telegram refuses as "not modified"
@@ -530,6 +533,19 @@ class OutboxSender:
         return removed
 
     async def _finish(self, row_id: int, **values) -> None:
+        """Record a row's outcome; a stop (cancel) meanwhile waits for the record: a row
+        Telegram accepted is not left ``sending``, to be sent again by whichever process
+        sends next."""
+        record = asyncio.ensure_future(self._record(row_id, values))
+        try:
+            await asyncio.shield(record)
+        except asyncio.CancelledError:
+            if not record.done():
+                with contextlib.suppress(Exception):
+                    await asyncio.wait({record}, timeout=10)
+            raise
+
+    async def _record(self, row_id: int, values: dict) -> None:
         try:
             async with self.sm() as session, session.begin():
                 row = await session.get(Outbox, row_id)
@@ -604,6 +620,7 @@ class OutboxSender:
             monitoring.observe_429()
             wait = retry_seconds(exc)
             self.pacer.pause(wait)  # Telegram does not say which limit: every chat waits
+            self._share_pause(wait)  # ... in every process
             log.info("outbox %s: 429, every chat waits %ss", row.id, wait)
             await self._finish(row.id, status=OutboxStatus.PENDING,
                                next_attempt_at=now + timedelta(seconds=wait),
@@ -716,16 +733,78 @@ class OutboxSender:
             return
         self._life = life
         life.listen(self._notified, processes.OUTBOX_CHANNEL)
+        life.listen(self._paused_elsewhere, processes.PAUSE_CHANNEL)
+        own_pause = self._share_limiter_pauses()
         try:
             await self._lead(life)
         finally:
             life.unlisten(self._notified, processes.OUTBOX_CHANNEL)
+            life.unlisten(self._paused_elsewhere, processes.PAUSE_CHANNEL)
+            if own_pause is not None:
+                del self.bot.rate_limiter.pause  # the class's own again
             self._life = None
+            for task in list(self._sharing):
+                task.cancel()
             if self._telling is not None:
                 self._telling.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await self._telling
             await life.leave()
+
+    # -- a 429 pauses every process ---------------------------------------------
+    def _share_limiter_pauses(self):
+        """Every pause of this process's rate limiter (a 429 to any Bot API call made
+        here: a handler's edit, a deferred call, this sender's send) is told to the
+        other processes. Returns the limiter's own ``pause`` (None: no limiter)."""
+        limiter = getattr(self.bot, "rate_limiter", None)
+        if not isinstance(limiter, RateLimiter):
+            return None
+        own = limiter.pause
+
+        def pause(seconds: float) -> None:
+            own(seconds)
+            self._share_pause(seconds)
+
+        limiter.pause = pause  # an attribute of this instance: removed when stopped
+        self._limiter_pause = own
+        return own
+
+    def _share_pause(self, seconds: float) -> None:
+        """Tell every process (NOTIFY) to pause ``seconds``; not again for a pause this
+        one already covers."""
+        if self._life is None:
+            return
+        until = asyncio.get_running_loop().time() + seconds
+        if until <= self._shared_until + 0.05:
+            return
+        self._shared_until = until
+        task = asyncio.get_running_loop().create_task(self._notify_pause(seconds),
+                                                      name="outbox-share-pause")
+        self._sharing.add(task)
+        task.add_done_callback(self._sharing.discard)
+
+    async def _notify_pause(self, seconds: float) -> None:
+        try:
+            await processes.notify_pause(self.sm, seconds, self.worker)
+        except Exception as exc:
+            log.warning("could not tell the other processes of a 429: %s", exc)
+
+    def _paused_elsewhere(self, payload: str) -> None:
+        """Another process got a 429: this one's sends and requests wait as long."""
+        seconds, _, by = payload.partition(":")
+        try:
+            wait = float(seconds)
+        except ValueError:
+            return
+        if by == self.worker or wait <= 0:
+            return
+        log.info("a 429 in %s: this process waits %.1f s", processes.process_of(by), wait)
+        self.pacer.pause(wait)
+        own = getattr(self, "_limiter_pause", None)
+        if own is not None:
+            own(wait)  # the limiter's own pause: not told back
+        until = asyncio.get_running_loop().time() + wait
+        self._shared_until = max(self._shared_until, until)  # nothing to tell again
 
     async def _lead(self, life) -> None:
         """Send while this process holds the ``sender`` lock; wait for it otherwise."""
@@ -771,19 +850,17 @@ class OutboxSender:
         """This sender stopped sending with rows in hand (cancelled, or the ``sender``
         lock lost): they are due again at once for whichever process sends. One in the
         middle of its send may go twice, as after a crash."""
-        mine, self._mine = list(self._mine), set()
-        if not mine:
-            return
+        self._mine = set()
         try:
             async with self.sm() as session, session.begin():
                 await session.execute(
-                    update(Outbox).where(Outbox.id.in_(mine),
-                                         Outbox.status == OutboxStatus.SENDING,
-                                         Outbox.claimed_by.like(f"{self.worker}:%"))
+                    update(Outbox).where(Outbox.status == OutboxStatus.SENDING,
+                                         Outbox.claimed_by.startswith(f"{self.worker}:",
+                                                                     autoescape=True))
                     .values(status=OutboxStatus.PENDING)
                     .execution_options(synchronize_session=False))
         except Exception as exc:  # taken over when stale (STALE_CLAIM)
-            log.warning("outbox: could not give back %d message(s): %s", len(mine), exc)
+            log.warning("outbox: could not give back the messages in hand: %s", exc)
 
     async def _run(self) -> None:
         interval = self.sv.config.outbox.interval_seconds
