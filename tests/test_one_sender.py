@@ -320,8 +320,9 @@ def test_three_processes_send_a_round_as_one_bot_within_telegrams_limits(tmp_pat
     span = max(times) - min(times) if len(times) > 1 else 0.0
     by = Counter(processes.process_of(r.claimed_by) for r in rows)
     print(f"\nthree processes, one sends: {CHATS} messages in {took:.1f} s "
-          f"({CHATS / took:.1f}/s; first to last send {span:.1f} s), at most {most} in a second, 429s issued "
-          f"{stats['issued_429s']}, not honoured {stats['unhonoured_429s']}; claimed by {dict(by)}")
+          f"({CHATS / took:.1f}/s; first to last send {span:.1f} s), at most {most} in a "
+          f"second, 429s issued {stats['issued_429s']}, not honoured "
+          f"{stats['unhonoured_429s']}; claimed by {dict(by)}")
 
     assert rcs == [0, 0, 0], [log[-2000:] for log in logs]
     # the emulator's own count: no 429 at all, so none not honoured; never over 30/s
