@@ -27,7 +27,7 @@ from sqlalchemy import select
 from telegram.constants import ParseMode
 from telegram.ext import Defaults, ExtBot
 
-from bot.core.outbox import BULK, enqueue
+from bot.core.outbox import BULK, REPLY, enqueue
 from bot.devtools.emulator import BotApiEmulator, FaultPlan
 from bot.devtools.harness import TEST_TOKEN
 from bot.telegram import processes
@@ -212,6 +212,7 @@ async def test_a_429_the_sending_application_gets_pauses_the_others_calls(servic
 
 # ------------------------------------------------------------------ real processes
 CHATS = 200
+REPLIES = 4  # replies queued during the round (people outside it)
 
 
 def _start(tmp_path, emu, db_url: str, n: int) -> tuple[list[Proc], int]:
@@ -276,6 +277,31 @@ async def _queue_round(db_url: str, ids: list[int], label: str) -> None:
         await engine.dispose()
 
 
+async def _replies(db_url: str, emulator, ids: list[int], label: str) -> list[tuple]:
+    """During the round: a reply to each of ``ids`` (people outside it), one a second,
+    queued as a handler in another process does (its commit, then NOTIFY to the
+    sending process). Returns (seconds from the commit to the chat, emulator's seq)."""
+    from models.base import utcnow
+
+    engine = make_engine(db_url)
+    sm = make_sessionmaker(engine)
+    seen = []
+    try:
+        for pid in ids:
+            await asyncio.sleep(1.0)
+            await _queue(sm, [pid], label, utcnow(), priority=REPLY)
+            await processes.notify_outbox(sm)
+            t0 = time.monotonic()
+            async with sm() as s:
+                chat = (await s.get(Person, pid)).telegram_user_id
+            user = emulator.user(chat)
+            assert await _until(lambda: bool(user.messages), 30)
+            seen.append((time.monotonic() - t0, user.messages[0].seq))
+    finally:
+        await engine.dispose()
+    return seen
+
+
 async def _rows(db_url: str) -> list[Outbox]:
     engine = make_engine(db_url)
     try:
@@ -299,30 +325,36 @@ def test_three_processes_send_a_round_as_one_bot_within_telegrams_limits(tmp_pat
     label = "Pengingat <laporan> & \"kinerja\""
     with EmulatorThread(enforce_limits=True) as emu:
         emulator = emu.emulator
-        ids = emu.run(_setup(POSTGRES_URL, emulator, CHATS))
+        ids = emu.run(_setup(POSTGRES_URL, emulator, CHATS + REPLIES))
         procs, sender = _start(tmp_path, emu, POSTGRES_URL, 3)
         try:
             times = _record_sends(emulator)
             t0 = time.monotonic()
-            emu.run(_queue_round(POSTGRES_URL, ids, label))
+            emu.run(_queue_round(POSTGRES_URL, ids[:CHATS], label))
+            replies = emu.run(_replies(POSTGRES_URL, emulator, ids[CHATS:], "Balasan <tombol>"),
+                              timeout=120)
             end = time.monotonic() + 90
             while sum(_copies(emulator, label).values()) < CHATS and time.monotonic() < end:
                 time.sleep(0.2)
             took = time.monotonic() - t0
             time.sleep(1.0)  # nothing more comes
             copies = _copies(emulator, label)
+            last_of_round = max(m.seq for u in emulator.users for m in u.messages
+                                if m.text and m.text.startswith(label))
             stats = emulator.stats.to_dict()
             logs = [p.text() for p in procs]
         finally:
             rcs = [p.stop() for p in procs]
     rows = asyncio.run(_rows(POSTGRES_URL))
     most = _max_per_second(times)
+    waits = sorted(w for w, _ in replies)
     span = max(times) - min(times) if len(times) > 1 else 0.0
     by = Counter(processes.process_of(r.claimed_by) for r in rows)
     print(f"\nthree processes, one sends: {CHATS} messages in {took:.1f} s "
           f"({CHATS / took:.1f}/s; first to last send {span:.1f} s), at most {most} in a "
           f"second, 429s issued {stats['issued_429s']}, not honoured "
-          f"{stats['unhonoured_429s']}; claimed by {dict(by)}")
+          f"{stats['unhonoured_429s']}; claimed by {dict(by)}; {REPLIES} replies queued "
+          f"during it: commit to chat {', '.join(f'{w * 1000:.0f}' for w in waits)} ms")
 
     assert rcs == [0, 0, 0], [log[-2000:] for log in logs]
     # the emulator's own count: no 429 at all, so none not honoured; never over 30/s
@@ -330,8 +362,10 @@ def test_three_processes_send_a_round_as_one_bot_within_telegrams_limits(tmp_pat
     assert most <= 30, most
     # every message delivered exactly once, all by the one process that sends
     assert len(copies) == CHATS and set(copies.values()) == {1}, copies
-    assert len(rows) == CHATS
+    assert len(rows) == CHATS + REPLIES
     assert all(r.status == OutboxStatus.SENT and r.attempts == 1 for r in rows)
+    # the replies, queued outside the sending process during the round, overtook it
+    assert len(replies) == REPLIES and all(seq < last_of_round for _, seq in replies)
     assert len(by) == 1
     assert re.search(rf"process {re.escape(next(iter(by)))} sends the outbox", logs[sender])
 
