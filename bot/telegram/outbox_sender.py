@@ -19,6 +19,13 @@ one by one, never in a burst), one per chat per interval, and a 429 pauses every
 for its ``retry_after``. Rows go in priority order (``bot.core.outbox``: replies before bulk
 reminders), and :meth:`OutboxSender.run` keeps a short queue of claimed rows topped up,
 so a reply queued during a fan-out is claimed at once and takes the next turn.
+
+Several processes (PostgreSQL, ``bot/telegram/processes.py``): one sends, the one
+holding the ``sender`` lock, so the pacing and a 429's pause hold for the bot as a whole
+(each process pacing itself at 29/s, four processes sent 116/s, and a 429 paused only
+the process that got it). The others' senders wait, trying for the lock every
+``LEAD_RETRY`` seconds; a wake in such a process (a commit queued messages) is passed
+to the sending process by NOTIFY.
 """
 from __future__ import annotations
 
@@ -31,9 +38,9 @@ import logging
 import os
 import re
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import timedelta, timezone
 
-from sqlalchemy import exists, or_, select, update
+from sqlalchemy import exists, func, or_, select, update
 from sqlalchemy.orm import aliased
 from telegram import InputFile, ForceReply
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
@@ -52,6 +59,7 @@ from models.enums import OutboxStatus, Role
 log = logging.getLogger(__name__)
 
 STALE_CLAIM = timedelta(minutes=2)
+LEAD_RETRY = 1.0  # seconds between a waiting sender's tries to become the one that sends
 _SENDER_NUMBERS = itertools.count(1)
 TELEGRAM_PER_SECOND = 30  # messages per second overall (Telegram's bot FAQ)
 NOTICE_KIND = "outbox_failed"  # the admin's notice of a refused row: never reported again
@@ -298,6 +306,12 @@ class OutboxSender:
         self._in_flight = 0  # rows claimed by run() and not yet finished
         self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
+        self._life = None  # PostgreSQL: this process's processes.Life while running
+        self._telling: asyncio.Task | None = None  # the NOTIFY to the sending process
+        self._tell_again = False
+        self._sharing: set[asyncio.Task] = set()  # NOTIFYs of a 429 under way
+        self._shared_until = 0.0  # loop time the last pause told to the others ends
+        self._limiter_pause = None
         self.sent = 0
         # (chat, message) whose keyboard is gone (a handler stripped the pressed card,
         # or this sender did): not edited again, which Telegram refuses as "not modified"
@@ -309,7 +323,36 @@ class OutboxSender:
         SENDERS[id(bot)] = self  # handlers.markup.keyboard_removed finds it
 
     def wake(self) -> None:
+        """Messages were queued (committed): claim them now; in a process that does not
+        send (several processes), tell the one that does."""
         self._wake.set()
+        life = self._life
+        if life is not None and not self.sending:
+            if self._telling is not None and not self._telling.done():
+                self._tell_again = True  # committed after that NOTIFY began: once more
+                return
+            with contextlib.suppress(RuntimeError):  # no running loop: nothing to tell
+                self._telling = asyncio.get_running_loop().create_task(
+                    self._tell_sender(), name="outbox-tell")
+
+    @property
+    def sending(self) -> bool:
+        """Whether this sender is the one that sends (always, with one process)."""
+        return self._life is None or processes.SENDER in self._life.leading
+
+    async def _tell_sender(self) -> None:
+        while True:
+            self._tell_again = False
+            try:
+                await processes.notify_outbox(self.sm)
+            except Exception as exc:  # the sender looks every interval_seconds anyway
+                log.info("outbox: could not wake the sending process: %s", exc)
+            if not self._tell_again:
+                return
+
+    def _notified(self) -> None:
+        if self.sending:
+            self._wake.set()
 
     def keyboard_removed(self, chat_id: int, message_id: int) -> None:
         """A handler removed this message's keyboard (the card pressed)."""
@@ -490,6 +533,19 @@ class OutboxSender:
         return removed
 
     async def _finish(self, row_id: int, **values) -> None:
+        """Record a row's outcome; a stop (cancel) meanwhile waits for the record: a row
+        Telegram accepted is not left ``sending``, to be sent again by whichever process
+        sends next."""
+        record = asyncio.ensure_future(self._record(row_id, values))
+        try:
+            await asyncio.shield(record)
+        except asyncio.CancelledError:
+            if not record.done():
+                with contextlib.suppress(Exception):
+                    await asyncio.wait({record}, timeout=10)
+            raise
+
+    async def _record(self, row_id: int, values: dict) -> None:
         try:
             async with self.sm() as session, session.begin():
                 row = await session.get(Outbox, row_id)
@@ -564,6 +620,7 @@ class OutboxSender:
             monitoring.observe_429()
             wait = retry_seconds(exc)
             self.pacer.pause(wait)  # Telegram does not say which limit: every chat waits
+            self._share_pause(wait)  # ... in every process
             log.info("outbox %s: 429, every chat waits %ss", row.id, wait)
             await self._finish(row.id, status=OutboxStatus.PENDING,
                                next_attempt_at=now + timedelta(seconds=wait),
@@ -660,18 +717,150 @@ class OutboxSender:
         """Deliver until stopped. Up to ``batch`` claimed rows wait for their turn at
         the pacer; more are claimed when half of them are gone, when a commit queued
         messages (:meth:`wake`) and every ``interval_seconds``. With the queue full, a
-        wake still claims the replies (``REPLY``), which take the next turn."""
+        wake still claims the replies (``REPLY``), which take the next turn.
+
+        On PostgreSQL only while this process holds the ``sender`` lock: otherwise it
+        waits for the lock (another process sends), and takes it over within about
+        ``LEAD_RETRY`` seconds of its release (that process stopped or died)."""
         life = None
         if processes.is_postgres(self.sm):  # alive while sending: see processes.Life
             try:
                 life = await processes.Life.join(self.sm)
             except Exception:
                 log.exception("outbox: could not take this process's life lock")
-        try:
+        if life is None:
             await self._run()
+            return
+        self._life = life
+        life.listen(self._notified, processes.OUTBOX_CHANNEL)
+        life.listen(self._paused_elsewhere, processes.PAUSE_CHANNEL)
+        own_pause = self._share_limiter_pauses()
+        try:
+            await self._lead(life)
         finally:
-            if life is not None:
-                await life.leave()
+            life.unlisten(self._notified, processes.OUTBOX_CHANNEL)
+            life.unlisten(self._paused_elsewhere, processes.PAUSE_CHANNEL)
+            if own_pause is not None:
+                del self.bot.rate_limiter.pause  # the class's own again
+            self._life = None
+            for task in list(self._sharing):
+                task.cancel()
+            if self._telling is not None:
+                self._telling.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._telling
+            await life.leave()
+
+    # -- a 429 pauses every process ---------------------------------------------
+    def _share_limiter_pauses(self):
+        """Every pause of this process's rate limiter (a 429 to any Bot API call made
+        here: a handler's edit, a deferred call, this sender's send) is told to the
+        other processes. Returns the limiter's own ``pause`` (None: no limiter)."""
+        limiter = getattr(self.bot, "rate_limiter", None)
+        if not isinstance(limiter, RateLimiter):
+            return None
+        own = limiter.pause
+
+        def pause(seconds: float) -> None:
+            own(seconds)
+            self._share_pause(seconds)
+
+        limiter.pause = pause  # an attribute of this instance: removed when stopped
+        self._limiter_pause = own
+        return own
+
+    def _share_pause(self, seconds: float) -> None:
+        """Tell every process (NOTIFY) to pause ``seconds``; not again for a pause this
+        one already covers."""
+        if self._life is None:
+            return
+        until = asyncio.get_running_loop().time() + seconds
+        if until <= self._shared_until + 0.05:
+            return
+        self._shared_until = until
+        task = asyncio.get_running_loop().create_task(self._notify_pause(seconds),
+                                                      name="outbox-share-pause")
+        self._sharing.add(task)
+        task.add_done_callback(self._sharing.discard)
+
+    async def _notify_pause(self, seconds: float) -> None:
+        try:
+            await processes.notify_pause(self.sm, seconds, self.worker)
+        except Exception as exc:
+            log.warning("could not tell the other processes of a 429: %s", exc)
+
+    def _paused_elsewhere(self, payload: str) -> None:
+        """Another process got a 429: this one's sends and requests wait as long."""
+        seconds, _, by = payload.partition(":")
+        try:
+            wait = float(seconds)
+        except ValueError:
+            return
+        if by == self.worker or wait <= 0:
+            return
+        log.info("a 429 in %s: this process waits %.1f s", processes.process_of(by), wait)
+        self.pacer.pause(wait)
+        own = getattr(self, "_limiter_pause", None)
+        if own is not None:
+            own(wait)  # the limiter's own pause: not told back
+        until = asyncio.get_running_loop().time() + wait
+        self._shared_until = max(self._shared_until, until)  # nothing to tell again
+
+    async def _lead(self, life) -> None:
+        """Send while this process holds the ``sender`` lock; wait for it otherwise."""
+        announced = False
+        while True:
+            if not await life.try_lead(processes.SENDER):
+                if not announced:
+                    log.info("another process sends the outbox; this one waits to take over")
+                    announced = True
+                await asyncio.sleep(LEAD_RETRY)
+                continue
+            announced = False
+            log.info("process %s sends the outbox", life.name)
+            try:
+                await self._take_over()
+                await self._run()
+            finally:
+                await self._give_back()
+            log.warning("process %s no longer sends the outbox (its database session "
+                        "broke): waiting to send again", life.name)
+
+    async def _take_over(self) -> None:
+        """This process has just become the one that sends. What the previous sender
+        sent in its last second is not known here: no send for a chat interval (and
+        Telegram's one-second window). A 429 it got is: the row it was sending waits
+        (``next_attempt_at``) for the ``retry_after``, and so does every chat here."""
+        wait = max(1.0, self.pacer.per_chat)
+        try:
+            async with self.sm() as session:
+                until = (await session.execute(
+                    select(func.max(Outbox.next_attempt_at)).where(
+                        Outbox.status == OutboxStatus.PENDING,
+                        Outbox.last_error.like("429 %")))).scalar()
+            if until is not None:
+                if until.tzinfo is None:
+                    until = until.replace(tzinfo=timezone.utc)
+                wait = max(wait, (until - self.sv.clock.now()).total_seconds())
+        except Exception as exc:  # a chat interval is waited anyway
+            log.warning("outbox: could not read a pending 429: %s", exc)
+        self.pacer.pause(min(wait, 3600.0))
+
+    async def _give_back(self) -> None:
+        """This sender stopped sending with rows in hand (cancelled, or the ``sender``
+        lock lost): they are due again at once for whichever process sends. One in the
+        middle of its send may go twice, as after a crash."""
+        self._mine = set()
+        try:
+            async with self.sm() as session, session.begin():
+                await session.execute(
+                    update(Outbox).where(Outbox.status == OutboxStatus.SENDING,
+                                         Outbox.claimed_by.startswith(f"{self.worker}:",
+                                                                     autoescape=True))
+                    .values(status=OutboxStatus.PENDING)
+                    .execution_options(synchronize_session=False))
+        except Exception as exc:  # taken over when stale (STALE_CLAIM)
+            log.warning("outbox: could not give back the messages in hand: %s", exc)
 
     async def _run(self) -> None:
         interval = self.sv.config.outbox.interval_seconds
@@ -688,7 +877,7 @@ class OutboxSender:
                 log.exception("outbox pass failed")
 
         try:
-            while True:
+            while self.sending:
                 self._wake.clear()
                 room = self.batch - self._in_flight
                 try:

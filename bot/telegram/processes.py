@@ -24,6 +24,16 @@ database:
   from the first unconfirmed update (the inbox ignores what it already has). In webhook
   mode every process that runs the webhook server receives (behind a load balancer, or
   one of them, the others started with ``sopbot run --no-receive``).
+* **Sending.** One process sends the outbox: the one holding the ``sender`` lock
+  (:meth:`Life.try_lead`), so the bot's pacing (Telegram's 30 messages per second, one
+  per chat per second) and a 429's ``retry_after`` hold for the bot as a whole; the other
+  processes' senders wait to take over (within about a second of the lock's release:
+  the dead sender's rows left ``sending`` are freed at once by the new one). A process
+  that queued messages wakes the sender with NOTIFY ``sopbot_outbox``
+  (:func:`notify_outbox`), so a reply goes out at once whichever process caused it. A
+  429 any process gets (the sender, or a handler's own Bot API call) is told to every
+  process (NOTIFY ``sopbot_pause``, :func:`notify_pause`): each pauses its requests and
+  its pacing for the ``retry_after``.
 * **Jobs.** The deadline tick (reminders, digest, prompt) runs in one process at a time
   (:func:`exclusive`); its rows are also claimed with ``FOR UPDATE SKIP LOCKED``.
 * **Compile jobs.** A build ("Susun dokumen", an uploaded workbook, "Beri nomor") is
@@ -77,6 +87,9 @@ LIFE_NS = 0x50B0  # advisory lock namespaces (first key of the two-int form)
 LEAD_NS = 0x50B1
 JOB_NS = 0x50B2
 CHANNEL = "sopbot_inbox"  # NOTIFY: new inbox rows
+OUTBOX_CHANNEL = "sopbot_outbox"  # NOTIFY: messages queued (wakes the sending process)
+PAUSE_CHANNEL = "sopbot_pause"  # NOTIFY "seconds:sender": a 429's retry_after, for all
+SENDER = "sender"  # the lock of the one process that sends the outbox
 WATCH_SECONDS = 3.0  # how often a process checks its life and takes over dead claims
 
 _IDENTITY: tuple[int, str] | None = None
@@ -220,8 +233,11 @@ class Life:
         self._task: asyncio.Task | None = None
         self._lock = asyncio.Lock()
         # channel -> callbacks: new inbox rows (CHANNEL), a compile job to take
-        # (JOB_CHANNEL); an office's settings changed: bot.core.services is told
-        self._listeners: dict[str, list] = {CHANNEL: [], JOB_CHANNEL: []}
+        # (JOB_CHANNEL), messages queued for the outbox (OUTBOX_CHANNEL), a 429 got by
+        # a process (PAUSE_CHANNEL: the callbacks are given the payload); an office's
+        # settings changed: bot.core.services is told
+        self._listeners: dict[str, list] = {CHANNEL: [], JOB_CHANNEL: [], OUTBOX_CHANNEL: [],
+                                            PAUSE_CHANNEL: []}
 
     @classmethod
     async def join(cls, sessionmaker) -> "Life":
@@ -265,7 +281,8 @@ class Life:
                 raise
             try:  # woken when another process stores updates (NOTIFY in its commit)
                 raw = await conn.get_raw_connection()
-                for channel in (CHANNEL, JOB_CHANNEL, OFFICE_CHANNEL):
+                for channel in (CHANNEL, JOB_CHANNEL, OUTBOX_CHANNEL, PAUSE_CHANNEL,
+                                OFFICE_CHANNEL):
                     await raw.driver_connection.add_listener(channel, self._notified)
             except Exception:  # the processor looks at the inbox every second anyway
                 log.info("no LISTEN on this connection", exc_info=True)
@@ -280,7 +297,10 @@ class Life:
             office_settings_changed(int(payload) if payload.isdigit() else None)
             return
         for callback in list(self._listeners.get(channel, ())):
-            callback()
+            if channel == PAUSE_CHANNEL:
+                callback(payload)
+            else:
+                callback()
 
     def listen(self, callback, channel: str = CHANNEL) -> None:
         self._listeners.setdefault(channel, []).append(callback)
@@ -402,6 +422,23 @@ async def release_mine(sessionmaker, me: str) -> int:
             update(Inbox).where(Inbox.claimed_by == me, Inbox.processed_at.is_(None))
             .values(claimed_by=None, claimed_at=None)
             .execution_options(synchronize_session=False))).rowcount
+
+
+async def notify_outbox(sessionmaker) -> None:
+    """Tell the process that sends the outbox (in a transaction of its own, so after
+    the commit that queued the messages) that messages are queued."""
+    real = getattr(sessionmaker, "real", sessionmaker)
+    async with real() as session, session.begin():
+        await session.execute(text("SELECT pg_notify(:c, '')"), {"c": OUTBOX_CHANNEL})
+
+
+async def notify_pause(sessionmaker, seconds: float, by: str) -> None:
+    """Tell every process that ``by`` (a sender) got a 429: no request with a chat for
+    ``seconds`` (Telegram's limits are the bot's, whichever process made the request)."""
+    real = getattr(sessionmaker, "real", sessionmaker)
+    async with real() as session, session.begin():
+        await session.execute(text("SELECT pg_notify(:c, :p)"),
+                              {"c": PAUSE_CHANNEL, "p": f"{seconds:.3f}:{by}"})
 
 
 # ------------------------------------------------------------------ compile jobs
