@@ -63,8 +63,13 @@ async def test_a_rolled_back_transactions_rows_never_appear(sessionmaker, office
     async with sessionmaker() as s:
         await s.begin()
         await audit.record(s, "test.refused", actor_id=None, cycle_id=None, at=AT, n=3)
-    async with sessionmaker() as s, s.begin():
+    # recorded as a session's first act (no transaction begun yet), closed, reused
+    s = sessionmaker()
+    await audit.record(s, "test.refused", actor_id=None, cycle_id=None, at=AT, n=4)
+    await s.close()
+    async with s.begin():
         await audit.record(s, "test.third", actor_id=None, cycle_id=None, at=AT, emoji="😀")
+    await s.close()
 
     chain = await _chain(sessionmaker)
     assert [c[0] for c in chain] == ["test.first", "test.second", "test.third"]
@@ -98,8 +103,17 @@ async def test_rows_of_a_rolled_back_savepoint_are_not_written_with_the_outer_co
         # nothing is written before the commit
         assert (await s.execute(select(func.count()).select_from(AuditLog))).scalar() == 0
 
+    # session.commit() with a savepoint still open commits both, rows included
+    async with sessionmaker() as s:
+        await s.begin()
+        await s.begin_nested()
+        await audit.record(s, "test.in_open_savepoint", actor_id=None, cycle_id=None, at=AT,
+                           who=AGENCY)
+        await s.commit()
+
     chain = await _chain(sessionmaker)
-    assert [c[0] for c in chain] == ["test.before", "test.in_kept_savepoint", "test.after"]
+    assert [c[0] for c in chain] == ["test.before", "test.in_kept_savepoint", "test.after",
+                                     "test.in_open_savepoint"]
     assert chain[1][1] == {"note": LONG} and chain[2][1] == {"q": '"x"'}
 
 

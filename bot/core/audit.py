@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 import os
 import re
 from dataclasses import dataclass
@@ -29,6 +30,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, SessionTransaction
 
 from models import AuditHead, AuditLog
+
+log = logging.getLogger(__name__)
 
 GENESIS = "0" * 64
 KEY_ENV = "SOPBOT_AUDIT_KEY"
@@ -101,7 +104,7 @@ def _insert_genesis(dialect: str):
 @dataclass
 class _Queued:
     row: AuditLog
-    trans: SessionTransaction | None  # the (nested) transaction it was recorded in
+    trans: SessionTransaction  # the (nested) transaction it was recorded in
 
 
 async def record(session: AsyncSession, action: str, *, actor_id: int | None,
@@ -119,7 +122,9 @@ async def record(session: AsyncSession, action: str, *, actor_id: int | None,
     row = AuditLog(created_at=at, actor_id=actor_id, cycle_id=cycle_id, action=action,
                    payload=body)
     sync = session.sync_session
-    trans = sync.get_nested_transaction() or sync.get_transaction()
+    # the transaction it belongs to; none yet: begun as a first statement would
+    # (autobegin, no statement), so a close without commit drops the row
+    trans = sync.get_nested_transaction() or sync.get_transaction() or sync._autobegin_t()
     sync.info.setdefault(_QUEUE, []).append(_Queued(row, trans))
     return row
 
@@ -160,9 +165,7 @@ def _write_queued(session: Session) -> None:
 
 
 def _within(trans: SessionTransaction | None, ended: SessionTransaction) -> bool:
-    """Whether ``trans`` is ``ended`` or nested in it (None: the root, not yet begun)."""
-    if trans is None:
-        return ended.parent is None
+    """Whether ``trans`` is ``ended`` or nested in it."""
     while trans is not None:
         if trans is ended:
             return True
@@ -185,9 +188,23 @@ def _drop_at_end(session: Session, transaction: SessionTransaction) -> None:
         session.info.pop(_QUEUE, None)
 
 
-event.listen(Session, "before_commit", _write_queued)
-event.listen(Session, "after_soft_rollback", _drop_rolled_back)
-event.listen(Session, "after_transaction_end", _drop_at_end)
+def _lost(session: Session) -> None:
+    """``after_commit``: rows still queued were not written. Only a commit of the
+    outermost transaction while a savepoint of it is still open does that (its
+    ``before_commit`` runs before the savepoint is released); say so loudly."""
+    if session.in_nested_transaction():  # a savepoint's release
+        return
+    queue = session.info.pop(_QUEUE, None)
+    if queue:
+        log.error("audit: %d row(s) recorded in a savepoint left open at commit were not "
+                  "written: %s", len(queue), ", ".join(q.row.action for q in queue))
+
+
+if not event.contains(Session, "before_commit", _write_queued):
+    event.listen(Session, "before_commit", _write_queued)
+    event.listen(Session, "after_commit", _lost)
+    event.listen(Session, "after_soft_rollback", _drop_rolled_back)
+    event.listen(Session, "after_transaction_end", _drop_at_end)
 
 
 @dataclass(frozen=True)
