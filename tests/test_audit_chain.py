@@ -222,15 +222,25 @@ async def test_the_final_pdf_and_the_manifest_carry_the_head(walk, clock, tmp_pa
     async def number(wf: Workflow, s):
         letter = await wf.assign_number(staf, run9_id)
         final = await stamp_numbered(wf, staf, await wf.get_cycle(cycle_id), letter)
-        return final, await current_head(s)
+        # this transaction's rows are appended at its commit: the head it sees (and
+        # prints) is the committed one, a hash already in the chain
+        assert await current_head(s) == await current_head_committed()
+        return final
 
-    final, after = await walk(number)
+    async def current_head_committed():
+        async with walk.sm() as other:
+            return await current_head(other)
+
+    final = await walk(number)
+    async with walk.sm() as s:
+        after = await current_head(s)
     pdf = flat(pdf_text(await stored_bytes(walk, final.pdf_file_id)))
     found = re.search(r"Kepala jejak audit saat dokumen ini dibuat: ([0-9a-f]{64}) "
                       r"\((\d+) baris, sha256\)", pdf)
     assert found, pdf[-400:]
     head = found.group(1)
-    # the head when the PDF was made: a row of the chain, a few rows before the end
+    # the head when the PDF was made: a row of the chain, before the rows of the
+    # transaction that made it (the numbering's and the final version's)
     assert head != GENESIS and 0 < after.rows - int(found.group(2)) < 10
     assert f"sopbot audit verify --expect-head {head}" in pdf
     await open_run(walk, cycle_id, 10)

@@ -18,16 +18,20 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 import os
 import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session, SessionTransaction
 
 from models import AuditHead, AuditLog
+
+log = logging.getLogger(__name__)
 
 GENESIS = "0" * 64
 KEY_ENV = "SOPBOT_AUDIT_KEY"
@@ -80,35 +84,127 @@ def key_problem(head: AuditHead | None, key: bytes | None) -> str | None:
     return None
 
 
-# built once: every recorded action reads the head with it
-_HEAD_FOR_UPDATE = select(AuditHead).where(AuditHead.id == 1).with_for_update()
+_QUEUE = "sopbot_audit_queue"  # session.info: the rows recorded, written at commit
+# the head, locked; populate_existing: a head already in the session (read earlier, or
+# kept from an earlier transaction: expire_on_commit=False) takes the locked row's values
+_HEAD_FOR_UPDATE = (select(AuditHead).where(AuditHead.id == 1).with_for_update()
+                    .execution_options(populate_existing=True))
+
+
+def _insert_genesis(dialect: str):
+    """The head of an empty chain, unless another transaction has just created it."""
+    from sqlalchemy.dialects.postgresql import insert as pg_insert
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    return insert(AuditHead).values(id=1, last_hash=GENESIS, count=0,
+                                    mode=PLAIN).on_conflict_do_nothing()
+
+
+@dataclass
+class _Queued:
+    row: AuditLog
+    trans: SessionTransaction  # the (nested) transaction it was recorded in
 
 
 async def record(session: AsyncSession, action: str, *, actor_id: int | None,
                  cycle_id: int | None, at: datetime, **payload: Any) -> AuditLog:
-    """Append a row; the head row is locked so concurrent writers cannot fork the chain."""
-    head = (await session.execute(_HEAD_FOR_UPDATE)).scalar_one_or_none()
-    if head is None:
-        head = AuditHead(id=1, last_hash=GENESIS, count=0, mode=PLAIN)
-        session.add(head)
-        await session.flush()
+    """Append a row at the commit of this transaction; no statement now.
+
+    The head is locked only just before the commit (:func:`_write_queued`, a
+    ``before_commit`` listener), so the transactions of all offices and processes do not
+    wait for each other's work on it, only for each other's few statements at commit.
+    The row returned gets its ``id``, ``prev_hash`` and ``hash`` at commit; a row
+    recorded in a savepoint that is rolled back, or in a transaction that is rolled
+    back, is never written."""
+    body = _canonical(payload)
+    at = at.astimezone(timezone.utc)  # hashed as it is stored
+    row = AuditLog(created_at=at, actor_id=actor_id, cycle_id=cycle_id, action=action,
+                   payload=body)
+    sync = session.sync_session
+    # the transaction it belongs to; none yet: begun as a first statement would
+    # (autobegin, no statement), so a close without commit drops the row
+    trans = sync.get_nested_transaction() or sync.get_transaction() or sync._autobegin_t()
+    sync.info.setdefault(_QUEUE, []).append(_Queued(row, trans))
+    return row
+
+
+def _write_queued(session: Session) -> None:
+    """``before_commit``: the rows recorded in this transaction appended in the order
+    recorded, under the head's row lock, which the commit that follows releases. Ids are
+    given after the lock, so they follow the chain's order across transactions
+    (``verify`` reads the chain by id). A keyed chain and a process without its key (or
+    with another): :class:`AuditKeyError`, and the transaction is not committed."""
+    queue = session.info.get(_QUEUE)
+    if not queue or session.in_nested_transaction():  # a savepoint's release: not yet
+        return
+    head = session.execute(_HEAD_FOR_UPDATE).scalar_one_or_none()
+    if head is None:  # the first row ever: two first writers must not both create it
+        session.execute(_insert_genesis(session.get_bind().dialect.name))
+        head = session.execute(_HEAD_FOR_UPDATE).scalar_one()
     key = audit_key()
     problem = key_problem(head, key)
     if problem is not None:
         raise AuditKeyError(problem)
-    body = _canonical(payload)
-    at = at.astimezone(timezone.utc)  # hashed as it is stored
-    digest = row_hash(head.last_hash, at, actor_id, cycle_id, action, body, key)
-    row = AuditLog(created_at=at, actor_id=actor_id, cycle_id=cycle_id, action=action,
-                   payload=body, prev_hash=head.last_hash, hash=digest)
-    session.add(row)
-    await session.flush()
+    prev = head.last_hash
+    rows = [q.row for q in queue]
+    for row in rows:
+        row.prev_hash = prev
+        row.hash = prev = row_hash(prev, row.created_at, row.actor_id, row.cycle_id,
+                                   row.action, row.payload, key)
+    session.add_all(rows)
+    session.flush()
+    if len(rows) > 1 and sorted(r.id for r in rows) != [r.id for r in rows]:
+        raise RuntimeError("audit rows were given ids out of the chain's order")
     if key is not None and head.mode != KEYED:  # from this row on, the chain is keyed
-        head.mode, head.keyed_from, head.key_id = KEYED, row.id, key_id(key)
-    head.last_hash = digest
-    head.count += 1
-    await session.flush()
-    return row
+        head.mode, head.keyed_from, head.key_id = KEYED, rows[0].id, key_id(key)
+    head.last_hash = prev
+    head.count += len(rows)
+    session.flush()
+    del queue[:]
+
+
+def _within(trans: SessionTransaction | None, ended: SessionTransaction) -> bool:
+    """Whether ``trans`` is ``ended`` or nested in it."""
+    while trans is not None:
+        if trans is ended:
+            return True
+        trans = trans.parent
+    return False
+
+
+def _drop_rolled_back(session: Session, previous_transaction: SessionTransaction) -> None:
+    """``after_soft_rollback``: rows recorded in the rolled-back transaction or savepoint
+    (or in a savepoint within it) are dropped; those of an enclosing one stay."""
+    queue = session.info.get(_QUEUE)
+    if queue:
+        queue[:] = [q for q in queue if not _within(q.trans, previous_transaction)]
+
+
+def _drop_at_end(session: Session, transaction: SessionTransaction) -> None:
+    """``after_transaction_end``: nothing outlives the outermost transaction (committed,
+    its rows are written; rolled back or closed, they are dropped)."""
+    if transaction.parent is None:
+        session.info.pop(_QUEUE, None)
+
+
+def _lost(session: Session) -> None:
+    """``after_commit``: rows still queued were not written. Only a commit of the
+    outermost transaction while a savepoint of it is still open does that (its
+    ``before_commit`` runs before the savepoint is released); say so loudly."""
+    if session.in_nested_transaction():  # a savepoint's release
+        return
+    queue = session.info.pop(_QUEUE, None)
+    if queue:
+        log.error("audit: %d row(s) recorded in a savepoint left open at commit were not "
+                  "written: %s", len(queue), ", ".join(q.row.action for q in queue))
+
+
+if not event.contains(Session, "before_commit", _write_queued):
+    event.listen(Session, "before_commit", _write_queued)
+    event.listen(Session, "after_commit", _lost)
+    event.listen(Session, "after_soft_rollback", _drop_rolled_back)
+    event.listen(Session, "after_transaction_end", _drop_at_end)
 
 
 @dataclass(frozen=True)
