@@ -527,8 +527,10 @@ async def test_a_button_whose_work_outlasts_telegrams_window_is_answered_in_time
         q = await user.press(tasks, text="Buka langkah 2")
         card = await user.wait_for(after=q, text_contains="Tugas baru: langkah 2")
         assert card.buttons
-        assert user.callback_answer(q) is not None
         await h.settle()
+        # answered, and within the window: a late answer is refused by the emulator
+        # ("query is too old") and logged (the card may arrive first on a loaded machine)
+        assert user.callback_answer(q) is not None
         assert emulator.error_log == []
     finally:
         await h.stop()
