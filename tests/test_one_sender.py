@@ -90,6 +90,26 @@ async def _until(check, timeout: float) -> bool:
     return check()
 
 
+async def _two_databases():
+    """Two engines (two applications) on one fresh PostgreSQL schema."""
+    engines = [make_engine(POSTGRES_URL) for _ in range(2)]
+    await reset_schema(engines[0], POSTGRES_URL)
+    return engines, [make_sessionmaker(e) for e in engines]
+
+
+async def _two_bots(emu, rate_limiter=None) -> list[ExtBot]:
+    """A bot object for each application, against ``emu``; ``rate_limiter``: a class
+    whose instance each bot gets (as in production)."""
+    bots = []
+    for _ in range(2):
+        bot = ExtBot(TEST_TOKEN, base_url=emu.base_url, base_file_url=emu.base_file_url,
+                     defaults=Defaults(parse_mode=ParseMode.HTML),
+                     rate_limiter=rate_limiter() if rate_limiter else None)
+        await bot.initialize()
+        bots.append(bot)
+    return bots
+
+
 @needs_postgres
 async def test_one_of_two_applications_sends_a_wake_reaches_it_and_the_other_takes_over(
         services, clock):
@@ -99,17 +119,10 @@ async def test_one_of_two_applications_sends_a_wake_reaches_it_and_the_other_tak
     other takes over and sends what is queued."""
     services.config.outbox.interval_seconds = 60  # a wake or nothing
     services.config.outbox.per_chat_interval_seconds = 0.01
-    engines = [make_engine(POSTGRES_URL) for _ in range(2)]
-    await reset_schema(engines[0], POSTGRES_URL)
-    sms = [make_sessionmaker(e) for e in engines]
+    engines, sms = await _two_databases()
     async with BotApiEmulator(token=TEST_TOKEN, enforce_limits=True) as emu:
         ids = await _people(sms[0], emu, 3, 830_000)
-        bots = []
-        for _ in range(2):
-            bot = ExtBot(TEST_TOKEN, base_url=emu.base_url, base_file_url=emu.base_file_url,
-                         defaults=Defaults(parse_mode=ParseMode.HTML))
-            await bot.initialize()
-            bots.append(bot)
+        bots = await _two_bots(emu)
         senders = [OutboxSender(bots[i], sms[i], services) for i in range(2)]
         try:
             senders[0].start()
@@ -158,18 +171,10 @@ async def test_a_429_the_sending_application_gets_pauses_the_others_calls(servic
     pause (told by NOTIFY), so the emulator counts no 429 not honoured; the row is sent
     after the pause too."""
     services.config.outbox.per_chat_interval_seconds = 0.01
-    engines = [make_engine(POSTGRES_URL) for _ in range(2)]
-    await reset_schema(engines[0], POSTGRES_URL)
-    sms = [make_sessionmaker(e) for e in engines]
+    engines, sms = await _two_databases()
     async with BotApiEmulator(token=TEST_TOKEN, enforce_limits=True) as emu:
         ids = await _people(sms[0], emu, 2, 850_000)
-        bots = []
-        for _ in range(2):
-            bot = ExtBot(TEST_TOKEN, base_url=emu.base_url, base_file_url=emu.base_file_url,
-                         defaults=Defaults(parse_mode=ParseMode.HTML),
-                         rate_limiter=RateLimiter())
-            await bot.initialize()
-            bots.append(bot)
+        bots = await _two_bots(emu, rate_limiter=RateLimiter)
         senders = [OutboxSender(bots[i], sms[i], services) for i in range(2)]
         try:
             senders[0].start()
