@@ -345,7 +345,7 @@ async def test_one_account_in_two_offices(harness, sessionmaker, services, two):
         assert (await s.get(Person, sek_a.id)).telegram_user_id == user.user_id
     # never two people of one office on one account
     kasubag_b = await who(sessionmaker, b, Role.KASUBAG)
-    async with sessionmaker() as s:
+    async with sessionmaker() as s, s.begin():  # writes: begun IMMEDIATE on SQLite
         inv = await create_invitation(s, await s.get(Person, kasubag_b.id),
                                       now=services.clock.now(), valid_days=14)
         with pytest.raises(InvitationError, match="taken"):
