@@ -56,9 +56,7 @@ import os
 import random
 import re
 import shutil
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -73,6 +71,7 @@ sys.path.insert(0, str(ROOT))
 from sqlalchemy import func, select, text, update  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
+from bench.common import Worker  # noqa: E402
 from bot.config import Config  # noqa: E402
 from bot.core.clock import SystemClock  # noqa: E402
 from bot.core.office_data import (  # noqa: E402
@@ -86,7 +85,6 @@ from models.base import utcnow  # noqa: E402
 from models.enums import CycleKind, OutboxStatus, Role, StepStatus  # noqa: E402
 from models.session import make_engine, make_sessionmaker  # noqa: E402
 
-TOKEN = "123:local-emulator"
 CEILING = 30.0  # Telegram: messages per second per bot
 PG_SERVER = "postgresql://postgres@127.0.0.1:5432"
 YEAR, QUARTER = 2026, 3
@@ -298,53 +296,6 @@ class LockWaits:
 
 
 # ------------------------------------------------------------------ the processes
-class Worker:
-    """``python -m bot run`` as its own process (the way tests/test_processes.py does)."""
-
-    def __init__(self, n: int, config: Path, cwd: Path, receive: bool) -> None:
-        env = dict(os.environ, SOPBOT_TELEGRAM_TOKEN=TOKEN, PYTHONPATH=os.pathsep.join(
-            [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]))
-        env.pop("SOPBOT_CRASH_AT", None)
-        self.log_path = cwd / f"bot{n}.log"
-        self.log = open(self.log_path, "w")
-        args = [sys.executable, "-m", "bot", "--config", str(config), "run",
-                "--no-upgrade"] + ([] if receive else ["--no-receive"])
-        self.proc = subprocess.Popen(args, cwd=cwd, env=env, stdout=self.log,
-                                     stderr=subprocess.STDOUT)
-
-    def text(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def wait_for(self, pattern: str, timeout: float) -> None:
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            if re.search(pattern, self.text()):
-                return
-            if self.proc.poll() is not None:
-                break
-            time.sleep(0.2)
-        raise RuntimeError(f"no {pattern!r} in the bot's log:\n{self.text()[-3000:]}")
-
-    def cpu(self) -> float:
-        """CPU seconds used so far (user + system), from /proc."""
-        try:
-            fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-        except (OSError, IndexError, ValueError):
-            return 0.0
-
-    def stop(self) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-        try:
-            return self.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            return self.proc.wait()
-        finally:
-            self.log.close()
-
-
 # ------------------------------------------------------------------ the people
 async def enter_data(emu, uids: list[int], answers: int, pause: tuple[float, float],
                      seed_: int = 16) -> dict:
