@@ -5,6 +5,12 @@ the same emulator, in the same run. Two modes:
     python bench/bench_updates.py --mode realistic [--people 10 50] [--indicators 8]
         [--pause 1 2] [--latency 0.1] [--no-limiter] [--database-url postgresql://...]
     python bench/bench_updates.py --mode saturation [--units 10 --indicators 20]
+    python bench/bench_updates.py --mode realistic --bot-process [...]
+
+``--bot-process`` (realistic): each bot runs as its own process, the full bot as
+``sopbot run`` with a deployment's configuration, the echo bot as ``bench/echo_bot.py``;
+the emulator and the people run in a thread of this process, so the bot's process does
+only the bot's work, as beside the real Telegram; its CPU per update is printed too.
 
 **realistic** (the default): each person pauses 1-2 s (uniform, seeded) before each
 message or button press, as people on phones do; every Bot API call and every
@@ -24,15 +30,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import random
+import os
 import statistics
 import sys
+import tempfile
 import time
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import select  # noqa: E402
 
@@ -285,6 +294,207 @@ async def realistic(args) -> None:
                   f"{emu.stats.issued_429s}")
 
 
+# ------------------------------------------------------------------ each bot its own process
+async def _prepare_office(url: str, folder: Path, units: int, indicators: int) -> list[int]:
+    """The office in a fresh database, its cycle at the collection, every person bound
+    to a Telegram id (as registered): the Kabids' ids, whose data requests are queued."""
+    from sqlalchemy import update
+
+    from models import Outbox
+    from models.base import utcnow
+    from models.enums import OutboxStatus
+
+    cfg, engine, sm, _ = await fresh_database(folder, url)
+    services = build_services(cfg, ManualClock(datetime.now(WIB)))
+    async with sm() as s, s.begin():
+        await apply_office(s, office(units, indicators))
+        people = (await s.execute(select(Person).order_by(Person.id))).scalars().all()
+        for k, p in enumerate(people):
+            p.telegram_user_id = PROCESS_UID0 + k
+    async with sm() as s, s.begin():
+        wf = Workflow(s, services)
+        role = {p.role: p for p in (await s.execute(select(Person))).scalars()}
+        cycle = await wf.start_cycle(role[Role.KADIS], CycleKind.QUARTERLY, 2024, 3, "bench")
+        run2 = (await wf.current_steps(cycle.id))[0]
+        await wf.forward_disposition(role[Role.SEKRETARIS], run2.id)
+        run3 = (await wf.current_steps(cycle.id))[0]
+        await wf.open_collection(role[Role.KASUBAG], run3.id, None)
+    async with sm() as s, s.begin():
+        kabids = (await s.execute(select(Person.telegram_user_id).where(
+            Person.role == Role.KABID).order_by(Person.id))).scalars().all()
+        # only the Kabids' data requests go out (the others were read long ago)
+        await s.execute(update(Outbox).where(~Outbox.chat_id.in_(kabids))
+                        .values(status=OutboxStatus.SENT, sent_at=utcnow()))
+    await engine.dispose()
+    return list(kabids)
+
+
+PROCESS_UID0 = 5_100_000
+
+
+async def _people(emulator, uids: list[int], answers: int, who: People, latency: float,
+                  echo: bool) -> tuple[list[float], float]:
+    """In the emulator's loop: each person answers (the full bot: a typed answer, then
+    "Lanjut"; the echo bot: a text and its echo), pausing before each action; returns
+    the samples (sent to visible) and the seconds the phase took."""
+    loop = asyncio.get_running_loop()
+    users = [emulator.user(uid) for uid in uids]
+    emulator.latency = 0.0
+    if not echo:  # the data entry opened, without the round trip
+        async def start(user) -> None:
+            request = await user.wait_for(text_contains="Permintaan data kinerja", timeout=120)
+            q = await user.press(request, text="Mulai isi data")
+            await user.wait_for(after=q, text_contains="Indikator 1 dari", timeout=120)
+        await asyncio.gather(*(start(u) for u in users))
+    emulator.latency = latency
+
+    async def person(user) -> None:
+        await asyncio.sleep(who.rng.uniform(0, who.pause[1]))
+        for k in range(answers):
+            await who.think()
+            seen: list[float] = []
+            t0 = loop.time()
+            if echo:
+                sent = await user.send_text(f"gema {k}")
+                await user.wait_for(who.visible(seen, lambda m: m.text == f"gema {k}"),
+                                    after=sent, timeout=60)
+                who.samples.append(seen[0] - t0)
+                continue
+            sent = await user.send_text(f"{80 + k},5")
+            card = await user.wait_for(who.visible(seen, lambda m: "Tersimpan" in m.text),
+                                       after=sent, timeout=60)
+            who.samples.append(seen[0] - t0)
+            await who.think()
+            seen = []
+            t0 = loop.time()
+            q = await user.press(card, text="Lanjut")
+            await user.wait_for(who.visible(seen, lambda m: bool(m.buttons) and (
+                "Ringkasan data" in m.text or f"Indikator {k + 2} dari" in m.text)),
+                after=q, timeout=60)
+            who.samples.append(seen[0] - t0)
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(person(u) for u in users))
+    elapsed = time.perf_counter() - t0
+    emulator.latency = 0.0
+    return who.samples, elapsed
+
+
+def _process_cpu(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+def realistic_processes(args, n: int, delivery: str) -> dict:
+    """One realistic run with each bot as its own process (``sopbot run`` for the full
+    bot, ``bench/echo_bot.py`` for the echo bot), the emulator and the people in a
+    thread of this process: the bot's process does only the bot's work, as beside the
+    real Telegram. Same people, pauses, round trip and limiter as the in-process run."""
+    import shutil
+    import subprocess
+
+    from bench.common import Worker
+    from bot.devtools.emulator import EmulatorThread
+
+    webhook = delivery == "webhook"
+    folder = Path(tempfile.mkdtemp(prefix="sopbot-bench-proc-"))
+    rows = {}
+    # limits counted, not enforced, as in the in-process run: the emulator's one send or
+    # edit per second per chat is stricter than Telegram's (which allows short bursts),
+    # and a typed answer takes the old card's buttons off and sends the new card at once
+    with EmulatorThread() as emu:
+        emulator = emu.emulator
+        emulator.webhook_connections = 40  # Telegram's default max_connections
+        # the bare echo bot
+        uids = [9_000_000 + i for i in range(n)]
+        for uid in uids:
+            emu.call(emulator.add_user, user_id=uid, first_name=f"E{uid}").started = True
+        port = free_port()
+        cmd = [sys.executable, str(ROOT / "bench" / "echo_bot.py"), "--base-url", emu.base_url,
+               "--file-url", emu.base_file_url] + (["--limiter"] if args.limiter else [])
+        if webhook:
+            cmd += ["--webhook-port", str(port), "--webhook-secret", WEBHOOK_SECRET]
+            emu.call(emulator.deliver_webhook_to, f"http://127.0.0.1:{port}")
+        log_path = folder / "echo.log"
+        with open(log_path, "w") as log:
+            proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
+                                    env={**os.environ, "PYTHONPATH": str(ROOT)})
+            try:
+                end = time.monotonic() + 60
+                while "echo bot up" not in log_path.read_text() and time.monotonic() < end:
+                    time.sleep(0.1)
+                time.sleep(1.0)  # the webhook set / the first poll out
+                cpu0 = _process_cpu(proc.pid)
+                samples, elapsed = emu.run(_people(
+                    emulator, uids, args.indicators * 2, People(tuple(args.pause)),
+                    args.latency, echo=True), timeout=None)
+                rows["echo"] = summary("bare PTB echo bot", samples, elapsed, args.latency)
+                rows["echo"]["cpu_ms"] = (_process_cpu(proc.pid) - cpu0) / len(samples) * 1000
+            finally:
+                proc.terminate()
+                proc.wait(timeout=30)
+        emu.call(emulator.deliver_webhook_to, "")
+        # the full bot: sopbot run
+        url = args.database_url or f"sqlite:///{folder / 'bench.db'}"
+        kabids = asyncio.run(_prepare_office(url, folder, n, args.indicators))
+        for uid in kabids:
+            emu.call(emulator.add_user, user_id=uid, first_name=f"Kabid {uid}").started = True
+        cfg = folder / "config.toml"
+        hook = ""
+        if webhook:
+            port = free_port()
+            hook = (f'mode = "webhook"\nwebhook_url = "https://bench.example/hook"\n'
+                    f'webhook_listen = "127.0.0.1"\nwebhook_port = {port}\n'
+                    f'webhook_secret = "{WEBHOOK_SECRET}"\n')
+            emu.call(emulator.deliver_webhook_to, f"http://127.0.0.1:{port}")
+        cfg.write_text(f'[telegram]\napi_base_url = "{emu.base_url}"\n'
+                       f'file_base_url = "{emu.base_file_url}"\n{hook}'
+                       f'[database]\nurl = "{url}"\n[storage]\npath = "{folder / "files"}"\n')
+        worker = Worker(0, cfg, folder)
+        try:
+            worker.wait_for(r"webhook listening" if webhook else r"Application started", 120)
+            cpu0 = worker.cpu()
+            samples, elapsed = emu.run(_people(
+                emulator, kabids, args.indicators, People(tuple(args.pause)), args.latency,
+                echo=False), timeout=None)
+            rows["full"] = summary("full bot (answer + Lanjut)", samples, elapsed, args.latency)
+            rows["full"]["cpu_ms"] = (worker.cpu() - cpu0) / len(samples) * 1000
+        finally:
+            rc = worker.stop()
+        errors = worker.text().count("Traceback")
+        rows["429s"] = emulator.stats.issued_429s
+        rows["unhonoured"] = emulator.stats.unhonoured_429s
+        if rc or errors:
+            print(f"    the bot's exit code {rc}, {errors} tracebacks: log in {folder}")
+        else:
+            shutil.rmtree(folder, ignore_errors=True)
+    return rows
+
+
+def realistic_in_processes(args) -> None:
+    db = "PostgreSQL" if args.database_url else "SQLite"
+    for n in args.people:
+        for delivery in args.delivery:
+            print(f"\n{n} people pausing {args.pause[0]:g}-{args.pause[1]:g} s, round trip "
+                  f"{args.latency * 1000:.0f} ms, rate limiter {'on' if args.limiter else 'off'}, "
+                  f"{db}, {delivery}, each bot its own process (the emulator and the people "
+                  f"in this one); figures are the time the bot adds (visible - sent - round "
+                  f"trip), load {os.getloadavg()[0]:.1f}")
+            print(HEADER + f" {'CPU ms/update':>13}")
+            rows = realistic_processes(args, n, delivery)
+            for key in ("echo", "full"):
+                print(f"{'':<28} {'':>7} {'':>9} {'':>7} {'':>7} {'':>7} "
+                      f"{rows[key]['cpu_ms']:>13.1f}  ({key})")
+            full = rows["full"]
+            print(f"full bot adds p95 {full['p95']:.0f} ms (target < 50 ms) "
+                  f"{'MET' if full['p95'] < 50 else 'NOT MET'}; 429s issued by the emulator: "
+                  f"{rows['429s']}, not honoured {rows['unhonoured']}; load "
+                  f"{os.getloadavg()[0]:.1f}")
+
+
 async def saturation(args) -> None:
     db = "PostgreSQL" if args.database_url else "SQLite"
     print(f"\nsaturation: {args.units} people, no pause, no round trip, no rate limiter, {db};"
@@ -307,7 +517,10 @@ async def main(args) -> None:
 
     logging.getLogger("aiohttp.server").setLevel(logging.CRITICAL)  # a poll cut at shutdown
     if args.mode in ("realistic", "both"):
-        await realistic(args)
+        if args.bot_process:
+            await asyncio.to_thread(realistic_in_processes, args)
+        else:
+            await realistic(args)
     if args.mode in ("saturation", "both"):
         await saturation(args)
 
@@ -331,6 +544,9 @@ if __name__ == "__main__":
                          "(the intake's split_calls)")
     ap.add_argument("--max-concurrent", type=int, default=0,
                     help="updates the bot processes at once (default: the intake's)")
+    ap.add_argument("--bot-process", action="store_true",
+                    help="realistic: each bot runs as its own process (sopbot run; "
+                         "bench/echo_bot.py), the emulator and the people in this one")
     ap.add_argument("--database-url", default=None,
                     help="a SCRATCH PostgreSQL database instead of SQLite: its tables are dropped")
     a = ap.parse_args()
