@@ -64,6 +64,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import socket
@@ -71,8 +72,7 @@ import uuid
 import zlib
 from typing import Iterable
 
-from sqlalchemy import exists, or_, select, text, update
-from sqlalchemy.orm import aliased
+from sqlalchemy import bindparam, exists, or_, select, text, update
 
 from bot.core import compiler
 from bot.core.services import office_settings_changed
@@ -360,13 +360,28 @@ class Life:
 
 
 # ------------------------------------------------------------------ the inbox
-def _blocked(me: str):
-    """An earlier unprocessed row of the same chat that is not this process's."""
-    earlier = aliased(Inbox)
-    return exists().where(earlier.chat_key == Inbox.chat_key,
-                          earlier.update_id < Inbox.update_id,
-                          earlier.processed_at.is_(None),
-                          or_(earlier.claimed_by.is_(None), earlier.claimed_by != me))
+@functools.lru_cache(maxsize=8)
+def _inbox_statements(me: str) -> tuple:
+    """The statements of :func:`claim_inbox` and :func:`my_rows` for ``me``, built once
+    (Core, on the table): a dispatch pass runs them again and again, and building them
+    (the correlated subquery included) cost as much as running them."""
+    inbox = Inbox.__table__
+    earlier = inbox.alias("earlier")
+    # an earlier unprocessed row of the same chat that is not this process's
+    blocked = exists().where(earlier.c.chat_key == inbox.c.chat_key,
+                             earlier.c.update_id < inbox.c.update_id,
+                             earlier.c.processed_at.is_(None),
+                             or_(earlier.c.claimed_by.is_(None), earlier.c.claimed_by != me))
+    free = (inbox.c.processed_at.is_(None), inbox.c.claimed_by.is_(None))
+    candidates = (select(inbox.c.update_id).where(*free, ~blocked)
+                  .order_by(inbox.c.update_id).limit(bindparam("n"))
+                  .with_for_update(of=inbox, skip_locked=True))
+    claim = (update(inbox).where(inbox.c.update_id.in_(bindparam("ids", expanding=True)), *free)
+             .values(claimed_by=me, claimed_at=bindparam("at")))
+    mine = (select(inbox.c.update_id, inbox.c.payload, inbox.c.chat_key)
+            .where(inbox.c.processed_at.is_(None), inbox.c.claimed_by == me, ~blocked)
+            .order_by(inbox.c.update_id).limit(bindparam("n")))
+    return candidates, claim, mine
 
 
 async def claim_inbox(sessionmaker, me: str, limit: int, rounds: int = 8) -> int:
@@ -376,24 +391,16 @@ async def claim_inbox(sessionmaker, me: str, limit: int, rounds: int = 8) -> int
     row of each chat ``me`` works on. The candidates are locked with ``FOR UPDATE SKIP
     LOCKED``: a row another process is claiming at this moment is skipped, and so are
     the later rows of its chat (their earlier row is not ``me``'s). Returns how many."""
+    candidates, claim, _mine = _inbox_statements(me)
     taken = 0
     for _ in range(rounds):
         if taken >= limit:
             break
         async with sessionmaker() as session, session.begin():
-            ids = list((await session.execute(
-                select(Inbox.update_id)
-                .where(Inbox.processed_at.is_(None), Inbox.claimed_by.is_(None),
-                       ~_blocked(me))
-                .order_by(Inbox.update_id).limit(limit - taken)
-                .with_for_update(of=Inbox, skip_locked=True))).scalars())
+            ids = list((await session.execute(candidates, {"n": limit - taken})).scalars())
             if not ids:
                 break
-            got = (await session.execute(
-                update(Inbox).where(Inbox.update_id.in_(ids), Inbox.claimed_by.is_(None),
-                                    Inbox.processed_at.is_(None))
-                .values(claimed_by=me, claimed_at=utcnow())
-                .execution_options(synchronize_session=False))).rowcount
+            got = (await session.execute(claim, {"ids": ids, "at": utcnow()})).rowcount
         taken += got
     return taken
 
@@ -403,10 +410,8 @@ async def my_rows(sessionmaker, me: str, skip: Iterable[int], limit: int) -> lis
     chat is someone else's), oldest first, except those in ``skip``."""
     skip = set(skip)
     async with sessionmaker() as session:
-        rows = (await session.execute(
-            select(Inbox.update_id, Inbox.payload, Inbox.chat_key)
-            .where(Inbox.processed_at.is_(None), Inbox.claimed_by == me, ~_blocked(me))
-            .order_by(Inbox.update_id).limit(limit + len(skip)))).all()
+        rows = (await session.execute(_inbox_statements(me)[2],
+                                      {"n": limit + len(skip)})).all()
     return [r for r in rows if r[0] not in skip]
 
 
