@@ -42,16 +42,15 @@ async def measure(answers: int, url: str | None, indicators: int = 20,
 
     from sqlalchemy import select
 
-    from bench.bench_updates import office
+    from bench.bench_updates import office, to_collection
     from bench.common import fresh_database
     from bot.core.clock import ManualClock
     from bot.core.services import build_services
-    from bot.core.workflow import Workflow
     from bot.devtools.emulator import BotApiEmulator
     from bot.devtools.harness import TEST_TOKEN, Harness
     from bot.telegram import intake as intake_module
     from models import Person
-    from models.enums import CycleKind, Role
+    from models.enums import Role
 
     logging.getLogger("aiohttp.server").setLevel(logging.CRITICAL)
     samples: dict[str, list[float]] = {"message": [], "callback_query": []}
@@ -78,14 +77,7 @@ async def measure(answers: int, url: str | None, indicators: int = 20,
     h.run_jobs = False
     h.rate_limit = False
     await h.start(emulator=emu)
-    async with sm() as s, s.begin():
-        wf = Workflow(s, services)
-        people = {p.role: p for p in (await s.execute(select(Person))).scalars()}
-        cycle = await wf.start_cycle(people[Role.KADIS], CycleKind.QUARTERLY, 2024, 3, "bench")
-        run2 = (await wf.current_steps(cycle.id))[0]
-        await wf.forward_disposition(people[Role.SEKRETARIS], run2.id)
-        run3 = (await wf.current_steps(cycle.id))[0]
-        await wf.open_collection(people[Role.KASUBAG], run3.id, None)
+    await to_collection(sm, services)
     async with sm() as s:
         kabids = (await s.execute(select(Person).where(Person.role == Role.KABID)
                                   .order_by(Person.id))).scalars().all()

@@ -121,6 +121,49 @@ def summary(name: str, latencies: list[float], elapsed: float, network: float = 
     return result
 
 
+async def person(user, answers: int, who: People, echo: bool = False) -> None:
+    """One person's measured phase: pausing before each action, a typed answer and
+    then "Lanjut" (the full bot), or a text and its echo (``echo``); each sample is
+    sent to visible."""
+    loop = asyncio.get_running_loop()
+    await asyncio.sleep(who.rng.uniform(0, who.pause[1]))  # people do not start together
+    for k in range(answers):
+        await who.think()
+        seen: list[float] = []
+        t0 = loop.time()
+        if echo:
+            sent = await user.send_text(f"gema {k}")
+            await user.wait_for(who.visible(seen, lambda m: m.text == f"gema {k}"),
+                                after=sent, timeout=60)
+            who.samples.append(seen[0] - t0)
+            continue
+        sent = await user.send_text(f"{80 + k},5")
+        card = await user.wait_for(who.visible(seen, lambda m: "Tersimpan" in m.text),
+                                   after=sent, timeout=60)
+        who.samples.append(seen[0] - t0)
+        await who.think()
+        seen = []
+        t0 = loop.time()
+        q = await user.press(card, text="Lanjut")
+        await user.wait_for(who.visible(seen, lambda m: bool(m.buttons) and (
+            "Ringkasan data" in m.text or f"Indikator {k + 2} dari" in m.text)),
+            after=q, timeout=60)
+        who.samples.append(seen[0] - t0)
+
+
+async def to_collection(sm, services) -> None:
+    """The office's quarterly cycle taken to the data collection (step 3 opened): each
+    Kabid has a data-entry run and a queued data request."""
+    async with sm() as s, s.begin():
+        wf = Workflow(s, services)
+        role = {p.role: p for p in (await s.execute(select(Person))).scalars()}
+        cycle = await wf.start_cycle(role[Role.KADIS], CycleKind.QUARTERLY, 2024, 3, "bench")
+        run2 = (await wf.current_steps(cycle.id))[0]
+        await wf.forward_disposition(role[Role.SEKRETARIS], run2.id)
+        run3 = (await wf.current_steps(cycle.id))[0]
+        await wf.open_collection(role[Role.KASUBAG], run3.id, None)
+
+
 WEBHOOK_SECRET = "bench-secret"
 
 
@@ -145,14 +188,7 @@ async def full_bot(emu: BotApiEmulator, units: int, indicators: int, *, who: Peo
     h.rate_limit = limiter
     emu.latency = 0.0  # set-up without the round trip; measured with it
     await h.start(emulator=emu)
-    async with sm() as s, s.begin():
-        wf = Workflow(s, services)
-        people = {p.role: p for p in (await s.execute(select(Person))).scalars()}
-        cycle = await wf.start_cycle(people[Role.KADIS], CycleKind.QUARTERLY, 2024, 3, "bench")
-        run2 = (await wf.current_steps(cycle.id))[0]
-        await wf.forward_disposition(people[Role.SEKRETARIS], run2.id)
-        run3 = (await wf.current_steps(cycle.id))[0]
-        await wf.open_collection(people[Role.KASUBAG], run3.id, None)
+    await to_collection(sm, services)
     async with sm() as s:
         kabids = (await s.execute(select(Person).where(Person.role == Role.KABID)
                                   .order_by(Person.id))).scalars().all()
@@ -180,29 +216,8 @@ async def full_bot(emu: BotApiEmulator, units: int, indicators: int, *, who: Peo
                                     secret_token=WEBHOOK_SECRET)
         emu.deliver_webhook_to(f"http://127.0.0.1:{server.port}")
     emu.latency = latency
-    loop = asyncio.get_running_loop()
-
-    async def person(user) -> None:
-        await asyncio.sleep(who.rng.uniform(0, who.pause[1]))  # people do not start together
-        for k in range(indicators):
-            await who.think()
-            seen: list[float] = []
-            t0 = loop.time()
-            sent = await user.send_text(f"{80 + k},5")
-            card = await user.wait_for(who.visible(seen, lambda m: "Tersimpan" in m.text),
-                                       after=sent, timeout=60)
-            who.samples.append(seen[0] - t0)
-            await who.think()
-            seen = []
-            t0 = loop.time()
-            q = await user.press(card, text="Lanjut")
-            await user.wait_for(who.visible(seen, lambda m: bool(m.buttons) and (
-                "Ringkasan data" in m.text or f"Indikator {k + 2} dari" in m.text)),
-                after=q, timeout=60)
-            who.samples.append(seen[0] - t0)
-
     t0 = time.perf_counter()
-    await asyncio.gather(*(person(u) for u in users))
+    await asyncio.gather(*(person(u, indicators, who) for u in users))
     elapsed = time.perf_counter() - t0
     emu.latency = 0.0
     if server is not None:
@@ -240,22 +255,10 @@ async def echo_bot(emu: BotApiEmulator, people: int, per_person: int, *, who: Pe
         emu.deliver_webhook_to(f"http://127.0.0.1:{port}")
     else:
         await app.updater.start_polling(poll_interval=0, timeout=1)
-    loop = asyncio.get_running_loop()
 
-    async def person(i):
-        user = emu.add_user(user_id=9_000_000 + i, first_name=f"E{i}")
-        await asyncio.sleep(who.rng.uniform(0, who.pause[1]))
-        for k in range(per_person):
-            await who.think()
-            seen: list[float] = []
-            t0 = loop.time()
-            sent = await user.send_text(f"gema {k}")
-            await user.wait_for(who.visible(seen, lambda m: m.text == f"gema {k}"),
-                                after=sent, timeout=60)
-            who.samples.append(seen[0] - t0)
-
+    users = [emu.add_user(user_id=9_000_000 + i, first_name=f"E{i}") for i in range(people)]
     t0 = time.perf_counter()
-    await asyncio.gather(*(person(i) for i in range(people)))
+    await asyncio.gather(*(person(u, per_person, who, echo=True) for u in users))
     elapsed = time.perf_counter() - t0
     await app.updater.stop()
     if webhook:
@@ -311,14 +314,7 @@ async def _prepare_office(url: str, folder: Path, units: int, indicators: int) -
         people = (await s.execute(select(Person).order_by(Person.id))).scalars().all()
         for k, p in enumerate(people):
             p.telegram_user_id = PROCESS_UID0 + k
-    async with sm() as s, s.begin():
-        wf = Workflow(s, services)
-        role = {p.role: p for p in (await s.execute(select(Person))).scalars()}
-        cycle = await wf.start_cycle(role[Role.KADIS], CycleKind.QUARTERLY, 2024, 3, "bench")
-        run2 = (await wf.current_steps(cycle.id))[0]
-        await wf.forward_disposition(role[Role.SEKRETARIS], run2.id)
-        run3 = (await wf.current_steps(cycle.id))[0]
-        await wf.open_collection(role[Role.KASUBAG], run3.id, None)
+    await to_collection(sm, services)
     async with sm() as s, s.begin():
         kabids = (await s.execute(select(Person.telegram_user_id).where(
             Person.role == Role.KABID).order_by(Person.id))).scalars().all()
@@ -337,7 +333,6 @@ async def _people(emulator, uids: list[int], answers: int, who: People, latency:
     """In the emulator's loop: each person answers (the full bot: a typed answer, then
     "Lanjut"; the echo bot: a text and its echo), pausing before each action; returns
     the samples (sent to visible) and the seconds the phase took."""
-    loop = asyncio.get_running_loop()
     users = [emulator.user(uid) for uid in uids]
     emulator.latency = 0.0
     if not echo:  # the data entry opened, without the round trip
@@ -348,33 +343,8 @@ async def _people(emulator, uids: list[int], answers: int, who: People, latency:
         await asyncio.gather(*(start(u) for u in users))
     emulator.latency = latency
 
-    async def person(user) -> None:
-        await asyncio.sleep(who.rng.uniform(0, who.pause[1]))
-        for k in range(answers):
-            await who.think()
-            seen: list[float] = []
-            t0 = loop.time()
-            if echo:
-                sent = await user.send_text(f"gema {k}")
-                await user.wait_for(who.visible(seen, lambda m: m.text == f"gema {k}"),
-                                    after=sent, timeout=60)
-                who.samples.append(seen[0] - t0)
-                continue
-            sent = await user.send_text(f"{80 + k},5")
-            card = await user.wait_for(who.visible(seen, lambda m: "Tersimpan" in m.text),
-                                       after=sent, timeout=60)
-            who.samples.append(seen[0] - t0)
-            await who.think()
-            seen = []
-            t0 = loop.time()
-            q = await user.press(card, text="Lanjut")
-            await user.wait_for(who.visible(seen, lambda m: bool(m.buttons) and (
-                "Ringkasan data" in m.text or f"Indikator {k + 2} dari" in m.text)),
-                after=q, timeout=60)
-            who.samples.append(seen[0] - t0)
-
     t0 = time.perf_counter()
-    await asyncio.gather(*(person(u) for u in users))
+    await asyncio.gather(*(person(u, answers, who, echo) for u in users))
     elapsed = time.perf_counter() - t0
     emulator.latency = 0.0
     return who.samples, elapsed
