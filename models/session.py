@@ -95,8 +95,8 @@ def prepare_sqlite_file(url: str) -> None:
 #: PostgreSQL: the connections a process keeps (and at most opens). SQLAlchemy's default
 #: (5 kept, 10 more opened and closed again) made a busy process connect and disconnect
 #: for most updates (the updates in hand, the storing, the dispatch and the sender
-#: together pass 5): a connection set-up in the update's time, and CPU (50 people by
-#: webhook, `bench_updates.py --bot-process`: 50.4 -> 46.8 ms per update).
+#: together pass 5): a connection set-up (a round trip or more to the server) in an
+#: update's time, and its CPU (connect + close were 2-3 % of a busy process's samples).
 PG_POOL_SIZE = 15
 
 
