@@ -78,6 +78,7 @@ import asyncio
 import collections
 import contextlib
 import copy
+import functools
 import hashlib
 import hmac
 import json
@@ -90,7 +91,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-from sqlalchemy import bindparam, func, or_, select, update as sql_update
+from sqlalchemy import bindparam, func, insert, or_, select, update as sql_update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Update
@@ -585,19 +586,35 @@ def _sender(payload: dict) -> int | None:
     return None
 
 
-async def _waiting_in_database(session, senders: set[int]) -> set[int]:
-    """The Telegram ids among ``senders`` whose conversation, as committed, waits for
-    the TTE passphrase."""
+@functools.lru_cache(maxsize=1)
+def _statements() -> dict:
+    """The intake's own statements, built once (Core, on the tables): every update runs
+    them, and building one costs about as much as running it."""
     from bot.core.secret_input import PASSPHRASE
     from models import Conversation, Person
 
+    inbox, person, conv = Inbox.__table__, Person.__table__, Conversation.__table__
+    return {
+        "known": select(inbox.c.update_id).where(
+            inbox.c.update_id.in_(bindparam("ids", expanding=True))),
+        "insert": insert(inbox),
+        "waiting": select(person.c.telegram_user_id)
+        .join(conv, conv.c.person_id == person.c.id)
+        .where(person.c.telegram_user_id.in_(bindparam("uids", expanding=True)),
+               conv.c.kind == PASSPHRASE),
+        "unprocessed": select(inbox.c.update_id, inbox.c.payload, inbox.c.chat_key)
+        .where(inbox.c.processed_at.is_(None)).order_by(inbox.c.update_id)
+        .limit(bindparam("n")),
+    }
+
+
+async def _waiting_in_database(session, senders: set[int]) -> set[int]:
+    """The Telegram ids among ``senders`` whose conversation, as committed, waits for
+    the TTE passphrase."""
     if not senders:
         return set()
-    return set((await session.execute(
-        select(Person.telegram_user_id)
-        .join(Conversation, Conversation.person_id == Person.id)
-        .where(Person.telegram_user_id.in_(senders), Conversation.kind == PASSPHRASE)
-    )).scalars())
+    return set((await session.execute(_statements()["waiting"],
+                                      {"uids": list(senders)})).scalars())
 
 
 def _key(update: Update) -> int | None:
@@ -666,10 +683,12 @@ class Intake:
             expected = self.secrets.expected()
             try:  # on SQLite behind the updates' transactions, on the event loop
                 async with self._writing(first=True), self.sm() as session, session.begin():
-                    known = set((await session.execute(
-                        select(Inbox.update_id).where(Inbox.update_id.in_(list(rows))))).scalars())
+                    statements = _statements()
+                    known = set((await session.execute(statements["known"],
+                                                       {"ids": list(rows)})).scalars())
                     new = [u for i, u in sorted(rows.items()) if i not in known]
                     waiting = await self._awaiting_secret(session, new, expected)
+                    values = []
                     for u in new:
                         payload = u.to_dict()
                         mine = None
@@ -678,9 +697,13 @@ class Intake:
                             # the text is in this process's memory only: this process
                             # processes the row (after the chat's earlier rows)
                             mine = self.me if self.claims else None
-                        session.add(Inbox(update_id=u.update_id, payload=payload,
-                                          chat_key=_key(u), received_at=utcnow(), error="",
-                                          claimed_by=mine, claimed_at=mine and utcnow()))
+                        now = utcnow()
+                        values.append({"update_id": u.update_id, "payload": payload,
+                                       "chat_key": _key(u), "received_at": now, "error": "",
+                                       "processed_at": None, "claimed_by": mine,
+                                       "claimed_at": mine and now})
+                    if values:
+                        await session.execute(statements["insert"], values)
                     if new and self.claims:
                         await processes.notify_stored(session)
                 return len(new)
@@ -756,10 +779,8 @@ class Intake:
             rows = await processes.my_rows(self.sm, self.me, self._queued, DISPATCH_BATCH)
             return self._queue_rows(rows)
         async with self.sm() as session:
-            rows = (await session.execute(
-                select(Inbox.update_id, Inbox.payload, Inbox.chat_key)
-                .where(Inbox.processed_at.is_(None))
-                .order_by(Inbox.update_id).limit(DISPATCH_BATCH + len(self._queued)))).all()
+            rows = (await session.execute(_statements()["unprocessed"],
+                                          {"n": DISPATCH_BATCH + len(self._queued)})).all()
         return self._queue_rows(rows)
 
     def _queue_rows(self, rows) -> int:
