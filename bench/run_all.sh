@@ -3,6 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 echo "== update handling (bench/bench_updates.py) =="; python bench/bench_updates.py --mode both
+echo; echo "== update handling, each bot its own process =="; python bench/bench_updates.py --mode realistic --people 10 50 --delivery webhook polling --bot-process
 echo; echo "== CPU per typed answer (bench/bench_cpu.py) =="; python bench/bench_cpu.py --before none
 echo; echo "== outbound fan-out (bench/bench_fanout.py) =="; python bench/bench_fanout.py --messages 1000
 python bench/bench_fanout.py --messages 1000 --stall 0.3 --stall-every 3 --replies 20
