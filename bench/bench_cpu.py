@@ -37,20 +37,11 @@ sys.path.insert(0, str(ROOT))
 async def measure(answers: int, url: str | None, indicators: int = 20,
                   py_spy: str | None = None, py_spy_out: str = "") -> dict:
     import logging
-    from datetime import datetime
-    from zoneinfo import ZoneInfo
 
-    from sqlalchemy import select
-
-    from bench.bench_updates import office, to_collection
-    from bench.common import fresh_database
-    from bot.core.clock import ManualClock
-    from bot.core.services import build_services
+    from bench.bench_updates import in_process_bot
     from bot.devtools.emulator import BotApiEmulator
-    from bot.devtools.harness import TEST_TOKEN, Harness
+    from bot.devtools.harness import TEST_TOKEN
     from bot.telegram import intake as intake_module
-    from models import Person
-    from models.enums import Role
 
     logging.getLogger("aiohttp.server").setLevel(logging.CRITICAL)
     samples: dict[str, list[float]] = {"message": [], "callback_query": []}
@@ -68,25 +59,8 @@ async def measure(answers: int, url: str | None, indicators: int = 20,
     people_n = -(-answers // indicators)  # Kabids, one after the other
     emu = BotApiEmulator(token=TEST_TOKEN)
     await emu.start()
-    cfg, engine, sm, _ = await fresh_database(url=url)
-    wib = ZoneInfo("Asia/Jakarta")
-    services = build_services(cfg, ManualClock(datetime(2024, 10, 7, 8, 0, tzinfo=wib)))
-    async with sm() as s, s.begin():
-        await apply_office_for(s, office(people_n, indicators))
-    h = Harness(services, sm)
-    h.run_jobs = False
-    h.rate_limit = False
-    await h.start(emulator=emu)
-    await to_collection(sm, services)
-    async with sm() as s:
-        kabids = (await s.execute(select(Person).where(Person.role == Role.KABID)
-                                  .order_by(Person.id))).scalars().all()
-    users = [await h.register(p) for p in kabids]
-    await h.sender.drain(timeout=60)
-    for user in users:
-        request = await user.wait_for(text_contains="Permintaan data kinerja", timeout=60)
-        q = await user.press(request, text="Mulai isi data")
-        await user.wait_for(after=q, text_contains="Indikator 1 dari", timeout=30)
+    h, engine, users = await in_process_bot(emu, people_n, indicators, url=url,
+                                            limiter=False)
     if hasattr(h.intake, "split_calls"):
         h.intake.split_calls = "never"
     for kind in samples:
@@ -123,12 +97,6 @@ async def measure(answers: int, url: str | None, indicators: int = 20,
     return {"answer_ms": statistics.median(samples["message"][skip:]) * 1000,
             "press_ms": statistics.median(samples["callback_query"][skip:]) * 1000,
             "loop_ms": loop_cpu / answers * 1000, "answers": answers}
-
-
-async def apply_office_for(session, spec) -> None:
-    from bot.core.office_data import apply_office
-
-    await apply_office(session, spec)
 
 
 def run_tree(tree: Path, answers: int, repeat: int, url: str | None,

@@ -175,18 +175,20 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-async def full_bot(emu: BotApiEmulator, units: int, indicators: int, *, who: People,
-                   limiter: bool, latency: float, url: str | None,
-                   webhook: bool = False, split: str = "auto") -> dict:
+async def in_process_bot(emu: BotApiEmulator, units: int, indicators: int, *,
+                         url: str | None, limiter: bool):
+    """The full bot in this process (the harness, no scheduled jobs) against ``emu``, on
+    a fresh database: the office, its cycle at the collection, every Kabid registered
+    with the data entry open at indicator 1. Returns the harness, the engine and the
+    Kabids' chats."""
     cfg, engine, sm, _ = await fresh_database(url=url)
-    clock = ManualClock(datetime(2024, 10, 7, 8, 0, tzinfo=WIB))
-    services = build_services(cfg, clock)
+    services = build_services(cfg, ManualClock(datetime(2024, 10, 7, 8, 0, tzinfo=WIB)))
     async with sm() as s, s.begin():
         await apply_office(s, office(units, indicators))
     h = Harness(services, sm)
     h.run_jobs = False
     h.rate_limit = limiter
-    emu.latency = 0.0  # set-up without the round trip; measured with it
+    emu.latency = 0.0  # set-up without the round trip
     await h.start(emulator=emu)
     await to_collection(sm, services)
     async with sm() as s:
@@ -194,11 +196,17 @@ async def full_bot(emu: BotApiEmulator, units: int, indicators: int, *, who: Peo
                                   .order_by(Person.id))).scalars().all()
     users = [await h.register(p) for p in kabids]
     await h.sender.drain(timeout=60)
-    starts = []
     for user in users:
         request = await user.wait_for(text_contains="Permintaan data kinerja", timeout=60)
         q = await user.press(request, text="Mulai isi data")
-        starts.append(await user.wait_for(after=q, text_contains="Indikator 1 dari", timeout=30))
+        await user.wait_for(after=q, text_contains="Indikator 1 dari", timeout=30)
+    return h, engine, users
+
+
+async def full_bot(emu: BotApiEmulator, units: int, indicators: int, *, who: People,
+                   limiter: bool, latency: float, url: str | None,
+                   webhook: bool = False, split: str = "auto") -> dict:
+    h, engine, users = await in_process_bot(emu, units, indicators, url=url, limiter=limiter)
     if hasattr(h.intake, "split_calls"):
         h.intake.split_calls = split
     server = None
