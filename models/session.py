@@ -102,9 +102,10 @@ PG_POOL_SIZE = 15
 
 def make_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     prepare_sqlite_file(url)
-    pool = {} if is_sqlite(url) else {"pool_size": PG_POOL_SIZE, "max_overflow": 0}
+    sqlite = is_sqlite(url)
+    pool = {} if sqlite else {"pool_size": PG_POOL_SIZE, "max_overflow": 0}
     engine = create_async_engine(async_url(url), echo=echo, **pool)
-    if is_sqlite(url):
+    if sqlite:
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         event.listen(engine.sync_engine, "begin", _sqlite_begin)
     return engine

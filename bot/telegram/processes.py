@@ -361,7 +361,7 @@ class Life:
 
 # ------------------------------------------------------------------ the inbox
 @functools.lru_cache(maxsize=8)
-def _inbox_statements(me: str) -> tuple:
+def _inbox_statements(me: str) -> dict:
     """The statements of :func:`claim_inbox` and :func:`my_rows` for ``me``, built once
     (Core, on the table): a dispatch pass runs them again and again, and building them
     (the correlated subquery included) cost as much as running them."""
@@ -381,7 +381,7 @@ def _inbox_statements(me: str) -> tuple:
     mine = (select(inbox.c.update_id, inbox.c.payload, inbox.c.chat_key)
             .where(inbox.c.processed_at.is_(None), inbox.c.claimed_by == me, ~blocked)
             .order_by(inbox.c.update_id).limit(bindparam("n")))
-    return candidates, claim, mine
+    return {"candidates": candidates, "claim": claim, "mine": mine}
 
 
 async def claim_inbox(sessionmaker, me: str, limit: int, rounds: int = 8) -> int:
@@ -391,16 +391,18 @@ async def claim_inbox(sessionmaker, me: str, limit: int, rounds: int = 8) -> int
     row of each chat ``me`` works on. The candidates are locked with ``FOR UPDATE SKIP
     LOCKED``: a row another process is claiming at this moment is skipped, and so are
     the later rows of its chat (their earlier row is not ``me``'s). Returns how many."""
-    candidates, claim, _mine = _inbox_statements(me)
+    statements = _inbox_statements(me)
     taken = 0
     for _ in range(rounds):
         if taken >= limit:
             break
         async with sessionmaker() as session, session.begin():
-            ids = list((await session.execute(candidates, {"n": limit - taken})).scalars())
+            ids = list((await session.execute(statements["candidates"],
+                                              {"n": limit - taken})).scalars())
             if not ids:
                 break
-            got = (await session.execute(claim, {"ids": ids, "at": utcnow()})).rowcount
+            got = (await session.execute(statements["claim"],
+                                         {"ids": ids, "at": utcnow()})).rowcount
         taken += got
     return taken
 
@@ -410,7 +412,7 @@ async def my_rows(sessionmaker, me: str, skip: Iterable[int], limit: int) -> lis
     chat is someone else's), oldest first, except those in ``skip``."""
     skip = set(skip)
     async with sessionmaker() as session:
-        rows = (await session.execute(_inbox_statements(me)[2],
+        rows = (await session.execute(_inbox_statements(me)["mine"],
                                       {"n": limit + len(skip)})).all()
     return [r for r in rows if r[0] not in skip]
 
