@@ -151,6 +151,14 @@ async def person(user, answers: int, who: People, echo: bool = False) -> None:
         who.samples.append(seen[0] - t0)
 
 
+async def open_entry(user, request_timeout: float = 60, entry_timeout: float = 30) -> None:
+    """A Kabid opens the data entry from the data request: indicator 1 is asked."""
+    request = await user.wait_for(text_contains="Permintaan data kinerja",
+                                  timeout=request_timeout)
+    q = await user.press(request, text="Mulai isi data")
+    await user.wait_for(after=q, text_contains="Indikator 1 dari", timeout=entry_timeout)
+
+
 async def to_collection(sm, services) -> None:
     """The office's quarterly cycle taken to the data collection (step 3 opened): each
     Kabid has a data-entry run and a queued data request."""
@@ -197,9 +205,7 @@ async def in_process_bot(emu: BotApiEmulator, units: int, indicators: int, *,
     users = [await h.register(p) for p in kabids]
     await h.sender.drain(timeout=60)
     for user in users:
-        request = await user.wait_for(text_contains="Permintaan data kinerja", timeout=60)
-        q = await user.press(request, text="Mulai isi data")
-        await user.wait_for(after=q, text_contains="Indikator 1 dari", timeout=30)
+        await open_entry(user)
     return h, engine, users
 
 
@@ -344,11 +350,7 @@ async def _people(emulator, uids: list[int], answers: int, who: People, latency:
     users = [emulator.user(uid) for uid in uids]
     emulator.latency = 0.0
     if not echo:  # the data entry opened, without the round trip
-        async def start(user) -> None:
-            request = await user.wait_for(text_contains="Permintaan data kinerja", timeout=120)
-            q = await user.press(request, text="Mulai isi data")
-            await user.wait_for(after=q, text_contains="Indikator 1 dari", timeout=120)
-        await asyncio.gather(*(start(u) for u in users))
+        await asyncio.gather(*(open_entry(u, 120, 120) for u in users))
     emulator.latency = latency
 
     t0 = time.perf_counter()
@@ -356,14 +358,6 @@ async def _people(emulator, uids: list[int], answers: int, who: People, latency:
     elapsed = time.perf_counter() - t0
     emulator.latency = 0.0
     return who.samples, elapsed
-
-
-def _process_cpu(pid: int) -> float:
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, IndexError, ValueError):
-        return 0.0
 
 
 def realistic_processes(args, n: int, delivery: str) -> dict:
@@ -374,7 +368,7 @@ def realistic_processes(args, n: int, delivery: str) -> dict:
     import shutil
     import subprocess
 
-    from bench.common import Worker
+    from bench.common import Worker, process_cpu
     from bot.devtools.emulator import EmulatorThread
 
     webhook = delivery == "webhook"
@@ -405,12 +399,12 @@ def realistic_processes(args, n: int, delivery: str) -> dict:
                 while "echo bot up" not in log_path.read_text() and time.monotonic() < end:
                     time.sleep(0.1)
                 time.sleep(1.0)  # the webhook set / the first poll out
-                cpu0 = _process_cpu(proc.pid)
+                cpu0 = process_cpu(proc.pid)
                 samples, elapsed = emu.run(_people(
                     emulator, uids, args.indicators * 2, People(tuple(args.pause)),
                     args.latency, echo=True), timeout=None)
                 rows["echo"] = summary("bare PTB echo bot", samples, elapsed, args.latency)
-                rows["echo"]["cpu_ms"] = (_process_cpu(proc.pid) - cpu0) / len(samples) * 1000
+                rows["echo"]["cpu_ms"] = (process_cpu(proc.pid) - cpu0) / len(samples) * 1000
             finally:
                 proc.terminate()
                 proc.wait(timeout=30)

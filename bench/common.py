@@ -33,6 +33,15 @@ async def fresh_database(folder: Path | None = None, url: str | None = None):
     return cfg, engine, make_sessionmaker(engine), build_services(cfg, SystemClock())
 
 
+def process_cpu(pid: int) -> float:
+    """CPU seconds process ``pid`` used so far (user + system), from /proc; 0 when gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
 class Worker:
     """``python -m bot run`` as its own process (the way tests/test_processes.py does)."""
 
@@ -62,11 +71,7 @@ class Worker:
 
     def cpu(self) -> float:
         """CPU seconds used so far (user + system), from /proc."""
-        try:
-            fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-        except (OSError, IndexError, ValueError):
-            return 0.0
+        return process_cpu(self.proc.pid)
 
     def stop(self) -> int:
         if self.proc.poll() is None:
