@@ -521,6 +521,12 @@ async def put_card(update: Update, context: Context, person_id: int, message_id:
     bot = context.bot
     chat_id = update.effective_chat.id
     markup = keyboard(renderer.labels(buttons))
+    intake = context.bot_data.get("intake")
+    if intake is not None and intake.defer_card(
+            chat_id=chat_id, person_id=person_id, kind=ENTRY, text=text,
+            markup=markup.to_dict() if markup is not None else None, old=message_id,
+            new=new):
+        return  # shown after the commit (on a real network: the update runs once)
     if message_id and not new:
         try:
             await bot.edit_message_text(text, chat_id=chat_id, message_id=message_id,

@@ -3,9 +3,11 @@
 handlers use stops the run, is made with the transaction rolled back and answered from
 the journal in the next run; a call whose
 answer nobody uses (answering a button, taking the buttons off an old card) is made
-once the update committed. The effects still commit exactly once, each call is made
-once, and a call deferred past a commit that the process did not outlive is made at
-the next start."""
+once the update committed, and so is the data-entry card (``Intake.defer_card``: edited
+in place, or sent anew and its message id stored after the send), so a typed answer or
+a press runs once. The effects still commit exactly once, each call is made
+once, and a call or card deferred past a commit that the process did not outlive is
+made at the next start."""
 from __future__ import annotations
 
 import asyncio
@@ -44,6 +46,13 @@ def _watch_calls(h, sm):
     return seen
 
 
+async def _card_id(sessionmaker) -> int | None:
+    from models.workflow import Conversation
+
+    async with sessionmaker() as s:
+        return (await s.execute(select(Conversation.message_id))).scalar_one()
+
+
 async def _to_second_card(h, people, sessionmaker):
     cycle_id = await to_collection(h, sessionmaker)
     kabid = people.user(Role.KABID, "PPTK")
@@ -76,11 +85,14 @@ async def test_a_typed_answer_and_a_press_make_their_calls_outside_the_write_loc
     new = kabid.messages[before:]
     assert sum("Tersimpan" in (m.text or "") for m in new) == 1  # the card sent once
     assert seen and not any(locked for _m, locked in seen), seen
-    assert len(runs) >= 2  # the run stopped at the card, then answered from the journal
+    assert len(runs) == 1  # the card after the commit: the update ran once
+    assert await _card_id(sessionmaker) == card.message_id  # stored after the send
 
+    runs.clear()
     q = await kabid.press(card, text="Lanjut")
     await kabid.wait_for(after=q, text_contains="Indikator 2 dari 6")
     await h.settle()
+    assert runs == [runs[0]] and runs  # the card edited after the commit: one run
     assert kabid.callback_answer(q) is not None  # answered (after the commit)
     methods = [m for m, _locked in seen]
     assert methods.count("answerCallbackQuery") == 1, methods
@@ -148,7 +160,6 @@ async def test_calls_deferred_past_a_commit_the_process_did_not_outlive_are_made
 
     monkeypatch.setattr(intake_module.crashpoints, "hit", die_once)
     q = await kabid.press(card, text="Lanjut")
-    await kabid.wait_for(after=q, text_contains="Indikator 2 dari 6")
     for _ in range(500):
         if h.intake._processor.done() or h.intake._fatal is not None:
             break
@@ -159,10 +170,81 @@ async def test_calls_deferred_past_a_commit_the_process_did_not_outlive_are_made
     assert rows[-1][1] is not None  # committed
     journal = h.intake.journal_dir / f"{rows[-1][0]}.jsonl"
     assert journal.exists() and kabid.callback_answer(q) is None  # not answered yet
+    assert "Indikator 2 dari 6" not in (kabid.message(card.message_id).text or "")
 
     await h.stop_bot()
-    await h.start_bot()  # the deferred answer is made at the start
+    await h.start_bot()  # the deferred answer and card are made at the start
     await h.settle()
     assert kabid.callback_answer(q) is not None
+    assert "Indikator 2 dari 6" in kabid.message(card.message_id).text  # edited in place
     assert not journal.exists()
     assert h.emulator.stats.requests_by_method["answerCallbackQuery"] >= 1
+
+
+async def test_a_new_card_deferred_past_a_commit_is_sent_at_start_and_its_id_kept(
+        harness, people, sessionmaker, monkeypatch):  # noqa: F811
+    """A typed answer committed, the process dead before its new card was sent: the
+    card is sent at the next start and the conversation keeps its id, so the card's
+    buttons work."""
+    from bot.telegram import intake as intake_module
+
+    h = harness
+    cycle_id, kabid = await _to_second_card(h, people, sessionmaker)
+    old_card = await _card_id(sessionmaker)
+    h.intake.split_calls = "always"
+    real_hit = intake_module.crashpoints.hit
+
+    def die_once(point: str) -> None:
+        if point == "committed_calls_pending":
+            monkeypatch.setattr(intake_module.crashpoints, "hit", real_hit)
+            raise _Killed()  # committed; the card not sent yet
+        real_hit(point)
+
+    monkeypatch.setattr(intake_module.crashpoints, "hit", die_once)
+    sent = await kabid.send_text("12,5")
+    for _ in range(500):
+        if h.intake._processor.done() or h.intake._fatal is not None:
+            break
+        await asyncio.sleep(0.01)
+    [kel] = await subs(sessionmaker, cycle_id, "PPTK-01")
+    assert kel.value == Decimal("12.5")  # committed
+    assert not [m for m in kabid.messages if m.message_id > sent["message_id"]]
+    assert await _card_id(sessionmaker) == old_card
+
+    await h.stop_bot()
+    await h.start_bot()  # the card is sent at the start
+    card = await kabid.wait_for(after=sent, text_contains="Tersimpan")
+    await h.settle()
+    assert await _card_id(sessionmaker) == card.message_id
+    assert not kabid.message(old_card).buttons  # the old card's buttons taken off
+    h.intake.split_calls = "never"
+    await press_and_wait(kabid, card, "Lanjut", "Indikator 2 dari 6")
+
+
+async def test_a_card_sent_after_a_newer_one_is_not_kept_and_loses_its_buttons(
+        harness, people, sessionmaker):  # noqa: F811
+    """Message ids grow in a chat: a deferred card whose store comes after a newer
+    card's (several processes, the chat's next update processed elsewhere first) does
+    not replace it in the conversation, and its buttons are taken off."""
+    from models.workflow import Conversation
+
+    h = harness
+    _cycle_id, kabid = await _to_second_card(h, people, sessionmaker)
+    async with sessionmaker() as s, s.begin():
+        conv = (await s.execute(select(Conversation))).scalar_one()
+        person_id, kind = conv.person_id, conv.kind
+        conv.message_id = 10**9  # "a newer card"
+    markup = {"inline_keyboard": [[{"text": "Lanjut", "callback_data": "x"}]]}
+    sent_id = await h.intake.show_card(dict(
+        chat_id=kabid.chat_id, person_id=person_id, kind=kind, text="kartu lama",
+        markup=markup, old=None, new=True))
+    assert await _card_id(sessionmaker) == 10**9
+    assert kabid.message(sent_id).text == "kartu lama" and not kabid.message(sent_id).buttons
+
+    async with sessionmaker() as s, s.begin():
+        (await s.execute(select(Conversation))).scalar_one().message_id = 5
+    sent_id = await h.intake.show_card(dict(
+        chat_id=kabid.chat_id, person_id=person_id, kind=kind, text="kartu baru",
+        markup=markup, old=None, new=True))
+    assert await _card_id(sessionmaker) == sent_id
+    assert kabid.message(sent_id).buttons

@@ -276,6 +276,22 @@ class _Call:
         return (params.get("chat_id"), params.get("message_id") or params.get("inline_message_id"))
 
 
+@dataclass
+class _Card:
+    """A card shown after the commit (:meth:`Intake.defer_card`): its old message's
+    text edited, or its buttons taken off and a new message sent, whose id is then
+    stored in the person's conversation. Deferred like the calls whose answer no
+    handler uses, written to the journal as one pending line (``"m": "card"``, its
+    parameters), so a process that dies after the commit shows it at the next start."""
+    params: dict
+    method = "card"
+    key = ""
+
+    @property
+    def target(self) -> tuple:
+        return (self.params.get("chat_id"), self.params.get("old"))
+
+
 def _error_entry(exc: BaseException) -> dict:
     extra = None
     if isinstance(exc, RetryAfter):
@@ -518,10 +534,11 @@ class JournaledRequest:
         journal.record(call.method, answer, call.key)
         return answer
 
-    async def make_deferred(self, journal: CallJournal) -> None:
+    async def make_deferred(self, journal: CallJournal, show_card=None) -> None:
         """After the commit: the deferred calls of the run, those on different targets
         at once, those on one target in order. A refusal is logged (nothing waits for
-        it: the handlers were told True)."""
+        it: the handlers were told True). A deferred card (:class:`_Card`) is shown by
+        ``show_card``."""
         chains: dict[tuple, list[tuple[int, _Call]]] = {}
         for i, call in enumerate(journal.deferred):
             chains.setdefault(call.target, []).append((i, call))
@@ -529,9 +546,17 @@ class JournaledRequest:
         async def chain(calls):
             for i, call in calls:
                 try:
-                    answer = await self._send(call)
+                    if isinstance(call, _Card):
+                        answer = await show_card(call.params)
+                    else:
+                        answer = await self._send(call)
                 except TelegramError as exc:
                     log.info("%s after the commit: %s", call.method, exc)
+                    answer = None
+                except Exception:  # a card's id not stored: its next press is refused
+                    if not isinstance(call, _Card):
+                        raise
+                    log.exception("a card after the commit could not be shown")
                     answer = None
                 journal.deferred_done(i, call, answer)
 
@@ -668,6 +693,75 @@ class Intake:
         self.split_calls = os.environ.get(SPLIT_ENV) or "auto"
         self.request: JournaledRequest | None = None  # set by start()
         self._claim = None  # the statement claiming a row for a run (_claim_stmt)
+
+    # -- cards after the commit -----------------------------------------------------
+    def defer_card(self, *, chat_id: int, person_id: int, kind: str, text: str,
+                   markup: dict | None, old: int | None, new: bool) -> bool:
+        """Called by a handler that shows a conversation's card (``handlers.data_entry
+        .put_card``) instead of making the calls itself: when the update's run splits
+        its calls off (a real network), the card is shown after the commit
+        (:meth:`show_card`) and True is returned; else False, and the handler makes the
+        calls in the run as before. A card made in the run would stop it
+        (:class:`_CallFirst`: the message id is needed) and the whole update would run
+        a second time; deferred, the update runs once and the new id is stored in a
+        statement of its own after the send (before the chat's next update)."""
+        p = current()
+        if p is None or not p.split or p.journal is None:
+            return False
+        p.journal.deferred.append(_Card(dict(
+            chat_id=chat_id, person_id=person_id, kind=kind, text=text, markup=markup,
+            old=old, new=new)))
+        return True
+
+    async def show_card(self, p: dict) -> int | None:
+        """Show a deferred card (:meth:`defer_card`): edit the old message in place, or
+        (``new``, or the edit refused) take its buttons off and send a new message,
+        whose id the conversation then keeps, if it is still of that kind. Returns the
+        card's message id."""
+        from telegram import InlineKeyboardMarkup
+
+        from models.workflow import Conversation
+
+        bot = self.app.bot
+        chat_id, old = p["chat_id"], p.get("old")
+        markup = InlineKeyboardMarkup.de_json(p["markup"], bot) if p.get("markup") else None
+        take_off = None
+        if old and not p.get("new"):
+            try:
+                await bot.edit_message_text(p["text"], chat_id=chat_id, message_id=old,
+                                            reply_markup=markup)
+                return old
+            except BadRequest as exc:
+                if "not modified" in exc.message.lower():
+                    return old
+                log.info("card %s of person %s could not be edited (%s): sending a new one",
+                         old, p.get("person_id"), exc.message)
+        elif old:  # the old card stays as a record, without buttons: at once with the
+            take_off = asyncio.ensure_future(bot.edit_message_reply_markup(  # new card
+                chat_id=chat_id, message_id=old, reply_markup=None))
+        try:
+            msg = await bot.send_message(chat_id, p["text"], reply_markup=markup)
+        finally:
+            if take_off is not None:
+                with contextlib.suppress(TelegramError):
+                    await take_off
+        # message ids grow in a chat: a card sent later is never replaced by this one
+        # (with several processes the chat's next update may be processed elsewhere
+        # before this store)
+        async with self._writing(), self.sm() as session, session.begin():
+            stored = (await session.execute(
+                sql_update(Conversation)
+                .where(Conversation.person_id == p["person_id"],
+                       Conversation.kind == p["kind"],
+                       or_(Conversation.message_id.is_(None),
+                           Conversation.message_id < msg.message_id))
+                .values(message_id=msg.message_id))).rowcount
+        if not stored:  # the conversation moved on (ended, or a newer card): no buttons
+            with contextlib.suppress(TelegramError):
+                await bot.edit_message_reply_markup(chat_id=chat_id,
+                                                    message_id=msg.message_id,
+                                                    reply_markup=None)
+        return msg.message_id
 
     # -- storing ------------------------------------------------------------------
     async def store(self, updates: Iterable[Update]) -> int:
@@ -979,7 +1073,7 @@ class Intake:
                     .values(processed_at=utcnow(), error=_error_text(errors)))
         if journal.deferred:  # committed, the write lock released: the deferred calls
             crashpoints.hit("committed_calls_pending")
-            await self.request.make_deferred(journal)
+            await self.request.make_deferred(journal, self.show_card)
         journal.remove()  # committed: the calls are never needed again
         self.processed += 1
         sender = self.app.bot_data.get("sender")
@@ -1135,7 +1229,10 @@ class Intake:
                 for method, params in CallJournal.left_pending(path):
                     # committed, its deferred calls not all made: at least once
                     try:
-                        await self.app.bot._post(method, params)
+                        if method == _Card.method:
+                            await self.show_card(params)
+                        else:
+                            await self.app.bot._post(method, params)
                     except TelegramError as exc:
                         log.info("%s of update %s after the restart: %s", method,
                                  path.stem, exc)
