@@ -22,6 +22,7 @@ from telegram.ext import (
 )
 
 from bot.telegram.intake import Intake, UpdateSessions, note_error
+from bot.telegram.request import AiohttpRequest
 from bot.telegram.outbox_sender import OutboxSender
 from bot.telegram.ratelimit import RateLimiter
 from handlers.markup import commands_for, set_person_commands
@@ -187,6 +188,9 @@ def build_application(services: Services, sessionmaker, *, token: str, base_url:
         .concurrent_updates(False)  # one update at a time: conversations stay ordered
         .updater(None)  # updates come from the inbox (bot/telegram/intake.py), not PTB's Updater
     )
+    # aiohttp instead of PTB's httpx client: a third of the CPU per call
+    # (bot/telegram/request.py, bench/bench_request.py)
+    builder = builder.request(AiohttpRequest(256)).get_updates_request(AiohttpRequest(1))
     if base_url:
         builder = builder.base_url(base_url)
     if base_file_url:

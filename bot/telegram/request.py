@@ -1,0 +1,98 @@
+"""The bot's HTTP client for the Bot API: PTB's ``BaseRequest`` over aiohttp.
+
+PTB's own ``HTTPXRequest`` goes through httpx, httpcore, h11 and anyio; against the Bot
+API that stack costs several milliseconds of CPU per call (``bench/bench_request.py``
+measures one beside the other), and an update makes two or three calls (answering the
+button, the card, taking the old card's buttons off). aiohttp is already the bot's
+webhook server. PTB keeps everything else: the parameters it builds
+(``RequestData``), the answer's parsing and its errors (``BaseRequest.post``), the rate
+limiter, the retries. Only ``do_request`` is here: send, and return the status and the
+body; a timeout is PTB's ``TimedOut``, any other failure of the connection its
+``NetworkError``, as ``HTTPXRequest`` raises them. :func:`bot.telegram.app
+.build_application` gives the bot two: one for its calls (256 connections, PTB's
+default) and one for ``getUpdates`` (one connection)."""
+from __future__ import annotations
+
+import asyncio
+
+import aiohttp
+from telegram._utils.defaultvalue import DefaultValue
+from telegram.error import NetworkError, TimedOut
+from telegram.request import BaseRequest, RequestData
+
+
+class AiohttpRequest(BaseRequest):
+    """One aiohttp session with at most ``connection_pool_size`` connections; timeouts
+    in seconds as ``HTTPXRequest``'s (``None``: no limit)."""
+
+    __slots__ = ("_session", "_pool", "_read", "_write", "_connect", "_pool_timeout",
+                 "_media_write")
+
+    def __init__(self, connection_pool_size: int = 256, read_timeout: float | None = 5.0,
+                 write_timeout: float | None = 5.0, connect_timeout: float | None = 5.0,
+                 pool_timeout: float | None = 1.0, media_write_timeout: float | None = 20.0
+                 ) -> None:
+        self._session: aiohttp.ClientSession | None = None
+        self._pool = connection_pool_size
+        self._read, self._write = read_timeout, write_timeout
+        self._connect, self._pool_timeout = connect_timeout, pool_timeout
+        self._media_write = media_write_timeout
+
+    @property
+    def read_timeout(self) -> float | None:
+        return self._read
+
+    async def initialize(self) -> None:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=self._pool),
+                headers={"User-Agent": self.USER_AGENT})
+
+    async def shutdown(self) -> None:
+        if self._session is not None and not self._session.closed:
+            await self._session.close()
+        self._session = None
+
+    async def do_request(self, url: str, method: str, request_data: RequestData | None = None,
+                         read_timeout=BaseRequest.DEFAULT_NONE,
+                         write_timeout=BaseRequest.DEFAULT_NONE,
+                         connect_timeout=BaseRequest.DEFAULT_NONE,
+                         pool_timeout=BaseRequest.DEFAULT_NONE) -> tuple[int, bytes]:
+        if self._session is None or self._session.closed:
+            raise RuntimeError("This AiohttpRequest is not initialized!")
+        files = request_data.multipart_data if request_data else None
+        fields = request_data.json_parameters if request_data else None
+        if isinstance(read_timeout, DefaultValue):
+            read_timeout = self._read
+        if isinstance(write_timeout, DefaultValue):
+            write_timeout = self._write if not files else self._media_write
+        if isinstance(connect_timeout, DefaultValue):
+            connect_timeout = self._connect
+        if isinstance(pool_timeout, DefaultValue):
+            pool_timeout = self._pool_timeout
+        if files:
+            data = aiohttp.FormData(quote_fields=False)
+            for name, value in (fields or {}).items():
+                data.add_field(name, value)
+            for name, part in files.items():
+                if isinstance(part, tuple):  # (file name, bytes, mime type)
+                    data.add_field(name, part[1], filename=part[0], content_type=part[2])
+                else:
+                    data.add_field(name, part)
+        else:
+            data = fields or None  # form-encoded, as HTTPXRequest sends them
+        # aiohttp has no separate write timeout: the time to send the body and get the
+        # head of the answer is bounded by the sum of the two
+        read = None if read_timeout is None or write_timeout is None \
+            else read_timeout + write_timeout
+        connect = None if pool_timeout is None or connect_timeout is None \
+            else pool_timeout + connect_timeout  # a free connection, then connecting
+        timeout = aiohttp.ClientTimeout(total=None, connect=connect,
+                                        sock_connect=connect_timeout, sock_read=read)
+        try:
+            async with self._session.request(method, url, data=data, timeout=timeout) as res:
+                return res.status, await res.read()
+        except asyncio.TimeoutError as exc:
+            raise TimedOut() from exc
+        except aiohttp.ClientError as exc:
+            raise NetworkError(f"aiohttp.{exc.__class__.__name__}: {exc}") from exc
