@@ -32,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import functools
 import html
 import itertools
 import logging
@@ -40,7 +41,7 @@ import re
 from dataclasses import dataclass
 from datetime import timedelta, timezone
 
-from sqlalchemy import exists, func, or_, select, update
+from sqlalchemy import bindparam, exists, func, or_, select, update
 from sqlalchemy.orm import aliased
 from telegram import InputFile, ForceReply
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
@@ -59,6 +60,44 @@ from models.enums import OutboxStatus, Role
 log = logging.getLogger(__name__)
 
 STALE_CLAIM = timedelta(minutes=2)
+NO_PRIORITY = -32768  # _claim without a lowest priority (the column is a SmallInteger)
+
+
+@functools.lru_cache(maxsize=1)
+def _claim_statements() -> dict:
+    """:meth:`OutboxSender._claim`'s statements, built once (the sender claims after
+    every commit that queued messages, and twice a second when idle): the due rows
+    (``look`` in a read, ``lock`` in the claiming transaction), taking them, reading
+    them. Parameters: ``now``, ``stale`` (claims older than this are free again),
+    ``mine`` (rows this sender has in hand), ``minp`` (lowest priority), ``n``."""
+    free = or_(Outbox.status == OutboxStatus.PENDING,
+               (Outbox.status == OutboxStatus.SENDING)
+               & (Outbox.next_attempt_at <= bindparam("stale")))
+    earlier = aliased(Outbox)
+    # a chat's messages of one priority go out in order: a row waits while an earlier
+    # one of its priority or higher is unsent (a reply overtakes a queued reminder)
+    waits = exists().where(earlier.chat_id == Outbox.chat_id, earlier.id < Outbox.id,
+                           earlier.priority >= Outbox.priority,
+                           earlier.status.in_([OutboxStatus.PENDING, OutboxStatus.SENDING]))
+    # never this sender's own rows still in hand, however old their claim looks (a
+    # clock moved)
+    due = select(Outbox.id).where(
+        Outbox.chat_id.is_not(None), free, Outbox.next_attempt_at <= bindparam("now"),
+        ~waits, Outbox.id.not_in(bindparam("mine", expanding=True)),
+        Outbox.priority >= bindparam("minp")
+    ).order_by(Outbox.priority.desc(), Outbox.next_attempt_at, Outbox.id
+               ).limit(bindparam("n"))
+    ids = bindparam("ids", expanding=True)
+    return {
+        "look": due,
+        "lock": due.with_for_update(skip_locked=True),
+        "take": update(Outbox).where(Outbox.id.in_(ids), free)
+        .values(status=OutboxStatus.SENDING, claimed_by=bindparam("token"),
+                attempts=Outbox.attempts + 1, next_attempt_at=bindparam("now"))
+        .execution_options(synchronize_session=False),
+        "rows": select(Outbox).where(Outbox.id.in_(ids), Outbox.claimed_by == bindparam("token"))
+        .order_by(Outbox.priority.desc(), Outbox.id),
+    }
 LEAD_RETRY = 1.0  # seconds between a waiting sender's tries to become the one that sends
 _SENDER_NUMBERS = itertools.count(1)
 TELEGRAM_PER_SECOND = 30  # messages per second overall (Telegram's bot FAQ)
@@ -372,38 +411,23 @@ class OutboxSender:
         now = self.sv.clock.now()
         self._claims += 1
         token = f"{self.worker}:{self._claims}"
-        free = or_(Outbox.status == OutboxStatus.PENDING,
-                   (Outbox.status == OutboxStatus.SENDING)
-                   & (Outbox.next_attempt_at <= now - STALE_CLAIM))
-        earlier = aliased(Outbox)
-        # a chat's messages of one priority go out in order: a row waits while an earlier
-        # one of its priority or higher is unsent (a reply overtakes a queued reminder)
-        waits = exists().where(earlier.chat_id == Outbox.chat_id, earlier.id < Outbox.id,
-                               earlier.priority >= Outbox.priority,
-                               earlier.status.in_([OutboxStatus.PENDING, OutboxStatus.SENDING]))
-        due = [Outbox.chat_id.is_not(None), free, Outbox.next_attempt_at <= now, ~waits]
-        if self._mine:  # never this sender's own rows still in hand, however old their
-            due.append(Outbox.id.not_in(list(self._mine)))  # claim looks (a clock moved)
-        if min_priority is not None:
-            due.append(Outbox.priority >= min_priority)
+        st = _claim_statements()
+        params = {"now": now, "stale": now - STALE_CLAIM, "mine": list(self._mine),
+                  "minp": NO_PRIORITY if min_priority is None else min_priority,
+                  "n": limit or self.batch}
+        # a look first, in a read: an idle sender looks twice a second, and on SQLite a
+        # claim's transaction takes the write lock the updates' transactions wait for
+        async with self.sm() as session:
+            if (await session.execute(st["look"], params)).first() is None:
+                return []
         async with self.sm() as session, session.begin():
-            ids = list((await session.execute(
-                select(Outbox.id)
-                .where(*due)
-                .order_by(Outbox.priority.desc(), Outbox.next_attempt_at, Outbox.id)
-                .limit(limit or self.batch)
-                .with_for_update(skip_locked=True)
-            )).scalars())
+            ids = list((await session.execute(st["lock"], params)).scalars())
             if not ids:
                 return []
-            await session.execute(
-                update(Outbox).where(Outbox.id.in_(ids), free)
-                .values(status=OutboxStatus.SENDING, claimed_by=token,
-                        attempts=Outbox.attempts + 1, next_attempt_at=now)
-                .execution_options(synchronize_session=False))
-            rows = list((await session.execute(
-                select(Outbox).where(Outbox.id.in_(ids), Outbox.claimed_by == token)
-                .order_by(Outbox.priority.desc(), Outbox.id))).scalars())
+            await session.execute(st["take"], {"ids": ids, "token": token, "now": now,
+                                               "stale": params["stale"]})
+            rows = list((await session.execute(st["rows"], {"ids": ids, "token": token}))
+                        .scalars())
         self._mine.update(r.id for r in rows)
         return rows
 
