@@ -627,9 +627,12 @@ def _statements() -> dict:
         .join(conv, conv.c.person_id == person.c.id)
         .where(person.c.telegram_user_id.in_(bindparam("uids", expanding=True)),
                conv.c.kind == PASSPHRASE),
+        # those not on a queue yet: the rows in hand and queued are not read (and their
+        # payloads not decoded) again at every pass
         "unprocessed": select(inbox.c.update_id, inbox.c.payload, inbox.c.chat_key)
-        .where(inbox.c.processed_at.is_(None)).order_by(inbox.c.update_id)
-        .limit(bindparam("n")),
+        .where(inbox.c.processed_at.is_(None),
+               inbox.c.update_id.not_in(bindparam("queued", expanding=True)))
+        .order_by(inbox.c.update_id).limit(bindparam("n")),
     }
 
 
@@ -874,7 +877,8 @@ class Intake:
             return self._queue_rows(rows)
         async with self.sm() as session:
             rows = (await session.execute(_statements()["unprocessed"],
-                                          {"n": DISPATCH_BATCH + len(self._queued)})).all()
+                                          {"n": DISPATCH_BATCH,
+                                           "queued": list(self._queued)})).all()
         return self._queue_rows(rows)
 
     def _queue_rows(self, rows) -> int:
