@@ -1,10 +1,12 @@
-"""Memory of an idle bot process with N registered people.
+"""Memory and CPU of an idle bot process with N registered people.
 
-    python bench/bench_idle_memory.py [--people 2000]
+    python bench/bench_idle_memory.py [--people 2000] [--cpu-seconds 20]
 
 Seeds a SQLite database with N registered people, starts `sopbot run` as its own process
 against the local emulator, lets it settle, and prints its resident memory (VmRSS) and
-peak (VmHWM) from /proc."""
+peak (VmHWM) from /proc, then the CPU it uses while nothing happens (user + system, over
+``--cpu-seconds``: its periodic passes, the outbox sender's look for due messages, the
+inbox's, the long poll)."""
 from __future__ import annotations
 
 import argparse
@@ -47,7 +49,9 @@ async def seed(url: str, n: int) -> None:
     await engine.dispose()
 
 
-def main(n: int, settle: float) -> None:
+def main(n: int, settle: float, cpu_seconds: float = 20.0) -> None:
+    from bench.common import process_cpu
+
     folder = Path(tempfile.mkdtemp(prefix="sopbot-mem-"))
     url = f"sqlite:///{folder / 'bot.db'}"
     upgrade(url)
@@ -63,16 +67,22 @@ def main(n: int, settle: float) -> None:
         try:
             time.sleep(settle)
             now, peak = rss(proc.pid)
+            cpu = process_cpu(proc.pid)
+            time.sleep(cpu_seconds)
+            cpu = process_cpu(proc.pid) - cpu
         finally:
             proc.terminate()
             proc.wait(timeout=20)
     print(f"registered people       : {n}")
     print(f"idle bot RSS            : {now} MB (peak {peak} MB) after {settle:.0f} s")
+    print(f"idle bot CPU            : {cpu / cpu_seconds * 1000:.1f} ms per second over "
+          f"{cpu_seconds:.0f} s")
 
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser()
     ap.add_argument("--people", type=int, default=2000)
     ap.add_argument("--settle", type=float, default=8.0)
+    ap.add_argument("--cpu-seconds", type=float, default=20.0)
     args = ap.parse_args()
-    main(args.people, args.settle)
+    main(args.people, args.settle, args.cpu_seconds)
