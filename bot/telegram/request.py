@@ -14,11 +14,22 @@ default) and one for ``getUpdates`` (one connection)."""
 from __future__ import annotations
 
 import asyncio
+import ssl
 
 import aiohttp
 from telegram._utils.defaultvalue import DefaultValue
 from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, RequestData
+
+
+def _tls_context() -> ssl.SSLContext:
+    """The certificates HTTPXRequest trusts (certifi's bundle, which httpx, a
+    dependency of PTB, brings), not the machine's store, which a slim server may lack."""
+    try:
+        import certifi
+    except ImportError:  # pragma: no cover - httpx depends on it
+        return ssl.create_default_context()
+    return ssl.create_default_context(cafile=certifi.where())
 
 
 class AiohttpRequest(BaseRequest):
@@ -45,7 +56,7 @@ class AiohttpRequest(BaseRequest):
     async def initialize(self) -> None:
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=self._pool),
+                connector=aiohttp.TCPConnector(limit=self._pool, ssl=_tls_context()),
                 headers={"User-Agent": self.USER_AGENT})
 
     async def shutdown(self) -> None:
