@@ -1,4 +1,5 @@
-"""Test helpers: look people up by role, snapshot the whole database."""
+"""Test helpers: look people up by role, snapshot the whole database, serve an aiohttp
+application on a free local port."""
 from __future__ import annotations
 
 from sqlalchemy import select
@@ -29,3 +30,15 @@ async def snapshot(session: AsyncSession) -> dict[str, list[tuple]]:
         rows = (await session.execute(select(table))).all()
         result[table.name] = sorted((tuple(map(repr, r)) for r in rows))
     return result
+
+
+async def serve(app):
+    """Start ``app`` (an ``aiohttp.web.Application``) on 127.0.0.1, a free port; returns
+    the runner (``await runner.cleanup()`` stops it) and the port."""
+    from aiohttp import web
+
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    return runner, site._server.sockets[0].getsockname()[1]

@@ -14,6 +14,7 @@ from telegram import Bot, InputFile
 from telegram.error import NetworkError, TimedOut
 
 from bot.telegram.request import AiohttpRequest
+from tests.helpers import serve
 
 TOKEN = "123:test"
 MESSAGE = {"message_id": 7, "date": 0, "chat": {"id": 42, "type": "private"}}
@@ -22,11 +23,7 @@ MESSAGE = {"message_id": 7, "date": 0, "chat": {"id": 42, "type": "private"}}
 async def _server(handler):
     app = web.Application()
     app.router.add_post("/bot{token}/{method}", handler)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]
+    runner, port = await serve(app)
     return runner, f"http://127.0.0.1:{port}/bot"
 
 

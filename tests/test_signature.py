@@ -374,6 +374,7 @@ async def test_tte_gateway_signs_refuses_a_wrong_passphrase_and_says_when_it_is_
     from bot.core.signing import GatewaySigner
     from reports.document_data import DocumentData, Signatory
     from reports.pdf import build_pdf_with_signature_box
+    from tests.helpers import serve
 
     caplog.set_level(logging.DEBUG)
     certs = make_demo_certificates(tmp_path / "c", "BSrE Tiruan")
@@ -402,11 +403,7 @@ async def test_tte_gateway_signs_refuses_a_wrong_passphrase_and_says_when_it_is_
     app = web.Application()
     app.router.add_post("/api/sign/pdf", sign)
     app.router.add_post("/rusak/api/sign/pdf", broken)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]
+    runner, port = await serve(app)
     data = DocumentData(
         office_name="Dinas Uji", regency="Kabupaten Contoh", title="PENGUKURAN KINERJA",
         period_label="Triwulan III Tahun 2024", year=2024, rows=(),
