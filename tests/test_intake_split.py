@@ -46,6 +46,28 @@ def _watch_calls(h, sm):
     return seen
 
 
+def _die_once_after_a_commit(monkeypatch) -> None:
+    """The next update that committed with calls deferred dies before making them."""
+    from bot.telegram import intake as intake_module
+
+    real_hit = intake_module.crashpoints.hit
+
+    def die_once(point: str) -> None:
+        if point == "committed_calls_pending":
+            monkeypatch.setattr(intake_module.crashpoints, "hit", real_hit)
+            raise _Killed()
+        real_hit(point)
+
+    monkeypatch.setattr(intake_module.crashpoints, "hit", die_once)
+
+
+async def _until_dead(h) -> None:
+    for _ in range(500):
+        if h.intake._processor.done() or h.intake._fatal is not None:
+            break
+        await asyncio.sleep(0.01)
+
+
 async def _card_id(sessionmaker) -> int | None:
     from models.workflow import Conversation
 
@@ -150,20 +172,9 @@ async def test_calls_deferred_past_a_commit_the_process_did_not_outlive_are_made
     card = await kabid.wait_for(after=sent, text_contains="Tersimpan")
     await h.settle()
     h.intake.split_calls = "always"
-    real_hit = intake_module.crashpoints.hit
-
-    def die_once(point: str) -> None:
-        if point == "committed_calls_pending":
-            monkeypatch.setattr(intake_module.crashpoints, "hit", real_hit)
-            raise _Killed()  # committed; the button not answered yet
-        real_hit(point)
-
-    monkeypatch.setattr(intake_module.crashpoints, "hit", die_once)
+    _die_once_after_a_commit(monkeypatch)  # the button not answered yet
     q = await kabid.press(card, text="Lanjut")
-    for _ in range(500):
-        if h.intake._processor.done() or h.intake._fatal is not None:
-            break
-        await asyncio.sleep(0.01)
+    await _until_dead(h)
     async with sessionmaker() as s:
         rows = (await s.execute(select(Inbox.update_id, Inbox.processed_at)
                                 .order_by(Inbox.update_id))).all()
@@ -192,20 +203,9 @@ async def test_a_new_card_deferred_past_a_commit_is_sent_at_start_and_its_id_kep
     cycle_id, kabid = await _to_second_card(h, people, sessionmaker)
     old_card = await _card_id(sessionmaker)
     h.intake.split_calls = "always"
-    real_hit = intake_module.crashpoints.hit
-
-    def die_once(point: str) -> None:
-        if point == "committed_calls_pending":
-            monkeypatch.setattr(intake_module.crashpoints, "hit", real_hit)
-            raise _Killed()  # committed; the card not sent yet
-        real_hit(point)
-
-    monkeypatch.setattr(intake_module.crashpoints, "hit", die_once)
+    _die_once_after_a_commit(monkeypatch)  # the card not sent yet
     sent = await kabid.send_text("12,5")
-    for _ in range(500):
-        if h.intake._processor.done() or h.intake._fatal is not None:
-            break
-        await asyncio.sleep(0.01)
+    await _until_dead(h)
     [kel] = await subs(sessionmaker, cycle_id, "PPTK-01")
     assert kel.value == Decimal("12.5")  # committed
     assert not [m for m in kabid.messages if m.message_id > sent["message_id"]]
