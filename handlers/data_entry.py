@@ -50,20 +50,18 @@ UX decisions:
 from __future__ import annotations
 
 import io
-import logging
 import zipfile
 from dataclasses import dataclass
 from decimal import Decimal
 
 from telegram import Update
-from telegram.error import BadRequest
 from telegram.ext import CallbackQueryHandler
 
 from bot.core import entry_rules
 from bot import callbacks
 from bot import render as renderer
 from bot.core.periods import entry_lines
-from handlers.markup import keyboard
+from handlers.markup import keyboard, show_card
 from bot.core.storage import FileTooLarge
 from bot.texts import Raw, period_label, t
 from bot.core.uploads import check_quota
@@ -84,8 +82,6 @@ from models.enums import Role, ValueType
 from reports.numbers import (
     NumberParseError, format_number, format_percent, format_rupiah, parse_number, terbilang,
 )
-
-log = logging.getLogger(__name__)
 
 ENTRY = "entry"
 MAX_TEXT = 200
@@ -527,27 +523,13 @@ async def put_card(update: Update, context: Context, person_id: int, message_id:
             markup=markup.to_dict() if markup is not None else None, old=message_id,
             new=new):
         return  # shown after the commit (on a real network: the update runs once)
-    if message_id and not new:
-        try:
-            await bot.edit_message_text(text, chat_id=chat_id, message_id=message_id,
-                                        reply_markup=markup)
-            return
-        except BadRequest as exc:
-            if "not modified" in exc.message.lower():
-                return
-            log.info("card %s of person %s could not be edited (%s): sending a new one",
-                     message_id, person_id, exc.message)
-    elif message_id:
-        try:  # the old card stays as a record, without buttons
-            await bot.edit_message_reply_markup(chat_id=chat_id, message_id=message_id,
-                                                reply_markup=None)
-        except BadRequest:
-            pass
-    msg = await bot.send_message(chat_id, text, reply_markup=markup)
+    shown = await show_card(bot, chat_id, text, markup, old=message_id, new=new)
+    if shown == message_id:  # edited in place
+        return
     async with transaction(context) as (session, _wf):
         conv = await get_conversation(session, person_id)
         if conv is not None and conv.kind == ENTRY:
-            conv.message_id = msg.message_id
+            conv.message_id = shown
 
 
 # ----------------------------------------------------------------- moves

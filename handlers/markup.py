@@ -1,12 +1,17 @@
 """Telegram markup the handlers and the runtime share: an inline keyboard from the
-core's (label, callback data) rows, and the command menus: each role's, and an
-account's, the union of its roles in every office it is bound in (read through
-``bot.core.onboarding``), with /kantor for a regency admin."""
+core's (label, callback data) rows, a conversation's card shown (:func:`show_card`:
+by the data-entry handler in the update's run, or by the intake after the commit),
+and the command menus: each role's, and an account's, the union of its roles in every
+office it is bound in (read through ``bot.core.onboarding``), with /kantor for a
+regency admin."""
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 
 from telegram import BotCommand, BotCommandScopeChat, InlineKeyboardButton, InlineKeyboardMarkup
+from telegram.error import BadRequest, TelegramError
 
 from models import Person
 from models.enums import Role
@@ -32,6 +37,35 @@ def keyboard(buttons) -> InlineKeyboardMarkup | None:
         [[InlineKeyboardButton(label, callback_data=data) for label, data in row]
          for row in buttons]
     )
+
+
+async def show_card(bot, chat_id: int, text: str, markup, *, old: int | None,
+                    new: bool) -> int:
+    """Show a conversation's card: edit message ``old`` in place (not when ``new``);
+    when ``new``, or the edit is refused, send a new message while the old one's
+    buttons are taken off (it stays as a record). Returns the id of the message that
+    shows the card: ``old`` when edited, else the new one's, for the caller to keep."""
+    take_off = None
+    if old and not new:
+        try:
+            await bot.edit_message_text(text, chat_id=chat_id, message_id=old,
+                                        reply_markup=markup)
+            return old
+        except BadRequest as exc:
+            if "not modified" in exc.message.lower():
+                return old
+            log.info("card %s in chat %s could not be edited (%s): sending a new one",
+                     old, chat_id, exc.message)
+    elif old:  # at once with the new card
+        take_off = asyncio.ensure_future(bot.edit_message_reply_markup(
+            chat_id=chat_id, message_id=old, reply_markup=None))
+    try:
+        msg = await bot.send_message(chat_id, text, reply_markup=markup)
+    finally:
+        if take_off is not None:
+            with contextlib.suppress(TelegramError):
+                await take_off
+    return msg.message_id
 
 
 # the order of the menu, whatever roles it is made of

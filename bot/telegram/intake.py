@@ -716,38 +716,23 @@ class Intake:
             old=old, new=new)))
         return True
 
-    async def show_card(self, p: dict) -> int | None:
+    async def show_card(self, p: dict) -> int:
         """Show a deferred card (:meth:`defer_card`): edit the old message in place, or
         (``new``, or the edit refused) take its buttons off and send a new message,
         whose id the conversation then keeps, if it is still of that kind. Returns the
         card's message id."""
         from telegram import InlineKeyboardMarkup
 
+        from handlers.markup import show_card
         from models.workflow import Conversation
 
         bot = self.app.bot
         chat_id, old = p["chat_id"], p.get("old")
         markup = InlineKeyboardMarkup.de_json(p["markup"], bot) if p.get("markup") else None
-        take_off = None
-        if old and not p.get("new"):
-            try:
-                await bot.edit_message_text(p["text"], chat_id=chat_id, message_id=old,
-                                            reply_markup=markup)
-                return old
-            except BadRequest as exc:
-                if "not modified" in exc.message.lower():
-                    return old
-                log.info("card %s of person %s could not be edited (%s): sending a new one",
-                         old, p.get("person_id"), exc.message)
-        elif old:  # the old card stays as a record, without buttons: at once with the
-            take_off = asyncio.ensure_future(bot.edit_message_reply_markup(  # new card
-                chat_id=chat_id, message_id=old, reply_markup=None))
-        try:
-            msg = await bot.send_message(chat_id, p["text"], reply_markup=markup)
-        finally:
-            if take_off is not None:
-                with contextlib.suppress(TelegramError):
-                    await take_off
+        shown = await show_card(bot, chat_id, p["text"], markup, old=old,
+                                new=bool(p.get("new")))
+        if shown == old:  # edited in place
+            return old
         # message ids grow in a chat: a card sent later is never replaced by this one
         # (with several processes the chat's next update may be processed elsewhere
         # before this store)
@@ -757,14 +742,13 @@ class Intake:
                 .where(Conversation.person_id == p["person_id"],
                        Conversation.kind == p["kind"],
                        or_(Conversation.message_id.is_(None),
-                           Conversation.message_id < msg.message_id))
-                .values(message_id=msg.message_id))).rowcount
+                           Conversation.message_id < shown))
+                .values(message_id=shown))).rowcount
         if not stored:  # the conversation moved on (ended, or a newer card): no buttons
             with contextlib.suppress(TelegramError):
-                await bot.edit_message_reply_markup(chat_id=chat_id,
-                                                    message_id=msg.message_id,
+                await bot.edit_message_reply_markup(chat_id=chat_id, message_id=shown,
                                                     reply_markup=None)
-        return msg.message_id
+        return shown
 
     # -- storing ------------------------------------------------------------------
     async def store(self, updates: Iterable[Update]) -> int:
