@@ -379,7 +379,8 @@ def _inbox_statements(me: str) -> dict:
     claim = (update(inbox).where(inbox.c.update_id.in_(bindparam("ids", expanding=True)), *free)
              .values(claimed_by=me, claimed_at=bindparam("at")))
     mine = (select(inbox.c.update_id, inbox.c.payload, inbox.c.chat_key)
-            .where(inbox.c.processed_at.is_(None), inbox.c.claimed_by == me, ~blocked)
+            .where(inbox.c.processed_at.is_(None), inbox.c.claimed_by == me, ~blocked,
+                   inbox.c.update_id.not_in(bindparam("skip", expanding=True)))
             .order_by(inbox.c.update_id).limit(bindparam("n")))
     return {"candidates": candidates, "claim": claim, "mine": mine}
 
@@ -410,11 +411,9 @@ async def claim_inbox(sessionmaker, me: str, limit: int, rounds: int = 8) -> int
 async def my_rows(sessionmaker, me: str, skip: Iterable[int], limit: int) -> list:
     """``me``'s unprocessed rows that may be processed now (no earlier row of the
     chat is someone else's), oldest first, except those in ``skip``."""
-    skip = set(skip)
-    async with sessionmaker() as session:
-        rows = (await session.execute(_inbox_statements(me)["mine"],
-                                      {"n": limit + len(skip)})).all()
-    return [r for r in rows if r[0] not in skip]
+    async with sessionmaker() as session:  # the rows in ``skip`` not read (nor decoded)
+        return (await session.execute(_inbox_statements(me)["mine"],
+                                      {"n": limit, "skip": list(skip)})).all()
 
 
 async def notify_stored(session) -> None:
