@@ -37,7 +37,7 @@ async def serve(app):
     the runner (``await runner.cleanup()`` stops it) and the port."""
     from aiohttp import web
 
-    runner = web.AppRunner(app)
+    runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()

@@ -25,6 +25,7 @@ from models.enums import ApprovalAction, DocumentStatus, Role, StepStatus
 from models.intake import Inbox
 from tests.conftest import POSTGRES_URL
 from tests.e2e import FIVE_ROLES, People, harness  # noqa: F401  (fixtures)
+from tests.helpers import serve
 from tests.test_documents_service import drive_to_compile
 from tests.test_e2e_signoff import has_button
 from tests.test_workflow import Walk
@@ -71,11 +72,8 @@ async def gateway(tmp_path):
 
     app = web.Application()
     app.router.add_post("/api/sign/pdf", sign)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    state["url"] = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"
+    runner, port = await serve(app)
+    state["url"] = f"http://127.0.0.1:{port}"
     state["ca"] = certs.ca_cert
     yield state
     await runner.cleanup()
