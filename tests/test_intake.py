@@ -264,3 +264,27 @@ async def test_a_compile_press_killed_midway_runs_again_in_another_order_and_the
     # was sent again by the second run (at least once), the first one stays as it is
     assert sum("Menyusun dokumen" in t for t in texts) == (dies_at == "sendMessage")
     assert sum(m.document is not None for m in kasubag.messages) == 2
+
+
+async def test_a_stored_update_is_processed_without_a_pass_over_the_inbox(harness):  # noqa: F811
+    """One process (SQLite): the row just committed goes on its chat's queue with the
+    payload in hand; no pass reads it back from the inbox."""
+    h = harness
+    if h.intake.claims:
+        pytest.skip("PostgreSQL: a row is processed by the process that claims it")
+    user = h.emulator.add_user(user_id=744_101, first_name="Tamu \"Rp 1.234.567.890.123\" 🙂")
+    await h.settle()
+    passes = []
+
+    async def no_pass() -> int:
+        passes.append(1)
+        return 0
+
+    original, h.intake.dispatch = h.intake.dispatch, no_pass
+    try:
+        sent = await user.send_command("/bantuan")
+        await user.wait_for(after=sent, text_contains="belum terdaftar", timeout=15)
+    finally:
+        h.intake.dispatch = original
+    await h.settle()
+    assert [(r[1], r[2]) for r in await _rows(h.sessionmaker)] == [(True, "")]

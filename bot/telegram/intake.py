@@ -11,7 +11,9 @@ Here every update is first committed to the ``inbox`` table and only then confir
   the update is committed, then the answer is 200.
 
 The processor takes unprocessed rows in ``update_id`` order and puts each on its chat's
-queue (``chat_key``); each chat has one worker, so one person's updates are processed
+queue (``chat_key``); with one process (SQLite) a row just stored goes on its queue at
+once, with the payload in hand, and the passes over the inbox only find what an earlier
+run left. Each chat has one worker, so one person's updates are processed
 strictly in arrival order, and different people's at once (at most ``MAX_CONCURRENT``).
 On SQLite an update's transaction begins IMMEDIATE and holds the one write lock until it
 commits, so there the updates' transactions take turns (on an asyncio lock, not in
@@ -91,7 +93,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-from sqlalchemy import bindparam, func, insert, or_, select, update as sql_update
+from sqlalchemy import bindparam, func, or_, select, update as sql_update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Update
@@ -612,17 +614,22 @@ def _sender(payload: dict) -> int | None:
 
 
 @functools.lru_cache(maxsize=1)
-def _statements() -> dict:
-    """The intake's own statements, built once (Core, on the tables): every update runs
-    them, and building one costs about as much as running it."""
+@functools.cache
+def _statements(dialect: str = "") -> dict:
+    """The intake's own statements, built once per dialect (Core, on the tables): every
+    update runs them, and building one costs about as much as running it."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
     from bot.core.secret_input import PASSPHRASE
     from models import Conversation, Person
 
     inbox, person, conv = Inbox.__table__, Person.__table__, Conversation.__table__
+    # a row stored already (a redelivery, or a concurrent request) is left alone; the
+    # statement answers with the ids it did insert
+    upsert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(inbox)
     return {
-        "known": select(inbox.c.update_id).where(
-            inbox.c.update_id.in_(bindparam("ids", expanding=True))),
-        "insert": insert(inbox),
+        "insert": upsert.on_conflict_do_nothing(index_elements=[inbox.c.update_id])
+        .returning(inbox.c.update_id),
         "waiting": select(person.c.telegram_user_id)
         .join(conv, conv.c.person_id == person.c.id)
         .where(person.c.telegram_user_id.in_(bindparam("uids", expanding=True)),
@@ -636,12 +643,16 @@ def _statements() -> dict:
     }
 
 
+def _dialect(session) -> str:
+    return session.get_bind().dialect.name
+
+
 async def _waiting_in_database(session, senders: set[int]) -> set[int]:
     """The Telegram ids among ``senders`` whose conversation, as committed, waits for
     the TTE passphrase."""
     if not senders:
         return set()
-    return set((await session.execute(_statements()["waiting"],
+    return set((await session.execute(_statements(_dialect(session))["waiting"],
                                       {"uids": list(senders)})).scalars())
 
 
@@ -751,29 +762,34 @@ class Intake:
         return shown
 
     # -- storing ------------------------------------------------------------------
-    async def store(self, updates: Iterable[Update]) -> int:
+    async def store(self, updates: Iterable[Update],
+                    raw: dict[int, dict] | None = None) -> int:
         """Commit ``updates`` to the inbox (those already there are left alone);
-        returns how many were new. Raises when the database refuses: then nothing may
-        be confirmed to Telegram."""
+        returns how many were new. ``raw``: an update's payload as Telegram sent it (a
+        webhook's body), stored as it is; else the update's ``to_dict()``. Raises when
+        the database refuses: then nothing may be confirmed to Telegram.
+
+        With one process (SQLite) the new rows go on their chats' queues at once, with
+        the payloads in hand: no pass over the inbox reads them back."""
         rows = {u.update_id: u for u in updates}
         if not rows:
             return 0
+        raw = raw or {}
         for attempt in range(3):
             # read before the database (bot/core/secret_input.py): a mark cleared since was
             # cleared after the commit that put the conversation in the database
             expected = self.secrets.expected()
             try:  # on SQLite behind the updates' transactions, on the event loop
                 async with self._writing(first=True), self.sm() as session, session.begin():
-                    statements = _statements()
-                    known = set((await session.execute(statements["known"],
-                                                       {"ids": list(rows)})).scalars())
-                    new = [u for i, u in sorted(rows.items()) if i not in known]
-                    waiting = await self._awaiting_secret(session, new, expected)
-                    values = []
-                    for u in new:
-                        payload = u.to_dict()
+                    statements = _statements(_dialect(session))
+                    ordered = [u for _i, u in sorted(rows.items())]
+                    waiting = await self._awaiting_secret(session, ordered, expected)
+                    values, held_before = [], {}
+                    for u in ordered:
+                        payload = raw.get(u.update_id) or u.to_dict()
                         mine = None
                         if self.secrets.candidate(u) in waiting:
+                            held_before[u.update_id] = self.secrets.take(u.update_id)
                             payload = self.secrets.redact(u.update_id, payload)
                             # the text is in this process's memory only: this process
                             # processes the row (after the chat's earlier rows)
@@ -783,15 +799,29 @@ class Intake:
                                        "chat_key": _key(u), "received_at": now, "error": "",
                                        "processed_at": None, "claimed_by": mine,
                                        "claimed_at": mine and now})
-                    if values:
-                        await session.execute(statements["insert"], values)
+                    new = set((await session.execute(statements["insert"], values)).scalars())
                     if new and self.claims:
                         await processes.notify_stored(session)
+                for uid, before in held_before.items():
+                    if uid not in new and before is None:  # stored before, not by this
+                        self.secrets.drop(uid)  # process: its secret is not held here
+                if new and self._direct():
+                    self._queue_rows([(v["update_id"], v["payload"], v["chat_key"])
+                                      for v in values if v["update_id"] in new])
+                elif new:
+                    self.wake()  # a pass over the inbox queues them
                 return len(new)
             except IntegrityError:  # stored meanwhile by a concurrent request: look again
                 if attempt == 2:
                     raise
         return 0
+
+    def _direct(self) -> bool:
+        """Whether stored rows go on their queues at once: one process (SQLite), its
+        processor running. On PostgreSQL a row is processed by the process that claims
+        it, and before the start the pass of :meth:`start` reads what is stored."""
+        return not self.claims and self._running and self._processor is not None \
+            and not self._processor.done()
 
     async def _awaiting_secret(self, session, updates: list[Update],
                                expected: frozenset[int]) -> set[int]:
@@ -826,7 +856,8 @@ class Intake:
         return redacted
 
     async def store_json(self, data: dict) -> int:
-        return await self.store([Update.de_json(data, self.app.bot)])
+        """Store one update as Telegram sent it (a webhook's body)."""
+        return await self.store([Update.de_json(data, self.app.bot)], {data["update_id"]: data})
 
     # -- processing ---------------------------------------------------------------
     def wake(self) -> None:
@@ -860,7 +891,7 @@ class Intake:
             rows = await processes.my_rows(self.sm, self.me, self._queued, DISPATCH_BATCH)
             return self._queue_rows(rows)
         async with self.sm() as session:
-            rows = (await session.execute(_statements()["unprocessed"],
+            rows = (await session.execute(_statements(_dialect(session))["unprocessed"],
                                           {"n": DISPATCH_BATCH,
                                            "queued": list(self._queued)})).all()
         return self._queue_rows(rows)
@@ -1177,7 +1208,6 @@ class Intake:
                     await asyncio.sleep(1.0)
             crashpoints.hit("inbox_committed")  # stored, not yet confirmed to Telegram
             offset = max(u.update_id for u in updates) + 1
-            self.wake()
 
     # -- life cycle ---------------------------------------------------------------
     @property
@@ -1369,7 +1399,6 @@ class WebhookServer:
             log.exception("could not store webhook update %s", data.get("update_id"))
             return web.Response(status=500, text="not stored")
         crashpoints.hit("inbox_committed")  # stored, not yet confirmed to Telegram
-        self.intake.wake()
         return web.Response(status=200, text="ok")
 
     async def start(self) -> None:
