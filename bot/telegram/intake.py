@@ -317,6 +317,14 @@ def _raise_recorded(error: dict) -> None:
     raise cls(message)
 
 
+@functools.cache
+def _journal_dir(path: Path) -> Path:
+    """The journals' folder, made private once per process (not at every call)."""
+    from bot.core.storage import private_dir
+
+    return private_dir(path)
+
+
 class CallJournal:
     """The Bot API calls made while processing one update, and their answers (or the
     error Telegram gave), one JSON line each (``<dir>/<update_id>.jsonl``, 0600), also
@@ -390,11 +398,18 @@ class CallJournal:
     def _append(self, entry: dict) -> None:
         if self.path is None:
             return
-        from bot.core.storage import private_dir, private_opener
+        from bot.core.storage import private_opener
 
-        private_dir(self.path.parent)
-        with open(self.path, "a", encoding="utf-8", opener=private_opener) as fh:
-            fh.write(json.dumps(entry, ensure_ascii=False, default=str) + "\n")
+        _journal_dir(self.path.parent)
+        line = json.dumps(entry, ensure_ascii=False, default=str) + "\n"
+        try:
+            fh = open(self.path, "a", encoding="utf-8", opener=private_opener)
+        except FileNotFoundError:  # the folder went since it was made
+            _journal_dir.cache_clear()
+            _journal_dir(self.path.parent)
+            fh = open(self.path, "a", encoding="utf-8", opener=private_opener)
+        with fh:
+            fh.write(line)
             fh.flush()  # in the kernel: survives the process being killed
 
     def record(self, method: str, answer: Any, key: str = "", *,
