@@ -21,9 +21,8 @@ from pathlib import Path
 
 import matplotlib
 
-matplotlib.use("Agg")  # headless; must precede pyplot
+matplotlib.use("Agg")  # headless
 
-import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import FuncFormatter  # noqa: E402
 
@@ -124,7 +123,10 @@ def build_chart(data: DocumentData, path: Path) -> Path:
     h2 = 0.9 + _BAR_IN * 1.25 * max(len(ind_values), 1)
     h_notes = 0.22 * len(notes) + (0.3 if notes else 0)
     height = 1.0 + h1 + h2 + h_notes
-    fig: Figure = plt.figure(figsize=(_WIDTH_IN, height), dpi=_DPI)
+    # a Figure of its own, not pyplot's: pyplot keeps every open figure in one global
+    # registry, which is not safe when two threads build charts (a build in a thread
+    # worker beside another); this figure is only this call's
+    fig = Figure(figsize=(_WIDTH_IN, height), dpi=_DPI)
     try:
         fig.suptitle(f"Capaian Kinerja - {data.period_label}", fontsize=13, fontweight="bold",
                      x=0.02, ha="left", y=1 - 0.25 / height)
@@ -159,7 +161,7 @@ def build_chart(data: DocumentData, path: Path) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(path, dpi=_DPI, format="png", metadata={"Software": None})
     finally:
-        plt.close(fig)
+        fig.clear()  # its artists go now, in this thread, not at a later collection
     return path
 
 
