@@ -288,3 +288,59 @@ async def test_a_stored_update_is_processed_without_a_pass_over_the_inbox(harnes
         h.intake.dispatch = original
     await h.settle()
     assert [(r[1], r[2]) for r in await _rows(h.sessionmaker)] == [(True, "")]
+
+
+async def test_a_passphrase_is_held_only_for_a_row_the_store_inserted(harness):  # noqa: F811
+    """The text of a sender who waits for the TTE passphrase is stored redacted and held
+    in memory only once its row is inserted: a store whose commit fails holds nothing,
+    and a redelivered update leaves the row and what is held for it as they were."""
+    from sqlalchemy import event
+    from sqlalchemy.orm import Session
+
+    from bot.core.secret_input import REDACTED
+
+    h = harness
+    intake, secrets = h.intake, h.intake.secrets
+    await h.stop_bot()  # the rows are stored here, not processed
+    secret = "Rahasia <b>&amp;</b> \"kunci\" 🔐 1.234.567.890.123"
+    chat = {"id": 744_201, "type": "private", "first_name": "Kadis <Uji> & Co."}
+
+    def text_update(update_id: int, text: str) -> dict:
+        return {"update_id": update_id, "message": {
+            "message_id": update_id, "date": 1728280000, "chat": chat, "text": text,
+            "from": {"id": 744_201, "is_bot": False, "first_name": "Kadis <Uji> & Co."}}}
+
+    secrets.expect(744_201)
+    failures = []
+
+    def fail_once(_session) -> None:
+        if not failures:
+            failures.append(1)
+            raise RuntimeError("disk I/O error")
+
+    event.listen(Session, "before_commit", fail_once)
+    try:
+        with pytest.raises(RuntimeError):
+            await intake.store_json(text_update(90_001, secret))
+    finally:
+        event.remove(Session, "before_commit", fail_once)
+    assert secrets.take(90_001) is None and await _rows(h.sessionmaker) == []
+
+    assert await intake.store_json(text_update(90_001, secret)) == 1
+    assert secrets.take(90_001) == secret
+    assert await intake.store_json(text_update(90_001, secret)) == 0  # redelivered
+    assert secrets.take(90_001) == secret
+    async with h.sessionmaker() as s:
+        assert (await s.get(Inbox, 90_001)).payload["message"]["text"] == REDACTED
+
+    # stored as sent before the sender was asked; redelivered after: left as it is (the
+    # check before processing redacts it), nothing held by the store
+    secrets.settle(744_201)
+    secrets.drop(90_001)
+    assert await intake.store_json(text_update(90_002, "bukan rahasia")) == 1
+    secrets.expect(744_201)
+    assert await intake.store_json(text_update(90_002, "bukan rahasia")) == 0
+    assert secrets.take(90_002) is None
+    async with h.sessionmaker() as s:
+        assert (await s.get(Inbox, 90_002)).payload["message"]["text"] == "bukan rahasia"
+    secrets.settle(744_201)

@@ -105,11 +105,14 @@ class SecretInput:
             return None
         return sender
 
-    def redact(self, update_id: int, payload: dict[str, Any]) -> dict[str, Any]:
-        """The payload to store: the text replaced; the text kept in memory."""
+    def redact(self, update_id: int, payload: dict[str, Any], *,
+               keep: bool = True) -> dict[str, Any]:
+        """The payload to store: the text replaced; the text kept in memory (not when
+        ``keep`` is False: :meth:`keep` later, once the row is known to be new)."""
+        if keep:
+            self.keep(update_id, payload)
         payload = copy.deepcopy(payload)
         message = payload["message"]
-        self._held[update_id] = message.get("text", "")
         message["text"] = REDACTED
         for key in ("entities", "link_preview_options", "quote"):
             message.pop(key, None)
@@ -119,6 +122,10 @@ class SecretInput:
             replied["text"] = REDACTED
             replied.pop("entities", None)
         return payload
+
+    def keep(self, update_id: int, payload: dict[str, Any]) -> None:
+        """Hold the text of ``payload`` (as Telegram sent it) for its handler."""
+        self._held[update_id] = payload["message"].get("text", "")
 
     # -- the handler that reads ----------------------------------------------------
     def take(self, update_id: int) -> str | None:

@@ -12,8 +12,8 @@ Here every update is first committed to the ``inbox`` table and only then confir
 
 The processor takes unprocessed rows in ``update_id`` order and puts each on its chat's
 queue (``chat_key``); with one process (SQLite) a row just stored goes on its queue at
-once, with the payload in hand, and the passes over the inbox only find what an earlier
-run left. Each chat has one worker, so one person's updates are processed
+once, with the payload in hand, and a pass over the inbox finds only what is not on a
+queue yet (left by an earlier run, stored while the processor was not running). Each chat has one worker, so one person's updates are processed
 strictly in arrival order, and different people's at once (at most ``MAX_CONCURRENT``).
 On SQLite an update's transaction begins IMMEDIATE and holds the one write lock until it
 commits, so there the updates' transactions take turns (on an asyncio lock, not in
@@ -62,7 +62,8 @@ Hence, whatever moment the process dies:
   process dies after the commit and before it was made, it is made at the next start
   (``_clean_journals``), again at least once.
 
-One exception to "the payload as Telegram sent it": the answer to the bot's request for
+The payload stored is the update as Telegram sent it (a webhook's body; by polling, PTB's
+``to_dict()`` of the update it parsed), with one exception: the answer to the bot's request for
 a TTE passphrase is stored with its text replaced, the text kept in memory only until
 its handler takes it (``bot/core/secret_input.py``); after a crash the bot asks again.
 A text stored as sent although its sender waits for the passphrase (another process
@@ -94,7 +95,6 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from sqlalchemy import bindparam, func, or_, select, update as sql_update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Update
 from telegram.error import (BadRequest, ChatMigrated, Conflict, InvalidToken, NetworkError,
@@ -628,7 +628,6 @@ def _sender(payload: dict) -> int | None:
     return None
 
 
-@functools.lru_cache(maxsize=1)
 @functools.cache
 def _statements(dialect: str = "") -> dict:
     """The intake's own statements, built once per dialect (Core, on the tables): every
@@ -790,46 +789,50 @@ class Intake:
         if not rows:
             return 0
         raw = raw or {}
-        for attempt in range(3):
-            # read before the database (bot/core/secret_input.py): a mark cleared since was
-            # cleared after the commit that put the conversation in the database
-            expected = self.secrets.expected()
-            try:  # on SQLite behind the updates' transactions, on the event loop
-                async with self._writing(first=True), self.sm() as session, session.begin():
-                    statements = _statements(_dialect(session))
-                    ordered = [u for _i, u in sorted(rows.items())]
-                    waiting = await self._awaiting_secret(session, ordered, expected)
-                    values, held_before = [], {}
-                    for u in ordered:
-                        payload = raw.get(u.update_id) or u.to_dict()
-                        mine = None
-                        if self.secrets.candidate(u) in waiting:
-                            held_before[u.update_id] = self.secrets.take(u.update_id)
-                            payload = self.secrets.redact(u.update_id, payload)
-                            # the text is in this process's memory only: this process
-                            # processes the row (after the chat's earlier rows)
-                            mine = self.me if self.claims else None
-                        now = utcnow()
-                        values.append({"update_id": u.update_id, "payload": payload,
-                                       "chat_key": _key(u), "received_at": now, "error": "",
-                                       "processed_at": None, "claimed_by": mine,
-                                       "claimed_at": mine and now})
-                    new = set((await session.execute(statements["insert"], values)).scalars())
-                    if new and self.claims:
-                        await processes.notify_stored(session)
-                for uid, before in held_before.items():
-                    if uid not in new and before is None:  # stored before, not by this
-                        self.secrets.drop(uid)  # process: its secret is not held here
-                if new and self._direct():
-                    self._queue_rows([(v["update_id"], v["payload"], v["chat_key"])
-                                      for v in values if v["update_id"] in new])
-                elif new:
-                    self.wake()  # a pass over the inbox queues them
-                return len(new)
-            except IntegrityError:  # stored meanwhile by a concurrent request: look again
-                if attempt == 2:
-                    raise
-        return 0
+        # read before the database (bot/core/secret_input.py): a mark cleared since was
+        # cleared after the commit that put the conversation in the database
+        expected = self.secrets.expected()
+        kept: list[int] = []  # texts held for their handlers in this attempt
+        try:  # on SQLite behind the updates' transactions, on the event loop
+            async with self._writing(first=True), self.sm() as session, session.begin():
+                statements = _statements(_dialect(session))
+                ordered = [u for _i, u in sorted(rows.items())]
+                waiting = await self._awaiting_secret(session, ordered, expected)
+                values, secret = [], {}
+                for u in ordered:
+                    payload = raw.get(u.update_id) or u.to_dict()
+                    mine = None
+                    if self.secrets.candidate(u) in waiting:
+                        secret[u.update_id] = payload
+                        # the text is held once the row is known to be new (a row stored
+                        # before is left as it is, and so is what is held for it)
+                        payload = self.secrets.redact(u.update_id, payload, keep=False)
+                        # the text is in this process's memory only: this process
+                        # processes the row (after the chat's earlier rows)
+                        mine = self.me if self.claims else None
+                    now = utcnow()
+                    values.append({"update_id": u.update_id, "payload": payload,
+                                   "chat_key": _key(u), "received_at": now, "error": "",
+                                   "processed_at": None, "claimed_by": mine,
+                                   "claimed_at": mine and now})
+                # a row stored already (a redelivery, a concurrent request) is left alone
+                new = set((await session.execute(statements["insert"], values)).scalars())
+                for uid in new & secret.keys():
+                    self.secrets.keep(uid, secret[uid])
+                    kept.append(uid)
+                if new and self.claims:
+                    await processes.notify_stored(session)
+        except BaseException:
+            for uid in kept:  # not stored after all: held again when it is
+                self.secrets.drop(uid)
+            self.wake()  # whatever did commit is found by a pass, in order
+            raise
+        if new and self._direct():
+            self._queue_rows([(v["update_id"], v["payload"], v["chat_key"])
+                              for v in values if v["update_id"] in new])
+        else:
+            self.wake()  # a pass over the inbox queues them
+        return len(new)
 
     def _direct(self) -> bool:
         """Whether stored rows go on their queues at once: one process (SQLite), its
@@ -941,6 +944,8 @@ class Intake:
                 if outcome is True:  # committed: the database tells who waits for a
                     self.secrets.drop(update_id)  # passphrase now, and a secret not
                     self.secrets.settle(_sender(payload))  # taken is forgotten
+                elif outcome is False:  # processed meanwhile (or by another process):
+                    self.secrets.drop(update_id)  # no handler here takes its text
                 if outcome is _AGAIN:  # not committed: the same update again, before the next
                     continue
                 queue.popleft()
