@@ -24,6 +24,7 @@ from sqlalchemy import event as sa_event, select, update
 from bot.core import compiler as compile_jobs
 from bot.core.services import Services
 from bot.core.workflow import Workflow
+from bot.devtools.botprocess import bot_env
 from bot.devtools.example_data import example_office
 from bot.telegram import processes
 from models import CompileJob, Cycle, Office, Person, StepRun
@@ -94,8 +95,7 @@ class Worker:
         self.stop_file = tmp / f"stop{n}"
         self.log_path = tmp / f"worker{n}.log"
         self.log = open(self.log_path, "w")
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join(
-            [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]))
+        env = bot_env()
         self.proc = subprocess.Popen(
             [sys.executable, "-c", WORKER, POSTGRES_URL, str(self.stop_file), str(build),
              str(slow)], cwd=tmp, env=env, stdout=self.log, stderr=subprocess.STDOUT)

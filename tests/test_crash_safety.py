@@ -37,6 +37,7 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.core.clock import SystemClock
+from bot.devtools.botprocess import bot_env
 from bot.devtools.emulator import EmulatorThread, parse_html
 from bot.devtools.example_data import example_office
 from bot.core.office_data import apply_office
@@ -77,10 +78,7 @@ class BotProcess:
         self.thread = threading.Thread(target=self._watch, daemon=True)
 
     def _spawn(self) -> None:
-        env = dict(os.environ, SOPBOT_TELEGRAM_TOKEN="123:local-emulator", **self.env)
-        env.pop("SOPBOT_CRASH_AT", None)
-        # the code under test, whatever the working folder
-        env["PYTHONPATH"] = os.pathsep.join([str(ROOT), *filter(None, [env.get("PYTHONPATH")])])
+        env = bot_env(**self.env)
         self.spec = self.plan.pop(0) if self.plan else ""
         if self.spec and not self.spec.startswith("request:"):
             env["SOPBOT_CRASH_AT"] = self.spec

@@ -30,6 +30,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select, text, update
 
+from bot.devtools.botprocess import BotProcess
 from bot.telegram import processes
 from bot.telegram.intake import MAX_CONCURRENT
 from models import Inbox, Office, Outbox, Person
@@ -123,47 +124,11 @@ QUEUED = 6           # outbox messages each, queued while the people write
 KILL_AT = "processing:25"  # the receiver dies after its 25th update's handlers ran
 
 
-class Proc:
+class Proc(BotProcess):
+    """A bot process of these tests: debug logging (the claims are logged)."""
+
     def __init__(self, n: int, config: Path, cwd: Path, crash: str = "") -> None:
-        env = dict(os.environ, SOPBOT_TELEGRAM_TOKEN="123:local-emulator",
-                   PYTHONPATH=os.pathsep.join([str(ROOT), *filter(None, [
-                       os.environ.get("PYTHONPATH")])]))
-        env.pop("SOPBOT_CRASH_AT", None)
-        if crash:
-            env["SOPBOT_CRASH_AT"] = crash
-        self.log_path = cwd / f"bot{n}.log"
-        self.log = open(self.log_path, "w")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "bot", "--config", str(config), "-v", "run",
-             "--no-upgrade"], cwd=cwd, env=env, stdout=self.log, stderr=subprocess.STDOUT)
-
-    def text(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def name(self) -> str:
-        found = re.search(r"process (\S+) holds its life lock", self.text())
-        return found.group(1) if found else ""
-
-    def wait_for(self, pattern: str, timeout: float) -> None:
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            if re.search(pattern, self.text()):
-                return
-            if self.proc.poll() is not None:
-                break
-            time.sleep(0.2)
-        raise AssertionError(f"no {pattern!r} in bot log:\n{self.text()[-3000:]}")
-
-    def stop(self) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-        try:
-            return self.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            return self.proc.wait()
-        finally:
-            self.log.close()
+        super().__init__(n, config, cwd, crash=crash, verbose=True)
 
 
 def _prepare(db_url: str) -> None:
