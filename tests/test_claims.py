@@ -24,7 +24,7 @@ from sqlalchemy import event as sa_event, select, update
 from bot.core import compiler as compile_jobs
 from bot.core.services import Services
 from bot.core.workflow import Workflow
-from bot.devtools.botprocess import bot_env
+from bot.devtools.botprocess import bot_env, ended
 from bot.devtools.example_data import example_office
 from bot.telegram import processes
 from models import CompileJob, Cycle, Office, Person, StepRun
@@ -119,13 +119,7 @@ class Worker:
 
     def finish(self) -> int:
         self.stop_file.touch()
-        try:
-            return self.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            return self.proc.wait()
-        finally:
-            self.log.close()
+        return ended(self.proc, self.log)
 
 
 async def _run_and_person(sessionmaker) -> tuple[int, int]:

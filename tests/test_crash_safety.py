@@ -37,7 +37,7 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.core.clock import SystemClock
-from bot.devtools.botprocess import bot_env
+from bot.devtools.botprocess import bot_env, ended
 from bot.devtools.emulator import EmulatorThread, parse_html
 from bot.devtools.example_data import example_office
 from bot.core.office_data import apply_office
@@ -123,13 +123,7 @@ class BotProcess:
         with self.lock:
             self.stopping = True
             self.proc.send_signal(signal.SIGINT)
-        try:
-            return self.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            return self.proc.wait()
-        finally:
-            self.log.close()
+        return ended(self.proc, self.log)
 
 
 class CrashAwarePlayer(Player):

@@ -36,6 +36,18 @@ def process_cpu(pid: int) -> float:
         return 0.0
 
 
+def ended(proc: subprocess.Popen, log, timeout: float = 30) -> int:
+    """Wait for ``proc`` to end (SIGKILL after ``timeout``), close its ``log``; returns
+    the exit code."""
+    try:
+        return proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        return proc.wait()
+    finally:
+        log.close()
+
+
 class BotProcess:
     """Bot process ``n`` with ``config`` in folder ``cwd`` (its log ``bot{n}.log``
     there). ``receive=False``: it processes and sends but does not poll; ``crash``: a
@@ -80,10 +92,4 @@ class BotProcess:
         """SIGINT (a clean stop), SIGKILL after 30 s; returns the exit code."""
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGINT)
-        try:
-            return self.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            return self.proc.wait()
-        finally:
-            self.log.close()
+        return ended(self.proc, self.log)
