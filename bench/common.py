@@ -12,8 +12,6 @@ from bot.core.services import build_services
 from bot.devtools.botprocess import TOKEN, BotProcess as Worker, process_cpu  # noqa: F401
 from models.session import make_engine, make_sessionmaker
 
-ROOT = Path(__file__).resolve().parents[1]
-
 
 async def fresh_database(folder: Path | None = None, url: str | None = None):
     folder = Path(folder or tempfile.mkdtemp(prefix="sopbot-bench-"))

@@ -13,8 +13,9 @@ Here every update is first committed to the ``inbox`` table and only then confir
 The processor takes unprocessed rows in ``update_id`` order and puts each on its chat's
 queue (``chat_key``); with one process (SQLite) a row just stored goes on its queue at
 once, with the payload in hand, and a pass over the inbox finds only what is not on a
-queue yet (left by an earlier run, stored while the processor was not running). Each chat has one worker, so one person's updates are processed
-strictly in arrival order, and different people's at once (at most ``MAX_CONCURRENT``).
+queue yet (left by an earlier run, stored while the processor was not running). Each
+chat has one worker, so one person's updates are processed strictly in arrival order,
+and different people's at once (at most ``MAX_CONCURRENT``).
 On SQLite an update's transaction begins IMMEDIATE and holds the one write lock until it
 commits, so there the updates' transactions take turns (on an asyncio lock, not in
 SQLite's busy handler); on PostgreSQL they overlap, except where they lock the same row
@@ -62,14 +63,14 @@ Hence, whatever moment the process dies:
   process dies after the commit and before it was made, it is made at the next start
   (``_clean_journals``), again at least once.
 
-The payload stored is the update as Telegram sent it (a webhook's body; by polling, PTB's
-``to_dict()`` of the update it parsed), with one exception: the answer to the bot's request for
-a TTE passphrase is stored with its text replaced, the text kept in memory only until
-its handler takes it (``bot/core/secret_input.py``); after a crash the bot asks again.
-A text stored as sent although its sender waits for the passphrase (another process
-stored it before the asking update committed) is rewritten redacted, in a commit of its
-own, before it is processed (:meth:`Intake._redact_unseen`), in whichever process
-processes it.
+The payload stored is the update as Telegram sent it (a webhook's body; by polling,
+PTB's ``to_dict()`` of the update it parsed), with one exception: the answer to the
+bot's request for a TTE passphrase is stored with its text replaced, the text kept in
+memory only until its handler takes it (``bot/core/secret_input.py``); after a crash
+the bot asks again. A text stored as sent although its sender waits for the passphrase
+(another process stored it before the asking update committed) is rewritten redacted,
+in a commit of its own, before it is processed (:meth:`Intake._redact_unseen`), in
+whichever process processes it.
 
 A handler that raises is reported by the error handler (the person gets the generic
 message); what it committed in its savepoints stays, as before, and the row is marked
