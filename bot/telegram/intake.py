@@ -828,9 +828,10 @@ class Intake:
                 self.secrets.drop(uid)
             self.wake()  # whatever did commit is found by a pass, in order
             raise
-        if new and self._direct():
+        if new and self._direct():  # a redacted payload is parsed again, redacted
             self._queue_rows([(v["update_id"], v["payload"], v["chat_key"])
-                              for v in values if v["update_id"] in new])
+                              for v in values if v["update_id"] in new],
+                             {uid: rows[uid] for uid in new - secret.keys()})
         else:
             self.wake()  # a pass over the inbox queues them
         return len(new)
@@ -915,13 +916,16 @@ class Intake:
                                            "queued": list(self._queued)})).all()
         return self._queue_rows(rows)
 
-    def _queue_rows(self, rows) -> int:
+    def _queue_rows(self, rows, parsed: dict[int, Update] | None = None) -> int:
+        """Queue ``rows`` (update id, payload, chat key); ``parsed``: updates already
+        parsed from their payloads (a store's), which the first run then uses."""
         queued = 0
         for update_id, payload, chat_key in rows:
             if update_id in self._queued:
                 continue
             self._queued.add(update_id)
-            self._queues.setdefault(chat_key, collections.deque()).append((update_id, payload))
+            self._queues.setdefault(chat_key, collections.deque()).append(
+                (update_id, payload, parsed.get(update_id) if parsed else None))
             queued += 1
             if chat_key not in self._workers:
                 self._idle.clear()
@@ -935,11 +939,11 @@ class Intake:
         queue = self._queues[chat_key]
         try:
             while queue:
-                update_id, payload = queue[0]
+                update_id, payload, update = queue[0]
                 async with self._slots:
                     self._in_hand[update_id] = chat_key
                     try:
-                        outcome = await self._process(update_id, payload)
+                        outcome = await self._process(update_id, payload, update)
                     finally:
                         self._in_hand.pop(update_id, None)
                 if outcome is True:  # committed: the database tells who waits for a
@@ -964,7 +968,7 @@ class Intake:
                 del self._workers[chat_key]
                 if not queue or self._fatal is not None:
                     self._queues.pop(chat_key, None)
-                    for update_id, _payload in queue:
+                    for update_id, _payload, _update in queue:
                         self._queued.discard(update_id)
             if not self._workers:
                 self._idle.set()
@@ -1021,10 +1025,13 @@ class Intake:
             return False
         return self.split_calls == "always" or self.request.stats.split_pays()
 
-    async def _process(self, update_id: int, payload: dict):
+    async def _process(self, update_id: int, payload: dict, update: Update | None = None):
+        """``update``: ``payload`` parsed already (by the store), for the first run."""
         started = time.perf_counter()
         try:
-            payload = await self._redact_unseen(update_id, payload)
+            checked = await self._redact_unseen(update_id, payload)
+            if checked is not payload:  # redacted: the handlers see the redacted text
+                payload, update = checked, None
         except Exception as exc:  # the database refused: nothing processed, again soon
             log.warning("update %s: could not check for a TTE passphrase (%s): again in "
                         "1 s", update_id, exc)
@@ -1035,7 +1042,8 @@ class Intake:
         try:
             while True:
                 try:
-                    return await self._process_once(update_id, payload, journal,
+                    run, update = update, None  # a run again parses the payload afresh
+                    return await self._process_once(update_id, payload, journal, run,
                                                     savepoints=savepoints, split=split)
                 except _RunAgain as again:
                     log.info("update %s: a block raised %r: run again with savepoints",
@@ -1050,9 +1058,11 @@ class Intake:
         finally:
             monitoring.observe_update(time.perf_counter() - started)
 
-    async def _process_once(self, update_id: int, payload: dict, journal: CallJournal, *,
-                            savepoints: bool, split: bool = False):
-        update = Update.de_json(payload, self.app.bot)
+    async def _process_once(self, update_id: int, payload: dict, journal: CallJournal,
+                            update: Update | None = None, *, savepoints: bool,
+                            split: bool = False):
+        if update is None:
+            update = Update.de_json(payload, self.app.bot)
         state: _Processing | None = None
         journal.new_run()
         try:
