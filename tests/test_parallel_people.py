@@ -41,11 +41,11 @@ async def test_two_people_are_served_at_once_and_one_person_in_order(
     if not in_handler:
         real = h.intake._process
 
-        async def process(update_id, payload):
+        async def process(update_id, payload, update=None):
             if payload.get("message", {}).get("text") == HELD:
                 held.set()
                 await gate.wait()
-            return await real(update_id, payload)
+            return await real(update_id, payload, update)
 
         monkeypatch.setattr(h.intake, "_process", process)
 
