@@ -36,6 +36,9 @@ def sqlite_path(url: str) -> Path | None:
 
 
 IMMEDIATE = "sopbot_begin_immediate"  # execution option: this transaction writes
+# execution option (SQLite): the transaction's statements run on the event loop, not in
+# the driver's thread (models.sqlite_driver.set_inline); session.info[INLINE] sets it
+INLINE = "sopbot_inline"
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
@@ -58,8 +61,14 @@ def _sqlite_begin(conn) -> None:
     reads first and writes later while another transaction committed meanwhile. A
     session that only reads (no explicit ``begin()``) begins DEFERRED and never waits
     for a writer (WAL)."""
-    immediate = conn.get_execution_options().get(IMMEDIATE, False)
+    options = conn.get_execution_options()
+    immediate, inline = options.get(IMMEDIATE, False), bool(options.get(INLINE))
+    dbapi_connection = conn.connection.dbapi_connection
+    # a BEGIN IMMEDIATE may wait for another writer (the busy timeout): in the driver's
+    # thread, never on the event loop; a plain BEGIN waits for no one
+    sqlite_driver.set_inline(dbapi_connection, inline and not immediate)
     conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+    sqlite_driver.set_inline(dbapi_connection, inline)
 
 
 class WriteSession(Session):
@@ -69,7 +78,8 @@ class WriteSession(Session):
     def begin(self, nested: bool = False):
         trans = super().begin(nested)
         if not nested and self.bind is not None and self.bind.dialect.name == "sqlite":
-            self.connection(execution_options={IMMEDIATE: True})
+            self.connection(execution_options={IMMEDIATE: True,
+                                               INLINE: bool(self.info.get(INLINE))})
         return trans
 
 
@@ -104,7 +114,10 @@ def make_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     prepare_sqlite_file(url)
     sqlite = is_sqlite(url)
     pool = {} if sqlite else {"pool_size": PG_POOL_SIZE, "max_overflow": 0}
-    engine = create_async_engine(async_url(url), echo=echo, **pool)
+    # SQLite: a connection is used from the event loop too (inline transactions), one
+    # statement at a time (models.sqlite_driver)
+    args = {"connect_args": {"check_same_thread": False}} if sqlite else {}
+    engine = create_async_engine(async_url(url), echo=echo, **pool, **args)
     if sqlite:
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         event.listen(engine.sync_engine, "begin", _sqlite_begin)

@@ -8,7 +8,21 @@ queue put, a thread switch, a ``call_soon_threadsafe`` and a wake of the event l
 and keeps what SQLAlchemy reads afterwards (the description, the row count, the last
 row id, the rows). The rows were fetched whole before too (a cursor that is not
 server-side buffers them); server-side cursors (``stream()``) are left as they are.
-Installed per connection by :func:`models.session.make_engine` (SQLite only)."""
+Installed per connection by :func:`models.session.make_engine` (SQLite only).
+
+**Inline transactions.** A trip still costs about as much CPU as a short statement
+itself (the two threads and the event loop's wake). The intake's transactions (storing
+an update, processing it, storing its card's id) are marked inline
+(``session.info[models.session.INLINE]``, :func:`set_inline` at their begin): after
+their ``BEGIN``, their statements, savepoints and commit run on the event loop's
+thread, no trip. That is safe because nothing in them waits: the one statement that can
+wait for another writer, ``BEGIN IMMEDIATE`` (up to the busy timeout), still runs in
+the thread; after it the transaction holds SQLite's write lock, and in WAL mode neither
+a reader nor the commit waits for anyone. An update's statements are short; the long
+reads (a compile's data) are not in these transactions. Ending a connection's
+transaction when none is open (the pool's rollback of a connection given back) makes
+no trip either. The connection is opened with ``check_same_thread=False``: it is used
+from the two threads, one statement at a time (SQLAlchemy awaits each call)."""
 from __future__ import annotations
 
 import collections
@@ -81,15 +95,28 @@ class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
 
     def execute(self, operation: Any, parameters=None) -> Any:
         try:
-            return await_(self._one_trip(operation, parameters, False))
+            if not self._inline(operation, parameters, False):
+                await_(self._one_trip(operation, parameters, False))
         except Exception as error:
             self._adapt_connection._handle_exception(error)
 
     def executemany(self, operation: Any, seq_of_parameters) -> Any:
         try:
-            return await_(self._one_trip(operation, seq_of_parameters, True))
+            if not self._inline(operation, seq_of_parameters, True):
+                await_(self._one_trip(operation, seq_of_parameters, True))
         except Exception as error:
             self._adapt_connection._handle_exception(error)
+
+    def _inline(self, operation: str, parameters, many: bool) -> bool:
+        """The statement run here, on the event loop, when this connection's
+        transaction is marked inline (:func:`set_inline`) and nothing of it is in
+        aiosqlite's thread; False: not run, it goes to the thread."""
+        if not inline(self._adapt_connection) or self._adapt_connection._execute_mutex.locked():
+            return False
+        self._description, rows, self._rowcount, self._lastrowid = _run(
+            self._connection._conn, operation, parameters, many)
+        self._rows = collections.deque(rows)
+        return True
 
     async def _one_trip(self, operation: str, parameters, many: bool) -> None:
         connection = self._connection  # aiosqlite's Connection
@@ -112,6 +139,52 @@ class OneTripConnection(AsyncAdapt_aiosqlite_connection):
 
     __slots__ = ()
     _cursor_cls = OneTripCursor
+
+    def commit(self) -> None:
+        if not self._end_inline("commit"):
+            super().commit()
+
+    def rollback(self) -> None:
+        if not self._end_inline("rollback"):
+            super().rollback()
+
+    def _end_inline(self, how: str) -> bool:
+        """A transaction ends here, on the event loop, when it is inline (a COMMIT in
+        WAL mode waits for no one), or when none is open (the pool's rollback of a
+        connection given back: nothing to do, no trip to the thread); the mark goes.
+        False: the thread ends it."""
+        on = inline(self)
+        set_inline(self, False)
+        sqlite = self._connection._connection  # None once closed
+        if sqlite is None or self._execute_mutex.locked():
+            return False
+        try:
+            if not sqlite.in_transaction:
+                return True
+            if not on:
+                return False
+            getattr(sqlite, how)()
+        except Exception as error:
+            self._handle_exception(error)
+        return True
+
+
+_INLINE = "_sopbot_inline"  # on aiosqlite's Connection (the adapter has slots only)
+
+
+def set_inline(dbapi_connection, on: bool) -> None:
+    """Mark the transaction just begun on this adapted connection: its statements and
+    its end run on the event loop, not in aiosqlite's thread. Only for a transaction
+    whose statements never wait for a lock: a write transaction after its ``BEGIN
+    IMMEDIATE`` (which waits in the thread, up to the busy timeout), or a read (WAL:
+    readers never wait), and whose statements are short (an update's)."""
+    driver = getattr(dbapi_connection, "_connection", None)
+    if type(dbapi_connection) is OneTripConnection and driver is not None:
+        setattr(driver, _INLINE, on)
+
+
+def inline(dbapi_connection) -> bool:
+    return getattr(dbapi_connection._connection, _INLINE, False)
 
 
 def install(dbapi_connection) -> None:

@@ -131,3 +131,109 @@ async def test_a_run_cancelled_while_waiting_for_the_write_lock_leaves_it_usable
     assert not turns.locked()
     await asyncio.wait_for(take("later"), 1.0)
     assert order == ["kept", "later"]
+
+
+def _count_trips(driver) -> tuple[list, object]:
+    trips: list = []
+    own = driver._execute
+
+    async def counted(fn, *args, **kwargs):
+        trips.append(fn)
+        return await own(fn, *args, **kwargs)
+
+    driver._execute = counted
+    return trips, own
+
+
+async def test_an_inline_transaction_runs_on_the_event_loop_after_its_begin(engine):
+    """The intake's sessions (``session.info[INLINE]``): BEGIN IMMEDIATE goes to the
+    driver's thread (it may wait for another writer), every statement after it and the
+    commit run on the event loop's own thread, with the same results; a rollback undoes
+    them; a session without the mark goes to the thread for each statement."""
+    import threading
+
+    from models.session import INLINE
+
+    sm = make_sessionmaker(engine)
+    async with engine.begin() as conn:
+        await conn.execute(text("CREATE TABLE p (id INTEGER PRIMARY KEY, name TEXT UNIQUE)"))
+        driver = (await conn.get_raw_connection()).driver_connection  # aiosqlite's
+        # the thread a statement runs in, as SQL sees it
+        await conn.run_sync(lambda c: c.connection.dbapi_connection._connection._conn
+                            .create_function("tid", 0, threading.get_ident))
+    loop_thread = threading.get_ident()
+    trips, own = _count_trips(driver)
+    try:
+        async with sm(info={INLINE: True}) as s:
+            async with s.begin():
+                assert len(trips) == 1  # the BEGIN IMMEDIATE
+                assert (await s.execute(text("SELECT tid()"))).scalar_one() == loop_thread
+                ids = [(await s.execute(text("INSERT INTO p (name) VALUES (:n)"),
+                                        {"n": n})).lastrowid for n in NAMES]
+                assert ids == [1, 2, 3, 4]
+                back = await s.execute(text("INSERT INTO p (name) VALUES (:n) RETURNING id"),
+                                       {"n": "Plh. Kadis & <Sekretaris>"})
+                assert back.scalar_one() == 5
+                assert (await s.execute(text("UPDATE p SET name = name || '!' WHERE id > 3"))
+                        ).rowcount == 2
+                with pytest.raises(IntegrityError):  # a savepoint, rolled back inline
+                    async with s.begin_nested():
+                        await s.execute(text("INSERT INTO p (name) VALUES (:n)"), {"n": NAMES[0]})
+            assert len(trips) == 1  # statements, savepoint and commit: none in the thread
+        assert len(trips) == 1  # the connection given back: no transaction, no rollback trip
+        with pytest.raises(RuntimeError):
+            async with sm(info={INLINE: True}) as s, s.begin():
+                await s.execute(text("INSERT INTO p (name) VALUES ('rolled back')"))
+                raise RuntimeError("the handler failed")
+        assert len(trips) == 2
+        async with sm() as s, s.begin():  # not marked: the thread, a trip per statement
+            assert (await s.execute(text("SELECT tid()"))).scalar_one() != loop_thread
+            await s.execute(text("INSERT INTO p (name) VALUES ('thread')"))
+        assert len(trips) == 2 + 4  # BEGIN, two statements, COMMIT
+    finally:
+        driver._execute = own
+    async with sm() as s:
+        names = list((await s.execute(text("SELECT name FROM p ORDER BY id"))).scalars())
+    assert names == NAMES[:3] + [NAMES[3] + "!", "Plh. Kadis & <Sekretaris>!", "thread"]
+
+
+async def test_an_inline_write_waits_for_another_writer_off_the_event_loop(engine, tmp_path):
+    """While another process's connection holds SQLite's write lock, an inline write
+    transaction waits at its BEGIN IMMEDIATE in the driver's thread: the event loop
+    keeps serving others meanwhile, and the write goes through once the lock is free."""
+    import sqlite3
+    import threading
+    import time
+
+    from models.session import INLINE
+
+    async with engine.begin() as conn:
+        await conn.execute(text("CREATE TABLE p (id INTEGER PRIMARY KEY, name TEXT)"))
+    holder = sqlite3.connect(tmp_path / "driver.db", isolation_level=None,
+                             check_same_thread=False)
+    holder.execute("BEGIN IMMEDIATE")
+    release = threading.Timer(0.6, lambda: holder.execute("COMMIT"))
+    release.start()
+    sm = make_sessionmaker(engine)
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.01)
+            ticks += 1
+
+    tick = asyncio.create_task(ticker())
+    started = time.monotonic()
+    try:
+        async with sm(info={INLINE: True}) as s, s.begin():
+            waited = time.monotonic() - started
+            await s.execute(text("INSERT INTO p (name) VALUES ('after the wait')"))
+    finally:
+        tick.cancel()
+        release.join()
+        holder.close()
+    assert waited >= 0.5
+    assert ticks >= 20, ticks  # ~60 if the loop was free; none if it waited on the loop
+    async with sm() as s:
+        assert (await s.execute(text("SELECT name FROM p"))).scalar_one() == "after the wait"

@@ -762,7 +762,7 @@ class Intake:
         # message ids grow in a chat: a card sent later is never replaced by this one
         # (with several processes the chat's next update may be processed elsewhere
         # before this store)
-        async with self._writing(), self.sm() as session, session.begin():
+        async with self._writing(), self._session() as session, session.begin():
             stored = (await session.execute(
                 sql_update(Conversation)
                 .where(Conversation.person_id == p["person_id"],
@@ -795,7 +795,7 @@ class Intake:
         expected = self.secrets.expected()
         kept: list[int] = []  # texts held for their handlers in this attempt
         try:  # on SQLite behind the updates' transactions, on the event loop
-            async with self._writing(first=True), self.sm() as session, session.begin():
+            async with self._writing(first=True), self._session() as session, session.begin():
                 statements = _statements(_dialect(session))
                 ordered = [u for _i, u in sorted(rows.items())]
                 waiting = await self._awaiting_secret(session, ordered, expected)
@@ -860,14 +860,17 @@ class Intake:
         now; the row is rewritten with the text redacted, in a commit of its own before
         any handler runs, and the text is kept in this process's memory for the
         handler. In every process, whatever stored the row."""
+        from models.session import INLINE
+
         sender = self.secrets.candidate_payload(payload)
         if sender is None:
             return payload
-        async with self.sm() as session:  # a read: no write lock
+        async with self._session() as session:  # a read: no write lock
+            await session.connection(execution_options={INLINE: True})
             if not await _waiting_in_database(session, {sender}):
                 return payload
         redacted = self.secrets.redact(update_id, payload)
-        async with self._writing(), self.sm() as session, session.begin():
+        async with self._writing(), self._session() as session, session.begin():
             await session.execute(sql_update(Inbox).where(
                 Inbox.update_id == update_id, Inbox.processed_at.is_(None))
                 .values(payload=redacted))
@@ -1003,6 +1006,16 @@ class Intake:
                 self.secrets.drop(update_id)  # and a secret not taken is forgotten
                 self.secrets.settle(_sender(payload))
 
+    def _session(self):
+        """A session of the intake's own: on SQLite its transaction runs on the event
+        loop, not in the driver's thread (``models.sqlite_driver.set_inline``): an
+        update's statements are short, and a write transaction waits for the lock only
+        at its ``BEGIN IMMEDIATE``, which still runs in the thread. A read begins
+        inline too (WAL: a reader waits for no one)."""
+        from models.session import INLINE
+
+        return self.sm(info={INLINE: True})
+
     @contextlib.asynccontextmanager
     async def _writing(self, *, first: bool = False):
         """On SQLite one writing transaction of the intake at a time (an update's holds
@@ -1066,7 +1079,7 @@ class Intake:
         state: _Processing | None = None
         journal.new_run()
         try:
-            async with self._writing(), self.sm() as session:
+            async with self._writing(), self._session() as session:
                 session.info["update"] = True  # handlers.common.transaction: no wake
                 run_started = time.perf_counter()
                 async with session.begin():
@@ -1116,7 +1129,7 @@ class Intake:
             log.exception("update %s could not be committed: marked with the error", update_id)
             errors = (state.errors if state else []) + [exc]
             journal.deferred = []
-            async with self._writing(), self.sm() as session, session.begin():
+            async with self._writing(), self._session() as session, session.begin():
                 await session.execute(
                     sql_update(Inbox).where(Inbox.update_id == update_id,
                                             Inbox.processed_at.is_(None))
