@@ -113,20 +113,19 @@ class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
         aiosqlite's thread; False: not run, it goes to the thread."""
         if not inline(self._adapt_connection) or self._adapt_connection._execute_mutex.locked():
             return False
-        self._description, rows, self._rowcount, self._lastrowid = _run(
-            self._connection._conn, operation, parameters, many)
-        self._rows = collections.deque(rows)
+        self._keep(_run(self._connection._conn, operation, parameters, many))
         return True
 
     async def _one_trip(self, operation: str, parameters, many: bool) -> None:
         connection = self._connection  # aiosqlite's Connection
         async with self._adapt_connection._execute_mutex:
-            description, rows, rowcount, lastrowid = await connection._execute(
-                _run, connection._conn, operation, parameters, many)
-        self._description = description
+            self._keep(await connection._execute(
+                _run, connection._conn, operation, parameters, many))
+
+    def _keep(self, result: tuple) -> None:
+        """What SQLAlchemy reads after the statement (:func:`_run`'s result)."""
+        self._description, rows, self._rowcount, self._lastrowid = result
         self._rows = collections.deque(rows)
-        self._rowcount = rowcount
-        self._lastrowid = lastrowid
 
     def nextset(self) -> None:
         return None  # SQLite has one result set per statement
