@@ -23,19 +23,26 @@ async def engine(tmp_path):
     await engine.dispose()
 
 
+def _count_trips(driver) -> tuple[list, object]:
+    """Count the trips to aiosqlite's thread (``driver``: aiosqlite's Connection);
+    returns the list and the original method, to put back."""
+    trips: list = []
+    own = driver._execute
+
+    async def counted(fn, *args, **kwargs):
+        trips.append(fn)
+        return await own(fn, *args, **kwargs)
+
+    driver._execute = counted
+    return trips, own
+
+
 async def test_rows_counts_and_ids_come_back_in_one_trip_per_statement(engine):
     async with engine.begin() as conn:
         raw = await conn.get_raw_connection()
         assert type(raw.dbapi_connection) is OneTripConnection
-        trips = []
         driver = raw.driver_connection
-        own = driver._execute
-
-        async def counted(fn, *args, **kwargs):
-            trips.append(fn)
-            return await own(fn, *args, **kwargs)
-
-        driver._execute = counted
+        trips, own = _count_trips(driver)
         try:
             await conn.execute(text("CREATE TABLE p (id INTEGER PRIMARY KEY, name TEXT UNIQUE)"))
             ids = []
@@ -131,18 +138,6 @@ async def test_a_run_cancelled_while_waiting_for_the_write_lock_leaves_it_usable
     assert not turns.locked()
     await asyncio.wait_for(take("later"), 1.0)
     assert order == ["kept", "later"]
-
-
-def _count_trips(driver) -> tuple[list, object]:
-    trips: list = []
-    own = driver._execute
-
-    async def counted(fn, *args, **kwargs):
-        trips.append(fn)
-        return await own(fn, *args, **kwargs)
-
-    driver._execute = counted
-    return trips, own
 
 
 async def test_an_inline_transaction_runs_on_the_event_loop_after_its_begin(engine):
