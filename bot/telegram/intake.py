@@ -1007,11 +1007,13 @@ class Intake:
                 self.secrets.settle(_sender(payload))
 
     def _session(self):
-        """A session of the intake's own: on SQLite its transaction runs on the event
-        loop, not in the driver's thread (``models.sqlite_driver.set_inline``): an
-        update's statements are short, and a write transaction waits for the lock only
-        at its ``BEGIN IMMEDIATE``, which still runs in the thread. A read begins
-        inline too (WAL: a reader waits for no one)."""
+        """A session of the intake's own: on SQLite its write transaction
+        (``session.begin()``) runs on the event loop after its ``BEGIN IMMEDIATE``, not
+        in the driver's thread (``models.sqlite_driver.set_inline``): an update's
+        statements are short, and a write transaction waits for the lock only at its
+        ``BEGIN IMMEDIATE``, which still runs in the thread. A read (no ``begin()``) is
+        inline when it asks, with the connection's execution option ``INLINE`` (WAL: a
+        reader waits for no one)."""
         from models.session import INLINE
 
         return self.sm(info={INLINE: True})
