@@ -360,6 +360,17 @@ async def _people(emulator, uids: list[int], answers: int, who: People, latency:
     return who.samples, elapsed
 
 
+# the Bot API methods that name a chat: the rate limiter of bot/telegram/app.py holds
+# them to 30 per second together (answerCallbackQuery, getUpdates, getFile ... are free)
+_CHAT_METHOD = ("send", "edit", "delete", "copy", "forward", "pin", "unpin")
+
+
+def limited_requests(emulator) -> int:
+    """The requests the emulator received so far that the rate limiter counts."""
+    return sum(count for method, count in emulator.stats.requests_by_method.items()
+               if method.startswith(_CHAT_METHOD) and method != "deleteWebhook")
+
+
 def realistic_processes(args, n: int, delivery: str) -> dict:
     """One realistic run with each bot as its own process (``sopbot run`` for the full
     bot, ``bench/echo_bot.py`` for the echo bot), the emulator and the people in a
@@ -380,34 +391,41 @@ def realistic_processes(args, n: int, delivery: str) -> dict:
     with EmulatorThread() as emu:
         emulator = emu.emulator
         emulator.webhook_connections = 40  # Telegram's default max_connections
-        # the bare echo bot
-        uids = [9_000_000 + i for i in range(n)]
-        for uid in uids:
-            emu.call(emulator.add_user, user_id=uid, first_name=f"E{uid}").started = True
-        port = free_port()
-        cmd = [sys.executable, str(ROOT / "bench" / "echo_bot.py"), "--base-url", emu.base_url,
-               "--file-url", emu.base_file_url] + (["--limiter"] if args.limiter else [])
-        if webhook:
-            cmd += ["--webhook-port", str(port), "--webhook-secret", WEBHOOK_SECRET]
-            emu.call(emulator.deliver_webhook_to, f"http://127.0.0.1:{port}")
-        log_path = folder / "echo.log"
-        with open(log_path, "w") as log:
-            proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
-                                    env={**os.environ, "PYTHONPATH": str(ROOT)})
-            try:
-                end = time.monotonic() + 60
-                while "echo bot up" not in log_path.read_text() and time.monotonic() < end:
-                    time.sleep(0.1)
-                time.sleep(1.0)  # the webhook set / the first poll out
-                cpu0 = process_cpu(proc.pid)
-                samples, elapsed = emu.run(_people(
-                    emulator, uids, args.indicators * 2, People(tuple(args.pause)),
-                    args.latency, echo=True), timeout=None)
-                rows["echo"] = summary("bare PTB echo bot", samples, elapsed, args.latency)
-                rows["echo"]["cpu_ms"] = (process_cpu(proc.pid) - cpu0) / len(samples) * 1000
-            finally:
-                proc.terminate()
-                proc.wait(timeout=30)
+        # the bare echo bot: as PTB runs it by default (one update at a time), and with
+        # PTB's concurrent updates (what the rate limiter alone costs a bot that answers
+        # every person at once)
+        for key, concurrent in (("echo", False), ("echo_concurrent", True)):
+            uids = [(9_000_000 if not concurrent else 9_500_000) + i for i in range(n)]
+            for uid in uids:
+                emu.call(emulator.add_user, user_id=uid, first_name=f"E{uid}").started = True
+            port = free_port()
+            cmd = [sys.executable, str(ROOT / "bench" / "echo_bot.py"), "--base-url",
+                   emu.base_url, "--file-url", emu.base_file_url]
+            cmd += (["--limiter"] if args.limiter else []) + (["--concurrent"] if concurrent else [])
+            if webhook:
+                cmd += ["--webhook-port", str(port), "--webhook-secret", WEBHOOK_SECRET]
+                emu.call(emulator.deliver_webhook_to, f"http://127.0.0.1:{port}")
+            log_path = folder / f"{key}.log"
+            with open(log_path, "w") as log:
+                proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
+                                        env={**os.environ, "PYTHONPATH": str(ROOT)})
+                try:
+                    end = time.monotonic() + 60
+                    while "echo bot up" not in log_path.read_text() and time.monotonic() < end:
+                        time.sleep(0.1)
+                    time.sleep(1.0)  # the webhook set / the first poll out
+                    cpu0 = process_cpu(proc.pid)
+                    calls0 = limited_requests(emulator)
+                    samples, elapsed = emu.run(_people(
+                        emulator, uids, args.indicators * 2, People(tuple(args.pause)),
+                        args.latency, echo=True), timeout=None)
+                    name = "bare PTB echo bot" + (", concurrent" if concurrent else "")
+                    rows[key] = summary(name, samples, elapsed, args.latency)
+                    rows[key]["cpu_ms"] = (process_cpu(proc.pid) - cpu0) / len(samples) * 1000
+                    rows[key]["limited"] = (limited_requests(emulator) - calls0) / len(samples)
+                finally:
+                    proc.terminate()
+                    proc.wait(timeout=30)
         emu.call(emulator.deliver_webhook_to, "")
         # the full bot: sopbot run
         url = args.database_url or f"sqlite:///{folder / 'bench.db'}"
@@ -434,11 +452,13 @@ def realistic_processes(args, n: int, delivery: str) -> dict:
                 time.sleep(args.idle)
                 rows["idle_ms"] = (worker.cpu() - cpu0) / args.idle * 1000
             cpu0 = worker.cpu()
+            calls0 = limited_requests(emulator)
             samples, elapsed = emu.run(_people(
                 emulator, kabids, args.indicators, People(tuple(args.pause)), args.latency,
                 echo=False), timeout=None)
             rows["full"] = summary("full bot (answer + Lanjut)", samples, elapsed, args.latency)
             rows["full"]["cpu_ms"] = (worker.cpu() - cpu0) / len(samples) * 1000
+            rows["full"]["limited"] = (limited_requests(emulator) - calls0) / len(samples)
         finally:
             rc = worker.stop()
         errors = worker.text().count("Traceback")
@@ -462,9 +482,12 @@ def realistic_in_processes(args) -> None:
                   f"trip), load {os.getloadavg()[0]:.1f}")
             print(HEADER + f" {'CPU ms/update':>13}")
             rows = realistic_processes(args, n, delivery)
-            for key in ("echo", "full"):
+            for key in ("echo", "echo_concurrent", "full"):
                 print(f"{'':<28} {'':>7} {'':>9} {'':>7} {'':>7} {'':>7} "
                       f"{rows[key]['cpu_ms']:>13.1f}  ({key})")
+            print("requests with a chat (the rate limiter's 30 per second) per update: "
+                  + ", ".join(f"{key} {rows[key]['limited']:.2f}"
+                              for key in ("echo", "echo_concurrent", "full")))
             full = rows["full"]
             if "idle_ms" in rows:
                 print(f"full bot idle before the run: {rows['idle_ms']:.1f} ms CPU per second")

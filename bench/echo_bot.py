@@ -2,7 +2,7 @@
 --bot-process`` (the full bot runs there as ``sopbot run``, its own process too).
 
     python bench/echo_bot.py --base-url URL --file-url URL [--limiter]
-        [--webhook-port PORT --webhook-secret SECRET]
+        [--webhook-port PORT --webhook-secret SECRET] [--concurrent]
 
 Polling (``getUpdates``, as PTB's ``run_polling``) or, with ``--webhook-port``, PTB's own
 webhook server; with ``--limiter`` the rate limiter of ``bot/telegram/app.py``. Prints
@@ -26,6 +26,8 @@ def main() -> None:
     ap.add_argument("--base-url", required=True)
     ap.add_argument("--file-url", required=True)
     ap.add_argument("--limiter", action="store_true")
+    ap.add_argument("--concurrent", action="store_true",
+                    help="PTB's concurrent updates (default: one update at a time)")
     ap.add_argument("--webhook-port", type=int, default=0)
     ap.add_argument("--webhook-secret", default="")
     a = ap.parse_args()
@@ -37,7 +39,7 @@ def main() -> None:
         print("echo bot up", flush=True)
 
     builder = (ApplicationBuilder().token(TOKEN).base_url(a.base_url)
-               .base_file_url(a.file_url).post_init(up))
+               .base_file_url(a.file_url).post_init(up).concurrent_updates(a.concurrent))
     if a.limiter:
         from bot.telegram.app import rate_limiter
 
