@@ -7,7 +7,7 @@ in its own process, one after the other:
     python bench/bench_cpu.py [--before main] [--answers 60] [--repeat 3]
         [--database-url postgresql://...]   # a SCRATCH database: its tables are dropped
 
-Kabids one after the other (20 indicators each), each alone, types an answer, waits for the "Tersimpan" card, presses "Lanjut",
+Kabids one after the other (``--indicators``, 20 by default), each alone, types an answer, waits for the "Tersimpan" card, presses "Lanjut",
 waits for the next question, and so on (no round trip, no rate limiter, the Bot API
 calls inside the update's transaction as at saturation). For each update the CPU the
 process spent while the intake processed it (``Intake._process``) is noted, by kind:
@@ -47,10 +47,10 @@ async def measure(answers: int, url: str | None, indicators: int = 20,
     samples: dict[str, list[float]] = {"message": [], "callback_query": []}
     own = intake_module.Intake._process
 
-    async def timed(self, update_id, payload):
+    async def timed(self, update_id, payload, *more, **named):
         started = time.process_time()
         try:
-            return await own(self, update_id, payload)
+            return await own(self, update_id, payload, *more, **named)
         finally:
             kind = "message" if "message" in payload else "callback_query"
             samples[kind].append(time.process_time() - started)
@@ -100,13 +100,13 @@ async def measure(answers: int, url: str | None, indicators: int = 20,
 
 
 def run_tree(tree: Path, answers: int, repeat: int, url: str | None,
-             callgrind: bool = False) -> dict:
+             callgrind: bool = False, indicators: int = 20) -> dict:
     """The best of ``repeat`` runs of this script's measurement in ``tree``; with
     ``callgrind``, one run under valgrind counting the instructions of the loop."""
     best: dict | None = None
     for _ in range(1 if callgrind else repeat):
         cmd = [sys.executable, str(tree / "bench" / "bench_cpu.py"), "--child",
-               "--answers", str(answers)]
+               "--answers", str(answers), "--indicators", str(indicators)]
         if url:
             cmd += ["--database-url", url]
         env = {**os.environ, "PYTHONPATH": str(tree)}
@@ -153,6 +153,8 @@ def main() -> None:
                     help="the commit to compare with (a git archive copy); 'none': no comparison")
     ap.add_argument("--answers", type=int, default=60)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--indicators", type=int, default=20,
+                    help="indicators of each Kabid's bidang (a real office: up to 40)")
     ap.add_argument("--database-url", default=None)
     ap.add_argument("--callgrind", action="store_true",
                     help="also one run of each tree under valgrind: instructions per answer "
@@ -164,8 +166,8 @@ def main() -> None:
     a = ap.parse_args()
     if a.child:
         spy, out = a.py_spy or (None, "")
-        print(json.dumps(asyncio.run(measure(a.answers, a.database_url, py_spy=spy,
-                                             py_spy_out=out))))
+        print(json.dumps(asyncio.run(measure(a.answers, a.database_url, a.indicators,
+                                             py_spy=spy, py_spy_out=out))))
         return
     trees = []
     if a.before != "none":
@@ -176,9 +178,10 @@ def main() -> None:
                          capture_output=True, text=True).stdout.strip()
     trees.append((f"after (this tree {rev})", ROOT))
     load = os.getloadavg()[0]
-    rows = [(name, run_tree(tree, a.answers, a.repeat, a.database_url)) for name, tree in trees]
+    rows = [(name, run_tree(tree, a.answers, a.repeat, a.database_url, indicators=a.indicators))
+            for name, tree in trees]
     db = "PostgreSQL" if a.database_url else "SQLite"
-    print(f"CPU ms per update, {db}, {a.answers} answers (Kabids of 20 indicators one after "
+    print(f"CPU ms per update, {db}, {a.answers} answers (Kabids of {a.indicators} indicators one after "
           f"the other), best of {a.repeat} runs, load average {load:.1f} -> "
           f"{os.getloadavg()[0]:.1f}")
     print(f"{'':<34} {'typed answer':>12} {'Lanjut press':>12} {'whole loop':>11}")
@@ -189,7 +192,8 @@ def main() -> None:
         print(f"{'after / before':<34} {n['answer_ms'] / b['answer_ms']:>12.0%} "
               f"{n['press_ms'] / b['press_ms']:>12.0%} {n['loop_ms'] / b['loop_ms']:>11.0%}")
     if a.callgrind:
-        counted = [(name, run_tree(tree, a.answers, 1, a.database_url, callgrind=True))
+        counted = [(name, run_tree(tree, a.answers, 1, a.database_url, callgrind=True,
+                                   indicators=a.indicators))
                    for name, tree in trees]
         print("instructions per answer + press, whole process (valgrind --tool=callgrind, "
               "the loop only)")
