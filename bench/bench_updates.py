@@ -306,6 +306,7 @@ async def floor_bot(emu: BotApiEmulator, people: int, answers: int, *, who: Peop
     from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
     from telegram.ext import ApplicationBuilder, CallbackQueryHandler, MessageHandler, filters
 
+    from bot.telegram.request import AiohttpRequest
     from models.session import make_engine
 
     keyboard = InlineKeyboardMarkup([[InlineKeyboardButton("Lanjut", callback_data="n"),
@@ -359,8 +360,11 @@ async def floor_bot(emu: BotApiEmulator, people: int, answers: int, *, who: Peop
         await update.callback_query.edit_message_text(f"Indikator {done[chat] + 1} dari",
                                                       reply_markup=keyboard)
 
+    # the full bot's HTTP client (bot/telegram/app.py), not PTB's httpx: the floor is
+    # what the full bot's own stack pays
     app = (ApplicationBuilder().token(TEST_TOKEN).base_url(emu.base_url)
-           .base_file_url(emu.base_file_url).build())
+           .base_file_url(emu.base_file_url).request(AiohttpRequest(256))
+           .get_updates_request(AiohttpRequest(1)).build())
     app.add_handler(MessageHandler(filters.TEXT, on_text))
     app.add_handler(CallbackQueryHandler(on_press))
     emu.settle_hook = None
