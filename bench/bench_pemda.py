@@ -423,6 +423,8 @@ def run_one(args, server: dict, name: str, seeded: dict, offices: int,
             # (a) updates
             cpu0 = [w.cpu() for w in workers]
             f["load_a"] = os.getloadavg()[0]
+            issued0, unhonoured0 = emulator.stats.issued_429s, emulator.stats.unhonoured_429s
+            overall0 = emulator.stats.overall_429s
             with LockWaits(url) as waits:
                 a = emu.run(enter_data(emulator, seeded["senders"], args.answers,
                                        tuple(args.pause)), timeout=None)
@@ -430,10 +432,15 @@ def run_one(args, server: dict, name: str, seeded: dict, offices: int,
             f["cpu_a"] = [round(w.cpu() - c, 1) for w, c in zip(workers, cpu0)]
             f.update({k: a[k] for k in ("updates", "throughput", "p50", "p95", "offered")})
             f["failures"] = a["failures"]
+            f["issued_429_a"] = emulator.stats.issued_429s - issued0
+            f["unhonoured_429_a"] = emulator.stats.unhonoured_429s - unhonoured0
+            f["overall_429_a"] = emulator.stats.overall_429s - overall0
             print(f"(a) {len(seeded['senders'])} people, {a['updates']} updates in "
                   f"{a['seconds']:.1f} s: {a['throughput']:.1f} updates/s (offered about "
                   f"{a['offered']:.1f}), time to reply p50 {a['p50']:.0f} ms, p95 "
-                  f"{a['p95']:.0f} ms; CPU s per process {f['cpu_a']}; {load()}"
+                  f"{a['p95']:.0f} ms; 429s issued {f['issued_429_a']} (of the overall "
+                  f"limit {f['overall_429_a']}), not honoured "
+                  f"{f['unhonoured_429_a']}; CPU s per process {f['cpu_a']}; {load()}"
                   + (f"; FAILED: {a['failures'][:3]}" if a["failures"] else ""), flush=True)
             print(f"    {waits.summary()}", flush=True)
             time.sleep(2)
@@ -492,6 +499,8 @@ def table(results: list[Result]) -> None:
         ("(a) p95 ms", lambda f, r: f"{f['p95']:.0f}"),
         ("(a) CPU s, sum", lambda f, r: f"{sum(f['cpu_a']):.1f}"),
         ("(a) lock waiters", lambda f, r: f"{f['lock_wait_mean']:.1f}"),
+        ("(a) 429 issued (overall)", lambda f, r: f"{f['issued_429_a']} ({f['overall_429_a']})"),
+        ("(a) 429 unhonoured", lambda f, r: f"{f['unhonoured_429_a']}"),
         ("load avg (b)", lambda f, r: f"{f['load_b']:.1f}"),
         ("(b) messages", lambda f, r: f"{f['delivered']}/{f['queued']}"),
         ("(b) seconds", lambda f, r: f"{f['round_s']:.1f}"),

@@ -449,6 +449,7 @@ class EmulatorStats:
     edited_messages: int = 0
     deleted_messages: int = 0
     issued_429s: int = 0
+    overall_429s: int = 0  # of the issued: the overall limit (30 a second) tripped
     unhonoured_429s: int = 0
     faults_injected: Counter[str] = field(default_factory=Counter)
     errors_by_code: Counter[int] = field(default_factory=Counter)
@@ -465,6 +466,7 @@ class EmulatorStats:
             "edited_messages": self.edited_messages,
             "deleted_messages": self.deleted_messages,
             "issued_429s": self.issued_429s,
+            "overall_429s": self.overall_429s,
             "unhonoured_429s": self.unhonoured_429s,
             "faults_injected": dict(self.faults_injected),
             "errors_by_code": {str(k): v for k, v in self.errors_by_code.items()},
@@ -1703,6 +1705,7 @@ class BotApiEmulator:
         if len(self._send_times) >= GLOBAL_LIMIT_PER_SECOND:
             retry = max(1, math.ceil(self._send_times[0] + 1.0 - now))
             self._penalties["global"] = now + retry
+            self.stats.overall_429s += 1
             raise ApiError(429, f"Too Many Requests: retry after {retry}", {"retry_after": retry})
         last = self._chat_last_send.get(chat_id)
         if last is not None and now - last < PER_CHAT_INTERVAL:
