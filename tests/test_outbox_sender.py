@@ -520,3 +520,115 @@ async def test_the_rate_limiter_pauses_every_request_on_a_429():
     assert await request(930_002) and await request(930_003)  # other chats wait it out
     assert all(at >= refused_at + 1 for at, _ in calls[1:])
     assert await limiter.process_request(call, (0, False), {}, "getMe", {}, None)
+
+
+async def test_a_429_in_a_chat_that_just_had_a_request_pauses_that_chat_only():
+    """The second request to a chat within its second is refused (the chat's own limit):
+    that chat waits its retry_after and is then served; a request to another chat made
+    meanwhile goes at once."""
+    from telegram.error import RetryAfter
+
+    from bot.telegram.ratelimit import RateLimiter
+
+    limiter = RateLimiter(max_retries=3)
+    loop = asyncio.get_running_loop()
+    calls: list[tuple[float, int]] = []
+
+    async def call(chat_id: int):
+        calls.append((loop.time(), chat_id))
+        if len(calls) == 2:
+            raise RetryAfter(1)
+        return True
+
+    async def request(chat_id: int):
+        return await limiter.process_request(call, (chat_id,), {}, "sendMessage",
+                                             {"chat_id": chat_id}, None)
+
+    assert await request(930_011)
+    retried = asyncio.create_task(request(930_011))  # refused, then waits 1 s
+    while len(calls) < 2:
+        await asyncio.sleep(0.01)
+    refused_at = calls[1][0]
+    assert await request(930_012)  # another chat: not held by that chat's 429
+    other_at = calls[2][0]
+    assert await retried
+    assert calls[2][1] == 930_012 and other_at < refused_at + 0.5, calls
+    assert calls[3][1] == 930_011 and calls[3][0] >= refused_at + 1, calls
+    assert limiter.paused_until == 0.0  # no request of any other chat was held
+
+
+async def test_two_requests_to_one_chat_over_its_limit_hold_up_no_other_chat():
+    """Against the emulator enforcing Telegram's limits: a card and at once an edit to
+    the same chat (the second refused with a 429, its one-second limit), and right
+    after, a message to another chat. The other chat's message arrives without
+    waiting for the refused chat's retry_after, the edit arrives after it, and no
+    request is made inside a retry_after it was given."""
+    from telegram.constants import ParseMode
+    from telegram.ext import Defaults
+
+    from bot.telegram.ratelimit import RateLimiter
+
+    async with BotApiEmulator(token=TEST_TOKEN, enforce_limits=True) as emu:
+        a = emu.add_user(user_id=930_021, first_name="A & <B>")
+        b = emu.add_user(user_id=930_022, first_name="C")
+        a.started = b.started = True
+        bot = ExtBot(TEST_TOKEN, base_url=emu.base_url, base_file_url=emu.base_file_url,
+                     defaults=Defaults(parse_mode=ParseMode.HTML),
+                     rate_limiter=RateLimiter(max_retries=3))
+        await bot.initialize()
+        try:
+            loop = asyncio.get_running_loop()
+            card = await bot.send_message(930_021, "Indikator 1 dari 40")
+            t0 = loop.time()
+            edit = asyncio.create_task(bot.edit_message_text(
+                "Indikator 1 dari 40: tersimpan", chat_id=930_021,
+                message_id=card.message_id))
+            while emu.stats.issued_429s == 0 and not edit.done():
+                await asyncio.sleep(0.01)
+            await bot.send_message(930_022, "Data kinerja &lt;bidang&gt; diterima")
+            other = loop.time() - t0
+            await edit
+            edited = loop.time() - t0
+        finally:
+            await bot.shutdown()
+        assert emu.stats.issued_429s == 1, emu.stats
+        assert emu.stats.unhonoured_429s == 0, emu.stats
+        assert other < 0.5, other  # not behind the other chat's retry_after
+        assert edited >= 1.0, edited
+        assert [m.text for m in a.messages] == ["Indikator 1 dari 40: tersimpan"]
+        assert [m.text for m in b.messages] == ["Data kinerja <bidang> diterima"]
+
+
+async def test_a_429_near_the_overall_limit_pauses_every_chat_whichever_chat_it_came_for():
+    """With 24 requests answered in the last second (80 % of 30), a 429 for a chat that
+    just had a request may be the overall limit: every chat waits its retry_after."""
+    from telegram.error import RetryAfter
+
+    from bot.telegram.ratelimit import RateLimiter
+
+    limiter = RateLimiter(max_retries=3)
+    loop = asyncio.get_running_loop()
+    calls: list[tuple[float, int]] = []
+    refuse = {"next": False}
+
+    async def call(chat_id: int):
+        calls.append((loop.time(), chat_id))
+        if refuse["next"]:
+            refuse["next"] = False
+            raise RetryAfter(1)
+        return True
+
+    async def request(chat_id: int):
+        return await limiter.process_request(call, (chat_id,), {}, "sendMessage",
+                                             {"chat_id": chat_id}, None)
+
+    for i in range(24):
+        assert await request(930_100 + i)
+    refuse["next"] = True
+    retried = asyncio.create_task(request(930_100))  # its chat had a request just now
+    while len(calls) < 25:
+        await asyncio.sleep(0.01)
+    refused_at = calls[24][0]
+    assert await request(930_200)
+    assert await retried
+    assert calls[25][0] >= refused_at + 1 and calls[26][0] >= refused_at + 1, calls[24:]
