@@ -344,7 +344,9 @@ async def enter_data(emu, uids: list[int], answers: int, pause: tuple[float, flo
                     after=q, timeout=180)
                 samples.append(seen[0] - t0)
         except Exception as exc:  # noqa: BLE001 - reported with the figures
-            failures.append(f"{user.user_id}: {exc!r}"[:200])
+            shown = [(m.message_id, m.text[:50], bool(m.buttons)) for m in user.messages[-3:]]
+            failures.append(f"{user.user_id}: {type(exc).__name__}; the chat's last messages "
+                            f"(id, text, buttons): {shown}")
 
     t0 = time.perf_counter()
     await asyncio.gather(*(person(u) for u in users))
@@ -479,7 +481,7 @@ def run_one(args, server: dict, name: str, seeded: dict, offices: int,
             rcs = [w.stop() for w in workers]
         errors = sum(len(re.findall(r"Traceback|ERROR", w.text())) for w in workers)
         f["log_errors"] = errors
-        if errors or any(rcs):
+        if errors or any(rcs) or f.get("failures"):
             print(f"    worker exit codes {rcs}; ERROR/Traceback lines in their logs: {errors} "
                   f"(logs in {folder})", flush=True)
         else:
