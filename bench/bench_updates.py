@@ -26,8 +26,9 @@ closed loop without pauses), all at once, no round trip, no rate limiter (the em
 does not enforce Telegram's limits): the bot's own processing. Latency is from the
 moment the update is queued at the emulator to the bot's reply. Between the echo bot and
 the full bot it prints the floor under the full bot's figure: PTB bots that make the
-full bot's Bot API calls and nothing else ("same calls, no database"), that also keep a
-durable inbox (two commits an update), and that commit once an update (``floor_bot``)."""
+full bot's Bot API calls through its HTTP client and nothing else ("same calls, no
+database"), that also keep a durable inbox (two commits an update), and that commit once
+an update (``floor_bot``)."""
 from __future__ import annotations
 
 import argparse
