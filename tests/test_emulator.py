@@ -399,6 +399,7 @@ async def test_rate_limit_gives_429_and_counts_unhonoured(bot, sari):
     with pytest.raises(RetryAfter):
         await bot.send_message(sari.chat_id, "dua lagi")  # did not wait retry_after
     assert emu.stats.issued_429s == 2 and emu.stats.unhonoured_429s == 1
+    assert emu.stats.overall_429s == 0  # one chat's own limit
 
     others = [emu.add_user(3000 + i, f"U{i}") for i in range(31)]
     for user in others:
@@ -408,7 +409,7 @@ async def test_rate_limit_gives_429_and_counts_unhonoured(bot, sari):
         *(bot.send_message(u.chat_id, "siaran") for u in others), return_exceptions=True
     )
     assert sum(isinstance(r, RetryAfter) for r in results) == 1  # 31st within one second
-    assert emu.stats.issued_429s == 3
+    assert emu.stats.issued_429s == 3 and emu.stats.overall_429s == 1
 
 
 async def test_seeded_fault_plan_is_deterministic():
