@@ -248,3 +248,33 @@ async def test_a_card_sent_after_a_newer_one_is_not_kept_and_loses_its_buttons(
         markup=markup, old=None, new=True))
     assert await _card_id(sessionmaker) == sent_id
     assert kabid.message(sent_id).buttons
+
+
+async def test_a_card_refused_with_429s_past_the_limiters_retries_is_shown_later_not_dropped(
+        harness, people, sessionmaker):  # noqa: F811
+    """Telegram refuses the new card of a typed answer with a 429 more often than the
+    rate limiter retries (4 sends, each after the retry_after): the card is sent again
+    after each further retry_after until it goes, and its id is kept, so the person
+    gets the answer to what they typed and its buttons work."""
+    from bot.devtools.emulator import FaultPlan
+
+    h = harness
+    cycle_id, kabid = await _to_second_card(h, people, sessionmaker)
+    h.intake.split_calls = "always"
+    emu = h.emulator
+    emu.faults = FaultPlan(rate=1.0, kinds=("429",), retry_after=1,
+                           methods=frozenset({"sendMessage"}))
+    sent = await kabid.send_text("12,5")
+    for _ in range(1000):  # the limiter's 4 sends refused
+        if emu.stats.faults_injected["429"] >= 4:
+            break
+        await asyncio.sleep(0.01)
+    assert emu.stats.faults_injected["429"] >= 4, emu.stats
+    emu.faults = None
+    card = await kabid.wait_for(after=sent, text_contains="Tersimpan", timeout=30)
+    await h.settle()
+    [kel] = await subs(sessionmaker, cycle_id, "PPTK-01")
+    assert kel.value == Decimal("12.5")
+    assert sum("Tersimpan" in (m.text or "") for m in kabid.messages) == 1
+    assert await _card_id(sessionmaker) == card.message_id
+    await press_and_wait(kabid, card, "Lanjut", "Indikator 2 dari 6")

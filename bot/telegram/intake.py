@@ -116,6 +116,10 @@ SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 MAX_CONCURRENT = 8  # updates processed at once (of different chats)
 DISPATCH_BATCH = 200  # unprocessed rows read per look at the inbox
 RECEIVE_RETRY = 2.0  # seconds between a waiting process's tries to become the receiver
+# a card after the commit refused with a 429 past the rate limiter's own retries: sent
+# again this many more times, each after its retry_after (a card dropped was an answer
+# the person never got, logged at INFO only)
+CARD_RETRIES = 10
 _AGAIN = object()  # _process: not committed, run the same update again
 
 
@@ -561,15 +565,30 @@ class JournaledRequest:
         for i, call in enumerate(journal.deferred):
             chains.setdefault(call.target, []).append((i, call))
 
+        async def card(params) -> int:
+            # the answer the person waits for: refused with 429s past the rate
+            # limiter's own retries, it is sent again after each retry_after, not dropped
+            for attempt in range(CARD_RETRIES + 1):
+                try:
+                    return await show_card(params)
+                except RetryAfter as exc:
+                    if attempt == CARD_RETRIES:
+                        raise
+                    wait = retry_seconds(exc)
+                    log.info("a card after the commit got a 429: again in %s s", wait)
+                    await asyncio.sleep(wait)
+            raise AssertionError("unreachable")
+
         async def chain(calls):
             for i, call in calls:
                 try:
                     if isinstance(call, _Card):
-                        answer = await show_card(call.params)
+                        answer = await card(call.params)
                     else:
                         answer = await self._send(call)
                 except TelegramError as exc:
-                    log.info("%s after the commit: %s", call.method, exc)
+                    (log.warning if isinstance(call, _Card) else log.info)(
+                        "%s after the commit: %s", call.method, exc)
                     answer = None
                 except Exception:  # a card's id not stored: its next press is refused
                     if not isinstance(call, _Card):
