@@ -40,11 +40,13 @@ def keyboard(buttons) -> InlineKeyboardMarkup | None:
 
 
 async def show_card(bot, chat_id: int, text: str, markup, *, old: int | None,
-                    new: bool) -> int:
+                    new: bool, take_off_old: bool = True) -> int:
     """Show a conversation's card: edit message ``old`` in place (not when ``new``);
     when ``new``, or the edit is refused, send a new message while the old one's
     buttons are taken off (it stays as a record). Returns the id of the message that
-    shows the card: ``old`` when edited, else the new one's, for the caller to keep."""
+    shows the card: ``old`` when edited, else the new one's, for the caller to keep.
+    ``take_off_old=False``: the old one's buttons are left to the caller (who takes
+    them off once it has kept the new id)."""
     take_off = None
     if old and not new:
         try:
@@ -56,7 +58,7 @@ async def show_card(bot, chat_id: int, text: str, markup, *, old: int | None,
                 return old
             log.info("card %s in chat %s could not be edited (%s): sending a new one",
                      old, chat_id, exc.message)
-    elif old:  # at once with the new card
+    elif old and take_off_old:  # at once with the new card
         take_off = asyncio.ensure_future(bot.edit_message_reply_markup(
             chat_id=chat_id, message_id=old, reply_markup=None))
     try:

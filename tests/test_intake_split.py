@@ -278,3 +278,40 @@ async def test_a_card_refused_with_429s_past_the_limiters_retries_is_shown_later
     assert sum("Tersimpan" in (m.text or "") for m in kabid.messages) == 1
     assert await _card_id(sessionmaker) == card.message_id
     await press_and_wait(kabid, card, "Lanjut", "Indikator 2 dari 6")
+
+
+async def test_a_new_cards_id_is_kept_before_the_old_cards_buttons_are_taken_off(
+        harness, people, sessionmaker):  # noqa: F811
+    """The card after the commit: its id is in the conversation as soon as it is sent,
+    while taking the old card's buttons off still waits for Telegram (slowed here by 2
+    s, as by a 429). With several processes the person's press on the new card may be
+    processed by another process in that moment; it must find the new id, not the old
+    one (a refused "Tombol ini sudah tidak berlaku")."""
+    from bot.devtools.emulator import FaultPlan
+
+    h = harness
+    cycle_id, kabid = await _to_second_card(h, people, sessionmaker)
+    old_card = await _card_id(sessionmaker)
+    h.intake.split_calls = "always"
+    emu = h.emulator
+    emu.faults = FaultPlan(rate=1.0, kinds=("slow",), slow_seconds=2.0,
+                           methods=frozenset({"editMessageReplyMarkup"}))
+    settle, emu.settle_hook = emu.settle_hook, None  # the card as soon as it is visible
+    try:
+        sent = await kabid.send_text("12,5")
+        card = await kabid.wait_for(after=sent, text_contains="Tersimpan", timeout=10)
+        for _ in range(100):  # the new id stored: a statement after the send
+            if await _card_id(sessionmaker) == card.message_id:
+                break
+            await asyncio.sleep(0.01)
+        assert await _card_id(sessionmaker) == card.message_id
+        assert kabid.message(old_card).buttons  # the take-off not through yet
+    finally:
+        emu.faults, emu.settle_hook = None, settle
+    for _ in range(500):  # the slowed take-off goes through
+        if not kabid.message(old_card).buttons:
+            break
+        await asyncio.sleep(0.01)
+    assert not kabid.message(old_card).buttons
+    await h.settle()
+    await press_and_wait(kabid, card, "Lanjut", "Indikator 2 dari 6")

@@ -763,9 +763,14 @@ class Intake:
 
     async def show_card(self, p: dict) -> int:
         """Show a deferred card (:meth:`defer_card`): edit the old message in place, or
-        (``new``, or the edit refused) take its buttons off and send a new message,
-        whose id the conversation then keeps, if it is still of that kind. Returns the
-        card's message id."""
+        (``new``, or the edit refused) send a new message, whose id the conversation
+        then keeps, if it is still of that kind, and then take the old one's buttons
+        off. Returns the card's message id.
+
+        The id is kept before the take-off: the update is committed and its row
+        processed, so with several processes the chat's next update (a press on the
+        new card) may be processed elsewhere meanwhile; a take-off slowed by a 429 held
+        the id back, and that press was refused as a stale button."""
         from telegram import InlineKeyboardMarkup
 
         from handlers.markup import show_card
@@ -774,8 +779,9 @@ class Intake:
         bot = self.app.bot
         chat_id, old = p["chat_id"], p.get("old")
         markup = InlineKeyboardMarkup.de_json(p["markup"], bot) if p.get("markup") else None
-        shown = await show_card(bot, chat_id, p["text"], markup, old=old,
-                                new=bool(p.get("new")))
+        new = bool(p.get("new"))
+        shown = await show_card(bot, chat_id, p["text"], markup, old=old, new=new,
+                                take_off_old=False)
         if shown == old:  # edited in place
             return old
         # message ids grow in a chat: a card sent later is never replaced by this one
@@ -792,6 +798,10 @@ class Intake:
         if not stored:  # the conversation moved on (ended, or a newer card): no buttons
             with contextlib.suppress(TelegramError):
                 await bot.edit_message_reply_markup(chat_id=chat_id, message_id=shown,
+                                                    reply_markup=None)
+        if old and new:
+            with contextlib.suppress(TelegramError):
+                await bot.edit_message_reply_markup(chat_id=chat_id, message_id=old,
                                                     reply_markup=None)
         return shown
 
