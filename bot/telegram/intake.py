@@ -752,7 +752,9 @@ class Intake:
         calls in the run as before. A card made in the run would stop it
         (:class:`_CallFirst`: the message id is needed) and the whole update would run
         a second time; deferred, the update runs once and the new id is stored in a
-        statement of its own after the send (before the chat's next update)."""
+        statement of its own right after the send (in one process before the chat's
+        next update; with several, that update may be processed elsewhere, so the id
+        goes in before the old card's buttons are taken off: :meth:`show_card`)."""
         p = current()
         if p is None or not p.split or p.journal is None:
             return False
