@@ -568,16 +568,14 @@ class JournaledRequest:
         async def card(params) -> int:
             # the answer the person waits for: refused with 429s past the rate
             # limiter's own retries, it is sent again after each retry_after, not dropped
-            for attempt in range(CARD_RETRIES + 1):
+            for _ in range(CARD_RETRIES):
                 try:
                     return await show_card(params)
                 except RetryAfter as exc:
-                    if attempt == CARD_RETRIES:
-                        raise
                     wait = retry_seconds(exc)
                     log.info("a card after the commit got a 429: again in %s s", wait)
                     await asyncio.sleep(wait)
-            raise AssertionError("unreachable")
+            return await show_card(params)  # the last time: a 429 now is given up
 
         async def chain(calls):
             for i, call in calls:
@@ -801,7 +799,7 @@ class Intake:
             with contextlib.suppress(TelegramError):
                 await bot.edit_message_reply_markup(chat_id=chat_id, message_id=shown,
                                                     reply_markup=None)
-        if old and new:
+        if old and new:  # the old card's buttons, once the new id is kept
             with contextlib.suppress(TelegramError):
                 await bot.edit_message_reply_markup(chat_id=chat_id, message_id=old,
                                                     reply_markup=None)
