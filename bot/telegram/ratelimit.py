@@ -9,6 +9,19 @@ PTB's ``AIORateLimiter`` with one fix and one addition:
 * **a caller may take a 429 itself**: ``rate_limit_args=0`` means no retry here
   (``AIORateLimiter`` reads 0 as "the default", 3). The outbox sender does so: it
   pauses its own pacing and reschedules the row rather than hold a turn.
+* **one request at a time in a chat, ``per_chat_interval`` apart** (Telegram: "avoid
+  sending more than one message per second" in a chat; ``outbox.per_chat_interval_seconds``,
+  0 turns it off). Counted from the moment the previous request's answer came back (the
+  latest moment Telegram can have seen it), so a slower or faster round trip never
+  brings two closer at Telegram. A request that must wait for its chat waits alone:
+  the other chats go on (a 429 pauses them all). Taking the buttons off an old card
+  (``editMessageReplyMarkup``, :data:`LOW_PRIORITY`) nobody waits for: it goes once the
+  chat has been quiet for :data:`QUIET` intervals and no other request waits for it.
+  A data-entry answer sends the new card and takes the old card's buttons off; made
+  together, Telegram refused the second (``bench/bench_pemda.py``: 123 429s in 240
+  updates, each pausing every chat of the regency).
+  :meth:`chat_wait` tells a caller how long a request would wait now: an update's run
+  does not wait inside its transaction (``bot/telegram/intake.py``).
 
 The limits themselves are PTB's: 30 requests per second overall (requests with a
 chat), 20 per minute per group.
@@ -18,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import deque
 from datetime import timedelta
 from typing import Any
 
@@ -27,21 +41,38 @@ from telegram.ext import BaseRateLimiter
 
 log = logging.getLogger(__name__)
 
+#: methods that wait, behind every other request to the chat, for the chat to be quiet
+LOW_PRIORITY = frozenset({"editMessageReplyMarkup"})
+#: quiet, in per-chat intervals, before a LOW_PRIORITY request goes: longer than a
+#: person's quick pause between two actions, so that the next action seldom finds the
+#: chat's turn just taken by a take-off
+QUIET = 3.0
+
 
 def retry_seconds(exc: RetryAfter) -> float:
     value = exc.retry_after
     return value.total_seconds() if isinstance(value, timedelta) else float(value)
 
 
+def chat_of(data: dict[str, Any]) -> int | str | None:
+    """The chat a request's parameters name (an id as an int), or None."""
+    chat_id = data.get("chat_id")
+    with contextlib.suppress(ValueError, TypeError):
+        chat_id = int(chat_id)
+    return chat_id
+
+
 class RateLimiter(BaseRateLimiter[int]):
     def __init__(self, overall_max_rate: float = 30, overall_time_period: float = 1,
                  group_max_rate: float = 20, group_time_period: float = 60,
-                 max_retries: int = 3) -> None:
+                 max_retries: int = 3, per_chat_interval: float = 0.0) -> None:
         self._overall = AsyncLimiter(overall_max_rate, overall_time_period)
         self._group_rate = (group_max_rate, group_time_period)
         self._groups: dict[int | str, AsyncLimiter] = {}
         self.max_retries = max_retries
         self.paused_until = 0.0  # loop time before which no request with a chat is made
+        self.per_chat = per_chat_interval
+        self._chats: dict[int | str, _ChatTurns] = {}
 
     async def initialize(self) -> None:
         pass
@@ -59,6 +90,65 @@ class RateLimiter(BaseRateLimiter[int]):
         while (left := self.paused_until - loop.time()) > 0:
             await asyncio.sleep(left)
 
+    def chat_wait(self, chat_id: Any, method: str = "") -> float:
+        """Seconds a ``method`` request to ``chat_id`` would wait for its chat's turn
+        if made now (0: it would go at once; a request under way: one interval)."""
+        st = self._chats.get(chat_id) if self.per_chat and chat_id is not None else None
+        if st is None:
+            return 0.0
+        low = method in LOW_PRIORITY
+        if st.busy or (low and st.queue):
+            return self.per_chat
+        left = (st.quiet_at if low else st.free_at) - asyncio.get_running_loop().time()
+        return max(0.0, left)
+
+    async def _chat_turn(self, chat_id: int | str, low: bool) -> _ChatTurns:
+        """Wait until a request may go to ``chat_id``, then take the chat's turn (given
+        back by :meth:`_chat_done` when the answer is in). The chat's requests go in the
+        order they asked, a LOW_PRIORITY one only when no other waits."""
+        st = self._chats.get(chat_id)
+        if st is None:
+            st = self._chats[chat_id] = _ChatTurns()
+        loop = asyncio.get_running_loop()
+        ticket = object()
+        if not low:
+            st.queue.append(ticket)
+        st.users += 1
+        try:
+            while True:
+                if st.busy or (st.queue and (low or st.queue[0] is not ticket)):
+                    st.changed.clear()
+                    await st.changed.wait()
+                    continue
+                left = (st.quiet_at if low else st.free_at) - loop.time()
+                if left <= 0:
+                    break
+                # woken early when another request asks or is answered (the quiet moves)
+                st.changed.clear()
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(st.changed.wait(), left)
+        except BaseException:  # cancelled: the requests behind it go on
+            st.users -= 1
+            if not low:
+                st.queue.remove(ticket)
+            st.changed.set()
+            raise
+        if not low:
+            st.queue.popleft()
+        st.busy = True
+        return st
+
+    def _chat_done(self, chat_id: int | str, st: _ChatTurns) -> None:
+        now = asyncio.get_running_loop().time()
+        st.busy = False
+        st.users -= 1
+        st.free_at = now + self.per_chat
+        st.quiet_at = now + self.per_chat * QUIET
+        st.changed.set()
+        if len(self._chats) > 1024:  # forget the chats nobody waits for, long quiet
+            self._chats = {k: v for k, v in self._chats.items()
+                           if v.users or v.quiet_at > now}
+
     def _group(self, chat_id: int | str) -> AsyncLimiter:
         if len(self._groups) > 512:  # forget idle groups, as AIORateLimiter does
             for key in [k for k, lim in self._groups.items()
@@ -72,21 +162,25 @@ class RateLimiter(BaseRateLimiter[int]):
                               endpoint: str, data: dict[str, Any],
                               rate_limit_args: int | None) -> Any:
         retries = self.max_retries if rate_limit_args is None else rate_limit_args
-        chat_id = data.get("chat_id")
-        with contextlib.suppress(ValueError, TypeError):
-            chat_id = int(chat_id)
+        chat_id = chat_of(data)
         group = chat_id if (isinstance(chat_id, int) and chat_id < 0) or isinstance(
             chat_id, str) else None
+        low = endpoint in LOW_PRIORITY
         attempt = 0
         while True:
             try:
                 if chat_id is None:  # getMe, answerCallbackQuery, ...: not limited
                     return await callback(*args, **kwargs)
-                async with (self._group(group) if group is not None
-                            else contextlib.nullcontext()):
-                    async with self._overall:
-                        await self._honour_pause()
-                        return await callback(*args, **kwargs)
+                turn = await self._chat_turn(chat_id, low) if self.per_chat else None
+                try:
+                    async with (self._group(group) if group is not None
+                                else contextlib.nullcontext()):
+                        async with self._overall:
+                            await self._honour_pause()
+                            return await callback(*args, **kwargs)
+                finally:
+                    if turn is not None:
+                        self._chat_done(chat_id, turn)
             except RetryAfter as exc:
                 wait = retry_seconds(exc)
                 self.pause(wait)
@@ -95,3 +189,17 @@ class RateLimiter(BaseRateLimiter[int]):
                 attempt += 1
                 log.info("%s: 429, every request waits %s s, then retry %s of %s",
                          endpoint, wait, attempt, retries)
+
+
+class _ChatTurns:
+    """One chat's turns (:meth:`RateLimiter._chat_turn`)."""
+
+    __slots__ = ("busy", "free_at", "quiet_at", "queue", "users", "changed")
+
+    def __init__(self) -> None:
+        self.busy = False  # a request under way
+        self.free_at = 0.0  # loop time from which the next request may go
+        self.quiet_at = 0.0  # ... a LOW_PRIORITY one
+        self.queue: deque[object] = deque()  # the other requests waiting, in order
+        self.users = 0  # requests waiting or under way
+        self.changed = asyncio.Event()
