@@ -6,7 +6,6 @@ office it is bound in (read through ``bot.core.onboarding``), with /kantor for a
 regency admin."""
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 
@@ -42,12 +41,11 @@ def keyboard(buttons) -> InlineKeyboardMarkup | None:
 async def show_card(bot, chat_id: int, text: str, markup, *, old: int | None,
                     new: bool, take_off_old: bool = True) -> int:
     """Show a conversation's card: edit message ``old`` in place (not when ``new``);
-    when ``new``, or the edit is refused, send a new message while the old one's
-    buttons are taken off (it stays as a record). Returns the id of the message that
+    when ``new``, or the edit is refused, send a new message; when ``new``, the old
+    one's buttons are then taken off (it stays as a record). Returns the id of the message that
     shows the card: ``old`` when edited, else the new one's, for the caller to keep.
     ``take_off_old=False``: the old one's buttons are left to the caller (who takes
     them off once it has kept the new id)."""
-    take_off = None
     if old and not new:
         try:
             await bot.edit_message_text(text, chat_id=chat_id, message_id=old,
@@ -58,15 +56,11 @@ async def show_card(bot, chat_id: int, text: str, markup, *, old: int | None,
                 return old
             log.info("card %s in chat %s could not be edited (%s): sending a new one",
                      old, chat_id, exc.message)
-    elif old and take_off_old:  # at once with the new card
-        take_off = asyncio.ensure_future(bot.edit_message_reply_markup(
-            chat_id=chat_id, message_id=old, reply_markup=None))
-    try:
-        msg = await bot.send_message(chat_id, text, reply_markup=markup)
-    finally:
-        if take_off is not None:
-            with contextlib.suppress(TelegramError):
-                await take_off
+    msg = await bot.send_message(chat_id, text, reply_markup=markup)
+    if old and new and take_off_old:  # after the card, which the person waits for (the
+        with contextlib.suppress(TelegramError):  # rate limiter lets it wait for quiet)
+            await bot.edit_message_reply_markup(chat_id=chat_id, message_id=old,
+                                                reply_markup=None)
     return msg.message_id
 
 

@@ -1,12 +1,23 @@
 """One request at a time in a chat, one interval apart (``bot/telegram/ratelimit.py``,
 ``RateLimiter`` with ``per_chat_interval``): a chat's second request waits for its turn,
 counted from the first one's answer, while the other chats go on; taking an old card's
-buttons off waits behind the chat's other requests until the chat is quiet."""
+buttons off waits behind the chat's other requests until the chat is quiet. In the bot,
+a data-entry answer's new card and the old card's take-off then draw no 429 from an
+emulator that enforces Telegram's one message a second per chat, an update's run never
+waits for a turn inside its transaction, and a take-off still waiting when the bot
+stops is made at the next start."""
 from __future__ import annotations
 
 import asyncio
 
+import pytest
+
+from bot.devtools.emulator import BotApiEmulator
+from bot.devtools.harness import TEST_TOKEN, Harness
 from bot.telegram.ratelimit import QUIET, RateLimiter
+from models.enums import Role
+from tests.e2e import FIVE_ROLES, People
+from tests.test_e2e_data_entry import press_and_wait, to_collection
 
 INTERVAL = 0.3
 
@@ -84,3 +95,71 @@ async def test_without_an_interval_no_request_waits_for_its_chat():
     await asyncio.gather(request("a2", 1), request("a3", 1, method="editMessageReplyMarkup"))
     starts = sorted(s for _w, _c, s, _e in made[1:])
     assert starts[-1] - made[0][3] < 0.05
+
+
+# ------------------------------------------------------------------ in the bot
+@pytest.fixture
+async def limited(services, sessionmaker, office):
+    """The harness against an emulator that enforces Telegram's limits (one message a
+    second per chat, 429 with retry_after), the bot's chat turns one second apart."""
+    assert services.config.outbox.per_chat_interval_seconds == 1.0
+    emulator = BotApiEmulator(token=TEST_TOKEN, enforce_limits=True)
+    await emulator.start()
+    h = Harness(services, sessionmaker)
+    await h.start(emulator=emulator)
+    yield h
+    await h.stop()
+
+
+async def _entry(h, sessionmaker):
+    await to_collection(h, sessionmaker)
+    people = await People(h).load(*FIVE_ROLES)
+    await h.settle()
+    kabid = people.user(Role.KABID, "PPTK")
+    request = await kabid.wait_for(text_contains="Permintaan data kinerja")
+    card = await press_and_wait(kabid, request, "Mulai isi data", "Indikator 1 dari 6")
+    await h.settle()
+    return kabid, card
+
+
+@pytest.mark.parametrize("split", ["never", "always"])
+async def test_a_data_entry_answer_draws_no_429_and_the_old_cards_buttons_come_off_once_the_chat_is_quiet(
+        limited, sessionmaker, split):
+    h = limited
+    kabid, card = await _entry(h, sessionmaker)
+    h.intake.split_calls = split
+    issued = h.emulator.stats.issued_429s
+    for k, value in enumerate(["12,5", "80"]):
+        sent = await kabid.send_text(value)
+        new = await kabid.wait_for(after=sent, text_contains="Tersimpan")
+        assert card.buttons  # not taken off with the new card: later
+        await asyncio.sleep(0.3)  # a quick press, within a second of the card
+        q = await kabid.press(new, text="Lanjut")
+        card = await kabid.wait_for(after=q, text_contains=f"Indikator {k + 2} dari 6")
+    await h.settle()
+    assert h.emulator.stats.issued_429s == issued  # no 429 at all
+    stale = [m for m in kabid.messages if m.buttons and m.message_id != card.message_id
+             and ("Indikator" in (m.text or "") or "Tersimpan" in (m.text or ""))]
+    assert not stale, [m.text[:40] for m in stale]  # every old card without buttons
+    assert not list(h.intake.journal_dir.glob("*.jsonl"))  # journals removed once made
+
+
+async def test_a_take_off_still_waiting_when_the_bot_stops_is_made_at_the_next_start(
+        limited, sessionmaker):
+    h = limited
+    kabid, card = await _entry(h, sessionmaker)
+    sent = await kabid.send_text("12,5")
+    await kabid.wait_for(after=sent, text_contains="Tersimpan")
+    for _ in range(200):  # the new card's id kept: the take-off waits for quiet
+        if h.intake._later:
+            break
+        await asyncio.sleep(0.01)
+    assert h.intake._later and card.buttons
+    await h.restart_bot()  # stopped: the take-off left in the journal
+    for _ in range(300):
+        if not card.buttons:
+            break
+        await asyncio.sleep(0.01)
+    assert not card.buttons
+    await h.settle()
+    assert not list(h.intake.journal_dir.glob("*.jsonl"))

@@ -167,9 +167,10 @@ async def _post_stop(app: Application) -> None:
         await sender.stop()
 
 
-def rate_limiter() -> RateLimiter:
-    """Telegram's limits for every Bot API call of the bot (a 429 pauses them all)."""
-    return RateLimiter(max_retries=3)
+def rate_limiter(per_chat_interval: float = 0.0) -> RateLimiter:
+    """Telegram's limits for every Bot API call of the bot (a 429 pauses them all);
+    ``per_chat_interval``: seconds between two requests to one chat (0: not spaced)."""
+    return RateLimiter(max_retries=3, per_chat_interval=per_chat_interval)
 
 
 def build_application(services: Services, sessionmaker, *, token: str, base_url: str | None = None,
@@ -196,7 +197,8 @@ def build_application(services: Services, sessionmaker, *, token: str, base_url:
     if base_file_url:
         builder = builder.base_file_url(base_file_url)
     if rate_limit:
-        builder = builder.rate_limiter(rate_limiter())
+        builder = builder.rate_limiter(
+            rate_limiter(services.config.outbox.per_chat_interval_seconds))
     app = builder.build()
     # while an update is processed, every session a handler opens is that update's one
     # session (its writes and the inbox mark commit together); elsewhere a new session

@@ -28,7 +28,13 @@ is rolled back, releasing the lock (and the rows); the call is made and
 journaled, and the update runs again, answered from the journal up to its next such
 call. Calls whose answer no handler uses (``DEFERRED_METHODS``: answering a button,
 taking the buttons off an old card) are told True and made after the commit, those on
-different messages at once. Each update is processed in
+different messages at once. A run never waits inside its transaction for its chat's
+turn in the rate limiter (one request at a time in a chat, a second apart,
+``bot/telegram/ratelimit.py``): a call whose chat's turn is not now is deferred in the
+same way, or stops the run as above (its next run takes the same path). Taking buttons
+off waits for the chat to be quiet; after the commit it is left to run on its own
+(:meth:`JournaledRequest.make_deferred`), not holding the chat's next update, and the
+journal keeps it as pending until it is made. Each update is processed in
 ONE database transaction, in one session: every session a handler opens through
 ``bot_data["sessionmaker"]`` while the update is processed is that session
 (:class:`UpdateSessions`). A handler's ``session.begin()`` opens no savepoint in the
@@ -104,7 +110,7 @@ from telegram.error import (BadRequest, ChatMigrated, Conflict, InvalidToken, Ne
 from bot.core.aio import wait_event
 from bot.devtools import crashpoints
 from bot.telegram import monitoring, processes
-from bot.telegram.ratelimit import retry_seconds
+from bot.telegram.ratelimit import LOW_PRIORITY, chat_of, retry_seconds
 from models.base import utcnow
 from models.intake import Inbox
 
@@ -132,6 +138,7 @@ class _Processing:
     active: bool = True  # False once the handlers returned
     savepoints: bool = True  # False: the first run, whose blocks open no savepoint
     split: bool = False  # True: Bot API calls are made outside the write lock (below)
+    may_wait: bool = False  # True: a call waits for its chat's turn inside the run
     call_seconds: float = 0.0  # spent in Bot API calls made while this run held the lock
 
 
@@ -147,11 +154,15 @@ class _CallFirst(BaseException):
     answer the handlers use (a sent message's id, an edit's refusal): the run stops
     here, its transaction is rolled back (the write lock released), the call is made
     and journaled, and the update runs again, this time answered from the journal.
+    Also raised in a run without ``split`` by such a call that would wait for its
+    chat's turn in the rate limiter (``waits``): that run's next run is again without
+    ``split`` (it takes the same path, answered from the journal up to that call).
     Not an ``Exception``: no handler or error handler catches it."""
 
-    def __init__(self, call: "_Call") -> None:
+    def __init__(self, call: "_Call", waits: bool = False) -> None:
         super().__init__(call.method)
         self.call = call
+        self.waits = waits
 
 
 _CURRENT: ContextVar[_Processing | None] = ContextVar("sopbot_update_session", default=None)
@@ -350,6 +361,7 @@ class CallJournal:
         self._used: set[int] = set()  # recorded calls already answered in this run
         self.replayed = 0  # answers of an earlier run that stopped (a crash, a block)
         self.deferred: list[_Call] = []  # of the current run
+        self._extra = 0  # calls added after the commit (add_pending)
         lines = self._lines(self.path)
         kept = [e for e in lines if "q" not in e and "id" not in e]
         if len(kept) != len(lines):  # the deferred calls of a run that never committed
@@ -434,7 +446,19 @@ class CallJournal:
             self._append({"m": call.method, "k": call.key, "id": i, "q": call.params})
 
     def deferred_done(self, i: int, call: _Call, answer: Any) -> None:
-        self._append({"m": call.method, "k": call.key, "id": i, "r": answer})
+        self.pending_done(i, call.method, answer, call.key)
+
+    def add_pending(self, method: str, params: dict) -> str:
+        """After the commit: one more call to make (taking an old card's buttons off
+        once its new card's id is kept), written as pending like the run's deferred
+        calls. Returns its id for :meth:`pending_done`."""
+        self._extra += 1
+        i = f"x{self._extra}"
+        self._append({"m": method, "k": "", "id": i, "q": params})
+        return i
+
+    def pending_done(self, i: int | str, method: str, answer: Any, key: str = "") -> None:
+        self._append({"m": method, "k": key, "id": i, "r": answer})
 
     @classmethod
     def left_pending(cls, path: Path) -> list[tuple[str, dict]]:
@@ -496,9 +520,10 @@ class JournaledRequest:
     straight through. The rate limiter is applied here to the calls of an update that
     are really made (:func:`_pass_updates_by`), not to those answered from the journal."""
 
-    def __init__(self, inner, limit=None) -> None:
+    def __init__(self, inner, limit=None, limiter=None) -> None:
         self.inner = inner
         self.limit = limit  # the rate limiter's own process_request, if any
+        self.limiter = limiter  # and the limiter (its chats' turns)
         self.stats = _CallStats()
 
     async def post(self, url: str, request_data=None, *args, **kwargs):
@@ -513,16 +538,22 @@ class JournaledRequest:
                 _raise_recorded(entry["e"])
             return copy.deepcopy(entry.get("r"))  # PTB changes what it gets (a file's path)
         call = _Call(method, key, url, request_data, args, kwargs)
-        if p.split:
+        waits = not p.split and not p.may_wait and self._must_wait(call)
+        if p.split or waits:  # (its chat's turn is not now: not waited for in the run)
             if method in DEFERRED_METHODS:
                 p.journal.deferred.append(call)
                 return True
-            raise _CallFirst(call)
+            raise _CallFirst(call, waits=waits)
         started = time.perf_counter()
         try:
             return await self.make(p.journal, call)
         finally:
             p.call_seconds += time.perf_counter() - started
+
+    def _must_wait(self, call: _Call) -> bool:
+        """Whether the rate limiter would hold ``call`` back for its chat's turn."""
+        wait = getattr(self.limiter, "chat_wait", None)
+        return wait is not None and wait(chat_of(call.params), call.method) > 0
 
     async def _send(self, call: _Call) -> Any:
         if self.limit is None:
@@ -556,26 +587,47 @@ class JournaledRequest:
         journal.record(call.method, answer, call.key)
         return answer
 
-    async def make_deferred(self, journal: CallJournal, show_card=None) -> None:
+    async def make_deferred(self, journal: CallJournal, show_card=None,
+                            take_off=None) -> asyncio.Future | None:
         """After the commit: the deferred calls of the run, those on different targets
         at once, those on one target in order. A refusal is logged (nothing waits for
         it: the handlers were told True). A deferred card (:class:`_Card`) is shown by
-        ``show_card``."""
+        ``show_card``, the old card's buttons then by ``take_off(chat_id, message_id)``.
+
+        Taking an old card's buttons off (:data:`LOW_PRIORITY`) waits, in the rate
+        limiter, for its chat to be quiet: those calls (a chain of nothing else, and the
+        old card's take-off after a deferred card) are left to a future that is
+        returned, not waited for here (the chat's next update goes on meanwhile); the
+        journal keeps them as pending until they are made."""
         chains: dict[tuple, list[tuple[int, _Call]]] = {}
         for i, call in enumerate(journal.deferred):
             chains.setdefault(call.target, []).append((i, call))
+        later: list = []  # coroutines for the returned future
+
+        async def take_off_later(chat_id: int, message_id: int) -> None:
+            params = {"chat_id": chat_id, "message_id": message_id}
+            i = journal.add_pending("editMessageReplyMarkup", params)
+
+            async def made() -> None:
+                answer = None
+                try:
+                    answer = await take_off(chat_id, message_id)
+                except TelegramError as exc:
+                    log.info("editMessageReplyMarkup after the commit: %s", exc)
+                journal.pending_done(i, "editMessageReplyMarkup", answer)
+            later.append(made())
 
         async def card(params) -> int:
             # the answer the person waits for: refused with 429s past the rate
             # limiter's own retries, it is sent again after each retry_after, not dropped
             for _ in range(CARD_RETRIES):
                 try:
-                    return await show_card(params)
+                    return await show_card(params, take_off=take_off_later)
                 except RetryAfter as exc:
                     wait = retry_seconds(exc)
                     log.info("a card after the commit got a 429: again in %s s", wait)
                     await asyncio.sleep(wait)
-            return await show_card(params)  # the last time: a 429 now is given up
+            return await show_card(params, take_off=take_off_later)  # a 429: given up
 
         async def chain(calls):
             for i, call in calls:
@@ -595,8 +647,15 @@ class JournaledRequest:
                     answer = None
                 journal.deferred_done(i, call, answer)
 
-        await asyncio.gather(*(chain(calls) for calls in chains.values()))
+        now = []
+        for calls in chains.values():
+            if all(call.method in LOW_PRIORITY for _i, call in calls):
+                later.append(chain(calls))
+            else:
+                now.append(chain(calls))
+        await asyncio.gather(*now)
         journal.deferred = []
+        return asyncio.gather(*later) if later else None
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
@@ -631,7 +690,7 @@ def journal_calls(bot) -> JournaledRequest:
     if not isinstance(request, JournaledRequest):
         limiter = getattr(bot, "_rate_limiter", None)
         limit = _pass_updates_by(limiter) if limiter is not None else None
-        request = JournaledRequest(request, limit)
+        request = JournaledRequest(request, limit, limiter)
         bot._request = (updates_request, request)
     return request
 
@@ -728,6 +787,7 @@ class Intake:
         self._idle = asyncio.Event()
         self._idle.set()
         self._fatal: BaseException | None = None
+        self._later: set[asyncio.Future] = set()  # take-offs after commits (make_deferred)
         self._write_lock = _WriteTurns() if _is_sqlite(sessionmaker) else None
         # PostgreSQL: several processes may share the inbox; rows are claimed by this
         # process (bot/telegram/processes.py) before they are queued here
@@ -761,11 +821,13 @@ class Intake:
             old=old, new=new)))
         return True
 
-    async def show_card(self, p: dict) -> int:
+    async def show_card(self, p: dict, take_off=None) -> int:
         """Show a deferred card (:meth:`defer_card`): edit the old message in place, or
         (``new``, or the edit refused) send a new message, whose id the conversation
         then keeps, if it is still of that kind, and then take the old one's buttons
-        off. Returns the card's message id.
+        off. Returns the card's message id. ``take_off(chat_id, message_id)``: given,
+        a message's buttons are left to it (:meth:`JournaledRequest.make_deferred`
+        takes them off once the chat is quiet, without holding the chat's queue).
 
         The id is kept before the take-off: the update is committed and its row
         processed, so with several processes the chat's next update (a press on the
@@ -795,15 +857,35 @@ class Intake:
                        or_(Conversation.message_id.is_(None),
                            Conversation.message_id < shown))
                 .values(message_id=shown))).rowcount
+        if take_off is None:
+            take_off = self._take_off_now
         if not stored:  # the conversation moved on (ended, or a newer card): no buttons
-            with contextlib.suppress(TelegramError):
-                await bot.edit_message_reply_markup(chat_id=chat_id, message_id=shown,
-                                                    reply_markup=None)
+            await take_off(chat_id, shown)
         if old and new:  # the old card's buttons, once the new id is kept
-            with contextlib.suppress(TelegramError):
-                await bot.edit_message_reply_markup(chat_id=chat_id, message_id=old,
-                                                    reply_markup=None)
+            await take_off(chat_id, old)
         return shown
+
+    def _later_done(self, journal: CallJournal, later: asyncio.Future) -> None:
+        self._later.discard(later)
+        if later.cancelled() or isinstance(later.exception(), asyncio.CancelledError):
+            return  # stopped: the journal has them, made at the next start
+        if later.exception() is not None:
+            log.error("taking buttons off after the commit failed", exc_info=later.exception())
+        journal.remove()
+
+    async def later_done(self) -> None:
+        """Wait until the buttons left to take off after the commits are off."""
+        while self._later:
+            await asyncio.wait(set(self._later))
+
+    async def _take_off_now(self, chat_id: int, message_id: int) -> None:
+        with contextlib.suppress(TelegramError):
+            await self.take_off(chat_id, message_id)
+
+    async def take_off(self, chat_id: int, message_id: int) -> Any:
+        """Take a message's buttons off (after the commit, through the rate limiter)."""
+        return await self.app.bot.edit_message_reply_markup(
+            chat_id=chat_id, message_id=message_id, reply_markup=None)
 
     # -- storing ------------------------------------------------------------------
     async def store(self, updates: Iterable[Update],
@@ -1082,20 +1164,24 @@ class Intake:
             await asyncio.sleep(1)
             return _AGAIN
         journal = CallJournal(self.journal_dir, update_id)
-        savepoints, split, splits = False, self._split(), 0
+        savepoints, split, splits, may_wait = False, self._split(), 0, False
         try:
             while True:
                 try:
                     run, update = update, None  # a run again parses the payload afresh
                     return await self._process_once(update_id, payload, journal, run,
-                                                    savepoints=savepoints, split=split)
+                                                    savepoints=savepoints, split=split,
+                                                    may_wait=may_wait)
                 except _RunAgain as again:
                     log.info("update %s: a block raised %r: run again with savepoints",
                              update_id, again.__cause__)
                     savepoints = True
                 except _CallFirst as first:  # rolled back: the call, then run again
                     splits += 1
-                    split = splits < MAX_SPLITS
+                    if first.waits:  # the same path again; at last inline, waiting
+                        may_wait = splits >= MAX_SPLITS
+                    else:
+                        split = splits < MAX_SPLITS
                     with contextlib.suppress(Exception):  # journaled: the run sees it
                         await self.request.make(journal, first.call)
                     journal.recorded[-1]["split"] = True
@@ -1104,7 +1190,7 @@ class Intake:
 
     async def _process_once(self, update_id: int, payload: dict, journal: CallJournal,
                             update: Update | None = None, *, savepoints: bool,
-                            split: bool = False):
+                            split: bool = False, may_wait: bool = False):
         if update is None:
             update = Update.de_json(payload, self.app.bot)
         state: _Processing | None = None
@@ -1120,7 +1206,7 @@ class Intake:
                     if claimed.rowcount == 0:
                         return False  # processed meanwhile
                     state = _Processing(session, journal=journal, savepoints=savepoints,
-                                        split=split)
+                                        split=split, may_wait=may_wait)
                     token = _CURRENT.set(state)
                     try:
                         try:
@@ -1165,10 +1251,16 @@ class Intake:
                     sql_update(Inbox).where(Inbox.update_id == update_id,
                                             Inbox.processed_at.is_(None))
                     .values(processed_at=utcnow(), error=_error_text(errors)))
+        later = None
         if journal.deferred:  # committed, the write lock released: the deferred calls
             crashpoints.hit("committed_calls_pending")
-            await self.request.make_deferred(journal, self.show_card)
-        journal.remove()  # committed: the calls are never needed again
+            later = await self.request.make_deferred(journal, self.show_card,
+                                                     self.take_off)
+        if later is None:
+            journal.remove()  # committed: the calls are never needed again
+        else:  # buttons to take off once the chat is quiet: the chat's queue goes on
+            self._later.add(later)
+            later.add_done_callback(functools.partial(self._later_done, journal))
         self.processed += 1
         sender = self.app.bot_data.get("sender")
         if sender is not None and state is not None and \
@@ -1356,6 +1448,11 @@ class Intake:
                 task.cancel()
             if late:
                 await asyncio.wait(late)
+        later = set(self._later)
+        for future in later:  # buttons not taken off yet: their journals keep them for
+            future.cancel()  # the next start
+        if later:
+            await asyncio.wait(later)
         self._queues.clear()
         self._workers.clear()
         self._queued.clear()
