@@ -394,6 +394,8 @@ def _validate(cfg: Config) -> None:
             raise ConfigError(f"delivery.agencies[{i}]: key dan name wajib diisi")
     if not 0 < cfg.outbox.rate_per_second <= 30:
         raise ConfigError("outbox.rate_per_second: harus di atas 0 dan paling banyak 30")
+    if not 0 <= cfg.outbox.per_chat_interval_seconds <= 60:
+        raise ConfigError("outbox.per_chat_interval_seconds: 0 (tanpa jeda) sampai 60")
     if cfg.storage.max_evidence_mb < 1:
         raise ConfigError("storage.max_evidence_mb: minimal 1")
     if not 0 <= cfg.monitoring.port <= 65535:

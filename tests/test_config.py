@@ -49,6 +49,7 @@ def test_no_file_gives_defaults_and_env_overrides(tmp_path, monkeypatch):
     ("[bogus]\n", "[bogus]"),
     ("[measurement]\nanalysis_threshold = 0\n", "measurement.analysis_threshold"),
     ("[measurement]\nanalysis_mandatory = 'ya'\n", "measurement.analysis_mandatory"),
+    ("[outbox]\nper_chat_interval_seconds = -1\n", "outbox.per_chat_interval_seconds"),
 ])
 def test_bad_config_names_the_key(tmp_path, body, key):
     p = tmp_path / "config.toml"
