@@ -97,6 +97,33 @@ async def test_without_an_interval_no_request_waits_for_its_chat():
     assert starts[-1] - made[0][3] < 0.05
 
 
+async def test_no_more_than_the_overall_limit_within_any_period_counted_to_the_answers():
+    """The overall limit as Telegram counts it: a request may arrive there as late as
+    its answer, so the request ``limit`` places later starts a period after it came back
+    (a leaky bucket let ``limit`` go at once and ``limit`` more within the period)."""
+    limit, period = 5, 0.2
+    limiter = RateLimiter(overall_max_rate=limit, overall_time_period=period, max_retries=0)
+    loop = asyncio.get_running_loop()
+    spans: list[tuple[float, float]] = []
+
+    async def request(chat_id: int):
+        async def call():
+            started = loop.time()
+            await asyncio.sleep(0.01)
+            spans.append((started, loop.time()))
+            return True
+        return await limiter.process_request(call, (), {}, "sendMessage",
+                                             {"chat_id": chat_id}, None)
+
+    await asyncio.gather(*(request(1000 + i) for i in range(4 * limit)))
+    starts = sorted(s for s, _e in spans)
+    ends = sorted(e for _s, e in spans)
+    assert len(starts) == 4 * limit
+    assert all(starts[k + limit] >= ends[k] + period - 0.005
+               for k in range(len(starts) - limit))
+    assert starts[-1] - starts[0] < 4 * period  # and not much slower than the limit
+
+
 # ------------------------------------------------------------------ in the bot
 @pytest.fixture
 async def limited(services, sessionmaker, office):

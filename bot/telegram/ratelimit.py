@@ -24,7 +24,9 @@ PTB's ``AIORateLimiter`` with one fix and one addition:
   does not wait inside its transaction (``bot/telegram/intake.py``).
 
 The limits themselves are PTB's: 30 requests per second overall (requests with a
-chat), 20 per minute per group.
+chat), 20 per minute per group. The overall one is kept in any second as Telegram
+counts it (:class:`_Window`), not as a leaky bucket, which let 30 go at once and 30
+more within the same second.
 """
 from __future__ import annotations
 
@@ -66,7 +68,7 @@ class RateLimiter(BaseRateLimiter[int]):
     def __init__(self, overall_max_rate: float = 30, overall_time_period: float = 1,
                  group_max_rate: float = 20, group_time_period: float = 60,
                  max_retries: int = 3, per_chat_interval: float = 0.0) -> None:
-        self._overall = AsyncLimiter(overall_max_rate, overall_time_period)
+        self._overall = _Window(int(overall_max_rate), overall_time_period)
         self._group_rate = (group_max_rate, group_time_period)
         self._groups: dict[int | str, AsyncLimiter] = {}
         self.max_retries = max_retries
@@ -203,3 +205,38 @@ class _ChatTurns:
         self.queue: deque[object] = deque()  # the other requests waiting, in order
         self.users = 0  # requests waiting or under way
         self.changed = asyncio.Event()
+
+
+class _Window:
+    """At most ``limit`` requests in any ``period`` at Telegram, as it counts them: a
+    request counts from the moment it goes until ``period`` after its answer came back
+    (the latest moment it can have arrived there). ``AsyncLimiter`` (a leaky bucket)
+    lets ``limit`` go at once and then ``limit`` more within the same second, which
+    Telegram answers with a 429 that pauses every chat."""
+
+    def __init__(self, limit: int, period: float) -> None:
+        self.limit = max(1, limit)
+        self.period = period
+        self._answered: deque[float] = deque()  # answers of the last period
+        self._under_way = 0
+        self._changed = asyncio.Event()
+
+    def _count(self, now: float) -> int:
+        while self._answered and self._answered[0] <= now - self.period:
+            self._answered.popleft()
+        return len(self._answered) + self._under_way
+
+    async def __aenter__(self) -> None:
+        loop = asyncio.get_running_loop()
+        while self._count(loop.time()) >= self.limit:
+            self._changed.clear()
+            wait = (self._answered[0] + self.period - loop.time()) if self._answered \
+                else None  # all under way: until one comes back
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), wait)
+        self._under_way += 1
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._under_way -= 1
+        self._answered.append(asyncio.get_running_loop().time())
+        self._changed.set()
