@@ -14,7 +14,10 @@ import pytest
 
 from bot.devtools.emulator import BotApiEmulator
 from bot.devtools.harness import TEST_TOKEN, Harness
-from bot.telegram.ratelimit import QUIET, RateLimiter
+from telegram.error import RetryAfter
+
+from bot.telegram import ratelimit
+from bot.telegram.ratelimit import LOW, QUIET, RateLimiter
 from models.enums import Role
 from tests.e2e import FIVE_ROLES, People
 from tests.test_e2e_data_entry import press_and_wait, to_collection
@@ -22,20 +25,29 @@ from tests.test_e2e_data_entry import press_and_wait, to_collection
 INTERVAL = 0.3
 
 
-def _limiter(interval: float = INTERVAL):
-    limiter = RateLimiter(max_retries=0, per_chat_interval=interval)
+def _limiter(interval: float = INTERVAL, retries: int = 0):
+    limiter = RateLimiter(max_retries=retries, per_chat_interval=interval)
     loop = asyncio.get_running_loop()
     made: list[tuple[str, int, float, float]] = []  # (what, chat, started, answered)
+    refuse: set[str] = set()  # refused once with a 429
 
     async def request(what: str, chat_id: int, method: str = "sendMessage",
-                      takes: float = 0.05):
+                      takes: float = 0.05, low: bool = False):
         async def call():
             started = loop.time()
             await asyncio.sleep(takes)
             made.append((what, chat_id, started, loop.time()))
+            if what in refuse:
+                refuse.discard(what)
+                raise RetryAfter(1)
             return True
-        return await limiter.process_request(call, (), {}, method, {"chat_id": chat_id},
-                                             None)
+        token = LOW.set(low)  # as the intake's take-offs after the commit
+        try:
+            return await limiter.process_request(call, (), {}, method,
+                                                 {"chat_id": chat_id}, None)
+        finally:
+            LOW.reset(token)
+    request.refuse = refuse
     return limiter, request, made
 
 
@@ -67,9 +79,10 @@ async def test_requests_to_one_chat_are_made_one_at_a_time_in_order():
 async def test_taking_buttons_off_goes_after_the_chats_other_requests_once_the_chat_is_quiet():
     limiter, request, made = _limiter()
     await request("card", 1)
-    takeoff = asyncio.create_task(request("take-off", 1, method="editMessageReplyMarkup"))
+    takeoff = asyncio.create_task(
+        request("take-off", 1, method="editMessageReplyMarkup", low=True))
     await asyncio.sleep(0.1)
-    assert limiter.chat_wait(1, "editMessageReplyMarkup") > 0
+    assert limiter.chat_wait(1, low=True) > 0
     await request("next card", 1)  # asked after the take-off: goes first
     await takeoff
     at = _by_name(made)
@@ -77,11 +90,62 @@ async def test_taking_buttons_off_goes_after_the_chats_other_requests_once_the_c
     assert at["take-off"][0] >= at["next card"][1] + QUIET * INTERVAL - 0.01
 
 
+async def test_a_take_off_that_never_finds_the_chat_quiet_goes_in_turn_after_the_limit(
+        monkeypatch):
+    monkeypatch.setattr(ratelimit, "LOW_WAIT_LIMIT", 0.5)
+    _limiter_, request, made = _limiter(interval=0.1)
+    takeoff = None
+
+    async def busy_chat():
+        nonlocal takeoff
+        for i in range(12):  # a request every ~0.15 s: never quiet for 0.3 s
+            await request(f"m{i}", 1, takes=0.01)
+            if takeoff is None:
+                takeoff = asyncio.create_task(request(
+                    "take-off", 1, method="editMessageReplyMarkup", low=True, takes=0.01))
+    await busy_chat()
+    await takeoff
+    order = [what for what, *_ in made]
+    assert "take-off" in order and order.index("take-off") < len(order) - 1
+
+
+async def test_a_take_off_not_marked_low_goes_in_turn_without_waiting_for_quiet():
+    """The outbox's own take-offs (``outbox_sender``): they hold one of its turns."""
+    _limiter_, request, made = _limiter()
+    await request("notice", 1)
+    await request("take-off", 1, method="editMessageReplyMarkup")
+    at = _by_name(made)
+    assert at["take-off"][0] - at["notice"][1] < INTERVAL + 0.1
+
+
+async def test_a_retry_after_a_429_keeps_the_chats_order():
+    _limiter_, request, made = _limiter(interval=0.05, retries=1)
+    request.refuse.add("a")
+    first = asyncio.create_task(request("a", 1))
+    await asyncio.sleep(0.01)
+    second = asyncio.create_task(request("b", 1))
+    await asyncio.gather(first, second)
+    assert [what for what, *_ in made] == ["a", "a", "b"]
+
+
+async def test_chat_wait_counts_the_requests_waiting_and_a_429s_pause():
+    limiter, request, made = _limiter()
+    await request("a1", 1)
+    queued = asyncio.create_task(request("a2", 1))
+    await asyncio.sleep(INTERVAL + 0.05)  # a2's turn is due, it may not have gone yet
+    if not made[-1][0] == "a2":
+        assert limiter.chat_wait(1) > 0
+    await queued
+    limiter.pause(1.0)
+    assert limiter.chat_wait(2) > 0.9  # a chat never seen: the pause holds it too
+
+
 async def test_a_cancelled_request_does_not_hold_up_the_take_off_behind_it():
     limiter, request, made = _limiter()
     await request("card", 1)
     waiting = asyncio.create_task(request("edit", 1))  # waits for its turn
-    takeoff = asyncio.create_task(request("take-off", 1, method="editMessageReplyMarkup"))
+    takeoff = asyncio.create_task(
+        request("take-off", 1, method="editMessageReplyMarkup", low=True))
     await asyncio.sleep(0.05)
     waiting.cancel()
     await asyncio.wait_for(takeoff, 2.0)
@@ -92,7 +156,8 @@ async def test_without_an_interval_no_request_waits_for_its_chat():
     limiter, request, made = _limiter(interval=0.0)
     await request("a1", 1)
     assert limiter.chat_wait(1) == 0
-    await asyncio.gather(request("a2", 1), request("a3", 1, method="editMessageReplyMarkup"))
+    await asyncio.gather(request("a2", 1),
+                         request("a3", 1, method="editMessageReplyMarkup", low=True))
     starts = sorted(s for _w, _c, s, _e in made[1:])
     assert starts[-1] - made[0][3] < 0.05
 
@@ -138,6 +203,28 @@ async def limited(services, sessionmaker, office):
     await h.stop()
 
 
+def _watch_turns(h) -> list[tuple[float, bool]]:
+    """Each wait for a chat's turn: (seconds, whether inside an update's transaction:
+    from its run, or on SQLite while the write lock was held)."""
+    from bot.telegram import intake as intake_module
+
+    limiter = h.app.bot.rate_limiter
+    real = limiter._chat_turn
+    loop = asyncio.get_running_loop()
+    waits: list[tuple[float, bool]] = []
+
+    async def chat_turn(chat_id, low):
+        lock = h.intake._write_lock
+        inside = intake_module.current() is not None or (lock is not None and lock.locked())
+        started = loop.time()
+        try:
+            return await real(chat_id, low)
+        finally:
+            waits.append((loop.time() - started, inside))
+    limiter._chat_turn = chat_turn
+    return waits
+
+
 async def _entry(h, sessionmaker):
     await to_collection(h, sessionmaker)
     people = await People(h).load(*FIVE_ROLES)
@@ -156,6 +243,7 @@ async def test_a_data_entry_answer_draws_no_429_and_the_old_cards_buttons_come_o
     kabid, card = await _entry(h, sessionmaker)
     h.intake.split_calls = split
     issued = h.emulator.stats.issued_429s
+    waits = _watch_turns(h)
     for k, value in enumerate(["12,5", "80"]):
         sent = await kabid.send_text(value)
         new = await kabid.wait_for(after=sent, text_contains="Tersimpan")
@@ -165,6 +253,8 @@ async def test_a_data_entry_answer_draws_no_429_and_the_old_cards_buttons_come_o
         card = await kabid.wait_for(after=q, text_contains=f"Indikator {k + 2} dari 6")
     await h.settle()
     assert h.emulator.stats.issued_429s == issued  # no 429 at all
+    assert waits and max(w for w, _inside in waits) > 0.2  # turns were waited for ...
+    assert not [w for w, inside in waits if inside and w > 0.02]  # ... never in a run
     stale = [m for m in kabid.messages if m.buttons and m.message_id != card.message_id
              and ("Indikator" in (m.text or "") or "Tersimpan" in (m.text or ""))]
     assert not stale, [m.text[:40] for m in stale]  # every old card without buttons

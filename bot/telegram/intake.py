@@ -110,7 +110,7 @@ from telegram.error import (BadRequest, ChatMigrated, Conflict, InvalidToken, Ne
 from bot.core.aio import wait_event
 from bot.devtools import crashpoints
 from bot.telegram import monitoring, processes
-from bot.telegram.ratelimit import LOW_PRIORITY, chat_of, retry_seconds
+from bot.telegram.ratelimit import LOW, LOW_PRIORITY, chat_of, retry_seconds
 from models.base import utcnow
 from models.intake import Inbox
 
@@ -166,6 +166,8 @@ class _CallFirst(BaseException):
 
 
 _CURRENT: ContextVar[_Processing | None] = ContextVar("sopbot_update_session", default=None)
+# set in a chat's worker while it holds one of the intake's slots (Intake._slot_released)
+_HOLDS_SLOT: ContextVar[bool] = ContextVar("sopbot_holds_slot", default=False)
 
 
 def current() -> _Processing | None:
@@ -538,12 +540,15 @@ class JournaledRequest:
                 _raise_recorded(entry["e"])
             return copy.deepcopy(entry.get("r"))  # PTB changes what it gets (a file's path)
         call = _Call(method, key, url, request_data, args, kwargs)
-        waits = not p.split and not p.may_wait and self._must_wait(call)
-        if p.split or waits:  # (its chat's turn is not now: not waited for in the run)
+        # its chat's turn not now: not waited for in the run (a call whose answer the
+        # handler uses, at last, after MAX_SPLITS runs)
+        waits = not p.split and self._must_wait(call)
+        if p.split or waits:
             if method in DEFERRED_METHODS:
                 p.journal.deferred.append(call)
                 return True
-            raise _CallFirst(call, waits=waits)
+            if not p.may_wait:
+                raise _CallFirst(call, waits=waits)
         started = time.perf_counter()
         try:
             return await self.make(p.journal, call)
@@ -551,9 +556,11 @@ class JournaledRequest:
             p.call_seconds += time.perf_counter() - started
 
     def _must_wait(self, call: _Call) -> bool:
-        """Whether the rate limiter would hold ``call`` back for its chat's turn."""
+        """Whether the rate limiter would hold ``call`` back for its chat's turn (a
+        take-off: as the low request it becomes once deferred)."""
         wait = getattr(self.limiter, "chat_wait", None)
-        return wait is not None and wait(chat_of(call.params), call.method) > 0
+        return wait is not None and wait(chat_of(call.params),
+                                         call.method in LOW_PRIORITY) > 0
 
     async def _send(self, call: _Call) -> Any:
         if self.limit is None:
@@ -655,10 +662,19 @@ class JournaledRequest:
                 now.append(chain(calls))
         await asyncio.gather(*now)
         journal.deferred = []
-        return asyncio.gather(*later) if later else None
+        if not later:
+            return None
+        return asyncio.gather(*(_low(c) for c in later), return_exceptions=True)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
+
+
+async def _low(coroutine) -> Any:
+    """Run ``coroutine`` with its requests low in their chats' turns (the rate
+    limiter's ``LOW``: after the chat's other requests, once it is quiet)."""
+    LOW.set(True)  # in this task's own context (gather wraps each in a task)
+    return await coroutine
 
 
 def _pass_updates_by(limiter) -> Any:
@@ -869,8 +885,12 @@ class Intake:
         self._later.discard(later)
         if later.cancelled() or isinstance(later.exception(), asyncio.CancelledError):
             return  # stopped: the journal has them, made at the next start
-        if later.exception() is not None:
-            log.error("taking buttons off after the commit failed", exc_info=later.exception())
+        errors = [r for r in (later.exception() and [later.exception()]) or later.result()
+                  if isinstance(r, BaseException)]
+        if any(isinstance(e, asyncio.CancelledError) for e in errors):
+            return
+        for error in errors:
+            log.error("taking buttons off after the commit failed", exc_info=error)
         journal.remove()
 
     async def later_done(self) -> None:
@@ -1055,6 +1075,7 @@ class Intake:
             while queue:
                 update_id, payload, update = queue[0]
                 async with self._slots:
+                    _HOLDS_SLOT.set(True)
                     self._in_hand[update_id] = chat_key
                     try:
                         outcome = await self._process(update_id, payload, update)
@@ -1143,6 +1164,20 @@ class Intake:
         async with self._write_lock.turn(first=first):
             yield
 
+    @asynccontextmanager
+    async def _slot_released(self):
+        """A worker's slot given back while its update waits for Bot API calls outside
+        the transaction (a chat's turn may be a second away): another chat's update
+        may be processed meanwhile."""
+        if not _HOLDS_SLOT.get():
+            yield
+            return
+        self._slots.release()
+        try:
+            yield
+        finally:
+            await self._slots.acquire()
+
     def _split(self) -> bool:
         """Whether a run makes its Bot API calls outside its transaction: on SQLite the
         others wait for its write lock, on PostgreSQL for the rows it locked (the audit
@@ -1183,7 +1218,8 @@ class Intake:
                     else:
                         split = splits < MAX_SPLITS
                     with contextlib.suppress(Exception):  # journaled: the run sees it
-                        await self.request.make(journal, first.call)
+                        async with self._slot_released():  # it may wait for its turn
+                            await self.request.make(journal, first.call)
                     journal.recorded[-1]["split"] = True
         finally:
             monitoring.observe_update(time.perf_counter() - started)
@@ -1254,8 +1290,9 @@ class Intake:
         later = None
         if journal.deferred:  # committed, the write lock released: the deferred calls
             crashpoints.hit("committed_calls_pending")
-            later = await self.request.make_deferred(journal, self.show_card,
-                                                     self.take_off)
+            async with self._slot_released():  # they may wait for their chats' turns
+                later = await self.request.make_deferred(journal, self.show_card,
+                                                         self.take_off)
         if later is None:
             journal.remove()  # committed: the calls are never needed again
         else:  # buttons to take off once the chat is quiet: the chat's queue goes on
@@ -1452,7 +1489,7 @@ class Intake:
         for future in later:  # buttons not taken off yet: their journals keep them for
             future.cancel()  # the next start
         if later:
-            await asyncio.wait(later)
+            await asyncio.wait(later, timeout=grace)
         self._queues.clear()
         self._workers.clear()
         self._queued.clear()

@@ -14,10 +14,11 @@ PTB's ``AIORateLimiter`` with one fix and one addition:
   0 turns it off). Counted from the moment the previous request's answer came back (the
   latest moment Telegram can have seen it), so a slower or faster round trip never
   brings two closer at Telegram. A request that must wait for its chat waits alone:
-  the other chats go on (a 429 pauses them all). Taking the buttons off an old card
-  (``editMessageReplyMarkup``, :data:`LOW_PRIORITY`) nobody waits for: it goes once the
-  chat has been quiet for :data:`QUIET` intervals and no other request waits for it.
-  A data-entry answer sends the new card and takes the old card's buttons off; made
+  the other chats go on (a 429 pauses them all); its retries after a 429 keep its
+  turn. The intake's taking the buttons off an old card after the commit nobody waits
+  for (:data:`LOW` set by the caller; the outbox's own take-offs are not low): it goes
+  once the chat has been quiet for :data:`QUIET` intervals and no other request waits
+  for it, or after :data:`LOW_WAIT_LIMIT` as any other. A data-entry answer sends the new card and takes the old card's buttons off; made
   together, Telegram refused the second (``bench/bench_pemda.py``: 123 429s in 240
   updates, each pausing every chat of the regency).
   :meth:`chat_wait` tells a caller how long a request would wait now: an update's run
@@ -34,6 +35,7 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
+from contextvars import ContextVar
 from datetime import timedelta
 from typing import Any
 
@@ -43,8 +45,13 @@ from telegram.ext import BaseRateLimiter
 
 log = logging.getLogger(__name__)
 
-#: methods that wait, behind every other request to the chat, for the chat to be quiet
+#: methods that the bot's own take-offs use (``bot/telegram/intake.py`` defers them)
 LOW_PRIORITY = frozenset({"editMessageReplyMarkup"})
+#: set (in a task's context) by a caller whose requests wait, behind every other request
+#: to their chat, for the chat to be quiet: the intake's take-offs after the commit
+LOW: ContextVar[bool] = ContextVar("low_priority_request", default=False)
+#: seconds a low request waits for quiet at most; then it queues as the others
+LOW_WAIT_LIMIT = 60.0
 #: quiet, in per-chat intervals, before a LOW_PRIORITY request goes: longer than a
 #: person's quick pause between two actions, so that the next action seldom finds the
 #: chat's turn just taken by a take-off
@@ -92,46 +99,56 @@ class RateLimiter(BaseRateLimiter[int]):
         while (left := self.paused_until - loop.time()) > 0:
             await asyncio.sleep(left)
 
-    def chat_wait(self, chat_id: Any, method: str = "") -> float:
-        """Seconds a ``method`` request to ``chat_id`` would wait for its chat's turn
-        if made now (0: it would go at once; a request under way: one interval)."""
-        st = self._chats.get(chat_id) if self.per_chat and chat_id is not None else None
-        if st is None:
+    def chat_wait(self, chat_id: Any, low: bool = False) -> float:
+        """Seconds a request to ``chat_id`` (``low``: taking buttons off) would wait for
+        its turn if made now (0: it would go at once; a request under way or waiting
+        before it: one interval), a 429's pause included. 0 without chat turns."""
+        if not self.per_chat or chat_id is None:
             return 0.0
-        low = method in LOW_PRIORITY
-        if st.busy or (low and st.queue):
-            return self.per_chat
-        left = (st.quiet_at if low else st.free_at) - asyncio.get_running_loop().time()
-        return max(0.0, left)
+        now = asyncio.get_running_loop().time()
+        paused = max(0.0, self.paused_until - now)
+        st = self._chats.get(chat_id)
+        if st is None:
+            return paused
+        if st.busy or st.queue:
+            return max(paused, self.per_chat)
+        return max(paused, st.ready(low) - now)
 
     async def _chat_turn(self, chat_id: int | str, low: bool) -> _ChatTurns:
         """Wait until a request may go to ``chat_id``, then take the chat's turn (given
         back by :meth:`_chat_done` when the answer is in). The chat's requests go in the
-        order they asked, a LOW_PRIORITY one only when no other waits."""
+        order they asked; a ``low`` one only when none waits and the chat has been
+        quiet, or, after :data:`LOW_WAIT_LIMIT` seconds, in the queue as the others."""
         st = self._chats.get(chat_id)
         if st is None:
             st = self._chats[chat_id] = _ChatTurns()
         loop = asyncio.get_running_loop()
         ticket = object()
+        give_up_low = loop.time() + LOW_WAIT_LIMIT
         if not low:
             st.queue.append(ticket)
         st.users += 1
         try:
             while True:
+                if low and loop.time() >= give_up_low:  # waited long enough for quiet
+                    low = False
+                    st.queue.append(ticket)
                 if st.busy or (st.queue and (low or st.queue[0] is not ticket)):
-                    st.changed.clear()
-                    await st.changed.wait()
-                    continue
-                left = (st.quiet_at if low else st.free_at) - loop.time()
-                if left <= 0:
-                    break
-                # woken early when another request asks or is answered (the quiet moves)
+                    left = give_up_low - loop.time() if low else None
+                else:
+                    left = st.ready(low) - loop.time()
+                    if left <= 0:
+                        break
+                    if low:
+                        left = min(left, give_up_low - loop.time())
+                # woken when another request asks or is answered (the quiet moves)
                 st.changed.clear()
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(st.changed.wait(), left)
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(left):
+                        await st.changed.wait()
         except BaseException:  # cancelled: the requests behind it go on
             st.users -= 1
-            if not low:
+            if ticket in st.queue:
                 st.queue.remove(ticket)
             st.changed.set()
             raise
@@ -140,12 +157,13 @@ class RateLimiter(BaseRateLimiter[int]):
         st.busy = True
         return st
 
-    def _chat_done(self, chat_id: int | str, st: _ChatTurns) -> None:
+    def _chat_done(self, chat_id: int | str, st: _ChatTurns, low: bool) -> None:
         now = asyncio.get_running_loop().time()
         st.busy = False
         st.users -= 1
         st.free_at = now + self.per_chat
-        st.quiet_at = now + self.per_chat * QUIET
+        if not low:  # taking buttons off does not make the chat less quiet
+            st.quiet_at = now + self.per_chat * QUIET
         st.changed.set()
         if len(self._chats) > 1024:  # forget the chats nobody waits for, long quiet
             self._chats = {k: v for k, v in self._chats.items()
@@ -167,30 +185,31 @@ class RateLimiter(BaseRateLimiter[int]):
         chat_id = chat_of(data)
         group = chat_id if (isinstance(chat_id, int) and chat_id < 0) or isinstance(
             chat_id, str) else None
-        low = endpoint in LOW_PRIORITY
-        attempt = 0
-        while True:
-            try:
-                if chat_id is None:  # getMe, answerCallbackQuery, ...: not limited
-                    return await callback(*args, **kwargs)
-                turn = await self._chat_turn(chat_id, low) if self.per_chat else None
+        if chat_id is None:  # getMe, answerCallbackQuery, ...: not limited
+            return await callback(*args, **kwargs)
+        low = LOW.get()
+        # one turn for every attempt: a retry after a 429 keeps the chat's order
+        turn = await self._chat_turn(chat_id, low) if self.per_chat else None
+        try:
+            attempt = 0
+            while True:
                 try:
                     async with (self._group(group) if group is not None
                                 else contextlib.nullcontext()):
                         async with self._overall:
                             await self._honour_pause()
                             return await callback(*args, **kwargs)
-                finally:
-                    if turn is not None:
-                        self._chat_done(chat_id, turn)
-            except RetryAfter as exc:
-                wait = retry_seconds(exc)
-                self.pause(wait)
-                if attempt >= retries:
-                    raise
-                attempt += 1
-                log.info("%s: 429, every request waits %s s, then retry %s of %s",
-                         endpoint, wait, attempt, retries)
+                except RetryAfter as exc:
+                    wait = retry_seconds(exc)
+                    self.pause(wait)
+                    if attempt >= retries:
+                        raise
+                    attempt += 1
+                    log.info("%s: 429, every request waits %s s, then retry %s of %s",
+                             endpoint, wait, attempt, retries)
+        finally:
+            if turn is not None:
+                self._chat_done(chat_id, turn, low)
 
 
 class _ChatTurns:
@@ -201,10 +220,14 @@ class _ChatTurns:
     def __init__(self) -> None:
         self.busy = False  # a request under way
         self.free_at = 0.0  # loop time from which the next request may go
-        self.quiet_at = 0.0  # ... a LOW_PRIORITY one
+        self.quiet_at = 0.0  # ... a low one
         self.queue: deque[object] = deque()  # the other requests waiting, in order
         self.users = 0  # requests waiting or under way
         self.changed = asyncio.Event()
+
+    def ready(self, low: bool) -> float:
+        """The loop time from which a request (``low``: a take-off) may go."""
+        return max(self.free_at, self.quiet_at) if low else self.free_at
 
 
 class _Window:
@@ -232,8 +255,9 @@ class _Window:
             self._changed.clear()
             wait = (self._answered[0] + self.period - loop.time()) if self._answered \
                 else None  # all under way: until one comes back
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), wait)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(wait):
+                    await self._changed.wait()
         self._under_way += 1
 
     async def __aexit__(self, *exc: object) -> None:
