@@ -272,7 +272,9 @@ async def test_a_take_off_still_waiting_when_the_bot_stops_is_made_at_the_next_s
             break
         await asyncio.sleep(0.01)
     assert h.intake._later and card.buttons
-    await h.restart_bot()  # stopped: the take-off left in the journal
+    await h.stop_bot()  # stopped: the take-off not made, left in the journal
+    assert card.buttons and list((h.services.store.root / "inbox-journal").glob("*.jsonl"))
+    await h.start_bot()  # made at the start
     for _ in range(300):
         if not card.buttons:
             break
