@@ -25,6 +25,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -107,13 +108,36 @@ async def test_a_chat_is_claimed_by_one_process_at_a_time_in_order(sessionmaker)
         owners = dict((await s.execute(select(Inbox.update_id, Inbox.claimed_by))).all())
     assert owners == {10: a, 11: a, 12: b, 13: a, 14: b}
     assert [r[0] for r in await processes.my_rows(sessionmaker, a, [], 10)] == [10, 11, 13]
-    # chat 1's first row processed, the rest given back: b may take chat 1 now
+    # chat 1's first row processed by a, the rest given back: a keeps the chat for
+    # CHAT_AFFINITY seconds (its rate limiter knows the chat's last request) ...
     async with sessionmaker() as s, s.begin():
         await s.execute(update(Inbox).where(Inbox.update_id == 10)
                         .values(processed_at=processes.utcnow()))
     assert await processes.release_mine(sessionmaker, a) == 2
+    assert await processes.claim_inbox(sessionmaker, b, 10) == 0
+    # ... then b may take chat 1
+    async with sessionmaker() as s, s.begin():
+        await s.execute(update(Inbox).where(Inbox.update_id == 10).values(
+            processed_at=processes.utcnow()
+            - timedelta(seconds=processes.CHAT_AFFINITY + 1)))
     assert await processes.claim_inbox(sessionmaker, b, 10) == 2
     assert [r[0] for r in await processes.my_rows(sessionmaker, b, [], 10)] == [11, 12, 13, 14]
+
+
+@needs_postgres
+async def test_a_chat_goes_on_with_the_process_that_processed_it_moments_ago(sessionmaker):
+    a, b = "h:1:aaaaaaaaaa", "h:1:bbbbbbbbbb"
+    async with sessionmaker() as s, s.begin():
+        s.add_all([_row(20, 5, a), _row(21, 6, b), _row(22, 5), _row(23, 6), _row(24, 7)])
+        await s.flush()
+        await s.execute(update(Inbox).where(Inbox.update_id.in_([20, 21]))
+                        .values(processed_at=processes.utcnow()))
+    assert await processes.claim_inbox(sessionmaker, b, 10) == 2  # its chat 6, and chat 7
+    assert await processes.claim_inbox(sessionmaker, a, 10) == 1  # its chat 5
+    async with sessionmaker() as s:
+        owners = dict((await s.execute(select(Inbox.update_id, Inbox.claimed_by)
+                                       .where(Inbox.update_id >= 22))).all())
+    assert owners == {22: a, 23: b, 24: b}
 
 
 # ------------------------------------------------------------------ three processes

@@ -70,6 +70,7 @@ import os
 import socket
 import uuid
 import zlib
+from datetime import timedelta
 from typing import Iterable
 
 from sqlalchemy import bindparam, exists, or_, select, text, update
@@ -90,6 +91,10 @@ CHANNEL = "sopbot_inbox"  # NOTIFY: new inbox rows
 OUTBOX_CHANNEL = "sopbot_outbox"  # NOTIFY: messages queued (wakes the sending process)
 PAUSE_CHANNEL = "sopbot_pause"  # NOTIFY "seconds:sender": a 429's retry_after, for all
 SENDER = "sender"  # the lock of the one process that sends the outbox
+# seconds a chat stays with the process that processed its last update: its Bot API
+# requests to the chat take turns in that process's rate limiter (one a second), which
+# another process does not know (a take-off waits 3 s for quiet: longer than that)
+CHAT_AFFINITY = 5.0
 WATCH_SECONDS = 3.0  # how often a process checks its life and takes over dead claims
 
 _IDENTITY: tuple[int, str] | None = None
@@ -372,8 +377,14 @@ def _inbox_statements(me: str) -> dict:
                              earlier.c.update_id < inbox.c.update_id,
                              earlier.c.processed_at.is_(None),
                              or_(earlier.c.claimed_by.is_(None), earlier.c.claimed_by != me))
+    # a row of the same chat another process processed moments ago: that process
+    # keeps the chat (its turns in the rate limiter know the chat's last request)
+    recent = inbox.alias("recent")
+    elsewhere = exists().where(recent.c.chat_key == inbox.c.chat_key,
+                               recent.c.processed_at > bindparam("since"),
+                               recent.c.claimed_by.is_not(None), recent.c.claimed_by != me)
     free = (inbox.c.processed_at.is_(None), inbox.c.claimed_by.is_(None))
-    candidates = (select(inbox.c.update_id).where(*free, ~blocked)
+    candidates = (select(inbox.c.update_id).where(*free, ~blocked, ~elsewhere)
                   .order_by(inbox.c.update_id).limit(bindparam("n"))
                   .with_for_update(of=inbox, skip_locked=True))
     claim = (update(inbox).where(inbox.c.update_id.in_(bindparam("ids", expanding=True)), *free)
@@ -389,17 +400,20 @@ async def claim_inbox(sessionmaker, me: str, limit: int, rounds: int = 8) -> int
     """Claim up to ``limit`` unprocessed rows for ``me``, in rounds: each round takes
     the free rows whose earlier unprocessed rows (of their chat) are all ``me``'s
     already, i.e. the first free row of each chat nobody else works on, and the next
-    row of each chat ``me`` works on. The candidates are locked with ``FOR UPDATE SKIP
-    LOCKED``: a row another process is claiming at this moment is skipped, and so are
-    the later rows of its chat (their earlier row is not ``me``'s). Returns how many."""
+    row of each chat ``me`` works on. A chat another process processed a row of in the
+    last :data:`CHAT_AFFINITY` seconds is left to it (a dead one's, after that). The
+    candidates are locked with ``FOR UPDATE SKIP LOCKED``: a row another process is
+    claiming at this moment is skipped, and so are the later rows of its chat (their
+    earlier row is not ``me``'s). Returns how many."""
     statements = _inbox_statements(me)
     taken = 0
     for _ in range(rounds):
         if taken >= limit:
             break
         async with sessionmaker() as session, session.begin():
+            since = utcnow() - timedelta(seconds=CHAT_AFFINITY)
             ids = list((await session.execute(statements["candidates"],
-                                              {"n": limit - taken})).scalars())
+                                              {"n": limit - taken, "since": since})).scalars())
             if not ids:
                 break
             got = (await session.execute(statements["claim"],
