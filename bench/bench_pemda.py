@@ -445,7 +445,9 @@ def run_one(args, server: dict, name: str, seeded: dict, offices: int,
                   f"{f['unhonoured_429_a']}; CPU s per process {f['cpu_a']}; {load()}"
                   + (f"; FAILED: {a['failures'][:3]}" if a["failures"] else ""), flush=True)
             print(f"    {waits.summary()}", flush=True)
-            time.sleep(2)
+            # (a)'s old cards lose their buttons once each chat has been quiet for 3 s
+            # (bot/telegram/ratelimit.py, QUIET): (b) measures the round, not them
+            time.sleep(5)
             end = time.monotonic() + 120
             while asyncio.run(outbox_busy(url)) and time.monotonic() < end:
                 time.sleep(0.5)
