@@ -883,10 +883,11 @@ class Intake:
 
     def _later_done(self, journal: CallJournal, later: asyncio.Future) -> None:
         self._later.discard(later)
-        if later.cancelled() or isinstance(later.exception(), asyncio.CancelledError):
-            return  # stopped: the journal has them, made at the next start
-        errors = [r for r in (later.exception() and [later.exception()]) or later.result()
-                  if isinstance(r, BaseException)]
+        # stopped: the journal has them, made at the next start (a cancelled gather
+        # ends with CancelledError as its exception, or in one of its results)
+        if later.cancelled() or later.exception() is not None:
+            return
+        errors = [r for r in later.result() if isinstance(r, BaseException)]
         if any(isinstance(e, asyncio.CancelledError) for e in errors):
             return
         for error in errors:
@@ -1075,12 +1076,13 @@ class Intake:
             while queue:
                 update_id, payload, update = queue[0]
                 async with self._slots:
-                    _HOLDS_SLOT.set(True)
+                    holds = _HOLDS_SLOT.set(True)
                     self._in_hand[update_id] = chat_key
                     try:
                         outcome = await self._process(update_id, payload, update)
                     finally:
                         self._in_hand.pop(update_id, None)
+                        _HOLDS_SLOT.reset(holds)
                 if outcome is True:  # committed: the database tells who waits for a
                     self.secrets.drop(update_id)  # passphrase now, and a secret not
                     self.secrets.settle(_sender(payload))  # taken is forgotten

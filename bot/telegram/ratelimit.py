@@ -18,9 +18,10 @@ PTB's ``AIORateLimiter`` with one fix and one addition:
   turn. The intake's taking the buttons off an old card after the commit nobody waits
   for (:data:`LOW` set by the caller; the outbox's own take-offs are not low): it goes
   once the chat has been quiet for :data:`QUIET` intervals and no other request waits
-  for it, or after :data:`LOW_WAIT_LIMIT` as any other. A data-entry answer sends the new card and takes the old card's buttons off; made
-  together, Telegram refused the second (``bench/bench_pemda.py``: 123 429s in 240
-  updates, each pausing every chat of the regency).
+  for it, or after :data:`LOW_WAIT_LIMIT` as any other. A data-entry answer sends the
+  new card and takes the old card's buttons off; made together, Telegram refused the
+  second (``bench/bench_pemda.py``: 123 429s in 240 updates, each pausing every chat
+  of the regency).
   :meth:`chat_wait` tells a caller how long a request would wait now: an update's run
   does not wait inside its transaction (``bot/telegram/intake.py``).
 
@@ -157,7 +158,7 @@ class RateLimiter(BaseRateLimiter[int]):
         st.busy = True
         return st
 
-    def _chat_done(self, chat_id: int | str, st: _ChatTurns, low: bool) -> None:
+    def _chat_done(self, st: _ChatTurns, low: bool) -> None:
         now = asyncio.get_running_loop().time()
         st.busy = False
         st.users -= 1
@@ -209,7 +210,7 @@ class RateLimiter(BaseRateLimiter[int]):
                              endpoint, wait, attempt, retries)
         finally:
             if turn is not None:
-                self._chat_done(chat_id, turn, low)
+                self._chat_done(turn, low)
 
 
 class _ChatTurns:
