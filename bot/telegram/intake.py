@@ -1384,8 +1384,7 @@ class Intake:
                 log.error("the bot token was refused: polling stopped")
                 return
             except RetryAfter as exc:
-                await asyncio.sleep(float(getattr(exc.retry_after, "total_seconds",
-                                                  lambda: exc.retry_after)()))
+                await asyncio.sleep(retry_seconds(exc))
                 continue
             except Conflict:
                 log.warning("getUpdates conflict (another poller?): trying again")

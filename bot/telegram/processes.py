@@ -148,7 +148,8 @@ async def alive_keys(session) -> set[int]:
     return {int(r[0]) for r in rows}
 
 
-def _alive(process: str, keys: set[int]) -> bool:
+def is_alive(process: str, keys: set[int]) -> bool:
+    """Whether the process named ``process`` holds its life lock (``keys``: :func:`alive_keys`)."""
     return _unsigned(key(process)) in keys
 
 
@@ -167,7 +168,7 @@ async def release_dead(sessionmaker) -> tuple[int, int]:
             select(Inbox.claimed_by).where(Inbox.processed_at.is_(None),
                                            Inbox.claimed_by.is_not(None))
             .distinct())).scalars())
-        dead_inbox = [c for c in claimants if not _alive(process_of(c), keys)]
+        dead_inbox = [c for c in claimants if not is_alive(process_of(c), keys)]
         freed_inbox = 0
         if dead_inbox:
             freed_inbox = (await session.execute(
@@ -178,7 +179,7 @@ async def release_dead(sessionmaker) -> tuple[int, int]:
         sending = (await session.execute(
             select(Outbox.id, Outbox.claimed_by).where(
                 Outbox.status == OutboxStatus.SENDING))).all()
-        dead_outbox = [i for i, by in sending if not _alive(process_of(by), keys)]
+        dead_outbox = [i for i, by in sending if not is_alive(process_of(by), keys)]
         if dead_outbox:
             await session.execute(
                 update(Outbox).where(Outbox.id.in_(dead_outbox),
@@ -189,7 +190,7 @@ async def release_dead(sessionmaker) -> tuple[int, int]:
             select(CompileJob.claimed_by).where(CompileJob.finished_at.is_(None),
                                                 CompileJob.claimed_by.is_not(None))
             .distinct())).scalars())
-        dead_jobs = [c for c in building if not _alive(process_of(c), keys)]
+        dead_jobs = [c for c in building if not is_alive(process_of(c), keys)]
         freed_jobs = 0
         if dead_jobs:
             freed_jobs = (await session.execute(
