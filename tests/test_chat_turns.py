@@ -5,7 +5,8 @@ buttons off waits behind the chat's other requests until the chat is quiet. In t
 a data-entry answer's new card and the old card's take-off then draw no 429 from an
 emulator that enforces Telegram's one message a second per chat, an update's run never
 waits for a turn inside its transaction, and a take-off still waiting when the bot
-stops is made at the next start."""
+stops is made at the next start; with several processes, it is left to the process
+that waits to make it, and made by another once that one died."""
 from __future__ import annotations
 
 import asyncio
@@ -19,10 +20,13 @@ from telegram.error import RetryAfter
 from bot.telegram import ratelimit
 from bot.telegram.ratelimit import LOW, QUIET, RateLimiter
 from models.enums import Role
+from tests.conftest import POSTGRES_URL
 from tests.e2e import FIVE_ROLES, People
 from tests.test_e2e_data_entry import press_and_wait, to_collection
 
 INTERVAL = 0.3
+needs_postgres = pytest.mark.skipif(
+    not POSTGRES_URL, reason="several processes need PostgreSQL: set SOPBOT_TEST_DATABASE_URL")
 
 
 def _limiter(interval: float = INTERVAL, retries: int = 0):
@@ -282,3 +286,58 @@ async def test_a_take_off_still_waiting_when_the_bot_stops_is_made_at_the_next_s
     assert not card.buttons
     await h.settle()
     assert not list(h.intake.journal_dir.glob("*.jsonl"))
+
+
+@needs_postgres
+async def test_a_take_off_is_left_to_its_live_process_and_made_by_another_once_that_one_died(
+        limited, sessionmaker):
+    """Several processes share the journals' folder: a take-off waiting for its chat to
+    be quiet is not made by another process's clean (a process starting), only by its
+    own process; once the process that wrote it is dead, a live one's periodic sweep
+    makes it within seconds (not at the next start)."""
+    import json
+
+    from bot.telegram import intake as intake_module
+
+    h = limited
+    assert h.intake.claims and h.intake.life is not None
+    kabid, card = await _entry(h, sessionmaker)
+    sent = await kabid.send_text("12,5")
+    await kabid.wait_for(after=sent, text_contains="Tersimpan")
+    for _ in range(200):  # the new card's id kept: the take-off waits for quiet
+        if h.intake._later:
+            break
+        await asyncio.sleep(0.01)
+    assert h.intake._later and card.buttons
+    [path] = list(h.intake.journal_dir.glob("*.jsonl"))
+    [(method, _params, by)] = intake_module.CallJournal.left_pending(path)
+    assert method == "editMessageReplyMarkup" and by == h.intake.me
+    # another process starting (another name, the same folder and database) cleans
+    # the journals: the live writer's call is left alone
+    other = intake_module.Intake(h.app, sessionmaker, journal_dir=h.intake.journal_dir)
+    other.me = ":".join(h.intake.me.split(":")[:2] + ["starting00"])
+    assert other.claims and await other._clean_journals() == 0
+    assert card.buttons and path.exists()
+
+    # the writer dies before making it: its future is gone, the journal keeps the line
+    for future in list(h.intake._later):
+        future.cancel()
+    await asyncio.sleep(0.05)
+    assert not h.intake._later and card.buttons
+    ghost = ":".join(h.intake.me.split(":")[:2] + ["0123456789"])  # same host and pid
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    path.write_text("".join(json.dumps(dict(e, by=ghost) if "q" in e else e) + "\n"
+                            for e in lines))
+    h.intake._sweeper.cancel()  # the sweep every 0.2 s instead of 10 s
+    intake_module.JOURNAL_SWEEP_SECONDS, every = 0.2, intake_module.JOURNAL_SWEEP_SECONDS
+    try:
+        h.intake._sweeper = asyncio.create_task(h.intake._sweep_journals())
+        for _ in range(300):
+            if not card.buttons:
+                break
+            await asyncio.sleep(0.01)
+    finally:
+        intake_module.JOURNAL_SWEEP_SECONDS = every
+    assert not card.buttons  # made by the live process's sweep
+    await h.settle()
+    assert not path.exists()

@@ -67,7 +67,8 @@ Hence, whatever moment the process dies:
   (the state changed in between: another text, another message). A deferred call is
   written to the journal (as pending, with its parameters) before the commit; when the
   process dies after the commit and before it was made, it is made at the next start
-  (``_clean_journals``), again at least once.
+  (``_clean_journals``), again at least once; with several processes, by a live one
+  within seconds (``_sweep_journals``), and never while its writer is alive.
 
 The payload stored is the update as Telegram sent it (a webhook's body; by polling,
 PTB's ``to_dict()`` of the update it parsed), with one exception: the answer to the
@@ -126,7 +127,19 @@ RECEIVE_RETRY = 2.0  # seconds between a waiting process's tries to become the r
 # again this many more times, each after its retry_after (a card dropped was an answer
 # the person never got, logged at INFO only)
 CARD_RETRIES = 10
+# several processes: how often a running process makes the calls a stopped one left
+# pending after its commits, and how old a journal with nothing pending must be to be
+# removed by another process than its writer
+JOURNAL_SWEEP_SECONDS = 10.0
+JOURNAL_DONE_AGE = 600.0
 _AGAIN = object()  # _process: not committed, run the same update again
+
+
+def _older_than(path: Path, seconds: float) -> bool:
+    try:
+        return time.time() - path.stat().st_mtime > seconds
+    except FileNotFoundError:
+        return False
 
 
 # ------------------------------------------------------------------ one session per update
@@ -355,10 +368,15 @@ class CallJournal:
     parameters) just before the commit and made after it; each made one gets a line
     with its ``"id"``. At the next start a committed update's pending calls without
     such a line are made (at least once); in a journal read for another run of an
-    uncommitted update they are dropped (that run defers its own)."""
+    uncommitted update they are dropped (that run defers its own).
 
-    def __init__(self, directory: Path | None, update_id: int) -> None:
+    A pending line names the process that wrote it (``"by"``, ``by`` here): with several
+    processes on one storage folder, a committed update's pending calls are made by
+    another process only once their writer is not alive (``Intake._clean_journals``)."""
+
+    def __init__(self, directory: Path | None, update_id: int, by: str = "") -> None:
         self.path = directory / f"{update_id}.jsonl" if directory is not None else None
+        self.by = by
         self.recorded: list[dict] = []
         self._used: set[int] = set()  # recorded calls already answered in this run
         self.replayed = 0  # answers of an earlier run that stopped (a crash, a block)
@@ -445,7 +463,8 @@ class CallJournal:
         """Just before the commit: the run's deferred calls, so that none is skipped
         when the process dies between the commit and the calls."""
         for i, call in enumerate(self.deferred):
-            self._append({"m": call.method, "k": call.key, "id": i, "q": call.params})
+            self._append({"m": call.method, "k": call.key, "id": i, "q": call.params,
+                          "by": self.by})
 
     def deferred_done(self, i: int, call: _Call, answer: Any) -> None:
         self.pending_done(i, call.method, answer, call.key)
@@ -456,18 +475,21 @@ class CallJournal:
         calls. Returns its id for :meth:`pending_done`."""
         self._extra += 1
         i = f"x{self._extra}"
-        self._append({"m": method, "k": "", "id": i, "q": params})
+        self._append({"m": method, "k": "", "id": i, "q": params, "by": self.by})
         return i
 
     def pending_done(self, i: int | str, method: str, answer: Any, key: str = "") -> None:
         self._append({"m": method, "k": key, "id": i, "r": answer})
 
     @classmethod
-    def left_pending(cls, path: Path) -> list[tuple[str, dict]]:
-        """A committed update's deferred calls that were not made (method, parameters)."""
+    def left_pending(cls, path: Path) -> list[tuple[str, dict, str]]:
+        """A committed update's deferred calls that were not made (method, parameters,
+        the process that wrote them: "" in a journal written before processes were
+        named)."""
         entries = cls._lines(path)
         done = {e["id"] for e in entries if "id" in e and "q" not in e}
-        return [(e["m"], e["q"]) for e in entries if "q" in e and e.get("id") not in done]
+        return [(e["m"], e["q"], e.get("by", "")) for e in entries
+                if "q" in e and e.get("id") not in done]
 
     def remove(self) -> None:
         if self.path is not None:
@@ -804,6 +826,7 @@ class Intake:
         self._idle.set()
         self._fatal: BaseException | None = None
         self._later: set[asyncio.Future] = set()  # take-offs after commits (make_deferred)
+        self._sweeper: asyncio.Task | None = None  # several processes: _sweep_journals
         self._write_lock = _WriteTurns() if _is_sqlite(sessionmaker) else None
         # PostgreSQL: several processes may share the inbox; rows are claimed by this
         # process (bot/telegram/processes.py) before they are queued here
@@ -1200,7 +1223,7 @@ class Intake:
                         "1 s", update_id, exc)
             await asyncio.sleep(1)
             return _AGAIN
-        journal = CallJournal(self.journal_dir, update_id)
+        journal = CallJournal(self.journal_dir, update_id, by=self.me)
         savepoints, split, splits, may_wait = False, self._split(), 0, False
         try:
             while True:
@@ -1428,6 +1451,8 @@ class Intake:
             self.life.listen(self.wake)
         self.request = journal_calls(self.app.bot)
         await self._clean_journals()
+        if self.claims and self.journal_dir is not None:
+            self._sweeper = asyncio.create_task(self._sweep_journals(), name="journal-sweeper")
         left = await self.process_pending()
         if left:
             log.info("processed %d update(s) left in the inbox by the previous run", left)
@@ -1435,21 +1460,43 @@ class Intake:
         if polling:
             self._poller = asyncio.create_task(self._receive(), name="inbox-poller")
 
-    async def _clean_journals(self) -> None:
+    async def _clean_journals(self, sweep: bool = False) -> int:
         """Journals of updates that committed (the process died before removing them)
         are left over: their deferred calls not made yet are made, then they go;
-        those of unprocessed updates are kept for their second run."""
+        those of unprocessed updates are kept for their second run. Returns the calls
+        made.
+
+        With several processes (one storage folder): a journal whose pending calls were
+        written by a live process is left to it (a take-off waiting for its chat to be
+        quiet); one process at a time cleans (the ``journals`` lock). ``sweep``: the
+        periodic pass of a running process (:meth:`_sweep_journals`), which takes over
+        the pending calls of a process that died; a journal with nothing pending is
+        removed only when it is old (its live writer removes it itself)."""
         if self.journal_dir is None or not self.journal_dir.exists():
-            return
+            return 0
         found = [p for p in self.journal_dir.glob("*.jsonl") if p.stem.isdigit()]
         if not found:
-            return
-        async with self.sm() as session:
-            open_ids = set((await session.execute(select(Inbox.update_id).where(
-                Inbox.processed_at.is_(None)))).scalars())
-        for path in found:
-            if int(path.stem) not in open_ids:
-                for method, params in CallJournal.left_pending(path):
+            return 0
+        made = 0
+        async with processes.exclusive(self.sm, "journals") as mine:
+            if not mine:  # another process is at it
+                return 0
+            async with self.sm() as session:
+                open_ids = set((await session.execute(select(Inbox.update_id).where(
+                    Inbox.processed_at.is_(None)))).scalars())
+                alive = await processes.alive_keys(session) if self.claims else set()
+            for path in found:
+                if int(path.stem) in open_ids:
+                    continue
+                pending = CallJournal.left_pending(path)
+                # at the start, this process's own (a stop and a start within one
+                # process, the same name) are of its earlier run: nothing is in flight
+                if any(by and processes.is_alive(by, alive) and (sweep or by != self.me)
+                       for _m, _p, by in pending):
+                    continue  # its process is making them
+                if sweep and not pending and not _older_than(path, JOURNAL_DONE_AGE):
+                    continue
+                for method, params, by in pending:
                     # committed, its deferred calls not all made: at least once
                     try:
                         if method == _Card.method:
@@ -1457,13 +1504,34 @@ class Intake:
                         else:
                             await self.app.bot._post(method, params)
                     except TelegramError as exc:
-                        log.info("%s of update %s after the restart: %s", method,
-                                 path.stem, exc)
+                        log.info("%s of update %s after %s: %s", method, path.stem,
+                                 f"process {by} stopped" if sweep else "the restart", exc)
+                    made += 1
                 with contextlib.suppress(FileNotFoundError):
                     path.unlink()
+        if made and sweep:
+            log.warning("calls left by stopped processes made: %d", made)
+        return made
+
+    async def _sweep_journals(self) -> None:
+        """With several processes: every ``JOURNAL_SWEEP_SECONDS``, the pending calls of
+        a process that died after its commit (an old card's buttons, a card) are made by
+        a live one, not left to the next start."""
+        while True:
+            await asyncio.sleep(JOURNAL_SWEEP_SECONDS)
+            try:
+                await self._clean_journals(sweep=True)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("could not make the calls left by stopped processes")
 
     async def stop(self, grace: float = 10.0) -> None:
         self._running = False
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            await asyncio.wait({self._sweeper})
+            self._sweeper = None
         if self._poller is not None:
             self._poller.cancel()
             await asyncio.wait({self._poller})
