@@ -157,8 +157,9 @@ async def person(user, answers: int, who: People, echo: bool = False) -> None:
 
 
 async def open_entry(user, request_timeout: float = 60, entry_timeout: float = 30) -> None:
-    """A Kabid opens the data entry from the data request: indicator 1 is asked."""
-    request = await user.wait_for(text_contains="Permintaan data kinerja",
+    """A Kabid opens the data entry from the data request: indicator 1 is asked. The
+    request of a long list comes in parts; its buttons are on the last one."""
+    request = await user.wait_for(lambda m: "Mulai isi data" in m.button_texts,
                                   timeout=request_timeout)
     q = await user.press(request, text="Mulai isi data")
     await user.wait_for(after=q, text_contains="Indikator 1 dari", timeout=entry_timeout)
