@@ -80,6 +80,7 @@ from bot.core.office_data import (  # noqa: E402
 from bot.core.reminders import sweep  # noqa: E402
 from bot.core.services import build_services  # noqa: E402
 from bot.core.workflow import Workflow  # noqa: E402
+from bot.telegram.ratelimit import QUIET  # noqa: E402
 from models import Outbox, Person, StepRun, Unit  # noqa: E402
 from models.base import utcnow  # noqa: E402
 from models.enums import CycleKind, OutboxStatus, Role, StepStatus  # noqa: E402
@@ -119,6 +120,11 @@ def office_spec(n: int, people: int, answers: int) -> OfficeSpec:
             for u in range(1, units + 1) for k in range(1, answers + 1)]
     return OfficeSpec(f"Dinas {n:02d} Kabupaten", "Kabupaten Lampung Barat", "Liwa",
                       f"B.{n:02d}", tuple(us), tuple(ps), tuple(inds))
+
+
+# how long a chat must be quiet before an old card's buttons come off, as the bots here
+# are configured (Config's default interval)
+QUIET_SECONDS = QUIET * Config().outbox.per_chat_interval_seconds
 
 
 def services_for(url: str, folder: Path):
@@ -445,9 +451,10 @@ def run_one(args, server: dict, name: str, seeded: dict, offices: int,
                   f"{f['unhonoured_429_a']}; CPU s per process {f['cpu_a']}; {load()}"
                   + (f"; FAILED: {a['failures'][:3]}" if a["failures"] else ""), flush=True)
             print(f"    {waits.summary()}", flush=True)
-            # (a)'s old cards lose their buttons once each chat has been quiet for 3 s
-            # (bot/telegram/ratelimit.py, QUIET): (b) measures the round, not them
-            time.sleep(5)
+            # (a)'s old cards lose their buttons once each chat has been quiet
+            # (bot/telegram/ratelimit.py, QUIET intervals): (b) measures the round, not
+            # them
+            time.sleep(QUIET_SECONDS + 2)
             end = time.monotonic() + 120
             while asyncio.run(outbox_busy(url)) and time.monotonic() < end:
                 time.sleep(0.5)
