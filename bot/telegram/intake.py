@@ -466,9 +466,6 @@ class CallJournal:
             self._append({"m": call.method, "k": call.key, "id": i, "q": call.params,
                           "by": self.by})
 
-    def deferred_done(self, i: int, call: _Call, answer: Any) -> None:
-        self.pending_done(i, call.method, answer, call.key)
-
     def add_pending(self, method: str, params: dict) -> str:
         """After the commit: one more call to make (taking an old card's buttons off
         once its new card's id is kept), written as pending like the run's deferred
@@ -633,18 +630,27 @@ class JournaledRequest:
             chains.setdefault(call.target, []).append((i, call))
         later: list = []  # coroutines for the returned future
 
+        async def made(i: int | str, method: str, key: str, make, is_card: bool = False
+                       ) -> None:
+            """One pending call made: a refusal logged, the call marked done in the
+            journal either way."""
+            answer = None
+            try:
+                answer = await make()
+            except TelegramError as exc:
+                (log.warning if is_card else log.info)("%s after the commit: %s", method,
+                                                       exc)
+            except Exception:  # a card's id not stored: its next press is refused
+                if not is_card:
+                    raise
+                log.exception("a card after the commit could not be shown")
+            journal.pending_done(i, method, answer, key)
+
         async def take_off_later(chat_id: int, message_id: int) -> None:
             params = {"chat_id": chat_id, "message_id": message_id}
             i = journal.add_pending("editMessageReplyMarkup", params)
-
-            async def made() -> None:
-                answer = None
-                try:
-                    answer = await take_off(chat_id, message_id)
-                except TelegramError as exc:
-                    log.info("editMessageReplyMarkup after the commit: %s", exc)
-                journal.pending_done(i, "editMessageReplyMarkup", answer)
-            later.append(made())
+            later.append(made(i, "editMessageReplyMarkup", "",
+                              lambda: take_off(chat_id, message_id)))
 
         async def card(params) -> int:
             # the answer the person waits for: refused with 429s past the rate
@@ -660,21 +666,11 @@ class JournaledRequest:
 
         async def chain(calls):
             for i, call in calls:
-                try:
-                    if isinstance(call, _Card):
-                        answer = await card(call.params)
-                    else:
-                        answer = await self._send(call)
-                except TelegramError as exc:
-                    (log.warning if isinstance(call, _Card) else log.info)(
-                        "%s after the commit: %s", call.method, exc)
-                    answer = None
-                except Exception:  # a card's id not stored: its next press is refused
-                    if not isinstance(call, _Card):
-                        raise
-                    log.exception("a card after the commit could not be shown")
-                    answer = None
-                journal.deferred_done(i, call, answer)
+                if isinstance(call, _Card):
+                    await made(i, call.method, call.key, lambda: card(call.params),
+                               is_card=True)
+                else:
+                    await made(i, call.method, call.key, lambda: self._send(call))
 
         now = []
         for calls in chains.values():
