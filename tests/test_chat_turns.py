@@ -290,17 +290,19 @@ async def test_a_take_off_still_waiting_when_the_bot_stops_is_made_at_the_next_s
 
 @needs_postgres
 async def test_a_take_off_is_left_to_its_live_process_and_made_by_another_once_that_one_died(
-        limited, sessionmaker):
+        limited, sessionmaker, monkeypatch):
     """Several processes share the journals' folder: a take-off waiting for its chat to
-    be quiet is not made by another process's clean (a process starting), only by its
-    own process; once the process that wrote it is dead, a live one's periodic sweep
-    makes it within seconds (not at the next start)."""
+    be quiet is made by no clean but its own process's (not another process starting,
+    not a sweep, not its own sweep); once the process that wrote it is no longer alive,
+    another process's sweep makes it, after seeing it not alive for a while (a live
+    process whose database session broke is not alive for a few seconds)."""
     import json
 
     from bot.telegram import intake as intake_module
 
     h = limited
     assert h.intake.claims and h.intake.life is not None
+    h.intake._sweeper.cancel()  # the sweeps here are called by the test
     kabid, card = await _entry(h, sessionmaker)
     sent = await kabid.send_text("12,5")
     await kabid.wait_for(after=sent, text_contains="Tersimpan")
@@ -312,11 +314,14 @@ async def test_a_take_off_is_left_to_its_live_process_and_made_by_another_once_t
     [path] = list(h.intake.journal_dir.glob("*.jsonl"))
     [(method, _params, by)] = intake_module.CallJournal.left_pending(path)
     assert method == "editMessageReplyMarkup" and by == h.intake.me
-    # another process starting (another name, the same folder and database) cleans
-    # the journals: the live writer's call is left alone
+    # another process (another name, the same folder and database), at its start and
+    # in its sweeps, and this process's own sweep: the live writer's call is left alone
     other = intake_module.Intake(h.app, sessionmaker, journal_dir=h.intake.journal_dir)
-    other.me = ":".join(h.intake.me.split(":")[:2] + ["starting00"])
-    assert other.claims and await other._clean_journals() == 0
+    other.me = ":".join(h.intake.me.split(":")[:2] + ["another000"])
+    assert other.claims
+    assert await other._clean_journals() == 0
+    assert await other._clean_journals(sweep=True) == 0
+    assert await h.intake._clean_journals(sweep=True) == 0
     assert card.buttons and path.exists()
 
     # the writer dies before making it: its future is gone, the journal keeps the line
@@ -328,16 +333,36 @@ async def test_a_take_off_is_left_to_its_live_process_and_made_by_another_once_t
     lines = [json.loads(line) for line in path.read_text().splitlines()]
     path.write_text("".join(json.dumps(dict(e, by=ghost) if "q" in e else e) + "\n"
                             for e in lines))
-    h.intake._sweeper.cancel()  # the sweep every 0.2 s instead of 10 s
-    intake_module.JOURNAL_SWEEP_SECONDS, every = 0.2, intake_module.JOURNAL_SWEEP_SECONDS
-    try:
-        h.intake._sweeper = asyncio.create_task(h.intake._sweep_journals())
-        for _ in range(300):
-            if not card.buttons:
-                break
-            await asyncio.sleep(0.01)
-    finally:
-        intake_module.JOURNAL_SWEEP_SECONDS = every
-    assert not card.buttons  # made by the live process's sweep
-    await h.settle()
-    assert not path.exists()
+    monkeypatch.setattr(intake_module, "JOURNAL_DEAD_SECONDS", 0.5)
+    assert await other._clean_journals(sweep=True) == 0  # seen not alive: not yet
+    assert card.buttons
+    await asyncio.sleep(0.6)
+    assert await other._clean_journals(sweep=True) == 1  # not alive since: made
+    assert not card.buttons and not path.exists()
+
+
+def test_a_run_that_finds_its_update_processed_leaves_the_journals_pending_calls(tmp_path):
+    """A journal is read by every run of its update, before the run claims the row;
+    the pending calls of another run (another process's, whose commit may be the one
+    that processed the update) leave the file only when this run writes to it, i.e.
+    once it holds the claim. A run that finds the row processed writes nothing."""
+    import json
+
+    from bot.telegram.intake import CallJournal
+
+    path = tmp_path / "7.jsonl"
+    lines = [{"m": "sendMessage", "k": "a", "r": {"message_id": 3}},
+             {"m": "editMessageReplyMarkup", "k": "", "id": "x1",
+              "q": {"chat_id": 5, "message_id": 2}, "by": "host:1:other"}]
+    path.write_text("".join(json.dumps(e) + "\n" for e in lines))
+    before = path.read_text()
+    journal = CallJournal(tmp_path, 7, by="host:1:me")  # a run reads it ...
+    assert [e["m"] for e in journal.recorded] == ["sendMessage"]
+    assert path.read_text() == before  # ... and, writing nothing, leaves it
+    assert CallJournal.left_pending(path) == [
+        ("editMessageReplyMarkup", {"chat_id": 5, "message_id": 2}, "host:1:other")]
+    journal.record("answerCallbackQuery", True, "b")  # a run that holds the claim writes
+    after = [json.loads(line) for line in path.read_text().splitlines()]
+    assert [(e["m"], e.get("k")) for e in after] == [
+        ("sendMessage", "a"), ("answerCallbackQuery", "b")]
+    assert CallJournal.left_pending(path) == []

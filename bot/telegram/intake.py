@@ -68,7 +68,8 @@ Hence, whatever moment the process dies:
   written to the journal (as pending, with its parameters) before the commit; when the
   process dies after the commit and before it was made, it is made at the next start
   (``_clean_journals``), again at least once; with several processes, by a live one
-  within seconds (``_sweep_journals``), and never while its writer is alive.
+  (``_sweep_journals``) once its writer has been seen not alive for a while, and never
+  while its writer still has it in hand.
 
 The payload stored is the update as Telegram sent it (a webhook's body; by polling,
 PTB's ``to_dict()`` of the update it parsed), with one exception: the answer to the
@@ -132,6 +133,9 @@ CARD_RETRIES = 10
 # removed by another process than its writer
 JOURNAL_SWEEP_SECONDS = 10.0
 JOURNAL_DONE_AGE = 600.0
+# a process seen not alive this long has stopped: its pending calls are made (longer
+# than a live process takes to connect again after its database session broke)
+JOURNAL_DEAD_SECONDS = 10.0
 _AGAIN = object()  # _process: not committed, run the same update again
 
 
@@ -372,11 +376,15 @@ class CallJournal:
 
     A pending line names the process that wrote it (``"by"``, ``by`` here): with several
     processes on one storage folder, a committed update's pending calls are made by
-    another process only once their writer is not alive (``Intake._clean_journals``)."""
+    another process only once their writer is not alive (``Intake._clean_journals``).
+    The pending lines of another run leave the file only when this run first writes to
+    it (after its claim of the row)."""
 
     def __init__(self, directory: Path | None, update_id: int, by: str = "") -> None:
         self.path = directory / f"{update_id}.jsonl" if directory is not None else None
+        self.update_id = update_id
         self.by = by
+        self.later = False  # calls left to a future after the commit (Intake._later)
         self.recorded: list[dict] = []
         self._used: set[int] = set()  # recorded calls already answered in this run
         self.replayed = 0  # answers of an earlier run that stopped (a crash, a block)
@@ -384,17 +392,23 @@ class CallJournal:
         self._extra = 0  # calls added after the commit (add_pending)
         lines = self._lines(self.path)
         kept = [e for e in lines if "q" not in e and "id" not in e]
-        if len(kept) != len(lines):  # the deferred calls of a run that never committed
-            self._rewrite(kept)
+        # the deferred calls of a run that never committed go from the file when this
+        # run first writes to it (after its claim of the row): a run that finds the row
+        # processed already (by another process, whose calls these may be) writes nothing
+        self._stale = len(kept) != len(lines)
         self.recorded = kept
         self.loaded = len(kept)
 
     @staticmethod
     def _lines(path: Path | None) -> list[dict]:
-        if path is None or not path.exists():
+        if path is None:
+            return []
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:  # none yet, or removed by its process meanwhile
             return []
         entries = []
-        for line in path.read_text(encoding="utf-8").splitlines():
+        for line in text.splitlines():
             try:
                 entries.append(json.loads(line))
             except ValueError:  # a line cut off by the crash: the call repeats
@@ -438,6 +452,9 @@ class CallJournal:
         from bot.core.storage import private_opener
 
         _journal_dir(self.path.parent)
+        if self._stale:  # the file's own lines this run kept, then this one
+            self._stale = False
+            self._rewrite(self.recorded[:self.loaded])
         line = json.dumps(entry, ensure_ascii=False, default=str) + "\n"
         try:
             fh = open(self.path, "a", encoding="utf-8", opener=private_opener)
@@ -823,6 +840,10 @@ class Intake:
         self._fatal: BaseException | None = None
         self._later: set[asyncio.Future] = set()  # take-offs after commits (make_deferred)
         self._sweeper: asyncio.Task | None = None  # several processes: _sweep_journals
+        # updates whose journals this process has in hand (being processed, or calls
+        # left to make after the commit): their pending calls are not made by a clean
+        self._in_flight: set[int] = set()
+        self._dead_since: dict[str, float] = {}  # writers of journals seen not alive
         self._write_lock = _WriteTurns() if _is_sqlite(sessionmaker) else None
         # PostgreSQL: several processes may share the inbox; rows are claimed by this
         # process (bot/telegram/processes.py) before they are queued here
@@ -902,6 +923,7 @@ class Intake:
 
     def _later_done(self, journal: CallJournal, later: asyncio.Future) -> None:
         self._later.discard(later)
+        self._in_flight.discard(journal.update_id)
         # stopped: the journal has them, made at the next start (a cancelled gather
         # ends with CancelledError as its exception, or in one of its results)
         if later.cancelled() or later.exception() is not None:
@@ -1221,6 +1243,7 @@ class Intake:
             return _AGAIN
         journal = CallJournal(self.journal_dir, update_id, by=self.me)
         savepoints, split, splits, may_wait = False, self._split(), 0, False
+        self._in_flight.add(update_id)
         try:
             while True:
                 try:
@@ -1243,6 +1266,8 @@ class Intake:
                             await self.request.make(journal, first.call)
                     journal.recorded[-1]["split"] = True
         finally:
+            if not journal.later:  # else until its calls after the commit are made
+                self._in_flight.discard(update_id)
             monitoring.observe_update(time.perf_counter() - started)
 
     async def _process_once(self, update_id: int, payload: dict, journal: CallJournal,
@@ -1318,6 +1343,7 @@ class Intake:
             journal.remove()  # committed: the calls are never needed again
         else:  # buttons to take off once the chat is quiet: the chat's queue goes on
             self._later.add(later)
+            journal.later = True
             later.add_done_callback(functools.partial(self._later_done, journal))
         self.processed += 1
         sender = self.app.bot_data.get("sender")
@@ -1447,7 +1473,7 @@ class Intake:
             self.life.listen(self.wake)
         self.request = journal_calls(self.app.bot)
         await self._clean_journals()
-        if self.claims and self.journal_dir is not None:
+        if self.claims and self.journal_dir is not None and self._sweeper is None:
             self._sweeper = asyncio.create_task(self._sweep_journals(), name="journal-sweeper")
         left = await self.process_pending()
         if left:
@@ -1462,51 +1488,85 @@ class Intake:
         those of unprocessed updates are kept for their second run. Returns the calls
         made.
 
-        With several processes (one storage folder): a journal whose pending calls were
-        written by a live process is left to it (a take-off waiting for its chat to be
-        quiet); one process at a time cleans (the ``journals`` lock). ``sweep``: the
-        periodic pass of a running process (:meth:`_sweep_journals`), which takes over
-        the pending calls of a process that died; a journal with nothing pending is
-        removed only when it is old (its live writer removes it itself)."""
-        if self.journal_dir is None or not self.journal_dir.exists():
+        With several processes (one storage folder; one process cleans at a time, the
+        ``journals`` lock), whose calls they are decides (each pending line names its
+        writer): this process's are made unless its updates still have them in hand
+        (``_in_flight``); a live process's are left to it; those of a process that is
+        not alive are made once it was seen not alive ``JOURNAL_DEAD_SECONDS`` before
+        (a process whose database session broke is not alive for a few seconds, until
+        it connects again, while it still makes its calls). ``sweep``: the periodic pass
+        of a running process (:meth:`_sweep_journals`); it removes a journal with
+        nothing pending only when it is old (its live writer removes it itself), and
+        makes calls that name no writer (a process of an earlier version) only then."""
+        if self.journal_dir is None:
             return 0
-        found = [p for p in self.journal_dir.glob("*.jsonl") if p.stem.isdigit()]
+        try:
+            found = {int(p.stem): p for p in self.journal_dir.glob("*.jsonl")
+                     if p.stem.isdigit()}
+        except FileNotFoundError:
+            return 0
         if not found:
             return 0
+        async with self.sm() as session:
+            open_ids = set((await session.execute(select(Inbox.update_id).where(
+                Inbox.update_id.in_(list(found)), Inbox.processed_at.is_(None)))).scalars())
+            alive = await processes.alive_keys(session) if self.claims else set()
+        done = {uid: path for uid, path in found.items()
+                if uid not in open_ids and uid not in self._in_flight}
+        if not done:
+            return 0
+        now = time.monotonic()
+        for writer in [w for w in self._dead_since if processes.is_alive(w, alive)]:
+            del self._dead_since[writer]
         made = 0
         async with processes.exclusive(self.sm, "journals") as mine:
             if not mine:  # another process is at it
                 return 0
-            async with self.sm() as session:
-                open_ids = set((await session.execute(select(Inbox.update_id).where(
-                    Inbox.processed_at.is_(None)))).scalars())
-                alive = await processes.alive_keys(session) if self.claims else set()
-            for path in found:
-                if int(path.stem) in open_ids:
-                    continue
-                pending = CallJournal.left_pending(path)
-                # at the start, this process's own (a stop and a start within one
-                # process, the same name) are of its earlier run: nothing is in flight
-                if any(by and processes.is_alive(by, alive) and (sweep or by != self.me)
-                       for _m, _p, by in pending):
-                    continue  # its process is making them
-                if sweep and not pending and not _older_than(path, JOURNAL_DONE_AGE):
-                    continue
-                for method, params, by in pending:
-                    # committed, its deferred calls not all made: at least once
-                    try:
-                        if method == _Card.method:
-                            await self.show_card(params)
-                        else:
-                            await self.app.bot._post(method, params)
-                    except TelegramError as exc:
-                        log.info("%s of update %s after %s: %s", method, path.stem,
-                                 f"process {by} stopped" if sweep else "the restart", exc)
-                    made += 1
-                with contextlib.suppress(FileNotFoundError):
-                    path.unlink()
+            for uid, path in done.items():
+                try:
+                    made += await self._clean_journal(uid, path, alive, now, sweep)
+                except Exception:  # the others go on; this one again at the next pass
+                    log.exception("the journal of update %s could not be cleaned", uid)
         if made and sweep:
             log.warning("calls left by stopped processes made: %d", made)
+        return made
+
+    async def _clean_journal(self, uid: int, path: Path, alive: set[int], now: float,
+                             sweep: bool) -> int:
+        """One committed update's journal (:meth:`_clean_journals`): its calls made
+        and the file removed, or left as it is. Returns the calls made."""
+        pending = CallJournal.left_pending(path)
+        for writer in {by for _m, _p, by in pending}:
+            if not writer:  # no writer named: at a start, or once the journal is old
+                if sweep and not _older_than(path, JOURNAL_DONE_AGE):
+                    return 0
+            elif writer == self.me:
+                continue  # not in flight (checked): of this process's earlier run
+            elif not self.claims:
+                continue  # one process: an earlier one's
+            elif processes.is_alive(writer, alive):
+                return 0  # its process makes them
+            elif now - self._dead_since.setdefault(writer, now) < JOURNAL_DEAD_SECONDS:
+                return 0  # not alive: made once that has lasted
+        if sweep and not pending and not _older_than(path, JOURNAL_DONE_AGE):
+            return 0
+        made = 0
+        for method, params, by in pending:
+            # committed, its deferred calls not all made: at least once
+            try:
+                if method == _Card.method:
+                    await self.show_card(params)
+                else:
+                    await self.app.bot._post(method, params)
+            except TelegramError as exc:
+                log.info("%s of update %s after %s: %s", method, uid,
+                         "the restart" if not sweep or by == self.me
+                         else f"process {by} stopped", exc)
+            except Exception:  # (a card's id not stored) not made again and again
+                log.exception("%s of update %s after its process stopped", method, uid)
+            made += 1
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
         return made
 
     async def _sweep_journals(self) -> None:

@@ -576,9 +576,13 @@ async def exclusive(sessionmaker, name: str):
     conn = await engine.connect()
     got = False
     try:
-        got = bool((await conn.execute(text("SELECT pg_try_advisory_lock(:ns, :k)"),
-                                       {"ns": JOB_NS, "k": key(name)})).scalar())
-        await conn.commit()
+        try:
+            got = bool((await conn.execute(text("SELECT pg_try_advisory_lock(:ns, :k)"),
+                                           {"ns": JOB_NS, "k": key(name)})).scalar())
+            await conn.commit()
+        except BaseException:  # (cancelled) the lock may be granted all the same: the
+            await _drop(conn)  # connection goes, not back to the pool with it
+            raise
         yield got
     finally:
         if got:
