@@ -193,6 +193,26 @@ async def test_no_more_than_the_overall_limit_within_any_period_counted_to_the_a
     assert starts[-1] - starts[0] < 4 * period  # and not much slower than the limit
 
 
+async def test_requests_another_process_made_count_in_the_limits_here():
+    """Told of another process's requests (``RateLimiter.foreign``): they fill the
+    overall limit here for a second, with a margin, and each of their chats waits an
+    interval for its next turn here; other chats do not."""
+    loop = asyncio.get_running_loop()
+    limiter, request, made = _limiter()
+    limiter.foreign([1])
+    t0 = loop.time()
+    await asyncio.gather(request("to 1", 1, takes=0.01), request("to 2", 2, takes=0.01))
+    started = {what: s - t0 for what, (s, _a) in _by_name(made).items()}
+    assert started["to 2"] < 0.05 and started["to 1"] >= INTERVAL - 0.02, started
+
+    limiter, request, made = _limiter(interval=0)
+    limiter.foreign(list(range(100, 100 + 30 - ratelimit.SHARED_MARGIN - 1)))
+    t0 = loop.time()
+    await asyncio.gather(request("fits", 1, takes=0.01), request("waits", 2, takes=0.01))
+    started = {what: s - t0 for what, (s, _a) in _by_name(made).items()}
+    assert started["fits"] < 0.05 and started["waits"] >= 0.9, started
+
+
 # ------------------------------------------------------------------ in the bot
 @pytest.fixture
 async def limited(services, sessionmaker, office):

@@ -32,7 +32,7 @@ from bot.devtools.emulator import BotApiEmulator, FaultPlan
 from bot.devtools.harness import TEST_TOKEN
 from bot.telegram import processes
 from bot.telegram.outbox_sender import OutboxSender
-from bot.telegram.ratelimit import RateLimiter
+from bot.telegram.ratelimit import SHARED_MARGIN, RateLimiter
 from models import Office, Outbox, Person
 from models.enums import OutboxStatus, Role
 from models.session import make_engine, make_sessionmaker
@@ -211,6 +211,52 @@ async def test_a_429_the_sending_application_gets_pauses_the_others_calls(servic
         assert waited >= 2.5, waited
         assert sorted(m.text for m in user.messages) == sorted([  # both after the pause
             "Tombol <Lanjut> diterima", _text("Pengingat <tenggat>", _name(0))])
+    for e in engines:
+        await e.dispose()
+
+
+@needs_postgres
+async def test_two_applications_keep_telegrams_limits_together(services, clock):
+    """Each process's rate limiter counts the other processes' requests (told by NOTIFY,
+    ``sopbot_rate``): 25 messages to 25 chats from one application and, right after, 10
+    more from the other, 5 of them to chats the first one just wrote to, draw no 429
+    from an emulator that enforces Telegram's 30 a second and one a second per chat;
+    the second application's requests wait for the second to pass. Without the sharing
+    each limiter let its own through, and the emulator answered 429s (checked)."""
+    services.config.outbox.per_chat_interval_seconds = 1.0
+    engines, sms = await _two_databases()
+    async with BotApiEmulator(token=TEST_TOKEN, enforce_limits=True) as emu:
+        await _people(sms[0], emu, 30, 860_000)
+        bots = await _two_bots(
+            emu, rate_limiter=lambda: RateLimiter(max_retries=0, per_chat_interval=1.0))
+        senders = [OutboxSender(bots[i], sms[i], services) for i in range(2)]
+        try:
+            for sender in senders:
+                sender.start()
+            assert await _until(lambda: all(s._life is not None for s in senders), 10)
+            assert await _until(lambda: all(b.rate_limiter.listener is not None
+                                            for b in bots), 10)
+            await asyncio.sleep(1.5)
+            loop = asyncio.get_running_loop()
+            await asyncio.gather(*(bots[0].send_message(860_000 + i, f"Pesan &lt;{i}&gt;")
+                                   for i in range(25)))
+            first_done = loop.time()
+            # told: the other application counts them (and their chats) at once (the
+            # news takes a moment: the 25 sends are told in a few NOTIFYs)
+            assert await _until(lambda: len(bots[1].rate_limiter._chats) == 25, 2)
+            assert bots[1].rate_limiter._overall._count(loop.time()) == 25 + SHARED_MARGIN
+            await asyncio.gather(*(bots[1].send_message(860_000 + i, f"Balasan {i} 🙂")
+                                   for i in range(20, 30)))
+            waited = loop.time() - first_done
+        finally:
+            for s in senders:
+                await s.stop()
+            for bot in bots:
+                await bot.shutdown()
+        assert emu.stats.issued_429s == 0, emu.stats
+        assert waited >= 0.5, waited  # the second application waited for room
+        assert all(len(emu.user(860_000 + i).messages) == (2 if 20 <= i < 25 else 1)
+                   for i in range(30))
     for e in engines:
         await e.dispose()
 

@@ -350,6 +350,8 @@ class OutboxSender:
         self._tell_again = False
         self._sharing: set[asyncio.Task] = set()  # NOTIFYs of a 429 under way
         self._shared_until = 0.0  # loop time the last pause told to the others ends
+        self._usage: list[int | str] = []  # chats of requests not told to the others yet
+        self._telling_usage: asyncio.Task | None = None
         self._limiter_pause = None
         self.sent = 0
         # (chat, message) whose keyboard is gone (a handler stripped the pressed card,
@@ -759,6 +761,7 @@ class OutboxSender:
         life.listen(self._notified, processes.OUTBOX_CHANNEL)
         life.listen(self._paused_elsewhere, processes.PAUSE_CHANNEL)
         own_pause = self._share_limiter_pauses()
+        shared = self._share_limiter_usage(life)
         try:
             await self._lead(life)
         finally:
@@ -766,6 +769,11 @@ class OutboxSender:
             life.unlisten(self._paused_elsewhere, processes.PAUSE_CHANNEL)
             if own_pause is not None:
                 del self.bot.rate_limiter.pause  # the class's own again
+            if shared is not None:
+                shared.listener = None
+                life.unlisten(self._used_elsewhere, processes.RATE_CHANNEL)
+            if self._telling_usage is not None:
+                self._telling_usage.cancel()
             self._life = None
             for task in list(self._sharing):
                 task.cancel()
@@ -774,6 +782,49 @@ class OutboxSender:
                 with contextlib.suppress(asyncio.CancelledError):
                     await self._telling
             await life.leave()
+
+    # -- the overall limit counts every process's requests ---------------------------
+    def _share_limiter_usage(self, life):
+        """Each request with a chat this process makes (a handler's, a deferred call,
+        this sender's) is told to the other processes (NOTIFY, batched while one is
+        under way), and theirs count in this process's overall limit: 30 a second is
+        the bot's, not each process's (two processes, each under it, drew 429s from
+        the overall limit that paused every chat), and so are the chats they went to (a
+        chat's next turn here waits an interval). Returns the limiter (None: no
+        limiter)."""
+        limiter = getattr(self.bot, "rate_limiter", None)
+        if not isinstance(limiter, RateLimiter):
+            return None
+        limiter.listener = self._used_here
+        life.listen(self._used_elsewhere, processes.RATE_CHANNEL)
+        return limiter
+
+    def _used_here(self, chat_id: int | str) -> None:
+        self._usage.append(chat_id)
+        if self._telling_usage is None or self._telling_usage.done():
+            self._telling_usage = asyncio.get_running_loop().create_task(
+                self._tell_usage(), name="outbox-share-usage")
+
+    async def _tell_usage(self) -> None:
+        while self._usage and self._life is not None:
+            chats, self._usage = self._usage, []
+            try:
+                for payload in processes.usage_payloads(chats, self.worker):
+                    await self._life.notify(processes.RATE_CHANNEL, payload)
+            except Exception as exc:
+                log.info("could not tell the other processes of %d request(s): %s",
+                         len(chats), exc)
+                return
+
+    def _used_elsewhere(self, payload: str) -> None:
+        """Another process made requests with a chat: they count here for a second, and
+        each of their chats waits an interval for its next turn here."""
+        by, _, chats = payload.partition("|")
+        limiter = getattr(self.bot, "rate_limiter", None)
+        if by == self.worker or not chats or not isinstance(limiter, RateLimiter):
+            return
+        limiter.foreign([int(c) if c.lstrip("-").isdigit() else c
+                         for c in chats.split(",")])
 
     # -- a 429 pauses every process ---------------------------------------------
     def _share_limiter_pauses(self):

@@ -90,6 +90,9 @@ JOB_NS = 0x50B2
 CHANNEL = "sopbot_inbox"  # NOTIFY: new inbox rows
 OUTBOX_CHANNEL = "sopbot_outbox"  # NOTIFY: messages queued (wakes the sending process)
 PAUSE_CHANNEL = "sopbot_pause"  # NOTIFY "seconds:sender": a 429's retry_after, for all
+# NOTIFY "sender|chat,chat,...": the chats of the Bot API requests a process made just
+# now, counted in every other process's limits (Telegram's are the bot's)
+RATE_CHANNEL = "sopbot_rate"
 SENDER = "sender"  # the lock of the one process that sends the outbox
 # seconds a chat stays with the process that processed its last update: its Bot API
 # requests to the chat take turns in that process's rate limiter (one a second), which
@@ -243,7 +246,7 @@ class Life:
         # a process (PAUSE_CHANNEL: the callbacks are given the payload); an office's
         # settings changed: bot.core.services is told
         self._listeners: dict[str, list] = {CHANNEL: [], JOB_CHANNEL: [], OUTBOX_CHANNEL: [],
-                                            PAUSE_CHANNEL: []}
+                                            PAUSE_CHANNEL: [], RATE_CHANNEL: []}
 
     @classmethod
     async def join(cls, sessionmaker) -> "Life":
@@ -288,7 +291,7 @@ class Life:
             try:  # woken when another process stores updates (NOTIFY in its commit)
                 raw = await conn.get_raw_connection()
                 for channel in (CHANNEL, JOB_CHANNEL, OUTBOX_CHANNEL, PAUSE_CHANNEL,
-                                OFFICE_CHANNEL):
+                                RATE_CHANNEL, OFFICE_CHANNEL):
                     await raw.driver_connection.add_listener(channel, self._notified)
             except Exception:  # the processor looks at the inbox every second anyway
                 log.info("no LISTEN on this connection", exc_info=True)
@@ -303,7 +306,7 @@ class Life:
             office_settings_changed(int(payload) if payload.isdigit() else None)
             return
         for callback in list(self._listeners.get(channel, ())):
-            if channel == PAUSE_CHANNEL:
+            if channel in (PAUSE_CHANNEL, RATE_CHANNEL):
                 callback(payload)
             else:
                 callback()
@@ -314,6 +317,17 @@ class Life:
     def unlisten(self, callback, channel: str = CHANNEL) -> None:
         with contextlib.suppress(ValueError):
             self._listeners.get(channel, []).remove(callback)
+
+    async def notify(self, channel: str, payload: str) -> bool:
+        """NOTIFY on this process's own connection: one round trip, no transaction or
+        pooled session of its own (``RATE_CHANNEL`` goes with every request). False
+        when not connected."""
+        async with self._lock:
+            if self.conn is None:
+                return False
+            raw = await self.conn.get_raw_connection()
+            await raw.driver_connection.execute("SELECT pg_notify($1, $2)", channel, payload)
+            return True
 
     async def _close(self) -> None:
         conn, self.conn = self.conn, None
@@ -460,6 +474,15 @@ async def notify_pause(sessionmaker, seconds: float, by: str) -> None:
     async with real() as session, session.begin():
         await session.execute(text("SELECT pg_notify(:c, :p)"),
                               {"c": PAUSE_CHANNEL, "p": f"{seconds:.3f}:{by}"})
+
+
+def usage_payloads(chats: list, by: str) -> list[str]:
+    """The NOTIFY payloads (``RATE_CHANNEL``) telling every process that ``by`` (a
+    sender) made requests to ``chats`` just now: each counts them in its limits
+    (``ratelimit.RateLimiter.foreign``). A payload holds 8,000 bytes: a long list goes
+    in parts."""
+    return [f"{by}|{','.join(str(c) for c in chats[i:i + 300])}"
+            for i in range(0, len(chats), 300)]
 
 
 # ------------------------------------------------------------------ compile jobs

@@ -57,6 +57,10 @@ LOW_WAIT_LIMIT = 60.0
 #: person's quick pause between two actions, so that the next action seldom finds the
 #: chat's turn just taken by a take-off
 QUIET = 3.0
+#: with several processes: requests fewer than the overall limit while other processes'
+#: requests count (they are told a moment after they go; two processes near the limit
+#: would otherwise both take its last places)
+SHARED_MARGIN = 2
 
 
 def retry_seconds(exc: RetryAfter) -> float:
@@ -83,12 +87,32 @@ class RateLimiter(BaseRateLimiter[int]):
         self.paused_until = 0.0  # loop time before which no request with a chat is made
         self.per_chat = per_chat_interval
         self._chats: dict[int | str, _ChatTurns] = {}
+        # called with the chat of each request made here (the outbox sender tells the
+        # other processes, which call foreign())
+        self.listener = None
 
     async def initialize(self) -> None:
         pass
 
     async def shutdown(self) -> None:
         pass
+
+    def foreign(self, chats: list[int | str]) -> None:
+        """Requests to ``chats`` that another process of the bot made just now (told by
+        NOTIFY, ``bot/telegram/outbox_sender.py``): they count in the overall limit
+        here too, and each of those chats has its next turn an interval from now."""
+        self._overall.add(len(chats))
+        if not self.per_chat:
+            return
+        now = asyncio.get_running_loop().time()
+        for chat_id in chats:
+            st = self._chats.get(chat_id)
+            if st is None:
+                st = self._chats[chat_id] = _ChatTurns()
+            st.free_at = max(st.free_at, now + self.per_chat)
+            st.quiet_at = max(st.quiet_at, now + self.per_chat * QUIET)
+            st.changed.set()
+        self._forget(now)
 
     def pause(self, seconds: float) -> None:
         """No request with a chat before ``seconds`` from now (a 429's retry_after)."""
@@ -166,6 +190,9 @@ class RateLimiter(BaseRateLimiter[int]):
         if not low:  # taking buttons off does not make the chat less quiet
             st.quiet_at = now + self.per_chat * QUIET
         st.changed.set()
+        self._forget(now)
+
+    def _forget(self, now: float) -> None:
         if len(self._chats) > 1024:  # forget the chats nobody waits for, long quiet
             self._chats = {k: v for k, v in self._chats.items()
                            if v.users or v.quiet_at > now}
@@ -199,7 +226,11 @@ class RateLimiter(BaseRateLimiter[int]):
                                 else contextlib.nullcontext()):
                         async with self._overall:
                             await self._honour_pause()
-                            return await callback(*args, **kwargs)
+                            try:
+                                return await callback(*args, **kwargs)
+                            finally:
+                                if self.listener is not None:
+                                    self.listener(chat_id)
                 except RetryAfter as exc:
                     wait = retry_seconds(exc)
                     self.pause(wait)
@@ -244,11 +275,22 @@ class _Window:
         self._answered: deque[float] = deque()  # answers of the last period
         self._under_way = 0
         self._changed = asyncio.Event()
+        self._shared_until = 0.0  # loop time until which other processes' requests count
+
+    def add(self, count: int) -> None:
+        """``count`` requests made elsewhere (another process of the bot) just now:
+        they count for a period from now, and for as long :data:`SHARED_MARGIN` fewer
+        go here (what the others make while the news is on its way)."""
+        now = asyncio.get_running_loop().time()
+        self._answered.extend([now] * count)
+        self._shared_until = now + self.period
+        self._changed.set()
 
     def _count(self, now: float) -> int:
         while self._answered and self._answered[0] <= now - self.period:
             self._answered.popleft()
-        return len(self._answered) + self._under_way
+        margin = SHARED_MARGIN if now < self._shared_until else 0
+        return len(self._answered) + self._under_way + margin
 
     async def __aenter__(self) -> None:
         loop = asyncio.get_running_loop()
