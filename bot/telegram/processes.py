@@ -33,7 +33,12 @@ database:
   (:func:`notify_outbox`), so a reply goes out at once whichever process caused it. A
   429 any process gets (the sender, or a handler's own Bot API call) is told to every
   process (NOTIFY ``sopbot_pause``, :func:`notify_pause`): each pauses its requests and
-  its pacing for the ``retry_after``.
+  its pacing for the ``retry_after``. Before that, every request with a chat any process
+  makes is told to the others (NOTIFY ``sopbot_rate`` on the life connection,
+  :meth:`Life.notify`, :func:`usage_payloads`): each counts it in its overall limit for
+  a second, and its chat waits an interval for its next turn there
+  (``ratelimit.RateLimiter.foreign``), so the processes together keep Telegram's 30 a
+  second and one a second per chat.
 * **Jobs.** The deadline tick (reminders, digest, prompt) runs in one process at a time
   (:func:`exclusive`); its rows are also claimed with ``FOR UPDATE SKIP LOCKED``.
 * **Compile jobs.** A build ("Susun dokumen", an uploaded workbook, "Beri nomor") is
