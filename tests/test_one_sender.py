@@ -261,6 +261,50 @@ async def test_two_applications_keep_telegrams_limits_together(services, clock):
         await e.dispose()
 
 
+@needs_postgres
+async def test_a_process_alone_tells_no_one_of_its_requests_and_tells_once_another_lives(
+        services, clock):
+    """Telling the other processes of each request costs a NOTIFY; a process that finds
+    no other process alive (counted at each check of its life, every few seconds) makes
+    none, and makes them again once another process has started."""
+    engines, sms = await _two_databases()
+    async with BotApiEmulator(token=TEST_TOKEN) as emu:
+        await _people(sms[0], emu, 4, 870_000)
+        bots = await _two_bots(emu, rate_limiter=lambda: RateLimiter(per_chat_interval=1.0))
+        senders = [OutboxSender(bots[i], sms[i], services) for i in range(2)]
+        told: list[str] = []
+        try:
+            senders[0].start()
+            assert await _until(lambda: senders[0]._life is not None, 10)
+            life = senders[0]._life
+            real_notify = life.notify
+
+            async def notify(channel, payload):
+                told.append(payload)
+                return await real_notify(channel, payload)
+            life.notify = notify
+            assert await _until(lambda: life.others == 0, processes.WATCH_SECONDS + 5)
+            for i in range(2):
+                await bots[0].send_message(870_000 + i, f"Sendiri &lt;{i}&gt;")
+            await asyncio.sleep(0.2)
+            assert told == []  # alone: nobody to tell
+
+            senders[1].start()  # another process (its own engine and life session)
+            assert await _until(lambda: life.others == 1, processes.WATCH_SECONDS + 5)
+            await bots[0].send_message(870_002, "Berdua \"uji\" 🙂")
+            assert await _until(lambda: told, 2)
+            assert told[0].endswith("|870002")
+            # and the other one counts it
+            assert await _until(lambda: 870_002 in bots[1].rate_limiter._chats, 2)
+        finally:
+            for s in senders:
+                await s.stop()
+            for bot in bots:
+                await bot.shutdown()
+    for e in engines:
+        await e.dispose()
+
+
 # ------------------------------------------------------------------ real processes
 CHATS = 200
 REPLIES = 4  # replies queued during the round (people outside it)

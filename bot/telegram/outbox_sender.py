@@ -800,6 +800,8 @@ class OutboxSender:
         return limiter
 
     def _used_here(self, chat_id: int | str) -> None:
+        if self._life is not None and self._life.others == 0:
+            return  # no other process lives to hear it (counted every few seconds)
         self._usage.append(chat_id)
         if self._telling_usage is None or self._telling_usage.done():
             self._telling_usage = asyncio.get_running_loop().create_task(

@@ -38,7 +38,8 @@ database:
   :meth:`Life.notify`, :func:`usage_payloads`): each counts it in its overall limit for
   a second, and its chat waits an interval for its next turn there
   (``ratelimit.RateLimiter.foreign``), so the processes together keep Telegram's 30 a
-  second and one a second per chat.
+  second and one a second per chat. A process that finds no other alive (:attr:`Life.others`,
+  counted every ``WATCH_SECONDS``) tells no one.
 * **Jobs.** The deadline tick (reminders, digest, prompt) runs in one process at a time
   (:func:`exclusive`); its rows are also claimed with ``FOR UPDATE SKIP LOCKED``.
 * **Compile jobs.** A build ("Susun dokumen", an uploaded workbook, "Beri nomor") is
@@ -244,6 +245,9 @@ class Life:
         self.users = 0
         self.conn = None
         self.leading: set[str] = set()
+        # the other live processes' sessions (life locks held besides this one), as
+        # counted at the last check (WATCH_SECONDS); None: not counted yet
+        self.others: int | None = None
         self._task: asyncio.Task | None = None
         self._lock = asyncio.Lock()
         # channel -> callbacks: new inbox rows (CHANNEL), a compile job to take
@@ -366,9 +370,14 @@ class Life:
                 if self.conn is None:
                     await self._connect()
                 else:
-                    async with self._lock:
-                        await self.conn.execute(text("SELECT 1"))
+                    async with self._lock:  # the session's check, and who else lives
+                        held = (await self.conn.execute(text(
+                            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
+                            "AND granted AND classid = :ns AND objsubid = 2 AND database "
+                            "= (SELECT oid FROM pg_database WHERE datname = "
+                            "current_database())"), {"ns": LIFE_NS})).scalar_one()
                         await self.conn.commit()
+                    self.others = max(0, held - 1)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
