@@ -38,8 +38,8 @@ database:
   :meth:`Life.notify`, :func:`usage_payloads`): each counts it in its overall limit for
   a second, and its chat waits an interval for its next turn there
   (``ratelimit.RateLimiter.foreign``), so the processes together keep Telegram's 30 a
-  second and one a second per chat. A process that finds no other alive (:attr:`Life.others`,
-  counted every ``WATCH_SECONDS``) tells no one.
+  second and one a second per chat. A process that finds no other alive
+  (:attr:`Life.others`, counted every ``WATCH_SECONDS``) tells no one.
 * **Jobs.** The deadline tick (reminders, digest, prompt) runs in one process at a time
   (:func:`exclusive`); its rows are also claimed with ``FOR UPDATE SKIP LOCKED``.
 * **Compile jobs.** A build ("Susun dokumen", an uploaded workbook, "Beri nomor") is
@@ -158,7 +158,8 @@ async def alive_keys(session) -> set[int]:
 
 
 def is_alive(process: str, keys: set[int]) -> bool:
-    """Whether the process named ``process`` holds its life lock (``keys``: :func:`alive_keys`)."""
+    """Whether the process named ``process`` holds its life lock (``keys``:
+    :func:`alive_keys`)."""
     return _unsigned(key(process)) in keys
 
 
