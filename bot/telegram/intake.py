@@ -1500,11 +1500,8 @@ class Intake:
         makes calls that name no writer (a process of an earlier version) only then."""
         if self.journal_dir is None:
             return 0
-        try:
-            found = {int(p.stem): p for p in self.journal_dir.glob("*.jsonl")
-                     if p.stem.isdigit()}
-        except FileNotFoundError:
-            return 0
+        found = {int(p.stem): p for p in self.journal_dir.glob("*.jsonl")  # none: no folder
+                 if p.stem.isdigit()}
         if not found:
             return 0
         async with self.sm() as session:
@@ -1536,9 +1533,11 @@ class Intake:
         """One committed update's journal (:meth:`_clean_journals`): its calls made
         and the file removed, or left as it is. Returns the calls made."""
         pending = CallJournal.left_pending(path)
+        # in a sweep, a recent journal may still be in its live writer's hands
+        recent = sweep and not _older_than(path, JOURNAL_DONE_AGE)
         for writer in {by for _m, _p, by in pending}:
             if not writer:  # no writer named: at a start, or once the journal is old
-                if sweep and not _older_than(path, JOURNAL_DONE_AGE):
+                if recent:
                     return 0
             elif writer == self.me:
                 continue  # not in flight (checked): of this process's earlier run
@@ -1548,7 +1547,7 @@ class Intake:
                 return 0  # its process makes them
             elif now - self._dead_since.setdefault(writer, now) < JOURNAL_DEAD_SECONDS:
                 return 0  # not alive: made once that has lasted
-        if sweep and not pending and not _older_than(path, JOURNAL_DONE_AGE):
+        if recent and not pending:
             return 0
         made = 0
         for method, params, by in pending:

@@ -147,13 +147,16 @@ def is_postgres(sessionmaker) -> bool:
 
 
 # ------------------------------------------------------------------ who is alive
+# the life locks held now in this database (one row a session: a process's connection)
+_LIFE_LOCKS = ("FROM pg_locks WHERE locktype = 'advisory' AND granted AND classid = :ns "
+               "AND objsubid = 2 AND database = "
+               "(SELECT oid FROM pg_database WHERE datname = current_database())")
+
+
 async def alive_keys(session) -> set[int]:
     """The life keys held now (as pg_locks shows them: unsigned)."""
-    rows = await session.execute(text(
-        "SELECT objid::bigint FROM pg_locks WHERE locktype = 'advisory' AND granted "
-        "AND classid = :ns AND objsubid = 2 AND database = "
-        "(SELECT oid FROM pg_database WHERE datname = current_database())"),
-        {"ns": LIFE_NS})
+    rows = await session.execute(text(f"SELECT objid::bigint {_LIFE_LOCKS}"),
+                                 {"ns": LIFE_NS})
     return {int(r[0]) for r in rows}
 
 
@@ -373,10 +376,7 @@ class Life:
                 else:
                     async with self._lock:  # the session's check, and who else lives
                         held = (await self.conn.execute(text(
-                            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
-                            "AND granted AND classid = :ns AND objsubid = 2 AND database "
-                            "= (SELECT oid FROM pg_database WHERE datname = "
-                            "current_database())"), {"ns": LIFE_NS})).scalar_one()
+                            f"SELECT count(*) {_LIFE_LOCKS}"), {"ns": LIFE_NS})).scalar_one()
                         await self.conn.commit()
                     self.others = max(0, held - 1)
             except asyncio.CancelledError:
