@@ -260,6 +260,21 @@ async def _entry(h, sessionmaker):
     return kabid, card
 
 
+async def _answer_leaving_a_take_off(h, sessionmaker):
+    """A typed answer whose new card is shown while the old card's take-off waits for
+    the chat to be quiet (in the intake's ``_later``). Returns the Kabid and the old
+    card, its buttons still on."""
+    kabid, card = await _entry(h, sessionmaker)
+    sent = await kabid.send_text("12,5")
+    await kabid.wait_for(after=sent, text_contains="Tersimpan")
+    for _ in range(200):  # the new card's id kept: the take-off waits for quiet
+        if h.intake._later:
+            break
+        await asyncio.sleep(0.01)
+    assert h.intake._later and card.buttons
+    return kabid, card
+
+
 @pytest.mark.parametrize("split", ["never", "always"])
 async def test_a_data_entry_answer_draws_no_429_and_the_old_cards_buttons_come_off_once_the_chat_is_quiet(
         limited, sessionmaker, split):
@@ -288,14 +303,7 @@ async def test_a_data_entry_answer_draws_no_429_and_the_old_cards_buttons_come_o
 async def test_a_take_off_still_waiting_when_the_bot_stops_is_made_at_the_next_start(
         limited, sessionmaker):
     h = limited
-    kabid, card = await _entry(h, sessionmaker)
-    sent = await kabid.send_text("12,5")
-    await kabid.wait_for(after=sent, text_contains="Tersimpan")
-    for _ in range(200):  # the new card's id kept: the take-off waits for quiet
-        if h.intake._later:
-            break
-        await asyncio.sleep(0.01)
-    assert h.intake._later and card.buttons
+    kabid, card = await _answer_leaving_a_take_off(h, sessionmaker)
     await h.stop_bot()  # stopped: the take-off not made, left in the journal
     assert card.buttons and list((h.services.store.root / "inbox-journal").glob("*.jsonl"))
     await h.start_bot()  # made at the start
@@ -323,14 +331,7 @@ async def test_a_take_off_is_left_to_its_live_process_and_made_by_another_once_t
     h = limited
     assert h.intake.claims and h.intake.life is not None
     h.intake._sweeper.cancel()  # the sweeps here are called by the test
-    kabid, card = await _entry(h, sessionmaker)
-    sent = await kabid.send_text("12,5")
-    await kabid.wait_for(after=sent, text_contains="Tersimpan")
-    for _ in range(200):  # the new card's id kept: the take-off waits for quiet
-        if h.intake._later:
-            break
-        await asyncio.sleep(0.01)
-    assert h.intake._later and card.buttons
+    kabid, card = await _answer_leaving_a_take_off(h, sessionmaker)
     [path] = list(h.intake.journal_dir.glob("*.jsonl"))
     [(method, _params, by)] = intake_module.CallJournal.left_pending(path)
     assert method == "editMessageReplyMarkup" and by == h.intake.me

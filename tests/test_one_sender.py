@@ -110,6 +110,13 @@ async def _two_bots(emu, rate_limiter=None) -> list[ExtBot]:
     return bots
 
 
+async def _stop(senders: list[OutboxSender], bots: list[ExtBot]) -> None:
+    for sender in senders:
+        await sender.stop()
+    for bot in bots:
+        await bot.shutdown()
+
+
 @needs_postgres
 async def test_one_of_two_applications_sends_a_wake_reaches_it_and_the_other_takes_over(
         services, clock):
@@ -151,10 +158,7 @@ async def test_one_of_two_applications_sends_a_wake_reaches_it_and_the_other_tak
                 for i in range(3)), 15)
             assert await _until(lambda: senders[1].sent == 3, 5)
         finally:
-            for s in senders:
-                await s.stop()
-            for bot in bots:
-                await bot.shutdown()
+            await _stop(senders, bots)
         assert emu.stats.issued_429s == 0 and emu.stats.unhonoured_429s == 0
     async with sms[0]() as s:
         rows = (await s.execute(select(Outbox))).scalars().all()
@@ -199,10 +203,7 @@ async def test_a_429_the_sending_application_gets_pauses_the_others_calls(servic
             user = emu.user(850_000)
             assert await _until(lambda: len(user.messages) == 2, 15)
         finally:
-            for s in senders:
-                await s.stop()
-            for bot in bots:
-                await bot.shutdown()
+            await _stop(senders, bots)
         # no request inside a retry_after; (the row, due again when the pause ends, may
         # meet the handler's message in the chat's one second: a 429 of the chat's own
         # limit, honoured: the sender does not pace a handler's direct calls)
@@ -249,10 +250,7 @@ async def test_two_applications_keep_telegrams_limits_together(services, clock):
                                    for i in range(20, 30)))
             waited = loop.time() - first_done
         finally:
-            for s in senders:
-                await s.stop()
-            for bot in bots:
-                await bot.shutdown()
+            await _stop(senders, bots)
         assert emu.stats.issued_429s == 0, emu.stats
         assert waited >= 0.5, waited  # the second application waited for room
         assert all(len(emu.user(860_000 + i).messages) == (2 if 20 <= i < 25 else 1)
@@ -297,10 +295,7 @@ async def test_a_process_alone_tells_no_one_of_its_requests_and_tells_once_anoth
             # and the other one counts it
             assert await _until(lambda: 870_002 in bots[1].rate_limiter._chats, 2)
         finally:
-            for s in senders:
-                await s.stop()
-            for bot in bots:
-                await bot.shutdown()
+            await _stop(senders, bots)
     for e in engines:
         await e.dispose()
 
