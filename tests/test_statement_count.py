@@ -92,6 +92,7 @@ async def test_a_block_that_raises_runs_the_update_again_with_savepoints(
     from models import Conversation
 
     h = harness
+    h.intake.split_calls = "never"  # the in-run path (the split one: test_intake_split.py)
     kadis = people.person(Role.KADIS)
     user = people.user(Role.KADIS)
     await h.settle()
