@@ -338,6 +338,8 @@ class BotMessage:
     edit_date: int | None = None
     edits: list[MessageVersion] = field(default_factory=list)
     deleted: bool = False
+    # the last change took its buttons off and nothing else: its ``seq`` before it
+    bare_since: int | None = None
 
     @property
     def content(self) -> str:
@@ -921,7 +923,10 @@ class SimUser:
         id or a Message dict (user's or bot's: after it was created), a
         :class:`BotMessage` (after its current version), or a callback query id returned
         by :meth:`press` (after the press). Without ``after`` existing messages count
-        too. Of several matches the one changed first is returned. Raises
+        too. A message whose only change after the point took its buttons off (an old
+        card, once its successor is shown) is not new to ``text_contains``: its text was
+        there before (``predicate`` still sees it). Of several matches the one changed
+        first is returned. Raises
         :class:`TimeoutError` with the chat's recent messages when nothing matches.
         """
         after_seq = self.emulator._resolve_after(self, after)
@@ -932,7 +937,9 @@ class SimUser:
                 key=lambda m: m.seq,
             )
             for msg in candidates:
-                if text_contains is not None and text_contains not in msg.content:
+                if text_contains is not None and (
+                        text_contains not in msg.content
+                        or (msg.bare_since is not None and msg.bare_since <= after_seq)):
                     continue
                 if predicate is not None and not predicate(msg):
                     continue
@@ -1884,6 +1891,9 @@ class BotApiEmulator:
         )
         for key, value in changes.items():
             setattr(msg, key, value)
+        take_off = set(changes) == {"reply_markup"} and not any(
+            (msg.reply_markup or {}).get("inline_keyboard") or ())
+        msg.bare_since = msg.seq if take_off else None
         msg.edit_date = self._now()
         msg.seq = self._next_seq()
         self.stats.edited_messages += 1
