@@ -28,7 +28,9 @@ is rolled back, releasing the lock (and the rows); the call is made and
 journaled, and the update runs again, answered from the journal up to its next such
 call. Calls whose answer no handler uses (``DEFERRED_METHODS``: answering a button,
 taking the buttons off an old card) are told True and made after the commit, those on
-different messages at once. A run never waits inside its transaction for its chat's
+different messages at once; but a button answered late in a run (a long piece of work,
+``handlers.common.ANSWER_WITHIN``) is answered at once (:data:`LATE_ANSWER`): Telegram
+takes a button's answer only for about 15 s. A run never waits inside its transaction for its chat's
 turn in the rate limiter (one request at a time in a chat, a second apart,
 ``bot/telegram/ratelimit.py``): a call whose chat's turn is not now is deferred in the
 same way, or stops the run as above (its next run takes the same path). Taking buttons
@@ -157,6 +159,7 @@ class _Processing:
     split: bool = False  # True: Bot API calls are made outside the write lock (below)
     may_wait: bool = False  # True: a call waits for its chat's turn inside the run
     call_seconds: float = 0.0  # spent in Bot API calls made while this run held the lock
+    started: float = field(default_factory=time.monotonic)  # the run's start
 
 
 class _RunAgain(BaseException):
@@ -284,6 +287,10 @@ _MISSING = object()
 # processed with ``split`` they are deferred, made once its transaction committed
 DEFERRED_METHODS = frozenset({"answerCallbackQuery", "editMessageReplyMarkup"})
 SPLIT_ENV = "SOPBOT_SPLIT_CALLS"  # tests: "always" as on a slow network
+# seconds into a run: a button answered later than this is answered at once, split or
+# not (the handlers answer a long piece of work's button early, ANSWER_WITHIN, so that
+# Telegram's window of about 15 s is kept; deferred, it would wait for the commit)
+LATE_ANSWER = 0.25
 MAX_SPLITS = 8  # runs an update may be stopped for a call (_CallFirst); then inline
 
 
@@ -579,7 +586,9 @@ class JournaledRequest:
         # its chat's turn not now: not waited for in the run (a call whose answer the
         # handler uses, at last, after MAX_SPLITS runs)
         waits = not p.split and self._must_wait(call)
-        if p.split or waits:
+        late = (method == "answerCallbackQuery"
+                and time.monotonic() - p.started > LATE_ANSWER)
+        if (p.split or waits) and not late:
             if method in DEFERRED_METHODS:
                 p.journal.deferred.append(call)
                 return True
