@@ -125,6 +125,33 @@ async def test_a_typed_answer_and_a_press_make_their_calls_outside_the_write_loc
     assert not list(h.intake.journal_dir.glob("*.jsonl"))  # journals removed
 
 
+async def test_auto_splits_the_calls_off_once_they_take_a_network_round_trip(
+        harness, people, sessionmaker):  # noqa: F811
+    """Production's ``auto``: once Bot API calls take longer than the runs' database
+    work (a 200 ms round trip here, as to Telegram from a slow office line), the runs
+    make them outside the transaction, as with ``always`` above."""
+    h = harness
+    cycle_id, kabid = await _to_second_card(h, people, sessionmaker)
+    h.intake.split_calls = "auto"
+    h.emulator.latency = 0.2
+    seen = _watch_calls(h, sessionmaker)
+    # the first answer and press teach the averages; the second pair is watched
+    card = await press_and_wait(kabid, await kabid.wait_for(text_contains="Indikator 1"),
+                                "Lewati", "Indikator 2 dari 6")
+    await h.settle()
+    seen.clear()
+    sent = await kabid.send_text("87,5")
+    card = await kabid.wait_for(after=sent, text_contains="Tersimpan", timeout=60)
+    assert "87,5" in card.text
+    await press_and_wait(kabid, card, "Lanjut", "Indikator 3 dari 6")
+    await h.settle()
+    [kel] = await subs(sessionmaker, cycle_id, "PPTK-02")
+    assert kel.value == Decimal("87.5")
+    methods = [m for m, _locked in seen]
+    assert "sendMessage" in methods and "answerCallbackQuery" in methods, methods
+    assert seen and not any(locked for _m, locked in seen), seen
+
+
 async def test_the_write_lock_is_free_for_another_person_while_a_card_is_sent(
         harness, people, sessionmaker):  # noqa: F811
     """While one person's card is on its way (a slow network), another person's update
