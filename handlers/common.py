@@ -140,6 +140,9 @@ async def drop_buttons(update: Update) -> None:
 
 Handler = Callable[..., Awaitable[Any]]
 ANSWER_WITHIN = 5.0  # seconds; Telegram refuses the answer of a button after about 15
+# True while a long piece of work's button is answered early (ANSWER_WITHIN): the runtime
+# makes that answer now, never after the update's commit (bot/telegram/intake.py)
+EARLY_ANSWER: ContextVar[bool] = ContextVar("sopbot_early_answer", default=False)
 
 
 def action(*roles: Role, callback: bool = False):
@@ -193,11 +196,14 @@ def action(*roles: Role, callback: bool = False):
                 if query is not None:
                     done, _ = await asyncio.wait({work}, timeout=ANSWER_WITHIN)
                     if not done:
+                        early = EARLY_ANSWER.set(True)  # this context only: not the work's
                         try:
                             await query.answer()
                             answered = True
                         except (BadRequest, NetworkError):
                             pass
+                        finally:
+                            EARLY_ANSWER.reset(early)
                 answer = await work
             except asyncio.CancelledError:
                 work.cancel()

@@ -497,7 +497,7 @@ async def test_a_button_whose_work_outlasts_telegrams_window_is_answered_in_time
     window is 1 s and the work 1.5 s: the button is answered at ANSWER_WITHIN (0.3 s),
     the card still arrives, and the emulator gave no error answer. Also when the run's
     calls are split off its transaction (a real network): the early answer is not
-    deferred to the commit (``intake.LATE_ANSWER``)."""
+    deferred to the commit (``handlers.common.EARLY_ANSWER``)."""
     import asyncio
 
     import handlers.common

@@ -28,13 +28,14 @@ is rolled back, releasing the lock (and the rows); the call is made and
 journaled, and the update runs again, answered from the journal up to its next such
 call. Calls whose answer no handler uses (``DEFERRED_METHODS``: answering a button,
 taking the buttons off an old card) are told True and made after the commit, those on
-different messages at once; but a button answered late in a run (a long piece of work,
-``handlers.common.ANSWER_WITHIN``) is answered at once (:data:`LATE_ANSWER`): Telegram
-takes a button's answer only for about 15 s. A run never waits inside its transaction for its chat's
-turn in the rate limiter (one request at a time in a chat, a second apart,
-``bot/telegram/ratelimit.py``): a call whose chat's turn is not now is deferred in the
-same way, or stops the run as above (its next run takes the same path). Taking buttons
-off waits for the chat to be quiet; after the commit it is left to run on its own
+different messages at once; but a long piece of work's button, which the action wrapper
+answers early (``handlers.common.ANSWER_WITHIN``, ``EARLY_ANSWER``), is answered at
+once: Telegram takes a button's answer only for about 15 s. A run never waits inside
+its transaction for its chat's turn in the rate limiter (one request at a time in a
+chat, a second apart, ``bot/telegram/ratelimit.py``): a call whose chat's turn is not
+now is deferred in the same way, or stops the run as above (its next run takes the
+same path). Taking buttons off waits for the chat to be quiet; after the commit it is
+left to run on its own
 (:meth:`JournaledRequest.make_deferred`), not holding the chat's next update, and the
 journal keeps it as pending until it is made. Each update is processed in
 ONE database transaction, in one session: every session a handler opens through
@@ -115,6 +116,7 @@ from bot.core.aio import wait_event
 from bot.devtools import crashpoints
 from bot.telegram import monitoring, processes
 from bot.telegram.ratelimit import LOW, LOW_PRIORITY, chat_of, retry_seconds
+from handlers.common import EARLY_ANSWER
 from models.base import utcnow
 from models.intake import Inbox
 
@@ -159,7 +161,6 @@ class _Processing:
     split: bool = False  # True: Bot API calls are made outside the write lock (below)
     may_wait: bool = False  # True: a call waits for its chat's turn inside the run
     call_seconds: float = 0.0  # spent in Bot API calls made while this run held the lock
-    started: float = field(default_factory=time.monotonic)  # the run's start
 
 
 class _RunAgain(BaseException):
@@ -287,10 +288,6 @@ _MISSING = object()
 # processed with ``split`` they are deferred, made once its transaction committed
 DEFERRED_METHODS = frozenset({"answerCallbackQuery", "editMessageReplyMarkup"})
 SPLIT_ENV = "SOPBOT_SPLIT_CALLS"  # tests: "always" as on a slow network
-# seconds into a run: a button answered later than this is answered at once, split or
-# not (the handlers answer a long piece of work's button early, ANSWER_WITHIN, so that
-# Telegram's window of about 15 s is kept; deferred, it would wait for the commit)
-LATE_ANSWER = 0.25
 MAX_SPLITS = 8  # runs an update may be stopped for a call (_CallFirst); then inline
 
 
@@ -586,9 +583,8 @@ class JournaledRequest:
         # its chat's turn not now: not waited for in the run (a call whose answer the
         # handler uses, at last, after MAX_SPLITS runs)
         waits = not p.split and self._must_wait(call)
-        late = (method == "answerCallbackQuery"
-                and time.monotonic() - p.started > LATE_ANSWER)
-        if (p.split or waits) and not late:
+        # a button answered early, its work being long: now, not at the commit
+        if (p.split or waits) and not EARLY_ANSWER.get():
             if method in DEFERRED_METHODS:
                 p.journal.deferred.append(call)
                 return True
