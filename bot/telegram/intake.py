@@ -35,10 +35,9 @@ its transaction for its chat's turn in the rate limiter (one request at a time i
 chat, a second apart, ``bot/telegram/ratelimit.py``): a call whose chat's turn is not
 now is deferred in the same way, or stops the run as above (its next run takes the
 same path). Taking buttons off waits for the chat to be quiet; after the commit it is
-left to run on its own
-(:meth:`JournaledRequest.make_deferred`), not holding the chat's next update, and the
-journal keeps it as pending until it is made. Each update is processed in
-ONE database transaction, in one session: every session a handler opens through
+left to run on its own (:meth:`JournaledRequest.make_deferred`), not holding the chat's
+next update, and the journal keeps it as pending until it is made. Each update is
+processed in ONE database transaction, in one session: every session a handler opens through
 ``bot_data["sessionmaker"]`` while the update is processed is that session
 (:class:`UpdateSessions`). A handler's ``session.begin()`` opens no savepoint in the
 update's first run; when an exception leaves such a block the run stops

@@ -106,9 +106,7 @@ class RateLimiter(BaseRateLimiter[int]):
             return
         now = asyncio.get_running_loop().time()
         for chat_id in chats:
-            st = self._chats.get(chat_id)
-            if st is None:
-                st = self._chats[chat_id] = _ChatTurns()
+            st = self._turns(chat_id)
             st.free_at = max(st.free_at, now + self.per_chat)
             st.quiet_at = max(st.quiet_at, now + self.per_chat * QUIET)
             st.changed.set()
@@ -144,9 +142,7 @@ class RateLimiter(BaseRateLimiter[int]):
         back by :meth:`_chat_done` when the answer is in). The chat's requests go in the
         order they asked; a ``low`` one only when none waits and the chat has been
         quiet, or, after :data:`LOW_WAIT_LIMIT` seconds, in the queue as the others."""
-        st = self._chats.get(chat_id)
-        if st is None:
-            st = self._chats[chat_id] = _ChatTurns()
+        st = self._turns(chat_id)
         loop = asyncio.get_running_loop()
         ticket = object()
         give_up_low = loop.time() + LOW_WAIT_LIMIT
@@ -180,6 +176,13 @@ class RateLimiter(BaseRateLimiter[int]):
         if not low:
             st.queue.popleft()
         st.busy = True
+        return st
+
+    def _turns(self, chat_id: int | str) -> _ChatTurns:
+        """The chat's turns, new if it had none."""
+        st = self._chats.get(chat_id)
+        if st is None:
+            st = self._chats[chat_id] = _ChatTurns()
         return st
 
     def _chat_done(self, st: _ChatTurns, low: bool) -> None:
