@@ -22,8 +22,8 @@ WIB = ZoneInfo("Asia/Jakarta")
 
 
 def _worker_database(url: str) -> str:
-    """Under pytest-xdist (``-n 2``) each worker has its own PostgreSQL database, named
-    after the configured one (``test_gw0``, ``test_gw1``): the tests drop and recreate
+    """Under pytest-xdist (``-n 4``) each worker has its own PostgreSQL database, named
+    after the configured one (``test_gw0``, ``test_gw1``, ...): the tests drop and recreate
     the ``public`` schema, which workers must not do to each other."""
     worker = os.environ.get("PYTEST_XDIST_WORKER", "")
     if not url or not worker:
@@ -33,6 +33,32 @@ def _worker_database(url: str) -> str:
 
 
 POSTGRES_URL = _worker_database(os.environ.get("SOPBOT_TEST_DATABASE_URL", ""))
+
+# The tests that take the longest (each 15 s to 80 s on a quiet machine, `--durations`)
+# run first: pytest-xdist hands tests out in collection order, and one of these started
+# last kept one worker busy long after the others had finished.
+LONGEST_FIRST = (
+    "test_authorization.py::test_every_action_against_every_role",
+    "test_demo.py::test_demo_runs_a_full_cycle_twice_from_a_clean_folder",
+    "test_demo.py::test_demo_plays_three_offices_at_once",
+    "test_e2e_signoff.py::test_signoff_numbering_archive_delivery_and_verification",
+    "test_injection.py::test_formulas_typed_by_people_stay_text_in_every_file",
+    "test_privacy.py::test_pegawai_signoff_and_files_reach_only_who_may_have_them",
+    "test_signature.py::",  # the whole file: its tests share one demo (module fixture)
+    "test_e2e_clean_chat.py::test_sign_request_receipts_and_no_dead_buttons",
+    "test_signature_gateway.py::test_kadis_signs_through_the_tte_gateway",
+    "test_off_loop.py::test_another_person_is_answered_while_a_large_office_compiles",
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    def rank(item) -> int:
+        for n, name in enumerate(LONGEST_FIRST):
+            if name in item.nodeid:
+                return n
+        return len(LONGEST_FIRST)
+
+    items.sort(key=rank)  # stable: the rest keep their order
 
 
 @pytest.fixture(autouse=True)
