@@ -193,8 +193,6 @@ async def test_the_write_lock_is_free_for_another_person_while_a_card_is_sent(
 
 async def test_calls_deferred_past_a_commit_the_process_did_not_outlive_are_made_at_start(
         harness, people, sessionmaker, monkeypatch):  # noqa: F811
-    from bot.telegram import intake as intake_module
-
     h = harness
     _cycle_id, kabid = await _to_second_card(h, people, sessionmaker)
     sent = await kabid.send_text("12,5")
@@ -226,8 +224,6 @@ async def test_a_new_card_deferred_past_a_commit_is_sent_at_start_and_its_id_kep
     """A typed answer committed, the process dead before its new card was sent: the
     card is sent at the next start and the conversation keeps its id, so the card's
     buttons work."""
-    from bot.telegram import intake as intake_module
-
     h = harness
     cycle_id, kabid = await _to_second_card(h, people, sessionmaker)
     old_card = await _card_id(sessionmaker)
