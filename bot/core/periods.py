@@ -2,8 +2,8 @@
 "s.d. triwulan" realisation, built from the earlier quarters' cycles of the same year
 with :func:`reports.measure.period_figures` (issue 15).
 
-Everything is loaded in a fixed number of queries (earlier cycles, their latest
-submissions, the quarterly targets), whatever the number of indicators.
+Everything is loaded in a fixed number of queries (the earlier cycles' submissions,
+the quarterly targets), whatever the number of indicators.
 """
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Cycle, Indicator, Submission, Target
@@ -50,34 +50,43 @@ def splits(cycle: Cycle, indicator: Indicator) -> bool:
             and indicator.value_type != ValueType.TEXT)
 
 
+# built once: the card of every numeric question of a quarterly cycle from TW II runs
+# them, and building a statement and its cache key costs more than running it
+_EARLIER_ENTERED = (
+    select(Cycle.quarter, Submission.indicator_id, Submission.value, Submission.skipped)
+    .join(Submission, Submission.cycle_id == Cycle.id)
+    .where(Cycle.office_id == bindparam("office_id"), Cycle.kind == CycleKind.QUARTERLY,
+           Cycle.year == bindparam("year"), Cycle.quarter < bindparam("quarter"),
+           Cycle.status != CycleStatus.CANCELLED,
+           Submission.indicator_id.in_(bindparam("ids", expanding=True)))
+    .order_by(Submission.revision))
+_QUARTER_TARGETS = (
+    select(Target.indicator_id, Target.period, Target.value)
+    .where(Target.indicator_id.in_(bindparam("ids", expanding=True)),
+           Target.year == bindparam("year"), Target.period.between(1, 4)))
+
+
 async def quarter_history(session: AsyncSession, cycle: Cycle,
-                          indicator_ids: Iterable[int]) -> QuarterHistory:
-    """Earlier quarters' entered figures and the year's quarterly targets, in three
-    queries. A skipped or missing answer is None (never 0); a cancelled cycle counts
-    as missing."""
+                          indicator_ids: Iterable[int], *,
+                          targets: bool = True) -> QuarterHistory:
+    """Earlier quarters' entered figures and (unless ``targets`` is false) the year's
+    quarterly targets, in two queries. A skipped or missing answer is None (never 0);
+    a cancelled cycle counts as missing."""
     ids = sorted(set(indicator_ids))
     entered: dict[int, dict[int, Decimal | None]] = {}
-    targets: dict[int, dict[int, Decimal | None]] = {}
+    by_period: dict[int, dict[int, Decimal | None]] = {}
     if cycle.kind != CycleKind.QUARTERLY or not cycle.quarter or not ids:
-        return QuarterHistory(cycle.quarter or 0, entered, targets)
-    earlier = dict((await session.execute(
-        select(Cycle.id, Cycle.quarter).where(
-            Cycle.office_id == cycle.office_id, Cycle.kind == CycleKind.QUARTERLY,
-            Cycle.year == cycle.year, Cycle.quarter < cycle.quarter,
-            Cycle.status != CycleStatus.CANCELLED))).all())
-    if earlier:
-        for sub in (await session.execute(
-                select(Submission).where(Submission.cycle_id.in_(list(earlier)),
-                                         Submission.indicator_id.in_(ids))
-                .order_by(Submission.revision))).scalars():
-            # ordered by revision: the last one written wins
-            entered.setdefault(sub.indicator_id, {})[earlier[sub.cycle_id]] = (
-                None if sub.skipped else sub.value)
-    for t in (await session.execute(
-            select(Target).where(Target.indicator_id.in_(ids), Target.year == cycle.year,
-                                 Target.period.between(1, 4)))).scalars():
-        targets.setdefault(t.indicator_id, {})[t.period] = t.value
-    return QuarterHistory(cycle.quarter, entered, targets)
+        return QuarterHistory(cycle.quarter or 0, entered, by_period)
+    # ordered by revision: the last one written wins
+    for quarter, indicator_id, value, skipped in (await session.execute(_EARLIER_ENTERED, {
+            "office_id": cycle.office_id, "year": cycle.year, "quarter": cycle.quarter,
+            "ids": ids})).all():
+        entered.setdefault(indicator_id, {})[quarter] = None if skipped else value
+    if targets:
+        for indicator_id, period, value in (await session.execute(_QUARTER_TARGETS, {
+                "ids": ids, "year": cycle.year})).all():
+            by_period.setdefault(indicator_id, {})[period] = value
+    return QuarterHistory(cycle.quarter, entered, by_period)
 
 
 async def entry_lines(session: AsyncSession, cycle: Cycle, indicator: Indicator,
@@ -94,7 +103,7 @@ async def entry_lines(session: AsyncSession, cycle: Cycle, indicator: Indicator,
             quarter=quarter)
     if cycle.quarter == 1:
         return [ask]
-    history = await quarter_history(session, cycle, [indicator.id])
+    history = await quarter_history(session, cycle, [indicator.id], targets=False)
     entered = history.entered.get(indicator.id, {})
     prev_q = cycle.quarter - 1
     prev = QUARTER_NAMES[prev_q]
