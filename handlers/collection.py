@@ -22,7 +22,7 @@ from handlers.common import (
     Context, action, clear_conversation, drop_buttons, get_conversation, reply,
     set_conversation, text_route, transaction, typed_reason, typed_text,
 )
-from bot.core.data_entry import evidence_count
+from bot.core.data_entry import evidence_counts
 from handlers.data_entry import show_value
 from models import Cycle, Indicator, Person, StepRun, Unit
 from models.enums import CycleStatus, Role, StepStatus
@@ -98,10 +98,14 @@ async def unit_view(wf: Workflow, cycle: Cycle, unit: Unit, number: int = 0
              period=period_label(cycle.kind, cycle.year, cycle.quarter), status=status)
     lines = []
     kabid_id = run.assignee_id
-    for no, item in enumerate(await wf.cycle_items(cycle.id, unit.id), start=1):
-        ind = await wf.s.get(Indicator, item.indicator_id)
-        sub = await wf.latest_submission(cycle.id, ind.id)
-        count = await evidence_count(wf.s, sub)
+    items = await wf.cycle_items(cycle.id, unit.id)
+    inds = await wf.indicators(i.indicator_id for i in items)
+    latest = await wf.latest_submissions(cycle.id, inds)
+    counts = await evidence_counts(wf.s, latest.values())
+    for no, item in enumerate(items, start=1):
+        ind = inds[item.indicator_id]
+        sub = latest[ind.id]
+        count = counts[sub.id] if sub is not None else 0
         note = t("c.view_note", note=sub.note) if sub is not None and sub.note else ""
         for name, text in analysis_of_sub(sub).items():  # the analysis of the capaian
             note += t("c.view_why", label=t(f"e.why_label_{name}"), text=text)
@@ -192,9 +196,11 @@ async def pick_card(wf: Workflow, cycle: Cycle, unit: Unit, data: dict) -> tuple
     items = await wf.cycle_items(cycle.id, unit.id)
     notes = data.get("notes") or {}
     lines, labels = [], []
+    inds = await wf.indicators(i.indicator_id for i in items)
+    latest = await wf.latest_submissions(cycle.id, inds)
     for no, item in enumerate(items, start=1):
-        ind = await wf.s.get(Indicator, item.indicator_id)
-        sub = await wf.latest_submission(cycle.id, ind.id)
+        ind = inds[item.indicator_id]
+        sub = latest[ind.id]
         note = notes.get(str(item.id))
         mark = "\u2611" if note else "\u2610"
         lines.append(t("c.pick_line", mark=mark, no=no, name=ind.name,

@@ -66,7 +66,8 @@ from bot.core.storage import FileTooLarge
 from bot.texts import Raw, period_label, t
 from bot.core.uploads import check_quota
 from bot.core.data_entry import (
-    Entry, evidence_count, evidence_ids, load_entry, previous_realisation, staff_done, staff_of,
+    Entry, evidence_count, evidence_counts, evidence_ids, load_entry, previous_realisation,
+    staff_done, staff_of,
 )
 from bot.core.workflow import (
     InvalidInput, NotAllowed, NotAssignee, StaleAction, Workflow,
@@ -429,11 +430,13 @@ async def summary_card(wf: Workflow, entry: Entry, data: dict, head: str = ""
                    period=period_label(entry.cycle.kind, entry.cycle.year, entry.cycle.quarter)))
     missing = 0
     lines = []
+    latest = await wf.latest_submissions(entry.cycle.id, [i.indicator_id for i in entry.items])
+    counts = await evidence_counts(wf.s, latest.values())
     for no, item in enumerate(entry.items, start=1):
         ind = entry.ind(item)
-        sub = await wf.latest_submission(entry.cycle.id, ind.id)
+        sub = latest[ind.id]
         missing += sub is None
-        count = await evidence_count(wf.s, sub)
+        count = counts[sub.id] if sub is not None else 0
         assigned = ""
         if entry.is_kabid and item.assigned_to_id:
             staff = await wf.s.get(Person, item.assigned_to_id)
@@ -789,11 +792,8 @@ async def on_button(update: Update, context: Context, person: Person, cb) -> str
 # ----------------------------------------------------------------- start / resume
 async def answered_ids(wf: Workflow, entry: Entry) -> set[int]:
     """The indicators (ids) that have an answer or a skip."""
-    answered = set()
-    for item in entry.items:
-        if await wf.latest_submission(entry.cycle.id, item.indicator_id) is not None:
-            answered.add(item.indicator_id)
-    return answered
+    latest = await wf.latest_submissions(entry.cycle.id, [i.indicator_id for i in entry.items])
+    return {i for i, sub in latest.items() if sub is not None}
 
 
 def own_unanswered(entry: Entry, answered: set[int], start: CycleIndicator | None = None

@@ -153,10 +153,8 @@ async def board_text(context: Context, wf, cycle: Cycle) -> str:
             for r in sorted(step_runs, key=lambda r: r.unit_id or 0):
                 unit = await session.get(Unit, r.unit_id)
                 items = await wf.cycle_items(cycle.id, r.unit_id)
-                answered = 0
-                for item in items:
-                    if await wf.latest_submission(cycle.id, item.indicator_id):
-                        answered += 1
+                subs = await wf.latest_submissions(cycle.id, [i.indicator_id for i in items])
+                answered = sum(sub is not None for sub in subs.values())
                 state = t(f"s.unit_{r.status.value}", answered=answered, total=len(items),
                           round=r.round)
                 late = late_text(wf.sv, r.due_at) if r.status == StepStatus.OPEN else ""

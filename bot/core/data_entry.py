@@ -132,6 +132,21 @@ async def evidence_count(session, sub: Submission | None) -> int:
                                   .where(Evidence.submission_id == sub.id))).scalar_one()
 
 
+_EVIDENCE_COUNTS = (select(Evidence.submission_id, func.count())
+                    .where(Evidence.submission_id.in_(bindparam("ids", expanding=True)))
+                    .group_by(Evidence.submission_id))
+
+
+async def evidence_counts(session, subs) -> dict[int, int]:
+    """The number of files of each of ``subs`` (submissions or None), by submission id,
+    in one statement."""
+    ids = sorted({sub.id for sub in subs if sub is not None})
+    counts = dict.fromkeys(ids, 0)
+    if ids:
+        counts.update((await session.execute(_EVIDENCE_COUNTS, {"ids": ids})).all())
+    return counts
+
+
 async def staff_of(wf: Workflow, unit_id: int) -> list[Person]:
     return list((await wf.s.execute(select(Person).where(
         Person.unit_id == unit_id, Person.role == Role.STAF, Person.active.is_(True))
@@ -143,8 +158,8 @@ async def staff_done(wf: Workflow, entry: Entry, buttons) -> None:
     the Kabid is told (with ``buttons``) and the audit records it."""
     if entry.is_kabid:
         raise NotAllowed()
-    missing = [i for i in entry.items
-               if await wf.latest_submission(entry.cycle.id, i.indicator_id) is None]
+    latest = await wf.latest_submissions(entry.cycle.id, [i.indicator_id for i in entry.items])
+    missing = [i for i in entry.items if latest[i.indicator_id] is None]
     if missing:
         raise WrongState(t("err.answers_missing", count=len(missing)))
     kabid = await wf.s.get(Person, entry.run.assignee_id)

@@ -582,6 +582,30 @@ class Workflow:
             )).scalar_one_or_none()
         return self._latest[key]
 
+    async def indicators(self, ids: Iterable[int]) -> dict[int, Indicator]:
+        """Indicators by id, in one statement for those not in the session yet (a loop
+        over a bidang's items then finds each with ``session.get`` without a query)."""
+        ids = list(dict.fromkeys(ids))
+        found = {i: self.s.identity_map.get(self.s.identity_key(Indicator, i)) for i in ids}
+        absent = [i for i, ind in found.items() if ind is None]
+        if absent:
+            found.update((ind.id, ind) for ind in (await self.s.execute(
+                select(Indicator).where(Indicator.id.in_(absent)))).scalars())
+        return {i: found[i] for i in ids if found.get(i) is not None}
+
+    async def latest_submissions(self, cycle_id: int, indicator_ids: Iterable[int]
+                                 ) -> dict[int, Submission | None]:
+        """The latest revision of each of ``indicator_ids`` in the cycle (None where
+        there is none), in one statement for those not read yet in this update; later
+        ``latest_submission`` calls find them."""
+        ids = [i for i in dict.fromkeys(indicator_ids) if (cycle_id, i) not in self._latest]
+        if ids:
+            found = {sub.indicator_id: sub for sub in (await self.s.execute(
+                _latest_submissions(), {"cycle_id": cycle_id, "ids": ids})).scalars()}
+            for i in ids:
+                self._latest[(cycle_id, i)] = found.get(i)
+        return {i: self._latest[(cycle_id, i)] for i in indicator_ids}
+
     async def record_answer(self, actor: Person, run_id: int, item_id: int, *,
                             raw_text: str, value: Decimal | None = None,
                             value_text: str | None = None, note: str = "",
@@ -682,12 +706,9 @@ class Workflow:
         return item
 
     async def missing_answers(self, run: StepRun) -> list[CycleIndicator]:
-        missing = []
-        for item in await self.cycle_items(run.cycle_id, run.unit_id):
-            sub = await self.latest_submission(run.cycle_id, item.indicator_id)
-            if sub is None:
-                missing.append(item)
-        return missing
+        items = await self.cycle_items(run.cycle_id, run.unit_id)
+        latest = await self.latest_submissions(run.cycle_id, [i.indicator_id for i in items])
+        return [item for item in items if latest[item.indicator_id] is None]
 
     async def submit_unit(self, actor: Person, run_id: int) -> StepRun | None:
         """The Kabid sends the bidang's data to the Kasubag. Returns step 5 if it opened."""
@@ -701,9 +722,11 @@ class Workflow:
         items = await self.cycle_items(run.cycle_id, run.unit_id)
         if self.sv.config.measurement.analysis_mandatory:
             lacking = 0
+            inds = await self.indicators(i.indicator_id for i in items)
+            latest = await self.latest_submissions(run.cycle_id, inds)
             for item in items:
-                ind = await self.s.get(Indicator, item.indicator_id)
-                sub = await self.latest_submission(run.cycle_id, item.indicator_id)
+                ind = inds[item.indicator_id]
+                sub = latest[item.indicator_id]
                 lacking += bool(await missing_analysis(self, cycle, ind, item, sub))
             if lacking:
                 raise WrongState(t("err.analysis_missing", count=lacking))
@@ -1438,6 +1461,19 @@ def _latest_submission():
                    Submission.indicator_id == bindparam("indicator_id"))
             .order_by(Submission.revision.desc())
             .limit(1))
+
+
+@functools.cache
+def _latest_submissions():
+    """Built once: the latest revision of several indicators (a summary card, a send)."""
+    last = (select(Submission.indicator_id, func.max(Submission.revision).label("rev"))
+            .where(Submission.cycle_id == bindparam("cycle_id"),
+                   Submission.indicator_id.in_(bindparam("ids", expanding=True)))
+            .group_by(Submission.indicator_id).subquery())
+    return (select(Submission)
+            .join(last, (Submission.indicator_id == last.c.indicator_id)
+                  & (Submission.revision == last.c.rev))
+            .where(Submission.cycle_id == bindparam("cycle_id")))
 
 
 def _esc(text: str) -> str:
