@@ -449,7 +449,8 @@ class CallJournal:
             return entry
         return _MISSING
 
-    def _append(self, entry: dict) -> None:
+    def _append(self, entry: dict, line: str | None = None) -> None:
+        """``line``: the entry as JSON already (:meth:`record`)."""
         if self.path is None:
             return
         from bot.core.storage import private_opener
@@ -458,7 +459,9 @@ class CallJournal:
         if self._stale:  # the file's own lines this run kept, then this one
             self._stale = False
             self._rewrite(self.recorded[:self.loaded])
-        line = json.dumps(entry, ensure_ascii=False, default=str) + "\n"
+        if line is None:
+            line = json.dumps(entry, ensure_ascii=False, default=str)
+        line += "\n"
         try:
             fh = open(self.path, "a", encoding="utf-8", opener=private_opener)
         except FileNotFoundError:  # the folder went since it was made
@@ -474,10 +477,15 @@ class CallJournal:
         entry: dict = {"m": method, "k": key}
         if error is not None:
             entry["e"] = _error_entry(error)
-        else:  # a copy: PTB changes the answer it gets (getFile: the file's full URL)
-            entry["r"] = copy.deepcopy(answer)
+        else:
+            entry["r"] = answer
+        line = json.dumps(entry, ensure_ascii=False, default=str)
+        if error is None:  # a copy: PTB changes the answer it gets (getFile: the file's
+            # full URL); the answer is JSON as Telegram sent it, and decoding the line
+            # costs a fraction of a deep copy
+            entry = json.loads(line)
         self.recorded.append(entry)
-        self._append(entry)
+        self._append(entry, line)
 
     def write_deferred(self) -> None:
         """Just before the commit: the run's deferred calls, so that none is skipped
