@@ -307,6 +307,40 @@ async def test_a_passphrase_stored_by_another_process_before_the_ask_committed_i
     await assert_kept_nowhere(sessionmaker, services, caplog, journaled, [SECRET, NEEDLE])
 
 
+async def test_a_passphrase_stored_with_the_press_that_asks_is_redacted_before_processing(
+        harness, sessionmaker, services, clock, gateway, caplog, journaled):  # noqa: F811
+    """One process: the Kadis presses "Tandatangani" and types the passphrase while the
+    bot is down, so both come in one ``getUpdates`` and are stored together, before the
+    press's handler asked: neither the mark nor the database says "waiting" yet, and
+    the text is stored as sent. This process asks the Kadis when it processes the
+    press, so before the text is processed it reads the database again and redacts
+    the row (that read is left out only for a sender this process never asked)."""
+    caplog.set_level(logging.DEBUG)
+    people, cycle_id, card8 = await to_signing(harness, sessionmaker, services, clock, gateway)
+    kadis = people.user(Role.KADIS)
+    await harness.settle()
+    await harness.stop_bot()
+    await kadis.press(card8, text="Tandatangani")
+    sent = await kadis.send_text(SECRET)
+    answer_id = next(u["update_id"] for u in harness.emulator._updates
+                     if (u.get("message") or {}).get("message_id") == sent["message_id"])
+    await harness.start_bot()
+    signed = await kadis.wait_for(after=sent, text_contains="ditandatangani secara elektronik",
+                                  timeout=120)
+    assert "050/1/" in signed.content
+    assert sent["message_id"] not in kadis._user_messages  # deleted in the chat
+    await harness.settle()
+    async with sessionmaker() as s:
+        row = await s.get(Inbox, answer_id)
+    assert row.processed_at is not None and row.error == ""
+    assert row.payload["message"]["text"] == REDACTED
+    if not POSTGRES_URL:  # one process: stored as sent, then redacted before processing
+        assert any("redacted before processing" in r.getMessage() for r in caplog.records)
+    numbers, signs, _docs, _run8 = await state_of(sessionmaker, cycle_id)
+    assert (numbers, signs) == (1, 1) and gateway["signed"] == 1
+    await assert_kept_nowhere(sessionmaker, services, caplog, journaled, [SECRET, NEEDLE])
+
+
 def test_a_jobs_passphrase_is_found_only_with_its_nonce_and_forgotten():
     secrets = SecretInput()
     secrets.hold(7, "n-1", SECRET)

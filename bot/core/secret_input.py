@@ -27,7 +27,11 @@ row closes that gap: a chat's rows are processed in order, so when the answer is
 processed the asking update has committed, and the intake looks at the database again
 (:meth:`candidate_payload`) and, when the sender waits for a passphrase, rewrites the
 row with the text redacted in a commit of its own before any handler runs, keeping the
-text in the memory of the process that processes it.
+text in the memory of the process that processes it. The same look covers one process
+whose row was stored before its own question went out (a text typed at once, stored in
+the same batch as the press that asks). With one process (SQLite) the look is left out
+for a row this process stored and a sender it never asked (:meth:`ever_asked`): nobody
+else can have asked them since the store found them not waiting.
 
 While a person is waiting, every text they send is taken as the passphrase except
 ``/batal``. A crash after the message was stored loses the passphrase with the
@@ -59,6 +63,7 @@ class SecretInput:
     def __init__(self) -> None:
         self._held: dict[int, str] = {}  # update id -> the secret text, memory only
         self._expected: set[int] = set()  # Telegram user ids asked, not yet committed
+        self._asked: set[int] = set()  # every Telegram user id this process ever asked
         # job id -> (nonce, the secret, when held): a signature job's passphrase
         self._jobs: dict[int, tuple[str, str, float]] = {}
 
@@ -66,6 +71,12 @@ class SecretInput:
     def expect(self, user_id: int) -> None:
         """The bot is about to ask ``user_id`` for a secret (call before sending)."""
         self._expected.add(user_id)
+        self._asked.add(user_id)
+
+    def ever_asked(self, user_id: int) -> bool:
+        """Whether this process asked ``user_id`` for a secret since it started (the
+        mark of :meth:`expect` is never cleared here: the signers are a few people)."""
+        return user_id in self._asked
 
     def settle(self, user_id: int | None) -> None:
         """An update of ``user_id`` has committed (or failed): if it asked, the database

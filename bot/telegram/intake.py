@@ -1037,18 +1037,28 @@ class Intake:
         waiting = set(senders & expected)
         return waiting | await _waiting_in_database(session, senders - waiting)
 
-    async def _redact_unseen(self, update_id: int, payload: dict) -> dict:
+    async def _redact_unseen(self, update_id: int, payload: dict, *,
+                             stored_here: bool = False) -> dict:
         """Before a row is processed: a text stored unredacted whose sender waits for the
         TTE passphrase now (another process stored it in the moment between the
         question and the asking update's commit, which only that process's mark
         covers). The chat's earlier rows have been processed, so the database knows by
         now; the row is rewritten with the text redacted, in a commit of its own before
         any handler runs, and the text is kept in this process's memory for the
-        handler. In every process, whatever stored the row."""
+        handler. In every process, whatever stored the row.
+
+        ``stored_here``: the row was stored by this very process in this run, and that
+        store found the sender not waiting (else the row would be redacted). With one
+        process (SQLite) nobody else asks, so the sender can be waiting now only if
+        this process asked them since (``SecretInput.expect``, called before the
+        question goes out). When it never asked them, the database is not read again:
+        that read was a session of its own on every typed text."""
         from models.session import INLINE
 
         sender = self.secrets.candidate_payload(payload)
         if sender is None:
+            return payload
+        if stored_here and not self.claims and not self.secrets.ever_asked(sender):
             return payload
         async with self._session() as session:  # a read: no write lock
             await session.connection(execution_options={INLINE: True})
@@ -1245,7 +1255,8 @@ class Intake:
         """``update``: ``payload`` parsed already (by the store), for the first run."""
         started = time.perf_counter()
         try:
-            checked = await self._redact_unseen(update_id, payload)
+            checked = await self._redact_unseen(update_id, payload,
+                                                stored_here=update is not None)
             if checked is not payload:  # redacted: the handlers see the redacted text
                 payload, update = checked, None
         except Exception as exc:  # the database refused: nothing processed, again soon
