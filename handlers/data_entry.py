@@ -61,7 +61,7 @@ from bot.core import entry_rules
 from bot import callbacks
 from bot import render as renderer
 from bot.core.periods import entry_lines
-from handlers.markup import keyboard, show_card
+from handlers.markup import keyboard_dict, show_card
 from bot.core.storage import FileTooLarge
 from bot.texts import Raw, period_label, t
 from bot.core.uploads import check_quota
@@ -519,12 +519,11 @@ async def put_card(update: Update, context: Context, person_id: int, message_id:
     """Show the card: edit the stored message, or send a new one and remember its id."""
     bot = context.bot
     chat_id = update.effective_chat.id
-    markup = keyboard(renderer.labels(buttons))
+    markup = keyboard_dict(renderer.labels(buttons))
     intake = context.bot_data.get("intake")
     if intake is not None and intake.defer_card(
             chat_id=chat_id, person_id=person_id, kind=ENTRY, text=text,
-            markup=markup.to_dict() if markup is not None else None, old=message_id,
-            new=new):
+            markup=markup, old=message_id, new=new):
         return  # shown after the commit (on a real network: the update runs once)
     shown = await show_card(bot, chat_id, text, markup, old=message_id, new=new)
     if shown == message_id:  # edited in place

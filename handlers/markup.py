@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import warnings
 
 from telegram import BotCommand, BotCommandScopeChat, InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.error import BadRequest, TelegramError
@@ -16,6 +17,11 @@ from models import Person
 from models.enums import Role
 
 log = logging.getLogger(__name__)
+
+# show_card makes its calls with do_api_request on purpose (see there); PTB suggests its
+# own methods for them
+warnings.filterwarnings(
+    "ignore", message=r"Please use 'Bot\.(editMessageText|sendMessage|editMessageReplyMarkup)'")
 
 COMMON_COMMANDS = [("tugas", "Tugas saya"), ("bantuan", "Bantuan"), ("batal", "Batalkan isian")]
 ROLE_COMMANDS = {
@@ -38,30 +44,46 @@ def keyboard(buttons) -> InlineKeyboardMarkup | None:
     )
 
 
-async def show_card(bot, chat_id: int, text: str, markup, *, old: int | None,
+def keyboard_dict(buttons) -> dict | None:
+    """:func:`keyboard` as the Bot API's JSON (what :func:`show_card` sends)."""
+    if not buttons:
+        return None
+    return {"inline_keyboard": [[{"text": label, "callback_data": data} for label, data in row]
+                                for row in buttons]}
+
+
+async def show_card(bot, chat_id: int, text: str, markup: dict | None, *, old: int | None,
                     new: bool, take_off_old: bool = True) -> int:
     """Show a conversation's card: edit message ``old`` in place (not when ``new``);
     when ``new``, or the edit is refused, send a new message; when ``new``, the old
     one's buttons are then taken off (it stays as a record). Returns the id of the message that
     shows the card: ``old`` when edited, else the new one's, for the caller to keep.
     ``take_off_old=False``: the old one's buttons are left to the caller (who takes
-    them off once it has kept the new id)."""
+    them off once it has kept the new id).
+
+    ``markup``: the keyboard as JSON (:func:`keyboard_dict`). The calls go out as the Bot
+    API's JSON both ways (``do_api_request``): the card is shown on every data-entry
+    answer and press, and nothing here reads more of Telegram's answer than the
+    message id, which PTB would otherwise build into a ``Message`` with its chat, its
+    sender and every button (about as much CPU as the call itself)."""
     if old and not new:
         try:
-            await bot.edit_message_text(text, chat_id=chat_id, message_id=old,
-                                        reply_markup=markup)
+            await bot.do_api_request("editMessageText", {
+                "chat_id": chat_id, "message_id": old, "text": text, "parse_mode": "HTML",
+                "reply_markup": markup})
             return old
         except BadRequest as exc:
             if "not modified" in exc.message.lower():
                 return old
             log.info("card %s in chat %s could not be edited (%s): sending a new one",
                      old, chat_id, exc.message)
-    msg = await bot.send_message(chat_id, text, reply_markup=markup)
+    msg = await bot.do_api_request("sendMessage", {
+        "chat_id": chat_id, "text": text, "parse_mode": "HTML", "reply_markup": markup})
     if old and new and take_off_old:  # after the card, which the person waits for (the
         with contextlib.suppress(TelegramError):  # rate limiter lets it wait for quiet)
-            await bot.edit_message_reply_markup(chat_id=chat_id, message_id=old,
-                                                reply_markup=None)
-    return msg.message_id
+            await bot.do_api_request("editMessageReplyMarkup",
+                                     {"chat_id": chat_id, "message_id": old})
+    return msg["message_id"]
 
 
 # the order of the menu, whatever roles it is made of

@@ -901,17 +901,14 @@ class Intake:
         processed, so with several processes the chat's next update (a press on the
         new card) may be processed elsewhere meanwhile; a take-off slowed by a 429 held
         the id back, and that press was refused as a stale button."""
-        from telegram import InlineKeyboardMarkup
-
         from handlers.markup import show_card
         from models.workflow import Conversation
 
         bot = self.app.bot
         chat_id, old = p["chat_id"], p.get("old")
-        markup = InlineKeyboardMarkup.de_json(p["markup"], bot) if p.get("markup") else None
         new = bool(p.get("new"))
-        shown = await show_card(bot, chat_id, p["text"], markup, old=old, new=new,
-                                take_off_old=False)
+        shown = await show_card(bot, chat_id, p["text"], p.get("markup") or None, old=old,
+                                new=new, take_off_old=False)
         if shown == old:  # edited in place
             return old
         # message ids grow in a chat: a card sent later is never replaced by this one
