@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import warnings
 
 from telegram import BotCommand, BotCommandScopeChat, InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.error import BadRequest, TelegramError
@@ -17,11 +16,6 @@ from models import Person
 from models.enums import Role
 
 log = logging.getLogger(__name__)
-
-# show_card makes its calls with do_api_request on purpose (see there); PTB suggests its
-# own methods for them
-warnings.filterwarnings(
-    "ignore", message=r"Please use 'Bot\.(editMessageText|sendMessage|editMessageReplyMarkup)'")
 
 COMMON_COMMANDS = [("tugas", "Tugas saya"), ("bantuan", "Bantuan"), ("batal", "Batalkan isian")]
 ROLE_COMMANDS = {

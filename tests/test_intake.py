@@ -5,6 +5,7 @@ that fails does not make its update loop."""
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 
 import pytest
@@ -29,11 +30,11 @@ async def test_an_update_is_confirmed_only_after_the_inbox_commit(harness):  # n
     intake = h.intake
     original, failures = intake.store, []
 
-    async def store_fails_twice(updates):
+    async def store_fails_twice(updates, raw=None):
         if len(failures) < 2:
             failures.append([u.update_id for u in updates])
             raise RuntimeError("disk I/O error")
-        return await original(updates)
+        return await original(updates, raw)
 
     intake.store = store_fails_twice
     try:
@@ -51,6 +52,23 @@ async def test_an_update_is_confirmed_only_after_the_inbox_commit(harness):  # n
     assert len(failures) == 2 and h.emulator.updates_pending() == 0
     assert [(r[1], r[2]) for r in await _rows(h.sessionmaker)] == [(True, "")]
     assert len(user.messages) == 1
+
+
+async def test_a_polled_update_is_stored_as_telegram_sent_it(harness):  # noqa: F811
+    """By polling as by webhook the inbox keeps the update's JSON as it came, not PTB's
+    rendering of what it parsed (fields PTB does not know included)."""
+    h = harness
+    user = h.emulator.add_user(user_id=744_002, first_name="Tamu \"O'Neil\" <i>&amp;</i> 🙂")
+    await h.stop_bot()  # the update as the emulator holds it, before the bot takes it
+    sent = await user.send_text("12,5 <b>&</b> \"kutip\" 🙂")
+    [update] = [json.loads(json.dumps(u)) for u in h.emulator._updates
+                if (u.get("message") or {}).get("message_id") == sent["message_id"]]
+    await h.start_bot()
+    await user.wait_for(text_contains="belum terdaftar", timeout=15)
+    await h.settle()
+    async with h.sessionmaker() as s:
+        row = await s.get(Inbox, update["update_id"])
+    assert row.processed_at is not None and row.payload == update
 
 
 async def test_updates_left_in_the_inbox_are_processed_at_start_first(harness):  # noqa: F811

@@ -108,8 +108,8 @@ from typing import Any, Iterable
 from sqlalchemy import bindparam, func, or_, select, update as sql_update
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Update
-from telegram.error import (BadRequest, ChatMigrated, Conflict, InvalidToken, NetworkError,
-                            RetryAfter, TelegramError)
+from telegram.error import (BadRequest, ChatMigrated, Conflict, EndPointNotFound,
+                            InvalidToken, NetworkError, RetryAfter, TelegramError)
 
 from bot.core.aio import wait_event
 from bot.devtools import crashpoints
@@ -122,6 +122,9 @@ from models.intake import Inbox
 log = logging.getLogger(__name__)
 
 ALLOWED_UPDATES = ["message", "callback_query"]
+# a long poll's read may take its timeout beyond this (the getUpdates request's own read
+# timeout, bot/telegram/request.py)
+POLL_READ_TIMEOUT = 5.0
 COMMIT_ATTEMPTS = 3  # an update whose transaction fails this often is marked with the error
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 MAX_CONCURRENT = 8  # updates processed at once (of different chats)
@@ -1435,17 +1438,28 @@ class Intake:
             if poll.done() and not poll.cancelled():
                 poll.result()
                 return  # the token was refused
+    async def _get_updates(self, offset: int | None) -> tuple[list[Update], dict[int, dict]]:
+        """One ``getUpdates``: the updates parsed, and each as Telegram sent it (stored as
+        it is, as a webhook's body is: PTB's ``to_dict()`` of every update it parsed was
+        about a tenth of a data-entry update's CPU). The read waits the long poll's
+        ``timeout`` beyond the request's own read timeout, as PTB's ``get_updates``."""
+        bot = self.app.bot
+        raw = await bot.do_api_request(
+            "getUpdates", {"offset": offset, "timeout": self.poll_timeout,
+                           "allowed_updates": self.allowed_updates},
+            read_timeout=POLL_READ_TIMEOUT + self.poll_timeout)
+        return [Update.de_json(data, bot) for data in raw], {d["update_id"]: d for d in raw}
+
     async def _poll_loop(self) -> None:
         offset: int | None = None  # none at start: Telegram resends what was not confirmed
         delay = 0.0
         while self._running:
             try:
-                updates = await self.app.bot.get_updates(
-                    offset=offset, timeout=self.poll_timeout,
-                    allowed_updates=self.allowed_updates)
+                updates, raw = await self._get_updates(offset)
             except asyncio.CancelledError:
                 raise
-            except InvalidToken:
+            except (InvalidToken, EndPointNotFound):  # the latter: a token refused once
+                # the bot was initialised (do_api_request's name for Telegram's 404)
                 log.error("the bot token was refused: polling stopped")
                 return
             except RetryAfter as exc:
@@ -1469,7 +1483,7 @@ class Intake:
                 continue
             while True:
                 try:
-                    await self.store(updates)
+                    await self.store(updates, raw)
                     break
                 except asyncio.CancelledError:
                     raise

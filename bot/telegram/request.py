@@ -15,11 +15,20 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+import warnings
 
 import aiohttp
 from telegram._utils.defaultvalue import DefaultValue
 from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, RequestData
+
+
+# A few calls go out with do_api_request on purpose, answered as the Bot API's JSON:
+# the data-entry card (handlers.markup.show_card) and the intake's getUpdates
+# (bot.telegram.intake.Intake._get_updates). PTB suggests its own methods for them.
+warnings.filterwarnings(
+    "ignore",
+    message=r"Please use 'Bot\.(editMessageText|sendMessage|editMessageReplyMarkup|getUpdates)'")
 
 
 def _tls_context() -> ssl.SSLContext:
