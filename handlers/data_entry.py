@@ -66,8 +66,8 @@ from bot.core.storage import FileTooLarge
 from bot.texts import Raw, period_label, t
 from bot.core.uploads import check_quota
 from bot.core.data_entry import (
-    Entry, evidence_count, evidence_counts, evidence_ids, load_entry, previous_realisation,
-    staff_done, staff_of,
+    Entry, ItemView, evidence_count, evidence_counts, evidence_ids, load_entry,
+    previous_realisation, staff_done, staff_of,
 )
 from bot.core.workflow import (
     InvalidInput, NotAllowed, NotAssignee, StaleAction, Workflow,
@@ -77,7 +77,7 @@ from handlers.common import (
     reply, services, set_conversation, text_route, transaction, typed_text,
 )
 from models import (
-    Conversation, CycleIndicator, Indicator, Person, Submission,
+    Conversation, Indicator, Person, Submission,
 )
 from models.enums import Role, ValueType
 from reports.numbers import (
@@ -126,7 +126,7 @@ async def entry_conversation(session, entry: Entry, update: Update,
     return conv
 
 
-def current_item(entry: Entry, data: dict) -> CycleIndicator:
+def current_item(entry: Entry, data: dict) -> ItemView:
     item = entry.item(data.get("item"))
     if item is None:
         if not entry.items:
@@ -156,7 +156,7 @@ def show_number(ind: Indicator, value: Decimal) -> str:
     return f"{format_number(value)} {uom}".strip()
 
 
-def target_text(ind: Indicator, item: CycleIndicator) -> str:
+def target_text(ind: Indicator, item: ItemView) -> str:
     """The period's target as the card shows it (copied into the cycle at step 3)."""
     if ind.value_type == ValueType.TEXT:
         return item.target_text or "-"
@@ -187,7 +187,7 @@ def read_answer(ind: Indicator, text: str) -> dict:
 
 
 def implausible(ind: Indicator, pending: dict, prev: Submission | None,
-                item: CycleIndicator | None = None) -> list[str]:
+                item: ItemView | None = None) -> list[str]:
     """Why a value looks wrong (asked to confirm, never refused): the rules are the
     core's (``bot.core.entry_rules``)."""
     if pending.get("value") is None:
@@ -200,12 +200,12 @@ def implausible(ind: Indicator, pending: dict, prev: Submission | None,
 
 
 def needs_question(ind: Indicator, pending: dict, prev: Submission | None,
-                   item: CycleIndicator) -> bool:
+                   item: ItemView) -> bool:
     """An ambiguous number or an implausible value is asked about before it is saved."""
     return bool(pending.get("readings")) or bool(implausible(ind, pending, prev, item))
 
 
-async def record(wf: Workflow, entry: Entry, item: CycleIndicator, pending: dict, *,
+async def record(wf: Workflow, entry: Entry, item: ItemView, pending: dict, *,
                  note: str = "", data: dict | None = None,
                  analysis: dict[str, str] | None = None) -> Submission:
     """A new revision; the evidence of the answer it replaces is kept with it, and the
@@ -227,7 +227,7 @@ async def record(wf: Workflow, entry: Entry, item: CycleIndicator, pending: dict
     return sub
 
 
-async def keep_value(wf: Workflow, entry: Entry, item: CycleIndicator, *,
+async def keep_value(wf: Workflow, entry: Entry, item: ItemView, *,
                      note: str | None = None, analysis: dict[str, str] | None = None
                      ) -> Submission:
     """A revision that keeps the saved value and changes its note or its analysis (the
@@ -270,7 +270,7 @@ def _head(entry: Entry) -> str:
              period=period_label(entry.cycle.kind, entry.cycle.year, entry.cycle.quarter))
 
 
-def _progress(entry: Entry, item: CycleIndicator) -> str:
+def _progress(entry: Entry, item: ItemView) -> str:
     return t("e.card_progress", no=entry.position(item) + 1, total=len(entry.items))
 
 
@@ -545,7 +545,7 @@ class Move:
     final_buttons: list | None = None
 
 
-def advance(entry: Entry, data: dict, item: CycleIndicator) -> tuple[str, dict]:
+def advance(entry: Entry, data: dict, item: ItemView) -> tuple[str, dict]:
     """After an indicator: the next one, or the summary (also after an "Ubah")."""
     data = {k: v for k, v in data.items() if k in ("run", "item", "review", "page", "early")}
     pos = entry.position(item)
@@ -594,7 +594,7 @@ async def do_ok(wf, entry, conv, cb) -> Move:
     return await save_pending(wf, entry, data, item, pending)
 
 
-async def save_pending(wf, entry, data: dict, item: CycleIndicator, pending: dict) -> Move:
+async def save_pending(wf, entry, data: dict, item: ItemView, pending: dict) -> Move:
     """Record a confirmed value; the saved card waits for evidence."""
     waiting = len(entry_rules.pending_evidence(data, item.id))
     sub = await record(wf, entry, item, pending, data=data)
@@ -721,6 +721,7 @@ async def do_assign_to(wf, entry, conv, cb) -> Move:
         raise StaleAction()
     staff_id = cb.arg(2) or None
     await wf.assign_item(entry.person, entry.run.id, item.id, staff_id)
+    item = entry.assigned(item.id, staff_id)
     name = entry.ind(item).name
     if staff_id:
         staff = await wf.s.get(Person, staff_id)
@@ -795,17 +796,17 @@ async def answered_ids(wf: Workflow, entry: Entry) -> set[int]:
     return {i for i, sub in latest.items() if sub is not None}
 
 
-def own_unanswered(entry: Entry, answered: set[int], start: CycleIndicator | None = None
-                   ) -> CycleIndicator | None:
+def own_unanswered(entry: Entry, answered: set[int], start: ItemView | None = None
+                   ) -> ItemView | None:
     """The first unanswered indicator from ``start`` on (then from the first) that the
     person still fills in themselves: for the Kabid, not handed to a staf."""
-    def own(i: CycleIndicator) -> bool:
+    def own(i: ItemView) -> bool:
         return i.indicator_id not in answered and not (entry.is_kabid and i.assigned_to_id)
     pos = entry.position(start) if start is not None else 0
     return next((i for i in entry.items[pos:] + entry.items[:pos] if own(i)), None)
 
 
-def first_position(entry: Entry, answered: set[int]) -> CycleIndicator | None:
+def first_position(entry: Entry, answered: set[int]) -> ItemView | None:
     """Where a fresh start begins: the first unanswered indicator not handed to a staf
     (a returned bidang starts at the first, its earlier answers shown as defaults)."""
     if entry.returned:  # single answers sent back: the first one that is the person's own

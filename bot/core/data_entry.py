@@ -18,11 +18,15 @@ from models import Cycle, CycleIndicator, Evidence, Indicator, Person, StepRun, 
 from models.enums import CycleKind, Role, StepStatus
 
 
-# An indicator as the data entry reads it: its columns, read-only (the data entry never
-# changes an indicator). Built from the row of the bidang's items, not as an ORM object:
-# 40 of them on every typed answer and press were about a third of the update's
-# database CPU.
+# An indicator, and a bidang's item (the indicator asked in the cycle), as the data entry
+# reads them: their columns, read-only. Built from one row per item, not as ORM objects:
+# 80 of those on every typed answer and press were about half of the update's database
+# CPU. What the data entry changes goes through the workflow, which loads what it
+# changes (``Workflow.record_answer``, ``Workflow.assign_item``); the one change the entry
+# itself reads back, an item handed to a staf, is applied to its view (``Entry.assigned``).
 IndicatorView = namedtuple("IndicatorView", [c.name for c in Indicator.__table__.c])
+ItemView = namedtuple("ItemView", [c.name for c in CycleIndicator.__table__.c])
+_ITEM_COLUMNS = len(ItemView._fields)
 
 
 @dataclass
@@ -33,7 +37,7 @@ class Entry:
     run: StepRun
     cycle: Cycle
     unit: Unit
-    items: list[CycleIndicator]
+    items: list[ItemView]
     indicators: dict[int, IndicatorView] = field(default_factory=dict)
     evidence: dict[int, int] = field(default_factory=dict)  # submission id -> files, when known
     # the single answers the Kasubag sent back (cycle indicator id -> ReturnedAnswer)
@@ -44,14 +48,23 @@ class Entry:
         """The holder of the run: the Kabid, a Plh., or whoever it was moved to."""
         return self.person.id == self.run.assignee_id
 
-    def ind(self, item: CycleIndicator) -> IndicatorView:
+    def ind(self, item: ItemView) -> IndicatorView:
         return self.indicators[item.indicator_id]
 
-    def position(self, item: CycleIndicator) -> int:
+    def position(self, item: ItemView) -> int:
         return [i.id for i in self.items].index(item.id)
 
-    def item(self, item_id: int | None) -> CycleIndicator | None:
+    def item(self, item_id: int | None) -> ItemView | None:
         return next((i for i in self.items if i.id == item_id), None)
+
+    def assigned(self, item_id: int, staff_id: int | None) -> ItemView | None:
+        """The item handed to ``staff_id`` (None: back to the holder), as the workflow
+        just wrote it: its view here says so too."""
+        for n, i in enumerate(self.items):
+            if i.id == item_id:
+                self.items[n] = i._replace(assigned_to_id=staff_id)
+                return self.items[n]
+        return None
 
 
 # built once (every typed answer and press runs them): construction and cache key
@@ -62,11 +75,11 @@ _RUN = (select(StepRun, Cycle, Unit)
         .join(Cycle, Cycle.id == StepRun.cycle_id)
         .join(Unit, Unit.id == StepRun.unit_id)
         .where(StepRun.id == bindparam("run_id")))
-_ITEMS = (select(CycleIndicator, *Indicator.__table__.c)
-          .join(Indicator.__table__, Indicator.__table__.c.id == CycleIndicator.indicator_id)
-          .where(CycleIndicator.cycle_id == bindparam("cycle_id"),
-                 CycleIndicator.unit_id == bindparam("unit_id"))
-          .order_by(CycleIndicator.position))
+_CI, _IND = CycleIndicator.__table__, Indicator.__table__
+_ITEMS = (select(_CI, _IND)
+          .join(_IND, _IND.c.id == _CI.c.indicator_id)
+          .where(_CI.c.cycle_id == bindparam("cycle_id"), _CI.c.unit_id == bindparam("unit_id"))
+          .order_by(_CI.c.position))
 _CYCLE_OF_PERIOD = select(Cycle).where(
     Cycle.office_id == bindparam("office_id"), Cycle.kind == bindparam("kind"),
     Cycle.year == bindparam("year"), Cycle.quarter == bindparam("quarter"))
@@ -88,7 +101,8 @@ async def load_entry(wf: Workflow, person: Person, run_id: int | None) -> Entry:
                        or person.role != Role.STAF):
         raise NotAllowed(t("err.not_assignee")) if person.role == Role.KABID else NotAllowed()
     rows = (await wf.s.execute(_ITEMS, {"cycle_id": run.cycle_id, "unit_id": run.unit_id})).all()
-    items = [r[0] for r in rows]
+    item_of, ind_of, n = ItemView._make, IndicatorView._make, _ITEM_COLUMNS
+    items = [item_of(r[:n]) for r in rows]
     # only the answers the Kasubag sent back, when a return of single answers opened
     # this round; the rest stays as it was sent
     returned = await wf.returned_answers(run) if run.round > 1 else {}
@@ -97,8 +111,7 @@ async def load_entry(wf: Workflow, person: Person, run_id: int | None) -> Entry:
     if not holder:
         items = [i for i in items if i.assigned_to_id == person.id]
     entry = Entry(person, run, cycle, unit, items, returned=returned)
-    make = IndicatorView._make
-    entry.indicators = {r[0].indicator_id: make(r[1:]) for r in rows}
+    entry.indicators = {r[n]: ind_of(r[n:]) for r in rows}
     return entry
 
 
