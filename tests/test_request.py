@@ -1,5 +1,5 @@
 """The bot's Bot API client over aiohttp (``bot/telegram/request.py``): what it sends
-(form fields; a file as multipart with its name and bytes) and how a failure reaches
+(a JSON body; a file as multipart with its name and bytes) and how a failure reaches
 PTB (a timeout as ``TimedOut``, a refused connection as ``NetworkError``), as PTB's own
 ``HTTPXRequest`` does. The rest of the suite talks to the emulator through it."""
 from __future__ import annotations
@@ -10,7 +10,7 @@ import socket
 
 import pytest
 from aiohttp import web
-from telegram import Bot, InputFile
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, InputFile
 from telegram.error import NetworkError, TimedOut
 
 from bot.telegram.request import AiohttpRequest
@@ -36,6 +36,9 @@ async def test_fields_and_a_file_arrive_as_ptb_built_them():
                 "id": 123, "is_bot": True, "first_name": "SOP", "username": "sop_bot"}})
         seen["method"] = request.match_info["method"]
         seen["type"] = request.content_type
+        if request.content_type == "application/json":
+            seen["fields"] = await request.json()
+            return web.json_response({"ok": True, "result": MESSAGE})
         form = await request.post()
         seen["fields"] = {k: v for k, v in form.items() if isinstance(v, str)}
         upload = form.get("document")
@@ -49,10 +52,12 @@ async def test_fields_and_a_file_arrive_as_ptb_built_them():
     await bot.initialize()
     try:
         text = 'Capaian <b>&amp;</b> "Bidang" \U0001F4CA 1.250.000.000.000'
-        msg = await bot.send_message(42, text, parse_mode="HTML")
+        markup = InlineKeyboardMarkup([[InlineKeyboardButton("Lanjut \u27a1", callback_data="en:1")]])
+        msg = await bot.send_message(42, text, parse_mode="HTML", reply_markup=markup)
         assert msg.message_id == 7
-        assert seen["method"] == "sendMessage" and seen["fields"]["text"] == text
-        assert seen["type"] == "application/x-www-form-urlencoded"
+        assert seen["method"] == "sendMessage" and seen["type"] == "application/json"
+        assert seen["fields"] == {"chat_id": 42, "text": text, "parse_mode": "HTML",
+                                  "reply_markup": markup.to_dict()}
 
         data = b"PK\x03\x04" + bytes(range(256)) * 40
         await bot.send_document(42, InputFile(data, filename="Capaian <TW III> & co.xlsx"),

@@ -532,7 +532,7 @@ def call_key(request_data) -> str:
     if request_data is None:
         return ""
     try:
-        params = request_data.json_parameters
+        params = request_data.parameters
         files = {name: part[0] if isinstance(part, tuple) else ""
                  for name, part in request_data.multipart_data.items()}
     except Exception:  # an unusual request object: match on the method alone

@@ -6,14 +6,15 @@ measures one beside the other), and an update makes two or three calls (answerin
 button, the card, taking the old card's buttons off). aiohttp is already the bot's
 webhook server. PTB keeps everything else: the parameters it builds
 (``RequestData``), the answer's parsing and its errors (``BaseRequest.post``), the rate
-limiter, the retries. Only ``do_request`` is here: send, and return the status and the
-body; a timeout is PTB's ``TimedOut``, any other failure of the connection its
+limiter, the retries. Only ``do_request`` is here: send (a JSON body; a call with files
+as a multipart form), and return the status and the body; a timeout is PTB's ``TimedOut``, any other failure of the connection its
 ``NetworkError``, as ``HTTPXRequest`` raises them. :func:`bot.telegram.app
 .build_application` gives the bot two: one for its calls (256 connections, PTB's
 default) and one for ``getUpdates`` (one connection)."""
 from __future__ import annotations
 
 import asyncio
+import json
 import ssl
 import warnings
 
@@ -29,6 +30,9 @@ from telegram.request import BaseRequest, RequestData
 warnings.filterwarnings(
     "ignore",
     message=r"Please use 'Bot\.(editMessageText|sendMessage|editMessageReplyMarkup|getUpdates)'")
+
+
+_JSON = {"Content-Type": "application/json"}
 
 
 def _tls_context() -> ssl.SSLContext:
@@ -81,7 +85,6 @@ class AiohttpRequest(BaseRequest):
         if self._session is None or self._session.closed:
             raise RuntimeError("This AiohttpRequest is not initialized!")
         files = request_data.multipart_data if request_data else None
-        fields = request_data.json_parameters if request_data else None
         if isinstance(read_timeout, DefaultValue):
             read_timeout = self._read
         if isinstance(write_timeout, DefaultValue):
@@ -90,17 +93,24 @@ class AiohttpRequest(BaseRequest):
             connect_timeout = self._connect
         if isinstance(pool_timeout, DefaultValue):
             pool_timeout = self._pool_timeout
+        headers = None
         if files:
             data = aiohttp.FormData(quote_fields=False)
-            for name, value in (fields or {}).items():
+            for name, value in request_data.json_parameters.items():
                 data.add_field(name, value)
             for name, part in files.items():
                 if isinstance(part, tuple):  # (file name, bytes, mime type)
                     data.add_field(name, part[1], filename=part[0], content_type=part[2])
                 else:
                     data.add_field(name, part)
+        elif request_data is not None and request_data.parameters:
+            # a JSON body, which the Bot API takes for every method (files aside): one
+            # encoding of the parameters, where a form encodes each one to JSON and then
+            # URL-quotes the whole (a card's text and keyboard), as HTTPXRequest does
+            data = json.dumps(request_data.parameters, ensure_ascii=False).encode()
+            headers = _JSON
         else:
-            data = fields or None  # form-encoded, as HTTPXRequest sends them
+            data = None
         # aiohttp has no separate write timeout: the time to send the body and get the
         # head of the answer is bounded by the sum of the two
         read = None if read_timeout is None or write_timeout is None \
@@ -110,7 +120,8 @@ class AiohttpRequest(BaseRequest):
         timeout = aiohttp.ClientTimeout(total=None, connect=connect,
                                         sock_connect=connect_timeout, sock_read=read)
         try:
-            async with self._session.request(method, url, data=data, timeout=timeout) as res:
+            async with self._session.request(method, url, data=data, headers=headers,
+                                             timeout=timeout) as res:
                 return res.status, await res.read()
         except asyncio.TimeoutError as exc:
             raise TimedOut() from exc
