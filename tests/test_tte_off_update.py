@@ -257,6 +257,23 @@ async def test_a_restart_between_recording_and_running_signs_nothing_and_asks_ag
                               db_files=() if POSTGRES_URL else sorted(tmp_path.glob("test.db*")))
 
 
+async def signed_once_from_a_redacted_row(h, sessionmaker, kadis, sent, answer_id, cycle_id,
+                                          fake_gateway) -> None:
+    """The passphrase ``sent`` signed the document once, its message was deleted in the
+    chat, and its inbox row (``answer_id``) ends processed with the text redacted."""
+    signed = await kadis.wait_for(after=sent, text_contains="ditandatangani secara elektronik",
+                                  timeout=120)
+    assert "050/1/" in signed.content
+    assert sent["message_id"] not in kadis._user_messages  # deleted in the chat
+    await h.settle()
+    async with sessionmaker() as s:
+        row = await s.get(Inbox, answer_id)
+    assert row.processed_at is not None and row.error == ""
+    assert row.payload["message"]["text"] == REDACTED
+    numbers, signs, _docs, _run8 = await state_of(sessionmaker, cycle_id)
+    assert (numbers, signs) == (1, 1) and fake_gateway["signed"] == 1
+
+
 async def test_a_passphrase_stored_by_another_process_before_the_ask_committed_is_redacted(
         harness, sessionmaker, services, clock, gateway, caplog, journaled):  # noqa: F811
     """The gap of one process per question: the Kadis answers while the update that asks
@@ -289,18 +306,9 @@ async def test_a_passphrase_stored_by_another_process_before_the_ask_committed_i
         assert (await s.get(Inbox, answer_id)).payload["message"]["text"] == SECRET
 
     await harness.start_bot()  # processes the question, then the answer
-    signed = await kadis.wait_for(after=sent, text_contains="ditandatangani secara elektronik",
-                                  timeout=120)
-    assert "050/1/" in signed.content
-    assert sent["message_id"] not in kadis._user_messages  # deleted in the chat
-    await harness.settle()
-    async with sessionmaker() as s:
-        row = await s.get(Inbox, answer_id)
-    assert row.processed_at is not None and row.error == ""
-    assert row.payload["message"]["text"] == REDACTED
+    await signed_once_from_a_redacted_row(harness, sessionmaker, kadis, sent, answer_id,
+                                          cycle_id, gateway)
     assert any("redacted before processing" in r.getMessage() for r in caplog.records)
-    numbers, signs, docs, run8 = await state_of(sessionmaker, cycle_id)
-    assert (numbers, signs) == (1, 1) and gateway["signed"] == 1
     assert harness.intake.secrets.take(answer_id) is None  # forgotten once processed
     # the rows, journals and logs (not the raw bytes of the SQLite file: the page the
     # first insert wrote may linger in the file or its WAL until it is overwritten)
@@ -325,19 +333,10 @@ async def test_a_passphrase_stored_with_the_press_that_asks_is_redacted_before_p
     answer_id = next(u["update_id"] for u in harness.emulator._updates
                      if (u.get("message") or {}).get("message_id") == sent["message_id"])
     await harness.start_bot()
-    signed = await kadis.wait_for(after=sent, text_contains="ditandatangani secara elektronik",
-                                  timeout=120)
-    assert "050/1/" in signed.content
-    assert sent["message_id"] not in kadis._user_messages  # deleted in the chat
-    await harness.settle()
-    async with sessionmaker() as s:
-        row = await s.get(Inbox, answer_id)
-    assert row.processed_at is not None and row.error == ""
-    assert row.payload["message"]["text"] == REDACTED
+    await signed_once_from_a_redacted_row(harness, sessionmaker, kadis, sent, answer_id,
+                                          cycle_id, gateway)
     if not POSTGRES_URL:  # one process: stored as sent, then redacted before processing
         assert any("redacted before processing" in r.getMessage() for r in caplog.records)
-    numbers, signs, _docs, _run8 = await state_of(sessionmaker, cycle_id)
-    assert (numbers, signs) == (1, 1) and gateway["signed"] == 1
     await assert_kept_nowhere(sessionmaker, services, caplog, journaled, [SECRET, NEEDLE])
 
 

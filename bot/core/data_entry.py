@@ -147,13 +147,6 @@ async def evidence_ids(session, sub: Submission | None) -> list[int]:
     )).scalars())
 
 
-async def evidence_count(session, sub: Submission | None) -> int:
-    if sub is None:
-        return 0
-    return (await session.execute(select(func.count()).select_from(Evidence)
-                                  .where(Evidence.submission_id == sub.id))).scalar_one()
-
-
 _EVIDENCE_COUNTS = (select(Evidence.submission_id, func.count())
                     .where(Evidence.submission_id.in_(bindparam("ids", expanding=True)))
                     .group_by(Evidence.submission_id))
@@ -167,6 +160,10 @@ async def evidence_counts(session, subs) -> dict[int, int]:
     if ids:
         counts.update((await session.execute(_EVIDENCE_COUNTS, {"ids": ids})).all())
     return counts
+
+
+async def evidence_count(session, sub: Submission | None) -> int:
+    return 0 if sub is None else (await evidence_counts(session, [sub]))[sub.id]
 
 
 async def staff_of(wf: Workflow, unit_id: int) -> list[Person]:

@@ -443,8 +443,7 @@ class Workflow:
         if not ids:
             return {}, {}
         period = 0 if cycle.kind == CycleKind.ANNUAL else cycle.quarter
-        inds = {i.id: i for i in (await self.s.execute(
-            select(Indicator).where(Indicator.id.in_(ids)))).scalars()}
+        inds = await self.indicators(ids)
         targets = {t.indicator_id: t for t in (await self.s.execute(
             select(Target).where(Target.indicator_id.in_(ids), Target.year == cycle.year,
                                  Target.period == period))).scalars()}
@@ -722,8 +721,9 @@ class Workflow:
         items = await self.cycle_items(run.cycle_id, run.unit_id)
         if self.sv.config.measurement.analysis_mandatory:
             lacking = 0
-            inds = await self.indicators(i.indicator_id for i in items)
-            latest = await self.latest_submissions(run.cycle_id, inds)
+            ids = [i.indicator_id for i in items]
+            inds = await self.indicators(ids)
+            latest = await self.latest_submissions(run.cycle_id, ids)
             for item in items:
                 ind = inds[item.indicator_id]
                 sub = latest[item.indicator_id]

@@ -1438,6 +1438,7 @@ class Intake:
             if poll.done() and not poll.cancelled():
                 poll.result()
                 return  # the token was refused
+
     async def _get_updates(self, offset: int | None) -> tuple[list[Update], dict[int, dict]]:
         """One ``getUpdates``: the updates parsed, and each as Telegram sent it (stored as
         it is, as a webhook's body is: PTB's ``to_dict()`` of every update it parsed was

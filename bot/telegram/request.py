@@ -7,10 +7,11 @@ button, the card, taking the old card's buttons off). aiohttp is already the bot
 webhook server. PTB keeps everything else: the parameters it builds
 (``RequestData``), the answer's parsing and its errors (``BaseRequest.post``), the rate
 limiter, the retries. Only ``do_request`` is here: send (a JSON body; a call with files
-as a multipart form), and return the status and the body; a timeout is PTB's ``TimedOut``, any other failure of the connection its
-``NetworkError``, as ``HTTPXRequest`` raises them. :func:`bot.telegram.app
-.build_application` gives the bot two: one for its calls (256 connections, PTB's
-default) and one for ``getUpdates`` (one connection)."""
+as a multipart form), and return the status and the body; a timeout is PTB's
+``TimedOut``, any other failure of the connection its ``NetworkError``, as
+``HTTPXRequest`` raises them. :func:`bot.telegram.app.build_application` gives the bot
+two: one for its calls (256 connections, PTB's default) and one for ``getUpdates`` (one
+connection)."""
 from __future__ import annotations
 
 import asyncio
