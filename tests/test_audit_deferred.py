@@ -186,6 +186,74 @@ async def test_the_head_is_not_held_while_a_transaction_works(sessionmaker, offi
     assert head.count == 4 and head.last_hash == chain[-1][3]
 
 
+
+def _kinds(statements: list[str]) -> list[str]:
+    return [sql.split()[0] for sql in statements]
+
+
+async def test_two_statements_while_the_head_is_as_left_else_it_is_read_under_its_lock(
+        db_url, engine, sessionmaker, office):
+    """An append is two statements (the head moved on under its lock, the row) while the
+    head is as this engine's last commit left it. Another writer appending meanwhile (a
+    second engine on the same database, as another process would be), or a commit of
+    this engine that failed after its rows were written, makes the next append read the
+    head under its lock (four statements): the chain links and verifies either way."""
+    from sqlalchemy import event
+    from sqlalchemy.orm import Session
+
+    from models.session import make_engine, make_sessionmaker
+
+    audit._KNOWN.clear()  # as a process that has not appended yet
+    seen: list[str] = []
+
+    def on_statement(_conn, _cursor, statement, *_rest) -> None:
+        if "audit_" in statement:
+            seen.append(" ".join(statement.split()))
+
+    async def append(sm, action: str) -> list[str]:
+        seen.clear()
+        async with sm() as s, s.begin():
+            await audit.record(s, action, actor_id=None, cycle_id=None, at=AT, who=AGENCY)
+        return list(seen)
+
+    def boom(_session) -> None:
+        raise Failed()
+
+    other_engine = make_engine(db_url)
+    other = make_sessionmaker(other_engine)
+    event.listen(engine.sync_engine, "before_cursor_execute", on_statement)
+    try:
+        first = await append(sessionmaker, "test.first")
+        assert _kinds(first)[0] == "SELECT", first  # nothing known: read, locked
+        second = await append(sessionmaker, "test.second")
+        assert _kinds(second) == ["UPDATE", "INSERT"], second
+        assert "audit_head.last_hash =" in second[0] and "audit_head.count =" in second[0]
+        await append(other, "test.other")  # the other writer (its statements not seen)
+        third = await append(sessionmaker, "test.third")
+        assert _kinds(third) == ["UPDATE", "SELECT", "INSERT", "UPDATE"], third
+        event.listen(Session, "before_commit", boom)  # after the audit's own listener
+        try:
+            with pytest.raises(Failed):
+                await append(sessionmaker, "test.refused")
+        finally:
+            event.remove(Session, "before_commit", boom)
+        assert _kinds(seen) == ["UPDATE", "INSERT"], seen  # written, then rolled back
+        fourth = await append(sessionmaker, "test.fourth")
+        assert _kinds(fourth) == ["UPDATE", "SELECT", "INSERT", "UPDATE"], fourth
+        fifth = await append(sessionmaker, "test.fifth")
+        assert _kinds(fifth) == ["UPDATE", "INSERT"], fifth
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", on_statement)
+        await other_engine.dispose()
+    chain = await _chain(sessionmaker)
+    assert [c[0] for c in chain] == ["test.first", "test.second", "test.other", "test.third",
+                                     "test.fourth", "test.fifth"]
+    for earlier, later in zip(chain, chain[1:]):
+        assert later[2] == earlier[3]
+    async with sessionmaker() as s:
+        head = await s.get(AuditHead, 1)
+    assert head.count == 6 and head.last_hash == chain[-1][3]
+
 @needs_postgres
 async def test_concurrent_writers_append_in_id_order(sessionmaker, office):
     """Many transactions at once, each with one to three rows: the chain read by id

@@ -21,13 +21,17 @@ import json
 import logging
 import os
 import re
+import weakref
+from collections import namedtuple
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import event, select
+from sqlalchemy import Engine, bindparam, event, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, SessionTransaction
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
 
 from models import AuditHead, AuditLog
 
@@ -85,10 +89,29 @@ def key_problem(head: AuditHead | None, key: bytes | None) -> str | None:
 
 
 _QUEUE = "sopbot_audit_queue"  # session.info: the rows recorded, written at commit
-# the head, locked; populate_existing: a head already in the session (read earlier, or
-# kept from an earlier transaction: expire_on_commit=False) takes the locked row's values
-_HEAD_FOR_UPDATE = (select(AuditHead).where(AuditHead.id == 1).with_for_update()
-                    .execution_options(populate_existing=True))
+_AH, _AL = AuditHead.__table__, AuditLog.__table__
+_HEAD_COLUMNS = ("last_hash", "count", "mode", "keyed_from", "key_id")
+#: the head as a commit of this process last left it (or read it), per engine
+HeadState = namedtuple("HeadState", _HEAD_COLUMNS)
+_KNOWN: "weakref.WeakKeyDictionary[Engine, HeadState]" = weakref.WeakKeyDictionary()
+# Core statements, built once: the head is one row of five columns, the rows plain
+# inserts (the ORM's unit of work cost more CPU than the statements themselves)
+_HEAD_FOR_UPDATE = (select(*(_AH.c[name] for name in _HEAD_COLUMNS))
+                    .where(_AH.c.id == 1).with_for_update())
+# the head moved on from the state this process knows, in one statement: it matches
+# only while nobody else has appended since (the last hash and the count are the
+# chain's state: a hash never comes twice), and takes the head's lock as the locking
+# read would; no match: the head is read under its lock (``_HEAD_FOR_UPDATE``)
+_MOVE_KNOWN_HEAD = (update(_AH)
+                    .where(_AH.c.id == 1, _AH.c.last_hash == bindparam("was_hash"),
+                           _AH.c.count == bindparam("was_count"))
+                    .values(last_hash=bindparam("new_last_hash"), count=bindparam("new_count")))
+_SET_HEAD = (update(_AH).where(_AH.c.id == 1)
+             .values(last_hash=bindparam("new_last_hash"), count=bindparam("new_count"),
+                     mode=bindparam("new_mode"), keyed_from=bindparam("new_keyed_from"),
+                     key_id=bindparam("new_key_id")))
+_INSERT_ROW = insert(_AL).returning(_AL.c.id)
+_INSERT_ROWS = insert(_AL).returning(_AL.c.id, sort_by_parameter_order=True)
 
 
 def _insert_genesis(dialect: str):
@@ -114,9 +137,10 @@ async def record(session: AsyncSession, action: str, *, actor_id: int | None,
     The head is locked only just before the commit (:func:`_write_queued`, a
     ``before_commit`` listener), so the transactions of all offices and processes do not
     wait for each other's work on it, only for each other's few statements at commit.
-    The row returned gets its ``id``, ``prev_hash`` and ``hash`` at commit; a row
-    recorded in a savepoint that is rolled back, or in a transaction that is rolled
-    back, is never written."""
+    The row returned gets its ``id``, ``prev_hash`` and ``hash`` at commit (it is not
+    added to the session: the row is written with a plain insert); a row recorded in a
+    savepoint that is rolled back, or in a transaction that is rolled back, is never
+    written."""
     body = _canonical(payload)
     at = at.astimezone(timezone.utc)  # hashed as it is stored
     row = AuditLog(created_at=at, actor_id=actor_id, cycle_id=cycle_id, action=action,
@@ -129,39 +153,93 @@ async def record(session: AsyncSession, action: str, *, actor_id: int | None,
     return row
 
 
+def _chain(rows: list[AuditLog], prev: str, key: bytes | None) -> str:
+    """Each row's ``prev_hash`` and ``hash`` from ``prev`` on; the last hash."""
+    for row in rows:
+        row.prev_hash = prev
+        row.hash = prev = row_hash(prev, row.created_at, row.actor_id, row.cycle_id,
+                                   row.action, row.payload, key)
+    return prev
+
+
+def _engine_of(session: Session) -> Engine | None:
+    bind = session.get_bind()
+    return getattr(bind, "engine", None)
+
+
 def _write_queued(session: Session) -> None:
     """``before_commit``: the rows recorded in this transaction appended in the order
     recorded, under the head's row lock, which the commit that follows releases. Ids are
     given after the lock, so they follow the chain's order across transactions
     (``verify`` reads the chain by id). A keyed chain and a process without its key (or
-    with another): :class:`AuditKeyError`, and the transaction is not committed."""
+    with another): :class:`AuditKeyError`, and the transaction is not committed.
+
+    Two statements when the head is as this process's last commit (or read) left it:
+    the head moved on under its lock, then the rows; three when another writer appended
+    meanwhile (the head read under its lock, the rows, the head), and on the first
+    append of a process or of a key."""
     queue = session.info.get(_QUEUE)
     if not queue or session.in_nested_transaction():  # a savepoint's release: not yet
         return
-    head = session.execute(_HEAD_FOR_UPDATE).scalar_one_or_none()
-    if head is None:  # the first row ever: two first writers must not both create it
-        session.execute(_insert_genesis(session.get_bind().dialect.name))
-        head = session.execute(_HEAD_FOR_UPDATE).scalar_one()
-    key = audit_key()
-    problem = key_problem(head, key)
-    if problem is not None:
-        raise AuditKeyError(problem)
-    prev = head.last_hash
     rows = [q.row for q in queue]
-    for row in rows:
-        row.prev_hash = prev
-        row.hash = prev = row_hash(prev, row.created_at, row.actor_id, row.cycle_id,
-                                   row.action, row.payload, key)
-    session.add_all(rows)
-    session.flush()
-    if len(rows) > 1 and sorted(r.id for r in rows) != [r.id for r in rows]:
+    key = audit_key()
+    engine = _engine_of(session)
+    known = _KNOWN.get(engine) if engine is not None else None
+    head: HeadState | None = None
+    if known is not None and key_problem(known, key) is None \
+            and (key is None or known.mode == KEYED):
+        last = _chain(rows, known.last_hash, key)
+        moved = session.execute(_MOVE_KNOWN_HEAD, {
+            "was_hash": known.last_hash, "was_count": known.count, "new_last_hash": last,
+            "new_count": known.count + len(rows)})
+        if moved.rowcount == 1:
+            head = known._replace(last_hash=last, count=known.count + len(rows))
+    ids = None
+    if head is None:  # the head as it is, locked
+        found = session.execute(_HEAD_FOR_UPDATE).first()
+        if found is None:  # the first row ever: two first writers must not both create it
+            session.execute(_insert_genesis(session.get_bind().dialect.name))
+            found = session.execute(_HEAD_FOR_UPDATE).first()
+        found = HeadState(*found)
+        problem = key_problem(found, key)
+        if problem is not None:
+            raise AuditKeyError(problem)
+        last = _chain(rows, found.last_hash, key)
+        ids = _insert(session, rows)
+        head = found._replace(last_hash=last, count=found.count + len(rows))
+        if key is not None and found.mode != KEYED:  # from this row on, the chain is keyed
+            head = head._replace(mode=KEYED, keyed_from=ids[0], key_id=key_id(key))
+        session.execute(_SET_HEAD, {f"new_{name}": value
+                                    for name, value in head._asdict().items()})
+    else:
+        ids = _insert(session, rows)
+    for row, row_id in zip(rows, ids):
+        row.id = row_id
+    if len(rows) > 1 and sorted(ids) != ids:
         raise RuntimeError("audit rows were given ids out of the chain's order")
-    if key is not None and head.mode != KEYED:  # from this row on, the chain is keyed
-        head.mode, head.keyed_from, head.key_id = KEYED, rows[0].id, key_id(key)
-    head.last_hash = prev
-    head.count += len(rows)
-    session.flush()
+    if engine is not None:
+        _KNOWN[engine] = head  # wrong after a failed commit: the next append reads it
+    _show_head(session, head)
     del queue[:]
+
+
+def _insert(session: Session, rows: list[AuditLog]) -> list[int]:
+    """The rows inserted in the order given; their ids in that order."""
+    values = [{"created_at": r.created_at, "actor_id": r.actor_id, "cycle_id": r.cycle_id,
+               "action": r.action, "payload": r.payload, "prev_hash": r.prev_hash,
+               "hash": r.hash} for r in rows]
+    if len(values) == 1:
+        return [session.execute(_INSERT_ROW, values[0]).scalar_one()]
+    return list(session.execute(_INSERT_ROWS, values).scalars())
+
+
+def _show_head(session: Session, head: HeadState) -> None:
+    """A head object this session holds (read earlier, kept across commits) shows the
+    head as written (it is written with a plain update, not through the object)."""
+    held = session.identity_map.get(identity_key(AuditHead, 1))
+    if held is not None:
+        for name, value in head._asdict().items():
+            set_committed_value(held, name, value)
 
 
 def _within(trans: SessionTransaction | None, ended: SessionTransaction) -> bool:
