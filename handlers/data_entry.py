@@ -217,7 +217,7 @@ async def record(wf: Workflow, entry: Entry, item: ItemView, pending: dict, *,
     sub = await wf.record_answer(entry.person, entry.run.id, item.id,
                                  raw_text=pending.get("raw", ""), value=value,
                                  value_text=pending.get("text"), note=note,
-                                 evidence_file_ids=carry, analysis=analysis)
+                                 evidence_file_ids=carry, analysis=analysis, read=item)
     count = len(carry)
     if data is not None:
         for fid in entry_rules.take_pending_evidence(data, item.id, carry):
@@ -566,7 +566,8 @@ def ask(data: dict, item_id: int | None = None, **keep) -> dict:
 async def do_skip(wf, entry, conv, cb) -> Move:
     data = dict(conv.data)
     item = current_item(entry, data)
-    await wf.record_answer(entry.person, entry.run.id, item.id, raw_text="", skipped=True)
+    await wf.record_answer(entry.person, entry.run.id, item.id, raw_text="", skipped=True,
+                           read=item)
     state, data = advance(entry, data, item)
     return Move(state, data, head=t("e.skipped", name=entry.ind(item).name))
 

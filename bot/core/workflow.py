@@ -610,12 +610,15 @@ class Workflow:
                             value_text: str | None = None, note: str = "",
                             skipped: bool = False,
                             evidence_file_ids: Iterable[int] = (),
-                            analysis: dict[str, str] | None = None) -> Submission:
+                            analysis: dict[str, str] | None = None,
+                            read: CycleIndicator | None = None) -> Submission:
         """A new revision of an answer. ``analysis``: the penghambat / upaya / pendukung
-        of the value (a revision that keeps the value carries them)."""
+        of the value (a revision that keeps the value carries them). ``read``: the item
+        as this transaction read it (the data entry's ``ItemView``), not read again."""
         run = await self.get_run(run_id)
         self._require_open(run, "collect")
-        item = await self.s.get(CycleIndicator, item_id)
+        item = read if read is not None and read.id == item_id \
+            else await self.s.get(CycleIndicator, item_id)
         if item is None or item.cycle_id != run.cycle_id or item.unit_id != run.unit_id:
             raise NotFound()
         await self._can_enter(actor, run, item)
