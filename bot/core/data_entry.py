@@ -80,9 +80,14 @@ _ITEMS = (select(_CI, _IND)
           .join(_IND, _IND.c.id == _CI.c.indicator_id)
           .where(_CI.c.cycle_id == bindparam("cycle_id"), _CI.c.unit_id == bindparam("unit_id"))
           .order_by(_CI.c.position))
-_CYCLE_OF_PERIOD = select(Cycle).where(
-    Cycle.office_id == bindparam("office_id"), Cycle.kind == bindparam("kind"),
-    Cycle.year == bindparam("year"), Cycle.quarter == bindparam("quarter"))
+# the latest answer of an indicator in the office's cycle of a period (one cycle a
+# period: a unique key), in one statement, not the cycle and then its answer
+_ANSWER_OF_PERIOD = (
+    select(Submission).join(Cycle, Cycle.id == Submission.cycle_id)
+    .where(Cycle.office_id == bindparam("office_id"), Cycle.kind == bindparam("kind"),
+           Cycle.year == bindparam("year"), Cycle.quarter == bindparam("quarter"),
+           Submission.indicator_id == bindparam("indicator_id"))
+    .order_by(Submission.revision.desc()).limit(1))
 
 
 async def load_entry(wf: Workflow, person: Person, run_id: int | None) -> Entry:
@@ -128,12 +133,9 @@ def previous_cycle_keys(cycle: Cycle) -> list[tuple[CycleKind, int, int]]:
 async def previous_realisation(wf: Workflow, cycle: Cycle, ind: Indicator
                                ) -> tuple[str, Submission] | None:
     for kind, year, quarter in previous_cycle_keys(cycle):
-        prev = (await wf.s.execute(_CYCLE_OF_PERIOD, {
+        sub = (await wf.s.execute(_ANSWER_OF_PERIOD, {
             "office_id": cycle.office_id, "kind": kind, "year": year, "quarter": quarter,
-        })).scalar_one_or_none()
-        if prev is None:
-            continue
-        sub = await wf.latest_submission(prev.id, ind.id)
+            "indicator_id": ind.id})).scalar_one_or_none()
         if sub is not None and not sub.skipped and (sub.value is not None or sub.value_text):
             return period_label(kind, year, quarter), sub
     return None
