@@ -13,6 +13,7 @@ from tests.e2e import harness, people  # noqa: F401  (fixtures)
 from tests.test_e2e_data_entry import press_and_wait, subs, to_collection
 
 LIMIT = 12
+COMMIT = "-- commit"
 
 
 class Statements:
@@ -25,19 +26,26 @@ class Statements:
 
     def __enter__(self) -> "Statements":
         event.listen(self.engine, "before_cursor_execute", self._seen)
+        event.listen(self.engine, "commit", self._committed)
         return self
 
     def __exit__(self, *exc) -> None:
         event.remove(self.engine, "before_cursor_execute", self._seen)
+        event.remove(self.engine, "commit", self._committed)
 
     def _seen(self, conn, _cursor, statement, parameters, _context, _many) -> None:
         if self.on:
             self.rows.append((id(conn.connection.dbapi_connection), statement, parameters))
 
+    def _committed(self, conn) -> None:
+        if self.on:  # not a statement: where the transaction ends
+            self.rows.append((id(conn.connection.dbapi_connection), COMMIT, None))
+
     def of_update(self) -> list[str]:
         """The statements of the one update processed meanwhile: on its connection, from
         the transaction's start (the claim of its inbox row, and the BEGIN just before it
-        where the driver emits one) to the statement that marks it processed."""
+        where the driver emits one) to its commit, the audit chain's statements at the
+        commit included (after the statement that marks the update processed)."""
         claims = [i for i, (_c, sql, _p) in enumerate(self.rows)
                   if sql.startswith("UPDATE inbox SET error")]
         assert len(claims) == 1, [r[1] for r in self.rows]
@@ -47,8 +55,9 @@ class Statements:
                 and self.rows[start - 1][1].startswith("BEGIN"):
             start -= 1
         mine = [sql for c, sql, _p in self.rows[start:] if c == conn]
-        end = next(i for i, sql in enumerate(mine) if sql.startswith("UPDATE inbox SET processed_at"))
-        return mine[:end + 1]
+        end = mine.index(COMMIT)
+        assert any(sql.startswith("UPDATE inbox SET processed_at") for sql in mine[:end])
+        return mine[:end]
 
 
 async def test_one_typed_answer_runs_at_most_12_statements(
@@ -59,7 +68,8 @@ async def test_one_typed_answer_runs_at_most_12_statements(
     request = await kabid.wait_for(text_contains="Permintaan data kinerja")
     card = await press_and_wait(kabid, request, "Mulai isi data", "Indikator 1 dari 6")
     await h.settle()
-    # a first answer, so the one measured also carries the saved card's state over
+    # a first answer, so the one measured also carries the saved card's state over (and
+    # the audit chain's head is as this process's last commit left it)
     sent = await kabid.send_text("12,5")
     card = await kabid.wait_for(after=sent, text_contains="Tersimpan")
     card = await press_and_wait(kabid, card, "Lanjut", "Indikator 2 dari 6")
@@ -82,6 +92,7 @@ async def test_one_typed_answer_runs_at_most_12_statements(
     assert len(waiting) == (2 if engine.dialect.name == "postgresql" else 1), waiting
     [kel] = await subs(sessionmaker, cycle_id, "PPTK-02")
     assert kel.value == Decimal("87.5") and "87,5%" in card.text
+    assert any(sql.startswith("INSERT INTO audit_log") for sql in statements), statements
     assert len(statements) <= LIMIT, statements
 
 
