@@ -91,7 +91,7 @@ def key_problem(head: AuditHead | None, key: bytes | None) -> str | None:
 _QUEUE = "sopbot_audit_queue"  # session.info: the rows recorded, written at commit
 _AH, _AL = AuditHead.__table__, AuditLog.__table__
 _HEAD_COLUMNS = ("last_hash", "count", "mode", "keyed_from", "key_id")
-#: the head as a commit of this process last left it (or read it), per engine
+#: the head as this process's last append left it, per engine
 HeadState = namedtuple("HeadState", _HEAD_COLUMNS)
 _KNOWN: "weakref.WeakKeyDictionary[Engine, HeadState]" = weakref.WeakKeyDictionary()
 # Core statements, built once: the head is one row of five columns, the rows plain
@@ -174,10 +174,11 @@ def _write_queued(session: Session) -> None:
     (``verify`` reads the chain by id). A keyed chain and a process without its key (or
     with another): :class:`AuditKeyError`, and the transaction is not committed.
 
-    Two statements when the head is as this process's last commit (or read) left it:
-    the head moved on under its lock, then the rows; three when another writer appended
-    meanwhile (the head read under its lock, the rows, the head), and on the first
-    append of a process or of a key."""
+    Two statements when the head is as this process's last append left it: the head
+    moved on under its lock, then the rows. Four when another writer appended meanwhile
+    (or a commit of this process failed after writing): that update matches nothing,
+    then the head is read under its lock, the rows inserted and the head updated; those
+    three alone on the first append of a process, and the first with a key."""
     queue = session.info.get(_QUEUE)
     if not queue or session.in_nested_transaction():  # a savepoint's release: not yet
         return
@@ -194,7 +195,6 @@ def _write_queued(session: Session) -> None:
             "new_count": known.count + len(rows)})
         if moved.rowcount == 1:
             head = known._replace(last_hash=last, count=known.count + len(rows))
-    ids = None
     if head is None:  # the head as it is, locked
         found = session.execute(_HEAD_FOR_UPDATE).first()
         if found is None:  # the first row ever: two first writers must not both create it
