@@ -186,7 +186,6 @@ async def test_the_head_is_not_held_while_a_transaction_works(sessionmaker, offi
     assert head.count == 4 and head.last_hash == chain[-1][3]
 
 
-
 def _kinds(statements: list[str]) -> list[str]:
     return [sql.split()[0] for sql in statements]
 
@@ -253,6 +252,7 @@ async def test_two_statements_while_the_head_is_as_left_else_it_is_read_under_it
     async with sessionmaker() as s:
         head = await s.get(AuditHead, 1)
     assert head.count == 6 and head.last_hash == chain[-1][3]
+
 
 @needs_postgres
 async def test_concurrent_writers_append_in_id_order(sessionmaker, office):
