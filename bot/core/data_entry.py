@@ -16,6 +16,7 @@ from bot.core.workflow import NotAllowed, NotFound, StaleAction, Workflow, Wrong
 from bot.texts import period_label, t
 from models import Cycle, CycleIndicator, Evidence, Indicator, Person, StepRun, Submission, Unit
 from models.enums import CycleKind, Role, StepStatus
+from models.session import core_rows
 
 
 # An indicator, and a bidang's item (the indicator asked in the cycle), as the data entry
@@ -105,7 +106,7 @@ async def load_entry(wf: Workflow, person: Person, run_id: int | None) -> Entry:
     if not holder and (not person.active or person.unit_id != run.unit_id
                        or person.role != Role.STAF):
         raise NotAllowed(t("err.not_assignee")) if person.role == Role.KABID else NotAllowed()
-    rows = (await wf.s.execute(_ITEMS, {"cycle_id": run.cycle_id, "unit_id": run.unit_id})).all()
+    rows = await core_rows(wf.s, _ITEMS, {"cycle_id": run.cycle_id, "unit_id": run.unit_id})
     item_of, ind_of, n = ItemView._make, IndicatorView._make, _ITEM_COLUMNS
     items = [item_of(r[:n]) for r in rows]
     # only the answers the Kasubag sent back, when a return of single answers opened
@@ -160,7 +161,7 @@ async def evidence_counts(session, subs) -> dict[int, int]:
     ids = sorted({sub.id for sub in subs if sub is not None})
     counts = dict.fromkeys(ids, 0)
     if ids:
-        counts.update((await session.execute(_EVIDENCE_COUNTS, {"ids": ids})).all())
+        counts.update(await core_rows(session, _EVIDENCE_COUNTS, {"ids": ids}))
     return counts
 
 

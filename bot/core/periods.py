@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from models import Cycle, Indicator, Submission, Target
 from models.enums import CycleKind, CycleStatus, ValueType
 from models.indicators import aggregation_of
+from models.session import core_rows
 from reports.measure import PeriodFigures, period_figures, period_realisation
 
 ROMAN = {1: "I", 2: "II", 3: "III", 4: "IV"}
@@ -78,9 +79,9 @@ async def quarter_history(session: AsyncSession, cycle: Cycle,
     if cycle.kind != CycleKind.QUARTERLY or not cycle.quarter or not ids:
         return QuarterHistory(cycle.quarter or 0, entered, by_period)
     # ordered by revision: the last one written wins
-    for quarter, indicator_id, value, skipped in (await session.execute(_EARLIER_ENTERED, {
+    for quarter, indicator_id, value, skipped in await core_rows(session, _EARLIER_ENTERED, {
             "office_id": cycle.office_id, "year": cycle.year, "quarter": cycle.quarter,
-            "ids": ids})).all():
+            "ids": ids}):
         entered.setdefault(indicator_id, {})[quarter] = None if skipped else value
     if targets:
         for indicator_id, period, value in (await session.execute(_QUARTER_TARGETS, {

@@ -117,6 +117,7 @@ from bot.telegram import monitoring, processes
 from bot.telegram.ratelimit import LOW, LOW_PRIORITY, chat_of, retry_seconds
 from handlers.common import EARLY_ANSWER
 from models.base import utcnow
+from models.session import core_rowcount, core_rows
 from models.intake import Inbox
 
 log = logging.getLogger(__name__)
@@ -809,8 +810,8 @@ async def _waiting_in_database(session, senders: set[int]) -> set[int]:
     the TTE passphrase."""
     if not senders:
         return set()
-    return set((await session.execute(_statements(_dialect(session))["waiting"],
-                                      {"uids": list(senders)})).scalars())
+    return {r[0] for r in await core_rows(session, _statements(_dialect(session))["waiting"],
+                                          {"uids": list(senders)})}
 
 
 def _key(update: Update) -> int | None:
@@ -1002,7 +1003,7 @@ class Intake:
                                    "processed_at": None, "claimed_by": mine,
                                    "claimed_at": mine and now})
                 # a row stored already (a redelivery, a concurrent request) is left alone
-                new = set((await session.execute(statements["insert"], values)).scalars())
+                new = {r[0] for r in await core_rows(session, statements["insert"], values)}
                 for uid in new & secret.keys():
                     self.secrets.keep(uid, secret[uid])
                     kept.append(uid)
@@ -1307,8 +1308,7 @@ class Intake:
                 async with session.begin():
                     # the first statement writes: on SQLite it starts the transaction
                     # (so the handlers' savepoints nest in it) and takes the write lock
-                    claimed = await session.execute(self._claim_stmt(), {"uid": update_id})
-                    if claimed.rowcount == 0:
+                    if not await core_rowcount(session, self._claim_stmt(), {"uid": update_id}):
                         return False  # processed meanwhile
                     state = _Processing(session, journal=journal, savepoints=savepoints,
                                         split=split, may_wait=may_wait)
@@ -1332,7 +1332,7 @@ class Intake:
                         raise
                     crashpoints.hit("processing")  # handlers ran, replies sent, not committed
                     journal.write_deferred()
-                    await session.execute(_MARK, {"uid": update_id, "at": utcnow(),
+                    await core_rowcount(session, _MARK, {"uid": update_id, "at": utcnow(),
                                                   "err": _error_text(state.errors)})
             if journal.replayed:
                 self.replayed += journal.replayed
