@@ -29,6 +29,7 @@ from bot.texts import t
 from bot.core.workflow import NotAllowed, StaleAction, WorkflowError, Workflow
 from models import Conversation, Person
 from models.enums import Role
+from models.session import get as loaded_get
 
 log = logging.getLogger(__name__)
 
@@ -352,13 +353,13 @@ async def refuse_stranger(update: Update) -> None:
 
 # ----------------------------------------------------------- conversations in the DB
 async def get_conversation(session: AsyncSession, person_id: int) -> Conversation | None:
-    return await session.get(Conversation, person_id)
+    return await loaded_get(session, Conversation, person_id)
 
 
 async def set_conversation(session: AsyncSession, person_id: int, kind: str, state: str,
                            data: dict | None = None, message_id: int | None = None, *,
                            flush: bool = True) -> Conversation:
-    conv = await session.get(Conversation, person_id)
+    conv = await loaded_get(session, Conversation, person_id)
     if conv is None:
         conv = Conversation(person_id=person_id, kind=kind, state=state, data=data or {},
                             message_id=message_id)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from sqlalchemy import event
+from sqlalchemy import event, inspect as sa_inspect
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import Session
@@ -104,6 +104,18 @@ async def core_rows(session, statement, params: dict | list | None = None) -> li
 async def core_rowcount(session, statement, params: dict | list | None = None) -> int:
     """:func:`core_rows` for DML without RETURNING: the number of rows it matched."""
     return await session.run_sync(_core, statement, params, False)
+
+
+async def get(session, model, pk):
+    """``session.get(model, pk)``; an object the session holds already (and has not
+    expired) is taken from its identity map here, as ``Session.get`` would take it, without
+    the trip through the async session's greenlet (an update asks for its conversation,
+    cycle and run several times: about 40 microseconds each on that trip)."""
+    sync = session.sync_session
+    obj = sync.identity_map.get(sync.identity_key(model, pk))
+    if obj is not None and not sa_inspect(obj).expired:
+        return obj
+    return await session.get(model, pk)
 
 def prepare_sqlite_file(url: str) -> None:
     """A SQLite database file is private: created 0600 (its folder 0700 when this

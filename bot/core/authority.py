@@ -31,6 +31,7 @@ from bot.core.sop import Step
 from bot.texts import kabid_title, role_title, t
 from models import ActingAppointment, ActingKind, Person, Unit
 from models.enums import Role
+from models.session import get as loaded_get
 
 
 # -- Plh./Plt. appointments: who acts for a role at a moment ---------------------------
@@ -154,7 +155,7 @@ async def _natural(session: AsyncSession, person: Person, step: Step,
     if step.role == Role.KABID:
         if unit_id is None or person.unit_id != unit_id:
             return None
-        unit = await session.get(Unit, unit_id)
+        unit = await loaded_get(session, Unit, unit_id)
         if person.role == Role.KABID:
             return Capacity(Role.KABID, _unit_title(Role.KABID, unit))
         if person.role == Role.STAF and step.kind == "collect":

@@ -86,6 +86,7 @@ from models.enums import (
     StepStatus,
     ValueType,
 )
+from models.session import get as loaded_get
 
 
 
@@ -240,7 +241,7 @@ class Workflow:
             raise NotAllowed()  # a person of another office
 
     async def get_cycle(self, cycle_id: int) -> Cycle:
-        cycle = await self.s.get(Cycle, cycle_id)
+        cycle = await loaded_get(self.s, Cycle, cycle_id)
         if cycle is None:
             raise NotFound()
         await self._scope(cycle.office_id)
@@ -251,7 +252,7 @@ class Workflow:
             run = (await self.s.execute(select(StepRun).where(StepRun.id == run_id)
                                         .with_for_update())).scalar_one_or_none()
         else:  # a run the session has already read is not read again
-            run = await self.s.get(StepRun, run_id)
+            run = await loaded_get(self.s, StepRun, run_id)
         if run is None:
             raise NotFound()
         await self.get_cycle(run.cycle_id)  # of this workflow's office
