@@ -39,8 +39,9 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Iterable, Sequence
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import make_transient_to_detached
 
 from bot.core import audit
 from bot import callbacks
@@ -86,7 +87,7 @@ from models.enums import (
     StepStatus,
     ValueType,
 )
-from models.session import get as loaded_get
+from models.session import core_rows, get as loaded_get
 
 
 
@@ -628,13 +629,18 @@ class Workflow:
         if set(analysis) - set(ANALYSIS_FIELDS) or skipped and analysis:
             raise InvalidInput()
         prev = await self.latest_submission(run.cycle_id, item.indicator_id)
-        sub = Submission(
+        values = dict(
             cycle_id=run.cycle_id, indicator_id=item.indicator_id,
             revision=(prev.revision + 1) if prev else 1, raw_text=raw_text,
             value=value, value_text=value_text, note=note.strip(), skipped=skipped,
-            person_id=actor.id, created_at=self.now, **analysis)
+            person_id=actor.id, created_at=self.now,
+            **{f: analysis.get(f, "") for f in ANALYSIS_FIELDS})
+        # one Core INSERT, then the object as if loaded: the unit of work's flush of a
+        # new object costs about as much as the rest of a typed answer's statements
+        (sub_id,), = await core_rows(self.s, _INSERT_SUBMISSION, values)
+        sub = Submission(id=sub_id, **values)
+        make_transient_to_detached(sub)
         self.s.add(sub)
-        await self.s.flush()
         self._latest[(run.cycle_id, item.indicator_id)] = sub
         for fid in evidence_file_ids:
             self.s.add(Evidence(submission_id=sub.id, file_id=fid))
@@ -1490,3 +1496,6 @@ def _fmt_date(d: date) -> str:
     from reports.numbers import format_date
 
     return format_date(d)
+
+
+_INSERT_SUBMISSION = insert(Submission.__table__).returning(Submission.__table__.c.id)
