@@ -21,7 +21,7 @@ from telegram.error import BadRequest, NetworkError
 from telegram.ext import ContextTypes
 
 from bot import callbacks, render
-from bot.core.onboarding import person_with_conversation
+from bot.core.onboarding import person_with_conversation, save_conversation
 from bot.core.outbox import record_sent
 from handlers.markup import keyboard, keyboard_removed
 from bot.core.services import Services
@@ -368,8 +368,11 @@ async def set_conversation(session: AsyncSession, person_id: int, kind: str, sta
         conv.kind, conv.state, conv.data = kind, state, dict(data or {})
         if message_id is not None:
             conv.message_id = message_id
-    if flush:  # else written with the next flush (one UPDATE with what follows)
+    if flush and conv in session.new:
         await session.flush()
+    elif flush:
+        await save_conversation(session, conv)
+    # else written with the next flush (one UPDATE with what follows)
     return conv
 
 

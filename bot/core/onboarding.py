@@ -114,6 +114,38 @@ async def person_with_conversation(session: AsyncSession, telegram_user_id: int,
     return row[0]
 
 
+
+async def save_conversation(session: AsyncSession, conv) -> None:
+    """Write a changed conversation (a row already stored) now, in one Core UPDATE, and
+    keep the object as if loaded: the unit of work's flush of one changed row costs
+    about three times the statement, and an update writes its conversation each time."""
+    from sqlalchemy.orm.attributes import set_committed_value
+    from sqlalchemy.orm.exc import StaleDataError
+
+    from models.base import utcnow
+    from models.session import core_rowcount
+
+    values = {"kind": conv.kind, "state": conv.state, "data": conv.data,
+              "message_id": conv.message_id, "updated_at": utcnow()}
+    for key, value in values.items():  # nothing left for a flush to write
+        set_committed_value(conv, key, value)
+    params = {f"v_{key}": value for key, value in values.items()}
+    if await core_rowcount(session, _update_conversation(),
+                           {"pid": conv.person_id, **params}) != 1:
+        raise StaleDataError(f"the conversation of person {conv.person_id} is gone")
+
+
+@functools.cache
+def _update_conversation():
+    from sqlalchemy import update
+
+    from models import Conversation
+
+    table = Conversation.__table__
+    return (update(table).where(table.c.person_id == bindparam("pid"))
+            .values({c: bindparam(f"v_{c}")
+                     for c in ("kind", "state", "data", "message_id", "updated_at")}))
+
 async def office_of(session: AsyncSession, kind: str, object_id: int) -> int | None:
     """The office a button's object belongs to (a step run, a cycle, a delivery, a
     person, an acting appointment), or the office a button names."""

@@ -814,6 +814,21 @@ async def _waiting_in_database(session, senders: set[int]) -> set[int]:
                                           {"uids": list(senders)})}
 
 
+
+async def _write_left(session) -> None:
+    """Flush what an update's run left to write. A conversation changed since it was
+    read (a typed answer's, with its new card's id) is written in a Core UPDATE of its
+    own (``save_conversation``), the rest by the unit of work, which then has nothing
+    left to do in the usual update."""
+    from bot.core.onboarding import save_conversation
+    from models import Conversation
+
+    sync = session.sync_session
+    for obj in [o for o in sync.dirty if isinstance(o, Conversation)]:
+        if sync.is_modified(obj):
+            await save_conversation(session, obj)
+    await session.flush()
+
 def _key(update: Update) -> int | None:
     chat = update.effective_chat
     if chat is not None:
@@ -1325,7 +1340,7 @@ class Intake:
                     except _CallFirst:
                         raise
                     try:  # what the blocks of a first run left to write
-                        await session.flush()
+                        await _write_left(session)
                     except Exception as exc:
                         if not savepoints:
                             raise _RunAgain() from exc
