@@ -397,6 +397,7 @@ class CallJournal:
         self.replayed = 0  # answers of an earlier run that stopped (a crash, a block)
         self.deferred: list[_Call] = []  # of the current run
         self._extra = 0  # calls added after the commit (add_pending)
+        self._fd: int | None = None  # the file, open while lines are being written
         lines = self._lines(self.path)
         kept = [e for e in lines if "q" not in e and "id" not in e]
         # the deferred calls of a run that never committed go from the file when this
@@ -425,6 +426,7 @@ class CallJournal:
     def _rewrite(self, entries: list[dict]) -> None:
         from bot.core.storage import private_opener
 
+        self.close()  # the file is replaced: a line written next goes to the new one
         tmp = self.path.with_suffix(".tmp")
         with open(tmp, "w", encoding="utf-8", opener=private_opener) as fh:
             for entry in entries:
@@ -465,16 +467,23 @@ class CallJournal:
             self._rewrite(self.recorded[:self.loaded])
         if line is None:
             line = json.dumps(entry, ensure_ascii=False, default=str)
-        line += "\n"
-        try:
-            fh = open(self.path, "a", encoding="utf-8", opener=private_opener)
-        except FileNotFoundError:  # the folder went since it was made
-            _journal_dir.cache_clear()
-            _journal_dir(self.path.parent)
-            fh = open(self.path, "a", encoding="utf-8", opener=private_opener)
-        with fh:
-            fh.write(line)
-            fh.flush()  # in the kernel: survives the process being killed
+        if self._fd is None:  # kept open while the update is in hand (:meth:`close`)
+            flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT
+            try:
+                self._fd = private_opener(str(self.path), flags)
+            except FileNotFoundError:  # the folder went since it was made
+                _journal_dir.cache_clear()
+                _journal_dir(self.path.parent)
+                self._fd = private_opener(str(self.path), flags)
+        # one write(2) a line, unbuffered: in the kernel when it returns, so it survives
+        # the process being killed (a line cut short by a crash is read as the end)
+        os.write(self._fd, (line + "\n").encode("utf-8"))
+
+    def close(self) -> None:
+        """Close the file (written again, it is opened again)."""
+        if self._fd is not None:
+            fd, self._fd = self._fd, None
+            os.close(fd)
 
     def record(self, method: str, answer: Any, key: str = "", *,
                error: BaseException | None = None) -> None:
@@ -521,6 +530,7 @@ class CallJournal:
                 if "q" in e and e.get("id") not in done]
 
     def remove(self) -> None:
+        self.close()
         if self.path is not None:
             with contextlib.suppress(FileNotFoundError):
                 self.path.unlink()
@@ -952,6 +962,7 @@ class Intake:
     def _later_done(self, journal: CallJournal, later: asyncio.Future) -> None:
         self._later.discard(later)
         self._in_flight.discard(journal.update_id)
+        journal.close()
         # stopped: the journal has them, made at the next start (a cancelled gather
         # ends with CancelledError as its exception, or in one of its results)
         if later.cancelled() or later.exception() is not None:
@@ -1307,6 +1318,7 @@ class Intake:
         finally:
             if not journal.later:  # else until its calls after the commit are made
                 self._in_flight.discard(update_id)
+                journal.close()
             monitoring.observe_update(time.perf_counter() - started)
 
     async def _process_once(self, update_id: int, payload: dict, journal: CallJournal,
