@@ -39,6 +39,8 @@ IMMEDIATE = "sopbot_begin_immediate"  # execution option: this transaction write
 # execution option (SQLite): the transaction's statements run on the event loop, not in
 # the driver's thread (models.sqlite_driver.set_inline); session.info[INLINE] sets it
 INLINE = "sopbot_inline"
+# how long a connection waits for another writer's lock
+BUSY_TIMEOUT_MS = 30000
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
@@ -49,7 +51,7 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
 
@@ -64,6 +66,10 @@ def _sqlite_begin(conn) -> None:
     options = conn.get_execution_options()
     immediate, inline = options.get(IMMEDIATE, False), bool(options.get(INLINE))
     dbapi_connection = conn.connection.dbapi_connection
+    if immediate and inline and sqlite_driver.begin_immediate_here(dbapi_connection,
+                                                                   BUSY_TIMEOUT_MS):
+        sqlite_driver.set_inline(dbapi_connection, True)
+        return
     # a BEGIN IMMEDIATE may wait for another writer (the busy timeout): in the driver's
     # thread, never on the event loop; a plain BEGIN waits for no one
     sqlite_driver.set_inline(dbapi_connection, inline and not immediate)

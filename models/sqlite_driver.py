@@ -168,6 +168,31 @@ class OneTripConnection(AsyncAdapt_aiosqlite_connection):
         return True
 
 
+
+def begin_immediate_here(dbapi_connection, busy_timeout_ms: int) -> bool:
+    """``BEGIN IMMEDIATE`` on the event loop when SQLite's write lock is free, the usual
+    case: no trip to aiosqlite's thread. The wait for a busy lock is not: the busy
+    timeout is set to 0 for the attempt (and back after it), so a lock another
+    connection holds makes it fail at once; then nothing has begun, and False says to
+    wait for the lock in the thread as before."""
+    import sqlite3
+
+    driver = getattr(dbapi_connection, "_connection", None)
+    if type(dbapi_connection) is not OneTripConnection or driver is None \
+            or dbapi_connection._execute_mutex.locked():
+        return False
+    sqlite = driver._connection  # None once closed
+    if sqlite is None or sqlite.in_transaction:
+        return False
+    sqlite.execute("PRAGMA busy_timeout = 0")
+    try:
+        sqlite.execute("BEGIN IMMEDIATE")
+        return True
+    except sqlite3.OperationalError:  # locked: waited for in the thread
+        return False
+    finally:
+        sqlite.execute(f"PRAGMA busy_timeout = {busy_timeout_ms}")
+
 _INLINE = "_sopbot_inline"  # on aiosqlite's Connection (the adapter has slots only)
 
 

@@ -141,13 +141,14 @@ async def test_a_run_cancelled_while_waiting_for_the_write_lock_leaves_it_usable
 
 
 async def test_an_inline_transaction_runs_on_the_event_loop_after_its_begin(engine):
-    """The intake's sessions (``session.info[INLINE]``): BEGIN IMMEDIATE goes to the
-    driver's thread (it may wait for another writer), every statement after it and the
-    commit run on the event loop's own thread, with the same results; a rollback undoes
-    them; a session without the mark goes to the thread for each statement."""
+    """The intake's sessions (``session.info[INLINE]``): with SQLite's write lock free,
+    BEGIN IMMEDIATE, every statement after it and the commit run on the event loop's own
+    thread (no trip to the driver's thread), with the same results; a rollback undoes
+    them; a session without the mark goes to the thread for each statement. (With the
+    lock held by another writer the BEGIN waits in the thread: the next test.)"""
     import threading
 
-    from models.session import INLINE
+    from models.session import BUSY_TIMEOUT_MS, INLINE
 
     sm = make_sessionmaker(engine)
     async with engine.begin() as conn:
@@ -161,7 +162,7 @@ async def test_an_inline_transaction_runs_on_the_event_loop_after_its_begin(engi
     try:
         async with sm(info={INLINE: True}) as s:
             async with s.begin():
-                assert len(trips) == 1  # the BEGIN IMMEDIATE
+                assert len(trips) == 0  # the BEGIN IMMEDIATE: the lock was free
                 assert (await s.execute(text("SELECT tid()"))).scalar_one() == loop_thread
                 ids = [(await s.execute(text("INSERT INTO p (name) VALUES (:n)"),
                                         {"n": n})).lastrowid for n in NAMES]
@@ -174,17 +175,19 @@ async def test_an_inline_transaction_runs_on_the_event_loop_after_its_begin(engi
                 with pytest.raises(IntegrityError):  # a savepoint, rolled back inline
                     async with s.begin_nested():
                         await s.execute(text("INSERT INTO p (name) VALUES (:n)"), {"n": NAMES[0]})
-            assert len(trips) == 1  # statements, savepoint and commit: none in the thread
-        assert len(trips) == 1  # the connection given back: no transaction, no rollback trip
+            assert len(trips) == 0  # statements, savepoint and commit: none in the thread
+        assert len(trips) == 0  # the connection given back: no transaction, no rollback trip
         with pytest.raises(RuntimeError):
             async with sm(info={INLINE: True}) as s, s.begin():
                 await s.execute(text("INSERT INTO p (name) VALUES ('rolled back')"))
                 raise RuntimeError("the handler failed")
-        assert len(trips) == 2
+        assert len(trips) == 0
         async with sm() as s, s.begin():  # not marked: the thread, a trip per statement
             assert (await s.execute(text("SELECT tid()"))).scalar_one() != loop_thread
             await s.execute(text("INSERT INTO p (name) VALUES ('thread')"))
-        assert len(trips) == 2 + 4  # BEGIN, two statements, COMMIT
+        assert len(trips) == 4  # BEGIN, two statements, COMMIT
+        async with sm() as s:  # the attempt's busy timeout of 0 did not stay
+            assert (await s.execute(text("PRAGMA busy_timeout"))).scalar_one() == BUSY_TIMEOUT_MS
     finally:
         driver._execute = own
     async with sm() as s:
@@ -200,7 +203,7 @@ async def test_an_inline_write_waits_for_another_writer_off_the_event_loop(engin
     import threading
     import time
 
-    from models.session import INLINE
+    from models.session import BUSY_TIMEOUT_MS, INLINE
 
     async with engine.begin() as conn:
         await conn.execute(text("CREATE TABLE p (id INTEGER PRIMARY KEY, name TEXT)"))
@@ -230,5 +233,7 @@ async def test_an_inline_write_waits_for_another_writer_off_the_event_loop(engin
         holder.close()
     assert waited >= 0.5
     assert ticks >= 20, ticks  # ~60 if the loop was free; none if it waited on the loop
+    async with sm() as s:  # the attempt on the event loop left the busy timeout as it was
+        assert (await s.execute(text("PRAGMA busy_timeout"))).scalar_one() == BUSY_TIMEOUT_MS
     async with sm() as s:
         assert (await s.execute(text("SELECT name FROM p"))).scalar_one() == "after the wait"
