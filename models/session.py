@@ -70,8 +70,10 @@ def _sqlite_begin(conn) -> None:
                                                                    BUSY_TIMEOUT_MS):
         sqlite_driver.set_inline(dbapi_connection, True)
         return
-    # a BEGIN IMMEDIATE may wait for another writer (the busy timeout): in the driver's
-    # thread, never on the event loop; a plain BEGIN waits for no one
+    # an inline write transaction tries its BEGIN IMMEDIATE on the event loop first
+    # (above: it fails at once where the lock is held); a BEGIN IMMEDIATE that may wait
+    # for another writer (the busy timeout) runs in the driver's thread, never on the
+    # event loop; a plain BEGIN waits for no one
     sqlite_driver.set_inline(dbapi_connection, inline and not immediate)
     conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
     sqlite_driver.set_inline(dbapi_connection, inline)

@@ -16,8 +16,10 @@ an update, processing it, storing its card's id) are marked inline
 (``session.info[models.session.INLINE]``, :func:`set_inline` at their begin): after
 their ``BEGIN``, their statements, savepoints and commit run on the event loop's
 thread, no trip. That is safe because nothing in them waits: the one statement that can
-wait for another writer, ``BEGIN IMMEDIATE`` (up to the busy timeout), still runs in
-the thread; after it the transaction holds SQLite's write lock, and in WAL mode neither
+wait for another writer, ``BEGIN IMMEDIATE`` (up to the busy timeout), is tried on the
+event loop with the busy timeout at 0 (:func:`begin_immediate_here`: it takes the free
+lock at once, or fails at once) and waits in the thread only when another writer holds
+the lock; after it the transaction holds SQLite's write lock, and in WAL mode neither
 a reader nor the commit waits for anyone. An update's statements are short; the long
 reads (a compile's data) are not in these transactions. Ending a connection's
 transaction when none is open (the pool's rollback of a connection given back) makes

@@ -1235,7 +1235,8 @@ class Intake:
         (``session.begin()``) runs on the event loop after its ``BEGIN IMMEDIATE``, not
         in the driver's thread (``models.sqlite_driver.set_inline``): an update's
         statements are short, and a write transaction waits for the lock only at its
-        ``BEGIN IMMEDIATE``, which still runs in the thread. A read (no ``begin()``) is
+        ``BEGIN IMMEDIATE``, which runs on the event loop too when the lock is free and
+        waits in the thread when it is not. A read (no ``begin()``) is
         inline when it asks, with the connection's execution option ``INLINE`` (WAL: a
         reader waits for no one)."""
         from models.session import INLINE
