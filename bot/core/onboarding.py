@@ -116,44 +116,47 @@ async def person_with_conversation(session: AsyncSession, telegram_user_id: int,
 
 
 async def save_conversation(session: AsyncSession, conv) -> None:
-    """Write a changed conversation (a row already stored) now, in one Core UPDATE, and
-    keep the object as if loaded: the unit of work's flush of one changed row costs
-    about three times the statement, and an update writes its conversation each time."""
+    """Write what changed of a stored conversation now, in one Core UPDATE (the columns
+    changed since it was read, and ``updated_at``, as the unit of work's flush would),
+    and keep the object as written (``models.session.as_written``): that flush of one
+    changed row costs about three times the statement, and an update writes its
+    conversation each time. Nothing changed: nothing written."""
     from sqlalchemy import inspect as sa_inspect
     from sqlalchemy.orm.attributes import set_committed_value
     from sqlalchemy.orm.exc import StaleDataError
 
     from models.base import utcnow
-    from models.session import core_rowcount
+    from models.session import as_written, core_rowcount
 
-    values = {"kind": conv.kind, "state": conv.state, "data": conv.data,
-              "message_id": conv.message_id, "updated_at": utcnow()}
-    for key, value in values.items():  # nothing left for a flush to write
-        set_committed_value(conv, key, value)
-    # every column but the key is written: the object is as stored, so it leaves the
-    # session's changed objects too (a flush still takes up a changed object with
-    # nothing to write, about 80 microseconds; without this private method of
-    # SQLAlchemy's it does so, and writes nothing)
     state = sa_inspect(conv)
-    commit_all = getattr(state, "_commit_all", None)
-    if commit_all is not None:
-        commit_all(state.dict, session.sync_session.identity_map)
+    changed = tuple(c for c in _CONVERSATION_COLUMNS if state.attrs[c].history.has_changes())
+    if not changed:
+        return
+    values = {c: getattr(conv, c) for c in changed}
+    values["updated_at"] = utcnow()
+    for key, value in values.items():
+        set_committed_value(conv, key, value)
+    as_written(session, conv)
     params = {f"v_{key}": value for key, value in values.items()}
-    if await core_rowcount(session, _update_conversation(),
+    if await core_rowcount(session, _update_conversation(tuple(values)),
                            {"pid": conv.person_id, **params}) != 1:
         raise StaleDataError(f"the conversation of person {conv.person_id} is gone")
 
 
+# what a conversation's update may change (its key does not; updated_at follows)
+_CONVERSATION_COLUMNS = ("kind", "state", "data", "message_id")
+
+
 @functools.cache
-def _update_conversation():
+def _update_conversation(columns: tuple[str, ...]):
     from sqlalchemy import update
 
     from models import Conversation
 
     table = Conversation.__table__
     return (update(table).where(table.c.person_id == bindparam("pid"))
-            .values({c: bindparam(f"v_{c}")
-                     for c in ("kind", "state", "data", "message_id", "updated_at")}))
+            .values({c: bindparam(f"v_{c}") for c in columns}))
+
 
 async def office_of(session: AsyncSession, kind: str, object_id: int) -> int | None:
     """The office a button's object belongs to (a step run, a cycle, a delivery, a

@@ -87,7 +87,7 @@ from models.enums import (
     StepStatus,
     ValueType,
 )
-from models.session import core_rows, get as loaded_get
+from models.session import as_written, core_rows, get as loaded_get
 
 
 
@@ -641,6 +641,7 @@ class Workflow:
         sub = Submission(id=sub_id, **values)
         make_transient_to_detached(sub)
         self.s.add(sub)
+        as_written(self.s, sub, inserted=True)  # a rollback takes it out again
         self._latest[(run.cycle_id, item.indicator_id)] = sub
         for fid in evidence_file_ids:
             self.s.add(Evidence(submission_id=sub.id, file_id=fid))
