@@ -475,9 +475,12 @@ class CallJournal:
                 _journal_dir.cache_clear()
                 _journal_dir(self.path.parent)
                 self._fd = private_opener(str(self.path), flags)
-        # one write(2) a line, unbuffered: in the kernel when it returns, so it survives
-        # the process being killed (a line cut short by a crash is read as the end)
-        os.write(self._fd, (line + "\n").encode("utf-8"))
+        # unbuffered, one write(2) a line (more only when the kernel takes part of it):
+        # in the kernel when it returns, so it survives the process being killed (a
+        # line cut short by a crash is read as the end)
+        data = memoryview((line + "\n").encode("utf-8"))
+        while data:
+            data = data[os.write(self._fd, data):]
 
     def close(self) -> None:
         """Close the file (written again, it is opened again)."""
@@ -1317,9 +1320,9 @@ class Intake:
                             await self.request.make(journal, first.call)
                     journal.recorded[-1]["split"] = True
         finally:
+            journal.close()  # a line written after this (a call made later) opens it again
             if not journal.later:  # else until its calls after the commit are made
                 self._in_flight.discard(update_id)
-                journal.close()
             monitoring.observe_update(time.perf_counter() - started)
 
     async def _process_once(self, update_id: int, payload: dict, journal: CallJournal,
