@@ -43,6 +43,7 @@ def hit(point: str) -> None:
 
 def _install_commit_counter() -> None:
     from sqlalchemy import event
+    from sqlalchemy.engine import Engine
     from sqlalchemy.orm import Session
 
     def wrote(session, *_args) -> None:
@@ -52,12 +53,25 @@ def _install_commit_counter() -> None:
         if state.is_insert or state.is_update or state.is_delete:
             state.session.info["crashpoints_wrote"] = True
 
+    def began(session, _transaction, connection) -> None:
+        # the session's Core statements (models.session.core_rows) pass neither its
+        # flush nor its execute: they are seen on the connection, which is the
+        # session's until the commit
+        connection.info["crashpoints_session"] = session.info
+
+    def on_connection_execute(connection, statement, *_args) -> None:
+        info = connection.info.get("crashpoints_session")
+        if info is not None and getattr(statement, "is_dml", False):
+            info["crashpoints_wrote"] = True
+
     def after_commit(session) -> None:
         if session.info.pop("crashpoints_wrote", False):
             hit("commit")
 
     event.listen(Session, "after_flush", wrote)
     event.listen(Session, "do_orm_execute", on_execute)
+    event.listen(Session, "after_begin", began)
+    event.listen(Engine, "after_execute", on_connection_execute)
     event.listen(Session, "after_commit", after_commit)
 
 
