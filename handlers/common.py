@@ -372,6 +372,7 @@ async def set_conversation(session: AsyncSession, person_id: int, kind: str, sta
         await session.flush()
     elif flush:
         await save_conversation(session, conv)
+        await session.flush()  # what else is pending, as before (usually nothing)
     # else written with the next flush (one UPDATE with what follows)
     return conv
 
