@@ -368,11 +368,10 @@ async def set_conversation(session: AsyncSession, person_id: int, kind: str, sta
         conv.kind, conv.state, conv.data = kind, state, dict(data or {})
         if message_id is not None:
             conv.message_id = message_id
-    if flush and conv in session.new:
+    if flush:  # a stored one in its own UPDATE, then what else is pending (usually nothing)
+        if conv not in session.new:
+            await save_conversation(session, conv)
         await session.flush()
-    elif flush:
-        await save_conversation(session, conv)
-        await session.flush()  # what else is pending, as before (usually nothing)
     # else written with the next flush (one UPDATE with what follows)
     return conv
 

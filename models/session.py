@@ -91,7 +91,6 @@ class WriteSession(Session):
         return trans
 
 
-
 def _core(sync_session: Session, statement, params, rows: bool):
     if sync_session.autoflush:  # as the ORM's execute would: pending changes first
         sync_session.flush()
@@ -114,7 +113,6 @@ async def core_rowcount(session, statement, params: dict | list | None = None) -
     return await session.run_sync(_core, statement, params, False)
 
 
-
 def as_written(session, obj, *, inserted: bool = False) -> None:
     """``obj`` was just written with a Core statement (every changed column of it; or,
     ``inserted``, its whole new row, and it was added to the session with its key): the
@@ -135,6 +133,7 @@ def as_written(session, obj, *, inserted: bool = False) -> None:
     if book is not None:
         book[state] = True
 
+
 async def get(session, model, pk):
     """``session.get(model, pk)``; an object the session holds already (and has not
     expired) is taken from its identity map here, as ``Session.get`` would take it, without
@@ -145,6 +144,7 @@ async def get(session, model, pk):
     if obj is not None and not sa_inspect(obj).expired:
         return obj
     return await session.get(model, pk)
+
 
 def prepare_sqlite_file(url: str) -> None:
     """A SQLite database file is private: created 0600 (its folder 0700 when this

@@ -170,7 +170,6 @@ class OneTripConnection(AsyncAdapt_aiosqlite_connection):
         return True
 
 
-
 def begin_immediate_here(dbapi_connection, busy_timeout_ms: int) -> bool:
     """``BEGIN IMMEDIATE`` on the event loop when SQLite's write lock is free, the usual
     case: no trip to aiosqlite's thread. The wait for a busy lock is not: the busy
@@ -194,6 +193,7 @@ def begin_immediate_here(dbapi_connection, busy_timeout_ms: int) -> bool:
         return False
     finally:
         sqlite.execute(f"PRAGMA busy_timeout = {busy_timeout_ms}")
+
 
 _INLINE = "_sopbot_inline"  # on aiosqlite's Connection (the adapter has slots only)
 

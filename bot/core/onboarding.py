@@ -114,7 +114,6 @@ async def person_with_conversation(session: AsyncSession, telegram_user_id: int,
     return row[0]
 
 
-
 async def save_conversation(session: AsyncSession, conv) -> None:
     """Write what changed of a stored conversation now, in one Core UPDATE (the columns
     changed since it was read, and ``updated_at``, as the unit of work's flush would),

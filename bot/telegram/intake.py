@@ -827,20 +827,18 @@ async def _waiting_in_database(session, senders: set[int]) -> set[int]:
                                           {"uids": list(senders)})}
 
 
-
 async def _write_left(session) -> None:
     """Flush what an update's run left to write. A conversation changed since it was
     read (a typed answer's, with its new card's id) is written in a Core UPDATE of its
-    own (``save_conversation``), the rest by the unit of work, which then has nothing
-    left to do in the usual update."""
+    own (``save_conversation``, which writes what changed of it, if anything), the rest
+    by the unit of work, which then has nothing left to do in the usual update."""
     from bot.core.onboarding import save_conversation
     from models import Conversation
 
-    sync = session.sync_session
-    for obj in [o for o in sync.dirty if isinstance(o, Conversation)]:
-        if sync.is_modified(obj):
-            await save_conversation(session, obj)
+    for obj in [o for o in session.sync_session.dirty if isinstance(o, Conversation)]:
+        await save_conversation(session, obj)
     await session.flush()
+
 
 def _key(update: Update) -> int | None:
     chat = update.effective_chat
