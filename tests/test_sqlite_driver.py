@@ -237,3 +237,152 @@ async def test_an_inline_write_waits_for_another_writer_off_the_event_loop(engin
         assert (await s.execute(text("PRAGMA busy_timeout"))).scalar_one() == BUSY_TIMEOUT_MS
     async with sm() as s:
         assert (await s.execute(text("SELECT name FROM p"))).scalar_one() == "after the wait"
+
+
+# ------------------------------------------------------------ statements run straight here
+def _typed_table():
+    import datetime as dt
+    import enum
+    from decimal import Decimal
+
+    from sqlalchemy import (JSON, BigInteger, Boolean, Column, DateTime, Enum, Integer,
+                            MetaData, Numeric, Table, Text)
+
+    class Kind(enum.StrEnum):
+        QUARTERLY = "quarterly"
+        ANNUAL = "annual"
+
+    table = Table("typed", MetaData(),
+                  Column("id", Integer, primary_key=True),
+                  Column("big", BigInteger),
+                  Column("name", Text, nullable=False),
+                  Column("amount", Numeric(20, 4)),
+                  Column("flag", Boolean),
+                  Column("at", DateTime),
+                  Column("kind", Enum(Kind)),
+                  Column("data", JSON),
+                  Column("made", DateTime, default=dt.datetime.now))
+    row = {"big": 9_007_199_254_740_993, "name": 'Dr. A & B <Kabid> "x" \U0001F600 ' + "y" * 120,
+           "amount": Decimal("1234567890123.25"), "flag": True,
+           "at": dt.datetime(2026, 11, 28, 10, 1, 2, 345678), "kind": Kind.ANNUAL,
+           "data": {"state": "confirm", "text": "=1+1 & <b>", "n": [1, 2.5, None]},
+           "made": dt.datetime(2026, 1, 1)}
+    return table, row
+
+
+async def _inline_session(engine):
+    from models.session import INLINE
+
+    async with engine.begin() as conn:
+        await conn.run_sync(_typed_table()[0].metadata.create_all)
+    return make_sessionmaker(engine)(info={INLINE: True})
+
+
+async def test_a_core_statement_of_an_inline_transaction_runs_straight_on_sqlite_as_sqlalchemy_would(
+        engine, monkeypatch):
+    """Rows, types, row counts and RETURNING come back as SQLAlchemy's execute path gives
+    them, without that path (``Connection.execute`` is not called)."""
+    from sqlalchemy import bindparam, insert, select, update
+    from sqlalchemy.engine import Connection
+
+    from models.session import core_rowcount, core_rows
+
+    table, row = _typed_table()
+    session = await _inline_session(engine)
+    async with session, session.begin():
+        (new_id,), = await session.run_sync(  # SQLAlchemy's own path, for comparison
+            lambda s: s.connection().execute(insert(table).returning(table.c.id), row).all())
+        read = select(table).where(table.c.id == bindparam("k"))
+        theirs = await session.run_sync(lambda s: s.connection().execute(read, {"k": new_id}).all())
+        calls: list = []
+        own = Connection.execute
+
+        def counted(self, *args, **kwargs):
+            calls.append(args[0])
+            return own(self, *args, **kwargs)
+
+        monkeypatch.setattr(Connection, "execute", counted)
+        mine = await core_rows(session, read, {"k": new_id})
+        assert mine == [tuple(theirs[0])]
+        assert type(mine[0][4]) is bool and type(mine[0][6]) is type(row["kind"])
+        assert mine[0][1:] == tuple(row.values())  # 13-digit rupiah, 2**53 + 1, emoji kept
+        (second,), = await core_rows(session, insert(table).returning(table.c.id),
+                                     {**row, "name": "kedua"})
+        assert second == new_id + 1
+        flip = update(table).where(table.c.id >= bindparam("k")).values(flag=bindparam("f"))
+        assert await core_rowcount(session, flip, {"k": new_id, "f": False}) == 2
+        assert await core_rowcount(session, flip, {"k": 99, "f": False}) == 0
+        assert [r[0] for r in await core_rows(session, select(table.c.flag))] == [False, False]
+        assert calls == []  # none of these went through SQLAlchemy's execute path
+
+
+async def test_what_needs_the_execution_context_goes_through_sqlalchemy(engine, monkeypatch):
+    """A Python-side column default and several parameter sets are left to SQLAlchemy's
+    execute path, and their results are right; an IN list is expanded here."""
+    from sqlalchemy import bindparam, insert, select
+    from sqlalchemy.engine import Connection
+
+    from models.session import core_rows
+
+    table, row = _typed_table()
+    session = await _inline_session(engine)
+    calls: list = []
+    own = Connection.execute
+
+    def counted(self, *args, **kwargs):
+        calls.append(args[0])
+        return own(self, *args, **kwargs)
+
+    monkeypatch.setattr(Connection, "execute", counted)
+    async with session, session.begin():
+        without_made = {k: v for k, v in row.items() if k != "made"}
+        (one,), = await core_rows(session, insert(table).returning(table.c.made), without_made)
+        assert one is not None and len(calls) == 1  # the default filled in by SQLAlchemy
+        two = await core_rows(session, insert(table).returning(table.c.id),
+                              [without_made, without_made])
+        assert len(two) == 2 and len(calls) == 2
+        listed = select(table.c.id).where(table.c.id.in_(bindparam("ids", expanding=True)))
+        assert await core_rows(session, listed, {"ids": [1, 3, 7]}) == [(1,), (3,)]
+        assert await core_rows(session, listed, {"ids": [2]}) == [(2,)]
+        assert await core_rows(session, listed, {"ids": []}) == []
+        assert len(calls) == 2
+
+
+async def test_a_straight_statement_flushes_pending_changes_fires_the_events_and_raises_sqlalchemys_errors(
+        engine, monkeypatch):
+    from sqlalchemy import event, insert, select
+    from sqlalchemy.engine import Connection
+
+    from models import Office
+    from models.base import Base
+    from models.session import core_rows
+
+    async with engine.begin() as conn:
+        await conn.run_sync(Base.metadata.create_all)
+    table, row = _typed_table()
+    session = await _inline_session(engine)
+    seen: list[str] = []
+    listen = lambda _c, _cur, statement, *_a: seen.append(statement)  # noqa: E731
+    event.listen(engine.sync_engine, "before_cursor_execute", listen)
+    through: list = []
+    own = Connection.execute
+    monkeypatch.setattr(Connection, "execute",
+                        lambda self, *a, **k: through.append(a[0]) or own(self, *a, **k))
+    try:
+        async with session:
+            async with session.begin():
+                session.add(Office(name="Dinas \"Baru\" & <b> \U0001F600"))  # pending
+                names = select(Office.__table__.c.name)
+                assert await core_rows(session, names) == [('Dinas "Baru" & <b> \U0001F600',)]
+                assert seen[-2].startswith("INSERT INTO office")  # the flush's first
+                assert seen[-1].startswith("SELECT office.name")  # seen though straight
+                assert [str(x).split()[0] for x in through] == ["INSERT"]  # the flush's
+                await core_rows(session, insert(table).returning(table.c.id), {**row, "id": 5})
+                with pytest.raises(IntegrityError):
+                    await core_rows(session, insert(table).returning(table.c.id),
+                                    {**row, "id": 5})
+                await session.rollback()
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", listen)
+    async with make_sessionmaker(engine)() as s:  # the rollback took everything back
+        assert (await s.execute(select(Office))).first() is None
