@@ -251,6 +251,7 @@ class _Plan:
 
     __slots__ = ("statement", "compiled", "sql", "processors", "binds", "expanding",
                  "results")
+    # results: the result columns that have a processor, (position, processor)
 
     def __init__(self, statement, compiled, results) -> None:
         self.statement = statement  # kept: the plans are found by its id
@@ -260,7 +261,7 @@ class _Plan:
                                         if p is not None}
         self.binds = tuple((name, processors.get(name)) for name in compiled.positiontup)
         self.expanding = bool(compiled.literal_execute_params or compiled.post_compile_params)
-        self.results = results
+        self.results = tuple((i, p) for i, p in enumerate(results) if p is not None)
 
     def bound(self, params: dict) -> tuple[str, tuple]:
         """The SQL and its arguments for these parameters."""
@@ -306,6 +307,13 @@ def _plan(statement, keys: tuple, dialect) -> _Plan | None:
     return plan
 
 
+def _processed(row: tuple, results: tuple) -> tuple:
+    values = list(row)
+    for i, process in results:
+        values[i] = process(values[i])
+    return tuple(values)
+
+
 def run_here(connection, statement, params, rows: bool):
     """A Core statement of an inline transaction (``connection``: the session's
     SQLAlchemy ``Connection``) run on the event loop straight on SQLite, past
@@ -346,10 +354,8 @@ def run_here(connection, statement, params, rows: bool):
         cursor = sqlite.execute(sql, args)
         if rows:
             out = cursor.fetchall()
-            processors = plan.results
-            if any(processors):
-                out = [tuple(v if p is None else p(v) for p, v in zip(processors, row))
-                       for row in out]
+            if plan.results:
+                out = [_processed(row, plan.results) for row in out]
         else:
             out = cursor.rowcount
         cursor.close()
