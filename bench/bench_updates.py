@@ -6,11 +6,14 @@ the same emulator, in the same run. Two modes:
         [--pause 1 2] [--latency 0.1] [--no-limiter] [--database-url postgresql://...]
     python bench/bench_updates.py --mode saturation [--units 10 --indicators 20]
     python bench/bench_updates.py --mode realistic --bot-process [...]
+    python bench/bench_updates.py --mode saturation --bot-process [...]
 
-``--bot-process`` (realistic): each bot runs as its own process, the full bot as
-``sopbot run`` with a deployment's configuration, the echo bot as ``bench/echo_bot.py``;
-the emulator and the people run in a thread of this process, so the bot's process does
-only the bot's work, as beside the real Telegram; its CPU per update is printed too.
+``--bot-process``: each bot runs as its own process, the full bot as ``sopbot run``
+with a deployment's configuration, the echo bot as ``bench/echo_bot.py``; the emulator
+and the people run in a thread of this process, so the bot's process does only the
+bot's work, as beside the real Telegram; its CPU per update is printed too, and this
+process's (the emulator's and the people's), which at saturation may be what holds a
+light bot up.
 
 **realistic** (the default): each person pauses 1-2 s (uniform, seeded) before each
 message or button press, as people on phones do; every Bot API call and every
@@ -568,7 +571,7 @@ def realistic_processes(args, n: int, delivery: str) -> dict:
                     while "echo bot up" not in log_path.read_text() and time.monotonic() < end:
                         time.sleep(0.1)
                     time.sleep(1.0)  # the webhook set / the first poll out
-                    cpu0 = process_cpu(proc.pid)
+                    cpu0, here0 = process_cpu(proc.pid), time.process_time()
                     calls0 = limited_requests(emulator)
                     samples, elapsed = emu.run(_people(
                         emulator, uids, args.indicators * 2, People(tuple(args.pause)),
@@ -576,6 +579,7 @@ def realistic_processes(args, n: int, delivery: str) -> dict:
                     name = "bare PTB echo bot" + (", concurrent" if concurrent else "")
                     rows[key] = summary(name, samples, elapsed, args.latency)
                     rows[key]["cpu_ms"] = (process_cpu(proc.pid) - cpu0) / len(samples) * 1000
+                    rows[key]["here_ms"] = (time.process_time() - here0) / len(samples) * 1000
                     rows[key]["limited"] = (limited_requests(emulator) - calls0) / len(samples)
                 finally:
                     proc.terminate()
@@ -605,13 +609,14 @@ def realistic_processes(args, n: int, delivery: str) -> dict:
                 cpu0 = worker.cpu()
                 time.sleep(args.idle)
                 rows["idle_ms"] = (worker.cpu() - cpu0) / args.idle * 1000
-            cpu0 = worker.cpu()
+            cpu0, here0 = worker.cpu(), time.process_time()
             calls0 = limited_requests(emulator)
             samples, elapsed = emu.run(_people(
                 emulator, kabids, args.indicators, People(tuple(args.pause)), args.latency,
                 echo=False), timeout=None)
             rows["full"] = summary("full bot (answer + Lanjut)", samples, elapsed, args.latency)
             rows["full"]["cpu_ms"] = (worker.cpu() - cpu0) / len(samples) * 1000
+            rows["full"]["here_ms"] = (time.process_time() - here0) / len(samples) * 1000
             rows["full"]["limited"] = (limited_requests(emulator) - calls0) / len(samples)
         finally:
             rc = worker.stop()
@@ -649,6 +654,37 @@ def realistic_in_processes(args) -> None:
                   f"{'MET' if full['p95'] < 50 else 'NOT MET'}; 429s issued by the emulator: "
                   f"{rows['429s']}, not honoured {rows['unhonoured']}; load "
                   f"{os.getloadavg()[0]:.1f}")
+
+
+def saturation_processes(args) -> None:
+    """Saturation with each bot its own process (``realistic_processes`` with no pause,
+    no round trip, no rate limiter, polling): the throughput of the echo bot (one update
+    at a time as PTB runs it by default, and concurrent) and of the full bot, and the
+    CPU per update of each bot's process and of this one."""
+    db = "PostgreSQL" if args.database_url else "SQLite"
+    print(f"\nsaturation: {args.units} people, no pause, no round trip, no rate limiter, {db},"
+          f" polling, each bot its own process (the emulator and the people in this one);"
+          f" latency from queued to reply, load {os.getloadavg()[0]:.1f}")
+    print(HEADER)
+    from bot.cli import NO_RATE_LIMIT_ENV
+
+    closed = argparse.Namespace(**{**vars(args), "pause": (0.0, 0.0), "latency": 0.0,
+                                   "limiter": False, "idle": 0.0})
+    os.environ[NO_RATE_LIMIT_ENV] = "1"  # sopbot run without its rate limiter
+    try:
+        rows = realistic_processes(closed, args.units, "polling")
+    finally:
+        os.environ.pop(NO_RATE_LIMIT_ENV, None)
+    print("CPU ms per update: the bot's process, this process (the emulator and the people)")
+    for key in ("echo", "echo_concurrent", "full"):
+        r = rows[key]
+        print(f"{r['name']:<36} {r['cpu_ms']:>6.2f} {r['here_ms']:>6.2f}")
+    full = rows["full"]["throughput"]
+    for key in ("echo", "echo_concurrent"):
+        ratio = full / rows[key]["throughput"] * 100
+        print(f"ratio full/{rows[key]['name']} throughput: {ratio:.0f} % (target >= 40 %) "
+              f"{'MET' if ratio >= 40 else 'NOT MET'}")
+    print(f"load {os.getloadavg()[0]:.1f}")
 
 
 async def saturation(args) -> None:
@@ -695,7 +731,10 @@ async def main(args) -> None:
         else:
             await realistic(args)
     if args.mode in ("saturation", "both"):
-        await saturation(args)
+        if args.bot_process:
+            await asyncio.to_thread(saturation_processes, args)
+        else:
+            await saturation(args)
 
 
 if __name__ == "__main__":
@@ -721,7 +760,7 @@ if __name__ == "__main__":
                     help="--bot-process: seconds the full bot's idle CPU is measured "
                          "before the people start (0: not measured)")
     ap.add_argument("--bot-process", action="store_true",
-                    help="realistic: each bot runs as its own process (sopbot run; "
+                    help="each bot runs as its own process (sopbot run; "
                          "bench/echo_bot.py), the emulator and the people in this one")
     ap.add_argument("--database-url", default=None,
                     help="a SCRATCH PostgreSQL database instead of SQLite: its tables are dropped")

@@ -12,6 +12,7 @@ from typing import Awaitable, Callable
 from bot.config import Config, ConfigError, load_config
 
 log = logging.getLogger("sopbot")
+NO_RATE_LIMIT_ENV = "SOPBOT_BENCH_NO_RATE_LIMIT"  # "1": sopbot run without the rate limiter
 
 
 class _Formatter(argparse.HelpFormatter):
@@ -761,9 +762,15 @@ def cmd_run(cfg: Config, args) -> int:
         return 2
     services = build_services(cfg)
     engine = make_engine(cfg.database_url, echo=cfg.database.echo)
+    # a benchmark's knob (bench/bench_updates.py --mode saturation --bot-process: the
+    # emulator does not enforce Telegram's limits); Telegram bans a bot that ignores them
+    unlimited = os.environ.get(NO_RATE_LIMIT_ENV) == "1"
+    if unlimited:
+        log.warning("%s=1: batas kecepatan Telegram TIDAK dijaga (hanya untuk benchmark)",
+                    NO_RATE_LIMIT_ENV)
     app = build_application(services, make_sessionmaker(engine), token=cfg.telegram.token,
                             base_url=cfg.telegram.api_base_url,
-                            base_file_url=cfg.telegram.file_base_url)
+                            base_file_url=cfg.telegram.file_base_url, rate_limit=not unlimited)
     log.info("bot berjalan (%s) dengan basis data %s", cfg.telegram.mode,
              cfg.database_url.split("@")[-1])
     try:  # updates go through the inbox (bot/telegram/intake.py): polling, or a webhook with a secret
