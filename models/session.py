@@ -7,7 +7,8 @@ from pathlib import Path
 from sqlalchemy import event, inspect as sa_inspect
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm.attributes import set_committed_value
 
 from models import sqlite_driver
 
@@ -134,6 +135,72 @@ async def core_rows(session, statement, params: dict | list | None = None) -> li
 async def core_rowcount(session, statement, params: dict | list | None = None) -> int:
     """:func:`core_rows` for DML without RETURNING: the number of rows it matched."""
     return await _run_core(session, statement, params, False)
+
+
+class _Loaded:
+    """How a model's objects are made from its table's columns (:func:`core_objects`)."""
+
+    __slots__ = ("mapper", "keys", "pk", "width")
+
+    def __init__(self, model) -> None:
+        self.mapper = mapper = sa_inspect(model)
+        columns = list(mapper.local_table.c)
+        self.keys = tuple(mapper.get_property_by_column(c).key for c in columns)
+        self.pk = tuple(columns.index(c) for c in mapper.primary_key)
+        self.width = len(columns)
+
+
+_LOADED: dict[type, _Loaded] = {}
+
+
+def _loaded(sync: Session, spec: _Loaded, values: tuple):
+    """The object of this row, in the session as if loaded; the one the session holds
+    already, if any (as a query keeps it: its unloaded or expired attributes are filled
+    in, the rest is left as it is); None for a row that is not there (an outer join)."""
+    pk = tuple(values[i] for i in spec.pk)
+    if None in pk:
+        return None
+    key = spec.mapper.identity_key_from_primary_key(pk)
+    held = sync.identity_map.get(key)
+    if held is not None:
+        state = sa_inspect(held)
+        unloaded = state.unloaded
+        if unloaded:
+            for attr, value in zip(spec.keys, values):
+                if attr in unloaded:
+                    set_committed_value(held, attr, value)
+        return held
+    obj = spec.mapper.class_manager.new_instance()
+    obj.__dict__.update(zip(spec.keys, values))
+    make_transient_to_detached(obj)  # persistent with these values as loaded
+    sync.add(obj)
+    return obj
+
+
+async def core_objects(session, statement, params: dict | None, *models) -> list[tuple]:
+    """The rows of a Core select of whole tables (``select(A.__table__, B.__table__)``,
+    joins and conditions as needed) as objects of ``models`` (one for each table, in
+    order), put in the session as a query would load them: the statement runs as
+    :func:`core_rows` runs it, and the objects are made from its columns. The ORM's
+    loading of a row costs about twice the statement (a person with their
+    conversation: 240 against 130 microseconds on SQLite). Only for plain mapped tables
+    (no inheritance, no column of the table left unmapped); an object the session
+    holds already is kept as it is, as a query keeps it."""
+    specs = []
+    for model in models:
+        spec = _LOADED.get(model)
+        if spec is None:
+            spec = _LOADED[model] = _Loaded(model)
+        specs.append(spec)
+    sync = session.sync_session
+    out = []
+    for row in await core_rows(session, statement, params):
+        objects, start = [], 0
+        for spec in specs:
+            objects.append(_loaded(sync, spec, row[start:start + spec.width]))
+            start += spec.width
+        out.append(tuple(objects))
+    return out
 
 
 def as_written(session, obj, *, inserted: bool = False) -> None:

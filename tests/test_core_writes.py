@@ -88,3 +88,58 @@ async def test_a_rolled_back_savepoint_expires_the_conversation_and_expunges_the
         assert await s.get(Conversation, new_pid) is None
         assert (await s.execute(select(Conversation.state).where(
             Conversation.person_id == pid))).scalar_one() == "ask"
+
+
+async def test_objects_made_from_a_core_select_are_as_a_query_loads_them(engine, sessionmaker):
+    """``core_objects``: the same values as the ORM's loading, persistent and clean; a
+    change is flushed as one of a loaded object (that column only); the session's
+    ``get`` finds them without a statement; an object the session holds already is
+    kept, with its pending change; a row missing from an outer join is None."""
+    from bot.core.onboarding import _person_with_conversation
+    from models.session import core_objects
+
+    pid = await _person(sessionmaker)
+    async with sessionmaker() as s, s.begin():
+        other = Person(office_id=(await s.get(Person, pid)).office_id,
+                       name="Staf tanpa percakapan", role=Role.STAF, telegram_user_id=7)
+        s.add(other)
+        (await s.get(Person, pid)).telegram_user_id = 6
+    async with sessionmaker() as s:
+        loaded = (await s.execute(select(Person, Conversation).join(
+            Conversation, Conversation.person_id == Person.id))).one()
+        expected = [{a.key: getattr(obj, a.key) for a in sa_inspect(obj).mapper.column_attrs}
+                    for obj in loaded]
+    seen: list[str] = []
+    record = lambda _c, _cur, statement, *_a: seen.append(" ".join(statement.split()))  # noqa: E731
+    event.listen(engine.sync_engine, "before_cursor_execute", record)
+    try:
+        async with sessionmaker() as s, s.begin():
+            (person, conv), = await core_objects(s, _person_with_conversation(),
+                                                 {"telegram_user_id": 6}, Person, Conversation)
+            made = [{a.key: getattr(obj, a.key) for a in sa_inspect(obj).mapper.column_attrs}
+                    for obj in (person, conv)]
+            assert made == expected
+            for obj in (person, conv):
+                state = sa_inspect(obj)
+                assert state.persistent and not state.modified and obj in s
+            assert not s.dirty and not s.new
+            seen.clear()
+            assert await s.get(Person, pid) is person and await s.get(Conversation, pid) is conv
+            assert seen == []  # from the identity map
+            person.name = "Kadis <baru> & \"lama\""
+            await s.flush()
+            assert len(seen) == 1 and seen[0].startswith("UPDATE person SET name="), seen
+            # held already: kept as it is, its unflushed change too
+            person.name = "belum ditulis"
+            (again, conv2), = await core_objects(s, _person_with_conversation(),
+                                                 {"telegram_user_id": 6}, Person, Conversation)
+            assert again is person and conv2 is conv and person.name == "belum ditulis"
+            (lone, none), = await core_objects(s, _person_with_conversation(),
+                                               {"telegram_user_id": 7}, Person, Conversation)
+            assert lone.name == "Staf tanpa percakapan" and none is None
+            assert await core_objects(s, _person_with_conversation(),
+                                      {"telegram_user_id": 8}, Person, Conversation) == []
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", record)
+    async with sessionmaker() as s:
+        assert (await s.get(Person, pid)).name == "belum ditulis"  # flushed at the commit

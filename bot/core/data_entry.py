@@ -16,7 +16,7 @@ from bot.core.workflow import NotAllowed, NotFound, StaleAction, Workflow, Wrong
 from bot.texts import period_label, t
 from models import Cycle, CycleIndicator, Evidence, Indicator, Person, StepRun, Submission, Unit
 from models.enums import CycleKind, Role, StepStatus
-from models.session import core_rows
+from models.session import core_objects, core_rows
 
 
 # An indicator, and a bidang's item (the indicator asked in the cycle), as the data entry
@@ -72,10 +72,10 @@ class Entry:
 # cost more CPU than the statements themselves. Two statements, not one join: joined,
 # the run, cycle and bidang came back on every indicator's row, and the ORM handled
 # them 40 times over for a bidang of 40 (about 0.7 ms of CPU per update)
-_RUN = (select(StepRun, Cycle, Unit)
-        .join(Cycle, Cycle.id == StepRun.cycle_id)
-        .join(Unit, Unit.id == StepRun.unit_id)
-        .where(StepRun.id == bindparam("run_id")))
+_RUN = (select(StepRun.__table__, Cycle.__table__, Unit.__table__)  # core_objects
+        .join(Cycle.__table__, Cycle.__table__.c.id == StepRun.__table__.c.cycle_id)
+        .join(Unit.__table__, Unit.__table__.c.id == StepRun.__table__.c.unit_id)
+        .where(StepRun.__table__.c.id == bindparam("run_id")))
 _CI, _IND = CycleIndicator.__table__, Indicator.__table__
 _ITEMS = (select(_CI, _IND)
           .join(_IND, _IND.c.id == _CI.c.indicator_id)
@@ -83,22 +83,23 @@ _ITEMS = (select(_CI, _IND)
           .order_by(_CI.c.position))
 # the latest answer of an indicator in the office's cycle of a period (one cycle a
 # period: a unique key), in one statement, not the cycle and then its answer
+_SUB, _CYC = Submission.__table__, Cycle.__table__
 _ANSWER_OF_PERIOD = (
-    select(Submission).join(Cycle, Cycle.id == Submission.cycle_id)
-    .where(Cycle.office_id == bindparam("office_id"), Cycle.kind == bindparam("kind"),
-           Cycle.year == bindparam("year"), Cycle.quarter == bindparam("quarter"),
-           Submission.indicator_id == bindparam("indicator_id"))
-    .order_by(Submission.revision.desc()).limit(1))
+    select(_SUB).join(_CYC, _CYC.c.id == _SUB.c.cycle_id)  # core_objects
+    .where(_CYC.c.office_id == bindparam("office_id"), _CYC.c.kind == bindparam("kind"),
+           _CYC.c.year == bindparam("year"), _CYC.c.quarter == bindparam("quarter"),
+           _SUB.c.indicator_id == bindparam("indicator_id"))
+    .order_by(_SUB.c.revision.desc()).limit(1))
 
 
 async def load_entry(wf: Workflow, person: Person, run_id: int | None) -> Entry:
     """The open step-4 run of the person's bidang, with the indicators they fill in."""
     if not isinstance(run_id, int):
         raise StaleAction()
-    row = (await wf.s.execute(_RUN, {"run_id": run_id})).first()
-    if row is None:
+    rows = await core_objects(wf.s, _RUN, {"run_id": run_id}, StepRun, Cycle, Unit)
+    if not rows:
         raise NotFound()
-    run, cycle, unit = row
+    run, cycle, unit = rows[0]
     step = wf.sop.step(run.step_no)
     if step.kind != "collect" or run.status != StepStatus.OPEN:
         raise StaleAction()
@@ -134,9 +135,10 @@ def previous_cycle_keys(cycle: Cycle) -> list[tuple[CycleKind, int, int]]:
 async def previous_realisation(wf: Workflow, cycle: Cycle, ind: Indicator
                                ) -> tuple[str, Submission] | None:
     for kind, year, quarter in previous_cycle_keys(cycle):
-        sub = (await wf.s.execute(_ANSWER_OF_PERIOD, {
+        rows = await core_objects(wf.s, _ANSWER_OF_PERIOD, {
             "office_id": cycle.office_id, "kind": kind, "year": year, "quarter": quarter,
-            "indicator_id": ind.id})).scalar_one_or_none()
+            "indicator_id": ind.id}, Submission)
+        sub = rows[0][0] if rows else None
         if sub is not None and not sub.skipped and (sub.value is not None or sub.value_text):
             return period_label(kind, year, quarter), sub
     return None

@@ -85,11 +85,12 @@ def _person_with_conversation():
     key cost more CPU than running it."""
     from models import Conversation
 
-    return (select(Person, Conversation)
-            .outerjoin(Conversation, Conversation.person_id == Person.id)
-            .where(Person.telegram_user_id == bindparam("telegram_user_id"))
-            .order_by(Person.active.desc(), Conversation.person_id.is_(None),
-                      Conversation.updated_at.desc(), Person.id))
+    person, conv = Person.__table__, Conversation.__table__
+    return (select(person, conv)  # the two tables' columns: models.session.core_objects
+            .outerjoin(conv, conv.c.person_id == person.c.id)
+            .where(person.c.telegram_user_id == bindparam("telegram_user_id"))
+            .order_by(person.c.active.desc(), conv.c.person_id.is_(None),
+                      conv.c.updated_at.desc(), person.c.id))
 
 
 async def person_with_conversation(session: AsyncSession, telegram_user_id: int,
@@ -102,8 +103,11 @@ async def person_with_conversation(session: AsyncSession, telegram_user_id: int,
     An account bound in several offices: the person of the office that ``target`` (a
     button's object or office, ``bot.callbacks.target``, ``office_of``) belongs to; else
     an active one in a conversation most recently; else the first bound."""
-    rows = (await session.execute(_person_with_conversation(),
-                                  {"telegram_user_id": telegram_user_id})).all()
+    from models import Conversation
+    from models.session import core_objects
+
+    rows = await core_objects(session, _person_with_conversation(),
+                              {"telegram_user_id": telegram_user_id}, Person, Conversation)
     if not rows:
         return None
     row = rows[0]

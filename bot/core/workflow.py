@@ -87,7 +87,7 @@ from models.enums import (
     StepStatus,
     ValueType,
 )
-from models.session import as_written, core_rows, get as loaded_get
+from models.session import as_written, core_objects, core_rows, get as loaded_get
 
 
 
@@ -578,9 +578,9 @@ class Workflow:
     async def latest_submission(self, cycle_id: int, indicator_id: int) -> Submission | None:
         key = (cycle_id, indicator_id)
         if key not in self._latest:
-            self._latest[key] = (await self.s.execute(
-                _latest_submission(), {"cycle_id": cycle_id, "indicator_id": indicator_id}
-            )).scalar_one_or_none()
+            rows = await core_objects(self.s, _latest_submission(), {
+                "cycle_id": cycle_id, "indicator_id": indicator_id}, Submission)
+            self._latest[key] = rows[0][0] if rows else None
         return self._latest[key]
 
     async def indicators(self, ids: Iterable[int]) -> dict[int, Indicator]:
@@ -1467,10 +1467,11 @@ class Workflow:
 @functools.cache
 def _latest_submission():
     """Built once: an answer's latest revision is read on every typed answer."""
-    return (select(Submission)
-            .where(Submission.cycle_id == bindparam("cycle_id"),
-                   Submission.indicator_id == bindparam("indicator_id"))
-            .order_by(Submission.revision.desc())
+    sub = Submission.__table__
+    return (select(sub)  # the table's columns: models.session.core_objects
+            .where(sub.c.cycle_id == bindparam("cycle_id"),
+                   sub.c.indicator_id == bindparam("indicator_id"))
+            .order_by(sub.c.revision.desc())
             .limit(1))
 
 
