@@ -119,6 +119,21 @@ async def _run_core(session, statement, params, rows: bool):
     return await session.run_sync(_core, statement, params, rows)
 
 
+def core_rows_sync(sync_session: Session, statement, params: dict | None = None, *,
+                   rows: bool = True):
+    """:func:`core_rows` (``rows``) or :func:`core_rowcount` for code that runs inside the
+    session's own work (a ``before_commit`` listener: the audit chain's append), as
+    ``sync_session.execute`` runs a Core statement (nothing flushed first), straight on
+    SQLite in an inline transaction."""
+    connection = sync_session.info.get(CONNECTION)
+    if connection is not None:
+        done = sqlite_driver.run_here(connection, statement, params, rows)
+        if done is not sqlite_driver.NOT_HERE:
+            return done
+    result = sync_session.execute(statement, params)
+    return result.all() if rows else result.rowcount
+
+
 async def core_rows(session, statement, params: dict | list | None = None) -> list:
     """The rows (tuples) of a Core statement (a select, or DML with RETURNING) run on
     the session's connection in its transaction, past the ORM's execute path: an

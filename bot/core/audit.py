@@ -34,6 +34,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 
 from models import AuditHead, AuditLog
+from models.session import core_rows_sync
 
 log = logging.getLogger(__name__)
 
@@ -190,10 +191,10 @@ def _write_queued(session: Session) -> None:
     if known is not None and key_problem(known, key) is None \
             and (key is None or known.mode == KEYED):
         last = _chain(rows, known.last_hash, key)
-        moved = session.execute(_MOVE_KNOWN_HEAD, {
+        moved = core_rows_sync(session, _MOVE_KNOWN_HEAD, {
             "was_hash": known.last_hash, "was_count": known.count, "new_last_hash": last,
-            "new_count": known.count + len(rows)})
-        if moved.rowcount == 1:
+            "new_count": known.count + len(rows)}, rows=False)
+        if moved == 1:
             head = known._replace(last_hash=last, count=known.count + len(rows))
     if head is None:  # the head as it is, locked
         found = session.execute(_HEAD_FOR_UPDATE).first()
@@ -229,7 +230,8 @@ def _insert(session: Session, rows: list[AuditLog]) -> list[int]:
                "action": r.action, "payload": r.payload, "prev_hash": r.prev_hash,
                "hash": r.hash} for r in rows]
     if len(values) == 1:
-        return [session.execute(_INSERT_ROW, values[0]).scalar_one()]
+        (row_id,), = core_rows_sync(session, _INSERT_ROW, values[0])
+        return [row_id]
     return list(session.execute(_INSERT_ROWS, values).scalars())
 
 
