@@ -104,13 +104,26 @@ def _core(sync_session: Session, statement, params, rows: bool):
     return result.all() if rows else result.rowcount
 
 
+def _straight_connection(sync: Session):
+    """The session's Connection, when its statements may run straight
+    (:func:`models.sqlite_driver.run_here` checks the rest): its innermost transaction
+    (a savepoint, if one is open) active, as the session's own execute requires (a
+    savepoint that a failed flush rolled back refuses statements until it is rolled
+    back by its owner)."""
+    connection = sync.info.get(CONNECTION)
+    if connection is None:
+        return None
+    transaction = getattr(sync, "_transaction", None)
+    if transaction is None or not transaction.is_active:
+        return None
+    return connection
+
+
 async def _run_core(session, statement, params, rows: bool):
     sync = session.sync_session
-    connection = sync.info.get(CONNECTION)
-    transaction = sync.get_transaction()
+    connection = _straight_connection(sync)
     clean = getattr(sync, "_is_clean", None)
-    if connection is not None and transaction is not None and transaction.is_active \
-            and clean is not None:
+    if connection is not None and clean is not None:
         if sync.autoflush and not clean():
             await session.flush()
         done = sqlite_driver.run_here(connection, statement, params, rows)
@@ -125,7 +138,7 @@ def core_rows_sync(sync_session: Session, statement, params: dict | None = None,
     session's own work (a ``before_commit`` listener: the audit chain's append), as
     ``sync_session.execute`` runs a Core statement (nothing flushed first), straight on
     SQLite in an inline transaction."""
-    connection = sync_session.info.get(CONNECTION)
+    connection = _straight_connection(sync_session)
     if connection is not None:
         done = sqlite_driver.run_here(connection, statement, params, rows)
         if done is not sqlite_driver.NOT_HERE:
@@ -135,7 +148,8 @@ def core_rows_sync(sync_session: Session, statement, params: dict | None = None,
 
 
 async def core_rows(session, statement, params: dict | list | None = None) -> list:
-    """The rows (tuples) of a Core statement (a select, or DML with RETURNING) run on
+    """The rows (indexed by position: tuples when run straight, SQLAlchemy's rows
+    otherwise) of a Core statement (a select, or DML with RETURNING) run on
     the session's connection in its transaction, past the ORM's execute path: an
     update's point statements run that path's work (compile state, ORM result, events)
     for nothing, which costs about as much as the statement itself (about 30 against 60

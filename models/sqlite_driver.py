@@ -285,9 +285,11 @@ NOT_HERE = object()  # run_here's answer: not run, SQLAlchemy's execute path run
 
 
 def _plan(statement, keys: tuple, dialect) -> _Plan | None:
-    key = (id(statement), keys)
+    # per dialect: an engine's own JSON serializer, its SQLite version's features
+    key = (id(statement), keys, id(dialect))
     found = _PLANS.get(key, NOT_HERE)
-    if found is not NOT_HERE and (found is None or found.statement is statement):
+    if found is not NOT_HERE and (found is None or found.statement is statement
+                                  and found.compiled.dialect is dialect):
         return found
     # compiled as Connection.execute compiles it (an INSERT's or UPDATE's columns are
     # the parameters' keys)
@@ -325,7 +327,7 @@ def run_here(connection, statement, params, rows: bool):
     the transaction is not inline or the statement needs the execution context
     (Python-side defaults, several parameter sets): SQLAlchemy runs it."""
     if connection.closed or connection.invalidated or not connection.in_transaction() \
-            or connection._echo:
+            or connection._echo or "schema_translate_map" in connection._execution_options:
         return NOT_HERE
     adapted = connection.connection.dbapi_connection
     if type(adapted) is not OneTripConnection or not inline(adapted) \
@@ -334,7 +336,7 @@ def run_here(connection, statement, params, rows: bool):
     sqlite = adapted._connection._connection
     if sqlite is None or not sqlite.in_transaction:
         return NOT_HERE
-    if isinstance(params, list):
+    if isinstance(params, (list, tuple)):
         if len(params) != 1:
             return NOT_HERE
         params = params[0]
@@ -343,23 +345,26 @@ def run_here(connection, statement, params, rows: bool):
     plan = _plan(statement, tuple(sorted(params)), dialect)
     if plan is None:
         return NOT_HERE
-    sql, args = plan.bound(params)
-    events = connection._has_events or connection.engine._has_events
-    if events:
-        for fn in connection.dispatch.before_execute:
-            fn(connection, statement, (), params, {})
-        for fn in connection.dispatch.before_cursor_execute:
-            fn(connection, None, sql, args, None, False)
+    sql, args = plan.sql, params
     try:
+        sql, args = plan.bound(params)
+        events = connection._has_events or connection.engine._has_events
+        if events:
+            for fn in connection.dispatch.before_execute:
+                fn(connection, statement, (), params, {})
+            for fn in connection.dispatch.before_cursor_execute:
+                fn(connection, None, sql, args, None, False)
         cursor = sqlite.execute(sql, args)
         if rows:
             out = cursor.fetchall()
             if plan.results:
                 out = [_processed(row, plan.results) for row in out]
         else:
+            if cursor.description is not None:  # RETURNING: counted once stepped through
+                cursor.fetchall()
             out = cursor.rowcount
         cursor.close()
-    except sqlite3.Error as error:
+    except Exception as error:  # as SQLAlchemy raises it: a DBAPIError, else a StatementError
         raise exc.DBAPIError.instance(sql, args, error, sqlite3.Error,
                                       dialect=dialect) from error
     if events:

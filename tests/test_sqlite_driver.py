@@ -386,3 +386,60 @@ async def test_a_straight_statement_flushes_pending_changes_fires_the_events_and
         event.remove(engine.sync_engine, "before_cursor_execute", listen)
     async with make_sessionmaker(engine)() as s:  # the rollback took everything back
         assert (await s.execute(select(Office))).first() is None
+
+
+async def test_a_straight_statement_is_refused_as_sqlalchemy_refuses_it_and_counts_and_fails_alike(
+        engine, tmp_path):
+    """In a savepoint that a failed flush rolled back, a statement is refused until the
+    savepoint is rolled back (nothing written there is committed); a row count of DML
+    with RETURNING is the rows'; an error binding a parameter is SQLAlchemy's
+    StatementError; a plan is per engine (each engine's JSON serializer)."""
+    import json
+
+    from sqlalchemy import bindparam, insert, select, update
+    from sqlalchemy.exc import PendingRollbackError, StatementError
+
+    from models import Office
+    from models.base import Base
+    from models.session import INLINE, core_rowcount, core_rows
+
+    async with engine.begin() as conn:
+        await conn.run_sync(Base.metadata.create_all)
+    table, row = _typed_table()
+    session = await _inline_session(engine)
+    rename = update(table).values(name=bindparam("n"))
+    async with session:
+        async with session.begin():
+            await core_rows(session, insert(table).returning(table.c.id), {**row, "id": 1})
+            nested = await session.begin_nested()
+            session.add(Office(name=None))  # NOT NULL: the flush fails
+            with pytest.raises(IntegrityError):
+                await session.flush()
+            with pytest.raises(PendingRollbackError):
+                await core_rowcount(session, rename, {"n": "ditulis di savepoint yang gagal"})
+            await nested.rollback()
+            renamed = update(table).values(name=bindparam("n")).returning(table.c.id)
+            assert await core_rowcount(session, renamed, {"n": "kedua"}) == 1
+            with pytest.raises(StatementError) as raised:
+                await core_rows(session, update(table).values(data=bindparam("d")),
+                                {"d": {"tidak": object()}})
+            assert isinstance(raised.value.orig, TypeError)
+        assert await core_rows(session, select(table.c.name)) == [("kedua",)]
+
+    other = make_engine(f"sqlite:///{tmp_path / 'other.db'}")
+    other.sync_engine.dialect._json_serializer = lambda v: json.dumps(v) + " "
+    try:
+        async with other.begin() as conn:
+            await conn.run_sync(table.metadata.create_all)
+        plain = update(table).values(data=bindparam("d"))
+        for eng in (engine, other):
+            s = make_sessionmaker(eng)(info={INLINE: True})
+            async with s, s.begin():
+                if eng is other:
+                    await core_rows(s, insert(table).returning(table.c.id), {**row, "id": 1})
+                await core_rowcount(s, plain, {"d": {"x": 1}})
+        for eng, stored in ((engine, '{"x": 1}'), (other, '{"x": 1} ')):
+            async with eng.connect() as conn:
+                assert (await conn.exec_driver_sql("SELECT data FROM typed")).scalar() == stored
+    finally:
+        await other.dispose()
