@@ -744,6 +744,14 @@ def cmd_verify(cfg: Config, args) -> int:
     return asyncio.run(_with_db(cfg, go))
 
 
+def _local_api(base_url: str | None) -> bool:
+    """Whether the Bot API is a server on this machine (the emulator), not Telegram."""
+    from urllib.parse import urlsplit
+
+    host = urlsplit(base_url or "").hostname or ""
+    return host in ("127.0.0.1", "localhost", "::1")
+
+
 def cmd_run(cfg: Config, args) -> int:
     from bot.telegram.app import build_application
     from bot.core.services import build_services
@@ -763,8 +771,10 @@ def cmd_run(cfg: Config, args) -> int:
     services = build_services(cfg)
     engine = make_engine(cfg.database_url, echo=cfg.database.echo)
     # a benchmark's knob (bench/bench_updates.py --mode saturation --bot-process: the
-    # emulator does not enforce Telegram's limits); Telegram bans a bot that ignores them
-    unlimited = os.environ.get(NO_RATE_LIMIT_ENV) == "1"
+    # emulator does not enforce Telegram's limits), honoured only against a Bot API on
+    # this machine: Telegram bans a bot that ignores them
+    unlimited = os.environ.get(NO_RATE_LIMIT_ENV) == "1" \
+        and _local_api(cfg.telegram.api_base_url)
     if unlimited:
         log.warning("%s=1: batas kecepatan Telegram TIDAK dijaga (hanya untuk benchmark)",
                     NO_RATE_LIMIT_ENV)
