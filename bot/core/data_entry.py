@@ -108,7 +108,7 @@ async def load_entry(wf: Workflow, person: Person, run_id: int | None) -> Entry:
                        or person.role != Role.STAF):
         raise NotAllowed(t("err.not_assignee")) if person.role == Role.KABID else NotAllowed()
     rows = await core_rows(wf.s, _ITEMS, {"cycle_id": run.cycle_id, "unit_id": run.unit_id})
-    item_of, ind_of, n = ItemView._make, IndicatorView._make, _ITEM_COLUMNS
+    item_of, n = ItemView._make, _ITEM_COLUMNS
     items = [item_of(r[:n]) for r in rows]
     # only the answers the Kasubag sent back, when a return of single answers opened
     # this round; the rest stays as it was sent
@@ -118,8 +118,52 @@ async def load_entry(wf: Workflow, person: Person, run_id: int | None) -> Entry:
     if not holder:
         items = [i for i in items if i.assigned_to_id == person.id]
     entry = Entry(person, run, cycle, unit, items, returned=returned)
-    entry.indicators = {r[n]: ind_of(r[n:]) for r in rows}
+    entry.indicators = _Indicators(rows)
     return entry
+
+
+class _Indicators(dict):
+    """The bidang's indicators by id, each view made when first asked for (a card shows
+    one; a summary all): making all 40 for every update cost more than reading them."""
+
+    __slots__ = ("_rows",)
+
+    def __init__(self, rows) -> None:
+        super().__init__()
+        self._rows = {r[_ITEM_COLUMNS]: r for r in rows}
+
+    def __missing__(self, indicator_id: int) -> IndicatorView:
+        view = self[indicator_id] = IndicatorView._make(self._rows[indicator_id][_ITEM_COLUMNS:])
+        return view
+
+    def get(self, indicator_id, default=None):
+        return self[indicator_id] if indicator_id in self._rows else default
+
+    def __contains__(self, indicator_id) -> bool:
+        return indicator_id in self._rows
+
+    def _all(self) -> None:
+        for indicator_id in self._rows.keys() - super().keys():
+            self[indicator_id]  # noqa: B018 (made by __missing__)
+
+    def __iter__(self):
+        self._all()
+        return super().__iter__()
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def keys(self):
+        self._all()
+        return super().keys()
+
+    def values(self):
+        self._all()
+        return super().values()
+
+    def items(self):
+        self._all()
+        return super().items()
 
 
 def previous_cycle_keys(cycle: Cycle) -> list[tuple[CycleKind, int, int]]:
