@@ -61,7 +61,9 @@ class CycleIndicator(Base):
     """An indicator asked of a bidang in a cycle, with the target of the period."""
 
     __tablename__ = "cycle_indicator"
-    __table_args__ = (UniqueConstraint("cycle_id", "indicator_id"),)
+    # a bidang's items in order, read at every data-entry update (bot.core.data_entry)
+    __table_args__ = (UniqueConstraint("cycle_id", "indicator_id"),
+                      Index("ix_cycle_indicator_bidang", "cycle_id", "unit_id", "position"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     cycle_id: Mapped[int] = mapped_column(ForeignKey("cycle.id"))
