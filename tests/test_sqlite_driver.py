@@ -270,6 +270,21 @@ def _typed_table():
     return table, row
 
 
+def _executes(monkeypatch) -> list:
+    """The statements that go through SQLAlchemy's execute path from now on."""
+    from sqlalchemy.engine import Connection
+
+    calls: list = []
+    own = Connection.execute
+
+    def counted(self, *args, **kwargs):
+        calls.append(args[0])
+        return own(self, *args, **kwargs)
+
+    monkeypatch.setattr(Connection, "execute", counted)
+    return calls
+
+
 async def _inline_session(engine):
     from models.session import INLINE
 
@@ -283,7 +298,6 @@ async def test_a_core_statement_of_an_inline_transaction_runs_straight_on_sqlite
     """Rows, types, row counts and RETURNING come back as SQLAlchemy's execute path gives
     them, without that path (``Connection.execute`` is not called)."""
     from sqlalchemy import bindparam, insert, select, update
-    from sqlalchemy.engine import Connection
 
     from models.session import core_rowcount, core_rows
 
@@ -294,14 +308,7 @@ async def test_a_core_statement_of_an_inline_transaction_runs_straight_on_sqlite
             lambda s: s.connection().execute(insert(table).returning(table.c.id), row).all())
         read = select(table).where(table.c.id == bindparam("k"))
         theirs = await session.run_sync(lambda s: s.connection().execute(read, {"k": new_id}).all())
-        calls: list = []
-        own = Connection.execute
-
-        def counted(self, *args, **kwargs):
-            calls.append(args[0])
-            return own(self, *args, **kwargs)
-
-        monkeypatch.setattr(Connection, "execute", counted)
+        calls = _executes(monkeypatch)
         mine = await core_rows(session, read, {"k": new_id})
         assert mine == [tuple(theirs[0])]
         assert type(mine[0][4]) is bool and type(mine[0][6]) is type(row["kind"])
@@ -320,20 +327,12 @@ async def test_what_needs_the_execution_context_goes_through_sqlalchemy(engine, 
     """A Python-side column default and several parameter sets are left to SQLAlchemy's
     execute path, and their results are right; an IN list is expanded here."""
     from sqlalchemy import bindparam, insert, select
-    from sqlalchemy.engine import Connection
 
     from models.session import core_rows
 
     table, row = _typed_table()
     session = await _inline_session(engine)
-    calls: list = []
-    own = Connection.execute
-
-    def counted(self, *args, **kwargs):
-        calls.append(args[0])
-        return own(self, *args, **kwargs)
-
-    monkeypatch.setattr(Connection, "execute", counted)
+    calls = _executes(monkeypatch)
     async with session, session.begin():
         without_made = {k: v for k, v in row.items() if k != "made"}
         (one,), = await core_rows(session, insert(table).returning(table.c.made), without_made)
@@ -351,7 +350,6 @@ async def test_what_needs_the_execution_context_goes_through_sqlalchemy(engine, 
 async def test_a_straight_statement_flushes_pending_changes_fires_the_events_and_raises_sqlalchemys_errors(
         engine, monkeypatch):
     from sqlalchemy import event, insert, select
-    from sqlalchemy.engine import Connection
 
     from models import Office
     from models.base import Base
@@ -364,10 +362,7 @@ async def test_a_straight_statement_flushes_pending_changes_fires_the_events_and
     seen: list[str] = []
     listen = lambda _c, _cur, statement, *_a: seen.append(statement)  # noqa: E731
     event.listen(engine.sync_engine, "before_cursor_execute", listen)
-    through: list = []
-    own = Connection.execute
-    monkeypatch.setattr(Connection, "execute",
-                        lambda self, *a, **k: through.append(a[0]) or own(self, *a, **k))
+    through = _executes(monkeypatch)
     try:
         async with session:
             async with session.begin():
