@@ -94,6 +94,25 @@ async def test_claims_of_a_dead_process_are_freed_and_a_live_ones_kept(
 
 
 @needs_postgres
+async def test_a_user_that_joins_while_the_life_lock_is_taken_waits_for_it(sessionmaker):
+    """The intake and the outbox sender join the process's life at start: the second to
+    join finds the lock held, not missing (it took a missing one for a lock held by
+    another process: "another process receives the updates", and no receiving for 2 s)."""
+    async def second() -> tuple:
+        life = await processes.Life.join(sessionmaker)
+        return life, life.alive, await life.try_lead("receive")
+
+    first, (life, alive, leads) = await asyncio.gather(processes.Life.join(sessionmaker),
+                                                        second())
+    try:
+        assert life is first and alive and leads
+    finally:
+        await life.leave()
+        await first.leave()
+    assert not first.alive
+
+
+@needs_postgres
 async def test_a_chat_is_claimed_by_one_process_at_a_time_in_order(sessionmaker):
     a, b = "h:1:aaaaaaaaaa", "h:1:bbbbbbbbbb"
     async with sessionmaker() as s, s.begin():
@@ -282,7 +301,7 @@ def test_three_processes_one_killed_nothing_lost_nothing_twice(tmp_path):
         try:
             # the first process becomes the receiver; it dies in the middle of an update
             procs.append(Proc(0, cfg, tmp_path, crash=KILL_AT))
-            procs[0].wait_for(r"receives the updates", 60)
+            procs[0].wait_for(r"process \S+ receives the updates", 60)
             procs += [Proc(n, cfg, tmp_path) for n in (1, 2)]
             for p in procs[1:]:
                 p.wait_for(r"another process receives the updates", 60)

@@ -254,6 +254,9 @@ class Life:
         self.others: int | None = None
         self._task: asyncio.Task | None = None
         self._lock = asyncio.Lock()
+        # the first user's connect in progress: a user that joins meanwhile waits for it
+        # (else it took the missing connection for a lock held by another process)
+        self._joining: asyncio.Future | None = None
         # channel -> callbacks: new inbox rows (CHANNEL), a compile job to take
         # (JOB_CHANNEL), messages queued for the outbox (OUTBOX_CHANNEL), a 429 got by
         # a process (PAUSE_CHANNEL: the callbacks are given the payload); an office's
@@ -269,8 +272,15 @@ class Life:
             life = cls._of_engine[id(engine)] = cls(sessionmaker)
         life.users += 1
         if life.users == 1:
-            await life._connect()
+            life._joining = asyncio.get_running_loop().create_future()
+            try:
+                await life._connect()
+            finally:
+                joining, life._joining = life._joining, None
+                joining.set_result(None)
             life._task = asyncio.create_task(life._watch(), name="process-life")
+        elif life._joining is not None:
+            await asyncio.shield(life._joining)
         return life
 
     async def leave(self) -> None:
