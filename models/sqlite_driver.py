@@ -40,7 +40,6 @@ import sqlite3
 from typing import Any
 
 from sqlalchemy import exc
-
 from sqlalchemy.dialects.sqlite.aiosqlite import (AsyncAdapt_aiosqlite_connection,
                                                   AsyncAdapt_aiosqlite_cursor)
 from sqlalchemy.util.concurrency import await_
@@ -187,8 +186,6 @@ def begin_immediate_here(dbapi_connection, busy_timeout_ms: int) -> bool:
     timeout is set to 0 for the attempt (and back after it), so a lock another
     connection holds makes it fail at once; then nothing has begun, and False says to
     wait for the lock in the thread as before."""
-    import sqlite3
-
     driver = getattr(dbapi_connection, "_connection", None)
     if type(dbapi_connection) is not OneTripConnection or driver is None \
             or dbapi_connection._execute_mutex.locked():
