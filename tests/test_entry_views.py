@@ -19,9 +19,9 @@ def test_the_indicator_views_are_made_when_asked_for_and_answer_as_a_dict_of_all
     rows = [_row(i, n) for i, n in names.items()]
     eager = {r[_ITEM_COLUMNS]: IndicatorView._make(r[_ITEM_COLUMNS:]) for r in rows}
     lazy = _Indicators(rows)
-    assert dict.__len__(lazy) == 0  # nothing made yet
+    assert len(lazy._views) == 0  # nothing made yet
     assert lazy[9] == eager[9] and lazy[9].name == "x" * 120
-    assert dict.__len__(lazy) == 1
+    assert len(lazy._views) == 1
     assert 7 in lazy and 8 not in lazy and lazy.get(8) is None and lazy.get(7) == eager[7]
     with pytest.raises(KeyError):
         lazy[8]  # noqa: B018

@@ -6,6 +6,7 @@ and in :mod:`bot.core.entry_rules`. No Telegram here.
 from __future__ import annotations
 
 from collections import namedtuple
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from sqlalchemy import bindparam, func, select
@@ -39,7 +40,7 @@ class Entry:
     cycle: Cycle
     unit: Unit
     items: list[ItemView]
-    indicators: dict[int, IndicatorView] = field(default_factory=dict)
+    indicators: Mapping[int, IndicatorView] = field(default_factory=dict)
     evidence: dict[int, int] = field(default_factory=dict)  # submission id -> files, when known
     # the single answers the Kasubag sent back (cycle indicator id -> ReturnedAnswer)
     returned: dict = field(default_factory=dict)
@@ -122,48 +123,28 @@ async def load_entry(wf: Workflow, person: Person, run_id: int | None) -> Entry:
     return entry
 
 
-class _Indicators(dict):
+class _Indicators(Mapping):
     """The bidang's indicators by id, each view made when first asked for (a card shows
     one; a summary all): making all 40 for every update cost more than reading them."""
 
-    __slots__ = ("_rows",)
+    __slots__ = ("_rows", "_views")
 
     def __init__(self, rows) -> None:
-        super().__init__()
         self._rows = {r[_ITEM_COLUMNS]: r for r in rows}
+        self._views: dict[int, IndicatorView] = {}
 
-    def __missing__(self, indicator_id: int) -> IndicatorView:
-        view = self[indicator_id] = IndicatorView._make(self._rows[indicator_id][_ITEM_COLUMNS:])
+    def __getitem__(self, indicator_id: int) -> IndicatorView:
+        view = self._views.get(indicator_id)
+        if view is None:
+            view = self._views[indicator_id] = IndicatorView._make(
+                self._rows[indicator_id][_ITEM_COLUMNS:])
         return view
 
-    def get(self, indicator_id, default=None):
-        return self[indicator_id] if indicator_id in self._rows else default
-
-    def __contains__(self, indicator_id) -> bool:
-        return indicator_id in self._rows
-
-    def _all(self) -> None:
-        for indicator_id in self._rows.keys() - super().keys():
-            self[indicator_id]  # noqa: B018 (made by __missing__)
-
     def __iter__(self):
-        self._all()
-        return super().__iter__()
+        return iter(self._rows)
 
     def __len__(self) -> int:
         return len(self._rows)
-
-    def keys(self):
-        self._all()
-        return super().keys()
-
-    def values(self):
-        self._all()
-        return super().values()
-
-    def items(self):
-        self._all()
-        return super().items()
 
 
 def previous_cycle_keys(cycle: Cycle) -> list[tuple[CycleKind, int, int]]:
