@@ -15,12 +15,12 @@ from models.intake import GroupChat, Inbox
 from models.organisation import Invitation, Office, Person, Unit
 from models.records import AuditHead, AuditLog, Outbox, ReceiptReminder, Reminder
 from models.workflow import (
-    Conversation, Cycle, CycleIndicator, Evidence, ReturnedAnswer, StepRun, Submission,
+    Conversation, Cycle, CycleIndicator, Evidence, ItemToken, ReturnedAnswer, StepRun, Submission,
 )
 
 __all__ = [
     "ActingAppointment", "ActingKind", "Approval", "AuditHead", "AuditLog", "Base", "CompileJob", "Conversation", "Cycle", "CycleIndicator",
-    "Delivery", "Document", "Evidence", "GroupChat", "Inbox", "Indicator", "Invitation", "LetterCounter",
+    "Delivery", "Document", "Evidence", "GroupChat", "Inbox", "Indicator", "ItemToken", "Invitation", "LetterCounter",
     "LetterNumber", "Office", "Outbox", "Person", "ReceiptReminder", "Reminder", "StepRun",
     "ReturnedAnswer", "StoredFile", "Submission", "Target", "Unit", "utcnow",
 ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import ForeignKey, Index, JSON, String, Text, UniqueConstraint
+from sqlalchemy import DDL, ForeignKey, Index, JSON, String, Text, UniqueConstraint, event
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, enum_column, utcnow
@@ -73,6 +73,98 @@ class CycleIndicator(Base):
     target: Mapped[Decimal | None]
     target_text: Mapped[str | None] = mapped_column(String(200))
     assigned_to_id: Mapped[int | None] = mapped_column(ForeignKey("person.id"))
+
+
+class ItemToken(Base):
+    """A random token of a cycle's items as the data entry reads them (its
+    ``cycle_indicator`` rows and their ``indicator`` rows), written anew by the
+    database's own triggers at every change of those rows (:func:`item_token_ddl`), in
+    the transaction of the change. A process keeps a bidang's items read at one token
+    and reads them again when the token differs (``bot.core.data_entry``): a change made
+    by any code or any process is seen at the next update, and a change rolled back
+    leaves a token nobody sees again (a counter would come back to a value already
+    seen). No row: the cycle never had items (migration 0013 gave one to every cycle
+    that had items then)."""
+
+    __tablename__ = "item_token"
+
+    cycle_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    token: Mapped[str] = mapped_column(String(40))
+
+
+# the statements that write a cycle's token, by dialect: an upsert of a new random token
+_TOUCH_SQLITE = ("INSERT OR REPLACE INTO item_token (cycle_id, token) "
+                 "SELECT {cycles}, lower(hex(randomblob(16))){where}")
+_TOUCH_PG = ("INSERT INTO item_token (cycle_id, token) "
+             "SELECT {cycles}, md5(random()::text || clock_timestamp()::text){where} "
+             "ON CONFLICT (cycle_id) DO UPDATE SET token = EXCLUDED.token")
+_OF_INDICATOR = (" FROM (SELECT DISTINCT cycle_id FROM cycle_indicator"
+                 " WHERE indicator_id = {row}.id) AS used")
+ITEM_TOKEN_TRIGGERS = ("item_token_ci_insert", "item_token_ci_update", "item_token_ci_delete",
+                       "item_token_ind_update", "item_token_ind_delete")
+
+
+def item_token_ddl(dialect: str) -> list[str]:
+    """The triggers that keep :class:`ItemToken` (and, on PostgreSQL, their function):
+    created with the table (``create_all``) and by migration 0013."""
+    if dialect == "postgresql":
+        touch = _TOUCH_PG
+        body = "\n".join([
+            "CREATE OR REPLACE FUNCTION item_token_touch() RETURNS trigger AS $$",
+            "BEGIN",
+            "  IF TG_TABLE_NAME = 'cycle_indicator' THEN",
+            "    IF TG_OP <> 'INSERT' THEN "
+            + touch.format(cycles="OLD.cycle_id", where="") + "; END IF;",
+            "    IF TG_OP <> 'DELETE' THEN "
+            + touch.format(cycles="NEW.cycle_id", where="") + "; END IF;",
+            "  ELSIF TG_OP = 'DELETE' THEN "
+            + touch.format(cycles="used.cycle_id", where=_OF_INDICATOR.format(row="OLD")) + ";",
+            "  ELSE " + touch.format(cycles="used.cycle_id",
+                                     where=_OF_INDICATOR.format(row="NEW")) + ";",
+            "  END IF;",
+            "  RETURN NULL;",
+            "END $$ LANGUAGE plpgsql",
+        ])
+        triggers = [(name, f"AFTER {op} ON {table}") for name, op, table in (
+            ("item_token_ci_insert", "INSERT", "cycle_indicator"),
+            ("item_token_ci_update", "UPDATE", "cycle_indicator"),
+            ("item_token_ci_delete", "DELETE", "cycle_indicator"),
+            ("item_token_ind_update", "UPDATE", "indicator"),
+            ("item_token_ind_delete", "DELETE", "indicator"))]
+        return [body] + [f"CREATE TRIGGER {name} {when} FOR EACH ROW "
+                         "EXECUTE FUNCTION item_token_touch()" for name, when in triggers]
+    touch = _TOUCH_SQLITE
+    new, old = touch.format(cycles="NEW.cycle_id", where=""), \
+        touch.format(cycles="OLD.cycle_id", where="")
+    return [
+        f"CREATE TRIGGER item_token_ci_insert AFTER INSERT ON cycle_indicator BEGIN {new}; END",
+        f"CREATE TRIGGER item_token_ci_update AFTER UPDATE ON cycle_indicator "
+        f"BEGIN {old}; {new}; END",
+        f"CREATE TRIGGER item_token_ci_delete AFTER DELETE ON cycle_indicator BEGIN {old}; END",
+        "CREATE TRIGGER item_token_ind_update AFTER UPDATE ON indicator BEGIN "
+        + touch.format(cycles="cycle_id", where=_OF_INDICATOR.format(row="NEW")) + "; END",
+        "CREATE TRIGGER item_token_ind_delete AFTER DELETE ON indicator BEGIN "
+        + touch.format(cycles="cycle_id", where=_OF_INDICATOR.format(row="OLD")) + "; END",
+    ]
+
+
+def drop_item_token_ddl(dialect: str) -> list[str]:
+    if dialect == "postgresql":
+        tables = {"ci": "cycle_indicator", "ind": "indicator"}
+        return [f"DROP TRIGGER IF EXISTS {name} ON {tables[name.split('_')[2]]}"
+                for name in ITEM_TOKEN_TRIGGERS] + ["DROP FUNCTION IF EXISTS item_token_touch()"]
+    return [f"DROP TRIGGER IF EXISTS {name}" for name in ITEM_TOKEN_TRIGGERS]
+
+
+def _create_item_token_triggers(metadata, connection, tables=(), **kw) -> None:
+    """``create_all``: the triggers, once their three tables are there (the token's has
+    no foreign key, so it may be created before the others)."""
+    if {"item_token", "cycle_indicator", "indicator"} <= {t.name for t in tables}:
+        for statement in item_token_ddl(connection.dialect.name):
+            connection.execute(DDL(statement))
+
+
+event.listen(Base.metadata, "after_create", _create_item_token_triggers)
 
 
 class Submission(Base):

@@ -15,7 +15,9 @@ from bot.core import audit
 from bot.core.outbox import enqueue
 from bot.core.workflow import NotAllowed, NotFound, StaleAction, Workflow, WrongState
 from bot.texts import period_label, t
-from models import Cycle, CycleIndicator, Evidence, Indicator, Person, StepRun, Submission, Unit
+from models import (
+    Cycle, CycleIndicator, Evidence, Indicator, ItemToken, Person, StepRun, Submission, Unit,
+)
 from models.enums import CycleKind, Role, StepStatus
 from models.session import core_objects, core_rows
 
@@ -73,9 +75,12 @@ class Entry:
 # cost more CPU than the statements themselves. Two statements, not one join: joined,
 # the run, cycle and bidang came back on every indicator's row, and the ORM handled
 # them 40 times over for a bidang of 40 (about 0.7 ms of CPU per update)
-_RUN = (select(StepRun.__table__, Cycle.__table__, Unit.__table__)  # core_objects
+_TOKEN = ItemToken.__table__
+_RUN = (select(StepRun.__table__, Cycle.__table__, Unit.__table__,  # core_objects
+               _TOKEN.c.token)  # the token of the cycle's items, as the database has it
         .join(Cycle.__table__, Cycle.__table__.c.id == StepRun.__table__.c.cycle_id)
         .join(Unit.__table__, Unit.__table__.c.id == StepRun.__table__.c.unit_id)
+        .outerjoin(_TOKEN, _TOKEN.c.cycle_id == StepRun.__table__.c.cycle_id)
         .where(StepRun.__table__.c.id == bindparam("run_id")))
 _CI, _IND = CycleIndicator.__table__, Indicator.__table__
 _ITEMS = (select(_CI, _IND)
@@ -100,7 +105,7 @@ async def load_entry(wf: Workflow, person: Person, run_id: int | None) -> Entry:
     rows = await core_objects(wf.s, _RUN, {"run_id": run_id}, StepRun, Cycle, Unit)
     if not rows:
         raise NotFound()
-    run, cycle, unit = rows[0]
+    run, cycle, unit, token = rows[0]
     step = wf.sop.step(run.step_no)
     if step.kind != "collect" or run.status != StepStatus.OPEN:
         raise StaleAction()
@@ -108,9 +113,8 @@ async def load_entry(wf: Workflow, person: Person, run_id: int | None) -> Entry:
     if not holder and (not person.active or person.unit_id != run.unit_id
                        or person.role != Role.STAF):
         raise NotAllowed(t("err.not_assignee")) if person.role == Role.KABID else NotAllowed()
-    rows = await core_rows(wf.s, _ITEMS, {"cycle_id": run.cycle_id, "unit_id": run.unit_id})
-    item_of, n = ItemView._make, _ITEM_COLUMNS
-    items = [item_of(r[:n]) for r in rows]
+    bidang = await _bidang(wf.s, run, token)
+    items = list(bidang.items)
     # only the answers the Kasubag sent back, when a return of single answers opened
     # this round; the rest stays as it was sent
     returned = await wf.returned_answers(run) if run.round > 1 else {}
@@ -119,8 +123,48 @@ async def load_entry(wf: Workflow, person: Person, run_id: int | None) -> Entry:
     if not holder:
         items = [i for i in items if i.assigned_to_id == person.id]
     entry = Entry(person, run, cycle, unit, items, returned=returned)
-    entry.indicators = _Indicators(rows)
+    entry.indicators = bidang.indicators
     return entry
+
+
+class _Bidang:
+    """A bidang's items of a cycle and their indicators, as read at one token of the
+    cycle's items (:class:`models.ItemToken`); read-only (views are tuples), shared by
+    the updates of this process while the token stays the same."""
+
+    __slots__ = ("token", "items", "indicators")
+
+    def __init__(self, token: str | None, rows) -> None:
+        self.token = token
+        item_of, n = ItemView._make, _ITEM_COLUMNS
+        self.items = tuple(item_of(r[:n]) for r in rows)
+        self.indicators = _Indicators(rows)
+
+
+# (database, cycle id, unit id) -> the bidang's items as last read in this process. A
+# bidang of 40 read and made into views at every typed answer and press was about an
+# eighth of the update's CPU; they change only while the cycle is set up or an item is
+# handed to a staf
+_BIDANGS: dict[tuple, _Bidang] = {}
+_BIDANGS_LIMIT = 1024  # bidangs of all cycles of all offices a process serves
+
+
+async def _bidang(session, run: StepRun, token: str | None) -> _Bidang:
+    """The bidang's items of ``run``'s cycle: those kept in this process if they were
+    read at ``token`` (the cycle's token read in this transaction), else read now. A
+    change of the items in this transaction or committed by any process before it
+    wrote a new token (the database's triggers), so kept items read at another token
+    are never used; items read in a transaction that is rolled back later are kept at
+    a token that never comes back."""
+    key = (session.bind.url, run.cycle_id, run.unit_id)
+    kept = _BIDANGS.get(key)
+    if kept is not None and kept.token == token:
+        return kept
+    rows = await core_rows(session, _ITEMS, {"cycle_id": run.cycle_id, "unit_id": run.unit_id})
+    if len(_BIDANGS) >= _BIDANGS_LIMIT:
+        _BIDANGS.clear()
+    kept = _BIDANGS[key] = _Bidang(token, rows)
+    return kept
 
 
 class _Indicators(Mapping):
