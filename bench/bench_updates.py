@@ -55,7 +55,7 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import select  # noqa: E402
 
-from bench.common import fresh_database  # noqa: E402
+from bench.common import fresh_database, settle_memory  # noqa: E402
 from bot.core.clock import ManualClock  # noqa: E402
 from bot.devtools.emulator import BotApiEmulator  # noqa: E402
 from bot.devtools.harness import TEST_TOKEN, Harness  # noqa: E402
@@ -241,6 +241,7 @@ async def full_bot(emu: BotApiEmulator, units: int, indicators: int, *, who: Peo
                                     secret_token=WEBHOOK_SECRET)
         emu.deliver_webhook_to(f"http://127.0.0.1:{server.port}")
     emu.latency = latency
+    settle_memory()
     t0 = time.perf_counter()
     await asyncio.gather(*(person(u, indicators, who) for u in users))
     elapsed = time.perf_counter() - t0
@@ -282,6 +283,7 @@ async def echo_bot(emu: BotApiEmulator, people: int, per_person: int, *, who: Pe
         await app.updater.start_polling(poll_interval=0, timeout=1)
 
     users = [emu.add_user(user_id=9_000_000 + i, first_name=f"E{i}") for i in range(people)]
+    settle_memory()
     t0 = time.perf_counter()
     await asyncio.gather(*(person(u, per_person, who, echo=True) for u in users))
     elapsed = time.perf_counter() - t0
@@ -425,6 +427,7 @@ async def floor_bot(emu: BotApiEmulator, people: int, answers: int, *, who: Peop
     await app.updater.start_polling(poll_interval=0, timeout=1)
     first = 9_600_000 if engine is None else 9_700_000 + 1000 * commits + 5000 * design
     users = [emu.add_user(user_id=first + i, first_name=f"F{i}") for i in range(people)]
+    settle_memory()
     t0 = time.perf_counter()
     await asyncio.gather(*(person(u, answers, who) for u in users))
     elapsed = time.perf_counter() - t0

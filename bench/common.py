@@ -24,3 +24,16 @@ async def fresh_database(folder: Path | None = None, url: str | None = None):
         await conn.run_sync(models.Base.metadata.drop_all)
         await conn.run_sync(models.Base.metadata.create_all)
     return cfg, engine, make_sessionmaker(engine), build_services(cfg, SystemClock())
+
+
+def settle_memory() -> None:
+    """As ``sopbot run`` settles the process once the bot is set up
+    (``bot.telegram.app.settle_memory``: the garbage collector), called for every bot a
+    benchmark runs in its process, the bare echo bot too; nothing on a tree that has
+    no such step (``bench_cpu.py --before`` an older commit)."""
+    try:
+        from bot.telegram.app import settle_memory as settle
+    except ImportError:
+        return
+    settle()
+

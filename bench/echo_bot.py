@@ -36,6 +36,9 @@ def main() -> None:
         await update.effective_message.reply_text(update.effective_message.text)
 
     async def up(_app) -> None:
+        from bench.common import settle_memory
+
+        settle_memory()  # as sopbot run does
         print("echo bot up", flush=True)
 
     builder = (ApplicationBuilder().token(TOKEN).base_url(a.base_url)

@@ -753,7 +753,7 @@ def _local_api(base_url: str | None) -> bool:
 
 
 def cmd_run(cfg: Config, args) -> int:
-    from bot.telegram.app import build_application
+    from bot.telegram.app import build_application, settle_memory
     from bot.core.services import build_services
     from models.session import make_engine, make_sessionmaker
 
@@ -783,6 +783,7 @@ def cmd_run(cfg: Config, args) -> int:
                             base_file_url=cfg.telegram.file_base_url, rate_limit=not unlimited)
     log.info("bot berjalan (%s) dengan basis data %s", cfg.telegram.mode,
              cfg.database_url.split("@")[-1])
+    settle_memory()
     try:  # updates go through the inbox (bot/telegram/intake.py): polling, or a webhook with a secret
         asyncio.run(_run_then_dispose(app, cfg, engine,
                                        receive=not args.no_receive))
