@@ -140,12 +140,13 @@ def _callgrind_total(out_file: Path) -> int:
 
 
 def before_tree(ref: str) -> Path:
-    """A ``git archive`` copy of ``ref`` with this script and the update bench."""
+    """A ``git archive`` copy of ``ref`` with this script, the update bench and their
+    shared set-up."""
     tree = Path(tempfile.mkdtemp(prefix="sopbot-before-"))
     archive = subprocess.run(["git", "archive", ref], cwd=ROOT, capture_output=True,
                              check=True).stdout
     subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True)
-    for name in ("bench_cpu.py", "bench_updates.py"):
+    for name in ("bench_cpu.py", "bench_updates.py", "common.py"):
         (tree / "bench" / name).write_bytes((ROOT / "bench" / name).read_bytes())
     return tree
 
