@@ -479,6 +479,21 @@ _TAGS = re.compile(r"<[^<>]*>")
 _DOT_AFTER = re.compile(r"((?:</?[a-zA-Z][^<>]*>)*)\.(?!\.)")
 
 
+_PARSED: dict[str, list[tuple[str, str | None]]] = {}
+
+
+def _parsed(template: str) -> list[tuple[str, str | None]]:
+    """The template's parts, each a literal and the format string of the field after it
+    (None: none), parsed once per template (a card's texts are filled at every update)."""
+    parts = _PARSED.get(template)
+    if parts is None:
+        parts = _PARSED[template] = [
+            (literal, None if field is None else
+             "{" + field + ("!" + conv if conv else "") + (":" + spec if spec else "") + "}")
+            for literal, field, spec, conv in _FORMATTER.parse(template)]
+    return parts
+
+
 def t(key: str, **kwargs: Any) -> str:
     """The text ``key`` with its fields filled in (escaped unless ``Raw``). A value that
     ends with a full stop ("Drs. A. Rahman, M.M.") takes the place of the template's own
@@ -488,15 +503,14 @@ def t(key: str, **kwargs: Any) -> str:
             for k, v in kwargs.items()}
     out: list[str] = []
     dotted = False
-    for literal, field, spec, conv in _FORMATTER.parse(template):
+    for literal, field in _parsed(template):
         if dotted and literal:
             literal = _DOT_AFTER.sub(r"\1", literal, count=1) \
                 if _DOT_AFTER.match(literal) else literal
         out.append(literal)
         if field is None:
             continue
-        value = ("{" + field + ("!" + conv if conv else "") + (":" + spec if spec else "")
-                 + "}").format(**safe)
+        value = field.format(**safe)
         out.append(value)
         dotted = _TAGS.sub("", value).endswith(".")
     return "".join(out)
