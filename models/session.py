@@ -8,7 +8,7 @@ from sqlalchemy import event, inspect as sa_inspect
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import Session, make_transient_to_detached
-from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.attributes import instance_state, set_committed_value
 
 from models import sqlite_driver
 
@@ -199,10 +199,22 @@ def _loaded(sync: Session, spec: _Loaded, values: tuple):
                 if attr in unloaded:
                     set_committed_value(held, attr, value)
         return held
-    obj = spec.mapper.class_manager.new_instance()
+    manager = spec.mapper.class_manager
+    obj = manager.new_instance()
     obj.__dict__.update(zip(spec.keys, values))
-    make_transient_to_detached(obj)  # persistent with these values as loaded
-    sync.add(obj)
+    dispatch = sync.dispatch
+    if manager.dispatch.load or dispatch.loaded_as_persistent \
+            or dispatch.detached_to_persistent or dispatch.after_attach:
+        make_transient_to_detached(obj)  # persistent with these values as loaded, the
+        sync.add(obj)  # session's and the model's events told (none listens today)
+        return obj
+    # put in the session as the ORM's loading puts a new object in it
+    # (sqlalchemy.orm.loading._instance): its key, the session's id and the identity
+    # map; a fifth of make_transient_to_detached and Session.add
+    state = instance_state(obj)
+    state.key, state.identity_token = key, key[2]
+    state.session_id = sync.hash_key
+    sync.identity_map._add_unpresent(state, key)
     return obj
 
 

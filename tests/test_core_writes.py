@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pytest
 from sqlalchemy import event, insert, inspect as sa_inspect, select
+from sqlalchemy.exc import InvalidRequestError
 from sqlalchemy.orm import make_transient_to_detached
 
 from bot.core.onboarding import save_conversation
@@ -123,6 +124,8 @@ async def test_objects_made_from_a_core_select_are_as_a_query_loads_them(engine,
                 state = sa_inspect(obj)
                 assert state.persistent and not state.modified and obj in s
             assert not s.dirty and not s.new
+            with pytest.raises(InvalidRequestError):  # not loaded: lazy="raise", as loaded
+                person.unit  # noqa: B018
             seen.clear()
             assert await s.get(Person, pid) is person and await s.get(Conversation, pid) is conv
             assert seen == []  # from the identity map
