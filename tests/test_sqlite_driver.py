@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 from sqlalchemy import text
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, StatementError
 
 from models.session import make_engine, make_sessionmaker
 from models.sqlite_driver import OneTripConnection
@@ -320,7 +320,23 @@ async def test_a_core_statement_of_an_inline_transaction_runs_straight_on_sqlite
         assert await core_rowcount(session, flip, {"k": new_id, "f": False}) == 2
         assert await core_rowcount(session, flip, {"k": 99, "f": False}) == 0
         assert [r[0] for r in await core_rows(session, select(table.c.flag))] == [False, False]
+        # a statement's own literals, a bind's default value and callable, a bind given
+        # by its compiled name: the values SQLAlchemy's construct_params finds
+        mixed = (select(table.c.id, table.c.name)
+                 .where(table.c.flag.is_(False), table.c.name != "tidak ada & <x>",
+                        table.c.id >= bindparam("lo", value=new_id),
+                        table.c.id <= bindparam("hi", callable_=lambda: new_id + 1),
+                        table.c.amount == bindparam("amt"))
+                 .order_by(table.c.id))
+        assert await core_rows(session, mixed, {"amt": row["amount"]}) == [
+            (new_id, row["name"]), (new_id + 1, "kedua")]
+        assert await core_rows(session, mixed, {"amt": row["amount"], "lo": new_id + 1}) == [
+            (new_id + 1, "kedua")]
+        given = mixed.params(amt=row["amount"])  # values kept by the statement itself
+        assert await core_rows(session, given, {}) == [(new_id, row["name"]), (new_id + 1, "kedua")]
         assert calls == []  # none of these went through SQLAlchemy's execute path
+        with pytest.raises(StatementError, match="A value is required for bind parameter 'amt'"):
+            await core_rows(session, mixed, {})
 
 
 async def test_what_needs_the_execution_context_goes_through_sqlalchemy(engine, monkeypatch):
@@ -392,7 +408,7 @@ async def test_a_straight_statement_is_refused_as_sqlalchemy_refuses_it_and_coun
     import json
 
     from sqlalchemy import bindparam, insert, select, update
-    from sqlalchemy.exc import PendingRollbackError, StatementError
+    from sqlalchemy.exc import PendingRollbackError
 
     from models import Office
     from models.base import Base
