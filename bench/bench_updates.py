@@ -40,8 +40,10 @@ import argparse
 import asyncio
 import os
 import random
+import re
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -135,6 +137,20 @@ def summary(name: str, latencies: list[float], elapsed: float, network: float = 
     print(f"{name:<28} {result['updates']:>7} {result['throughput']:>9.1f} "
           f"{result['p50']:>7.1f} {result['p95']:>7.1f} {result['p99']:>7.1f}{more}")
     return result
+
+
+CALLGRIND_ENV = "BENCH_UPDATES_CALLGRIND"  # set in the run under valgrind (--callgrind)
+
+
+def count_instructions(on: bool, name: str = "") -> None:
+    """Under ``--callgrind``: only a bot's measured phase is counted (the counters zeroed
+    and counting on at its start; off at its end, and dumped as ``name``)."""
+    if not os.environ.get(CALLGRIND_ENV):
+        return
+    steps = [["--zero"], ["--instr=on"]] if on else [["--instr=off"], [f"--dump={name}"]]
+    for step in steps:
+        subprocess.run(["callgrind_control", *step, str(os.getpid())],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
 
 
 async def person(user, answers: int, who: People, echo: bool = False) -> None:
@@ -248,9 +264,11 @@ async def full_bot(emu: BotApiEmulator, units: int, indicators: int, *, who: Peo
         emu.deliver_webhook_to(f"http://127.0.0.1:{server.port}")
     emu.latency = latency
     settle_memory()
+    count_instructions(True)
     t0, c0 = time.perf_counter(), time.process_time()
     await asyncio.gather(*(person(u, indicators, who) for u in users))
     elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
+    count_instructions(False, f"full:{len(who.samples)}")
     emu.latency = 0.0
     if server is not None:
         await h.app.bot.delete_webhook()
@@ -290,9 +308,11 @@ async def echo_bot(emu: BotApiEmulator, people: int, per_person: int, *, who: Pe
 
     users = [emu.add_user(user_id=9_000_000 + i, first_name=f"E{i}") for i in range(people)]
     settle_memory()
+    count_instructions(True)
     t0, c0 = time.perf_counter(), time.process_time()
     await asyncio.gather(*(person(u, per_person, who, echo=True) for u in users))
     elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
+    count_instructions(False, f"echo:{len(who.samples)}")
     await app.updater.stop()
     if webhook:
         await app.bot.delete_webhook()
@@ -705,6 +725,11 @@ async def saturation(args) -> None:
     await emu.start()
     echo = await echo_bot(emu, args.units, args.indicators * 2, who=People((0, 0)),
                           limiter=False, latency=0.0)
+    if os.environ.get(CALLGRIND_ENV):  # instructions: the two bots the target compares
+        await full_bot(emu, args.units, args.indicators, who=People((0, 0)), limiter=False,
+                       latency=0.0, url=args.database_url, split=args.split)
+        await emu.stop()
+        return
     calls = await floor_bot(emu, args.units, args.indicators, who=People((0, 0)))
     folder = None
     if args.database_url is None:
@@ -735,6 +760,34 @@ async def saturation(args) -> None:
     print(f"ratio full/echo by this process's CPU per update ({echo['cpu_ms']:.2f} / "
           f"{full['cpu_ms']:.2f} ms): {by_cpu:.0f} % (target >= 40 %) "
           f"{'MET' if by_cpu >= 40 else 'NOT MET'}")
+
+
+def saturation_instructions(args, argv: list[str]) -> None:
+    """``--callgrind``: this saturation run again under valgrind, counting the
+    instructions of the echo bot's and the full bot's measured phases (repeatable where
+    time and CPU time on a shared machine are not; about 50 times slower, so with few
+    people), and the full bot's share of the echo bot by instructions per update."""
+    folder = Path(tempfile.mkdtemp(prefix="sopbot-bench-callgrind-"))
+    cmd = ["valgrind", "--tool=callgrind", "--instr-atstart=no",
+           f"--callgrind-out-file={folder / 'out'}", sys.executable, str(Path(__file__)),
+           *[a for a in argv if a != "--callgrind"]]
+    done = subprocess.run(cmd, env={**os.environ, CALLGRIND_ENV: "1"},
+                          stderr=subprocess.DEVNULL)
+    if done.returncode:
+        raise SystemExit(f"the run under valgrind failed ({done.returncode})")
+    per_update = {}
+    for dump in sorted(folder.glob("out.*")):
+        text = dump.read_text()
+        name = re.search(r"^desc: Trigger: dump (\w+):(\d+)$", text, re.M)
+        total = max(int(m) for m in re.findall(r"^(?:summary|totals): (\d+)$", text, re.M))
+        if name:
+            per_update[name.group(1)] = total / int(name.group(2))
+    shutil.rmtree(folder, ignore_errors=True)
+    echo, full = per_update["echo"], per_update["full"]
+    print(f"instructions per update (valgrind --tool=callgrind, each bot's measured phase, "
+          f"this whole process): echo bot {echo / 1e6:.2f} M, full bot {full / 1e6:.2f} M; "
+          f"full/echo by instructions: {echo / full * 100:.0f} % (target >= 40 %) "
+          f"{'MET' if echo / full >= 0.40 else 'NOT MET'}")
 
 
 async def main(args) -> None:
@@ -780,6 +833,9 @@ if __name__ == "__main__":
                          "bench/echo_bot.py), the emulator and the people in this one")
     ap.add_argument("--database-url", default=None,
                     help="a SCRATCH PostgreSQL database instead of SQLite: its tables are dropped")
+    ap.add_argument("--callgrind", action="store_true",
+                    help="saturation in this process: run again under valgrind and print "
+                         "the echo bot's and the full bot's instructions per update")
     a = ap.parse_args()
     if a.indicators is None:
         a.indicators = 8 if a.mode == "realistic" else 20
@@ -787,4 +843,9 @@ if __name__ == "__main__":
         import bot.telegram.intake
 
         bot.telegram.intake.MAX_CONCURRENT = a.max_concurrent
-    asyncio.run(main(a))
+    if a.callgrind:
+        if a.mode != "saturation" or a.bot_process:
+            raise SystemExit("--callgrind: --mode saturation in this process only")
+        saturation_instructions(a, sys.argv[1:])
+    else:
+        asyncio.run(main(a))
