@@ -754,8 +754,9 @@ async def saturation(args) -> None:
           f"{full['throughput'] / floor['throughput'] * 100:.0f} %; the design's SQL alone "
           f"(no ORM, rules or rendering): {design['throughput'] / echo['throughput'] * 100:.0f} %")
     # this process does all the work (the emulator, the people, the bot) on one thread:
-    # updates per CPU second is its throughput when nothing else takes the CPU, which a
-    # shared machine's other work does not change as it changes updates/s
+    # updates per CPU second is its throughput when it waits for nothing. On a shared
+    # machine CPU time moves with the others' work too (28 November: the echo bot's
+    # 1.9-4.0 ms an update from run to run, as its updates/s), only less often
     by_cpu = echo["cpu_ms"] / full["cpu_ms"] * 100
     print(f"ratio full/echo by this process's CPU per update ({echo['cpu_ms']:.2f} / "
           f"{full['cpu_ms']:.2f} ms): {by_cpu:.0f} % (target >= 40 %) "
