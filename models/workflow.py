@@ -100,8 +100,24 @@ _TOUCH_PG = ("INSERT INTO item_token (cycle_id, token) "
              "ON CONFLICT (cycle_id) DO UPDATE SET token = EXCLUDED.token")
 _OF_INDICATOR = (" FROM (SELECT DISTINCT cycle_id FROM cycle_indicator"
                  " WHERE indicator_id = {row}.id) AS used")
-ITEM_TOKEN_TRIGGERS = ("item_token_ci_insert", "item_token_ci_update", "item_token_ci_delete",
-                       "item_token_ind_update", "item_token_ind_delete")
+# each trigger: its name, the change it follows, its table
+_ITEM_TOKEN_TRIGGERS = (("item_token_ci_insert", "INSERT", "cycle_indicator"),
+                        ("item_token_ci_update", "UPDATE", "cycle_indicator"),
+                        ("item_token_ci_delete", "DELETE", "cycle_indicator"),
+                        ("item_token_ind_update", "UPDATE", "indicator"),
+                        ("item_token_ind_delete", "DELETE", "indicator"))
+ITEM_TOKEN_TRIGGERS = tuple(name for name, _op, _table in _ITEM_TOKEN_TRIGGERS)
+
+
+def _sqlite_touches(op: str, table: str) -> list[str]:
+    """What a SQLite trigger writes: the token of the item's cycle before and after
+    the change (an update may move the item), or of every cycle that asks the
+    indicator."""
+    if table == "cycle_indicator":
+        return [_TOUCH_SQLITE.format(cycles=f"{row}.cycle_id", where="")
+                for row, none_at in (("OLD", "INSERT"), ("NEW", "DELETE")) if op != none_at]
+    row = "OLD" if op == "DELETE" else "NEW"
+    return [_TOUCH_SQLITE.format(cycles="cycle_id", where=_OF_INDICATOR.format(row=row))]
 
 
 def item_token_ddl(dialect: str) -> list[str]:
@@ -125,34 +141,19 @@ def item_token_ddl(dialect: str) -> list[str]:
             "  RETURN NULL;",
             "END $$ LANGUAGE plpgsql",
         ])
-        triggers = [(name, f"AFTER {op} ON {table}") for name, op, table in (
-            ("item_token_ci_insert", "INSERT", "cycle_indicator"),
-            ("item_token_ci_update", "UPDATE", "cycle_indicator"),
-            ("item_token_ci_delete", "DELETE", "cycle_indicator"),
-            ("item_token_ind_update", "UPDATE", "indicator"),
-            ("item_token_ind_delete", "DELETE", "indicator"))]
-        return [body] + [f"CREATE TRIGGER {name} {when} FOR EACH ROW "
-                         "EXECUTE FUNCTION item_token_touch()" for name, when in triggers]
-    touch = _TOUCH_SQLITE
-    new, old = touch.format(cycles="NEW.cycle_id", where=""), \
-        touch.format(cycles="OLD.cycle_id", where="")
-    return [
-        f"CREATE TRIGGER item_token_ci_insert AFTER INSERT ON cycle_indicator BEGIN {new}; END",
-        f"CREATE TRIGGER item_token_ci_update AFTER UPDATE ON cycle_indicator "
-        f"BEGIN {old}; {new}; END",
-        f"CREATE TRIGGER item_token_ci_delete AFTER DELETE ON cycle_indicator BEGIN {old}; END",
-        "CREATE TRIGGER item_token_ind_update AFTER UPDATE ON indicator BEGIN "
-        + touch.format(cycles="cycle_id", where=_OF_INDICATOR.format(row="NEW")) + "; END",
-        "CREATE TRIGGER item_token_ind_delete AFTER DELETE ON indicator BEGIN "
-        + touch.format(cycles="cycle_id", where=_OF_INDICATOR.format(row="OLD")) + "; END",
-    ]
+        return [body] + [f"CREATE TRIGGER {name} AFTER {op} ON {table} FOR EACH ROW "
+                         "EXECUTE FUNCTION item_token_touch()"
+                         for name, op, table in _ITEM_TOKEN_TRIGGERS]
+    return [f"CREATE TRIGGER {name} AFTER {op} ON {table} "
+            f"BEGIN {'; '.join(_sqlite_touches(op, table))}; END"
+            for name, op, table in _ITEM_TOKEN_TRIGGERS]
 
 
 def drop_item_token_ddl(dialect: str) -> list[str]:
     if dialect == "postgresql":
-        tables = {"ci": "cycle_indicator", "ind": "indicator"}
-        return [f"DROP TRIGGER IF EXISTS {name} ON {tables[name.split('_')[2]]}"
-                for name in ITEM_TOKEN_TRIGGERS] + ["DROP FUNCTION IF EXISTS item_token_touch()"]
+        return [f"DROP TRIGGER IF EXISTS {name} ON {table}"
+                for name, _op, table in _ITEM_TOKEN_TRIGGERS] \
+            + ["DROP FUNCTION IF EXISTS item_token_touch()"]
     return [f"DROP TRIGGER IF EXISTS {name}" for name in ITEM_TOKEN_TRIGGERS]
 
 

@@ -31,7 +31,7 @@ def upgrade() -> None:
     for statement in item_token_ddl(dialect):
         op.execute(statement)
     # the cycles that have items now get a token, as if their items were just written
-    # (a cycle with no row is one whose items never changed since the triggers exist)
+    # (from here on, a cycle with no row is one that never had items)
     op.execute("UPDATE cycle_indicator SET position = position")
 
 
