@@ -71,10 +71,10 @@ async def measure(answers: int, url: str | None, indicators: int = 20,
                                 "--threads", "--pid", str(os.getpid())],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         await asyncio.sleep(1.0)
+    from bench.common import callgrind, settle_memory
+
     if os.environ.get("BENCH_CPU_CALLGRIND"):  # count the loop's instructions only
-        subprocess.run(["callgrind_control", "--instr=on", str(os.getpid())],
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
-    from bench.common import settle_memory
+        callgrind("--instr=on")
 
     settle_memory()  # as sopbot run does once the bot is set up
     loop_cpu = time.process_time()
@@ -88,8 +88,7 @@ async def measure(answers: int, url: str | None, indicators: int = 20,
             after=q, timeout=60)
     loop_cpu = time.process_time() - loop_cpu
     if os.environ.get("BENCH_CPU_CALLGRIND"):
-        subprocess.run(["callgrind_control", "--instr=off", str(os.getpid())],
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+        callgrind("--instr=off")
     if spy is not None:
         spy.send_signal(signal.SIGINT)
         spy.wait()
@@ -124,19 +123,12 @@ def run_tree(tree: Path, answers: int, repeat: int, url: str | None,
             raise SystemExit(f"measurement in {tree} failed:\n{out.stderr[-3000:]}")
         result = json.loads(out.stdout.strip().splitlines()[-1])
         if out_file is not None:
-            result["instructions"] = _callgrind_total(out_file) / answers
+            from bench.common import callgrind_total
+
+            result["instructions"] = callgrind_total(out_file.read_text()) / answers
         if best is None or result["answer_ms"] < best["answer_ms"]:
             best = result
     return best
-
-
-def _callgrind_total(out_file: Path) -> int:
-    """The instructions counted (``summary:`` or ``totals:`` of callgrind's output)."""
-    total = 0
-    for line in out_file.read_text().splitlines():
-        if line.startswith(("summary:", "totals:")):
-            total = max(total, int(line.split()[1]))
-    return total
 
 
 def before_tree(ref: str) -> Path:

@@ -57,7 +57,7 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import select  # noqa: E402
 
-from bench.common import fresh_database, settle_memory  # noqa: E402
+from bench.common import callgrind, callgrind_total, fresh_database, settle_memory  # noqa: E402,E501
 from bot.core.clock import ManualClock  # noqa: E402
 from bot.devtools.emulator import BotApiEmulator  # noqa: E402
 from bot.devtools.harness import TEST_TOKEN, Harness  # noqa: E402
@@ -145,12 +145,8 @@ CALLGRIND_ENV = "BENCH_UPDATES_CALLGRIND"  # set in the run under valgrind (--ca
 def count_instructions(on: bool, name: str = "") -> None:
     """Under ``--callgrind``: only a bot's measured phase is counted (the counters zeroed
     and counting on at its start; off at its end, and dumped as ``name``)."""
-    if not os.environ.get(CALLGRIND_ENV):
-        return
-    steps = [["--zero"], ["--instr=on"]] if on else [["--instr=off"], [f"--dump={name}"]]
-    for step in steps:
-        subprocess.run(["callgrind_control", *step, str(os.getpid())],
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+    if os.environ.get(CALLGRIND_ENV):
+        callgrind(*(["--zero", "--instr=on"] if on else ["--instr=off", f"--dump={name}"]))
 
 
 async def person(user, answers: int, who: People, echo: bool = False) -> None:
@@ -780,9 +776,8 @@ def saturation_instructions(args, argv: list[str]) -> None:
     for dump in sorted(folder.glob("out.*")):
         text = dump.read_text()
         name = re.search(r"^desc: Trigger: dump (\w+):(\d+)$", text, re.M)
-        total = max(int(m) for m in re.findall(r"^(?:summary|totals): (\d+)$", text, re.M))
         if name:
-            per_update[name.group(1)] = total / int(name.group(2))
+            per_update[name.group(1)] = callgrind_total(text) / int(name.group(2))
     shutil.rmtree(folder, ignore_errors=True)
     echo, full = per_update["echo"], per_update["full"]
     print(f"instructions per update (valgrind --tool=callgrind, each bot's measured phase, "

@@ -1,6 +1,8 @@
 """Shared set-up for the benchmark scripts (not tests: they print measured figures)."""
 from __future__ import annotations
 
+import os
+import subprocess
 import tempfile
 from pathlib import Path
 
@@ -37,3 +39,16 @@ def settle_memory() -> None:
         return
     settle()
 
+
+def callgrind(*steps: str) -> None:
+    """``callgrind_control`` steps (``--instr=on``, ``--zero``, ``--dump=name``, ...) on
+    this process, which runs under valgrind's callgrind."""
+    for step in steps:
+        subprocess.run(["callgrind_control", step, str(os.getpid())],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+
+
+def callgrind_total(text: str) -> int:
+    """The instructions counted in a callgrind output (its ``summary:`` or ``totals:``)."""
+    return max((int(line.split()[1]) for line in text.splitlines()
+                if line.startswith(("summary:", "totals:"))), default=0)
