@@ -160,6 +160,8 @@ async def test_an_update_interrupted_after_its_replies_runs_again_without_repeat
     assert rows[-1][1] is False  # not processed: the transaction never committed
     journal = h.intake.journal_dir / f"{rows[-1][0]}.jsonl"
     assert journal.exists()
+    # the answers as Telegram sent them (read back as their results below)
+    assert all(json.loads(line)["w"]["ok"] for line in journal.read_text().splitlines())
     async with h.sessionmaker() as s:
         assert await s.get(Conversation, kadis.id) is None  # the state was rolled back
 
@@ -174,6 +176,39 @@ async def test_an_update_interrupted_after_its_replies_runs_again_without_repeat
     # the person goes on from the card they already have
     sent = await user.reply_to(ask, "Siapkan pengukuran kinerja TW III <segera> & \"lengkap\"")
     await user.wait_for(after=sent, text_contains="surat masuk")
+
+
+def test_a_journal_writes_an_answer_as_telegram_sent_it_and_gives_each_run_its_own_copy(
+        tmp_path):
+    from bot.telegram.intake import CallJournal
+
+    result = {"message_id": 5, "text": 'Kabid <Bina> & "Pengawasan" 😀', "chat": {"id": 7}}
+    body = json.dumps({"ok": True, "result": result}, ensure_ascii=False,
+                      separators=(",", ":")).encode()
+    journal = CallJournal(tmp_path, 41)
+    journal.record("sendMessage", result, "k1", body=body)
+    journal.record("answerCallbackQuery", True, "k2")  # no body: the answer encoded
+    journal.close()
+    first, second = (tmp_path / "41.jsonl").read_text(encoding="utf-8").splitlines()
+    assert first == '{"m":"sendMessage","k":"k1","w":' + body.decode() + "}"
+    assert json.loads(second) == {"m": "answerCallbackQuery", "k": "k2", "r": True}
+    # in this run: a copy each time (PTB changes what it gets)
+    mine = CallJournal.answer(journal.replay("sendMessage", "k1"))
+    mine["chat"]["id"] = 8
+    journal.new_run()
+    assert CallJournal.answer(journal.replay("sendMessage", "k1")) == result
+    # a run after a crash reads both back
+    again = CallJournal(tmp_path, 41)
+    assert CallJournal.answer(again.replay("sendMessage", "k1")) == result
+    assert CallJournal.answer(again.replay("answerCallbackQuery", "k2")) is True
+    # an update this process has just stored has no journal: a file left under its id
+    # (by something else) is neither read nor kept
+    fresh = CallJournal(tmp_path, 41, fresh=True)
+    assert fresh.recorded == [] and fresh.loaded == 0
+    fresh.record("sendMessage", result, "k3", body=body)
+    fresh.close()
+    assert [json.loads(line)["k"] for line in
+            (tmp_path / "41.jsonl").read_text(encoding="utf-8").splitlines()] == ["k3"]
 
 
 async def test_a_transaction_that_fails_to_commit_runs_again_and_is_not_lost(
@@ -242,11 +277,11 @@ async def test_a_compile_press_killed_midway_runs_again_in_another_order_and_the
     monkeypatch.setattr(common, "ANSWER_WITHIN", 600.0)
     real_record = intake_module.CallJournal.record
 
-    def die_at_the_call(self, method, answer, *key):
+    def die_at_the_call(self, method, answer, *key, **more):
         if method == dies_at:
             monkeypatch.setattr(intake_module.CallJournal, "record", real_record)
             raise _Killed()
-        real_record(self, method, answer, *key)
+        real_record(self, method, answer, *key, **more)
 
     monkeypatch.setattr(intake_module.CallJournal, "record", die_at_the_call)
     q = await kasubag.press(card, data=f"cmp:{run6}")

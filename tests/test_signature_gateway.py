@@ -109,13 +109,14 @@ async def test_kadis_signs_through_the_tte_gateway_and_the_passphrase_is_kept_no
     from bot.telegram.intake import CallJournal
 
     journaled: list[str] = []  # every line the call journals wrote (removed after commit)
-    record = CallJournal.record
+    append = CallJournal._append
 
-    def spy(self, method, answer, key=""):
-        journaled.append(json.dumps([method, answer, key], ensure_ascii=False, default=str))
-        return record(self, method, answer, key)
+    def spy(self, entry, line=None):  # as written (answers, pending calls)
+        journaled.append(line if line is not None else
+                         json.dumps(entry, ensure_ascii=False, default=str))
+        return append(self, entry, line)
 
-    monkeypatch.setattr(CallJournal, "record", spy)
+    monkeypatch.setattr(CallJournal, "_append", spy)
     people = await People(harness).load(*FIVE_ROLES)
     kasubag, sek, kadis = (people.user(Role.KASUBAG), people.user(Role.SEKRETARIS),
                            people.user(Role.KADIS))

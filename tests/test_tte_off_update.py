@@ -49,13 +49,14 @@ def journaled(monkeypatch):
     from bot.telegram.intake import CallJournal
 
     lines: list[str] = []
-    record = CallJournal.record
+    append = CallJournal._append
 
-    def spy(self, method, answer, key=""):
-        lines.append(json.dumps([method, answer, key], ensure_ascii=False, default=str))
-        return record(self, method, answer, key)
+    def spy(self, entry, line=None):  # every line as written (answers, pending calls)
+        lines.append(line if line is not None else
+                     json.dumps(entry, ensure_ascii=False, default=str))
+        return append(self, entry, line)
 
-    monkeypatch.setattr(CallJournal, "record", spy)
+    monkeypatch.setattr(CallJournal, "_append", spy)
     return lines
 
 

@@ -115,6 +115,7 @@ from bot.core.aio import wait_event
 from bot.devtools import crashpoints
 from bot.telegram import monitoring, processes
 from bot.telegram.ratelimit import LOW, LOW_PRIORITY, chat_of, retry_seconds
+from bot.telegram.request import answer_bodies, json_body
 from handlers.common import EARLY_ANSWER
 from models.base import utcnow
 from models.session import core_rowcount, core_rows
@@ -369,7 +370,8 @@ def _journal_dir(path: Path) -> Path:
 
 class CallJournal:
     """The Bot API calls made while processing one update, and their answers (or the
-    error Telegram gave), one JSON line each (``<dir>/<update_id>.jsonl``, 0600), also
+    error Telegram gave), one JSON line each (``<dir>/<update_id>.jsonl``, 0600; an
+    answer as Telegram's whole body, ``"w"``, when the request object gave it), also
     kept in memory: read back when the update runs again, after a crash or within the
     same processing (a run stopped by a block or by a call, :class:`_CallFirst`);
     removed once the update committed and its deferred calls were made.
@@ -387,7 +389,10 @@ class CallJournal:
     The pending lines of another run leave the file only when this run first writes to
     it (after its claim of the row)."""
 
-    def __init__(self, directory: Path | None, update_id: int, by: str = "") -> None:
+    def __init__(self, directory: Path | None, update_id: int, by: str = "", *,
+                 fresh: bool = False) -> None:
+        """``fresh``: the update was stored by this process just now and never ran, so
+        it has no journal yet: none is looked for."""
         self.path = directory / f"{update_id}.jsonl" if directory is not None else None
         self.update_id = update_id
         self.by = by
@@ -398,7 +403,8 @@ class CallJournal:
         self.deferred: list[_Call] = []  # of the current run
         self._extra = 0  # calls added after the commit (add_pending)
         self._fd: int | None = None  # the file, open while lines are being written
-        lines = self._lines(self.path)
+        lines = [] if fresh else self._lines(self.path)
+        self._fresh = fresh  # a file left by something else is emptied when first opened
         kept = [e for e in lines if "q" not in e and "id" not in e]
         # the deferred calls of a run that never committed go from the file when this
         # run first writes to it (after its claim of the row): a run that finds the row
@@ -418,9 +424,12 @@ class CallJournal:
         entries = []
         for line in text.splitlines():
             try:
-                entries.append(json.loads(line))
-            except ValueError:  # a line cut off by the crash: the call repeats
-                break
+                entry = json.loads(line)
+                if "w" in entry:  # the answer as Telegram sent it (:meth:`record`)
+                    entry["r"] = (entry.pop("w") or {}).get("result")
+                entries.append(entry)
+            except (ValueError, AttributeError):  # a line cut off by the crash: the
+                break  # call repeats
         return entries
 
     def _rewrite(self, entries: list[dict]) -> None:
@@ -455,6 +464,14 @@ class CallJournal:
             return entry
         return _MISSING
 
+    @staticmethod
+    def answer(entry: dict) -> Any:
+        """A recorded call's answer, a copy of its own for the caller (PTB changes what
+        it gets: a file's path)."""
+        if "w" in entry:  # kept as Telegram sent it (:meth:`record`)
+            return json.loads(entry["w"]).get("result")
+        return copy.deepcopy(entry.get("r"))
+
     def _append(self, entry: dict, line: str | None = None) -> None:
         """``line``: the entry as JSON already (:meth:`record`)."""
         if self.path is None:
@@ -469,6 +486,9 @@ class CallJournal:
             line = json.dumps(entry, ensure_ascii=False, default=str)
         if self._fd is None:  # kept open while the update is in hand (:meth:`close`)
             flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT
+            if self._fresh:
+                flags |= os.O_TRUNC
+                self._fresh = False
             try:
                 self._fd = private_opener(str(self.path), flags)
             except FileNotFoundError:  # the folder went since it was made
@@ -489,8 +509,23 @@ class CallJournal:
             os.close(fd)
 
     def record(self, method: str, answer: Any, key: str = "", *,
-               error: BaseException | None = None) -> None:
+               error: BaseException | None = None, body: bytes | None = None) -> None:
+        """``body``: the answer's whole body as Telegram sent it (``{"ok": true,
+        "result": ...}``, the ``answer`` its result), written as it is (``"w"``) and
+        decoded only when a run asks for the answer again: no encoding of the parsed
+        answer, no copy of it."""
         entry: dict = {"m": method, "k": key}
+        if error is None and body is not None and b"\n" not in body:
+            try:
+                raw = body.decode("utf-8")
+            except UnicodeDecodeError:
+                raw = None
+            if raw is not None:
+                entry["w"] = raw
+                self.recorded.append(entry)
+                self._append(entry, f'{{"m":{json.dumps(method)},"k":{json.dumps(key)},'
+                                    f'"w":{raw}}}')
+                return
         if error is not None:
             entry["e"] = _error_entry(error)
         else:
@@ -541,11 +576,16 @@ class CallJournal:
 
 def call_key(request_data) -> str:
     """What identifies a call in the journal besides its method: a digest of its
-    parameters (chat, message, text, buttons, ...) and of the names of the files it
-    uploads (not their bytes, which a rebuild may change)."""
+    parameters (chat, message, text, buttons, ...): of the JSON body it sends, encoded
+    once for both (a run that makes the same call builds the same parameters in the
+    same order); for a call with files, of its parameters and of the names of the files
+    it uploads (not their bytes, which a rebuild may change)."""
     if request_data is None:
         return ""
     try:
+        body = json_body(request_data)  # the body the call sends, encoded once
+        if body is not None:
+            return hashlib.sha256(body).hexdigest()[:32]
         params = request_data.parameters
         files = {name: part[0] if isinstance(part, tuple) else ""
                  for name, part in request_data.multipart_data.items()}
@@ -602,7 +642,7 @@ class JournaledRequest:
         if entry is not _MISSING:
             if "e" in entry:
                 _raise_recorded(entry["e"])
-            return copy.deepcopy(entry.get("r"))  # PTB changes what it gets (a file's path)
+            return p.journal.answer(entry)
         call = _Call(method, key, url, request_data, args, kwargs)
         # its chat's turn not now: not waited for in the run (a call whose answer the
         # handler uses, at last, after MAX_SPLITS runs)
@@ -640,6 +680,7 @@ class JournaledRequest:
     async def make(self, journal: CallJournal, call: _Call) -> Any:
         """Make the call for real and journal its answer (or Telegram's refusal)."""
         started = time.perf_counter()
+        bodies = answer_bodies()
         try:
             answer = await self._send(call)
         except BadRequest as exc:
@@ -656,7 +697,7 @@ class JournaledRequest:
             raise
         finally:
             self.stats.observe_call(time.perf_counter() - started)
-        journal.record(call.method, answer, call.key)
+        journal.record(call.method, answer, call.key, body=bodies[-1] if bodies else None)
         return answer
 
     async def make_deferred(self, journal: CallJournal, show_card=None,
@@ -1293,7 +1334,8 @@ class Intake:
                         "1 s", update_id, exc)
             await asyncio.sleep(1)
             return _AGAIN
-        journal = CallJournal(self.journal_dir, update_id, by=self.me)
+        journal = CallJournal(self.journal_dir, update_id, by=self.me,
+                              fresh=update is not None)
         savepoints, split, splits, may_wait = False, self._split(), 0, False
         self._in_flight.add(update_id)
         try:

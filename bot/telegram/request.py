@@ -18,6 +18,7 @@ import asyncio
 import json
 import ssl
 import warnings
+from contextvars import ContextVar
 
 import aiohttp
 from telegram._utils.defaultvalue import DefaultValue
@@ -34,6 +35,40 @@ warnings.filterwarnings(
 
 
 _JSON = {"Content-Type": "application/json"}
+
+# The call being made by this task (the update's run, or any other task): its JSON body,
+# encoded once for both the call journal's key (``bot.telegram.intake.call_key``) and
+# the request; and, when the journal asks for it (:func:`answer_bodies`), a list that
+# gets each body Telegram answered it with, which the journal writes as it came
+# instead of encoding the parsed answer again.
+_BODY: ContextVar[tuple[object, bytes] | None] = ContextVar("sopbot_call_body", default=None)
+_ANSWERS: ContextVar[list[bytes] | None] = ContextVar("sopbot_call_answers", default=None)
+
+
+def json_body(request_data: RequestData | None) -> bytes | None:
+    """The JSON body of a call without files (``None`` for a call without parameters,
+    or with files: a multipart form), encoded once per call: kept for this task until
+    its next call, and found again by identity (``do_request`` gets the same object)."""
+    held = _BODY.get()
+    if held is not None and held[0] is request_data:
+        return held[1]
+    if request_data is None or request_data.contains_files:
+        return None
+    params = request_data.parameters
+    if not params:
+        return None
+    body = json.dumps(params, ensure_ascii=False).encode()
+    _BODY.set((request_data, body))
+    return body
+
+
+def answer_bodies() -> list[bytes]:
+    """From now on in this task (and the tasks it starts), the body of every answer
+    ``AiohttpRequest.do_request`` reads is appended to the list returned (the last one
+    is the answer of a call that returned; a retry's earlier ones come before it)."""
+    bodies: list[bytes] = []
+    _ANSWERS.set(bodies)
+    return bodies
 
 
 def _tls_context() -> ssl.SSLContext:
@@ -85,7 +120,8 @@ class AiohttpRequest(BaseRequest):
                          pool_timeout=BaseRequest.DEFAULT_NONE) -> tuple[int, bytes]:
         if self._session is None or self._session.closed:
             raise RuntimeError("This AiohttpRequest is not initialized!")
-        files = request_data.multipart_data if request_data else None
+        files = request_data.multipart_data if request_data is not None \
+            and request_data.contains_files else None
         if isinstance(read_timeout, DefaultValue):
             read_timeout = self._read
         if isinstance(write_timeout, DefaultValue):
@@ -104,14 +140,12 @@ class AiohttpRequest(BaseRequest):
                     data.add_field(name, part[1], filename=part[0], content_type=part[2])
                 else:
                     data.add_field(name, part)
-        elif request_data is not None and request_data.parameters:
+        else:
             # a JSON body, which the Bot API takes for every method (files aside): one
             # encoding of the parameters, where a form encodes each one to JSON and then
             # URL-quotes the whole (a card's text and keyboard), as HTTPXRequest does
-            data = json.dumps(request_data.parameters, ensure_ascii=False).encode()
-            headers = _JSON
-        else:
-            data = None
+            data = json_body(request_data)
+            headers = _JSON if data is not None else None
         # aiohttp has no separate write timeout: the time to send the body and get the
         # head of the answer is bounded by the sum of the two
         read = None if read_timeout is None or write_timeout is None \
@@ -123,7 +157,11 @@ class AiohttpRequest(BaseRequest):
         try:
             async with self._session.request(method, url, data=data, headers=headers,
                                              timeout=timeout) as res:
-                return res.status, await res.read()
+                body = await res.read()
+            answers = _ANSWERS.get()
+            if answers is not None:
+                answers.append(body)
+            return res.status, body
         except asyncio.TimeoutError as exc:
             raise TimedOut() from exc
         except aiohttp.ClientError as exc:
