@@ -402,3 +402,86 @@ async def test_a_passphrase_is_held_only_for_a_row_the_store_inserted(harness): 
     async with h.sessionmaker() as s:
         assert (await s.get(Inbox, 90_002)).payload["message"]["text"] == "bukan rahasia"
     secrets.settle(744_201)
+
+
+async def test_with_every_slot_busy_the_poller_waits_and_fetches_what_came_meanwhile_at_once(
+        harness, monkeypatch):  # noqa: F811
+    """One process (SQLite): while every slot is taken, the poller does not ask Telegram
+    for more (an update fetched then could not start); what arrives meanwhile comes in
+    one getUpdates, stored in one transaction, once a slot is free. The wait is bounded
+    (``FETCH_WAIT``)."""
+    from bot.telegram import intake as intake_module
+
+    h = harness
+    if h.intake.claims:
+        pytest.skip("PostgreSQL: with several processes, another may have room")
+    intake = h.intake
+    intake.max_concurrent, intake._slots = 2, asyncio.Semaphore(2)
+    monkeypatch.setattr(intake_module, "FETCH_WAIT", 60.0)
+    ids = [744_301 + i for i in range(6)]
+    users = [h.emulator.add_user(user_id=uid, first_name=f"Tamu <{i}> & \"Co.\" 🙂")
+             for i, uid in enumerate(ids)]
+    await h.settle()
+
+    batches: list[list[int]] = []
+    real_get = intake_module.Intake._get_updates
+
+    async def get(self, offset):
+        updates, raw = await real_get(self, offset)
+        if updates:
+            batches.append(sorted(u.effective_user.id for u in updates))
+        return updates, raw
+
+    held, release = set(ids[:2]), asyncio.Event()
+    real_process = intake_module.Intake._process
+
+    async def process(self, update_id, payload, *more):  # holds its slot, no lock
+        if intake_module._sender(payload) in held:
+            await release.wait()
+        return await real_process(self, update_id, payload, *more)
+
+    monkeypatch.setattr(intake_module.Intake, "_get_updates", get)
+    monkeypatch.setattr(intake_module.Intake, "_process", process)
+
+    async def stored() -> set[int]:
+        async with h.sessionmaker() as s:
+            return {r.payload["message"]["from"]["id"] for r in
+                    (await s.execute(select(Inbox))).scalars()}
+
+    async def answered(user, sent):
+        await user.wait_for(after=sent, text_contains="belum terdaftar", timeout=15)
+
+    first = [await u.send_command("/bantuan") for u in users[:2]]
+    for _ in range(500):
+        if len(intake._in_hand) == 2:
+            break
+        await asyncio.sleep(0.01)
+    assert len(intake._in_hand) == 2  # both slots taken
+    later = [await u.send_command("/bantuan") for u in users[2:5]]
+    await asyncio.sleep(0.5)
+    assert await stored() == set(ids[:2])  # not fetched while no update could start
+    release.set()
+    for user, sent in zip(users, first + later):
+        await answered(user, sent)
+    assert sorted(ids[2:5]) in batches  # fetched together, once a slot was free
+
+    # the wait is bounded: with both slots taken for good, the next update is fetched
+    # and stored after FETCH_WAIT (it is processed once a slot is free)
+    monkeypatch.setattr(intake_module, "FETCH_WAIT", 0.2)
+    release.clear()
+    first = [await u.send_command("/bantuan") for u in users[:2]]
+    for _ in range(500):
+        if len(intake._in_hand) == 2:
+            break
+        await asyncio.sleep(0.01)
+    sent = await users[5].send_command("/bantuan")
+    for _ in range(500):
+        if ids[5] in await stored():
+            break
+        await asyncio.sleep(0.01)
+    assert ids[5] in await stored()
+    assert len(intake._in_hand) == 2  # the two still hold their slots
+    release.set()
+    for user, sent in zip(users[:2] + users[5:], first + [sent]):
+        await answered(user, sent)
+    await h.settle()

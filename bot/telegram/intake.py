@@ -130,6 +130,9 @@ POLL_READ_TIMEOUT = 5.0
 COMMIT_ATTEMPTS = 3  # an update whose transaction fails this often is marked with the error
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 MAX_CONCURRENT = 8  # updates processed at once (of different chats)
+# with every slot busy, the poller waits up to this long for one to be free before it
+# asks Telegram for more (Intake._room)
+FETCH_WAIT = 0.05
 DISPATCH_BATCH = 200  # unprocessed rows read per look at the inbox
 RECEIVE_RETRY = 2.0  # seconds between a waiting process's tries to become the receiver
 # a card after the commit refused with a 429 past the rate limiter's own retries: sent
@@ -914,6 +917,8 @@ class Intake:
         # people in parallel, each in order: one queue and one worker per chat
         self.max_concurrent = max_concurrent = max_concurrent or MAX_CONCURRENT
         self._slots = asyncio.Semaphore(max_concurrent)
+        self._slot_freed = asyncio.Event()  # set when an update gives its slot back
+        self._released = 0  # workers whose slot is lent out (_slot_released)
         self._queues: dict[int | None, collections.deque] = {}
         self._workers: dict[int | None, asyncio.Task] = {}
         self._queued: set[int] = set()  # update ids on a queue or in hand
@@ -1215,6 +1220,7 @@ class Intake:
                     finally:
                         self._in_hand.pop(update_id, None)
                         _HOLDS_SLOT.reset(holds)
+                self._slot_freed.set()
                 if outcome is True:  # committed: the database tells who waits for a
                     self.secrets.drop(update_id)  # passphrase now, and a secret not
                     self.secrets.settle(_sender(payload))  # taken is forgotten
@@ -1308,10 +1314,15 @@ class Intake:
             yield
             return
         self._slots.release()
+        self._released += 1
+        self._slot_freed.set()
         try:
             yield
         finally:
-            await self._slots.acquire()
+            try:
+                await self._slots.acquire()
+            finally:
+                self._released -= 1
 
     def _split(self) -> bool:
         """Whether a run makes its Bot API calls outside its transaction: on SQLite the
@@ -1564,6 +1575,22 @@ class Intake:
                     await asyncio.sleep(1.0)
             crashpoints.hit("inbox_committed")  # stored, not yet confirmed to Telegram
             offset = max(u.update_id for u in updates) + 1
+            await self._room()
+
+    async def _room(self) -> None:
+        """Before the next ``getUpdates``: while every slot is taken (as many chats
+        with an update in hand or waiting for a slot as there are slots; a slot lent
+        out while its update waits for Bot API calls is free), wait for one to be free,
+        at most ``FETCH_WAIT``. A new chat's update fetched now could not start before
+        that, and what arrives meanwhile comes in one ``getUpdates`` and is stored in
+        one transaction. Without the wait, at saturation against a server with no
+        network delay, the poller fetched and stored the updates one by one as they
+        came, a call and a commit each (1.01 updates a ``getUpdates``). One process
+        only: with several (PostgreSQL), another process may have room."""
+        if self.claims or len(self._workers) - self._released < self.max_concurrent:
+            return
+        self._slot_freed.clear()
+        await wait_event(self._slot_freed, FETCH_WAIT)
 
     # -- life cycle ---------------------------------------------------------------
     @property
