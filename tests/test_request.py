@@ -90,3 +90,47 @@ async def test_a_slow_answer_is_timed_out_and_a_refused_connection_a_network_err
     finally:
         await request.shutdown()
         await runner.cleanup()
+
+
+async def test_each_answer_body_is_kept_with_its_own_call_when_calls_overlap():
+    """The call journal writes an answer as the body Telegram sent
+    (``answer_bodies``/``answer_body``): each body is found by its own call's request
+    data, also when two calls of one context run side by side and the first is answered
+    last; the JSON body sent is the one ``json_body`` encoded."""
+    from telegram.request import RequestData
+    from telegram.request._requestparameter import RequestParameter
+
+    from bot.telegram.request import answer_bodies, answer_body, json_body
+
+    sent = {}
+
+    async def handler(request):
+        fields = await request.json()
+        sent[fields["chat_id"]] = await request.read()
+        if fields["chat_id"] == 1:
+            await asyncio.sleep(0.2)  # the first call is answered last
+        return web.json_response({"ok": True, "result": {
+            **MESSAGE, "chat": {"id": fields["chat_id"], "type": "private"},
+            "text": fields["text"]}})
+
+    runner, base = await _server(handler)
+    request = AiohttpRequest(4)
+    await request.initialize()
+    try:
+        bodies = answer_bodies()
+        datas = [RequestData([RequestParameter.from_input("chat_id", chat),
+                              RequestParameter.from_input(
+                                  "text", f'Nilai <{chat}> & "Rp 1.250.000.000.000" \U0001F4CA')])
+                 for chat in (1, 2)]
+        results = await asyncio.gather(*(request.post(f"{base}{TOKEN}/sendMessage", data)
+                                         for data in datas))
+        # in the order answered: the last body is not the first call's
+        assert [json.loads(body)["result"]["chat"]["id"] for _, body in bodies] == [2, 1]
+        for chat, data, result in zip((1, 2), datas, results):
+            assert result["chat"]["id"] == chat
+            assert json.loads(answer_body(bodies, data))["result"] == result
+            assert sent[chat] == json_body(data)
+        assert answer_body(bodies, RequestData([])) is None
+    finally:
+        await request.shutdown()
+        await runner.cleanup()

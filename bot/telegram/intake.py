@@ -115,7 +115,7 @@ from bot.core.aio import wait_event
 from bot.devtools import crashpoints
 from bot.telegram import monitoring, processes
 from bot.telegram.ratelimit import LOW, LOW_PRIORITY, chat_of, retry_seconds
-from bot.telegram.request import answer_bodies, json_body
+from bot.telegram.request import answer_bodies, answer_body, json_body
 from handlers.common import EARLY_ANSWER
 from models.base import utcnow
 from models.session import core_rowcount, core_rows
@@ -700,7 +700,8 @@ class JournaledRequest:
             raise
         finally:
             self.stats.observe_call(time.perf_counter() - started)
-        journal.record(call.method, answer, call.key, body=bodies[-1] if bodies else None)
+        journal.record(call.method, answer, call.key,
+                       body=answer_body(bodies, call.request_data) if bodies else None)
         return answer
 
     async def make_deferred(self, journal: CallJournal, show_card=None,

@@ -39,10 +39,11 @@ _JSON = {"Content-Type": "application/json"}
 # The call being made by this task (the update's run, or any other task): its JSON body,
 # encoded once for both the call journal's key (``bot.telegram.intake.call_key``) and
 # the request; and, when the journal asks for it (:func:`answer_bodies`), a list that
-# gets each body Telegram answered it with, which the journal writes as it came
-# instead of encoding the parsed answer again.
+# gets each body Telegram answered with, beside the call's request data, which the
+# journal writes as it came instead of encoding the parsed answer again.
 _BODY: ContextVar[tuple[object, bytes] | None] = ContextVar("sopbot_call_body", default=None)
-_ANSWERS: ContextVar[list[bytes] | None] = ContextVar("sopbot_call_answers", default=None)
+_ANSWERS: ContextVar[list[tuple[object, bytes]] | None] = ContextVar("sopbot_call_answers",
+                                                                    default=None)
 
 
 def json_body(request_data: RequestData | None) -> bytes | None:
@@ -62,13 +63,22 @@ def json_body(request_data: RequestData | None) -> bytes | None:
     return body
 
 
-def answer_bodies() -> list[bytes]:
+def answer_bodies() -> list[tuple[object, bytes]]:
     """From now on in this task (and the tasks it starts), the body of every answer
-    ``AiohttpRequest.do_request`` reads is appended to the list returned (the last one
-    is the answer of a call that returned; a retry's earlier ones come before it)."""
-    bodies: list[bytes] = []
+    ``AiohttpRequest.do_request`` reads is appended, with the call's request data, to
+    the list returned (:func:`answer_body` finds a call's)."""
+    bodies: list[tuple[object, bytes]] = []
     _ANSWERS.set(bodies)
     return bodies
+
+
+def answer_body(bodies: list[tuple[object, bytes]], request_data) -> bytes | None:
+    """The body of the last answer to the call of ``request_data`` in ``bodies`` (a
+    retry's earlier answers come before it), or None."""
+    for data, body in reversed(bodies):
+        if data is request_data:
+            return body
+    return None
 
 
 def _tls_context() -> ssl.SSLContext:
@@ -160,7 +170,7 @@ class AiohttpRequest(BaseRequest):
                 body = await res.read()
             answers = _ANSWERS.get()
             if answers is not None:
-                answers.append(body)
+                answers.append((request_data, body))
             return res.status, body
         except asyncio.TimeoutError as exc:
             raise TimedOut() from exc
