@@ -371,6 +371,17 @@ def _journal_dir(path: Path) -> Path:
     return private_dir(path)
 
 
+def _one_line(body: bytes | None) -> str | None:
+    """An answer's body as text for one journal line, or None when it cannot be one
+    (none, a line break in it, not UTF-8): the parsed answer is encoded instead."""
+    if body is None or b"\n" in body:
+        return None
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
 class CallJournal:
     """The Bot API calls made while processing one update, and their answers (or the
     error Telegram gave), one JSON line each (``<dir>/<update_id>.jsonl``, 0600; an
@@ -518,26 +529,20 @@ class CallJournal:
         decoded only when a run asks for the answer again: no encoding of the parsed
         answer, no copy of it."""
         entry: dict = {"m": method, "k": key}
-        if error is None and body is not None and b"\n" not in body:
-            try:
-                raw = body.decode("utf-8")
-            except UnicodeDecodeError:
-                raw = None
-            if raw is not None:
-                entry["w"] = raw
-                self.recorded.append(entry)
-                self._append(entry, f'{{"m":{json.dumps(method)},"k":{json.dumps(key)},'
-                                    f'"w":{raw}}}')
-                return
-        if error is not None:
-            entry["e"] = _error_entry(error)
+        raw = _one_line(body) if error is None else None
+        if raw is not None:
+            entry["w"] = raw
+            line = f'{{"m":{json.dumps(method)},"k":{json.dumps(key)},"w":{raw}}}'
         else:
-            entry["r"] = answer
-        line = json.dumps(entry, ensure_ascii=False, default=str)
-        if error is None:  # a copy: PTB changes the answer it gets (getFile: the file's
-            # full URL); the answer is JSON as Telegram sent it, and decoding the line
-            # costs a fraction of a deep copy
-            entry = json.loads(line)
+            if error is not None:
+                entry["e"] = _error_entry(error)
+            else:
+                entry["r"] = answer
+            line = json.dumps(entry, ensure_ascii=False, default=str)
+            if error is None:  # a copy: PTB changes the answer it gets (getFile: the
+                # file's full URL); the answer is JSON as Telegram sent it, and decoding
+                # the line costs a fraction of a deep copy
+                entry = json.loads(line)
         self.recorded.append(entry)
         self._append(entry, line)
 
@@ -701,7 +706,7 @@ class JournaledRequest:
         finally:
             self.stats.observe_call(time.perf_counter() - started)
         journal.record(call.method, answer, call.key,
-                       body=answer_body(bodies, call.request_data) if bodies else None)
+                       body=answer_body(bodies, call.request_data))
         return answer
 
     async def make_deferred(self, journal: CallJournal, show_card=None,
