@@ -451,12 +451,21 @@ async def test_with_every_slot_busy_the_poller_waits_and_fetches_what_came_meanw
     async def answered(user, sent):
         await user.wait_for(after=sent, text_contains="belum terdaftar", timeout=15)
 
+    async def until(check) -> bool:  # within 5 s
+        for _ in range(500):
+            if await check():
+                return True
+            await asyncio.sleep(0.01)
+        return False
+
+    async def both_held() -> bool:
+        return len(intake._in_hand) == 2
+
+    async def sixth_stored() -> bool:
+        return ids[5] in await stored()
+
     first = [await u.send_command("/bantuan") for u in users[:2]]
-    for _ in range(500):
-        if len(intake._in_hand) == 2:
-            break
-        await asyncio.sleep(0.01)
-    assert len(intake._in_hand) == 2  # both slots taken
+    assert await until(both_held)  # both slots taken
     later = [await u.send_command("/bantuan") for u in users[2:5]]
     await asyncio.sleep(0.5)
     assert await stored() == set(ids[:2])  # not fetched while no update could start
@@ -470,17 +479,10 @@ async def test_with_every_slot_busy_the_poller_waits_and_fetches_what_came_meanw
     monkeypatch.setattr(intake_module, "FETCH_WAIT", 0.2)
     release.clear()
     first = [await u.send_command("/bantuan") for u in users[:2]]
-    for _ in range(500):
-        if len(intake._in_hand) == 2:
-            break
-        await asyncio.sleep(0.01)
+    assert await until(both_held)
     sent = await users[5].send_command("/bantuan")
-    for _ in range(500):
-        if ids[5] in await stored():
-            break
-        await asyncio.sleep(0.01)
-    assert ids[5] in await stored()
-    assert len(intake._in_hand) == 2  # the two still hold their slots
+    assert await until(sixth_stored)
+    assert await both_held()  # the two still hold their slots
     release.set()
     for user, sent in zip(users[:2] + users[5:], first + [sent]):
         await answered(user, sent)

@@ -103,20 +103,26 @@ async def state_of(sessionmaker, cycle_id: int):
     return numbers, signs, docs, run8
 
 
-async def test_kadis_signs_through_the_tte_gateway_and_the_passphrase_is_kept_nowhere(
-        harness, sessionmaker, services, clock, gateway, tmp_path, caplog, monkeypatch):
-    caplog.set_level(logging.DEBUG)
+@pytest.fixture
+def journaled(monkeypatch):
+    """Every line the call journals wrote (they are removed after each commit)."""
     from bot.telegram.intake import CallJournal
 
-    journaled: list[str] = []  # every line the call journals wrote (removed after commit)
+    lines: list[str] = []
     append = CallJournal._append
 
-    def spy(self, entry, line=None):  # as written (answers, pending calls)
-        journaled.append(line if line is not None else
-                         json.dumps(entry, ensure_ascii=False, default=str))
+    def spy(self, entry, line=None):  # every line as written (answers, pending calls)
+        lines.append(line if line is not None else
+                     json.dumps(entry, ensure_ascii=False, default=str))
         return append(self, entry, line)
 
     monkeypatch.setattr(CallJournal, "_append", spy)
+    return lines
+
+
+async def test_kadis_signs_through_the_tte_gateway_and_the_passphrase_is_kept_nowhere(
+        harness, sessionmaker, services, clock, gateway, journaled, tmp_path, caplog):
+    caplog.set_level(logging.DEBUG)
     people = await People(harness).load(*FIVE_ROLES)
     kasubag, sek, kadis = (people.user(Role.KASUBAG), people.user(Role.SEKRETARIS),
                            people.user(Role.KADIS))

@@ -33,31 +33,14 @@ from tests.conftest import POSTGRES_URL
 from tests.e2e import People, harness  # noqa: F401  (fixtures)
 from tests.test_documents_service import drive_to_compile
 from tests.test_e2e_signoff import has_button
-from tests.test_signature_gateway import (  # noqa: F401  (the gateway fixture)
-    CLIENT, NEEDLE, NIK, SECRET, gateway, grep_files, state_of,
+from tests.test_signature_gateway import (  # noqa: F401  (the gateway, journaled fixtures)
+    CLIENT, NEEDLE, NIK, SECRET, gateway, grep_files, journaled, state_of,
 )
 from tests.test_workflow import Walk
 
 pytestmark = pytest.mark.timeout(600)
 
 AGAIN = "Rahasia lain <b>&amp;</b> \"lagi\" 🔐"  # typed while the signature runs
-
-
-@pytest.fixture
-def journaled(monkeypatch):
-    """Every line the call journals wrote (they are removed after each commit)."""
-    from bot.telegram.intake import CallJournal
-
-    lines: list[str] = []
-    append = CallJournal._append
-
-    def spy(self, entry, line=None):  # every line as written (answers, pending calls)
-        lines.append(line if line is not None else
-                     json.dumps(entry, ensure_ascii=False, default=str))
-        return append(self, entry, line)
-
-    monkeypatch.setattr(CallJournal, "_append", spy)
-    return lines
 
 
 async def to_signing(harness, sessionmaker, services, clock, gateway):  # noqa: F811
