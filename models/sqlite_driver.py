@@ -44,6 +44,8 @@ from sqlalchemy.dialects.sqlite.aiosqlite import (AsyncAdapt_aiosqlite_connectio
                                                   AsyncAdapt_aiosqlite_cursor)
 from sqlalchemy.util.concurrency import await_
 
+from models.statement_plan import NOT_HERE, plan_of, processed
+
 
 def _run(conn, operation: str, parameters, many: bool) -> tuple:
     """In aiosqlite's thread: the whole statement on a cursor of its own."""
@@ -240,86 +242,13 @@ def _fits(dbapi_connection) -> bool:
 
 
 # ------------------------------------------------------------------ statements run here
-class _Plan:
-    """A Core statement compiled once for SQLite, with what its run needs: the SQL, the
-    bind parameters in order with their processors, the result columns' processors;
-    for a statement with IN lists (``expanding`` parameters), the SQL and the order
-    are made for each run (:meth:`~sqlalchemy.sql.compiler.SQLCompiler.construct_expanded_state`)."""
-
-    __slots__ = ("statement", "compiled", "sql", "processors", "binds", "expanding",
-                 "results")
-    # results: the result columns that have a processor, (position, processor)
-
-    def __init__(self, statement, compiled, results) -> None:
-        self.statement = statement  # kept: the plans are found by its id
-        self.compiled = compiled
-        self.sql = compiled.string
-        self.processors = processors = {k: p for k, p in compiled._bind_processors.items()
-                                        if p is not None}
-        self.binds = tuple((name, processors.get(name)) for name in compiled.positiontup)
-        self.expanding = bool(compiled.literal_execute_params or compiled.post_compile_params)
-        self.results = tuple((i, p) for i, p in enumerate(results) if p is not None)
-
-    def bound(self, params: dict) -> tuple[str, tuple]:
-        """The SQL and its arguments for these parameters."""
-        compiled = self.compiled
-        if self.expanding:
-            state = compiled.construct_expanded_state(params, escape_names=False)
-            processors = {**self.processors, **state.processors}
-            values = state.parameters
-            binds = [(name, processors.get(name)) for name in state.positiontup]
-            sql = state.statement
-        else:
-            values = compiled.construct_params(params, escape_names=False)
-            binds, sql = self.binds, self.sql
-        return sql, tuple(values[name] if process is None else process(values[name])
-                          for name, process in binds)
-
-
-_PLANS: dict[tuple, _Plan | None] = {}
-_PLAN_LIMIT = 512  # statements built anew for each run would otherwise pile up
-NOT_HERE = object()  # run_here's answer: not run, SQLAlchemy's execute path runs it
-
-
-def _plan(statement, keys: tuple, dialect) -> _Plan | None:
-    # per dialect: an engine's own JSON serializer, its SQLite version's features
-    key = (id(statement), keys, id(dialect))
-    found = _PLANS.get(key, NOT_HERE)
-    if found is not NOT_HERE and (found is None or found.statement is statement
-                                  and found.compiled.dialect is dialect):
-        return found
-    # compiled as Connection.execute compiles it (an INSERT's or UPDATE's columns are
-    # the parameters' keys)
-    compiled = statement.compile(dialect=dialect, column_keys=list(keys))
-    plan = None
-    # what the execution context does beside binding, expanding IN lists and running
-    # is left to it: Python-side column defaults, a schema translation
-    if (compiled.positional and compiled.positiontup is not None
-            and not compiled.insert_prefetch and not compiled.update_prefetch
-            and not compiled.schema_translate_map):
-        results = tuple(c[3]._cached_result_processor(dialect, None)
-                        for c in compiled._result_columns)
-        plan = _Plan(statement, compiled, results)
-    if len(_PLANS) >= _PLAN_LIMIT:
-        _PLANS.clear()
-    _PLANS[key] = plan
-    return plan
-
-
-def _processed(row: tuple, results: tuple) -> tuple:
-    values = list(row)
-    for i, process in results:
-        values[i] = process(values[i])
-    return tuple(values)
-
-
 def run_here(connection, statement, params, rows: bool):
     """A Core statement of an inline transaction (``connection``: the session's
     SQLAlchemy ``Connection``) run on the event loop straight on SQLite, past
-    SQLAlchemy's execute path: compiled once (:func:`_plan`), its parameters bound and
-    its rows processed with the statement's own type processors, its errors raised as
-    SQLAlchemy's, the connection's execute events fired (the statement counts, the
-    crash points). That path costs about 20 times the statement itself for an update's
+    SQLAlchemy's execute path: compiled once (:func:`models.statement_plan.plan_of`),
+    its parameters bound and its rows processed with the statement's own type
+    processors, its errors raised as SQLAlchemy's, the connection's execute events
+    fired (the statement counts, the crash points). That path costs about 20 times the statement itself for an update's
     short statements. Answers ``rows`` (tuples) or the row count; :data:`NOT_HERE` when
     the transaction is not inline or the statement needs the execution context
     (Python-side defaults, several parameter sets): SQLAlchemy runs it."""
@@ -339,7 +268,7 @@ def run_here(connection, statement, params, rows: bool):
         params = params[0]
     params = params or {}
     dialect = connection.dialect
-    plan = _plan(statement, tuple(sorted(params)), dialect)
+    plan = plan_of(statement, tuple(sorted(params)), dialect)
     if plan is None:
         return NOT_HERE
     sql, args = plan.sql, params
@@ -355,7 +284,7 @@ def run_here(connection, statement, params, rows: bool):
         if rows:
             out = cursor.fetchall()
             if plan.results:
-                out = [_processed(row, plan.results) for row in out]
+                out = [processed(row, plan.results) for row in out]
         else:
             if cursor.description is not None:  # RETURNING: counted once stepped through
                 cursor.fetchall()
