@@ -9,8 +9,10 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import instance_state, set_committed_value
+from sqlalchemy.util.concurrency import await_
 
-from models import sqlite_driver
+from models import pg_driver, sqlite_driver
+from models.statement_plan import NOT_HERE
 
 ASYNC_DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+asyncpg"}
 SYNC_DRIVERS = {"sqlite": "sqlite", "postgresql": "postgresql+psycopg"}
@@ -85,13 +87,19 @@ def _sqlite_begin(conn) -> None:
 
 class WriteSession(Session):
     """On SQLite an explicit ``begin()`` takes the connection at once, marked as
-    writing, so ``_sqlite_begin`` begins it IMMEDIATE; elsewhere a plain Session."""
+    writing, so ``_sqlite_begin`` begins it IMMEDIATE. On PostgreSQL it takes the
+    connection too (asyncpg begins the transaction at its first statement), so that the
+    first Core statement already runs straight (:func:`models.pg_driver.run_here`)."""
 
     def begin(self, nested: bool = False):
         trans = super().begin(nested)
-        if not nested and self.bind is not None and self.bind.dialect.name == "sqlite":
-            self.info[CONNECTION] = self.connection(execution_options={
-                IMMEDIATE: True, INLINE: bool(self.info.get(INLINE))})
+        if not nested and self.bind is not None:
+            name = self.bind.dialect.name
+            if name == "sqlite":
+                self.info[CONNECTION] = self.connection(execution_options={
+                    IMMEDIATE: True, INLINE: bool(self.info.get(INLINE))})
+            elif name == "postgresql":
+                self.info[CONNECTION] = self.connection()
         return trans
 
 
@@ -106,7 +114,8 @@ def _core(sync_session: Session, statement, params, rows: bool):
 
 def _straight_connection(sync: Session):
     """The session's Connection, when its statements may run straight
-    (:func:`models.sqlite_driver.run_here` checks the rest): its innermost transaction
+    (:func:`models.sqlite_driver.run_here`, :func:`models.pg_driver.run_here` check the
+    rest): its innermost transaction
     (a savepoint, if one is open) active, as the session's own execute requires (a
     savepoint that a failed flush rolled back refuses statements until it is rolled
     back by its owner)."""
@@ -126,8 +135,11 @@ async def _run_core(session, statement, params, rows: bool):
     if connection is not None and clean is not None:
         if sync.autoflush and not clean():
             await session.flush()
-        done = sqlite_driver.run_here(connection, statement, params, rows)
-        if done is not sqlite_driver.NOT_HERE:
+        if connection.dialect.name == "postgresql":
+            done = await pg_driver.run_here(connection, statement, params, rows)
+        else:
+            done = sqlite_driver.run_here(connection, statement, params, rows)
+        if done is not NOT_HERE:
             return done
     return await session.run_sync(_core, statement, params, rows)
 
@@ -137,11 +149,15 @@ def core_rows_sync(sync_session: Session, statement, params: dict | None = None,
     """:func:`core_rows` (``rows``) or :func:`core_rowcount` for code that runs inside the
     session's own work (a ``before_commit`` listener: the audit chain's append), as
     ``sync_session.execute`` runs a Core statement (nothing flushed first), straight on
-    SQLite in an inline transaction."""
+    SQLite in an inline transaction, and on PostgreSQL (awaited in the session's
+    greenlet, where that work runs)."""
     connection = _straight_connection(sync_session)
     if connection is not None:
-        done = sqlite_driver.run_here(connection, statement, params, rows)
-        if done is not sqlite_driver.NOT_HERE:
+        if connection.dialect.name == "postgresql":
+            done = await_(pg_driver.run_here(connection, statement, params, rows))
+        else:
+            done = sqlite_driver.run_here(connection, statement, params, rows)
+        if done is not NOT_HERE:
             return done
     result = sync_session.execute(statement, params)
     return result.all() if rows else result.rowcount

@@ -1,6 +1,6 @@
 """Core statements compiled once, for running them past SQLAlchemy's execute path
-(:func:`models.sqlite_driver.run_here`): the SQL, the bind parameters in order with
-their processors, the result columns' processors."""
+(:func:`models.sqlite_driver.run_here`, :func:`models.pg_driver.run_here`): the SQL,
+the bind parameters in order with their processors, the result columns' processors."""
 from __future__ import annotations
 
 
@@ -11,8 +11,10 @@ class Plan:
     are made for each run (:meth:`~sqlalchemy.sql.compiler.SQLCompiler.construct_expanded_state`)."""
 
     __slots__ = ("statement", "compiled", "sql", "processors", "binds", "expanding",
-                 "results")
-    # results: the result columns that have a processor, (position, processor)
+                 "results", "typed")
+    # results: the result columns that have a processor, (position, processor); typed:
+    # the same chosen by the column types the server reports (PostgreSQL: a numeric's
+    # processor depends on them), once a run has seen them (models.pg_driver)
 
     def __init__(self, statement, compiled, results) -> None:
         self.statement = statement  # kept: the plans are found by its id
@@ -23,6 +25,7 @@ class Plan:
         self.binds = tuple((name, processors.get(name)) for name in compiled.positiontup)
         self.expanding = bool(compiled.literal_execute_params or compiled.post_compile_params)
         self.results = tuple((i, p) for i, p in enumerate(results) if p is not None)
+        self.typed = None
 
     def bound(self, params: dict) -> tuple[str, tuple]:
         """The SQL and its arguments for these parameters."""
@@ -45,7 +48,10 @@ _PLAN_LIMIT = 512  # statements built anew for each run would otherwise pile up
 NOT_HERE = object()  # run_here's answer: not run, SQLAlchemy's execute path runs it
 
 
-def plan_of(statement, keys: tuple, dialect) -> Plan | None:
+def plan_of(statement, keys: tuple, dialect, *, typed: bool = False) -> Plan | None:
+    """The plan of ``statement`` run with parameters ``keys`` on ``dialect``; None when
+    the statement needs SQLAlchemy's execution context. ``typed``: the result columns'
+    processors are chosen at the first run, by the types the server reports."""
     # per dialect: an engine's own JSON serializer, its SQLite version's features
     key = (id(statement), keys, id(dialect))
     found = _PLANS.get(key, NOT_HERE)
@@ -61,8 +67,8 @@ def plan_of(statement, keys: tuple, dialect) -> Plan | None:
     if (compiled.positional and compiled.positiontup is not None
             and not compiled.insert_prefetch and not compiled.update_prefetch
             and not compiled.schema_translate_map):
-        results = tuple(c[3]._cached_result_processor(dialect, None)
-                        for c in compiled._result_columns)
+        results = () if typed else tuple(c[3]._cached_result_processor(dialect, None)
+                                         for c in compiled._result_columns)
         plan = Plan(statement, compiled, results)
     if len(_PLANS) >= _PLAN_LIMIT:
         _PLANS.clear()

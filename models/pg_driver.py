@@ -1,0 +1,119 @@
+"""Statements run straight on asyncpg (PostgreSQL), past SQLAlchemy's execute path.
+
+An update's Core statements (:func:`models.session.core_rows` / ``core_rowcount`` /
+``core_objects``) are short point statements; on PostgreSQL each went through the
+async session's greenlet and SQLAlchemy's whole execute path (the execution context, the
+cursor adapter, the result), which cost several times what asyncpg itself spends on the
+statement: at saturation ``Connection.execute`` was 18 % of the bench process's samples,
+asyncpg's own part of it 8 %. :func:`run_here` runs such a statement as the adapter's
+cursor would (``AsyncAdapt_asyncpg_cursor._prepare_and_execute``): under the adapted
+connection's lock, the transaction begun first if it is not yet, the statement prepared
+through the adapter's own cache of prepared statements, its rows fetched, the row
+count read from the status, an error translated by the adapter and raised as
+SQLAlchemy's (a lost connection invalidated, as SQLAlchemy invalidates it); compiled
+once (:func:`models.statement_plan.plan_of`), bound and processed with the statement's
+own type processors (the result columns' chosen by the types the server reports, as
+SQLAlchemy chooses them), and the connection's execute events fired (the statement
+counts, the crash points).
+
+It relies on the asyncpg adapter's private parts (SQLAlchemy 2.1, pinned):
+:func:`_fits` checks they are there, and without them SQLAlchemy runs every statement.
+"""
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import exc
+from sqlalchemy.dialects.postgresql.asyncpg import AsyncAdapt_asyncpg_connection
+
+from models.statement_plan import NOT_HERE, plan_of, processed
+
+_STATUS = re.compile(r"(?:SELECT|UPDATE|DELETE|INSERT \d+) (\d+)")
+
+
+def _fits(adapted) -> bool:
+    """The adapter has what :func:`run_here` uses."""
+    return (type(adapted) is AsyncAdapt_asyncpg_connection
+            and hasattr(adapted, "_execute_mutex") and hasattr(adapted, "_transaction")
+            and callable(getattr(adapted, "_prepare", None))
+            and callable(getattr(adapted, "_start_transaction", None))
+            and hasattr(adapted, "_invalidate_schema_cache_asof"))
+
+
+def _result_processors(plan, attributes, dialect) -> tuple:
+    """The result columns' processors, as SQLAlchemy picks them for the column types
+    the server reports (a numeric's depends on it), worked out at the first run."""
+    typed = plan.typed
+    if typed is None:
+        columns = plan.compiled._result_columns
+        if len(columns) != len(attributes):
+            typed = ()  # not a statement of columns known to the compiler: as they come
+        else:
+            typed = tuple(
+                (i, p) for i, p in enumerate(
+                    c[3]._cached_result_processor(dialect, a.type.oid)
+                    for c, a in zip(columns, attributes)) if p is not None)
+        plan.typed = typed
+    return typed
+
+
+async def run_here(connection, statement, params, rows: bool):
+    """A Core statement of the session's transaction (``connection``: its SQLAlchemy
+    ``Connection``) run straight on asyncpg. Answers ``rows`` (tuples) or the row
+    count; :data:`NOT_HERE` when the connection is not asyncpg's or not in a
+    transaction, or the statement needs the execution context (Python-side defaults,
+    several parameter sets): SQLAlchemy runs it."""
+    if connection.closed or connection.invalidated or not connection.in_transaction() \
+            or connection._echo or "schema_translate_map" in connection._execution_options:
+        return NOT_HERE
+    adapted = connection.connection.dbapi_connection
+    if not _fits(adapted):
+        return NOT_HERE
+    if isinstance(params, (list, tuple)):
+        if len(params) != 1:
+            return NOT_HERE
+        params = params[0]
+    params = params or {}
+    dialect = connection.dialect
+    plan = plan_of(statement, tuple(sorted(params)), dialect, typed=True)
+    if plan is None:
+        return NOT_HERE
+    sql, args = plan.sql, params
+    try:
+        sql, args = plan.bound(params)
+        events = connection._has_events or connection.engine._has_events
+        if events:
+            for fn in connection.dispatch.before_execute:
+                fn(connection, statement, (), params, {})
+            for fn in connection.dispatch.before_cursor_execute:
+                fn(connection, None, sql, args, None, False)
+        async with adapted._execute_mutex:
+            try:
+                if adapted._transaction is None:
+                    await adapted._start_transaction()
+                prepared, attributes = await adapted._prepare(
+                    sql, adapted._invalidate_schema_cache_asof)
+                records = await prepared.fetch(*args)
+                status = prepared.get_statusmsg()
+            except Exception as error:  # the adapter's translation (a DB-API error)
+                adapted._handle_exception(error)
+        if rows:
+            results = _result_processors(plan, attributes, dialect) if attributes else ()
+            out = [processed(tuple(r), results) if results else tuple(r) for r in records]
+        else:
+            counted = _STATUS.match(status or "")
+            out = int(counted.group(1)) if counted else -1
+    except Exception as error:  # as SQLAlchemy raises it: a DBAPIError, else a StatementError
+        dbapi_error = isinstance(error, dialect.loaded_dbapi.Error)
+        lost = dbapi_error and dialect.is_disconnect(error, adapted, None)
+        wrapped = exc.DBAPIError.instance(sql, args, error, dialect.loaded_dbapi.Error,
+                                          dialect=dialect, connection_invalidated=lost)
+        if lost and not connection.invalidated:
+            connection.invalidate(error)
+        raise wrapped from error
+    if events:
+        for fn in connection.dispatch.after_cursor_execute:
+            fn(connection, None, sql, args, None, False)
+        for fn in connection.dispatch.after_execute:
+            fn(connection, statement, (), params, {}, None)
+    return out

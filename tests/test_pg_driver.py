@@ -1,0 +1,124 @@
+"""models/pg_driver.py: on PostgreSQL a Core statement of a session's transaction runs
+straight on asyncpg, and what comes back (rows with their types, row counts, RETURNING,
+errors, a lost connection) is what SQLAlchemy's execute path gave. PostgreSQL only: the
+PostgreSQL pass of .ci/run runs them (SOPBOT_TEST_DATABASE_URL)."""
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import bindparam, event, insert, select, text, update
+from sqlalchemy.exc import DBAPIError, IntegrityError, StatementError
+
+from models.session import core_rowcount, core_rows, core_rows_sync, make_engine, make_sessionmaker
+from tests.conftest import POSTGRES_URL
+from tests.test_sqlite_driver import _executes, _typed_table
+
+pytestmark = pytest.mark.skipif(
+    not POSTGRES_URL, reason="asyncpg's path needs PostgreSQL: set SOPBOT_TEST_DATABASE_URL")
+
+
+@pytest.fixture
+async def pg():
+    engine = make_engine(POSTGRES_URL)
+    table, _row = _typed_table()
+    async with engine.begin() as conn:
+        await conn.run_sync(table.metadata.drop_all)
+        await conn.execute(text("DROP TYPE IF EXISTS kind"))
+        await conn.run_sync(table.metadata.create_all)
+    yield engine
+    async with engine.begin() as conn:
+        await conn.run_sync(table.metadata.drop_all)
+    await engine.dispose()
+
+
+async def test_a_core_statement_runs_straight_on_asyncpg_as_sqlalchemy_would(pg, monkeypatch):
+    """Rows and their types (a 13-digit rupiah as a Decimal, 2**53 + 1, an enum, JSON, a
+    timestamp), row counts, RETURNING, a statement's own literals and bind defaults, IN
+    lists: as SQLAlchemy's execute path gives them, without that path."""
+    table, row = _typed_table()
+    session = make_sessionmaker(pg)()
+    async with session, session.begin():
+        (new_id,), = await session.run_sync(  # SQLAlchemy's own path, for comparison
+            lambda s: s.connection().execute(insert(table).returning(table.c.id), row).all())
+        read = select(table).where(table.c.id == bindparam("k"))
+        theirs = await session.run_sync(lambda s: s.connection().execute(read, {"k": new_id}).all())
+        calls = _executes(monkeypatch)
+        mine = await core_rows(session, read, {"k": new_id})
+        assert mine == [tuple(theirs[0])]
+        assert [type(v) for v in mine[0]] == [type(v) for v in theirs[0]]
+        assert mine[0][1:] == tuple(row.values())  # 13-digit rupiah, 2**53 + 1, emoji kept
+        (second,), = await core_rows(session, insert(table).returning(table.c.id),
+                                     {**row, "name": "kedua"})
+        assert second == new_id + 1
+        flip = update(table).where(table.c.id >= bindparam("k")).values(flag=bindparam("f"))
+        assert await core_rowcount(session, flip, {"k": new_id, "f": False}) == 2
+        assert await core_rowcount(session, flip, {"k": 99, "f": False}) == 0
+        assert [r[0] for r in await core_rows(session, select(table.c.flag))] == [False, False]
+        mixed = (select(table.c.id, table.c.name)
+                 .where(table.c.flag.is_(False), table.c.name != "tidak ada & <x>",
+                        table.c.id >= bindparam("lo", value=new_id),
+                        table.c.id <= bindparam("hi", callable_=lambda: new_id + 1),
+                        table.c.amount == bindparam("amt"))
+                 .order_by(table.c.id))
+        assert await core_rows(session, mixed, {"amt": row["amount"]}) == [
+            (new_id, row["name"]), (new_id + 1, "kedua")]
+        assert await core_rows(session, mixed, {"amt": row["amount"], "lo": new_id + 1}) == [
+            (new_id + 1, "kedua")]
+        listed = select(table.c.id).where(table.c.id.in_(bindparam("ids", expanding=True)))
+        assert await core_rows(session, listed, {"ids": [new_id, 7777, new_id + 1]}) == [
+            (new_id,), (new_id + 1,)]
+        assert await core_rows(session, listed, {"ids": []}) == []
+        assert calls == []  # none of these went through SQLAlchemy's execute path
+        with pytest.raises(StatementError, match="A value is required for bind parameter 'amt'"):
+            await core_rows(session, mixed, {})
+    async with make_sessionmaker(pg)() as s:  # committed: the transaction was the session's
+        assert len(await core_rows(s, select(table.c.id))) == 2
+
+
+async def test_a_straight_statement_fires_the_events_raises_sqlalchemys_errors_and_rolls_back(
+        pg, monkeypatch):
+    table, row = _typed_table()
+    seen: list[str] = []
+    listen = lambda _c, _cur, statement, *_a: seen.append(statement)  # noqa: E731
+    event.listen(pg.sync_engine, "before_cursor_execute", listen)
+    calls = _executes(monkeypatch)
+    try:
+        session = make_sessionmaker(pg)()
+        async with session:
+            async with session.begin():
+                await core_rows(session, insert(table).returning(table.c.id), {**row, "id": 5})
+                assert seen[-1].startswith("INSERT INTO typed")  # seen though straight
+                with pytest.raises(IntegrityError):
+                    await core_rows(session, insert(table).returning(table.c.id),
+                                    {**row, "id": 5})
+                await session.rollback()
+            assert calls == []
+            async with session.begin():  # the same session goes on after the rollback
+                assert await core_rows(session, select(table.c.id)) == []
+                await core_rows(session, insert(table).returning(table.c.id), {**row, "id": 6})
+                # inside the session's own work (a before_commit listener's): straight too
+                assert await session.run_sync(
+                    lambda s: core_rows_sync(s, select(table.c.id))) == [(6,)]
+            assert calls == []
+    finally:
+        event.remove(pg.sync_engine, "before_cursor_execute", listen)
+
+
+async def test_a_lost_connection_is_raised_as_sqlalchemys_and_the_next_session_has_a_new_one(pg):
+    """The server ends the connection in the middle of a transaction: the statement
+    fails as SQLAlchemy reports a disconnect, the connection is invalidated (not given
+    back to the pool), and the next session works on a new connection."""
+    table, row = _typed_table()
+    session = make_sessionmaker(pg)()
+    async with session:
+        async with session.begin():
+            (pid,), = await core_rows(session, select(text("pg_backend_pid()")))
+            async with pg.connect() as other:
+                await other.execute(text("SELECT pg_terminate_backend(:p)"), {"p": pid})
+            with pytest.raises(DBAPIError) as raised:
+                await core_rows(session, insert(table).returning(table.c.id), row)
+            assert raised.value.connection_invalidated
+            await session.rollback()
+    async with make_sessionmaker(pg)() as s, s.begin():
+        (other_pid,), = await core_rows(s, select(text("pg_backend_pid()")))
+        assert other_pid != pid
+        assert await core_rows(s, insert(table).returning(table.c.id), row) == [(1,)]
