@@ -115,15 +115,18 @@ def _core(sync_session: Session, statement, params, rows: bool):
 def _straight_connection(sync: Session):
     """The session's Connection, when its statements may run straight
     (:func:`models.sqlite_driver.run_here`, :func:`models.pg_driver.run_here` check the
-    rest): its innermost transaction
-    (a savepoint, if one is open) active, as the session's own execute requires (a
-    savepoint that a failed flush rolled back refuses statements until it is rolled
-    back by its owner)."""
+    rest): its innermost transaction (a savepoint, if one is open) active, as the
+    session's own execute requires (a savepoint that a failed flush rolled back refuses
+    statements until it is rolled back by its owner), and holding the connection: a
+    savepoint the session has begun is made on the connection (``SAVEPOINT``) only when
+    its first statement asks the session for it, which the statement then does through
+    SQLAlchemy."""
     connection = sync.info.get(CONNECTION)
     if connection is None:
         return None
     transaction = getattr(sync, "_transaction", None)
-    if transaction is None or not transaction.is_active:
+    if transaction is None or not transaction.is_active \
+            or connection not in getattr(transaction, "_connections", ()):
         return None
     return connection
 
