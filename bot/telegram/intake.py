@@ -949,6 +949,11 @@ class Intake:
         self.split_calls = os.environ.get(SPLIT_ENV) or "auto"
         self.request: JournaledRequest | None = None  # set by start()
         self._claim = None  # the statement claiming a row for a run (_claim_stmt)
+        # PostgreSQL: rows may be waiting to be claimed (stored unclaimed here or by
+        # another process, or more than there was room for): a worker that ends wakes
+        # the processor to claim them; else it does not look (the processor still
+        # looks every second)
+        self._claimable = True
 
     # -- cards after the commit -----------------------------------------------------
     def defer_card(self, *, chat_id: int, person_id: int, kind: str, text: str,
@@ -1086,27 +1091,44 @@ class Intake:
                 for uid in new & secret.keys():
                     self.secrets.keep(uid, secret[uid])
                     kept.append(uid)
+                direct = new
                 if new and self.claims:
-                    await processes.notify_stored(session)
+                    direct = await self._claim_stored(session, new - secret.keys())
+                    if new - direct - secret.keys():  # left for any process to claim
+                        self._claimable = True
+                        await processes.notify_stored(session)
         except BaseException:
             for uid in kept:  # not stored after all: held again when it is
                 self.secrets.drop(uid)
             self.wake()  # whatever did commit is found by a pass, in order
             raise
-        if new and self._direct():  # a redacted payload is parsed again, redacted
+        if direct and self._direct():  # a redacted payload is parsed again, redacted
             self._queue_rows([(v["update_id"], v["payload"], v["chat_key"])
-                              for v in values if v["update_id"] in new],
-                             {uid: rows[uid] for uid in new - secret.keys()})
+                              for v in values if v["update_id"] in direct],
+                             {uid: rows[uid] for uid in direct - secret.keys()})
         else:
+            direct = set()
+        if new - direct:
             self.wake()  # a pass over the inbox queues them
         return len(new)
 
+    async def _claim_stored(self, session, new: set[int]) -> set[int]:
+        """PostgreSQL, in the store's transaction: the new rows this process claims at
+        once (:func:`processes.claim_stored`), as many as it has room for, the oldest
+        first. They go on their queues at the commit, as with one process: no claim
+        transaction and no read of the rows back. Before the start (no processor yet)
+        none: the start's pass claims and reads what is stored."""
+        room = 2 * self.max_concurrent - len(self._queued)
+        if not new or room <= 0 or not self._direct():
+            return set()
+        return await processes.claim_stored(session, self.me, sorted(new)[:room])
+
     def _direct(self) -> bool:
-        """Whether stored rows go on their queues at once: one process (SQLite), its
-        processor running. On PostgreSQL a row is processed by the process that claims
-        it, and before the start the pass of :meth:`start` reads what is stored."""
-        return not self.claims and self._running and self._processor is not None \
-            and not self._processor.done()
+        """Whether stored rows go on their queues at once: the processor is running
+        (before the start the pass of :meth:`start` reads what is stored). On
+        PostgreSQL only the rows this process claimed in the store's transaction
+        (:meth:`_claim_stored`)."""
+        return self._running and self._processor is not None and not self._processor.done()
 
     async def _awaiting_secret(self, session, updates: list[Update],
                                expected: frozenset[int]) -> set[int]:
@@ -1131,14 +1153,21 @@ class Intake:
         store found the sender not waiting (else the row would be redacted). With one
         process (SQLite) nobody else asks, so the sender can be waiting now only if
         this process asked them since (``SecretInput.expect``, called before the
-        question goes out). When it never asked them, the database is not read again:
-        that read was a session of its own on every typed text."""
+        question goes out). On PostgreSQL such a row was claimed in the store's own
+        statement only if, as of that statement, its chat had no earlier unprocessed
+        row and the sender was not waiting (:func:`processes.claim_stored`): the press
+        that asks is the person's own earlier row of the chat (a press elsewhere than
+        in the private chat is refused: ``app.private_chats_only``), so it had
+        committed by then, asking, or it had not been processed and the row was not
+        claimed there.
+        When this process never asked them, the database is not read again: that read
+        was a session of its own on every typed text."""
         from models.session import INLINE
 
         sender = self.secrets.candidate_payload(payload)
         if sender is None:
             return payload
-        if stored_here and not self.claims and not self.secrets.ever_asked(sender):
+        if stored_here and not self.secrets.ever_asked(sender):
             return payload
         async with self._session() as session:  # a read: no write lock
             await session.connection(execution_options={INLINE: True})
@@ -1159,6 +1188,8 @@ class Intake:
 
     # -- processing ---------------------------------------------------------------
     def wake(self) -> None:
+        """Look at the inbox now (rows stored, by this process or another one)."""
+        self._claimable = True
         self._wake.set()
 
     @property
@@ -1183,9 +1214,12 @@ class Intake:
         On PostgreSQL only this process's rows: it first claims what it can work on
         soon (:func:`processes.claim_inbox`), the other processes the rest."""
         if self.claims:
+            self._claimable = False  # set again by what stores or frees rows meanwhile
             room = 2 * self.max_concurrent - len(self._queued)
-            if room > 0:
-                await processes.claim_inbox(self.sm, self.me, room)
+            if room > 0 and await processes.claim_inbox(self.sm, self.me, room) < room:
+                room = 0  # nothing more to claim now
+            if room:  # more may be waiting than there was room for
+                self._claimable = True
             rows = await processes.my_rows(self.sm, self.me, self._queued, DISPATCH_BATCH)
             return self._queue_rows(rows)
         async with self.sm() as session:
@@ -1243,8 +1277,8 @@ class Intake:
             self._wake.set()
             raise
         finally:
-            if self.claims:  # room for more: claim the chat's next rows (and others')
-                self._wake.set()
+            if self.claims and self._claimable:  # room for more: claim the chat's next
+                self._wake.set()  # rows (and others') when rows may be waiting
             if self._workers.get(chat_key) is asyncio.current_task():
                 del self._workers[chat_key]
                 if not queue or self._fatal is not None:

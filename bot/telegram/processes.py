@@ -84,7 +84,10 @@ from sqlalchemy import bindparam, exists, or_, select, text, update
 from bot.core import compiler
 from bot.core.services import office_settings_changed
 from models.base import utcnow
+from models.session import core_rows
 from models.documents import JOB_CHANNEL
+from bot.core.secret_input import PASSPHRASE
+from models import Conversation, Person
 from models.intake import Inbox
 from models.organisation import OFFICE_CHANNEL
 
@@ -433,7 +436,21 @@ def _inbox_statements(me: str) -> dict:
             .where(inbox.c.processed_at.is_(None), inbox.c.claimed_by == me, ~blocked,
                    inbox.c.update_id.not_in(bindparam("skip", expanding=True)))
             .order_by(inbox.c.update_id).limit(bindparam("n")))
-    return {"candidates": candidates, "claim": claim, "mine": mine}
+    # at the store (claim_stored): rows whose chat has no earlier unprocessed row at
+    # all, whoever's, and whose sender does not wait for the TTE passphrase (a private
+    # chat's key is its person's Telegram id)
+    before = inbox.alias("before")
+    first = ~exists().where(before.c.chat_key == inbox.c.chat_key,
+                            before.c.update_id < inbox.c.update_id,
+                            before.c.processed_at.is_(None))
+    person, conv = Person.__table__, Conversation.__table__
+    asked = exists().where(person.c.telegram_user_id == inbox.c.chat_key,
+                           conv.c.person_id == person.c.id, conv.c.kind == PASSPHRASE)
+    stored = (update(inbox).where(inbox.c.update_id.in_(bindparam("ids", expanding=True)),
+                                  *free, first, ~elsewhere, ~asked)
+              .values(claimed_by=me, claimed_at=bindparam("at"))
+              .returning(inbox.c.update_id))
+    return {"candidates": candidates, "claim": claim, "mine": mine, "stored": stored}
 
 
 async def claim_inbox(sessionmaker, me: str, limit: int, rounds: int = 8) -> int:
@@ -460,6 +477,23 @@ async def claim_inbox(sessionmaker, me: str, limit: int, rounds: int = 8) -> int
                                          {"ids": ids, "at": utcnow()})).rowcount
         taken += got
     return taken
+
+
+async def claim_stored(session, me: str, ids: list[int]) -> set[int]:
+    """In the transaction that stored the rows ``ids``: claim for ``me`` those it can
+    process at once, in the same commit; returns their ids. A row is claimed when its
+    chat has no earlier unprocessed row (anybody's: a row of ``me``'s that is not on its
+    queue yet must go first), no other process processed a row of the chat in the last
+    :data:`CHAT_AFFINITY` seconds, and its sender does not wait for the TTE passphrase,
+    all as of the statement (one snapshot: an earlier row processed since it began
+    counts as unprocessed, so a passphrase asked for by that row cannot be missed). The
+    rows are this transaction's own and uncommitted: no other process can claim them
+    meanwhile. The rest are claimed as before (:func:`claim_inbox`)."""
+    if not ids:
+        return set()
+    now = utcnow()
+    return {r[0] for r in await core_rows(session, _inbox_statements(me)["stored"], {
+        "ids": ids, "at": now, "since": now - timedelta(seconds=CHAT_AFFINITY)})}
 
 
 async def my_rows(sessionmaker, me: str, skip: Iterable[int], limit: int) -> list:
