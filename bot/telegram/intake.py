@@ -1626,8 +1626,11 @@ class Intake:
         one transaction. Without the wait, at saturation against a server with no
         network delay, the poller fetched and stored the updates one by one as they
         came, a call and a commit each (1.01 updates a ``getUpdates``). One process
-        only: with several (PostgreSQL), another process may have room."""
-        if self.claims or len(self._workers) - self._released < self.max_concurrent:
+        only (on PostgreSQL: no other process was alive at the last look,
+        ``Life.others``, every few seconds): another process may have room."""
+        if self.claims and (self.life is None or self.life.others != 0):
+            return
+        if len(self._workers) - self._released < self.max_concurrent:
             return
         self._slot_freed.clear()
         await wait_event(self._slot_freed, FETCH_WAIT)
