@@ -18,7 +18,11 @@ database:
   LOCKED``; a row may be claimed only when every earlier unprocessed row of its chat is
   already this process's, so a person's updates are processed by one process at a time,
   in order, and different people's by several processes at once. A process claims only
-  as many rows as it can work on soon, so an idle process finds work.
+  as many rows as it can work on soon, so an idle process finds work. The process that
+  stores new rows claims in the same transaction those it can take at once
+  (:func:`claim_stored`: the chat has no earlier unprocessed row at all) and queues
+  them at the commit; it tells the others (NOTIFY ``sopbot_inbox``) only when it
+  left rows unclaimed.
 * **Receiving.** One process polls Telegram: the one holding the ``receive`` lock
   (:meth:`Life.try_lead`); when it dies, another takes the lock within seconds and polls
   from the first unconfirmed update (the inbox ignores what it already has). In webhook
