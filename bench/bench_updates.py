@@ -7,6 +7,7 @@ the same emulator, in the same run. Two modes:
     python bench/bench_updates.py --mode saturation [--units 10 --indicators 20]
     python bench/bench_updates.py --mode realistic --bot-process [...]
     python bench/bench_updates.py --mode saturation --bot-process [...]
+    python bench/bench_updates.py --mode saturation --count-statements [...]
 
 ``--bot-process``: each bot runs as its own process, the full bot as ``sopbot run``
 with a deployment's configuration, the echo bot as ``bench/echo_bot.py``; the emulator
@@ -38,6 +39,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import random
 import re
@@ -140,6 +142,52 @@ def summary(name: str, latencies: list[float], elapsed: float, network: float = 
 
 
 CALLGRIND_ENV = "BENCH_UPDATES_CALLGRIND"  # set in the run under valgrind (--callgrind)
+
+
+COUNT_STATEMENTS = False  # --count-statements
+
+
+class StatementCount:
+    """``--count-statements``: the full bot's statements during the measured phase, by
+    kind (SQLAlchemy's engine events: every statement, straight ones included, and each
+    BEGIN, COMMIT and ROLLBACK), printed per update."""
+
+    def __init__(self, engine) -> None:
+        import collections
+
+        self.sync = engine.sync_engine
+        self.kinds = collections.Counter()
+
+    def _statement(self, _conn, _cursor, statement, *_args) -> None:
+        words = " ".join(statement.split()).replace('"', "")
+        table = re.search(r"(?:FROM|INTO|UPDATE) (\w+)", words)
+        self.kinds[f"{words.split()[0]} {table.group(1) if table else ''}".strip()] += 1
+
+    def _end(self, name: str):
+        def count(_conn) -> None:
+            self.kinds[f"<{name}>"] += 1
+        return count
+
+    def __enter__(self) -> "StatementCount":
+        from sqlalchemy import event
+
+        self._listeners = [("before_cursor_execute", self._statement)] + [
+            (name, self._end(name.upper())) for name in ("begin", "commit", "rollback")]
+        for name, fn in self._listeners:
+            event.listen(self.sync, name, fn)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        from sqlalchemy import event
+
+        for name, fn in self._listeners:
+            event.remove(self.sync, name, fn)
+
+    def print(self, updates: int) -> None:
+        total = sum(self.kinds.values())
+        print(f"statements per update of the full bot ({updates} updates): {total / updates:.2f}")
+        for kind, n in self.kinds.most_common():
+            print(f"  {n / updates:6.2f}  {kind}")
 
 
 def count_instructions(on: bool, name: str = "") -> None:
@@ -261,10 +309,14 @@ async def full_bot(emu: BotApiEmulator, units: int, indicators: int, *, who: Peo
     emu.latency = latency
     settle_memory()
     count_instructions(True)
-    t0, c0 = time.perf_counter(), time.process_time()
-    await asyncio.gather(*(person(u, indicators, who) for u in users))
-    elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
+    counted = StatementCount(engine) if COUNT_STATEMENTS else contextlib.nullcontext()
+    with counted:
+        t0, c0 = time.perf_counter(), time.process_time()
+        await asyncio.gather(*(person(u, indicators, who) for u in users))
+        elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
     count_instructions(False, f"full:{len(who.samples)}")
+    if COUNT_STATEMENTS:
+        counted.print(len(who.samples))
     emu.latency = 0.0
     if server is not None:
         await h.app.bot.delete_webhook()
@@ -829,10 +881,14 @@ if __name__ == "__main__":
                          "bench/echo_bot.py), the emulator and the people in this one")
     ap.add_argument("--database-url", default=None,
                     help="a SCRATCH PostgreSQL database instead of SQLite: its tables are dropped")
+    ap.add_argument("--count-statements", action="store_true",
+                    help="in this process: print the full bot's statements per update, "
+                         "by kind, each BEGIN, COMMIT and ROLLBACK counted")
     ap.add_argument("--callgrind", action="store_true",
                     help="saturation in this process: run again under valgrind and print "
                          "the echo bot's and the full bot's instructions per update")
     a = ap.parse_args()
+    COUNT_STATEMENTS = a.count_statements
     if a.indicators is None:
         a.indicators = 8 if a.mode == "realistic" else 20
     if a.max_concurrent:
