@@ -26,7 +26,8 @@ import re
 from sqlalchemy import exc
 from sqlalchemy.dialects.postgresql.asyncpg import AsyncAdapt_asyncpg_connection
 
-from models.statement_plan import NOT_HERE, plan_of, processed
+from models.statement_plan import (NOT_HERE, after_events, before_events, plan_for, processed,
+                                   runs_as_is)
 
 _STATUS = re.compile(r"(?:SELECT|UPDATE|DELETE|INSERT \d+) (\d+)")
 
@@ -63,30 +64,20 @@ async def run_here(connection, statement, params, rows: bool):
     count; :data:`NOT_HERE` when the connection is not asyncpg's or not in a
     transaction, or the statement needs the execution context (Python-side defaults,
     several parameter sets): SQLAlchemy runs it."""
-    if connection.closed or connection.invalidated or not connection.in_transaction() \
-            or connection._echo or "schema_translate_map" in connection._execution_options:
+    if not runs_as_is(connection):
         return NOT_HERE
     adapted = connection.connection.dbapi_connection
     if not _fits(adapted):
         return NOT_HERE
-    if isinstance(params, (list, tuple)):
-        if len(params) != 1:
-            return NOT_HERE
-        params = params[0]
-    params = params or {}
     dialect = connection.dialect
-    plan = plan_of(statement, tuple(sorted(params)), dialect, typed=True)
-    if plan is None:
+    planned = plan_for(statement, params, dialect, typed=True)
+    if planned is None:
         return NOT_HERE
+    plan, params = planned
     sql, args = plan.sql, params
     try:
         sql, args = plan.bound(params)
-        events = connection._has_events or connection.engine._has_events
-        if events:
-            for fn in connection.dispatch.before_execute:
-                fn(connection, statement, (), params, {})
-            for fn in connection.dispatch.before_cursor_execute:
-                fn(connection, None, sql, args, None, False)
+        events = before_events(connection, statement, params, sql, args)
         async with adapted._execute_mutex:
             try:
                 if adapted._transaction is None:
@@ -112,8 +103,5 @@ async def run_here(connection, statement, params, rows: bool):
             connection.invalidate(error)
         raise wrapped from error
     if events:
-        for fn in connection.dispatch.after_cursor_execute:
-            fn(connection, None, sql, args, None, False)
-        for fn in connection.dispatch.after_execute:
-            fn(connection, statement, (), params, {}, None)
+        after_events(connection, statement, params, sql, args)
     return out

@@ -44,7 +44,8 @@ from sqlalchemy.dialects.sqlite.aiosqlite import (AsyncAdapt_aiosqlite_connectio
                                                   AsyncAdapt_aiosqlite_cursor)
 from sqlalchemy.util.concurrency import await_
 
-from models.statement_plan import NOT_HERE, plan_of, processed
+from models.statement_plan import (NOT_HERE, after_events, before_events, plan_for, processed,
+                                   runs_as_is)
 
 
 def _run(conn, operation: str, parameters, many: bool) -> tuple:
@@ -248,12 +249,11 @@ def run_here(connection, statement, params, rows: bool):
     SQLAlchemy's execute path: compiled once (:func:`models.statement_plan.plan_of`),
     its parameters bound and its rows processed with the statement's own type
     processors, its errors raised as SQLAlchemy's, the connection's execute events
-    fired (the statement counts, the crash points). That path costs about 20 times the statement itself for an update's
-    short statements. Answers ``rows`` (tuples) or the row count; :data:`NOT_HERE` when
+    fired (the statement counts, the crash points). That path costs about 20 times the
+    statement itself for an update's short statements. Answers ``rows`` (tuples) or the row count; :data:`NOT_HERE` when
     the transaction is not inline or the statement needs the execution context
     (Python-side defaults, several parameter sets): SQLAlchemy runs it."""
-    if connection.closed or connection.invalidated or not connection.in_transaction() \
-            or connection._echo or "schema_translate_map" in connection._execution_options:
+    if not runs_as_is(connection):
         return NOT_HERE
     adapted = connection.connection.dbapi_connection
     if type(adapted) is not OneTripConnection or not inline(adapted) \
@@ -262,24 +262,15 @@ def run_here(connection, statement, params, rows: bool):
     sqlite = adapted._connection._connection
     if sqlite is None or not sqlite.in_transaction:
         return NOT_HERE
-    if isinstance(params, (list, tuple)):
-        if len(params) != 1:
-            return NOT_HERE
-        params = params[0]
-    params = params or {}
     dialect = connection.dialect
-    plan = plan_of(statement, tuple(sorted(params)), dialect)
-    if plan is None:
+    planned = plan_for(statement, params, dialect)
+    if planned is None:
         return NOT_HERE
+    plan, params = planned
     sql, args = plan.sql, params
     try:
         sql, args = plan.bound(params)
-        events = connection._has_events or connection.engine._has_events
-        if events:
-            for fn in connection.dispatch.before_execute:
-                fn(connection, statement, (), params, {})
-            for fn in connection.dispatch.before_cursor_execute:
-                fn(connection, None, sql, args, None, False)
+        events = before_events(connection, statement, params, sql, args)
         cursor = sqlite.execute(sql, args)
         if rows:
             out = cursor.fetchall()
@@ -294,8 +285,5 @@ def run_here(connection, statement, params, rows: bool):
         raise exc.DBAPIError.instance(sql, args, error, sqlite3.Error,
                                       dialect=dialect) from error
     if events:
-        for fn in connection.dispatch.after_cursor_execute:
-            fn(connection, None, sql, args, None, False)
-        for fn in connection.dispatch.after_execute:
-            fn(connection, statement, (), params, {}, None)
+        after_events(connection, statement, params, sql, args)
     return out

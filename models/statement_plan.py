@@ -81,3 +81,51 @@ def processed(row: tuple, results: tuple) -> tuple:
     for i, process in results:
         values[i] = process(values[i])
     return tuple(values)
+
+
+def runs_as_is(connection) -> bool:
+    """The SQLAlchemy ``Connection`` is in a transaction and would run a statement as
+    it is: not closed or invalidated, no echo, no schema translation."""
+    return not (connection.closed or connection.invalidated
+                or not connection.in_transaction() or connection._echo
+                or "schema_translate_map" in connection._execution_options)
+
+
+def one_set(params) -> dict | None:
+    """The statement's parameters as one dict; None for several sets (SQLAlchemy's
+    executemany, left to it)."""
+    if isinstance(params, (list, tuple)):
+        if len(params) != 1:
+            return None
+        params = params[0]
+    return params or {}
+
+
+def plan_for(statement, params, dialect, *, typed: bool = False) -> tuple[Plan, dict] | None:
+    """The plan of ``statement`` with its parameters as one dict (:func:`one_set`,
+    :func:`plan_of`); None when SQLAlchemy's execute path must run it."""
+    params = one_set(params)
+    if params is None:
+        return None
+    plan = plan_of(statement, tuple(sorted(params)), dialect, typed=typed)
+    return None if plan is None else (plan, params)
+
+
+def before_events(connection, statement, params: dict, sql: str, args) -> bool:
+    """Fire the connection's ``before_execute`` and ``before_cursor_execute`` events
+    as SQLAlchemy's execute path would; returns whether there are listeners (then
+    :func:`after_events` fires the rest)."""
+    events = connection._has_events or connection.engine._has_events
+    if events:
+        for fn in connection.dispatch.before_execute:
+            fn(connection, statement, (), params, {})
+        for fn in connection.dispatch.before_cursor_execute:
+            fn(connection, None, sql, args, None, False)
+    return events
+
+
+def after_events(connection, statement, params: dict, sql: str, args) -> None:
+    for fn in connection.dispatch.after_cursor_execute:
+        fn(connection, None, sql, args, None, False)
+    for fn in connection.dispatch.after_execute:
+        fn(connection, statement, (), params, {}, None)
