@@ -293,50 +293,62 @@ async def _inline_session(engine):
     return make_sessionmaker(engine)(info={INLINE: True})
 
 
-async def test_a_core_statement_of_an_inline_transaction_runs_straight_on_sqlite_as_sqlalchemy_would(
-        engine, monkeypatch):
-    """Rows, types, row counts and RETURNING come back as SQLAlchemy's execute path gives
-    them, without that path (``Connection.execute`` is not called)."""
+async def straight_as_sqlalchemy(session, monkeypatch) -> tuple[int, list]:
+    """In ``session``'s open transaction, on the typed table: rows, types, row counts,
+    RETURNING and binds (a statement's own literals, a bind's default value and
+    callable, values kept by the statement) come back through ``core_rows`` /
+    ``core_rowcount`` as SQLAlchemy's execute path gives them, without that path
+    (``Connection.execute`` is not called). Returns the first row's id and the
+    statements that went through that path from then on (for the caller's own)."""
     from sqlalchemy import bindparam, insert, select, update
 
     from models.session import core_rowcount, core_rows
 
     table, row = _typed_table()
+    (new_id,), = await session.run_sync(  # SQLAlchemy's own path, for comparison
+        lambda s: s.connection().execute(insert(table).returning(table.c.id), row).all())
+    read = select(table).where(table.c.id == bindparam("k"))
+    theirs = await session.run_sync(lambda s: s.connection().execute(read, {"k": new_id}).all())
+    calls = _executes(monkeypatch)
+    mine = await core_rows(session, read, {"k": new_id})
+    assert mine == [tuple(theirs[0])]
+    assert [type(v) for v in mine[0]] == [type(v) for v in theirs[0]]
+    assert type(mine[0][4]) is bool and type(mine[0][6]) is type(row["kind"])
+    assert mine[0][1:] == tuple(row.values())  # 13-digit rupiah, 2**53 + 1, emoji kept
+    (second,), = await core_rows(session, insert(table).returning(table.c.id),
+                                 {**row, "name": "kedua"})
+    assert second == new_id + 1
+    flip = update(table).where(table.c.id >= bindparam("k")).values(flag=bindparam("f"))
+    assert await core_rowcount(session, flip, {"k": new_id, "f": False}) == 2
+    assert await core_rowcount(session, flip, {"k": 99, "f": False}) == 0
+    assert [r[0] for r in await core_rows(session, select(table.c.flag))] == [False, False]
+    # a statement's own literals, a bind's default value and callable, a bind given
+    # by its compiled name: the values SQLAlchemy's construct_params finds
+    mixed = (select(table.c.id, table.c.name)
+             .where(table.c.flag.is_(False), table.c.name != "tidak ada & <x>",
+                    table.c.id >= bindparam("lo", value=new_id),
+                    table.c.id <= bindparam("hi", callable_=lambda: new_id + 1),
+                    table.c.amount == bindparam("amt"))
+             .order_by(table.c.id))
+    assert await core_rows(session, mixed, {"amt": row["amount"]}) == [
+        (new_id, row["name"]), (new_id + 1, "kedua")]
+    assert await core_rows(session, mixed, {"amt": row["amount"], "lo": new_id + 1}) == [
+        (new_id + 1, "kedua")]
+    given = mixed.params(amt=row["amount"])  # values kept by the statement itself
+    assert await core_rows(session, given, {}) == [(new_id, row["name"]), (new_id + 1, "kedua")]
+    assert calls == []  # none of these went through SQLAlchemy's execute path
+    with pytest.raises(StatementError, match="A value is required for bind parameter 'amt'"):
+        await core_rows(session, mixed, {})
+    return new_id, calls
+
+
+async def test_a_core_statement_of_an_inline_transaction_runs_straight_on_sqlite_as_sqlalchemy_would(
+        engine, monkeypatch):
+    """Rows, types, row counts and RETURNING come back as SQLAlchemy's execute path gives
+    them, without that path (``Connection.execute`` is not called)."""
     session = await _inline_session(engine)
     async with session, session.begin():
-        (new_id,), = await session.run_sync(  # SQLAlchemy's own path, for comparison
-            lambda s: s.connection().execute(insert(table).returning(table.c.id), row).all())
-        read = select(table).where(table.c.id == bindparam("k"))
-        theirs = await session.run_sync(lambda s: s.connection().execute(read, {"k": new_id}).all())
-        calls = _executes(monkeypatch)
-        mine = await core_rows(session, read, {"k": new_id})
-        assert mine == [tuple(theirs[0])]
-        assert type(mine[0][4]) is bool and type(mine[0][6]) is type(row["kind"])
-        assert mine[0][1:] == tuple(row.values())  # 13-digit rupiah, 2**53 + 1, emoji kept
-        (second,), = await core_rows(session, insert(table).returning(table.c.id),
-                                     {**row, "name": "kedua"})
-        assert second == new_id + 1
-        flip = update(table).where(table.c.id >= bindparam("k")).values(flag=bindparam("f"))
-        assert await core_rowcount(session, flip, {"k": new_id, "f": False}) == 2
-        assert await core_rowcount(session, flip, {"k": 99, "f": False}) == 0
-        assert [r[0] for r in await core_rows(session, select(table.c.flag))] == [False, False]
-        # a statement's own literals, a bind's default value and callable, a bind given
-        # by its compiled name: the values SQLAlchemy's construct_params finds
-        mixed = (select(table.c.id, table.c.name)
-                 .where(table.c.flag.is_(False), table.c.name != "tidak ada & <x>",
-                        table.c.id >= bindparam("lo", value=new_id),
-                        table.c.id <= bindparam("hi", callable_=lambda: new_id + 1),
-                        table.c.amount == bindparam("amt"))
-                 .order_by(table.c.id))
-        assert await core_rows(session, mixed, {"amt": row["amount"]}) == [
-            (new_id, row["name"]), (new_id + 1, "kedua")]
-        assert await core_rows(session, mixed, {"amt": row["amount"], "lo": new_id + 1}) == [
-            (new_id + 1, "kedua")]
-        given = mixed.params(amt=row["amount"])  # values kept by the statement itself
-        assert await core_rows(session, given, {}) == [(new_id, row["name"]), (new_id + 1, "kedua")]
-        assert calls == []  # none of these went through SQLAlchemy's execute path
-        with pytest.raises(StatementError, match="A value is required for bind parameter 'amt'"):
-            await core_rows(session, mixed, {})
+        await straight_as_sqlalchemy(session, monkeypatch)
 
 
 async def test_what_needs_the_execution_context_goes_through_sqlalchemy(engine, monkeypatch):
