@@ -10,7 +10,8 @@ cursor would (``AsyncAdapt_asyncpg_cursor._prepare_and_execute``): under the ada
 connection's lock, the transaction begun first if it is not yet, the statement prepared
 through the adapter's own cache of prepared statements, its rows fetched, the row
 count read from the status, an error translated by the adapter and raised as
-SQLAlchemy's (a lost connection invalidated, as SQLAlchemy invalidates it); compiled
+SQLAlchemy's (a lost connection invalidated with the pool's older ones, prepared
+statements outdated by the schema prepared again, as SQLAlchemy does); compiled
 once (:func:`models.statement_plan.plan_of`), bound and processed with the statement's
 own type processors (the result columns' chosen by the types the server reports, as
 SQLAlchemy chooses them), and the connection's execute events fired (the statement
@@ -82,8 +83,10 @@ async def run_here(connection, statement, params, rows: bool):
             try:
                 if adapted._transaction is None:
                     await adapted._start_transaction()
+                # the dialect's mark: prepared statements older than a change of the
+                # schema seen anywhere are prepared again (as the cursor passes it)
                 prepared, attributes = await adapted._prepare(
-                    sql, adapted._invalidate_schema_cache_asof)
+                    sql, dialect._invalidate_schema_cache_asof)
                 records = await prepared.fetch(*args)
                 status = prepared.get_statusmsg()
             except Exception as error:  # the adapter's translation (a DB-API error)
@@ -95,11 +98,18 @@ async def run_here(connection, statement, params, rows: bool):
             counted = _STATUS.match(status or "")
             out = int(counted.group(1)) if counted else -1
     except Exception as error:  # as SQLAlchemy raises it: a DBAPIError, else a StatementError
-        dbapi_error = isinstance(error, dialect.loaded_dbapi.Error)
-        lost = dbapi_error and dialect.is_disconnect(error, adapted, None)
-        wrapped = exc.DBAPIError.instance(sql, args, error, dialect.loaded_dbapi.Error,
+        dbapi = dialect.loaded_dbapi
+        if isinstance(error, (dbapi.InvalidCachedStatementError, dbapi.InternalServerError)):
+            # a prepared statement the schema outdated: every connection prepares its
+            # statements again (PGExecutionContext_asyncpg.handle_dbapi_exception)
+            dialect._invalidate_schema_cache()
+        lost = isinstance(error, dbapi.Error) and dialect.is_disconnect(error, adapted, None)
+        wrapped = exc.DBAPIError.instance(sql, args, error, dbapi.Error,
                                           dialect=dialect, connection_invalidated=lost)
         if lost and not connection.invalidated:
+            # as SQLAlchemy does: the pool's older connections go too (a restarted server
+            # ended them all), then this one
+            connection.engine.pool._invalidate(connection.connection, error)
             connection.invalidate(error)
         raise wrapped from error
     if events:

@@ -77,22 +77,43 @@ async def test_a_straight_statement_fires_the_events_raises_sqlalchemys_errors_a
         event.remove(pg.sync_engine, "before_cursor_execute", listen)
 
 
-async def test_a_lost_connection_is_raised_as_sqlalchemys_and_the_next_session_has_a_new_one(pg):
-    """The server ends the connection in the middle of a transaction: the statement
-    fails as SQLAlchemy reports a disconnect, the connection is invalidated (not given
-    back to the pool), and the next session works on a new connection."""
+async def test_a_lost_connection_is_raised_as_sqlalchemys_and_the_pools_are_not_given_out_again(pg):
+    """The server ends its connections (a restart) while a transaction is open: the
+    statement fails as SQLAlchemy reports a disconnect, the connection is invalidated
+    with the pool's older ones (as SQLAlchemy does), and the next session works on a
+    new connection, not on another dead one kept in the pool."""
     table, row = _typed_table()
-    session = make_sessionmaker(pg)()
-    async with session:
+    sessionmaker = make_sessionmaker(pg)
+    idle = sessionmaker()
+    async with idle, idle.begin():  # a second connection, back in the pool after this
+        (idle_pid,), = await core_rows(idle, select(text("pg_backend_pid()")))
+        session = sessionmaker()
+        async with session:
+            async with session.begin():
+                (busy_pid,), = await core_rows(session, select(text("pg_backend_pid()")))
+    pooled = {idle_pid, busy_pid}
+    assert len(pooled) == 2
+    async with sessionmaker() as session:
         async with session.begin():
             (pid,), = await core_rows(session, select(text("pg_backend_pid()")))
-            async with pg.connect() as other:
-                await other.execute(text("SELECT pg_terminate_backend(:p)"), {"p": pid})
+            assert pid in pooled
+            killer = await asyncpg_connect()
+            try:  # the server ends both (as a restart would)
+                await killer.execute("SELECT pg_terminate_backend(p) FROM unnest($1::int[]) p",
+                                     sorted(pooled))
+            finally:
+                await killer.close()
             with pytest.raises(DBAPIError) as raised:
                 await core_rows(session, insert(table).returning(table.c.id), row)
             assert raised.value.connection_invalidated
             await session.rollback()
-    async with make_sessionmaker(pg)() as s, s.begin():
-        (other_pid,), = await core_rows(s, select(text("pg_backend_pid()")))
-        assert other_pid != pid
+    async with sessionmaker() as s, s.begin():
+        (new_pid,), = await core_rows(s, select(text("pg_backend_pid()")))
+        assert new_pid not in pooled
         assert await core_rows(s, insert(table).returning(table.c.id), row) == [(1,)]
+
+
+async def asyncpg_connect():
+    import asyncpg
+
+    return await asyncpg.connect(POSTGRES_URL.replace("postgresql://", "postgres://", 1))
