@@ -1216,9 +1216,10 @@ class Intake:
         if self.claims:
             self._claimable = False  # set again by what stores or frees rows meanwhile
             room = 2 * self.max_concurrent - len(self._queued)
-            if room > 0 and await processes.claim_inbox(self.sm, self.me, room) < room:
-                room = 0  # nothing more to claim now
-            if room:  # more may be waiting than there was room for
+            # more may be waiting: there was no room, or rows were claimed (a chat's
+            # next rows come a round at a time, and the rounds are bounded); a look
+            # that claims nothing ends the looking
+            if room <= 0 or await processes.claim_inbox(self.sm, self.me, room):
                 self._claimable = True
             rows = await processes.my_rows(self.sm, self.me, self._queued, DISPATCH_BATCH)
             return self._queue_rows(rows)

@@ -492,7 +492,12 @@ async def claim_stored(session, me: str, ids: list[int]) -> set[int]:
     all as of the statement (one snapshot: an earlier row processed since it began
     counts as unprocessed, so a passphrase asked for by that row cannot be missed). The
     rows are this transaction's own and uncommitted: no other process can claim them
-    meanwhile. The rest are claimed as before (:func:`claim_inbox`)."""
+    meanwhile. The rest are claimed as before (:func:`claim_inbox`). As there, an
+    earlier row of the chat that another process is storing in a transaction not yet
+    committed is not seen: it relies on a chat's updates being stored one after the
+    other (polling: one process receives, in order; a webhook: Telegram sends a chat's
+    next update once the previous one was answered, and the answer comes after the
+    commit)."""
     if not ids:
         return set()
     now = utcnow()
