@@ -33,13 +33,16 @@ from models.statement_plan import (NOT_HERE, after_events, before_events, plan_f
 _STATUS = re.compile(r"(?:SELECT|UPDATE|DELETE|INSERT \d+) (\d+)")
 
 
+# the adapter class has what run_here uses (its slots and methods), checked once
+_ADAPTER_FITS = (all(hasattr(AsyncAdapt_asyncpg_connection, name) for name in (
+    "_execute_mutex", "_transaction", "_invalidate_schema_cache_asof"))
+    and all(callable(getattr(AsyncAdapt_asyncpg_connection, name, None))
+            for name in ("_prepare", "_start_transaction", "_handle_exception")))
+
+
 def _fits(adapted) -> bool:
-    """The adapter has what :func:`run_here` uses."""
-    return (type(adapted) is AsyncAdapt_asyncpg_connection
-            and hasattr(adapted, "_execute_mutex") and hasattr(adapted, "_transaction")
-            and callable(getattr(adapted, "_prepare", None))
-            and callable(getattr(adapted, "_start_transaction", None))
-            and hasattr(adapted, "_invalidate_schema_cache_asof"))
+    """The connection is the asyncpg adapter's, which has what :func:`run_here` uses."""
+    return _ADAPTER_FITS and type(adapted) is AsyncAdapt_asyncpg_connection
 
 
 def _result_processors(plan, attributes, dialect) -> tuple:
