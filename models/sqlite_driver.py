@@ -250,9 +250,10 @@ def run_here(connection, statement, params, rows: bool):
     its parameters bound and its rows processed with the statement's own type
     processors, its errors raised as SQLAlchemy's, the connection's execute events
     fired (the statement counts, the crash points). That path costs about 20 times the
-    statement itself for an update's short statements. Answers ``rows`` (tuples) or the row count; :data:`NOT_HERE` when
-    the transaction is not inline or the statement needs the execution context
-    (Python-side defaults, several parameter sets): SQLAlchemy runs it."""
+    statement itself for an update's short statements. Answers ``rows`` (tuples) or the
+    row count; :data:`NOT_HERE` when the transaction is not inline or the statement
+    needs the execution context (Python-side defaults, several parameter sets):
+    SQLAlchemy runs it."""
     if not runs_as_is(connection):
         return NOT_HERE
     adapted = connection.connection.dbapi_connection

@@ -86,14 +86,14 @@ from typing import Iterable
 from sqlalchemy import bindparam, exists, or_, select, text, update
 
 from bot.core import compiler
-from bot.core.services import office_settings_changed
-from models.base import utcnow
-from models.session import core_rows
-from models.documents import JOB_CHANNEL
 from bot.core.secret_input import PASSPHRASE
+from bot.core.services import office_settings_changed
 from models import Conversation, Person
+from models.base import utcnow
+from models.documents import JOB_CHANNEL
 from models.intake import Inbox
 from models.organisation import OFFICE_CHANNEL
+from models.session import core_rows
 
 log = logging.getLogger(__name__)
 
