@@ -950,9 +950,9 @@ class Intake:
         self.request: JournaledRequest | None = None  # set by start()
         self._claim = None  # the statement claiming a row for a run (_claim_stmt)
         # PostgreSQL: rows may be waiting to be claimed (stored unclaimed here or by
-        # another process, or more than there was room for): a worker that ends wakes
-        # the processor to claim them; else it does not look (the processor still
-        # looks every second)
+        # another process; no room at the last look, or rows claimed there, a chat's a
+        # round at a time): a worker that ends wakes the processor to claim them; else
+        # it does not look (the processor still looks every second)
         self._claimable = True
 
     # -- cards after the commit -----------------------------------------------------
@@ -1102,12 +1102,12 @@ class Intake:
                 self.secrets.drop(uid)
             self.wake()  # whatever did commit is found by a pass, in order
             raise
-        if direct and self._direct():  # a redacted payload is parsed again, redacted
+        if not self._direct():
+            direct = set()
+        if direct:  # a redacted payload is parsed again, redacted
             self._queue_rows([(v["update_id"], v["payload"], v["chat_key"])
                               for v in values if v["update_id"] in direct],
                              {uid: rows[uid] for uid in direct - secret.keys()})
-        else:
-            direct = set()
         if new - direct:
             self.wake()  # a pass over the inbox queues them
         return len(new)
@@ -1118,10 +1118,15 @@ class Intake:
         first. They go on their queues at the commit, as with one process: no claim
         transaction and no read of the rows back. Before the start (no processor yet)
         none: the start's pass claims and reads what is stored."""
-        room = 2 * self.max_concurrent - len(self._queued)
+        room = self._claim_room()
         if not new or room <= 0 or not self._direct():
             return set()
         return await processes.claim_stored(session, self.me, sorted(new)[:room])
+
+    def _claim_room(self) -> int:
+        """PostgreSQL: how many more rows this process claims now (it claims what it
+        can work on soon, twice its slots, so that an idle process finds work)."""
+        return 2 * self.max_concurrent - len(self._queued)
 
     def _direct(self) -> bool:
         """Whether stored rows go on their queues at once: the processor is running
@@ -1215,7 +1220,7 @@ class Intake:
         soon (:func:`processes.claim_inbox`), the other processes the rest."""
         if self.claims:
             self._claimable = False  # set again by what stores or frees rows meanwhile
-            room = 2 * self.max_concurrent - len(self._queued)
+            room = self._claim_room()
             # more may be waiting: there was no room, or rows were claimed (a chat's
             # next rows come a round at a time, and the rounds are bounded); a look
             # that claims nothing ends the looking
