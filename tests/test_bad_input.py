@@ -188,7 +188,7 @@ def one_reply(replies, sent: str = "") -> str:
 
 
 async def answer_text(user, qid: str) -> str | None:
-    for _ in range(500):
+    for _ in range(3000):  # 30 s
         a = user.callback_answer(qid)
         if a is not None:
             return a.text

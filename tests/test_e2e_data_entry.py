@@ -57,7 +57,7 @@ async def to_collection(h, sm, units=("PPTK", "IND")) -> int:
 
 
 async def answer_of(user, qid: str) -> str:
-    for _ in range(300):
+    for _ in range(1500):  # 30 s
         answer = user.callback_answer(qid)
         if answer is not None:
             return answer.text or ""

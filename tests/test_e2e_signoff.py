@@ -29,7 +29,7 @@ def has_button(label: str):
     return lambda m: any(label in text for text in m.button_texts)
 
 
-async def answer_of(user, query_id: str, timeout: float = 10.0):
+async def answer_of(user, query_id: str, timeout: float = 30.0):
     for _ in range(int(timeout / 0.02)):
         answer = user.callback_answer(query_id)
         if answer is not None:

@@ -52,10 +52,12 @@ def test_sopbot_run_against_the_emulator(tmp_path, db_url):
         try:
             user = emu.call(emu.emulator.add_user, user_id=9001, first_name="Kadis")
             emu.run(user.send_command("/start", code))
-            msg = emu.run(user.wait_for(text_contains="Selamat datang", timeout=30))
+            # a cold start (imports, the migrations) on a loaded machine, then the answer
+            msg = emu.run(user.wait_for(text_contains="Selamat datang", timeout=120),
+                          timeout=130)
             assert "Kepala Dinas" in msg.text
             sent = emu.run(user.send_command("/mulai"))
-            menu = emu.run(user.wait_for(after=sent, text_contains="Pilih periodenya", timeout=15))
+            menu = emu.run(user.wait_for(after=sent, text_contains="Pilih periodenya", timeout=30))
             assert len(menu.buttons) == 3
             commands = emu.emulator.commands
             assert any("mulai" in str(v) for v in commands.values())

@@ -127,7 +127,7 @@ class Harness:
                 user_id=USER_ID_BASE + person.id, first_name=first)
         return self.users[person.id]
 
-    async def register(self, person: Person, timeout: float = 10.0) -> SimUser:
+    async def register(self, person: Person, timeout: float = 30.0) -> SimUser:
         """Invite ``person`` and have them send /start <code>."""
         async with self.sessionmaker() as session, session.begin():
             p = await session.get(Person, person.id)
