@@ -67,7 +67,9 @@ async def test_a_chats_second_request_waits_an_interval_from_the_first_ones_answ
     assert limiter.chat_wait(1) > 0 and limiter.chat_wait(2) == 0
     await asyncio.gather(request("a2", 1), request("b1", 2))
     at = _by_name(made)
-    assert at["b1"][0] - asked < 0.1  # another chat: at once
+    # another chat: at once (an upper bound short of the interval: a loaded machine's
+    # event loop may take a while to get to it)
+    assert at["b1"][0] - asked < INTERVAL - 0.05
     assert at["a2"][0] >= at["a1"][1] + INTERVAL - 0.01  # from the answer, not the start
 
 
@@ -119,7 +121,7 @@ async def test_a_take_off_not_marked_low_goes_in_turn_without_waiting_for_quiet(
     await request("notice", 1)
     await request("take-off", 1, method="editMessageReplyMarkup")
     at = _by_name(made)
-    assert at["take-off"][0] - at["notice"][1] < INTERVAL + 0.1
+    assert at["take-off"][0] - at["notice"][1] < QUIET * INTERVAL - 0.1  # no quiet wait
 
 
 async def test_a_retry_after_a_429_keeps_the_chats_order():
@@ -152,7 +154,7 @@ async def test_a_cancelled_request_does_not_hold_up_the_take_off_behind_it():
         request("take-off", 1, method="editMessageReplyMarkup", low=True))
     await asyncio.sleep(0.05)
     waiting.cancel()
-    await asyncio.wait_for(takeoff, 2.0)
+    await asyncio.wait_for(takeoff, 30.0)
     assert [what for what, *_ in made] == ["card", "take-off"]
 
 
@@ -163,7 +165,7 @@ async def test_without_an_interval_no_request_waits_for_its_chat():
     await asyncio.gather(request("a2", 1),
                          request("a3", 1, method="editMessageReplyMarkup", low=True))
     starts = sorted(s for _w, _c, s, _e in made[1:])
-    assert starts[-1] - made[0][3] < 0.05
+    assert starts[-1] - made[0][3] < 0.25  # no interval waited (of 0.3 s elsewhere)
 
 
 async def test_no_more_than_the_overall_limit_within_any_period_counted_to_the_answers():
@@ -190,7 +192,7 @@ async def test_no_more_than_the_overall_limit_within_any_period_counted_to_the_a
     assert len(starts) == 4 * limit
     assert all(starts[k + limit] >= ends[k] + period - 0.005
                for k in range(len(starts) - limit))
-    assert starts[-1] - starts[0] < 4 * period  # and not much slower than the limit
+    assert starts[-1] - starts[0] < 6 * period  # and not much slower than the limit
 
 
 async def test_requests_another_process_made_count_in_the_limits_here():
@@ -203,14 +205,14 @@ async def test_requests_another_process_made_count_in_the_limits_here():
     t0 = loop.time()
     await asyncio.gather(request("to 1", 1, takes=0.01), request("to 2", 2, takes=0.01))
     started = {what: s - t0 for what, (s, _a) in _by_name(made).items()}
-    assert started["to 2"] < 0.05 and started["to 1"] >= INTERVAL - 0.02, started
+    assert started["to 2"] < INTERVAL - 0.05 and started["to 1"] >= INTERVAL - 0.02, started
 
     limiter, request, made = _limiter(interval=0)
     limiter.foreign(list(range(100, 100 + 30 - ratelimit.SHARED_MARGIN - 1)))
     t0 = loop.time()
     await asyncio.gather(request("fits", 1, takes=0.01), request("waits", 2, takes=0.01))
     started = {what: s - t0 for what, (s, _a) in _by_name(made).items()}
-    assert started["fits"] < 0.05 and started["waits"] >= 0.9, started
+    assert started["fits"] < 0.5 and started["waits"] >= 0.9, started
 
 
 # ------------------------------------------------------------------ in the bot

@@ -32,7 +32,7 @@ from bot.devtools.emulator import BotApiEmulator, FaultPlan
 from bot.devtools.harness import TEST_TOKEN
 from bot.telegram import processes
 from bot.telegram.outbox_sender import OutboxSender
-from bot.telegram.ratelimit import SHARED_MARGIN, RateLimiter
+from bot.telegram.ratelimit import RateLimiter
 from models import Office, Outbox, Person
 from models.enums import OutboxStatus, Role
 from models.session import make_engine, make_sessionmaker
@@ -170,7 +170,7 @@ async def test_one_of_two_applications_sends_a_wake_reaches_it_and_the_other_tak
 
 @needs_postgres
 async def test_a_429_the_sending_application_gets_pauses_the_others_calls(services, clock):
-    """The sending application gets a 429 (retry_after 3 s) for a chat; a handler's
+    """The sending application gets a 429 (retry_after 10 s) for a chat; a handler's
     direct call to that chat in the other application right after it waits out the
     pause (told by NOTIFY), so the emulator counts no 429 not honoured; the row is sent
     after the pause too."""
@@ -188,7 +188,9 @@ async def test_a_429_the_sending_application_gets_pauses_the_others_calls(servic
             await asyncio.sleep(1.5)  # the first one's take-over pause is over
             assert [s.sending for s in senders] == [True, False]
 
-            emu.faults = FaultPlan(rate=1.0, kinds=("429",), retry_after=3,
+            # 10 s: the pause is seen, and waited out, also when a loaded machine tells
+            # the test late of the 429 (with 3 s a late look could miss the whole pause)
+            emu.faults = FaultPlan(rate=1.0, kinds=("429",), retry_after=10,
                                    methods=frozenset({"sendMessage"}))
             await _queue(sms[0], ids[:1], "Pengingat <tenggat>", clock.now())
             senders[0].wake()
@@ -196,12 +198,12 @@ async def test_a_429_the_sending_application_gets_pauses_the_others_calls(servic
             emu.faults = None
             loop = asyncio.get_running_loop()
             got_429 = loop.time()
-            assert await _until(lambda: senders[1].pacer.paused_until > loop.time(), 5)
+            assert await _until(lambda: senders[1].pacer.paused_until > loop.time(), 8)
             # a handler of the other application answers the same person at once
             await bots[1].send_message(850_000, "Tombol &lt;Lanjut&gt; diterima")
             waited = loop.time() - got_429
             user = emu.user(850_000)
-            assert await _until(lambda: len(user.messages) == 2, 15)
+            assert await _until(lambda: len(user.messages) == 2, 30)
         finally:
             await _stop(senders, bots)
         # no request inside a retry_after; (the row, due again when the pause ends, may
@@ -209,7 +211,7 @@ async def test_a_429_the_sending_application_gets_pauses_the_others_calls(servic
         # limit, honoured: the sender does not pace a handler's direct calls)
         assert emu.stats.unhonoured_429s == 0, emu.stats
         assert emu.stats.faults_injected["429"] == 1, emu.stats
-        assert waited >= 2.5, waited
+        assert waited >= 7.5, waited  # from when the test saw the 429
         assert sorted(m.text for m in user.messages) == sorted([  # both after the pause
             "Tombol <Lanjut> diterima", _text("Pengingat <tenggat>", _name(0))])
     for e in engines:
@@ -238,14 +240,20 @@ async def test_two_applications_keep_telegrams_limits_together(services, clock):
             assert await _until(lambda: all(b.rate_limiter.listener is not None
                                             for b in bots), 10)
             await asyncio.sleep(1.5)
+            overall = bots[1].rate_limiter._overall
+            told: list[int] = []  # the requests the other application is told of
+            real_add = overall.add
+            overall.add = lambda count: (told.append(count), real_add(count))[1]
             loop = asyncio.get_running_loop()
             await asyncio.gather(*(bots[0].send_message(860_000 + i, f"Pesan &lt;{i}&gt;")
                                    for i in range(25)))
             first_done = loop.time()
             # told: the other application counts them (and their chats) at once (the
             # news takes a moment: the 25 sends are told in a few NOTIFYs)
-            assert await _until(lambda: len(bots[1].rate_limiter._chats) == 25, 2)
-            assert bots[1].rate_limiter._overall._count(loop.time()) == 25 + SHARED_MARGIN
+            assert await _until(lambda: len(bots[1].rate_limiter._chats) == 25, 15)
+            # all 25 counted in its overall limit (a point-in-time count is not checked:
+            # it drops each a second after the news, which a loaded machine reads late)
+            assert sum(told) == 25, told
             await asyncio.gather(*(bots[1].send_message(860_000 + i, f"Balasan {i} 🙂")
                                    for i in range(20, 30)))
             waited = loop.time() - first_done
@@ -290,10 +298,10 @@ async def test_a_process_alone_tells_no_one_of_its_requests_and_tells_once_anoth
             senders[1].start()  # another process (its own engine and life session)
             assert await _until(lambda: life.others == 1, processes.WATCH_SECONDS + 5)
             await bots[0].send_message(870_002, "Berdua \"uji\" 🙂")
-            assert await _until(lambda: told, 2)
+            assert await _until(lambda: told, 15)
             assert told[0].endswith("|870002")
             # and the other one counts it
-            assert await _until(lambda: 870_002 in bots[1].rate_limiter._chats, 2)
+            assert await _until(lambda: 870_002 in bots[1].rate_limiter._chats, 15)
         finally:
             await _stop(senders, bots)
     for e in engines:
