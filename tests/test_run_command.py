@@ -57,7 +57,8 @@ def test_sopbot_run_against_the_emulator(tmp_path, db_url):
                           timeout=130)
             assert "Kepala Dinas" in msg.text
             sent = emu.run(user.send_command("/mulai"))
-            menu = emu.run(user.wait_for(after=sent, text_contains="Pilih periodenya", timeout=30))
+            menu = emu.run(user.wait_for(after=sent, text_contains="Pilih periodenya",
+                                         timeout=30), timeout=40)
             assert len(menu.buttons) == 3
             commands = emu.emulator.commands
             assert any("mulai" in str(v) for v in commands.values())
