@@ -97,17 +97,6 @@ BUTTONS_TRIED: set[str] = set()
 COMMANDS_TRIED: set[str] = set()
 
 
-async def answer_of(user, query_id: str, timeout: float = 30.0):
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    while loop.time() < end:
-        answer = user.callback_answer(query_id)
-        if answer is not None:
-            return answer
-        await asyncio.sleep(0.01)
-    raise TimeoutError(f"no answer to callback query {query_id}")
-
-
 def with_button(data_prefix: str):
     return lambda m: any(str(b.get("callback_data", "")).startswith(data_prefix)
                          for b in m.buttons)
@@ -183,7 +172,7 @@ class Matrix:
     async def refused(self, key: str, data: str, *, any_alert: bool = False,
                       done_by: str | None = None) -> None:
         qid = await self.users[key].press(self._pad(key, data), data=data)
-        answer = await answer_of(self.users[key], qid)
+        answer = await self.users[key].wait_for_answer(qid)
         if key == done_by and already_done(answer.text):
             return
         if any_alert:  # or a reason the rule gives in its own words, shown as an alert
@@ -226,7 +215,7 @@ class Matrix:
             msg = self._real(key, data) or (
                 self._on_card(key, card, data) if card else self._pad(key, data))
             qid = await user.press(msg, data=data)
-            answer = await answer_of(user, qid)
+            answer = await user.wait_for_answer(qid)
             assert not is_refusal(answer.text) and not answer.show_alert, \
                 (data, key, answer.text)
             if reply is not None:
@@ -604,7 +593,7 @@ async def test_every_action_against_every_role(harness, sessionmaker, services, 
             persons["kabid"], r, item.id, raw_text="10", value=Decimal(10)))
     q = await users["kabid"].press(m._real("kabid", callbacks.encode("esum", r)),
                                    data=callbacks.encode("esum", r))
-    await answer_of(users["kabid"], q)
+    await users["kabid"].wait_for_answer(q)
 
     async def cancelled_entry():
         assert await conv("kabid") is None

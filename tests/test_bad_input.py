@@ -188,12 +188,7 @@ def one_reply(replies, sent: str = "") -> str:
 
 
 async def answer_text(user, qid: str) -> str | None:
-    for _ in range(3000):  # 30 s
-        a = user.callback_answer(qid)
-        if a is not None:
-            return a.text
-        await asyncio.sleep(0.01)
-    raise TimeoutError(f"no answer to {qid}")
+    return (await user.wait_for_answer(qid)).text
 
 
 async def state(sm, h=None) -> dict:

@@ -31,15 +31,6 @@ from tests.test_workflow import Walk, open_run
 STALE = "Tombol ini sudah tidak berlaku."
 
 
-async def answer_of(user, query_id: str, timeout: float = 30.0):
-    for _ in range(int(timeout / 0.01)):
-        answer = user.callback_answer(query_id)
-        if answer is not None:
-            return answer
-        await asyncio.sleep(0.01)
-    raise TimeoutError(f"no answer to callback query {query_id}")
-
-
 async def last_update_id(sm) -> int:
     async with sm() as s:
         return (await s.execute(select(func.max(Inbox.update_id)))).scalar_one()
@@ -136,7 +127,7 @@ async def test_data_entry_redelivered_double_pressed_and_stale(harness, people, 
     stale = kabid.message(card1.message_id)
     stale.reply_markup = old_markup
     q = await kabid.press(stale, text="Lewati")
-    assert (await answer_of(kabid, q)).text == STALE
+    assert (await kabid.wait_for_answer(q)).text == STALE
     await quiet(harness)
     assert await state(sm) == before
 
@@ -155,7 +146,7 @@ async def test_data_entry_redelivered_double_pressed_and_stale(harness, people, 
     q1 = await kabid.press(summary, text="Kirim ke Kasubag")
     kabid.message(summary.message_id).reply_markup = markup  # a double tap: both queued
     q2 = await kabid.press(summary, text="Kirim ke Kasubag")
-    first, second = await answer_of(kabid, q1), await answer_of(kabid, q2)
+    first, second = await kabid.wait_for_answer(q1), await kabid.wait_for_answer(q2)
     assert second.text == STALE, (first, second)
     await harness.settle()
     async with sm() as s:
@@ -188,7 +179,7 @@ async def test_paraf_and_number_redelivered_and_double_pressed(harness, people, 
     q1 = await sek.press(card, text="Paraf")
     sek.message(card.message_id).reply_markup = markup
     q2 = await sek.press(card, text="Paraf")
-    first, second = await answer_of(sek, q1), await answer_of(sek, q2)
+    first, second = await sek.wait_for_answer(q1), await sek.wait_for_answer(q2)
     assert "sudah Anda paraf" in (second.text or ""), (first, second)
     await harness.settle()
     paraf_update = await last_update_id(sm)  # the second press
@@ -217,7 +208,7 @@ async def test_paraf_and_number_redelivered_and_double_pressed(harness, people, 
     q1 = await staf.press(card, text="Beri nomor")
     staf.message(card.message_id).reply_markup = markup
     q2 = await staf.press(card, text="Beri nomor")
-    first, second = await answer_of(staf, q1), await answer_of(staf, q2)
+    first, second = await staf.wait_for_answer(q1), await staf.wait_for_answer(q2)
     await harness.settle()
     async with sm() as s:
         letters = (await s.execute(select(LetterNumber))).scalars().all()

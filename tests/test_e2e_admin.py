@@ -14,7 +14,7 @@ from models import Approval, AuditLog, Person, StepRun
 from models.enums import ApprovalAction, Role, StepStatus
 from tests.e2e import FIVE_ROLES, People, harness  # noqa: F401  (fixtures)
 from tests.test_e2e_data_entry import to_collection
-from tests.test_e2e_signoff import answer_of, has_button
+from tests.test_e2e_signoff import has_button
 from tests.test_documents_service import drive_to_compile
 from tests.test_workflow import Walk
 
@@ -92,7 +92,7 @@ async def test_a_plh_appointed_in_the_bot_signs_for_the_kadis(
     moved = await sek.wait_for(text_contains="Tugas dialihkan kepada Anda",
                                predicate=has_button("Tandatangani"))
     q = await kadis.press(card8, text="Tandatangani")
-    assert "bukan untuk Anda" in (await answer_of(kadis, q)).text
+    assert "bukan untuk Anda" in (await kadis.wait_for_answer(q)).text
     q = await sek.press(moved, text="Tandatangani")
     await sek.wait_for(after=q, text_contains="Ditandatangani")
     await harness.settle()
@@ -146,7 +146,7 @@ async def test_deactivating_a_kabid_hands_the_data_entry_to_the_chosen_person(
 
     # the old Kabid's button no longer works (the Telegram binding is gone)
     q = await kabid.press(request, text="Mulai isi data")
-    assert "kode undangan" in (await answer_of(kabid, q)).text.lower()
+    assert "kode undangan" in (await kabid.wait_for_answer(q)).text.lower()
     await kabid.wait_for(text_contains="dinonaktifkan (pensiun)")
 
     # the chosen person finishes the data entry through the bot and sends it

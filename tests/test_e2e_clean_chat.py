@@ -6,7 +6,7 @@ from __future__ import annotations
 from models.enums import Role
 from tests.e2e import FIVE_ROLES, People, harness, people  # noqa: F401  (fixtures)
 from tests.test_documents_service import drive_to_compile
-from tests.test_e2e_signoff import answer_of, has_button, png
+from tests.test_e2e_signoff import has_button, png
 from tests.test_workflow import Walk
 
 STALE = "Tombol ini sudah tidak berlaku."
@@ -23,7 +23,7 @@ async def refused_buttons(harness, users) -> list[tuple[str, str, str]]:
                    for x in user.message(message_id).buttons):
             continue  # gone meanwhile
         q = await user.press(message_id, data=b["callback_data"])
-        answer = await answer_of(user, q)
+        answer = await user.wait_for_answer(q)
         await harness.settle()
         if answer.show_alert or answer.text == STALE:
             refused.append((user.first_name, b.get("text"), answer.text))

@@ -3,7 +3,6 @@ emulator over real HTTP. Steps 1-3 are driven through the workflow to save time;
 messages go out through the outbox as in production."""
 from __future__ import annotations
 
-import asyncio
 import hashlib
 from decimal import Decimal
 
@@ -57,12 +56,7 @@ async def to_collection(h, sm, units=("PPTK", "IND")) -> int:
 
 
 async def answer_of(user, qid: str) -> str:
-    for _ in range(1500):  # 30 s
-        answer = user.callback_answer(qid)
-        if answer is not None:
-            return answer.text or ""
-        await asyncio.sleep(0.02)
-    raise TimeoutError(f"no answer to {qid}")
+    return (await user.wait_for_answer(qid)).text or ""
 
 
 async def subs(sm, cycle_id: int, code: str) -> list[Submission]:

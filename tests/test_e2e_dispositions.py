@@ -124,11 +124,7 @@ async def test_someone_elses_button_and_forged_data_change_nothing(harness, peop
     for forged in [data, "dsp:999999", "prf:1:1", "xx", "dsp:1:2", "dsp:-1", "start:9:2024:3"]:
         tasks.reply_markup = {"inline_keyboard": [[{"text": "x", "callback_data": forged}]]}
         qid = await kabid.press(tasks, data=forged)
-        for _ in range(200):
-            if kabid.callback_answer(qid) is not None:
-                break
-            await __import__("asyncio").sleep(0.02)
-        answer = kabid.callback_answer(qid)
+        answer = await kabid.wait_for_answer(qid, timeout=4.0)
         assert answer is not None and answer.text, forged
     await harness.settle()
     async with sessionmaker() as s:

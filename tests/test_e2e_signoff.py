@@ -3,7 +3,6 @@ sent back), paraf and signature with one return each, numbering, archive, delive
 with receipts, the cycle closing, and /cek."""
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import io
 import re
@@ -27,15 +26,6 @@ STALE = "Tombol ini sudah tidak berlaku."
 
 def has_button(label: str):
     return lambda m: any(label in text for text in m.button_texts)
-
-
-async def answer_of(user, query_id: str, timeout: float = 30.0):
-    for _ in range(int(timeout / 0.02)):
-        answer = user.callback_answer(query_id)
-        if answer is not None:
-            return answer
-        await asyncio.sleep(0.02)
-    raise TimeoutError(f"no answer to callback query {query_id}")
 
 
 def png(color=(200, 200, 200)) -> bytes:
@@ -115,7 +105,7 @@ async def test_signoff_numbering_archive_delivery_and_verification(
         assert doc2.source == "uploaded"
     # version 1's submit button is refused now
     q = await kasubag.press(v1, text="Ajukan untuk paraf")
-    assert (await answer_of(kasubag, q)).text == STALE
+    assert (await kasubag.wait_for_answer(q)).text == STALE
     q = await kasubag.press(v2, text="Ajukan untuk paraf")
     await kasubag.wait_for(after=q, text_contains="diajukan kepada")
 
@@ -134,7 +124,7 @@ async def test_signoff_numbering_archive_delivery_and_verification(
     card7 = sek.message(card7.message_id)
     card7.reply_markup = old_markup
     q = await sek.press(card7, text="Paraf")
-    assert (await answer_of(sek, q)).text == STALE
+    assert (await sek.wait_for_answer(q)).text == STALE
 
     v3 = await compile_and_submit(kasubag, returned, 3)
     q = await kasubag.press(v3, text="Ajukan untuk paraf")
@@ -166,7 +156,7 @@ async def test_signoff_numbering_archive_delivery_and_verification(
     card8 = kadis.message(card8.message_id)
     card8.reply_markup = markup
     q = await kadis.press(card8, text="Tandatangani")
-    assert "sudah Anda tandatangani" in (await answer_of(kadis, q)).text
+    assert "sudah Anda tandatangani" in (await kadis.wait_for_answer(q)).text
     await harness.settle()
     async with sessionmaker() as s:
         approvals = (await s.execute(select(Approval).order_by(Approval.id))).scalars().all()

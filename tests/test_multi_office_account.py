@@ -19,7 +19,7 @@ from bot.texts import role_title, t
 from models import ActingAppointment, ActingKind, Conversation, Cycle, Office, Person
 from models.enums import Role
 from tests.e2e import harness  # noqa: F401  (fixture)
-from tests.test_authorization import answer_of, is_refusal, plain
+from tests.test_authorization import is_refusal, plain
 from tests.test_two_offices import Offices, open_run, two, who  # noqa: F401  (fixture)
 
 OFFICE_NAMES = ('Dinas Tenaga Kerja & "Perindustrian" <Lambar> 🏭',
@@ -61,7 +61,7 @@ async def pad(user, msg, data: str):
     """Press ``data`` on ``msg`` as if it were one of its buttons (a forged or an old
     button): the callback answer."""
     msg.reply_markup = {"inline_keyboard": [[{"text": "x", "callback_data": data}]]}
-    return await answer_of(user, await user.press(msg, data=data))
+    return await user.wait_for_answer(await user.press(msg, data=data))
 
 
 async def test_menu_status_and_help_of_a_kasubag_in_one_office_and_kabid_in_another(

@@ -14,7 +14,7 @@ import threading
 from sqlalchemy import func, select
 
 from bot.devtools.example_data import add_cycle_indicators
-from tests.test_e2e_signoff import answer_of, has_button
+from tests.test_e2e_signoff import has_button
 from models import CompileJob, CycleIndicator, Document
 from models.enums import Role
 from tests.e2e import People, harness  # noqa: F401
@@ -55,7 +55,7 @@ async def test_another_person_is_answered_while_a_large_office_compiles(
     card = kasubag.message(card.message_id)
     card.reply_markup = old_markup
     again = await kasubag.press(card, data=data)
-    told = await answer_of(kasubag, again)
+    told = await kasubag.wait_for_answer(again)
     result = await kasubag.wait_for(after=q, predicate=has_button("Ajukan untuk paraf"),
                                     timeout=600)
 

@@ -18,7 +18,7 @@ from models import CompileJob, Document, LetterNumber, StepRun
 from models.enums import Role
 from tests.e2e import People, harness  # noqa: F401  (fixtures)
 from tests.test_documents_service import drive_to_compile, sign_off
-from tests.test_e2e_signoff import answer_of, edited_workbook, has_button
+from tests.test_e2e_signoff import edited_workbook, has_button
 from tests.test_workflow import Walk
 
 
@@ -158,7 +158,7 @@ async def test_another_person_is_answered_while_the_numbered_final_is_built(
     # the button pressed again meanwhile (an older copy of the card): no second job
     staf.message(card.message_id).reply_markup = markup
     again = await staf.press(card, text="Beri nomor")
-    told = await answer_of(staf, again)
+    told = await staf.wait_for_answer(again)
     assert "sedang disiapkan" in told.text, told.text
 
     gate.release.set()

@@ -23,7 +23,7 @@ from tests.conftest import wib
 from tests.e2e import FIVE_ROLES, People, harness  # noqa: F401  (fixtures)
 from tests.test_administration import adm, appoint_plh, audit_rows, to_signature
 from tests.test_documents_service import drive_to_compile, flat, pdf_text, stored_bytes
-from tests.test_e2e_signoff import answer_of, has_button
+from tests.test_e2e_signoff import has_button
 from tests.helpers import snapshot
 from tests.test_workflow import Walk, open_run
 
@@ -163,12 +163,12 @@ async def test_alihkan_over_the_bot_offers_and_accepts_nobody_who_cannot_sign(
     # the button crafted anyway ("give step 8 to me") is refused with the reason
     data = f"alhp:{run8_id}:{sek_p.id}"
     to.reply_markup = {"inline_keyboard": [[{"text": "x", "callback_data": data}]]}
-    answer = await answer_of(sek, await sek.press(to, data=data))
+    answer = await sek.wait_for_answer(await sek.press(to, data=data))
     assert "Ditolak: langkah 8 hanya dapat dipegang Kepala Dinas" in answer.text
     # and so is a crafted "Tandatangani"
     data = f"sgn:{run8_id}:{doc_id}"
     to.reply_markup = {"inline_keyboard": [[{"text": "x", "callback_data": data}]]}
-    answer = await answer_of(sek, await sek.press(to, data=data))
+    answer = await sek.wait_for_answer(await sek.press(to, data=data))
     assert "tidak berwenang" in answer.text
     async with sessionmaker() as s:
         run8 = await s.get(StepRun, run8_id)

@@ -280,7 +280,7 @@ async def test_over_the_bot_a_button_of_another_office_is_refused(harness, sessi
     nothing; B's Sekretaris pressing it is served, and B's cards show WITA times."""
     from bot import callbacks
     from bot.texts import t
-    from tests.test_authorization import answer_of, is_refusal, plain
+    from tests.test_authorization import is_refusal, plain
 
     a, b = two
     o = Offices(sessionmaker, services, None, two)
@@ -302,7 +302,7 @@ async def test_over_the_bot_a_button_of_another_office_is_refused(harness, sessi
     forged = callbacks.encode("dsp", runs[b])
     for press in (forged, callbacks.encode("task", runs[b])):
         pad.reply_markup = {"inline_keyboard": [[{"text": "x", "callback_data": press}]]}
-        answer = await answer_of(user_a, await user_a.press(pad, data=press))
+        answer = await user_a.wait_for_answer(await user_a.press(pad, data=press))
         # another office's ids are not found (nothing tells that they exist)
         assert plain(answer.text) == plain(t("err.not_found")), (press, answer.text)
     await harness.settle()
@@ -317,7 +317,7 @@ async def test_over_the_bot_a_button_of_another_office_is_refused(harness, sessi
     card = next(m for m in reversed(user_b.messages)
                 if any(b_.get("callback_data") == forged for b_ in m.buttons))
     assert "WITA" in card.text and "WIB" not in card.text
-    answer = await answer_of(user_b, await user_b.press(card, data=forged))
+    answer = await user_b.wait_for_answer(await user_b.press(card, data=forged))
     assert not is_refusal(answer.text), answer.text
 
 
@@ -328,7 +328,7 @@ async def test_one_account_in_two_offices(harness, sessionmaker, services, two):
     from bot import callbacks
     from bot.core.onboarding import InvitationError, create_invitation, redeem
     from bot.texts import t
-    from tests.test_authorization import answer_of, is_refusal
+    from tests.test_authorization import is_refusal
 
     a, b = two
     o = Offices(sessionmaker, services, None, two)
@@ -370,7 +370,7 @@ async def test_one_account_in_two_offices(harness, sessionmaker, services, two):
     # B's button is served as B's Sekretaris (A's would be refused: not found)
     for office_id in (b, a):
         data = callbacks.encode("task", runs[office_id])
-        answer = await answer_of(user, await user.press(listing, data=data))
+        answer = await user.wait_for_answer(await user.press(listing, data=data))
         assert not is_refusal(answer.text) and answer.text != t("err.not_found"), answer.text
         await harness.settle()
 

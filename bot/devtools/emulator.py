@@ -902,6 +902,21 @@ class SimUser:
         """What ``answerCallbackQuery`` answered for this press, or None (not yet)."""
         return self._answers.get(query_id)
 
+    async def wait_for_answer(self, query_id: str, timeout: float = 30.0) -> CallbackAnswer:
+        """Wait for what ``answerCallbackQuery`` answers for the press ``query_id``
+        (:meth:`callback_answer`); raises :class:`TimeoutError` when no answer came
+        within ``timeout`` (as generous as :meth:`wait_for`'s)."""
+        cond = self.emulator._chat_changed
+        try:
+            async with asyncio.timeout(timeout):
+                async with cond:
+                    while (answer := self.callback_answer(query_id)) is None:
+                        await cond.wait()
+        except TimeoutError:
+            raise TimeoutError(f"no answer to callback query {query_id} "
+                               f"within {timeout}s") from None
+        return answer
+
     def _resolve(self, msg: BotMessage | JSON | int) -> BotMessage:
         if isinstance(msg, BotMessage):
             return self.message(msg.message_id)
