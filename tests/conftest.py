@@ -34,6 +34,14 @@ def _worker_database(url: str) -> str:
 
 POSTGRES_URL = _worker_database(os.environ.get("SOPBOT_TEST_DATABASE_URL", ""))
 
+
+async def asyncpg_connect(url: str | None = None):
+    """A plain asyncpg connection (no SQLAlchemy) to ``url``, by default this worker's
+    database; asyncpg spells the scheme ``postgres://``."""
+    import asyncpg
+
+    return await asyncpg.connect((url or POSTGRES_URL).replace("postgresql://", "postgres://", 1))
+
 # The tests that take the longest (each 15 s to 80 s on a quiet machine, `--durations`)
 # run first: pytest-xdist hands tests out in collection order, and one of these started
 # last kept one worker busy long after the others had finished.
@@ -84,12 +92,10 @@ def _worker_postgres_database():
         return
     import asyncio
 
-    import asyncpg
-
     name = POSTGRES_URL.rpartition("/")[2]
 
     async def create() -> None:
-        conn = await asyncpg.connect(configured.replace("postgresql://", "postgres://", 1))
+        conn = await asyncpg_connect(configured)
         try:
             if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
                 await conn.execute(f'CREATE DATABASE "{name}"')

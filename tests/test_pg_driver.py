@@ -9,7 +9,7 @@ from sqlalchemy import bindparam, event, insert, select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from models.session import core_rows, core_rows_sync, make_engine, make_sessionmaker
-from tests.conftest import POSTGRES_URL
+from tests.conftest import POSTGRES_URL, asyncpg_connect
 from tests.test_sqlite_driver import _executes, _typed_table, straight_as_sqlalchemy
 
 pytestmark = pytest.mark.skipif(
@@ -111,9 +111,3 @@ async def test_a_lost_connection_is_raised_as_sqlalchemys_and_the_pools_are_not_
         (new_pid,), = await core_rows(s, select(text("pg_backend_pid()")))
         assert new_pid not in pooled
         assert await core_rows(s, insert(table).returning(table.c.id), row) == [(1,)]
-
-
-async def asyncpg_connect():
-    import asyncpg
-
-    return await asyncpg.connect(POSTGRES_URL.replace("postgresql://", "postgres://", 1))
