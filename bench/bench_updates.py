@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import contextlib
 import os
 import random
@@ -57,7 +58,7 @@ from zoneinfo import ZoneInfo
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import select  # noqa: E402
+from sqlalchemy import event, select  # noqa: E402
 
 from bench.common import callgrind, callgrind_total, fresh_database, settle_memory  # noqa: E402,E501
 from bot.core.clock import ManualClock  # noqa: E402
@@ -153,8 +154,6 @@ class StatementCount:
     BEGIN, COMMIT and ROLLBACK), printed per update."""
 
     def __init__(self, engine) -> None:
-        import collections
-
         self.sync = engine.sync_engine
         self.kinds = collections.Counter()
 
@@ -169,8 +168,6 @@ class StatementCount:
         return count
 
     def __enter__(self) -> "StatementCount":
-        from sqlalchemy import event
-
         self._listeners = [("before_cursor_execute", self._statement)] + [
             (name, self._end(name.upper())) for name in ("begin", "commit", "rollback")]
         for name, fn in self._listeners:
@@ -178,8 +175,6 @@ class StatementCount:
         return self
 
     def __exit__(self, *exc) -> None:
-        from sqlalchemy import event
-
         for name, fn in self._listeners:
             event.remove(self.sync, name, fn)
 
