@@ -9,7 +9,7 @@ from collections import namedtuple
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import and_, bindparam, case, exists, func, or_, select
 
 from bot.core import audit
 from bot.core.outbox import enqueue
@@ -87,15 +87,28 @@ _ITEMS = (select(_CI, _IND)
           .join(_IND, _IND.c.id == _CI.c.indicator_id)
           .where(_CI.c.cycle_id == bindparam("cycle_id"), _CI.c.unit_id == bindparam("unit_id"))
           .order_by(_CI.c.position))
-# the latest answer of an indicator in the office's cycle of a period (one cycle a
-# period: a unique key), in one statement, not the cycle and then its answer
 _SUB, _CYC = Submission.__table__, Cycle.__table__
-_ANSWER_OF_PERIOD = (
-    select(_SUB).join(_CYC, _CYC.c.id == _SUB.c.cycle_id)  # core_objects
-    .where(_CYC.c.office_id == bindparam("office_id"), _CYC.c.kind == bindparam("kind"),
-           _CYC.c.year == bindparam("year"), _CYC.c.quarter == bindparam("quarter"),
-           _SUB.c.indicator_id == bindparam("indicator_id"))
-    .order_by(_SUB.c.revision.desc()).limit(1))
+# the latest answer of an indicator in a cycle and in the office's cycles of the periods
+# before it (:func:`previous_cycle_keys`, at most two), in one statement: a card reads
+# both, the previous realisation first. Each row's slot: 0 the cycle's own, 1 and 2 the
+# periods in order
+_NEWER = _SUB.alias("newer")
+
+
+def _period(n: int):
+    return and_(_CYC.c.kind == bindparam(f"kind{n}"), _CYC.c.year == bindparam(f"year{n}"),
+                _CYC.c.quarter == bindparam(f"quarter{n}"))
+
+
+_ANSWERS_AROUND = (
+    select(_SUB, case((_CYC.c.id == bindparam("cycle_id"), 0), (_period(1), 1), else_=2))
+    .join(_CYC, _CYC.c.id == _SUB.c.cycle_id)  # core_objects, the slot after the row
+    .where(_SUB.c.indicator_id == bindparam("indicator_id"),
+           _CYC.c.office_id == bindparam("office_id"),
+           or_(_CYC.c.id == bindparam("cycle_id"), _period(1), _period(2)),
+           ~exists().where(_NEWER.c.cycle_id == _SUB.c.cycle_id,
+                           _NEWER.c.indicator_id == _SUB.c.indicator_id,
+                           _NEWER.c.revision > _SUB.c.revision)))
 
 
 async def load_entry(wf: Workflow, person: Person, run_id: int | None) -> Entry:
@@ -203,11 +216,19 @@ def previous_cycle_keys(cycle: Cycle) -> list[tuple[CycleKind, int, int]]:
 
 async def previous_realisation(wf: Workflow, cycle: Cycle, ind: Indicator
                                ) -> tuple[str, Submission] | None:
-    for kind, year, quarter in previous_cycle_keys(cycle):
-        rows = await core_objects(wf.s, _ANSWER_OF_PERIOD, {
-            "office_id": cycle.office_id, "kind": kind, "year": year, "quarter": quarter,
-            "indicator_id": ind.id}, Submission)
-        sub = rows[0][0] if rows else None
+    """The indicator's answer in the period before ``cycle``'s (the first of
+    :func:`previous_cycle_keys` with a value), with its period's label. The same
+    statement reads the indicator's latest answer in ``cycle``, kept for
+    :meth:`Workflow.latest_submission` (the card shows it next)."""
+    keys = previous_cycle_keys(cycle)
+    params = {"cycle_id": cycle.id, "office_id": cycle.office_id, "indicator_id": ind.id}
+    for n, (kind, year, quarter) in enumerate((keys + keys)[:2], 1):
+        params.update({f"kind{n}": kind, f"year{n}": year, f"quarter{n}": quarter})
+    found = {slot: sub for sub, slot in await core_objects(wf.s, _ANSWERS_AROUND, params,
+                                                           Submission)}
+    wf.keep_latest(cycle.id, ind.id, found.get(0))
+    for n, (kind, year, quarter) in enumerate(keys, 1):
+        sub = found.get(n)
         if sub is not None and not sub.skipped and (sub.value is not None or sub.value_text):
             return period_label(kind, year, quarter), sub
     return None

@@ -583,6 +583,12 @@ class Workflow:
             self._latest[key] = rows[0][0] if rows else None
         return self._latest[key]
 
+    def keep_latest(self, cycle_id: int, indicator_id: int, sub: Submission | None) -> None:
+        """``sub``: the latest revision of the indicator in the cycle, read with
+        another statement of this transaction; :meth:`latest_submission` returns it
+        unless it read or recorded one already."""
+        self._latest.setdefault((cycle_id, indicator_id), sub)
+
     async def indicators(self, ids: Iterable[int]) -> dict[int, Indicator]:
         """Indicators by id, in one statement for those not in the session yet (a loop
         over a bidang's items then finds each with ``session.get`` without a query)."""
