@@ -164,11 +164,12 @@ async def test_a_chat_goes_on_with_the_process_that_processed_it_moments_ago(ses
 async def test_a_stored_row_is_claimed_in_its_store_only_when_nothing_comes_before_it(
         sessionmaker):
     """:func:`processes.claim_stored`, in the transaction that inserts the rows: it
-    claims the first row of a chat nobody works on, and leaves to the usual claims a
-    row with an earlier unprocessed row of its chat (another process's, nobody's, or
-    this process's own not queued yet, which must go first; also one inserted in the
-    same transaction), a chat another process processed moments ago, and a sender who
-    waits for the TTE passphrase."""
+    claims the first row of a chat nobody works on, and a row whose chat's earlier
+    unprocessed rows are this process's, on its queues (the row joins them there); it
+    leaves to the usual claims a row with an earlier unprocessed row of its chat
+    (another process's, nobody's, or this process's own not queued yet, which must go
+    first; also one inserted in the same transaction), a chat another process processed
+    moments ago, and a sender who waits for the TTE passphrase."""
     from bot.core.secret_input import PASSPHRASE
     from models import Conversation
 
@@ -182,26 +183,29 @@ async def test_a_stored_row_is_claimed_in_its_store_only_when_nothing_comes_befo
         s.add(signer)
         await s.flush()
         s.add(Conversation(person_id=signer.id, kind=PASSPHRASE, state="asked", data={}))
-        s.add_all([_row(1, 31, other), _row(2, 32), _row(3, 33, me), _row(4, 34, other)])
+        s.add_all([_row(1, 31, other), _row(2, 32), _row(3, 33, me), _row(4, 34, other),
+                   _row(5, 37, me), _row(6, 37, me), _row(7, 38, other)])
         await s.flush()
         await s.execute(update(Inbox).where(Inbox.update_id == 4)
                         .values(processed_at=processes.utcnow()))
     async with sessionmaker() as s, s.begin():
         s.add_all([_row(10, 30), _row(11, 30), _row(12, 31), _row(13, 32), _row(14, 33),
-                   _row(15, 34), _row(16, 35), _row(17, 36)])
+                   _row(15, 34), _row(16, 35), _row(17, 36), _row(18, 37), _row(19, 38)])
         await s.flush()
-        claimed = await processes.claim_stored(s, me, [10, 11, 12, 13, 14, 15, 16, 17])
-    assert claimed == {10, 17}
+        # on this process's queues: its rows 5 and 6 (chat 37), and row 7 of chat 38,
+        # which another process has taken over since
+        claimed = await processes.claim_stored(s, me, list(range(10, 20)), {5, 6, 7})
+    assert claimed == {10, 17, 18}
     async with sessionmaker() as s:
         owners = dict((await s.execute(select(Inbox.update_id, Inbox.claimed_by)
                                        .where(Inbox.update_id >= 10))).all())
     assert owners == {10: me, 11: None, 12: None, 13: None, 14: None, 15: None, 16: None,
-                      17: me}
+                      17: me, 18: me, 19: None}
     # the rows left are claimed as before (chat 31 stays the other's, chat 34 with the
-    # one that processed it moments ago)
+    # one that processed it moments ago, chat 38 the other's)
     assert await processes.claim_inbox(sessionmaker, me, 10) == 5
-    assert [r[0] for r in await processes.my_rows(sessionmaker, me, [], 10)] == [
-        2, 3, 10, 11, 13, 14, 16, 17]
+    assert [r[0] for r in await processes.my_rows(sessionmaker, me, [], 20)] == [
+        2, 3, 5, 6, 10, 11, 13, 14, 16, 17, 18]
 
 # ------------------------------------------------------------------ three processes
 PEOPLE = 24          # people writing to the bot (not registered: one answer per message)

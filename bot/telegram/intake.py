@@ -1121,7 +1121,7 @@ class Intake:
         room = self._claim_room()
         if not new or room <= 0 or not self._direct():
             return set()
-        return await processes.claim_stored(session, self.me, sorted(new)[:room])
+        return await processes.claim_stored(session, self.me, sorted(new)[:room], self._queued)
 
     def _claim_room(self) -> int:
         """PostgreSQL: how many more rows this process claims now (it claims what it
@@ -1160,11 +1160,12 @@ class Intake:
         this process asked them since (``SecretInput.expect``, called before the
         question goes out). On PostgreSQL such a row was claimed in the store's own
         statement only if, as of that statement, its chat had no earlier unprocessed
-        row and the sender was not waiting (:func:`processes.claim_stored`): the press
-        that asks is the person's own earlier row of the chat (a press elsewhere than
-        in the private chat is refused: ``app.private_chats_only``), so it had
-        committed by then, asking, or it had not been processed and the row was not
-        claimed there.
+        row but this process's, on its queues, and the sender was not waiting
+        (:func:`processes.claim_stored`): the press that asks is the person's own
+        earlier row of the chat (a press elsewhere than in the private chat is
+        refused: ``app.private_chats_only``), so it had committed by then, asking, or
+        it is processed here before this row, asking in this process, or it had not
+        been processed and the row was not claimed there.
         When this process never asked them, the database is not read again: that read
         was a session of its own on every typed text."""
         from models.session import INLINE

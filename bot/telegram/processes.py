@@ -20,7 +20,8 @@ database:
   in order, and different people's by several processes at once. A process claims only
   as many rows as it can work on soon, so an idle process finds work. The process that
   stores new rows claims in the same transaction those it can take at once
-  (:func:`claim_stored`: the chat has no earlier unprocessed row at all) and queues
+  (:func:`claim_stored`: the chat has no earlier unprocessed row but the process's own
+  on its queues, which the new row joins behind them) and queues
   them at the commit; it tells the others (NOTIFY ``sopbot_inbox``) only when it
   left rows unclaimed.
 * **Receiving.** One process polls Telegram: the one holding the ``receive`` lock
@@ -83,7 +84,7 @@ import zlib
 from datetime import timedelta
 from typing import Iterable
 
-from sqlalchemy import bindparam, exists, or_, select, text, update
+from sqlalchemy import and_, bindparam, exists, or_, select, text, update
 
 from bot.core import compiler
 from bot.core.secret_input import PASSPHRASE
@@ -440,13 +441,15 @@ def _inbox_statements(me: str) -> dict:
             .where(inbox.c.processed_at.is_(None), inbox.c.claimed_by == me, ~blocked,
                    inbox.c.update_id.not_in(bindparam("skip", expanding=True)))
             .order_by(inbox.c.update_id).limit(bindparam("n")))
-    # at the store (claim_stored): rows whose chat has no earlier unprocessed row at
-    # all, whoever's, and whose sender does not wait for the TTE passphrase (a private
-    # chat's key is its person's Telegram id)
+    # at the store (claim_stored): rows whose chat has no earlier unprocessed row but
+    # this process's on its queues, and whose sender does not wait for the TTE
+    # passphrase (a private chat's key is its person's Telegram id)
     before = inbox.alias("before")
     first = ~exists().where(before.c.chat_key == inbox.c.chat_key,
                             before.c.update_id < inbox.c.update_id,
-                            before.c.processed_at.is_(None))
+                            before.c.processed_at.is_(None),
+                            ~and_(before.c.claimed_by == me,
+                                  before.c.update_id.in_(bindparam("queued", expanding=True))))
     person, conv = Person.__table__, Conversation.__table__
     asked = exists().where(person.c.telegram_user_id == inbox.c.chat_key,
                            conv.c.person_id == person.c.id, conv.c.kind == PASSPHRASE)
@@ -483,14 +486,18 @@ async def claim_inbox(sessionmaker, me: str, limit: int, rounds: int = 8) -> int
     return taken
 
 
-async def claim_stored(session, me: str, ids: list[int]) -> set[int]:
+async def claim_stored(session, me: str, ids: list[int],
+                       queued: Iterable[int] = ()) -> set[int]:
     """In the transaction that stored the rows ``ids``: claim for ``me`` those it can
     process at once, in the same commit; returns their ids. A row is claimed when its
-    chat has no earlier unprocessed row (anybody's: a row of ``me``'s that is not on its
-    queue yet must go first), no other process processed a row of the chat in the last
-    :data:`CHAT_AFFINITY` seconds, and its sender does not wait for the TTE passphrase,
-    all as of the statement (one snapshot: an earlier row processed since it began
-    counts as unprocessed, so a passphrase asked for by that row cannot be missed). The
+    chat has no earlier unprocessed row but ``me``'s on its queues (``queued``: the new
+    row goes on the chat's queue behind them; a row of ``me``'s that is not on its
+    queue yet must go first, another process's or nobody's comes first), no other
+    process processed a row of the chat in the last :data:`CHAT_AFFINITY` seconds, and
+    its sender does not wait for the TTE passphrase, all as of the statement (one
+    snapshot: an earlier row processed since it began counts as unprocessed, so a
+    passphrase asked for by that row cannot be missed; when that row is ``me``'s, the
+    question is asked in this process, which knows it: ``Intake._redact_unseen``). The
     rows are this transaction's own and uncommitted: no other process can claim them
     meanwhile. The rest are claimed as before (:func:`claim_inbox`). As there, an
     earlier row of the chat that another process is storing in a transaction not yet
@@ -502,7 +509,8 @@ async def claim_stored(session, me: str, ids: list[int]) -> set[int]:
         return set()
     now = utcnow()
     return {r[0] for r in await core_rows(session, _inbox_statements(me)["stored"], {
-        "ids": ids, "at": now, "since": now - timedelta(seconds=CHAT_AFFINITY)})}
+        "ids": ids, "at": now, "since": now - timedelta(seconds=CHAT_AFFINITY),
+        "queued": sorted(queued)})}
 
 
 async def my_rows(sessionmaker, me: str, skip: Iterable[int], limit: int) -> list:
