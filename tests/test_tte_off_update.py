@@ -324,6 +324,66 @@ async def test_a_passphrase_stored_with_the_press_that_asks_is_redacted_before_p
     await assert_kept_nowhere(sessionmaker, services, caplog, journaled, [SECRET, NEEDLE])
 
 
+async def test_a_passphrase_stored_while_the_press_that_asks_waits_on_its_queue_is_redacted(
+        harness, sessionmaker, services, clock, gateway, caplog, journaled,  # noqa: F811
+        monkeypatch):
+    """The Kadis presses "Tandatangani" and types the passphrase before the press is
+    processed: its update waits on the chat's queue in this process (held here), so
+    nothing says "waiting" yet when the text is stored, and it is stored as sent. On
+    PostgreSQL the store claims the text's row at once, behind the press on the chat's
+    queue (``processes.claim_stored``); the press, processed first, asks in this
+    process, so before the text is processed the database is read again and the row
+    redacted: signed once, and the passphrase kept nowhere."""
+    caplog.set_level(logging.DEBUG)
+    people, cycle_id, card8 = await to_signing(harness, sessionmaker, services, clock, gateway)
+    kadis = people.user(Role.KADIS)
+    await harness.settle()
+    intake = harness.intake
+    held, release = asyncio.Event(), asyncio.Event()
+    process = intake._process
+
+    async def press_held(update_id, payload, update=None):
+        if "callback_query" in payload and not release.is_set():
+            held.set()
+            await release.wait()
+        return await process(update_id, payload, update)
+
+    intake._process = press_held
+    claimed_in_store: set[int] = set()
+    claim_stored = processes.claim_stored
+
+    async def spy(*args, **kw):
+        got = await claim_stored(*args, **kw)
+        claimed_in_store.update(got)
+        return got
+
+    monkeypatch.setattr(processes, "claim_stored", spy)
+    try:
+        await kadis.press(card8, text="Tandatangani")
+        await asyncio.wait_for(held.wait(), timeout=30)
+        sent = await kadis.send_text(SECRET)
+        answer_id = next(u["update_id"] for u in harness.emulator._updates
+                         if (u.get("message") or {}).get("message_id") == sent["message_id"])
+        row = None
+        for _ in range(300):  # stored by the poller while the press is held
+            async with sessionmaker() as s:
+                row = await s.get(Inbox, answer_id)
+            if row is not None:
+                break
+            await asyncio.sleep(0.1)
+        assert row is not None and row.processed_at is None
+        assert row.payload["message"]["text"] == SECRET  # nobody was asked yet
+        if POSTGRES_URL:  # claimed in its store, behind the press on this process's queue
+            assert answer_id in claimed_in_store and row.claimed_by == intake.me
+    finally:
+        release.set()
+        intake._process = process
+    await signed_once_from_a_redacted_row(harness, sessionmaker, kadis, sent, answer_id,
+                                          cycle_id, gateway)
+    assert any("redacted before processing" in r.getMessage() for r in caplog.records)
+    await assert_kept_nowhere(sessionmaker, services, caplog, journaled, [SECRET, NEEDLE])
+
+
 def test_a_jobs_passphrase_is_found_only_with_its_nonce_and_forgotten():
     secrets = SecretInput()
     secrets.hold(7, "n-1", SECRET)
