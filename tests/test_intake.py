@@ -350,6 +350,78 @@ async def test_a_stored_update_is_processed_without_a_pass_over_the_inbox(harnes
             assert (await s.execute(select(Inbox.claimed_by))).scalars().all() == [h.intake.me]
 
 
+async def test_a_row_taken_over_sends_the_chats_later_rows_back_to_wait_for_it(
+        harness, monkeypatch):  # noqa: F811
+    """PostgreSQL: a chat's second update is claimed in its store behind the first, which
+    waits on this process's queue; the first's claim is then taken over (this process
+    was taken for dead). The first's run finds it is not this process's; the second is
+    taken off the queue and not run while the other process holds the first: once the
+    first is processed there, a pass queues the second here again, and it runs."""
+    from sqlalchemy import update
+
+    from bot.telegram import processes
+
+    h = harness
+    if not h.intake.claims:
+        pytest.skip("claims between processes: PostgreSQL")
+    intake = h.intake
+    user = h.emulator.add_user(user_id=744_301, first_name="Tamu <Dua> & \"Satu\" 🙂")
+    await h.settle()
+    held, release = asyncio.Event(), asyncio.Event()
+    process = intake._process
+
+    async def first_held(update_id, payload, update=None):
+        if (payload.get("message") or {}).get("text") == "pertama" and not release.is_set():
+            held.set()
+            await release.wait()
+        return await process(update_id, payload, update)
+
+    claimed_in_store: set[int] = set()
+    claim_stored = processes.claim_stored
+
+    async def spy(*args, **kw):
+        got = await claim_stored(*args, **kw)
+        claimed_in_store.update(got)
+        return got
+
+    monkeypatch.setattr(processes, "claim_stored", spy)
+    intake._process = first_held
+    try:
+        first = await user.send_text("pertama")
+        await asyncio.wait_for(held.wait(), timeout=30)
+        second = await user.send_text("kedua")
+        ids = {u["message"]["message_id"]: u["update_id"] for u in h.emulator._updates
+               if (u.get("message") or {}).get("chat", {}).get("id") == 744_301}
+        first_id, second_id = ids[first["message_id"]], ids[second["message_id"]]
+        for _ in range(300):  # stored and claimed behind the first
+            if second_id in claimed_in_store:
+                break
+            await asyncio.sleep(0.1)
+        assert first_id in claimed_in_store and second_id in claimed_in_store
+        async with h.sessionmaker() as s, s.begin():  # another process takes the first over
+            await s.execute(update(Inbox).where(Inbox.update_id == first_id)
+                            .values(claimed_by="h:9:another"))
+    finally:
+        release.set()
+        del intake._process
+    await asyncio.sleep(2)  # the first's run, a pass or two (one a second)
+    rows = {i: done for i, done, _e in await _rows(h.sessionmaker)}
+    assert rows[first_id] is False and rows[second_id] is False
+    assert second_id not in intake.in_hand() and not intake._queued & {first_id, second_id}
+    async with h.sessionmaker() as s, s.begin():  # the other process processed it
+        await s.execute(update(Inbox).where(Inbox.update_id == first_id)
+                        .values(processed_at=processes.utcnow()))
+    intake.wake()
+    for _ in range(300):
+        rows = {i: done for i, done, _e in await _rows(h.sessionmaker)}
+        if rows[second_id]:
+            break
+        await asyncio.sleep(0.1)
+    assert rows[second_id] is True
+    async with h.sessionmaker() as s:
+        assert (await s.get(Inbox, second_id)).claimed_by == intake.me
+
+
 async def test_a_passphrase_is_held_only_for_a_row_the_store_inserted(harness):  # noqa: F811
     """The text of a sender who waits for the TTE passphrase is stored redacted and held
     in memory only once its row is inserted: a store whose commit fails holds nothing,

@@ -184,28 +184,30 @@ async def test_a_stored_row_is_claimed_in_its_store_only_when_nothing_comes_befo
         await s.flush()
         s.add(Conversation(person_id=signer.id, kind=PASSPHRASE, state="asked", data={}))
         s.add_all([_row(1, 31, other), _row(2, 32), _row(3, 33, me), _row(4, 34, other),
-                   _row(5, 37, me), _row(6, 37, me), _row(7, 38, other)])
+                   _row(5, 37, me), _row(6, 37, me), _row(7, 38, other), _row(8, 39)])
         await s.flush()
         await s.execute(update(Inbox).where(Inbox.update_id == 4)
                         .values(processed_at=processes.utcnow()))
     async with sessionmaker() as s, s.begin():
         s.add_all([_row(10, 30), _row(11, 30), _row(12, 31), _row(13, 32), _row(14, 33),
-                   _row(15, 34), _row(16, 35), _row(17, 36), _row(18, 37), _row(19, 38)])
+                   _row(15, 34), _row(16, 35), _row(17, 36), _row(18, 37), _row(19, 38),
+                   _row(20, 39)])
         await s.flush()
-        # on this process's queues: its rows 5 and 6 (chat 37), and row 7 of chat 38,
-        # which another process has taken over since
-        claimed = await processes.claim_stored(s, me, list(range(10, 20)), {5, 6, 7})
+        # on this process's queues: its rows 5 and 6 (chat 37), row 7 of chat 38, which
+        # another process has taken over since, and row 8 of chat 39, whose claim was
+        # freed since (this process taken for dead)
+        claimed = await processes.claim_stored(s, me, list(range(10, 21)), {5, 6, 7, 8})
     assert claimed == {10, 17, 18}
     async with sessionmaker() as s:
         owners = dict((await s.execute(select(Inbox.update_id, Inbox.claimed_by)
                                        .where(Inbox.update_id >= 10))).all())
     assert owners == {10: me, 11: None, 12: None, 13: None, 14: None, 15: None, 16: None,
-                      17: me, 18: me, 19: None}
+                      17: me, 18: me, 19: None, 20: None}
     # the rows left are claimed as before (chat 31 stays the other's, chat 34 with the
-    # one that processed it moments ago, chat 38 the other's)
-    assert await processes.claim_inbox(sessionmaker, me, 10) == 5
+    # one that processed it moments ago, chat 38 the other's, chat 39 free)
+    assert await processes.claim_inbox(sessionmaker, me, 10) == 7
     assert [r[0] for r in await processes.my_rows(sessionmaker, me, [], 20)] == [
-        2, 3, 5, 6, 10, 11, 13, 14, 16, 17, 18]
+        2, 3, 5, 6, 8, 10, 11, 13, 14, 16, 17, 18, 20]
 
 # ------------------------------------------------------------------ three processes
 PEOPLE = 24          # people writing to the bot (not registered: one answer per message)

@@ -29,9 +29,13 @@ processed the asking update has committed, and the intake looks at the database 
 row with the text redacted in a commit of its own before any handler runs, keeping the
 text in the memory of the process that processes it. The same look covers one process
 whose row was stored before its own question went out (a text typed at once, stored in
-the same batch as the press that asks). With one process (SQLite) the look is left out
-for a row this process stored and a sender it never asked (:meth:`ever_asked`): nobody
-else can have asked them since the store found them not waiting.
+the same batch as the press that asks, or while that press waited on the chat's queue
+in this process). The look is left out for a row this process stored and a sender it
+never asked (:meth:`ever_asked`): with one process (SQLite) nobody else can have asked
+them since the store found them not waiting; on PostgreSQL such a row was claimed in its
+store only when the chat's earlier unprocessed rows were this process's, on its queues,
+so a press among them that asks does so in this process (a row that turns out to be
+another process's sends the chat's later rows back to be read again, not stored here).
 
 While a person is waiting, every text they send is taken as the passphrase except
 ``/batal``. A crash after the message was stored loses the passphrase with the

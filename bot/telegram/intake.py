@@ -78,9 +78,10 @@ PTB's ``to_dict()`` of the update it parsed), with one exception: the answer to 
 bot's request for a TTE passphrase is stored with its text replaced, the text kept in
 memory only until its handler takes it (``bot/core/secret_input.py``); after a crash
 the bot asks again. A text stored as sent although its sender waits for the passphrase
-(another process stored it before the asking update committed) is rewritten redacted,
-in a commit of its own, before it is processed (:meth:`Intake._redact_unseen`), in
-whichever process processes it.
+(another process stored it before the asking update committed, or this process stored
+it while its own asking update waited on the chat's queue) is rewritten redacted, in a
+commit of its own, before it is processed (:meth:`Intake._redact_unseen`), in whichever
+process processes it.
 
 A handler that raises is reported by the error handler (the person gets the generic
 message); what it committed in its savepoints stays, as before, and the row is marked
@@ -1133,7 +1134,8 @@ class Intake:
         (before the start the pass of :meth:`start` reads what is stored). On
         PostgreSQL only the rows this process claimed in the store's transaction
         (:meth:`_claim_stored`)."""
-        return self._running and self._processor is not None and not self._processor.done()
+        return (self._running and self._processor is not None and not self._processor.done()
+                and self._fatal is None)
 
     async def _awaiting_secret(self, session, updates: list[Update],
                                expected: frozenset[int]) -> set[int]:
@@ -1277,6 +1279,8 @@ class Intake:
                     continue
                 queue.popleft()
                 self._queued.discard(update_id)
+                if outcome is False and self.claims and queue:
+                    self._unqueue(queue)
         except asyncio.CancelledError:
             raise
         except BaseException as exc:  # the processing died (a crash point in a test)
@@ -1294,6 +1298,20 @@ class Intake:
                         self._queued.discard(update_id)
             if not self._workers:
                 self._idle.set()
+
+    def _unqueue(self, queue) -> None:
+        """PostgreSQL: a chat's row here turned out not to be this process's any more
+        (its claim was taken over while this process was taken for dead) or processed
+        already. The chat's later rows on its queue may have been claimed in their store
+        behind it (:func:`processes.claim_stored`): they are taken off, and a pass
+        queues them again (:func:`processes.my_rows`) once no earlier row of the chat
+        is another process's, read from the database, so their passphrase check reads
+        it too (not stored here)."""
+        for update_id, _payload, _update in queue:
+            self._queued.discard(update_id)
+        queue.clear()
+        self._claimable = True
+        self._wake.set()
 
     def _check_fatal(self) -> None:
         if self._fatal is not None:
@@ -1645,7 +1663,8 @@ class Intake:
     # -- life cycle ---------------------------------------------------------------
     @property
     def running(self) -> bool:
-        return self._running and self._processor is not None and not self._processor.done() \
+        return (self._running and self._processor is not None and not self._processor.done()
+                and self._fatal is None) \
             and (self._poller is None or not self._poller.done())
 
     async def start(self, *, polling: bool = True) -> None:

@@ -84,7 +84,7 @@ import zlib
 from datetime import timedelta
 from typing import Iterable
 
-from sqlalchemy import and_, bindparam, exists, or_, select, text, update
+from sqlalchemy import ARRAY, BigInteger, all_, bindparam, exists, or_, select, text, update
 
 from bot.core import compiler
 from bot.core.secret_input import PASSPHRASE
@@ -445,11 +445,14 @@ def _inbox_statements(me: str) -> dict:
     # this process's on its queues, and whose sender does not wait for the TTE
     # passphrase (a private chat's key is its person's Telegram id)
     before = inbox.alias("before")
+    # the ids on the queues as one array (= ALL): one statement text whatever their
+    # number, so that the prepared statements do not multiply with the store's ids
+    queued = bindparam("queued", type_=ARRAY(BigInteger))
     first = ~exists().where(before.c.chat_key == inbox.c.chat_key,
                             before.c.update_id < inbox.c.update_id,
                             before.c.processed_at.is_(None),
-                            ~and_(before.c.claimed_by == me,
-                                  before.c.update_id.in_(bindparam("queued", expanding=True))))
+                            or_(before.c.claimed_by.is_(None), before.c.claimed_by != me,
+                                before.c.update_id != all_(queued)))
     person, conv = Person.__table__, Conversation.__table__
     asked = exists().where(person.c.telegram_user_id == inbox.c.chat_key,
                            conv.c.person_id == person.c.id, conv.c.kind == PASSPHRASE)
