@@ -42,3 +42,21 @@ async def serve(app):
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     return runner, site._server.sockets[0].getsockname()[1]
+
+
+def spy_claimed_in_store(monkeypatch) -> set[int]:
+    """The update ids :func:`bot.telegram.processes.claim_stored` claims from now on
+    (PostgreSQL: the rows a store claimed for its own process), gathered in the set
+    returned."""
+    from bot.telegram import processes
+
+    claimed: set[int] = set()
+    claim_stored = processes.claim_stored
+
+    async def spy(*args, **kw):
+        got = await claim_stored(*args, **kw)
+        claimed.update(got)
+        return got
+
+    monkeypatch.setattr(processes, "claim_stored", spy)
+    return claimed

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from models import Inbox
 from models.enums import Role
 from tests.e2e import harness, people  # noqa: F401  (fixtures)
-from tests.helpers import person
+from tests.helpers import person, spy_claimed_in_store
 
 
 async def _rows(sm) -> list[tuple[int, bool, str]]:
@@ -376,15 +376,7 @@ async def test_a_row_taken_over_sends_the_chats_later_rows_back_to_wait_for_it(
             await release.wait()
         return await process(update_id, payload, update)
 
-    claimed_in_store: set[int] = set()
-    claim_stored = processes.claim_stored
-
-    async def spy(*args, **kw):
-        got = await claim_stored(*args, **kw)
-        claimed_in_store.update(got)
-        return got
-
-    monkeypatch.setattr(processes, "claim_stored", spy)
+    claimed_in_store = spy_claimed_in_store(monkeypatch)
     intake._process = first_held
     try:
         first = await user.send_text("pertama")

@@ -31,6 +31,7 @@ from models.enums import DocumentStatus, Role, StepStatus
 from models.intake import Inbox
 from tests.conftest import POSTGRES_URL
 from tests.e2e import People, harness  # noqa: F401  (fixtures)
+from tests.helpers import spy_claimed_in_store
 from tests.test_documents_service import drive_to_compile
 from tests.test_e2e_signoff import has_button
 from tests.test_signature_gateway import (  # noqa: F401  (the gateway, journaled fixtures)
@@ -349,15 +350,7 @@ async def test_a_passphrase_stored_while_the_press_that_asks_waits_on_its_queue_
         return await process(update_id, payload, update)
 
     intake._process = press_held
-    claimed_in_store: set[int] = set()
-    claim_stored = processes.claim_stored
-
-    async def spy(*args, **kw):
-        got = await claim_stored(*args, **kw)
-        claimed_in_store.update(got)
-        return got
-
-    monkeypatch.setattr(processes, "claim_stored", spy)
+    claimed_in_store = spy_claimed_in_store(monkeypatch)
     try:
         await kadis.press(card8, text="Tandatangani")
         await asyncio.wait_for(held.wait(), timeout=30)
