@@ -1131,11 +1131,15 @@ class Intake:
 
     def _direct(self) -> bool:
         """Whether stored rows go on their queues at once: the processor is running
-        (before the start the pass of :meth:`start` reads what is stored). On
+        (before the start the pass of :meth:`start` reads what is stored) and no chat's
+        processing died (its rows would go on a new worker ahead of the one left). On
         PostgreSQL only the rows this process claimed in the store's transaction
         (:meth:`_claim_stored`)."""
-        return (self._running and self._processor is not None and not self._processor.done()
-                and self._fatal is None)
+        return self._processing() and self._fatal is None
+
+    def _processing(self) -> bool:
+        """The processor runs: started, and neither stopped nor ended."""
+        return self._running and self._processor is not None and not self._processor.done()
 
     async def _awaiting_secret(self, session, updates: list[Update],
                                expected: frozenset[int]) -> set[int]:
@@ -1663,9 +1667,7 @@ class Intake:
     # -- life cycle ---------------------------------------------------------------
     @property
     def running(self) -> bool:
-        return (self._running and self._processor is not None and not self._processor.done()
-                and self._fatal is None) \
-            and (self._poller is None or not self._poller.done())
+        return self._processing() and (self._poller is None or not self._poller.done())
 
     async def start(self, *, polling: bool = True) -> None:
         """Process what an earlier run left unprocessed, then take new updates."""
