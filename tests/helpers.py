@@ -2,6 +2,9 @@
 application on a free local port."""
 from __future__ import annotations
 
+import asyncio
+import contextlib
+
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -60,3 +63,25 @@ def spy_claimed_in_store(monkeypatch) -> set[int]:
 
     monkeypatch.setattr(processes, "claim_stored", spy)
     return claimed
+
+
+@contextlib.asynccontextmanager
+async def held_on_queue(intake, matches):
+    """Inside: the first update whose payload ``matches`` is held on its chat's queue
+    at the start of its run (``Intake._process``), until the block ends; yields an
+    event set once it is held. The chat's later updates wait behind it."""
+    held, release = asyncio.Event(), asyncio.Event()
+    process = intake._process
+
+    async def holding(update_id, payload, update=None):
+        if matches(payload) and not release.is_set():
+            held.set()
+            await release.wait()
+        return await process(update_id, payload, update)
+
+    intake._process = holding
+    try:
+        yield held
+    finally:
+        release.set()
+        del intake._process

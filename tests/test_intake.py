@@ -14,7 +14,7 @@ from sqlalchemy import select
 from models import Inbox
 from models.enums import Role
 from tests.e2e import harness, people  # noqa: F401  (fixtures)
-from tests.helpers import person, spy_claimed_in_store
+from tests.helpers import held_on_queue, person, spy_claimed_in_store
 
 
 async def _rows(sm) -> list[tuple[int, bool, str]]:
@@ -367,18 +367,12 @@ async def test_a_row_taken_over_sends_the_chats_later_rows_back_to_wait_for_it(
     intake = h.intake
     user = h.emulator.add_user(user_id=744_301, first_name="Tamu <Dua> & \"Satu\" 🙂")
     await h.settle()
-    held, release = asyncio.Event(), asyncio.Event()
-    process = intake._process
-
-    async def first_held(update_id, payload, update=None):
-        if (payload.get("message") or {}).get("text") == "pertama" and not release.is_set():
-            held.set()
-            await release.wait()
-        return await process(update_id, payload, update)
-
     claimed_in_store = spy_claimed_in_store(monkeypatch)
-    intake._process = first_held
-    try:
+
+    def first_text(payload: dict) -> bool:
+        return (payload.get("message") or {}).get("text") == "pertama"
+
+    async with held_on_queue(intake, first_text) as held:
         first = await user.send_text("pertama")
         await asyncio.wait_for(held.wait(), timeout=30)
         second = await user.send_text("kedua")
@@ -393,9 +387,6 @@ async def test_a_row_taken_over_sends_the_chats_later_rows_back_to_wait_for_it(
         async with h.sessionmaker() as s, s.begin():  # another process takes the first over
             await s.execute(update(Inbox).where(Inbox.update_id == first_id)
                             .values(claimed_by="h:9:another"))
-    finally:
-        release.set()
-        del intake._process
     await asyncio.sleep(2)  # the first's run, a pass or two (one a second)
     rows = {i: done for i, done, _e in await _rows(h.sessionmaker)}
     assert rows[first_id] is False and rows[second_id] is False

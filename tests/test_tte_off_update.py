@@ -31,7 +31,7 @@ from models.enums import DocumentStatus, Role, StepStatus
 from models.intake import Inbox
 from tests.conftest import POSTGRES_URL
 from tests.e2e import People, harness  # noqa: F401  (fixtures)
-from tests.helpers import spy_claimed_in_store
+from tests.helpers import held_on_queue, spy_claimed_in_store
 from tests.test_documents_service import drive_to_compile
 from tests.test_e2e_signoff import has_button
 from tests.test_signature_gateway import (  # noqa: F401  (the gateway, journaled fixtures)
@@ -340,18 +340,8 @@ async def test_a_passphrase_stored_while_the_press_that_asks_waits_on_its_queue_
     kadis = people.user(Role.KADIS)
     await harness.settle()
     intake = harness.intake
-    held, release = asyncio.Event(), asyncio.Event()
-    process = intake._process
-
-    async def press_held(update_id, payload, update=None):
-        if "callback_query" in payload and not release.is_set():
-            held.set()
-            await release.wait()
-        return await process(update_id, payload, update)
-
-    intake._process = press_held
     claimed_in_store = spy_claimed_in_store(monkeypatch)
-    try:
+    async with held_on_queue(intake, lambda payload: "callback_query" in payload) as held:
         await kadis.press(card8, text="Tandatangani")
         await asyncio.wait_for(held.wait(), timeout=30)
         sent = await kadis.send_text(SECRET)
@@ -368,9 +358,6 @@ async def test_a_passphrase_stored_while_the_press_that_asks_waits_on_its_queue_
         assert row.payload["message"]["text"] == SECRET  # nobody was asked yet
         if POSTGRES_URL:  # claimed in its store, behind the press on this process's queue
             assert answer_id in claimed_in_store and row.claimed_by == intake.me
-    finally:
-        release.set()
-        intake._process = process
     await signed_once_from_a_redacted_row(harness, sessionmaker, kadis, sent, answer_id,
                                           cycle_id, gateway)
     assert any("redacted before processing" in r.getMessage() for r in caplog.records)
